@@ -1,0 +1,116 @@
+/* The load engine: N worker threads, each with its own event loop and connections,
+ * sending a pre-serialised HTTP/1.1 request in the open model (a schedule of due times;
+ * latency measured from the due time) or the closed model (each connection sends its next
+ * request when the previous response ends). The engine never prints, never exits and holds
+ * no globals: it reports through the per-second callback and the result. */
+#ifndef MORTAR_ENGINE_H
+#define MORTAR_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mortar/error.h"
+#include "mortar/hist.h"
+#include "mortar/schedule.h"
+
+#define MT_STATUS_MAX 600             /* status[] index: code 100..599; anything else at [0] */
+#define MT_LATE_NS    (1000 * 1000LL) /* a request sent later than this after its due time is late */
+
+/* Kinds of failed requests. The names are what JSON and the console print. */
+#define MT_ERR_KIND_MAP(XX)                                                                        \
+    XX(REFUSED, "refused")   /* connection refused */                                              \
+    XX(RESET, "reset")       /* connection reset / broken pipe */                                  \
+    XX(TIMEOUT, "timeout")   /* no (complete) response within --timeout, or connect timed out */   \
+    XX(DNS, "dns")           /* the target's name did not resolve */                               \
+    XX(PROTOCOL, "protocol") /* malformed response */                                              \
+    XX(CLOSED, "closed")     /* peer closed before the response was complete */                    \
+    XX(OTHER, "other")       /* any other errno */
+
+enum mt_err_kind {
+#define XX(n, s) MT_ERR_##n,
+    MT_ERR_KIND_MAP(XX)
+#undef XX
+        MT_ERR__COUNT
+};
+
+const char *mt_err_kind_name(int kind);
+
+typedef struct mt_run_config {
+    const char *host;    /* name or address to connect to */
+    const char *port;    /* port number or service name */
+    const char *request; /* the whole request as sent (head + body); not copied: keep alive */
+    size_t request_len;
+    unsigned parse_flags;       /* MT_H1_NO_BODY for HEAD */
+    int threads;                /* worker threads, >= 1 */
+    int connections;            /* closed: connections kept busy; open: cap on open connections */
+    int64_t duration_ns;        /* run length; open model: 0 = the schedule's length */
+    const mt_sched_t *schedule; /* NULL: closed model. Not copied: keep alive for the run. */
+    int64_t timeout_ns;         /* per request, including its connect; 0 = none */
+    uint64_t max_queue;         /* open: bound on due-but-unsent requests (beyond it they are
+                                 * dropped and counted); 0 = max(10,000, 10 x connections,
+                                 * 10 s at the schedule's peak rate), at most 10,000,000 */
+} mt_run_config_t;
+
+typedef struct mt_counters {
+    uint64_t due;       /* requests due by the plan (open model; closed: = sent) */
+    uint64_t sent;      /* requests whose first byte was written */
+    uint64_t completed; /* responses received in full (any status) */
+    uint64_t errors;    /* requests that ended in an error: sum of err[] */
+    uint64_t err[MT_ERR__COUNT];
+    uint64_t dropped;    /* due requests dropped because the backlog was full (open model) */
+    uint64_t late;       /* requests sent more than MT_LATE_NS after their due time */
+    uint64_t lag_sum_us; /* sum over sent requests of (send time - due time), us */
+    uint64_t lag_max_us; /* max of the same */
+    uint64_t bytes_out;  /* bytes written */
+    uint64_t bytes_in;   /* bytes read */
+    uint64_t connects;   /* connections established */
+    uint64_t status[MT_STATUS_MAX];
+} mt_counters_t;
+
+/* Adds src into dst (max fields take the max). */
+void mt_counters_add(mt_counters_t *dst, const mt_counters_t *src);
+
+/* One second of the run, merged across threads. Valid only during the callback. */
+typedef struct mt_second {
+    uint32_t index;  /* second number from run start, 0-based */
+    int64_t span_ns; /* length covered (the last second may be partial) */
+    mt_counters_t c;
+    uint32_t open_conns;      /* open connections at the end of the second */
+    uint64_t backlog;         /* due but unsent at the end of the second */
+    const mt_hist_t *latency; /* open: from due time; closed: from send */
+    const mt_hist_t *service; /* from the actual send */
+} mt_second_t;
+
+typedef struct mt_run_result {
+    mt_counters_t c;
+    int64_t start_unix_ns; /* wall clock at start */
+    int64_t elapsed_ns;    /* measured run length */
+    uint32_t seconds;      /* per-second snapshots delivered */
+    uint32_t max_open_conns;
+    bool stopped; /* ended early by mt_run_stop */
+    bool open_model;
+    const mt_hist_t *latency; /* whole run; open: from due time */
+    const mt_hist_t *service; /* from actual send */
+    const mt_hist_t *connect; /* TCP connect time, per new connection */
+    const mt_hist_t *send;    /* first byte written .. last byte written */
+    const mt_hist_t *wait;    /* last byte written .. first response byte (TTFB) */
+    const mt_hist_t *recv;    /* first .. last response byte */
+} mt_run_result_t;
+
+typedef struct mt_run mt_run_t;
+typedef void (*mt_second_cb)(const mt_second_t *s, void *ud);
+
+/* Validates cfg and allocates a run. Returns MT_EINVAL for bad settings. Free with mt_run_free. */
+int mt_run_new(const mt_run_config_t *cfg, mt_run_t **out);
+/* Runs to the end (or until mt_run_stop), calling cb in the calling thread once per second,
+ * in order, including the last partial second. Target errors (refused, DNS, ...) are counted,
+ * not returned. Returns MT_OK, or MT_ESYS/MT_ENOMEM if the engine itself could not run. */
+int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud);
+/* Ask a running exec to finish now. Async-signal-safe; callable from any thread. */
+void mt_run_stop(mt_run_t *r);
+/* Totals; valid after mt_run_exec returns, until mt_run_free. */
+const mt_run_result_t *mt_run_result(const mt_run_t *r);
+void mt_run_free(mt_run_t *r);
+
+#endif

@@ -1,0 +1,103 @@
+/* The built-in target server (`mortar target`): a fast multi-threaded HTTP/1.1 keep-alive
+ * server to calibrate against. N worker threads, each with its own epoll loop and its own
+ * SO_REUSEPORT listener; responses are pre-serialised once; nothing is allocated per request.
+ *
+ * Each request's behaviour comes from its query string (see docs/target.md):
+ *   status=CODE  (200..599)   size=BYTES (body of that many 'x')   delay=DUR ("50ms")
+ * Unknown parameters or bad values are answered 400 with a plain-text body naming them.
+ *
+ * Like the engine, the server never prints, never exits and holds no globals.
+ *
+ * Life cycle:
+ *   mt_target_new     validate, bind and listen (the port is known from here on)
+ *   mt_target_start   spawn the worker threads
+ *   mt_target_stop    ask them to finish (async-signal-safe)
+ *   mt_target_wait    join them
+ *   mt_target_free    release everything (stops and joins first if needed) */
+#ifndef MORTAR_TARGET_H
+#define MORTAR_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mortar/error.h"
+
+#define MT_TARGET_MAX_THREADS 256
+#define MT_TARGET_MAX_STALLS 16
+#define MT_TARGET_MAX_BODY (1ull << 30)                 /* size= and --body-size limit */
+#define MT_TARGET_MAX_DELAY_NS (3600ll * 1000000000ll) /* delay= limit: one hour */
+#define MT_TARGET_RECV_BUF 4096 /* per-connection receive buffer: larger request heads get 431 */
+
+/* Hold every response from start_ns (measured from the first request the server receives)
+ * for len_ns: a response due in [start, start + len) is written at start + len. */
+typedef struct mt_target_stall {
+    int64_t start_ns;
+    int64_t len_ns; /* > 0 */
+} mt_target_stall_t;
+
+typedef struct mt_target_config {
+    const char *host;    /* numeric IPv4 or IPv6 address (no brackets); NULL: "127.0.0.1" */
+    uint16_t port;       /* 0 picks a free port (read it back with mt_target_port) */
+    int threads;         /* worker threads, 1..MT_TARGET_MAX_THREADS; 0: one per CPU */
+    bool has_body_size;  /* false: the default body is "ok\n" */
+    uint64_t body_size;  /* default body: this many 'x' (<= MT_TARGET_MAX_BODY) */
+    const mt_target_stall_t *stalls; /* copied by mt_target_new; may be NULL if nstalls == 0 */
+    size_t nstalls;                  /* <= MT_TARGET_MAX_STALLS */
+    bool allow_remote;   /* false: host must be a loopback address (127.0.0.0/8 or ::1) */
+} mt_target_config_t;
+
+/* Totals over all threads. */
+typedef struct mt_target_stats {
+    uint64_t connections;   /* accepted */
+    uint64_t requests;      /* complete request heads parsed */
+    uint64_t responses;     /* responses queued (including error responses) */
+    uint64_t bad_requests;  /* malformed requests (answered 400/431/501/505 and closed) */
+    uint64_t bad_params;    /* well-formed requests with a bad query (answered 400) */
+    uint64_t accept_errors; /* accept4 failures other than EAGAIN (e.g. EMFILE) */
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+} mt_target_stats_t;
+
+typedef struct mt_target mt_target_t;
+
+/* Validates cfg, prepares the responses, binds and listens. On success *out is owned by the
+ * caller (release with mt_target_free). On failure returns MT_EINVAL (bad config; also a
+ * non-loopback host without allow_remote), MT_ESYS (socket/bind/listen/epoll failed) or
+ * MT_ENOMEM, and writes a one-line description to err (if err != NULL, errlen > 0), e.g.
+ * "bind 127.0.0.1:80: Permission denied". */
+int mt_target_new(const mt_target_config_t *cfg, mt_target_t **out, char *err, size_t errlen);
+
+/* The port listened on (the chosen one when cfg->port was 0). */
+uint16_t mt_target_port(const mt_target_t *t);
+
+/* Number of worker threads (after resolving threads == 0). */
+int mt_target_threads(const mt_target_t *t);
+
+/* Spawns the worker threads; they serve until mt_target_stop. All signals are blocked in
+ * them, so a process's signals go to its other threads. Returns MT_OK, MT_EINVAL if already
+ * started, or MT_ESYS (pthread_create failed; the threads already running are stopped). */
+int mt_target_start(mt_target_t *t);
+
+/* Asks the workers to finish: they close their connections and return. Async-signal-safe,
+ * callable from any thread, any number of times. */
+void mt_target_stop(mt_target_t *t);
+
+/* Waits for the workers to finish (call mt_target_stop first, or from another thread).
+ * Returns MT_OK, or the first fatal worker error (MT_ESYS if epoll_wait itself failed). */
+int mt_target_wait(mt_target_t *t);
+
+/* Totals; exact once mt_target_wait has returned (approximate while running). */
+void mt_target_stats(const mt_target_t *t, mt_target_stats_t *out);
+
+/* Stops and joins the workers if needed, closes the sockets and frees t. NULL is fine. */
+void mt_target_free(mt_target_t *t);
+
+/* True if host is a numeric loopback address: 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. */
+bool mt_target_is_loopback(const char *host);
+
+/* Parses a byte count: decimal digits with an optional k, m or g suffix (powers of 1024).
+ * Returns MT_OK, MT_EPARSE (not a number) or MT_ERANGE (above MT_TARGET_MAX_BODY). */
+int mt_target_parse_size(const char *text, size_t len, uint64_t *out);
+
+#endif

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mortar needs that are missing. Idempotent and quiet when
+# nothing is missing. Usage: scripts/deps.sh [build|test|bench]...  (default: build test)
+set -euo pipefail
+
+build_pkgs=(build-essential cmake pkg-config libjansson-dev zlib1g-dev)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev jq curl)
+bench_pkgs=(nginx wrk time)
+
+want=()
+groups=("$@")
+((${#groups[@]})) || groups=(build test)
+for g in "${groups[@]}"; do
+  case "$g" in
+    build) want+=("${build_pkgs[@]}") ;;
+    test)  want+=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+    bench) want+=("${build_pkgs[@]}" "${bench_pkgs[@]}") ;;
+    *) echo "deps.sh: unknown group '$g' (build, test, bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in $(printf '%s\n' "${want[@]}" | sort -u); do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+((${#missing[@]})) || exit 0
+
+echo "deps.sh: installing ${missing[*]}"
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "deps.sh: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

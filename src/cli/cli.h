@@ -1,0 +1,8 @@
+/* Internal interface between main.c and the subcommands. Each returns the process exit code. */
+#ifndef MT_CLI_H
+#define MT_CLI_H
+
+int mt_cli_run(int argc, char **argv);    /* mortar run [flags] URL    (cmd_run.c) */
+int mt_cli_target(int argc, char **argv); /* mortar target [flags]     (cmd_target.c) */
+
+#endif

@@ -1,0 +1,695 @@
+/* `mortar run [flags] URL`: parse the flags (wrk-compatible where wrk has them) into run_opts_t,
+ * build the request and the schedule once, drive the engine, print the live line and the
+ * summary, write the JSON result. run_parse_args does all the checking and building without
+ * running anything, so tests/unit/test_cli_args.c can call it directly. */
+#include "cli/cli.h"
+#include "cli/json_out.h"
+#include "cli/output.h"
+#include "mortar/engine.h"
+#include "mortar/http1.h"
+#include "mortar/schedule.h"
+#include "proto/request.h"
+#include "proto/url.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define RUN_EXIT_OK       0
+#define RUN_EXIT_INTERNAL 1
+#define RUN_EXIT_USAGE    2
+
+#define RUN_DEFAULT_CONNECTIONS 10
+#define RUN_DEFAULT_DURATION_NS (10 * 1000000000LL)
+#define RUN_DEFAULT_TIMEOUT_NS  (2 * 1000000000LL) /* wrk's */
+#define RUN_MAX_CONNECTIONS     1000000
+#define RUN_MAX_THREADS         1024
+#define RUN_MAX_RATE            1e9
+#define RUN_MAX_QUEUE           (1ULL << 40)
+#define RUN_MAX_HEADERS         1024
+
+typedef struct run_opts {
+    int connections;
+    int threads;
+    bool threads_set;
+    int64_t duration_ns; /* -d, or the default */
+    bool duration_set;
+    double rate;              /* -R; 0 = not given */
+    const char *schedule_txt; /* --schedule; NULL = not given */
+    mt_sched_t sched;         /* built from -R or --schedule */
+    bool open_model;
+    uint64_t planned;     /* open model: requests due within the run */
+    int64_t planned_ns;   /* the run's planned length */
+    int64_t timeout_ns;   /* 0 = none */
+    uint64_t max_queue;   /* 0 = engine default */
+    const char *method;   /* borrowed from argv or "GET" */
+    mt_header_t *headers; /* slices of argv strings */
+    size_t nheaders;
+    char *body; /* owned */
+    size_t body_len;
+    bool has_body;
+    const char *json_path; /* NULL = no JSON, "-" = stdout */
+    bool quiet;
+    bool latency; /* --latency: full percentile distribution */
+    bool help;
+    bool version;
+    const char *url_txt;
+    mt_url_t url;
+    char *request; /* owned: the bytes sent */
+    size_t request_len;
+    unsigned parse_flags; /* MT_H1_NO_BODY for HEAD */
+} run_opts_t;
+
+enum {
+    RUN_OPT_SCHEDULE = 256,
+    RUN_OPT_BODY,
+    RUN_OPT_TIMEOUT,
+    RUN_OPT_MAX_QUEUE,
+    RUN_OPT_JSON,
+    RUN_OPT_VERSION,
+};
+
+static const struct option run_longopts[] = {
+    {"connections", required_argument, NULL, 'c'},
+    {"threads", required_argument, NULL, 't'},
+    {"duration", required_argument, NULL, 'd'},
+    {"rate", required_argument, NULL, 'R'},
+    {"schedule", required_argument, NULL, RUN_OPT_SCHEDULE},
+    {"header", required_argument, NULL, 'H'},
+    {"method", required_argument, NULL, 'm'},
+    {"body", required_argument, NULL, RUN_OPT_BODY},
+    {"timeout", required_argument, NULL, RUN_OPT_TIMEOUT},
+    {"max-queue", required_argument, NULL, RUN_OPT_MAX_QUEUE},
+    {"json", required_argument, NULL, RUN_OPT_JSON},
+    {"quiet", no_argument, NULL, 'q'},
+    {"latency", no_argument, NULL, 'L'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, RUN_OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+#define RUN_SHORTOPTS ":c:t:d:R:H:m:qLh"
+
+static void run_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: mortar run [flags] URL\n"
+            "\n"
+            "Load-test an HTTP/1.1 server. Closed model by default (each connection sends its\n"
+            "next request when the previous response ends); -R or --schedule switch to the open\n"
+            "model (requests are due on a timetable; latency counts from the due time).\n"
+            "\n"
+            "  -c, --connections N   connections to keep open (open model: at most N) [10]\n"
+            "  -t, --threads N       worker threads [CPUs, at most N connections]\n"
+            "  -d, --duration DUR    run length: 10s, 1m30s, 500ms [10s; schedule's length]\n"
+            "  -R, --rate N          open model: N requests per second for the duration\n"
+            "      --schedule STEPS  open model, Yandex.Tank steps:\n"
+            "                        'line(1,100,10s) const(100,20s) step(10,50,10,5s)'\n"
+            "  -H, --header 'N: V'   add a header (repeatable); replaces Host/User-Agent/Accept\n"
+            "  -m, --method M        request method [GET]\n"
+            "      --body @FILE|TEXT request body (@- reads stdin); sets Content-Length\n"
+            "      --timeout DUR     per-request timeout, connect included; 0 = none [2s]\n"
+            "      --max-queue N     open model: due-but-unsent backlog bound [10 x connections]\n"
+            "      --json FILE       write the result as JSON (- for stdout)\n"
+            "  -q, --quiet           no live progress line\n"
+            "  -L, --latency         also print the full percentile distribution\n"
+            "  -h, --help            this help\n"
+            "\n"
+            "Exit status: 0 run completed (target errors are counted, not failures), 1 internal\n"
+            "error (e.g. the JSON file could not be written), 2 bad flags or URL, 130 interrupted\n"
+            "by SIGINT (143 by SIGTERM). See docs/cli.md.\n");
+}
+
+static int run_err(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* "mortar run: <message>" into buf; returns the usage exit code. */
+static int run_err(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    int k = snprintf(buf, n, "mortar run: ");
+    va_start(ap, fmt);
+    if (k >= 0 && (size_t)k < n)
+        vsnprintf(buf + k, n - (size_t)k, fmt, ap);
+    va_end(ap);
+    return RUN_EXIT_USAGE;
+}
+
+/* A printable excerpt of user input for messages: controls become '?', long text is cut. */
+static const char *run_show(const char *s, char *buf, size_t n)
+{
+    size_t i = 0, max = n > 64 ? 60 : n - 4;
+    for (; s[i] != '\0' && i < max; i++)
+        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    if (s[i] != '\0') {
+        memcpy(buf + i, "...", 3);
+        i += 3;
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+static int run_parse_int(const char *flag, const char *arg, long long min, long long max,
+                         long long *out, char *err, size_t n)
+{
+    char *end;
+    char show[80];
+    long long v;
+
+    errno = 0;
+    v = strtoll(arg, &end, 10);
+    if (arg[0] == '\0' || *end != '\0' || errno == ERANGE ||
+        !(arg[0] == '-' || arg[0] == '+' || (arg[0] >= '0' && arg[0] <= '9')))
+        return run_err(err, n, "%s: bad number '%s'", flag, run_show(arg, show, sizeof(show)));
+    if (v < min || v > max)
+        return run_err(err, n, "%s: must be between %lld and %lld (got %s)", flag, min, max,
+                       run_show(arg, show, sizeof(show)));
+    *out = v;
+    return RUN_EXIT_OK;
+}
+
+static int run_parse_dur(const char *flag, const char *arg, bool zero_ok, int64_t *out, char *err,
+                         size_t n)
+{
+    mt_parse_err_t perr = {0};
+    char show[80];
+    int64_t ns = 0;
+    int rc = mt_parse_duration(arg, &ns, &perr);
+
+    run_show(arg, show, sizeof(show));
+    if (rc == MT_ERANGE)
+        return run_err(err, n, "%s: duration '%s' is too long", flag, show);
+    if (rc != MT_OK)
+        return run_err(err, n, "%s: bad duration '%s' (col %d)", flag, show,
+                       perr.col > 0 ? perr.col : 1);
+    if (ns < 0 || (ns == 0 && !zero_ok))
+        return run_err(err, n, "%s: must be more than 0 (got '%s')", flag, show);
+    *out = ns;
+    return RUN_EXIT_OK;
+}
+
+/* --body: "@file" (whole file, "@-" for stdin) or the text itself. */
+static int run_read_body(const char *flag, const char *arg, run_opts_t *o, char *err, size_t n)
+{
+    char show[80];
+    FILE *f = NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int code = RUN_EXIT_OK;
+
+    free(o->body);
+    o->body = NULL;
+    o->body_len = 0;
+    o->has_body = true;
+    if (arg[0] != '@') {
+        len = strlen(arg);
+        if (len > MT_REQUEST_MAX_BODY)
+            return run_err(err, n, "%s: body larger than %u MiB", flag,
+                           MT_REQUEST_MAX_BODY / (1024 * 1024));
+        o->body = malloc(len + 1);
+        if (o->body == NULL)
+            return run_err(err, n, "%s: out of memory", flag), RUN_EXIT_INTERNAL;
+        memcpy(o->body, arg, len + 1);
+        o->body_len = len;
+        return RUN_EXIT_OK;
+    }
+
+    run_show(arg + 1, show, sizeof(show));
+    if (arg[1] == '\0') {
+        code = run_err(err, n, "%s: '@' needs a file name (@FILE, or @- for stdin)", flag);
+        goto out;
+    }
+    f = strcmp(arg + 1, "-") == 0 ? stdin : fopen(arg + 1, "rb");
+    if (f == NULL) {
+        code = run_err(err, n, "%s: cannot open '%s': %s", flag, show, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        size_t got;
+        if (len == cap) {
+            size_t ncap = cap == 0 ? 64 * 1024 : cap * 2;
+            char *nb;
+            if (ncap > (size_t)MT_REQUEST_MAX_BODY + 1)
+                ncap = (size_t)MT_REQUEST_MAX_BODY + 1;
+            if (ncap <= cap) {
+                code = run_err(err, n, "%s: '%s' is larger than %u MiB", flag, show,
+                               MT_REQUEST_MAX_BODY / (1024 * 1024));
+                goto out;
+            }
+            nb = realloc(buf, ncap);
+            if (nb == NULL) {
+                run_err(err, n, "%s: out of memory", flag);
+                code = RUN_EXIT_INTERNAL;
+                goto out;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                code = run_err(err, n, "%s: cannot read '%s': %s", flag, show, strerror(errno));
+                goto out;
+            }
+            break;
+        }
+    }
+    if (len > MT_REQUEST_MAX_BODY) {
+        code = run_err(err, n, "%s: '%s' is larger than %u MiB", flag, show,
+                       MT_REQUEST_MAX_BODY / (1024 * 1024));
+        goto out;
+    }
+    o->body = buf;
+    o->body_len = len;
+    buf = NULL;
+out:
+    if (f != NULL && f != stdin)
+        fclose(f);
+    free(buf);
+    return code;
+}
+
+static int run_add_header(const char *flag, const char *arg, run_opts_t *o, char *err, size_t n)
+{
+    mt_parse_err_t perr = {0};
+    mt_header_t h;
+    char show[80];
+    mt_header_t *nh;
+
+    run_show(arg, show, sizeof(show));
+    if (mt_header_parse(arg, &h, &perr) != MT_OK) {
+        if (strchr(arg, ':') == NULL)
+            return run_err(err, n, "%s: header '%s' has no ':'", flag, show);
+        if (perr.col > 0)
+            return run_err(err, n, "%s: header '%s': %s (col %d)", flag, show, perr.msg, perr.col);
+        return run_err(err, n, "%s: header '%s': %s", flag, show, perr.msg);
+    }
+    if (h.name_len == 14 && strncasecmp(h.name, "Content-Length", 14) == 0)
+        return run_err(err, n, "%s: Content-Length is computed from the body (use --body)", flag);
+    if (h.name_len == 17 && strncasecmp(h.name, "Transfer-Encoding", 17) == 0)
+        return run_err(err, n,
+                       "%s: Transfer-Encoding is not supported (the body is sent "
+                       "with Content-Length)",
+                       flag);
+    if (o->nheaders >= RUN_MAX_HEADERS)
+        return run_err(err, n, "%s: more than %d headers", flag, RUN_MAX_HEADERS);
+    nh = realloc(o->headers, (o->nheaders + 1) * sizeof(*nh));
+    if (nh == NULL)
+        return run_err(err, n, "%s: out of memory", flag), RUN_EXIT_INTERNAL;
+    o->headers = nh;
+    o->headers[o->nheaders++] = h;
+    return RUN_EXIT_OK;
+}
+
+static void run_opts_dispose(run_opts_t *o)
+{
+    if (o->sched.steps != NULL)
+        mt_sched_dispose(&o->sched);
+    mt_url_dispose(&o->url);
+    free(o->headers);
+    free(o->body);
+    free(o->request);
+    memset(o, 0, sizeof(*o));
+}
+
+/* Checks flags against each other, parses the URL, builds the schedule and the request. */
+static int run_finish_opts(run_opts_t *o, char *err, size_t n)
+{
+    mt_parse_err_t perr = {0};
+    mt_request_spec_t spec;
+    char show[240];
+    int rc;
+
+    if (o->rate > 0 && o->schedule_txt != NULL)
+        return run_err(err, n, "-R and --schedule cannot be used together");
+    o->open_model = o->rate > 0 || o->schedule_txt != NULL;
+    if (o->max_queue > 0 && !o->open_model)
+        return run_err(err, n, "--max-queue needs the open model (-R or --schedule)");
+
+    if (o->threads_set && o->threads > o->connections)
+        return run_err(err, n, "-t: %d threads need at least as many connections (-c %d)",
+                       o->threads, o->connections);
+    if (!o->threads_set) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        if (ncpu < 1)
+            ncpu = 1;
+        if (ncpu > RUN_MAX_THREADS)
+            ncpu = RUN_MAX_THREADS;
+        o->threads = ncpu < o->connections ? (int)ncpu : o->connections;
+    }
+
+    run_show(o->url_txt, show, sizeof(show));
+    rc = mt_url_parse(o->url_txt, &o->url, &perr);
+    if (rc == MT_ENOMEM)
+        return run_err(err, n, "out of memory"), RUN_EXIT_INTERNAL;
+    if (rc != MT_OK) {
+        if (perr.col > 1)
+            return run_err(err, n, "bad URL '%s': %s (col %d)", show, perr.msg, perr.col);
+        return run_err(err, n, "bad URL '%s': %s", show, perr.msg);
+    }
+
+    o->planned_ns = o->duration_ns;
+    if (o->schedule_txt != NULL) {
+        rc = mt_sched_parse(o->schedule_txt, &o->sched, &perr);
+        if (rc == MT_ENOMEM)
+            return run_err(err, n, "out of memory"), RUN_EXIT_INTERNAL;
+        if (rc != MT_OK) {
+            memset(&o->sched, 0, sizeof(o->sched));
+            if (perr.col > 0)
+                return run_err(err, n, "--schedule: col %d: %s", perr.col, perr.msg);
+            return run_err(err, n, "--schedule: %s", perr.msg);
+        }
+        if (!o->duration_set) {
+            if (o->sched.total_ns <= 0)
+                return run_err(err, n, "--schedule: the schedule has no length (give -d)");
+            o->planned_ns = o->sched.total_ns;
+        }
+    } else if (o->rate > 0) {
+        rc = mt_sched_const(o->rate, o->duration_ns, &o->sched);
+        if (rc != MT_OK) {
+            memset(&o->sched, 0, sizeof(o->sched));
+            if (rc == MT_ENOMEM)
+                return run_err(err, n, "out of memory"), RUN_EXIT_INTERNAL;
+            return run_err(err, n, "-R: cannot make a schedule of %g/s for the duration: %s",
+                           o->rate, mt_strerror(rc));
+        }
+    }
+    if (o->open_model)
+        o->planned = o->planned_ns < o->sched.total_ns
+                         ? mt_sched_count_before(&o->sched, o->planned_ns)
+                         : o->sched.total;
+
+    memset(&spec, 0, sizeof(spec));
+    spec.method = o->method;
+    spec.target = o->url.target;
+    spec.host = o->url.host_header;
+    spec.headers = o->headers;
+    spec.nheaders = o->nheaders;
+    spec.body = o->body;
+    spec.body_len = o->body_len;
+    spec.has_body = o->has_body;
+    rc = mt_request_build(&spec, &o->request, &o->request_len, &perr);
+    if (rc == MT_ENOMEM)
+        return run_err(err, n, "out of memory"), RUN_EXIT_INTERNAL;
+    if (rc != MT_OK)
+        return run_err(err, n, "cannot build the request: %s", perr.msg);
+    o->parse_flags = strcmp(o->method, "HEAD") == 0 ? MT_H1_NO_BODY : 0;
+    return RUN_EXIT_OK;
+}
+
+/* Parses `run`'s argv (argv[0] is "run") into *o, which is always initialised and must be
+ * released with run_opts_dispose. Returns 0 (check o->help / o->version), or an exit code
+ * (2 usage, 1 internal) with "mortar run: ..." in err. Uses getopt_long (global state: it
+ * is reset here) and reorders argv. */
+static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_t n)
+{
+    int code = RUN_EXIT_OK;
+    char show[80];
+
+    memset(o, 0, sizeof(*o));
+    o->connections = RUN_DEFAULT_CONNECTIONS;
+    o->duration_ns = RUN_DEFAULT_DURATION_NS;
+    o->timeout_ns = RUN_DEFAULT_TIMEOUT_NS;
+    o->method = "GET";
+    err[0] = '\0';
+
+    optind = 0; /* glibc: full re-initialisation, so the parser can run more than once */
+    opterr = 0;
+    for (;;) {
+        int li = -1, c;
+        char flag[32];
+        long long v;
+
+        c = getopt_long(argc, argv, RUN_SHORTOPTS, run_longopts, &li);
+        if (c == -1)
+            break;
+        if (li >= 0)
+            snprintf(flag, sizeof(flag), "--%s", run_longopts[li].name);
+        else
+            snprintf(flag, sizeof(flag), "-%c", c);
+
+        switch (c) {
+        case 'c':
+            code = run_parse_int(flag, optarg, 1, RUN_MAX_CONNECTIONS, &v, err, n);
+            o->connections = (int)v;
+            break;
+        case 't':
+            code = run_parse_int(flag, optarg, 1, RUN_MAX_THREADS, &v, err, n);
+            o->threads = (int)v;
+            o->threads_set = true;
+            break;
+        case 'd':
+            code = run_parse_dur(flag, optarg, false, &o->duration_ns, err, n);
+            o->duration_set = true;
+            break;
+        case 'R': {
+            char *end;
+            double r;
+            errno = 0;
+            r = strtod(optarg, &end);
+            if (optarg[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(r))
+                code = run_err(err, n, "%s: bad rate '%s'", flag,
+                               run_show(optarg, show, sizeof(show)));
+            else if (!(r > 0) || r > RUN_MAX_RATE)
+                code = run_err(err, n, "%s: must be more than 0 and at most %.0f (got %s)", flag,
+                               RUN_MAX_RATE, run_show(optarg, show, sizeof(show)));
+            o->rate = r;
+            break;
+        }
+        case RUN_OPT_SCHEDULE:
+            o->schedule_txt = optarg;
+            break;
+        case 'H':
+            code = run_add_header(flag, optarg, o, err, n);
+            break;
+        case 'm':
+            if (!mt_http_is_token(optarg, strlen(optarg)))
+                code = run_err(err, n, "%s: bad method '%s' (letters, digits and !#$%%&'*+-.^_`|~)",
+                               flag, run_show(optarg, show, sizeof(show)));
+            o->method = optarg;
+            break;
+        case RUN_OPT_BODY:
+            code = run_read_body(flag, optarg, o, err, n);
+            break;
+        case RUN_OPT_TIMEOUT:
+            code = run_parse_dur(flag, optarg, true, &o->timeout_ns, err, n);
+            break;
+        case RUN_OPT_MAX_QUEUE:
+            code = run_parse_int(flag, optarg, 1, (long long)RUN_MAX_QUEUE, &v, err, n);
+            o->max_queue = (uint64_t)v;
+            break;
+        case RUN_OPT_JSON:
+            if (optarg[0] == '\0')
+                code = run_err(err, n, "%s: empty file name (use - for stdout)", flag);
+            o->json_path = optarg;
+            break;
+        case 'q':
+            o->quiet = true;
+            break;
+        case 'L':
+            o->latency = true;
+            break;
+        case 'h':
+            o->help = true;
+            break;
+        case RUN_OPT_VERSION:
+            o->version = true;
+            break;
+        case ':': {
+            const char *a = argv[optind - 1];
+            if (a != NULL && strncmp(a, "--", 2) == 0)
+                code = run_err(err, n, "%s: missing value", run_show(a, show, sizeof(show)));
+            else
+                code = run_err(err, n, "-%c: missing value", optopt);
+            break;
+        }
+        default: { /* '?' */
+            const char *a = argv[optind - 1];
+            if (optopt != 0 && optopt < 256)
+                code = run_err(err, n, "unknown option '-%c'", optopt);
+            else if (a != NULL) {
+                size_t k = strcspn(a, "=");
+                run_show(a, show, sizeof(show));
+                if (k < strlen(show))
+                    show[k] = '\0';
+                code = run_err(err, n, "unknown option '%s'", show);
+            } else
+                code = run_err(err, n, "unknown option");
+            break;
+        }
+        }
+        if (code != RUN_EXIT_OK)
+            return code;
+    }
+    if (o->help || o->version)
+        return RUN_EXIT_OK;
+
+    if (optind >= argc)
+        return run_err(err, n, "missing URL (usage: mortar run [flags] URL)");
+    if (optind + 1 < argc)
+        return run_err(err, n, "unexpected argument '%s' (give one URL)",
+                       run_show(argv[optind + 1], show, sizeof(show)));
+    o->url_txt = argv[optind];
+    return run_finish_opts(o, err, n);
+}
+
+/* ---- running ---- */
+
+/* Set while the engine runs so that the handler can stop it; read only by the handler. */
+static mt_run_t *volatile run_active;
+static volatile sig_atomic_t run_signal;
+
+static void run_on_signal(int sig)
+{
+    mt_run_t *r = run_active;
+    run_signal = sig;
+    if (r != NULL)
+        mt_run_stop(r);
+}
+
+typedef struct run_ctx {
+    mt__live_t live;
+    mt__json_t *json;
+} run_ctx_t;
+
+static void run_on_second(const mt_second_t *s, void *ud)
+{
+    run_ctx_t *ctx = ud;
+    mt__live_second(&ctx->live, s);
+    if (ctx->json != NULL)
+        mt__json_second(ctx->json, s); /* an error is kept and reported by mt__json_finish */
+}
+
+static int run_exec(run_opts_t *o)
+{
+    mt__run_info_t info;
+    mt_run_config_t cfg;
+    mt_run_t *run = NULL;
+    run_ctx_t ctx;
+    struct sigaction sa, old_int, old_term, old_pipe;
+    FILE *sumf = stdout;
+    char err[512];
+    int code = RUN_EXIT_INTERNAL, rc;
+    bool interrupted;
+
+    memset(&ctx, 0, sizeof(ctx));
+    memset(&info, 0, sizeof(info));
+    info.url = o->url_txt;
+    info.method = o->method;
+    info.connections = o->connections;
+    info.threads = o->threads;
+    info.duration_ns = o->planned_ns;
+    info.open_model = o->open_model;
+    info.rate = o->rate;
+    info.schedule = o->schedule_txt;
+    info.planned = o->planned;
+    info.timeout_ns = o->timeout_ns;
+    info.max_queue = o->max_queue;
+    info.detail = o->latency;
+
+    if (o->json_path != NULL) {
+        if (strcmp(o->json_path, "-") == 0)
+            sumf = stderr; /* stdout carries the JSON alone */
+        rc = mt__json_new(&info, o->json_path, &ctx.json, err, sizeof(err));
+        if (rc != MT_OK) {
+            fprintf(stderr, "mortar run: %s\n", err);
+            goto out;
+        }
+    }
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = o->url.host;
+    cfg.port = o->url.port;
+    cfg.request = o->request;
+    cfg.request_len = o->request_len;
+    cfg.parse_flags = o->parse_flags;
+    cfg.threads = o->threads;
+    cfg.connections = o->connections;
+    cfg.duration_ns = o->open_model && !o->duration_set ? 0 : o->duration_ns;
+    cfg.schedule = o->open_model ? &o->sched : NULL;
+    cfg.timeout_ns = o->timeout_ns;
+    cfg.max_queue = o->max_queue;
+    rc = mt_run_new(&cfg, &run);
+    if (rc != MT_OK) {
+        fprintf(stderr, "mortar run: cannot set up the run: %s\n", mt_strerror(rc));
+        code = rc == MT_EINVAL ? RUN_EXIT_USAGE : RUN_EXIT_INTERNAL;
+        goto out;
+    }
+
+    mt__out_header(sumf, &info);
+    mt__live_init(&ctx.live, stderr, isatty(STDERR_FILENO) == 1, o->quiet, &info);
+
+    /* the first SIGINT stops the run and still reports; a second one kills (SA_RESETHAND) */
+    run_signal = 0;
+    run_active = run;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = run_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    sa.sa_handler = SIG_IGN;
+    sa.sa_flags = 0;
+    sigaction(SIGPIPE, &sa, &old_pipe);
+
+    rc = mt_run_exec(run, run_on_second, &ctx);
+
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    run_active = NULL;
+    mt__live_end(&ctx.live);
+    if (rc != MT_OK) {
+        fprintf(stderr, "mortar run: the engine failed: %s\n", mt_strerror(rc));
+        code = RUN_EXIT_INTERNAL;
+        sigaction(SIGPIPE, &old_pipe, NULL);
+        goto out;
+    }
+
+    interrupted = run_signal != 0;
+    mt__out_summary(sumf, &info, &ctx.live, mt_run_result(run), interrupted);
+    code = RUN_EXIT_OK;
+    if (ctx.json != NULL &&
+        mt__json_finish(ctx.json, mt_run_result(run), interrupted, err, sizeof(err)) != MT_OK) {
+        fprintf(stderr, "mortar run: %s\n", err);
+        code = RUN_EXIT_INTERNAL;
+    }
+    if (fflush(stdout) != 0 && code == RUN_EXIT_OK) {
+        fprintf(stderr, "mortar run: cannot write the summary: %s\n", strerror(errno));
+        code = RUN_EXIT_INTERNAL;
+    }
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    if (code == RUN_EXIT_OK && interrupted)
+        code = 128 + (int)run_signal; /* 130 after SIGINT, 143 after SIGTERM */
+out:
+    mt__json_free(ctx.json);
+    if (run != NULL)
+        mt_run_free(run);
+    return code;
+}
+
+int mt_cli_run(int argc, char **argv)
+{
+    run_opts_t o;
+    char err[512];
+    int code = run_parse_args(argc, argv, &o, err, sizeof(err));
+
+    if (code != RUN_EXIT_OK) {
+        fprintf(stderr, "%s\n", err);
+        if (code == RUN_EXIT_USAGE)
+            fprintf(stderr, "Try 'mortar run --help'.\n");
+    } else if (o.help) {
+        run_usage(stdout);
+    } else if (o.version) {
+        printf("mortar %s\n", MT_VERSION);
+    } else {
+        code = run_exec(&o);
+    }
+    run_opts_dispose(&o);
+    return code;
+}

@@ -1,0 +1,307 @@
+/* mortar target: run the built-in target server until SIGINT/SIGTERM. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "mortar/schedule.h"
+#include "mortar/target.h"
+
+#define EXIT_USAGE 2
+#define PROG "mortar target"
+
+static const char k_usage[] =
+    "usage: mortar target [--listen ADDR:PORT] [--threads N] [--body-size BYTES]\n"
+    "                     [--stall START:LEN]... [--allow-remote] [-q]\n"
+    "\n"
+    "Runs the built-in HTTP/1.1 target server until SIGINT or SIGTERM. Once listening it\n"
+    "prints one line, 'listening on ADDR:PORT', to stdout.\n"
+    "\n"
+    "  --listen ADDR:PORT    address to listen on (default 127.0.0.1:8080; port 0 picks a\n"
+    "                        free one; IPv6 as [::1]:PORT)\n"
+    "  --threads N           worker threads (default: one per CPU)\n"
+    "  --body-size BYTES     default body: BYTES of 'x' instead of \"ok\\n\" (k, m, g suffixes)\n"
+    "  --stall START:LEN     hold every response due in [START, START+LEN) until START+LEN,\n"
+    "                        measured from the first request (e.g. 3s:1s); repeatable\n"
+    "  --allow-remote        allow a non-loopback listening address\n"
+    "  -q, --quiet           no summary on stderr at exit\n"
+    "\n"
+    "Per request, from the query string: status=CODE (200..599), size=BYTES, delay=DUR\n"
+    "(e.g. /?status=503&size=10k&delay=50ms). See docs/target.md.\n";
+
+typedef struct opts {
+    char host[64];
+    uint16_t port;
+    int threads;
+    bool has_body_size;
+    uint64_t body_size;
+    mt_target_stall_t stalls[MT_TARGET_MAX_STALLS];
+    size_t nstalls;
+    bool allow_remote;
+    bool quiet;
+} opts_t;
+
+static int usage_error(const char *flag, const char *fmt, const char *val)
+{
+    fprintf(stderr, PROG ": %s: ", flag);
+    fprintf(stderr, fmt, val);
+    fputc('\n', stderr);
+    return EXIT_USAGE;
+}
+
+static int parse_listen(const char *v, opts_t *o)
+{
+    const char *colon, *host = v, *port;
+    size_t hlen;
+    char *end;
+    unsigned long p;
+    unsigned char tmp[16];
+
+    if (v[0] == '[') {
+        const char *rb = strchr(v, ']');
+        if (!rb || rb[1] != ':')
+            return usage_error("--listen", "expected [IPV6]:PORT, got '%s'", v);
+        host = v + 1;
+        hlen = (size_t)(rb - host);
+        port = rb + 2;
+    } else {
+        colon = strrchr(v, ':');
+        if (!colon)
+            return usage_error("--listen", "expected ADDR:PORT, got '%s'", v);
+        hlen = (size_t)(colon - v);
+        port = colon + 1;
+        if (memchr(v, ':', hlen))
+            return usage_error("--listen", "IPv6 addresses go in brackets: '%s'", v);
+    }
+    if (hlen == 0 || hlen >= sizeof(o->host))
+        return usage_error("--listen", "bad address in '%s'", v);
+    memcpy(o->host, host, hlen);
+    o->host[hlen] = 0;
+    if (strcmp(o->host, "localhost") == 0)
+        strcpy(o->host, "127.0.0.1");
+    if (inet_pton(AF_INET, o->host, tmp) != 1 && inet_pton(AF_INET6, o->host, tmp) != 1)
+        return usage_error("--listen", "'%s' is not a numeric IPv4 or IPv6 address", o->host);
+    errno = 0;
+    p = strtoul(port, &end, 10);
+    if (port[0] < '0' || port[0] > '9' || *end || errno || p > 65535)
+        return usage_error("--listen", "bad port '%s'", port);
+    o->port = (uint16_t)p;
+    return 0;
+}
+
+static int parse_stall(const char *v, opts_t *o)
+{
+    const char *colon = strchr(v, ':');
+    char start[64];
+    mt_parse_err_t err;
+    mt_target_stall_t *s;
+    size_t n;
+
+    if (o->nstalls == MT_TARGET_MAX_STALLS)
+        return usage_error("--stall", "at most 16 stalls (at '%s')", v);
+    if (!colon || colon == v || !colon[1])
+        return usage_error("--stall", "expected START:LEN (like 3s:1s), got '%s'", v);
+    n = (size_t)(colon - v);
+    if (n >= sizeof(start))
+        return usage_error("--stall", "bad START in '%s'", v);
+    memcpy(start, v, n);
+    start[n] = 0;
+    s = &o->stalls[o->nstalls];
+    memset(&err, 0, sizeof(err));
+    if (mt_parse_duration(start, &s->start_ns, &err) != MT_OK || s->start_ns < 0) {
+        fprintf(stderr, PROG ": --stall: bad START '%s'%s%s\n", start, err.msg[0] ? ": " : "",
+                err.msg);
+        return EXIT_USAGE;
+    }
+    memset(&err, 0, sizeof(err));
+    if (mt_parse_duration(colon + 1, &s->len_ns, &err) != MT_OK) {
+        fprintf(stderr, PROG ": --stall: bad LEN '%s'%s%s\n", colon + 1, err.msg[0] ? ": " : "",
+                err.msg);
+        return EXIT_USAGE;
+    }
+    if (s->len_ns <= 0)
+        return usage_error("--stall", "LEN must be more than 0 in '%s'", v);
+    o->nstalls++;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, opts_t *o, bool *help)
+{
+    int i = 1, rc = 0;
+
+    /* argv[0] is "target"; tolerate being handed the whole command line too */
+    if (argc > 1 && strcmp(argv[1], "target") == 0 && strcmp(argv[0], "target") != 0)
+        i = 2;
+    for (; i < argc && rc == 0; i++) {
+        const char *a = argv[i], *val = NULL, *eq;
+        char flag[32];
+        bool takes;
+
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            *help = true;
+            return 0;
+        }
+        if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            o->quiet = true;
+            continue;
+        }
+        if (strcmp(a, "--allow-remote") == 0) {
+            o->allow_remote = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, PROG ": unexpected argument '%s' (see mortar target --help)\n", a);
+            return EXIT_USAGE;
+        }
+        eq = strchr(a, '=');
+        if (eq && (size_t)(eq - a) < sizeof(flag)) {
+            memcpy(flag, a, (size_t)(eq - a));
+            flag[eq - a] = 0;
+            val = eq + 1;
+        } else {
+            snprintf(flag, sizeof(flag), "%s", a);
+        }
+        takes = strcmp(flag, "--listen") == 0 || strcmp(flag, "--threads") == 0 ||
+                strcmp(flag, "--body-size") == 0 || strcmp(flag, "--stall") == 0;
+        if (!takes) {
+            fprintf(stderr, PROG ": unknown flag '%s' (see mortar target --help)\n", a);
+            return EXIT_USAGE;
+        }
+        if (!val) {
+            if (i + 1 >= argc)
+                return usage_error(flag, "%s", "needs a value");
+            val = argv[++i];
+        }
+        if (strcmp(flag, "--listen") == 0) {
+            rc = parse_listen(val, o);
+        } else if (strcmp(flag, "--threads") == 0) {
+            char *end;
+            long n;
+            errno = 0;
+            n = strtol(val, &end, 10);
+            if (val[0] < '0' || val[0] > '9' || *end || errno || n < 1 ||
+                n > MT_TARGET_MAX_THREADS)
+                rc = usage_error(flag, "'%s' is not a number 1..256", val);
+            else
+                o->threads = (int)n;
+        } else if (strcmp(flag, "--body-size") == 0) {
+            int r = mt_target_parse_size(val, strlen(val), &o->body_size);
+            if (r == MT_ERANGE)
+                rc = usage_error(flag, "'%s' is more than 1g", val);
+            else if (r != MT_OK)
+                rc = usage_error(flag, "'%s' is not a byte count (like 100, 10k, 2m)", val);
+            else
+                o->has_body_size = true;
+        } else {
+            rc = parse_stall(val, o);
+        }
+    }
+    if (rc == 0 && !o->allow_remote && !mt_target_is_loopback(o->host)) {
+        fprintf(stderr,
+                PROG ": --listen: %s is not a loopback address (add --allow-remote to listen on "
+                     "it)\n",
+                o->host);
+        return EXIT_USAGE;
+    }
+    return rc;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig; /* never runs: the signals are blocked and taken by sigwait */
+}
+
+int mt_cli_target(int argc, char **argv)
+{
+    opts_t o;
+    bool help = false;
+    mt_target_config_t cfg;
+    mt_target_t *t = NULL;
+    mt_target_stats_t st;
+    sigset_t set, old;
+    struct sigaction sa, old_int, old_term;
+    struct timespec t0, t1;
+    char err[256];
+    int rc, sig = 0, code = 1;
+
+    memset(&o, 0, sizeof(o));
+    strcpy(o.host, "127.0.0.1");
+    o.port = 8080;
+    if ((rc = parse_args(argc, argv, &o, &help)) != 0)
+        return rc;
+    if (help) {
+        fputs(k_usage, stdout);
+        return 0;
+    }
+
+    /* Signals are taken synchronously with sigwait; a handler is installed so a SIGINT that
+     * a non-interactive shell set to "ignore" for a background job is still delivered. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = o.host;
+    cfg.port = o.port;
+    cfg.threads = o.threads;
+    cfg.has_body_size = o.has_body_size;
+    cfg.body_size = o.body_size;
+    cfg.stalls = o.stalls;
+    cfg.nstalls = o.nstalls;
+    cfg.allow_remote = o.allow_remote;
+    if ((rc = mt_target_new(&cfg, &t, err, sizeof(err))) != MT_OK) {
+        fprintf(stderr, PROG ": %s\n", err[0] ? err : mt_strerror(rc));
+        code = rc == MT_EINVAL ? EXIT_USAGE : 1;
+        goto out;
+    }
+    if ((rc = mt_target_start(t)) != MT_OK) {
+        fprintf(stderr, PROG ": cannot start worker threads: %s\n", mt_strerror(rc));
+        goto out;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (strchr(o.host, ':'))
+        printf("listening on [%s]:%u\n", o.host, (unsigned)mt_target_port(t));
+    else
+        printf("listening on %s:%u\n", o.host, (unsigned)mt_target_port(t));
+    fflush(stdout);
+
+    while (sigwait(&set, &sig) != 0) {
+    }
+    mt_target_stop(t);
+    rc = mt_target_wait(t);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc != MT_OK) {
+        fprintf(stderr, PROG ": worker failed: %s\n", mt_strerror(rc));
+        goto out;
+    }
+    if (!o.quiet) {
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        mt_target_stats(t, &st);
+        fprintf(stderr,
+                PROG ": %s: served %llu requests on %llu connections in %.1fs "
+                     "(%llu malformed, %llu bad parameters)\n",
+                sig == SIGINT ? "interrupted" : "terminated", (unsigned long long)st.responses,
+                (unsigned long long)st.connections, secs, (unsigned long long)st.bad_requests,
+                (unsigned long long)st.bad_params);
+    }
+    code = 0;
+out:
+    mt_target_free(t);
+    /* unblock first: a second signal still pending goes to the no-op handler */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return code;
+}

@@ -1,0 +1,35 @@
+/* The result file of `mortar run --json FILE` ("mortar.result/v1", described by
+ * docs/result-schema.json), built with jansson. Seconds are added as they arrive (mt_second_t
+ * lives only during the callback, so each is turned into JSON at once); the whole document is
+ * written at the end, atomically: to FILE.tmp.PID, then renamed over FILE. "-" means stdout. */
+#ifndef MT_CLI_JSON_OUT_H
+#define MT_CLI_JSON_OUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cli/output.h"
+#include "mortar/engine.h"
+
+typedef struct mt__json mt__json_t;
+
+/* Starts a result for a run described by info (copied as JSON right away). For a file, the
+ * temporary file is created now so that an unwritable path fails before the run, not after it.
+ * Returns MT_OK, MT_ESYS (errbuf says which file and why) or MT_ENOMEM. Free with
+ * mt__json_free. */
+int mt__json_new(const mt__run_info_t *info, const char *path, mt__json_t **out, char *errbuf,
+                 size_t errlen);
+
+/* Appends one second. Returns MT_OK or MT_ENOMEM / the histogram encoder's error; after an
+ * error the result is incomplete and mt__json_finish reports it. */
+int mt__json_second(mt__json_t *j, const mt_second_t *s);
+
+/* Adds the totals and writes the document (temporary file + rename, or stdout). Returns MT_OK,
+ * or MT_ESYS / MT_ENOMEM with errbuf filled. Call at most once. */
+int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, char *errbuf,
+                    size_t errlen);
+
+/* Releases j; removes the temporary file if the document was never finished. NULL is fine. */
+void mt__json_free(mt__json_t *j);
+
+#endif

@@ -1,0 +1,316 @@
+#include "cli/output.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#define OUT_BAR_WIDTH      12
+#define OUT_FULL_SECOND_NS 500000000LL /* seconds shorter than this stay out of Req/Sec stats */
+
+void mt__fmt_us(char *buf, size_t n, double us)
+{
+    if (!(us >= 0))
+        us = 0;
+    if (us < 1000)
+        snprintf(buf, n, "%.0fus", us);
+    else if (us < 1000000)
+        snprintf(buf, n, "%.2fms", us / 1000);
+    else
+        snprintf(buf, n, "%.2fs", us / 1000000);
+}
+
+/* wrk's units: 1024-based */
+static void out_fmt_bytes(char *buf, size_t n, double b)
+{
+    static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
+    size_t u = 0;
+    while (b >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        b /= 1024;
+        u++;
+    }
+    snprintf(buf, n, "%.2f%s", b, units[u]);
+}
+
+static void out_fmt_count(char *buf, size_t n, double v)
+{
+    if (v < 1000)
+        snprintf(buf, n, "%.2f", v);
+    else if (v < 1000000)
+        snprintf(buf, n, "%.2fk", v / 1000);
+    else
+        snprintf(buf, n, "%.2fM", v / 1000000);
+}
+
+/* "10s", "1.5s", "2m", "1h30m" for the planned duration. */
+static void out_fmt_dur(char *buf, size_t n, int64_t ns)
+{
+    double s = (double)ns / 1e9;
+    if (ns % 1000000000LL != 0)
+        snprintf(buf, n, "%.3gs", s);
+    else if (ns >= 3600000000000LL && ns % 60000000000LL == 0)
+        snprintf(buf, n, "%lldh%02lldm", (long long)(ns / 3600000000000LL),
+                 (long long)(ns / 60000000000LL % 60));
+    else if (ns >= 60000000000LL)
+        snprintf(buf, n, "%lldm%02llds", (long long)(ns / 60000000000LL),
+                 (long long)(ns / 1000000000LL % 60));
+    else
+        snprintf(buf, n, "%llds", (long long)(ns / 1000000000LL));
+}
+
+static double out_pct(const mt_hist_t *h, double p)
+{
+    return h != NULL ? (double)mt_hist_value_at_percentile(h, p) : 0;
+}
+
+void mt__live_init(mt__live_t *l, FILE *f, bool tty, bool quiet, const mt__run_info_t *info)
+{
+    memset(l, 0, sizeof(*l));
+    l->f = f;
+    l->tty = tty;
+    l->quiet = quiet;
+    l->info = info;
+}
+
+void mt__live_second(mt__live_t *l, const mt_second_t *s)
+{
+    double span = s->span_ns > 0 ? (double)s->span_ns / 1e9 : 1;
+    double rps = (double)s->c.completed / span;
+    char p50[16], p99[16], el[16], extra[64] = "";
+    double planned_s = (double)l->info->duration_ns / 1e9;
+    int width;
+
+    l->elapsed_ns += s->span_ns;
+    if (s->span_ns >= OUT_FULL_SECOND_NS) {
+        l->rps_n++;
+        l->rps_sum += rps;
+        l->rps_sumsq += rps * rps;
+        if (rps > l->rps_max)
+            l->rps_max = rps;
+    }
+    if (l->quiet)
+        return;
+
+    mt__fmt_us(p50, sizeof(p50), out_pct(s->latency, 50));
+    mt__fmt_us(p99, sizeof(p99), out_pct(s->latency, 99));
+    width = snprintf(el, sizeof(el), "%.0f", planned_s);
+    snprintf(el, sizeof(el), "%*.0f", width, (double)l->elapsed_ns / 1e9);
+    if (l->info->open_model) {
+        size_t k = (size_t)snprintf(extra, sizeof(extra), " due=%" PRIu64, s->c.due);
+        if (s->c.dropped > 0)
+            snprintf(extra + k, sizeof(extra) - k, " drop=%" PRIu64, s->c.dropped);
+    }
+
+    if (l->tty) {
+        double frac = planned_s > 0 ? (double)l->elapsed_ns / 1e9 / planned_s : 1;
+        char bar[OUT_BAR_WIDTH + 1];
+        int fill;
+        if (frac > 1)
+            frac = 1;
+        fill = (int)(frac * OUT_BAR_WIDTH + 0.5);
+        for (int i = 0; i < OUT_BAR_WIDTH; i++)
+            bar[i] = i < fill ? '#' : '-';
+        bar[OUT_BAR_WIDTH] = '\0';
+        double left = planned_s - (double)l->elapsed_ns / 1e9;
+        fprintf(
+            l->f,
+            "\r\033[K[%ss/%.0fs] [%s] %3.0f%% %.0fs left  rps=%.0f%s p50=%s p99=%s err=%" PRIu64,
+            el, planned_s, bar, frac * 100, left > 0 ? left : 0, rps, extra, p50, p99, s->c.errors);
+        l->line_open = true;
+    } else {
+        fprintf(l->f, "[%ss/%.0fs] rps=%.0f%s p50=%s p99=%s err=%" PRIu64 "\n", el, planned_s, rps,
+                extra, p50, p99, s->c.errors);
+    }
+    fflush(l->f);
+}
+
+void mt__live_end(mt__live_t *l)
+{
+    if (l->line_open) {
+        fputc('\n', l->f);
+        fflush(l->f);
+        l->line_open = false;
+    }
+}
+
+void mt__out_header(FILE *f, const mt__run_info_t *info)
+{
+    char dur[32];
+    out_fmt_dur(dur, sizeof(dur), info->duration_ns);
+    fprintf(f, "Running %s test @ %s\n", dur, info->url);
+    fprintf(f, "  %d thread%s and %d connection%s\n", info->threads, info->threads == 1 ? "" : "s",
+            info->connections, info->connections == 1 ? "" : "s");
+    if (!info->open_model) {
+        fprintf(f, "  closed model: each connection sends its next request when a response "
+                   "ends\n");
+    } else if (info->schedule != NULL) {
+        fprintf(f, "  open model: schedule %s (%" PRIu64 " requests planned)\n", info->schedule,
+                info->planned);
+    } else {
+        fprintf(f, "  open model: %g requests/s (%" PRIu64 " requests planned)\n", info->rate,
+                info->planned);
+    }
+    fflush(f);
+}
+
+/* "    p50  p90 ..." row of a histogram's percentiles */
+static void out_pct_row(FILE *f, const char *label, const mt_hist_t *h, const double *ps, size_t n)
+{
+    char v[16];
+    fprintf(f, "  %-14s", label);
+    if (h == NULL || mt_hist_count(h) == 0) {
+        fprintf(f, " %9s\n", "-");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        mt__fmt_us(v, sizeof(v), out_pct(h, ps[i]));
+        fprintf(f, " %9s", v);
+    }
+    mt__fmt_us(v, sizeof(v), (double)mt_hist_max(h));
+    fprintf(f, " %9s\n", v);
+}
+
+static int out_spectrum_row(double p, int64_t value, uint64_t count_to, void *ud)
+{
+    FILE *f = ud;
+    double inv = p < 100 ? 1 / (1 - p / 100) : 0;
+    if (p < 100)
+        fprintf(f, "%12.3f %12.6f %12" PRIu64 " %12.2f\n", (double)value / 1000, p / 100, count_to,
+                inv);
+    else
+        fprintf(f, "%12.3f %12.6f %12" PRIu64 "\n", (double)value / 1000, p / 100, count_to);
+    return 0;
+}
+
+/* HdrHistogram's percentile distribution, as wrk2 prints it with --latency (values in ms). */
+static void out_spectrum(FILE *f, const mt_hist_t *h)
+{
+    fprintf(f, "\n  Detailed Percentile spectrum:\n");
+    fprintf(f, "%12s %12s %12s %12s\n\n", "Value", "Percentile", "TotalCount", "1/(1-Percentile)");
+    mt_hist_foreach_percentile(h, 5, out_spectrum_row, f);
+    fprintf(f, "#[Mean    = %12.3f, StdDeviation   = %12.3f]\n", mt_hist_mean(h) / 1000,
+            mt_hist_stddev(h) / 1000);
+    fprintf(f, "#[Max     = %12.3f, Total count    = %12" PRIu64 "]\n",
+            (double)mt_hist_max(h) / 1000, mt_hist_count(h));
+}
+
+static void out_model(FILE *f, const mt__run_info_t *info, const mt_run_result_t *r)
+{
+    const mt_counters_t *c = &r->c;
+    double el = r->elapsed_ns > 0 ? (double)r->elapsed_ns / 1e9 : 0;
+    char lagmean[16], lagmax[16];
+    static const double ps[] = {50, 90, 99, 99.9};
+
+    fprintf(f, "\nOpen model: ");
+    if (info->schedule != NULL)
+        fprintf(f, "schedule %s\n", info->schedule);
+    else
+        fprintf(f, "%g requests/s\n", info->rate);
+    fprintf(f, "  planned %.2f/s, achieved %.2f/s (completed)\n",
+            info->duration_ns > 0 ? (double)info->planned / ((double)info->duration_ns / 1e9) : 0,
+            el > 0 ? (double)c->completed / el : 0);
+    fprintf(f,
+            "  due %" PRIu64 ", sent %" PRIu64 ", completed %" PRIu64 ", dropped %" PRIu64
+            ", late %" PRIu64 " (sent >%lldms after due)\n",
+            c->due, c->sent, c->completed, c->dropped, c->late, MT_LATE_NS / 1000000);
+    mt__fmt_us(lagmean, sizeof(lagmean), c->sent > 0 ? (double)c->lag_sum_us / (double)c->sent : 0);
+    mt__fmt_us(lagmax, sizeof(lagmax), (double)c->lag_max_us);
+    fprintf(f, "  schedule lag (send time - due time): mean %s, max %s\n", lagmean, lagmax);
+    fprintf(f, "  %-14s %9s %9s %9s %9s %9s\n", "", "p50", "p90", "p99", "p99.9", "max");
+    out_pct_row(f, "latency (due)", r->latency, ps, 4);
+    out_pct_row(f, "service (sent)", r->service, ps, 4);
+}
+
+void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
+                     const mt_run_result_t *r, bool interrupted)
+{
+    const mt_counters_t *c = &r->c;
+    double el = r->elapsed_ns > 0 ? (double)r->elapsed_ns / 1e9 : 0;
+    char a[16], b[16], m[16];
+    bool any;
+    static const double dist[] = {50, 75, 90, 99, 99.9, 99.99};
+    static const char *const dist_label[] = {"50%", "75%", "90%", "99%", "99.9%", "99.99%"};
+    static const double bps[] = {50, 99};
+
+    if (interrupted || r->stopped) {
+        char planned[32];
+        out_fmt_dur(planned, sizeof(planned), info->duration_ns);
+        fprintf(f, "  interrupted after %.2fs of %s\n", el, planned);
+    }
+
+    if (r->latency != NULL && mt_hist_count(r->latency) > 0) {
+        fprintf(f, "  %-12s %10s %10s %10s\n", "Stats", "Avg", "Stdev", "Max");
+        mt__fmt_us(a, sizeof(a), mt_hist_mean(r->latency));
+        mt__fmt_us(b, sizeof(b), mt_hist_stddev(r->latency));
+        mt__fmt_us(m, sizeof(m), (double)mt_hist_max(r->latency));
+        fprintf(f, "    %-10s %10s %10s %10s\n", "Latency", a, b, m);
+        if (l != NULL && l->rps_n > 0) {
+            double mean = l->rps_sum / (double)l->rps_n;
+            double var = l->rps_sumsq / (double)l->rps_n - mean * mean;
+            out_fmt_count(a, sizeof(a), mean);
+            out_fmt_count(b, sizeof(b), var > 0 ? sqrt(var) : 0);
+            out_fmt_count(m, sizeof(m), l->rps_max);
+            fprintf(f, "    %-10s %10s %10s %10s\n", "Req/Sec", a, b, m);
+        }
+        fprintf(f, "  Latency Distribution%s\n", info->open_model ? " (from due time)" : "");
+        for (size_t i = 0; i < sizeof(dist) / sizeof(dist[0]); i++) {
+            mt__fmt_us(a, sizeof(a), out_pct(r->latency, dist[i]));
+            fprintf(f, "  %7s %9s\n", dist_label[i], a);
+        }
+        if (info->detail)
+            out_spectrum(f, r->latency);
+    } else {
+        fprintf(f, "  no completed requests\n");
+    }
+
+    out_fmt_bytes(a, sizeof(a), (double)c->bytes_in);
+    fprintf(f, "  %" PRIu64 " requests in %.2fs, %s read\n", c->completed, el, a);
+    if (c->errors > 0) { /* wrk's "Socket errors" line, by mortar's kinds */
+        fprintf(f, "  Errors: %" PRIu64 " (", c->errors);
+        any = false;
+        for (int k = 0; k < MT_ERR__COUNT; k++) {
+            if (c->err[k] == 0)
+                continue;
+            fprintf(f, "%s%s %" PRIu64, any ? ", " : "", mt_err_kind_name(k), c->err[k]);
+            any = true;
+        }
+        fprintf(f, ")\n");
+    }
+    {
+        uint64_t bad = c->status[0];
+        for (int s = 100; s < MT_STATUS_MAX; s++)
+            if (s < 200 || s >= 400)
+                bad += c->status[s];
+        if (bad > 0)
+            fprintf(f, "  Non-2xx or 3xx responses: %" PRIu64 "\n", bad);
+    }
+    fprintf(f, "Requests/sec: %10.2f\n", el > 0 ? (double)c->completed / el : 0);
+    out_fmt_bytes(a, sizeof(a), el > 0 ? (double)c->bytes_in / el : 0);
+    fprintf(f, "Transfer/sec: %10s\n", a);
+
+    /* mortar's extras */
+    if (info->open_model)
+        out_model(f, info, r);
+
+    fprintf(f, "\nStatus codes:");
+    any = false;
+    for (int s = 100; s < MT_STATUS_MAX; s++) {
+        if (c->status[s] == 0)
+            continue;
+        fprintf(f, "%s %d: %" PRIu64, any ? "," : "", s, c->status[s]);
+        any = true;
+    }
+    if (c->status[0] > 0) {
+        fprintf(f, "%s other: %" PRIu64, any ? "," : "", c->status[0]);
+        any = true;
+    }
+    fprintf(f, "%s\n", any ? "" : " none");
+
+    fprintf(f, "%-16s %9s %9s %9s\n", "Timing breakdown", "p50", "p99", "max");
+    out_pct_row(f, "connect", r->connect, bps, 2);
+    out_pct_row(f, "send", r->send, bps, 2);
+    out_pct_row(f, "wait (TTFB)", r->wait, bps, 2);
+    out_pct_row(f, "receive", r->recv, bps, 2);
+    fprintf(f, "  %" PRIu64 " connections opened, at most %" PRIu32 " open at once\n", c->connects,
+            r->max_open_conns);
+    fflush(f);
+}

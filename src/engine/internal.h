@@ -1,0 +1,134 @@
+/* Engine internals shared by run.c (threads, aggregation) and worker.c (event loop). */
+#ifndef MT_ENGINE_INTERNAL_H
+#define MT_ENGINE_INTERNAL_H
+
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "mortar/engine.h"
+#include "mortar/http1.h"
+
+#define MT__NS_PER_S   1000000000LL
+#define MT__RECV_BUF   (64 * 1024)
+#define MT__MAX_EVENTS 512
+#define MT__RETRY_NS   (10 * 1000 * 1000LL) /* closed model: wait after a failed connect */
+
+/* One worker's stats for one second. Allocated once per second at most (from a pool),
+ * never per request. Handed to the aggregator at the second boundary. */
+typedef struct mt__slot {
+    struct mt__slot *next;
+    uint32_t index;
+    int64_t span_ns;
+    mt_counters_t c;
+    uint32_t open_conns;
+    uint64_t backlog;
+    mt_hist_t *latency;
+    mt_hist_t *service;
+} mt__slot_t;
+
+typedef struct mt__conn mt__conn_t;
+
+/* Intrusive doubly-linked list (timeouts, retries: FIFO because their delays are constant). */
+typedef struct mt__link {
+    struct mt__link *prev, *next;
+} mt__link_t;
+
+enum mt__conn_state {
+    MT__CONN_FREE = 0, /* no socket */
+    MT__CONN_CONNECTING,
+    MT__CONN_IDLE,    /* connected, no request */
+    MT__CONN_SENDING, /* request partly written */
+    MT__CONN_WAITING, /* request written, response not complete */
+    MT__CONN_RETRY,   /* closed model: waiting to reconnect after a failed connect */
+};
+
+struct mt__conn {
+    mt__link_t link;       /* in worker's inflight (deadline order) or retry list */
+    int64_t deadline;      /* timeout (inflight) or retry time */
+    int64_t due;           /* request's due time (open) or start (closed) */
+    int64_t connect_start; /* when the socket was opened; 0 if the request reused one */
+    int64_t send_start;
+    int64_t send_end;
+    int64_t first_byte;
+    mt_h1_resp_t resp;
+    int fd;
+    uint32_t gen;  /* bumped on close: tags epoll events to one socket's life */
+    uint32_t sent; /* request bytes written so far */
+    uint8_t state;
+    uint8_t has_req; /* a request is attached (connecting for it, sending, waiting) */
+    uint8_t linked;
+    mt__conn_t *next_idle; /* idle stack (open model) */
+};
+
+typedef struct mt__worker {
+    struct mt_run *run;
+    int id;
+    pthread_t thread;
+    int ep;
+
+    /* connections: a fixed array, allocated at start */
+    mt__conn_t *conns;
+    uint32_t nconns;     /* cap for this worker */
+    uint32_t open;       /* sockets open */
+    mt__conn_t *idle;    /* open model: idle connections (stack) */
+    mt__conn_t *unused;  /* stack of FREE conns (linked through next_idle) */
+    mt__link_t inflight; /* requests in flight, by deadline */
+    mt__link_t retry;    /* closed model: connections waiting to reconnect */
+
+    /* open model: this worker handles requests n = id, id + T, id + 2T, ... */
+    mt_sched_cursor_t due_cur;
+    uint64_t next_n;
+    int64_t next_due; /* INT64_MAX when the schedule is exhausted */
+    int64_t *queue;   /* ring of due times of due-but-unsent requests */
+    uint64_t qcap, qhead, qlen;
+
+    /* per-second stats */
+    mt__slot_t *slot;
+    int64_t next_boundary;
+    uint32_t second;
+
+    /* whole-run breakdown histograms (merged by the aggregator after the run) */
+    mt_hist_t *connect, *send, *wait, *recv;
+    uint32_t max_open;
+
+    char *buf; /* receive buffer, MT__RECV_BUF */
+    int err;   /* fatal engine error (MT_ENOMEM, MT_ESYS) */
+} mt__worker_t;
+
+struct mt_run {
+    mt_run_config_t cfg;
+    int64_t t0;    /* CLOCK_MONOTONIC ns at start */
+    int64_t t_end; /* t0 + duration */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int have_addr;
+    int stop_fd; /* eventfd, readable once stop is requested */
+    atomic_int stopping;
+
+    mt__worker_t *workers;
+    int nworkers;
+    int ninit; /* workers initialised (to dispose) */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    mt__slot_t **ready_head, **ready_tail; /* per worker FIFO of finished seconds */
+    int *done;                             /* per worker: exited */
+    mt__slot_t *pool;                      /* free slots */
+
+    mt_run_result_t result;
+    mt_hist_t *latency, *service, *connect, *send, *wait, *recv;
+    mt__slot_t merged;
+};
+
+int64_t mt__now(void);
+void *mt__worker_main(void *arg);
+int mt__worker_init(mt__worker_t *w, struct mt_run *r, int id);
+void mt__worker_dispose(mt__worker_t *w);
+mt__slot_t *mt__slot_get(struct mt_run *r);
+void mt__slot_put(struct mt_run *r, mt__slot_t *s);
+void mt__slot_publish(struct mt_run *r, int worker, mt__slot_t *s);
+
+#endif

@@ -1,0 +1,367 @@
+/* A run: validation, threads, and the aggregator that merges the workers' per-second
+ * slots exactly (counters summed, histograms added) in the calling thread. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/internal.h"
+
+#define MAX_QUEUE_DEFAULT_MIN 10000ULL
+#define MAX_QUEUE_LIMIT       10000000ULL
+
+const char *mt_err_kind_name(int kind)
+{
+    static const char *const names[] = {
+#define XX(n, s) s,
+        MT_ERR_KIND_MAP(XX)
+#undef XX
+    };
+    return kind >= 0 && kind < MT_ERR__COUNT ? names[kind] : "unknown";
+}
+
+void mt_counters_add(mt_counters_t *dst, const mt_counters_t *src)
+{
+    dst->due += src->due;
+    dst->sent += src->sent;
+    dst->completed += src->completed;
+    dst->errors += src->errors;
+    for (int i = 0; i < MT_ERR__COUNT; i++)
+        dst->err[i] += src->err[i];
+    dst->dropped += src->dropped;
+    dst->late += src->late;
+    dst->lag_sum_us += src->lag_sum_us;
+    if (src->lag_max_us > dst->lag_max_us)
+        dst->lag_max_us = src->lag_max_us;
+    dst->bytes_out += src->bytes_out;
+    dst->bytes_in += src->bytes_in;
+    dst->connects += src->connects;
+    for (int i = 0; i < MT_STATUS_MAX; i++)
+        dst->status[i] += src->status[i];
+}
+
+/* ---- slots ---------------------------------------------------------------------------- */
+
+static void slot_free(mt__slot_t *s)
+{
+    if (!s)
+        return;
+    mt_hist_free(s->latency);
+    mt_hist_free(s->service);
+    free(s);
+}
+
+mt__slot_t *mt__slot_get(mt_run_t *r)
+{
+    pthread_mutex_lock(&r->mu);
+    mt__slot_t *s = r->pool;
+    if (s)
+        r->pool = s->next;
+    pthread_mutex_unlock(&r->mu);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s)
+            return NULL;
+        if (mt_hist_new_latency(&s->latency) || mt_hist_new_latency(&s->service)) {
+            slot_free(s);
+            return NULL;
+        }
+    } else {
+        mt_hist_t *lat = s->latency, *svc = s->service;
+        memset(s, 0, sizeof *s);
+        s->latency = lat;
+        s->service = svc;
+        mt_hist_reset(lat);
+        mt_hist_reset(svc);
+    }
+    return s;
+}
+
+void mt__slot_put(mt_run_t *r, mt__slot_t *s)
+{
+    pthread_mutex_lock(&r->mu);
+    s->next = r->pool;
+    r->pool = s;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void mt__slot_publish(mt_run_t *r, int worker, mt__slot_t *s)
+{
+    s->next = NULL;
+    pthread_mutex_lock(&r->mu);
+    if (r->ready_tail[worker])
+        r->ready_tail[worker]->next = s;
+    else
+        r->ready_head[worker] = s;
+    r->ready_tail[worker] = s;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- API ------------------------------------------------------------------------------ */
+
+static uint64_t default_max_queue(const mt_run_config_t *cfg)
+{
+    double peak = 0;
+    for (size_t i = 0; i < cfg->schedule->nsteps; i++) {
+        const mt_sched_step_t *st = &cfg->schedule->steps[i];
+        if (st->a > peak)
+            peak = st->a;
+        if (st->b > peak)
+            peak = st->b;
+    }
+    double q = peak * 10;
+    if (q < 10.0 * cfg->connections)
+        q = 10.0 * cfg->connections;
+    if (q < (double)MAX_QUEUE_DEFAULT_MIN)
+        q = (double)MAX_QUEUE_DEFAULT_MIN;
+    if (q > (double)MAX_QUEUE_LIMIT)
+        q = (double)MAX_QUEUE_LIMIT;
+    return (uint64_t)q;
+}
+
+int mt_run_new(const mt_run_config_t *cfg, mt_run_t **out)
+{
+    *out = NULL;
+    if (!cfg || !cfg->host || !cfg->port || !cfg->request || cfg->request_len == 0 ||
+        cfg->request_len > UINT32_MAX || cfg->threads < 1 || cfg->connections < 1 ||
+        cfg->threads > cfg->connections || cfg->timeout_ns < 0 || cfg->duration_ns < 0)
+        return MT_EINVAL;
+    if (!cfg->schedule && cfg->duration_ns == 0)
+        return MT_EINVAL;
+    if (cfg->max_queue > MAX_QUEUE_LIMIT)
+        return MT_EINVAL;
+    mt_run_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return MT_ENOMEM;
+    r->cfg = *cfg;
+    if (cfg->schedule && cfg->duration_ns == 0)
+        r->cfg.duration_ns = cfg->schedule->total_ns;
+    if (cfg->schedule && cfg->max_queue == 0)
+        r->cfg.max_queue = default_max_queue(cfg);
+    r->stop_fd = -1;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    r->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (r->stop_fd < 0) {
+        mt_run_free(r);
+        return MT_ESYS;
+    }
+    *out = r;
+    return MT_OK;
+}
+
+void mt_run_stop(mt_run_t *r)
+{
+    int saved = errno;
+    atomic_store(&r->stopping, 1);
+    uint64_t one = 1;
+    ssize_t n = write(r->stop_fd, &one, sizeof one);
+    (void)n;
+    errno = saved;
+}
+
+static void resolve(mt_run_t *r)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(r->cfg.host, r->cfg.port, &hints, &res) != 0 || !res)
+        return; /* every connect will count a "dns" error */
+    memcpy(&r->addr, res->ai_addr, res->ai_addrlen);
+    r->addrlen = res->ai_addrlen;
+    r->have_addr = 1;
+    freeaddrinfo(res);
+}
+
+/* Merge the heads of the workers' queues that belong to the smallest pending second.
+ * Returns 1 with r->merged filled, 0 when every worker is done and drained. */
+static int next_second(mt_run_t *r)
+{
+    mt__slot_t *taken[r->nworkers];
+    int ntaken = 0;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        int ready = 1, any = 0;
+        for (int i = 0; i < r->nworkers; i++) {
+            if (r->ready_head[i])
+                any = 1;
+            else if (!r->done[i])
+                ready = 0;
+        }
+        if (ready) {
+            if (!any) {
+                pthread_mutex_unlock(&r->mu);
+                return 0;
+            }
+            break;
+        }
+        pthread_cond_wait(&r->cv, &r->mu);
+    }
+    uint32_t k = UINT32_MAX;
+    for (int i = 0; i < r->nworkers; i++)
+        if (r->ready_head[i] && r->ready_head[i]->index < k)
+            k = r->ready_head[i]->index;
+    for (int i = 0; i < r->nworkers; i++) {
+        mt__slot_t *s = r->ready_head[i];
+        if (s && s->index == k) {
+            r->ready_head[i] = s->next;
+            if (!r->ready_head[i])
+                r->ready_tail[i] = NULL;
+            taken[ntaken++] = s;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+
+    mt__slot_t *m = &r->merged;
+    memset(&m->c, 0, sizeof m->c);
+    mt_hist_reset(m->latency);
+    mt_hist_reset(m->service);
+    m->index = k;
+    m->span_ns = 0;
+    m->open_conns = 0;
+    m->backlog = 0;
+    for (int i = 0; i < ntaken; i++) {
+        mt__slot_t *s = taken[i];
+        mt_counters_add(&m->c, &s->c);
+        mt_hist_add(m->latency, s->latency);
+        mt_hist_add(m->service, s->service);
+        m->open_conns += s->open_conns;
+        m->backlog += s->backlog;
+        if (s->span_ns > m->span_ns)
+            m->span_ns = s->span_ns;
+        mt__slot_put(r, s);
+    }
+    return 1;
+}
+
+int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
+{
+    int rc = MT_OK, started = 0;
+    mt_run_result_t *res = &r->result;
+    if (r->workers)
+        return MT_EINVAL; /* one exec per run */
+    r->nworkers = r->cfg.threads;
+    r->workers = calloc((size_t)r->nworkers, sizeof *r->workers);
+    r->ready_head = calloc((size_t)r->nworkers, sizeof *r->ready_head);
+    r->ready_tail = calloc((size_t)r->nworkers, sizeof *r->ready_tail);
+    r->done = calloc((size_t)r->nworkers, sizeof *r->done);
+    if (!r->workers || !r->ready_head || !r->ready_tail || !r->done)
+        return MT_ENOMEM;
+    if (mt_hist_new_latency(&r->latency) || mt_hist_new_latency(&r->service) ||
+        mt_hist_new_latency(&r->connect) || mt_hist_new_latency(&r->send) ||
+        mt_hist_new_latency(&r->wait) || mt_hist_new_latency(&r->recv) ||
+        mt_hist_new_latency(&r->merged.latency) || mt_hist_new_latency(&r->merged.service))
+        return MT_ENOMEM;
+    for (; r->ninit < r->nworkers; r->ninit++) {
+        rc = mt__worker_init(&r->workers[r->ninit], r, r->ninit);
+        if (rc) {
+            mt__worker_dispose(&r->workers[r->ninit]);
+            return rc;
+        }
+    }
+    resolve(r);
+
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    res->start_unix_ns = (int64_t)wall.tv_sec * MT__NS_PER_S + wall.tv_nsec;
+    res->open_model = r->cfg.schedule != NULL;
+    r->t0 = mt__now();
+    r->t_end = r->t0 + r->cfg.duration_ns;
+    for (; started < r->nworkers; started++) {
+        if (pthread_create(&r->workers[started].thread, NULL, mt__worker_main,
+                           &r->workers[started])) {
+            rc = MT_ESYS;
+            mt_run_stop(r);
+            pthread_mutex_lock(&r->mu);
+            for (int i = started; i < r->nworkers; i++)
+                r->done[i] = 1;
+            pthread_mutex_unlock(&r->mu);
+            break;
+        }
+    }
+
+    while (next_second(r)) {
+        mt__slot_t *m = &r->merged;
+        mt_counters_add(&res->c, &m->c);
+        mt_hist_add(r->latency, m->latency);
+        mt_hist_add(r->service, m->service);
+        res->seconds++;
+        res->elapsed_ns = (int64_t)m->index * MT__NS_PER_S + m->span_ns;
+        mt_second_t sec = {
+            .index = m->index,
+            .span_ns = m->span_ns,
+            .c = m->c,
+            .open_conns = m->open_conns,
+            .backlog = m->backlog,
+            .latency = m->latency,
+            .service = m->service,
+        };
+        if (cb)
+            cb(&sec, ud);
+    }
+    for (int i = 0; i < started; i++) {
+        mt__worker_t *w = &r->workers[i];
+        pthread_join(w->thread, NULL);
+        mt_hist_add(r->connect, w->connect);
+        mt_hist_add(r->send, w->send);
+        mt_hist_add(r->wait, w->wait);
+        mt_hist_add(r->recv, w->recv);
+        res->max_open_conns += w->max_open; /* sum of per-worker peaks: an upper bound */
+        if (w->err && !rc)
+            rc = w->err;
+    }
+    res->stopped = atomic_load(&r->stopping) != 0;
+    res->latency = r->latency;
+    res->service = r->service;
+    res->connect = r->connect;
+    res->send = r->send;
+    res->wait = r->wait;
+    res->recv = r->recv;
+    return rc;
+}
+
+const mt_run_result_t *mt_run_result(const mt_run_t *r)
+{
+    return &r->result;
+}
+
+void mt_run_free(mt_run_t *r)
+{
+    if (!r)
+        return;
+    for (int i = 0; i < r->ninit; i++)
+        mt__worker_dispose(&r->workers[i]);
+    for (int i = 0; r->ready_head && i < r->nworkers; i++) {
+        mt__slot_t *s = r->ready_head[i];
+        while (s) {
+            mt__slot_t *n = s->next;
+            slot_free(s);
+            s = n;
+        }
+    }
+    mt__slot_t *s = r->pool;
+    while (s) {
+        mt__slot_t *n = s->next;
+        slot_free(s);
+        s = n;
+    }
+    mt_hist_free(r->latency);
+    mt_hist_free(r->service);
+    mt_hist_free(r->connect);
+    mt_hist_free(r->send);
+    mt_hist_free(r->wait);
+    mt_hist_free(r->recv);
+    mt_hist_free(r->merged.latency);
+    mt_hist_free(r->merged.service);
+    if (r->stop_fd >= 0)
+        close(r->stop_fd);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r->workers);
+    free(r->ready_head);
+    free(r->ready_tail);
+    free(r->done);
+    free(r);
+}

@@ -1,0 +1,656 @@
+/* One worker thread: an epoll loop over its own connections. Sockets are registered once,
+ * edge-triggered, for reading and writing, so a request costs one write and one read in the
+ * common case (no epoll_ctl per request). Nothing here allocates per request. */
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/internal.h"
+
+int64_t mt__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * MT__NS_PER_S + ts.tv_nsec;
+}
+
+/* ---- lists ---------------------------------------------------------------------------- */
+
+static void list_init(mt__link_t *l)
+{
+    l->prev = l->next = l;
+}
+
+static int list_empty(const mt__link_t *l)
+{
+    return l->next == l;
+}
+
+static void conn_unlink(mt__conn_t *c)
+{
+    if (!c->linked)
+        return;
+    c->link.prev->next = c->link.next;
+    c->link.next->prev = c->link.prev;
+    c->linked = 0;
+}
+
+static void conn_append(mt__link_t *l, mt__conn_t *c, int64_t deadline)
+{
+    conn_unlink(c);
+    c->deadline = deadline;
+    c->link.prev = l->prev;
+    c->link.next = l;
+    l->prev->next = &c->link;
+    l->prev = &c->link;
+    c->linked = 1;
+}
+
+static mt__conn_t *list_head(mt__link_t *l)
+{
+    return list_empty(l) ? NULL : (mt__conn_t *)((char *)l->next - offsetof(mt__conn_t, link));
+}
+
+/* ---- stats ---------------------------------------------------------------------------- */
+
+static int64_t us(int64_t ns)
+{
+    return ns > 0 ? ns / 1000 : 0;
+}
+
+static int err_kind(int e)
+{
+    switch (e) {
+    case ECONNREFUSED:
+        return MT_ERR_REFUSED;
+    case ECONNRESET:
+    case EPIPE:
+    case ECONNABORTED:
+        return MT_ERR_RESET;
+    case ETIMEDOUT:
+        return MT_ERR_TIMEOUT;
+    default:
+        return MT_ERR_OTHER;
+    }
+}
+
+static void publish(mt__worker_t *w, int64_t end)
+{
+    mt_run_t *r = w->run;
+    mt__slot_t *s = w->slot;
+    int64_t start = r->t0 + (int64_t)w->second * MT__NS_PER_S;
+    s->index = w->second;
+    s->span_ns = end > start ? end - start : 0;
+    s->open_conns = w->open;
+    s->backlog = w->qlen;
+    w->slot = NULL;
+    mt__slot_publish(r, w->id, s);
+}
+
+/* Publish every second whose boundary is at or before `now`. */
+static void roll_seconds(mt__worker_t *w, int64_t now)
+{
+    while (w->slot && now >= w->next_boundary) {
+        publish(w, w->next_boundary);
+        w->second++;
+        w->next_boundary += MT__NS_PER_S;
+        w->slot = mt__slot_get(w->run);
+        if (!w->slot)
+            w->err = MT_ENOMEM;
+    }
+}
+
+/* At exit: publish the seconds up to `end` and the last partial one. */
+static void finish_seconds(mt__worker_t *w, int64_t end)
+{
+    roll_seconds(w, end);
+    if (!w->slot)
+        return;
+    if (end > w->next_boundary - MT__NS_PER_S) {
+        publish(w, end);
+    } else {
+        mt__slot_put(w->run, w->slot);
+        w->slot = NULL;
+    }
+}
+
+/* ---- connections ---------------------------------------------------------------------- */
+
+static void conn_close(mt__worker_t *w, mt__conn_t *c)
+{
+    conn_unlink(c);
+    if (c->fd >= 0) {
+        close(c->fd); /* also removes it from epoll */
+        c->fd = -1;
+        c->gen++; /* events still queued for the old socket are ignored */
+        w->open--;
+    }
+    c->state = MT__CONN_FREE;
+    c->has_req = 0;
+}
+
+static void conn_release(mt__worker_t *w, mt__conn_t *c)
+{
+    conn_close(w, c);
+    c->next_idle = w->unused;
+    w->unused = c;
+}
+
+static int open_model(const mt__worker_t *w)
+{
+    return w->run->cfg.schedule != NULL;
+}
+
+static void dispatch(mt__worker_t *w, int64_t due, int64_t now);
+static void conn_start_request(mt__worker_t *w, mt__conn_t *c, int64_t due, int64_t now);
+static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now);
+
+/* The attached request failed with error kind k. The connection is closed. */
+static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int64_t now)
+{
+    mt_counters_t *ct = &w->slot->c;
+    ct->err[kind]++;
+    ct->errors++;
+    int was_connecting = c->state == MT__CONN_CONNECTING;
+    conn_close(w, c);
+    if (open_model(w)) {
+        conn_release(w, c);
+        /* a backlog request may now get a fresh connection */
+        if (w->qlen) {
+            int64_t due = w->queue[w->qhead];
+            w->qhead = (w->qhead + 1) % w->qcap;
+            w->qlen--;
+            dispatch(w, due, now);
+        }
+        return;
+    }
+    if (was_connecting || kind == MT_ERR_DNS) {
+        c->state = MT__CONN_RETRY;
+        conn_append(&w->retry, c, now + MT__RETRY_NS);
+    } else {
+        conn_next(w, c, now);
+    }
+}
+
+static void conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    mt_run_t *r = w->run;
+    c->connect_start = now;
+    c->state = MT__CONN_CONNECTING;
+    if (!r->have_addr) {
+        request_fail(w, c, MT_ERR_DNS, now);
+        return;
+    }
+    int fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        request_fail(w, c, err_kind(errno), now);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    w->open++;
+    if (w->open > w->max_open)
+        w->max_open = w->open;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                             .data.u64 = (uint64_t)c->gen << 32 | (uint64_t)(c - w->conns)};
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        request_fail(w, c, err_kind(errno), now);
+        return;
+    }
+    if (connect(fd, (struct sockaddr *)&r->addr, r->addrlen) < 0 && errno != EINPROGRESS) {
+        request_fail(w, c, err_kind(errno), now);
+        return;
+    }
+    /* completion (or failure) is reported by EPOLLOUT / EPOLLERR */
+    if (r->cfg.timeout_ns > 0)
+        conn_append(&w->inflight, c, now + r->cfg.timeout_ns);
+}
+
+/* Write what is left of the request. */
+static void conn_write(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    const mt_run_config_t *cfg = &w->run->cfg;
+    while (c->sent < cfg->request_len) {
+        ssize_t n = send(c->fd, cfg->request + c->sent, cfg->request_len - c->sent, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return; /* EPOLLOUT will resume */
+            request_fail(w, c, err_kind(errno), now);
+            return;
+        }
+        c->sent += (uint32_t)n;
+        w->slot->c.bytes_out += (uint64_t)n;
+    }
+    c->send_end = mt__now();
+    c->state = MT__CONN_WAITING;
+}
+
+/* Start the attached request on a connected socket. */
+static void conn_send(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    mt_counters_t *ct = &w->slot->c;
+    c->send_start = now;
+    c->sent = 0;
+    c->first_byte = 0;
+    mt_h1_resp_init(&c->resp, w->run->cfg.parse_flags);
+    c->state = MT__CONN_SENDING;
+    ct->sent++;
+    int64_t lag = now - c->due;
+    if (lag < 0)
+        lag = 0;
+    uint64_t lag_us = (uint64_t)us(lag);
+    ct->lag_sum_us += lag_us;
+    if (lag_us > ct->lag_max_us)
+        ct->lag_max_us = lag_us;
+    if (lag > MT_LATE_NS)
+        ct->late++;
+    if (!c->linked && w->run->cfg.timeout_ns > 0)
+        conn_append(&w->inflight, c, now + w->run->cfg.timeout_ns);
+    conn_write(w, c, now);
+}
+
+static void conn_start_request(mt__worker_t *w, mt__conn_t *c, int64_t due, int64_t now)
+{
+    c->due = due;
+    c->has_req = 1;
+    if (c->state == MT__CONN_IDLE) {
+        c->connect_start = 0;
+        conn_send(w, c, now);
+    } else {
+        conn_connect(w, c, now);
+    }
+}
+
+/* A connection finished its request (or connected without one): give it the next job. */
+static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    c->has_req = 0;
+    conn_unlink(c);
+    if (w->run->stopping || now >= w->run->t_end) {
+        if (c->state != MT__CONN_FREE)
+            conn_close(w, c);
+        return;
+    }
+    if (!open_model(w)) {
+        conn_start_request(w, c, now, now);
+        return;
+    }
+    if (c->state == MT__CONN_FREE) {
+        conn_release(w, c);
+        if (!w->qlen)
+            return;
+        /* re-acquired below through dispatch */
+        int64_t due = w->queue[w->qhead];
+        w->qhead = (w->qhead + 1) % w->qcap;
+        w->qlen--;
+        dispatch(w, due, now);
+        return;
+    }
+    if (w->qlen) {
+        int64_t due = w->queue[w->qhead];
+        w->qhead = (w->qhead + 1) % w->qcap;
+        w->qlen--;
+        conn_start_request(w, c, due, now);
+        return;
+    }
+    c->next_idle = w->idle;
+    w->idle = c;
+}
+
+/* Open model: a request fell due. */
+static void dispatch(mt__worker_t *w, int64_t due, int64_t now)
+{
+    if (w->idle) {
+        mt__conn_t *c = w->idle;
+        w->idle = c->next_idle;
+        conn_start_request(w, c, due, now);
+        return;
+    }
+    if (w->unused) {
+        mt__conn_t *c = w->unused;
+        w->unused = c->next_idle;
+        conn_start_request(w, c, due, now);
+        return;
+    }
+    if (w->qlen < w->qcap) {
+        w->queue[(w->qhead + w->qlen) % w->qcap] = due;
+        w->qlen++;
+        return;
+    }
+    w->slot->c.dropped++;
+}
+
+/* The attached request's response is complete at `now`. */
+static void request_done(mt__worker_t *w, mt__conn_t *c, int64_t now, int eof)
+{
+    mt_counters_t *ct = &w->slot->c;
+    ct->completed++;
+    unsigned st = c->resp.status;
+    ct->status[st < MT_STATUS_MAX ? st : 0]++;
+    mt_hist_record_clamped(w->slot->service, us(now - c->send_start));
+    mt_hist_record_clamped(w->slot->latency, us(now - c->due));
+    mt_hist_record_clamped(w->send, us(c->send_end - c->send_start));
+    mt_hist_record_clamped(w->wait, us(c->first_byte - c->send_end));
+    mt_hist_record_clamped(w->recv, us(now - c->first_byte));
+    if (eof || !mt_h1_resp_keep_alive(&c->resp))
+        conn_close(w, c);
+    else
+        c->state = MT__CONN_IDLE;
+    conn_next(w, c, now);
+}
+
+/* Remove an idle connection from the idle stack (the server closed it). */
+static void idle_remove(mt__worker_t *w, mt__conn_t *c)
+{
+    mt__conn_t **pp = &w->idle;
+    while (*pp && *pp != c)
+        pp = &(*pp)->next_idle;
+    if (*pp)
+        *pp = c->next_idle;
+}
+
+/* A connection without a request went away (server closed an idle keep-alive socket). */
+static void conn_lost(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    if (c->state == MT__CONN_IDLE && open_model(w))
+        idle_remove(w, c);
+    conn_close(w, c);
+    conn_next(w, c, now);
+}
+
+static void conn_readable(mt__worker_t *w, mt__conn_t *c)
+{
+    for (;;) {
+        ssize_t n = recv(c->fd, w->buf, MT__RECV_BUF, 0);
+        int64_t now = mt__now();
+        if (n > 0) {
+            w->slot->c.bytes_in += (uint64_t)n;
+            if (c->state != MT__CONN_WAITING && c->state != MT__CONN_SENDING) {
+                /* bytes nobody asked for */
+                if (c->has_req)
+                    request_fail(w, c, MT_ERR_PROTOCOL, now);
+                else
+                    conn_lost(w, c, now);
+                return;
+            }
+            if (!c->first_byte)
+                c->first_byte = now;
+            size_t used = 0;
+            int rc = mt_h1_resp_feed(&c->resp, w->buf, (size_t)n, &used);
+            if (rc == MT_OK) {
+                if (used != (size_t)n) {
+                    request_fail(w, c, MT_ERR_PROTOCOL, now);
+                    return;
+                }
+                request_done(w, c, now, 0);
+                return;
+            }
+            if (rc != MT_EAGAIN) {
+                request_fail(w, c, MT_ERR_PROTOCOL, now);
+                return;
+            }
+            if ((size_t)n < MT__RECV_BUF)
+                return; /* drained: the next arrival raises a new edge */
+            continue;
+        }
+        if (n == 0) {
+            if (c->has_req && (c->state == MT__CONN_WAITING || c->state == MT__CONN_SENDING)) {
+                if (c->first_byte && mt_h1_resp_eof(&c->resp) == MT_OK) {
+                    request_done(w, c, now, 1); /* close-delimited body */
+                    return;
+                }
+                request_fail(w, c, MT_ERR_CLOSED, now);
+                return;
+            }
+            conn_lost(w, c, now); /* idle keep-alive socket closed: not an error */
+            return;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN)
+            return;
+        int kind = err_kind(errno);
+        if (c->has_req)
+            request_fail(w, c, kind, now);
+        else
+            conn_lost(w, c, now);
+        return;
+    }
+}
+
+static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
+{
+    int64_t now = mt__now();
+    if (c->state == MT__CONN_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+            return;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err) {
+            request_fail(w, c, err_kind(err), now);
+            return;
+        }
+        w->slot->c.connects++;
+        mt_hist_record_clamped(w->connect, us(now - c->connect_start));
+        c->state = MT__CONN_IDLE;
+        if (c->has_req)
+            conn_send(w, c, now);
+        else
+            conn_next(w, c, now);
+        if (c->state == MT__CONN_FREE || c->fd < 0)
+            return;
+    }
+    if (c->state == MT__CONN_SENDING && (ev & EPOLLOUT)) {
+        conn_write(w, c, now);
+        if (c->state == MT__CONN_FREE || c->fd < 0)
+            return;
+    }
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
+        conn_readable(w, c);
+}
+
+/* ---- timers --------------------------------------------------------------------------- */
+
+static void check_timers(mt__worker_t *w, int64_t now)
+{
+    mt__conn_t *c;
+    while ((c = list_head(&w->inflight)) && c->deadline <= now) {
+        conn_unlink(c);
+        if (c->has_req)
+            request_fail(w, c, MT_ERR_TIMEOUT, now);
+        else
+            conn_lost(w, c, now);
+    }
+    while ((c = list_head(&w->retry)) && c->deadline <= now) {
+        conn_unlink(c);
+        c->state = MT__CONN_FREE;
+        conn_next(w, c, now);
+    }
+}
+
+static void release_due(mt__worker_t *w, int64_t now)
+{
+    mt_run_t *r = w->run;
+    while (w->next_due <= now) {
+        int64_t due = w->next_due;
+        w->slot->c.due++;
+        dispatch(w, due, now);
+        w->next_n += (uint64_t)r->nworkers;
+        int64_t d;
+        if (mt_sched_due(r->cfg.schedule, &w->due_cur, w->next_n, &d) == MT_OK &&
+            r->t0 + d < r->t_end)
+            w->next_due = r->t0 + d;
+        else
+            w->next_due = INT64_MAX;
+    }
+}
+
+/* ---- loop ----------------------------------------------------------------------------- */
+
+int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
+{
+    int rc = MT_ENOMEM;
+    memset(w, 0, sizeof *w);
+    w->run = r;
+    w->id = id;
+    w->ep = -1;
+    int T = r->nworkers;
+    w->nconns = (uint32_t)(r->cfg.connections / T + (id < r->cfg.connections % T ? 1 : 0));
+    list_init(&w->inflight);
+    list_init(&w->retry);
+    w->conns = calloc(w->nconns ? w->nconns : 1, sizeof *w->conns);
+    w->buf = malloc(MT__RECV_BUF);
+    if (!w->conns || !w->buf)
+        goto out;
+    for (uint32_t i = w->nconns; i-- > 0;) {
+        w->conns[i].fd = -1;
+        w->conns[i].next_idle = w->unused;
+        w->unused = &w->conns[i];
+    }
+    if (r->cfg.schedule) {
+        w->qcap = r->cfg.max_queue / (uint64_t)T + 1;
+        w->queue = malloc(w->qcap * sizeof *w->queue);
+        if (!w->queue)
+            goto out;
+    }
+    if (mt_hist_new_latency(&w->connect) || mt_hist_new_latency(&w->send) ||
+        mt_hist_new_latency(&w->wait) || mt_hist_new_latency(&w->recv))
+        goto out;
+    w->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (w->ep < 0) {
+        rc = MT_ESYS;
+        goto out;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, r->stop_fd, &ev) < 0) {
+        rc = MT_ESYS;
+        goto out;
+    }
+    rc = MT_OK;
+out:
+    return rc;
+}
+
+void mt__worker_dispose(mt__worker_t *w)
+{
+    if (w->conns) {
+        for (uint32_t i = 0; i < w->nconns; i++)
+            if (w->conns[i].fd >= 0)
+                close(w->conns[i].fd);
+    }
+    if (w->ep >= 0)
+        close(w->ep);
+    free(w->conns);
+    free(w->buf);
+    free(w->queue);
+    mt_hist_free(w->connect);
+    mt_hist_free(w->send);
+    mt_hist_free(w->wait);
+    mt_hist_free(w->recv);
+    memset(w, 0, sizeof *w);
+    w->ep = -1;
+}
+
+void *mt__worker_main(void *arg)
+{
+    mt__worker_t *w = arg;
+    mt_run_t *r = w->run;
+    struct epoll_event events[MT__MAX_EVENTS];
+
+    w->next_boundary = r->t0 + MT__NS_PER_S;
+    w->slot = mt__slot_get(r);
+    if (!w->slot) {
+        w->err = MT_ENOMEM;
+        goto out;
+    }
+    int64_t now = mt__now();
+    if (r->cfg.schedule) {
+        int64_t d;
+        w->next_n = (uint64_t)w->id;
+        if (mt_sched_due(r->cfg.schedule, &w->due_cur, w->next_n, &d) == MT_OK &&
+            r->t0 + d < r->t_end)
+            w->next_due = r->t0 + d;
+        else
+            w->next_due = INT64_MAX;
+    } else {
+        w->next_due = INT64_MAX;
+        while (w->unused) {
+            mt__conn_t *c = w->unused;
+            w->unused = c->next_idle;
+            conn_start_request(w, c, now, now);
+            if (!w->slot)
+                break;
+        }
+    }
+
+    while (!r->stopping && !w->err) {
+        now = mt__now();
+        if (now >= r->t_end)
+            break;
+        if (now >= w->next_boundary) {
+            roll_seconds(w, now);
+            if (!w->slot)
+                break;
+        }
+        release_due(w, now);
+        check_timers(w, now);
+
+        int64_t wake = w->next_boundary;
+        if (r->t_end < wake)
+            wake = r->t_end;
+        if (w->next_due < wake)
+            wake = w->next_due;
+        mt__conn_t *h = list_head(&w->inflight);
+        if (h && h->deadline < wake)
+            wake = h->deadline;
+        h = list_head(&w->retry);
+        if (h && h->deadline < wake)
+            wake = h->deadline;
+        int64_t wait = wake - mt__now();
+        if (wait < 0)
+            wait = 0;
+        struct timespec ts = {.tv_sec = wait / MT__NS_PER_S, .tv_nsec = wait % MT__NS_PER_S};
+        int n = epoll_pwait2(w->ep, events, MT__MAX_EVENTS, &ts, NULL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            w->err = MT_ESYS;
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t tag = events[i].data.u64;
+            if (tag == UINT64_MAX)
+                continue; /* stop_fd: the loop condition sees it */
+            mt__conn_t *c = &w->conns[(uint32_t)tag];
+            if (c->fd < 0 || c->gen != (uint32_t)(tag >> 32))
+                continue; /* closed (or reopened) earlier in this batch */
+            conn_event(w, c, events[i].events);
+            if (!w->slot)
+                break;
+        }
+    }
+    /* deadlines that passed inside the run are timeouts even if the loop saw them late;
+     * requests still in flight at the end are abandoned, not failed (wrk does the same) */
+    now = mt__now();
+    if (w->slot)
+        check_timers(w, now < r->t_end ? now : r->t_end);
+    if (w->slot)
+        finish_seconds(w, now < r->t_end ? now : r->t_end);
+out:
+    pthread_mutex_lock(&r->mu);
+    r->done[w->id] = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}

@@ -1,0 +1,1239 @@
+/* The built-in target server: life cycle, listeners and the per-thread event loop.
+ *
+ * Each worker thread owns an epoll set with its own SO_REUSEPORT listener and its connections; nothing is shared on the hot path except read-only prepared data and, when
+ * --stall is used, the time of the first request (written once). Sockets are registered once,
+ * edge-triggered, for reading and writing.
+ *
+ * A connection reads into a fixed buffer, parses every complete request in it, queues the
+ * responses as segments (prepared heads, a per-connection scratch area for formatted heads,
+ * a shared filler buffer for bodies) and writes them with one sendmsg. A response that is not
+ * due yet (delay=, --stall) parks the connection in the worker's timer heap; requests behind
+ * it stay unparsed in the buffer (or the socket) until it has been answered. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mortar/target.h"
+#include "proto/http1_req.h"
+#include "target/behave.h"
+
+#define NS_PER_S 1000000000ll
+#define RBUF MT_TARGET_RECV_BUF
+#define OUT_SEGS 32         /* queued response segments per connection */
+#define SEGS_PER_RESP 3     /* 100 Continue + head + body */
+#define SCRATCH 2048        /* formatted heads (and error bodies) waiting to be written */
+#define SCRATCH_PER_RESP (MT__TGT_HEAD_MAX + MT__TGT_MSG_MAX + 64)
+#define MAX_IOV 64
+#define FILLER (64 * 1024)  /* bodies are slices of this many 'x' */
+#define INLINE_MAX (16 * 1024) /* default bodies up to this size are stored after their head */
+#define MAX_EVENTS 256
+#define ROUNDS 8                 /* reads per connection before others get a turn */
+#define LINGER_NS (2 * NS_PER_S) /* after our last response, wait for the peer's FIN this long */
+#define ACCEPT_RETRY_NS (10 * 1000 * 1000ll) /* after EMFILE and friends */
+#define FREE_KEEP 1024                       /* closed connections kept for reuse per worker */
+#define NOT_IN_HEAP UINT32_MAX
+
+static const char k_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+enum { K_LISTEN = 1, K_STOP, K_CONN };
+
+typedef struct tag {
+    uint8_t kind;
+} tag_t;
+
+typedef struct seg {
+    const char *p; /* NULL for filler */
+    uint64_t len;
+} seg_t;
+
+enum phase {
+    P_HEAD,    /* reading a request head */
+    P_BODY,    /* discarding a request body (body_left may be 0: the request is complete) */
+    P_PARKED,  /* complete, response not due yet: in the timer heap */
+    P_CLOSING, /* last response queued: flush, then shut down */
+    P_LINGER,  /* shut down for writing: draining the peer until its FIN (in the timer heap) */
+};
+
+enum body { B_DEFAULT, B_FILL, B_TEXT };
+
+/* The response owed for the current request. */
+typedef struct pend {
+    int64_t delay_ns;
+    uint64_t size; /* B_FILL */
+    uint16_t status;
+    uint8_t body;
+    uint8_t conn; /* MT__TGT_CONN_* */
+    uint8_t head_only;
+    uint8_t close_after;
+    uint16_t textlen;
+    char text[MT__TGT_MSG_MAX];
+} pend_t;
+
+typedef struct conn {
+    tag_t tag; /* first: epoll data points here */
+    uint8_t phase;
+    uint8_t readable; /* edge seen and the socket not drained yet */
+    uint8_t rdhup;    /* the peer's FIN was signalled: read to EOF */
+    uint8_t eof;      /* read returned 0 */
+    uint8_t in_ready;
+    int fd;
+    uint32_t heap_idx;
+    int64_t due;
+    struct conn *aprev, *anext; /* all open connections; anext also links dead/free lists */
+    struct conn *rprev, *rnext; /* ready list */
+    mt__h1_req_t req;
+    uint64_t body_left;
+    uint32_t rpos, rlen, head_start; /* rbuf: [rpos, rlen) unparsed, the head began at head_start */
+    uint32_t out_head, out_n, scratch_used;
+    pend_t pend;
+    seg_t out[OUT_SEGS];
+    char scratch[SCRATCH];
+    char rbuf[RBUF];
+} conn_t;
+
+typedef struct prep {
+    char *buf;
+    uint32_t head_len;
+    uint32_t len; /* head + inline body */
+} prep_t;
+
+typedef struct worker {
+    struct mt_target *t;
+    pthread_t thread;
+    int ep, lfd;
+    tag_t listen_tag;
+    int64_t now;
+    int64_t accept_retry; /* 0: none */
+    int64_t epoch;        /* cached t->epoch; 0: not seen yet */
+    conn_t **heap;
+    uint32_t nheap, heap_cap;
+    conn_t *all, *ready_head, *ready_tail, *dead, *free;
+    uint32_t nconns, nfree;
+    mt_target_stats_t st;
+    int err;
+    bool quit;
+} worker_t;
+
+struct mt_target {
+    mt_target_stall_t stalls[MT_TARGET_MAX_STALLS]; /* sorted by start */
+    size_t nstalls;
+    int nthreads;
+    uint16_t port;
+    int stop_fd;
+    tag_t stop_tag;
+    _Atomic int64_t epoch; /* monotonic ns of the first request; 0 until then */
+    bool started, joined;
+    int nstarted;
+    worker_t *workers;
+    char *filler;
+    char *prep_mem;
+    prep_t prep[3]; /* default response by MT__TGT_CONN_* */
+    bool default_fill;
+    bool default_inline;
+    uint64_t default_len;
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+/* ---- timer heap (min-heap on due) ------------------------------------------------------ */
+
+static void heap_set(worker_t *w, uint32_t i, conn_t *c)
+{
+    w->heap[i] = c;
+    c->heap_idx = i;
+}
+
+static void heap_up(worker_t *w, uint32_t i)
+{
+    conn_t *c = w->heap[i];
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (w->heap[p]->due <= c->due)
+            break;
+        heap_set(w, i, w->heap[p]);
+        i = p;
+    }
+    heap_set(w, i, c);
+}
+
+static void heap_down(worker_t *w, uint32_t i)
+{
+    conn_t *c = w->heap[i];
+    for (;;) {
+        uint32_t l = 2 * i + 1, m;
+        if (l >= w->nheap)
+            break;
+        m = (l + 1 < w->nheap && w->heap[l + 1]->due < w->heap[l]->due) ? l + 1 : l;
+        if (c->due <= w->heap[m]->due)
+            break;
+        heap_set(w, i, w->heap[m]);
+        i = m;
+    }
+    heap_set(w, i, c);
+}
+
+/* Capacity is ensured at accept (one slot per connection), so this never allocates. */
+static void heap_push(worker_t *w, conn_t *c, int64_t due)
+{
+    c->due = due;
+    w->heap[w->nheap] = c;
+    c->heap_idx = w->nheap++;
+    heap_up(w, c->heap_idx);
+}
+
+static void heap_remove(worker_t *w, conn_t *c)
+{
+    uint32_t i = c->heap_idx;
+    conn_t *last;
+    if (i == NOT_IN_HEAP)
+        return;
+    c->heap_idx = NOT_IN_HEAP;
+    last = w->heap[--w->nheap];
+    if (i == w->nheap)
+        return;
+    heap_set(w, i, last);
+    heap_up(w, i);
+    heap_down(w, last->heap_idx);
+}
+
+/* ---- lists ------------------------------------------------------------------------------ */
+
+static void ready_add(worker_t *w, conn_t *c)
+{
+    if (c->in_ready)
+        return;
+    c->in_ready = 1;
+    c->rnext = NULL;
+    c->rprev = w->ready_tail;
+    if (w->ready_tail)
+        w->ready_tail->rnext = c;
+    else
+        w->ready_head = c;
+    w->ready_tail = c;
+}
+
+static void ready_remove(worker_t *w, conn_t *c)
+{
+    if (!c->in_ready)
+        return;
+    c->in_ready = 0;
+    if (c->rprev)
+        c->rprev->rnext = c->rnext;
+    else
+        w->ready_head = c->rnext;
+    if (c->rnext)
+        c->rnext->rprev = c->rprev;
+    else
+        w->ready_tail = c->rprev;
+}
+
+static void conn_close(worker_t *w, conn_t *c)
+{
+    if (c->fd < 0)
+        return;
+    close(c->fd);
+    c->fd = -1;
+    heap_remove(w, c);
+    ready_remove(w, c);
+    if (c->aprev)
+        c->aprev->anext = c->anext;
+    else
+        w->all = c->anext;
+    if (c->anext)
+        c->anext->aprev = c->aprev;
+    /* freed (or reused) after the current batch of events */
+    c->anext = w->dead;
+    w->dead = c;
+    w->nconns--;
+}
+
+static void reap(worker_t *w)
+{
+    while (w->dead) {
+        conn_t *c = w->dead;
+        w->dead = c->anext;
+        if (w->nfree < FREE_KEEP) {
+            c->anext = w->free;
+            w->free = c;
+            w->nfree++;
+        } else {
+            free(c);
+        }
+    }
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+/* Room for one more response (compacting the segment queue if that helps). */
+static bool room(conn_t *c)
+{
+    if (c->out_head + c->out_n + SEGS_PER_RESP > OUT_SEGS && c->out_head > 0) {
+        memmove(c->out, c->out + c->out_head, c->out_n * sizeof(seg_t));
+        c->out_head = 0;
+    }
+    return c->out_head + c->out_n + SEGS_PER_RESP <= OUT_SEGS &&
+           c->scratch_used + SCRATCH_PER_RESP <= SCRATCH;
+}
+
+static void push_seg(conn_t *c, const char *p, uint64_t len)
+{
+    if (len == 0)
+        return;
+    c->out[c->out_head + c->out_n].p = p;
+    c->out[c->out_head + c->out_n].len = len;
+    c->out_n++;
+}
+
+/* Writes queued segments. MT_OK: all written; MT_EAGAIN: the socket is full (EPOLLOUT will
+ * resume); MT_ESYS: the connection is broken. */
+static int flush(worker_t *w, conn_t *c)
+{
+    const char *filler = w->t->filler;
+    while (c->out_n > 0) {
+        struct iovec iov[MAX_IOV];
+        struct msghdr m;
+        size_t niov = 0, total = 0;
+        ssize_t n;
+        uint32_t i;
+
+        for (i = 0; i < c->out_n && niov < MAX_IOV; i++) {
+            const seg_t *s = &c->out[c->out_head + i];
+            if (s->p) {
+                iov[niov].iov_base = (void *)s->p;
+                iov[niov++].iov_len = s->len;
+                total += s->len;
+            } else {
+                uint64_t left = s->len;
+                while (left > 0 && niov < MAX_IOV) {
+                    size_t l = left < FILLER ? (size_t)left : FILLER;
+                    iov[niov].iov_base = (void *)filler;
+                    iov[niov++].iov_len = l;
+                    total += l;
+                    left -= l;
+                }
+            }
+        }
+        memset(&m, 0, sizeof(m));
+        m.msg_iov = iov;
+        m.msg_iovlen = niov;
+        n = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return MT_EAGAIN;
+            return MT_ESYS;
+        }
+        w->st.bytes_out += (uint64_t)n;
+        for (uint64_t left = (uint64_t)n; left > 0;) {
+            seg_t *s = &c->out[c->out_head];
+            if (left >= s->len) {
+                left -= s->len;
+                c->out_head++;
+                c->out_n--;
+            } else {
+                s->len -= left;
+                if (s->p)
+                    s->p += left;
+                left = 0;
+            }
+        }
+        if ((size_t)n < total)
+            return MT_EAGAIN; /* short write: the socket buffer is full */
+    }
+    c->out_head = 0;
+    c->scratch_used = 0;
+    return MT_OK;
+}
+
+/* ---- requests ----------------------------------------------------------------------------- */
+
+static void next_request(conn_t *c)
+{
+    c->phase = P_HEAD;
+    mt__h1_req_init(&c->req, RBUF);
+    c->head_start = c->rpos;
+}
+
+/* Queue the response for the current request (room was checked before its head was parsed). */
+static void respond(worker_t *w, conn_t *c)
+{
+    const struct mt_target *t = w->t;
+    pend_t *r = &c->pend;
+
+    if (r->status == 200 && r->body == B_DEFAULT) {
+        const prep_t *p = &t->prep[r->conn];
+        if (r->head_only) {
+            push_seg(c, p->buf, p->head_len);
+        } else {
+            push_seg(c, p->buf, p->len);
+            if (!t->default_inline)
+                push_seg(c, NULL, t->default_len);
+        }
+    } else {
+        uint64_t blen;
+        char *h = c->scratch + c->scratch_used;
+        size_t n;
+
+        switch (r->body) {
+        case B_FILL:
+            blen = r->size;
+            break;
+        case B_TEXT:
+            blen = r->textlen;
+            break;
+        default:
+            blen = t->default_len;
+            break;
+        }
+        if (mt__tgt_status_bodyless(r->status) || r->status == 205)
+            blen = 0;
+        n = mt__tgt_format_head(h, r->status, blen, r->conn);
+        if (r->body == B_TEXT && !r->head_only && blen > 0) {
+            memcpy(h + n, r->text, blen);
+            n += blen;
+            blen = 0;
+        }
+        c->scratch_used += (uint32_t)n;
+        push_seg(c, h, n);
+        if (!r->head_only && blen > 0) {
+            if (r->body == B_DEFAULT && t->default_inline)
+                push_seg(c, t->prep[0].buf + t->prep[0].head_len, blen);
+            else
+                push_seg(c, NULL, blen);
+        }
+    }
+    w->st.responses++;
+    if (r->close_after)
+        c->phase = P_CLOSING;
+    else
+        next_request(c);
+}
+
+static void epoch_init(worker_t *w)
+{
+    int64_t expect = 0;
+    if (atomic_compare_exchange_strong(&w->t->epoch, &expect, w->now))
+        w->epoch = w->now;
+    else
+        w->epoch = expect;
+}
+
+/* A response due at `due` goes out at the end of any stall that holds it. */
+static int64_t stall_adjust(const worker_t *w, int64_t due)
+{
+    const struct mt_target *t = w->t;
+    for (size_t i = 0; i < t->nstalls; i++) {
+        int64_t b = w->epoch + t->stalls[i].start_ns;
+        int64_t e = b + t->stalls[i].len_ns;
+        if (due >= b && due < e)
+            due = e;
+    }
+    return due;
+}
+
+/* The whole request (head and body) is in: answer now or park until due. */
+static void request_done(worker_t *w, conn_t *c)
+{
+    int64_t due = w->now + c->pend.delay_ns;
+    if (w->t->nstalls > 0) {
+        if (!w->epoch)
+            epoch_init(w);
+        due = stall_adjust(w, due);
+    }
+    if (due > w->now) {
+        c->phase = P_PARKED;
+        heap_push(w, c, due);
+        return;
+    }
+    respond(w, c);
+}
+
+static void set_text(pend_t *r, const char *text)
+{
+    size_t n = strlen(text);
+    if (n >= sizeof(r->text))
+        n = sizeof(r->text) - 1;
+    memcpy(r->text, text, n);
+    r->textlen = (uint16_t)n;
+}
+
+/* Malformed request: answer with the parser's status, then close. */
+static void bad_request(worker_t *w, conn_t *c)
+{
+    pend_t *r = &c->pend;
+    int n;
+
+    w->st.bad_requests++;
+    r->status = c->req.err_status ? c->req.err_status : 400;
+    r->body = B_TEXT;
+    r->conn = MT__TGT_CONN_CLOSE;
+    r->head_only = 0;
+    r->close_after = 1;
+    r->delay_ns = 0;
+    if (r->status == 431)
+        n = snprintf(r->text, sizeof(r->text), "request head larger than %d bytes\n", RBUF);
+    else
+        n = snprintf(r->text, sizeof(r->text), "bad request: %s at byte %u\n",
+                     c->req.err_msg ? c->req.err_msg : "malformed", (unsigned)c->req.err_offset);
+    r->textlen = (uint16_t)(n < (int)sizeof(r->text) ? n : (int)sizeof(r->text) - 1);
+    c->body_left = 0;
+    c->phase = P_BODY;
+}
+
+static void head_done(worker_t *w, conn_t *c)
+{
+    pend_t *r = &c->pend;
+    const mt__h1_req_t *q = &c->req;
+    bool keep = mt__h1_req_keep_alive(q);
+    mt__tgt_behave_t b;
+
+    w->st.requests++;
+    r->head_only = q->method == MT__H1_M_HEAD;
+    r->close_after = !keep;
+    r->conn = !keep                     ? MT__TGT_CONN_CLOSE
+              : q->version_minor == 0 ? MT__TGT_CONN_KEEP_ALIVE
+                                      : MT__TGT_CONN_NONE;
+    c->body_left = 0;
+    c->phase = P_BODY;
+
+    if (q->has_transfer_encoding) {
+        /* the body's framing is unknown to us: answer and close */
+        w->st.bad_requests++;
+        r->status = 501;
+        r->body = B_TEXT;
+        r->delay_ns = 0;
+        r->close_after = 1;
+        r->conn = MT__TGT_CONN_CLOSE;
+        set_text(r, "Transfer-Encoding is not supported: send Content-Length\n");
+        return;
+    }
+    if (mt__tgt_behave_parse(c->rbuf + c->head_start + q->target_off, q->target_len, &b,
+                             r->text) != 0) {
+        w->st.bad_params++;
+        r->status = 400;
+        r->body = B_TEXT;
+        r->textlen = (uint16_t)strlen(r->text);
+        r->delay_ns = 0;
+    } else {
+        r->status = b.status;
+        r->body = b.has_size ? B_FILL : B_DEFAULT;
+        r->size = b.size;
+        r->delay_ns = b.delay_ns;
+    }
+    c->body_left = q->content_length;
+    if (q->expect_continue && c->body_left > 0 && q->version_minor >= 1)
+        push_seg(c, k_continue, sizeof(k_continue) - 1);
+}
+
+/* Parse and answer what the buffer holds, as far as the state allows. */
+static void process_input(worker_t *w, conn_t *c)
+{
+    for (;;) {
+        if (c->phase == P_BODY) {
+            uint64_t avail = c->rlen - c->rpos;
+            uint64_t take = avail < c->body_left ? avail : c->body_left;
+            c->rpos += (uint32_t)take;
+            c->body_left -= take;
+            if (c->body_left > 0)
+                return;
+            request_done(w, c);
+            continue;
+        }
+        if (c->phase != P_HEAD || c->rpos == c->rlen || !room(c))
+            return;
+        size_t used = 0;
+        int rc = mt__h1_req_feed(&c->req, c->rbuf + c->rpos, c->rlen - c->rpos, &used);
+        c->rpos += (uint32_t)used;
+        if (rc == MT_EAGAIN)
+            return;
+        if (rc == MT_OK)
+            head_done(w, c);
+        else
+            bad_request(w, c);
+    }
+}
+
+/* ---- connections -------------------------------------------------------------------------- */
+
+/* Reads once into the buffer. Returns 0, or -1 if the connection was closed. */
+static int read_more(worker_t *w, conn_t *c)
+{
+    uint32_t keep = c->phase == P_HEAD ? c->head_start : c->rpos;
+    size_t space;
+    ssize_t n;
+
+    if (keep > 0) {
+        memmove(c->rbuf, c->rbuf + keep, c->rlen - keep);
+        c->rlen -= keep;
+        c->rpos -= keep;
+        c->head_start = c->head_start >= keep ? c->head_start - keep : 0;
+    }
+    space = RBUF - c->rlen;
+    if (space == 0) { /* cannot happen: the parser stops at RBUF bytes of head */
+        conn_close(w, c);
+        return -1;
+    }
+    n = recv(c->fd, c->rbuf + c->rlen, space, 0);
+    if (n > 0) {
+        c->rlen += (uint32_t)n;
+        w->st.bytes_in += (uint64_t)n;
+        if ((size_t)n < space && !c->rdhup)
+            c->readable = 0; /* drained: the next edge will tell */
+        return 0;
+    }
+    if (n == 0) {
+        c->eof = 1;
+        c->readable = 0;
+        return 0;
+    }
+    if (errno == EINTR)
+        return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->readable = 0;
+        return 0;
+    }
+    conn_close(w, c);
+    return -1;
+}
+
+/* Shut down (lingering): drain the peer until its FIN so unread data does not turn our close
+ * into a reset that could destroy the last response in flight. */
+static void linger_read(worker_t *w, conn_t *c)
+{
+    char sink[4096];
+    for (int i = 0; i < ROUNDS; i++) {
+        ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+        if (n > 0) {
+            w->st.bytes_in += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->readable = 0;
+            return;
+        }
+        conn_close(w, c);
+        return;
+    }
+    ready_add(w, c);
+}
+
+static void conn_run(worker_t *w, conn_t *c)
+{
+    int rounds = 0;
+    for (;;) {
+        if (c->phase == P_LINGER) {
+            if (c->readable)
+                linger_read(w, c);
+            return;
+        }
+        process_input(w, c);
+        if (c->out_n > 0) {
+            int rc = flush(w, c);
+            if (rc == MT_EAGAIN)
+                return;
+            if (rc != MT_OK) {
+                conn_close(w, c);
+                return;
+            }
+            /* the queue was full: requests may be waiting in the buffer */
+            if ((c->phase == P_HEAD || c->phase == P_BODY) && c->rpos < c->rlen)
+                continue;
+        }
+        if (c->phase == P_CLOSING) {
+            if (c->eof || shutdown(c->fd, SHUT_WR) != 0) {
+                conn_close(w, c);
+                return;
+            }
+            c->phase = P_LINGER;
+            heap_push(w, c, w->now + LINGER_NS);
+            continue;
+        }
+        if (c->phase == P_PARKED)
+            return;
+        if (c->eof) {
+            /* the peer sent everything it will: what is left is an incomplete request */
+            conn_close(w, c);
+            return;
+        }
+        if (!c->readable)
+            return;
+        if (++rounds > ROUNDS) {
+            ready_add(w, c);
+            return;
+        }
+        if (read_more(w, c) != 0)
+            return;
+    }
+}
+
+static void conn_event(worker_t *w, conn_t *c, uint32_t ev)
+{
+    if (c->fd < 0)
+        return;
+    if (ev & EPOLLERR) {
+        conn_close(w, c);
+        return;
+    }
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+        c->readable = 1;
+    if (ev & (EPOLLRDHUP | EPOLLHUP))
+        c->rdhup = 1;
+    conn_run(w, c);
+}
+
+static conn_t *conn_get(worker_t *w)
+{
+    conn_t *c;
+    if (w->nconns + 1 > w->heap_cap) {
+        uint32_t cap = w->heap_cap ? w->heap_cap * 2 : 64;
+        conn_t **h = realloc(w->heap, cap * sizeof(*h));
+        if (!h)
+            return NULL;
+        w->heap = h;
+        w->heap_cap = cap;
+    }
+    if (w->free) {
+        c = w->free;
+        w->free = c->anext;
+        w->nfree--;
+    } else {
+        c = malloc(sizeof(*c));
+        if (!c)
+            return NULL;
+    }
+    c->tag.kind = K_CONN;
+    c->phase = P_HEAD;
+    c->readable = c->rdhup = c->eof = c->in_ready = 0;
+    c->fd = -1;
+    c->heap_idx = NOT_IN_HEAP;
+    c->due = 0;
+    c->aprev = c->anext = c->rprev = c->rnext = NULL;
+    c->body_left = 0;
+    c->rpos = c->rlen = c->head_start = 0;
+    c->out_head = c->out_n = c->scratch_used = 0;
+    mt__h1_req_init(&c->req, RBUF);
+    return c;
+}
+
+static void do_accept(worker_t *w)
+{
+    for (;;) {
+        struct epoll_event ev;
+        conn_t *c;
+        int one = 1;
+        int fd = accept4(w->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the edge is spent, so come back later */
+            w->st.accept_errors++;
+            w->accept_retry = w->now + ACCEPT_RETRY_NS;
+            return;
+        }
+        c = conn_get(w);
+        if (!c) {
+            close(fd);
+            w->st.accept_errors++;
+            continue;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c->fd = fd;
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.data.ptr = c;
+        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(fd);
+            c->anext = w->free;
+            w->free = c;
+            w->nfree++;
+            w->st.accept_errors++;
+            continue;
+        }
+        c->anext = w->all;
+        if (w->all)
+            w->all->aprev = c;
+        w->all = c;
+        w->nconns++;
+        w->st.connections++;
+    }
+}
+
+/* ---- the loop ----------------------------------------------------------------------------- */
+
+static void run_timers(worker_t *w)
+{
+    while (w->nheap > 0 && w->heap[0]->due <= w->now) {
+        conn_t *c = w->heap[0];
+        heap_remove(w, c);
+        if (c->phase == P_PARKED) {
+            respond(w, c);
+            conn_run(w, c);
+        } else {
+            conn_close(w, c); /* lingered long enough */
+        }
+    }
+    if (w->accept_retry && w->accept_retry <= w->now) {
+        w->accept_retry = 0;
+        do_accept(w);
+    }
+}
+
+static void run_ready(worker_t *w)
+{
+    /* only those queued before this pass: a connection re-queued by conn_run waits */
+    conn_t *last = w->ready_tail;
+    while (w->ready_head) {
+        conn_t *c = w->ready_head;
+        bool was_last = c == last;
+        ready_remove(w, c);
+        conn_run(w, c);
+        if (was_last)
+            break;
+    }
+}
+
+/* How long epoll may sleep: until the next timer (nanosecond precision), not at all when
+ * connections wait in the ready list, or forever (NULL). */
+static const struct timespec *wait_time(worker_t *w, struct timespec *ts)
+{
+    int64_t next = INT64_MAX, d;
+
+    if (w->ready_head) {
+        next = 0;
+    } else {
+        if (w->nheap > 0)
+            next = w->heap[0]->due;
+        if (w->accept_retry && w->accept_retry < next)
+            next = w->accept_retry;
+        if (next == INT64_MAX)
+            return NULL;
+    }
+    d = next == 0 ? 0 : next - now_ns();
+    if (d < 0)
+        d = 0;
+    ts->tv_sec = d / NS_PER_S;
+    ts->tv_nsec = d % NS_PER_S;
+    return ts;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    struct epoll_event evs[MAX_EVENTS];
+
+    /* timers are the server's product (delay=, --stall): no 50 us of default slack */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    while (!w->quit) {
+        struct timespec ts;
+        int n = epoll_pwait2(w->ep, evs, MAX_EVENTS, wait_time(w, &ts), NULL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            w->err = MT_ESYS;
+            break;
+        }
+        w->now = now_ns();
+        for (int i = 0; i < n; i++) {
+            tag_t *tg = evs[i].data.ptr;
+            switch (tg->kind) {
+            case K_LISTEN:
+                do_accept(w);
+                break;
+            case K_STOP:
+                w->quit = true;
+                break;
+            default:
+                conn_event(w, (conn_t *)tg, evs[i].events);
+                break;
+            }
+        }
+        w->now = now_ns();
+        run_timers(w);
+        run_ready(w);
+        reap(w);
+    }
+    while (w->all)
+        conn_close(w, w->all);
+    reap(w);
+    return NULL;
+}
+
+/* ---- life cycle --------------------------------------------------------------------------- */
+
+__attribute__((format(printf, 3, 4))) static void errf(char *err, size_t errlen,
+                                                       const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+bool mt_target_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (!host)
+        return false;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK(&a6))
+            return true;
+        return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+static int cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static int cmp_stall(const void *a, const void *b)
+{
+    const mt_target_stall_t *x = a, *y = b;
+    return (x->start_ns > y->start_ns) - (x->start_ns < y->start_ns);
+}
+
+/* A socket bound to addr; reuseport for the listeners, not for the probe that checks nobody
+ * else listens there (SO_REUSEPORT would otherwise silently share the port with them). */
+static int bind_socket(const struct sockaddr_storage *ss, socklen_t sl, bool reuseport,
+                       const char *host, char *err, size_t errlen, int *out)
+{
+    int one = 1, rc = MT_ESYS;
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    char port[8];
+
+    snprintf(port, sizeof(port), "%u",
+             ss->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)ss)->sin_port)
+                                      : ntohs(((const struct sockaddr_in6 *)ss)->sin6_port));
+    if (fd < 0) {
+        errf(err, errlen, "socket: %s", strerror(errno));
+        goto out;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        errf(err, errlen, "setsockopt SO_REUSEPORT: %s", strerror(errno));
+        goto out;
+    }
+    if (bind(fd, (const struct sockaddr *)ss, sl) != 0) {
+        char what[96];
+        snprintf(what, sizeof(what), ss->ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+        errf(err, errlen, "bind %s: %s", what, strerror(errno));
+        goto out;
+    }
+    *out = fd;
+    fd = -1;
+    rc = MT_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static int prepare(struct mt_target *t, const mt_target_config_t *cfg)
+{
+    static const char ok[] = "ok\n";
+    size_t each;
+
+    t->filler = malloc(FILLER);
+    if (!t->filler)
+        return MT_ENOMEM;
+    memset(t->filler, 'x', FILLER);
+    t->default_fill = cfg->has_body_size;
+    t->default_len = cfg->has_body_size ? cfg->body_size : sizeof(ok) - 1;
+    t->default_inline = t->default_len <= INLINE_MAX;
+    each = MT__TGT_HEAD_MAX + (t->default_inline ? t->default_len : 0);
+    t->prep_mem = malloc(3 * each);
+    if (!t->prep_mem)
+        return MT_ENOMEM;
+    for (int i = 0; i < 3; i++) {
+        prep_t *p = &t->prep[i];
+        p->buf = t->prep_mem + (size_t)i * each;
+        p->head_len = (uint32_t)mt__tgt_format_head(p->buf, 200, t->default_len, i);
+        p->len = p->head_len;
+        if (t->default_inline) {
+            if (t->default_fill)
+                memset(p->buf + p->head_len, 'x', t->default_len);
+            else
+                memcpy(p->buf + p->head_len, ok, t->default_len);
+            p->len += (uint32_t)t->default_len;
+        }
+    }
+    return MT_OK;
+}
+
+static int worker_init(struct mt_target *t, worker_t *w, char *err, size_t errlen)
+{
+    struct epoll_event ev;
+
+    w->t = t;
+    w->listen_tag.kind = K_LISTEN;
+    w->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (w->ep < 0) {
+        errf(err, errlen, "epoll_create1: %s", strerror(errno));
+        return MT_ESYS;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.ptr = &w->listen_tag;
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->lfd, &ev) != 0)
+        goto fail;
+    ev.events = EPOLLIN;
+    ev.data.ptr = &t->stop_tag;
+    if (epoll_ctl(w->ep, EPOLL_CTL_ADD, t->stop_fd, &ev) != 0)
+        goto fail;
+    return MT_OK;
+fail:
+    errf(err, errlen, "epoll_ctl: %s", strerror(errno));
+    return MT_ESYS;
+}
+
+int mt_target_new(const mt_target_config_t *cfg, mt_target_t **out, char *err, size_t errlen)
+{
+    struct mt_target *t = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    const char *host = cfg->host ? cfg->host : "127.0.0.1";
+    int rc = MT_EINVAL, probe = -1;
+
+    *out = NULL;
+    if (err && errlen)
+        err[0] = 0;
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+        ss.ss_family = AF_INET;
+        ((struct sockaddr_in *)&ss)->sin_port = htons(cfg->port);
+        sl = sizeof(struct sockaddr_in);
+    } else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+        ss.ss_family = AF_INET6;
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons(cfg->port);
+        sl = sizeof(struct sockaddr_in6);
+    } else {
+        errf(err, errlen, "'%s' is not a numeric IPv4 or IPv6 address", host);
+        goto out;
+    }
+    if (!cfg->allow_remote && !mt_target_is_loopback(host)) {
+        errf(err, errlen, "%s is not a loopback address", host);
+        goto out;
+    }
+    if (cfg->threads < 0 || cfg->threads > MT_TARGET_MAX_THREADS) {
+        errf(err, errlen, "threads: %d is not in 0..%d", cfg->threads, MT_TARGET_MAX_THREADS);
+        goto out;
+    }
+    if (cfg->has_body_size && cfg->body_size > MT_TARGET_MAX_BODY) {
+        errf(err, errlen, "body size: %llu is more than 1g", (unsigned long long)cfg->body_size);
+        goto out;
+    }
+    if (cfg->nstalls > MT_TARGET_MAX_STALLS || (cfg->nstalls > 0 && !cfg->stalls)) {
+        errf(err, errlen, "stalls: %zu, at most %d", cfg->nstalls, MT_TARGET_MAX_STALLS);
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->nstalls; i++) {
+        if (cfg->stalls[i].start_ns < 0 || cfg->stalls[i].len_ns <= 0 ||
+            cfg->stalls[i].start_ns > INT64_MAX / 4 || cfg->stalls[i].len_ns > INT64_MAX / 4) {
+            errf(err, errlen, "stall %zu: start must be >= 0 and length > 0", i + 1);
+            goto out;
+        }
+    }
+
+    rc = MT_ENOMEM;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        goto out;
+    t->stop_fd = -1;
+    t->stop_tag.kind = K_STOP;
+    t->nthreads = cfg->threads ? cfg->threads : cpu_count();
+    if (t->nthreads > MT_TARGET_MAX_THREADS)
+        t->nthreads = MT_TARGET_MAX_THREADS;
+    t->nstalls = cfg->nstalls;
+    if (cfg->nstalls)
+        memcpy(t->stalls, cfg->stalls, cfg->nstalls * sizeof(t->stalls[0]));
+    qsort(t->stalls, t->nstalls, sizeof(t->stalls[0]), cmp_stall);
+    atomic_init(&t->epoch, 0);
+    if ((rc = prepare(t, cfg)) != MT_OK)
+        goto out;
+    t->workers = calloc((size_t)t->nthreads, sizeof(worker_t));
+    if (!t->workers) {
+        rc = MT_ENOMEM;
+        goto out;
+    }
+    for (int i = 0; i < t->nthreads; i++)
+        t->workers[i].ep = t->workers[i].lfd = -1;
+
+    rc = MT_ESYS;
+    t->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (t->stop_fd < 0) {
+        errf(err, errlen, "eventfd: %s", strerror(errno));
+        goto out;
+    }
+    /* the probe: fails if anyone listens there already, and picks the port for port 0 */
+    if ((rc = bind_socket(&ss, sl, false, host, err, errlen, &probe)) != MT_OK)
+        goto out;
+    if (getsockname(probe, (struct sockaddr *)&ss, &sl) != 0) {
+        errf(err, errlen, "getsockname: %s", strerror(errno));
+        rc = MT_ESYS;
+        goto out;
+    }
+    t->port = ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                                      : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    close(probe);
+    probe = -1;
+    for (int i = 0; i < t->nthreads; i++) {
+        worker_t *w = &t->workers[i];
+        if ((rc = bind_socket(&ss, sl, true, host, err, errlen, &w->lfd)) != MT_OK)
+            goto out;
+        if (listen(w->lfd, SOMAXCONN) != 0) {
+            errf(err, errlen, "listen: %s", strerror(errno));
+            rc = MT_ESYS;
+            goto out;
+        }
+        if ((rc = worker_init(t, w, err, errlen)) != MT_OK)
+            goto out;
+    }
+    *out = t;
+    t = NULL;
+    rc = MT_OK;
+out:
+    if (probe >= 0)
+        close(probe);
+    mt_target_free(t);
+    return rc;
+}
+
+uint16_t mt_target_port(const mt_target_t *t)
+{
+    return t->port;
+}
+
+int mt_target_threads(const mt_target_t *t)
+{
+    return t->nthreads;
+}
+
+int mt_target_start(mt_target_t *t)
+{
+    sigset_t all, old;
+    int rc = MT_OK;
+
+    if (t->started)
+        return MT_EINVAL;
+    t->started = true;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (int i = 0; i < t->nthreads; i++) {
+        if (pthread_create(&t->workers[i].thread, NULL, worker_main, &t->workers[i]) != 0) {
+            rc = MT_ESYS;
+            break;
+        }
+        t->nstarted++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != MT_OK) {
+        mt_target_stop(t);
+        mt_target_wait(t);
+    }
+    return rc;
+}
+
+void mt_target_stop(mt_target_t *t)
+{
+    uint64_t one = 1;
+    if (t && t->stop_fd >= 0 && write(t->stop_fd, &one, sizeof(one)) < 0) {
+        /* EAGAIN: the counter is already non-zero, which is all we need */
+    }
+}
+
+int mt_target_wait(mt_target_t *t)
+{
+    int rc = MT_OK;
+    if (!t->started || t->joined)
+        return MT_OK;
+    for (int i = 0; i < t->nstarted; i++) {
+        pthread_join(t->workers[i].thread, NULL);
+        if (rc == MT_OK && t->workers[i].err)
+            rc = t->workers[i].err;
+    }
+    t->joined = true;
+    return rc;
+}
+
+void mt_target_stats(const mt_target_t *t, mt_target_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < t->nthreads; i++) {
+        const mt_target_stats_t *s = &t->workers[i].st;
+        out->connections += s->connections;
+        out->requests += s->requests;
+        out->responses += s->responses;
+        out->bad_requests += s->bad_requests;
+        out->bad_params += s->bad_params;
+        out->accept_errors += s->accept_errors;
+        out->bytes_in += s->bytes_in;
+        out->bytes_out += s->bytes_out;
+    }
+}
+
+void mt_target_free(mt_target_t *t)
+{
+    if (!t)
+        return;
+    if (t->started && !t->joined) {
+        mt_target_stop(t);
+        mt_target_wait(t);
+    }
+    for (int i = 0; t->workers && i < t->nthreads; i++) {
+        worker_t *w = &t->workers[i];
+        while (w->free) {
+            conn_t *c = w->free;
+            w->free = c->anext;
+            free(c);
+        }
+        free(w->heap);
+        if (w->lfd >= 0)
+            close(w->lfd);
+        if (w->ep >= 0)
+            close(w->ep);
+    }
+    if (t->stop_fd >= 0)
+        close(t->stop_fd);
+    free(t->workers);
+    free(t->prep_mem);
+    free(t->filler);
+    free(t);
+}
