@@ -47,6 +47,8 @@ typedef struct mt_run_config {
     int64_t duration_ns;        /* run length; open model: 0 = the schedule's length */
     const mt_sched_t *schedule; /* NULL: closed model. Not copied: keep alive for the run. */
     int64_t timeout_ns;         /* per request, including its connect; 0 = none */
+    int64_t tick_ns;            /* open model: wake for due requests at most once per tick (due
+                                 * times rounded up to a multiple of it); 0 = at each due time */
     uint64_t max_queue;         /* open: bound on due-but-unsent requests (beyond it they are
                                  * dropped and counted); 0 = max(10,000, 10 x connections,
                                  * 10 s at the schedule's peak rate), at most 10,000,000 */

@@ -23,11 +23,11 @@
 
 #include "mortar/error.h"
 
-#define MT_TARGET_MAX_THREADS 256
-#define MT_TARGET_MAX_STALLS 16
-#define MT_TARGET_MAX_BODY (1ull << 30)                 /* size= and --body-size limit */
+#define MT_TARGET_MAX_THREADS  256
+#define MT_TARGET_MAX_STALLS   16
+#define MT_TARGET_MAX_BODY     (1ull << 30)            /* size= and --body-size limit */
 #define MT_TARGET_MAX_DELAY_NS (3600ll * 1000000000ll) /* delay= limit: one hour */
-#define MT_TARGET_RECV_BUF 4096 /* per-connection receive buffer: larger request heads get 431 */
+#define MT_TARGET_RECV_BUF     4096 /* per-connection receive buffer: larger request heads get 431 */
 
 /* Hold every response from start_ns (measured from the first request the server receives)
  * for len_ns: a response due in [start, start + len) is written at start + len. */
@@ -37,14 +37,14 @@ typedef struct mt_target_stall {
 } mt_target_stall_t;
 
 typedef struct mt_target_config {
-    const char *host;    /* numeric IPv4 or IPv6 address (no brackets); NULL: "127.0.0.1" */
-    uint16_t port;       /* 0 picks a free port (read it back with mt_target_port) */
-    int threads;         /* worker threads, 1..MT_TARGET_MAX_THREADS; 0: one per CPU */
-    bool has_body_size;  /* false: the default body is "ok\n" */
-    uint64_t body_size;  /* default body: this many 'x' (<= MT_TARGET_MAX_BODY) */
+    const char *host;   /* numeric IPv4 or IPv6 address (no brackets); NULL: "127.0.0.1" */
+    uint16_t port;      /* 0 picks a free port (read it back with mt_target_port) */
+    int threads;        /* worker threads, 1..MT_TARGET_MAX_THREADS; 0: one per CPU */
+    bool has_body_size; /* false: the default body is "ok\n" */
+    uint64_t body_size; /* default body: this many 'x' (<= MT_TARGET_MAX_BODY) */
     const mt_target_stall_t *stalls; /* copied by mt_target_new; may be NULL if nstalls == 0 */
     size_t nstalls;                  /* <= MT_TARGET_MAX_STALLS */
-    bool allow_remote;   /* false: host must be a loopback address (127.0.0.0/8 or ::1) */
+    bool allow_remote; /* false: host must be a loopback address (127.0.0.0/8 or ::1) */
 } mt_target_config_t;
 
 /* Totals over all threads. */

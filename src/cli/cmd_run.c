@@ -49,6 +49,7 @@ typedef struct run_opts {
     int64_t planned_ns;   /* the run's planned length */
     int64_t timeout_ns;   /* 0 = none */
     uint64_t max_queue;   /* 0 = engine default */
+    int64_t tick_ns;      /* --tick: open-model wake-up granularity; 0 = exact */
     const char *method;   /* borrowed from argv or "GET" */
     mt_header_t *headers; /* slices of argv strings */
     size_t nheaders;
@@ -73,6 +74,7 @@ enum {
     RUN_OPT_TIMEOUT,
     RUN_OPT_MAX_QUEUE,
     RUN_OPT_JSON,
+    RUN_OPT_TICK,
     RUN_OPT_VERSION,
 };
 
@@ -88,6 +90,7 @@ static const struct option run_longopts[] = {
     {"timeout", required_argument, NULL, RUN_OPT_TIMEOUT},
     {"max-queue", required_argument, NULL, RUN_OPT_MAX_QUEUE},
     {"json", required_argument, NULL, RUN_OPT_JSON},
+    {"tick", required_argument, NULL, RUN_OPT_TICK},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
@@ -115,7 +118,10 @@ static void run_usage(FILE *f)
             "  -m, --method M        request method [GET]\n"
             "      --body @FILE|TEXT request body (@- reads stdin); sets Content-Length\n"
             "      --timeout DUR     per-request timeout, connect included; 0 = none [2s]\n"
-            "      --max-queue N     open model: due-but-unsent backlog bound [10 x connections]\n"
+            "      --max-queue N     open model: due-but-unsent backlog bound\n"
+            "                        [max(10000, 10 x connections, 10 s at peak rate)]\n"
+            "      --tick DUR        open model: wake for due requests at most once per DUR,\n"
+            "                        trading send precision for CPU (e.g. 1ms) [0: exact]\n"
             "      --json FILE       write the result as JSON (- for stdout)\n"
             "  -q, --quiet           no live progress line\n"
             "  -L, --latency         also print the full percentile distribution\n"
@@ -331,6 +337,8 @@ static int run_finish_opts(run_opts_t *o, char *err, size_t n)
     o->open_model = o->rate > 0 || o->schedule_txt != NULL;
     if (o->max_queue > 0 && !o->open_model)
         return run_err(err, n, "--max-queue needs the open model (-R or --schedule)");
+    if (o->tick_ns > 0 && !o->open_model)
+        return run_err(err, n, "--tick needs the open model (-R or --schedule)");
 
     if (o->threads_set && o->threads > o->connections)
         return run_err(err, n, "-t: %d threads need at least as many connections (-c %d)",
@@ -480,6 +488,9 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
         case RUN_OPT_TIMEOUT:
             code = run_parse_dur(flag, optarg, true, &o->timeout_ns, err, n);
             break;
+        case RUN_OPT_TICK:
+            code = run_parse_dur(flag, optarg, true, &o->tick_ns, err, n);
+            break;
         case RUN_OPT_MAX_QUEUE:
             code = run_parse_int(flag, optarg, 1, (long long)RUN_MAX_QUEUE, &v, err, n);
             o->max_queue = (uint64_t)v;
@@ -615,6 +626,7 @@ static int run_exec(run_opts_t *o)
     cfg.schedule = o->open_model ? &o->sched : NULL;
     cfg.timeout_ns = o->timeout_ns;
     cfg.max_queue = o->max_queue;
+    cfg.tick_ns = o->tick_ns;
     rc = mt_run_new(&cfg, &run);
     if (rc != MT_OK) {
         fprintf(stderr, "mortar run: cannot set up the run: %s\n", mt_strerror(rc));

@@ -14,7 +14,7 @@
 #include "mortar/target.h"
 
 #define EXIT_USAGE 2
-#define PROG "mortar target"
+#define PROG       "mortar target"
 
 static const char k_usage[] =
     "usage: mortar target [--listen ADDR:PORT] [--threads N] [--body-size BYTES]\n"
@@ -115,14 +115,18 @@ static int parse_stall(const char *v, opts_t *o)
     s = &o->stalls[o->nstalls];
     memset(&err, 0, sizeof(err));
     if (mt_parse_duration(start, &s->start_ns, &err) != MT_OK || s->start_ns < 0) {
-        fprintf(stderr, PROG ": --stall: bad START '%s'%s%s\n", start, err.msg[0] ? ": " : "",
-                err.msg);
+        if (err.msg[0])
+            fprintf(stderr, PROG ": --stall: START: %s\n", err.msg);
+        else
+            fprintf(stderr, PROG ": --stall: bad START '%s'\n", start);
         return EXIT_USAGE;
     }
     memset(&err, 0, sizeof(err));
     if (mt_parse_duration(colon + 1, &s->len_ns, &err) != MT_OK) {
-        fprintf(stderr, PROG ": --stall: bad LEN '%s'%s%s\n", colon + 1, err.msg[0] ? ": " : "",
-                err.msg);
+        if (err.msg[0])
+            fprintf(stderr, PROG ": --stall: LEN: %s\n", err.msg);
+        else
+            fprintf(stderr, PROG ": --stall: bad LEN '%s'\n", colon + 1);
         return EXIT_USAGE;
     }
     if (s->len_ns <= 0)
@@ -185,8 +189,7 @@ static int parse_args(int argc, char **argv, opts_t *o, bool *help)
             long n;
             errno = 0;
             n = strtol(val, &end, 10);
-            if (val[0] < '0' || val[0] > '9' || *end || errno || n < 1 ||
-                n > MT_TARGET_MAX_THREADS)
+            if (val[0] < '0' || val[0] > '9' || *end || errno || n < 1 || n > MT_TARGET_MAX_THREADS)
                 rc = usage_error(flag, "'%s' is not a number 1..256", val);
             else
                 o->threads = (int)n;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -568,6 +569,8 @@ void *mt__worker_main(void *arg)
     mt_run_t *r = w->run;
     struct epoll_event events[MT__MAX_EVENTS];
 
+    /* the default 50 us timer slack would delay every due-time wake-up */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     w->next_boundary = r->t0 + MT__NS_PER_S;
     w->slot = mt__slot_get(r);
     if (!w->slot) {
@@ -596,21 +599,27 @@ void *mt__worker_main(void *arg)
 
     while (!r->stopping && !w->err) {
         now = mt__now();
-        if (now >= r->t_end)
-            break;
-        if (now >= w->next_boundary) {
+        if (now >= w->next_boundary && now < r->t_end) {
             roll_seconds(w, now);
             if (!w->slot)
                 break;
         }
+        /* every request due before the end is released, even if this wake-up came late */
         release_due(w, now);
+        if (now >= r->t_end)
+            break;
         check_timers(w, now);
 
         int64_t wake = w->next_boundary;
         if (r->t_end < wake)
             wake = r->t_end;
-        if (w->next_due < wake)
-            wake = w->next_due;
+        if (w->next_due < wake) {
+            int64_t tick = r->cfg.tick_ns, due = w->next_due;
+            if (tick > 0) /* batch due requests: sleeping costs more than a send */
+                due = r->t0 + ((due - r->t0 + tick - 1) / tick) * tick;
+            if (due < wake)
+                wake = due;
+        }
         mt__conn_t *h = list_head(&w->inflight);
         if (h && h->deadline < wake)
             wake = h->deadline;

@@ -34,10 +34,12 @@ typedef struct name {
     uint8_t len;
 } name_t;
 
-#define N(str) {str, (uint8_t)(sizeof(str) - 1)}
-static const name_t k_methods[] = {N("GET"),     N("HEAD"),    N("POST"),
-                                   N("PUT"),     N("DELETE"),  N("CONNECT"),
-                                   N("OPTIONS"), N("TRACE"),   N("PATCH")};
+#define N(str)                                                                                     \
+    {                                                                                              \
+        str, (uint8_t)(sizeof(str) - 1)                                                            \
+    }
+static const name_t k_methods[] = {N("GET"),     N("HEAD"),    N("POST"),  N("PUT"),  N("DELETE"),
+                                   N("CONNECT"), N("OPTIONS"), N("TRACE"), N("PATCH")};
 static const name_t k_headers[] = {N("content-length"), N("transfer-encoding"), N("connection"),
                                    N("host"), N("expect")};
 static const name_t k_conn_opts[] = {N("close"), N("keep-alive")};
@@ -57,17 +59,16 @@ enum {
 
 /* RFC 9110 tchar */
 static const uint8_t k_tchar[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1,  ['|'] = 1,
-    ['~'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,  ['5'] = 1,
-    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1,  ['C'] = 1,
-    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,  ['J'] = 1,
-    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,  ['Q'] = 1,
-    ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1,  ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,  ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1,
-    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,  ['s'] = 1,
-    ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1,  ['z'] = 1,
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
 static inline int is_target_char(unsigned char c)
@@ -92,8 +93,7 @@ static uint16_t all_of(size_t n)
 }
 
 /* Narrow the candidates by the byte at position *pos (lower-cased when fold). */
-static void match_step(const name_t *names, uint16_t *cand, uint8_t *pos, unsigned char c,
-                       int fold)
+static void match_step(const name_t *names, uint16_t *cand, uint8_t *pos, unsigned char c, int fold)
 {
     uint16_t m = *cand;
     if (fold)
@@ -102,7 +102,7 @@ static void match_step(const name_t *names, uint16_t *cand, uint8_t *pos, unsign
         int i = __builtin_ctz(m);
         m &= (uint16_t)(m - 1);
         if (*pos >= names[i].len || (unsigned char)names[i].s[*pos] != c)
-            *cand &= (uint16_t)~(1u << i);
+            *cand &= (uint16_t) ~(1u << i);
     }
     if (*pos < UINT8_MAX)
         (*pos)++;

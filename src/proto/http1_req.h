@@ -42,25 +42,25 @@ enum mt__h1_method {
 
 typedef struct mt__h1_req {
     /* opaque parsing state: do not touch */
-    uint64_t num;       /* Content-Length value being read */
-    uint32_t off;       /* bytes consumed since init */
-    uint32_t max_head;  /* limit on off */
-    uint16_t nheaders;  /* header lines seen */
-    uint16_t cand;      /* candidate bitmask: method / header name / value token */
+    uint64_t num;      /* Content-Length value being read */
+    uint32_t off;      /* bytes consumed since init */
+    uint32_t max_head; /* limit on off */
+    uint16_t nheaders; /* header lines seen */
+    uint16_t cand;     /* candidate bitmask: method / header name / value token */
     uint8_t state;
-    uint8_t pos;        /* position in the token being matched (saturates) */
-    uint8_t hdr;        /* which recognised header the current line is (0 = other) */
-    uint8_t vflags;     /* value sub-state */
-    int err;            /* sticky error code, 0 while fine */
+    uint8_t pos;    /* position in the token being matched (saturates) */
+    uint8_t hdr;    /* which recognised header the current line is (0 = other) */
+    uint8_t vflags; /* value sub-state */
+    int err;        /* sticky error code, 0 while fine */
 
     /* results, valid once feed returned MT_OK */
-    uint8_t method;           /* enum mt__h1_method */
-    uint8_t version_minor;    /* HTTP/1.<minor>; 1.x with x >= 1 behaves as 1.1 */
-    uint32_t method_len;      /* the method starts at target_off - method_len - 1 */
-    uint32_t target_off;      /* request-target: offset from the first byte fed since init */
+    uint8_t method;        /* enum mt__h1_method */
+    uint8_t version_minor; /* HTTP/1.<minor>; 1.x with x >= 1 behaves as 1.1 */
+    uint32_t method_len;   /* the method starts at target_off - method_len - 1 */
+    uint32_t target_off;   /* request-target: offset from the first byte fed since init */
     uint32_t target_len;
-    uint32_t head_len;        /* bytes of the whole head, including leading empty lines */
-    uint64_t content_length;  /* 0 when absent */
+    uint32_t head_len;       /* bytes of the whole head, including leading empty lines */
+    uint64_t content_length; /* 0 when absent */
     uint32_t has_content_length : 1;
     uint32_t has_transfer_encoding : 1; /* any Transfer-Encoding (framing the caller must handle) */
     uint32_t has_host : 1;
@@ -69,9 +69,9 @@ typedef struct mt__h1_req {
     uint32_t expect_continue : 1; /* Expect: 100-continue */
 
     /* on error */
-    uint32_t err_offset;  /* offset (from the first byte fed since init) of the offending byte */
-    uint16_t err_status;  /* the HTTP status to answer with: 400, 431 or 505 */
-    const char *err_msg;  /* static description, e.g. "bad character in request-target" */
+    uint32_t err_offset; /* offset (from the first byte fed since init) of the offending byte */
+    uint16_t err_status; /* the HTTP status to answer with: 400, 431 or 505 */
+    const char *err_msg; /* static description, e.g. "bad character in request-target" */
 } mt__h1_req_t;
 
 /* Prepare for one request head of at most max_head bytes (leading empty lines count). */

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MT__TGT_MSG_MAX 160  /* plain-text error body, including its newline */
+#define MT__TGT_MSG_MAX  160 /* plain-text error body, including its newline */
 #define MT__TGT_HEAD_MAX 160 /* longest head mt__tgt_format_head writes */
 
 typedef struct mt__tgt_behave {

@@ -1,6 +1,7 @@
 /* The built-in target server: life cycle, listeners and the per-thread event loop.
  *
- * Each worker thread owns an epoll set with its own SO_REUSEPORT listener and its connections; nothing is shared on the hot path except read-only prepared data and, when
+ * Each worker thread owns an epoll set with its own SO_REUSEPORT listener and its connections;
+ * nothing is shared on the hot path except read-only prepared data and, when
  * --stall is used, the time of the first request (written once). Sockets are registered once,
  * edge-triggered, for reading and writing.
  *
@@ -33,21 +34,21 @@
 #include "proto/http1_req.h"
 #include "target/behave.h"
 
-#define NS_PER_S 1000000000ll
-#define RBUF MT_TARGET_RECV_BUF
-#define OUT_SEGS 32         /* queued response segments per connection */
-#define SEGS_PER_RESP 3     /* 100 Continue + head + body */
-#define SCRATCH 2048        /* formatted heads (and error bodies) waiting to be written */
+#define NS_PER_S         1000000000ll
+#define RBUF             MT_TARGET_RECV_BUF
+#define OUT_SEGS         32   /* queued response segments per connection */
+#define SEGS_PER_RESP    3    /* 100 Continue + head + body */
+#define SCRATCH          2048 /* formatted heads (and error bodies) waiting to be written */
 #define SCRATCH_PER_RESP (MT__TGT_HEAD_MAX + MT__TGT_MSG_MAX + 64)
-#define MAX_IOV 64
-#define FILLER (64 * 1024)  /* bodies are slices of this many 'x' */
-#define INLINE_MAX (16 * 1024) /* default bodies up to this size are stored after their head */
-#define MAX_EVENTS 256
-#define ROUNDS 8                 /* reads per connection before others get a turn */
-#define LINGER_NS (2 * NS_PER_S) /* after our last response, wait for the peer's FIN this long */
-#define ACCEPT_RETRY_NS (10 * 1000 * 1000ll) /* after EMFILE and friends */
-#define FREE_KEEP 1024                       /* closed connections kept for reuse per worker */
-#define NOT_IN_HEAP UINT32_MAX
+#define MAX_IOV          64
+#define FILLER           (64 * 1024) /* bodies are slices of this many 'x' */
+#define INLINE_MAX       (16 * 1024) /* default bodies up to this size are stored after their head */
+#define MAX_EVENTS       256
+#define ROUNDS           8              /* reads per connection before others get a turn */
+#define LINGER_NS        (2 * NS_PER_S) /* after our last response, wait for the peer's FIN this long */
+#define ACCEPT_RETRY_NS  (10 * 1000 * 1000ll) /* after EMFILE and friends */
+#define FREE_KEEP        1024                 /* closed connections kept for reuse per worker */
+#define NOT_IN_HEAP      UINT32_MAX
 
 static const char k_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -512,7 +513,7 @@ static void head_done(worker_t *w, conn_t *c)
     w->st.requests++;
     r->head_only = q->method == MT__H1_M_HEAD;
     r->close_after = !keep;
-    r->conn = !keep                     ? MT__TGT_CONN_CLOSE
+    r->conn = !keep                   ? MT__TGT_CONN_CLOSE
               : q->version_minor == 0 ? MT__TGT_CONN_KEEP_ALIVE
                                       : MT__TGT_CONN_NONE;
     c->body_left = 0;
@@ -529,8 +530,8 @@ static void head_done(worker_t *w, conn_t *c)
         set_text(r, "Transfer-Encoding is not supported: send Content-Length\n");
         return;
     }
-    if (mt__tgt_behave_parse(c->rbuf + c->head_start + q->target_off, q->target_len, &b,
-                             r->text) != 0) {
+    if (mt__tgt_behave_parse(c->rbuf + c->head_start + q->target_off, q->target_len, &b, r->text) !=
+        0) {
         w->st.bad_params++;
         r->status = 400;
         r->body = B_TEXT;
@@ -695,6 +696,12 @@ static void conn_event(worker_t *w, conn_t *c, uint32_t ev)
     if (c->fd < 0)
         return;
     if (ev & EPOLLERR) {
+        conn_close(w, c);
+        return;
+    }
+    if ((ev & (EPOLLRDHUP | EPOLLHUP)) && c->phase == P_PARKED) {
+        /* the client gave up waiting (timeout): drop it now rather than hold its socket
+         * until a delay that may be minutes long runs out */
         conn_close(w, c);
         return;
     }
@@ -886,8 +893,8 @@ static void *worker_main(void *arg)
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static void errf(char *err, size_t errlen,
-                                                       const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void errf(char *err, size_t errlen, const char *fmt,
+                                                       ...)
 {
     va_list ap;
     if (!err || errlen == 0)

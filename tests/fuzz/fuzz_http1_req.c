@@ -74,8 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  msg) == 0) {
             if (b.status < 200 || b.status > 599 || b.delay_ns < 0 || msg[0])
                 abort();
-            if (mt__tgt_format_head(head, b.status, b.size, MT__TGT_CONN_KEEP_ALIVE) >
-                sizeof(head))
+            if (mt__tgt_format_head(head, b.status, b.size, MT__TGT_CONN_KEEP_ALIVE) > sizeof(head))
                 abort();
         } else if (strlen(msg) == 0 || strlen(msg) >= sizeof(msg) || msg[strlen(msg) - 1] != '\n') {
             abort();

@@ -10,9 +10,10 @@ PASS=0
 FAIL=0
 
 cleanup() {
-    for p in "${PIDS[@]}"; do
-        kill -KILL "$p" 2>/dev/null
-    done
+    local p
+    # each PID is a `timeout -k 5`: it passes TERM on and kills its server 5 s later if need be
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -41,7 +42,9 @@ start_server() {
     fifo="$WORK/$name.fifo"
     mkfifo "$fifo"
     exec {FD}<>"$fifo" # open both ends so neither side blocks and the reader never goes away
-    "$MORTAR" target --listen 127.0.0.1:0 "$@" >"$fifo" 2>"$WORK/$name.err" &
+    # timeout bounds the server's life (and so every wait below); it passes SIGTERM on and
+    # exits with the server's status
+    timeout -k 5 120 "$MORTAR" target --listen 127.0.0.1:0 "$@" >"$fifo" 2>"$WORK/$name.err" &
     PID=$!
     PIDS+=("$PID")
     if ! read -r -t 10 -u "$FD" line; then
@@ -64,14 +67,11 @@ raw() {
     echo "<EOF>"
 }
 
-stop_server() { # stop_server NAME: SIGTERM, expect exit 0 within 5 s
-    local name=$1 rc wd
+stop_server() { # stop_server NAME: SIGTERM, expect exit 0
+    local name=$1 rc
     kill -TERM "$PID"
-    (trap - EXIT; sleep 10 && kill -KILL "$PID") >/dev/null 2>&1 </dev/null & # watchdog, not a sync
-    wd=$!
     wait "$PID"
     rc=$?
-    kill "$wd" 2>/dev/null
     check "$name: exits 0 on SIGTERM" 0 "$rc"
 }
 
