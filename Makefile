@@ -19,6 +19,7 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 test: deps test-release test-sanitize test-fuzz
+	@scripts/test-summary.sh $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j 1 -L 'unit|integration'

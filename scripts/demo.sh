@@ -27,4 +27,8 @@ echo
   --json "$OUT/result.json" "$url"
 echo
 echo "demo: results (schema docs/result-schema.json): $OUT/result.json"
-echo "demo: try it yourself: $MORTAR run -R 1000 -d 10s $url   (with the target: $MORTAR target --listen 127.0.0.1:8080)"
+echo "demo: the demo's target has stopped. To try your own runs:"
+echo "        $MORTAR target --listen 127.0.0.1:8080 &"
+echo "        $MORTAR run -R 1000 -d 10s http://127.0.0.1:8080/          (open model, 1000 requests/s)"
+echo "        $MORTAR run -c 50 -d 10s http://127.0.0.1:8080/            (closed model, like wrk)"
+echo "      flags: $MORTAR run --help, docs/cli.md"
