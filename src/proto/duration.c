@@ -1,6 +1,7 @@
 /* Durations: Tank's `^(\d+d)?(\d+h)?(\d+m)?(\d+s?)?$` plus "ms", "us" and fractions.
  * Values are computed in integer nanoseconds so "0.1s" is exactly 100000000 ns. */
 #include "mortar/schedule.h"
+#include "proto/text.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -27,24 +28,6 @@ static const unit_t units[] = {
 };
 enum { UNIT_S = 3, NUNITS = sizeof(units) / sizeof(units[0]) };
 
-/* Copies at most 40 bytes of s into dst for a message, replacing bytes that are not
- * printable ASCII so a message never carries control characters. */
-static void dur_quote(char *dst, size_t cap, const char *s, size_t len)
-{
-    size_t i, n = len > 40 ? 40 : len;
-    if (n + 4 > cap)
-        n = cap > 4 ? cap - 4 : 0;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        dst[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    if (n < len) {
-        memcpy(dst + n, "...", 3);
-        n += 3;
-    }
-    dst[n] = '\0';
-}
-
 static int dur_fail(mt_parse_err_t *err, int rc, const char *text, const char *at, const char *fmt,
                     ...)
 {
@@ -56,7 +39,7 @@ static int dur_fail(mt_parse_err_t *err, int rc, const char *text, const char *a
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    dur_quote(q, sizeof(q), text, strlen(text));
+    mt__quote(q, sizeof(q), text, strlen(text));
     err->line = 0;
     err->col = (int)(at - text) + 1;
     if (*text)
@@ -149,7 +132,7 @@ int mt_parse_duration(const char *text, int64_t *ns, mt_parse_err_t *err)
             }
             if (rank < 0) {
                 char q[48];
-                dur_quote(q, sizeof(q), uname, ulen);
+                mt__quote(q, sizeof(q), uname, ulen);
                 return dur_fail(err, MT_EPARSE, text, uname,
                                 "unknown unit '%s' (use d h m s ms us)", q);
             }

@@ -1,4 +1,5 @@
 #include "proto/request.h"
+#include "proto/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,14 +18,10 @@ static int req_fail(mt_parse_err_t *err, int col, int code, const char *fmt, ...
 
 static int req_fail(mt_parse_err_t *err, int col, int code, const char *fmt, ...)
 {
-    if (err != NULL) {
-        va_list ap;
-        err->line = 0;
-        err->col = col;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    mt__perr_vset(err, col, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 

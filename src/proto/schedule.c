@@ -1,6 +1,7 @@
 /* Load schedules: Yandex.Tank's const/line/step syntax, expanded into a flat list of steps
  * with cumulative start times and request indices. Semantics: docs/adr/0005. */
 #include "mortar/schedule.h"
+#include "proto/text.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -161,35 +162,12 @@ static void skip_space(parser_t *ps)
         ps->p++;
 }
 
-/* Copies at most 40 bytes of s into dst for a message; bytes that are not printable
- * ASCII become '?'. */
-static void quote(char *dst, size_t cap, const char *s, size_t len)
-{
-    size_t i, n = len > 40 ? 40 : len;
-    if (n + 4 > cap)
-        n = cap > 4 ? cap - 4 : 0;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        dst[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    if (n < len) {
-        memcpy(dst + n, "...", 3);
-        n += 3;
-    }
-    dst[n] = '\0';
-}
-
 static int fail(parser_t *ps, const char *at, const char *fmt, ...)
 {
     va_list ap;
-
-    if (!ps->err)
-        return MT_EPARSE;
     va_start(ap, fmt);
-    vsnprintf(ps->err->msg, sizeof(ps->err->msg), fmt, ap);
+    mt__perr_vset(ps->err, (int)(at - ps->text) + 1, MT_EPARSE, fmt, ap);
     va_end(ap);
-    ps->err->line = 0;
-    ps->err->col = (int)(at - ps->text) + 1;
     return MT_EPARSE;
 }
 
@@ -289,7 +267,7 @@ static int parse_number(parser_t *ps, const char *what, bool positive, double *o
         return fail(ps, start, "%s must be %s 0", what, positive ? ">" : ">=");
     bad = scan_number(start, end, out);
     if (bad) {
-        quote(q, sizeof(q), start, (size_t)(end - start));
+        mt__quote(q, sizeof(q), start, (size_t)(end - start));
         return fail(ps, bad, "bad %s '%s'", what, q);
     }
     if (positive && !(*out > 0))
@@ -317,7 +295,7 @@ static int parse_dur(parser_t *ps, int64_t *out)
     if (len == 0)
         return fail(ps, start, "expected duration");
     if (len >= sizeof(buf)) {
-        quote(q, sizeof(q), start, len);
+        mt__quote(q, sizeof(q), start, len);
         return fail(ps, start, "bad duration '%s': too long", q);
     }
     memcpy(buf, start, len);
@@ -399,7 +377,7 @@ static int parse_step(parser_t *ps)
         kind = K_STEP;
         kw = "step";
     } else {
-        quote(q, sizeof(q), name, len);
+        mt__quote(q, sizeof(q), name, len);
         return fail(ps, name, "unknown step '%s' (expected const, line or step)", q);
     }
     skip_space(ps);

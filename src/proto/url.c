@@ -1,4 +1,5 @@
 #include "proto/url.h"
+#include "proto/text.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -13,14 +14,10 @@ static int url_fail(mt_parse_err_t *err, size_t pos, int code, const char *fmt, 
 
 static int url_fail(mt_parse_err_t *err, size_t pos, int code, const char *fmt, ...)
 {
-    if (err != NULL) {
-        va_list ap;
-        err->line = 0;
-        err->col = (int)pos + 1;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    mt__perr_vset(err, (int)pos + 1, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 
