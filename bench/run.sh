@@ -104,7 +104,7 @@ mb() { calc '%.1f MB' 'k / 1024' k="$1"; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-nginx_port=
+nginx_port='' nginx_pid=''
 start_nginx() {
   local d=$tmp/nginx lo attempt port pid i
   mkdir -p "$d/tmp"
@@ -122,6 +122,7 @@ start_nginx() {
     timeout -k 5 "$server_limit" "${server_pin[@]}" nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" -g 'daemon off;' \
       </dev/null >"$d/stderr.log" 2>&1 &
     pid=$!
+    nginx_pid=$pid
     server_pids+=("$pid")
     for ((i = 0; i < 500; i++)); do # up to 10 s
       kill -0 "$pid" 2>/dev/null || break
@@ -184,9 +185,24 @@ if command -v taskset >/dev/null && (($(nproc) >= 2)); then
   server_pin=(taskset -c 1) client_pin=(taskset -c 0)
 fi
 
+# tree_ticks PID: user+sys clock ticks of PID and all its descendants (threads included).
+tree_ticks() {
+  local pid=$1 total=0 child stat
+  if [[ -r /proc/$pid/stat ]] && stat=$(<"/proc/$pid/stat"); then
+    stat=${stat##*) } # fields after "(comm) "; utime and stime are the 12th and 13th of these
+    read -r -a f <<<"$stat"
+    total=$((f[11] + f[12]))
+  fi
+  for child in $(pgrep -P "$pid" 2>/dev/null); do total=$((total + $(tree_ticks "$child"))); done
+  echo "$total"
+}
+clk_tck=$(getconf CLK_TCK)
+server_root='' # the server whose CPU is measured around each client run (set by the rows)
+
 measure() {
-  local key=$1 rc=0 u s m
+  local key=$1 rc=0 u s m t0=0 t1=0
   shift
+  [[ -n $server_root ]] && t0=$(tree_ticks "$server_root")
   local base=$tmp/$key
   local pin=()
   # one-thread clients get CPU 0 to themselves; the server has CPU 1
@@ -197,6 +213,11 @@ measure() {
   wait "$client_pid" || rc=$?
   client_pid=
   R[$key.rc]=$rc
+  R[$key.server_cpu]=n/a
+  if [[ -n $server_root ]]; then
+    t1=$(tree_ticks "$server_root")
+    R[$key.server_cpu]=$(calc '%.2f' '(b - a) / t' a="$t0" b="$t1" t="$clk_tck")
+  fi
   R[$key.user]=n/a R[$key.sys]=n/a R[$key.rss]=n/a R[$key.cpu]=n/a
   if [[ -s $base.time ]] && read -r u s m < <(tail -n1 "$base.time") && [[ $m =~ ^[0-9]+$ ]]; then
     R[$key.user]=$u R[$key.sys]=$s R[$key.rss]=$m
@@ -236,6 +257,7 @@ parse_mortar() {
   read -r -a vals <<<"$line" || true
   for i in "${!fields[@]}"; do R[$key.${fields[$i]}]=${vals[$i]:-n/a}; done
   R[$key.cpu_us]=$(calc '%.2f' 'c * 1e6 / n' c="${R[$key.cpu]}" n="${R[$key.requests]}")
+  R[$key.server_cpu_us]=$(calc '%.2f' 'c * 1e6 / n' c="${R[$key.server_cpu]}" n="${R[$key.requests]}")
   R[$key.done_rate]=$(calc '%.1f' 'n / d' n="${R[$key.requests]}" d="${R[$key.duration_s]}")
   R[$key.sent_rate]=$(calc '%.1f' 'n / d' n="${R[$key.sent]}" d="${R[$key.duration_s]}")
 }
@@ -275,11 +297,14 @@ start_target target
 tgt=http://127.0.0.1:$target_port/
 say "mortar target (1 thread) on 127.0.0.1:$target_port"
 
-# 1. closed model
+# 1. closed model (the servers' CPU is measured too: row 5)
+server_root=$nginx_pid
 run_wrk w1n "$ngx" -t1 -c100 -d${dur}s
 run_mortar m1n "$ngx" -t1 -c100 -d${dur}s
+server_root=$target_pid
 run_wrk w1t "$tgt" -t1 -c100 -d${dur}s
 run_mortar m1t "$tgt" -t1 -c100 -d${dur}s
+server_root=
 # 2. open model at 20,000/s
 run_mortar m2n "$ngx" -t1 -R 20000 -c100 -d${dur}s
 run_mortar m2t "$tgt" -t1 -R 20000 -c100 -d${dur}s
@@ -348,6 +373,19 @@ row2() { # row2 SERVER-NAME MORTAR-KEY WRK-ROW1-KEY
 
 Target: completed/s and sent/s within 0.5 % of 20,000 — **$ok**
 EOF
+}
+
+row5() { # row5 LABEL NGINX-KEY TARGET-KEY
+  local label=$1 n=$2 t=$3 nr tr ratio ok
+  nr=${R[$n.rps]:-n/a} tr=${R[$t.rps]:-n/a}
+  [[ $nr == n/a || -z $nr ]] && nr=${R[$n.done_rate]:-n/a}
+  [[ $tr == n/a || -z $tr ]] && tr=${R[$t.done_rate]:-n/a}
+  ratio=$(calc '%.2f' 'b / a' a="$nr" b="$tr")
+  local nc tc
+  nc=$(calc '%.2f' 'c * 1e6 / n' c="${R[$n.server_cpu]}" n="${R[$n.requests]}")
+  tc=$(calc '%.2f' 'c * 1e6 / n' c="${R[$t.server_cpu]}" n="${R[$t.requests]}")
+  ok=$(verdict 'r >= 1.0 && tc <= nc' r="$ratio" tc="$tc" nc="$nc")
+  echo "| \`$label\` | $nr | $tr | $ratio | $nc | $tc | **$ok** |"
 }
 
 row3() {
@@ -498,6 +536,19 @@ EOF
 ## 4. A ${stall_len_ms} ms server stall, 2,000 requests/s, 200 connections
 EOF
   row4
+  cat <<EOF
+
+## 5. mortar target against nginx (1 worker each, same generator, same run)
+
+Server CPU is user + sys of the server's process tree (from /proc) over the client's run,
+divided by the requests the client completed. Target: throughput ratio ≥ 1.0 and CPU per
+request ≤ nginx's.
+
+| generator | nginx rps | target rps | target / nginx | nginx CPU µs / request | target CPU µs / request | verdict |
+|---|---:|---:|---:|---:|---:|---|
+EOF
+  row5 "wrk -t1 -c100" w1n w1t rps
+  row5 "mortar run -t1 -c100" m1n m1t rps
   if ((failures)); then
     printf '\n**%d client run(s) failed (non-zero exit status); their figures are n/a or partial.**\n' "$failures"
   fi
