@@ -36,6 +36,38 @@ enum mt_err_kind {
 
 const char *mt_err_kind_name(int kind);
 
+#define MT_MAX_TAGS 64 /* per-tag statistics: tag names per run, the untagged "" included */
+
+/* One pre-serialised request (ammo entry). */
+typedef struct mt_request {
+    const char *data;     /* the whole request as sent (head + body); not copied */
+    size_t len;
+    uint16_t tag;         /* index into mt_run_config_t.tags; 0 = untagged */
+    unsigned parse_flags; /* MT_H1_NO_BODY for HEAD */
+} mt_request_t;
+
+enum { MT_ORDER_SEQUENTIAL = 0, MT_ORDER_RANDOM = 1 };
+
+/* Per-request record (phout). Times in microseconds. */
+typedef struct mt_req_record {
+    int64_t start_unix_us; /* when the request started (connect or send), wall clock */
+    int64_t due_unix_us;   /* its due time (open model; = start in the closed model) */
+    uint32_t total_us;     /* start .. last response byte (or the error) */
+    uint32_t connect_us;   /* 0 when the connection was reused */
+    uint32_t send_us;
+    uint32_t wait_us;      /* last byte sent .. first byte received */
+    uint32_t receive_us;   /* first .. last byte received */
+    uint32_t bytes_out, bytes_in;
+    uint16_t tag;
+    uint16_t status;       /* 0 when there was no response */
+    int16_t net_errno;     /* 0, or the errno of the failure (110 for a timeout) */
+    int16_t err_kind;      /* -1, or MT_ERR_* */
+} mt_req_record_t;
+
+/* Called in mt_run_exec's thread with batches of records, in no particular order across
+ * threads. The records are valid only during the call. */
+typedef void (*mt_records_cb)(const mt_req_record_t *recs, size_t n, void *ud);
+
 typedef struct mt_run_config {
     const char *host;    /* name or address to connect to */
     const char *port;    /* port number or service name */
@@ -52,6 +84,15 @@ typedef struct mt_run_config {
     uint64_t max_queue;         /* open: bound on due-but-unsent requests (beyond it they are
                                  * dropped and counted); 0 = max(10,000, 10 x connections,
                                  * 10 s at the schedule's peak rate), at most 10,000,000 */
+    /* ammo: when nrequests > 0 these are sent (in `order`) instead of request/request_len */
+    const mt_request_t *requests; /* not copied */
+    size_t nrequests;
+    int order;            /* MT_ORDER_SEQUENTIAL (loops) or MT_ORDER_RANDOM */
+    uint64_t seed;        /* for MT_ORDER_RANDOM */
+    const char *const *tags; /* tag names, tags[0] = "" (untagged); NULL/0: no per-tag stats */
+    size_t ntags;            /* <= MT_MAX_TAGS */
+    mt_records_cb on_records; /* per-request records (phout); NULL: none are kept */
+    void *records_ud;
 } mt_run_config_t;
 
 typedef struct mt_counters {
@@ -73,6 +114,13 @@ typedef struct mt_counters {
 /* Adds src into dst (max fields take the max). */
 void mt_counters_add(mt_counters_t *dst, const mt_counters_t *src);
 
+/* Statistics of one tag (one second, or the whole run). */
+typedef struct mt_tag_stats {
+    mt_counters_t c;
+    const mt_hist_t *latency; /* open: from due time; closed: from send */
+    const mt_hist_t *service;
+} mt_tag_stats_t;
+
 /* One second of the run, merged across threads. Valid only during the callback. */
 typedef struct mt_second {
     uint32_t index;  /* second number from run start, 0-based */
@@ -82,6 +130,8 @@ typedef struct mt_second {
     uint64_t backlog;         /* due but unsent at the end of the second */
     const mt_hist_t *latency; /* open: from due time; closed: from send */
     const mt_hist_t *service; /* from the actual send */
+    const mt_tag_stats_t *tags; /* per tag (index as in the config); NULL when ntags == 0 */
+    size_t ntags;
 } mt_second_t;
 
 typedef struct mt_run_result {
@@ -98,6 +148,8 @@ typedef struct mt_run_result {
     const mt_hist_t *send;    /* first byte written .. last byte written */
     const mt_hist_t *wait;    /* last byte written .. first response byte (TTFB) */
     const mt_hist_t *recv;    /* first .. last response byte */
+    const mt_tag_stats_t *tags; /* whole run, per tag; NULL when ntags == 0 */
+    size_t ntags;
 } mt_run_result_t;
 
 typedef struct mt_run mt_run_t;
