@@ -35,12 +35,16 @@ enum mt_err_kind {
 };
 
 const char *mt_err_kind_name(int kind);
+/* The errno reported for a kind in per-request records (phout's net_code) when the failure
+ * had no errno of its own: timeout 110 (ETIMEDOUT), refused 111, reset 104, dns 113
+ * (EHOSTUNREACH), protocol 71 (EPROTO), closed 103 (ECONNABORTED), other 5 (EIO). */
+int mt_err_kind_errno(int kind);
 
 #define MT_MAX_TAGS 64 /* per-tag statistics: tag names per run, the untagged "" included */
 
 /* One pre-serialised request (ammo entry). */
 typedef struct mt_request {
-    const char *data;     /* the whole request as sent (head + body); not copied */
+    const char *data; /* the whole request as sent (head + body); not copied */
     size_t len;
     uint16_t tag;         /* index into mt_run_config_t.tags; 0 = untagged */
     unsigned parse_flags; /* MT_H1_NO_BODY for HEAD */
@@ -55,13 +59,13 @@ typedef struct mt_req_record {
     uint32_t total_us;     /* start .. last response byte (or the error) */
     uint32_t connect_us;   /* 0 when the connection was reused */
     uint32_t send_us;
-    uint32_t wait_us;      /* last byte sent .. first byte received */
-    uint32_t receive_us;   /* first .. last byte received */
+    uint32_t wait_us;    /* last byte sent .. first byte received */
+    uint32_t receive_us; /* first .. last byte received */
     uint32_t bytes_out, bytes_in;
     uint16_t tag;
-    uint16_t status;       /* 0 when there was no response */
-    int16_t net_errno;     /* 0, or the errno of the failure (110 for a timeout) */
-    int16_t err_kind;      /* -1, or MT_ERR_* */
+    uint16_t status;   /* 0 when there was no response */
+    int16_t net_errno; /* 0, or the errno of the failure (110 for a timeout) */
+    int16_t err_kind;  /* -1, or MT_ERR_* */
 } mt_req_record_t;
 
 /* Called in mt_run_exec's thread with batches of records, in no particular order across
@@ -87,10 +91,10 @@ typedef struct mt_run_config {
     /* ammo: when nrequests > 0 these are sent (in `order`) instead of request/request_len */
     const mt_request_t *requests; /* not copied */
     size_t nrequests;
-    int order;            /* MT_ORDER_SEQUENTIAL (loops) or MT_ORDER_RANDOM */
-    uint64_t seed;        /* for MT_ORDER_RANDOM */
-    const char *const *tags; /* tag names, tags[0] = "" (untagged); NULL/0: no per-tag stats */
-    size_t ntags;            /* <= MT_MAX_TAGS */
+    int order;                /* MT_ORDER_SEQUENTIAL (loops) or MT_ORDER_RANDOM */
+    uint64_t seed;            /* for MT_ORDER_RANDOM */
+    const char *const *tags;  /* tag names, tags[0] = "" (untagged); NULL/0: no per-tag stats */
+    size_t ntags;             /* <= MT_MAX_TAGS */
     mt_records_cb on_records; /* per-request records (phout); NULL: none are kept */
     void *records_ud;
 } mt_run_config_t;
@@ -126,10 +130,10 @@ typedef struct mt_second {
     uint32_t index;  /* second number from run start, 0-based */
     int64_t span_ns; /* length covered (the last second may be partial) */
     mt_counters_t c;
-    uint32_t open_conns;      /* open connections at the end of the second */
-    uint64_t backlog;         /* due but unsent at the end of the second */
-    const mt_hist_t *latency; /* open: from due time; closed: from send */
-    const mt_hist_t *service; /* from the actual send */
+    uint32_t open_conns;        /* open connections at the end of the second */
+    uint64_t backlog;           /* due but unsent at the end of the second */
+    const mt_hist_t *latency;   /* open: from due time; closed: from send */
+    const mt_hist_t *service;   /* from the actual send */
     const mt_tag_stats_t *tags; /* per tag (index as in the config); NULL when ntags == 0 */
     size_t ntags;
 } mt_second_t;
@@ -142,14 +146,15 @@ typedef struct mt_run_result {
     uint32_t max_open_conns;
     bool stopped; /* ended early by mt_run_stop */
     bool open_model;
-    const mt_hist_t *latency; /* whole run; open: from due time */
-    const mt_hist_t *service; /* from actual send */
-    const mt_hist_t *connect; /* TCP connect time, per new connection */
-    const mt_hist_t *send;    /* first byte written .. last byte written */
-    const mt_hist_t *wait;    /* last byte written .. first response byte (TTFB) */
-    const mt_hist_t *recv;    /* first .. last response byte */
+    const mt_hist_t *latency;   /* whole run; open: from due time */
+    const mt_hist_t *service;   /* from actual send */
+    const mt_hist_t *connect;   /* TCP connect time, per new connection */
+    const mt_hist_t *send;      /* first byte written .. last byte written */
+    const mt_hist_t *wait;      /* last byte written .. first response byte (TTFB) */
+    const mt_hist_t *recv;      /* first .. last response byte */
     const mt_tag_stats_t *tags; /* whole run, per tag; NULL when ntags == 0 */
     size_t ntags;
+    uint64_t records_dropped; /* per-request records lost because the consumer fell behind */
 } mt_run_result_t;
 
 typedef struct mt_run mt_run_t;

@@ -4,6 +4,7 @@
  * running anything, so tests/unit/test_cli_args.c can call it directly. */
 #include "cli/cli.h"
 #include "cli/json_out.h"
+#include "cli/phout.h"
 #include "cli/output.h"
 #include "mortar/engine.h"
 #include "mortar/http1.h"
@@ -56,7 +57,8 @@ typedef struct run_opts {
     char *body; /* owned */
     size_t body_len;
     bool has_body;
-    const char *json_path; /* NULL = no JSON, "-" = stdout */
+    const char *json_path;  /* NULL = no JSON, "-" = stdout */
+    const char *phout_path; /* NULL = no phout */
     bool quiet;
     bool latency; /* --latency: full percentile distribution */
     bool help;
@@ -75,6 +77,7 @@ enum {
     RUN_OPT_MAX_QUEUE,
     RUN_OPT_JSON,
     RUN_OPT_TICK,
+    RUN_OPT_PHOUT,
     RUN_OPT_VERSION,
 };
 
@@ -91,6 +94,7 @@ static const struct option run_longopts[] = {
     {"max-queue", required_argument, NULL, RUN_OPT_MAX_QUEUE},
     {"json", required_argument, NULL, RUN_OPT_JSON},
     {"tick", required_argument, NULL, RUN_OPT_TICK},
+    {"phout", required_argument, NULL, RUN_OPT_PHOUT},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
@@ -123,6 +127,7 @@ static void run_usage(FILE *f)
             "      --tick DUR        open model: wake for due requests at most once per DUR,\n"
             "                        trading send precision for CPU (e.g. 1ms) [0: exact]\n"
             "      --json FILE       write the result as JSON (- for stdout)\n"
+            "      --phout FILE      write one Phantom/Yandex.Tank phout line per request\n"
             "  -q, --quiet           no live progress line\n"
             "  -L, --latency         also print the full percentile distribution\n"
             "  -h, --help            this help\n"
@@ -488,6 +493,11 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
         case RUN_OPT_TIMEOUT:
             code = run_parse_dur(flag, optarg, true, &o->timeout_ns, err, n);
             break;
+        case RUN_OPT_PHOUT:
+            if (optarg[0] == '\0')
+                code = run_err(err, n, "%s: empty file name", flag);
+            o->phout_path = optarg;
+            break;
         case RUN_OPT_TICK:
             code = run_parse_dur(flag, optarg, true, &o->tick_ns, err, n);
             break;
@@ -567,6 +577,7 @@ static void run_on_signal(int sig)
 typedef struct run_ctx {
     mt__live_t live;
     mt__json_t *json;
+    mt__phout_t *phout;
 } run_ctx_t;
 
 static void run_on_second(const mt_second_t *s, void *ud)
@@ -614,7 +625,19 @@ static int run_exec(run_opts_t *o)
         }
     }
 
+    if (o->phout_path != NULL) {
+        rc = mt__phout_open(o->phout_path, NULL, 0, &ctx.phout, err, sizeof(err));
+        if (rc != MT_OK) {
+            fprintf(stderr, "mortar run: %s\n", err);
+            goto out;
+        }
+    }
+
     memset(&cfg, 0, sizeof(cfg));
+    if (ctx.phout != NULL) {
+        cfg.on_records = mt__phout_records;
+        cfg.records_ud = ctx.phout;
+    }
     cfg.host = o->url.host;
     cfg.port = o->url.port;
     cfg.request = o->request;
@@ -671,6 +694,14 @@ static int run_exec(run_opts_t *o)
         fprintf(stderr, "mortar run: %s\n", err);
         code = RUN_EXIT_INTERNAL;
     }
+    if (ctx.phout != NULL) {
+        rc = mt__phout_close(ctx.phout, err, sizeof(err));
+        ctx.phout = NULL;
+        if (rc != MT_OK) {
+            fprintf(stderr, "mortar run: %s\n", err);
+            code = RUN_EXIT_INTERNAL;
+        }
+    }
     if (fflush(stdout) != 0 && code == RUN_EXIT_OK) {
         fprintf(stderr, "mortar run: cannot write the summary: %s\n", strerror(errno));
         code = RUN_EXIT_INTERNAL;
@@ -679,6 +710,8 @@ static int run_exec(run_opts_t *o)
     if (code == RUN_EXIT_OK && interrupted)
         code = 128 + (int)run_signal; /* 130 after SIGINT, 143 after SIGTERM */
 out:
+    if (ctx.phout != NULL)
+        mt__phout_close(ctx.phout, err, sizeof(err));
     mt__json_free(ctx.json);
     if (run != NULL)
         mt_run_free(run);

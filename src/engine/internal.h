@@ -15,6 +15,15 @@
 #define MT__RECV_BUF   (64 * 1024)
 #define MT__MAX_EVENTS 512
 #define MT__RETRY_NS   (10 * 1000 * 1000LL) /* closed model: wait after a failed connect */
+#define MT__RING       65536                /* per-worker request records awaiting the aggregator */
+#define MT__DRAIN_NS   (20 * 1000 * 1000LL) /* how often the aggregator drains records */
+
+/* Statistics of one tag inside a slot. */
+typedef struct mt__tagslot {
+    mt_counters_t c;
+    mt_hist_t *latency;
+    mt_hist_t *service;
+} mt__tagslot_t;
 
 /* One worker's stats for one second. Allocated once per second at most (from a pool),
  * never per request. Handed to the aggregator at the second boundary. */
@@ -27,6 +36,7 @@ typedef struct mt__slot {
     uint64_t backlog;
     mt_hist_t *latency;
     mt_hist_t *service;
+    mt__tagslot_t *tags; /* ntags entries, or NULL */
 } mt__slot_t;
 
 typedef struct mt__conn mt__conn_t;
@@ -35,6 +45,12 @@ typedef struct mt__conn mt__conn_t;
 typedef struct mt__link {
     struct mt__link *prev, *next;
 } mt__link_t;
+
+/* A request waiting for a connection: when it was due and which request it is. */
+typedef struct mt__job {
+    int64_t due;
+    uint32_t req;
+} mt__job_t;
 
 enum mt__conn_state {
     MT__CONN_FREE = 0, /* no socket */
@@ -49,14 +65,17 @@ struct mt__conn {
     mt__link_t link;       /* in worker's inflight (deadline order) or retry list */
     int64_t deadline;      /* timeout (inflight) or retry time */
     int64_t due;           /* request's due time (open) or start (closed) */
-    int64_t connect_start; /* when the socket was opened; 0 if the request reused one */
+    int64_t connect_start; /* when the socket was opened for this request; 0 if reused */
+    int64_t connect_end;
     int64_t send_start;
     int64_t send_end;
     int64_t first_byte;
+    const mt_request_t *req; /* the attached request */
     mt_h1_resp_t resp;
     int fd;
-    uint32_t gen;  /* bumped on close: tags epoll events to one socket's life */
-    uint32_t sent; /* request bytes written so far */
+    uint32_t gen;    /* bumped on close: tags epoll events to one socket's life */
+    uint32_t sent;   /* request bytes written so far */
+    uint32_t rbytes; /* response bytes read so far */
     uint8_t state;
     uint8_t has_req; /* a request is attached (connecting for it, sending, waiting) */
     uint8_t linked;
@@ -82,8 +101,10 @@ typedef struct mt__worker {
     mt_sched_cursor_t due_cur;
     uint64_t next_n;
     int64_t next_due; /* INT64_MAX when the schedule is exhausted */
-    int64_t *queue;   /* ring of due times of due-but-unsent requests */
+    mt__job_t *queue; /* ring of due-but-unsent requests */
     uint64_t qcap, qhead, qlen;
+    uint64_t seq; /* closed model: requests started (sequential ammo order) */
+    uint64_t rng; /* random ammo order */
 
     /* per-second stats */
     mt__slot_t *slot;
@@ -94,13 +115,20 @@ typedef struct mt__worker {
     mt_hist_t *connect, *send, *wait, *recv;
     uint32_t max_open;
 
+    /* request records for the aggregator: single producer (this worker), single consumer */
+    mt_req_record_t *ring;
+    _Atomic uint64_t rhead, rtail;
+    uint64_t rdropped;
+
     char *buf; /* receive buffer, MT__RECV_BUF */
     int err;   /* fatal engine error (MT_ENOMEM, MT_ESYS) */
 } mt__worker_t;
 
 struct mt_run {
     mt_run_config_t cfg;
-    int64_t t0;    /* CLOCK_MONOTONIC ns at start */
+    mt_request_t one; /* cfg.request as a one-entry list when no ammo is given */
+    int64_t t0;       /* CLOCK_MONOTONIC ns at start */
+    int64_t t0_unix_us;
     int64_t t_end; /* t0 + duration */
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -121,6 +149,9 @@ struct mt_run {
     mt_run_result_t result;
     mt_hist_t *latency, *service, *connect, *send, *wait, *recv;
     mt__slot_t merged;
+    mt__tagslot_t *tag_totals;  /* whole run, per tag */
+    mt_tag_stats_t *pub_second; /* what mt_second_t.tags points to */
+    mt_tag_stats_t *pub_total;  /* what mt_run_result_t.tags points to */
 };
 
 int64_t mt__now(void);
@@ -130,5 +161,7 @@ void mt__worker_dispose(mt__worker_t *w);
 mt__slot_t *mt__slot_get(struct mt_run *r);
 void mt__slot_put(struct mt_run *r, mt__slot_t *s);
 void mt__slot_publish(struct mt_run *r, int worker, mt__slot_t *s);
+int mt__tagslots_new(size_t n, mt__tagslot_t **out);
+void mt__tagslots_free(mt__tagslot_t *t, size_t n);
 
 #endif

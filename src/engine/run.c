@@ -22,6 +22,26 @@ const char *mt_err_kind_name(int kind)
     return kind >= 0 && kind < MT_ERR__COUNT ? names[kind] : "unknown";
 }
 
+int mt_err_kind_errno(int kind)
+{
+    switch (kind) {
+    case MT_ERR_REFUSED:
+        return ECONNREFUSED;
+    case MT_ERR_RESET:
+        return ECONNRESET;
+    case MT_ERR_TIMEOUT:
+        return ETIMEDOUT;
+    case MT_ERR_DNS:
+        return EHOSTUNREACH;
+    case MT_ERR_PROTOCOL:
+        return EPROTO;
+    case MT_ERR_CLOSED:
+        return ECONNABORTED;
+    default:
+        return EIO;
+    }
+}
+
 void mt_counters_add(mt_counters_t *dst, const mt_counters_t *src)
 {
     dst->due += src->due;
@@ -44,12 +64,60 @@ void mt_counters_add(mt_counters_t *dst, const mt_counters_t *src)
 
 /* ---- slots ---------------------------------------------------------------------------- */
 
-static void slot_free(mt__slot_t *s)
+int mt__tagslots_new(size_t n, mt__tagslot_t **out)
+{
+    *out = NULL;
+    if (!n)
+        return MT_OK;
+    mt__tagslot_t *t = calloc(n, sizeof *t);
+    if (!t)
+        return MT_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (mt_hist_new_latency(&t[i].latency) || mt_hist_new_latency(&t[i].service)) {
+            mt__tagslots_free(t, n);
+            return MT_ENOMEM;
+        }
+    }
+    *out = t;
+    return MT_OK;
+}
+
+void mt__tagslots_free(mt__tagslot_t *t, size_t n)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        mt_hist_free(t[i].latency);
+        mt_hist_free(t[i].service);
+    }
+    free(t);
+}
+
+static void tagslots_reset(mt__tagslot_t *t, size_t n)
+{
+    for (size_t i = 0; t && i < n; i++) {
+        memset(&t[i].c, 0, sizeof t[i].c);
+        mt_hist_reset(t[i].latency);
+        mt_hist_reset(t[i].service);
+    }
+}
+
+static void tagslots_add(mt__tagslot_t *dst, const mt__tagslot_t *src, size_t n)
+{
+    for (size_t i = 0; dst && src && i < n; i++) {
+        mt_counters_add(&dst[i].c, &src[i].c);
+        mt_hist_add(dst[i].latency, src[i].latency);
+        mt_hist_add(dst[i].service, src[i].service);
+    }
+}
+
+static void slot_free(mt__slot_t *s, size_t ntags)
 {
     if (!s)
         return;
     mt_hist_free(s->latency);
     mt_hist_free(s->service);
+    mt__tagslots_free(s->tags, ntags);
     free(s);
 }
 
@@ -64,17 +132,21 @@ mt__slot_t *mt__slot_get(mt_run_t *r)
         s = calloc(1, sizeof *s);
         if (!s)
             return NULL;
-        if (mt_hist_new_latency(&s->latency) || mt_hist_new_latency(&s->service)) {
-            slot_free(s);
+        if (mt_hist_new_latency(&s->latency) || mt_hist_new_latency(&s->service) ||
+            mt__tagslots_new(r->cfg.ntags, &s->tags)) {
+            slot_free(s, r->cfg.ntags);
             return NULL;
         }
     } else {
         mt_hist_t *lat = s->latency, *svc = s->service;
+        mt__tagslot_t *tags = s->tags;
         memset(s, 0, sizeof *s);
         s->latency = lat;
         s->service = svc;
+        s->tags = tags;
         mt_hist_reset(lat);
         mt_hist_reset(svc);
+        tagslots_reset(tags, r->cfg.ntags);
     }
     return s;
 }
@@ -125,8 +197,22 @@ static uint64_t default_max_queue(const mt_run_config_t *cfg)
 int mt_run_new(const mt_run_config_t *cfg, mt_run_t **out)
 {
     *out = NULL;
-    if (!cfg || !cfg->host || !cfg->port || !cfg->request || cfg->request_len == 0 ||
-        cfg->request_len > UINT32_MAX || cfg->threads < 1 || cfg->connections < 1 ||
+    if (!cfg || !cfg->host || !cfg->port)
+        return MT_EINVAL;
+    if (cfg->nrequests == 0 && (!cfg->request || cfg->request_len == 0))
+        return MT_EINVAL;
+    if (cfg->nrequests > UINT32_MAX || (cfg->nrequests && !cfg->requests))
+        return MT_EINVAL;
+    for (size_t i = 0; i < cfg->nrequests; i++) {
+        const mt_request_t *q = &cfg->requests[i];
+        if (!q->data || q->len == 0 || q->len > UINT32_MAX ||
+            (cfg->ntags ? q->tag >= cfg->ntags : q->tag != 0))
+            return MT_EINVAL;
+    }
+    if (cfg->ntags > MT_MAX_TAGS || (cfg->ntags && !cfg->tags) ||
+        (cfg->order != MT_ORDER_SEQUENTIAL && cfg->order != MT_ORDER_RANDOM))
+        return MT_EINVAL;
+    if (cfg->request_len > UINT32_MAX || cfg->threads < 1 || cfg->connections < 1 ||
         cfg->threads > cfg->connections || cfg->timeout_ns < 0 || cfg->duration_ns < 0)
         return MT_EINVAL;
     if (!cfg->schedule && cfg->duration_ns == 0)
@@ -137,6 +223,12 @@ int mt_run_new(const mt_run_config_t *cfg, mt_run_t **out)
     if (!r)
         return MT_ENOMEM;
     r->cfg = *cfg;
+    if (cfg->nrequests == 0) {
+        r->one = (mt_request_t){
+            .data = cfg->request, .len = cfg->request_len, .parse_flags = cfg->parse_flags};
+        r->cfg.requests = &r->one;
+        r->cfg.nrequests = 1;
+    }
     if (cfg->schedule && cfg->duration_ns == 0)
         r->cfg.duration_ns = cfg->schedule->total_ns;
     if (cfg->schedule && cfg->max_queue == 0)
@@ -175,6 +267,28 @@ static void resolve(mt_run_t *r)
     freeaddrinfo(res);
 }
 
+/* Deliver the request records the workers have produced so far (exec thread only). */
+static void drain_records(mt_run_t *r)
+{
+    if (!r->cfg.on_records)
+        return;
+    for (int i = 0; i < r->nworkers; i++) {
+        mt__worker_t *w = &r->workers[i];
+        if (!w->ring)
+            continue;
+        uint64_t head = atomic_load_explicit(&w->rhead, memory_order_relaxed);
+        uint64_t tail = atomic_load_explicit(&w->rtail, memory_order_acquire);
+        while (head < tail) {
+            uint64_t at = head % MT__RING, n = tail - head;
+            if (n > MT__RING - at)
+                n = MT__RING - at;
+            r->cfg.on_records(&w->ring[at], (size_t)n, r->cfg.records_ud);
+            head += n;
+        }
+        atomic_store_explicit(&w->rhead, head, memory_order_release);
+    }
+}
+
 /* Merge the heads of the workers' queues that belong to the smallest pending second.
  * Returns 1 with r->merged filled, 0 when every worker is done and drained. */
 static int next_second(mt_run_t *r)
@@ -197,7 +311,22 @@ static int next_second(mt_run_t *r)
             }
             break;
         }
-        pthread_cond_wait(&r->cv, &r->mu);
+        if (!r->cfg.on_records) {
+            pthread_cond_wait(&r->cv, &r->mu);
+            continue;
+        }
+        /* records are drained every MT__DRAIN_NS so the workers' rings never fill */
+        pthread_mutex_unlock(&r->mu);
+        drain_records(r);
+        pthread_mutex_lock(&r->mu);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += MT__DRAIN_NS;
+        if (until.tv_nsec >= MT__NS_PER_S) {
+            until.tv_sec++;
+            until.tv_nsec -= MT__NS_PER_S;
+        }
+        pthread_cond_timedwait(&r->cv, &r->mu, &until);
     }
     uint32_t k = UINT32_MAX;
     for (int i = 0; i < r->nworkers; i++)
@@ -218,6 +347,7 @@ static int next_second(mt_run_t *r)
     memset(&m->c, 0, sizeof m->c);
     mt_hist_reset(m->latency);
     mt_hist_reset(m->service);
+    tagslots_reset(m->tags, r->cfg.ntags);
     m->index = k;
     m->span_ns = 0;
     m->open_conns = 0;
@@ -227,6 +357,7 @@ static int next_second(mt_run_t *r)
         mt_counters_add(&m->c, &s->c);
         mt_hist_add(m->latency, s->latency);
         mt_hist_add(m->service, s->service);
+        tagslots_add(m->tags, s->tags, r->cfg.ntags);
         m->open_conns += s->open_conns;
         m->backlog += s->backlog;
         if (s->span_ns > m->span_ns)
@@ -252,8 +383,16 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
     if (mt_hist_new_latency(&r->latency) || mt_hist_new_latency(&r->service) ||
         mt_hist_new_latency(&r->connect) || mt_hist_new_latency(&r->send) ||
         mt_hist_new_latency(&r->wait) || mt_hist_new_latency(&r->recv) ||
-        mt_hist_new_latency(&r->merged.latency) || mt_hist_new_latency(&r->merged.service))
+        mt_hist_new_latency(&r->merged.latency) || mt_hist_new_latency(&r->merged.service) ||
+        mt__tagslots_new(r->cfg.ntags, &r->merged.tags) ||
+        mt__tagslots_new(r->cfg.ntags, &r->tag_totals))
         return MT_ENOMEM;
+    if (r->cfg.ntags) {
+        r->pub_second = calloc(r->cfg.ntags, sizeof *r->pub_second);
+        r->pub_total = calloc(r->cfg.ntags, sizeof *r->pub_total);
+        if (!r->pub_second || !r->pub_total)
+            return MT_ENOMEM;
+    }
     for (; r->ninit < r->nworkers; r->ninit++) {
         rc = mt__worker_init(&r->workers[r->ninit], r, r->ninit);
         if (rc) {
@@ -266,6 +405,7 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     res->start_unix_ns = (int64_t)wall.tv_sec * MT__NS_PER_S + wall.tv_nsec;
+    r->t0_unix_us = res->start_unix_ns / 1000;
     res->open_model = r->cfg.schedule != NULL;
     r->t0 = mt__now();
     r->t_end = r->t0 + r->cfg.duration_ns;
@@ -287,6 +427,10 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
         mt_counters_add(&res->c, &m->c);
         mt_hist_add(r->latency, m->latency);
         mt_hist_add(r->service, m->service);
+        tagslots_add(r->tag_totals, m->tags, r->cfg.ntags);
+        for (size_t t = 0; t < r->cfg.ntags; t++)
+            r->pub_second[t] = (mt_tag_stats_t){
+                .c = m->tags[t].c, .latency = m->tags[t].latency, .service = m->tags[t].service};
         res->seconds++;
         res->elapsed_ns = (int64_t)m->index * MT__NS_PER_S + m->span_ns;
         mt_second_t sec = {
@@ -297,7 +441,10 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
             .backlog = m->backlog,
             .latency = m->latency,
             .service = m->service,
+            .tags = r->pub_second,
+            .ntags = r->cfg.ntags,
         };
+        drain_records(r); /* records of this second reach the consumer before the second */
         if (cb)
             cb(&sec, ud);
     }
@@ -309,6 +456,7 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
         mt_hist_add(r->wait, w->wait);
         mt_hist_add(r->recv, w->recv);
         res->max_open_conns += w->max_open; /* sum of per-worker peaks: an upper bound */
+        res->records_dropped += w->rdropped;
         if (w->err && !rc)
             rc = w->err;
     }
@@ -319,6 +467,13 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
     res->send = r->send;
     res->wait = r->wait;
     res->recv = r->recv;
+    drain_records(r);
+    for (size_t t = 0; t < r->cfg.ntags; t++)
+        r->pub_total[t] = (mt_tag_stats_t){.c = r->tag_totals[t].c,
+                                           .latency = r->tag_totals[t].latency,
+                                           .service = r->tag_totals[t].service};
+    res->tags = r->pub_total;
+    res->ntags = r->cfg.ntags;
     return rc;
 }
 
@@ -337,16 +492,20 @@ void mt_run_free(mt_run_t *r)
         mt__slot_t *s = r->ready_head[i];
         while (s) {
             mt__slot_t *n = s->next;
-            slot_free(s);
+            slot_free(s, r->cfg.ntags);
             s = n;
         }
     }
     mt__slot_t *s = r->pool;
     while (s) {
         mt__slot_t *n = s->next;
-        slot_free(s);
+        slot_free(s, r->cfg.ntags);
         s = n;
     }
+    mt__tagslots_free(r->merged.tags, r->cfg.ntags);
+    mt__tagslots_free(r->tag_totals, r->cfg.ntags);
+    free(r->pub_second);
+    free(r->pub_total);
     mt_hist_free(r->latency);
     mt_hist_free(r->service);
     mt_hist_free(r->connect);

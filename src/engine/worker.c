@@ -81,6 +81,77 @@ static int err_kind(int e)
     }
 }
 
+/* Apply STMT to the worker's counters (as ct_) and to those of the tag (when the run has tags). */
+#define BOTH(w, tag, STMT)                                                                         \
+    do {                                                                                           \
+        mt_counters_t *ct_ = &(w)->slot->c;                                                        \
+        STMT;                                                                                      \
+        if ((w)->slot->tags) {                                                                     \
+            ct_ = &(w)->slot->tags[(tag)].c;                                                       \
+            STMT;                                                                                  \
+        }                                                                                          \
+    } while (0)
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL); /* splitmix64 */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Which request the n-th request of the run is (sequential order loops over the list). */
+static uint32_t pick_req(mt__worker_t *w, uint64_t n)
+{
+    const mt_run_config_t *cfg = &w->run->cfg;
+    if (cfg->nrequests <= 1)
+        return 0;
+    if (cfg->order == MT_ORDER_RANDOM)
+        return (uint32_t)(rng_next(&w->rng) % cfg->nrequests);
+    return (uint32_t)(n % cfg->nrequests);
+}
+
+static const mt_request_t *req_at(mt__worker_t *w, uint32_t i)
+{
+    return &w->run->cfg.requests[i];
+}
+
+/* Hand the finished request's record to the aggregator (phout). kind < 0: success. */
+static void record(mt__worker_t *w, const mt__conn_t *c, int64_t now, int kind, int eno)
+{
+    mt_run_t *r = w->run;
+    if (!w->ring)
+        return;
+    uint64_t tail = atomic_load_explicit(&w->rtail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&w->rhead, memory_order_acquire);
+    if (tail - head >= MT__RING) {
+        w->rdropped++;
+        return;
+    }
+    mt_req_record_t *x = &w->ring[tail % MT__RING];
+    int64_t start = c->connect_start ? c->connect_start : c->send_start;
+    if (!start)
+        start = now;
+    x->start_unix_us = r->t0_unix_us + (start - r->t0) / 1000;
+    x->due_unix_us = r->t0_unix_us + (c->due - r->t0) / 1000;
+    x->total_us = (uint32_t)us(now - start);
+    x->connect_us = c->connect_start
+                        ? (uint32_t)us((c->connect_end ? c->connect_end : now) - c->connect_start)
+                        : 0;
+    x->send_us =
+        c->send_start ? (uint32_t)us((c->send_end ? c->send_end : now) - c->send_start) : 0;
+    x->wait_us =
+        c->send_end ? (uint32_t)us((c->first_byte ? c->first_byte : now) - c->send_end) : 0;
+    x->receive_us = c->first_byte ? (uint32_t)us(now - c->first_byte) : 0;
+    x->bytes_out = c->sent;
+    x->bytes_in = c->rbytes;
+    x->tag = c->req->tag;
+    x->status = kind < 0 ? c->resp.status : 0;
+    x->net_errno = (int16_t)eno;
+    x->err_kind = (int16_t)kind;
+    atomic_store_explicit(&w->rtail, tail + 1, memory_order_release);
+}
+
 static void publish(mt__worker_t *w, int64_t end)
 {
     mt_run_t *r = w->run;
@@ -148,27 +219,34 @@ static int open_model(const mt__worker_t *w)
     return w->run->cfg.schedule != NULL;
 }
 
-static void dispatch(mt__worker_t *w, int64_t due, int64_t now);
-static void conn_start_request(mt__worker_t *w, mt__conn_t *c, int64_t due, int64_t now);
+static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now);
+static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, int64_t now);
 static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now);
 
-/* The attached request failed with error kind k. The connection is closed. */
-static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int64_t now)
+static int queue_pop(mt__worker_t *w, mt__job_t *job)
 {
-    mt_counters_t *ct = &w->slot->c;
-    ct->err[kind]++;
-    ct->errors++;
+    if (!w->qlen)
+        return 0;
+    *job = w->queue[w->qhead];
+    w->qhead = (w->qhead + 1) % w->qcap;
+    w->qlen--;
+    return 1;
+}
+
+/* The attached request failed with error kind `kind` (errno `eno`, 0 if none). The
+ * connection is closed. */
+static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t now)
+{
+    BOTH(w, c->req->tag, (ct_->err[kind]++, ct_->errors++));
+    record(w, c, now, kind, eno ? eno : mt_err_kind_errno(kind));
     int was_connecting = c->state == MT__CONN_CONNECTING;
     conn_close(w, c);
     if (open_model(w)) {
         conn_release(w, c);
         /* a backlog request may now get a fresh connection */
-        if (w->qlen) {
-            int64_t due = w->queue[w->qhead];
-            w->qhead = (w->qhead + 1) % w->qcap;
-            w->qlen--;
-            dispatch(w, due, now);
-        }
+        mt__job_t job;
+        if (queue_pop(w, &job))
+            dispatch(w, job, now);
         return;
     }
     if (was_connecting || kind == MT_ERR_DNS) {
@@ -183,14 +261,15 @@ static void conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     mt_run_t *r = w->run;
     c->connect_start = now;
+    c->connect_end = 0;
     c->state = MT__CONN_CONNECTING;
     if (!r->have_addr) {
-        request_fail(w, c, MT_ERR_DNS, now);
+        request_fail(w, c, MT_ERR_DNS, 0, now);
         return;
     }
     int fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        request_fail(w, c, err_kind(errno), now);
+        request_fail(w, c, err_kind(errno), errno, now);
         return;
     }
     int one = 1;
@@ -202,11 +281,11 @@ static void conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.u64 = (uint64_t)c->gen << 32 | (uint64_t)(c - w->conns)};
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        request_fail(w, c, err_kind(errno), now);
+        request_fail(w, c, err_kind(errno), errno, now);
         return;
     }
     if (connect(fd, (struct sockaddr *)&r->addr, r->addrlen) < 0 && errno != EINPROGRESS) {
-        request_fail(w, c, err_kind(errno), now);
+        request_fail(w, c, err_kind(errno), errno, now);
         return;
     }
     /* completion (or failure) is reported by EPOLLOUT / EPOLLERR */
@@ -217,19 +296,19 @@ static void conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
 /* Write what is left of the request. */
 static void conn_write(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
-    const mt_run_config_t *cfg = &w->run->cfg;
-    while (c->sent < cfg->request_len) {
-        ssize_t n = send(c->fd, cfg->request + c->sent, cfg->request_len - c->sent, MSG_NOSIGNAL);
+    const mt_request_t *q = c->req;
+    while (c->sent < q->len) {
+        ssize_t n = send(c->fd, q->data + c->sent, q->len - c->sent, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN)
                 return; /* EPOLLOUT will resume */
-            request_fail(w, c, err_kind(errno), now);
+            request_fail(w, c, err_kind(errno), errno, now);
             return;
         }
         c->sent += (uint32_t)n;
-        w->slot->c.bytes_out += (uint64_t)n;
+        BOTH(w, q->tag, ct_->bytes_out += (uint64_t)n);
     }
     c->send_end = mt__now();
     c->state = MT__CONN_WAITING;
@@ -238,33 +317,39 @@ static void conn_write(mt__worker_t *w, mt__conn_t *c, int64_t now)
 /* Start the attached request on a connected socket. */
 static void conn_send(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
-    mt_counters_t *ct = &w->slot->c;
     c->send_start = now;
-    c->sent = 0;
+    c->send_end = 0;
     c->first_byte = 0;
-    mt_h1_resp_init(&c->resp, w->run->cfg.parse_flags);
+    c->sent = 0;
+    c->rbytes = 0;
+    mt_h1_resp_init(&c->resp, c->req->parse_flags);
     c->state = MT__CONN_SENDING;
-    ct->sent++;
     int64_t lag = now - c->due;
     if (lag < 0)
         lag = 0;
     uint64_t lag_us = (uint64_t)us(lag);
-    ct->lag_sum_us += lag_us;
-    if (lag_us > ct->lag_max_us)
-        ct->lag_max_us = lag_us;
-    if (lag > MT_LATE_NS)
-        ct->late++;
+    BOTH(w, c->req->tag, {
+        ct_->sent++;
+        ct_->lag_sum_us += lag_us;
+        if (lag_us > ct_->lag_max_us)
+            ct_->lag_max_us = lag_us;
+        if (lag > MT_LATE_NS)
+            ct_->late++;
+    });
     if (!c->linked && w->run->cfg.timeout_ns > 0)
         conn_append(&w->inflight, c, now + w->run->cfg.timeout_ns);
     conn_write(w, c, now);
 }
 
-static void conn_start_request(mt__worker_t *w, mt__conn_t *c, int64_t due, int64_t now)
+static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, int64_t now)
 {
-    c->due = due;
+    c->due = job.due;
+    c->req = req_at(w, job.req);
     c->has_req = 1;
+    c->send_start = c->send_end = c->first_byte = 0;
+    c->sent = c->rbytes = 0;
     if (c->state == MT__CONN_IDLE) {
-        c->connect_start = 0;
+        c->connect_start = c->connect_end = 0;
         conn_send(w, c, now);
     } else {
         conn_connect(w, c, now);
@@ -281,26 +366,22 @@ static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now)
             conn_close(w, c);
         return;
     }
+    mt__job_t job;
     if (!open_model(w)) {
-        conn_start_request(w, c, now, now);
+        uint64_t n = w->seq++ * (uint64_t)w->run->nworkers + (uint64_t)w->id;
+        job.due = now;
+        job.req = pick_req(w, n);
+        conn_start_request(w, c, job, now);
         return;
     }
     if (c->state == MT__CONN_FREE) {
         conn_release(w, c);
-        if (!w->qlen)
-            return;
-        /* re-acquired below through dispatch */
-        int64_t due = w->queue[w->qhead];
-        w->qhead = (w->qhead + 1) % w->qcap;
-        w->qlen--;
-        dispatch(w, due, now);
+        if (queue_pop(w, &job))
+            dispatch(w, job, now); /* takes the connection back from the unused stack */
         return;
     }
-    if (w->qlen) {
-        int64_t due = w->queue[w->qhead];
-        w->qhead = (w->qhead + 1) % w->qcap;
-        w->qlen--;
-        conn_start_request(w, c, due, now);
+    if (queue_pop(w, &job)) {
+        conn_start_request(w, c, job, now);
         return;
     }
     c->next_idle = w->idle;
@@ -308,37 +389,42 @@ static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now)
 }
 
 /* Open model: a request fell due. */
-static void dispatch(mt__worker_t *w, int64_t due, int64_t now)
+static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now)
 {
     if (w->idle) {
         mt__conn_t *c = w->idle;
         w->idle = c->next_idle;
-        conn_start_request(w, c, due, now);
+        conn_start_request(w, c, job, now);
         return;
     }
     if (w->unused) {
         mt__conn_t *c = w->unused;
         w->unused = c->next_idle;
-        conn_start_request(w, c, due, now);
+        conn_start_request(w, c, job, now);
         return;
     }
     if (w->qlen < w->qcap) {
-        w->queue[(w->qhead + w->qlen) % w->qcap] = due;
+        w->queue[(w->qhead + w->qlen) % w->qcap] = job;
         w->qlen++;
         return;
     }
-    w->slot->c.dropped++;
+    BOTH(w, req_at(w, job.req)->tag, ct_->dropped++);
 }
 
 /* The attached request's response is complete at `now`. */
 static void request_done(mt__worker_t *w, mt__conn_t *c, int64_t now, int eof)
 {
-    mt_counters_t *ct = &w->slot->c;
-    ct->completed++;
     unsigned st = c->resp.status;
-    ct->status[st < MT_STATUS_MAX ? st : 0]++;
-    mt_hist_record_clamped(w->slot->service, us(now - c->send_start));
-    mt_hist_record_clamped(w->slot->latency, us(now - c->due));
+    int64_t svc = us(now - c->send_start), lat = us(now - c->due);
+    BOTH(w, c->req->tag, (ct_->completed++, ct_->status[st < MT_STATUS_MAX ? st : 0]++));
+    mt_hist_record_clamped(w->slot->service, svc);
+    mt_hist_record_clamped(w->slot->latency, lat);
+    if (w->slot->tags) {
+        mt__tagslot_t *t = &w->slot->tags[c->req->tag];
+        mt_hist_record_clamped(t->service, svc);
+        mt_hist_record_clamped(t->latency, lat);
+    }
+    record(w, c, now, -1, 0);
     mt_hist_record_clamped(w->send, us(c->send_end - c->send_start));
     mt_hist_record_clamped(w->wait, us(c->first_byte - c->send_end));
     mt_hist_record_clamped(w->recv, us(now - c->first_byte));
@@ -374,29 +460,31 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c)
         ssize_t n = recv(c->fd, w->buf, MT__RECV_BUF, 0);
         int64_t now = mt__now();
         if (n > 0) {
-            w->slot->c.bytes_in += (uint64_t)n;
             if (c->state != MT__CONN_WAITING && c->state != MT__CONN_SENDING) {
                 /* bytes nobody asked for */
+                w->slot->c.bytes_in += (uint64_t)n;
                 if (c->has_req)
-                    request_fail(w, c, MT_ERR_PROTOCOL, now);
+                    request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
                 else
                     conn_lost(w, c, now);
                 return;
             }
+            BOTH(w, c->req->tag, ct_->bytes_in += (uint64_t)n);
+            c->rbytes += (uint32_t)n;
             if (!c->first_byte)
                 c->first_byte = now;
             size_t used = 0;
             int rc = mt_h1_resp_feed(&c->resp, w->buf, (size_t)n, &used);
             if (rc == MT_OK) {
                 if (used != (size_t)n) {
-                    request_fail(w, c, MT_ERR_PROTOCOL, now);
+                    request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
                     return;
                 }
                 request_done(w, c, now, 0);
                 return;
             }
             if (rc != MT_EAGAIN) {
-                request_fail(w, c, MT_ERR_PROTOCOL, now);
+                request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
                 return;
             }
             if ((size_t)n < MT__RECV_BUF)
@@ -409,7 +497,7 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c)
                     request_done(w, c, now, 1); /* close-delimited body */
                     return;
                 }
-                request_fail(w, c, MT_ERR_CLOSED, now);
+                request_fail(w, c, MT_ERR_CLOSED, 0, now);
                 return;
             }
             conn_lost(w, c, now); /* idle keep-alive socket closed: not an error */
@@ -419,9 +507,9 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c)
             continue;
         if (errno == EAGAIN)
             return;
-        int kind = err_kind(errno);
+        int eno = errno;
         if (c->has_req)
-            request_fail(w, c, kind, now);
+            request_fail(w, c, err_kind(eno), eno, now);
         else
             conn_lost(w, c, now);
         return;
@@ -439,10 +527,11 @@ static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
             err = errno;
         if (err) {
-            request_fail(w, c, err_kind(err), now);
+            request_fail(w, c, err_kind(err), err, now);
             return;
         }
-        w->slot->c.connects++;
+        c->connect_end = now;
+        BOTH(w, c->req ? c->req->tag : 0, ct_->connects++);
         mt_hist_record_clamped(w->connect, us(now - c->connect_start));
         c->state = MT__CONN_IDLE;
         if (c->has_req)
@@ -469,7 +558,7 @@ static void check_timers(mt__worker_t *w, int64_t now)
     while ((c = list_head(&w->inflight)) && c->deadline <= now) {
         conn_unlink(c);
         if (c->has_req)
-            request_fail(w, c, MT_ERR_TIMEOUT, now);
+            request_fail(w, c, MT_ERR_TIMEOUT, ETIMEDOUT, now);
         else
             conn_lost(w, c, now);
     }
@@ -484,9 +573,9 @@ static void release_due(mt__worker_t *w, int64_t now)
 {
     mt_run_t *r = w->run;
     while (w->next_due <= now) {
-        int64_t due = w->next_due;
-        w->slot->c.due++;
-        dispatch(w, due, now);
+        mt__job_t job = {.due = w->next_due, .req = pick_req(w, w->next_n)};
+        BOTH(w, req_at(w, job.req)->tag, ct_->due++);
+        dispatch(w, job, now);
         w->next_n += (uint64_t)r->nworkers;
         int64_t d;
         if (mt_sched_due(r->cfg.schedule, &w->due_cur, w->next_n, &d) == MT_OK &&
@@ -525,6 +614,12 @@ int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
         if (!w->queue)
             goto out;
     }
+    w->rng = r->cfg.seed ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(id + 1));
+    if (r->cfg.on_records) {
+        w->ring = malloc(MT__RING * sizeof *w->ring);
+        if (!w->ring)
+            goto out;
+    }
     if (mt_hist_new_latency(&w->connect) || mt_hist_new_latency(&w->send) ||
         mt_hist_new_latency(&w->wait) || mt_hist_new_latency(&w->recv))
         goto out;
@@ -555,6 +650,7 @@ void mt__worker_dispose(mt__worker_t *w)
     free(w->conns);
     free(w->buf);
     free(w->queue);
+    free(w->ring);
     mt_hist_free(w->connect);
     mt_hist_free(w->send);
     mt_hist_free(w->wait);
@@ -591,7 +687,8 @@ void *mt__worker_main(void *arg)
         while (w->unused) {
             mt__conn_t *c = w->unused;
             w->unused = c->next_idle;
-            conn_start_request(w, c, now, now);
+            c->state = MT__CONN_FREE;
+            conn_next(w, c, now);
             if (!w->slot)
                 break;
         }
