@@ -3,6 +3,7 @@
  * summary, write the JSON result. run_parse_args does all the checking and building without
  * running anything, so tests/unit/test_cli_args.c can call it directly. */
 #include "cli/cli.h"
+#include "mortar/ammo.h"
 #include "cli/json_out.h"
 #include "cli/phout.h"
 #include "cli/output.h"
@@ -13,6 +14,7 @@
 #include "proto/url.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -57,6 +59,15 @@ typedef struct run_opts {
     char *body; /* owned */
     size_t body_len;
     bool has_body;
+    bool method_set;
+    const char *ammo_path;     /* --ammo */
+    const char *ammo_type_txt; /* --ammo-type; NULL = auto */
+    int ammo_order;            /* MT_ORDER_* */
+    uint64_t seed;             /* --seed: random ammo order */
+    const char **uris;         /* --uri (repeatable): inline uri-style ammo lines */
+    size_t nuris;
+    mt_ammo_t ammo; /* built from --ammo or --uri */
+    bool has_ammo;
     const char *json_path;  /* NULL = no JSON, "-" = stdout */
     const char *phout_path; /* NULL = no phout */
     bool quiet;
@@ -78,6 +89,11 @@ enum {
     RUN_OPT_JSON,
     RUN_OPT_TICK,
     RUN_OPT_PHOUT,
+    RUN_OPT_AMMO,
+    RUN_OPT_AMMO_TYPE,
+    RUN_OPT_AMMO_ORDER,
+    RUN_OPT_URI,
+    RUN_OPT_SEED,
     RUN_OPT_VERSION,
 };
 
@@ -95,6 +111,11 @@ static const struct option run_longopts[] = {
     {"json", required_argument, NULL, RUN_OPT_JSON},
     {"tick", required_argument, NULL, RUN_OPT_TICK},
     {"phout", required_argument, NULL, RUN_OPT_PHOUT},
+    {"ammo", required_argument, NULL, RUN_OPT_AMMO},
+    {"ammo-type", required_argument, NULL, RUN_OPT_AMMO_TYPE},
+    {"ammo-order", required_argument, NULL, RUN_OPT_AMMO_ORDER},
+    {"uri", required_argument, NULL, RUN_OPT_URI},
+    {"seed", required_argument, NULL, RUN_OPT_SEED},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
@@ -128,6 +149,13 @@ static void run_usage(FILE *f)
             "                        trading send precision for CPU (e.g. 1ms) [0: exact]\n"
             "      --json FILE       write the result as JSON (- for stdout)\n"
             "      --phout FILE      write one Phantom/Yandex.Tank phout line per request\n"
+            "      --ammo FILE       send the requests of a Yandex.Tank ammo file (gzip ok);\n"
+            "                        the URL then only says where to connect\n"
+            "      --ammo-type T     uri, uripost, phantom, access [auto: phantom if the file\n"
+            "                        starts with a digit, else uri]\n"
+            "      --ammo-order O    sequential (loops) or random [sequential]\n"
+            "      --uri 'PATH [TAG]' a request path (repeatable; uri-ammo style)\n"
+            "      --seed N          seed of --ammo-order random [1]\n"
             "  -q, --quiet           no live progress line\n"
             "  -L, --latency         also print the full percentile distribution\n"
             "  -h, --help            this help\n"
@@ -326,7 +354,74 @@ static void run_opts_dispose(run_opts_t *o)
     free(o->headers);
     free(o->body);
     free(o->request);
+    free(o->uris);
+    if (o->has_ammo)
+        mt_ammo_dispose(&o->ammo);
     memset(o, 0, sizeof(*o));
+}
+
+/* --ammo / --uri: the requests come from Tank-style ammo (docs/ammo.md). */
+static int run_load_ammo(run_opts_t *o, char *err, size_t n)
+{
+    mt_ammo_opts_t ao;
+    mt_parse_err_t perr = {0};
+    mt_ammo_type_t type = MT_AMMO_AUTO;
+    const char *hdrs[RUN_MAX_HEADERS];
+    char *buf = NULL;
+    int rc;
+
+    if (o->ammo_path != NULL && o->nuris > 0)
+        return run_err(err, n, "--ammo and --uri cannot be used together");
+    if (o->method_set || o->has_body)
+        return run_err(err, n,
+                       "-m and --body do not combine with --ammo/--uri (the ammo says "
+                       "how each request is sent)");
+    if (o->ammo_type_txt != NULL)
+        mt_ammo_type_parse(o->ammo_type_txt, &type);
+    for (size_t i = 0; i < o->nheaders; i++)
+        hdrs[i] = o->headers[i].name; /* the -H argument itself: "Name: value" */
+    memset(&ao, 0, sizeof(ao));
+    ao.host = o->url.host_header;
+    ao.headers = hdrs;
+    ao.nheaders = o->nheaders;
+    ao.user_agent = "mortar/" MT_VERSION;
+    if (o->ammo_path != NULL) {
+        rc = mt_ammo_load(o->ammo_path, type, &ao, &o->ammo, &perr);
+    } else {
+        size_t len = 0, at = 0;
+        for (size_t i = 0; i < o->nuris; i++)
+            len += strlen(o->uris[i]) + 1;
+        buf = malloc(len + 1);
+        if (buf == NULL)
+            return run_err(err, n, "out of memory"), RUN_EXIT_INTERNAL;
+        for (size_t i = 0; i < o->nuris; i++) {
+            size_t l = strlen(o->uris[i]);
+            memcpy(buf + at, o->uris[i], l);
+            at += l;
+            buf[at++] = '\n';
+        }
+        rc = mt_ammo_parse(buf, at, MT_AMMO_URI, &ao, &o->ammo, &perr);
+        free(buf);
+    }
+    if (rc == MT_ENOMEM)
+        return run_err(err, n, "out of memory"), RUN_EXIT_INTERNAL;
+    if (rc != MT_OK) {
+        const char *what = o->ammo_path != NULL ? o->ammo_path : "--uri";
+        if (perr.line > 0 && perr.col > 0)
+            return run_err(err, n, "%s:%d:%d: %s", what, perr.line, perr.col, perr.msg);
+        if (perr.line > 0)
+            return run_err(err, n, "%s:%d: %s", what, perr.line, perr.msg);
+        return run_err(err, n, "%s: %s", what, perr.msg[0] ? perr.msg : mt_strerror(rc));
+    }
+    o->has_ammo = true;
+    if (o->ammo.nwarnings > 0)
+        fprintf(stderr, "mortar run: warning: %s:%d: %s (%zu warning%s)\n",
+                o->ammo_path != NULL ? o->ammo_path : "--uri", o->ammo.warning.line,
+                o->ammo.warning.msg, o->ammo.nwarnings, o->ammo.nwarnings == 1 ? "" : "s");
+    if (o->ammo.skipped > 0 || o->ammo.malformed > 0)
+        fprintf(stderr, "mortar run: %s: %zu non-GET and %zu unreadable lines skipped\n",
+                o->ammo_path, o->ammo.skipped, o->ammo.malformed);
+    return RUN_EXIT_OK;
 }
 
 /* Checks flags against each other, parses the URL, builds the schedule and the request. */
@@ -398,6 +493,9 @@ static int run_finish_opts(run_opts_t *o, char *err, size_t n)
                          ? mt_sched_count_before(&o->sched, o->planned_ns)
                          : o->sched.total;
 
+    if (o->ammo_path != NULL || o->nuris > 0)
+        return run_load_ammo(o, err, n);
+
     memset(&spec, 0, sizeof(spec));
     spec.method = o->method;
     spec.target = o->url.target;
@@ -430,6 +528,7 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
     o->duration_ns = RUN_DEFAULT_DURATION_NS;
     o->timeout_ns = RUN_DEFAULT_TIMEOUT_NS;
     o->method = "GET";
+    o->seed = 1;
     err[0] = '\0';
 
     optind = 0; /* glibc: full re-initialisation, so the parser can run more than once */
@@ -486,12 +585,45 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
                 code = run_err(err, n, "%s: bad method '%s' (letters, digits and !#$%%&'*+-.^_`|~)",
                                flag, run_show(optarg, show, sizeof(show)));
             o->method = optarg;
+            o->method_set = true;
             break;
         case RUN_OPT_BODY:
             code = run_read_body(flag, optarg, o, err, n);
             break;
         case RUN_OPT_TIMEOUT:
             code = run_parse_dur(flag, optarg, true, &o->timeout_ns, err, n);
+            break;
+        case RUN_OPT_AMMO:
+            o->ammo_path = optarg;
+            break;
+        case RUN_OPT_AMMO_TYPE: {
+            mt_ammo_type_t t;
+            if (mt_ammo_type_parse(optarg, &t) != MT_OK)
+                code = run_err(err, n, "%s: unknown ammo type '%s' (uri, uripost, phantom, access)",
+                               flag, run_show(optarg, show, sizeof(show)));
+            o->ammo_type_txt = optarg;
+            break;
+        }
+        case RUN_OPT_AMMO_ORDER:
+            if (strcmp(optarg, "sequential") == 0)
+                o->ammo_order = MT_ORDER_SEQUENTIAL;
+            else if (strcmp(optarg, "random") == 0)
+                o->ammo_order = MT_ORDER_RANDOM;
+            else
+                code = run_err(err, n, "%s: '%s' is not sequential or random", flag,
+                               run_show(optarg, show, sizeof(show)));
+            break;
+        case RUN_OPT_URI: {
+            const char **nu = realloc(o->uris, (o->nuris + 1) * sizeof(*nu));
+            if (nu == NULL)
+                return run_err(err, n, "out of memory"), RUN_EXIT_INTERNAL;
+            o->uris = nu;
+            o->uris[o->nuris++] = optarg;
+            break;
+        }
+        case RUN_OPT_SEED:
+            code = run_parse_int(flag, optarg, 0, LLONG_MAX, &v, err, n);
+            o->seed = (uint64_t)v;
             break;
         case RUN_OPT_PHOUT:
             if (optarg[0] == '\0')
@@ -614,6 +746,12 @@ static int run_exec(run_opts_t *o)
     info.timeout_ns = o->timeout_ns;
     info.max_queue = o->max_queue;
     info.detail = o->latency;
+    if (o->has_ammo) {
+        info.tags = o->ammo.tags;
+        info.ntags = o->ammo.ntags;
+        info.ammo = o->ammo_path != NULL ? o->ammo_path : "--uri";
+        info.nrequests = o->ammo.nreqs;
+    }
 
     if (o->json_path != NULL) {
         if (strcmp(o->json_path, "-") == 0)
@@ -626,7 +764,7 @@ static int run_exec(run_opts_t *o)
     }
 
     if (o->phout_path != NULL) {
-        rc = mt__phout_open(o->phout_path, NULL, 0, &ctx.phout, err, sizeof(err));
+        rc = mt__phout_open(o->phout_path, info.tags, info.ntags, &ctx.phout, err, sizeof(err));
         if (rc != MT_OK) {
             fprintf(stderr, "mortar run: %s\n", err);
             goto out;
@@ -650,6 +788,14 @@ static int run_exec(run_opts_t *o)
     cfg.timeout_ns = o->timeout_ns;
     cfg.max_queue = o->max_queue;
     cfg.tick_ns = o->tick_ns;
+    if (o->has_ammo) {
+        cfg.requests = o->ammo.reqs;
+        cfg.nrequests = o->ammo.nreqs;
+        cfg.tags = o->ammo.tags;
+        cfg.ntags = o->ammo.ntags;
+        cfg.order = o->ammo_order;
+        cfg.seed = o->seed;
+    }
     rc = mt_run_new(&cfg, &run);
     if (rc != MT_OK) {
         fprintf(stderr, "mortar run: cannot set up the run: %s\n", mt_strerror(rc));

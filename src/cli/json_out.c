@@ -18,7 +18,9 @@ struct mt__json {
     char *path;      /* NULL: stdout */
     char *tmp_path;
     FILE *tmp;
-    int err; /* first error while adding seconds */
+    int err;                 /* first error while adding seconds */
+    const char *const *tags; /* tag names, borrowed from the run info */
+    size_t ntags;
 };
 
 /* Percentile sets written for a histogram. */
@@ -175,6 +177,8 @@ int mt__json_new(const mt__run_info_t *info, const char *path, mt__json_t **out,
     json_object_set_new(j->root, "mortar_version", json_string(MT_VERSION));
     json_object_set_new(j->root, "started_at", json_null()); /* set at the end */
     json_object_set_new(j->root, "config", jo_config(info));
+    j->tags = info->tags;
+    j->ntags = info->ntags;
 
     if (strcmp(path, "-") != 0) {
         size_t n = strlen(path) + 32;
@@ -203,6 +207,28 @@ out:
     return rc;
 }
 
+/* Per-tag statistics: {"name": {counters, status, latency_us, service_us}}; NULL when the run
+ * has no tags. which: JO_P_SECOND or JO_P_TOTAL. */
+static json_t *jo_tags(const mt__json_t *j, const mt_tag_stats_t *t, size_t n, unsigned which)
+{
+    json_t *o;
+    if (t == NULL || n == 0 || j->tags == NULL)
+        return NULL;
+    o = json_object();
+    for (size_t i = 0; o != NULL && i < n && i < j->ntags; i++) {
+        json_t *x = json_object();
+        if (x == NULL)
+            break;
+        json_object_set_new(x, "requests", jo_u64(t[i].c.completed));
+        jo_counters(x, &t[i].c);
+        json_object_set_new(x, "status", jo_status(&t[i].c));
+        json_object_set_new(x, "latency_us", jo_pcts(t[i].latency, which));
+        json_object_set_new(x, "service_us", jo_pcts(t[i].service, which));
+        json_object_set_new(o, j->tags[i], x);
+    }
+    return o;
+}
+
 int mt__json_second(mt__json_t *j, const mt_second_t *s)
 {
     json_t *o = json_object(), *lag;
@@ -226,6 +252,8 @@ int mt__json_second(mt__json_t *j, const mt_second_t *s)
     json_object_set_new(o, "status", jo_status(&s->c));
     json_object_set_new(o, "latency_us", jo_pcts(s->latency, JO_P_SECOND));
     json_object_set_new(o, "service_us", jo_pcts(s->service, JO_P_SECOND));
+    if (s->ntags > 0)
+        json_object_set_new(o, "tags", jo_tags(j, s->tags, s->ntags, JO_P_SECOND));
     {
         json_t *h = jo_hist_string(s->latency, &rc);
         if (h == NULL)
@@ -304,6 +332,11 @@ int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, c
     jo_rfc3339(when, sizeof(when), r->start_unix_ns);
     json_object_set_new(j->root, "started_at", json_string(when));
     json_object_set_new(j->root, "summary", jo_summary(r, interrupted));
+    if (r->ntags > 0) {
+        json_t *sm = json_object_get(j->root, "summary");
+        if (sm != NULL)
+            json_object_set_new(sm, "tags", jo_tags(j, r->tags, r->ntags, JO_P_TOTAL));
+    }
     json_object_set(j->root, "seconds", j->seconds);
     hists = json_object();
     if (hists == NULL) {
@@ -320,6 +353,20 @@ int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, c
         if (svc == NULL)
             goto enc_fail;
         json_object_set_new(hists, "service", svc);
+        if (r->ntags > 0 && j->tags != NULL) {
+            json_t *th = json_object();
+            if (th == NULL) {
+                rc = MT_ENOMEM;
+                goto enc_fail;
+            }
+            json_object_set_new(hists, "tags", th);
+            for (size_t i = 0; i < r->ntags && i < j->ntags; i++) {
+                json_t *h = jo_hist_string(r->tags[i].latency, &rc);
+                if (h == NULL)
+                    goto enc_fail;
+                json_object_set_new(th, j->tags[i], h);
+            }
+        }
     }
     json_object_set(j->root, "histograms", hists);
 

@@ -149,6 +149,10 @@ void mt__out_header(FILE *f, const mt__run_info_t *info)
         fprintf(f, "  open model: %g requests/s (%" PRIu64 " requests planned)\n", info->rate,
                 info->planned);
     }
+    if (info->ammo != NULL)
+        fprintf(f, "  ammo: %s, %zu request%s, %zu tag%s\n", info->ammo, info->nrequests,
+                info->nrequests == 1 ? "" : "s", info->ntags > 0 ? info->ntags - 1 : 0,
+                info->ntags == 2 ? "" : "s");
     fflush(f);
 }
 
@@ -312,5 +316,22 @@ void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
     out_pct_row(f, "receive", r->recv, bps, 2);
     fprintf(f, "  %" PRIu64 " connections opened, at most %" PRIu32 " open at once\n", c->connects,
             r->max_open_conns);
+    if (r->ntags > 0 && info->tags != NULL) {
+        fprintf(f, "\n%-20s %10s %8s %9s %9s %9s %9s\n", "Per tag", "requests", "errors", "p50",
+                "p90", "p99", "max");
+        for (size_t i = 0; i < r->ntags && i < info->ntags; i++) {
+            const mt_tag_stats_t *t = &r->tags[i];
+            char p50[16], p90[16], p99[16], mx[16];
+            if (t->c.sent == 0 && t->c.due == 0 && t->c.errors == 0)
+                continue;
+            mt__fmt_us(p50, sizeof p50, out_pct(t->latency, 50));
+            mt__fmt_us(p90, sizeof p90, out_pct(t->latency, 90));
+            mt__fmt_us(p99, sizeof p99, out_pct(t->latency, 99));
+            mt__fmt_us(mx, sizeof mx, (double)mt_hist_max(t->latency));
+            fprintf(f, "  %-18.18s %10" PRIu64 " %8" PRIu64 " %9s %9s %9s %9s\n",
+                    info->tags[i][0] ? info->tags[i] : "(untagged)", t->c.completed, t->c.errors,
+                    p50, p90, p99, mx);
+        }
+    }
     fflush(f);
 }

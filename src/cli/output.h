@@ -18,12 +18,16 @@ typedef struct mt__run_info {
     int threads;
     int64_t duration_ns; /* planned run length (the schedule's length when -d is not given) */
     bool open_model;
-    double rate;          /* -R, 0 when not given */
-    const char *schedule; /* --schedule text, NULL when not given */
-    uint64_t planned;     /* open model: requests the plan has due within duration_ns */
-    int64_t timeout_ns;   /* 0 = none */
-    uint64_t max_queue;   /* 0 = the engine's default */
-    bool detail;          /* --latency: also print the full percentile distribution */
+    double rate;             /* -R, 0 when not given */
+    const char *schedule;    /* --schedule text, NULL when not given */
+    uint64_t planned;        /* open model: requests the plan has due within duration_ns */
+    int64_t timeout_ns;      /* 0 = none */
+    uint64_t max_queue;      /* 0 = the engine's default */
+    bool detail;             /* --latency: also print the full percentile distribution */
+    const char *ammo;        /* --ammo path ("--uri" for inline URIs); NULL without ammo */
+    size_t nrequests;        /* requests in the ammo */
+    const char *const *tags; /* tag names (tags[0] = "" untagged); NULL when the run has none */
+    size_t ntags;
 } mt__run_info_t;
 
 /* Live progress state, also collecting the per-second request rates for the summary's
