@@ -6,6 +6,7 @@
 #include "mortar/ammo.h"
 #include "cli/json_out.h"
 #include "cli/phout.h"
+#include "cli/verdicts.h"
 #include "cli/output.h"
 #include "mortar/engine.h"
 #include "mortar/http1.h"
@@ -68,8 +69,9 @@ typedef struct run_opts {
     size_t nuris;
     mt_ammo_t ammo; /* built from --ammo or --uri */
     bool has_ammo;
-    const char *json_path;  /* NULL = no JSON, "-" = stdout */
-    const char *phout_path; /* NULL = no phout */
+    mt__verdicts_t verdicts; /* --autostop, --threshold */
+    const char *json_path;   /* NULL = no JSON, "-" = stdout */
+    const char *phout_path;  /* NULL = no phout */
     bool quiet;
     bool latency; /* --latency: full percentile distribution */
     bool help;
@@ -94,6 +96,8 @@ enum {
     RUN_OPT_AMMO_ORDER,
     RUN_OPT_URI,
     RUN_OPT_SEED,
+    RUN_OPT_AUTOSTOP,
+    RUN_OPT_THRESHOLD,
     RUN_OPT_VERSION,
 };
 
@@ -116,6 +120,8 @@ static const struct option run_longopts[] = {
     {"ammo-order", required_argument, NULL, RUN_OPT_AMMO_ORDER},
     {"uri", required_argument, NULL, RUN_OPT_URI},
     {"seed", required_argument, NULL, RUN_OPT_SEED},
+    {"autostop", required_argument, NULL, RUN_OPT_AUTOSTOP},
+    {"threshold", required_argument, NULL, RUN_OPT_THRESHOLD},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
@@ -156,6 +162,10 @@ static void run_usage(FILE *f)
             "      --ammo-order O    sequential (loops) or random [sequential]\n"
             "      --uri 'PATH [TAG]' a request path (repeatable; uri-ammo style)\n"
             "      --seed N          seed of --ammo-order random [1]\n"
+            "      --autostop CRIT   Yandex.Tank criterion, e.g. 'quantile(95,100ms,10s)'\n"
+            "                        (repeatable); a trip stops the run, exit 21..30\n"
+            "      --threshold EXPR  pass/fail at the end, k6 style: 'p(99)<200ms',\n"
+            "                        'errors<1%%', 'p(95)<1s;abortOnFail' (repeatable); exit 99\n"
             "  -q, --quiet           no live progress line\n"
             "  -L, --latency         also print the full percentile distribution\n"
             "  -h, --help            this help\n"
@@ -357,6 +367,7 @@ static void run_opts_dispose(run_opts_t *o)
     free(o->uris);
     if (o->has_ammo)
         mt_ammo_dispose(&o->ammo);
+    mt__verdicts_dispose(&o->verdicts);
     memset(o, 0, sizeof(*o));
 }
 
@@ -621,6 +632,14 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
             o->uris[o->nuris++] = optarg;
             break;
         }
+        case RUN_OPT_AUTOSTOP:
+            if (mt__verdicts_add_autostop(&o->verdicts, optarg, err, n) != MT_OK)
+                code = RUN_EXIT_USAGE;
+            break;
+        case RUN_OPT_THRESHOLD:
+            if (mt__verdicts_add_threshold(&o->verdicts, optarg, err, n) != MT_OK)
+                code = RUN_EXIT_USAGE;
+            break;
         case RUN_OPT_SEED:
             code = run_parse_int(flag, optarg, 0, LLONG_MAX, &v, err, n);
             o->seed = (uint64_t)v;
@@ -707,6 +726,8 @@ static void run_on_signal(int sig)
 }
 
 typedef struct run_ctx {
+    mt_run_t *run;
+    mt__verdicts_t *verdicts;
     mt__live_t live;
     mt__json_t *json;
     mt__phout_t *phout;
@@ -715,6 +736,8 @@ typedef struct run_ctx {
 static void run_on_second(const mt_second_t *s, void *ud)
 {
     run_ctx_t *ctx = ud;
+    if (mt__verdicts_second(ctx->verdicts, s))
+        mt_run_stop(ctx->run); /* the verdict is printed with the summary */
     mt__live_second(&ctx->live, s);
     if (ctx->json != NULL)
         mt__json_second(ctx->json, s); /* an error is kept and reported by mt__json_finish */
@@ -803,6 +826,16 @@ static int run_exec(run_opts_t *o)
         goto out;
     }
 
+    rc = mt__verdicts_start(&o->verdicts, cfg.tags, cfg.ntags, (uint32_t)cfg.connections, err,
+                            sizeof(err));
+    if (rc != MT_OK) {
+        fprintf(stderr, "%s\n", err);
+        code = RUN_EXIT_USAGE;
+        goto out;
+    }
+    ctx.run = run;
+    ctx.verdicts = &o->verdicts;
+
     mt__out_header(sumf, &info);
     mt__live_init(&ctx.live, stderr, isatty(STDERR_FILENO) == 1, o->quiet, &info);
 
@@ -833,8 +866,19 @@ static int run_exec(run_opts_t *o)
     }
 
     interrupted = run_signal != 0;
+    mt__verdicts_finish(&o->verdicts, mt_run_result(run), cfg.tags, cfg.ntags);
     mt__out_summary(sumf, &info, &ctx.live, mt_run_result(run), interrupted);
+    mt__verdicts_print(sumf, &o->verdicts);
     code = RUN_EXIT_OK;
+    if (interrupted)
+        code = 128 + (int)run_signal; /* 130 after SIGINT, 143 after SIGTERM */
+    else if (mt__verdicts_exit_code(&o->verdicts) != 0)
+        code = mt__verdicts_exit_code(&o->verdicts);
+    if (ctx.json != NULL) {
+        if (mt__verdicts_any(&o->verdicts))
+            mt__json_set(ctx.json, "verdicts", mt__verdicts_json(&o->verdicts));
+        mt__json_set(ctx.json, "exit_code", json_integer(code));
+    }
     if (ctx.json != NULL &&
         mt__json_finish(ctx.json, mt_run_result(run), interrupted, err, sizeof(err)) != MT_OK) {
         fprintf(stderr, "mortar run: %s\n", err);
@@ -853,8 +897,6 @@ static int run_exec(run_opts_t *o)
         code = RUN_EXIT_INTERNAL;
     }
     sigaction(SIGPIPE, &old_pipe, NULL);
-    if (code == RUN_EXIT_OK && interrupted)
-        code = 128 + (int)run_signal; /* 130 after SIGINT, 143 after SIGTERM */
 out:
     if (ctx.phout != NULL)
         mt__phout_close(ctx.phout, err, sizeof(err));

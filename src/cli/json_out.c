@@ -414,6 +414,16 @@ out:
     return rc;
 }
 
+void mt__json_set(mt__json_t *j, const char *key, json_t *value)
+{
+    if (value == NULL) {
+        if (j->err == MT_OK)
+            j->err = MT_ENOMEM;
+        return;
+    }
+    json_object_set_new(j->root, key, value);
+}
+
 void mt__json_free(mt__json_t *j)
 {
     if (j == NULL)

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "cli/output.h"
 #include "mortar/engine.h"
 
@@ -28,6 +30,9 @@ int mt__json_second(mt__json_t *j, const mt_second_t *s);
  * or MT_ESYS / MT_ENOMEM with errbuf filled. Call at most once. */
 int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, char *errbuf,
                     size_t errlen);
+
+/* Sets a top-level member (steals the reference), e.g. "verdicts" and "exit_code". */
+void mt__json_set(mt__json_t *j, const char *key, json_t *value);
 
 /* Releases j; removes the temporary file if the document was never finished. NULL is fine. */
 void mt__json_free(mt__json_t *j);
