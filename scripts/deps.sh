@@ -3,7 +3,7 @@
 # nothing is missing. Usage: scripts/deps.sh [build|test|bench]...  (default: build test)
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libjansson-dev zlib1g-dev)
+build_pkgs=(build-essential cmake pkg-config libjansson-dev zlib1g-dev libyaml-dev)
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev jq curl)
 bench_pkgs=(nginx wrk time)
 

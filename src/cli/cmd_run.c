@@ -3,6 +3,7 @@
  * summary, write the JSON result. run_parse_args does all the checking and building without
  * running anything, so tests/unit/test_cli_args.c can call it directly. */
 #include "cli/cli.h"
+#include "cli/config.h"
 #include "mortar/ammo.h"
 #include "cli/json_out.h"
 #include "cli/phout.h"
@@ -97,6 +98,7 @@ enum {
     RUN_OPT_URI,
     RUN_OPT_SEED,
     RUN_OPT_AUTOSTOP,
+    RUN_OPT_CONFIG,
     RUN_OPT_THRESHOLD,
     RUN_OPT_VERSION,
 };
@@ -121,6 +123,7 @@ static const struct option run_longopts[] = {
     {"uri", required_argument, NULL, RUN_OPT_URI},
     {"seed", required_argument, NULL, RUN_OPT_SEED},
     {"autostop", required_argument, NULL, RUN_OPT_AUTOSTOP},
+    {"config", required_argument, NULL, RUN_OPT_CONFIG},
     {"threshold", required_argument, NULL, RUN_OPT_THRESHOLD},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
@@ -162,6 +165,8 @@ static void run_usage(FILE *f)
             "      --ammo-order O    sequential (loops) or random [sequential]\n"
             "      --uri 'PATH [TAG]' a request path (repeatable; uri-ammo style)\n"
             "      --seed N          seed of --ammo-order random [1]\n"
+            "      --config FILE     read options from a YAML/JSON file (keys are the long flag\n"
+            "                        names, plus url) or a Yandex.Tank load.yaml; flags override\n"
             "      --autostop CRIT   Yandex.Tank criterion, e.g. 'quantile(95,100ms,10s)'\n"
             "                        (repeatable); a trip stops the run, exit 21..30\n"
             "      --threshold EXPR  pass/fail at the end, k6 style: 'p(99)<200ms',\n"
@@ -529,7 +534,17 @@ static int run_finish_opts(run_opts_t *o, char *err, size_t n)
  * released with run_opts_dispose. Returns 0 (check o->help / o->version), or an exit code
  * (2 usage, 1 internal) with "mortar run: ..." in err. Uses getopt_long (global state: it
  * is reset here) and reorders argv. */
+static int run_parse_args_url(int argc, char **argv, const char *url, run_opts_t *o, char *err,
+                              size_t n);
+
 static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_t n)
+{
+    return run_parse_args_url(argc, argv, NULL, o, err, n);
+}
+
+/* url: the URL to use when argv gives none (from --config), or NULL. */
+static int run_parse_args_url(int argc, char **argv, const char *url, run_opts_t *o, char *err,
+                              size_t n)
 {
     int code = RUN_EXIT_OK;
     char show[80];
@@ -632,6 +647,8 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
             o->uris[o->nuris++] = optarg;
             break;
         }
+        case RUN_OPT_CONFIG:
+            break; /* read by mt_cli_run before parsing: its options come first */
         case RUN_OPT_AUTOSTOP:
             if (mt__verdicts_add_autostop(&o->verdicts, optarg, err, n) != MT_OK)
                 code = RUN_EXIT_USAGE;
@@ -702,12 +719,12 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
     if (o->help || o->version)
         return RUN_EXIT_OK;
 
-    if (optind >= argc)
+    if (optind >= argc && url == NULL)
         return run_err(err, n, "missing URL (usage: mortar run [flags] URL)");
     if (optind + 1 < argc)
         return run_err(err, n, "unexpected argument '%s' (give one URL)",
                        run_show(argv[optind + 1], show, sizeof(show)));
-    o->url_txt = argv[optind];
+    o->url_txt = optind < argc ? argv[optind] : url;
     return run_finish_opts(o, err, n);
 }
 
@@ -906,11 +923,79 @@ out:
     return code;
 }
 
+/* --config FILE: its options go first so that the command line overrides them. Returns the
+ * exit code; on success cargc and cargv hold the merged argv and curl the URL from the file
+ * (or NULL). */
+static int run_apply_config(int argc, char **argv, int *cargc, char ***cargv, char **curl)
+{
+    const char *path = NULL;
+    mt__config_info_t info;
+    mt_parse_err_t perr = {0};
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
+    }
+    *cargc = 0;
+    *cargv = NULL;
+    *curl = NULL;
+    if (path == NULL)
+        return RUN_EXIT_OK;
+    *cargv = calloc(2, sizeof(char *));
+    if (*cargv == NULL || ((*cargv)[0] = strdup("run")) == NULL)
+        goto nomem;
+    *cargc = 1;
+    memset(&info, 0, sizeof(info));
+    rc = mt__config_load_info(path, cargc, cargv, curl, &info, &perr);
+    for (size_t i = 0; i < info.nwarnings; i++)
+        fprintf(stderr, "mortar run: warning: %s\n", info.warnings[i]);
+    mt__config_info_dispose(&info);
+    if (rc == MT_ENOMEM)
+        goto nomem;
+    if (rc != MT_OK) {
+        if (perr.line > 0)
+            fprintf(stderr, "mortar run: %s:%d:%d: %s\n", path, perr.line, perr.col, perr.msg);
+        else
+            fprintf(stderr, "mortar run: --config: %s\n", perr.msg);
+        return RUN_EXIT_USAGE;
+    }
+    for (int i = 1; i < argc; i++) {
+        char **na = realloc(*cargv, (size_t)(*cargc + 2) * sizeof(char *));
+        if (na == NULL)
+            goto nomem;
+        *cargv = na;
+        if ((na[*cargc] = strdup(argv[i])) == NULL)
+            goto nomem;
+        na[++*cargc] = NULL;
+    }
+    return RUN_EXIT_OK;
+nomem:
+    fprintf(stderr, "mortar run: out of memory\n");
+    return RUN_EXIT_INTERNAL;
+}
+
 int mt_cli_run(int argc, char **argv)
 {
     run_opts_t o;
     char err[512];
-    int code = run_parse_args(argc, argv, &o, err, sizeof(err));
+    int cargc = 0;
+    char **cargv = NULL, *curl = NULL;
+    int code = run_apply_config(argc, argv, &cargc, &cargv, &curl);
+
+    if (code != RUN_EXIT_OK) {
+        mt__config_argv_free(cargc, cargv);
+        free(curl);
+        return code;
+    }
+    if (cargv != NULL)
+        code = run_parse_args_url(cargc, cargv, curl, &o, err, sizeof(err));
+    else
+        code = run_parse_args(argc, argv, &o, err, sizeof(err));
 
     if (code != RUN_EXIT_OK) {
         fprintf(stderr, "%s\n", err);
@@ -924,5 +1009,7 @@ int mt_cli_run(int argc, char **argv)
         code = run_exec(&o);
     }
     run_opts_dispose(&o);
+    mt__config_argv_free(cargc, cargv);
+    free(curl);
     return code;
 }

@@ -328,8 +328,10 @@ static void conn_send(mt__worker_t *w, mt__conn_t *c, int64_t now)
     if (lag < 0)
         lag = 0;
     uint64_t lag_us = (uint64_t)us(lag);
+    int closed_model = !open_model(w);
     BOTH(w, c->req->tag, {
         ct_->sent++;
+        ct_->due += (uint64_t)closed_model; /* closed model: a request is due when sent */
         ct_->lag_sum_us += lag_us;
         if (lag_us > ct_->lag_max_us)
             ct_->lag_max_us = lag_us;
@@ -454,8 +456,12 @@ static void conn_lost(mt__worker_t *w, mt__conn_t *c, int64_t now)
     conn_next(w, c, now);
 }
 
-static void conn_readable(mt__worker_t *w, mt__conn_t *c)
+/* ev: the epoll events that woke us. With EPOLLRDHUP/EPOLLHUP the peer has closed: that edge
+ * will not come again, so read on to the end of the stream even after a short read, and do
+ * not reuse the connection for another request. */
+static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
 {
+    int peer_closed = (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
     for (;;) {
         ssize_t n = recv(c->fd, w->buf, MT__RECV_BUF, 0);
         int64_t now = mt__now();
@@ -480,14 +486,14 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c)
                     request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
                     return;
                 }
-                request_done(w, c, now, 0);
+                request_done(w, c, now, peer_closed);
                 return;
             }
             if (rc != MT_EAGAIN) {
                 request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
                 return;
             }
-            if ((size_t)n < MT__RECV_BUF)
+            if ((size_t)n < MT__RECV_BUF && !peer_closed)
                 return; /* drained: the next arrival raises a new edge */
             continue;
         }
@@ -547,7 +553,7 @@ static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
             return;
     }
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))
-        conn_readable(w, c);
+        conn_readable(w, c, ev);
 }
 
 /* ---- timers --------------------------------------------------------------------------- */
