@@ -7,6 +7,7 @@
 #include "mortar/ammo.h"
 #include "cli/json_out.h"
 #include "cli/phout.h"
+#include "cli/readall.h"
 #include "cli/verdicts.h"
 #include "cli/output.h"
 #include "mortar/engine.h"
@@ -253,7 +254,8 @@ static int run_read_body(const char *flag, const char *arg, run_opts_t *o, char 
     char show[80];
     FILE *f = NULL;
     char *buf = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
+    int rc;
     int code = RUN_EXIT_OK;
 
     free(o->body);
@@ -283,36 +285,15 @@ static int run_read_body(const char *flag, const char *arg, run_opts_t *o, char 
         code = run_err(err, n, "%s: cannot open '%s': %s", flag, show, strerror(errno));
         goto out;
     }
-    for (;;) {
-        size_t got;
-        if (len == cap) {
-            size_t ncap = cap == 0 ? 64 * 1024 : cap * 2;
-            char *nb;
-            if (ncap > (size_t)MT_REQUEST_MAX_BODY + 1)
-                ncap = (size_t)MT_REQUEST_MAX_BODY + 1;
-            if (ncap <= cap) {
-                code = run_err(err, n, "%s: '%s' is larger than %u MiB", flag, show,
-                               MT_REQUEST_MAX_BODY / (1024 * 1024));
-                goto out;
-            }
-            nb = realloc(buf, ncap);
-            if (nb == NULL) {
-                run_err(err, n, "%s: out of memory", flag);
-                code = RUN_EXIT_INTERNAL;
-                goto out;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                code = run_err(err, n, "%s: cannot read '%s': %s", flag, show, strerror(errno));
-                goto out;
-            }
-            break;
-        }
+    rc = mt__read_stream(f, MT_REQUEST_MAX_BODY, &buf, &len);
+    if (rc == MT_ENOMEM) {
+        run_err(err, n, "%s: out of memory", flag);
+        code = RUN_EXIT_INTERNAL;
+        goto out;
+    }
+    if (rc != MT_OK) {
+        code = run_err(err, n, "%s: cannot read '%s': %s", flag, show, strerror(errno));
+        goto out;
     }
     if (len > MT_REQUEST_MAX_BODY) {
         code = run_err(err, n, "%s: '%s' is larger than %u MiB", flag, show,

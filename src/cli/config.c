@@ -7,6 +7,7 @@
  * string, a list...); what they mean is checked by cmd_run.c, the one place that validates
  * options. Mapping, defaults and what is ignored: docs/config.md; why: docs/adr/0009. */
 #include "cli/config.h"
+#include "cli/readall.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -1526,7 +1527,7 @@ int mt__config_load_info(const char *path, int *argc, char ***argv, char **url,
     char show[64];
     FILE *f;
     char *buf = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
     int rc;
 
     if (err == NULL)
@@ -1546,34 +1547,14 @@ int mt__config_load_info(const char *path, int *argc, char ***argv, char **url,
         snprintf(err->msg, sizeof(err->msg), "cannot open '%s': %s", show, strerror(errno));
         return MT_ESYS;
     }
-    for (;;) {
-        size_t got;
-        if (len == cap) {
-            size_t ncap = cap == 0 ? 16 * 1024 : cap * 2;
-            char *nb;
-            if (ncap > (size_t)MT_CONFIG_MAX_BYTES + 1)
-                ncap = (size_t)MT_CONFIG_MAX_BYTES + 1;
-            if (ncap <= cap)
-                break; /* over the limit: mt__config_parse says so */
-            nb = realloc(buf, ncap);
-            if (nb == NULL) {
-                rc = MT_ENOMEM;
-                snprintf(err->msg, sizeof(err->msg), "out of memory");
-                goto out;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                rc = MT_ESYS;
-                snprintf(err->msg, sizeof(err->msg), "cannot read '%s': %s", show, strerror(errno));
-                goto out;
-            }
-            break;
-        }
+    rc = mt__read_stream(f, MT_CONFIG_MAX_BYTES, &buf, &len);
+    if (rc == MT_ENOMEM) {
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        goto out;
+    }
+    if (rc != MT_OK) {
+        snprintf(err->msg, sizeof(err->msg), "cannot read '%s': %s", show, strerror(errno));
+        goto out;
     }
     rc = mt__config_parse(buf, len, path, argc, argv, url, info, err);
 out:
