@@ -2,9 +2,16 @@
  * server to calibrate against. N worker threads, each with its own epoll loop and its own
  * SO_REUSEPORT listener; responses are pre-serialised once; nothing is allocated per request.
  *
- * Each request's behaviour comes from its query string (see docs/target.md):
- *   status=CODE  (200..599)   size=BYTES (body of that many 'x')   delay=DUR ("50ms")
+ * Each request's behaviour comes from its query string over server-wide defaults (see
+ * docs/target.md), and may be a fault:
+ *   status=CODE or a weighted mix 200:90,503:10     size=BYTES (body of that many 'x')
+ *   delay=DUR, LO..HI (uniform) or exp:MEAN         chunked=0|1   close=0|1
+ *   reset=PCT (reset instead of answering)          slow=BYTES_PER_S
+ *   malformed=PCT (a broken response, then close)
+ * Random choices come from a per-thread PRNG seeded with cfg->seed and the thread index.
  * Unknown parameters or bad values are answered 400 with a plain-text body naming them.
+ * GET /__mortar/stats answers the counters as JSON; /__mortar/reset answers them and zeroes
+ * them. Neither is counted.
  *
  * Like the engine, the server never prints, never exits and holds no globals.
  *
@@ -28,6 +35,8 @@
 #define MT_TARGET_MAX_BODY     (1ull << 30)            /* size= and --body-size limit */
 #define MT_TARGET_MAX_DELAY_NS (3600ll * 1000000000ll) /* delay= limit: one hour */
 #define MT_TARGET_RECV_BUF     4096 /* per-connection receive buffer: larger request heads get 431 */
+#define MT_TARGET_STATS_PATH   "/__mortar/stats" /* GET: the counters as JSON */
+#define MT_TARGET_RESET_PATH   "/__mortar/reset" /* GET or POST: the counters, then zero them */
 
 /* Hold every response from start_ns (measured from the first request the server receives)
  * for len_ns: a response due in [start, start + len) is written at start + len. */
@@ -45,18 +54,29 @@ typedef struct mt_target_config {
     const mt_target_stall_t *stalls; /* copied by mt_target_new; may be NULL if nstalls == 0 */
     size_t nstalls;                  /* <= MT_TARGET_MAX_STALLS */
     bool allow_remote; /* false: host must be a loopback address (127.0.0.0/8 or ::1) */
+    /* Server-wide default behaviour in query-string syntax, e.g. "status=200:90,503:10&
+     * delay=exp:20ms&malformed=1"; each request's own parameters override it. NULL or "":
+     * none. Copied (parsed) by mt_target_new; a bad value fails it with MT_EINVAL. */
+    const char *defaults;
+    uint64_t seed; /* PRNG seed (thread i draws from a stream of seed and i); the CLI uses 1 */
 } mt_target_config_t;
 
-/* Totals over all threads. */
+/* Totals over all threads since start (/__mortar/reset does not change these). Requests to
+ * /__mortar/ are not counted, nor are connections whose first request went there. */
 typedef struct mt_target_stats {
     uint64_t connections;   /* accepted */
-    uint64_t requests;      /* complete request heads parsed */
-    uint64_t responses;     /* responses queued (including error responses) */
+    uint64_t requests;      /* request heads (well-formed or not) */
+    uint64_t responses;     /* responses queued (including error responses; not resets or
+                             * malformed responses) */
     uint64_t bad_requests;  /* malformed requests (answered 400/431/501/505 and closed) */
     uint64_t bad_params;    /* well-formed requests with a bad query (answered 400) */
     uint64_t accept_errors; /* accept4 failures other than EAGAIN (e.g. EMFILE) */
+    uint64_t resets;        /* connections reset instead of a response (reset=) */
+    uint64_t malformed;     /* malformed responses sent (malformed=) */
+    uint64_t closes;        /* responses after which the server closed (close=1, Connection:
+                             * close, HTTP/1.0) */
     uint64_t bytes_in;
-    uint64_t bytes_out;
+    uint64_t bytes_out; /* all bytes written except those of /__mortar/ responses */
 } mt_target_stats_t;
 
 typedef struct mt_target mt_target_t;
@@ -95,6 +115,11 @@ void mt_target_free(mt_target_t *t);
 
 /* True if host is a numeric loopback address: 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. */
 bool mt_target_is_loopback(const char *host);
+
+/* Checks a default behaviour (the syntax of mt_target_config_t.defaults). Returns MT_OK, or
+ * MT_EINVAL with a one-line message naming the parameter in err (if err != NULL, errlen > 0),
+ * e.g. "status: '99' is not a status code 200..599 or a mix like 200:90,503:10". */
+int mt_target_check_behaviour(const char *query, char *err, size_t errlen);
 
 /* Parses a byte count: decimal digits with an optional k, m or g suffix (powers of 1024).
  * Returns MT_OK, MT_EPARSE (not a number) or MT_ERANGE (above MT_TARGET_MAX_BODY). */

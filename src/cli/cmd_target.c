@@ -17,23 +17,41 @@
 #define PROG       "mortar target"
 
 static const char k_usage[] =
-    "usage: mortar target [--listen ADDR:PORT] [--threads N] [--body-size BYTES]\n"
-    "                     [--stall START:LEN]... [--allow-remote] [-q]\n"
+    "usage: mortar target [--listen ADDR:PORT] [--threads N] [--size BYTES] [--status MIX]\n"
+    "                     [--delay DELAY] [--chunked] [--close] [--reset PCT] [--slow RATE]\n"
+    "                     [--malformed PCT] [--stall START:LEN]... [--seed N]\n"
+    "                     [--allow-remote] [-q]\n"
     "\n"
-    "Runs the built-in HTTP/1.1 target server until SIGINT or SIGTERM. Once listening it\n"
-    "prints one line, 'listening on ADDR:PORT', to stdout.\n"
+    "Runs the built-in HTTP/1.1 target server (and fault injector) until SIGINT or SIGTERM.\n"
+    "Once listening it prints one line, 'listening on ADDR:PORT', to stdout.\n"
     "\n"
     "  --listen ADDR:PORT    address to listen on (default 127.0.0.1:8080; port 0 picks a\n"
     "                        free one; IPv6 as [::1]:PORT)\n"
     "  --threads N           worker threads (default: one per CPU)\n"
-    "  --body-size BYTES     default body: BYTES of 'x' instead of \"ok\\n\" (k, m, g suffixes)\n"
-    "  --stall START:LEN     hold every response due in [START, START+LEN) until START+LEN,\n"
-    "                        measured from the first request (e.g. 3s:1s); repeatable\n"
     "  --allow-remote        allow a non-loopback listening address\n"
     "  -q, --quiet           no summary on stderr at exit\n"
     "\n"
-    "Per request, from the query string: status=CODE (200..599), size=BYTES, delay=DUR\n"
-    "(e.g. /?status=503&size=10k&delay=50ms). See docs/target.md.\n";
+    "Defaults for every request (its query parameters of the same name override them):\n"
+    "  --size BYTES          body: BYTES of 'x' instead of \"ok\\n\" (k, m, g suffixes;\n"
+    "                        alias --body-size)\n"
+    "  --status MIX          status, or a weighted mix: 503, 200:90,503:10\n"
+    "  --delay DELAY         before answering: 50ms, uniform 10ms..200ms, exponential exp:50ms\n"
+    "  --chunked             Transfer-Encoding: chunked bodies (16 KiB chunks)\n"
+    "  --close               Connection: close, and close after each response\n"
+    "  --reset PCT           reset the connection (RST) instead of answering PCT % of requests\n"
+    "  --slow RATE           write responses at RATE bytes/s (k, m, g suffixes)\n"
+    "  --malformed PCT       answer PCT % of requests with a malformed response, then close\n"
+    "\n"
+    "  --stall START:LEN     hold every response due in [START, START+LEN) until START+LEN,\n"
+    "                        measured from the first request (e.g. 3s:1s); repeatable\n"
+    "  --seed N              seed of the random choices (default 1: runs are reproducible)\n"
+    "\n"
+    "Per request, from the query string: status=, size=, delay=, chunked=0|1, close=0|1,\n"
+    "reset=, slow=, malformed= (e.g. /?status=200:95,503:5&delay=exp:20ms&size=10k).\n"
+    "GET /__mortar/stats: counters as JSON; /__mortar/reset: the same, then zero them.\n"
+    "See docs/target.md.\n";
+
+#define DEFAULTS_MAX 2048 /* the flags' behaviour, as a query string */
 
 typedef struct opts {
     char host[64];
@@ -45,6 +63,9 @@ typedef struct opts {
     size_t nstalls;
     bool allow_remote;
     bool quiet;
+    uint64_t seed;
+    char defaults[DEFAULTS_MAX]; /* "status=...&delay=..." from the behaviour flags */
+    size_t defaults_len;
 } opts_t;
 
 static int usage_error(const char *flag, const char *fmt, const char *val)
@@ -135,6 +156,36 @@ static int parse_stall(const char *v, opts_t *o)
     return 0;
 }
 
+/* A behaviour flag: checked alone (so the message names the flag), then appended to the
+ * defaults, where a later flag overrides an earlier one as in a query string. */
+static int add_default(opts_t *o, const char *flag, const char *name, const char *val)
+{
+    char q[256], err[256];
+    size_t nlen = strlen(name);
+    int n;
+
+    if (strchr(val, '&'))
+        return usage_error(flag, "'%s' may not contain '&'", val);
+    n = snprintf(q, sizeof(q), "%s=%s", name, val);
+    if (n < 0 || (size_t)n >= sizeof(q))
+        return usage_error(flag, "'%.60s...' is too long", val);
+    if (mt_target_check_behaviour(q, err, sizeof(err)) != MT_OK) {
+        const char *m = err;
+        /* "status: '99' is not ..." -> "--status: '99' is not ..." */
+        if (strncmp(m, name, nlen) == 0 && strncmp(m + nlen, ": ", 2) == 0)
+            m += nlen + 2;
+        fprintf(stderr, PROG ": %s: %s\n", flag, m);
+        return EXIT_USAGE;
+    }
+    if (o->defaults_len + (size_t)n + 2 > sizeof(o->defaults))
+        return usage_error(flag, "%s", "too many behaviour flags");
+    if (o->defaults_len)
+        o->defaults[o->defaults_len++] = '&';
+    memcpy(o->defaults + o->defaults_len, q, (size_t)n + 1);
+    o->defaults_len += (size_t)n;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, opts_t *o, bool *help)
 {
     int i = 1, rc = 0;
@@ -159,6 +210,11 @@ static int parse_args(int argc, char **argv, opts_t *o, bool *help)
             o->allow_remote = true;
             continue;
         }
+        if (strcmp(a, "--chunked") == 0 || strcmp(a, "--close") == 0) {
+            if ((rc = add_default(o, a, a + 2, "1")) != 0)
+                return rc;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0) {
             fprintf(stderr, PROG ": unexpected argument '%s' (see mortar target --help)\n", a);
             return EXIT_USAGE;
@@ -172,7 +228,11 @@ static int parse_args(int argc, char **argv, opts_t *o, bool *help)
             snprintf(flag, sizeof(flag), "%s", a);
         }
         takes = strcmp(flag, "--listen") == 0 || strcmp(flag, "--threads") == 0 ||
-                strcmp(flag, "--body-size") == 0 || strcmp(flag, "--stall") == 0;
+                strcmp(flag, "--body-size") == 0 || strcmp(flag, "--size") == 0 ||
+                strcmp(flag, "--stall") == 0 || strcmp(flag, "--status") == 0 ||
+                strcmp(flag, "--delay") == 0 || strcmp(flag, "--reset") == 0 ||
+                strcmp(flag, "--slow") == 0 || strcmp(flag, "--malformed") == 0 ||
+                strcmp(flag, "--seed") == 0;
         if (!takes) {
             fprintf(stderr, PROG ": unknown flag '%s' (see mortar target --help)\n", a);
             return EXIT_USAGE;
@@ -193,7 +253,20 @@ static int parse_args(int argc, char **argv, opts_t *o, bool *help)
                 rc = usage_error(flag, "'%s' is not a number 1..256", val);
             else
                 o->threads = (int)n;
-        } else if (strcmp(flag, "--body-size") == 0) {
+        } else if (strcmp(flag, "--seed") == 0) {
+            char *end;
+            unsigned long long n;
+            errno = 0;
+            n = strtoull(val, &end, 10);
+            if (val[0] < '0' || val[0] > '9' || *end || errno)
+                rc = usage_error(flag, "'%s' is not a number 0..18446744073709551615", val);
+            else
+                o->seed = n;
+        } else if (strcmp(flag, "--status") == 0 || strcmp(flag, "--delay") == 0 ||
+                   strcmp(flag, "--reset") == 0 || strcmp(flag, "--slow") == 0 ||
+                   strcmp(flag, "--malformed") == 0) {
+            rc = add_default(o, flag, flag + 2, val);
+        } else if (strcmp(flag, "--body-size") == 0 || strcmp(flag, "--size") == 0) {
             int r = mt_target_parse_size(val, strlen(val), &o->body_size);
             if (r == MT_ERANGE)
                 rc = usage_error(flag, "'%s' is more than 1g", val);
@@ -236,6 +309,7 @@ int mt_cli_target(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     strcpy(o.host, "127.0.0.1");
     o.port = 8080;
+    o.seed = 1;
     if ((rc = parse_args(argc, argv, &o, &help)) != 0)
         return rc;
     if (help) {
@@ -264,6 +338,8 @@ int mt_cli_target(int argc, char **argv)
     cfg.stalls = o.stalls;
     cfg.nstalls = o.nstalls;
     cfg.allow_remote = o.allow_remote;
+    cfg.defaults = o.defaults;
+    cfg.seed = o.seed;
     if ((rc = mt_target_new(&cfg, &t, err, sizeof(err))) != MT_OK) {
         fprintf(stderr, PROG ": %s\n", err[0] ? err : mt_strerror(rc));
         code = rc == MT_EINVAL ? EXIT_USAGE : 1;
@@ -294,17 +370,24 @@ int mt_cli_target(int argc, char **argv)
         mt_target_stats(t, &st);
         fprintf(stderr,
                 PROG ": %s: served %llu requests on %llu connections in %.1fs "
-                     "(%llu malformed, %llu bad parameters)\n",
-                sig == SIGINT ? "interrupted" : "terminated", (unsigned long long)st.responses,
+                     "(%llu malformed, %llu bad parameters, %llu resets, %llu malformed "
+                     "responses)\n",
+                sig == SIGINT ? "interrupted" : "terminated", (unsigned long long)st.requests,
                 (unsigned long long)st.connections, secs, (unsigned long long)st.bad_requests,
-                (unsigned long long)st.bad_params);
+                (unsigned long long)st.bad_params, (unsigned long long)st.resets,
+                (unsigned long long)st.malformed);
     }
     code = 0;
 out:
     mt_target_free(t);
     /* unblock first: a second signal still pending goes to the no-op handler */
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    if (sig == 0) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+    /* else keep the no-op handler: the process is on its way out, and a second signal may
+     * still come (timeout(1) signals its child, then its whole process group) and must not
+     * turn exit status 0 into death by signal */
     return code;
 }

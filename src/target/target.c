@@ -9,8 +9,17 @@
  * responses as segments (prepared heads, a per-connection scratch area for formatted heads,
  * a shared filler buffer for bodies) and writes them with one sendmsg. A response that is not
  * due yet (delay=, --stall) parks the connection in the worker's timer heap; requests behind
- * it stay unparsed in the buffer (or the socket) until it has been answered. */
+ * it stay unparsed in the buffer (or the socket) until it has been answered. A throttled
+ * response (slow=) is written a slice per timer tick from the same heap.
+ *
+ * Faults: a reset flushes what is queued, then closes with SO_LINGER {1, 0} (an RST); a
+ * malformed response is one of four prepared byte strings, then the connection is closed.
+ *
+ * Counters are per worker (plain loads and stores of relaxed atomics: no locked instruction on
+ * the hot path); /__mortar/stats sums them with relaxed loads. /__mortar/reset does not write
+ * other threads' counters: it records a baseline that later sums subtract. */
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
@@ -49,6 +58,10 @@
 #define ACCEPT_RETRY_NS  (10 * 1000 * 1000ll) /* after EMFILE and friends */
 #define FREE_KEEP        1024                 /* closed connections kept for reuse per worker */
 #define NOT_IN_HEAP      UINT32_MAX
+#define SLOW_TICK_NS     (10 * 1000 * 1000ll) /* a throttled response is written every 10 ms */
+#define OVERSIZED_LINES  66          /* malformed oversized head: 66 lines of 1 KiB, past 64 KiB */
+#define STATS_MAX        (32 * 1024) /* the stats JSON (at most ~13 KiB with every status) */
+#define NSTATUS          900         /* per-status counters for 100..999 */
 
 static const char k_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -58,9 +71,23 @@ typedef struct tag {
     uint8_t kind;
 } tag_t;
 
+enum seg_kind {
+    S_MEM,     /* p, len */
+    S_FILL,    /* len bytes of the shared filler */
+    S_CHUNKED, /* the last len wire bytes of a chunked body of u.body payload bytes */
+};
+enum { SF_UNCOUNTED = 1, SF_OWNED = 2 }; /* not in bytes_sent; u.own is freed once written */
+
 typedef struct seg {
-    const char *p; /* NULL for filler */
-    uint64_t len;
+    const char *p; /* S_MEM: the rest to write */
+    uint64_t len;  /* bytes left to write */
+    union {
+        uint64_t body; /* S_CHUNKED */
+        void *own;     /* S_MEM with SF_OWNED: the allocation to free */
+    } u;
+    uint8_t kind;
+    uint8_t flags;
+    char tail[6]; /* S_CHUNKED: size line of the last, shorter chunk */
 } seg_t;
 
 enum phase {
@@ -69,17 +96,31 @@ enum phase {
     P_PARKED,  /* complete, response not due yet: in the timer heap */
     P_CLOSING, /* last response queued: flush, then shut down */
     P_LINGER,  /* shut down for writing: draining the peer until its FIN (in the timer heap) */
+    P_RESET,   /* reset instead of answering: flush what is queued, then RST */
 };
 
 enum body { B_DEFAULT, B_FILL, B_TEXT };
 
+enum act {
+    A_RESPOND,   /* an ordinary response (also 400 for bad parameters) */
+    A_BAD,       /* a malformed request: answer and close (not counted in closes) */
+    A_RESET,     /* reset instead of a response */
+    A_MALFORMED, /* a malformed response, then close */
+    A_STATS,     /* /__mortar/stats */
+    A_ZERO,      /* /__mortar/reset */
+    A_NOTFOUND,  /* another /__mortar/ path */
+};
+
 /* The response owed for the current request. */
 typedef struct pend {
     int64_t delay_ns;
-    uint64_t size; /* B_FILL */
+    uint64_t size;     /* B_FILL */
+    uint64_t slow_bps; /* 0: unthrottled */
     uint16_t status;
     uint8_t body;
-    uint8_t conn; /* MT__TGT_CONN_* */
+    uint8_t action; /* enum act */
+    uint8_t conn;   /* MT__TGT_CONN_* */
+    uint8_t chunked;
     uint8_t head_only;
     uint8_t close_after;
     uint16_t textlen;
@@ -93,6 +134,7 @@ typedef struct conn {
     uint8_t rdhup;    /* the peer's FIN was signalled: read to EOF */
     uint8_t eof;      /* read returned 0 */
     uint8_t in_ready;
+    uint8_t used; /* a request head has been seen */
     int fd;
     uint32_t heap_idx;
     int64_t due;
@@ -102,6 +144,9 @@ typedef struct conn {
     uint64_t body_left;
     uint32_t rpos, rlen, head_start; /* rbuf: [rpos, rlen) unparsed, the head began at head_start */
     uint32_t out_head, out_n, scratch_used;
+    uint64_t slow_bps; /* the queue is being written at this rate (0: as fast as it goes) */
+    uint64_t slow_sent;
+    int64_t slow_t0;
     pend_t pend;
     seg_t out[OUT_SEGS];
     char scratch[SCRATCH];
@@ -113,6 +158,28 @@ typedef struct prep {
     uint32_t head_len;
     uint32_t len; /* head + inline body */
 } prep_t;
+
+/* Per-worker counters, one array so summing and baselining are loops. */
+enum {
+    C_CONNECTIONS,
+    C_REQUESTS,
+    C_RESPONSES,
+    C_BAD_REQUESTS,
+    C_BAD_PARAMS,
+    C_ACCEPT_ERRORS,
+    C_BYTES_IN,
+    C_BYTES_OUT,
+    C_RESETS,
+    C_MALFORMED,
+    C_CLOSES,
+    C_MAL_KIND,                                /* MT__TGT_MAL_KINDS of them */
+    C_STATUS = C_MAL_KIND + MT__TGT_MAL_KINDS, /* status s at C_STATUS + s - 100 */
+    NCOUNTERS = C_STATUS + NSTATUS,
+};
+
+typedef struct counters {
+    _Atomic uint64_t v[NCOUNTERS];
+} counters_t;
 
 typedef struct worker {
     struct mt_target *t;
@@ -126,7 +193,9 @@ typedef struct worker {
     uint32_t nheap, heap_cap;
     conn_t *all, *ready_head, *ready_tail, *dead, *free;
     uint32_t nconns, nfree;
-    mt_target_stats_t st;
+    uint64_t rng;      /* PRNG state (mt__tgt_rand) */
+    unsigned mal_next; /* the next malformed kind */
+    counters_t *cnt;   /* written by this thread only; read by any */
     int err;
     bool quit;
 } worker_t;
@@ -148,7 +217,31 @@ struct mt_target {
     bool default_fill;
     bool default_inline;
     uint64_t default_len;
+    mt__tgt_behave_t defaults; /* server-wide behaviour (the CLI flags) */
+    bool plain;                /* defaults are the built-in ones: skip parsing bare paths */
+    uint64_t seed;
+    const char *mal[MT__TGT_MAL_KINDS]; /* malformed responses, prepared */
+    size_t mal_len[MT__TGT_MAL_KINDS];
+    char *oversized;           /* mal[MT__TGT_MAL_OVERSIZED], allocated */
+    pthread_mutex_t base_lock; /* guards base: taken only for /__mortar/ requests */
+    bool base_lock_init;
+    uint64_t base[NCOUNTERS]; /* counter values at the last /__mortar/reset */
 };
+
+/* The per-worker counters are written by their thread only, so a relaxed load and store (a
+ * plain add on x86) suffice; readers on other threads load them relaxed. */
+static inline void bump(worker_t *w, int i, uint64_t n)
+{
+    _Atomic uint64_t *c = &w->cnt->v[i];
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline void bump_status(worker_t *w, unsigned status)
+{
+    if (status >= 100 && status < 100 + NSTATUS)
+        bump(w, C_STATUS + (int)status - 100, 1);
+}
 
 static int64_t now_ns(void)
 {
@@ -218,6 +311,13 @@ static void heap_remove(worker_t *w, conn_t *c)
     heap_down(w, last->heap_idx);
 }
 
+/* (Re)arms the connection's one timer. */
+static void timer_set(worker_t *w, conn_t *c, int64_t due)
+{
+    heap_remove(w, c);
+    heap_push(w, c, due);
+}
+
 /* ---- lists ------------------------------------------------------------------------------ */
 
 static void ready_add(worker_t *w, conn_t *c)
@@ -249,12 +349,24 @@ static void ready_remove(worker_t *w, conn_t *c)
         w->ready_tail = c->rprev;
 }
 
+/* Frees what queued segments own (the stats JSON) and empties the queue. */
+static void drop_output(conn_t *c)
+{
+    for (uint32_t i = 0; i < c->out_n; i++) {
+        seg_t *s = &c->out[c->out_head + i];
+        if (s->flags & SF_OWNED)
+            free(s->u.own);
+    }
+    c->out_head = c->out_n = c->scratch_used = 0;
+}
+
 static void conn_close(worker_t *w, conn_t *c)
 {
     if (c->fd < 0)
         return;
     close(c->fd);
     c->fd = -1;
+    drop_output(c);
     heap_remove(w, c);
     ready_remove(w, c);
     if (c->aprev)
@@ -297,44 +409,97 @@ static bool room(conn_t *c)
            c->scratch_used + SCRATCH_PER_RESP <= SCRATCH;
 }
 
+static seg_t *push(conn_t *c, int kind, const char *p, uint64_t len)
+{
+    seg_t *s = &c->out[c->out_head + c->out_n++];
+    s->kind = (uint8_t)kind;
+    s->flags = 0;
+    s->p = p;
+    s->len = len;
+    s->u.body = 0;
+    return s;
+}
+
 static void push_seg(conn_t *c, const char *p, uint64_t len)
 {
-    if (len == 0)
-        return;
-    c->out[c->out_head + c->out_n].p = p;
-    c->out[c->out_head + c->out_n].len = len;
-    c->out_n++;
+    if (len > 0)
+        push(c, p ? S_MEM : S_FILL, p, len);
+}
+
+static void push_chunked(conn_t *c, uint64_t body)
+{
+    seg_t *s = push(c, S_CHUNKED, NULL, mt__tgt_chunked_len(body));
+    s->u.body = body;
+    mt__tgt_chunked_tail(s->tail, body);
+}
+
+/* Describes a segment as iovecs: at most max of them, at most limit bytes. */
+static size_t seg_iov(const seg_t *s, const char *filler, struct iovec *iov, size_t max,
+                      uint64_t limit, uint64_t *total)
+{
+    size_t n = 0;
+    uint64_t left = s->len < limit ? s->len : limit;
+
+    switch (s->kind) {
+    case S_MEM:
+        iov[0].iov_base = (void *)s->p;
+        iov[0].iov_len = (size_t)left;
+        *total += left;
+        return 1;
+    case S_FILL:
+        while (left > 0 && n < max) {
+            size_t l = left < FILLER ? (size_t)left : FILLER;
+            iov[n].iov_base = (void *)filler;
+            iov[n++].iov_len = l;
+            *total += l;
+            left -= l;
+        }
+        return n;
+    default:
+        return mt__tgt_chunked_iov(s->u.body, s->tail, mt__tgt_chunked_len(s->u.body) - s->len,
+                                   filler, iov, max, left, total);
+    }
+}
+
+/* Bytes a throttled queue may write now: one tick's worth at the start, then the rate. */
+static uint64_t slow_budget(const worker_t *w, const conn_t *c)
+{
+    uint64_t bps = c->slow_bps, dt = (uint64_t)(w->now - c->slow_t0);
+    uint64_t burst = bps / 100 > 0 ? bps / 100 : 1;
+    uint64_t allowed = burst + bps * (dt / NS_PER_S) + bps * (dt % NS_PER_S) / NS_PER_S;
+    return allowed > c->slow_sent ? allowed - c->slow_sent : 0;
+}
+
+/* When a throttled queue may write again: the next tick, or the next byte if that is later. */
+static int64_t slow_next(const worker_t *w, const conn_t *c)
+{
+    int64_t per_byte = (int64_t)((NS_PER_S + c->slow_bps - 1) / c->slow_bps);
+    return w->now + (per_byte > SLOW_TICK_NS ? per_byte : SLOW_TICK_NS);
 }
 
 /* Writes queued segments. MT_OK: all written; MT_EAGAIN: the socket is full (EPOLLOUT will
- * resume); MT_ESYS: the connection is broken. */
+ * resume) or the queue is throttled (its timer will); MT_ESYS: the connection is broken. */
 static int flush(worker_t *w, conn_t *c)
 {
     const char *filler = w->t->filler;
     while (c->out_n > 0) {
         struct iovec iov[MAX_IOV];
         struct msghdr m;
-        size_t niov = 0, total = 0;
+        size_t niov = 0;
+        uint64_t total = 0, limit = UINT64_MAX, counted = 0;
         ssize_t n;
         uint32_t i;
 
-        for (i = 0; i < c->out_n && niov < MAX_IOV; i++) {
-            const seg_t *s = &c->out[c->out_head + i];
-            if (s->p) {
-                iov[niov].iov_base = (void *)s->p;
-                iov[niov++].iov_len = s->len;
-                total += s->len;
-            } else {
-                uint64_t left = s->len;
-                while (left > 0 && niov < MAX_IOV) {
-                    size_t l = left < FILLER ? (size_t)left : FILLER;
-                    iov[niov].iov_base = (void *)filler;
-                    iov[niov++].iov_len = l;
-                    total += l;
-                    left -= l;
-                }
+        if (c->slow_bps) {
+            limit = slow_budget(w, c);
+            if (limit == 0) {
+                timer_set(w, c, slow_next(w, c));
+                return MT_EAGAIN;
             }
         }
+        for (i = 0; i < c->out_n && niov < MAX_IOV && total < limit; i++)
+            niov += seg_iov(&c->out[c->out_head + i], filler, iov + niov, MAX_IOV - niov,
+                            limit - total, &total);
         memset(&m, 0, sizeof(m));
         m.msg_iov = iov;
         m.msg_iovlen = niov;
@@ -346,25 +511,33 @@ static int flush(worker_t *w, conn_t *c)
                 return MT_EAGAIN;
             return MT_ESYS;
         }
-        w->st.bytes_out += (uint64_t)n;
+        c->slow_sent += (uint64_t)n;
         for (uint64_t left = (uint64_t)n; left > 0;) {
             seg_t *s = &c->out[c->out_head];
-            if (left >= s->len) {
-                left -= s->len;
+            uint64_t take = left < s->len ? left : s->len;
+            if (!(s->flags & SF_UNCOUNTED))
+                counted += take;
+            left -= take;
+            s->len -= take;
+            if (s->kind == S_MEM)
+                s->p += take;
+            if (s->len == 0) {
+                if (s->flags & SF_OWNED)
+                    free(s->u.own);
                 c->out_head++;
                 c->out_n--;
-            } else {
-                s->len -= left;
-                if (s->p)
-                    s->p += left;
-                left = 0;
             }
         }
-        if ((size_t)n < total)
+        bump(w, C_BYTES_OUT, counted);
+        if ((uint64_t)n < total)
             return MT_EAGAIN; /* short write: the socket buffer is full */
     }
     c->out_head = 0;
     c->scratch_used = 0;
+    if (c->slow_bps) {
+        c->slow_bps = 0;
+        heap_remove(w, c); /* the throttle's tick, if armed */
+    }
     return MT_OK;
 }
 
@@ -377,13 +550,182 @@ static void next_request(conn_t *c)
     c->head_start = c->rpos;
 }
 
+/* ---- /__mortar/ ------------------------------------------------------------------------- */
+
+/* enum act for a request-target under /__mortar/, A_RESPOND for any other. */
+static int control_path(const char *target, size_t len)
+{
+    static const char prefix[] = "/__mortar/";
+    const char *q;
+    size_t n;
+
+    if (len < sizeof(prefix) - 1 || memcmp(target, prefix, sizeof(prefix) - 1) != 0)
+        return A_RESPOND;
+    q = memchr(target, '?', len);
+    n = q ? (size_t)(q - target) : len;
+    if (n == sizeof(MT_TARGET_STATS_PATH) - 1 && memcmp(target, MT_TARGET_STATS_PATH, n) == 0)
+        return A_STATS;
+    if (n == sizeof(MT_TARGET_RESET_PATH) - 1 && memcmp(target, MT_TARGET_RESET_PATH, n) == 0)
+        return A_ZERO;
+    return A_NOTFOUND;
+}
+
+/* Sum of all workers' counters. */
+static void sum_counters(const struct mt_target *t, uint64_t *sum)
+{
+    memset(sum, 0, NCOUNTERS * sizeof(*sum));
+    for (int i = 0; i < t->nthreads; i++) {
+        const counters_t *k = t->workers[i].cnt;
+        for (int j = 0; j < NCOUNTERS; j++)
+            sum[j] += atomic_load_explicit(&k->v[j], memory_order_relaxed);
+    }
+}
+
+/* A bounded appender: overflowing is remembered, never written past. */
+typedef struct jbuf {
+    char *p;
+    size_t len, cap;
+    bool over;
+} jbuf_t;
+
+__attribute__((format(printf, 2, 3))) static void jb(jbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (b->over)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= b->cap - b->len)
+        b->over = true;
+    else
+        b->len += (size_t)n;
+}
+
+/* The counters since the last reset as JSON (one line); zero: then make now the baseline.
+ * Returns the length, 0 if it did not fit (it always does in STATS_MAX). */
+static size_t stats_json(struct mt_target *t, char *buf, size_t cap, bool zero)
+{
+    uint64_t sum[NCOUNTERS], v[NCOUNTERS];
+    jbuf_t b = {buf, 0, cap, false};
+    const char *sep = "";
+
+    pthread_mutex_lock(&t->base_lock);
+    sum_counters(t, sum);
+    for (int j = 0; j < NCOUNTERS; j++)
+        v[j] = sum[j] >= t->base[j] ? sum[j] - t->base[j] : 0;
+    if (zero)
+        memcpy(t->base, sum, sizeof(sum));
+    pthread_mutex_unlock(&t->base_lock);
+
+    jb(&b, "{\"connections_accepted\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"responses\":{",
+       v[C_CONNECTIONS], v[C_REQUESTS]);
+    for (int s = 0; s < NSTATUS; s++) {
+        if (v[C_STATUS + s]) {
+            jb(&b, "%s\"%d\":%" PRIu64, sep, s + 100, v[C_STATUS + s]);
+            sep = ",";
+        }
+    }
+    jb(&b,
+       "},\"bytes_sent\":%" PRIu64 ",\"resets\":%" PRIu64 ",\"malformed\":%" PRIu64
+       ",\"malformed_by_kind\":{",
+       v[C_BYTES_OUT], v[C_RESETS], v[C_MALFORMED]);
+    for (int k = 0; k < MT__TGT_MAL_KINDS; k++)
+        jb(&b, "%s\"%s\":%" PRIu64, k ? "," : "", mt__tgt_malformed_names[k], v[C_MAL_KIND + k]);
+    jb(&b,
+       "},\"closes\":%" PRIu64 ",\"bad_requests\":%" PRIu64 ",\"bad_params\":%" PRIu64
+       ",\"accept_errors\":%" PRIu64 ",\"threads\":%d,\"seed\":%" PRIu64 "}\n",
+       v[C_CLOSES], v[C_BAD_REQUESTS], v[C_BAD_PARAMS], v[C_ACCEPT_ERRORS], t->nthreads, t->seed);
+    return b.over ? 0 : b.len;
+}
+
+/* Answers a /__mortar/ request. Nothing of it is counted. The JSON is the one allocation a
+ * request may cost, and only these requests. */
+static void control(worker_t *w, conn_t *c)
+{
+    static const char notfound[] =
+        "unknown path: try " MT_TARGET_STATS_PATH " or " MT_TARGET_RESET_PATH "\n";
+    static const char nomem[] = "out of memory\n";
+    pend_t *r = &c->pend;
+    char *h = c->scratch + c->scratch_used;
+    const char *text = NULL;
+    char *json = NULL;
+    size_t n, jlen = 0, tlen = 0;
+    unsigned status = 200;
+    seg_t *s;
+
+    if (r->action == A_NOTFOUND) {
+        status = 404;
+        text = notfound;
+        tlen = sizeof(notfound) - 1;
+    } else if (!(json = malloc(STATS_MAX)) ||
+               !(jlen = stats_json(w->t, json, STATS_MAX, r->action == A_ZERO))) {
+        free(json);
+        json = NULL;
+        status = 500;
+        text = nomem;
+        tlen = sizeof(nomem) - 1;
+    }
+    n = mt__tgt_format_head(h, status, json ? jlen : tlen,
+                            r->conn | (json ? MT__TGT_HEAD_JSON : 0));
+    if (text && !r->head_only) {
+        memcpy(h + n, text, tlen);
+        n += tlen;
+    }
+    c->scratch_used += (uint32_t)n;
+    push(c, S_MEM, h, n)->flags = SF_UNCOUNTED;
+    if (json && !r->head_only) {
+        s = push(c, S_MEM, json, jlen);
+        s->flags = SF_UNCOUNTED | SF_OWNED;
+        s->u.own = json;
+    } else {
+        free(json);
+    }
+}
+
+/* ---- responses ---------------------------------------------------------------------------- */
+
+static void slow_start(worker_t *w, conn_t *c, uint64_t bps)
+{
+    if (bps == 0)
+        return;
+    c->slow_bps = bps;
+    c->slow_sent = 0;
+    c->slow_t0 = w->now;
+}
+
 /* Queue the response for the current request (room was checked before its head was parsed). */
 static void respond(worker_t *w, conn_t *c)
 {
     const struct mt_target *t = w->t;
     pend_t *r = &c->pend;
 
-    if (r->status == 200 && r->body == B_DEFAULT) {
+    switch (r->action) {
+    case A_RESET:
+        bump(w, C_RESETS, 1);
+        c->phase = P_RESET;
+        return;
+    case A_MALFORMED: {
+        unsigned k = w->mal_next;
+        w->mal_next = (k + 1) % MT__TGT_MAL_KINDS;
+        bump(w, C_MALFORMED, 1);
+        bump(w, C_MAL_KIND + (int)k, 1);
+        push_seg(c, t->mal[k], t->mal_len[k]);
+        slow_start(w, c, r->slow_bps);
+        c->phase = P_CLOSING;
+        return;
+    }
+    case A_STATS:
+    case A_ZERO:
+    case A_NOTFOUND:
+        control(w, c);
+        goto done;
+    default:
+        break;
+    }
+
+    if (r->status == 200 && r->body == B_DEFAULT && !r->chunked) {
         const prep_t *p = &t->prep[r->conn];
         if (r->head_only) {
             push_seg(c, p->buf, p->head_len);
@@ -395,6 +737,8 @@ static void respond(worker_t *w, conn_t *c)
     } else {
         uint64_t blen;
         char *h = c->scratch + c->scratch_used;
+        bool nobody = mt__tgt_status_bodyless(r->status) || r->status == 205;
+        bool chunked = r->chunked && !nobody;
         size_t n;
 
         switch (r->body) {
@@ -408,24 +752,39 @@ static void respond(worker_t *w, conn_t *c)
             blen = t->default_len;
             break;
         }
-        if (mt__tgt_status_bodyless(r->status) || r->status == 205)
+        if (nobody)
             blen = 0;
-        n = mt__tgt_format_head(h, r->status, blen, r->conn);
-        if (r->body == B_TEXT && !r->head_only && blen > 0) {
+        n = mt__tgt_format_head(h, r->status, blen, r->conn | (chunked ? MT__TGT_HEAD_CHUNKED : 0));
+        if (r->head_only) {
+            blen = 0;
+        } else if (chunked && r->body == B_DEFAULT && !t->default_fill) {
+            /* "ok\n" in one chunk (a --body-size body is 'x', like size=) */
+            n += (size_t)sprintf(h + n, "%x\r\n", (unsigned)blen);
+            memcpy(h + n, t->prep[0].buf + t->prep[0].head_len, blen);
+            n += blen;
+            memcpy(h + n, "\r\n0\r\n\r\n", 7);
+            n += 7;
+            blen = 0;
+        } else if (r->body == B_TEXT && blen > 0) {
             memcpy(h + n, r->text, blen);
             n += blen;
             blen = 0;
         }
         c->scratch_used += (uint32_t)n;
         push_seg(c, h, n);
-        if (!r->head_only && blen > 0) {
-            if (r->body == B_DEFAULT && t->default_inline)
-                push_seg(c, t->prep[0].buf + t->prep[0].head_len, blen);
-            else
-                push_seg(c, NULL, blen);
-        }
+        if (chunked && !r->head_only && (blen > 0 || r->body != B_DEFAULT || t->default_fill))
+            push_chunked(c, blen);
+        else if (blen > 0 && r->body == B_DEFAULT && t->default_inline)
+            push_seg(c, t->prep[0].buf + t->prep[0].head_len, blen);
+        else if (blen > 0)
+            push_seg(c, NULL, blen);
     }
-    w->st.responses++;
+    bump(w, C_RESPONSES, 1);
+    bump_status(w, r->status);
+    if (r->close_after && r->action == A_RESPOND)
+        bump(w, C_CLOSES, 1);
+    slow_start(w, c, r->slow_bps);
+done:
     if (r->close_after)
         c->phase = P_CLOSING;
     else
@@ -458,14 +817,15 @@ static int64_t stall_adjust(const worker_t *w, int64_t due)
 static void request_done(worker_t *w, conn_t *c)
 {
     int64_t due = w->now + c->pend.delay_ns;
-    if (w->t->nstalls > 0) {
+    /* /__mortar/ requests are neither stalled nor start the stall clock */
+    if (w->t->nstalls > 0 && c->pend.action < A_STATS) {
         if (!w->epoch)
             epoch_init(w);
         due = stall_adjust(w, due);
     }
     if (due > w->now) {
         c->phase = P_PARKED;
-        heap_push(w, c, due);
+        timer_set(w, c, due);
         return;
     }
     respond(w, c);
@@ -486,10 +846,15 @@ static void bad_request(worker_t *w, conn_t *c)
     pend_t *r = &c->pend;
     int n;
 
-    w->st.bad_requests++;
+    c->used = 1;
+    bump(w, C_REQUESTS, 1);
+    bump(w, C_BAD_REQUESTS, 1);
     r->status = c->req.err_status ? c->req.err_status : 400;
     r->body = B_TEXT;
+    r->action = A_BAD;
     r->conn = MT__TGT_CONN_CLOSE;
+    r->chunked = 0;
+    r->slow_bps = 0;
     r->head_only = 0;
     r->close_after = 1;
     r->delay_ns = 0;
@@ -505,47 +870,82 @@ static void bad_request(worker_t *w, conn_t *c)
 
 static void head_done(worker_t *w, conn_t *c)
 {
+    const struct mt_target *t = w->t;
     pend_t *r = &c->pend;
     const mt__h1_req_t *q = &c->req;
+    const char *target = c->rbuf + c->head_start + q->target_off;
     bool keep = mt__h1_req_keep_alive(q);
+    bool first = !c->used;
     mt__tgt_behave_t b;
+    int ctl;
 
-    w->st.requests++;
+    c->used = 1;
     r->head_only = q->method == MT__H1_M_HEAD;
     r->close_after = !keep;
     r->conn = !keep                   ? MT__TGT_CONN_CLOSE
               : q->version_minor == 0 ? MT__TGT_CONN_KEEP_ALIVE
                                       : MT__TGT_CONN_NONE;
+    r->action = A_RESPOND;
+    r->chunked = 0;
+    r->slow_bps = 0;
+    r->delay_ns = 0;
+    r->status = 200;
+    r->body = B_DEFAULT;
     c->body_left = 0;
     c->phase = P_BODY;
 
     if (q->has_transfer_encoding) {
         /* the body's framing is unknown to us: answer and close */
-        w->st.bad_requests++;
+        bump(w, C_REQUESTS, 1);
+        bump(w, C_BAD_REQUESTS, 1);
+        r->action = A_BAD;
         r->status = 501;
         r->body = B_TEXT;
-        r->delay_ns = 0;
         r->close_after = 1;
         r->conn = MT__TGT_CONN_CLOSE;
         set_text(r, "Transfer-Encoding is not supported: send Content-Length\n");
         return;
     }
-    if (mt__tgt_behave_parse(c->rbuf + c->head_start + q->target_off, q->target_len, &b, r->text) !=
-        0) {
-        w->st.bad_params++;
-        r->status = 400;
-        r->body = B_TEXT;
-        r->textlen = (uint16_t)strlen(r->text);
-        r->delay_ns = 0;
+    ctl = control_path(target, q->target_len);
+    if (ctl != A_RESPOND) {
+        /* not counted, nor is a connection opened for it (connections count at accept) */
+        if (first)
+            bump(w, C_CONNECTIONS, UINT64_MAX); /* minus one */
+        r->action = (uint8_t)ctl;
     } else {
-        r->status = b.status;
-        r->body = b.has_size ? B_FILL : B_DEFAULT;
-        r->size = b.size;
-        r->delay_ns = b.delay_ns;
+        bump(w, C_REQUESTS, 1);
+        if (t->plain && !memchr(target, '?', q->target_len)) {
+            /* the fast path: nothing to parse, nothing to draw */
+        } else if (mt__tgt_behave_parse_over(&t->defaults, target, q->target_len, &b, r->text) !=
+                   0) {
+            bump(w, C_BAD_PARAMS, 1);
+            r->status = 400;
+            r->body = B_TEXT;
+            r->textlen = (uint16_t)strlen(r->text);
+        } else {
+            mt__tgt_pick_t pk;
+            mt__tgt_pick(&b, &w->rng, &pk);
+            r->status = pk.status;
+            r->delay_ns = pk.delay_ns;
+            r->action = pk.action == MT__TGT_RESET       ? A_RESET
+                        : pk.action == MT__TGT_MALFORMED ? A_MALFORMED
+                                                         : A_RESPOND;
+            r->body = b.has_size ? B_FILL : B_DEFAULT;
+            r->size = b.size;
+            r->chunked = b.chunked;
+            r->slow_bps = b.slow_bps;
+            if (b.close) {
+                r->close_after = 1;
+                r->conn = MT__TGT_CONN_CLOSE;
+            }
+        }
     }
     c->body_left = q->content_length;
-    if (q->expect_continue && c->body_left > 0 && q->version_minor >= 1)
+    if (q->expect_continue && c->body_left > 0 && q->version_minor >= 1) {
         push_seg(c, k_continue, sizeof(k_continue) - 1);
+        if (ctl != A_RESPOND)
+            c->out[c->out_head + c->out_n - 1].flags = SF_UNCOUNTED;
+    }
 }
 
 /* Parse and answer what the buffer holds, as far as the state allows. */
@@ -562,7 +962,8 @@ static void process_input(worker_t *w, conn_t *c)
             request_done(w, c);
             continue;
         }
-        if (c->phase != P_HEAD || c->rpos == c->rlen || !room(c))
+        /* a throttled response holds the requests behind it, as a delayed one does */
+        if (c->phase != P_HEAD || c->rpos == c->rlen || c->slow_bps || !room(c))
             return;
         size_t used = 0;
         int rc = mt__h1_req_feed(&c->req, c->rbuf + c->rpos, c->rlen - c->rpos, &used);
@@ -599,7 +1000,7 @@ static int read_more(worker_t *w, conn_t *c)
     n = recv(c->fd, c->rbuf + c->rlen, space, 0);
     if (n > 0) {
         c->rlen += (uint32_t)n;
-        w->st.bytes_in += (uint64_t)n;
+        bump(w, C_BYTES_IN, (uint64_t)n);
         if ((size_t)n < space && !c->rdhup)
             c->readable = 0; /* drained: the next edge will tell */
         return 0;
@@ -627,7 +1028,7 @@ static void linger_read(worker_t *w, conn_t *c)
     for (int i = 0; i < ROUNDS; i++) {
         ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
         if (n > 0) {
-            w->st.bytes_in += (uint64_t)n;
+            bump(w, C_BYTES_IN, (uint64_t)n);
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -664,13 +1065,20 @@ static void conn_run(worker_t *w, conn_t *c)
             if ((c->phase == P_HEAD || c->phase == P_BODY) && c->rpos < c->rlen)
                 continue;
         }
+        if (c->phase == P_RESET) {
+            /* an RST instead of a FIN: the client sees "connection reset by peer" */
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            conn_close(w, c);
+            return;
+        }
         if (c->phase == P_CLOSING) {
             if (c->eof || shutdown(c->fd, SHUT_WR) != 0) {
                 conn_close(w, c);
                 return;
             }
             c->phase = P_LINGER;
-            heap_push(w, c, w->now + LINGER_NS);
+            timer_set(w, c, w->now + LINGER_NS);
             continue;
         }
         if (c->phase == P_PARKED)
@@ -734,7 +1142,9 @@ static conn_t *conn_get(worker_t *w)
     }
     c->tag.kind = K_CONN;
     c->phase = P_HEAD;
-    c->readable = c->rdhup = c->eof = c->in_ready = 0;
+    c->readable = c->rdhup = c->eof = c->in_ready = c->used = 0;
+    c->slow_bps = c->slow_sent = 0;
+    c->slow_t0 = 0;
     c->fd = -1;
     c->heap_idx = NOT_IN_HEAP;
     c->due = 0;
@@ -759,14 +1169,14 @@ static void do_accept(worker_t *w)
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
             /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the edge is spent, so come back later */
-            w->st.accept_errors++;
+            bump(w, C_ACCEPT_ERRORS, 1);
             w->accept_retry = w->now + ACCEPT_RETRY_NS;
             return;
         }
         c = conn_get(w);
         if (!c) {
             close(fd);
-            w->st.accept_errors++;
+            bump(w, C_ACCEPT_ERRORS, 1);
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -779,7 +1189,7 @@ static void do_accept(worker_t *w)
             c->anext = w->free;
             w->free = c;
             w->nfree++;
-            w->st.accept_errors++;
+            bump(w, C_ACCEPT_ERRORS, 1);
             continue;
         }
         c->anext = w->all;
@@ -787,7 +1197,7 @@ static void do_accept(worker_t *w)
             w->all->aprev = c;
         w->all = c;
         w->nconns++;
-        w->st.connections++;
+        bump(w, C_CONNECTIONS, 1);
     }
 }
 
@@ -801,8 +1211,10 @@ static void run_timers(worker_t *w)
         if (c->phase == P_PARKED) {
             respond(w, c);
             conn_run(w, c);
-        } else {
+        } else if (c->phase == P_LINGER) {
             conn_close(w, c); /* lingered long enough */
+        } else {
+            conn_run(w, c); /* a throttled response's next slice */
         }
     }
     if (w->accept_retry && w->accept_retry <= w->now) {
@@ -973,10 +1385,56 @@ out:
     return rc;
 }
 
+/* The malformed responses (enum mt__tgt_malformed_kind); each ends the connection. */
+static const char k_mal_status[] = "HTTP/1.1 2x0 OK\r\nContent-Type: text/plain\r\n"
+                                   "Content-Length: 3\r\nConnection: close\r\n\r\nok\n";
+static const char k_mal_chunk[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                  "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n";
+static const char k_mal_truncated[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                      "Content-Length: 1000\r\nConnection: close\r\n\r\nok\n";
+
+/* Oversized: OVERSIZED_LINES header lines of 1 KiB each, past MT_H1_MAX_HEADER_BYTES. */
+static int prepare_malformed(struct mt_target *t)
+{
+    static const char first[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n";
+    static const char last[] = "Content-Length: 0\r\nConnection: close\r\n\r\n";
+    size_t len = sizeof(first) - 1 + OVERSIZED_LINES * 1024 + sizeof(last) - 1, off;
+
+    t->oversized = malloc(len);
+    if (!t->oversized)
+        return MT_ENOMEM;
+    memcpy(t->oversized, first, sizeof(first) - 1);
+    off = sizeof(first) - 1;
+    for (int i = 0; i < OVERSIZED_LINES; i++) {
+        /* "X-Padding-00: xxx...x\r\n", 1024 bytes */
+        memcpy(t->oversized + off, "X-Padding-", 10);
+        t->oversized[off + 10] = (char)('0' + i / 10);
+        t->oversized[off + 11] = (char)('0' + i % 10);
+        memcpy(t->oversized + off + 12, ": ", 2);
+        memset(t->oversized + off + 14, 'x', 1024 - 16);
+        memcpy(t->oversized + off + 1022, "\r\n", 2);
+        off += 1024;
+    }
+    memcpy(t->oversized + off, last, sizeof(last) - 1);
+    t->mal[MT__TGT_MAL_STATUS_LINE] = k_mal_status;
+    t->mal_len[MT__TGT_MAL_STATUS_LINE] = sizeof(k_mal_status) - 1;
+    t->mal[MT__TGT_MAL_CHUNK_SIZE] = k_mal_chunk;
+    t->mal_len[MT__TGT_MAL_CHUNK_SIZE] = sizeof(k_mal_chunk) - 1;
+    t->mal[MT__TGT_MAL_TRUNCATED] = k_mal_truncated;
+    t->mal_len[MT__TGT_MAL_TRUNCATED] = sizeof(k_mal_truncated) - 1;
+    t->mal[MT__TGT_MAL_OVERSIZED] = t->oversized;
+    t->mal_len[MT__TGT_MAL_OVERSIZED] = len;
+    return MT_OK;
+}
+
 static int prepare(struct mt_target *t, const mt_target_config_t *cfg)
 {
     static const char ok[] = "ok\n";
     size_t each;
+    int rc;
+
+    if ((rc = prepare_malformed(t)) != MT_OK)
+        return rc;
 
     t->filler = malloc(FILLER);
     if (!t->filler)
@@ -1005,11 +1463,20 @@ static int prepare(struct mt_target *t, const mt_target_config_t *cfg)
     return MT_OK;
 }
 
-static int worker_init(struct mt_target *t, worker_t *w, char *err, size_t errlen)
+static int worker_init(struct mt_target *t, worker_t *w, unsigned index, char *err, size_t errlen)
 {
     struct epoll_event ev;
+    /* own cache lines: one thread's increments never invalidate another's */
+    size_t csize = (sizeof(counters_t) + 63) / 64 * 64;
 
     w->t = t;
+    w->rng = mt__tgt_rand_seed(t->seed, index);
+    w->cnt = aligned_alloc(64, csize);
+    if (!w->cnt) {
+        errf(err, errlen, "out of memory");
+        return MT_ENOMEM;
+    }
+    memset(w->cnt, 0, csize);
     w->listen_tag.kind = K_LISTEN;
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     if (w->ep < 0) {
@@ -1038,6 +1505,8 @@ int mt_target_new(const mt_target_config_t *cfg, mt_target_t **out, char *err, s
     socklen_t sl;
     const char *host = cfg->host ? cfg->host : "127.0.0.1";
     int rc = MT_EINVAL, probe = -1;
+    mt__tgt_behave_t defaults;
+    char msg[MT__TGT_MSG_MAX];
 
     *out = NULL;
     if (err && errlen)
@@ -1079,10 +1548,27 @@ int mt_target_new(const mt_target_config_t *cfg, mt_target_t **out, char *err, s
         }
     }
 
+    mt__tgt_behave_init(&defaults);
+    if (cfg->defaults &&
+        mt__tgt_behave_apply(cfg->defaults, strlen(cfg->defaults), &defaults, msg) != 0) {
+        msg[strcspn(msg, "\n")] = 0;
+        errf(err, errlen, "%s", msg);
+        goto out;
+    }
+
     rc = MT_ENOMEM;
     t = calloc(1, sizeof(*t));
     if (!t)
         goto out;
+    if (pthread_mutex_init(&t->base_lock, NULL) != 0)
+        goto out;
+    t->base_lock_init = true;
+    t->defaults = defaults;
+    t->plain = defaults.status == 200 && defaults.nmix == 1 && defaults.delay_ns == 0 &&
+               defaults.delay_kind == MT__TGT_DELAY_FIXED && !defaults.has_size &&
+               !defaults.chunked && !defaults.close && !defaults.reset && !defaults.malformed &&
+               !defaults.slow_bps;
+    t->seed = cfg->seed;
     t->stop_fd = -1;
     t->stop_tag.kind = K_STOP;
     t->nthreads = cfg->threads ? cfg->threads : cpu_count();
@@ -1130,7 +1616,7 @@ int mt_target_new(const mt_target_config_t *cfg, mt_target_t **out, char *err, s
             rc = MT_ESYS;
             goto out;
         }
-        if ((rc = worker_init(t, w, err, errlen)) != MT_OK)
+        if ((rc = worker_init(t, w, (unsigned)i, err, errlen)) != MT_OK)
             goto out;
     }
     *out = t;
@@ -1202,18 +1688,34 @@ int mt_target_wait(mt_target_t *t)
 
 void mt_target_stats(const mt_target_t *t, mt_target_stats_t *out)
 {
+    uint64_t sum[NCOUNTERS];
+
+    sum_counters(t, sum);
     memset(out, 0, sizeof(*out));
-    for (int i = 0; i < t->nthreads; i++) {
-        const mt_target_stats_t *s = &t->workers[i].st;
-        out->connections += s->connections;
-        out->requests += s->requests;
-        out->responses += s->responses;
-        out->bad_requests += s->bad_requests;
-        out->bad_params += s->bad_params;
-        out->accept_errors += s->accept_errors;
-        out->bytes_in += s->bytes_in;
-        out->bytes_out += s->bytes_out;
-    }
+    out->connections = sum[C_CONNECTIONS];
+    out->requests = sum[C_REQUESTS];
+    out->responses = sum[C_RESPONSES];
+    out->bad_requests = sum[C_BAD_REQUESTS];
+    out->bad_params = sum[C_BAD_PARAMS];
+    out->accept_errors = sum[C_ACCEPT_ERRORS];
+    out->resets = sum[C_RESETS];
+    out->malformed = sum[C_MALFORMED];
+    out->closes = sum[C_CLOSES];
+    out->bytes_in = sum[C_BYTES_IN];
+    out->bytes_out = sum[C_BYTES_OUT];
+}
+
+int mt_target_check_behaviour(const char *query, char *err, size_t errlen)
+{
+    mt__tgt_behave_t b;
+    char msg[MT__TGT_MSG_MAX];
+
+    mt__tgt_behave_init(&b);
+    if (!query || mt__tgt_behave_apply(query, strlen(query), &b, msg) == 0)
+        return MT_OK;
+    msg[strcspn(msg, "\n")] = 0;
+    errf(err, errlen, "%s", msg);
+    return MT_EINVAL;
 }
 
 void mt_target_free(mt_target_t *t)
@@ -1232,6 +1734,7 @@ void mt_target_free(mt_target_t *t)
             free(c);
         }
         free(w->heap);
+        free(w->cnt);
         if (w->lfd >= 0)
             close(w->lfd);
         if (w->ep >= 0)
@@ -1242,5 +1745,8 @@ void mt_target_free(mt_target_t *t)
     free(t->workers);
     free(t->prep_mem);
     free(t->filler);
+    free(t->oversized);
+    if (t->base_lock_init)
+        pthread_mutex_destroy(&t->base_lock);
     free(t);
 }

@@ -64,3 +64,64 @@ refused_port() {
 
 # Slower under sanitizers: scale time bounds.
 if [[ -n ${MT_SANITIZED:-} ]]; then SLOW=4; else SLOW=1; fi
+
+# ---- helpers for the end-to-end tests (test_e2e_*.sh) ----------------------------------------
+
+# run_json OUT SECONDS ARGS...: `mortar run -q --json OUT ARGS...`, bounded by SECONDS x SLOW.
+# Fails unless it exits 0 and OUT is a mortar result (a sanitizer report aborts the process,
+# so it fails here too). Its stdout and stderr are kept in OUT.stdout and OUT.stderr.
+run_json() {
+  local out=$1 secs=$2 rc=0
+  shift 2
+  timeout $((secs * SLOW)) "$MORTAR" run -q --json "$out" "$@" >"$out.stdout" 2>"$out.stderr" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    tail -n 30 "$out.stderr" >&2
+    fail "mortar run $* exited $rc"
+  fi
+  jq -e '.schema == "mortar.result/v1"' "$out" >/dev/null || fail "$out: not a mortar result"
+}
+
+# target_stats FILE: the running target's own counters (GET /__mortar/stats) into FILE.
+target_stats() {
+  curl -sS --fail --max-time $((10 * SLOW)) -o "$1" "$TARGET_URL/__mortar/stats" ||
+    fail "GET $TARGET_URL/__mortar/stats failed"
+  jq -e 'type == "object"' "$1" >/dev/null || fail "stats are not a JSON object: $(head -c 300 "$1")"
+}
+
+# target_stats_since BEFORE OUT: what the target counted since the snapshot BEFORE (taken with
+# target_stats), without the stats requests themselves. Two snapshots S1, S2 are taken back to
+# back and OUT = (S1 - BEFORE) - (S2 - S1), number by number (objects key by key, a missing key
+# is 0). Each stats request adds the same to every counter, so this is exact whether or not a
+# snapshot counts the request that asked for it, and whatever the stats requests count.
+target_stats_since() {
+  local s1="$WORK/stats1.$RANDOM.json" s2="$WORK/stats2.$RANDOM.json"
+  target_stats "$s1"
+  target_stats "$s2"
+  jq -n --slurpfile a "$1" --slurpfile b "$s1" --slurpfile c "$s2" '
+    def d($a; $b; $c):
+      ([$a, $b, $c] | map(select(. != null)) | .[0] | type) as $t
+      | if $t == "object" then
+          reduce ([$a, $b, $c] | map(select(type == "object") | keys[]) | unique[]) as $k
+            ({}; .[$k] = d($a[$k]; $b[$k]; $c[$k]))
+        elif $t == "number" then 2 * ($b // 0) - ($a // 0) - ($c // 0)
+        else $b end;
+    d($a[0]; $b[0]; $c[0])' >"$2" || fail "cannot compute stats difference"
+}
+
+# expect_near WHAT VALUE CENTER TOL: VALUE within CENTER +- TOL (numbers).
+expect_near() {
+  local lo hi
+  lo=$(awk -v c="$3" -v t="$4" 'BEGIN { printf "%.3f", c - t }')
+  hi=$(awk -v c="$3" -v t="$4" 'BEGIN { printf "%.3f", c + t }')
+  expect_between "$1" "$2" "$lo" "$hi"
+}
+
+# expect_jq WHAT FILE FILTER: jq -e FILTER on FILE must be true; on failure shows FILTER's
+# value. Extra jq arguments (--arg ...) may follow.
+expect_jq() {
+  local what=$1 file=$2 filter=$3
+  shift 3
+  jq -e "$@" "$filter" "$file" >/dev/null ||
+    fail "$what: $filter is $(jq -c "$@" "$filter" "$file" 2>&1 | head -c 400)"
+  pass "$what"
+}
