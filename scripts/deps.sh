@@ -3,8 +3,8 @@
 # nothing is missing. Usage: scripts/deps.sh [build|test|bench]...  (default: build test)
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libjansson-dev zlib1g-dev libyaml-dev)
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev jq curl)
+build_pkgs=(build-essential cmake pkg-config libjansson-dev zlib1g-dev libyaml-dev nodejs npm)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev jq curl nodejs npm chromium)
 bench_pkgs=(nginx wrk time)
 
 want=()
@@ -19,8 +19,19 @@ for g in "${groups[@]}"; do
   esac
 done
 
+# Node.js may come from elsewhere than Debian (NodeSource's nodejs package carries npm, and
+# Debian's npm package would conflict with it): a command on the PATH is as good as the package.
+provides() {
+  case $1 in
+    nodejs) command -v node >/dev/null ;;
+    npm) command -v npm >/dev/null ;;
+    *) return 1 ;;
+  esac
+}
+
 missing=()
 for p in $(printf '%s\n' "${want[@]}" | sort -u); do
+  provides "$p" && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 ((${#missing[@]})) || exit 0

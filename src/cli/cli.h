@@ -4,5 +4,6 @@
 
 int mt_cli_run(int argc, char **argv);    /* mortar run [flags] URL    (cmd_run.c) */
 int mt_cli_target(int argc, char **argv); /* mortar target [flags]     (cmd_target.c) */
+int mt_cli_report(int argc, char **argv); /* mortar report FILE [flags] (cmd_report.c) */
 
 #endif

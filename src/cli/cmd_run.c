@@ -8,6 +8,7 @@
 #include "cli/json_out.h"
 #include "cli/phout.h"
 #include "cli/readall.h"
+#include "cli/report.h"
 #include "cli/verdicts.h"
 #include "cli/output.h"
 #include "mortar/engine.h"
@@ -74,6 +75,7 @@ typedef struct run_opts {
     mt__verdicts_t verdicts; /* --autostop, --threshold */
     const char *json_path;   /* NULL = no JSON, "-" = stdout */
     const char *phout_path;  /* NULL = no phout */
+    const char *html_path;   /* --html: the HTML report; NULL = none */
     bool quiet;
     bool latency; /* --latency: full percentile distribution */
     bool help;
@@ -93,6 +95,7 @@ enum {
     RUN_OPT_JSON,
     RUN_OPT_TICK,
     RUN_OPT_PHOUT,
+    RUN_OPT_HTML,
     RUN_OPT_AMMO,
     RUN_OPT_AMMO_TYPE,
     RUN_OPT_AMMO_ORDER,
@@ -118,6 +121,7 @@ static const struct option run_longopts[] = {
     {"json", required_argument, NULL, RUN_OPT_JSON},
     {"tick", required_argument, NULL, RUN_OPT_TICK},
     {"phout", required_argument, NULL, RUN_OPT_PHOUT},
+    {"html", required_argument, NULL, RUN_OPT_HTML},
     {"ammo", required_argument, NULL, RUN_OPT_AMMO},
     {"ammo-type", required_argument, NULL, RUN_OPT_AMMO_TYPE},
     {"ammo-order", required_argument, NULL, RUN_OPT_AMMO_ORDER},
@@ -159,6 +163,7 @@ static void run_usage(FILE *f)
             "                        trading send precision for CPU (e.g. 1ms) [0: exact]\n"
             "      --json FILE       write the result as JSON (- for stdout)\n"
             "      --phout FILE      write one Phantom/Yandex.Tank phout line per request\n"
+            "      --html FILE       write a self-contained HTML report with charts\n"
             "      --ammo FILE       send the requests of a Yandex.Tank ammo file (gzip ok);\n"
             "                        the URL then only says where to connect\n"
             "      --ammo-type T     uri, uripost, phantom, access [auto: phantom if the file\n"
@@ -642,6 +647,11 @@ static int run_parse_args_url(int argc, char **argv, const char *url, run_opts_t
             code = run_parse_int(flag, optarg, 0, LLONG_MAX, &v, err, n);
             o->seed = (uint64_t)v;
             break;
+        case RUN_OPT_HTML:
+            if (optarg[0] == '\0')
+                code = run_err(err, n, "%s: empty file name", flag);
+            o->html_path = optarg;
+            break;
         case RUN_OPT_PHOUT:
             if (optarg[0] == '\0')
                 code = run_err(err, n, "%s: empty file name", flag);
@@ -774,8 +784,18 @@ static int run_exec(run_opts_t *o)
         info.nrequests = o->ammo.nreqs;
     }
 
-    if (o->json_path != NULL) {
-        if (strcmp(o->json_path, "-") == 0)
+    if (o->html_path != NULL) {
+        /* fail before the run, as --json does, when the report cannot be written */
+        FILE *probe = fopen(o->html_path, "a");
+        if (probe == NULL) {
+            fprintf(stderr, "mortar run: --html: cannot create '%s': %s\n", o->html_path,
+                    strerror(errno));
+            goto out;
+        }
+        fclose(probe);
+    }
+    if (o->json_path != NULL || o->html_path != NULL) {
+        if (o->json_path != NULL && strcmp(o->json_path, "-") == 0)
             sumf = stderr; /* stdout carries the JSON alone */
         rc = mt__json_new(&info, o->json_path, &ctx.json, err, sizeof(err));
         if (rc != MT_OK) {
@@ -881,6 +901,17 @@ static int run_exec(run_opts_t *o)
         mt__json_finish(ctx.json, mt_run_result(run), interrupted, err, sizeof(err)) != MT_OK) {
         fprintf(stderr, "mortar run: %s\n", err);
         code = RUN_EXIT_INTERNAL;
+    }
+    if (o->html_path != NULL && ctx.json != NULL && code != RUN_EXIT_INTERNAL) {
+        size_t tlen = 0;
+        char *text = mt__json_text(ctx.json, &tlen);
+        rc = text != NULL ? mt__report_write(text, tlen, NULL, 0, o->html_path, err, sizeof(err))
+                          : MT_ENOMEM;
+        free(text);
+        if (rc != MT_OK) {
+            fprintf(stderr, "mortar run: --html: %s\n", rc == MT_ENOMEM ? "out of memory" : err);
+            code = RUN_EXIT_INTERNAL;
+        }
     }
     if (ctx.phout != NULL) {
         rc = mt__phout_close(ctx.phout, err, sizeof(err));

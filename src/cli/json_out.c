@@ -19,6 +19,7 @@ struct mt__json {
     char *tmp_path;
     FILE *tmp;
     int err;                 /* first error while adding seconds */
+    bool memory;             /* path NULL: keep the document in memory only (--html alone) */
     const char *const *tags; /* tag names, borrowed from the run info */
     size_t ntags;
 };
@@ -180,7 +181,9 @@ int mt__json_new(const mt__run_info_t *info, const char *path, mt__json_t **out,
     j->tags = info->tags;
     j->ntags = info->ntags;
 
-    if (strcmp(path, "-") != 0) {
+    if (path == NULL)
+        j->memory = true;
+    else if (strcmp(path, "-") != 0) {
         size_t n = strlen(path) + 32;
         j->path = strdup(path);
         j->tmp_path = malloc(n);
@@ -370,6 +373,8 @@ int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, c
     }
     json_object_set(j->root, "histograms", hists);
 
+    if (j->memory)
+        goto out;
     if (j->path == NULL) {
         if (json_dumpf(j->root, stdout, JO_DUMP_FLAGS) != 0 || fputc('\n', stdout) == EOF ||
             fflush(stdout) != 0) {
@@ -412,6 +417,13 @@ enc_fail:
 out:
     json_decref(hists);
     return rc;
+}
+
+char *mt__json_text(const mt__json_t *j, size_t *len)
+{
+    char *text = json_dumps(j->root, JO_DUMP_FLAGS);
+    *len = text != NULL ? strlen(text) : 0;
+    return text;
 }
 
 void mt__json_set(mt__json_t *j, const char *key, json_t *value)

@@ -15,7 +15,8 @@
 
 typedef struct mt__json mt__json_t;
 
-/* Starts a result for a run described by info (copied as JSON right away). For a file, the
+/* Starts a result for a run described by info (copied as JSON right away). path NULL keeps
+ * the document in memory only (for mt__json_text). For a file, the
  * temporary file is created now so that an unwritable path fails before the run, not after it.
  * Returns MT_OK, MT_ESYS (errbuf says which file and why) or MT_ENOMEM. Free with
  * mt__json_free. */
@@ -30,6 +31,10 @@ int mt__json_second(mt__json_t *j, const mt_second_t *s);
  * or MT_ESYS / MT_ENOMEM with errbuf filled. Call at most once. */
 int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, char *errbuf,
                     size_t errlen);
+
+/* The document as text (after mt__json_finish), malloc'd; the caller frees it. NULL when out of
+ * memory. */
+char *mt__json_text(const mt__json_t *j, size_t *len);
 
 /* Sets a top-level member (steals the reference), e.g. "verdicts" and "exit_code". */
 void mt__json_set(mt__json_t *j, const char *key, json_t *value);

@@ -11,6 +11,7 @@ static void main_usage(FILE *f)
                "Commands:\n"
                "  run [flags] URL   load-test an HTTP server (mortar run --help)\n"
                "  target [flags]    start the built-in target server (mortar target --help)\n"
+               "  report FILE       HTML report of a --json result (mortar report --help)\n"
                "  version           print the version\n"
                "  help [COMMAND]    this help, or a command's\n"
                "\n"
@@ -29,6 +30,8 @@ int main(int argc, char **argv)
         return mt_cli_run(argc - 1, argv + 1);
     if (strcmp(cmd, "target") == 0)
         return mt_cli_target(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0)
+        return mt_cli_report(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mortar %s\n", MT_VERSION);
         return 0;
@@ -39,6 +42,8 @@ int main(int argc, char **argv)
             return mt_cli_run(2, help);
         if (help[0] != NULL && strcmp(help[0], "target") == 0)
             return mt_cli_target(2, help);
+        if (help[0] != NULL && strcmp(help[0], "report") == 0)
+            return mt_cli_report(2, help);
         main_usage(stdout);
         return 0;
     }

@@ -23,7 +23,7 @@ expect_usage "-c" -c 0 http://127.0.0.1:1/
 # refused: every due request fails as "refused", exit 0, JSON written
 port=$(refused_port)
 out="$WORK/refused.json"
-timeout $((30 * SLOW)) "$MORTAR" run -q -R 100 -d 1s -c 4 -t 1 --json "$out" "http://127.0.0.1:$port/" \
+timeout $((30 * SLOW)) "$MORTAR" run -q --schedule 'const(100, 1s)' -d 1.5s -c 4 -t 1 --json "$out" "http://127.0.0.1:$port/" \
   >/dev/null || fail "refused run exited $?"
 expect_eq "refused due" "$(jqr "$out" .summary.due)" 100
 expect_eq "refused errors" "$(jqr "$out" .summary.errors_by_kind.refused)" 100

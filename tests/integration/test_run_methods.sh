@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh"
 start_target
 
 out="$WORK/head.json"
-timeout $((30 * SLOW)) "$MORTAR" run -q -m HEAD -R 200 -d 1s -c 2 -t 1 --json "$out" \
+timeout $((30 * SLOW)) "$MORTAR" run -q -m HEAD --schedule 'const(200, 1s)' -d 1.5s -c 2 -t 1 --json "$out" \
   "$TARGET_URL/?size=100000" >/dev/null || fail "HEAD run exited $?"
 expect_eq "HEAD completed" "$(jqr "$out" .summary.requests)" 200
 expect_eq "HEAD errors" "$(jqr "$out" .summary.errors)" 0
@@ -15,7 +15,7 @@ expect_between "HEAD bytes per response" "$per" 1 1000
 out="$WORK/post.json"
 printf 'hello world' >"$WORK/body.txt"
 timeout $((30 * SLOW)) "$MORTAR" run -q -m POST --body @"$WORK/body.txt" -H 'Content-Type: text/plain' \
-  -R 100 -d 1s -c 2 -t 1 --json "$out" "$TARGET_URL/" >/dev/null || fail "POST run exited $?"
+  --schedule 'const(100, 1s)' -d 1.5s -c 2 -t 1 --json "$out" "$TARGET_URL/" >/dev/null || fail "POST run exited $?"
 expect_eq "POST completed" "$(jqr "$out" .summary.requests)" 100
 expect_eq "POST 200" "$(jqr "$out" '.summary.status["200"]')" 100
 # request bytes: the head plus the 11-byte body, the same for every request

@@ -8,8 +8,9 @@ expect_eq model "$(jqr "$out" .config.model)" open
 expect_eq due "$(jqr "$out" .summary.due)" 3000
 expect_eq dropped "$(jqr "$out" .summary.dropped)" 0
 expect_eq errors "$(jqr "$out" .summary.errors)" 0
-sent=$(jqr "$out" .summary.sent)
-expect_eq sent "$sent" 3000
+# requests due in the last moments may still wait for a connection when the run ends (they
+# stay visible as backlog): sent is the plan minus at most what -c could not take at the end
+expect_between sent "$(jqr "$out" .summary.sent)" 2980 3000
 # completed = sent minus what was still in flight when the run ended (at most -c)
 expect_between completed "$(jqr "$out" .summary.requests)" 2980 3000
 # each full second carries its share of the plan

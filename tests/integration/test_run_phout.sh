@@ -4,8 +4,10 @@ source "$(dirname "$0")/lib.sh"
 start_target
 ph="$WORK/phout.txt"
 out="$WORK/res.json"
-timeout $((30 * SLOW)) "$MORTAR" run -q -R 200 -d 1s -c 4 -t 2 --phout "$ph" --json "$out" \
-  "$TARGET_URL/?size=100" >/dev/null || fail "mortar run exited $?"
+# the schedule ends half a second before the run, so nothing is in flight at the end and
+# every request sent has its line
+timeout $((30 * SLOW)) "$MORTAR" run -q --schedule 'const(200, 1s)' -d 1.5s -c 4 -t 2 --phout "$ph" \
+  --json "$out" "$TARGET_URL/?size=100" >/dev/null || fail "mortar run exited $?"
 done_=$(jqr "$out" .summary.requests)
 expect_eq "phout lines = completed + errors" "$(wc -l <"$ph")" "$((done_ + $(jqr "$out" .summary.errors)))"
 awk -F'\t' 'NF != 12 { print "line " NR ": " NF " columns"; exit 1 }' "$ph" || fail "phout column count"
@@ -24,6 +26,6 @@ pass "interval_real covers latency"
 
 # failures carry the errno in net_code: 111 for a refused connection
 port=$(refused_port)
-timeout $((30 * SLOW)) "$MORTAR" run -q -R 50 -d 1s -c 2 -t 1 --phout "$ph" "http://127.0.0.1:$port/" \
-  >/dev/null || fail "refused run exited $?"
+timeout $((30 * SLOW)) "$MORTAR" run -q --schedule 'const(50, 1s)' -d 1.5s -c 2 -t 1 --phout "$ph" \
+  "http://127.0.0.1:$port/" >/dev/null || fail "refused run exited $?"
 expect_eq "refused lines" "$(awk -F'\t' '$11 == 111 && $12 == 0' "$ph" | wc -l)" 50

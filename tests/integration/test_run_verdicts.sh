@@ -30,7 +30,8 @@ expect_eq "http trip code" "$(jqr "$out" '.verdicts[0].exit_code')" 22
 
 # thresholds: one passes, one fails -> 99, both listed
 out="$WORK/t.json"
-run 99 "$out" -R 50 -d 2s -c 10 --threshold 'errors<1%' --threshold 'p(50)<1ms' "$TARGET_URL/?delay=5ms"
+run 99 "$out" --schedule 'const(50, 2s)' -d 2.5s -c 10 --threshold 'errors<1%' --threshold 'p(50)<1ms' \
+  "$TARGET_URL/?delay=5ms"
 expect_eq "threshold 1 passed" "$(jqr "$out" '.verdicts[0].passed')" true
 expect_eq "threshold 2 passed" "$(jqr "$out" '.verdicts[1].passed')" false
 expect_eq "full run" "$(jqr "$out" .summary.sent)" 100
