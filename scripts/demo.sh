@@ -21,12 +21,13 @@ exec {fd}<"$tmp/fifo"
 read -r -t 20 -u "$fd" line || { echo "demo: the target did not start (see $OUT/target.log)" >&2; exit 1; }
 url="http://${line#listening on }/"
 echo "demo: built-in target $line"
-echo "demo: mortar run --schedule 'line(100, 5000, 4s) const(5000, 4s)' -c 100 --json $OUT/result.json $url"
+echo "demo: mortar run --schedule 'line(100, 5000, 4s) const(5000, 4s)' -c 100 --json $OUT/result.json --html $OUT/report.html $url"
 echo
 "$MORTAR" run --schedule 'line(100, 5000, 4s) const(5000, 4s)' -c 100 -t 1 \
-  --json "$OUT/result.json" "$url"
+  --json "$OUT/result.json" --html "$OUT/report.html" "$url"
 echo
-echo "demo: results (schema docs/result-schema.json): $OUT/result.json"
+echo "demo: the report, with charts (open it in a browser): $OUT/report.html"
+echo "demo: the result JSON (schema docs/result-schema.json): $OUT/result.json"
 echo "demo: the demo's target has stopped. To try your own runs:"
 echo "        $MORTAR target --listen 127.0.0.1:8080 &"
 echo "        $MORTAR run -R 1000 -d 10s http://127.0.0.1:8080/          (open model, 1000 requests/s)"
