@@ -400,68 +400,7 @@ static void test_eval_no_data(void **state)
 
 /* ---- abortOnFail ---------------------------------------------------------------------- */
 
-typedef struct sec {
-    mt_second_t s;
-    mt_hist_t *lat, *svc;
-    mt_tag_stats_t tags[NTAGS];
-    mt_hist_t *tlat[NTAGS], *tsvc[NTAGS];
-    uint32_t next;
-} sec_t;
-
-static void sec_init(sec_t *x)
-{
-    memset(x, 0, sizeof *x);
-    assert_int_equal(mt_hist_new_latency(&x->lat), MT_OK);
-    assert_int_equal(mt_hist_new_latency(&x->svc), MT_OK);
-    for (int i = 0; i < NTAGS; i++) {
-        assert_int_equal(mt_hist_new_latency(&x->tlat[i]), MT_OK);
-        assert_int_equal(mt_hist_new_latency(&x->tsvc[i]), MT_OK);
-    }
-}
-
-static void sec_free(sec_t *x)
-{
-    mt_hist_free(x->lat);
-    mt_hist_free(x->svc);
-    for (int i = 0; i < NTAGS; i++) {
-        mt_hist_free(x->tlat[i]);
-        mt_hist_free(x->tsvc[i]);
-    }
-}
-
-static mt_second_t *sec_next(sec_t *x)
-{
-    memset(&x->s, 0, sizeof x->s);
-    mt_hist_reset(x->lat);
-    mt_hist_reset(x->svc);
-    for (int i = 0; i < NTAGS; i++) {
-        memset(&x->tags[i], 0, sizeof x->tags[i]);
-        mt_hist_reset(x->tlat[i]);
-        mt_hist_reset(x->tsvc[i]);
-        x->tags[i].latency = x->tlat[i];
-        x->tags[i].service = x->tsvc[i];
-    }
-    x->s.index = x->next++;
-    x->s.span_ns = S;
-    x->s.latency = x->lat;
-    x->s.service = x->svc;
-    x->s.tags = x->tags;
-    x->s.ntags = NTAGS;
-    return &x->s;
-}
-
-static void resp(sec_t *x, int tag, unsigned status, int64_t lat_us, uint64_t n)
-{
-    mt_counters_t *cs[2] = {&x->s.c, &x->tags[tag].c};
-    for (int i = 0; i < 2; i++) {
-        cs[i]->completed += n;
-        cs[i]->status[status] += n;
-    }
-    assert_true(mt_hist_record_n(x->lat, lat_us, n));
-    assert_true(mt_hist_record_n(x->tlat[tag], lat_us, n));
-    assert_true(mt_hist_record_n(x->svc, lat_us, n));
-    assert_true(mt_hist_record_n(x->tsvc[tag], lat_us, n));
-}
+#include "synth_seconds.h"
 
 static mt_threshold_watch_t *watch(const char *const *texts, size_t n)
 {
