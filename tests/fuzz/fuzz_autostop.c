@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fuzz_text.h"
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
@@ -117,13 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text;
     int rc;
 
-    if (size > 2048)
-        return 0;
-    text = malloc(size + 1);
+    text = fuzz_cstr(data, size, 2048);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
 
     memset(&err, 0, sizeof err);
     rc = mt_autostop_parse(text, &one, &err);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fuzz_text.h"
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
@@ -20,13 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text;
     int rc;
 
-    if (size > 1024)
-        return 0;
-    text = malloc(size + 1);
+    text = fuzz_cstr(data, size, 1024);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
     memset(&err, 0, sizeof(err));
 
     rc = mt_parse_duration(text, &ns, &err);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fuzz_text.h"
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
@@ -52,13 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text;
     int rc;
 
-    if (size > 4096)
-        return 0;
-    text = malloc(size + 1);
+    text = fuzz_cstr(data, size, 4096);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
     memset(&err, 0, sizeof(err));
 
     rc = mt_sched_parse(text, &s, &err);

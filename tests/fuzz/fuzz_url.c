@@ -7,19 +7,18 @@
 #include <string.h>
 
 #include "proto/request.h"
+#include "fuzz_text.h"
 #include "proto/url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
+    char *text = fuzz_cstr(data, size, SIZE_MAX - 1);
     mt_url_t u;
     mt_parse_err_t err;
     int rc;
 
     if (text == NULL)
         return 0;
-    memcpy(text, data, size);
-    text[size] = '\0';
 
     rc = mt_url_parse(text, &u, &err);
     if (rc == MT_OK) {

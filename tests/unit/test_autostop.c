@@ -9,6 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "parse_assert.h"
+
 #include "mortar/verdict.h"
 
 #define S  1000000000LL
@@ -240,13 +242,7 @@ static void test_parse_bad(void **state)
         mt_autostop_crit_t c;
         mt_parse_err_t err = {0};
         int rc = mt_autostop_parse(cases[i].in, &c, &err);
-        if (rc != cases[i].rc || err.col != cases[i].col ||
-            strncmp(err.msg, cases[i].msg, strlen(cases[i].msg)) != 0)
-            print_error("'%s': rc %d col %d msg '%s'; want rc %d col %d msg '%s'\n", cases[i].in,
-                        rc, err.col, err.msg, cases[i].rc, cases[i].col, cases[i].msg);
-        assert_int_equal(rc, cases[i].rc);
-        assert_int_equal(err.col, cases[i].col);
-        assert_true(strncmp(err.msg, cases[i].msg, strlen(cases[i].msg)) == 0);
+        assert_parse_err(cases[i].in, rc, &err, cases[i].rc, cases[i].col, cases[i].msg);
     }
 
     /* over-long tags and texts */
