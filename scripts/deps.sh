@@ -3,9 +3,10 @@
 # nothing is missing. Usage: scripts/deps.sh [build|test|bench]...  (default: build test)
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libjansson-dev zlib1g-dev libyaml-dev nodejs npm)
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev jq curl nodejs npm chromium)
-bench_pkgs=(nginx wrk time)
+build_pkgs=(build-essential cmake pkg-config libjansson-dev zlib1g-dev libyaml-dev libssl-dev libnghttp2-dev
+            libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev nodejs npm)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev jq curl openssl nginx prometheus nodejs npm chromium)
+bench_pkgs=(nginx wrk nghttp2-client openssl time)
 
 want=()
 groups=("$@")

@@ -14,7 +14,10 @@
     XX(ESYS, -8, "system call failed")                                                             \
     XX(EDNS, -9, "name resolution failed")                                                         \
     XX(EEOF, -10, "unexpected end of input")                                                       \
-    XX(EFORMAT, -11, "unsupported or corrupt encoding")
+    XX(EFORMAT, -11, "unsupported or corrupt encoding")                                            \
+    XX(EBUSY, -12, "at capacity / busy")                                                           \
+    XX(ENOTFOUND, -13, "not found")                                                                \
+    XX(ECONFLICT, -14, "conflict")
 
 enum {
     MT_OK = 0,

@@ -1,0 +1,38 @@
+/* The in-process agent: runs the engine for runs the server assigns to it, one thread per
+ * run, and publishes one snapshot per second, an end message and heartbeats on the bus
+ * (bus.h). It obeys mortar.runs.<id>.control stop messages. */
+#ifndef MT_SERVER_AGENT_H
+#define MT_SERVER_AGENT_H
+
+#include <stddef.h>
+
+#include "server/bus.h"
+
+typedef struct mt_agent mt_agent_t;
+
+typedef struct mt_agent_info {
+    const char *name;        /* e.g. "local" */
+    const char *labels_json; /* JSON object, e.g. {"zone":"local"} */
+    int capacity;            /* runs at once */
+} mt_agent_info_t;
+
+int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out);
+
+/* Checks a run config (a JSON object with the keys of `mortar run --config`, e.g.
+ * {"url": "http://127.0.0.1:8080/", "rate": 100, "duration": "5s"}) without running it.
+ * Returns MT_OK, or MT_EINVAL with a message naming the key in err. */
+int mt_agent_check_config(const char *config_json, char *err, size_t errlen);
+
+/* Starts run_id with config_json in a new thread. MT_EINVAL (err filled) for a bad config,
+ * MT_EBUSY when at capacity (err says so). The end message
+ *   {"run_id","agent","outcome":"completed"|"stopped"|"error","reason","seconds":N}
+ * is published after the last snapshot. */
+int mt_agent_start(mt_agent_t *a, const char *run_id, const char *config_json, char *err,
+                   size_t errlen);
+/* Asks a run to finish its current second and end (outcome "stopped"). */
+int mt_agent_stop(mt_agent_t *a, const char *run_id, const char *reason);
+int mt_agent_active(mt_agent_t *a); /* runs in progress */
+/* Stops every run (each finishes its second and publishes its end) and joins the threads. */
+void mt_agent_free(mt_agent_t *a);
+
+#endif

@@ -1,0 +1,59 @@
+/* The aggregator: subscribes to agents' snapshots on the bus, merges the snapshots of one
+ * run-second from all its agents exactly (counters added, histograms merged; percentiles are
+ * never averaged), evaluates the run's autostop criteria and thresholds on the merged data,
+ * and hands each merged second to a sink (the store) as ready-to-store rows. A second is
+ * complete when every agent of the run sent it, or a later one, or ended, or 3 s passed.
+ *
+ * Stored row format (one per run-second, and one per tag and run-second):
+ *   data_json   the second as in the result JSON's "seconds" array (docs/result-schema.json:
+ *               t, span_s, due, sent, completed, errors, errors_by_kind, status, latency_us
+ *               percentiles, service_us, open_connections, backlog, ...), without "hist"
+ *   latency_b64 / service_b64  HdrHistogram V2 compressed base64 of that second's histograms
+ * From these rows any window's percentiles are recomputed exactly (analysis.h). */
+#ifndef MT_SERVER_AGGREGATOR_H
+#define MT_SERVER_AGGREGATOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/bus.h"
+
+typedef struct mt_agg mt_agg_t;
+
+typedef struct mt_agg_row {
+    const char *tag;         /* "" = all requests of the second (always rows[0]) */
+    const char *data_json;   /* see above */
+    const char *latency_b64; /* latency from the due time (open model) / send (closed) */
+    const char *service_b64; /* from the actual send */
+} mt_agg_row_t;
+
+typedef struct mt_agg_end {
+    const char *run_id;
+    const char *state;         /* "passed" | "failed" | "stopped" | "error" */
+    const char *reason;        /* why: "completed", "threshold ... failed", "autostop ...",
+                                * "stopped by API", the agent's error, ... */
+    const char *summary_json;  /* the result JSON's "summary" object over the whole run */
+    const char *verdicts_json; /* the result JSON's "verdicts" object (autostop, thresholds) */
+    uint32_t seconds;          /* seconds stored */
+} mt_agg_end_t;
+
+typedef struct mt_agg_sink {
+    /* One merged second: store rows[0..n) in one transaction. Non-zero return = not stored
+     * (the aggregator logs it and counts it; it does not retry). */
+    int (*on_second)(void *ud, const char *run_id, uint32_t second, const mt_agg_row_t *rows,
+                     size_t n);
+    /* The run ended (all agents ended, or a verdict stopped it and the agents then ended). */
+    void (*on_end)(void *ud, const mt_agg_end_t *e);
+} mt_agg_sink_t;
+
+int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **out);
+/* Expects run_id's snapshots from nagents agents; config_json gives its autostop criteria and
+ * thresholds (keys "autostop", "thresholds" of the run config). MT_EINVAL + err on a bad
+ * criterion. A failing verdict with abort publishes mortar.runs.<id>.control {"stop": ...}. */
+int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
+                 char *err, size_t errlen);
+/* Merged seconds handed to the sink / snapshots received / rejected (for /metrics). */
+void mt_agg_stats(mt_agg_t *g, uint64_t *seconds, uint64_t *snapshots, uint64_t *rejected);
+void mt_agg_free(mt_agg_t *g);
+
+#endif

@@ -1,0 +1,26 @@
+/* Analysis over stored rows (aggregator.h's row format): a window's summary recomputed from
+ * the merged histograms, and the comparison of two summaries against a test's tolerances. */
+#ifndef MT_SERVER_ANALYSIS_H
+#define MT_SERVER_ANALYSIS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "server/aggregator.h"
+
+/* Summary of rows (any order; rows of every tag may be mixed): the result JSON's "summary"
+ * shape (requests, rps, duration_s, errors, errors_by_kind, status, latency_us, service_us
+ * percentiles, ...) plus "tags" when tagged rows are present. NULL with err filled on a
+ * corrupt row. */
+json_t *mt_analysis_summary(const mt_agg_row_t *rows, size_t n, char *err, size_t errlen);
+
+/* Compares run against base (both summaries as above). tolerances is the test's object, e.g.
+ * {"p50_pct": 10, "p99_pct": 10, "rps_pct": 5, "error_rate_abs": 0.01} (missing keys take
+ * those defaults). Returns
+ *   {"metrics": [{"name":"p99_us","run":..,"base":..,"delta":..,"delta_pct":..,
+ *                 "tolerance":..,"regression":bool}, ...], "regression": bool}
+ * for p50, p90, p95, p99, p999 latency, rps and error rate. */
+json_t *mt_analysis_compare(const json_t *run, const json_t *base, const json_t *tolerances);
+
+#endif

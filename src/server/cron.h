@@ -1,0 +1,26 @@
+/* Cron expressions: 5 fields (minute hour day-of-month month day-of-week), UTC. Each field:
+ * '*', numbers, ranges a-b, steps */n and a-b/n, lists a,b; month and weekday names (jan..dec,
+ * sun..sat; 7 = sunday too); the macros @hourly @daily @midnight @weekly @monthly @yearly
+ * @annually. Day-of-month and day-of-week are OR-ed when both are restricted (Vixie cron). */
+#ifndef MT_SERVER_CRON_H
+#define MT_SERVER_CRON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mortar/error.h"
+
+typedef struct mt_cron {
+    uint64_t minute; /* bit i = minute i */
+    uint32_t hour, mday, month; /* mday bits 1..31, month bits 1..12 */
+    uint8_t wday;               /* bits 0..6, 0 = Sunday */
+    bool mday_star, wday_star;
+} mt_cron_t;
+
+/* MT_OK, or MT_EPARSE with err naming the field and column (1-based). */
+int mt_cron_parse(const char *expr, mt_cron_t *out, mt_parse_err_t *err);
+/* The first fire time strictly after `after` (Unix seconds, UTC), at a whole minute; -1 if
+ * none within 5 years (e.g. "0 0 30 2 *"). */
+int64_t mt_cron_next(const mt_cron_t *c, int64_t after);
+
+#endif

@@ -1,0 +1,15 @@
+/* Structured logs: one JSON object per line on stderr (or a file), e.g.
+ *   {"ts":"2026-11-27T23:01:02.345Z","level":"info","msg":"run started","run":"0193...","agent":"local"}
+ * Fields are given as key/value string pairs (numbers as text are written as numbers when
+ * they parse as such); values are JSON-escaped. Thread-safe; a line is written with one
+ * write(2). */
+#ifndef MT_SERVER_LOG_H
+#define MT_SERVER_LOG_H
+
+enum mt_log_level { MT_LOG_DEBUG, MT_LOG_INFO, MT_LOG_WARN, MT_LOG_ERROR };
+
+void mt_log_init(int fd, enum mt_log_level min);
+/* mt_log(MT_LOG_INFO, "run started", "run", id, "agent", name, NULL) */
+void mt_log(enum mt_log_level lvl, const char *msg, ...) __attribute__((sentinel));
+
+#endif

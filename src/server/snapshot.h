@@ -1,0 +1,45 @@
+/* One agent's second of one run: what an agent publishes once per second on
+ * mortar.runs.<run_id>.second. The wire form is a JSON document ("mortar.snapshot/v1"):
+ * counters as in the result JSON, histograms as HdrHistogram V2 compressed base64 strings,
+ * so a snapshot merges exactly with any other of the same second. */
+#ifndef MT_SERVER_SNAPSHOT_H
+#define MT_SERVER_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mortar/engine.h"
+#include "mortar/error.h"
+#include "mortar/hist.h"
+
+typedef struct mt_snap_tag {
+    char *name; /* "" = untagged */
+    mt_counters_t c;
+    mt_hist_t *latency;
+    mt_hist_t *service;
+} mt_snap_tag_t;
+
+typedef struct mt_snapshot {
+    char run_id[40];
+    char agent[64];
+    uint32_t second; /* second number from run start */
+    int64_t span_ns;
+    uint32_t open_conns;
+    uint64_t backlog;
+    mt_counters_t c;
+    mt_hist_t *latency, *service;
+    mt_snap_tag_t *tags;
+    size_t ntags;
+} mt_snapshot_t;
+
+/* Fills s from an engine second (copies the histograms); tags[] names the config's tags. */
+int mt_snapshot_from_second(mt_snapshot_t *s, const char *run_id, const char *agent,
+                            const mt_second_t *sec, const char *const *tags, size_t ntags);
+/* The JSON wire form, malloc'd. */
+int mt_snapshot_encode(const mt_snapshot_t *s, char **out, size_t *len);
+/* Parses the wire form; any defect is MT_EPARSE with err saying what and where. Never trusts
+ * the input (it is fuzzed: tests/fuzz/fuzz_snapshot.c). */
+int mt_snapshot_decode(const char *buf, size_t len, mt_snapshot_t *out, mt_parse_err_t *err);
+void mt_snapshot_dispose(mt_snapshot_t *s);
+
+#endif

@@ -1,0 +1,43 @@
+/* Webhook delivery from the transactional outbox: every event row written with a state
+ * change becomes one delivery per matching webhook; the relay POSTs it (libcurl) at least
+ * once, retrying failures with exponential backoff (1 s, 2 s, 4 s ... capped at 10 min,
+ * 10 attempts, then "failed"). Each POST carries
+ *   Content-Type: application/json
+ *   X-Mortar-Event: <event type>          X-Mortar-Event-Id: <event id> (deduplicate on it)
+ *   X-Mortar-Delivery: <delivery id>      X-Mortar-Timestamp: <Unix s>
+ *   X-Mortar-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
+ * and counts as delivered on any 2xx within 10 s. */
+#ifndef MT_SERVER_WEBHOOK_H
+#define MT_SERVER_WEBHOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct mt_delivery {
+    const char *id;
+    const char *url;
+    const char *secret;
+    const char *event_id;
+    const char *event_type;
+    const char *body; /* the event JSON */
+    int attempt;      /* attempts made before this one */
+} mt_delivery_t;
+
+typedef struct mt_relay_ops {
+    /* Deliveries due at now (at most max); freed with free_due. */
+    int (*due)(void *ud, int64_t now, size_t max, mt_delivery_t **out, size_t *n);
+    void (*free_due)(void *ud, mt_delivery_t *d, size_t n);
+    /* Result of one attempt: ok, the HTTP status (0 = none), an error text, and when to try
+     * again (0 = never: delivered, or out of attempts). */
+    int (*record)(void *ud, const char *delivery_id, int ok, int status, const char *error,
+                  int64_t next_attempt_at);
+} mt_relay_ops_t;
+
+/* "sha256=<64 hex>" into out (at least 72 bytes). */
+void mt_webhook_sign(const char *secret, int64_t ts, const char *body, char *out, size_t n);
+/* Delay before attempt number `attempt` (1-based count of failures so far), seconds. */
+int64_t mt_webhook_backoff(int attempt);
+/* Makes one pass: delivers what is due at now. Returns deliveries attempted, or < 0. */
+int mt_relay_pass(const mt_relay_ops_t *ops, void *ud, int64_t now);
+
+#endif
