@@ -111,6 +111,30 @@ test('login: a bad token is refused with the problem shown, a good one is kept',
   await shot(page, 'serve-runs-empty.png');
 });
 
+test('the SSE parser: chunk boundaries anywhere, CRLF and CR, comments, multi-line data, ids', { skip }, async () => {
+  const out = await page.evaluate(() => {
+    const stream = ': comment\r\nevent: second\r\nid: 7\r\ndata: {"t":7}\r\n\r\n' +
+      'data: a\ndata: b\n\n' + 'event: state\rdata: {"state":"passed"}\r\r' + 'data:x\n\n' + 'event: empty\n\n' + 'data: tail';
+    const runs = [];
+    for (const size of [1, 2, 3, 5, 7, 1000]) {
+      const got = [];
+      const p = window.mortarUI.sseParser((e) => got.push(e));
+      for (let i = 0; i < stream.length; i += size) p.push(stream.slice(i, i + size));
+      runs.push({ size, got, lastId: p.lastId() });
+    }
+    return runs;
+  });
+  for (const r of out) {
+    assert.deepEqual(r.got, [
+      { event: 'second', data: '{"t":7}', id: '7' },
+      { event: 'message', data: 'a\nb', id: '7' },
+      { event: 'state', data: '{"state":"passed"}', id: '7' },
+      { event: 'message', data: 'x', id: '7' },
+    ], `chunks of ${r.size}`);
+    assert.equal(r.lastId, '7');
+  }
+});
+
 test('tests page: JSON and validation errors are shown, then the test is created', { skip }, async () => {
   await go('#/tests/new');
   await routeReady('test-new');

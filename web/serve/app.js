@@ -683,22 +683,35 @@
 
     if (run.state === 'queued' || run.state === 'running') {
       UI.live = true;
-      summaryBox.appendChild(h('div', { class: 'dim' }, 'Live: the charts update as each second is merged.'));
+      /* running totals of the seconds seen so far, next to the charts */
+      const tot = { done: 0, err: 0 };
+      const lv = {};
+      const cards = h('div', { class: 'cards', id: 'live-cards' }, [['t', 'elapsed'], ['done', 'completed'], ['rps', 'achieved rps (last second)'],
+        ['p99', 'p99 (last second)'], ['err', 'errors'], ['open', 'open connections']].map((x) => { lv[x[0]] = h('div', { class: 'v' }, '–'); return h('div', { class: 'kv' }, h('div', { class: 'k' }, x[1]), lv[x[0]]); }));
+      summaryBox.appendChild(cards);
+      const redraw = () => {
+        grid.update();
+        const n = cols.t.length - 1;
+        if (n < 0) return;
+        lv.t.textContent = fmtDur(cols.t[n] + 1); lv.done.textContent = fmtNum(tot.done, 0); lv.rps.textContent = fmtNum(cols.done[n], 1);
+        lv.p99.textContent = fmtUs(cols.p99[n]); lv.err.textContent = fmtNum(tot.err, 0); lv.open.textContent = fmtNum(cols.open[n], 0);
+      };
       let dirty = false, pending = null;
       const flush = () => {
         if (!dirty || pending) return;
-        pending = requestAnimationFrame(() => { pending = null; dirty = false; grid.update(); });
+        pending = requestAnimationFrame(() => { pending = null; dirty = false; redraw(); });
       };
       c.onLeave(() => pending && cancelAnimationFrame(pending));
       await streamLive(c, id, {
-        second: (s) => { if (pushSecond(cols, s)) { UI.seconds = cols.t.length; dirty = true; } },
+        second: (s) => { if (pushSecond(cols, s)) { UI.seconds = cols.t.length; tot.done += s.completed || 0; tot.err += s.errors || 0; dirty = true; } },
         state: (r) => { setBadge(r); },
         status: (t) => { liveNote.textContent = t === 'live' ? '● live' : t; },
         flush: flush,
       }).catch((e) => { if (c.alive) showError(msg, e); });
       if (!c.alive) return;
       liveNote.textContent = '';
-      if (dirty) grid.update();
+      if (pending) cancelAnimationFrame(pending);
+      if (dirty) redraw();
       if (FINAL.indexOf(UI.state) >= 0) { route(); } /* finished: show the full page */
       return;
     }
@@ -1099,5 +1112,6 @@
     c.onLeave(() => clearTimeout(tm));
   }
 
+  UI.sseParser = sseParser; /* for the browser test of the parser */
   route();
 })();
