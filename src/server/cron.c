@@ -15,15 +15,13 @@ typedef struct cron_field {
     const char *const *names; /* 3-letter names for lo.. (NULL: none) */
 } cron_field_t;
 
-static const char *const cron_months[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                          "jul", "aug", "sep", "oct", "nov", "dec", NULL};
+static const char *const cron_months[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
+                                          "aug", "sep", "oct", "nov", "dec", NULL};
 static const char *const cron_wdays[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
 
 static const cron_field_t cron_fields[5] = {
-    {"minute", 0, 59, NULL},
-    {"hour", 0, 23, NULL},
-    {"day-of-month", 1, 31, NULL},
-    {"month", 1, 12, cron_months},
+    {"minute", 0, 59, NULL},           {"hour", 0, 23, NULL},
+    {"day-of-month", 1, 31, NULL},     {"month", 1, 12, cron_months},
     {"day-of-week", 0, 7, cron_wdays}, /* 7 = Sunday, folded to 0 */
 };
 
@@ -150,11 +148,12 @@ static int cron_field(const cron_field_t *f, const char *base, const char *p, co
                 if (b < a) {
                     char tmp[24];
                     cron_excerpt(item, (size_t)(p - item), tmp, sizeof tmp);
-                    return cron_err(err, (int)(item - base) + 1,
-                                    "%s: range %s goes backwards", f->name, tmp);
+                    return cron_err(err, (int)(item - base) + 1, "%s: range %s goes backwards",
+                                    f->name, tmp);
                 }
             } else if (*p == '/') {
-                b = f->hi == 7 ? 6 : f->hi; /* "a/n" = "a-max/n" (as cronie) */
+                /* "a/n" = "a-max/n" (as cronie); day-of-week's max is 6 but "7/n" is Sunday */
+                b = f->hi == 7 && a < 7 ? 6 : f->hi;
             }
         }
         if (*p == '/') {
@@ -207,8 +206,8 @@ int mt_cron_parse(const char *expr, mt_cron_t *out, mt_parse_err_t *err)
     if (!expr || !out)
         return MT_EINVAL;
     if (strnlen(expr, CRON_MAX_LEN + 1) > CRON_MAX_LEN)
-        return cron_err(err, CRON_MAX_LEN + 1, "cron expression longer than 1024 characters",
-                        NULL, NULL);
+        return cron_err(err, CRON_MAX_LEN + 1, "cron expression longer than 1024 characters", NULL,
+                        NULL);
     p = expr;
     while (cron_is_space(*p))
         p++;
@@ -221,8 +220,8 @@ int mt_cron_parse(const char *expr, mt_cron_t *out, mt_parse_err_t *err)
         n = (size_t)(q - p);
         for (const char *r = q; *r; r++)
             if (!cron_is_space(*r))
-                return cron_err(err, (int)(r - expr) + 1, "unexpected text after the macro",
-                                NULL, NULL);
+                return cron_err(err, (int)(r - expr) + 1, "unexpected text after the macro", NULL,
+                                NULL);
         for (size_t i = 0; i < sizeof cron_macros / sizeof cron_macros[0]; i++) {
             if (strlen(cron_macros[i].name) == n && strncasecmp(p, cron_macros[i].name, n) == 0)
                 return mt_cron_parse(cron_macros[i].expr, out, err);
@@ -236,8 +235,8 @@ int mt_cron_parse(const char *expr, mt_cron_t *out, mt_parse_err_t *err)
     while (*p) {
         if (nf == 5)
             return cron_err(err, (int)(p - expr) + 1,
-                            "more than 5 fields (minute hour day-of-month month day-of-week)",
-                            NULL, NULL);
+                            "more than 5 fields (minute hour day-of-month month day-of-week)", NULL,
+                            NULL);
         start[nf] = p;
         while (*p && !cron_is_space(*p))
             p++;
@@ -247,8 +246,9 @@ int mt_cron_parse(const char *expr, mt_cron_t *out, mt_parse_err_t *err)
     }
     if (nf < 5) {
         char msg[96];
-        snprintf(msg, sizeof msg, "%s field missing (5 fields: minute hour day-of-month month "
-                                  "day-of-week)",
+        snprintf(msg, sizeof msg,
+                 "%s field missing (5 fields: minute hour day-of-month month "
+                 "day-of-week)",
                  cron_fields[nf].name);
         return cron_err(err, (int)(p - expr) + 1, msg, NULL, NULL);
     }

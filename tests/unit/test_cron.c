@@ -101,6 +101,8 @@ static void test_names(void **state)
     c = parse_ok("0 0 * feb/3 tue/2");
     assert_true(c.month == bits(2, 12, 3));
     assert_true(c.wday == bits(2, 6, 2));
+    c = parse_ok("0 0 * * 7/1");
+    assert_true(c.wday == bits(0, 0, 1));
     c = parse_ok("0 0 * * 7");
     assert_true(c.wday == bits(0, 0, 1));
     c = parse_ok("0 0 * * 5-7");
