@@ -1,0 +1,1 @@
+/* mortar serve web UI (first cut) */
