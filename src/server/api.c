@@ -525,7 +525,7 @@ static double api_dur_s(const json_t *v, double dflt)
 }
 
 /* The result's "config" (docs/result-schema.json) from the run's config object. */
-static json_t *api_result_config(const json_t *cfg, size_t nsec)
+static json_t *api_result_config(const json_t *cfg, size_t nsec, const json_t *sum)
 {
     json_t *rc = json_object();
     const char *url = json_string_value(json_object_get(cfg, "url"));
@@ -538,14 +538,17 @@ static json_t *api_result_config(const json_t *cfg, size_t nsec)
                         json_integer(json_is_integer(conns) ? json_integer_value(conns) : 10));
     json_object_set_new(rc, "threads",
                         json_integer(json_is_integer(thr) ? json_integer_value(thr) : 1));
-    json_object_set_new(rc, "duration_s",
-                        json_real(api_dur_s(json_object_get(cfg, "duration"), (double)nsec)));
+    double dur = api_dur_s(json_object_get(cfg, "duration"), (double)nsec);
+    json_object_set_new(rc, "duration_s", json_real(dur > 0 ? dur : 1));
     json_object_set_new(rc, "model", json_string(open ? "open" : "closed"));
     json_object_set_new(rc, "timeout_s", json_real(api_dur_s(json_object_get(cfg, "timeout"), 2)));
     if (json_is_number(json_object_get(cfg, "rate")))
         json_object_set(rc, "rate", json_object_get(cfg, "rate"));
     if (json_is_string(json_object_get(cfg, "schedule")))
         json_object_set(rc, "schedule", json_object_get(cfg, "schedule"));
+    if (open) /* what the plan had due: the stored seconds' "due" total */
+        json_object_set_new(rc, "planned_requests",
+                            json_integer(json_integer_value(json_object_get(sum, "due"))));
     return rc;
 }
 
@@ -638,7 +641,7 @@ static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
         started = json_object_get(run, "created_at");
     json_t *doc = json_pack("{s:s,s:s,s:O,s:o,s:o,s:o,s:o}", "schema", "mortar.result/v1",
                             "mortar_version", MT_VERSION, "started_at", started, "config",
-                            api_result_config(json_object_get(run, "config"), nsec), "summary",
+                            api_result_config(json_object_get(run, "config"), nsec, sum), "summary",
                             sum, "seconds", secs, "histograms", hists);
     json_t *v = json_object_get(run, "verdicts");
     if (json_is_object(v))

@@ -2,6 +2,7 @@
  * PUT, so it trusts nothing (fuzzed by tests/fuzz/fuzz_api_body.c). Unknown keys are errors:
  * a misspelt key must not be silently ignored. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -24,11 +24,9 @@
 #include "server/log.h"
 #include "server/scheduler.h"
 #include "server/serve.h"
+#include "server/ui_assets.h"
 #include "server/webhook.h"
 
-/* The web UI (wt-ui): index.html, app.js, app.css, uPlot.iife.min.js, uPlot.min.css. */
-extern const mt__asset_t mt__serve_assets[];
-extern const size_t mt__serve_nassets;
 
 typedef struct sv_opts {
     const char *listen;
@@ -160,7 +158,7 @@ static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_
         return rc;
     }
     if (n > 0) {
-        mt__live_second(sv->live, run_id, second, rows[0].data_json);
+        mt__sse_second(sv->live, run_id, second, rows[0].data_json);
         sv_metrics_second(sv, run_id, rows[0].data_json);
     }
     return MT_OK;
@@ -178,12 +176,12 @@ static void sv_on_end(void *ud, const mt_agg_end_t *e)
     if (rc == MT_OK) {
         mt_log(MT_LOG_INFO, "run finished", "run", e->run_id, "state", e->state, "reason",
                reason, NULL);
-        mt__live_state(sv->live, e->run_id, run);
+        mt__sse_state(sv->live, e->run_id, run);
     } else {
         mt_log(MT_LOG_WARN, "run end not stored", "run", e->run_id, "state", e->state, "error",
                mt_strerror(rc), NULL);
         if (sv->store->ops->run_get(sv->store, e->run_id, &run) == MT_OK)
-            mt__live_state(sv->live, e->run_id, run);
+            mt__sse_state(sv->live, e->run_id, run);
     }
     json_decref(run);
     sv_metrics_end(sv, e->run_id);
@@ -210,7 +208,7 @@ static void sv_fail_run(mt__serve_t *sv, const char *id, const char *reason)
 {
     json_t *run = NULL;
     if (sv->store->ops->run_finish(sv->store, id, "error", reason, NULL, NULL, &run) == MT_OK) {
-        mt__live_state(sv->live, id, run);
+        mt__sse_state(sv->live, id, run);
         json_decref(run);
     }
     mt_log(MT_LOG_WARN, "run error", "run", id, "reason", reason, NULL);
@@ -240,7 +238,7 @@ static int sv_dispatch_one(mt__serve_t *sv)
             rc = mt_agent_start(sv->agent, id, cfg, err, sizeof err);
         if (rc == MT_OK) {
             mt_log(MT_LOG_INFO, "run started", "run", id, "agent", sv->agent_name, NULL);
-            mt__live_state(sv->live, id, started);
+            mt__sse_state(sv->live, id, started);
         } else {
             sv_metrics_end(sv, id);
             sv_fail_run(sv, id, err[0] ? err : mt_strerror(rc));
@@ -276,7 +274,7 @@ int mt__serve_stop_run(mt__serve_t *sv, const char *id, const char *reason, json
         run = NULL;
         rc = sv->store->ops->run_finish(sv->store, id, "stopped", reason, NULL, NULL, &run);
         if (rc == MT_OK)
-            mt__live_state(sv->live, id, run);
+            mt__sse_state(sv->live, id, run);
     } else if (strcmp(state, "running") == 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "{\"stop\":\"%s\"}", reason);
@@ -610,7 +608,7 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
     if (r.live_run[0]) {
         sv_sse_t *s = calloc(1, sizeof *s);
         s->sv = sv;
-        s->l = mt__live_listen(sv->live, r.live_run);
+        s->l = mt__sse_listen(sv->live, r.live_run);
         mt__listener_prime(s->l, sv->store, r.live_run, r.live_from);
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sv_sse_read, s,
                                                  sv_sse_free);
@@ -816,7 +814,7 @@ static void sv_finish_leftovers(mt__serve_t *sv)
         json_t *run = NULL;
         if (sv->store->ops->run_finish(sv->store, id, "stopped", "server shutdown", NULL, NULL,
                                        &run) == MT_OK)
-            mt__live_state(sv->live, id, run);
+            mt__sse_state(sv->live, id, run);
         json_decref(run);
     }
     json_decref(page);
@@ -868,7 +866,7 @@ int mt_cli_serve(int argc, char **argv)
     size_t nrec = 0;
     sv.store->ops->run_recover(sv.store, reason, &nrec);
     if (nrec) {
-        char n[16];
+        char n[24];
         snprintf(n, sizeof n, "%zu", nrec);
         mt_log(MT_LOG_WARN, "runs interrupted by the last stop", "runs", n, NULL);
     }
@@ -878,7 +876,7 @@ int mt_cli_serve(int argc, char **argv)
     pthread_t disp, tick;
     int threads = 0;
     struct MHD_Daemon *d = NULL;
-    if ((rc = mt__live_new(&sv.live)) != MT_OK || (rc = sv_metrics_init(&sv)) != MT_OK ||
+    if ((rc = mt__sse_new(&sv.live)) != MT_OK || (rc = sv_metrics_init(&sv)) != MT_OK ||
         (rc = mt_bus_new_inproc(&sv.bus)) != MT_OK) {
         fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
         goto out;
@@ -946,11 +944,11 @@ out:
     if (sv.store && sv.live)
         sv_finish_leftovers(&sv);
     if (sv.live)
-        mt__live_shutdown(sv.live);
+        mt__sse_shutdown(sv.live);
     if (d)
         MHD_stop_daemon(d);
     mt_bus_free(sv.bus);
-    mt__live_free(sv.live);
+    mt__sse_free(sv.live);
     if (sv.metrics)
         mt_metrics_free(sv.metrics);
     sv.store->ops->close(sv.store);

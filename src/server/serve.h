@@ -18,25 +18,25 @@
 #define MT__API_MAX_BODY ((size_t)1 << 20)
 
 /* ---- live streams (live.c) ---------------------------------------------------------------- */
-typedef struct mt__live mt__live_t;
+typedef struct mt__sse mt__sse_t;
 typedef struct mt__listener mt__listener_t;
 
-int mt__live_new(mt__live_t **out);
-void mt__live_free(mt__live_t *h);
+int mt__sse_new(mt__sse_t **out);
+void mt__sse_free(mt__sse_t *h);
 /* Ends every stream (server shutdown); later listeners end at once. */
-void mt__live_shutdown(mt__live_t *h);
+void mt__sse_shutdown(mt__sse_t *h);
 /* A new listener of run_id's events; every push after this call reaches it. The caller then
  * primes it (mt__listener_prime) and reads it until it ends; mt__listener_free at the end. */
-mt__listener_t *mt__live_listen(mt__live_t *h, const char *run_id);
-void mt__listener_free(mt__live_t *h, mt__listener_t *l);
+mt__listener_t *mt__sse_listen(mt__sse_t *h, const char *run_id);
+void mt__listener_free(mt__sse_t *h, mt__listener_t *l);
 /* Under the listener's lock, so no push interleaves: queues the stored seconds (rows of tag
  * "" with second >= from) and the run's state; ends after it when the run is final. */
 void mt__listener_prime(mt__listener_t *l, mt_store_t *s, const char *run_id, int64_t from);
 /* Copies up to max bytes of the stream into buf, waiting up to timeout_ms for some. Returns
  * bytes (0 = nothing yet: the caller sends a keep-alive comment), or -1 at the end. */
 long mt__listener_read(mt__listener_t *l, char *buf, size_t max, int timeout_ms);
-void mt__live_second(mt__live_t *h, const char *run_id, uint32_t second, const char *data_json);
-void mt__live_state(mt__live_t *h, const char *run_id, const json_t *run);
+void mt__sse_second(mt__sse_t *h, const char *run_id, uint32_t second, const char *data_json);
+void mt__sse_state(mt__sse_t *h, const char *run_id, const json_t *run);
 
 /* ---- the server ---------------------------------------------------------------------------- */
 typedef struct mt__serve {
@@ -45,7 +45,7 @@ typedef struct mt__serve {
     mt_agent_t *agent;
     mt_agg_t *agg;
     mt_metrics_t *metrics;
-    mt__live_t *live;
+    mt__sse_t *live;
     const char *agent_name;
     int agent_capacity;
     int ready;

@@ -25,15 +25,15 @@ struct mt__listener {
     int dead;            /* ended (shutdown or overflow) */
 };
 
-struct mt__live {
+struct mt__sse {
     pthread_mutex_t mu;
     mt__listener_t *head;
     int shutdown;
 };
 
-int mt__live_new(mt__live_t **out)
+int mt__sse_new(mt__sse_t **out)
 {
-    mt__live_t *h = calloc(1, sizeof *h);
+    mt__sse_t *h = calloc(1, sizeof *h);
     if (h == NULL)
         return MT_ENOMEM;
     pthread_mutex_init(&h->mu, NULL);
@@ -41,7 +41,7 @@ int mt__live_new(mt__live_t **out)
     return MT_OK;
 }
 
-void mt__live_free(mt__live_t *h)
+void mt__sse_free(mt__sse_t *h)
 {
     if (h == NULL)
         return;
@@ -49,7 +49,7 @@ void mt__live_free(mt__live_t *h)
     free(h);
 }
 
-void mt__live_shutdown(mt__live_t *h)
+void mt__sse_shutdown(mt__sse_t *h)
 {
     pthread_mutex_lock(&h->mu);
     h->shutdown = 1;
@@ -62,7 +62,7 @@ void mt__live_shutdown(mt__live_t *h)
     pthread_mutex_unlock(&h->mu);
 }
 
-mt__listener_t *mt__live_listen(mt__live_t *h, const char *run_id)
+mt__listener_t *mt__sse_listen(mt__sse_t *h, const char *run_id)
 {
     mt__listener_t *l = calloc(1, sizeof *l);
     if (l == NULL)
@@ -82,7 +82,7 @@ mt__listener_t *mt__live_listen(mt__live_t *h, const char *run_id)
     return l;
 }
 
-void mt__listener_free(mt__live_t *h, mt__listener_t *l)
+void mt__listener_free(mt__sse_t *h, mt__listener_t *l)
 {
     if (l == NULL)
         return;
@@ -212,7 +212,7 @@ long mt__listener_read(mt__listener_t *l, char *buf, size_t max, int timeout_ms)
     return n;
 }
 
-void mt__live_second(mt__live_t *h, const char *run_id, uint32_t second, const char *data_json)
+void mt__sse_second(mt__sse_t *h, const char *run_id, uint32_t second, const char *data_json)
 {
     pthread_mutex_lock(&h->mu);
     for (mt__listener_t *l = h->head; l; l = l->next) {
@@ -225,7 +225,7 @@ void mt__live_second(mt__live_t *h, const char *run_id, uint32_t second, const c
     pthread_mutex_unlock(&h->mu);
 }
 
-void mt__live_state(mt__live_t *h, const char *run_id, const json_t *run)
+void mt__sse_state(mt__sse_t *h, const char *run_id, const json_t *run)
 {
     pthread_mutex_lock(&h->mu);
     for (mt__listener_t *l = h->head; l; l = l->next) {
