@@ -12,6 +12,8 @@ static void main_usage(FILE *f)
                "  run [flags] URL   load-test an HTTP server (mortar run --help)\n"
                "  target [flags]    start the built-in target server (mortar target --help)\n"
                "  report FILE       HTML report of a --json result (mortar report --help)\n"
+               "  serve [flags]     the control plane: API, web UI, runs (mortar serve --help)\n"
+               "  token create      an API token for serve (mortar token --help)\n"
                "  version           print the version\n"
                "  help [COMMAND]    this help, or a command's\n"
                "\n"
@@ -32,6 +34,10 @@ int main(int argc, char **argv)
         return mt_cli_target(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0)
         return mt_cli_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return mt_cli_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "token") == 0)
+        return mt_cli_token(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mortar %s\n", MT_VERSION);
         return 0;
@@ -44,6 +50,10 @@ int main(int argc, char **argv)
             return mt_cli_target(2, help);
         if (help[0] != NULL && strcmp(help[0], "report") == 0)
             return mt_cli_report(2, help);
+        if (help[0] != NULL && strcmp(help[0], "serve") == 0)
+            return mt_cli_serve(2, help);
+        if (help[0] != NULL && strcmp(help[0], "token") == 0)
+            return mt_cli_token(2, help);
         main_usage(stdout);
         return 0;
     }

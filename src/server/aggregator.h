@@ -46,6 +46,8 @@ typedef struct mt_agg_sink {
     void (*on_end)(void *ud, const mt_agg_end_t *e);
 } mt_agg_sink_t;
 
+/* The sink's callbacks run on the bus's dispatcher thread (or the aggregator's timer thread)
+ * with the aggregator's lock held: they must not call mt_agg_* themselves. */
 int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **out);
 /* Expects run_id's snapshots from nagents agents; config_json gives its autostop criteria and
  * thresholds (keys "autostop", "thresholds" of the run config). MT_EINVAL + err on a bad
@@ -54,6 +56,13 @@ int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsig
                  char *err, size_t errlen);
 /* Merged seconds handed to the sink / snapshots received / rejected (for /metrics). */
 void mt_agg_stats(mt_agg_t *g, uint64_t *seconds, uint64_t *snapshots, uint64_t *rejected);
+/* Unsubscribes, stops the timer and drops runs still watched (their on_end is not called). */
 void mt_agg_free(mt_agg_t *g);
+
+/* For tests and benchmarks: the clock that times the 3 s limit (nanoseconds, monotonic;
+ * NULL restores CLOCK_MONOTONIC), and one check of that limit now (the aggregator's own timer
+ * does it every 200 ms). */
+void mt__agg_set_clock(mt_agg_t *g, int64_t (*clock)(void *ud), void *ud);
+void mt__agg_poll(mt_agg_t *g);
 
 #endif

@@ -1,0 +1,957 @@
+/* mortar serve: the control plane process (docs/serve.md, docs/adr/0011-control-plane.md).
+ * Threads: libmicrohttpd's (one per connection: SSE streams block in their reader), the bus
+ * dispatcher (agent -> aggregator -> store sink), the run dispatcher (queued runs -> the
+ * local agent), the scheduler tick and the webhook relay; the main thread waits for SIGTERM
+ * or SIGINT and then shuts everything down in order. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "cli/cli.h"
+#include "cli/report.h"
+#include "mortar/error.h"
+#include "server/log.h"
+#include "server/scheduler.h"
+#include "server/serve.h"
+#include "server/ui_assets.h"
+#include "server/webhook.h"
+
+
+typedef struct sv_opts {
+    const char *listen;
+    const char *data;
+    enum mt_log_level level;
+    int allow_remote;
+    int capacity;
+} sv_opts_t;
+
+static mt__serve_t *sv_g; /* for the few callbacks without a user pointer */
+
+/* ---- lifecycle ------------------------------------------------------------------------- */
+
+void mt__serve_wake(mt__serve_t *sv)
+{
+    pthread_mutex_lock(&sv->wake_mu);
+    pthread_cond_signal(&sv->wake);
+    pthread_mutex_unlock(&sv->wake_mu);
+}
+
+static void sv_wait(mt__serve_t *sv, int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += (long)ms * 1000000L;
+    ts.tv_sec += ts.tv_nsec / 1000000000L;
+    ts.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&sv->wake_mu);
+    if (!sv->stopping)
+        pthread_cond_timedwait(&sv->wake, &sv->wake_mu, &ts);
+    pthread_mutex_unlock(&sv->wake_mu);
+}
+
+static void sv_run_labels(const char *run_id, const char *test_id, char *out, size_t n)
+{
+    snprintf(out, n, "run=\"%s\",test=\"%s\"", run_id, test_id ? test_id : "");
+}
+
+/* Live-run gauges: labels remembered per run so they can be removed at the end. */
+typedef struct sv_live_run {
+    char id[40];
+    char labels[160];
+} sv_live_run_t;
+
+static pthread_mutex_t sv_lr_mu = PTHREAD_MUTEX_INITIALIZER;
+static sv_live_run_t sv_lr[64];
+
+static void sv_lr_set(const char *id, const char *labels)
+{
+    pthread_mutex_lock(&sv_lr_mu);
+    for (size_t i = 0; i < 64; i++)
+        if (sv_lr[i].id[0] == '\0') {
+            snprintf(sv_lr[i].id, sizeof sv_lr[i].id, "%s", id);
+            snprintf(sv_lr[i].labels, sizeof sv_lr[i].labels, "%s", labels);
+            break;
+        }
+    pthread_mutex_unlock(&sv_lr_mu);
+}
+
+static int sv_lr_get(const char *id, char *labels, size_t n, int take)
+{
+    int found = 0;
+    pthread_mutex_lock(&sv_lr_mu);
+    for (size_t i = 0; i < 64; i++)
+        if (strcmp(sv_lr[i].id, id) == 0) {
+            snprintf(labels, n, "%s", sv_lr[i].labels);
+            if (take)
+                sv_lr[i].id[0] = '\0';
+            found = 1;
+            break;
+        }
+    pthread_mutex_unlock(&sv_lr_mu);
+    return found;
+}
+
+static const char *const sv_quantiles[] = {"p50", "p90", "p99", "p999", NULL};
+
+static void sv_metrics_second(mt__serve_t *sv, const char *run_id, const char *data_json)
+{
+    char base[160];
+    if (!sv_lr_get(run_id, base, sizeof base, 0))
+        return;
+    json_t *d = json_loads(data_json, 0, NULL);
+    if (d == NULL)
+        return;
+    double span = json_number_value(json_object_get(d, "span_s"));
+    double done = json_number_value(json_object_get(d, "completed"));
+    mt_metrics_set(sv->metrics, "mortar_run_rps", base, span > 0 ? done / span : done);
+    mt_metrics_add(sv->metrics, "mortar_run_errors_total", base,
+                   json_number_value(json_object_get(d, "errors")));
+    mt_metrics_set(sv->metrics, "mortar_run_open_connections", base,
+                   json_number_value(json_object_get(d, "open_connections")));
+    json_t *lat = json_object_get(d, "latency_us");
+    for (const char *const *q = sv_quantiles; *q; q++) {
+        char l[200];
+        snprintf(l, sizeof l, "%s,quantile=\"%s\"", base, *q);
+        mt_metrics_set(sv->metrics, "mortar_run_latency_us", l,
+                       json_number_value(json_object_get(lat, *q)));
+    }
+    json_decref(d);
+}
+
+static void sv_metrics_end(mt__serve_t *sv, const char *run_id)
+{
+    char base[160];
+    if (!sv_lr_get(run_id, base, sizeof base, 1))
+        return;
+    mt_metrics_remove(sv->metrics, "mortar_run_rps", base);
+    mt_metrics_remove(sv->metrics, "mortar_run_errors_total", base);
+    mt_metrics_remove(sv->metrics, "mortar_run_open_connections", base);
+    for (const char *const *q = sv_quantiles; *q; q++) {
+        char l[200];
+        snprintf(l, sizeof l, "%s,quantile=\"%s\"", base, *q);
+        mt_metrics_remove(sv->metrics, "mortar_run_latency_us", l);
+    }
+}
+
+/* The aggregator's sink: one transaction per merged second, then the live listeners. */
+static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_agg_row_t *rows,
+                        size_t n)
+{
+    mt__serve_t *sv = ud;
+    int rc = sv->store->ops->run_append_second(sv->store, run_id, second, rows, n);
+    if (rc != MT_OK) {
+        char s[16];
+        snprintf(s, sizeof s, "%u", second);
+        mt_log(MT_LOG_ERROR, "second not stored", "run", run_id, "second", s, "error",
+               mt_strerror(rc), NULL);
+        return rc;
+    }
+    if (n > 0) {
+        mt__sse_second(sv->live, run_id, second, rows[0].data_json);
+        sv_metrics_second(sv, run_id, rows[0].data_json);
+    }
+    return MT_OK;
+}
+
+static void sv_on_end(void *ud, const mt_agg_end_t *e)
+{
+    mt__serve_t *sv = ud;
+    const char *reason = e->reason;
+    if (sv->stopping && strcmp(e->state, "stopped") == 0)
+        reason = "server shutdown";
+    json_t *run = NULL;
+    int rc = sv->store->ops->run_finish(sv->store, e->run_id, e->state, reason, e->summary_json,
+                                        e->verdicts_json, &run);
+    if (rc == MT_OK) {
+        mt_log(MT_LOG_INFO, "run finished", "run", e->run_id, "state", e->state, "reason",
+               reason, NULL);
+        mt__sse_state(sv->live, e->run_id, run);
+    } else {
+        mt_log(MT_LOG_WARN, "run end not stored", "run", e->run_id, "state", e->state, "error",
+               mt_strerror(rc), NULL);
+        if (sv->store->ops->run_get(sv->store, e->run_id, &run) == MT_OK)
+            mt__sse_state(sv->live, e->run_id, run);
+    }
+    json_decref(run);
+    sv_metrics_end(sv, e->run_id);
+    mt__serve_wake(sv);
+}
+
+static void sv_on_heartbeat(const char *subject, const void *msg, size_t len, void *ud)
+{
+    mt__serve_t *sv = ud;
+    json_t *j = json_loadb(msg, len, 0, NULL);
+    const char *name = json_string_value(json_object_get(j, "name"));
+    if (name) {
+        char *labels = json_dumps(json_object_get(j, "labels"), JSON_COMPACT);
+        sv->store->ops->agent_heartbeat(
+            sv->store, name, labels ? labels : "{}",
+            (int)json_integer_value(json_object_get(j, "capacity")),
+            (int)json_integer_value(json_object_get(j, "active")), mt__now_ms());
+        free(labels);
+    }
+    json_decref(j);
+}
+
+static void sv_fail_run(mt__serve_t *sv, const char *id, const char *reason)
+{
+    json_t *run = NULL;
+    if (sv->store->ops->run_finish(sv->store, id, "error", reason, NULL, NULL, &run) == MT_OK) {
+        mt__sse_state(sv->live, id, run);
+        json_decref(run);
+    }
+    mt_log(MT_LOG_WARN, "run error", "run", id, "reason", reason, NULL);
+}
+
+/* Starts the oldest queued run when the local agent has room; 1 when one started. */
+static int sv_dispatch_one(mt__serve_t *sv)
+{
+    if (mt_agent_active(sv->agent) >= sv->agent_capacity)
+        return 0;
+    json_t *run = NULL;
+    if (sv->store->ops->run_next_queued(sv->store, &run) != MT_OK)
+        return 0;
+    const char *id = json_string_value(json_object_get(run, "id"));
+    const char *test = json_string_value(json_object_get(run, "test_id"));
+    char *cfg = json_dumps(json_object_get(run, "config"), JSON_COMPACT);
+    char err[512] = "";
+    pthread_mutex_lock(&sv->run_mu);
+    json_t *started = NULL;
+    int rc = sv->store->ops->run_start(sv->store, id, sv->agent_name, &started);
+    if (rc == MT_OK) {
+        char labels[160];
+        sv_run_labels(id, test, labels, sizeof labels);
+        sv_lr_set(id, labels);
+        rc = mt_agg_watch(sv->agg, id, cfg, 1, err, sizeof err);
+        if (rc == MT_OK)
+            rc = mt_agent_start(sv->agent, id, cfg, err, sizeof err);
+        if (rc == MT_OK) {
+            mt_log(MT_LOG_INFO, "run started", "run", id, "agent", sv->agent_name, NULL);
+            mt__sse_state(sv->live, id, started);
+        } else {
+            sv_metrics_end(sv, id);
+            sv_fail_run(sv, id, err[0] ? err : mt_strerror(rc));
+        }
+    }
+    pthread_mutex_unlock(&sv->run_mu);
+    json_decref(started);
+    free(cfg);
+    json_decref(run);
+    return 1;
+}
+
+static void *sv_dispatcher(void *arg)
+{
+    mt__serve_t *sv = arg;
+    while (!sv->stopping) {
+        if (!sv_dispatch_one(sv))
+            sv_wait(sv, 500);
+    }
+    return NULL;
+}
+
+int mt__serve_stop_run(mt__serve_t *sv, const char *id, const char *reason, json_t **out)
+{
+    pthread_mutex_lock(&sv->run_mu);
+    json_t *run = NULL;
+    int rc = sv->store->ops->run_get(sv->store, id, &run);
+    const char *state = rc == MT_OK ? json_string_value(json_object_get(run, "state")) : "";
+    if (rc != MT_OK) {
+        /* not found or store error */
+    } else if (strcmp(state, "queued") == 0) {
+        json_decref(run);
+        run = NULL;
+        rc = sv->store->ops->run_finish(sv->store, id, "stopped", reason, NULL, NULL, &run);
+        if (rc == MT_OK)
+            mt__sse_state(sv->live, id, run);
+    } else if (strcmp(state, "running") == 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "{\"stop\":\"%s\"}", reason);
+        rc = mt_agent_stop(sv->agent, id, reason);
+        if (rc == MT_ENOTFOUND) /* not on this agent: tell every agent */
+            rc = MT_OK;
+        char subj[96];
+        snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
+        mt_bus_publish(sv->bus, subj, msg, strlen(msg));
+        mt_log(MT_LOG_INFO, "run stop asked", "run", id, "reason", reason, NULL);
+    } else {
+        rc = MT_ECONFLICT;
+    }
+    pthread_mutex_unlock(&sv->run_mu);
+    if (rc == MT_OK)
+        *out = run;
+    else
+        json_decref(run);
+    return rc;
+}
+
+/* Counts the relay's results for /metrics, then records them in the store. */
+static int sv_relay_record(void *ud, const char *delivery_id, int ok, int status,
+                           const char *error, int64_t next_attempt_at)
+{
+    mt__serve_t *sv = sv_g;
+    mt_metrics_add(sv->metrics, "mortar_webhook_deliveries_total",
+                   ok ? "result=\"delivered\""
+                      : next_attempt_at ? "result=\"retry\"" : "result=\"failed\"",
+                   1);
+    return sv->store->ops->relay_ops->record(ud, delivery_id, ok, status, error,
+                                             next_attempt_at);
+}
+
+static void *sv_ticker(void *arg)
+{
+    mt__serve_t *sv = arg;
+    mt_relay_ops_t relay = *sv->store->ops->relay_ops;
+    relay.record = sv_relay_record;
+    while (!sv->stopping) {
+        int64_t now = mt__now_ms() / 1000;
+        int q = mt_scheduler_tick(sv->store->ops->sched_ops, sv->store, now);
+        if (q > 0)
+            mt__serve_wake(sv);
+        mt_relay_pass(&relay, sv->store, now);
+        sv_wait(sv, 1000);
+    }
+    return NULL;
+}
+
+/* ---- metrics ---------------------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    enum mt_metric_type t;
+    const char *help;
+} sv_families[] = {
+    {"mortar_http_requests_total", MT_COUNTER, "HTTP requests served, by method, route and code."},
+    {"mortar_http_request_duration_seconds_total", MT_COUNTER,
+     "Total seconds spent answering HTTP requests, by route (divide by the request count)."},
+    {"mortar_runs", MT_GAUGE, "Runs in the store, by state."},
+    {"mortar_agg_snapshots_total", MT_COUNTER, "Agent snapshots received by the aggregator."},
+    {"mortar_agg_seconds_total", MT_COUNTER, "Merged run-seconds handed to the store."},
+    {"mortar_bus_pending", MT_GAUGE, "Bus messages published and not yet delivered."},
+    {"mortar_outbox_pending", MT_GAUGE, "Webhook deliveries waiting in the outbox."},
+    {"mortar_webhook_deliveries_total", MT_COUNTER, "Webhook delivery attempts, by result."},
+    {"mortar_agents", MT_GAUGE, "Agents, by state (up: a heartbeat in the last 10 s)."},
+    {"mortar_run_rps", MT_GAUGE, "Completed requests per second of a running run (last second)."},
+    {"mortar_run_latency_us", MT_GAUGE,
+     "Latency percentiles of a running run's last second, microseconds."},
+    {"mortar_run_errors_total", MT_COUNTER, "Errors of a running run."},
+    {"mortar_run_open_connections", MT_GAUGE, "Open connections of a running run."},
+};
+
+static int sv_metrics_init(mt__serve_t *sv)
+{
+    int rc = mt_metrics_new(&sv->metrics);
+    for (size_t i = 0; rc == MT_OK && i < sizeof sv_families / sizeof sv_families[0]; i++)
+        rc = mt_metrics_declare(sv->metrics, sv_families[i].name, sv_families[i].t,
+                                sv_families[i].help);
+    return rc;
+}
+
+static char *sv_metrics_text(mt__serve_t *sv, size_t *len)
+{
+    static const char *const states[] = {"queued",  "running",     "passed", "failed",
+                                         "stopped", "interrupted", "error"};
+    json_t *counts = NULL;
+    int64_t outbox = 0;
+    if (sv->store->ops->run_counts(sv->store, &counts, &outbox) == MT_OK) {
+        for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+            char l[64];
+            snprintf(l, sizeof l, "state=\"%s\"", states[i]);
+            mt_metrics_set(sv->metrics, "mortar_runs", l,
+                           (double)json_integer_value(json_object_get(counts, states[i])));
+        }
+        mt_metrics_set(sv->metrics, "mortar_outbox_pending", "", (double)outbox);
+        json_decref(counts);
+    }
+    uint64_t secs = 0, snaps = 0, rej = 0;
+    mt_agg_stats(sv->agg, &secs, &snaps, &rej);
+    mt_metrics_set(sv->metrics, "mortar_agg_seconds_total", "", (double)secs);
+    mt_metrics_set(sv->metrics, "mortar_agg_snapshots_total", "", (double)snaps);
+    mt_metrics_set(sv->metrics, "mortar_bus_pending", "", (double)mt_bus_pending(sv->bus));
+    json_t *agents = NULL;
+    if (sv->store->ops->agent_list(sv->store, mt__now_ms(), &agents) == MT_OK) {
+        int up = 0, down = 0;
+        size_t i;
+        json_t *a;
+        json_array_foreach(json_object_get(agents, "items"), i, a)
+        {
+            if (strcmp(json_string_value(json_object_get(a, "state")), "up") == 0)
+                up++;
+            else
+                down++;
+        }
+        mt_metrics_set(sv->metrics, "mortar_agents", "state=\"up\"", up);
+        mt_metrics_set(sv->metrics, "mortar_agents", "state=\"down\"", down);
+        json_decref(agents);
+    }
+    return mt_metrics_render(sv->metrics, len);
+}
+
+/* ---- HTTP glue (libmicrohttpd) -------------------------------------------------------- */
+
+typedef struct sv_conn {
+    char *body;
+    size_t len, cap;
+    int too_large;
+    int64_t t0_ms;
+    struct timespec t0;
+} sv_conn_t;
+
+typedef struct sv_sse {
+    mt__serve_t *sv;
+    mt__listener_t *l;
+} sv_sse_t;
+
+static ssize_t sv_sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    sv_sse_t *s = cls;
+    long n = mt__listener_read(s->l, buf, max, 15000);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n == 0) { /* keep-alive comment: also finds closed connections */
+        static const char ka[] = ": keep-alive\n\n";
+        size_t k = sizeof ka - 1 < max ? sizeof ka - 1 : max;
+        memcpy(buf, ka, k);
+        return (ssize_t)k;
+    }
+    return n;
+}
+
+static void sv_sse_free(void *cls)
+{
+    sv_sse_t *s = cls;
+    mt__listener_free(s->sv->live, s->l);
+    free(s);
+}
+
+static const char *sv_query(void *ctx, const char *key)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *sv_ctype_of(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (dot && strcmp(dot, ".html") == 0)
+        return "text/html; charset=utf-8";
+    if (dot && strcmp(dot, ".js") == 0)
+        return "text/javascript; charset=utf-8";
+    if (dot && strcmp(dot, ".css") == 0)
+        return "text/css; charset=utf-8";
+    if (dot && strcmp(dot, ".json") == 0)
+        return "application/json";
+    if (dot && strcmp(dot, ".svg") == 0)
+        return "image/svg+xml";
+    return "application/octet-stream";
+}
+
+/* The UI's policy: only its own scripts, styles and API; no inline script, no framing. The
+ * report pages (/report) inline their script, so they get their own policy below. */
+static const char sv_csp_ui[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'";
+static const char sv_csp_report[] =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+static int sv_static(const char *url, mt__resp_t *r)
+{
+    const char *name = NULL;
+    if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0)
+        name = "index.html";
+    else if (strncmp(url, "/ui/", 4) == 0)
+        name = url + 4;
+    if (name == NULL)
+        return 0;
+    snprintf(r->route, sizeof r->route, "%s", strcmp(name, "index.html") == 0 ? "/" : "/ui/{name}");
+    for (size_t i = 0; i < mt__serve_nassets; i++)
+        if (strcmp(mt__serve_assets[i].name, name) == 0) {
+            r->status = 200;
+            r->ctype = sv_ctype_of(name);
+            r->body = malloc(mt__serve_assets[i].len + 1);
+            if (r->body)
+                memcpy(r->body, mt__serve_assets[i].data, mt__serve_assets[i].len);
+            r->len = mt__serve_assets[i].len;
+            return 1;
+        }
+    return 0;
+}
+
+static void sv_simple(mt__resp_t *r, int status, const char *route, const char *ctype,
+                      const char *body)
+{
+    r->status = status;
+    r->ctype = ctype;
+    r->body = strdup(body);
+    r->len = strlen(body);
+    snprintf(r->route, sizeof r->route, "%s", route);
+}
+
+static void sv_observe(mt__serve_t *sv, const char *method, const mt__resp_t *r, int64_t t0_ms,
+                       const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+    char l[200], code[8], ms[32];
+    snprintf(code, sizeof code, "%d", r->status);
+    snprintf(l, sizeof l, "method=\"%s\",route=\"%s\",code=\"%s\"", method, r->route, code);
+    mt_metrics_add(sv->metrics, "mortar_http_requests_total", l, 1);
+    snprintf(l, sizeof l, "route=\"%s\"", r->route);
+    mt_metrics_add(sv->metrics, "mortar_http_request_duration_seconds_total", l, s);
+    snprintf(ms, sizeof ms, "%.3f", s * 1000);
+    mt_log(r->status >= 500 ? MT_LOG_WARN : MT_LOG_INFO, "request", "method", method, "route",
+           r->route, "status", code, "duration_ms", ms, NULL);
+    (void)t0_ms;
+}
+
+static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    mt__serve_t *sv = cls;
+    sv_conn_t *c = *con_cls;
+    if (c == NULL) {
+        c = calloc(1, sizeof *c);
+        if (c == NULL)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &c->t0);
+        *con_cls = c;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        if (c->too_large || c->len + n > MT__API_MAX_BODY) {
+            c->too_large = 1;
+        } else {
+            if (c->len + n + 1 > c->cap) {
+                size_t cap = c->cap ? c->cap : 4096;
+                while (cap < c->len + n + 1)
+                    cap *= 2;
+                char *nb = realloc(c->body, cap);
+                if (nb == NULL)
+                    return MHD_NO;
+                c->body = nb;
+                c->cap = cap;
+            }
+            memcpy(c->body + c->len, upload_data, n);
+            c->len += n;
+            c->body[c->len] = '\0';
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    mt__resp_t r;
+    memset(&r, 0, sizeof r);
+    const char *csp = sv_csp_ui;
+    if (strcmp(url, "/healthz") == 0) {
+        sv_simple(&r, 200, "/healthz", "application/json", "{\"status\":\"ok\"}");
+    } else if (strcmp(url, "/readyz") == 0) {
+        if (sv->ready && !sv->stopping && sv->store->ops->ping(sv->store) == MT_OK)
+            sv_simple(&r, 200, "/readyz", "application/json", "{\"status\":\"ready\"}");
+        else
+            sv_simple(&r, 503, "/readyz", "application/json", "{\"status\":\"not ready\"}");
+    } else if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
+        /* viewer token: reuse the API's auth through a cheap endpoint check */
+        mt__req_t q = {.method = "GET", .path = "/api/v1/agents",
+                       .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                    MHD_HTTP_HEADER_AUTHORIZATION)};
+        mt__api_handle(sv, &q, &r);
+        snprintf(r.route, sizeof r.route, "/metrics");
+        if (r.status == 200) {
+            free(r.body);
+            r.body = sv_metrics_text(sv, &r.len);
+            r.ctype = "text/plain; version=0.0.4; charset=utf-8";
+            if (r.body == NULL)
+                sv_simple(&r, 500, "/metrics", "text/plain", "cannot render the metrics\n");
+        }
+    } else if (strncmp(url, "/api/", 5) == 0) {
+        mt__req_t q = {
+            .method = method,
+            .path = url,
+            .authorization =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+            .idempotency_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key"),
+            .last_event_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID"),
+            .query = sv_query,
+            .query_ctx = conn,
+            .body = c->body,
+            .body_len = c->len,
+            .body_too_large = c->too_large,
+        };
+        mt__api_handle(sv, &q, &r);
+        if (strcmp(r.route, "/api/v1/runs/{id}/report") == 0)
+            csp = sv_csp_report;
+    } else if ((strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) && sv_static(url, &r)) {
+        /* served */
+    } else {
+        sv_simple(&r, 404, "other", "application/problem+json",
+                  "{\"type\":\"https://mortar.dev/problems/not-found\",\"title\":\"Not found\","
+                  "\"status\":404,\"detail\":\"no such page\"}");
+    }
+
+    struct MHD_Response *resp;
+    if (r.live_run[0]) {
+        sv_sse_t *s = calloc(1, sizeof *s);
+        s->sv = sv;
+        s->l = mt__sse_listen(sv->live, r.live_run);
+        mt__listener_prime(s->l, sv->store, r.live_run, r.live_from);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sv_sse_read, s,
+                                                 sv_sse_free);
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    } else {
+        resp = MHD_create_response_from_buffer(r.len, r.body ? r.body : (void *)"",
+                                               r.body ? MHD_RESPMEM_MUST_FREE
+                                                      : MHD_RESPMEM_PERSISTENT);
+        r.body = NULL;
+    }
+    if (r.ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.ctype);
+    if (r.replayed)
+        MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    if (r.allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r.allow);
+    MHD_add_response_header(resp, "Content-Security-Policy", csp);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)r.status, resp);
+    MHD_destroy_response(resp);
+    sv_observe(sv, method, &r, c->t0_ms, &c->t0);
+    free(r.body);
+    return ret;
+}
+
+static void sv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    sv_conn_t *c = *con_cls;
+    if (c) {
+        free(c->body);
+        free(c);
+        *con_cls = NULL;
+    }
+}
+
+/* ---- flags and main ----------------------------------------------------------------------- */
+
+static void sv_usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: mortar serve [flags]\n"
+            "\n"
+            "The control plane: stores tests and runs, runs them on the built-in agent, serves\n"
+            "the REST API (/api/v1, docs/api.md), the web UI (/), /metrics, /healthz, /readyz.\n"
+            "\n"
+            "Flags:\n"
+            "  --listen HOST:PORT    address to listen on (default 127.0.0.1:8400; port 0 = any\n"
+            "                        free port)\n"
+            "  --allow-remote        allow a non-loopback --listen address (use TLS in front)\n"
+            "  --data DIR            data directory, created if missing (default ./mortar-data)\n"
+            "  --agent-capacity N    runs the built-in agent runs at once (default 1)\n"
+            "  --log-level LEVEL     debug, info, warn or error (default info); JSON lines on\n"
+            "                        stderr\n"
+            "  -h, --help            this help\n"
+            "\n"
+            "A first admin token: mortar token create --role admin --data DIR\n"
+            "Docs: docs/serve.md\n");
+}
+
+/* HOST:PORT (IPv4, [IPv6] or localhost) into addr; *loopback set. */
+static int sv_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *alen,
+                           int *loopback)
+{
+    char host[256];
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s || colon[1] == '\0')
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 0 || port > 65535)
+        return -1;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= sizeof host)
+        return -1;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    memset(addr, 0, sizeof *addr);
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)addr;
+        if (inet_pton(AF_INET6, host + 1, &a6->sin6_addr) != 1)
+            return -1;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *alen = sizeof *a6;
+        *loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+        return 0;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)addr;
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &a4->sin_addr) != 1)
+        return -1;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    *alen = sizeof *a4;
+    *loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    return 0;
+}
+
+static int sv_parse(int argc, char **argv, sv_opts_t *o)
+{
+    static const struct option lo[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"data", required_argument, NULL, 'd'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"allow-remote", no_argument, NULL, 'r'},
+        {"agent-capacity", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    o->listen = "127.0.0.1:8400";
+    o->data = "./mortar-data";
+    o->level = MT_LOG_INFO;
+    o->capacity = 1;
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'd':
+            o->data = optarg;
+            break;
+        case 'r':
+            o->allow_remote = 1;
+            break;
+        case 'c': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end != '\0' || v < 1 || v > 64) {
+                fprintf(stderr, "mortar serve: --agent-capacity: '%s' is not a whole number in "
+                                "[1, 64]\n", optarg);
+                return 2;
+            }
+            o->capacity = (int)v;
+            break;
+        }
+        case 'L':
+            if (strcmp(optarg, "debug") == 0)
+                o->level = MT_LOG_DEBUG;
+            else if (strcmp(optarg, "info") == 0)
+                o->level = MT_LOG_INFO;
+            else if (strcmp(optarg, "warn") == 0)
+                o->level = MT_LOG_WARN;
+            else if (strcmp(optarg, "error") == 0)
+                o->level = MT_LOG_ERROR;
+            else {
+                fprintf(stderr, "mortar serve: --log-level: '%s' is not debug, info, warn or "
+                                "error\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            sv_usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "mortar serve: unknown or incomplete flag '%s'\nTry 'mortar serve "
+                            "--help'.\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "mortar serve: unexpected argument '%s'\nTry 'mortar serve --help'.\n",
+                argv[optind]);
+        return 2;
+    }
+    return -1;
+}
+
+static void sv_shutdown_runs(mt__serve_t *sv)
+{
+    mt_store_page_t pg = {500, NULL};
+    json_t *page = NULL;
+    if (sv->store->ops->run_list(sv->store, "running", NULL, &pg, &page) != MT_OK)
+        return;
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(page, "items"), i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "id"));
+        mt_agent_stop(sv->agent, id, "server shutdown");
+    }
+    json_decref(page);
+}
+
+static void sv_finish_leftovers(mt__serve_t *sv)
+{
+    mt_store_page_t pg = {500, NULL};
+    json_t *page = NULL;
+    if (sv->store->ops->run_list(sv->store, "running", NULL, &pg, &page) != MT_OK)
+        return;
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(page, "items"), i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "id"));
+        json_t *run = NULL;
+        if (sv->store->ops->run_finish(sv->store, id, "stopped", "server shutdown", NULL, NULL,
+                                       &run) == MT_OK)
+            mt__sse_state(sv->live, id, run);
+        json_decref(run);
+    }
+    json_decref(page);
+}
+
+int mt_cli_serve(int argc, char **argv)
+{
+    sv_opts_t o = {0};
+    int prc = sv_parse(argc, argv, &o);
+    if (prc >= 0)
+        return prc;
+    struct sockaddr_storage addr;
+    socklen_t alen;
+    int loopback = 0;
+    if (sv_parse_listen(o.listen, &addr, &alen, &loopback) != 0) {
+        fprintf(stderr, "mortar serve: --listen: '%s' is not HOST:PORT (an IP address, "
+                        "[IPv6] or localhost, and a port 0..65535)\n", o.listen);
+        return 2;
+    }
+    if (!loopback && !o.allow_remote) {
+        fprintf(stderr, "mortar serve: --listen %s is not a loopback address; the API would be "
+                        "reachable from other machines. Add --allow-remote to mean it (and put "
+                        "TLS in front).\n", o.listen);
+        return 2;
+    }
+    mt_log_init(2, o.level);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* every thread started below inherits it */
+
+    mt__serve_t sv = {.agent_name = "local", .agent_capacity = o.capacity};
+    sv_g = &sv;
+    pthread_mutex_init(&sv.run_mu, NULL);
+    pthread_mutex_init(&sv.wake_mu, NULL);
+    pthread_cond_init(&sv.wake, NULL);
+    char err[512] = "";
+    int rc = mt_store_open_sqlite(o.data, &sv.store, err, sizeof err);
+    if (rc != MT_OK) {
+        fprintf(stderr, "mortar serve: store: %s\n", err);
+        return rc == MT_EFORMAT ? 2 : 1;
+    }
+    /* runs the last process left running were cut off: say so, keep what was stored */
+    char reason[128], now[32];
+    mt__rfc3339(mt__now_ms(), now);
+    snprintf(reason, sizeof reason, "server stopped during the run (restart at %s)", now);
+    size_t nrec = 0;
+    sv.store->ops->run_recover(sv.store, reason, &nrec);
+    if (nrec) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", nrec);
+        mt_log(MT_LOG_WARN, "runs interrupted by the last stop", "runs", n, NULL);
+    }
+    mt_agent_info_t info = {.name = sv.agent_name, .labels_json = "{\"zone\":\"local\"}",
+                            .capacity = o.capacity};
+    int ret = 1;
+    pthread_t disp, tick;
+    int threads = 0;
+    struct MHD_Daemon *d = NULL;
+    if ((rc = mt__sse_new(&sv.live)) != MT_OK || (rc = sv_metrics_init(&sv)) != MT_OK ||
+        (rc = mt_bus_new_inproc(&sv.bus)) != MT_OK) {
+        fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
+        goto out;
+    }
+    mt_agg_sink_t sink = {sv_on_second, sv_on_end};
+    if ((rc = mt_agg_new(sv.bus, &sink, &sv, &sv.agg)) != MT_OK ||
+        (rc = mt_bus_subscribe(sv.bus, "mortar.agents.", sv_on_heartbeat, &sv)) != MT_OK ||
+        (rc = mt_agent_new(&info, sv.bus, &sv.agent)) != MT_OK) {
+        fprintf(stderr, "mortar serve: cannot start the agent: %s\n", mt_strerror(rc));
+        goto out;
+    }
+    sv.store->ops->agent_heartbeat(sv.store, sv.agent_name, info.labels_json, o.capacity, 0,
+                                   mt__now_ms());
+    d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                             MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                         0, NULL, NULL, sv_handler, &sv, MHD_OPTION_SOCK_ADDR, &addr,
+                         MHD_OPTION_NOTIFY_COMPLETED, sv_completed, NULL,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+    if (d == NULL) {
+        fprintf(stderr, "mortar serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
+        goto out;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned port = di ? di->port : 0;
+    if (pthread_create(&disp, NULL, sv_dispatcher, &sv) != 0 ||
+        pthread_create(&tick, NULL, sv_ticker, &sv) != 0) {
+        fprintf(stderr, "mortar serve: cannot start threads\n");
+        goto out;
+    }
+    threads = 1;
+    sv.ready = 1;
+    char host[256];
+    snprintf(host, sizeof host, "%.*s", (int)(strrchr(o.listen, ':') - o.listen), o.listen);
+    char url[300], pstr[8];
+    snprintf(url, sizeof url, "http://%s:%u", host, port);
+    snprintf(pstr, sizeof pstr, "%u", port);
+    mt_log(MT_LOG_INFO, "serve started", "url", url, "data", o.data, NULL);
+    printf("mortar serve: listening on %s\n", url);
+    fflush(stdout);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    mt_log(MT_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    ret = 0;
+out:
+    sv.ready = 0;
+    pthread_mutex_lock(&sv.wake_mu);
+    sv.stopping = 1;
+    pthread_cond_broadcast(&sv.wake);
+    pthread_mutex_unlock(&sv.wake_mu);
+    if (threads) {
+        pthread_join(disp, NULL);
+        pthread_join(tick, NULL);
+    }
+    if (sv.agent) {
+        pthread_mutex_lock(&sv.run_mu);
+        sv_shutdown_runs(&sv);
+        pthread_mutex_unlock(&sv.run_mu);
+        mt_agent_free(sv.agent); /* each run finishes its second and publishes its end */
+    }
+    if (sv.bus)
+        mt_bus_close(sv.bus); /* delivers the ends: the sink stores the final states */
+    mt_agg_free(sv.agg);
+    if (sv.store && sv.live)
+        sv_finish_leftovers(&sv);
+    if (sv.live)
+        mt__sse_shutdown(sv.live);
+    if (d)
+        MHD_stop_daemon(d);
+    mt_bus_free(sv.bus);
+    mt__sse_free(sv.live);
+    if (sv.metrics)
+        mt_metrics_free(sv.metrics);
+    sv.store->ops->close(sv.store);
+    mt_log(MT_LOG_INFO, "serve stopped", NULL);
+    return ret;
+}

@@ -1,0 +1,99 @@
+/* mortar token create: makes an API token straight in the store (the way to get the first
+ * admin token), printing the secret alone on stdout. Safe while `mortar serve` runs on the
+ * same data directory (SQLite WAL: one more writer for one transaction). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "mortar/error.h"
+#include "server/log.h"
+#include "server/serve.h"
+#include "server/store.h"
+
+static void tk_usage(FILE *f)
+{
+    fprintf(f, "Usage: mortar token create --role viewer|runner|admin [--name NAME] [--data DIR]\n"
+               "\n"
+               "Creates an API token for `mortar serve` in DIR (default ./mortar-data) and prints\n"
+               "it alone on stdout. It is stored hashed (SHA-256): keep the printed secret, it is\n"
+               "not shown again. Roles: viewer (read), runner (viewer + run tests, edit tests\n"
+               "and schedules), admin (everything). Docs: docs/serve.md\n");
+}
+
+int mt_cli_token(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"role", required_argument, NULL, 'r'},
+        {"name", required_argument, NULL, 'n'},
+        {"data", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        tk_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "create") != 0) {
+        fprintf(stderr, "mortar token: unknown subcommand '%s' (only 'create')\n", argv[1]);
+        return 2;
+    }
+    const char *role = NULL, *name = "", *data = "./mortar-data";
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc - 1, argv + 1, "h", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'r':
+            role = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 'd':
+            data = optarg;
+            break;
+        case 'h':
+            tk_usage(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "mortar token create: unknown or incomplete flag '%s'\n",
+                    argv[optind]);
+            return 2;
+        }
+    }
+    if (optind < argc - 1) {
+        fprintf(stderr, "mortar token create: unexpected argument '%s'\n", argv[optind + 1]);
+        return 2;
+    }
+    if (role == NULL ||
+        (strcmp(role, "viewer") != 0 && strcmp(role, "runner") != 0 && strcmp(role, "admin") != 0)) {
+        fprintf(stderr, "mortar token create: --role must be viewer, runner or admin\n");
+        return 2;
+    }
+    if (strlen(name) > 200) {
+        fprintf(stderr, "mortar token create: --name is over 200 characters\n");
+        return 2;
+    }
+    mt_log_init(2, MT_LOG_WARN);
+    mt_store_t *s = NULL;
+    char err[512] = "";
+    int rc = mt_store_open_sqlite(data, &s, err, sizeof err);
+    if (rc != MT_OK) {
+        fprintf(stderr, "mortar token create: %s\n", err);
+        return rc == MT_EFORMAT ? 2 : 1;
+    }
+    char secret[64], hash[65];
+    rc = mt__token_secret(secret);
+    if (rc == MT_OK) {
+        mt__sha256_hex(secret, strlen(secret), hash);
+        rc = s->ops->token_create(s, name, role, hash, NULL);
+    }
+    s->ops->close(s);
+    if (rc != MT_OK) {
+        fprintf(stderr, "mortar token create: cannot store the token: %s\n", mt_strerror(rc));
+        return 1;
+    }
+    printf("%s\n", secret);
+    return 0;
+}

@@ -1,0 +1,106 @@
+/* Internals of `mortar serve` shared by cmd_serve.c (process, HTTP glue, run lifecycle),
+ * api.c (the REST API), api_body.c (request body checks) and live.c (SSE listeners). */
+#ifndef MT_SERVER_SERVE_H
+#define MT_SERVER_SERVE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "server/agent.h"
+#include "server/aggregator.h"
+#include "server/bus.h"
+#include "server/metrics.h"
+#include "server/store.h"
+
+#define MT__API_MAX_BODY ((size_t)1 << 20)
+
+/* ---- live streams (live.c) ---------------------------------------------------------------- */
+typedef struct mt__sse mt__sse_t;
+typedef struct mt__listener mt__listener_t;
+
+int mt__sse_new(mt__sse_t **out);
+void mt__sse_free(mt__sse_t *h);
+/* Ends every stream (server shutdown); later listeners end at once. */
+void mt__sse_shutdown(mt__sse_t *h);
+/* A new listener of run_id's events; every push after this call reaches it. The caller then
+ * primes it (mt__listener_prime) and reads it until it ends; mt__listener_free at the end. */
+mt__listener_t *mt__sse_listen(mt__sse_t *h, const char *run_id);
+void mt__listener_free(mt__sse_t *h, mt__listener_t *l);
+/* Under the listener's lock, so no push interleaves: queues the stored seconds (rows of tag
+ * "" with second >= from) and the run's state; ends after it when the run is final. */
+void mt__listener_prime(mt__listener_t *l, mt_store_t *s, const char *run_id, int64_t from);
+/* Copies up to max bytes of the stream into buf, waiting up to timeout_ms for some. Returns
+ * bytes (0 = nothing yet: the caller sends a keep-alive comment), or -1 at the end. */
+long mt__listener_read(mt__listener_t *l, char *buf, size_t max, int timeout_ms);
+void mt__sse_second(mt__sse_t *h, const char *run_id, uint32_t second, const char *data_json);
+void mt__sse_state(mt__sse_t *h, const char *run_id, const json_t *run);
+
+/* ---- the server ---------------------------------------------------------------------------- */
+typedef struct mt__serve {
+    mt_store_t *store;
+    mt_bus_t *bus;
+    mt_agent_t *agent;
+    mt_agg_t *agg;
+    mt_metrics_t *metrics;
+    mt__sse_t *live;
+    const char *agent_name;
+    int agent_capacity;
+    int ready;
+    volatile int stopping;
+    pthread_mutex_t run_mu; /* dispatcher start vs stop endpoint */
+    pthread_mutex_t wake_mu;
+    pthread_cond_t wake;
+} mt__serve_t;
+
+/* Wakes the dispatcher (a run was queued, or a slot freed). */
+void mt__serve_wake(mt__serve_t *sv);
+/* Stops a run: a queued run at once, a running one through its agent (202). */
+int mt__serve_stop_run(mt__serve_t *sv, const char *id, const char *reason, json_t **out);
+
+/* ---- the API (api.c) ---------------------------------------------------------------------- */
+typedef const char *(*mt__query_fn)(void *ctx, const char *key);
+
+typedef struct mt__req {
+    const char *method;
+    const char *path; /* without the query */
+    const char *authorization;
+    const char *idempotency_key;
+    const char *last_event_id;
+    mt__query_fn query;
+    void *query_ctx;
+    const char *body;
+    size_t body_len;
+    int body_too_large;
+} mt__req_t;
+
+typedef struct mt__resp {
+    int status;
+    const char *ctype; /* static */
+    char *body;        /* malloc'd */
+    size_t len;
+    int replayed;          /* Idempotent-Replayed: true */
+    const char *allow;     /* Allow: for 405 */
+    char route[64];        /* the route template, for logs and metrics */
+    char live_run[40];     /* non-empty: answer with the live stream of this run */
+    int64_t live_from;     /* first second to send */
+} mt__resp_t;
+
+void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp);
+
+/* A new token secret: "mt_" + 43 base64url characters of 32 random bytes (util.c). */
+int mt__token_secret(char out[64]);
+
+/* ---- request bodies (api_body.c): a JSON document -> checked object ----------------------- */
+/* Each returns NULL and fills pointer (JSON pointer of the bad key) and detail on a bad body;
+ * else a new reference to the checked object (defaults filled in). */
+json_t *mt__body_test(const char *body, size_t len, char *pointer, char *detail, size_t n);
+json_t *mt__body_run(const char *body, size_t len, char *pointer, char *detail, size_t n);
+json_t *mt__body_schedule(const char *body, size_t len, char *pointer, char *detail, size_t n);
+json_t *mt__body_webhook(const char *body, size_t len, char *pointer, char *detail, size_t n);
+json_t *mt__body_token(const char *body, size_t len, char *pointer, char *detail, size_t n);
+json_t *mt__body_baseline(const char *body, size_t len, char *pointer, char *detail, size_t n);
+
+#endif

@@ -1,0 +1,155 @@
+/* The store of `mortar serve`: one ops table (the operations the API, the run lifecycle, the
+ * scheduler and the webhook relay need), so the SQLite implementation (store_sqlite.c) and a
+ * later PostgreSQL one sit behind the same calls (docs/adr/0011-control-plane.md).
+ *
+ * Conventions of every op: returns MT_OK or a negative MT_E* code (MT_ENOTFOUND, MT_ECONFLICT,
+ * MT_EINVAL, MT_ESYS for a database failure, with the reason logged). Objects handed out as
+ * json_t ** are new references the caller json_decref's; they have the shapes of docs/api.md
+ * (a Run, a Test, ...). Strings in are borrowed. Every state change writes its event (the
+ * transactional outbox, table events) and the deliveries of the webhooks that match it in the
+ * same transaction. Every op is safe to call from any thread. */
+#ifndef MT_SERVER_STORE_H
+#define MT_SERVER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "server/aggregator.h"
+#include "server/scheduler.h"
+#include "server/webhook.h"
+
+typedef struct mt_store mt_store_t;
+
+/* A page of a list: newest first; cursor = the last id of the previous page (NULL: first). */
+typedef struct mt_store_page {
+    size_t limit; /* 1..500 */
+    const char *cursor;
+} mt_store_page_t;
+
+/* One stored run-second row (aggregator.h's format), owned by an mt_store_rows_t. */
+typedef struct mt_store_rows {
+    mt_agg_row_t *rows;
+    uint32_t *second; /* second of rows[i] */
+    size_t n;
+} mt_store_rows_t;
+
+typedef struct mt_store_ops {
+    const char *name; /* "sqlite" */
+    void (*close)(mt_store_t *s);
+    int (*ping)(mt_store_t *s); /* MT_OK when the store answers (readyz) */
+
+    /* ---- tokens (hash = hex SHA-256 of the secret) ---- */
+    int (*token_create)(mt_store_t *s, const char *name, const char *role, const char *hash,
+                        json_t **out); /* {"id","name","role","created_at"} */
+    /* The token's id and role ("viewer"/"runner"/"admin") into id[40], role[16]. */
+    int (*token_lookup)(mt_store_t *s, const char *hash, char *id, char *role);
+    int (*token_list)(mt_store_t *s, const mt_store_page_t *pg, json_t **out);
+    int (*token_delete)(mt_store_t *s, const char *id);
+
+    /* ---- idempotency keys (scope = token id; kept 24 h) ---- */
+    /* MT_ENOTFOUND, or the stored response: *req_hash, *ctype, *body malloc'd (caller frees). */
+    int (*idem_get)(mt_store_t *s, const char *scope, const char *key, char **req_hash,
+                    int *status, char **ctype, char **body);
+    /* Stores a response; a key already stored (a concurrent twin) is kept as it was. */
+    int (*idem_put)(mt_store_t *s, const char *scope, const char *key, const char *req_hash,
+                    int status, const char *ctype, const char *body);
+
+    /* ---- tests: body = {"name","description","config","tolerances"} (validated) ---- */
+    int (*test_create)(mt_store_t *s, const json_t *body, json_t **out); /* ECONFLICT: name */
+    int (*test_update)(mt_store_t *s, const char *id, const json_t *body, json_t **out);
+    int (*test_get)(mt_store_t *s, const char *id, json_t **out);
+    int (*test_list)(mt_store_t *s, const mt_store_page_t *pg, json_t **out);
+    int (*test_versions)(mt_store_t *s, const char *id, json_t **out);
+    int (*test_delete)(mt_store_t *s, const char *id);
+    /* EINVAL: the run is not of this test or not finished (err says which). */
+    int (*test_set_baseline)(mt_store_t *s, const char *id, const char *run_id, json_t **out,
+                             char *err, size_t errlen);
+    int (*test_trend)(mt_store_t *s, const char *id, size_t limit, json_t **out);
+
+    /* ---- runs ---- */
+    /* Queues a run (event run.queued). test_id NULL: config is the run's own; else config is
+     * the test's current one (taken here). schedule_id may be NULL. */
+    int (*run_create)(mt_store_t *s, const char *test_id, const json_t *config,
+                      const json_t *labels, const char *schedule_id, json_t **out);
+    int (*run_get)(mt_store_t *s, const char *id, json_t **out);
+    /* state, test_id: filters or NULL. */
+    int (*run_list)(mt_store_t *s, const char *state, const char *test_id,
+                    const mt_store_page_t *pg, json_t **out);
+    /* The oldest queued run (MT_ENOTFOUND when none). */
+    int (*run_next_queued)(mt_store_t *s, json_t **out);
+    /* queued -> running (event run.started); ECONFLICT when it is no longer queued. */
+    int (*run_start)(mt_store_t *s, const char *id, const char *agent, json_t **out);
+    /* Any non-final state -> state (final), with the summary and verdicts (JSON text or NULL)
+     * and the number of stored seconds (events run.finished, and run.stopped when stopped).
+     * ECONFLICT when already final. */
+    int (*run_finish)(mt_store_t *s, const char *id, const char *state, const char *reason,
+                      const char *summary_json, const char *verdicts_json, json_t **out);
+    /* One merged second's rows in one transaction (aggregator.h). */
+    int (*run_append_second)(mt_store_t *s, const char *run_id, uint32_t second,
+                             const mt_agg_row_t *rows, size_t n);
+    /* Rows of a run with second in [from, to], ordered by second then tag. tag NULL = every
+     * tag; "" = the untagged rows only. */
+    int (*run_rows)(mt_store_t *s, const char *run_id, const char *tag, int64_t from,
+                    int64_t to, mt_store_rows_t *out);
+    /* Start-up recovery: running -> interrupted with reason (events). *n = runs changed. */
+    int (*run_recover)(mt_store_t *s, const char *reason, size_t *n);
+    /* Runs per state: {"queued":N,...} for /metrics; outbox = pending deliveries. */
+    int (*run_counts)(mt_store_t *s, json_t **out, int64_t *outbox_pending);
+
+    /* ---- agents ---- */
+    int (*agent_heartbeat)(mt_store_t *s, const char *name, const char *labels_json,
+                           int capacity, int active, int64_t now_ms);
+    int (*agent_list)(mt_store_t *s, int64_t now_ms, json_t **out);
+
+    /* ---- schedules: body = {"test_id","cron","policy","enabled"} (validated) ---- */
+    int (*sched_create)(mt_store_t *s, const json_t *body, int64_t next_fire_at, json_t **out);
+    int (*sched_update)(mt_store_t *s, const char *id, const json_t *body, int64_t next_fire_at,
+                        json_t **out);
+    int (*sched_get)(mt_store_t *s, const char *id, json_t **out);
+    int (*sched_list)(mt_store_t *s, const mt_store_page_t *pg, json_t **out);
+    int (*sched_delete)(mt_store_t *s, const char *id);
+
+    /* ---- webhooks ---- */
+    int (*webhook_create)(mt_store_t *s, const char *url, const char *secret,
+                          const json_t *events, json_t **out);
+    int (*webhook_list)(mt_store_t *s, const mt_store_page_t *pg, json_t **out);
+    int (*webhook_delete)(mt_store_t *s, const char *id);
+    int (*webhook_deliveries)(mt_store_t *s, const char *id, const mt_store_page_t *pg,
+                              json_t **out);
+
+    /* The scheduler's and the relay's callbacks over this store (their ud = the mt_store_t *):
+     * a fired schedule queues its run with events schedule.fired and run.queued in one
+     * transaction; a skipped one writes schedule.skipped. */
+    const mt_scheduler_ops_t *sched_ops;
+    const mt_relay_ops_t *relay_ops;
+} mt_store_ops_t;
+
+struct mt_store {
+    const mt_store_ops_t *ops;
+};
+
+/* Opens (creating) DIR/mortar.db, applies the pending migrations (an applied one whose
+ * checksum changed is MT_EFORMAT with err saying which). */
+int mt_store_open_sqlite(const char *dir, mt_store_t **out, char *err, size_t errlen);
+
+/* The same with an explicit migration list (tests): names "V<n>__<what>.sql", in order. */
+typedef struct mt__migration {
+    const char *name;
+    const char *sql;
+} mt__migration_t;
+extern const mt__migration_t mt__migrations[]; /* embedded src/server/migrations/ */
+extern const size_t mt__nmigrations;
+int mt__store_open_sqlite_with(const char *dir, const mt__migration_t *m, size_t n,
+                               mt_store_t **out, char *err, size_t errlen);
+
+void mt_store_rows_dispose(mt_store_rows_t *r);
+
+/* Helpers shared by the server files (util.c). */
+void mt__uuid7(char out[37]);
+void mt__rfc3339(int64_t ms, char out[32]); /* Unix ms -> "2026-11-27T23:01:02.345Z" */
+int64_t mt__now_ms(void);
+void mt__sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif

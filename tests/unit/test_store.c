@@ -1,0 +1,240 @@
+/* The SQLite store (src/server/store_sqlite.c): migrations and their checksums, idempotency
+ * keys, the outbox written in the state change's transaction, run lifecycle and recovery. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mortar/error.h"
+#include "server/log.h"
+#include "server/store.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/mortar-test-store.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    mt_log_init(2, MT_LOG_ERROR);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    return 0;
+}
+
+static mt_store_t *open_store(void)
+{
+    mt_store_t *s = NULL;
+    char err[512] = "";
+    int rc = mt_store_open_sqlite(dir, &s, err, sizeof err);
+    if (rc != MT_OK)
+        fail_msg("open: %s", err);
+    return s;
+}
+
+static void test_migrations(void **state)
+{
+    /* applied once, recorded; reopening applies nothing new and succeeds */
+    mt_store_t *s = open_store();
+    assert_int_equal(s->ops->ping(s), MT_OK);
+    s->ops->close(s);
+    s = open_store();
+    s->ops->close(s);
+
+    /* a changed applied migration is refused, naming it */
+    mt__migration_t changed[] = {{mt__migrations[0].name, "CREATE TABLE x (a INTEGER);"}};
+    char err[512] = "";
+    assert_int_equal(mt__store_open_sqlite_with(dir, changed, 1, &s, err, sizeof err), MT_EFORMAT);
+    assert_non_null(strstr(err, mt__migrations[0].name));
+    assert_non_null(strstr(err, "changed"));
+
+    /* a new one is applied after the embedded ones; a bad order is refused */
+    mt__migration_t more[8];
+    size_t n = mt__nmigrations;
+    memcpy(more, mt__migrations, n * sizeof more[0]);
+    more[n] = (mt__migration_t){"V99__extra.sql", "CREATE TABLE extra (a INTEGER);"};
+    assert_int_equal(mt__store_open_sqlite_with(dir, more, n + 1, &s, err, sizeof err), MT_OK);
+    s->ops->close(s);
+    mt__migration_t bad[] = {{"V2__b.sql", "SELECT 1;"}, {"V1__a.sql", "SELECT 1;"}};
+    assert_int_equal(mt__store_open_sqlite_with(dir, bad, 2, &s, err, sizeof err), MT_EFORMAT);
+}
+
+static void test_idempotency(void **state)
+{
+    mt_store_t *s = open_store();
+    char *h = NULL, *ct = NULL, *b = NULL;
+    int st = 0;
+    assert_int_equal(s->ops->idem_get(s, "tok1", "k1", &h, &st, &ct, &b), MT_ENOTFOUND);
+    assert_int_equal(s->ops->idem_put(s, "tok1", "k1", "hash1", 201, "application/json", "{}"),
+                     MT_OK);
+    /* a concurrent twin's put keeps the first response */
+    assert_int_equal(s->ops->idem_put(s, "tok1", "k1", "hash2", 500, "text/plain", "x"), MT_OK);
+    assert_int_equal(s->ops->idem_get(s, "tok1", "k1", &h, &st, &ct, &b), MT_OK);
+    assert_string_equal(h, "hash1");
+    assert_int_equal(st, 201);
+    assert_string_equal(b, "{}");
+    free(h);
+    free(ct);
+    free(b);
+    /* keys are scoped per token */
+    assert_int_equal(s->ops->idem_get(s, "tok2", "k1", &h, &st, &ct, &b), MT_ENOTFOUND);
+    s->ops->close(s);
+}
+
+static json_t *test_body(const char *name)
+{
+    return json_pack("{s:s,s:s,s:{s:s,s:i,s:s},s:{}}", "name", name, "description", "d",
+                     "config", "url", "http://127.0.0.1:1/", "rate", 10, "duration", "1s",
+                     "tolerances");
+}
+
+static size_t due_count(mt_store_t *s, const char *type)
+{
+    mt_delivery_t *d = NULL;
+    size_t n = 0, k = 0;
+    assert_int_equal(s->ops->relay_ops->due(s, INT64_MAX / 2, 100, &d, &n), MT_OK);
+    for (size_t i = 0; i < n; i++)
+        if (type == NULL || strcmp(d[i].event_type, type) == 0)
+            k++;
+    s->ops->relay_ops->free_due(s, d, n);
+    return k;
+}
+
+static void test_outbox_and_tests(void **state)
+{
+    mt_store_t *s = open_store();
+    json_t *wh = NULL, *ev = json_pack("[s,s]", "test.created", "run.finished");
+    assert_int_equal(s->ops->webhook_create(s, "http://127.0.0.1:9/", "sec", ev, &wh), MT_OK);
+    json_decref(ev);
+
+    json_t *b = test_body("checkout"), *t = NULL, *t2 = NULL;
+    assert_int_equal(s->ops->test_create(s, b, &t), MT_OK);
+    assert_int_equal(json_integer_value(json_object_get(t, "version")), 1);
+    /* the event's delivery was written with the test */
+    assert_int_equal(due_count(s, "test.created"), 1);
+    /* names are unique, and a refused create leaves no event behind */
+    assert_int_equal(s->ops->test_create(s, b, &t2), MT_ECONFLICT);
+    assert_int_equal(due_count(s, "test.created"), 1);
+
+    const char *id = json_string_value(json_object_get(t, "id"));
+    json_object_set_new(b, "description", json_string("v2"));
+    assert_int_equal(s->ops->test_update(s, id, b, &t2), MT_OK);
+    assert_int_equal(json_integer_value(json_object_get(t2, "version")), 2);
+    json_decref(t2);
+    json_t *vers = NULL;
+    assert_int_equal(s->ops->test_versions(s, id, &vers), MT_OK);
+    assert_int_equal(json_array_size(json_object_get(vers, "items")), 2);
+    json_decref(vers);
+    /* test.updated does not match the webhook: no delivery */
+    assert_int_equal(due_count(s, NULL), 1);
+
+    /* a run through its life; run.finished gets a delivery */
+    json_t *run = NULL;
+    assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, &run), MT_OK);
+    const char *rid = json_string_value(json_object_get(run, "id"));
+    assert_string_equal(json_string_value(json_object_get(run, "state")), "queued");
+    assert_int_equal(json_integer_value(json_object_get(run, "test_version")), 2);
+    assert_int_equal(s->ops->run_start(s, rid, "local", NULL), MT_OK);
+    assert_int_equal(s->ops->run_start(s, rid, "local", NULL), MT_ECONFLICT);
+    mt_agg_row_t rows[2] = {{"", "{\"t\":0}", "HISTFAAAAA", "HISTFAAAAA"},
+                            {"a", "{\"t\":0,\"tag\":\"a\"}", "HISTFAAAAA", "HISTFAAAAA"}};
+    assert_int_equal(s->ops->run_append_second(s, rid, 0, rows, 2), MT_OK);
+    assert_int_equal(s->ops->run_append_second(s, rid, 1, rows, 1), MT_OK);
+    mt_store_rows_t got;
+    assert_int_equal(s->ops->run_rows(s, rid, "", 0, 100, &got), MT_OK);
+    assert_int_equal(got.n, 2);
+    assert_int_equal(got.second[1], 1);
+    mt_store_rows_dispose(&got);
+    assert_int_equal(s->ops->run_rows(s, rid, NULL, 0, 0, &got), MT_OK);
+    assert_int_equal(got.n, 2);
+    mt_store_rows_dispose(&got);
+
+    json_t *fin = NULL;
+    assert_int_equal(s->ops->run_finish(s, rid, "passed", "completed", "{\"requests\":1}", "{}",
+                                        &fin),
+                     MT_OK);
+    assert_int_equal(json_integer_value(json_object_get(fin, "seconds")), 2);
+    assert_int_equal(s->ops->run_finish(s, rid, "stopped", "x", NULL, NULL, NULL), MT_ECONFLICT);
+    assert_int_equal(due_count(s, "run.finished"), 1);
+    json_decref(fin);
+
+    /* the relay's record: delivered deliveries are no longer due */
+    mt_delivery_t *d = NULL;
+    size_t n = 0;
+    assert_int_equal(s->ops->relay_ops->due(s, INT64_MAX / 2, 100, &d, &n), MT_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(s->ops->relay_ops->record(s, d[i].id, 1, 200, NULL, 0), MT_OK);
+    s->ops->relay_ops->free_due(s, d, n);
+    assert_int_equal(due_count(s, NULL), 0);
+
+    json_decref(run);
+    json_decref(t);
+    json_decref(b);
+    json_decref(wh);
+    s->ops->close(s);
+}
+
+static void test_recover_and_pages(void **state)
+{
+    mt_store_t *s = open_store();
+    json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL;
+    char ids[5][40];
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
+        snprintf(ids[i], sizeof ids[i], "%s", json_string_value(json_object_get(r, "id")));
+        json_decref(r);
+    }
+    assert_int_equal(s->ops->run_start(s, ids[1], "local", NULL), MT_OK);
+    size_t n = 0;
+    assert_int_equal(s->ops->run_recover(s, "server stopped during the run", &n), MT_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(s->ops->run_get(s, ids[1], &r), MT_OK);
+    assert_string_equal(json_string_value(json_object_get(r, "state")), "interrupted");
+    json_decref(r);
+    assert_int_equal(s->ops->run_get(s, ids[0], &r), MT_OK);
+    assert_string_equal(json_string_value(json_object_get(r, "state")), "queued");
+    json_decref(r);
+
+    /* newest first, two per page, the cursor continues */
+    mt_store_page_t pg = {2, NULL};
+    json_t *p1 = NULL, *p2 = NULL;
+    assert_int_equal(s->ops->run_list(s, NULL, NULL, &pg, &p1), MT_OK);
+    json_t *items = json_object_get(p1, "items");
+    assert_int_equal(json_array_size(items), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")),
+                        ids[4]);
+    pg.cursor = json_string_value(json_object_get(p1, "next_cursor"));
+    assert_int_equal(s->ops->run_list(s, NULL, NULL, &pg, &p2), MT_OK);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(p2, "items"), 0), "id")),
+        ids[2]);
+    json_decref(p1);
+    json_decref(p2);
+    pg.cursor = NULL;
+    assert_int_equal(s->ops->run_list(s, "queued", NULL, &pg, &p1), MT_OK);
+    assert_int_equal(json_array_size(json_object_get(p1, "items")), 2);
+    json_decref(p1);
+    json_decref(cfg);
+    s->ops->close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_and_tests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover_and_pages, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
