@@ -137,7 +137,7 @@ static void hook_prepare(hook_job_t *j, int64_t now)
         (rc = hook_header(&j->h, "User-Agent", "mortar/" MT_VERSION)) < 0 ||
         (rc = hook_header(&j->h, "X-Mortar-Event", d->event_type ? d->event_type : "")) < 0 ||
         (rc = hook_header(&j->h, "X-Mortar-Event-Id", d->event_id ? d->event_id : "")) < 0 ||
-        (rc = hook_header(&j->h, "X-Mortar-Delivery", d->id)) < 0 ||
+        (rc = hook_header(&j->h, "X-Mortar-Delivery", d->id ? d->id : "")) < 0 ||
         (rc = hook_header(&j->h, "X-Mortar-Timestamp", ts)) < 0 ||
         (rc = hook_header(&j->h, "X-Mortar-Signature", sig)) < 0 ||
         (rc = hook_header(&j->h, "Expect", "")) < 0) {
