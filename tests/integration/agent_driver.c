@@ -124,6 +124,8 @@ int main(int argc, char **argv)
     d.stop_after = argc > 3 ? (uint32_t)atoi(argv[3]) : 0;
     if (mt_agent_check_config(argv[1], err, sizeof(err)) != MT_OK) {
         fprintf(stderr, "bad config: %s\n", err);
+        json_decref(d.status);
+        json_decref(d.tags);
         return 2;
     }
     if (mt_bus_new_inproc(&d.bus) != MT_OK ||
