@@ -220,10 +220,11 @@ static void *agent_hb_main(void *arg)
     clock_gettime(CLOCK_MONOTONIC, &next);
     pthread_mutex_lock(&a->mu);
     while (!a->quit) {
-        agent_heartbeat(a);
         next.tv_sec += AGENT_HB_NS / 1000000000LL;
         while (!a->quit && pthread_cond_timedwait(&a->cv, &a->mu, &next) == 0)
             ; /* woken for another reason (a run ended): keep the one-second beat */
+        if (!a->quit)
+            agent_heartbeat(a);
     }
     pthread_mutex_unlock(&a->mu);
     return NULL;
@@ -263,6 +264,7 @@ int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out)
         return rc;
     }
     a->subscribed = true;
+    agent_heartbeat(a); /* the first beat before new returns: the server knows it at once */
     if (pthread_create(&a->hb, NULL, agent_hb_main, a) != 0) {
         mt_agent_free(a);
         return MT_ESYS;

@@ -45,6 +45,7 @@ struct mt_bus {
     size_t bytes;   /* bytes in the queue */
     bus_sub_t *subs;
     size_t nsubs, capsubs;
+    bus_msg_t *dead; /* prefixes of removed subscriptions (in ->subject) */
 };
 
 static void *bus_main(void *arg)
@@ -196,10 +197,18 @@ void mt_bus_unsubscribe(mt_bus_t *b, mt_bus_cb cb, void *ud)
         return;
     pthread_mutex_lock(&b->mu);
     for (size_t i = 0; i < b->nsubs; i++) {
-        if (b->subs[i].cb == cb && b->subs[i].ud == ud)
-            free(b->subs[i].prefix);
-        else
+        if (b->subs[i].cb == cb && b->subs[i].ud == ud) {
+            /* the dispatcher's copy of the list may still point at the prefix: it is freed
+             * with the bus (unsubscribing is rare) */
+            bus_msg_t *dead = malloc(sizeof(*dead));
+            if (dead != NULL) {
+                dead->subject = b->subs[i].prefix;
+                dead->next = b->dead;
+                b->dead = dead;
+            } /* else: leak the few bytes rather than risk a use after free */
+        } else {
             b->subs[k++] = b->subs[i];
+        }
     }
     b->nsubs = k;
     /* a delivery in progress may still be calling cb: wait for it to finish */
@@ -260,6 +269,12 @@ void mt_bus_free(mt_bus_t *b)
     for (size_t i = 0; i < b->nsubs; i++)
         free(b->subs[i].prefix);
     free(b->subs);
+    while (b->dead != NULL) {
+        bus_msg_t *d = b->dead;
+        b->dead = d->next;
+        free(d->subject);
+        free(d);
+    }
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);
     free(b);
