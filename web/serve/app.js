@@ -17,7 +17,7 @@
   /* What the tests and the bench read: the current page, its charts (uPlot instances by name),
    * SSE counters, and when the charts first drew with all the data they had. */
   const UI = (window.mortarUI = {
-    page: '', charts: {}, sseEvents: 0, seconds: 0, live: false, state: null,
+    page: '', charts: {}, marks: {}, sseEvents: 0, seconds: 0, live: false, state: null,
     ready: false, drawnMs: null, navStart: 0,
   });
 
@@ -620,7 +620,17 @@
   /* ---- run page ----------------------------------------------------------------------------- */
   async function pageRun(c, params) {
     const id = params[0];
-    const run = await get('/runs/' + encodeURIComponent(id), { signal: c.signal });
+    /* the stored seconds are asked for at once, beside the run (most runs one opens are
+     * finished); a live run drops that request and streams instead */
+    const serAc = new AbortController();
+    c.onLeave(() => serAc.abort());
+    const serP = get('/runs/' + encodeURIComponent(id) + '/series', { signal: serAc.signal });
+    serP.catch(() => {}); /* handled where it is awaited */
+    const mark = (k) => { UI.marks[k] = performance.now() - UI.navStart; };
+    UI.marks = {};
+    let run;
+    try { run = await get('/runs/' + encodeURIComponent(id), { signal: c.signal }); } catch (e) { serAc.abort(); throw e; }
+    mark('run');
     UI.state = run.state;
     const head = h('div', { class: 'page-head' });
     const msg = h('div', { id: 'run-msg' });
@@ -682,6 +692,7 @@
     app.appendChild(h('details', { class: 'card config' }, h('summary', null, 'Config'), h('pre', null, JSON.stringify(run.config, null, 2))));
 
     if (run.state === 'queued' || run.state === 'running') {
+      serAc.abort();
       UI.live = true;
       /* running totals of the seconds seen so far, next to the charts */
       const tot = { done: 0, err: 0 };
@@ -718,11 +729,14 @@
     /* finished (or any state we do not stream): the stored seconds */
     renderSummary(summaryBox, run);
     try {
-      const ser = await get('/runs/' + encodeURIComponent(id) + '/series', { signal: c.signal });
+      const ser = await serP;
+      mark('series');
       for (const s of (ser && ser.items) || []) pushSecond(cols, s);
       UI.seconds = cols.t.length;
+      mark('columns');
       if (!cols.t.length) chartsBox.insertBefore(h('div', { class: 'note' }, 'This run stored no seconds.'), chartsBox.firstChild);
       grid.update();
+      mark('charts');
     } catch (e) { showError(msg, e); }
   }
 
