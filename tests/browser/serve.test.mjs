@@ -89,7 +89,7 @@ after(async () => {
   if (profile) fs.rmSync(profile, { recursive: true, force: true });
 });
 
-const config = (dur) => ({ url: `${TARGET}/?delay=exp:1ms`, rate: 50, duration: dur });
+const config = (dur) => ({ url: `${TARGET}/?delay=exp:1ms`, rate: 50, duration: dur, threshold: ['p(99)<10s'] });
 const ids = {};
 
 test('login: a bad token is refused with the problem shown, a good one is kept', { skip }, async () => {
@@ -188,6 +188,9 @@ test('finished run page: summary, breakdown, charts from the stored seconds', { 
   const requests = await page.textContent('[data-key="requests"] .v');
   assert.ok(Number(requests.replace(/,/g, '')) > 0, `no requests in the summary: ${requests}`);
   assert.ok(await page.$('#breakdown'), 'no latency breakdown');
+  const verdicts = await page.textContent('#verdicts');
+  assert.match(verdicts, /p\(99\)<10s/, `the threshold verdict is not shown: ${verdicts}`);
+  assert.match(verdicts, /pass/);
   /* every chart drew something in its plot area */
   const painted = await page.evaluate(() => Object.entries(window.mortarUI.charts).map(([k, u]) => {
     const cv = u.root.querySelector('canvas');

@@ -46,6 +46,10 @@
     else e.appendChild(document.createTextNode(String(kid)));
   }
   function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); return e; }
+  /* a table's header row; "#name" is a right-aligned (numeric) column */
+  function headRow(names) {
+    return h('tr', null, names.map((x) => (x[0] === '#' ? h('th', { class: 'num' }, x.slice(1)) : h('th', null, x))));
+  }
   function link(href, text, cls) { return h('a', { href: href, class: cls }, text); }
 
   /* ---- formatting ------------------------------------------------------------------------- */
@@ -345,7 +349,7 @@
       h('button', { onclick: () => route() }, 'Refresh'), link('#/runs/new', 'Start a run', 'button primary')));
     app.appendChild(err);
     app.appendChild(h('div', { class: 'card' }, h('table', { class: 'list', id: 'runs' },
-      h('thead', null, h('tr', null, ['Run', 'State', 'Verdicts', 'Test', 'Started', 'Duration', 'rps', 'p99'].map((x) => h('th', null, x)))), body), pager));
+      h('thead', null, headRow(['Run', 'State', 'Verdicts', 'Test', 'Started', '#Duration', '#rps', '#p99'])), body), pager));
 
     let names = {};
     try {
@@ -935,7 +939,7 @@
     app.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Tests'), h('span', { class: 'grow' }), link('#/tests/new', 'New test', 'button primary')));
     app.appendChild(msg);
     app.appendChild(h('div', { class: 'card' }, h('table', { class: 'list', id: 'tests' },
-      h('thead', null, h('tr', null, ['Name', 'Description', 'Version', 'Target', 'Baseline', 'Updated', ''].map((x) => h('th', null, x)))), body)));
+      h('thead', null, headRow(['Name', 'Description', '#Version', 'Target', 'Baseline', 'Updated', ''])), body)));
     let tests;
     try { tests = await loadTests(c); } catch (e) { showError(msg, e); return; }
     if (!tests.length) body.appendChild(h('tr', null, h('td', { colspan: 7, class: 'dim empty' }, 'No tests yet: create one.')));
@@ -1021,7 +1025,7 @@
     side.appendChild(h('section', { class: 'card' }, h('h3', null, 'Trend: p99 and rps of finished runs'), trendBox));
     const runsBody = h('tbody');
     side.appendChild(h('section', { class: 'card' }, h('h3', null, 'Recent runs'), h('table', { class: 'list' },
-      h('thead', null, h('tr', null, ['Run', 'State', 'Started', 'rps', 'p99', ''].map((x) => h('th', null, x)))), runsBody)));
+      h('thead', null, headRow(['Run', 'State', 'Started', '#rps', '#p99', ''])), runsBody)));
     row.appendChild(testForm(c, test, () => route()));
 
     try {
@@ -1112,7 +1116,7 @@
     app.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Agents'), h('span', { class: 'grow' }), h('button', { onclick: () => route() }, 'Refresh')));
     app.appendChild(msg);
     app.appendChild(h('div', { class: 'card' }, h('table', { class: 'list', id: 'agents' },
-      h('thead', null, h('tr', null, ['Name', 'State', 'Active runs', 'Capacity', 'Labels', 'Last heartbeat'].map((x) => h('th', null, x)))), body)));
+      h('thead', null, headRow(['Name', 'State', '#Active runs', '#Capacity', 'Labels', 'Last heartbeat'])), body)));
     let r;
     try { r = await get('/agents', { signal: c.signal }); } catch (e) { showError(msg, e); return; }
     const items = Array.isArray(r) ? r : (r && r.items) || [];
