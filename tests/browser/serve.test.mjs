@@ -241,6 +241,19 @@ test('a run from a pasted config, compared with the first', { skip }, async () =
   await shot(page, 'serve-compare.png');
 });
 
+test('the stop button stops a running run', { skip }, async () => {
+  await go('#/runs/new');
+  await routeReady('new');
+  await page.fill('#run-config', JSON.stringify(config('10m')));
+  await page.click('#start-run');
+  await routeReady('run');
+  ids.run3 = await runIdOfPage();
+  await ui(() => window.mortarUI.live && window.mortarUI.charts.rps && window.mortarUI.charts.rps.data[0].length >= 1, null, 60000);
+  await page.click('#stop');
+  assert.equal(await waitFinal(60000), 'stopped');
+  assert.equal(await page.$('#stop'), null, 'a stopped run still has a stop button');
+});
+
 test('the run list filters, the test page shows the baseline and the trend', { skip }, async () => {
   await go('#/runs');
   await routeReady('runs');

@@ -443,7 +443,7 @@
     { name: 'rps', title: 'Requests per second: planned (due) vs achieved (completed)', fmt: fmtShort,
       series: (c) => [['planned (due)', COL.planned, c.due, [6, 4]], ['achieved (completed)', COL.ok, c.done], ['errors', COL.err, c.err]] },
     { name: 'latency', title: 'Latency (from due time)', log: true, fmt: fmtUs,
-      series: (c) => [['p50', COL.p50, c.p50], ['p90', COL.p90, c.p90], ['p99', COL.p99, c.p99], ['max', COL.max, c.max]] },
+      series: (c) => [['p50', COL.p50, c.p50], ['p90', COL.p90, c.p90], ['p99', COL.p99, c.p99], ['max', COL.max, c.max, [4, 3]]] },
     { name: 'status', title: 'Responses by status code (per second)', fmt: fmtShort,
       series: (c) => {
         const codes = Object.keys(c.status).sort();
@@ -681,7 +681,7 @@
         ' · created ', fmtTime(run.created_at),
         run.started_at ? ' · started ' + fmtTime(run.started_at) : '',
         run.agent ? ' · agent ' + run.agent : '',
-        run.reason ? h('div', { class: 'reason' }, 'reason: ' + run.reason) : null)));
+        run.reason ? h('div', { class: run.state === 'passed' ? 'dim' : 'reason' }, 'reason: ' + run.reason) : null)));
     head.appendChild(h('span', { class: 'grow' }));
     head.appendChild(actions);
     renderActions(run);
@@ -756,23 +756,27 @@
       kv('duration', fmtDur(s.duration_s), 'duration'), kv('errors', fmtNum(s.errors, 0) + (errRate != null ? ' (' + fmtPct(errRate) + ')' : ''), 'errors'),
       kv('p50', fmtUs(lat.p50), 'p50'), kv('p99', fmtUs(lat.p99), 'p99'), kv('max', fmtUs(lat.max), 'max')));
     const verdicts = run.verdicts || s.verdicts;
-    const row = h('div', { class: 'row3' });
+    const hasVerdicts = Array.isArray(verdicts) && verdicts.length > 0;
+    const row = h('div', { class: hasVerdicts ? 'row3' : 'row3 two' });
     box.appendChild(row);
-    if (Array.isArray(verdicts) && verdicts.length) {
+    if (hasVerdicts) {
       row.appendChild(h('section', { class: 'card', id: 'verdicts' }, h('h3', null, 'Verdicts'), h('table', { class: 'list' },
         h('thead', null, h('tr', null, ['', 'kind', 'criterion', 'detail'].map((x) => h('th', null, x)))),
         h('tbody', null, verdicts.map((v) => {
-          const extra = Object.keys(v).filter((k) => ['kind', 'spec', 'passed'].indexOf(k) < 0).map((k) => k + '=' + (typeof v[k] === 'object' ? JSON.stringify(v[k]) : v[k])).join(', ');
+          /* the verdict's own message when it has one; every other field on hover */
+          const extra = Object.keys(v).filter((k) => ['kind', 'spec', 'passed', 'message'].indexOf(k) < 0).map((k) => k + '=' + (typeof v[k] === 'object' ? JSON.stringify(v[k]) : v[k])).join(', ');
           return h('tr', null, h('td', null, h('span', { class: 'badge ' + (v.passed ? 'ok' : 'bad') }, v.passed ? 'pass' : 'fail')),
-            h('td', null, String(v.kind || '')), h('td', { class: 'mono' }, String(v.spec || '')), h('td', { class: 'dim' }, extra));
+            h('td', null, String(v.kind || '')), h('td', { class: 'mono' }, String(v.spec || '')),
+            h('td', { class: 'dim', title: extra }, v.message != null ? String(v.message) : extra));
         })))));
     }
     const qs = ['p50', 'p90', 'p95', 'p99', 'p999', 'max'];
     row.appendChild(h('section', { class: 'card', id: 'breakdown' }, h('h3', null, 'Latency breakdown'), h('table', { class: 'list' },
-      h('thead', null, h('tr', null, h('th', null, ''), qs.map((q) => h('th', { class: 'num' }, q)))),
+      h('thead', null, h('tr', null, h('th', null, ''), qs.map((q) => h('th', { class: 'num' }, q === 'p999' ? 'p99.9' : q)))),
       h('tbody', null,
-        h('tr', null, h('td', null, 'latency (from due)'), qs.map((q) => h('td', { class: 'num' }, fmtUs(lat[q])))),
-        h('tr', null, h('td', null, 'service (from sent)'), qs.map((q) => h('td', { class: 'num' }, fmtUs(svc[q]))))))));
+        h('tr', null, h('td', { title: 'from the due time (open model) or the send (closed model)' }, 'latency'), qs.map((q) => h('td', { class: 'num' }, fmtUs(lat[q])))),
+        h('tr', null, h('td', { title: 'from the actual send' }, 'service'), qs.map((q) => h('td', { class: 'num' }, fmtUs(svc[q])))))),
+      h('div', { class: 'dim small' }, 'latency from the due time, service from the actual send')));
     const st = s.status || {}, ek = s.errors_by_kind || {};
     const total = req || 1;
     row.appendChild(h('section', { class: 'card', id: 'codes' }, h('h3', null, 'Status codes and errors'), h('table', { class: 'list' },
