@@ -259,6 +259,22 @@ test('the run list filters, the test page shows the baseline and the trend', { s
   await routeReady('runs');
   await page.waitForSelector(`#runs tr[data-run="${ids.run1}"]`);
   await page.waitForSelector(`#runs tr[data-run="${ids.run2}"]`);
+  /* pagination: one run a page, newest first, Older then Newer */
+  await go('#/runs?limit=1');
+  await routeReady('runs');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run3}"]`);
+  await page.click('#next-page');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run2}"]`, { timeout: 20000 * SLOW });
+  await page.click('#next-page');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run1}"]`, { timeout: 20000 * SLOW });
+  await page.click('#prev-page');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run2}"]`, { timeout: 20000 * SLOW });
+  await page.click('#prev-page');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run3}"]`, { timeout: 20000 * SLOW });
+  assert.equal(await page.$('#prev-page'), null, 'a Newer button on the first page');
+  await go('#/runs');
+  await routeReady('runs');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run1}"]`);
   await page.selectOption('#filter-test', ids.test);
   await page.waitForFunction(() => location.hash.includes('test='));
   await routeReady('runs');

@@ -339,6 +339,7 @@
       const p = new URLSearchParams();
       if (stateSel.value) p.set('state', stateSel.value);
       if (testSel.value) p.set('test', testSel.value);
+      if (q.get('limit')) p.set('limit', q.get('limit'));
       if (extra) Object.keys(extra).forEach((k) => { if (extra[k]) p.set(k, extra[k]); });
       go('#/runs' + (p.toString() ? '?' + p : ''));
     };
@@ -358,7 +359,8 @@
       tests.forEach((t) => testSel.appendChild(h('option', { value: t.id }, t.name)));
       testSel.value = test;
     } catch (e) { showError(err, e); }
-    const p = new URLSearchParams({ limit: '25' });
+    const limit = Math.min(500, Math.max(1, parseInt(q.get('limit'), 10) || 25));
+    const p = new URLSearchParams({ limit: String(limit) });
     if (state) p.set('state', state);
     if (test) p.set('test', test);
     if (cursor) p.set('cursor', cursor);
