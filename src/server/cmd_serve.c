@@ -102,7 +102,9 @@ static int sv_lr_get(const char *id, char *labels, size_t n, int take)
     return found;
 }
 
+/* latency_us keys of a second and the "percentile" label values of the gauge */
 static const char *const sv_quantiles[] = {"p50", "p90", "p99", "p999", NULL};
+static const char *const sv_pct_labels[] = {"50", "90", "99", "99.9"};
 
 static void sv_metrics_second(mt__serve_t *sv, const char *run_id, const char *data_json)
 {
@@ -122,9 +124,9 @@ static void sv_metrics_second(mt__serve_t *sv, const char *run_id, const char *d
     json_t *lat = json_object_get(d, "latency_us");
     for (const char *const *q = sv_quantiles; *q; q++) {
         char l[200];
-        snprintf(l, sizeof l, "%s,quantile=\"%s\"", base, *q);
-        mt_metrics_set(sv->metrics, "mortar_run_latency_us", l,
-                       json_number_value(json_object_get(lat, *q)));
+        snprintf(l, sizeof l, "%s,percentile=\"%s\"", base, sv_pct_labels[q - sv_quantiles]);
+        mt_metrics_set(sv->metrics, "mortar_run_latency_seconds", l,
+                       json_number_value(json_object_get(lat, *q)) / 1e6);
     }
     json_decref(d);
 }
@@ -139,8 +141,8 @@ static void sv_metrics_end(mt__serve_t *sv, const char *run_id)
     mt_metrics_remove(sv->metrics, "mortar_run_open_connections", base);
     for (const char *const *q = sv_quantiles; *q; q++) {
         char l[200];
-        snprintf(l, sizeof l, "%s,quantile=\"%s\"", base, *q);
-        mt_metrics_remove(sv->metrics, "mortar_run_latency_us", l);
+        snprintf(l, sizeof l, "%s,percentile=\"%s\"", base, sv_pct_labels[q - sv_quantiles]);
+        mt_metrics_remove(sv->metrics, "mortar_run_latency_seconds", l);
     }
 }
 
@@ -343,8 +345,8 @@ static const struct {
     {"mortar_webhook_deliveries_total", MT_COUNTER, "Webhook delivery attempts, by result."},
     {"mortar_agents", MT_GAUGE, "Agents, by state (up: a heartbeat in the last 10 s)."},
     {"mortar_run_rps", MT_GAUGE, "Completed requests per second of a running run (last second)."},
-    {"mortar_run_latency_us", MT_GAUGE,
-     "Latency percentiles of a running run's last second, microseconds."},
+    {"mortar_run_latency_seconds", MT_GAUGE,
+     "Latency percentiles of a running run's last second, seconds."},
     {"mortar_run_errors_total", MT_COUNTER, "Errors of a running run."},
     {"mortar_run_open_connections", MT_GAUGE, "Open connections of a running run."},
 };
