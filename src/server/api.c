@@ -55,24 +55,32 @@ static void api_json(api_ctx_t *c, int status, json_t *j)
 static const char *api_title(int status)
 {
     switch (status) {
-    case 400: return "Bad request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not found";
-    case 405: return "Method not allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload too large";
-    case 422: return "Unprocessable content";
-    case 503: return "Service unavailable";
-    default: return "Internal server error";
+    case 400:
+        return "Bad request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not found";
+    case 405:
+        return "Method not allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload too large";
+    case 422:
+        return "Unprocessable content";
+    case 503:
+        return "Service unavailable";
+    default:
+        return "Internal server error";
     }
 }
 
 /* An RFC 9457 problem; pointer non-NULL adds "errors":[{"pointer","detail"}]. */
-__attribute__((format(printf, 5, 6))) static void api_problem(api_ctx_t *c, int status,
-                                                              const char *slug,
-                                                              const char *pointer,
-                                                              const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void
+api_problem(api_ctx_t *c, int status, const char *slug, const char *pointer, const char *fmt, ...)
 {
     char detail[512];
     va_list ap;
@@ -171,8 +179,8 @@ static int api_qint(api_ctx_t *c, const char *k, long long lo, long long hi, lon
     if (*end != '\0' || x < lo || x > hi) {
         char p[64];
         snprintf(p, sizeof p, "?%s", k);
-        api_problem(c, 422, "validation", p, "'%s' must be a whole number in [%lld, %lld]", k,
-                    lo, hi);
+        api_problem(c, 422, "validation", p, "'%s' must be a whole number in [%lld, %lld]", k, lo,
+                    hi);
         return -1;
     }
     *out = x;
@@ -290,8 +298,8 @@ static void api_test_sub(api_ctx_t *c, const char *m, const char *id, const char
         if (b == NULL)
             return;
         char err[256] = "";
-        rc = s->ops->test_set_baseline(s, id, json_string_value(json_object_get(b, "run_id")),
-                                       &out, err, sizeof err);
+        rc = s->ops->test_set_baseline(s, id, json_string_value(json_object_get(b, "run_id")), &out,
+                                       err, sizeof err);
         if (rc == MT_EINVAL)
             api_problem(c, 422, "validation", "/run_id", "%s", err);
         else
@@ -302,7 +310,7 @@ static void api_test_sub(api_ctx_t *c, const char *m, const char *id, const char
 
 /* ---- runs ------------------------------------------------------------------------------- */
 
-static const char *const api_states[] = {"queued", "running",     "passed", "failed",
+static const char *const api_states[] = {"queued",  "running",     "passed", "failed",
                                          "stopped", "interrupted", "error",  NULL};
 
 static void api_runs(api_ctx_t *c, const char *m)
@@ -629,8 +637,8 @@ static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
                     err[0] ? ": " : "", err);
         return NULL;
     }
-    json_t *hists = json_pack("{s:o,s:o}", "latency", api_hist_json(lat), "service",
-                              api_hist_json(svc));
+    json_t *hists =
+        json_pack("{s:o,s:o}", "latency", api_hist_json(lat), "service", api_hist_json(svc));
     if (json_object_size(tags))
         json_object_set(hists, "tags", tags);
     json_decref(tags);
@@ -784,7 +792,8 @@ static void api_webhooks(api_ctx_t *c, const char *m, const char *id, const char
     if (strcmp(m, "GET") == 0) {
         if (api_page(c, &pg))
             return;
-        rc = sub ? s->ops->webhook_deliveries(s, id, &pg, &out) : s->ops->webhook_list(s, &pg, &out);
+        rc =
+            sub ? s->ops->webhook_deliveries(s, id, &pg, &out) : s->ops->webhook_list(s, &pg, &out);
         rc == MT_OK ? api_json(c, 200, out) : api_store_err(c, rc, "webhook");
     } else if (strcmp(m, "DELETE") == 0) {
         rc = s->ops->webhook_delete(s, id);
@@ -915,9 +924,8 @@ static int api_idem_before(api_ctx_t *c, char hash[65])
         api_problem(c, 422, "idempotency-mismatch", NULL,
                     "Idempotency-Key '%s' was used with a different request", k);
     } else {
-        const char *ctype = strcmp(ct, "application/problem+json") == 0
-                                ? "application/problem+json"
-                                : "application/json";
+        const char *ctype = strcmp(ct, "application/problem+json") == 0 ? "application/problem+json"
+                                                                        : "application/json";
         api_set(c->resp, status, ctype, body, strlen(body));
         body = NULL;
         c->resp->replayed = 1;
@@ -1050,6 +1058,6 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
     api_route(&c);
     /* the first response is kept (not server errors: those may succeed when retried) */
     if (idem && resp->status < 500 && resp->status != 401 && c.role != ROLE_NONE)
-        c.st->ops->idem_put(c.st, c.token_id, req->idempotency_key, hash, resp->status,
-                            resp->ctype, resp->body ? resp->body : "");
+        c.st->ops->idem_put(c.st, c.token_id, req->idempotency_key, hash, resp->status, resp->ctype,
+                            resp->body ? resp->body : "");
 }

@@ -93,9 +93,8 @@ static void test_idempotency(void **state)
 
 static json_t *test_body(const char *name)
 {
-    return json_pack("{s:s,s:s,s:{s:s,s:i,s:s},s:{}}", "name", name, "description", "d",
-                     "config", "url", "http://127.0.0.1:1/", "rate", 10, "duration", "1s",
-                     "tolerances");
+    return json_pack("{s:s,s:s,s:{s:s,s:i,s:s},s:{}}", "name", name, "description", "d", "config",
+                     "url", "http://127.0.0.1:1/", "rate", 10, "duration", "1s", "tolerances");
 }
 
 static size_t due_count(mt_store_t *s, const char *type)
@@ -160,9 +159,8 @@ static void test_outbox_and_tests(void **state)
     mt_store_rows_dispose(&got);
 
     json_t *fin = NULL;
-    assert_int_equal(s->ops->run_finish(s, rid, "passed", "completed", "{\"requests\":1}", "{}",
-                                        &fin),
-                     MT_OK);
+    assert_int_equal(
+        s->ops->run_finish(s, rid, "passed", "completed", "{\"requests\":1}", "{}", &fin), MT_OK);
     assert_int_equal(json_integer_value(json_object_get(fin, "seconds")), 2);
     assert_int_equal(s->ops->run_finish(s, rid, "stopped", "x", NULL, NULL, NULL), MT_ECONFLICT);
     assert_int_equal(due_count(s, "run.finished"), 1);
@@ -211,8 +209,7 @@ static void test_recover_and_pages(void **state)
     assert_int_equal(s->ops->run_list(s, NULL, NULL, &pg, &p1), MT_OK);
     json_t *items = json_object_get(p1, "items");
     assert_int_equal(json_array_size(items), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")),
-                        ids[4]);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), ids[4]);
     pg.cursor = json_string_value(json_object_get(p1, "next_cursor"));
     assert_int_equal(s->ops->run_list(s, NULL, NULL, &pg, &p2), MT_OK);
     assert_string_equal(
