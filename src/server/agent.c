@@ -117,8 +117,7 @@ static void *agent_run_main(void *arg)
     if (body == NULL || mt_bus_publish(a->bus, subject, body, strlen(body)) != MT_OK)
         mt_log(MT_LOG_ERROR, "cannot publish a run's end", "run", r->id, "agent", a->name, NULL);
     else
-        mt_log(MT_LOG_INFO, "run ended", "run", r->id, "agent", a->name, "outcome", outcome,
-               NULL);
+        mt_log(MT_LOG_INFO, "run ended", "run", r->id, "agent", a->name, "outcome", outcome, NULL);
     free(body);
 
     pthread_mutex_lock(&a->mu);
@@ -202,8 +201,8 @@ static void agent_on_control(const char *subject, const void *msg, size_t len, v
 static void agent_heartbeat(mt_agent_t *a)
 {
     char subject[128], *body;
-    json_t *o = json_pack("{s:s, s:O, s:i, s:i}", "name", a->name, "labels", a->labels,
-                          "capacity", a->capacity, "active", a->active);
+    json_t *o = json_pack("{s:s, s:O, s:i, s:i}", "name", a->name, "labels", a->labels, "capacity",
+                          a->capacity, "active", a->active);
     body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     snprintf(subject, sizeof(subject), "mortar.agents.%s.heartbeat", a->name);
@@ -220,10 +219,11 @@ static void *agent_hb_main(void *arg)
     clock_gettime(CLOCK_MONOTONIC, &next);
     pthread_mutex_lock(&a->mu);
     while (!a->quit) {
-        agent_heartbeat(a);
         next.tv_sec += AGENT_HB_NS / 1000000000LL;
         while (!a->quit && pthread_cond_timedwait(&a->cv, &a->mu, &next) == 0)
             ; /* woken for another reason (a run ended): keep the one-second beat */
+        if (!a->quit)
+            agent_heartbeat(a);
     }
     pthread_mutex_unlock(&a->mu);
     return NULL;
@@ -263,6 +263,7 @@ int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out)
         return rc;
     }
     a->subscribed = true;
+    agent_heartbeat(a); /* the first beat before new returns: the server knows it at once */
     if (pthread_create(&a->hb, NULL, agent_hb_main, a) != 0) {
         mt_agent_free(a);
         return MT_ESYS;

@@ -12,7 +12,7 @@
 
 #include "mortar/error.h"
 
-#define BUS_MAX_PENDING       (1u << 20)           /* messages queued at most */
+#define BUS_MAX_PENDING       (1u << 20)          /* messages queued at most */
 #define BUS_MAX_PENDING_BYTES ((size_t)512 << 20) /* bytes queued at most */
 #define BUS_MAX_SUBJECT       1024
 
@@ -35,16 +35,17 @@ struct mt_bus {
     pthread_cond_t cv;
     pthread_t thread;
     bool started;
-    bool closing;   /* no new messages */
-    bool stop;      /* dispatcher: exit once the queue is empty */
+    bool closing; /* no new messages */
+    bool stop;    /* dispatcher: exit once the queue is empty */
     bool joined;
     bus_msg_t *head, *tail;
-    size_t queued;  /* in the queue */
-    size_t busy;    /* popped, being delivered */
-    uint64_t done;  /* deliveries finished */
-    size_t bytes;   /* bytes in the queue */
+    size_t queued; /* in the queue */
+    size_t busy;   /* popped, being delivered */
+    uint64_t done; /* deliveries finished */
+    size_t bytes;  /* bytes in the queue */
     bus_sub_t *subs;
     size_t nsubs, capsubs;
+    bus_msg_t *dead; /* prefixes of removed subscriptions (in ->subject) */
 };
 
 static void *bus_main(void *arg)
@@ -196,10 +197,18 @@ void mt_bus_unsubscribe(mt_bus_t *b, mt_bus_cb cb, void *ud)
         return;
     pthread_mutex_lock(&b->mu);
     for (size_t i = 0; i < b->nsubs; i++) {
-        if (b->subs[i].cb == cb && b->subs[i].ud == ud)
-            free(b->subs[i].prefix);
-        else
+        if (b->subs[i].cb == cb && b->subs[i].ud == ud) {
+            /* the dispatcher's copy of the list may still point at the prefix: it is freed
+             * with the bus (unsubscribing is rare) */
+            bus_msg_t *dead = malloc(sizeof(*dead));
+            if (dead != NULL) {
+                dead->subject = b->subs[i].prefix;
+                dead->next = b->dead;
+                b->dead = dead;
+            } /* else: leak the few bytes rather than risk a use after free */
+        } else {
             b->subs[k++] = b->subs[i];
+        }
     }
     b->nsubs = k;
     /* a delivery in progress may still be calling cb: wait for it to finish */
@@ -260,6 +269,12 @@ void mt_bus_free(mt_bus_t *b)
     for (size_t i = 0; i < b->nsubs; i++)
         free(b->subs[i].prefix);
     free(b->subs);
+    while (b->dead != NULL) {
+        bus_msg_t *d = b->dead;
+        b->dead = d->next;
+        free(d->subject);
+        free(d);
+    }
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);
     free(b);

@@ -12,7 +12,7 @@
 #include "mortar/error.h"
 
 typedef struct mt_cron {
-    uint64_t minute; /* bit i = minute i */
+    uint64_t minute;            /* bit i = minute i */
     uint32_t hour, mday, month; /* mday bits 1..31, month bits 1..12 */
     uint8_t wday;               /* bits 0..6, 0 = Sunday */
     bool mday_star, wday_star;

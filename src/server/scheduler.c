@@ -9,9 +9,9 @@
 #include "server/cron.h"
 #include "server/log.h"
 
-/* The most recent firing of c in [first, now], given that `first` is a firing <= now. Looks
- * back in growing windows so that a long downtime costs a few searches, not one per missed
- * minute. */
+/* The most recent firing of c in [first, now] (first <= now), or -1 when there is none (a
+ * stored next_fire_at that is no firing of the current cron). Looks back in growing windows so
+ * that a long downtime costs a few searches, not one per missed minute. */
 static int64_t sched_latest(const mt_cron_t *c, int64_t first, int64_t now)
 {
     static const int64_t windows[] = {60, 3600, 86400, 32 * 86400, 367 * 86400, 6 * 367 * 86400};
@@ -29,7 +29,7 @@ static int64_t sched_latest(const mt_cron_t *c, int64_t first, int64_t now)
         if (from == first)
             break;
     }
-    return first;
+    return mt_cron_next(c, first - 1) == first ? first : -1;
 }
 
 static void sched_log_rc(const char *msg, const char *id, int rc)
@@ -45,7 +45,8 @@ int mt_scheduler_tick(const mt_scheduler_ops_t *ops, void *ud, int64_t now)
     size_t n = 0;
     int rc, queued = 0;
 
-    if (!ops || !ops->list)
+    if (!ops || !ops->list || !ops->has_active || !ops->enqueue || !ops->skipped ||
+        !ops->set_next)
         return MT_EINVAL;
     if ((rc = ops->list(ud, &e, &n)) < 0)
         return rc;
@@ -77,6 +78,13 @@ int mt_scheduler_tick(const mt_scheduler_ops_t *ops, void *ud, int64_t now)
             continue;
 
         fire_at = sched_latest(&c, s->next_fire_at, now);
+        if (fire_at < 0) {
+            /* the cron changed under a stored next_fire_at: nothing was due after all */
+            next = mt_cron_next(&c, now);
+            if ((rc = ops->set_next(ud, s->id, next > 0 ? next : 0)) < 0)
+                sched_log_rc("schedule: storing next_fire_at failed", s->id, rc);
+            continue;
+        }
         snprintf(when, sizeof when, "%lld", (long long)fire_at);
         if (fire_at != s->next_fire_at)
             mt_log(MT_LOG_INFO, "schedule missed firings: only the latest fires", "schedule", s->id,

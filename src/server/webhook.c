@@ -108,77 +108,142 @@ static int hook_header(struct curl_slist **h, const char *name, const char *valu
     return MT_OK;
 }
 
-/* One attempt. Fills *status (0 = no HTTP response) and err (empty on success); returns 1 when
- * delivered, 0 when failed but worth retrying, -1 when it can never succeed. */
-static int hook_attempt(CURL *curl, const mt_delivery_t *d, int64_t now, long *status, char *err,
-                        size_t errn)
-{
-    struct curl_slist *h = NULL;
-    char sig[80], ts[24], cerr[CURL_ERROR_SIZE];
-    CURLcode cc;
-    int rc, result = 0;
+/* One delivery attempt of a pass. */
+typedef struct hook_job {
+    const mt_delivery_t *d;
+    CURL *curl;
+    struct curl_slist *h;
+    char cerr[CURL_ERROR_SIZE];
+    char err[CURL_ERROR_SIZE + 64]; /* empty on success */
+    long status;                    /* 0 = no HTTP response */
+    int result; /* 1 delivered, 0 failed (retry), -1 can never succeed, 2 in flight */
+} hook_job_t;
 
-    *status = 0;
-    err[0] = '\0';
+/* Sets up job->curl for the POST, or settles the job (result -1/0) when it cannot start. */
+static void hook_prepare(hook_job_t *j, int64_t now)
+{
+    const mt_delivery_t *d = j->d;
+    char sig[80], ts[24];
+    int rc;
+
     if (!d->url || !hook_scheme_ok(d->url)) {
-        snprintf(err, errn, "only http and https URLs are delivered to");
-        return -1;
+        snprintf(j->err, sizeof j->err, "only http and https URLs are delivered to");
+        j->result = -1;
+        return;
     }
     snprintf(ts, sizeof ts, "%lld", (long long)now);
     mt_webhook_sign(d->secret, now, d->body, sig, sizeof sig);
-    if ((rc = hook_header(&h, "Content-Type", "application/json")) < 0 ||
-        (rc = hook_header(&h, "User-Agent", "mortar/" MT_VERSION)) < 0 ||
-        (rc = hook_header(&h, "X-Mortar-Event", d->event_type ? d->event_type : "")) < 0 ||
-        (rc = hook_header(&h, "X-Mortar-Event-Id", d->event_id ? d->event_id : "")) < 0 ||
-        (rc = hook_header(&h, "X-Mortar-Delivery", d->id)) < 0 ||
-        (rc = hook_header(&h, "X-Mortar-Timestamp", ts)) < 0 ||
-        (rc = hook_header(&h, "X-Mortar-Signature", sig)) < 0 ||
-        (rc = hook_header(&h, "Expect", "")) < 0) {
-        snprintf(err, errn, "building headers: %s", mt_strerror(rc));
-        result = rc == MT_ENOMEM ? 0 : -1;
-        goto out;
+    if ((rc = hook_header(&j->h, "Content-Type", "application/json")) < 0 ||
+        (rc = hook_header(&j->h, "User-Agent", "mortar/" MT_VERSION)) < 0 ||
+        (rc = hook_header(&j->h, "X-Mortar-Event", d->event_type ? d->event_type : "")) < 0 ||
+        (rc = hook_header(&j->h, "X-Mortar-Event-Id", d->event_id ? d->event_id : "")) < 0 ||
+        (rc = hook_header(&j->h, "X-Mortar-Delivery", d->id ? d->id : "")) < 0 ||
+        (rc = hook_header(&j->h, "X-Mortar-Timestamp", ts)) < 0 ||
+        (rc = hook_header(&j->h, "X-Mortar-Signature", sig)) < 0 ||
+        (rc = hook_header(&j->h, "Expect", "")) < 0) {
+        snprintf(j->err, sizeof j->err, "building headers: %s", mt_strerror(rc));
+        j->result = rc == MT_ENOMEM ? 0 : -1;
+        return;
     }
+    if (!(j->curl = curl_easy_init())) {
+        snprintf(j->err, sizeof j->err, "out of memory");
+        j->result = 0;
+        return;
+    }
+    CURL *c = j->curl;
+    curl_easy_setopt(c, CURLOPT_URL, d->url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, HOOK_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, j->h);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, d->body ? d->body : "");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(d->body ? strlen(d->body) : 0));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hook_discard);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, j->cerr);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, j);
+    j->result = 2;
+}
 
-    curl_easy_reset(curl);
-    cerr[0] = '\0';
-    curl_easy_setopt(curl, CURLOPT_URL, d->url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, HOOK_TIMEOUT_MS);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, d->body ? d->body : "");
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t)(d->body ? strlen(d->body) : 0));
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, hook_discard);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, cerr);
-    cc = curl_easy_perform(curl);
+/* Settles a finished transfer: any 2xx is delivered; redirects are not followed. */
+static void hook_finish(hook_job_t *j, CURLcode cc)
+{
     if (cc != CURLE_OK) {
-        snprintf(err, errn, "%s%s%s", curl_easy_strerror(cc), cerr[0] ? ": " : "", cerr);
-        result = cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT ? -1 : 0;
-        goto out;
+        snprintf(j->err, sizeof j->err, "%s%s%s", curl_easy_strerror(cc), j->cerr[0] ? ": " : "",
+                 j->cerr);
+        j->result = cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT ? -1 : 0;
+        return;
     }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
-    if (*status >= 200 && *status < 300) {
-        result = 1;
-    } else if (*status >= 300 && *status < 400) {
-        snprintf(err, errn, "HTTP %ld (redirects are not followed)", *status);
-    } else {
-        snprintf(err, errn, "HTTP %ld", *status);
+    curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &j->status);
+    if (j->status >= 200 && j->status < 300) {
+        j->result = 1;
+        return;
     }
-out:
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
-    curl_slist_free_all(h);
-    return result;
+    j->result = 0;
+    if (j->status >= 300 && j->status < 400)
+        snprintf(j->err, sizeof j->err, "HTTP %ld (redirects are not followed)", j->status);
+    else
+        snprintf(j->err, sizeof j->err, "HTTP %ld", j->status);
+}
+
+/* Runs the prepared transfers concurrently (each bounded by its 10 s timeout). */
+static int hook_run(hook_job_t *jobs, size_t n)
+{
+    CURLM *multi = curl_multi_init();
+    int running = 0, rc = MT_OK;
+    size_t added = 0;
+
+    if (!multi)
+        return MT_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].result != 2)
+            continue;
+        if (curl_multi_add_handle(multi, jobs[i].curl) != CURLM_OK) {
+            snprintf(jobs[i].err, sizeof jobs[i].err, "could not start the transfer");
+            jobs[i].result = 0;
+            continue;
+        }
+        added++;
+    }
+    while (added > 0) {
+        CURLMcode mc = curl_multi_perform(multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+            hook_job_t *j = NULL;
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+            hook_finish(j, msg->data.result);
+            curl_multi_remove_handle(multi, msg->easy_handle);
+            added--;
+        }
+        if (mc != CURLM_OK) {
+            rc = MT_ESYS;
+            break;
+        }
+        if (added > 0 && curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+            rc = MT_ESYS;
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].result == 2) { /* only after a multi failure */
+            curl_multi_remove_handle(multi, jobs[i].curl);
+            snprintf(jobs[i].err, sizeof jobs[i].err, "transfer aborted");
+            jobs[i].result = 0;
+        }
+    }
+    curl_multi_cleanup(multi);
+    return rc;
 }
 
 int mt_relay_pass(const mt_relay_ops_t *ops, void *ud, int64_t now)
 {
     mt_delivery_t *d = NULL;
-    size_t n = 0;
-    CURL *curl = NULL;
+    hook_job_t *jobs = NULL;
+    size_t n = 0, n_run = 0;
     int rc, done = 0;
 
     if (!ops || !ops->due || !ops->record)
@@ -190,38 +255,52 @@ int mt_relay_pass(const mt_relay_ops_t *ops, void *ud, int64_t now)
         return rc;
     if (n == 0)
         goto out;
-    /* one handle per pass: connections to the same receiver are reused */
-    if (!(curl = curl_easy_init())) {
+    if (n > HOOK_PASS_MAX)
+        n_run = HOOK_PASS_MAX; /* the rest stay due for the next pass */
+    else
+        n_run = n;
+    if (!(jobs = calloc(n_run, sizeof *jobs))) {
         rc = MT_ENOMEM;
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        char err[CURL_ERROR_SIZE + 64];
-        long status;
+    for (size_t i = 0; i < n_run; i++) {
+        jobs[i].d = &d[i];
+        hook_prepare(&jobs[i], now);
+    }
+    if ((rc = hook_run(jobs, n_run)) < 0)
+        mt_log(MT_LOG_ERROR, "webhook: the transfer loop failed", "error", mt_strerror(rc), NULL);
+    for (size_t i = 0; i < n_run; i++) {
+        hook_job_t *j = &jobs[i];
         int64_t next = 0;
         int made = (d[i].attempt < 0 ? 0 : d[i].attempt) + 1;
-        int r = hook_attempt(curl, &d[i], now, &status, err, sizeof err);
 
-        if (r == 0 && made < HOOK_MAX_ATTEMPTS)
+        if (j->result == 0 && made < HOOK_MAX_ATTEMPTS)
             next = now + mt_webhook_backoff(made);
-        if (r != 1) {
+        if (j->result != 1) {
             char a[16], s[16];
             snprintf(a, sizeof a, "%d", made);
-            snprintf(s, sizeof s, "%ld", status);
+            snprintf(s, sizeof s, "%ld", j->status);
             mt_log(next ? MT_LOG_WARN : MT_LOG_ERROR,
                    next ? "webhook delivery failed, will retry" : "webhook delivery failed",
                    "delivery", d[i].id, "event", d[i].event_id ? d[i].event_id : "", "attempt", a,
-                   "status", s, "error", err, NULL);
+                   "status", s, "error", j->err, NULL);
         }
-        if ((rc = ops->record(ud, d[i].id, r == 1, (int)status, r == 1 ? NULL : err, next)) < 0)
+        if ((rc = ops->record(ud, d[i].id, j->result == 1, (int)j->status,
+                              j->result == 1 ? NULL : j->err, next)) < 0)
             mt_log(MT_LOG_ERROR, "webhook: recording a delivery attempt failed", "delivery",
                    d[i].id, "error", mt_strerror(rc), NULL);
         done++;
     }
     rc = MT_OK;
 out:
-    if (curl)
-        curl_easy_cleanup(curl);
+    if (jobs) {
+        for (size_t i = 0; i < n_run; i++) {
+            if (jobs[i].curl)
+                curl_easy_cleanup(jobs[i].curl);
+            curl_slist_free_all(jobs[i].h);
+        }
+        free(jobs);
+    }
     if (ops->free_due)
         ops->free_due(ud, d, n);
     return rc < 0 ? rc : done;

@@ -330,6 +330,18 @@ static void test_errors_retry_next_tick(void **state)
     assert_int_equal(fake_calls(f, "set_next", "never", NULL, 0), 0);
     assert_true(mt_scheduler_tick(NULL, f, t0) == MT_EINVAL);
     free(f);
+
+    /* a stored next_fire_at that the (changed) cron never fires at: recomputed, not fired */
+    f = calloc(1, sizeof *f);
+    fake_add(f, "changed", "0 12 * * *", "queue", t0 + 7 * 60); /* 23:07 */
+    assert_int_equal(mt_scheduler_tick(&fake_ops, f, t0 + 600), 0);
+    assert_true(f->s[0].next_fire_at == utc(2026, 11, 28, 12, 0));
+    /* but one that is a firing of it, before a later firing, still fires the later one */
+    f->s[0].next_fire_at = utc(2026, 11, 26, 12, 0);
+    assert_int_equal(mt_scheduler_tick(&fake_ops, f, t0 + 600), 1);
+    assert_int_equal(fake_calls(f, "enqueue", "changed", t, 4), 1);
+    assert_true(t[0] == utc(2026, 11, 27, 12, 0));
+    free(f);
 }
 
 int main(void)

@@ -21,7 +21,7 @@
 
 /* ---- the receiver -------------------------------------------------------------------------- */
 
-enum recv_mode { RECV_FAIL_THEN_OK, RECV_ALWAYS_500, RECV_REDIRECT };
+enum recv_mode { RECV_FAIL_THEN_OK, RECV_ALWAYS_500, RECV_REDIRECT, RECV_OK };
 
 typedef struct recv_req {
     char event[64], event_id[64], delivery[64], ts[32], sig[96], ctype[64];
@@ -87,6 +87,8 @@ static enum MHD_Result recv_handler(void *cls, struct MHD_Connection *c, const c
     }
     r->n++;
     pthread_mutex_unlock(&r->mu);
+    if (r->mode == RECV_OK && strstr(url, "fail"))
+        return MHD_NO;
 
     if (r->mode == RECV_FAIL_THEN_OK && k == 1)
         return MHD_NO; /* close the connection without an answer */
@@ -390,6 +392,83 @@ static void test_redirects_and_schemes(void **state)
     free(o);
 }
 
+/* Several deliveries in one pass: run concurrently, each recorded with its own result. */
+typedef struct multi_box {
+    char urls[5][128];
+    const char *ids[5];
+    int ok[5], status[5], seen[5];
+    int64_t next[5];
+} multi_box_t;
+
+static int mb_due(void *ud, int64_t now, size_t max, mt_delivery_t **out, size_t *n)
+{
+    multi_box_t *b = ud;
+    mt_delivery_t *d = calloc(5, sizeof *d);
+    assert_non_null(d);
+    assert_true(max >= 5);
+    for (int i = 0; i < 5; i++) {
+        d[i].id = b->ids[i];
+        d[i].url = b->urls[i];
+        d[i].secret = "k";
+        d[i].event_id = b->ids[i];
+        d[i].event_type = "test.created";
+        d[i].body = "{}";
+        d[i].attempt = i; /* the last one makes its 5th attempt */
+    }
+    *out = d;
+    *n = 5;
+    return MT_OK;
+}
+
+static void mb_free(void *ud, mt_delivery_t *d, size_t n)
+{
+    assert_int_equal(n, 5);
+    free(d);
+}
+
+static int mb_record(void *ud, const char *id, int ok, int status, const char *error, int64_t next)
+{
+    multi_box_t *b = ud;
+    for (int i = 0; i < 5; i++) {
+        if (strcmp(b->ids[i], id) == 0) {
+            b->seen[i]++;
+            b->ok[i] = ok;
+            b->status[i] = status;
+            b->next[i] = next;
+            assert_true(ok ? error == NULL : error != NULL && error[0] != '\0');
+            return MT_OK;
+        }
+    }
+    fail_msg("unknown delivery %s", id);
+    return MT_EINVAL;
+}
+
+static void test_one_pass_many_deliveries(void **state)
+{
+    static const mt_relay_ops_t ops = {.due = mb_due, .free_due = mb_free, .record = mb_record};
+    receiver_t *r = recv_start(RECV_OK);
+    multi_box_t *b = calloc(1, sizeof *b);
+    static const char *const ids[] = {"d0", "d1", "d2", "d3", "d4"};
+    for (int i = 0; i < 5; i++)
+        b->ids[i] = ids[i];
+    snprintf(b->urls[0], sizeof b->urls[0], "http://127.0.0.1:%d/a", r->port);
+    snprintf(b->urls[1], sizeof b->urls[1], "http://127.0.0.1:%d/fail", r->port);
+    snprintf(b->urls[2], sizeof b->urls[2], "ftp://127.0.0.1:%d/", r->port);
+    snprintf(b->urls[3], sizeof b->urls[3], "HTTP://127.0.0.1:%d/b", r->port);
+    snprintf(b->urls[4], sizeof b->urls[4], "http://127.0.0.1:%d/fail", r->port);
+    assert_int_equal(mt_relay_pass(&ops, b, 5000), 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(b->seen[i], 1);
+    assert_true(b->ok[0] && b->status[0] == 200 && b->next[0] == 0);
+    assert_true(!b->ok[1] && b->status[1] == 0 && b->next[1] == 5000 + 2); /* 2nd attempt */
+    assert_true(!b->ok[2] && b->next[2] == 0);                             /* never */
+    assert_true(b->ok[3] && b->status[3] == 200);
+    assert_true(!b->ok[4] && b->next[4] == 5000 + 16); /* 5th failure: 16 s */
+    assert_int_equal(recv_count(r), 4);
+    recv_stop(r);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_retries_then_delivers),
         cmocka_unit_test(test_gives_up_after_max_attempts),
         cmocka_unit_test(test_redirects_and_schemes),
+        cmocka_unit_test(test_one_pass_many_deliveries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
