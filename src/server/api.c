@@ -652,7 +652,7 @@ static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
                             api_result_config(json_object_get(run, "config"), nsec, sum), "summary",
                             sum, "seconds", secs, "histograms", hists);
     json_t *v = json_object_get(run, "verdicts");
-    if (json_is_object(v))
+    if (json_is_array(v) && json_array_size(v) > 0) /* present when any was given */
         json_object_set(doc, "verdicts", v);
     return doc;
 }
