@@ -1037,6 +1037,13 @@ notfound:
     api_problem(c, 404, "not-found", NULL, "no such endpoint: %s", c->req->path);
 }
 
+int mt__api_viewer(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
+{
+    api_ctx_t c = {.sv = sv, .st = sv->store, .req = req, .resp = resp};
+    memset(resp, 0, sizeof *resp);
+    return api_auth(&c, ROLE_VIEWER);
+}
+
 void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
 {
     api_ctx_t c = {.sv = sv, .st = sv->store, .req = req, .resp = resp};

@@ -566,20 +566,18 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
         else
             sv_simple(&r, 503, "/readyz", "application/json", "{\"status\":\"not ready\"}");
     } else if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
-        /* viewer token: reuse the API's auth through a cheap endpoint check */
         mt__req_t q = {.method = "GET",
-                       .path = "/api/v1/agents",
+                       .path = "/metrics",
                        .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                                     MHD_HTTP_HEADER_AUTHORIZATION)};
-        mt__api_handle(sv, &q, &r);
-        snprintf(r.route, sizeof r.route, "/metrics");
-        if (r.status == 200) {
-            free(r.body);
+        if (mt__api_viewer(sv, &q, &r) == 0) {
+            r.status = 200;
             r.body = sv_metrics_text(sv, &r.len);
             r.ctype = "text/plain; version=0.0.4; charset=utf-8";
             if (r.body == NULL)
                 sv_simple(&r, 500, "/metrics", "text/plain", "cannot render the metrics\n");
         }
+        snprintf(r.route, sizeof r.route, "/metrics");
     } else if (strncmp(url, "/api/", 5) == 0) {
         mt__req_t q = {
             .method = method,

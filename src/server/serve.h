@@ -89,6 +89,8 @@ typedef struct mt__resp {
 } mt__resp_t;
 
 void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp);
+/* 0 when req carries a token of at least the viewer role; else resp is the problem (/metrics). */
+int mt__api_viewer(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp);
 
 /* A new token secret: "mt_" + 43 base64url characters of 32 random bytes (util.c). */
 int mt__token_secret(char out[64]);

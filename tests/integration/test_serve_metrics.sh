@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # mortar serve's operations endpoints: /metrics is valid Prometheus text (promtool check
 # metrics) with the platform metrics and, during a run, the live-run metrics; the served
-# OpenAPI document is the committed one and passes an OpenAPI linter (Redocly CLI from npm).
+# OpenAPI document is the committed one and passes an OpenAPI linter (Redocly CLI from npm); a
+# webhook gets its run.finished event through the outbox and the relay (the target receives it).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 
 DATA=$WORK/data
 TOK=$("$MORTAR" token create --role runner --data "$DATA")
+ADMIN=$("$MORTAR" token create --role admin --data "$DATA")
 start_target
 start_serve "$DATA"
+expect_api "a webhook to the target" 201 POST /webhooks "$ADMIN" \
+  "{\"url\":\"$TARGET_URL/hook\",\"secret\":\"s3cret\",\"events\":[\"run.finished\"]}"
+HOOK=$(jq -r .id "$OUT")
 
 code=$(curl -sS -o "$WORK/m0.txt" -w '%{http_code}' "http://127.0.0.1:$SERVE_PORT/metrics")
 expect_eq "metrics without a token" "$code" 401
@@ -43,6 +48,20 @@ curl -sS -H "Authorization: Bearer $TOK" "http://127.0.0.1:$SERVE_PORT/metrics" 
 promtool check metrics <"$WORK/m2.txt" >/dev/null 2>&1 || fail "promtool rejects /metrics after the run"
 grep "^mortar_run_[a-z_]*{" "$WORK/m2.txt" | grep -q "run=\"$RUN\"" && fail "the run's gauges outlive it"
 pass "the run's gauges are removed at its end"
+
+# the run's end reached the webhook (relay pass once a second)
+for ((i = 0; i < 300 * SLOW; i++)); do
+  api GET "/webhooks/$HOOK/deliveries" "$TOK" >/dev/null
+  jq -e '.items[0].state == "delivered"' "$OUT" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+expect_jq "run.finished delivered to the webhook" "$OUT" \
+  '(.items | length) == 1 and .items[0].event_type == "run.finished" and .items[0].state == "delivered" and .items[0].attempts == 1 and .items[0].last_status == 200'
+curl -sS -H "Authorization: Bearer $TOK" "http://127.0.0.1:$SERVE_PORT/metrics" >"$WORK/m3.txt"
+grep -q '^mortar_webhook_deliveries_total{result="delivered"} 1$' "$WORK/m3.txt" ||
+  fail "mortar_webhook_deliveries_total: $(grep webhook "$WORK/m3.txt")"
+grep -q '^mortar_outbox_pending 0$' "$WORK/m3.txt" || fail "the outbox is not empty"
+pass "delivery counted, outbox empty"
 
 # ---- the OpenAPI document ----
 expect_api "openapi.json" 200 GET /openapi.json -
