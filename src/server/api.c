@@ -386,35 +386,14 @@ static void api_series(api_ctx_t *c, const char *id)
     int64_t from, to;
     if (api_window(c, &from, &to))
         return;
-    const char *tag = api_q(c, "tag");
-    mt_store_rows_t rows;
-    int rc = c->st->ops->run_rows(c->st, id, tag ? tag : "", from, to, &rows);
+    char *body = NULL;
+    size_t len = 0;
+    int rc = c->st->ops->run_series(c->st, id, api_q(c, "tag"), from, to, &body, &len);
     if (rc != MT_OK) {
         api_store_err(c, rc, "run");
         return;
     }
-    /* the rows' JSON is copied as it is stored: no parse, no re-encode */
-    size_t len = 64 + strlen(id);
-    for (size_t i = 0; i < rows.n; i++)
-        len += strlen(rows.rows[i].data_json) + 1;
-    char *b = malloc(len);
-    if (b == NULL) {
-        mt_store_rows_dispose(&rows);
-        api_problem(c, 500, "internal", NULL, "out of memory");
-        return;
-    }
-    size_t o = (size_t)snprintf(b, len, "{\"run_id\":\"%s\",\"items\":[", id);
-    for (size_t i = 0; i < rows.n; i++) {
-        if (i)
-            b[o++] = ',';
-        size_t l = strlen(rows.rows[i].data_json);
-        memcpy(b + o, rows.rows[i].data_json, l);
-        o += l;
-    }
-    memcpy(b + o, "]}", 3);
-    o += 2;
-    mt_store_rows_dispose(&rows);
-    api_set(c->resp, 200, "application/json", b, o);
+    api_set(c->resp, 200, "application/json", body, len);
 }
 
 /* Summary of a run's window (tag NULL: every row, with "tags"). */

@@ -93,6 +93,11 @@ typedef struct mt_store_ops {
      * tag; "" = the untagged rows only. */
     int (*run_rows)(mt_store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
                     mt_store_rows_t *out);
+    /* The series body {"run_id":..., "items":[data_json, ...]} of rows of tag (NULL = "")
+     * with second in [from, to], built by the database without parsing (the hot read of the
+     * UI and dashboards). *json malloc'd; MT_ENOTFOUND when the run does not exist. */
+    int (*run_series)(mt_store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
+                      char **json, size_t *len);
     /* Start-up recovery: running -> interrupted with reason (events). *n = runs changed. */
     int (*run_recover)(mt_store_t *s, const char *reason, size_t *n);
     /* Runs per state: {"queued":N,...} for /metrics; outbox = pending deliveries. */

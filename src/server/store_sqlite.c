@@ -1086,6 +1086,41 @@ static int sq_run_rows(mt_store_t *s, const char *run_id, const char *tag, int64
     return rc;
 }
 
+static int sq_run_series(mt_store_t *s, const char *run_id, const char *tag, int64_t from,
+                         int64_t to, char **json, size_t *len)
+{
+    sq_conn_t *c = sq_rlock(s);
+    /* the run's existence and its rows in one statement (one read snapshot) */
+    sqlite3_stmt *st = sq_prep(c->db,
+                               "SELECT json_object('run_id', r.id, 'items', json('[' || "
+                               "coalesce((SELECT group_concat(data_json, ',') FROM (SELECT "
+                               "data_json FROM run_seconds WHERE run_id = r.id AND second "
+                               "BETWEEN ?2 AND ?3 AND tag = ?4 ORDER BY second)), '') || ']')) "
+                               "FROM runs r WHERE r.id = ?1",
+                               "siis", run_id, from, to, tag ? tag : "");
+    int rc = st ? MT_OK : MT_ESYS;
+    if (st) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            const char *v = (const char *)sqlite3_column_text(st, 0);
+            *len = (size_t)sqlite3_column_bytes(st, 0);
+            *json = v ? malloc(*len + 1) : NULL;
+            if (*json == NULL)
+                rc = MT_ENOMEM;
+            else
+                memcpy(*json, v, *len + 1);
+        } else if (r == SQLITE_DONE) {
+            rc = MT_ENOTFOUND;
+        } else {
+            sq_log(c->db, "series");
+            rc = MT_ESYS;
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
 static int sq_run_recover(mt_store_t *s, const char *reason, size_t *n)
 {
     sqlite3 *db = sq_wlock(s);
@@ -1560,6 +1595,7 @@ static const mt_store_ops_t sq_ops = {
     .run_finish = sq_run_finish,
     .run_append_second = sq_run_append_second,
     .run_rows = sq_run_rows,
+    .run_series = sq_run_series,
     .run_recover = sq_run_recover,
     .run_counts = sq_run_counts,
     .agent_heartbeat = sq_agent_heartbeat,

@@ -158,6 +158,20 @@ static void test_outbox_and_tests(void **state)
     assert_int_equal(got.n, 2);
     mt_store_rows_dispose(&got);
 
+    char *series = NULL;
+    size_t slen = 0;
+    assert_int_equal(s->ops->run_series(s, rid, NULL, 0, 100, &series, &slen), MT_OK);
+    json_t *sj = json_loadb(series, slen, 0, NULL);
+    assert_non_null(sj);
+    assert_int_equal(json_array_size(json_object_get(sj, "items")), 2);
+    assert_string_equal(json_string_value(json_object_get(sj, "run_id")), rid);
+    json_decref(sj);
+    free(series);
+    assert_int_equal(s->ops->run_series(s, rid, "a", 0, 100, &series, &slen), MT_OK);
+    assert_non_null(strstr(series, "\"tag\":\"a\""));
+    free(series);
+    assert_int_equal(s->ops->run_series(s, "nope", NULL, 0, 100, &series, &slen), MT_ENOTFOUND);
+
     json_t *fin = NULL;
     assert_int_equal(
         s->ops->run_finish(s, rid, "passed", "completed", "{\"requests\":1}", "{}", &fin), MT_OK);
