@@ -2,6 +2,7 @@
  * pagination, and the handlers over the store and the analysis. No HTTP library here: the
  * glue in cmd_serve.c turns a libmicrohttpd request into an mt__req_t and sends the
  * mt__resp_t back, so this file is reachable from tests without sockets. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1039,11 +1040,20 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
     }
     char hash[65];
     int idem = strcmp(req->method, "POST") == 0 && req->idempotency_key != NULL;
-    if (idem && api_idem_before(&c, hash))
+    if (!idem) {
+        api_route(&c);
         return;
-    api_route(&c);
-    /* the first response is kept (not server errors: those may succeed when retried) */
-    if (idem && resp->status < 500 && resp->status != 401 && c.role != ROLE_NONE)
-        c.st->ops->idem_put(c.st, c.token_id, req->idempotency_key, hash, resp->status, resp->ctype,
-                            resp->body ? resp->body : "");
+    }
+    /* Keyed POSTs run one at a time, lookup to store, so two concurrent requests with one key
+     * cannot both run (POSTs are rare; reads never take this lock). */
+    static pthread_mutex_t idem_mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&idem_mu);
+    if (!api_idem_before(&c, hash)) {
+        api_route(&c);
+        /* the first response is kept (not server errors: those may succeed when retried) */
+        if (resp->status < 500 && resp->status != 401 && c.role != ROLE_NONE)
+            c.st->ops->idem_put(c.st, c.token_id, req->idempotency_key, hash, resp->status,
+                                resp->ctype, resp->body ? resp->body : "");
+    }
+    pthread_mutex_unlock(&idem_mu);
 }
