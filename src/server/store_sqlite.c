@@ -413,6 +413,15 @@ static void sq_close(mt_store_t *s)
 int mt__store_open_sqlite_with(const char *dir, const mt__migration_t *m, size_t n,
                                mt_store_t **out, char *err, size_t errlen)
 {
+    /* like mkdir -p: the parents too */
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(tmp, 0700);
+            *p = '/';
+        }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "%s: cannot create the data directory: %s", dir, strerror(errno));
         return MT_ESYS;

@@ -69,6 +69,8 @@ cmp -s "$OUT" "$MT_SOURCE_DIR/docs/openapi.json" || fail "the served document di
 pass "the served document is docs/openapi.json"
 REDOCLY=$MT_SOURCE_DIR/node_modules/.bin/redocly
 [[ -x $REDOCLY ]] || fail "$REDOCLY is missing: run npm ci in $MT_SOURCE_DIR (the build does)"
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a == 20 && b >= 19) ? 0 : 1)' ||
+  fail "Redocly CLI needs Node.js >= 20.19 (this is $(node --version)); scripts/deps.sh's nodejs must be that new"
 (cd "$WORK" && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
   timeout $((120 * SLOW)) "$REDOCLY" lint --format=stylish "$OUT") >"$WORK/lint.txt" 2>&1 ||
   fail "redocly lint: $(grep -v '[║╔╚]' "$WORK/lint.txt" | tail -n 30)"
