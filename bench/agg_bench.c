@@ -190,8 +190,8 @@ int main(int argc, char **argv)
     if (names == NULL || config == NULL)
         return 1;
     names[0] = "";
-    size_t at = (size_t)snprintf(config, clen,
-                                 "{\"url\":\"http://127.0.0.1:9/\",\"rate\":1,\"uri\":[");
+    size_t at =
+        (size_t)snprintf(config, clen, "{\"url\":\"http://127.0.0.1:9/\",\"rate\":1,\"uri\":[");
     for (int t = 0; t < ntags; t++) {
         char *nm = malloc(16);
         snprintf(nm, 16, "t%d", t);
@@ -206,8 +206,8 @@ int main(int argc, char **argv)
         return 1;
     for (int s = 0; s < seconds; s++)
         for (int a = 0; a < agents; a++)
-            snaps[(size_t)s * (size_t)agents + (size_t)a] =
-                make_snapshot(a, (uint32_t)s, ntags, names, &lens[(size_t)s * (size_t)agents + (size_t)a]);
+            snaps[(size_t)s * (size_t)agents + (size_t)a] = make_snapshot(
+                a, (uint32_t)s, ntags, names, &lens[(size_t)s * (size_t)agents + (size_t)a]);
 
     if (mt_bus_new_inproc(&bus) != MT_OK || mt_agg_new(bus, &sink, &b, &agg) != MT_OK ||
         mt_agg_watch(agg, "bench", config, (unsigned)agents, err, sizeof(err)) != MT_OK) {

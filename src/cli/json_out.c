@@ -332,8 +332,8 @@ static json_t *jo_summary(const mt_run_result_t *r, bool interrupted)
     return o;
 }
 
-json_t *mt__json_summary_object(const mt_run_result_t *r, bool interrupted,
-                                const char *const *tags, size_t ntags)
+json_t *mt__json_summary_object(const mt_run_result_t *r, bool interrupted, const char *const *tags,
+                                size_t ntags)
 {
     json_t *o = jo_summary(r, interrupted);
     if (o != NULL && r->ntags > 0 && tags != NULL)
@@ -359,7 +359,8 @@ int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, c
     if (r->ntags > 0) {
         json_t *sm = json_object_get(j->root, "summary");
         if (sm != NULL)
-            json_object_set_new(sm, "tags", jo_tags(j->tags, j->ntags, r->tags, r->ntags, JO_P_TOTAL));
+            json_object_set_new(sm, "tags",
+                                jo_tags(j->tags, j->ntags, r->tags, r->ntags, JO_P_TOTAL));
     }
     json_object_set(j->root, "seconds", j->seconds);
     hists = json_object();

@@ -33,8 +33,8 @@ int mt__json_second(mt__json_t *j, const mt_second_t *s);
 json_t *mt__json_second_object(const mt_second_t *s, const char *const *tags, size_t ntags);
 /* The "summary" object of r (with "tags" when r has per-tag totals). r's connect / send /
  * wait / recv histograms may be NULL (their "breakdown_us" percentiles are then 0). */
-json_t *mt__json_summary_object(const mt_run_result_t *r, bool interrupted,
-                                const char *const *tags, size_t ntags);
+json_t *mt__json_summary_object(const mt_run_result_t *r, bool interrupted, const char *const *tags,
+                                size_t ntags);
 
 /* Adds the totals and writes the document (temporary file + rename, or stdout). Returns MT_OK,
  * or MT_ESYS / MT_ENOMEM with errbuf filled. Call at most once. */

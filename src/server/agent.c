@@ -117,8 +117,7 @@ static void *agent_run_main(void *arg)
     if (body == NULL || mt_bus_publish(a->bus, subject, body, strlen(body)) != MT_OK)
         mt_log(MT_LOG_ERROR, "cannot publish a run's end", "run", r->id, "agent", a->name, NULL);
     else
-        mt_log(MT_LOG_INFO, "run ended", "run", r->id, "agent", a->name, "outcome", outcome,
-               NULL);
+        mt_log(MT_LOG_INFO, "run ended", "run", r->id, "agent", a->name, "outcome", outcome, NULL);
     free(body);
 
     pthread_mutex_lock(&a->mu);
@@ -202,8 +201,8 @@ static void agent_on_control(const char *subject, const void *msg, size_t len, v
 static void agent_heartbeat(mt_agent_t *a)
 {
     char subject[128], *body;
-    json_t *o = json_pack("{s:s, s:O, s:i, s:i}", "name", a->name, "labels", a->labels,
-                          "capacity", a->capacity, "active", a->active);
+    json_t *o = json_pack("{s:s, s:O, s:i, s:i}", "name", a->name, "labels", a->labels, "capacity",
+                          a->capacity, "active", a->active);
     body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     snprintf(subject, sizeof(subject), "mortar.agents.%s.heartbeat", a->name);

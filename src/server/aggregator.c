@@ -268,8 +268,8 @@ static void agg_emit(mt_agg_t *g, agg_run_t *r, agg_sec_t *s)
 
     memset(bufs, 0, sizeof(bufs));
     for (size_t i = 0; i < r->ntags; i++)
-        ts[i] = (mt_tag_stats_t){.c = s->tags[i].c, .latency = s->tags[i].lat,
-                                 .service = s->tags[i].svc};
+        ts[i] = (mt_tag_stats_t){
+            .c = s->tags[i].c, .latency = s->tags[i].lat, .service = s->tags[i].svc};
     memset(&sec, 0, sizeof(sec));
     sec.index = s->second;
     sec.span_ns = s->span_ns;
@@ -294,8 +294,8 @@ static void agg_emit(mt_agg_t *g, agg_run_t *r, agg_sec_t *s)
 
     rc = row_build(&sec, (const char *const *)r->tags, r->ntags, &bufs[0][0], &bufs[0][1],
                    &bufs[0][2]);
-    rows[nrows++] = (mt_agg_row_t){.tag = "", .data_json = bufs[0][0], .latency_b64 = bufs[0][1],
-                                   .service_b64 = bufs[0][2]};
+    rows[nrows++] = (mt_agg_row_t){
+        .tag = "", .data_json = bufs[0][0], .latency_b64 = bufs[0][1], .service_b64 = bufs[0][2]};
     for (size_t i = 0; rc == MT_OK && i < r->ntags; i++) {
         mt_second_t t;
         if (r->tags[i][0] == '\0')
@@ -309,7 +309,8 @@ static void agg_emit(mt_agg_t *g, agg_run_t *r, agg_sec_t *s)
         t.latency = s->tags[i].lat;
         t.service = s->tags[i].svc;
         rc = row_build(&t, NULL, 0, &bufs[nrows][0], &bufs[nrows][1], &bufs[nrows][2]);
-        rows[nrows] = (mt_agg_row_t){.tag = r->tags[i], .data_json = bufs[nrows][0],
+        rows[nrows] = (mt_agg_row_t){.tag = r->tags[i],
+                                     .data_json = bufs[nrows][0],
                                      .latency_b64 = bufs[nrows][1],
                                      .service_b64 = bufs[nrows][2]};
         nrows++;
@@ -384,8 +385,8 @@ static void agg_finish(mt_agg_t *g, agg_run_t *r)
     agg_flush(g, r, 0, true);
     memset(&res, 0, sizeof(res));
     for (size_t i = 0; i < r->ntags; i++)
-        ts[i] = (mt_tag_stats_t){.c = r->ttags[i].c, .latency = r->ttags[i].lat,
-                                 .service = r->ttags[i].svc};
+        ts[i] = (mt_tag_stats_t){
+            .c = r->ttags[i].c, .latency = r->ttags[i].lat, .service = r->ttags[i].svc};
     res.c = r->total.c;
     res.elapsed_ns = r->elapsed_ns;
     res.seconds = r->stored;
@@ -561,8 +562,7 @@ static void agg_on_end(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len)
         goto out;
     }
     r->agents_p[ai].ended = true;
-    snprintf(r->agents_p[ai].outcome, sizeof(r->agents_p[ai].outcome), "%s",
-             json_string_value(oc));
+    snprintf(r->agents_p[ai].outcome, sizeof(r->agents_p[ai].outcome), "%s", json_string_value(oc));
     if (json_is_string(why))
         r->agents_p[ai].reason = strdup(json_string_value(why));
     {

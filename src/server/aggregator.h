@@ -33,7 +33,7 @@ typedef struct mt_agg_end {
     const char *reason;        /* why: "completed", "threshold ... failed", "autostop ...",
                                 * "stopped by API", the agent's error, ... */
     const char *summary_json;  /* the result JSON's "summary" object over the whole run */
-    const char *verdicts_json; /* the result JSON's "verdicts" object (autostop, thresholds) */
+    const char *verdicts_json; /* the result JSON's "verdicts" array ([] when none) */
     uint32_t seconds;          /* seconds stored */
 } mt_agg_end_t;
 

@@ -37,8 +37,7 @@ static int an_fail(char *err, size_t n, const char *fmt, ...)
     return MT_EPARSE;
 }
 
-static int an_u64(const json_t *o, const char *key, uint64_t *out, size_t row, char *err,
-                  size_t n)
+static int an_u64(const json_t *o, const char *key, uint64_t *out, size_t row, char *err, size_t n)
 {
     const json_t *x = json_object_get(o, key);
     if (!json_is_integer(x) || json_integer_value(x) < 0)
@@ -108,8 +107,8 @@ static int an_add_row(an_acc_t *acc, const mt_agg_row_t *row, size_t i, char *er
         if (x == NULL)
             continue;
         if (!json_is_integer(x) || json_integer_value(x) < 0) {
-            rc = an_fail(err, n, "row %zu: data_json.errors_by_kind.%s: expected a whole number",
-                         i, mt_err_kind_name(e));
+            rc = an_fail(err, n, "row %zu: data_json.errors_by_kind.%s: expected a whole number", i,
+                         mt_err_kind_name(e));
             goto out;
         }
         c.err[e] = (uint64_t)json_integer_value(x);
@@ -263,9 +262,8 @@ json_t *mt_analysis_compare(const json_t *run, const json_t *base, const json_t 
     static const struct {
         const char *name, *pkey, *tkey;
     } lat[] = {
-        {"p50_us", "p50", "p50_pct"}, {"p90_us", "p90", "p90_pct"},
-        {"p95_us", "p95", "p95_pct"}, {"p99_us", "p99", "p99_pct"},
-        {"p999_us", "p999", "p999_pct"},
+        {"p50_us", "p50", "p50_pct"}, {"p90_us", "p90", "p90_pct"},    {"p95_us", "p95", "p95_pct"},
+        {"p99_us", "p99", "p99_pct"}, {"p999_us", "p999", "p999_pct"},
     };
     json_t *out = json_object(), *metrics = json_array();
     bool any = false;
@@ -314,12 +312,12 @@ json_t *mt_analysis_compare(const json_t *run, const json_t *base, const json_t 
         else
             reg = dp_ok ? dp > tol : rv > 0; /* from nothing to something: worse */
         any = any || reg;
-        json_t *m = json_pack("{s:s, s:f, s:f, s:f, s:f, s:b}", "name", name, "run", rv, "base",
-                              bv, "delta", rv - bv, "tolerance", tol, "regression", reg);
+        json_t *m = json_pack("{s:s, s:f, s:f, s:f, s:f, s:b}", "name", name, "run", rv, "base", bv,
+                              "delta", rv - bv, "tolerance", tol, "regression", reg);
         if (m == NULL)
             continue;
-        json_object_set_new(m, "delta_pct", dp_ok ? json_real(round(dp * 1000) / 1000)
-                                                  : json_null());
+        json_object_set_new(m, "delta_pct",
+                            dp_ok ? json_real(round(dp * 1000) / 1000) : json_null());
         json_object_set_new(m, "tolerance_kind", json_string(pct ? "pct" : "abs"));
         json_array_append_new(metrics, m);
     }

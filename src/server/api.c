@@ -2,6 +2,7 @@
  * pagination, and the handlers over the store and the analysis. No HTTP library here: the
  * glue in cmd_serve.c turns a libmicrohttpd request into an mt__req_t and sends the
  * mt__resp_t back, so this file is reachable from tests without sockets. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,24 +56,32 @@ static void api_json(api_ctx_t *c, int status, json_t *j)
 static const char *api_title(int status)
 {
     switch (status) {
-    case 400: return "Bad request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not found";
-    case 405: return "Method not allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload too large";
-    case 422: return "Unprocessable content";
-    case 503: return "Service unavailable";
-    default: return "Internal server error";
+    case 400:
+        return "Bad request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not found";
+    case 405:
+        return "Method not allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload too large";
+    case 422:
+        return "Unprocessable content";
+    case 503:
+        return "Service unavailable";
+    default:
+        return "Internal server error";
     }
 }
 
 /* An RFC 9457 problem; pointer non-NULL adds "errors":[{"pointer","detail"}]. */
-__attribute__((format(printf, 5, 6))) static void api_problem(api_ctx_t *c, int status,
-                                                              const char *slug,
-                                                              const char *pointer,
-                                                              const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void
+api_problem(api_ctx_t *c, int status, const char *slug, const char *pointer, const char *fmt, ...)
 {
     char detail[512];
     va_list ap;
@@ -171,8 +180,8 @@ static int api_qint(api_ctx_t *c, const char *k, long long lo, long long hi, lon
     if (*end != '\0' || x < lo || x > hi) {
         char p[64];
         snprintf(p, sizeof p, "?%s", k);
-        api_problem(c, 422, "validation", p, "'%s' must be a whole number in [%lld, %lld]", k,
-                    lo, hi);
+        api_problem(c, 422, "validation", p, "'%s' must be a whole number in [%lld, %lld]", k, lo,
+                    hi);
         return -1;
     }
     *out = x;
@@ -290,8 +299,8 @@ static void api_test_sub(api_ctx_t *c, const char *m, const char *id, const char
         if (b == NULL)
             return;
         char err[256] = "";
-        rc = s->ops->test_set_baseline(s, id, json_string_value(json_object_get(b, "run_id")),
-                                       &out, err, sizeof err);
+        rc = s->ops->test_set_baseline(s, id, json_string_value(json_object_get(b, "run_id")), &out,
+                                       err, sizeof err);
         if (rc == MT_EINVAL)
             api_problem(c, 422, "validation", "/run_id", "%s", err);
         else
@@ -302,7 +311,7 @@ static void api_test_sub(api_ctx_t *c, const char *m, const char *id, const char
 
 /* ---- runs ------------------------------------------------------------------------------- */
 
-static const char *const api_states[] = {"queued", "running",     "passed", "failed",
+static const char *const api_states[] = {"queued",  "running",     "passed", "failed",
                                          "stopped", "interrupted", "error",  NULL};
 
 static void api_runs(api_ctx_t *c, const char *m)
@@ -378,35 +387,14 @@ static void api_series(api_ctx_t *c, const char *id)
     int64_t from, to;
     if (api_window(c, &from, &to))
         return;
-    const char *tag = api_q(c, "tag");
-    mt_store_rows_t rows;
-    int rc = c->st->ops->run_rows(c->st, id, tag ? tag : "", from, to, &rows);
+    char *body = NULL;
+    size_t len = 0;
+    int rc = c->st->ops->run_series(c->st, id, api_q(c, "tag"), from, to, &body, &len);
     if (rc != MT_OK) {
         api_store_err(c, rc, "run");
         return;
     }
-    /* the rows' JSON is copied as it is stored: no parse, no re-encode */
-    size_t len = 64 + strlen(id);
-    for (size_t i = 0; i < rows.n; i++)
-        len += strlen(rows.rows[i].data_json) + 1;
-    char *b = malloc(len);
-    if (b == NULL) {
-        mt_store_rows_dispose(&rows);
-        api_problem(c, 500, "internal", NULL, "out of memory");
-        return;
-    }
-    size_t o = (size_t)snprintf(b, len, "{\"run_id\":\"%s\",\"items\":[", id);
-    for (size_t i = 0; i < rows.n; i++) {
-        if (i)
-            b[o++] = ',';
-        size_t l = strlen(rows.rows[i].data_json);
-        memcpy(b + o, rows.rows[i].data_json, l);
-        o += l;
-    }
-    memcpy(b + o, "]}", 3);
-    o += 2;
-    mt_store_rows_dispose(&rows);
-    api_set(c->resp, 200, "application/json", b, o);
+    api_set(c->resp, 200, "application/json", body, len);
 }
 
 /* Summary of a run's window (tag NULL: every row, with "tags"). */
@@ -629,8 +617,8 @@ static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
                     err[0] ? ": " : "", err);
         return NULL;
     }
-    json_t *hists = json_pack("{s:o,s:o}", "latency", api_hist_json(lat), "service",
-                              api_hist_json(svc));
+    json_t *hists =
+        json_pack("{s:o,s:o}", "latency", api_hist_json(lat), "service", api_hist_json(svc));
     if (json_object_size(tags))
         json_object_set(hists, "tags", tags);
     json_decref(tags);
@@ -644,7 +632,7 @@ static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
                             api_result_config(json_object_get(run, "config"), nsec, sum), "summary",
                             sum, "seconds", secs, "histograms", hists);
     json_t *v = json_object_get(run, "verdicts");
-    if (json_is_object(v))
+    if (json_is_array(v) && json_array_size(v) > 0) /* present when any was given */
         json_object_set(doc, "verdicts", v);
     return doc;
 }
@@ -784,7 +772,8 @@ static void api_webhooks(api_ctx_t *c, const char *m, const char *id, const char
     if (strcmp(m, "GET") == 0) {
         if (api_page(c, &pg))
             return;
-        rc = sub ? s->ops->webhook_deliveries(s, id, &pg, &out) : s->ops->webhook_list(s, &pg, &out);
+        rc =
+            sub ? s->ops->webhook_deliveries(s, id, &pg, &out) : s->ops->webhook_list(s, &pg, &out);
         rc == MT_OK ? api_json(c, 200, out) : api_store_err(c, rc, "webhook");
     } else if (strcmp(m, "DELETE") == 0) {
         rc = s->ops->webhook_delete(s, id);
@@ -915,9 +904,8 @@ static int api_idem_before(api_ctx_t *c, char hash[65])
         api_problem(c, 422, "idempotency-mismatch", NULL,
                     "Idempotency-Key '%s' was used with a different request", k);
     } else {
-        const char *ctype = strcmp(ct, "application/problem+json") == 0
-                                ? "application/problem+json"
-                                : "application/json";
+        const char *ctype = strcmp(ct, "application/problem+json") == 0 ? "application/problem+json"
+                                                                        : "application/json";
         api_set(c->resp, status, ctype, body, strlen(body));
         body = NULL;
         c->resp->replayed = 1;
@@ -1029,6 +1017,13 @@ notfound:
     api_problem(c, 404, "not-found", NULL, "no such endpoint: %s", c->req->path);
 }
 
+int mt__api_viewer(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
+{
+    api_ctx_t c = {.sv = sv, .st = sv->store, .req = req, .resp = resp};
+    memset(resp, 0, sizeof *resp);
+    return api_auth(&c, ROLE_VIEWER);
+}
+
 void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
 {
     api_ctx_t c = {.sv = sv, .st = sv->store, .req = req, .resp = resp};
@@ -1045,11 +1040,20 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
     }
     char hash[65];
     int idem = strcmp(req->method, "POST") == 0 && req->idempotency_key != NULL;
-    if (idem && api_idem_before(&c, hash))
+    if (!idem) {
+        api_route(&c);
         return;
-    api_route(&c);
-    /* the first response is kept (not server errors: those may succeed when retried) */
-    if (idem && resp->status < 500 && resp->status != 401 && c.role != ROLE_NONE)
-        c.st->ops->idem_put(c.st, c.token_id, req->idempotency_key, hash, resp->status,
-                            resp->ctype, resp->body ? resp->body : "");
+    }
+    /* Keyed POSTs run one at a time, lookup to store, so two concurrent requests with one key
+     * cannot both run (POSTs are rare; reads never take this lock). */
+    static pthread_mutex_t idem_mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&idem_mu);
+    if (!api_idem_before(&c, hash)) {
+        api_route(&c);
+        /* the first response is kept (not server errors: those may succeed when retried) */
+        if (resp->status < 500 && resp->status != 401 && c.role != ROLE_NONE)
+            c.st->ops->idem_put(c.st, c.token_id, req->idempotency_key, hash, resp->status,
+                                resp->ctype, resp->body ? resp->body : "");
+    }
+    pthread_mutex_unlock(&idem_mu);
 }

@@ -18,7 +18,7 @@ typedef struct bd_err {
 } bd_err_t;
 
 __attribute__((format(printf, 3, 4))) static json_t *bd_fail(bd_err_t *e, const char *pointer,
-                                                               const char *fmt, ...)
+                                                             const char *fmt, ...)
 {
     snprintf(e->pointer, e->n, "%s", pointer);
     va_list ap;
@@ -273,9 +273,16 @@ json_t *mt__body_schedule(const char *body, size_t len, char *pointer, char *det
     return o;
 }
 
-static const char *const bd_event_types[] = {
-    "*",           "run.queued",   "run.started",    "run.finished",     "run.stopped",
-    "test.created", "test.updated", "schedule.fired", "schedule.skipped", NULL};
+static const char *const bd_event_types[] = {"*",
+                                             "run.queued",
+                                             "run.started",
+                                             "run.finished",
+                                             "run.stopped",
+                                             "test.created",
+                                             "test.updated",
+                                             "schedule.fired",
+                                             "schedule.skipped",
+                                             NULL};
 
 json_t *mt__body_webhook(const char *body, size_t len, char *pointer, char *detail, size_t n)
 {
@@ -308,9 +315,10 @@ json_t *mt__body_webhook(const char *body, size_t len, char *pointer, char *deta
         if (!ok) {
             char p[64];
             snprintf(p, sizeof p, "/events/%zu", i);
-            bd_fail(&e, p, "not an event type (run.queued, run.started, run.finished, "
-                           "run.stopped, test.created, test.updated, schedule.fired, "
-                           "schedule.skipped, or *)");
+            bd_fail(&e, p,
+                    "not an event type (run.queued, run.started, run.finished, "
+                    "run.stopped, test.created, test.updated, schedule.fired, "
+                    "schedule.skipped, or *)");
             return bd_done(o, 1);
         }
     }

@@ -12,7 +12,7 @@
 
 #include "mortar/error.h"
 
-#define BUS_MAX_PENDING       (1u << 20)           /* messages queued at most */
+#define BUS_MAX_PENDING       (1u << 20)          /* messages queued at most */
 #define BUS_MAX_PENDING_BYTES ((size_t)512 << 20) /* bytes queued at most */
 #define BUS_MAX_SUBJECT       1024
 
@@ -35,14 +35,14 @@ struct mt_bus {
     pthread_cond_t cv;
     pthread_t thread;
     bool started;
-    bool closing;   /* no new messages */
-    bool stop;      /* dispatcher: exit once the queue is empty */
+    bool closing; /* no new messages */
+    bool stop;    /* dispatcher: exit once the queue is empty */
     bool joined;
     bus_msg_t *head, *tail;
-    size_t queued;  /* in the queue */
-    size_t busy;    /* popped, being delivered */
-    uint64_t done;  /* deliveries finished */
-    size_t bytes;   /* bytes in the queue */
+    size_t queued; /* in the queue */
+    size_t busy;   /* popped, being delivered */
+    uint64_t done; /* deliveries finished */
+    size_t bytes;  /* bytes in the queue */
     bus_sub_t *subs;
     size_t nsubs, capsubs;
     bus_msg_t *dead; /* prefixes of removed subscriptions (in ->subject) */

@@ -27,7 +27,6 @@
 #include "server/ui_assets.h"
 #include "server/webhook.h"
 
-
 typedef struct sv_opts {
     const char *listen;
     const char *data;
@@ -102,7 +101,9 @@ static int sv_lr_get(const char *id, char *labels, size_t n, int take)
     return found;
 }
 
+/* latency_us keys of a second and the "percentile" label values of the gauge */
 static const char *const sv_quantiles[] = {"p50", "p90", "p99", "p999", NULL};
+static const char *const sv_pct_labels[] = {"50", "90", "99", "99.9"};
 
 static void sv_metrics_second(mt__serve_t *sv, const char *run_id, const char *data_json)
 {
@@ -122,9 +123,9 @@ static void sv_metrics_second(mt__serve_t *sv, const char *run_id, const char *d
     json_t *lat = json_object_get(d, "latency_us");
     for (const char *const *q = sv_quantiles; *q; q++) {
         char l[200];
-        snprintf(l, sizeof l, "%s,quantile=\"%s\"", base, *q);
-        mt_metrics_set(sv->metrics, "mortar_run_latency_us", l,
-                       json_number_value(json_object_get(lat, *q)));
+        snprintf(l, sizeof l, "%s,percentile=\"%s\"", base, sv_pct_labels[q - sv_quantiles]);
+        mt_metrics_set(sv->metrics, "mortar_run_latency_seconds", l,
+                       json_number_value(json_object_get(lat, *q)) / 1e6);
     }
     json_decref(d);
 }
@@ -139,8 +140,8 @@ static void sv_metrics_end(mt__serve_t *sv, const char *run_id)
     mt_metrics_remove(sv->metrics, "mortar_run_open_connections", base);
     for (const char *const *q = sv_quantiles; *q; q++) {
         char l[200];
-        snprintf(l, sizeof l, "%s,quantile=\"%s\"", base, *q);
-        mt_metrics_remove(sv->metrics, "mortar_run_latency_us", l);
+        snprintf(l, sizeof l, "%s,percentile=\"%s\"", base, sv_pct_labels[q - sv_quantiles]);
+        mt_metrics_remove(sv->metrics, "mortar_run_latency_seconds", l);
     }
 }
 
@@ -174,8 +175,8 @@ static void sv_on_end(void *ud, const mt_agg_end_t *e)
     int rc = sv->store->ops->run_finish(sv->store, e->run_id, e->state, reason, e->summary_json,
                                         e->verdicts_json, &run);
     if (rc == MT_OK) {
-        mt_log(MT_LOG_INFO, "run finished", "run", e->run_id, "state", e->state, "reason",
-               reason, NULL);
+        mt_log(MT_LOG_INFO, "run finished", "run", e->run_id, "state", e->state, "reason", reason,
+               NULL);
         mt__sse_state(sv->live, e->run_id, run);
     } else {
         mt_log(MT_LOG_WARN, "run end not stored", "run", e->run_id, "state", e->state, "error",
@@ -195,10 +196,10 @@ static void sv_on_heartbeat(const char *subject, const void *msg, size_t len, vo
     const char *name = json_string_value(json_object_get(j, "name"));
     if (name) {
         char *labels = json_dumps(json_object_get(j, "labels"), JSON_COMPACT);
-        sv->store->ops->agent_heartbeat(
-            sv->store, name, labels ? labels : "{}",
-            (int)json_integer_value(json_object_get(j, "capacity")),
-            (int)json_integer_value(json_object_get(j, "active")), mt__now_ms());
+        sv->store->ops->agent_heartbeat(sv->store, name, labels ? labels : "{}",
+                                        (int)json_integer_value(json_object_get(j, "capacity")),
+                                        (int)json_integer_value(json_object_get(j, "active")),
+                                        mt__now_ms());
         free(labels);
     }
     json_decref(j);
@@ -297,16 +298,16 @@ int mt__serve_stop_run(mt__serve_t *sv, const char *id, const char *reason, json
 }
 
 /* Counts the relay's results for /metrics, then records them in the store. */
-static int sv_relay_record(void *ud, const char *delivery_id, int ok, int status,
-                           const char *error, int64_t next_attempt_at)
+static int sv_relay_record(void *ud, const char *delivery_id, int ok, int status, const char *error,
+                           int64_t next_attempt_at)
 {
     mt__serve_t *sv = sv_g;
     mt_metrics_add(sv->metrics, "mortar_webhook_deliveries_total",
-                   ok ? "result=\"delivered\""
-                      : next_attempt_at ? "result=\"retry\"" : "result=\"failed\"",
+                   ok                ? "result=\"delivered\""
+                   : next_attempt_at ? "result=\"retry\""
+                                     : "result=\"failed\"",
                    1);
-    return sv->store->ops->relay_ops->record(ud, delivery_id, ok, status, error,
-                                             next_attempt_at);
+    return sv->store->ops->relay_ops->record(ud, delivery_id, ok, status, error, next_attempt_at);
 }
 
 static void *sv_ticker(void *arg)
@@ -343,8 +344,8 @@ static const struct {
     {"mortar_webhook_deliveries_total", MT_COUNTER, "Webhook delivery attempts, by result."},
     {"mortar_agents", MT_GAUGE, "Agents, by state (up: a heartbeat in the last 10 s)."},
     {"mortar_run_rps", MT_GAUGE, "Completed requests per second of a running run (last second)."},
-    {"mortar_run_latency_us", MT_GAUGE,
-     "Latency percentiles of a running run's last second, microseconds."},
+    {"mortar_run_latency_seconds", MT_GAUGE,
+     "Latency percentiles of a running run's last second, seconds."},
     {"mortar_run_errors_total", MT_COUNTER, "Errors of a running run."},
     {"mortar_run_open_connections", MT_GAUGE, "Open connections of a running run."},
 };
@@ -518,9 +519,8 @@ static void sv_observe(mt__serve_t *sv, const char *method, const mt__resp_t *r,
 }
 
 static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     mt__serve_t *sv = cls;
     sv_conn_t *c = *con_cls;
@@ -566,26 +566,26 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
         else
             sv_simple(&r, 503, "/readyz", "application/json", "{\"status\":\"not ready\"}");
     } else if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
-        /* viewer token: reuse the API's auth through a cheap endpoint check */
-        mt__req_t q = {.method = "GET", .path = "/api/v1/agents",
+        mt__req_t q = {.method = "GET",
+                       .path = "/metrics",
                        .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                                     MHD_HTTP_HEADER_AUTHORIZATION)};
-        mt__api_handle(sv, &q, &r);
-        snprintf(r.route, sizeof r.route, "/metrics");
-        if (r.status == 200) {
-            free(r.body);
+        if (mt__api_viewer(sv, &q, &r) == 0) {
+            r.status = 200;
             r.body = sv_metrics_text(sv, &r.len);
             r.ctype = "text/plain; version=0.0.4; charset=utf-8";
             if (r.body == NULL)
                 sv_simple(&r, 500, "/metrics", "text/plain", "cannot render the metrics\n");
         }
+        snprintf(r.route, sizeof r.route, "/metrics");
     } else if (strncmp(url, "/api/", 5) == 0) {
         mt__req_t q = {
             .method = method,
             .path = url,
             .authorization =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-            .idempotency_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key"),
+            .idempotency_key =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key"),
             .last_event_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID"),
             .query = sv_query,
             .query_ctx = conn,
@@ -610,8 +610,8 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
         s->sv = sv;
         s->l = mt__sse_listen(sv->live, r.live_run);
         mt__listener_prime(s->l, sv->store, r.live_run, r.live_from);
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sv_sse_read, s,
-                                                 sv_sse_free);
+        resp =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sv_sse_read, s, sv_sse_free);
         MHD_add_response_header(resp, "Cache-Control", "no-store");
         MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     } else {
@@ -745,8 +745,10 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*end != '\0' || v < 1 || v > 64) {
-                fprintf(stderr, "mortar serve: --agent-capacity: '%s' is not a whole number in "
-                                "[1, 64]\n", optarg);
+                fprintf(stderr,
+                        "mortar serve: --agent-capacity: '%s' is not a whole number in "
+                        "[1, 64]\n",
+                        optarg);
                 return 2;
             }
             o->capacity = (int)v;
@@ -762,8 +764,10 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
             else if (strcmp(optarg, "error") == 0)
                 o->level = MT_LOG_ERROR;
             else {
-                fprintf(stderr, "mortar serve: --log-level: '%s' is not debug, info, warn or "
-                                "error\n", optarg);
+                fprintf(stderr,
+                        "mortar serve: --log-level: '%s' is not debug, info, warn or "
+                        "error\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -771,8 +775,10 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
             sv_usage(stdout);
             return 0;
         default:
-            fprintf(stderr, "mortar serve: unknown or incomplete flag '%s'\nTry 'mortar serve "
-                            "--help'.\n", argv[optind - 1]);
+            fprintf(stderr,
+                    "mortar serve: unknown or incomplete flag '%s'\nTry 'mortar serve "
+                    "--help'.\n",
+                    argv[optind - 1]);
             return 2;
         }
     }
@@ -830,14 +836,18 @@ int mt_cli_serve(int argc, char **argv)
     socklen_t alen;
     int loopback = 0;
     if (sv_parse_listen(o.listen, &addr, &alen, &loopback) != 0) {
-        fprintf(stderr, "mortar serve: --listen: '%s' is not HOST:PORT (an IP address, "
-                        "[IPv6] or localhost, and a port 0..65535)\n", o.listen);
+        fprintf(stderr,
+                "mortar serve: --listen: '%s' is not HOST:PORT (an IP address, "
+                "[IPv6] or localhost, and a port 0..65535)\n",
+                o.listen);
         return 2;
     }
     if (!loopback && !o.allow_remote) {
-        fprintf(stderr, "mortar serve: --listen %s is not a loopback address; the API would be "
-                        "reachable from other machines. Add --allow-remote to mean it (and put "
-                        "TLS in front).\n", o.listen);
+        fprintf(stderr,
+                "mortar serve: --listen %s is not a loopback address; the API would be "
+                "reachable from other machines. Add --allow-remote to mean it (and put "
+                "TLS in front).\n",
+                o.listen);
         return 2;
     }
     mt_log_init(2, o.level);
@@ -870,8 +880,8 @@ int mt_cli_serve(int argc, char **argv)
         snprintf(n, sizeof n, "%zu", nrec);
         mt_log(MT_LOG_WARN, "runs interrupted by the last stop", "runs", n, NULL);
     }
-    mt_agent_info_t info = {.name = sv.agent_name, .labels_json = "{\"zone\":\"local\"}",
-                            .capacity = o.capacity};
+    mt_agent_info_t info = {
+        .name = sv.agent_name, .labels_json = "{\"zone\":\"local\"}", .capacity = o.capacity};
     int ret = 1;
     pthread_t disp, tick;
     int threads = 0;
@@ -894,8 +904,8 @@ int mt_cli_serve(int argc, char **argv)
                              MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
                          0, NULL, NULL, sv_handler, &sv, MHD_OPTION_SOCK_ADDR, &addr,
                          MHD_OPTION_NOTIFY_COMPLETED, sv_completed, NULL,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)1000, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "mortar serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
         goto out;

@@ -57,8 +57,7 @@ int mt_cli_token(int argc, char **argv)
             tk_usage(stdout);
             return 0;
         default:
-            fprintf(stderr, "mortar token create: unknown or incomplete flag '%s'\n",
-                    argv[optind]);
+            fprintf(stderr, "mortar token create: unknown or incomplete flag '%s'\n", argv[optind]);
             return 2;
         }
     }
@@ -66,8 +65,8 @@ int mt_cli_token(int argc, char **argv)
         fprintf(stderr, "mortar token create: unexpected argument '%s'\n", argv[optind + 1]);
         return 2;
     }
-    if (role == NULL ||
-        (strcmp(role, "viewer") != 0 && strcmp(role, "runner") != 0 && strcmp(role, "admin") != 0)) {
+    if (role == NULL || (strcmp(role, "viewer") != 0 && strcmp(role, "runner") != 0 &&
+                         strcmp(role, "admin") != 0)) {
         fprintf(stderr, "mortar token create: --role must be viewer, runner or admin\n");
         return 2;
     }

@@ -81,14 +81,16 @@ typedef struct mt__resp {
     const char *ctype; /* static */
     char *body;        /* malloc'd */
     size_t len;
-    int replayed;          /* Idempotent-Replayed: true */
-    const char *allow;     /* Allow: for 405 */
-    char route[64];        /* the route template, for logs and metrics */
-    char live_run[40];     /* non-empty: answer with the live stream of this run */
-    int64_t live_from;     /* first second to send */
+    int replayed;      /* Idempotent-Replayed: true */
+    const char *allow; /* Allow: for 405 */
+    char route[64];    /* the route template, for logs and metrics */
+    char live_run[40]; /* non-empty: answer with the live stream of this run */
+    int64_t live_from; /* first second to send */
 } mt__resp_t;
 
 void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp);
+/* 0 when req carries a token of at least the viewer role; else resp is the problem (/metrics). */
+int mt__api_viewer(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp);
 
 /* A new token secret: "mt_" + 43 base64url characters of 32 random bytes (util.c). */
 int mt__token_secret(char out[64]);

@@ -70,8 +70,7 @@ int mt_snapshot_from_second(mt_snapshot_t *s, const char *run_id, const char *ag
 
     memset(s, 0, sizeof(*s));
     if (run_id == NULL || agent == NULL || sec == NULL || !snap_id_ok(run_id, sizeof(s->run_id)) ||
-        !snap_id_ok(agent, sizeof(s->agent)) || (ntags > 0 && tags == NULL) ||
-        ntags > MT_MAX_TAGS)
+        !snap_id_ok(agent, sizeof(s->agent)) || (ntags > 0 && tags == NULL) || ntags > MT_MAX_TAGS)
         return MT_EINVAL;
     snprintf(s->run_id, sizeof(s->run_id), "%s", run_id);
     snprintf(s->agent, sizeof(s->agent), "%s", agent);
@@ -228,7 +227,8 @@ out:
 
 /* ---- decoding ---- */
 
-static int snap_fail(mt_parse_err_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int snap_fail(mt_parse_err_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int snap_fail(mt_parse_err_t *err, const char *fmt, ...)
 {
@@ -242,8 +242,8 @@ static int snap_fail(mt_parse_err_t *err, const char *fmt, ...)
 }
 
 /* A non-negative JSON integer at o[key] into *v. where names the object for messages. */
-static int snap_uint(const json_t *o, const char *where, const char *key, uint64_t max,
-                     uint64_t *v, mt_parse_err_t *err)
+static int snap_uint(const json_t *o, const char *where, const char *key, uint64_t max, uint64_t *v,
+                     mt_parse_err_t *err)
 {
     const json_t *x = json_object_get(o, key);
     if (x == NULL)
@@ -423,8 +423,7 @@ static int snap_dec_tag(const json_t *t, size_t i, mt_snap_tag_t *out, mt_parse_
         return snap_fail(err, "tags[%zu].name: expected a string", i);
     if (json_string_length(name) > SNAP_MAX_TAG ||
         strlen(json_string_value(name)) != json_string_length(name))
-        return snap_fail(err, "tags[%zu].name: longer than %d bytes or has a NUL", i,
-                         SNAP_MAX_TAG);
+        return snap_fail(err, "tags[%zu].name: longer than %d bytes or has a NUL", i, SNAP_MAX_TAG);
     for (size_t k = 0; k < json_string_length(name); k++) {
         unsigned char ch = (unsigned char)json_string_value(name)[k];
         if (ch < 0x20 || ch == 0x7f)
@@ -448,8 +447,7 @@ static int snap_dec_tag(const json_t *t, size_t i, mt_snap_tag_t *out, mt_parse_
 }
 
 /* A string field that must be an id ([A-Za-z0-9_-], 1 .. max-1 bytes). */
-static int snap_dec_id(const json_t *o, const char *key, char *out, size_t max,
-                       mt_parse_err_t *err)
+static int snap_dec_id(const json_t *o, const char *key, char *out, size_t max, mt_parse_err_t *err)
 {
     const json_t *x = json_object_get(o, key);
     if (x == NULL)
@@ -465,9 +463,9 @@ static int snap_dec_id(const json_t *o, const char *key, char *out, size_t max,
 
 int mt_snapshot_decode(const char *buf, size_t len, mt_snapshot_t *out, mt_parse_err_t *err)
 {
-    static const char *const names[] = {"schema",  "run_id",  "agent",   "second",
+    static const char *const names[] = {"schema",  "run_id",           "agent",   "second",
                                         "span_ns", "open_connections", "backlog", "counters",
-                                        "latency", "service", "tags"};
+                                        "latency", "service",          "tags"};
     mt_parse_err_t dummy;
     json_error_t je;
     json_t *root = NULL;

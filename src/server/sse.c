@@ -127,8 +127,7 @@ static void lv_append(mt__listener_t *l, const char *id, const char *event, cons
     }
     int n = id ? snprintf(l->buf + l->len, l->cap - l->len, "id: %s\nevent: %s\ndata: %s\n\n", id,
                           event, data)
-               : snprintf(l->buf + l->len, l->cap - l->len, "event: %s\ndata: %s\n\n", event,
-                          data);
+               : snprintf(l->buf + l->len, l->cap - l->len, "event: %s\ndata: %s\n\n", event, data);
     if (n > 0)
         l->len += (size_t)n;
     pthread_cond_broadcast(&l->cv);

@@ -50,8 +50,8 @@ typedef struct mt_store_ops {
 
     /* ---- idempotency keys (scope = token id; kept 24 h) ---- */
     /* MT_ENOTFOUND, or the stored response: *req_hash, *ctype, *body malloc'd (caller frees). */
-    int (*idem_get)(mt_store_t *s, const char *scope, const char *key, char **req_hash,
-                    int *status, char **ctype, char **body);
+    int (*idem_get)(mt_store_t *s, const char *scope, const char *key, char **req_hash, int *status,
+                    char **ctype, char **body);
     /* Stores a response; a key already stored (a concurrent twin) is kept as it was. */
     int (*idem_put)(mt_store_t *s, const char *scope, const char *key, const char *req_hash,
                     int status, const char *ctype, const char *body);
@@ -91,16 +91,21 @@ typedef struct mt_store_ops {
                              const mt_agg_row_t *rows, size_t n);
     /* Rows of a run with second in [from, to], ordered by second then tag. tag NULL = every
      * tag; "" = the untagged rows only. */
-    int (*run_rows)(mt_store_t *s, const char *run_id, const char *tag, int64_t from,
-                    int64_t to, mt_store_rows_t *out);
+    int (*run_rows)(mt_store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
+                    mt_store_rows_t *out);
+    /* The series body {"run_id":..., "items":[data_json, ...]} of rows of tag (NULL = "")
+     * with second in [from, to], built by the database without parsing (the hot read of the
+     * UI and dashboards). *json malloc'd; MT_ENOTFOUND when the run does not exist. */
+    int (*run_series)(mt_store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
+                      char **json, size_t *len);
     /* Start-up recovery: running -> interrupted with reason (events). *n = runs changed. */
     int (*run_recover)(mt_store_t *s, const char *reason, size_t *n);
     /* Runs per state: {"queued":N,...} for /metrics; outbox = pending deliveries. */
     int (*run_counts)(mt_store_t *s, json_t **out, int64_t *outbox_pending);
 
     /* ---- agents ---- */
-    int (*agent_heartbeat)(mt_store_t *s, const char *name, const char *labels_json,
-                           int capacity, int active, int64_t now_ms);
+    int (*agent_heartbeat)(mt_store_t *s, const char *name, const char *labels_json, int capacity,
+                           int active, int64_t now_ms);
     int (*agent_list)(mt_store_t *s, int64_t now_ms, json_t **out);
 
     /* ---- schedules: body = {"test_id","cron","policy","enabled"} (validated) ---- */
@@ -112,8 +117,8 @@ typedef struct mt_store_ops {
     int (*sched_delete)(mt_store_t *s, const char *id);
 
     /* ---- webhooks ---- */
-    int (*webhook_create)(mt_store_t *s, const char *url, const char *secret,
-                          const json_t *events, json_t **out);
+    int (*webhook_create)(mt_store_t *s, const char *url, const char *secret, const json_t *events,
+                          json_t **out);
     int (*webhook_list)(mt_store_t *s, const mt_store_page_t *pg, json_t **out);
     int (*webhook_delete)(mt_store_t *s, const char *id);
     int (*webhook_deliveries)(mt_store_t *s, const char *id, const mt_store_page_t *pg,

@@ -158,9 +158,9 @@ static json_t *sq_row(sqlite3_stmt *st)
         json_t *v;
         if (kl > 5 && strcmp(key + kl - 5, "_json") == 0) {
             key[kl - 5] = '\0';
-            v = t == SQLITE_NULL ? json_null()
-                                 : json_loads((const char *)sqlite3_column_text(st, i),
-                                              JSON_DECODE_ANY, NULL);
+            v = t == SQLITE_NULL
+                    ? json_null()
+                    : json_loads((const char *)sqlite3_column_text(st, i), JSON_DECODE_ANY, NULL);
             if (v == NULL)
                 v = json_null();
         } else if (kl > 5 && strcmp(key + kl - 5, "_unix") == 0) {
@@ -275,12 +275,13 @@ static int sq_event(sqlite3 *db, const char *type, const json_t *data)
     mt__uuid7(id);
     int64_t ms = mt__now_ms();
     mt__rfc3339(ms, now);
-    json_t *body = json_pack("{s:s,s:s,s:s,s:O}", "id", id, "type", type, "created_at", now,
-                             "data", data);
+    json_t *body =
+        json_pack("{s:s,s:s,s:s,s:O}", "id", id, "type", type, "created_at", now, "data", data);
     char *text = sq_dump(body);
     json_decref(body);
-    int rc = sq_run(db, sq_prep(db, "INSERT INTO events(id,type,created_at,body_json) "
-                                    "VALUES(?,?,?,?)",
+    int rc = sq_run(db, sq_prep(db,
+                                "INSERT INTO events(id,type,created_at,body_json) "
+                                "VALUES(?,?,?,?)",
                                 "ssss", id, type, now, text));
     free(text);
     if (rc != MT_OK)
@@ -319,18 +320,17 @@ static int sq_migrate(sqlite3 *db, const mt__migration_t *m, size_t n, char *err
         char *end;
         long v = m[i].name[0] == 'V' ? strtol(m[i].name + 1, &end, 10) : 0;
         if (v <= prev || strncmp(end, "__", 2) != 0) {
-            snprintf(err, errlen, "migration %s: name is not V<n>__<what>.sql in order",
-                     m[i].name);
+            snprintf(err, errlen, "migration %s: name is not V<n>__<what>.sql in order", m[i].name);
             return MT_EFORMAT;
         }
         prev = v;
         char sum[65];
         mt__sha256_hex(m[i].sql, strlen(m[i].sql), sum);
         json_t *row = NULL;
-        int rc = sq_one(db,
-                        sq_prep(db, "SELECT checksum FROM schema_history WHERE version = ?", "i",
-                                (int64_t)v),
-                        &row);
+        int rc = sq_one(
+            db,
+            sq_prep(db, "SELECT checksum FROM schema_history WHERE version = ?", "i", (int64_t)v),
+            &row);
         if (rc == MT_OK) {
             int same = strcmp(json_string_value(json_object_get(row, "checksum")), sum) == 0;
             json_decref(row);
@@ -352,8 +352,7 @@ static int sq_migrate(sqlite3 *db, const mt__migration_t *m, size_t n, char *err
         char *e = NULL;
         if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(db, m[i].sql, NULL, NULL, &e) != SQLITE_OK) {
-            snprintf(err, errlen, "migration %s failed: %s", m[i].name,
-                     e ? e : sqlite3_errmsg(db));
+            snprintf(err, errlen, "migration %s failed: %s", m[i].name, e ? e : sqlite3_errmsg(db));
             sqlite3_free(e);
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return MT_ESYS;
@@ -363,8 +362,7 @@ static int sq_migrate(sqlite3 *db, const mt__migration_t *m, size_t n, char *err
                                 "VALUES(?,?,?,?)",
                                 "isss", (int64_t)v, m[i].name, sum, now));
         if (sq_end(db, rc) != MT_OK) {
-            snprintf(err, errlen, "migration %s: cannot commit: %s", m[i].name,
-                     sqlite3_errmsg(db));
+            snprintf(err, errlen, "migration %s: cannot commit: %s", m[i].name, sqlite3_errmsg(db));
             return MT_ESYS;
         }
         mt_log(MT_LOG_INFO, "migration applied", "name", m[i].name, NULL);
@@ -375,8 +373,7 @@ static int sq_migrate(sqlite3 *db, const mt__migration_t *m, size_t n, char *err
 static int sq_open_conn(const char *path, sqlite3 **out, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    if (sqlite3_open_v2(path, &db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open: %s", path, db ? sqlite3_errmsg(db) : "no memory");
         sqlite3_close(db);
@@ -416,6 +413,15 @@ static void sq_close(mt_store_t *s)
 int mt__store_open_sqlite_with(const char *dir, const mt__migration_t *m, size_t n,
                                mt_store_t **out, char *err, size_t errlen)
 {
+    /* like mkdir -p: the parents too */
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(tmp, 0700);
+            *p = '/';
+        }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "%s: cannot create the data directory: %s", dir, strerror(errno));
         return MT_ESYS;
@@ -480,13 +486,14 @@ static int sq_token_create(mt_store_t *s, const char *name, const char *role, co
     mt__uuid7(id);
     mt__rfc3339(mt__now_ms(), now);
     sqlite3 *db = sq_wlock(s);
-    int rc = sq_run(db, sq_prep(db, "INSERT INTO tokens(id,name,role,hash,created_at) "
-                                    "VALUES(?,?,?,?,?)",
+    int rc = sq_run(db, sq_prep(db,
+                                "INSERT INTO tokens(id,name,role,hash,created_at) "
+                                "VALUES(?,?,?,?,?)",
                                 "sssss", id, name, role, hash, now));
     sq_wunlock(s);
     if (rc == MT_OK && out)
-        *out = json_pack("{s:s,s:s,s:s,s:s}", "id", id, "name", name, "role", role,
-                         "created_at", now);
+        *out =
+            json_pack("{s:s,s:s,s:s,s:s}", "id", id, "name", name, "role", role, "created_at", now);
     return rc;
 }
 
@@ -567,8 +574,8 @@ static int sq_idem_put(mt_store_t *s, const char *scope, const char *key, const 
     int64_t now = mt__now_ms() / 1000;
     sqlite3 *db = sq_wlock(s);
     /* expired keys go first, so a key reused after 24 h starts afresh */
-    int rc = sq_run(db, sq_prep(db, "DELETE FROM idempotency_keys WHERE created_at <= ?", "i",
-                                now - 86400));
+    int rc = sq_run(
+        db, sq_prep(db, "DELETE FROM idempotency_keys WHERE created_at <= ?", "i", now - 86400));
     if (rc == MT_OK)
         rc = sq_run(db, sq_prep(db,
                                 "INSERT OR IGNORE INTO idempotency_keys(scope,key,request_hash,"
@@ -580,8 +587,8 @@ static int sq_idem_put(mt_store_t *s, const char *scope, const char *key, const 
 
 /* ---- tests ------------------------------------------------------------------------------ */
 
-#define SQ_TEST_COLS                                                                             \
-    "SELECT id, name, description, version, config_json, tolerances_json, baseline_run_id, "   \
+#define SQ_TEST_COLS                                                                               \
+    "SELECT id, name, description, version, config_json, tolerances_json, baseline_run_id, "       \
     "created_at, updated_at FROM tests "
 
 static int sq_test_get_db(sqlite3 *db, const char *id, json_t **out)
@@ -668,8 +675,8 @@ static int sq_test_update(mt_store_t *s, const char *id, const json_t *body, jso
                                 "UPDATE tests SET name = ?, description = ?, config_json = ?, "
                                 "tolerances_json = ?, version = version + 1, updated_at = ? "
                                 "WHERE id = ? AND deleted = 0",
-                                "ssssss", sq_str(body, "name", ""),
-                                sq_str(body, "description", ""), cfg, tols, now, id));
+                                "ssssss", sq_str(body, "name", ""), sq_str(body, "description", ""),
+                                cfg, tols, now, id));
     if (rc == MT_OK && sqlite3_changes(db) == 0)
         rc = MT_ENOTFOUND;
     json_t *t = NULL;
@@ -699,11 +706,11 @@ static int sq_test_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
     json_t *rows = NULL;
-    int rc = sq_all(c->db,
-                    sq_prep(c->db,
-                            SQ_TEST_COLS "WHERE deleted = 0 AND id < ? ORDER BY id DESC LIMIT ?",
-                            "si", sq_cursor(pg), (int64_t)pg->limit + 1),
-                    &rows);
+    int rc =
+        sq_all(c->db,
+               sq_prep(c->db, SQ_TEST_COLS "WHERE deleted = 0 AND id < ? ORDER BY id DESC LIMIT ?",
+                       "si", sq_cursor(pg), (int64_t)pg->limit + 1),
+               &rows);
     pthread_mutex_unlock(&c->mu);
     if (rc == MT_OK)
         *out = sq_page(rows, pg->limit);
@@ -713,9 +720,8 @@ static int sq_test_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
 static int sq_test_versions(mt_store_t *s, const char *id, json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
-    int rc = sq_one(c->db, sq_prep(c->db, "SELECT id FROM tests WHERE id = ? AND deleted = 0",
-                                   "s", id),
-                    NULL);
+    int rc = sq_one(
+        c->db, sq_prep(c->db, "SELECT id FROM tests WHERE id = ? AND deleted = 0", "s", id), NULL);
     json_t *rows = NULL;
     if (rc == MT_OK)
         rc = sq_all(c->db,
@@ -743,8 +749,7 @@ static int sq_test_delete(mt_store_t *s, const char *id)
     if (rc == MT_OK && sqlite3_changes(db) == 0)
         rc = MT_ENOTFOUND;
     if (rc == MT_OK)
-        rc = sq_run(db, sq_prep(db, "UPDATE schedules SET enabled = 0 WHERE test_id = ?", "s",
-                                id));
+        rc = sq_run(db, sq_prep(db, "UPDATE schedules SET enabled = 0 WHERE test_id = ?", "s", id));
     rc = sq_end(db, rc);
     sq_wunlock(s);
     return rc;
@@ -781,8 +786,8 @@ static int sq_test_set_baseline(mt_store_t *s, const char *id, const char *run_i
         }
     }
     if (rc == MT_OK)
-        rc = sq_run(db, sq_prep(db, "UPDATE tests SET baseline_run_id = ? WHERE id = ?", "ss",
-                                run_id, id));
+        rc = sq_run(
+            db, sq_prep(db, "UPDATE tests SET baseline_run_id = ? WHERE id = ?", "ss", run_id, id));
     json_decref(t);
     t = NULL;
     if (rc == MT_OK)
@@ -821,8 +826,8 @@ static int sq_test_trend(mt_store_t *s, const char *id, size_t limit, json_t **o
 
 /* ---- runs ------------------------------------------------------------------------------- */
 
-#define SQ_RUN_COLS                                                                              \
-    "SELECT id, test_id, test_version, schedule_id, state, reason, config_json, labels_json, " \
+#define SQ_RUN_COLS                                                                                \
+    "SELECT id, test_id, test_version, schedule_id, state, reason, config_json, labels_json, "     \
     "agent, created_at, started_at, ended_at, seconds, summary_json, verdicts_json FROM runs "
 
 static int sq_run_get_db(sqlite3 *db, const char *id, json_t **out)
@@ -914,9 +919,8 @@ static int sq_run_list(mt_store_t *s, const char *state, const char *test_id,
 static int sq_run_next_queued(mt_store_t *s, json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
-    int rc = sq_one(c->db,
-                    sq_prep(c->db, SQ_RUN_COLS "WHERE state = 'queued' ORDER BY id LIMIT 1", NULL),
-                    out);
+    int rc = sq_one(
+        c->db, sq_prep(c->db, SQ_RUN_COLS "WHERE state = 'queued' ORDER BY id LIMIT 1", NULL), out);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -1010,12 +1014,9 @@ static int sq_run_append_second(mt_store_t *s, const char *run_id, uint32_t seco
         sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, second);
         sqlite3_bind_text(st, 3, rows[i].tag ? rows[i].tag : "", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, rows[i].data_json ? rows[i].data_json : "{}", -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, rows[i].latency_b64 ? rows[i].latency_b64 : "", -1,
-                          SQLITE_STATIC);
-        sqlite3_bind_text(st, 6, rows[i].service_b64 ? rows[i].service_b64 : "", -1,
-                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, rows[i].data_json ? rows[i].data_json : "{}", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, rows[i].latency_b64 ? rows[i].latency_b64 : "", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, rows[i].service_b64 ? rows[i].service_b64 : "", -1, SQLITE_STATIC);
         int r = sqlite3_step(st);
         if (r != SQLITE_DONE) {
             sq_log(db, "insert run_seconds");
@@ -1052,8 +1053,8 @@ static char *sq_col_dup(sqlite3_stmt *st, int i)
     return strdup(v ? v : "");
 }
 
-static int sq_run_rows(mt_store_t *s, const char *run_id, const char *tag, int64_t from,
-                       int64_t to, mt_store_rows_t *out)
+static int sq_run_rows(mt_store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
+                       mt_store_rows_t *out)
 {
     memset(out, 0, sizeof *out);
     sq_conn_t *c = sq_rlock(s);
@@ -1079,8 +1080,8 @@ static int sq_run_rows(mt_store_t *s, const char *run_id, const char *tag, int64
             }
         }
         out->second[out->n] = (uint32_t)sqlite3_column_int64(st, 0);
-        out->rows[out->n] = (mt_agg_row_t){sq_col_dup(st, 1), sq_col_dup(st, 2),
-                                           sq_col_dup(st, 3), sq_col_dup(st, 4)};
+        out->rows[out->n] = (mt_agg_row_t){sq_col_dup(st, 1), sq_col_dup(st, 2), sq_col_dup(st, 3),
+                                           sq_col_dup(st, 4)};
         out->n++;
     }
     if (rc == MT_OK && r != SQLITE_DONE) {
@@ -1091,6 +1092,41 @@ static int sq_run_rows(mt_store_t *s, const char *run_id, const char *tag, int64
     pthread_mutex_unlock(&c->mu);
     if (rc != MT_OK)
         mt_store_rows_dispose(out);
+    return rc;
+}
+
+static int sq_run_series(mt_store_t *s, const char *run_id, const char *tag, int64_t from,
+                         int64_t to, char **json, size_t *len)
+{
+    sq_conn_t *c = sq_rlock(s);
+    /* the run's existence and its rows in one statement (one read snapshot) */
+    sqlite3_stmt *st = sq_prep(c->db,
+                               "SELECT json_object('run_id', r.id, 'items', json('[' || "
+                               "coalesce((SELECT group_concat(data_json, ',') FROM (SELECT "
+                               "data_json FROM run_seconds WHERE run_id = r.id AND second "
+                               "BETWEEN ?2 AND ?3 AND tag = ?4 ORDER BY second)), '') || ']')) "
+                               "FROM runs r WHERE r.id = ?1",
+                               "siis", run_id, from, to, tag ? tag : "");
+    int rc = st ? MT_OK : MT_ESYS;
+    if (st) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            const char *v = (const char *)sqlite3_column_text(st, 0);
+            *len = (size_t)sqlite3_column_bytes(st, 0);
+            *json = v ? malloc(*len + 1) : NULL;
+            if (*json == NULL)
+                rc = MT_ENOMEM;
+            else
+                memcpy(*json, v, *len + 1);
+        } else if (r == SQLITE_DONE) {
+            rc = MT_ENOTFOUND;
+        } else {
+            sq_log(c->db, "series");
+            rc = MT_ESYS;
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&c->mu);
     return rc;
 }
 
@@ -1124,14 +1160,13 @@ static int sq_run_counts(mt_store_t *s, json_t **out, int64_t *outbox_pending)
 {
     sq_conn_t *c = sq_rlock(s);
     json_t *rows = NULL, *p = NULL;
-    int rc = sq_all(c->db, sq_prep(c->db, "SELECT state, count(*) AS n FROM runs GROUP BY state",
-                                   NULL),
-                    &rows);
+    int rc = sq_all(
+        c->db, sq_prep(c->db, "SELECT state, count(*) AS n FROM runs GROUP BY state", NULL), &rows);
     if (rc == MT_OK)
-        rc = sq_one(c->db,
-                    sq_prep(c->db, "SELECT count(*) AS n FROM deliveries WHERE state = 'pending'",
-                            NULL),
-                    &p);
+        rc = sq_one(
+            c->db,
+            sq_prep(c->db, "SELECT count(*) AS n FROM deliveries WHERE state = 'pending'", NULL),
+            &p);
     pthread_mutex_unlock(&c->mu);
     if (rc != MT_OK) {
         json_decref(rows);
@@ -1140,8 +1175,8 @@ static int sq_run_counts(mt_store_t *s, json_t **out, int64_t *outbox_pending)
     json_t *o = json_object();
     size_t i;
     json_t *v;
-    json_array_foreach(rows, i, v) json_object_set(o, json_string_value(json_object_get(v, "state")),
-                                                   json_object_get(v, "n"));
+    json_array_foreach(rows, i, v)
+        json_object_set(o, json_string_value(json_object_get(v, "state")), json_object_get(v, "n"));
     *outbox_pending = json_integer_value(json_object_get(p, "n"));
     json_decref(rows);
     json_decref(p);
@@ -1160,8 +1195,8 @@ static int sq_agent_heartbeat(mt_store_t *s, const char *name, const char *label
                                 "last_heartbeat) VALUES(?1,?2,?3,?4,?5) ON CONFLICT(name) DO "
                                 "UPDATE SET labels_json=?2, capacity=?3, active_runs=?4, "
                                 "last_heartbeat=?5",
-                                "ssnni", name, labels_json ? labels_json : "{}", capacity,
-                                active, now_ms));
+                                "ssnni", name, labels_json ? labels_json : "{}", capacity, active,
+                                now_ms));
     sq_wunlock(s);
     return rc;
 }
@@ -1186,15 +1221,16 @@ static int sq_agent_list(mt_store_t *s, int64_t now_ms, json_t **out)
 
 /* ---- schedules -------------------------------------------------------------------------- */
 
-#define SQ_SCHED_COLS                                                                            \
-    "SELECT id, test_id, cron, policy, enabled AS enabled_bool, next_fire_at AS "              \
-    "next_fire_at_unix, last_fire_at AS last_fire_at_unix, created_at, updated_at FROM "       \
+#define SQ_SCHED_COLS                                                                              \
+    "SELECT id, test_id, cron, policy, enabled AS enabled_bool, next_fire_at AS "                  \
+    "next_fire_at_unix, last_fire_at AS last_fire_at_unix, created_at, updated_at FROM "           \
     "schedules "
 
 static int sq_sched_check_test(sqlite3 *db, const json_t *body)
 {
-    int rc = sq_one(db, sq_prep(db, "SELECT id FROM tests WHERE id = ? AND deleted = 0", "s",
-                                sq_str(body, "test_id", "")),
+    int rc = sq_one(db,
+                    sq_prep(db, "SELECT id FROM tests WHERE id = ? AND deleted = 0", "s",
+                            sq_str(body, "test_id", "")),
                     NULL);
     return rc == MT_ENOTFOUND ? MT_EINVAL : rc;
 }
@@ -1331,8 +1367,8 @@ static int sq_sc_fire_event(sqlite3 *db, const char *type, const char *schedule_
 {
     char ts[32];
     mt__rfc3339(fire_at * 1000, ts);
-    json_t *d = json_pack("{s:s,s:s,s:s}", "schedule_id", schedule_id, "test_id", test_id,
-                          "fire_at", ts);
+    json_t *d =
+        json_pack("{s:s,s:s,s:s}", "schedule_id", schedule_id, "test_id", test_id, "fire_at", ts);
     if (run)
         json_object_set(d, "run", (json_t *)run);
     int rc = sq_event(db, type, d);
@@ -1366,8 +1402,7 @@ static int sq_sc_skipped(void *ud, const char *schedule_id, int64_t fire_at)
     mt_store_t *s = ud;
     sqlite3 *db = sq_wlock(s);
     json_t *row = NULL;
-    int rc = sq_one(db, sq_prep(db, "SELECT test_id FROM schedules WHERE id = ?", "s",
-                                schedule_id),
+    int rc = sq_one(db, sq_prep(db, "SELECT test_id FROM schedules WHERE id = ?", "s", schedule_id),
                     &row);
     if (rc == MT_OK)
         rc = sq_begin(db);
@@ -1417,8 +1452,8 @@ static int sq_webhook_create(mt_store_t *s, const char *url, const char *secret,
     sq_wunlock(s);
     free(ev);
     if (rc == MT_OK)
-        *out = json_pack("{s:s,s:s,s:O,s:s}", "id", id, "url", url, "events", events,
-                         "created_at", now);
+        *out = json_pack("{s:s,s:s,s:O,s:s}", "id", id, "url", url, "events", events, "created_at",
+                         now);
     return rc;
 }
 
@@ -1569,6 +1604,7 @@ static const mt_store_ops_t sq_ops = {
     .run_finish = sq_run_finish,
     .run_append_second = sq_run_append_second,
     .run_rows = sq_run_rows,
+    .run_series = sq_run_series,
     .run_recover = sq_run_recover,
     .run_counts = sq_run_counts,
     .agent_heartbeat = sq_agent_heartbeat,

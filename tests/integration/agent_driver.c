@@ -82,10 +82,9 @@ static void on_end(void *ud, const mt_agg_end_t *e)
                      (json_int_t)d->bytes_in, "status", d->status, "hist_count",
                      (json_int_t)d->hist_count);
     d->out = json_pack("{s:s, s:s, s:i, s:i, s:o, s:O, s:o, s:o}", "state", e->state, "reason",
-                       e->reason, "seconds", (int)e->seconds, "heartbeats", d->heartbeats,
-                       "rows", rows, "tags", d->tags, "summary",
-                       json_loads(e->summary_json, 0, NULL), "verdicts",
-                       json_loads(e->verdicts_json, 0, NULL));
+                       e->reason, "seconds", (int)e->seconds, "heartbeats", d->heartbeats, "rows",
+                       rows, "tags", d->tags, "summary", json_loads(e->summary_json, 0, NULL),
+                       "verdicts", json_loads(e->verdicts_json, 0, NULL));
     d->ended = true;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);

@@ -21,8 +21,9 @@ static const char *const tag_names[NTAGS] = {"", "api", "web"};
 
 #include "synth_seconds.h"
 
-#define CONFIG_TAGS "{\"url\":\"http://127.0.0.1:9/\",\"rate\":10,\"duration\":\"5s\"," \
-                    "\"uri\":[\"/a api\",\"/b web\"]"
+#define CONFIG_TAGS                                                                                \
+    "{\"url\":\"http://127.0.0.1:9/\",\"rate\":10,\"duration\":\"5s\","                            \
+    "\"uri\":[\"/a api\",\"/b web\"]"
 
 /* ---- a sink that keeps what it is given ---- */
 
@@ -64,12 +65,12 @@ static int on_second(void *ud, const char *run_id, uint32_t second, const mt_agg
         s->rows[i].data = json_loads(rows[i].data_json, 0, NULL);
         assert_non_null(s->rows[i].data);
         assert_null(json_object_get(s->rows[i].data, "hist"));
-        assert_int_equal(mt_hist_decode(rows[i].latency_b64, strlen(rows[i].latency_b64),
-                                         &s->rows[i].lat),
-                         MT_OK);
-        assert_int_equal(mt_hist_decode(rows[i].service_b64, strlen(rows[i].service_b64),
-                                         &s->rows[i].svc),
-                         MT_OK);
+        assert_int_equal(
+            mt_hist_decode(rows[i].latency_b64, strlen(rows[i].latency_b64), &s->rows[i].lat),
+            MT_OK);
+        assert_int_equal(
+            mt_hist_decode(rows[i].service_b64, strlen(rows[i].service_b64), &s->rows[i].svc),
+            MT_OK);
     }
     return 0;
 }
@@ -92,8 +93,7 @@ static void on_control(const char *subject, const void *msg, size_t len, void *u
 {
     sink_t *k = ud;
     if (strstr(subject, ".control") != NULL && k->ncontrols < 8)
-        snprintf(k->controls[k->ncontrols++], 200, "%s %.*s", subject, (int)len,
-                 (const char *)msg);
+        snprintf(k->controls[k->ncontrols++], 200, "%s %.*s", subject, (int)len, (const char *)msg);
 }
 
 static void sink_free(sink_t *k)
@@ -358,12 +358,12 @@ static void test_timeout_and_rejects(void **state)
     mt_agg_stats(f.agg, NULL, NULL, &rej);
     assert_int_equal(rej, 6);
     /* a bad criterion, a duplicate watch */
-    assert_int_equal(mt_agg_watch(f.agg, "r3", CONFIG_TAGS ",\"autostop\":[\"http(5xx,10%,1s,nope)\"]}",
-                                  1, err, sizeof(err)),
+    assert_int_equal(mt_agg_watch(f.agg, "r3",
+                                  CONFIG_TAGS ",\"autostop\":[\"http(5xx,10%,1s,nope)\"]}", 1, err,
+                                  sizeof(err)),
                      MT_EINVAL);
     assert_non_null(strstr(err, "nope"));
-    assert_int_equal(mt_agg_watch(f.agg, "r2", CONFIG_TAGS "}", 1, err, sizeof(err)),
-                     MT_ECONFLICT);
+    assert_int_equal(mt_agg_watch(f.agg, "r2", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_ECONFLICT);
     assert_int_equal(mt_agg_watch(f.agg, "r4", "{\"rate\":1}", 1, err, sizeof(err)), MT_EINVAL);
     assert_non_null(strstr(err, "URL"));
     assert_int_equal(

@@ -75,11 +75,14 @@ static void test_window_summary(void **state)
         make_row(s, tag_names, NTAGS, &b[2 * i]);
         rows[2 * i] = (mt_agg_row_t){"", b[2 * i].data, b[2 * i].lat, b[2 * i].svc};
         /* the tag's row, as the aggregator builds it */
-        mt_second_t t = {.index = s->index, .span_ns = s->span_ns, .c = x.tags[1].c,
-                         .latency = x.tlat[1], .service = x.tsvc[1]};
+        mt_second_t t = {.index = s->index,
+                         .span_ns = s->span_ns,
+                         .c = x.tags[1].c,
+                         .latency = x.tlat[1],
+                         .service = x.tsvc[1]};
         make_row(&t, NULL, 0, &b[2 * i + 1]);
-        rows[2 * i + 1] = (mt_agg_row_t){"api", b[2 * i + 1].data, b[2 * i + 1].lat,
-                                         b[2 * i + 1].svc};
+        rows[2 * i + 1] =
+            (mt_agg_row_t){"api", b[2 * i + 1].data, b[2 * i + 1].lat, b[2 * i + 1].svc};
     }
     /* reversed order: rows come in any order */
     mt_agg_row_t rev[2 * N];
@@ -149,9 +152,10 @@ static bool regressed(const json_t *cmp, const char *name)
 
 static void test_compare(void **state)
 {
-    json_t *base = json_loads("{\"requests\":1000,\"errors\":0,\"rps\":100.0,\"latency_us\":"
-                              "{\"p50\":1000,\"p90\":2000,\"p95\":3000,\"p99\":5000,\"p999\":9000}}",
-                              0, NULL);
+    json_t *base =
+        json_loads("{\"requests\":1000,\"errors\":0,\"rps\":100.0,\"latency_us\":"
+                   "{\"p50\":1000,\"p90\":2000,\"p95\":3000,\"p99\":5000,\"p999\":9000}}",
+                   0, NULL);
     json_t *run = json_loads("{\"requests\":980,\"errors\":20,\"rps\":96.0,\"latency_us\":"
                              "{\"p50\":1050,\"p90\":2300,\"p95\":3000,\"p99\":5400,\"p999\":8000}}",
                              0, NULL);
@@ -174,8 +178,8 @@ static void test_compare(void **state)
     assert_true(json_real_value(json_object_get(metric(cmp, "p90_us"), "delta_pct")) == 15.0);
     json_decref(cmp);
 
-    tol = json_loads("{\"p90_pct\":20,\"p99_pct\":5,\"rps_pct\":3,\"error_rate_abs\":0.05}", 0,
-                     NULL);
+    tol =
+        json_loads("{\"p90_pct\":20,\"p99_pct\":5,\"rps_pct\":3,\"error_rate_abs\":0.05}", 0, NULL);
     cmp = mt_analysis_compare(run, base, tol);
     assert_false(regressed(cmp, "p90_us"));
     assert_true(regressed(cmp, "p99_us"));

@@ -37,7 +37,8 @@ static void test_prefix_and_order(void **state)
     assert_int_equal(mt_bus_subscribe(b, "mortar.runs.r1.", on_msg, &one), MT_OK);
     for (int i = 0; i < 20; i++) {
         snprintf(buf, sizeof(buf), "%d", i);
-        assert_int_equal(mt_bus_publish(b, i % 2 ? "mortar.runs.r1.second" : "mortar.runs.r2.second",
+        assert_int_equal(mt_bus_publish(b,
+                                        i % 2 ? "mortar.runs.r1.second" : "mortar.runs.r2.second",
                                         buf, strlen(buf)),
                          MT_OK);
         memset(buf, 'x', sizeof(buf)); /* the bus copied it */

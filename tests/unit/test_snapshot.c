@@ -212,8 +212,8 @@ static void test_corrupt_fields(void **state)
 
 static void test_not_json(void **state)
 {
-    static const char *const bad[] = {"", "[1,2]", "{\"schema\":", "{} trailing", "nul\0l",
-                                      "{\"a\":1,\"a\":2}"};
+    static const char *const bad[] = {
+        "", "[1,2]", "{\"schema\":", "{} trailing", "nul\0l", "{\"a\":1,\"a\":2}"};
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         mt_snapshot_t d;

@@ -93,9 +93,8 @@ static void test_idempotency(void **state)
 
 static json_t *test_body(const char *name)
 {
-    return json_pack("{s:s,s:s,s:{s:s,s:i,s:s},s:{}}", "name", name, "description", "d",
-                     "config", "url", "http://127.0.0.1:1/", "rate", 10, "duration", "1s",
-                     "tolerances");
+    return json_pack("{s:s,s:s,s:{s:s,s:i,s:s},s:{}}", "name", name, "description", "d", "config",
+                     "url", "http://127.0.0.1:1/", "rate", 10, "duration", "1s", "tolerances");
 }
 
 static size_t due_count(mt_store_t *s, const char *type)
@@ -159,10 +158,23 @@ static void test_outbox_and_tests(void **state)
     assert_int_equal(got.n, 2);
     mt_store_rows_dispose(&got);
 
+    char *series = NULL;
+    size_t slen = 0;
+    assert_int_equal(s->ops->run_series(s, rid, NULL, 0, 100, &series, &slen), MT_OK);
+    json_t *sj = json_loadb(series, slen, 0, NULL);
+    assert_non_null(sj);
+    assert_int_equal(json_array_size(json_object_get(sj, "items")), 2);
+    assert_string_equal(json_string_value(json_object_get(sj, "run_id")), rid);
+    json_decref(sj);
+    free(series);
+    assert_int_equal(s->ops->run_series(s, rid, "a", 0, 100, &series, &slen), MT_OK);
+    assert_non_null(strstr(series, "\"tag\":\"a\""));
+    free(series);
+    assert_int_equal(s->ops->run_series(s, "nope", NULL, 0, 100, &series, &slen), MT_ENOTFOUND);
+
     json_t *fin = NULL;
-    assert_int_equal(s->ops->run_finish(s, rid, "passed", "completed", "{\"requests\":1}", "{}",
-                                        &fin),
-                     MT_OK);
+    assert_int_equal(
+        s->ops->run_finish(s, rid, "passed", "completed", "{\"requests\":1}", "{}", &fin), MT_OK);
     assert_int_equal(json_integer_value(json_object_get(fin, "seconds")), 2);
     assert_int_equal(s->ops->run_finish(s, rid, "stopped", "x", NULL, NULL, NULL), MT_ECONFLICT);
     assert_int_equal(due_count(s, "run.finished"), 1);
@@ -211,8 +223,7 @@ static void test_recover_and_pages(void **state)
     assert_int_equal(s->ops->run_list(s, NULL, NULL, &pg, &p1), MT_OK);
     json_t *items = json_object_get(p1, "items");
     assert_int_equal(json_array_size(items), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")),
-                        ids[4]);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 0), "id")), ids[4]);
     pg.cursor = json_string_value(json_object_get(p1, "next_cursor"));
     assert_int_equal(s->ops->run_list(s, NULL, NULL, &pg, &p2), MT_OK);
     assert_string_equal(
@@ -228,6 +239,81 @@ static void test_recover_and_pages(void **state)
     s->ops->close(s);
 }
 
+/* The scheduler's and the relay's callbacks over the store (scheduler.h, webhook.h). */
+static void test_scheduler_and_relay_ops(void **state)
+{
+    mt_store_t *s = open_store();
+    const mt_scheduler_ops_t *so = s->ops->sched_ops;
+    json_t *b = test_body("nightly"), *t = NULL, *sc = NULL, *wh = NULL;
+    assert_int_equal(s->ops->test_create(s, b, &t), MT_OK);
+    const char *tid = json_string_value(json_object_get(t, "id"));
+    json_t *sb = json_pack("{s:s,s:s,s:s,s:b}", "test_id", tid, "cron", "0 3 * * *", "policy",
+                           "skip", "enabled", 1);
+    assert_int_equal(s->ops->sched_create(s, sb, 1000, &sc), MT_OK);
+    const char *sid = json_string_value(json_object_get(sc, "id"));
+    json_t *ev = json_pack("[s]", "*");
+    assert_int_equal(s->ops->webhook_create(s, "http://127.0.0.1:9/", "k", ev, &wh), MT_OK);
+
+    mt_sched_entry_t *e = NULL;
+    size_t n = 0;
+    assert_int_equal(so->list(s, &e, &n), MT_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(e[0].test_id, tid);
+    assert_int_equal(e[0].next_fire_at, 1000);
+    so->free_entries(s, e, n);
+
+    assert_int_equal(so->has_active(s, sid), 0);
+    assert_int_equal(so->enqueue(s, sid, tid, 2000), MT_OK);
+    assert_int_equal(so->has_active(s, sid), 1);
+    assert_int_equal(so->skipped(s, sid, 2060), MT_OK);
+    assert_int_equal(so->set_next(s, sid, 3000), MT_OK);
+    json_t *got = NULL;
+    assert_int_equal(s->ops->sched_get(s, sid, &got), MT_OK);
+    assert_non_null(json_string_value(json_object_get(got, "last_fire_at")));
+    json_decref(got);
+    /* the fired schedule's run is queued with its schedule id; events in the outbox */
+    mt_store_page_t pg = {10, NULL};
+    json_t *runs = NULL;
+    assert_int_equal(s->ops->run_list(s, "queued", tid, &pg, &runs), MT_OK);
+    json_t *r0 = json_array_get(json_object_get(runs, "items"), 0);
+    assert_string_equal(json_string_value(json_object_get(r0, "schedule_id")), sid);
+    json_decref(runs);
+    assert_int_equal(due_count(s, "schedule.fired"), 1);
+    assert_int_equal(due_count(s, "schedule.skipped"), 1);
+    assert_int_equal(due_count(s, "run.queued"), 1);
+
+    /* a failed attempt with a retry time stays pending until then; out of attempts: failed */
+    mt_delivery_t *d = NULL;
+    assert_int_equal(s->ops->relay_ops->due(s, INT64_MAX / 2, 1, &d, &n), MT_OK);
+    assert_int_equal(n, 1);
+    char id[64];
+    snprintf(id, sizeof id, "%s", d[0].id);
+    assert_int_equal(d[0].attempt, 0);
+    s->ops->relay_ops->free_due(s, d, n);
+    assert_int_equal(s->ops->relay_ops->record(s, id, 0, 500, "HTTP 500", INT64_MAX / 4), MT_OK);
+    size_t before = due_count(s, NULL);
+    assert_int_equal(s->ops->relay_ops->due(s, 10, 100, &d, &n), MT_OK);
+    for (size_t i = 0; i < n; i++)
+        assert_string_not_equal(d[i].id, id);
+    s->ops->relay_ops->free_due(s, d, n);
+    assert_int_equal(s->ops->relay_ops->record(s, id, 0, 0, "refused", 0), MT_OK);
+    assert_int_equal(due_count(s, NULL), before - 1);
+
+    /* deleting the test disables its schedule: the scheduler no longer sees it */
+    assert_int_equal(s->ops->test_delete(s, tid), MT_OK);
+    assert_int_equal(so->list(s, &e, &n), MT_OK);
+    assert_int_equal(n, 0);
+    so->free_entries(s, e, n);
+
+    json_decref(ev);
+    json_decref(sb);
+    json_decref(sc);
+    json_decref(wh);
+    json_decref(t);
+    json_decref(b);
+    s->ops->close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +321,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_and_tests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_and_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scheduler_and_relay_ops, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
