@@ -103,6 +103,7 @@ test('login: a bad token is refused with the problem shown, a good one is kept',
   await page.waitForSelector('#login-msg .note, #login-msg .problem', { timeout: 20000 * SLOW });
   assert.match(await page.textContent('#login-msg'), /401/);
   assert.equal(await page.evaluate(() => localStorage.getItem('mortar.token')), null);
+  await shot(page, 'serve-login.png');
   await page.fill('#token', TOKEN);
   await page.click('#login');
   await routeReady('runs');
