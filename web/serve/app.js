@@ -333,6 +333,7 @@
     stateSel.value = state;
     const testSel = h('select', { id: 'filter-test' }, h('option', { value: '' }, 'any test'));
     const err = h('div');
+    const testsErr = h('div'); /* the test filter's own error stays when the rows refresh */
     const body = h('tbody');
     const pager = h('div', { class: 'pager' });
     const apply = (extra) => {
@@ -348,6 +349,7 @@
     app.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Runs'), h('span', { class: 'grow' }),
       h('label', null, 'State ', stateSel), h('label', null, 'Test ', testSel),
       h('button', { onclick: () => route() }, 'Refresh'), link('#/runs/new', 'Start a run', 'button primary')));
+    app.appendChild(testsErr);
     app.appendChild(err);
     app.appendChild(h('div', { class: 'card' }, h('table', { class: 'list', id: 'runs' },
       h('thead', null, headRow(['Run', 'State', 'Verdicts', 'Test', 'Started', '#Duration', '#rps', '#p99'])), body), pager));
@@ -358,43 +360,49 @@
       names = testNames(tests);
       tests.forEach((t) => testSel.appendChild(h('option', { value: t.id }, t.name)));
       testSel.value = test;
-    } catch (e) { showError(err, e); }
+    } catch (e) { showError(testsErr, e); }
     const limit = Math.min(500, Math.max(1, parseInt(q.get('limit'), 10) || 25));
     const p = new URLSearchParams({ limit: String(limit) });
     if (state) p.set('state', state);
     if (test) p.set('test', test);
     if (cursor) p.set('cursor', cursor);
-    let r;
-    try { r = await get('/runs?' + p, { signal: c.signal }); } catch (e) { showError(err, e); return; }
-    const items = (r && r.items) || [];
-    if (!items.length) body.appendChild(h('tr', null, h('td', { colspan: 8, class: 'dim empty' }, 'No runs' + (state || test ? ' match the filters.' : ' yet.'))));
-    for (const run of items) {
-      const s = run.summary || {};
-      const lat = s.latency_us || {};
-      const tr = h('tr', { class: 'clickable', 'data-run': run.id },
-        h('td', null, link('#/runs/' + encodeURIComponent(run.id), shortId(run.id), 'mono')),
-        h('td', null, stateBadge(run.state)),
-        h('td', null, verdictsCell(run.verdicts)),
-        h('td', null, run.test_id ? link('#/tests/' + encodeURIComponent(run.test_id), names[run.test_id] || shortId(run.test_id)) : h('span', { class: 'dim' }, 'ad hoc')),
-        h('td', null, fmtTime(run.started_at || run.created_at)),
-        h('td', { class: 'num' }, fmtDur(runDuration(run))),
-        h('td', { class: 'num' }, fmtNum(s.rps, 1)),
-        h('td', { class: 'num' }, fmtUs(lat.p99)));
-      tr.addEventListener('click', (ev) => { if (!ev.target.closest('a')) go('#/runs/' + encodeURIComponent(run.id)); });
-      body.appendChild(tr);
+    /* fills the table; called again every 3 s while a run on the page is queued or running
+     * (only the rows change, so the filters keep their focus and the page its scroll) */
+    async function load() {
+      let r;
+      try { r = await get('/runs?' + p, { signal: c.signal }); } catch (e) { showError(err, e); return; }
+      if (!c.alive) return;
+      clear(err); clear(body); clear(pager);
+      const items = (r && r.items) || [];
+      if (!items.length) body.appendChild(h('tr', null, h('td', { colspan: 8, class: 'dim empty' }, 'No runs' + (state || test ? ' match the filters.' : ' yet.'))));
+      for (const run of items) {
+        const s = run.summary || {};
+        const lat = s.latency_us || {};
+        const tr = h('tr', { class: 'clickable', 'data-run': run.id },
+          h('td', null, link('#/runs/' + encodeURIComponent(run.id), shortId(run.id), 'mono')),
+          h('td', null, stateBadge(run.state)),
+          h('td', null, verdictsCell(run.verdicts)),
+          h('td', null, run.test_id ? link('#/tests/' + encodeURIComponent(run.test_id), names[run.test_id] || shortId(run.test_id)) : h('span', { class: 'dim' }, 'ad hoc')),
+          h('td', null, fmtTime(run.started_at || run.created_at)),
+          h('td', { class: 'num' }, fmtDur(runDuration(run))),
+          h('td', { class: 'num' }, fmtNum(s.rps, 1)),
+          h('td', { class: 'num' }, fmtUs(lat.p99)));
+        tr.addEventListener('click', (ev) => { if (!ev.target.closest('a')) go('#/runs/' + encodeURIComponent(run.id)); });
+        body.appendChild(tr);
+      }
+      if (prev.length) {
+        const back = prev.slice(0, -1);
+        pager.appendChild(h('button', { id: 'prev-page', onclick: () => apply({ cursor: prev[prev.length - 1] === '-' ? '' : prev[prev.length - 1], prev: back.join(',') }) }, '← Newer'));
+      }
+      if (r && r.next_cursor) {
+        pager.appendChild(h('button', { id: 'next-page', onclick: () => apply({ cursor: r.next_cursor, prev: prev.concat([cursor || '-']).join(',') }) }, 'Older →'));
+      }
+      if (items.some((x) => x.state === 'queued' || x.state === 'running')) {
+        const tm = setTimeout(() => { if (c.alive) load(); }, 3000);
+        c.onLeave(() => clearTimeout(tm));
+      }
     }
-    if (prev.length) {
-      const back = prev.slice(0, -1);
-      pager.appendChild(h('button', { id: 'prev-page', onclick: () => apply({ cursor: prev[prev.length - 1] === '-' ? '' : prev[prev.length - 1], prev: back.join(',') }) }, '← Newer'));
-    }
-    if (r && r.next_cursor) {
-      pager.appendChild(h('button', { id: 'next-page', onclick: () => apply({ cursor: r.next_cursor, prev: prev.concat([cursor || '-']).join(',') }) }, 'Older →'));
-    }
-    /* keep the list fresh while something is queued or running */
-    if (items.some((x) => x.state === 'queued' || x.state === 'running')) {
-      const tm = setTimeout(() => { if (c.alive) route(); }, 3000);
-      c.onLeave(() => clearTimeout(tm));
-    }
+    await load();
   }
 
   /* ---- per-second columns and charts -------------------------------------------------------- */
