@@ -425,12 +425,13 @@
     cols.p50.push(pos(lat.p50)); cols.p90.push(pos(lat.p90)); cols.p99.push(pos(lat.p99)); cols.max.push(pos(lat.max));
     cols.open.push(s.open_connections || 0);
     cols.backlog.push(s.backlog || 0);
+    /* a column per status code and error kind seen so far, zero-filled before it appeared */
     const st = s.status || {};
-    for (const code of Object.keys(st)) if (!cols.status[code]) cols.status[code] = new Array(n).fill(0);
-    for (const code of Object.keys(cols.status)) cols.status[code].push((st[code] || 0) / span);
+    for (const code in st) if (!cols.status[code]) cols.status[code] = new Array(n).fill(0);
+    for (const code in cols.status) cols.status[code].push((st[code] || 0) / span);
     const ek = s.errors_by_kind || {};
-    for (const k of Object.keys(ek)) if (ek[k] > 0 && !cols.kinds[k]) cols.kinds[k] = new Array(n).fill(0);
-    for (const k of Object.keys(cols.kinds)) cols.kinds[k].push((ek[k] || 0) / span);
+    for (const k in ek) if (ek[k] > 0 && !cols.kinds[k]) cols.kinds[k] = new Array(n).fill(0);
+    for (const k in cols.kinds) cols.kinds[k].push((ek[k] || 0) / span);
     return true;
   }
 
@@ -652,7 +653,10 @@
     app.appendChild(msg);
     let test = null;
     if (run.test_id) {
-      try { test = await get('/tests/' + encodeURIComponent(run.test_id), { signal: c.signal }); } catch (e) { if (e.status !== 404) showError(msg, e); }
+      try { test = await get('/tests/' + encodeURIComponent(run.test_id), { signal: c.signal }); } catch (e) {
+        if (e.status === 404) msg.appendChild(h('div', { class: 'note' }, 'The test of this run (' + run.test_id + ') has been deleted.'));
+        else showError(msg, e);
+      }
     }
     const badge = h('span', { id: 'run-state' }, stateBadge(run.state));
     const liveNote = h('span', { class: 'dim', id: 'live-status' });
