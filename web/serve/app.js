@@ -467,25 +467,34 @@
         const ks = Object.keys(c.kinds).sort();
         return ks.length ? ks.map((k, i) => [k, KIND_COL[i % KIND_COL.length], c.kinds[k]]) : [['errors', COL.err, c.err]];
       } },
-    { name: 'connections', title: 'Open connections and backlog', fmt: fmtShort,
+    { name: 'connections', title: 'Open connections and backlog', fmt: fmtShort, int: true,
       series: (c) => [['open connections', COL.open, c.open], ['backlog (due, unsent)', COL.backlog, c.backlog]] },
   ];
 
   /* whole seconds on the time axis: 1s, 2s, 5s ... 1h */
+  const INT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7];
   const T_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400];
   function logRange(u, min, max) {
     if (min == null || max == null) return [1, 10];
     return uPlot.rangeLog(Math.max(1, min), Math.max(min * 10, max), 10, true);
   }
-  function chartOpts(def, seriesList, width, xs, onDraw) {
+  /* a mortar duration ("500ms", "10s", "2m", "1h", "90") in seconds, or null */
+  function parseDur(v) {
+    if (typeof v === 'number') return v > 0 ? v : null;
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(String(v || ''));
+    if (!m) return null;
+    const k = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[m[2] || 's'];
+    return +m[1] * k || null;
+  }
+  function chartOpts(def, seriesList, width, xs, onDraw, xMax) {
     return {
       width: width, height: 210,
       legend: { live: true },
       cursor: { sync: { key: 'mortar-ui' }, drag: { x: true, y: false } },
-      scales: { x: { time: false }, y: def.log ? { distr: 3, range: logRange } : { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] } },
+      scales: { x: xMax ? { time: false, range: (u, min, max) => [0, Math.max(xMax, max || 0)] } : { time: false }, y: def.log ? { distr: 3, range: logRange } : { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] } },
       axes: [
         { values: (u, vals) => vals.map((v) => (xs ? xs(v) : fmtT(v, u.scales.x.max))), size: 30, incrs: T_INCRS },
-        { values: (u, vals) => vals.map((v) => def.fmt(v)), size: 74 },
+        { values: (u, vals) => vals.map((v) => def.fmt(v)), size: 74, incrs: def.int ? INT_INCRS : undefined },
       ],
       series: [{ label: 't', value: (u, v) => (v == null ? '–' : xs ? xs(v) : fmtT(v, u.scales.x.max)) }].concat(seriesList.map((s) => ({
         label: s[0], stroke: s[1], width: 1.5, dash: s[3], spanGaps: false, points: { show: false },
@@ -524,7 +533,7 @@
         if (!s.u || key !== s.key) {
           if (s.u) s.u.destroy();
           clear(s.body);
-          s.u = new uPlot(chartOpts(s.def, list, width(s), opts.xs, onDraw), data, s.body);
+          s.u = new uPlot(chartOpts(s.def, list, width(s), opts.xs, onDraw, opts.xMax), data, s.body);
           s.key = key;
           UI.charts[s.def.name] = s.u;
         } else {
@@ -705,7 +714,10 @@
     const cols = newCols();
     const chartsBox = h('div', { id: 'charts' });
     app.appendChild(chartsBox);
-    const grid = chartGrid(chartsBox, RUN_CHARTS, cols);
+    const live = run.state === 'queued' || run.state === 'running';
+    /* live: the time axis spans the planned duration, so the charts show how far the run is */
+    const planned = live ? parseDur((run.config || {}).duration) : null;
+    const grid = chartGrid(chartsBox, RUN_CHARTS, cols, { xMax: planned ? Math.ceil(planned) - 1 : null });
     c.onLeave(grid.destroy);
     app.appendChild(h('details', { class: 'card config' }, h('summary', null, 'Config'), h('pre', null, JSON.stringify(run.config, null, 2))));
 
@@ -722,7 +734,7 @@
         grid.update();
         const n = cols.t.length - 1;
         if (n < 0) return;
-        lv.t.textContent = fmtDur(cols.t[n] + 1); lv.done.textContent = fmtNum(tot.done, 0); lv.rps.textContent = fmtNum(cols.done[n], 1);
+        lv.t.textContent = fmtDur(cols.t[n] + 1) + (planned ? ' of ' + fmtDur(planned) : ''); lv.done.textContent = fmtNum(tot.done, 0); lv.rps.textContent = fmtNum(cols.done[n], 1);
         lv.p99.textContent = fmtUs(cols.p99[n]); lv.err.textContent = fmtNum(tot.err, 0); lv.open.textContent = fmtNum(cols.open[n], 0);
       };
       let dirty = false, pending = null;
