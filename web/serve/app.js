@@ -494,7 +494,7 @@
       scales: { x: xMax ? { time: false, range: (u, min, max) => [0, Math.max(xMax, max || 0)] } : { time: false }, y: def.log ? { distr: 3, range: logRange } : { range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1] } },
       axes: [
         { values: (u, vals) => vals.map((v) => (xs ? xs(v) : fmtT(v, u.scales.x.max))), size: 30, incrs: T_INCRS },
-        { values: (u, vals) => vals.map((v) => def.fmt(v)), size: 74, incrs: def.int ? INT_INCRS : undefined },
+        Object.assign({ values: (u, vals) => vals.map((v) => def.fmt(v)), size: 74 }, def.int ? { incrs: INT_INCRS } : {}),
       ],
       series: [{ label: 't', value: (u, v) => (v == null ? '–' : xs ? xs(v) : fmtT(v, u.scales.x.max)) }].concat(seriesList.map((s) => ({
         label: s[0], stroke: s[1], width: 1.5, dash: s[3], spanGaps: false, points: { show: false },
