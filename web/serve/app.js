@@ -140,6 +140,14 @@
     return x.slice(0, 8) + '-' + x.slice(8, 12) + '-' + x.slice(12, 16) + '-' + x.slice(16, 20) + '-' + x.slice(20);
   }
 
+  /* Idempotency keys: one random part per form, plus a hash of the body, so a double submit
+   * replays the first answer and an edited form is a new request (FNV-1a, 32 bits, hex). */
+  function fnv(str) {
+    let x = 0x811c9dc5;
+    for (let i = 0; i < str.length; i++) { x ^= str.charCodeAt(i); x = Math.imul(x, 0x01000193) >>> 0; }
+    return x.toString(16).padStart(8, '0');
+  }
+
   /* An RFC 9457 problem (or what we could make of a non-problem error body). */
   class ApiError extends Error {
     constructor(status, problem, silent) {
@@ -956,7 +964,7 @@
       const btn = document.getElementById('start-run');
       btn.disabled = true;
       try {
-        const run = await api('POST', '/runs', body, { signal: c.signal, key: key + ':' + JSON.stringify(body).length });
+        const run = await api('POST', '/runs', body, { signal: c.signal, key: key + ':' + fnv(JSON.stringify(body)) });
         go('#/runs/' + encodeURIComponent(run.id));
       } catch (e) { btn.disabled = false; showError(msg, e); }
     });
@@ -1011,7 +1019,7 @@
       try { const t = parseJsonField(tol.value, 'tolerances', true); if (t) body.tolerances = t; } catch (e) { tol.classList.add('invalid'); msg.appendChild(h('div', { class: 'problem', role: 'alert' }, e.message)); return; }
       try {
         const saved = test ? await api('PUT', '/tests/' + encodeURIComponent(test.id), body, { signal: c.signal })
-          : await api('POST', '/tests', body, { signal: c.signal, key: key + ':' + JSON.stringify(body).length });
+          : await api('POST', '/tests', body, { signal: c.signal, key: key + ':' + fnv(JSON.stringify(body)) });
         onSaved(saved);
       } catch (e) {
         if (e.problem && Array.isArray(e.problem.errors)) e.problem.errors.forEach((x) => { if (/^\/config/.test(x.pointer || '')) cfg.classList.add('invalid'); if (/^\/tolerances/.test(x.pointer || '')) tol.classList.add('invalid'); });
@@ -1116,7 +1124,7 @@
       ev.preventDefault();
       clear(formMsg);
       const b = { test_id: testSel.value, cron: cron.value.trim(), policy: policy.value, enabled: enabled.checked };
-      try { await api('POST', '/schedules', b, { signal: c.signal, key: key + ':' + JSON.stringify(b).length }); route(); } catch (e) { showError(formMsg, e); }
+      try { await api('POST', '/schedules', b, { signal: c.signal, key: key + ':' + fnv(JSON.stringify(b)) }); route(); } catch (e) { showError(formMsg, e); }
     });
     let r;
     try { r = await get('/schedules?limit=500', { signal: c.signal }); } catch (e) { showError(msg, e); return; }
