@@ -607,11 +607,18 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
     struct MHD_Response *resp;
     if (r.live_run[0]) {
         sv_sse_t *s = calloc(1, sizeof *s);
+        if (s == NULL || (s->l = mt__sse_listen(sv->live, r.live_run)) == NULL) {
+            free(s);
+            return MHD_NO;
+        }
         s->sv = sv;
-        s->l = mt__sse_listen(sv->live, r.live_run);
         mt__listener_prime(s->l, sv->store, r.live_run, r.live_from);
         resp =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sv_sse_read, s, sv_sse_free);
+        if (resp == NULL) {
+            sv_sse_free(s);
+            return MHD_NO;
+        }
         MHD_add_response_header(resp, "Cache-Control", "no-store");
         MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     } else {
@@ -619,6 +626,8 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
                                                r.body ? MHD_RESPMEM_MUST_FREE
                                                       : MHD_RESPMEM_PERSISTENT);
         r.body = NULL;
+        if (resp == NULL)
+            return MHD_NO;
     }
     if (r.ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.ctype);
