@@ -765,6 +765,20 @@ fail:
     return rc;
 }
 
+int mt_agg_unwatch(mt_agg_t *g, const char *run_id)
+{
+    agg_run_t *r;
+    if (g == NULL || run_id == NULL)
+        return MT_EINVAL;
+    pthread_mutex_lock(&g->mu);
+    r = run_find(g, run_id, strlen(run_id));
+    if (r != NULL)
+        run_unlink(g, r);
+    pthread_mutex_unlock(&g->mu);
+    run_free(r);
+    return r != NULL ? MT_OK : MT_ENOTFOUND;
+}
+
 void mt_agg_stats(mt_agg_t *g, uint64_t *seconds, uint64_t *snapshots, uint64_t *rejected)
 {
     pthread_mutex_lock(&g->mu);

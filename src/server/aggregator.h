@@ -54,6 +54,10 @@ int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **ou
  * criterion. A failing verdict with abort publishes mortar.runs.<id>.control {"stop": ...}. */
 int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
                  char *err, size_t errlen);
+/* Forgets run_id without calling on_end (e.g. its agent could not start it). MT_ENOTFOUND
+ * when it is not watched. An agent that died mid-run is handled instead by publishing its end
+ * on its behalf: mortar.runs.<id>.end {"agent":"NAME","outcome":"error","reason":"agent down"}. */
+int mt_agg_unwatch(mt_agg_t *g, const char *run_id);
 /* Merged seconds handed to the sink / snapshots received / rejected (for /metrics). */
 void mt_agg_stats(mt_agg_t *g, uint64_t *seconds, uint64_t *snapshots, uint64_t *rejected);
 /* Unsubscribes, stops the timer and drops runs still watched (their on_end is not called). */
