@@ -46,7 +46,9 @@ typedef struct mt_agg_sink {
     void (*on_end)(void *ud, const mt_agg_end_t *e);
 } mt_agg_sink_t;
 
-/* The sink's callbacks run on the bus's dispatcher thread (or the aggregator's timer thread)
+/* The first call raises glibc's malloc trim threshold to 64 MiB for the process (histogram
+ * decoding would otherwise return and re-fault heap pages on every snapshot; ADR 0012).
+ * The sink's callbacks run on the bus's dispatcher thread (or the aggregator's timer thread)
  * with the aggregator's lock held: they must not call mt_agg_* themselves. */
 int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **out);
 /* Expects run_id's snapshots from nagents agents; config_json gives its autostop criteria and
