@@ -89,7 +89,7 @@ after(async () => {
   if (profile) fs.rmSync(profile, { recursive: true, force: true });
 });
 
-const config = (dur) => ({ url: `${TARGET}/?delay=exp:1ms`, rate: 50, duration: dur });
+const config = (dur) => ({ url: `${TARGET}/?delay=exp:1ms`, rate: 50, duration: dur, threshold: ['p(99)<10s'] });
 const ids = {};
 
 test('login: a bad token is refused with the problem shown, a good one is kept', { skip }, async () => {
@@ -103,6 +103,7 @@ test('login: a bad token is refused with the problem shown, a good one is kept',
   await page.waitForSelector('#login-msg .note, #login-msg .problem', { timeout: 20000 * SLOW });
   assert.match(await page.textContent('#login-msg'), /401/);
   assert.equal(await page.evaluate(() => localStorage.getItem('mortar.token')), null);
+  await shot(page, 'serve-login.png');
   await page.fill('#token', TOKEN);
   await page.click('#login');
   await routeReady('runs');
@@ -188,6 +189,9 @@ test('finished run page: summary, breakdown, charts from the stored seconds', { 
   const requests = await page.textContent('[data-key="requests"] .v');
   assert.ok(Number(requests.replace(/,/g, '')) > 0, `no requests in the summary: ${requests}`);
   assert.ok(await page.$('#breakdown'), 'no latency breakdown');
+  const verdicts = await page.textContent('#verdicts');
+  assert.match(verdicts, /p\(99\)<10s/, `the threshold verdict is not shown: ${verdicts}`);
+  assert.match(verdicts, /pass/);
   /* every chart drew something in its plot area */
   const painted = await page.evaluate(() => Object.entries(window.mortarUI.charts).map(([k, u]) => {
     const cv = u.root.querySelector('canvas');
@@ -238,11 +242,40 @@ test('a run from a pasted config, compared with the first', { skip }, async () =
   await shot(page, 'serve-compare.png');
 });
 
+test('the stop button stops a running run', { skip }, async () => {
+  await go('#/runs/new');
+  await routeReady('new');
+  await page.fill('#run-config', JSON.stringify(config('10m')));
+  await page.click('#start-run');
+  await routeReady('run');
+  ids.run3 = await runIdOfPage();
+  await ui(() => window.mortarUI.live && window.mortarUI.charts.rps && window.mortarUI.charts.rps.data[0].length >= 1, null, 60000);
+  await page.click('#stop');
+  assert.equal(await waitFinal(60000), 'stopped');
+  assert.equal(await page.$('#stop'), null, 'a stopped run still has a stop button');
+});
+
 test('the run list filters, the test page shows the baseline and the trend', { skip }, async () => {
   await go('#/runs');
   await routeReady('runs');
   await page.waitForSelector(`#runs tr[data-run="${ids.run1}"]`);
   await page.waitForSelector(`#runs tr[data-run="${ids.run2}"]`);
+  /* pagination: one run a page, newest first, Older then Newer */
+  await go('#/runs?limit=1');
+  await routeReady('runs');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run3}"]`);
+  await page.click('#next-page');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run2}"]`, { timeout: 20000 * SLOW });
+  await page.click('#next-page');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run1}"]`, { timeout: 20000 * SLOW });
+  await page.click('#prev-page');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run2}"]`, { timeout: 20000 * SLOW });
+  await page.click('#prev-page');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run3}"]`, { timeout: 20000 * SLOW });
+  assert.equal(await page.$('#prev-page'), null, 'a Newer button on the first page');
+  await go('#/runs');
+  await routeReady('runs');
+  await page.waitForSelector(`#runs tr[data-run="${ids.run1}"]`);
   await page.selectOption('#filter-test', ids.test);
   await page.waitForFunction(() => location.hash.includes('test='));
   await routeReady('runs');

@@ -17,7 +17,7 @@
   /* What the tests and the bench read: the current page, its charts (uPlot instances by name),
    * SSE counters, and when the charts first drew with all the data they had. */
   const UI = (window.mortarUI = {
-    page: '', charts: {}, sseEvents: 0, seconds: 0, live: false, state: null,
+    page: '', charts: {}, marks: {}, sseEvents: 0, seconds: 0, live: false, state: null,
     ready: false, drawnMs: null, navStart: 0,
   });
 
@@ -46,6 +46,10 @@
     else e.appendChild(document.createTextNode(String(kid)));
   }
   function clear(e) { while (e.firstChild) e.removeChild(e.firstChild); return e; }
+  /* a table's header row; "#name" is a right-aligned (numeric) column */
+  function headRow(names) {
+    return h('tr', null, names.map((x) => (x[0] === '#' ? h('th', { class: 'num' }, x.slice(1)) : h('th', null, x))));
+  }
   function link(href, text, cls) { return h('a', { href: href, class: cls }, text); }
 
   /* ---- formatting ------------------------------------------------------------------------- */
@@ -335,6 +339,7 @@
       const p = new URLSearchParams();
       if (stateSel.value) p.set('state', stateSel.value);
       if (testSel.value) p.set('test', testSel.value);
+      if (q.get('limit')) p.set('limit', q.get('limit'));
       if (extra) Object.keys(extra).forEach((k) => { if (extra[k]) p.set(k, extra[k]); });
       go('#/runs' + (p.toString() ? '?' + p : ''));
     };
@@ -345,7 +350,7 @@
       h('button', { onclick: () => route() }, 'Refresh'), link('#/runs/new', 'Start a run', 'button primary')));
     app.appendChild(err);
     app.appendChild(h('div', { class: 'card' }, h('table', { class: 'list', id: 'runs' },
-      h('thead', null, h('tr', null, ['Run', 'State', 'Verdicts', 'Test', 'Started', 'Duration', 'rps', 'p99'].map((x) => h('th', null, x)))), body), pager));
+      h('thead', null, headRow(['Run', 'State', 'Verdicts', 'Test', 'Started', '#Duration', '#rps', '#p99'])), body), pager));
 
     let names = {};
     try {
@@ -354,7 +359,8 @@
       tests.forEach((t) => testSel.appendChild(h('option', { value: t.id }, t.name)));
       testSel.value = test;
     } catch (e) { showError(err, e); }
-    const p = new URLSearchParams({ limit: '25' });
+    const limit = Math.min(500, Math.max(1, parseInt(q.get('limit'), 10) || 25));
+    const p = new URLSearchParams({ limit: String(limit) });
     if (state) p.set('state', state);
     if (test) p.set('test', test);
     if (cursor) p.set('cursor', cursor);
@@ -439,7 +445,7 @@
     { name: 'rps', title: 'Requests per second: planned (due) vs achieved (completed)', fmt: fmtShort,
       series: (c) => [['planned (due)', COL.planned, c.due, [6, 4]], ['achieved (completed)', COL.ok, c.done], ['errors', COL.err, c.err]] },
     { name: 'latency', title: 'Latency (from due time)', log: true, fmt: fmtUs,
-      series: (c) => [['p50', COL.p50, c.p50], ['p90', COL.p90, c.p90], ['p99', COL.p99, c.p99], ['max', COL.max, c.max]] },
+      series: (c) => [['p50', COL.p50, c.p50], ['p90', COL.p90, c.p90], ['p99', COL.p99, c.p99], ['max', COL.max, c.max, [4, 3]]] },
     { name: 'status', title: 'Responses by status code (per second)', fmt: fmtShort,
       series: (c) => {
         const codes = Object.keys(c.status).sort();
@@ -620,7 +626,17 @@
   /* ---- run page ----------------------------------------------------------------------------- */
   async function pageRun(c, params) {
     const id = params[0];
-    const run = await get('/runs/' + encodeURIComponent(id), { signal: c.signal });
+    /* the stored seconds are asked for at once, beside the run (most runs one opens are
+     * finished); a live run drops that request and streams instead */
+    const serAc = new AbortController();
+    c.onLeave(() => serAc.abort());
+    const serP = get('/runs/' + encodeURIComponent(id) + '/series', { signal: serAc.signal });
+    serP.catch(() => {}); /* handled where it is awaited */
+    const mark = (k) => { UI.marks[k] = performance.now() - UI.navStart; };
+    UI.marks = {};
+    let run;
+    try { run = await get('/runs/' + encodeURIComponent(id), { signal: c.signal }); } catch (e) { serAc.abort(); throw e; }
+    mark('run');
     UI.state = run.state;
     const head = h('div', { class: 'page-head' });
     const msg = h('div', { id: 'run-msg' });
@@ -667,7 +683,7 @@
         ' · created ', fmtTime(run.created_at),
         run.started_at ? ' · started ' + fmtTime(run.started_at) : '',
         run.agent ? ' · agent ' + run.agent : '',
-        run.reason ? h('div', { class: 'reason' }, 'reason: ' + run.reason) : null)));
+        run.reason ? h('div', { class: run.state === 'passed' ? 'dim' : 'reason' }, 'reason: ' + run.reason) : null)));
     head.appendChild(h('span', { class: 'grow' }));
     head.appendChild(actions);
     renderActions(run);
@@ -682,6 +698,7 @@
     app.appendChild(h('details', { class: 'card config' }, h('summary', null, 'Config'), h('pre', null, JSON.stringify(run.config, null, 2))));
 
     if (run.state === 'queued' || run.state === 'running') {
+      serAc.abort();
       UI.live = true;
       /* running totals of the seconds seen so far, next to the charts */
       const tot = { done: 0, err: 0 };
@@ -718,11 +735,14 @@
     /* finished (or any state we do not stream): the stored seconds */
     renderSummary(summaryBox, run);
     try {
-      const ser = await get('/runs/' + encodeURIComponent(id) + '/series', { signal: c.signal });
+      const ser = await serP;
+      mark('series');
       for (const s of (ser && ser.items) || []) pushSecond(cols, s);
       UI.seconds = cols.t.length;
+      mark('columns');
       if (!cols.t.length) chartsBox.insertBefore(h('div', { class: 'note' }, 'This run stored no seconds.'), chartsBox.firstChild);
       grid.update();
+      mark('charts');
     } catch (e) { showError(msg, e); }
   }
 
@@ -738,23 +758,27 @@
       kv('duration', fmtDur(s.duration_s), 'duration'), kv('errors', fmtNum(s.errors, 0) + (errRate != null ? ' (' + fmtPct(errRate) + ')' : ''), 'errors'),
       kv('p50', fmtUs(lat.p50), 'p50'), kv('p99', fmtUs(lat.p99), 'p99'), kv('max', fmtUs(lat.max), 'max')));
     const verdicts = run.verdicts || s.verdicts;
-    const row = h('div', { class: 'row3' });
+    const hasVerdicts = Array.isArray(verdicts) && verdicts.length > 0;
+    const row = h('div', { class: hasVerdicts ? 'row3' : 'row3 two' });
     box.appendChild(row);
-    if (Array.isArray(verdicts) && verdicts.length) {
+    if (hasVerdicts) {
       row.appendChild(h('section', { class: 'card', id: 'verdicts' }, h('h3', null, 'Verdicts'), h('table', { class: 'list' },
         h('thead', null, h('tr', null, ['', 'kind', 'criterion', 'detail'].map((x) => h('th', null, x)))),
         h('tbody', null, verdicts.map((v) => {
-          const extra = Object.keys(v).filter((k) => ['kind', 'spec', 'passed'].indexOf(k) < 0).map((k) => k + '=' + (typeof v[k] === 'object' ? JSON.stringify(v[k]) : v[k])).join(', ');
+          /* the verdict's own message when it has one; every other field on hover */
+          const extra = Object.keys(v).filter((k) => ['kind', 'spec', 'passed', 'message'].indexOf(k) < 0).map((k) => k + '=' + (typeof v[k] === 'object' ? JSON.stringify(v[k]) : v[k])).join(', ');
           return h('tr', null, h('td', null, h('span', { class: 'badge ' + (v.passed ? 'ok' : 'bad') }, v.passed ? 'pass' : 'fail')),
-            h('td', null, String(v.kind || '')), h('td', { class: 'mono' }, String(v.spec || '')), h('td', { class: 'dim' }, extra));
+            h('td', null, String(v.kind || '')), h('td', { class: 'mono' }, String(v.spec || '')),
+            h('td', { class: 'dim', title: extra }, v.message != null ? String(v.message) : extra));
         })))));
     }
     const qs = ['p50', 'p90', 'p95', 'p99', 'p999', 'max'];
     row.appendChild(h('section', { class: 'card', id: 'breakdown' }, h('h3', null, 'Latency breakdown'), h('table', { class: 'list' },
-      h('thead', null, h('tr', null, h('th', null, ''), qs.map((q) => h('th', { class: 'num' }, q)))),
+      h('thead', null, h('tr', null, h('th', null, ''), qs.map((q) => h('th', { class: 'num' }, q === 'p999' ? 'p99.9' : q)))),
       h('tbody', null,
-        h('tr', null, h('td', null, 'latency (from due)'), qs.map((q) => h('td', { class: 'num' }, fmtUs(lat[q])))),
-        h('tr', null, h('td', null, 'service (from sent)'), qs.map((q) => h('td', { class: 'num' }, fmtUs(svc[q]))))))));
+        h('tr', null, h('td', { title: 'from the due time (open model) or the send (closed model)' }, 'latency'), qs.map((q) => h('td', { class: 'num' }, fmtUs(lat[q])))),
+        h('tr', null, h('td', { title: 'from the actual send' }, 'service'), qs.map((q) => h('td', { class: 'num' }, fmtUs(svc[q])))))),
+      h('div', { class: 'dim small' }, 'latency from the due time, service from the actual send')));
     const st = s.status || {}, ek = s.errors_by_kind || {};
     const total = req || 1;
     row.appendChild(h('section', { class: 'card', id: 'codes' }, h('h3', null, 'Status codes and errors'), h('table', { class: 'list' },
@@ -921,7 +945,7 @@
     app.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Tests'), h('span', { class: 'grow' }), link('#/tests/new', 'New test', 'button primary')));
     app.appendChild(msg);
     app.appendChild(h('div', { class: 'card' }, h('table', { class: 'list', id: 'tests' },
-      h('thead', null, h('tr', null, ['Name', 'Description', 'Version', 'Target', 'Baseline', 'Updated', ''].map((x) => h('th', null, x)))), body)));
+      h('thead', null, headRow(['Name', 'Description', '#Version', 'Target', 'Baseline', 'Updated', ''])), body)));
     let tests;
     try { tests = await loadTests(c); } catch (e) { showError(msg, e); return; }
     if (!tests.length) body.appendChild(h('tr', null, h('td', { colspan: 7, class: 'dim empty' }, 'No tests yet: create one.')));
@@ -1007,7 +1031,7 @@
     side.appendChild(h('section', { class: 'card' }, h('h3', null, 'Trend: p99 and rps of finished runs'), trendBox));
     const runsBody = h('tbody');
     side.appendChild(h('section', { class: 'card' }, h('h3', null, 'Recent runs'), h('table', { class: 'list' },
-      h('thead', null, h('tr', null, ['Run', 'State', 'Started', 'rps', 'p99', ''].map((x) => h('th', null, x)))), runsBody)));
+      h('thead', null, headRow(['Run', 'State', 'Started', '#rps', '#p99', ''])), runsBody)));
     row.appendChild(testForm(c, test, () => route()));
 
     try {
@@ -1098,7 +1122,7 @@
     app.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Agents'), h('span', { class: 'grow' }), h('button', { onclick: () => route() }, 'Refresh')));
     app.appendChild(msg);
     app.appendChild(h('div', { class: 'card' }, h('table', { class: 'list', id: 'agents' },
-      h('thead', null, h('tr', null, ['Name', 'State', 'Active runs', 'Capacity', 'Labels', 'Last heartbeat'].map((x) => h('th', null, x)))), body)));
+      h('thead', null, headRow(['Name', 'State', '#Active runs', '#Capacity', 'Labels', 'Last heartbeat'])), body)));
     let r;
     try { r = await get('/agents', { signal: c.signal }); } catch (e) { showError(msg, e); return; }
     const items = Array.isArray(r) ? r : (r && r.items) || [];
