@@ -136,6 +136,9 @@ expect_eq "live: Last-Event-ID resumes after it" "$(grep -c '^event: second' "$W
 LONG="{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":20,\"duration\":\"5m\"}}"
 expect_problem "a bad run body" 422 validation POST /runs "$RUNNER" "{\"test\":\"$TEST\",\"config\":$CFG}"
 expect_problem "a run of no test" 422 validation POST /runs "$RUNNER" '{"test":"nope"}'
+expect_problem "a config that would write a server file" 422 validation POST /runs "$RUNNER" \
+  "{\"config\":{\"url\":\"$TARGET_URL/\",\"json\":\"$WORK/leak.json\"}}"
+expect_jq "the file key is pointed at" "$OUT" '.errors[0].pointer == "/config/json"'
 expect_api "queue a long run" 201 POST /runs "$RUNNER" "$LONG"
 R1=$(jq -r .id "$OUT")
 expect_api "queue another (waits: capacity 1)" 201 POST /runs "$RUNNER" "$LONG"
