@@ -5,6 +5,7 @@
  * or SIGINT and then shuts everything down in order. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -878,6 +880,19 @@ int mt_cli_serve(int argc, char **argv)
         fprintf(stderr, "mortar serve: store: %s\n", err);
         return rc == MT_EFORMAT ? 2 : 1;
     }
+    /* one server per data directory: two would dispatch the same queued runs */
+    char lock_path[4096];
+    snprintf(lock_path, sizeof lock_path, "%s/serve.lock", o.data);
+    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "mortar serve: %s: %s\n", lock_path,
+                lock_fd < 0 ? strerror(errno)
+                            : "another mortar serve uses this data directory (one per --data)");
+        if (lock_fd >= 0)
+            close(lock_fd);
+        sv.store->ops->close(sv.store);
+        return 1;
+    }
     /* runs the last process left running were cut off: say so, keep what was stored */
     char reason[128], now[32];
     mt__rfc3339(mt__now_ms(), now);
@@ -971,6 +986,7 @@ out:
     if (sv.metrics)
         mt_metrics_free(sv.metrics);
     sv.store->ops->close(sv.store);
+    close(lock_fd);
     mt_log(MT_LOG_INFO, "serve stopped", NULL);
     return ret;
 }
