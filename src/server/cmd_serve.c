@@ -23,6 +23,7 @@
 #include "cli/cli.h"
 #include "cli/report.h"
 #include "mortar/error.h"
+#include "server/analysis.h"
 #include "server/log.h"
 #include "server/scheduler.h"
 #include "server/serve.h"
@@ -837,6 +838,30 @@ static void sv_finish_leftovers(mt__serve_t *sv)
     json_decref(page);
 }
 
+/* An interrupted run has no summary from the aggregator: compute it from what was stored. */
+static void sv_summarise_interrupted(mt__serve_t *sv, const json_t *page)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(page, "items"), i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "id"));
+        mt_store_rows_t rows;
+        if (sv->store->ops->run_rows(sv->store, id, NULL, 0, INT64_MAX / 2, &rows) != MT_OK)
+            continue;
+        char err[256] = "";
+        json_t *sum = rows.n ? mt_analysis_summary(rows.rows, rows.n, err, sizeof err) : NULL;
+        mt_store_rows_dispose(&rows);
+        char *text = sum ? json_dumps(sum, JSON_COMPACT) : NULL;
+        if (text)
+            sv->store->ops->run_set_summary(sv->store, id, text);
+        else if (err[0])
+            mt_log(MT_LOG_WARN, "interrupted run not summarised", "run", id, "error", err, NULL);
+        free(text);
+        json_decref(sum);
+    }
+}
+
 int mt_cli_serve(int argc, char **argv)
 {
     sv_opts_t o = {0};
@@ -897,8 +922,13 @@ int mt_cli_serve(int argc, char **argv)
     char reason[128], now[32];
     mt__rfc3339(mt__now_ms(), now);
     snprintf(reason, sizeof reason, "server stopped during the run (restart at %s)", now);
+    mt_store_page_t rpg = {500, NULL};
+    json_t *was_running = NULL;
+    sv.store->ops->run_list(sv.store, "running", NULL, &rpg, &was_running);
     size_t nrec = 0;
     sv.store->ops->run_recover(sv.store, reason, &nrec);
+    sv_summarise_interrupted(&sv, was_running);
+    json_decref(was_running);
     if (nrec) {
         char n[24];
         snprintf(n, sizeof n, "%zu", nrec);

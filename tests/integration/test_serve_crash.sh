@@ -44,6 +44,7 @@ expect_jq "the seconds are 0..n-1, each whole" "$WORK/series.json" \
                  ((.status | to_entries | map(.value) | add) // 0) + .errors >= .completed)'
 expect_api "the summary of what was stored" 200 GET "/runs/$RUN/summary" "$TOK"
 expect_eq "summary = the stored seconds" "$(jq .requests "$OUT")" "$(jq '[.items[].completed] | add' "$WORK/series.json")"
+expect_eq "the run's own summary is computed at the restart" "$(jq .summary.requests "$WORK/run.json")" "$(jq .requests "$OUT")"
 expect_api "the result of what was stored" 200 GET "/runs/$RUN/result" "$TOK"
 node "$MT_SOURCE_DIR/tests/schema/validate.mjs" "$MT_SOURCE_DIR/docs/result-schema.json" "$OUT" >/dev/null ||
   fail "the interrupted run's result does not match docs/result-schema.json"
