@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include "mortar/engine.h"
 #include "mortar/http1.h"
 
@@ -55,10 +57,11 @@ typedef struct mt__job {
 enum mt__conn_state {
     MT__CONN_FREE = 0, /* no socket */
     MT__CONN_CONNECTING,
-    MT__CONN_IDLE,    /* connected, no request */
-    MT__CONN_SENDING, /* request partly written */
-    MT__CONN_WAITING, /* request written, response not complete */
-    MT__CONN_RETRY,   /* closed model: waiting to reconnect after a failed connect */
+    MT__CONN_HANDSHAKE, /* TLS handshake in progress */
+    MT__CONN_IDLE,      /* connected, no request */
+    MT__CONN_SENDING,   /* request partly written */
+    MT__CONN_WAITING,   /* request written, response not complete */
+    MT__CONN_RETRY,     /* closed model: waiting to reconnect after a failed connect */
 };
 
 struct mt__conn {
@@ -67,11 +70,15 @@ struct mt__conn {
     int64_t due;           /* request's due time (open) or start (closed) */
     int64_t connect_start; /* when the socket was opened for this request; 0 if reused */
     int64_t connect_end;
+    int64_t tls_start; /* TLS handshake of this request's new connection; 0 if none */
+    int64_t tls_end;
     int64_t send_start;
     int64_t send_end;
     int64_t first_byte;
     const mt_request_t *req; /* the attached request */
     mt_h1_resp_t resp;
+    SSL *ssl;              /* NULL: plain TCP */
+    struct mt__h2conn *h2; /* HTTP/2 session state (h2.c); NULL for HTTP/1 */
     int fd;
     uint32_t gen;    /* bumped on close: tags epoll events to one socket's life */
     uint32_t sent;   /* request bytes written so far */
@@ -112,8 +119,11 @@ typedef struct mt__worker {
     uint32_t second;
 
     /* whole-run breakdown histograms (merged by the aggregator after the run) */
-    mt_hist_t *connect, *send, *wait, *recv;
+    mt_hist_t *connect, *tls, *send, *wait, *recv;
     uint32_t max_open;
+    SSL_SESSION *tls_sess;   /* the newest session the server gave us (resumption) */
+    char tls_err[160];       /* the first TLS failure's reason */
+    struct mt__h2worker *h2; /* HTTP/2 streams (h2.c); NULL for HTTP/1 */
 
     /* request records for the aggregator: single producer (this worker), single consumer */
     mt_req_record_t *ring;
@@ -147,7 +157,7 @@ struct mt_run {
     mt__slot_t *pool;                      /* free slots */
 
     mt_run_result_t result;
-    mt_hist_t *latency, *service, *connect, *send, *wait, *recv;
+    mt_hist_t *latency, *service, *connect, *tls, *send, *wait, *recv;
     mt__slot_t merged;
     mt__tagslot_t *tag_totals;  /* whole run, per tag */
     mt_tag_stats_t *pub_second; /* what mt_second_t.tags points to */
@@ -155,6 +165,8 @@ struct mt_run {
 };
 
 int64_t mt__now(void);
+void mt__tls_reason(char *buf, size_t n);
+SSL *mt__tls_new(const mt_tls_ctx_t *t, mt__worker_t *w, int fd, bool resume);
 void *mt__worker_main(void *arg);
 int mt__worker_init(mt__worker_t *w, struct mt_run *r, int id);
 void mt__worker_dispose(mt__worker_t *w);

@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -138,6 +140,7 @@ static void record(mt__worker_t *w, const mt__conn_t *c, int64_t now, int kind, 
     x->connect_us = c->connect_start
                         ? (uint32_t)us((c->connect_end ? c->connect_end : now) - c->connect_start)
                         : 0;
+    x->tls_us = c->tls_start ? (uint32_t)us((c->tls_end ? c->tls_end : now) - c->tls_start) : 0;
     x->send_us =
         c->send_start ? (uint32_t)us((c->send_end ? c->send_end : now) - c->send_start) : 0;
     x->wait_us =
@@ -197,6 +200,12 @@ static void finish_seconds(mt__worker_t *w, int64_t end)
 static void conn_close(mt__worker_t *w, mt__conn_t *c)
 {
     conn_unlink(c);
+    if (c->ssl) {
+        /* no close_notify round trip; marked as shut down so the session stays resumable */
+        SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     if (c->fd >= 0) {
         close(c->fd); /* also removes it from epoll */
         c->fd = -1;
@@ -220,6 +229,10 @@ static int open_model(const mt__worker_t *w)
 }
 
 static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now);
+static void conn_lost(mt__worker_t *w, mt__conn_t *c, int64_t now);
+static void conn_send(mt__worker_t *w, mt__conn_t *c, int64_t now);
+#define TLS_FAILED (-1000) /* tls_io: the request failed (already counted) */
+static ssize_t tls_io(mt__worker_t *w, mt__conn_t *c, int rc);
 static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, int64_t now);
 static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now);
 
@@ -239,7 +252,7 @@ static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int6
 {
     BOTH(w, c->req->tag, (ct_->err[kind]++, ct_->errors++));
     record(w, c, now, kind, eno ? eno : mt_err_kind_errno(kind));
-    int was_connecting = c->state == MT__CONN_CONNECTING;
+    int was_connecting = c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE;
     conn_close(w, c);
     if (open_model(w)) {
         conn_release(w, c);
@@ -262,6 +275,7 @@ static void conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
     mt_run_t *r = w->run;
     c->connect_start = now;
     c->connect_end = 0;
+    c->tls_start = c->tls_end = 0;
     c->state = MT__CONN_CONNECTING;
     if (!r->have_addr) {
         request_fail(w, c, MT_ERR_DNS, 0, now);
@@ -298,7 +312,16 @@ static void conn_write(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     const mt_request_t *q = c->req;
     while (c->sent < q->len) {
-        ssize_t n = send(c->fd, q->data + c->sent, q->len - c->sent, MSG_NOSIGNAL);
+        ssize_t n;
+        if (c->ssl) {
+            n = tls_io(w, c, SSL_write(c->ssl, q->data + c->sent, (int)(q->len - c->sent)));
+            if (n == 0)
+                n = -1, errno = ECONNRESET;
+            if (n == TLS_FAILED)
+                return;
+        } else {
+            n = send(c->fd, q->data + c->sent, q->len - c->sent, MSG_NOSIGNAL);
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -352,6 +375,7 @@ static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, in
     c->sent = c->rbytes = 0;
     if (c->state == MT__CONN_IDLE) {
         c->connect_start = c->connect_end = 0;
+        c->tls_start = c->tls_end = 0;
         conn_send(w, c, now);
     } else {
         conn_connect(w, c, now);
@@ -437,6 +461,111 @@ static void request_done(mt__worker_t *w, mt__conn_t *c, int64_t now, int eof)
     conn_next(w, c, now);
 }
 
+/* ---- TLS ------------------------------------------------------------------------------ */
+
+/* Keeps the first TLS failure's reason for the run's result. */
+static void tls_note(mt__worker_t *w, const char *why)
+{
+    if (!w->tls_err[0])
+        snprintf(w->tls_err, sizeof w->tls_err, "%s", why);
+}
+
+/* Fails the connection's request (or drops the idle connection) with kind "tls". */
+static void tls_fail(mt__worker_t *w, mt__conn_t *c, int64_t now, const char *why);
+
+/* Maps an SSL_read/SSL_write result to recv/send's: > 0 bytes, 0 EOF, -1 with errno (EAGAIN
+ * when OpenSSL waits for the socket), or TLS_FAILED after failing the request. */
+static ssize_t tls_io(mt__worker_t *w, mt__conn_t *c, int rc)
+{
+    if (rc > 0)
+        return rc;
+    int e = SSL_get_error(c->ssl, rc);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (errno == 0)
+            return 0;
+        return -1;
+    default: {
+        char why[160];
+        mt__tls_reason(why, sizeof why);
+        tls_fail(w, c, mt__now(), why[0] ? why : "TLS record error");
+        return TLS_FAILED;
+    }
+    }
+}
+
+static void tls_fail(mt__worker_t *w, mt__conn_t *c, int64_t now, const char *why)
+{
+    tls_note(w, why);
+    if (c->has_req)
+        request_fail(w, c, MT_ERR_TLS, 0, now);
+    else
+        conn_lost(w, c, now);
+}
+
+/* Drives the handshake; on success the connection is ready for its request. */
+static void tls_handshake(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    int rc = SSL_connect(c->ssl);
+    if (rc == 1) {
+        now = mt__now();
+        c->tls_end = now;
+        mt_hist_record_clamped(w->tls, us(now - c->tls_start));
+        int resumed = SSL_session_reused(c->ssl);
+        BOTH(w, c->req ? c->req->tag : 0, {
+            if (resumed)
+                ct_->tls_resumed++;
+            else
+                ct_->tls_full++;
+        });
+        c->state = MT__CONN_IDLE;
+        if (c->has_req)
+            conn_send(w, c, now);
+        else
+            conn_next(w, c, now);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return;
+    char why[160];
+    long v = SSL_get_verify_result(c->ssl);
+    if (v != X509_V_OK) {
+        snprintf(why, sizeof why, "certificate verify failed: %s",
+                 X509_verify_cert_error_string(v));
+        ERR_clear_error();
+    } else {
+        mt__tls_reason(why, sizeof why);
+        if (!why[0])
+            snprintf(why, sizeof why, "handshake failed (%s)",
+                     e == SSL_ERROR_SYSCALL ? "connection closed" : "TLS error");
+    }
+    tls_fail(w, c, now, why);
+}
+
+/* TCP is up: start TLS. */
+static void tls_start(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    const mt_run_config_t *cfg = &w->run->cfg;
+    c->ssl = mt__tls_new(cfg->tls, w, c->fd, true);
+    if (!c->ssl) {
+        char why[160];
+        mt__tls_reason(why, sizeof why);
+        tls_fail(w, c, now, why[0] ? why : "cannot create a TLS connection");
+        return;
+    }
+    c->tls_start = now;
+    c->state = MT__CONN_HANDSHAKE;
+    tls_handshake(w, c, now);
+}
+
 /* Remove an idle connection from the idle stack (the server closed it). */
 static void idle_remove(mt__worker_t *w, mt__conn_t *c)
 {
@@ -463,7 +592,15 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
 {
     int peer_closed = (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
     for (;;) {
-        ssize_t n = recv(c->fd, w->buf, MT__RECV_BUF, 0);
+        ssize_t n;
+        if (c->ssl) {
+            /* records are decrypted one at a time: read until OpenSSL wants more */
+            n = tls_io(w, c, SSL_read(c->ssl, w->buf, MT__RECV_BUF));
+            if (n == TLS_FAILED)
+                return;
+        } else {
+            n = recv(c->fd, w->buf, MT__RECV_BUF, 0);
+        }
         int64_t now = mt__now();
         if (n > 0) {
             if (c->state != MT__CONN_WAITING && c->state != MT__CONN_SENDING) {
@@ -493,8 +630,10 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
                 request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
                 return;
             }
-            if ((size_t)n < MT__RECV_BUF && !peer_closed)
-                return; /* drained: the next arrival raises a new edge */
+            /* a short read drained the socket (the next arrival raises a new edge); not so
+             * with TLS, where one read returns one record: read on until OpenSSL wants more */
+            if ((size_t)n < MT__RECV_BUF && !peer_closed && !c->ssl)
+                return;
             continue;
         }
         if (n == 0) {
@@ -539,6 +678,10 @@ static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
         c->connect_end = now;
         BOTH(w, c->req ? c->req->tag : 0, ct_->connects++);
         mt_hist_record_clamped(w->connect, us(now - c->connect_start));
+        if (w->run->cfg.tls) {
+            tls_start(w, c, now);
+            return; /* the handshake consumed this edge's readiness */
+        }
         c->state = MT__CONN_IDLE;
         if (c->has_req)
             conn_send(w, c, now);
@@ -546,6 +689,10 @@ static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
             conn_next(w, c, now);
         if (c->state == MT__CONN_FREE || c->fd < 0)
             return;
+    }
+    if (c->state == MT__CONN_HANDSHAKE) {
+        tls_handshake(w, c, now);
+        return;
     }
     if (c->state == MT__CONN_SENDING && (ev & EPOLLOUT)) {
         conn_write(w, c, now);
@@ -626,8 +773,9 @@ int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
         if (!w->ring)
             goto out;
     }
-    if (mt_hist_new_latency(&w->connect) || mt_hist_new_latency(&w->send) ||
-        mt_hist_new_latency(&w->wait) || mt_hist_new_latency(&w->recv))
+    if (mt_hist_new_latency(&w->connect) || mt_hist_new_latency(&w->tls) ||
+        mt_hist_new_latency(&w->send) || mt_hist_new_latency(&w->wait) ||
+        mt_hist_new_latency(&w->recv))
         goto out;
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     if (w->ep < 0) {
@@ -647,10 +795,14 @@ out:
 void mt__worker_dispose(mt__worker_t *w)
 {
     if (w->conns) {
-        for (uint32_t i = 0; i < w->nconns; i++)
+        for (uint32_t i = 0; i < w->nconns; i++) {
+            SSL_free(w->conns[i].ssl);
             if (w->conns[i].fd >= 0)
                 close(w->conns[i].fd);
+        }
     }
+    if (w->tls_sess)
+        SSL_SESSION_free(w->tls_sess);
     if (w->ep >= 0)
         close(w->ep);
     free(w->conns);
@@ -658,6 +810,7 @@ void mt__worker_dispose(mt__worker_t *w)
     free(w->queue);
     free(w->ring);
     mt_hist_free(w->connect);
+    mt_hist_free(w->tls);
     mt_hist_free(w->send);
     mt_hist_free(w->wait);
     mt_hist_free(w->recv);

@@ -17,8 +17,8 @@
 typedef struct mt_sched_entry {
     const char *id;
     const char *test_id;
-    const char *cron;   /* 5 fields */
-    const char *policy; /* "skip" | "queue" */
+    const char *cron;     /* 5 fields */
+    const char *policy;   /* "skip" | "queue" */
     int64_t next_fire_at; /* Unix s; 0 = not computed yet */
 } mt_sched_entry_t;
 
