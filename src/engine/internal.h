@@ -3,6 +3,7 @@
 #define MT_ENGINE_INTERNAL_H
 
 #include <netdb.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -163,6 +164,41 @@ struct mt_run {
     mt_tag_stats_t *pub_second; /* what mt_second_t.tags points to */
     mt_tag_stats_t *pub_total;  /* what mt_run_result_t.tags points to */
 };
+
+/* HTTP/2 (h2.c): the worker's streams and the hooks worker.c calls for h2 connections. */
+int mt__h2_init(mt__worker_t *w);
+void mt__h2_dispose(mt__worker_t *w);
+void mt__h2_dispatch(mt__worker_t *w, mt__job_t job, int64_t now);   /* open model */
+void mt__h2_conn_open(mt__worker_t *w, mt__conn_t *c, int64_t now);  /* closed model */
+void mt__h2_conn_ready(mt__worker_t *w, mt__conn_t *c, int64_t now); /* TCP (+TLS) is up */
+void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t now);
+void mt__h2_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev);
+void mt__h2_writable(mt__worker_t *w, mt__conn_t *c);
+void mt__h2_timers(mt__worker_t *w, int64_t now);
+int64_t mt__h2_next_deadline(mt__worker_t *w);
+
+/* worker.c's pieces h2.c shares */
+void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now);
+void mt__conn_close(mt__worker_t *w, mt__conn_t *c);
+void mt__conn_unlink(mt__conn_t *c);
+void mt__conn_retry(mt__worker_t *w, mt__conn_t *c, int64_t at); /* closed model: reconnect at */
+void mt__conn_unused(mt__worker_t *w, mt__conn_t *c);            /* open model: slot is free */
+ssize_t mt__conn_io(mt__worker_t *w, mt__conn_t *c, int write, void *buf, size_t n);
+int mt__queue_pop(mt__worker_t *w, mt__job_t *job);
+int mt__queue_push(mt__worker_t *w, mt__job_t job);
+uint32_t mt__pick_req(mt__worker_t *w, uint64_t n);
+void mt__tls_note(mt__worker_t *w, const char *why);
+
+/* Timing of one request, for the statistics and the per-request record. */
+typedef struct mt__reqtimes {
+    int64_t due, connect_start, connect_end, tls_start, tls_end;
+    int64_t send_start, send_end, first_byte;
+    uint32_t sent, rbytes;
+    uint16_t tag, status;
+} mt__reqtimes_t;
+void mt__stat_sent(mt__worker_t *w, uint16_t tag, int64_t due, int64_t now);
+void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now);
+void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t, int kind, int eno, int64_t now);
 
 int64_t mt__now(void);
 void mt__tls_reason(char *buf, size_t n);
