@@ -48,6 +48,7 @@ struct mt__h2conn {
     h2stream_t *streams; /* attached to this connection: pending or submitted */
     uint32_t nstreams;
     uint8_t ready;    /* session up */
+    uint8_t settings; /* the server's SETTINGS arrived: its stream limit is known */
     uint8_t goaway;   /* no new streams */
     uint8_t on_stack; /* in the worker's ready stack */
     uint8_t dead;     /* failed inside a callback: closed after the nghttp2 call returns */
@@ -401,7 +402,9 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ud
 {
     mt__conn_t *c = ud;
     mt__worker_t *w = c->h2->w;
-    if (f->hd.type == NGHTTP2_RST_STREAM) {
+    if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        c->h2->settings = 1;
+    } else if (f->hd.type == NGHTTP2_RST_STREAM) {
         w->slot->c.h2_rst++;
     } else if (f->hd.type == NGHTTP2_GOAWAY) {
         w->slot->c.h2_goaway++;
@@ -465,7 +468,7 @@ static void conn_release(mt__worker_t *w, mt__conn_t *c)
         nghttp2_session_del(h->s);
         h->s = NULL;
     }
-    h->ready = h->goaway = h->dead = 0;
+    h->ready = h->settings = h->goaway = h->dead = 0;
     h->outlen = h->outoff = 0;
     mt__conn_close(w, c);
 }
@@ -549,9 +552,18 @@ static void conn_after(mt__worker_t *w, mt__conn_t *c, int64_t now)
 static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     struct mt__h2conn *h = H(w, c);
-    if (!h->ready || h->goaway)
+    if (!h->ready || !h->settings || h->goaway)
         return;
     mt_run_t *r = w->run;
+    /* streams that waited for the connection (and its stream limit) go first */
+    uint32_t lim = conn_limit(w, h), active = 0;
+    for (h2stream_t *s = h->streams; s; s = s->next)
+        active += s->id != 0;
+    for (h2stream_t *s = h->streams; s && active < lim; s = s->next)
+        if (s->id == 0) {
+            s_submit(w, c, s, now);
+            active++;
+        }
     if (!open_model(w)) {
         while (conn_takes(w, c) && !r->stopping && now < r->t_end) {
             uint64_t n = w->seq++ * (uint64_t)r->nworkers + (uint64_t)w->id;
@@ -588,13 +600,13 @@ void mt__h2_conn_ready(mt__worker_t *w, mt__conn_t *c, int64_t now)
     nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, 2);
     nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, H2_WINDOW);
     h->ready = 1;
-    /* streams that waited for the connection carry its connect and TLS time */
+    /* streams that waited for the connection carry its connect and TLS time; they are sent
+     * once the server's SETTINGS say how many it takes (conn_refill) */
     for (h2stream_t *s = h->streams; s; s = s->next) {
         s->t.connect_start = c->connect_start;
         s->t.connect_end = c->connect_end;
         s->t.tls_start = c->tls_start;
         s->t.tls_end = c->tls_end;
-        s_submit(w, c, s, now);
     }
     conn_after(w, c, now);
 }
@@ -617,7 +629,7 @@ void mt__h2_dispatch(mt__worker_t *w, mt__job_t job, int64_t now)
         h2stream_t *s = s_new(w, c, job);
         if (!s)
             break;
-        if (H(w, c)->ready) {
+        if (H(w, c)->ready && H(w, c)->settings) {
             s_submit(w, c, s, now);
             h2_flush(w, c);
         }
