@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 
 #include "engine/internal.h"
 
@@ -308,11 +309,52 @@ static void s_submit(mt__worker_t *w, mt__conn_t *c, h2stream_t *s, int64_t now)
         s_append(&hw->inflight, s, now + w->run->cfg.timeout_ns);
 }
 
-/* Writes what nghttp2 has to send. Returns 0, or -1 after failing the connection. */
+/* Appends n bytes to the connection's output buffer. */
+static int out_add(struct mt__h2conn *h, const uint8_t *data, size_t n)
+{
+    if (h->outlen + n > h->outcap) {
+        size_t cap = h->outcap ? h->outcap : H2_OUT_CHUNK;
+        while (cap < h->outlen + n)
+            cap *= 2;
+        uint8_t *o = realloc(h->out, cap);
+        if (!o)
+            return MT_ENOMEM;
+        h->out = o;
+        h->outcap = cap;
+    }
+    memcpy(h->out + h->outlen, data, n);
+    h->outlen += n;
+    return MT_OK;
+}
+
+/* Writes what nghttp2 has to send: every frame it has ready is gathered first, so a batch of
+ * requests (or WINDOW_UPDATEs) costs one write. Returns 0, or -1 after failing the
+ * connection. */
 static int h2_flush(mt__worker_t *w, mt__conn_t *c)
 {
     struct mt__h2conn *h = H(w, c);
     for (;;) {
+        if (h->outoff == h->outlen) {
+            h->outoff = h->outlen = 0;
+            for (;;) {
+                const uint8_t *data;
+                ssize_t n = nghttp2_session_mem_send(h->s, &data);
+                if (n < 0) {
+                    conn_fail(w, c, MT_ERR_PROTOCOL, EPROTO, mt__now());
+                    return -1;
+                }
+                if (n == 0)
+                    break;
+                if (out_add(h, data, (size_t)n) != MT_OK) {
+                    w->err = MT_ENOMEM;
+                    return -1;
+                }
+                if (h->outlen >= 4 * H2_OUT_CHUNK)
+                    break;
+            }
+            if (h->outlen == 0)
+                return 0;
+        }
         while (h->outoff < h->outlen) {
             ssize_t k = mt__conn_io(w, c, 1, h->out + h->outoff, h->outlen - h->outoff);
             if (k > 0) {
@@ -325,29 +367,6 @@ static int h2_flush(mt__worker_t *w, mt__conn_t *c)
             conn_fail(w, c, k == -2 ? MT_ERR_TLS : MT_ERR_RESET, k == -1 ? errno : 0, mt__now());
             return -1;
         }
-        h->outoff = h->outlen = 0;
-        const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(h->s, &data);
-        if (n < 0) {
-            conn_fail(w, c, MT_ERR_PROTOCOL, EPROTO, mt__now());
-            return -1;
-        }
-        if (n == 0)
-            return 0;
-        if ((size_t)n > h->outcap) {
-            size_t cap = h->outcap ? h->outcap : H2_OUT_CHUNK;
-            while (cap < (size_t)n)
-                cap *= 2;
-            uint8_t *o = realloc(h->out, cap);
-            if (!o) {
-                w->err = MT_ENOMEM;
-                return -1;
-            }
-            h->out = o;
-            h->outcap = cap;
-        }
-        memcpy(h->out, data, (size_t)n);
-        h->outlen = (size_t)n;
     }
 }
 
@@ -677,6 +696,8 @@ void mt__h2_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
             }
             if (h->dead || w->err)
                 break;
+            if (!c->ssl && (size_t)n < MT__RECV_BUF && !(ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+                break; /* a short read drained the socket: the next arrival raises an edge */
             continue;
         }
         if (n == 0) {

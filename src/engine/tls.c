@@ -97,6 +97,10 @@ int mt_tls_ctx_new(const mt_tls_config_t *cfg, mt_tls_ctx_t **out, char *err, si
     }
     SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
+    /* read what the socket has in one read(2), not a record header then its body (two reads
+     * per record); records already read are decrypted from the buffer */
+    SSL_CTX_set_read_ahead(c, 1);
+    SSL_CTX_set_default_read_buffer_len(c, 64 * 1024);
     /* a peer that closes without close_notify is an EOF, as for plain HTTP */
     SSL_CTX_set_options(c, SSL_OP_IGNORE_UNEXPECTED_EOF);
     if (cfg->insecure) {
