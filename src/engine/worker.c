@@ -877,10 +877,11 @@ static void check_timers(mt__worker_t *w, int64_t now)
     }
 }
 
-static void release_due(mt__worker_t *w, int64_t now)
+/* Releases the requests due at or before `until` (at time now >= until). */
+static void release_due(mt__worker_t *w, int64_t until, int64_t now)
 {
     mt_run_t *r = w->run;
-    while (w->next_due <= now) {
+    while (w->next_due <= until) {
         mt__job_t job = {.due = w->next_due, .req = mt__pick_req(w, w->next_n)};
         BOTH(w, req_at(w, job.req)->tag, ct_->due++);
         dispatch(w, job, now);
@@ -1014,13 +1015,15 @@ void *mt__worker_main(void *arg)
 
     while (!r->stopping && !w->err) {
         now = mt__now();
-        if (now >= w->next_boundary && now < r->t_end) {
-            roll_seconds(w, now);
-            if (!w->slot)
-                break;
+        /* requests due in a closing second count in it even when this wake-up came late */
+        while (now >= w->next_boundary && now < r->t_end && w->slot) {
+            release_due(w, w->next_boundary - 1, now);
+            roll_seconds(w, w->next_boundary);
         }
+        if (!w->slot)
+            break;
         /* every request due before the end is released, even if this wake-up came late */
-        release_due(w, now);
+        release_due(w, now, now);
         if (now >= r->t_end)
             break;
         check_timers(w, now);
