@@ -1,11 +1,8 @@
 /* Cron expressions: 5 fields (minute hour day-of-month month day-of-week), UTC. Each field:
- * '*', numbers, ranges a-b, steps */
-    n and a - b / n,
-    lists a, b;
-month and weekday names(jan..dec, *sun..sat; 7 = sunday too);
-the macros @hourly @daily @midnight @weekly @monthly @yearly *@annually.Day - of - month and day -
-    of - week are OR -
-    ed when both are restricted(Vixie cron).* /
+ * '*', numbers, ranges a-b, steps a-b/n, a/n and '*' followed by /n, lists a,b; month and
+ * weekday names (jan..dec, sun..sat; 7 = sunday too); the macros @hourly @daily @midnight
+ * @weekly @monthly @yearly @annually. Day-of-month and day-of-week are OR-ed when both are
+ * restricted (Vixie cron: a field is restricted when it does not start with '*'). */
 #ifndef MT_SERVER_CRON_H
 #define MT_SERVER_CRON_H
 
@@ -14,7 +11,7 @@ the macros @hourly @daily @midnight @weekly @monthly @yearly *@annually.Day - of
 
 #include "mortar/error.h"
 
-        typedef struct mt_cron {
+typedef struct mt_cron {
     uint64_t minute;            /* bit i = minute i */
     uint32_t hour, mday, month; /* mday bits 1..31, month bits 1..12 */
     uint8_t wday;               /* bits 0..6, 0 = Sunday */

@@ -1,0 +1,307 @@
+/* Webhook delivery (webhook.h): HMAC-SHA256 signatures, exponential backoff, and the relay
+ * that POSTs due deliveries from the outbox with libcurl (ADR 0013). */
+#include "server/webhook.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "mortar/error.h"
+#include "server/log.h"
+
+#define HOOK_MAX_ATTEMPTS 10
+#define HOOK_BACKOFF_CAP  600 /* s */
+#define HOOK_TIMEOUT_MS   10000L
+#define HOOK_PASS_MAX     64 /* deliveries per pass */
+
+void mt_webhook_sign(const char *secret, int64_t ts, const char *body, char *out, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    char prefix[32];
+    int plen;
+
+    if (!out || n == 0)
+        return;
+    out[0] = '\0';
+    if (n < 72)
+        return;
+    if (!secret)
+        secret = "";
+    if (!body)
+        body = "";
+    /* HMAC over "<ts>.<body>" without building the concatenation */
+    plen = snprintf(prefix, sizeof prefix, "%lld.", (long long)ts);
+    EVP_MAC *alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = alg ? EVP_MAC_CTX_new(alg) : NULL;
+    OSSL_PARAM params[2] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
+                            OSSL_PARAM_construct_end()};
+    size_t outl = 0;
+    int ok = ctx && EVP_MAC_init(ctx, (const unsigned char *)secret, strlen(secret), params) &&
+             EVP_MAC_update(ctx, (const unsigned char *)prefix, (size_t)plen) &&
+             EVP_MAC_update(ctx, (const unsigned char *)body, strlen(body)) &&
+             EVP_MAC_final(ctx, mac, &outl, sizeof mac);
+    maclen = (unsigned int)outl;
+    EVP_MAC_CTX_free(ctx);
+    EVP_MAC_free(alg);
+    if (!ok || maclen != 32)
+        return;
+    memcpy(out, "sha256=", 7);
+    for (unsigned i = 0; i < maclen; i++) {
+        out[7 + 2 * i] = hex[mac[i] >> 4];
+        out[8 + 2 * i] = hex[mac[i] & 15];
+    }
+    out[7 + 2 * maclen] = '\0';
+}
+
+int64_t mt_webhook_backoff(int attempt)
+{
+    if (attempt < 1)
+        return 0;
+    if (attempt > 10)
+        return HOOK_BACKOFF_CAP;
+    int64_t d = (int64_t)1 << (attempt - 1);
+    return d < HOOK_BACKOFF_CAP ? d : HOOK_BACKOFF_CAP;
+}
+
+/* ---- the relay ----------------------------------------------------------------------------- */
+
+static pthread_once_t hook_once = PTHREAD_ONCE_INIT;
+static CURLcode hook_global_rc = CURLE_FAILED_INIT;
+
+static void hook_global_init(void)
+{
+    hook_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* The response body is not used: read and dropped. */
+static size_t hook_discard(char *p, size_t size, size_t nmemb, void *ud)
+{
+    return size * nmemb;
+}
+
+static int hook_scheme_ok(const char *url)
+{
+    return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
+static int hook_header(struct curl_slist **h, const char *name, const char *value)
+{
+    char line[512];
+    struct curl_slist *n;
+    /* header values come from our own ids and types; refuse anything that could split lines */
+    for (const char *p = value; *p; p++)
+        if (*p == '\r' || *p == '\n')
+            return MT_EINVAL;
+    if ((size_t)snprintf(line, sizeof line, "%s: %s", name, value) >= sizeof line)
+        return MT_ETOOBIG;
+    if (!(n = curl_slist_append(*h, line)))
+        return MT_ENOMEM;
+    *h = n;
+    return MT_OK;
+}
+
+/* One delivery attempt of a pass. */
+typedef struct hook_job {
+    const mt_delivery_t *d;
+    CURL *curl;
+    struct curl_slist *h;
+    char cerr[CURL_ERROR_SIZE];
+    char err[CURL_ERROR_SIZE + 64]; /* empty on success */
+    long status;                    /* 0 = no HTTP response */
+    int result; /* 1 delivered, 0 failed (retry), -1 can never succeed, 2 in flight */
+} hook_job_t;
+
+/* Sets up job->curl for the POST, or settles the job (result -1/0) when it cannot start. */
+static void hook_prepare(hook_job_t *j, int64_t now)
+{
+    const mt_delivery_t *d = j->d;
+    char sig[80], ts[24];
+    int rc;
+
+    if (!d->url || !hook_scheme_ok(d->url)) {
+        snprintf(j->err, sizeof j->err, "only http and https URLs are delivered to");
+        j->result = -1;
+        return;
+    }
+    snprintf(ts, sizeof ts, "%lld", (long long)now);
+    mt_webhook_sign(d->secret, now, d->body, sig, sizeof sig);
+    if ((rc = hook_header(&j->h, "Content-Type", "application/json")) < 0 ||
+        (rc = hook_header(&j->h, "User-Agent", "mortar/" MT_VERSION)) < 0 ||
+        (rc = hook_header(&j->h, "X-Mortar-Event", d->event_type ? d->event_type : "")) < 0 ||
+        (rc = hook_header(&j->h, "X-Mortar-Event-Id", d->event_id ? d->event_id : "")) < 0 ||
+        (rc = hook_header(&j->h, "X-Mortar-Delivery", d->id ? d->id : "")) < 0 ||
+        (rc = hook_header(&j->h, "X-Mortar-Timestamp", ts)) < 0 ||
+        (rc = hook_header(&j->h, "X-Mortar-Signature", sig)) < 0 ||
+        (rc = hook_header(&j->h, "Expect", "")) < 0) {
+        snprintf(j->err, sizeof j->err, "building headers: %s", mt_strerror(rc));
+        j->result = rc == MT_ENOMEM ? 0 : -1;
+        return;
+    }
+    if (!(j->curl = curl_easy_init())) {
+        snprintf(j->err, sizeof j->err, "out of memory");
+        j->result = 0;
+        return;
+    }
+    CURL *c = j->curl;
+    curl_easy_setopt(c, CURLOPT_URL, d->url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, HOOK_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, j->h);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, d->body ? d->body : "");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(d->body ? strlen(d->body) : 0));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hook_discard);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, j->cerr);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, j);
+    j->result = 2;
+}
+
+/* Settles a finished transfer: any 2xx is delivered; redirects are not followed. */
+static void hook_finish(hook_job_t *j, CURLcode cc)
+{
+    if (cc != CURLE_OK) {
+        snprintf(j->err, sizeof j->err, "%s%s%s", curl_easy_strerror(cc), j->cerr[0] ? ": " : "",
+                 j->cerr);
+        j->result = cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_URL_MALFORMAT ? -1 : 0;
+        return;
+    }
+    curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &j->status);
+    if (j->status >= 200 && j->status < 300) {
+        j->result = 1;
+        return;
+    }
+    j->result = 0;
+    if (j->status >= 300 && j->status < 400)
+        snprintf(j->err, sizeof j->err, "HTTP %ld (redirects are not followed)", j->status);
+    else
+        snprintf(j->err, sizeof j->err, "HTTP %ld", j->status);
+}
+
+/* Runs the prepared transfers concurrently (each bounded by its 10 s timeout). */
+static int hook_run(hook_job_t *jobs, size_t n)
+{
+    CURLM *multi = curl_multi_init();
+    int running = 0, rc = MT_OK;
+    size_t added = 0;
+
+    if (!multi)
+        return MT_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].result != 2)
+            continue;
+        if (curl_multi_add_handle(multi, jobs[i].curl) != CURLM_OK) {
+            snprintf(jobs[i].err, sizeof jobs[i].err, "could not start the transfer");
+            jobs[i].result = 0;
+            continue;
+        }
+        added++;
+    }
+    while (added > 0) {
+        CURLMcode mc = curl_multi_perform(multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+            hook_job_t *j = NULL;
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+            hook_finish(j, msg->data.result);
+            curl_multi_remove_handle(multi, msg->easy_handle);
+            added--;
+        }
+        if (mc != CURLM_OK) {
+            rc = MT_ESYS;
+            break;
+        }
+        if (added > 0 && curl_multi_poll(multi, NULL, 0, 1000, NULL) != CURLM_OK) {
+            rc = MT_ESYS;
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].result == 2) { /* only after a multi failure */
+            curl_multi_remove_handle(multi, jobs[i].curl);
+            snprintf(jobs[i].err, sizeof jobs[i].err, "transfer aborted");
+            jobs[i].result = 0;
+        }
+    }
+    curl_multi_cleanup(multi);
+    return rc;
+}
+
+int mt_relay_pass(const mt_relay_ops_t *ops, void *ud, int64_t now)
+{
+    mt_delivery_t *d = NULL;
+    hook_job_t *jobs = NULL;
+    size_t n = 0, n_run = 0;
+    int rc, done = 0;
+
+    if (!ops || !ops->due || !ops->record)
+        return MT_EINVAL;
+    pthread_once(&hook_once, hook_global_init);
+    if (hook_global_rc != CURLE_OK)
+        return MT_ESYS;
+    if ((rc = ops->due(ud, now, HOOK_PASS_MAX, &d, &n)) < 0)
+        return rc;
+    if (n == 0)
+        goto out;
+    if (n > HOOK_PASS_MAX)
+        n_run = HOOK_PASS_MAX; /* the rest stay due for the next pass */
+    else
+        n_run = n;
+    if (!(jobs = calloc(n_run, sizeof *jobs))) {
+        rc = MT_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < n_run; i++) {
+        jobs[i].d = &d[i];
+        hook_prepare(&jobs[i], now);
+    }
+    if ((rc = hook_run(jobs, n_run)) < 0)
+        mt_log(MT_LOG_ERROR, "webhook: the transfer loop failed", "error", mt_strerror(rc), NULL);
+    for (size_t i = 0; i < n_run; i++) {
+        hook_job_t *j = &jobs[i];
+        int64_t next = 0;
+        int made = (d[i].attempt < 0 ? 0 : d[i].attempt) + 1;
+
+        if (j->result == 0 && made < HOOK_MAX_ATTEMPTS)
+            next = now + mt_webhook_backoff(made);
+        if (j->result != 1) {
+            char a[16], s[16];
+            snprintf(a, sizeof a, "%d", made);
+            snprintf(s, sizeof s, "%ld", j->status);
+            mt_log(next ? MT_LOG_WARN : MT_LOG_ERROR,
+                   next ? "webhook delivery failed, will retry" : "webhook delivery failed",
+                   "delivery", d[i].id, "event", d[i].event_id ? d[i].event_id : "", "attempt", a,
+                   "status", s, "error", j->err, NULL);
+        }
+        if ((rc = ops->record(ud, d[i].id, j->result == 1, (int)j->status,
+                              j->result == 1 ? NULL : j->err, next)) < 0)
+            mt_log(MT_LOG_ERROR, "webhook: recording a delivery attempt failed", "delivery",
+                   d[i].id, "error", mt_strerror(rc), NULL);
+        done++;
+    }
+    rc = MT_OK;
+out:
+    if (jobs) {
+        for (size_t i = 0; i < n_run; i++) {
+            if (jobs[i].curl)
+                curl_easy_cleanup(jobs[i].curl);
+            curl_slist_free_all(jobs[i].h);
+        }
+        free(jobs);
+    }
+    if (ops->free_due)
+        ops->free_due(ud, d, n);
+    return rc < 0 ? rc : done;
+}
