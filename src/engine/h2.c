@@ -10,7 +10,6 @@
  * server refused unprocessed (REFUSED_STREAM, or above a GOAWAY's last stream id) are sent
  * again on another connection with their original due time (counted as h2_retried). */
 #include <errno.h>
-#include <nghttp2/nghttp2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,13 +20,7 @@
 #define H2_WINDOW    (16 * 1024 * 1024) /* our receive window: never the bottleneck */
 #define H2_OUT_CHUNK 16384
 
-typedef struct h2req {
-    nghttp2_nv *nv;
-    size_t nnv;
-    char *lower; /* the head's copy holding the lowercased field names */
-    const char *body;
-    size_t body_len;
-} h2req_t;
+typedef mt__h2req_t h2req_t;
 
 typedef struct h2stream {
     mt__link_t link; /* in the worker's stream deadline list */
@@ -95,7 +88,7 @@ static int h2_skip(const char *n, size_t len)
 }
 
 /* Builds one request's fields; names are lowercased into `lower` (owned by the caller). */
-static int h2_req_build(const mt_request_t *q, int tls, h2req_t *out)
+int mt__h2_req_build(const mt_request_t *q, int tls, mt__h2req_t *out)
 {
     char **lower = &out->lower;
     const char *p = q->data, *end = q->data + q->len;
@@ -770,7 +763,7 @@ int mt__h2_init(mt__worker_t *w)
         hw->conns[i].w = w;
     }
     for (size_t i = 0; i < cfg->nrequests; i++) {
-        int rc = h2_req_build(&cfg->requests[i], cfg->tls != NULL, &hw->reqs[i]);
+        int rc = mt__h2_req_build(&cfg->requests[i], cfg->tls != NULL, &hw->reqs[i]);
         if (rc != MT_OK)
             return rc;
     }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 
 #include "mortar/engine.h"
@@ -164,6 +165,18 @@ struct mt_run {
     mt_tag_stats_t *pub_second; /* what mt_second_t.tags points to */
     mt_tag_stats_t *pub_total;  /* what mt_run_result_t.tags points to */
 };
+
+/* HTTP/2 (h2.c): one request as HTTP/2 fields, built once at start from its HTTP/1 bytes:
+ * :method, :scheme, :authority (from Host), :path, then the other fields lowercased without the
+ * connection-specific ones (RFC 9113 8.2.2). Values point into the request's bytes. */
+typedef struct mt__h2req {
+    nghttp2_nv *nv;
+    size_t nnv;
+    char *lower; /* a copy of the head holding the lowercased names; free with nv */
+    const char *body;
+    size_t body_len;
+} mt__h2req_t;
+int mt__h2_req_build(const mt_request_t *q, int tls, mt__h2req_t *out);
 
 /* HTTP/2 (h2.c): the worker's streams and the hooks worker.c calls for h2 connections. */
 int mt__h2_init(mt__worker_t *w);
