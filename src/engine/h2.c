@@ -27,12 +27,14 @@ typedef struct h2stream {
     int64_t deadline;
     uint8_t linked;
     uint8_t retry_ok; /* refused unprocessed: may be sent again */
+    uint8_t peer_rst; /* the server reset it (else a reset is ours: a malformed response) */
     struct mt__conn *conn;
     struct h2stream *prev, *next; /* on the connection */
     struct h2stream *next_free;
     mt__reqtimes_t t;
     uint32_t req;
-    int32_t id; /* 0 until submitted */
+    uint32_t hbytes; /* response header bytes so far: limited as for HTTP/1 */
+    int32_t id;      /* 0 until submitted */
     size_t body_off;
 } h2stream_t;
 
@@ -377,11 +379,20 @@ static int cb_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
                      size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
     h2stream_t *s = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
-    if (!s || nlen != 7 || memcmp(name, ":status", 7) != 0 || vlen != 3)
+    if (!s)
+        return 0;
+    /* the same bound as HTTP/1 heads (RFC 9113 counts 32 bytes of overhead per field) */
+    s->hbytes += (uint32_t)(nlen + vlen + 32);
+    if (s->hbytes > MT_H1_MAX_HEADER_BYTES)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream: protocol */
+    if (nlen != 7 || memcmp(name, ":status", 7) != 0 || vlen != 3)
         return 0;
     unsigned st = 0;
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 3; i++) {
+        if (value[i] < '0' || value[i] > '9')
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream: protocol */
         st = st * 10 + (unsigned)(value[i] - '0');
+    }
     if (st >= 200 || !s->t.status) /* 1xx interim responses are replaced by the final one */
         s->t.status = (uint16_t)st;
     return 0;
@@ -418,6 +429,9 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ud
         c->h2->settings = 1;
     } else if (f->hd.type == NGHTTP2_RST_STREAM) {
         w->slot->c.h2_rst++;
+        h2stream_t *s = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
+        if (s)
+            s->peer_rst = 1;
     } else if (f->hd.type == NGHTTP2_GOAWAY) {
         w->slot->c.h2_goaway++;
         c->h2->goaway = 1; /* no new streams; the ones above last_stream_id are refused */
@@ -441,9 +455,11 @@ static int cb_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, voi
         s_free(w, s);
     } else if (code == NGHTTP2_REFUSED_STREAM) {
         s_retry(w, s, now);
-    } else {
-        mt__stat_fail(w, &s->t, code == NGHTTP2_NO_ERROR ? MT_ERR_PROTOCOL : MT_ERR_RESET,
-                      code == NGHTTP2_NO_ERROR ? EPROTO : ECONNRESET, now);
+    } else if (s->peer_rst) {
+        mt__stat_fail(w, &s->t, MT_ERR_RESET, ECONNRESET, now);
+        s_free(w, s);
+    } else { /* ended without a response, or reset by us for a malformed one */
+        mt__stat_fail(w, &s->t, MT_ERR_PROTOCOL, EPROTO, now);
         s_free(w, s);
     }
     return 0;
