@@ -183,7 +183,11 @@ int mt__tgt_tls_ctx(const char *cert_file, const char *key_file, bool self_signe
             goto out;
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-            tls_err(err, errlen, "--tls-key: cannot use %s", key_file);
+            if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+                tls_err(err, errlen, "--tls-key: %s does not match the certificate in %s",
+                        key_file, cert_file);
+            else
+                tls_err(err, errlen, "--tls-key: cannot use %s", key_file);
             goto out;
         }
         if (SSL_CTX_check_private_key(ctx) != 1) {
