@@ -8,8 +8,6 @@ source "$(dirname "$0")/lib.sh"
 T=$((10 * SLOW))
 CURL=(curl -sS --max-time "$T")
 
-# stat FILE FIELD: one number from a stats file.
-stat() { jq -r ".$2" "$1"; }
 
 # s_client ARGS...: openssl s_client sending one HTTP/1.1 request with Connection: close and
 # reading until the server closes (so a TLS 1.3 session ticket has arrived before it exits).
