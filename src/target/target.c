@@ -1709,6 +1709,21 @@ static void h2_submit(conn_t *c, stream_t *s, const nghttp2_nv *nv, size_t n, bo
         nghttp2_submit_rst_stream(c->x->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
 }
 
+/* Decimal digits of v at p (at most 20); returns how many. */
+static size_t fmt_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0, len;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    len = n;
+    while (n)
+        *p++ = tmp[--n];
+    return len;
+}
+
 /* Answers a stream: what respond() does for HTTP/1. */
 static void h2_respond(worker_t *w, conn_t *c, stream_t *s)
 {
@@ -1808,8 +1823,8 @@ head:
     nv[n++] = (nghttp2_nv){(uint8_t *)"content-type", (uint8_t *)ctype, 12, strlen(ctype),
                            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
     if (!mt__tgt_status_bodyless(status) && !chunked) {
-        int len = snprintf(clen, sizeof(clen), "%" PRIu64, s->blen);
-        nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)clen, 14, (size_t)len,
+        size_t len = fmt_u64(clen, s->blen);
+        nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)clen, 14, len,
                                NGHTTP2_NV_FLAG_NO_COPY_NAME};
     }
     if (s->head_only)
@@ -1909,7 +1924,9 @@ static void h2_run(worker_t *w, conn_t *c)
         int rc = xflush(w, c);
         if (rc == MT_EAGAIN)
             return; /* EPOLLOUT (or a timer) resumes; reading waits: backpressure */
-        if (rc != MT_OK || (c->eof && x->nstreams == 0)) {
+        /* the peer's FIN: like a parked HTTP/1 connection, a client that has gone is not
+         * waited for (delayed streams are dropped, as HTTP/1 drops delayed requests) */
+        if (rc != MT_OK || c->eof) {
             conn_close(w, c);
             return;
         }

@@ -184,8 +184,8 @@ int mt__tgt_tls_ctx(const char *cert_file, const char *key_file, bool self_signe
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
             if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
-                tls_err(err, errlen, "--tls-key: %s does not match the certificate in %s",
-                        key_file, cert_file);
+                tls_err(err, errlen, "--tls-key: %s does not match the certificate in %s", key_file,
+                        cert_file);
             else
                 tls_err(err, errlen, "--tls-key: cannot use %s", key_file);
             goto out;

@@ -10,8 +10,8 @@
 
 #include <stdio.h>
 
-#define FUZZ_MAX_INPUT   (64 * 1024)
-#define TIMER_TURNS 64
+#define FUZZ_MAX_INPUT (64 * 1024)
+#define TIMER_TURNS    64
 
 static mt_target_t *g_t;
 
