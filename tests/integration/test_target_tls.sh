@@ -9,6 +9,17 @@ T=$((10 * SLOW))
 CURL=(curl -sS --max-time "$T")
 
 
+# stop: stop the target; it must exit 0 without a sanitizer report (under ASan a leak or an
+# error at exit would otherwise go unseen).
+stop() {
+  local rc=0
+  kill -TERM "$TARGET_PID" 2>/dev/null || true
+  wait "$TARGET_PID" 2>/dev/null || rc=$?
+  [[ $rc -eq 0 ]] || fail "target exited $rc: $(tail -n 20 "$WORK/target.err")"
+  ! grep -q 'Sanitizer' "$WORK/target.err" || fail "sanitizer report: $(head -n 30 "$WORK/target.err")"
+  pass "target exited 0"
+}
+
 # s_client ARGS...: openssl s_client sending one HTTP/1.1 request with Connection: close and
 # reading until the server closes (so a TLS 1.3 session ticket has arrived before it exits).
 s_client() {
@@ -133,7 +144,7 @@ target_stats "$WORK/c.json"
 expect_jq "200 streams, at most 100 at once" "$WORK/c.json" \
   '.h2_streams == 200 and .responses["200"] == 200 and .h2_max_concurrent_streams >= 1 and
    .h2_max_concurrent_streams <= 100'
-stop_target
+stop
 
 # ---- --h2-max-streams 10, and a certificate made by openssl req ---------------------------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -156,7 +167,7 @@ target_stats "$WORK/c10.json"
 expect_jq "--h2-max-streams 10: at most 10 at once, the rest refused" "$WORK/c10.json" \
   '.h2_max_concurrent_streams >= 1 and .h2_max_concurrent_streams <= 10 and
    .h2_streams == $ok and .h2_refused_streams == $bad' --argjson ok "$ok" --argjson bad "$bad"
-stop_target
+stop
 
 # ---- --no-http2 ----------------------------------------------------------------------------------
 start_target --threads 1 --tls-self-signed --no-http2
@@ -166,7 +177,7 @@ rc=0
 "${CURL[@]}" --http2-prior-knowledge -o /dev/null "$TARGET_URL/" 2>/dev/null || rc=$?
 [[ $rc -ne 0 ]] || fail "--no-http2: the HTTP/2 preface was accepted"
 pass "--no-http2: no HTTP/2 preface"
-stop_target
+stop
 
 # ---- bad flags ------------------------------------------------------------------------------------
 bad_flags() { # bad_flags EXPECTED-MESSAGE-PART ARGS...
