@@ -57,6 +57,14 @@ expect_eq "ALPN spdy/3 -> none, HTTP/1.1 served" \
   "$(s_client -alpn spdy/3 | grep -a -E -o 'No ALPN negotiated|^HTTP/1.1 200 OK' | tr '\n' ' ')" \
   "No ALPN negotiated HTTP/1.1 200 OK "
 
+# HTTP/2 with prior knowledge over TLS without ALPN: the preface is recognised
+target_stats "$WORK/p0.json"
+printf 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00' |
+  timeout "$T" openssl s_client -connect "127.0.0.1:$TARGET_PORT" -alpn spdy/3 >/dev/null 2>&1 || true
+target_stats_since "$WORK/p0.json" "$WORK/p1.json"
+expect_jq "TLS without ALPN, then the HTTP/2 preface: an HTTP/2 connection" "$WORK/p1.json" \
+  '.h2_connections == 1 and .handshakes_full == 1 and .tls_errors == 0'
+
 # ---- behaviours over HTTP/2 (TLS), counted exactly ----------------------------------------------
 target_stats "$WORK/before.json"
 H2=("${CURL[@]}" -k --http2)
@@ -128,11 +136,21 @@ for v in tls1_2 tls1_3; do
     '.handshakes_full == 1 and .handshakes_resumed == 1 and .tls_errors == 0 and .requests == 2'
 done
 
-# a handshake that fails is a TLS error, the server goes on
+# handshakes that fail are TLS errors (TLS 1.1; a handshake record of garbage), the server
+# goes on; request bodies (300 KB, past the 64 KiB HTTP/2 window) are read and discarded
 target_stats "$WORK/e0.json"
 timeout "$T" openssl s_client -connect "127.0.0.1:$TARGET_PORT" -tls1_1 </dev/null >/dev/null 2>&1 || true
+timeout "$T" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"; printf "\x16\x03\x01\x00\x05hello" >&3; cat <&3' \
+  _ "$TARGET_PORT" >/dev/null 2>&1 || true
+head -c 300000 /dev/zero >"$WORK/upload.bin"
+expect_eq "h2 upload of 300 KB" \
+  "$("${CURL[@]}" -k --data-binary @"$WORK/upload.bin" -w ' %{http_version}' "$HTTPS/?size=2")" "xx 2"
+expect_eq "HTTP/1.1 over TLS upload of 300 KB" \
+  "$("${CURL[@]}" -k --http1.1 --data-binary @"$WORK/upload.bin" -w ' %{http_version}' "$HTTPS/?size=2")" \
+  "xx 1.1"
 target_stats_since "$WORK/e0.json" "$WORK/e1.json"
-expect_jq "TLS 1.1 refused: one tls_error" "$WORK/e1.json" '.tls_errors == 1 and .handshakes_full == 0'
+expect_jq "two failed handshakes: tls_errors" "$WORK/e1.json" \
+  '.tls_errors == 2 and .handshakes_full == 2 and .requests == 2 and .responses["200"] == 2'
 
 # ---- concurrency: SETTINGS_MAX_CONCURRENT_STREAMS (default 100) --------------------------------
 "${CURL[@]}" -o /dev/null "$TARGET_URL/__mortar/reset"
