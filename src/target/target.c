@@ -2142,7 +2142,8 @@ static void conn_run(worker_t *w, conn_t *c)
             h2_run(w, c);
             return;
         }
-        if (c->out_n > 0) {
+        /* over TLS, bytes may wait in the staging buffer with the queue already empty */
+        if (c->out_n > 0 || (c->x && c->x->olen > 0)) {
             int rc = flush(w, c);
             if (rc == MT_EAGAIN)
                 return;
