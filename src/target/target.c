@@ -17,7 +17,14 @@
  *
  * Counters are per worker (plain loads and stores of relaxed atomics: no locked instruction on
  * the hot path); /__mortar/stats sums them with relaxed loads. /__mortar/reset does not write
- * other threads' counters: it records a baseline that later sums subtract. */
+ * other threads' counters: it records a baseline that later sums subtract.
+ *
+ * TLS and HTTP/2 (ADR 0016): with TLS configured, a connection whose first byte is 0x16 gets an
+ * SSL (non-blocking handshake, reads and writes retried on the next epoll event) and an xconn
+ * whose staging buffer turns queued segments (HTTP/1.1) or nghttp2's frames (HTTP/2) into large
+ * writes. HTTP/2 (ALPN h2, or the client preface on the first bytes) runs an nghttp2 server
+ * session: :path is resolved and drawn like an HTTP/1 request head, and each stream has its own
+ * entry in the timer heap (delays, stalls, throttled DATA), so no stream waits for another. */
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
