@@ -2,6 +2,7 @@
 # requests, TLS handshakes (full vs resumed) and HTTP/2 streams seen by the server equal what the
 # generator reports; the server's stream limit holds; per-stream faults map to error kinds.
 source "$(dirname "$0")/lib.sh"
+cd "$WORK"
 
 start_target --tls-self-signed --tls-self-signed-out "$WORK/ca.pem" --threads 2
 URL=https://127.0.0.1:$TARGET_PORT
