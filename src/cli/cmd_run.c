@@ -400,6 +400,9 @@ static void run_opts_dispose(run_opts_t *o)
     memset(o, 0, sizeof(*o));
 }
 
+/* Set by runjob (at the end of this file) in its own thread: the agent's runs never print. */
+static _Thread_local bool run_silent;
+
 /* --ammo / --uri: the requests come from Tank-style ammo (docs/ammo.md). */
 static int run_load_ammo(run_opts_t *o, char *err, size_t n)
 {
@@ -454,11 +457,11 @@ static int run_load_ammo(run_opts_t *o, char *err, size_t n)
         return run_err(err, n, "%s: %s", what, perr.msg[0] ? perr.msg : mt_strerror(rc));
     }
     o->has_ammo = true;
-    if (o->ammo.nwarnings > 0)
+    if (o->ammo.nwarnings > 0 && !run_silent)
         fprintf(stderr, "mortar run: warning: %s:%d: %s (%zu warning%s)\n",
                 o->ammo_path != NULL ? o->ammo_path : "--uri", o->ammo.warning.line,
                 o->ammo.warning.msg, o->ammo.nwarnings, o->ammo.nwarnings == 1 ? "" : "s");
-    if (o->ammo.skipped > 0 || o->ammo.malformed > 0)
+    if ((o->ammo.skipped > 0 || o->ammo.malformed > 0) && !run_silent)
         fprintf(stderr, "mortar run: %s: %zu non-GET and %zu unreadable lines skipped\n",
                 o->ammo_path, o->ammo.skipped, o->ammo.malformed);
     return RUN_EXIT_OK;
@@ -1130,4 +1133,199 @@ int mt_cli_run(int argc, char **argv)
     mt__config_argv_free(cargc, cargv);
     free(curl);
     return code;
+}
+
+/* ---- runjob: the same run for mortar serve's agent (cli/runjob.h) ---- */
+
+#include "cli/runjob.h"
+
+#include <pthread.h>
+
+struct mt__runjob {
+    int argc;
+    char **argv; /* run_opts_t borrows from these */
+    char *url;
+    run_opts_t o;
+    pthread_mutex_t mu;
+    mt_run_t *run; /* during and after exec */
+    bool stop;
+    bool executed;
+};
+
+static pthread_mutex_t runjob_getopt_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Keys whose value names a file the run would read or write. */
+static const char *runjob_file_key(const char *flag, const char *value)
+{
+    static const char *const keys[] = {"--json", "--phout", "--html", "--ammo", "--config"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(flag, keys[i]) == 0)
+            return keys[i] + 2;
+    if (strcmp(flag, "--body") == 0 && value != NULL && value[0] == '@')
+        return "body";
+    return NULL;
+}
+
+int mt__runjob_new(const char *config, size_t len, mt__runjob_t **out, char *err, size_t n)
+{
+    mt__config_info_t info;
+    mt_parse_err_t perr = {0};
+    mt__runjob_t *j;
+    int rc, code;
+
+    *out = NULL;
+    err[0] = '\0';
+    j = calloc(1, sizeof(*j));
+    if (j == NULL)
+        goto nomem;
+    pthread_mutex_init(&j->mu, NULL);
+    j->argv = calloc(2, sizeof(char *));
+    if (j->argv == NULL || (j->argv[0] = strdup("run")) == NULL)
+        goto nomem;
+    j->argc = 1;
+    memset(&info, 0, sizeof(info));
+    rc = mt__config_parse(config, len, "config", &j->argc, &j->argv, &j->url, &info, &perr);
+    if (rc == MT_ENOMEM) {
+        mt__config_info_dispose(&info);
+        goto nomem;
+    }
+    if (rc != MT_OK) {
+        mt__config_format_err("config", rc, &perr, err, n);
+        mt__config_info_dispose(&info);
+        goto bad;
+    }
+    for (int i = info.first; i < j->argc; i++) {
+        const char *key = runjob_file_key(j->argv[i], i + 1 < j->argc ? j->argv[i + 1] : NULL);
+        if (key == NULL)
+            continue;
+        snprintf(err, n,
+                 "config:%d:%d: %s: not allowed in a server run (runs must not read or write "
+                 "the server's files; the server stores the result itself)",
+                 info.src[i - info.first].line, info.src[i - info.first].col, key);
+        mt__config_info_dispose(&info);
+        goto bad;
+    }
+    mt__config_info_dispose(&info); /* warnings are dropped: a server run has no console */
+
+    pthread_mutex_lock(&runjob_getopt_mu);
+    run_silent = true;
+    code = run_parse_args_url(j->argc, j->argv, j->url, &j->o, err, n);
+    run_silent = false;
+    pthread_mutex_unlock(&runjob_getopt_mu);
+    if (code == RUN_EXIT_OK && (j->o.help || j->o.version)) {
+        snprintf(err, n, "mortar run: help and version are not run settings");
+        code = RUN_EXIT_USAGE;
+    }
+    if (code != RUN_EXIT_OK) {
+        if (code == RUN_EXIT_INTERNAL && strstr(err, "out of memory") != NULL)
+            goto nomem;
+        goto bad;
+    }
+    *out = j;
+    return MT_OK;
+bad:
+    mt__runjob_free(j);
+    return MT_EINVAL;
+nomem:
+    snprintf(err, n, "out of memory");
+    mt__runjob_free(j);
+    return MT_ENOMEM;
+}
+
+int mt__runjob_exec(mt__runjob_t *j, mt_second_cb on_second, void *ud, char *err, size_t n)
+{
+    run_opts_t *o = &j->o;
+    mt_run_config_t cfg;
+    mt_run_t *run = NULL;
+    int rc;
+
+    err[0] = '\0';
+    if (j->executed) {
+        snprintf(err, n, "the job has run already");
+        return MT_EINVAL;
+    }
+    j->executed = true;
+    /* as run_exec builds it (keep the two in step) */
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.host = o->url.host;
+    cfg.port = o->url.port;
+    cfg.request = o->request;
+    cfg.request_len = o->request_len;
+    cfg.parse_flags = o->parse_flags;
+    cfg.threads = o->threads;
+    cfg.connections = o->connections;
+    cfg.duration_ns = o->open_model && !o->duration_set ? 0 : o->duration_ns;
+    cfg.schedule = o->open_model ? &o->sched : NULL;
+    cfg.timeout_ns = o->timeout_ns;
+    cfg.max_queue = o->max_queue;
+    cfg.tick_ns = o->tick_ns;
+    if (o->has_ammo) {
+        cfg.requests = o->ammo.reqs;
+        cfg.nrequests = o->ammo.nreqs;
+        cfg.tags = o->ammo.tags;
+        cfg.ntags = o->ammo.ntags;
+        cfg.order = o->ammo_order;
+        cfg.seed = o->seed;
+    }
+    rc = mt_run_new(&cfg, &run);
+    if (rc != MT_OK) {
+        snprintf(err, n, "cannot set up the run: %s", mt_strerror(rc));
+        return rc;
+    }
+    pthread_mutex_lock(&j->mu);
+    j->run = run;
+    if (j->stop)
+        mt_run_stop(run); /* stopped before it started: the engine ends at once */
+    pthread_mutex_unlock(&j->mu);
+    rc = mt_run_exec(run, on_second, ud);
+    if (rc != MT_OK)
+        snprintf(err, n, "the engine failed: %s", mt_strerror(rc));
+    return rc;
+}
+
+void mt__runjob_stop(mt__runjob_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->stop = true;
+    if (j->run != NULL)
+        mt_run_stop(j->run);
+    pthread_mutex_unlock(&j->mu);
+}
+
+const mt_run_result_t *mt__runjob_result(const mt__runjob_t *j)
+{
+    return j->run != NULL ? mt_run_result(j->run) : NULL;
+}
+
+const char *const *mt__runjob_tags(const mt__runjob_t *j, size_t *ntags)
+{
+    if (!j->o.has_ammo || j->o.ammo.ntags == 0) {
+        *ntags = 0;
+        return NULL;
+    }
+    *ntags = j->o.ammo.ntags;
+    return j->o.ammo.tags;
+}
+
+int mt__runjob_connections(const mt__runjob_t *j)
+{
+    return j->o.connections;
+}
+
+const mt__verdicts_t *mt__runjob_verdicts(const mt__runjob_t *j)
+{
+    return &j->o.verdicts;
+}
+
+void mt__runjob_free(mt__runjob_t *j)
+{
+    if (j == NULL)
+        return;
+    if (j->run != NULL)
+        mt_run_free(j->run);
+    run_opts_dispose(&j->o);
+    mt__config_argv_free(j->argc, j->argv);
+    free(j->url);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
 }

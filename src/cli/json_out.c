@@ -212,13 +212,14 @@ out:
 
 /* Per-tag statistics: {"name": {counters, status, latency_us, service_us}}; NULL when the run
  * has no tags. which: JO_P_SECOND or JO_P_TOTAL. */
-static json_t *jo_tags(const mt__json_t *j, const mt_tag_stats_t *t, size_t n, unsigned which)
+static json_t *jo_tags(const char *const *tags, size_t ntags, const mt_tag_stats_t *t, size_t n,
+                       unsigned which)
 {
     json_t *o;
-    if (t == NULL || n == 0 || j->tags == NULL)
+    if (t == NULL || n == 0 || tags == NULL)
         return NULL;
     o = json_object();
-    for (size_t i = 0; o != NULL && i < n && i < j->ntags; i++) {
+    for (size_t i = 0; o != NULL && i < n && i < ntags; i++) {
         json_t *x = json_object();
         if (x == NULL)
             break;
@@ -227,26 +228,27 @@ static json_t *jo_tags(const mt__json_t *j, const mt_tag_stats_t *t, size_t n, u
         json_object_set_new(x, "status", jo_status(&t[i].c));
         json_object_set_new(x, "latency_us", jo_pcts(t[i].latency, which));
         json_object_set_new(x, "service_us", jo_pcts(t[i].service, which));
-        json_object_set_new(o, j->tags[i], x);
+        json_object_set_new(o, tags[i], x);
     }
     return o;
 }
 
-int mt__json_second(mt__json_t *j, const mt_second_t *s)
+json_t *mt__json_second_object(const mt_second_t *s, const char *const *tags, size_t ntags)
 {
     json_t *o = json_object(), *lag;
-    int rc = MT_ENOMEM;
 
     if (o == NULL)
-        goto out;
+        return NULL;
     json_object_set_new(o, "t", json_integer(s->index));
     json_object_set_new(o, "span_s", jo_num((double)s->span_ns / 1e9, 1e6));
     jo_counters(o, &s->c);
     json_object_set_new(o, "open_connections", json_integer(s->open_conns));
     json_object_set_new(o, "backlog", jo_u64(s->backlog));
     lag = json_object();
-    if (lag == NULL)
-        goto out;
+    if (lag == NULL) {
+        json_decref(o);
+        return NULL;
+    }
     json_object_set_new(
         lag, "mean",
         json_integer(s->c.sent > 0 ? llround((double)s->c.lag_sum_us / (double)s->c.sent) : 0));
@@ -256,7 +258,17 @@ int mt__json_second(mt__json_t *j, const mt_second_t *s)
     json_object_set_new(o, "latency_us", jo_pcts(s->latency, JO_P_SECOND));
     json_object_set_new(o, "service_us", jo_pcts(s->service, JO_P_SECOND));
     if (s->ntags > 0)
-        json_object_set_new(o, "tags", jo_tags(j, s->tags, s->ntags, JO_P_SECOND));
+        json_object_set_new(o, "tags", jo_tags(tags, ntags, s->tags, s->ntags, JO_P_SECOND));
+    return o;
+}
+
+int mt__json_second(mt__json_t *j, const mt_second_t *s)
+{
+    json_t *o = mt__json_second_object(s, j->tags, j->ntags);
+    int rc = MT_ENOMEM;
+
+    if (o == NULL)
+        goto out;
     {
         json_t *h = jo_hist_string(s->latency, &rc);
         if (h == NULL)
@@ -336,6 +348,15 @@ static json_t *jo_summary(const mt_run_result_t *r, bool interrupted)
     return o;
 }
 
+json_t *mt__json_summary_object(const mt_run_result_t *r, bool interrupted, const char *const *tags,
+                                size_t ntags)
+{
+    json_t *o = jo_summary(r, interrupted);
+    if (o != NULL && r->ntags > 0 && tags != NULL)
+        json_object_set_new(o, "tags", jo_tags(tags, ntags, r->tags, r->ntags, JO_P_TOTAL));
+    return o;
+}
+
 int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, char *errbuf,
                     size_t errlen)
 {
@@ -354,7 +375,8 @@ int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, c
     if (r->ntags > 0) {
         json_t *sm = json_object_get(j->root, "summary");
         if (sm != NULL)
-            json_object_set_new(sm, "tags", jo_tags(j, r->tags, r->ntags, JO_P_TOTAL));
+            json_object_set_new(sm, "tags",
+                                jo_tags(j->tags, j->ntags, r->tags, r->ntags, JO_P_TOTAL));
     }
     json_object_set(j->root, "seconds", j->seconds);
     hists = json_object();

@@ -27,6 +27,15 @@ int mt__json_new(const mt__run_info_t *info, const char *path, mt__json_t **out,
  * error the result is incomplete and mt__json_finish reports it. */
 int mt__json_second(mt__json_t *j, const mt_second_t *s);
 
+/* The builders behind the document, for whoever stores seconds elsewhere (mortar serve's
+ * aggregator, src/server/aggregator.c). New references; NULL when out of memory.
+ * One second as in the "seconds" array, without "hist"; tags/ntags name s->tags. */
+json_t *mt__json_second_object(const mt_second_t *s, const char *const *tags, size_t ntags);
+/* The "summary" object of r (with "tags" when r has per-tag totals). r's connect / send /
+ * wait / recv histograms may be NULL (their "breakdown_us" percentiles are then 0). */
+json_t *mt__json_summary_object(const mt_run_result_t *r, bool interrupted, const char *const *tags,
+                                size_t ntags);
+
 /* Adds the totals and writes the document (temporary file + rename, or stdout). Returns MT_OK,
  * or MT_ESYS / MT_ENOMEM with errbuf filled. Call at most once. */
 int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, char *errbuf,

@@ -33,7 +33,7 @@ typedef struct mt_agg_end {
     const char *reason;        /* why: "completed", "threshold ... failed", "autostop ...",
                                 * "stopped by API", the agent's error, ... */
     const char *summary_json;  /* the result JSON's "summary" object over the whole run */
-    const char *verdicts_json; /* the result JSON's "verdicts" object (autostop, thresholds) */
+    const char *verdicts_json; /* the result JSON's "verdicts" array ([] when none) */
     uint32_t seconds;          /* seconds stored */
 } mt_agg_end_t;
 
@@ -46,14 +46,29 @@ typedef struct mt_agg_sink {
     void (*on_end)(void *ud, const mt_agg_end_t *e);
 } mt_agg_sink_t;
 
+/* The first call raises glibc's malloc trim threshold to 64 MiB for the process (histogram
+ * decoding would otherwise return and re-fault heap pages on every snapshot; ADR 0012).
+ * The sink's callbacks run on the bus's dispatcher thread (or the aggregator's timer thread)
+ * with the aggregator's lock held: they must not call mt_agg_* themselves. */
 int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **out);
 /* Expects run_id's snapshots from nagents agents; config_json gives its autostop criteria and
  * thresholds (keys "autostop", "thresholds" of the run config). MT_EINVAL + err on a bad
  * criterion. A failing verdict with abort publishes mortar.runs.<id>.control {"stop": ...}. */
 int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
                  char *err, size_t errlen);
+/* Forgets run_id without calling on_end (e.g. its agent could not start it). MT_ENOTFOUND
+ * when it is not watched. An agent that died mid-run is handled instead by publishing its end
+ * on its behalf: mortar.runs.<id>.end {"agent":"NAME","outcome":"error","reason":"agent down"}. */
+int mt_agg_unwatch(mt_agg_t *g, const char *run_id);
 /* Merged seconds handed to the sink / snapshots received / rejected (for /metrics). */
 void mt_agg_stats(mt_agg_t *g, uint64_t *seconds, uint64_t *snapshots, uint64_t *rejected);
+/* Unsubscribes, stops the timer and drops runs still watched (their on_end is not called). */
 void mt_agg_free(mt_agg_t *g);
+
+/* For tests and benchmarks: the clock that times the 3 s limit (nanoseconds, monotonic;
+ * NULL restores CLOCK_MONOTONIC), and one check of that limit now (the aggregator's own timer
+ * does it every 200 ms). */
+void mt__agg_set_clock(mt_agg_t *g, int64_t (*clock)(void *ud), void *ud);
+void mt__agg_poll(mt_agg_t *g);
 
 #endif

@@ -22,10 +22,17 @@ int mt_bus_new_inproc(mt_bus_t **out);
 int mt_bus_publish(mt_bus_t *b, const char *subject, const void *msg, size_t len);
 /* Every message whose subject starts with prefix ("" = all) goes to cb. */
 int mt_bus_subscribe(mt_bus_t *b, const char *prefix, mt_bus_cb cb, void *ud);
+/* Removes the subscriptions of (cb, ud). On return cb is no longer running for them (unless
+ * called from a callback, where it takes effect with the next message), so ud may be freed. */
+void mt_bus_unsubscribe(mt_bus_t *b, mt_bus_cb cb, void *ud);
 /* Delivers what is queued, then refuses new messages. */
 void mt_bus_close(mt_bus_t *b);
+/* Waits until every message published so far (and any its callbacks published) has been
+ * delivered. For tests and orderly shutdown; must not be called from a callback (it returns
+ * at once there). */
+void mt_bus_flush(mt_bus_t *b);
 /* Messages published and not yet delivered (a gauge for /metrics). */
 size_t mt_bus_pending(mt_bus_t *b);
-void mt_bus_free(mt_bus_t *b); /* closes first; NULL is fine */
+void mt_bus_free(mt_bus_t *b); /* closes first; NULL is fine; never from a callback */
 
 #endif

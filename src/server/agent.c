@@ -1,0 +1,399 @@
+/* The in-process agent: each run is a runjob (cli/runjob.h: the CLI's own config and flag
+ * code, the real engine) in its own thread; each engine second becomes a snapshot on
+ * mortar.runs.<id>.second, the end of the run an end message on mortar.runs.<id>.end. A
+ * heartbeat thread publishes mortar.agents.<name>.heartbeat once per second. Control messages
+ * {"stop": reason} arrive on the bus's dispatcher thread and only ask the engine to stop. */
+#include "server/agent.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/runjob.h"
+#include "mortar/error.h"
+#include "server/log.h"
+#include "server/snapshot.h"
+
+#define AGENT_PREFIX "mortar.runs."
+#define AGENT_HB_NS  1000000000LL
+
+typedef struct agent_run {
+    struct agent_run *next;
+    mt_agent_t *a;
+    char id[40];
+    mt__runjob_t *job;
+    pthread_t thread;
+    bool done;    /* the thread has published its end (under a->mu) */
+    bool stopped; /* a stop was asked (under a->mu) */
+    char reason[256];
+    uint32_t seconds;
+    const char *const *tags;
+    size_t ntags;
+} agent_run_t;
+
+struct mt_agent {
+    mt_bus_t *bus;
+    char name[64];
+    json_t *labels;
+    int capacity;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    agent_run_t *runs;
+    int active;
+    pthread_t hb;
+    bool hb_on, quit, subscribed;
+};
+
+static bool agent_id_ok(const char *s, size_t max)
+{
+    size_t n = s != NULL ? strnlen(s, max) : 0;
+    if (n == 0 || n >= max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* ---- one run ---- */
+
+static void agent_on_second(const mt_second_t *s, void *ud)
+{
+    agent_run_t *r = ud;
+    mt_snapshot_t snap;
+    char subject[96], *buf = NULL;
+    size_t len = 0;
+    int rc = mt_snapshot_from_second(&snap, r->id, r->a->name, s, r->tags, r->ntags);
+
+    if (rc == MT_OK)
+        rc = mt_snapshot_encode(&snap, &buf, &len);
+    if (rc == MT_OK) {
+        snprintf(subject, sizeof(subject), AGENT_PREFIX "%s.second", r->id);
+        rc = mt_bus_publish(r->a->bus, subject, buf, len);
+    }
+    if (rc == MT_OK)
+        r->seconds++;
+    else
+        mt_log(MT_LOG_ERROR, "cannot publish a snapshot", "run", r->id, "agent", r->a->name,
+               "error", mt_strerror(rc), NULL);
+    free(buf);
+    mt_snapshot_dispose(&snap);
+}
+
+static void *agent_run_main(void *arg)
+{
+    agent_run_t *r = arg;
+    mt_agent_t *a = r->a;
+    char err[512], subject[96];
+    const char *outcome, *reason;
+    char *body = NULL;
+    json_t *o;
+    int rc = mt__runjob_exec(r->job, agent_on_second, r, err, sizeof(err));
+
+    pthread_mutex_lock(&a->mu);
+    if (rc != MT_OK) {
+        outcome = "error";
+        reason = err;
+    } else if (r->stopped) {
+        outcome = "stopped";
+        reason = r->reason;
+    } else {
+        outcome = "completed";
+        reason = "completed";
+    }
+    o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "run_id", r->id, "agent", a->name, "outcome",
+                  outcome, "reason", reason, "seconds", (json_int_t)r->seconds);
+    /* done before the end is published: whoever sees the end can reuse the capacity and the
+     * run id at once; the thread is joined later (agent_reap, mt_agent_free) */
+    r->done = true;
+    a->active--;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    snprintf(subject, sizeof(subject), AGENT_PREFIX "%s.end", r->id);
+    if (body == NULL || mt_bus_publish(a->bus, subject, body, strlen(body)) != MT_OK)
+        mt_log(MT_LOG_ERROR, "cannot publish a run's end", "run", r->id, "agent", a->name, NULL);
+    else
+        mt_log(MT_LOG_INFO, "run ended", "run", r->id, "agent", a->name, "outcome", outcome, NULL);
+    free(body);
+    return NULL;
+}
+
+static void agent_run_free(agent_run_t *r)
+{
+    mt__runjob_free(r->job);
+    free(r);
+}
+
+/* Joins and frees finished runs. Called with a->mu held. */
+static void agent_reap(mt_agent_t *a)
+{
+    agent_run_t **pp = &a->runs;
+    while (*pp != NULL) {
+        agent_run_t *r = *pp;
+        if (!r->done) {
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        pthread_join(r->thread, NULL); /* it has returned or is returning */
+        agent_run_free(r);
+    }
+}
+
+static agent_run_t *agent_find(mt_agent_t *a, const char *id, size_t len)
+{
+    for (agent_run_t *r = a->runs; r != NULL; r = r->next)
+        if (!r->done && strlen(r->id) == len && memcmp(r->id, id, len) == 0)
+            return r;
+    return NULL;
+}
+
+static void agent_stop_locked(agent_run_t *r, const char *reason)
+{
+    if (!r->stopped) {
+        r->stopped = true;
+        snprintf(r->reason, sizeof(r->reason), "%s", reason);
+    }
+    mt__runjob_stop(r->job);
+}
+
+/* ---- bus: control messages ---- */
+
+static void agent_on_control(const char *subject, const void *msg, size_t len, void *ud)
+{
+    mt_agent_t *a = ud;
+    const char *id = subject + strlen(AGENT_PREFIX), *dot = strchr(id, '.');
+    json_t *o;
+    const json_t *stop;
+    agent_run_t *r;
+
+    if (dot == NULL || strcmp(dot, ".control") != 0)
+        return;
+    o = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
+    stop = json_object_get(o, "stop");
+    if (!json_is_object(o) || stop == NULL) {
+        mt_log(MT_LOG_WARN, "control message ignored", "subject", subject, NULL);
+        json_decref(o);
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    r = agent_find(a, id, (size_t)(dot - id));
+    if (r != NULL)
+        agent_stop_locked(r, json_is_string(stop) && json_string_length(stop) > 0
+                                 ? json_string_value(stop)
+                                 : "stopped");
+    pthread_mutex_unlock(&a->mu);
+    json_decref(o);
+}
+
+/* ---- heartbeat ---- */
+
+static void agent_heartbeat(mt_agent_t *a)
+{
+    char subject[128], *body;
+    json_t *o = json_pack("{s:s, s:O, s:i, s:i}", "name", a->name, "labels", a->labels, "capacity",
+                          a->capacity, "active", a->active);
+    body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    snprintf(subject, sizeof(subject), "mortar.agents.%s.heartbeat", a->name);
+    if (body != NULL)
+        mt_bus_publish(a->bus, subject, body, strlen(body));
+    free(body);
+}
+
+static void *agent_hb_main(void *arg)
+{
+    mt_agent_t *a = arg;
+    struct timespec next;
+
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    pthread_mutex_lock(&a->mu);
+    while (!a->quit) {
+        next.tv_sec += AGENT_HB_NS / 1000000000LL;
+        while (!a->quit && pthread_cond_timedwait(&a->cv, &a->mu, &next) == 0)
+            ; /* woken for another reason (a run ended): keep the one-second beat */
+        if (!a->quit)
+            agent_heartbeat(a);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* ---- API ---- */
+
+int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out)
+{
+    pthread_condattr_t ca;
+    mt_agent_t *a;
+    int rc;
+
+    *out = NULL;
+    if (info == NULL || bus == NULL || !agent_id_ok(info->name, sizeof(a->name)) ||
+        info->capacity < 1)
+        return MT_EINVAL;
+    a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return MT_ENOMEM;
+    a->bus = bus;
+    snprintf(a->name, sizeof(a->name), "%s", info->name);
+    a->capacity = info->capacity;
+    a->labels = info->labels_json != NULL ? json_loads(info->labels_json, 0, NULL) : json_object();
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (!json_is_object(a->labels)) {
+        mt_agent_free(a);
+        return MT_EINVAL;
+    }
+    rc = mt_bus_subscribe(bus, AGENT_PREFIX, agent_on_control, a);
+    if (rc != MT_OK) {
+        mt_agent_free(a);
+        return rc;
+    }
+    a->subscribed = true;
+    agent_heartbeat(a); /* the first beat before new returns: the server knows it at once */
+    if (pthread_create(&a->hb, NULL, agent_hb_main, a) != 0) {
+        mt_agent_free(a);
+        return MT_ESYS;
+    }
+    a->hb_on = true;
+    *out = a;
+    return MT_OK;
+}
+
+int mt_agent_check_config(const char *config_json, char *err, size_t errlen)
+{
+    mt__runjob_t *job = NULL;
+    char buf[512];
+    int rc;
+
+    if (config_json == NULL) {
+        snprintf(err, errlen, "no config");
+        return MT_EINVAL;
+    }
+    rc = mt__runjob_new(config_json, strlen(config_json), &job, buf, sizeof(buf));
+    if (rc != MT_OK && errlen > 0)
+        snprintf(err, errlen, "%s", buf);
+    mt__runjob_free(job);
+    return rc == MT_ENOMEM ? MT_ENOMEM : rc != MT_OK ? MT_EINVAL : MT_OK;
+}
+
+int mt_agent_start(mt_agent_t *a, const char *run_id, const char *config_json, char *err,
+                   size_t errlen)
+{
+    agent_run_t *r;
+    char buf[512];
+    int rc;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    if (a == NULL || config_json == NULL || !agent_id_ok(run_id, sizeof(r->id))) {
+        snprintf(err, errlen, "run id: 1..39 of A-Z a-z 0-9 - _");
+        return MT_EINVAL;
+    }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return MT_ENOMEM;
+    }
+    r->a = a;
+    snprintf(r->id, sizeof(r->id), "%s", run_id);
+    rc = mt__runjob_new(config_json, strlen(config_json), &r->job, buf, sizeof(buf));
+    if (rc != MT_OK) {
+        snprintf(err, errlen, "%s", buf);
+        free(r);
+        return rc == MT_ENOMEM ? MT_ENOMEM : MT_EINVAL;
+    }
+    r->tags = mt__runjob_tags(r->job, &r->ntags);
+
+    pthread_mutex_lock(&a->mu);
+    agent_reap(a);
+    if (a->quit) {
+        rc = MT_EINVAL;
+        snprintf(err, errlen, "agent %s is shutting down", a->name);
+    } else if (agent_find(a, run_id, strlen(run_id)) != NULL) {
+        rc = MT_EINVAL;
+        snprintf(err, errlen, "run %s is running on agent %s already", run_id, a->name);
+    } else if (a->active >= a->capacity) {
+        rc = MT_EBUSY;
+        snprintf(err, errlen, "agent %s is at capacity (%d runs)", a->name, a->capacity);
+    } else if (pthread_create(&r->thread, NULL, agent_run_main, r) != 0) {
+        rc = MT_ESYS;
+        snprintf(err, errlen, "cannot start a thread");
+    } else {
+        r->next = a->runs;
+        a->runs = r;
+        a->active++;
+        rc = MT_OK;
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (rc != MT_OK)
+        agent_run_free(r);
+    else
+        mt_log(MT_LOG_INFO, "run started", "run", run_id, "agent", a->name, NULL);
+    return rc;
+}
+
+int mt_agent_stop(mt_agent_t *a, const char *run_id, const char *reason)
+{
+    agent_run_t *r;
+    int rc = MT_ENOTFOUND;
+
+    if (a == NULL || run_id == NULL)
+        return MT_EINVAL;
+    pthread_mutex_lock(&a->mu);
+    r = agent_find(a, run_id, strlen(run_id));
+    if (r != NULL) {
+        agent_stop_locked(r, reason != NULL && reason[0] != '\0' ? reason : "stopped");
+        rc = MT_OK;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int mt_agent_active(mt_agent_t *a)
+{
+    int n;
+    pthread_mutex_lock(&a->mu);
+    n = a->active;
+    pthread_mutex_unlock(&a->mu);
+    return n;
+}
+
+void mt_agent_free(mt_agent_t *a)
+{
+    if (a == NULL)
+        return;
+    if (a->subscribed)
+        mt_bus_unsubscribe(a->bus, agent_on_control, a);
+    pthread_mutex_lock(&a->mu);
+    a->quit = true;
+    for (agent_run_t *r = a->runs; r != NULL; r = r->next)
+        if (!r->done)
+            agent_stop_locked(r, "agent shutting down");
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    if (a->hb_on)
+        pthread_join(a->hb, NULL);
+    while (a->runs != NULL) {
+        agent_run_t *r = a->runs;
+        a->runs = r->next;
+        pthread_join(r->thread, NULL);
+        agent_run_free(r);
+    }
+    json_decref(a->labels);
+    pthread_mutex_destroy(&a->mu);
+    pthread_cond_destroy(&a->cv);
+    free(a);
+}

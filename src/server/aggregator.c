@@ -1,0 +1,826 @@
+/* The aggregator: per run, the snapshots of each second from every agent are merged exactly
+ * (counters added, histograms added bucket by bucket) into a pending second; a second is
+ * handed to the sink, in order, once every agent of the run sent it or a later one or ended,
+ * or 3 s after its first snapshot. Verdicts run on the merged seconds. One mutex guards
+ * everything: bus deliveries and the timer thread take it. Rules: docs/aggregation.md. */
+#include "server/aggregator.h"
+
+#include <jansson.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/json_out.h"
+#include "cli/runjob.h"
+#include "cli/verdicts.h"
+#include "mortar/error.h"
+#include "server/log.h"
+#include "server/snapshot.h"
+
+#define AGG_PREFIX     "mortar.runs."
+#define AGG_TIMEOUT_NS (3 * 1000000000LL)
+#define AGG_TICK_NS    (200 * 1000000LL)
+#define AGG_MAX_AGENTS 4096
+
+typedef struct agg_acc {
+    mt_counters_t c;
+    mt_hist_t *lat, *svc;
+} agg_acc_t;
+
+typedef struct agg_agent {
+    char name[64];
+    bool any;            /* sent a snapshot */
+    uint32_t max_second; /* highest second sent */
+    bool ended;
+    char outcome[16];
+    char *reason;
+} agg_agent_t;
+
+typedef struct agg_sec {
+    struct agg_sec *next; /* ascending seconds */
+    uint32_t second;
+    int64_t first_ns; /* when its first snapshot arrived (aggregator clock) */
+    int64_t span_ns;
+    uint32_t open_conns;
+    uint64_t backlog;
+    agg_acc_t all;
+    agg_acc_t *tags; /* ntags */
+    bool *from;      /* per known agent (index in run->agents): its snapshot is in */
+} agg_sec_t;
+
+typedef struct agg_run {
+    struct agg_run *next;
+    char id[40];
+    unsigned nagents;
+    agg_agent_t *agents_p; /* nagents; the first nknown are known by name */
+    size_t nknown;
+    char **tags;
+    size_t ntags;
+    mt__verdicts_t *v;
+    agg_sec_t *pending;
+    uint32_t next_second; /* seconds below it have been emitted */
+    /* totals over emitted seconds */
+    agg_acc_t total;
+    agg_acc_t *ttags;
+    int64_t elapsed_ns;
+    uint32_t max_open;
+    uint32_t stored;
+    bool stop_sent;
+    char *stop_reason;
+} agg_run_t;
+
+struct mt_agg {
+    mt_bus_t *bus;
+    mt_agg_sink_t sink;
+    void *ud;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t timer;
+    bool timer_on, quit;
+    agg_run_t *runs;
+    int64_t (*clock)(void *);
+    void *clock_ud;
+    uint64_t nseconds, nsnapshots, nrejected;
+};
+
+static int64_t agg_mono(void *ud)
+{
+    struct timespec ts;
+    (void)ud;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- accumulators ---- */
+
+static int acc_init(agg_acc_t *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (mt_hist_new_latency(&a->lat) != MT_OK || mt_hist_new_latency(&a->svc) != MT_OK)
+        return MT_ENOMEM;
+    return MT_OK;
+}
+
+static void acc_dispose(agg_acc_t *a)
+{
+    mt_hist_free(a->lat);
+    mt_hist_free(a->svc);
+    memset(a, 0, sizeof(*a));
+}
+
+static void acc_add(agg_acc_t *a, const mt_counters_t *c, const mt_hist_t *lat,
+                    const mt_hist_t *svc)
+{
+    mt_counters_add(&a->c, c);
+    if (lat != NULL)
+        mt_hist_add(a->lat, lat);
+    if (svc != NULL)
+        mt_hist_add(a->svc, svc);
+}
+
+static agg_acc_t *accs_new(size_t n)
+{
+    agg_acc_t *t = n > 0 ? calloc(n, sizeof(*t)) : NULL;
+    if (n > 0 && t == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (acc_init(&t[i]) != MT_OK) {
+            for (size_t k = 0; k <= i; k++)
+                acc_dispose(&t[k]);
+            free(t);
+            return NULL;
+        }
+    return t;
+}
+
+static void accs_free(agg_acc_t *t, size_t n)
+{
+    for (size_t i = 0; t != NULL && i < n; i++)
+        acc_dispose(&t[i]);
+    free(t);
+}
+
+/* ---- runs ---- */
+
+static void sec_free(agg_sec_t *s, size_t ntags)
+{
+    if (s == NULL)
+        return;
+    acc_dispose(&s->all);
+    accs_free(s->tags, ntags);
+    free(s->from);
+    free(s);
+}
+
+static void run_free(agg_run_t *r)
+{
+    if (r == NULL)
+        return;
+    while (r->pending != NULL) {
+        agg_sec_t *s = r->pending;
+        r->pending = s->next;
+        sec_free(s, r->ntags);
+    }
+    for (size_t i = 0; i < r->nknown; i++)
+        free(r->agents_p[i].reason);
+    free(r->agents_p);
+    for (size_t i = 0; i < r->ntags; i++)
+        free(r->tags[i]);
+    free(r->tags);
+    if (r->v != NULL)
+        mt__verdicts_dispose(r->v);
+    free(r->v);
+    acc_dispose(&r->total);
+    accs_free(r->ttags, r->ntags);
+    free(r->stop_reason);
+    free(r);
+}
+
+static agg_run_t *run_find(mt_agg_t *g, const char *id, size_t len)
+{
+    for (agg_run_t *r = g->runs; r != NULL; r = r->next)
+        if (strlen(r->id) == len && memcmp(r->id, id, len) == 0)
+            return r;
+    return NULL;
+}
+
+static void run_unlink(mt_agg_t *g, agg_run_t *r)
+{
+    for (agg_run_t **p = &g->runs; *p != NULL; p = &(*p)->next)
+        if (*p == r) {
+            *p = r->next;
+            return;
+        }
+}
+
+/* The agent's index in r->agents_p, registering it when there is room; -1 otherwise. */
+static int run_agent(agg_run_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->nknown; i++)
+        if (strcmp(r->agents_p[i].name, name) == 0)
+            return (int)i;
+    if (r->nknown >= r->nagents)
+        return -1; /* more agents than the run has */
+    snprintf(r->agents_p[r->nknown].name, sizeof(r->agents_p[0].name), "%s", name);
+    return (int)r->nknown++;
+}
+
+static int tag_index(const agg_run_t *r, const char *name)
+{
+    for (size_t i = 0; i < r->ntags; i++)
+        if (strcmp(r->tags[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* ---- emitting a merged second ---- */
+
+static void agg_publish_stop(mt_agg_t *g, agg_run_t *r, const char *reason)
+{
+    char subject[96];
+    char *body;
+    json_t *o;
+
+    if (r->stop_sent)
+        return;
+    r->stop_sent = true;
+    r->stop_reason = strdup(reason);
+    o = json_pack("{s:s}", "stop", reason);
+    body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    snprintf(subject, sizeof(subject), AGG_PREFIX "%s.control", r->id);
+    if (body == NULL || mt_bus_publish(g->bus, subject, body, strlen(body)) != MT_OK)
+        mt_log(MT_LOG_ERROR, "cannot publish a stop", "run", r->id, "reason", reason, NULL);
+    free(body);
+}
+
+/* Builds one row: data_json and the two encoded histograms (malloc'd into the out args). */
+static int row_build(const mt_second_t *s, const char *const *tags, size_t ntags, char **data,
+                     char **lat, char **svc)
+{
+    json_t *o = mt__json_second_object(s, tags, ntags);
+    size_t len;
+
+    *data = *lat = *svc = NULL;
+    if (o == NULL)
+        return MT_ENOMEM;
+    *data = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (*data == NULL)
+        return MT_ENOMEM;
+    if (mt_hist_encode(s->latency, lat, &len) != MT_OK ||
+        mt_hist_encode(s->service, svc, &len) != MT_OK)
+        return MT_ENOMEM;
+    return MT_OK;
+}
+
+static void agg_emit(mt_agg_t *g, agg_run_t *r, agg_sec_t *s)
+{
+    mt_tag_stats_t ts[MT_MAX_TAGS];
+    mt_agg_row_t rows[MT_MAX_TAGS + 1];
+    char *bufs[MT_MAX_TAGS + 1][3];
+    size_t nrows = 0;
+    mt_second_t sec;
+    int rc = MT_OK;
+
+    memset(bufs, 0, sizeof(bufs));
+    for (size_t i = 0; i < r->ntags; i++)
+        ts[i] = (mt_tag_stats_t){
+            .c = s->tags[i].c, .latency = s->tags[i].lat, .service = s->tags[i].svc};
+    memset(&sec, 0, sizeof(sec));
+    sec.index = s->second;
+    sec.span_ns = s->span_ns;
+    sec.c = s->all.c;
+    sec.open_conns = s->open_conns;
+    sec.backlog = s->backlog;
+    sec.latency = s->all.lat;
+    sec.service = s->all.svc;
+    sec.tags = r->ntags > 0 ? ts : NULL;
+    sec.ntags = r->ntags;
+
+    /* verdicts on the merged data, before anything else sees the second */
+    if (r->v != NULL && !r->stop_sent && mt__verdicts_second(r->v, &sec)) {
+        char reason[MT_VERDICT_MSG_MAX + 64];
+        if (r->v->tripped)
+            snprintf(reason, sizeof(reason), "autostop %s", r->v->trip.message);
+        else
+            snprintf(reason, sizeof(reason), "threshold %s failed (abortOnFail)",
+                     r->v->ths[r->v->abort_index].text);
+        agg_publish_stop(g, r, reason);
+    }
+
+    rc = row_build(&sec, (const char *const *)r->tags, r->ntags, &bufs[0][0], &bufs[0][1],
+                   &bufs[0][2]);
+    rows[nrows++] = (mt_agg_row_t){
+        .tag = "", .data_json = bufs[0][0], .latency_b64 = bufs[0][1], .service_b64 = bufs[0][2]};
+    for (size_t i = 0; rc == MT_OK && i < r->ntags; i++) {
+        mt_second_t t;
+        if (r->tags[i][0] == '\0')
+            continue; /* the untagged slice: the "" row is every request */
+        memset(&t, 0, sizeof(t));
+        t.index = s->second;
+        t.span_ns = s->span_ns;
+        t.c = s->tags[i].c;
+        t.open_conns = s->open_conns;
+        t.backlog = s->backlog;
+        t.latency = s->tags[i].lat;
+        t.service = s->tags[i].svc;
+        rc = row_build(&t, NULL, 0, &bufs[nrows][0], &bufs[nrows][1], &bufs[nrows][2]);
+        rows[nrows] = (mt_agg_row_t){.tag = r->tags[i],
+                                     .data_json = bufs[nrows][0],
+                                     .latency_b64 = bufs[nrows][1],
+                                     .service_b64 = bufs[nrows][2]};
+        nrows++;
+    }
+    if (rc != MT_OK) {
+        mt_log(MT_LOG_ERROR, "cannot build a second's rows", "run", r->id, NULL);
+        g->nrejected++;
+    } else if (g->sink.on_second != NULL &&
+               g->sink.on_second(g->ud, r->id, s->second, rows, nrows) != 0) {
+        char num[16];
+        snprintf(num, sizeof(num), "%u", (unsigned)s->second);
+        mt_log(MT_LOG_ERROR, "the store refused a second", "run", r->id, "second", num, NULL);
+    } else {
+        r->stored++;
+    }
+    g->nseconds++;
+    for (size_t i = 0; i < nrows; i++)
+        for (int k = 0; k < 3; k++)
+            free(bufs[i][k]);
+
+    /* totals */
+    acc_add(&r->total, &s->all.c, s->all.lat, s->all.svc);
+    for (size_t i = 0; i < r->ntags; i++)
+        acc_add(&r->ttags[i], &s->tags[i].c, s->tags[i].lat, s->tags[i].svc);
+    {
+        int64_t end = (int64_t)s->second * 1000000000LL + s->span_ns;
+        if (end > r->elapsed_ns)
+            r->elapsed_ns = end;
+    }
+    if (s->open_conns > r->max_open)
+        r->max_open = s->open_conns;
+}
+
+static bool sec_complete(const agg_run_t *r, const agg_sec_t *s)
+{
+    unsigned done = 0;
+    for (size_t i = 0; i < r->nknown; i++) {
+        const agg_agent_t *a = &r->agents_p[i];
+        if (s->from[i] || a->ended || (a->any && a->max_second > s->second))
+            done++;
+    }
+    return done >= r->nagents;
+}
+
+/* Emits the leading pending seconds that are complete (or all of them when force). */
+static void agg_flush(mt_agg_t *g, agg_run_t *r, int64_t now, bool force)
+{
+    while (r->pending != NULL) {
+        agg_sec_t *s = r->pending;
+        if (!force && !sec_complete(r, s) && now - s->first_ns < AGG_TIMEOUT_NS)
+            break;
+        r->pending = s->next;
+        agg_emit(g, r, s);
+        r->next_second = s->second + 1;
+        sec_free(s, r->ntags);
+    }
+}
+
+/* ---- the end of a run ---- */
+
+static void agg_finish(mt_agg_t *g, agg_run_t *r)
+{
+    mt_tag_stats_t ts[MT_MAX_TAGS];
+    mt_run_result_t res;
+    json_t *summary, *verdicts;
+    char *sj, *vj;
+    const char *state = "passed", *reason = "completed";
+    char why[MT_VERDICT_MSG_MAX + 64];
+    bool stopped = false;
+    mt_agg_end_t e;
+
+    agg_flush(g, r, 0, true);
+    memset(&res, 0, sizeof(res));
+    for (size_t i = 0; i < r->ntags; i++)
+        ts[i] = (mt_tag_stats_t){
+            .c = r->ttags[i].c, .latency = r->ttags[i].lat, .service = r->ttags[i].svc};
+    res.c = r->total.c;
+    res.elapsed_ns = r->elapsed_ns;
+    res.seconds = r->stored;
+    res.max_open_conns = r->max_open;
+    res.latency = r->total.lat;
+    res.service = r->total.svc;
+    res.tags = r->ntags > 0 ? ts : NULL;
+    res.ntags = r->ntags;
+
+    for (size_t i = 0; i < r->nknown; i++)
+        if (strcmp(r->agents_p[i].outcome, "stopped") == 0)
+            stopped = true;
+    res.stopped = stopped;
+    if (r->v != NULL)
+        mt__verdicts_finish(r->v, &res, (const char *const *)r->tags, r->ntags);
+
+    for (size_t i = 0; i < r->nknown; i++)
+        if (strcmp(r->agents_p[i].outcome, "error") == 0) {
+            state = "error";
+            snprintf(why, sizeof(why), "agent %s: %s", r->agents_p[i].name,
+                     r->agents_p[i].reason != NULL ? r->agents_p[i].reason : "error");
+            reason = why;
+            break;
+        }
+    if (strcmp(state, "error") != 0) {
+        if (r->stop_sent && r->v != NULL && (r->v->tripped || r->v->aborted)) {
+            state = "failed";
+            reason = r->stop_reason != NULL ? r->stop_reason : "verdict";
+        } else if (stopped) {
+            state = "stopped";
+            reason = "stopped";
+            for (size_t i = 0; i < r->nknown; i++)
+                if (strcmp(r->agents_p[i].outcome, "stopped") == 0 &&
+                    r->agents_p[i].reason != NULL) {
+                    reason = r->agents_p[i].reason;
+                    break;
+                }
+        } else if (r->v != NULL && mt__verdicts_exit_code(r->v) != 0) {
+            state = "failed";
+            for (size_t i = 0; i < r->v->nths; i++)
+                if (!r->v->results[i].pass) {
+                    snprintf(why, sizeof(why), "threshold %s", r->v->results[i].message);
+                    break;
+                }
+            reason = why;
+        }
+    }
+
+    summary = mt__json_summary_object(&res, stopped, (const char *const *)r->tags, r->ntags);
+    verdicts = r->v != NULL ? mt__verdicts_json(r->v) : json_array();
+    sj = summary != NULL ? json_dumps(summary, JSON_COMPACT) : NULL;
+    vj = verdicts != NULL ? json_dumps(verdicts, JSON_COMPACT) : NULL;
+    json_decref(summary);
+    json_decref(verdicts);
+    if (sj == NULL || vj == NULL)
+        mt_log(MT_LOG_ERROR, "out of memory building a run's summary", "run", r->id, NULL);
+    e = (mt_agg_end_t){.run_id = r->id,
+                       .state = state,
+                       .reason = reason,
+                       .summary_json = sj != NULL ? sj : "{}",
+                       .verdicts_json = vj != NULL ? vj : "[]",
+                       .seconds = r->stored};
+    if (g->sink.on_end != NULL)
+        g->sink.on_end(g->ud, &e);
+    free(sj);
+    free(vj);
+    run_unlink(g, r);
+    run_free(r);
+}
+
+/* ---- messages ---- */
+
+static void agg_reject(mt_agg_t *g, const char *run, const char *why)
+{
+    g->nrejected++;
+    mt_log(MT_LOG_WARN, "snapshot rejected", "run", run, "reason", why, NULL);
+}
+
+static void agg_on_second(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len)
+{
+    mt_snapshot_t snap;
+    mt_parse_err_t pe;
+    agg_sec_t *s, **pp;
+    int ai, rc;
+
+    rc = mt_snapshot_decode(msg, len, &snap, &pe);
+    if (rc != MT_OK) {
+        agg_reject(g, r->id, rc == MT_EPARSE ? pe.msg : mt_strerror(rc));
+        return;
+    }
+    if (strcmp(snap.run_id, r->id) != 0) {
+        agg_reject(g, r->id, "run_id differs from the subject's");
+        goto out;
+    }
+    ai = run_agent(r, snap.agent);
+    if (ai < 0) {
+        agg_reject(g, r->id, "more agents than the run has");
+        goto out;
+    }
+    if (r->agents_p[ai].ended) {
+        agg_reject(g, r->id, "snapshot after the agent's end");
+        goto out;
+    }
+    if (snap.second < r->next_second) {
+        agg_reject(g, r->id, "late: the second was already stored");
+        goto out;
+    }
+    for (size_t i = 0; i < snap.ntags; i++)
+        if (tag_index(r, snap.tags[i].name) < 0) {
+            agg_reject(g, r->id, "a tag the run does not have");
+            goto out;
+        }
+    for (pp = &r->pending; *pp != NULL && (*pp)->second < snap.second; pp = &(*pp)->next)
+        ;
+    s = *pp;
+    if (s == NULL || s->second != snap.second) {
+        s = calloc(1, sizeof(*s));
+        if (s == NULL || acc_init(&s->all) != MT_OK ||
+            (r->ntags > 0 && (s->tags = accs_new(r->ntags)) == NULL) ||
+            (s->from = calloc(r->nagents, sizeof(bool))) == NULL) {
+            sec_free(s, r->ntags);
+            agg_reject(g, r->id, "out of memory");
+            goto out;
+        }
+        s->second = snap.second;
+        s->first_ns = g->clock(g->clock_ud);
+        s->next = *pp;
+        *pp = s;
+    }
+    if (s->from[ai]) {
+        agg_reject(g, r->id, "the agent sent this second twice");
+        goto out;
+    }
+    s->from[ai] = true;
+    if (snap.span_ns > s->span_ns)
+        s->span_ns = snap.span_ns;
+    s->open_conns += snap.open_conns;
+    s->backlog += snap.backlog;
+    acc_add(&s->all, &snap.c, snap.latency, snap.service);
+    for (size_t i = 0; i < snap.ntags; i++) {
+        int ti = tag_index(r, snap.tags[i].name);
+        acc_add(&s->tags[ti], &snap.tags[i].c, snap.tags[i].latency, snap.tags[i].service);
+    }
+    if (!r->agents_p[ai].any || snap.second > r->agents_p[ai].max_second)
+        r->agents_p[ai].max_second = snap.second;
+    r->agents_p[ai].any = true;
+    g->nsnapshots++;
+    agg_flush(g, r, g->clock(g->clock_ud), false);
+out:
+    mt_snapshot_dispose(&snap);
+}
+
+/* {"run_id","agent","outcome":"completed"|"stopped"|"error","reason","seconds"} */
+static void agg_on_end(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len)
+{
+    json_t *o = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
+    const json_t *agent = json_object_get(o, "agent"), *oc = json_object_get(o, "outcome"),
+                 *why = json_object_get(o, "reason");
+    int ai;
+
+    if (!json_is_object(o) || !json_is_string(agent) || json_string_length(agent) == 0 ||
+        json_string_length(agent) >= sizeof(r->agents_p[0].name) || !json_is_string(oc) ||
+        (strcmp(json_string_value(oc), "completed") != 0 &&
+         strcmp(json_string_value(oc), "stopped") != 0 &&
+         strcmp(json_string_value(oc), "error") != 0) ||
+        (why != NULL && !json_is_string(why) && !json_is_null(why))) {
+        agg_reject(g, r->id, "malformed end message");
+        goto out;
+    }
+    ai = run_agent(r, json_string_value(agent));
+    if (ai < 0 || r->agents_p[ai].ended) {
+        agg_reject(g, r->id, ai < 0 ? "end from an agent the run does not have" : "second end");
+        goto out;
+    }
+    r->agents_p[ai].ended = true;
+    snprintf(r->agents_p[ai].outcome, sizeof(r->agents_p[ai].outcome), "%s", json_string_value(oc));
+    if (json_is_string(why))
+        r->agents_p[ai].reason = strdup(json_string_value(why));
+    {
+        unsigned ended = 0;
+        for (size_t i = 0; i < r->nknown; i++)
+            ended += r->agents_p[i].ended;
+        if (ended >= r->nagents) {
+            agg_finish(g, r); /* frees r */
+            goto out;
+        }
+    }
+    agg_flush(g, r, g->clock(g->clock_ud), false);
+out:
+    json_decref(o);
+}
+
+static void agg_on_msg(const char *subject, const void *msg, size_t len, void *ud)
+{
+    mt_agg_t *g = ud;
+    const char *id = subject + strlen(AGG_PREFIX), *dot = strchr(id, '.');
+    agg_run_t *r;
+
+    if (dot == NULL || (strcmp(dot, ".second") != 0 && strcmp(dot, ".end") != 0))
+        return; /* control messages and others are not ours */
+    pthread_mutex_lock(&g->mu);
+    r = run_find(g, id, (size_t)(dot - id));
+    if (r == NULL) {
+        g->nrejected++;
+        mt_log(MT_LOG_WARN, "message for a run not watched", "subject", subject, NULL);
+    } else if (dot[1] == 's') {
+        agg_on_second(g, r, msg, len);
+    } else {
+        agg_on_end(g, r, msg, len);
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* ---- the timer ---- */
+
+void mt__agg_poll(mt_agg_t *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int64_t now = g->clock(g->clock_ud);
+    for (agg_run_t *r = g->runs; r != NULL; r = r->next)
+        agg_flush(g, r, now, false);
+    pthread_mutex_unlock(&g->mu);
+}
+
+void mt__agg_set_clock(mt_agg_t *g, int64_t (*clock)(void *ud), void *ud)
+{
+    pthread_mutex_lock(&g->mu);
+    g->clock = clock != NULL ? clock : agg_mono;
+    g->clock_ud = ud;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void *agg_timer(void *arg)
+{
+    mt_agg_t *g = arg;
+    pthread_mutex_lock(&g->mu);
+    while (!g->quit) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += AGG_TICK_NS;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+        if (g->quit)
+            break;
+        int64_t now = g->clock(g->clock_ud);
+        for (agg_run_t *r = g->runs; r != NULL; r = r->next)
+            agg_flush(g, r, now, false);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+/* ---- API ---- */
+
+/* Every snapshot decodes ~22 histograms (26 KiB each) and frees them: with glibc's default
+ * (dynamic) trim threshold the heap's top is returned to the kernel and faulted back in for
+ * every snapshot, a quarter of the aggregator's CPU. A process running an aggregator keeps up
+ * to 64 MiB of free heap instead (docs/adr/0012). */
+static void agg_tune_malloc(void)
+{
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+}
+
+int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **out)
+{
+    static pthread_once_t tuned = PTHREAD_ONCE_INIT;
+    pthread_condattr_t ca;
+    mt_agg_t *g;
+    int rc;
+
+    *out = NULL;
+    if (bus == NULL || sink == NULL)
+        return MT_EINVAL;
+    pthread_once(&tuned, agg_tune_malloc);
+    g = calloc(1, sizeof(*g));
+    if (g == NULL)
+        return MT_ENOMEM;
+    g->bus = bus;
+    g->sink = *sink;
+    g->ud = ud;
+    g->clock = agg_mono;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&g->timer, NULL, agg_timer, g) != 0) {
+        mt_agg_free(g);
+        return MT_ESYS;
+    }
+    g->timer_on = true;
+    rc = mt_bus_subscribe(bus, AGG_PREFIX, agg_on_msg, g);
+    if (rc != MT_OK) {
+        mt_agg_free(g);
+        return rc;
+    }
+    *out = g;
+    return MT_OK;
+}
+
+int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
+                 char *err, size_t errlen)
+{
+    mt__runjob_t *job = NULL;
+    agg_run_t *r = NULL;
+    const char *const *tags;
+    size_t ntags = 0, idlen;
+    int rc;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    if (g == NULL || run_id == NULL || config_json == NULL || nagents == 0 ||
+        nagents > AGG_MAX_AGENTS) {
+        snprintf(err, errlen, "invalid argument (agents: 1..%d)", AGG_MAX_AGENTS);
+        return MT_EINVAL;
+    }
+    idlen = strlen(run_id);
+    if (idlen == 0 || idlen >= sizeof(r->id) || strchr(run_id, '.') != NULL) {
+        snprintf(err, errlen, "run id: 1..%zu characters without '.'", sizeof(r->id) - 1);
+        return MT_EINVAL;
+    }
+    rc = mt__runjob_new(config_json, strlen(config_json), &job, err, errlen);
+    if (rc != MT_OK)
+        return rc;
+    rc = MT_ENOMEM;
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        goto fail;
+    memcpy(r->id, run_id, idlen + 1);
+    r->nagents = nagents;
+    r->agents_p = calloc(nagents, sizeof(*r->agents_p));
+    if (r->agents_p == NULL || acc_init(&r->total) != MT_OK)
+        goto fail;
+    tags = mt__runjob_tags(job, &ntags);
+    if (ntags > 0) {
+        r->tags = calloc(ntags, sizeof(char *));
+        if (r->tags == NULL)
+            goto fail;
+        for (size_t i = 0; i < ntags; i++) {
+            if ((r->tags[i] = strdup(tags[i])) == NULL)
+                goto fail;
+            r->ntags++;
+        }
+        if ((r->ttags = accs_new(ntags)) == NULL)
+            goto fail;
+    }
+    {
+        const mt__verdicts_t *src = mt__runjob_verdicts(job);
+        if (mt__verdicts_any(src)) {
+            uint64_t cap = (uint64_t)mt__runjob_connections(job) * nagents;
+            r->v = calloc(1, sizeof(*r->v));
+            if (r->v == NULL)
+                goto fail;
+            memcpy(r->v->crits, src->crits, src->ncrits * sizeof(src->crits[0]));
+            r->v->ncrits = src->ncrits;
+            memcpy(r->v->ths, src->ths, src->nths * sizeof(src->ths[0]));
+            r->v->nths = src->nths;
+            rc = mt__verdicts_start(r->v, (const char *const *)r->tags, r->ntags,
+                                    cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap, err, errlen);
+            if (rc != MT_OK) {
+                rc = MT_EINVAL;
+                goto fail;
+            }
+        }
+    }
+    mt__runjob_free(job);
+    job = NULL;
+    pthread_mutex_lock(&g->mu);
+    if (run_find(g, run_id, idlen) != NULL) {
+        pthread_mutex_unlock(&g->mu);
+        snprintf(err, errlen, "run %s is watched already", run_id);
+        rc = MT_ECONFLICT;
+        goto fail;
+    }
+    r->next = g->runs;
+    g->runs = r;
+    pthread_mutex_unlock(&g->mu);
+    return MT_OK;
+fail:
+    if (rc == MT_ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    mt__runjob_free(job);
+    run_free(r);
+    return rc;
+}
+
+int mt_agg_unwatch(mt_agg_t *g, const char *run_id)
+{
+    agg_run_t *r;
+    if (g == NULL || run_id == NULL)
+        return MT_EINVAL;
+    pthread_mutex_lock(&g->mu);
+    r = run_find(g, run_id, strlen(run_id));
+    if (r != NULL)
+        run_unlink(g, r);
+    pthread_mutex_unlock(&g->mu);
+    run_free(r);
+    return r != NULL ? MT_OK : MT_ENOTFOUND;
+}
+
+void mt_agg_stats(mt_agg_t *g, uint64_t *seconds, uint64_t *snapshots, uint64_t *rejected)
+{
+    pthread_mutex_lock(&g->mu);
+    if (seconds != NULL)
+        *seconds = g->nseconds;
+    if (snapshots != NULL)
+        *snapshots = g->nsnapshots;
+    if (rejected != NULL)
+        *rejected = g->nrejected;
+    pthread_mutex_unlock(&g->mu);
+}
+
+void mt_agg_free(mt_agg_t *g)
+{
+    if (g == NULL)
+        return;
+    mt_bus_unsubscribe(g->bus, agg_on_msg, g);
+    if (g->timer_on) {
+        pthread_mutex_lock(&g->mu);
+        g->quit = true;
+        pthread_cond_broadcast(&g->cv);
+        pthread_mutex_unlock(&g->mu);
+        pthread_join(g->timer, NULL);
+    }
+    while (g->runs != NULL) {
+        agg_run_t *r = g->runs;
+        g->runs = r->next;
+        run_free(r);
+    }
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    free(g);
+}

@@ -1,0 +1,327 @@
+/* Analysis over stored rows: a window's summary recomputed exactly from the seconds'
+ * histograms (merged, never averaged) and counters (added), and the comparison of two
+ * summaries against tolerances. The summary is built by the same code as `mortar run
+ * --json`'s (json_out.c), so its shape is the result JSON's "summary". */
+#include "server/analysis.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/json_out.h"
+#include "mortar/error.h"
+#include "mortar/hist.h"
+
+typedef struct an_acc {
+    mt_counters_t c;
+    mt_hist_t *lat, *svc;
+    double lag_sum;    /* sum of mean lag x sent: rows keep only the mean */
+    double span_s;     /* "" rows: sum of the seconds' spans */
+    uint32_t max_open; /* max over seconds */
+} an_acc_t;
+
+static int an_fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int an_fail(char *err, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    if (n == 0)
+        return MT_EPARSE;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+    return MT_EPARSE;
+}
+
+static int an_u64(const json_t *o, const char *key, uint64_t *out, size_t row, char *err, size_t n)
+{
+    const json_t *x = json_object_get(o, key);
+    if (!json_is_integer(x) || json_integer_value(x) < 0)
+        return an_fail(err, n, "row %zu: data_json.%s: expected a whole number >= 0", row, key);
+    *out = (uint64_t)json_integer_value(x);
+    return MT_OK;
+}
+
+static int an_hist(const char *b64, const char *what, size_t row, mt_hist_t *into, char *err,
+                   size_t n)
+{
+    mt_hist_t *h = NULL;
+    int rc;
+    if (b64 == NULL)
+        return an_fail(err, n, "row %zu: %s: missing", row, what);
+    rc = mt_hist_decode(b64, strlen(b64), &h);
+    if (rc != MT_OK)
+        return an_fail(err, n, "row %zu: %s: not a HdrHistogram V2 encoding", row, what);
+    mt_hist_add(into, h);
+    mt_hist_free(h);
+    return MT_OK;
+}
+
+/* Adds one row into acc. */
+static int an_add_row(an_acc_t *acc, const mt_agg_row_t *row, size_t i, char *err, size_t n)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } plain[] = {
+        {"due", offsetof(mt_counters_t, due)},
+        {"sent", offsetof(mt_counters_t, sent)},
+        {"completed", offsetof(mt_counters_t, completed)},
+        {"errors", offsetof(mt_counters_t, errors)},
+        {"dropped", offsetof(mt_counters_t, dropped)},
+        {"late", offsetof(mt_counters_t, late)},
+        {"bytes_in", offsetof(mt_counters_t, bytes_in)},
+        {"bytes_out", offsetof(mt_counters_t, bytes_out)},
+    };
+    mt_counters_t c;
+    json_error_t je;
+    json_t *o;
+    const json_t *k, *st, *v, *lag, *span, *oc;
+    const char *key;
+    uint64_t u;
+    int rc = MT_OK;
+
+    if (row->data_json == NULL)
+        return an_fail(err, n, "row %zu: data_json: missing", i);
+    o = json_loads(row->data_json, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return an_fail(err, n, "row %zu: data_json: not a JSON object", i);
+    }
+    memset(&c, 0, sizeof(c));
+    for (size_t p = 0; p < sizeof(plain) / sizeof(plain[0]) && rc == MT_OK; p++)
+        rc = an_u64(o, plain[p].key, (uint64_t *)((char *)&c + plain[p].off), i, err, n);
+    if (rc != MT_OK)
+        goto out;
+    k = json_object_get(o, "errors_by_kind");
+    if (!json_is_object(k)) {
+        rc = an_fail(err, n, "row %zu: data_json.errors_by_kind: expected an object", i);
+        goto out;
+    }
+    for (int e = 0; e < MT_ERR__COUNT; e++) {
+        const json_t *x = json_object_get(k, mt_err_kind_name(e));
+        if (x == NULL)
+            continue;
+        if (!json_is_integer(x) || json_integer_value(x) < 0) {
+            rc = an_fail(err, n, "row %zu: data_json.errors_by_kind.%s: expected a whole number", i,
+                         mt_err_kind_name(e));
+            goto out;
+        }
+        c.err[e] = (uint64_t)json_integer_value(x);
+    }
+    st = json_object_get(o, "status");
+    if (!json_is_object(st)) {
+        rc = an_fail(err, n, "row %zu: data_json.status: expected an object", i);
+        goto out;
+    }
+    json_object_foreach((json_t *)st, key, v)
+    {
+        char *end = NULL;
+        bool other = strcmp(key, "other") == 0;
+        long code = other ? 0 : strtol(key, &end, 10);
+        if ((!other && (*end != '\0' || code < 100 || code >= MT_STATUS_MAX)) ||
+            !json_is_integer(v) || json_integer_value(v) < 0) {
+            rc = an_fail(err, n, "row %zu: data_json.status: bad entry", i);
+            goto out;
+        }
+        c.status[code] += (uint64_t)json_integer_value(v);
+    }
+    lag = json_object_get(o, "schedule_lag_us");
+    if (json_is_object(lag)) {
+        if (an_u64(lag, "max", &u, i, err, n) == MT_OK)
+            c.lag_max_us = u;
+        if (json_is_integer(json_object_get(lag, "mean")))
+            acc->lag_sum +=
+                (double)json_integer_value(json_object_get(lag, "mean")) * (double)c.sent;
+    }
+    span = json_object_get(o, "span_s");
+    if (!json_is_number(span) || json_number_value(span) < 0) {
+        rc = an_fail(err, n, "row %zu: data_json.span_s: expected a number >= 0", i);
+        goto out;
+    }
+    acc->span_s += json_number_value(span);
+    oc = json_object_get(o, "open_connections");
+    if (json_is_integer(oc) && json_integer_value(oc) > (json_int_t)acc->max_open &&
+        json_integer_value(oc) <= UINT32_MAX)
+        acc->max_open = (uint32_t)json_integer_value(oc);
+    if ((rc = an_hist(row->latency_b64, "latency_b64", i, acc->lat, err, n)) != MT_OK ||
+        (rc = an_hist(row->service_b64, "service_b64", i, acc->svc, err, n)) != MT_OK)
+        goto out;
+    mt_counters_add(&acc->c, &c);
+out:
+    json_decref(o);
+    return rc;
+}
+
+static void an_result(const an_acc_t *a, mt_run_result_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->c = a->c;
+    r->c.lag_sum_us = a->lag_sum > 0 ? (uint64_t)llround(a->lag_sum) : 0;
+    r->elapsed_ns = (int64_t)llround(a->span_s * 1e9);
+    r->max_open_conns = a->max_open;
+    r->latency = a->lat;
+    r->service = a->svc;
+}
+
+json_t *mt_analysis_summary(const mt_agg_row_t *rows, size_t n, char *err, size_t errlen)
+{
+    an_acc_t all, tacc[MT_MAX_TAGS];
+    const char *names[MT_MAX_TAGS];
+    mt_tag_stats_t ts[MT_MAX_TAGS];
+    size_t ntags = 0;
+    mt_run_result_t res;
+    json_t *out = NULL;
+    int rc = MT_OK;
+
+    if (errlen > 0)
+        err[0] = '\0';
+    memset(&all, 0, sizeof(all));
+    memset(tacc, 0, sizeof(tacc));
+    if (mt_hist_new_latency(&all.lat) != MT_OK || mt_hist_new_latency(&all.svc) != MT_OK) {
+        an_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n && rc == MT_OK; i++) {
+        const char *tag = rows[i].tag != NULL ? rows[i].tag : "";
+        an_acc_t *acc = &all;
+        if (tag[0] != '\0') {
+            size_t t = 0;
+            while (t < ntags && strcmp(names[t], tag) != 0)
+                t++;
+            if (t == ntags) {
+                if (ntags == MT_MAX_TAGS) {
+                    rc = an_fail(err, errlen, "row %zu: more than %d tags", i, MT_MAX_TAGS);
+                    break;
+                }
+                if (mt_hist_new_latency(&tacc[t].lat) != MT_OK ||
+                    mt_hist_new_latency(&tacc[t].svc) != MT_OK) {
+                    ntags++;
+                    rc = an_fail(err, errlen, "out of memory");
+                    break;
+                }
+                names[ntags++] = tag;
+            }
+            acc = &tacc[t];
+        }
+        rc = an_add_row(acc, &rows[i], i, err, errlen);
+    }
+    if (rc != MT_OK)
+        goto out;
+    an_result(&all, &res);
+    for (size_t t = 0; t < ntags; t++) {
+        ts[t] = (mt_tag_stats_t){.c = tacc[t].c, .latency = tacc[t].lat, .service = tacc[t].svc};
+    }
+    res.tags = ntags > 0 ? ts : NULL;
+    res.ntags = ntags;
+    out = mt__json_summary_object(&res, false, names, ntags);
+    if (out == NULL)
+        an_fail(err, errlen, "out of memory");
+out:
+    mt_hist_free(all.lat);
+    mt_hist_free(all.svc);
+    for (size_t t = 0; t < ntags; t++) {
+        mt_hist_free(tacc[t].lat);
+        mt_hist_free(tacc[t].svc);
+    }
+    return out;
+}
+
+/* ---- comparison ---- */
+
+static bool an_num(const json_t *o, const char *a, const char *b, double *out)
+{
+    const json_t *x = json_object_get(o, a);
+    if (b != NULL)
+        x = json_object_get(x, b);
+    if (!json_is_number(x))
+        return false;
+    *out = json_number_value(x);
+    return true;
+}
+
+static double an_error_rate(const json_t *s, bool *ok)
+{
+    double e = 0, c = 0;
+    *ok = an_num(s, "errors", NULL, &e) && an_num(s, "requests", NULL, &c);
+    return *ok && e + c > 0 ? e / (e + c) : 0;
+}
+
+static double an_tol(const json_t *tol, const char *key, double def)
+{
+    const json_t *x = json_object_get(tol, key);
+    return json_is_number(x) && json_number_value(x) >= 0 ? json_number_value(x) : def;
+}
+
+json_t *mt_analysis_compare(const json_t *run, const json_t *base, const json_t *tolerances)
+{
+    static const struct {
+        const char *name, *pkey, *tkey;
+    } lat[] = {
+        {"p50_us", "p50", "p50_pct"}, {"p90_us", "p90", "p90_pct"},    {"p95_us", "p95", "p95_pct"},
+        {"p99_us", "p99", "p99_pct"}, {"p999_us", "p999", "p999_pct"},
+    };
+    json_t *out = json_object(), *metrics = json_array();
+    bool any = false;
+
+    if (out == NULL || metrics == NULL) {
+        json_decref(out);
+        json_decref(metrics);
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(lat) / sizeof(lat[0]) + 2; i++) {
+        double rv = 0, bv = 0, tol, dp = 0;
+        bool have = true, pct = true, reg = false, dp_ok = true;
+        const char *name;
+        const char *tkey;
+        if (i < sizeof(lat) / sizeof(lat[0])) {
+            name = lat[i].name;
+            tkey = lat[i].tkey;
+            have = an_num(run, "latency_us", lat[i].pkey, &rv) &&
+                   an_num(base, "latency_us", lat[i].pkey, &bv);
+            tol = an_tol(tolerances, tkey, 10);
+        } else if (i == sizeof(lat) / sizeof(lat[0])) {
+            name = "rps";
+            tkey = "rps_pct";
+            have = an_num(run, "rps", NULL, &rv) && an_num(base, "rps", NULL, &bv);
+            tol = an_tol(tolerances, tkey, 5);
+        } else {
+            bool ok1, ok2;
+            name = "error_rate";
+            tkey = "error_rate_abs";
+            rv = an_error_rate(run, &ok1);
+            bv = an_error_rate(base, &ok2);
+            have = ok1 && ok2;
+            pct = false;
+            tol = an_tol(tolerances, tkey, 0.01);
+        }
+        if (!have)
+            continue; /* a summary without this metric: nothing to compare */
+        if (bv != 0)
+            dp = (rv - bv) / bv * 100.0;
+        else
+            dp_ok = rv == 0;
+        if (!pct)
+            reg = rv - bv > tol;
+        else if (strcmp(name, "rps") == 0)
+            reg = dp_ok && dp < -tol; /* fewer requests per second is worse */
+        else
+            reg = dp_ok ? dp > tol : rv > 0; /* from nothing to something: worse */
+        any = any || reg;
+        json_t *m = json_pack("{s:s, s:f, s:f, s:f, s:f, s:b}", "name", name, "run", rv, "base", bv,
+                              "delta", rv - bv, "tolerance", tol, "regression", reg);
+        if (m == NULL)
+            continue;
+        json_object_set_new(m, "delta_pct",
+                            dp_ok ? json_real(round(dp * 1000) / 1000) : json_null());
+        json_object_set_new(m, "tolerance_kind", json_string(pct ? "pct" : "abs"));
+        json_array_append_new(metrics, m);
+    }
+    json_object_set_new(out, "metrics", metrics);
+    json_object_set_new(out, "regression", json_boolean(any));
+    return out;
+}

@@ -1,0 +1,505 @@
+/* The aggregator on a real in-process bus: snapshots of three simulated agents merge exactly
+ * (counters added, histograms equal to one histogram of every value), out-of-order and missing
+ * agents, the 3 s limit on a test clock, verdicts (an autostop trip publishes the control
+ * stop; a failed threshold fails the run), per-tag rows. Synchronised with mt_bus_flush. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "server/aggregator.h"
+#include "server/snapshot.h"
+
+#define S     1000000000LL
+#define NTAGS 3
+static const char *const tag_names[NTAGS] = {"", "api", "web"};
+
+#include "synth_seconds.h"
+
+#define CONFIG_TAGS                                                                                \
+    "{\"url\":\"http://127.0.0.1:9/\",\"rate\":10,\"duration\":\"5s\","                            \
+    "\"uri\":[\"/a api\",\"/b web\"]"
+
+/* ---- a sink that keeps what it is given ---- */
+
+typedef struct row_copy {
+    char tag[32];
+    json_t *data;
+    mt_hist_t *lat, *svc;
+} row_copy_t;
+
+typedef struct stored {
+    uint32_t second;
+    row_copy_t rows[8];
+    size_t n;
+} stored_t;
+
+typedef struct sink {
+    stored_t secs[32];
+    size_t nsecs;
+    bool ended;
+    char state[16], reason[400];
+    json_t *summary, *verdicts;
+    uint32_t seconds;
+    char controls[8][200];
+    int ncontrols;
+} sink_t;
+
+static int on_second(void *ud, const char *run_id, uint32_t second, const mt_agg_row_t *rows,
+                     size_t n)
+{
+    sink_t *k = ud;
+    stored_t *s = &k->secs[k->nsecs++];
+    (void)run_id;
+    assert_true(k->nsecs <= 32 && n <= 8);
+    assert_string_equal(rows[0].tag, "");
+    s->second = second;
+    s->n = n;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(s->rows[i].tag, sizeof(s->rows[i].tag), "%s", rows[i].tag);
+        s->rows[i].data = json_loads(rows[i].data_json, 0, NULL);
+        assert_non_null(s->rows[i].data);
+        assert_null(json_object_get(s->rows[i].data, "hist"));
+        assert_int_equal(
+            mt_hist_decode(rows[i].latency_b64, strlen(rows[i].latency_b64), &s->rows[i].lat),
+            MT_OK);
+        assert_int_equal(
+            mt_hist_decode(rows[i].service_b64, strlen(rows[i].service_b64), &s->rows[i].svc),
+            MT_OK);
+    }
+    return 0;
+}
+
+static void on_end(void *ud, const mt_agg_end_t *e)
+{
+    sink_t *k = ud;
+    assert_false(k->ended);
+    k->ended = true;
+    snprintf(k->state, sizeof(k->state), "%s", e->state);
+    snprintf(k->reason, sizeof(k->reason), "%s", e->reason);
+    k->summary = json_loads(e->summary_json, 0, NULL);
+    k->verdicts = json_loads(e->verdicts_json, 0, NULL);
+    assert_non_null(k->summary);
+    assert_non_null(k->verdicts);
+    k->seconds = e->seconds;
+}
+
+static void on_control(const char *subject, const void *msg, size_t len, void *ud)
+{
+    sink_t *k = ud;
+    if (strstr(subject, ".control") != NULL && k->ncontrols < 8)
+        snprintf(k->controls[k->ncontrols++], 200, "%s %.*s", subject, (int)len, (const char *)msg);
+}
+
+static void sink_free(sink_t *k)
+{
+    for (size_t i = 0; i < k->nsecs; i++)
+        for (size_t r = 0; r < k->secs[i].n; r++) {
+            json_decref(k->secs[i].rows[r].data);
+            mt_hist_free(k->secs[i].rows[r].lat);
+            mt_hist_free(k->secs[i].rows[r].svc);
+        }
+    json_decref(k->summary);
+    json_decref(k->verdicts);
+}
+
+static _Atomic int64_t now_ns;
+static int64_t test_clock(void *ud)
+{
+    (void)ud;
+    return now_ns;
+}
+
+typedef struct fx {
+    mt_bus_t *bus;
+    mt_agg_t *agg;
+    sink_t k;
+} fx_t;
+
+static void fx_init(fx_t *f)
+{
+    static const mt_agg_sink_t sk = {on_second, on_end};
+    memset(f, 0, sizeof(*f));
+    now_ns = 1000 * S;
+    assert_int_equal(mt_bus_new_inproc(&f->bus), MT_OK);
+    assert_int_equal(mt_bus_subscribe(f->bus, "mortar.runs.", on_control, &f->k), MT_OK);
+    assert_int_equal(mt_agg_new(f->bus, &sk, &f->k, &f->agg), MT_OK);
+    mt__agg_set_clock(f->agg, test_clock, NULL);
+}
+
+static void fx_free(fx_t *f)
+{
+    mt_agg_free(f->agg);
+    mt_bus_free(f->bus);
+    sink_free(&f->k);
+}
+
+/* ---- simulated agents ---- */
+
+static void publish_sec(fx_t *f, const char *run, const char *agent, sec_t *x)
+{
+    mt_snapshot_t snap;
+    char subject[96], *buf;
+    size_t len;
+    assert_int_equal(mt_snapshot_from_second(&snap, run, agent, &x->s, tag_names, NTAGS), MT_OK);
+    assert_int_equal(mt_snapshot_encode(&snap, &buf, &len), MT_OK);
+    snprintf(subject, sizeof(subject), "mortar.runs.%s.second", run);
+    assert_int_equal(mt_bus_publish(f->bus, subject, buf, len), MT_OK);
+    free(buf);
+    mt_snapshot_dispose(&snap);
+}
+
+static void publish_end(fx_t *f, const char *run, const char *agent, const char *outcome,
+                        const char *reason)
+{
+    char subject[96], body[400];
+    snprintf(subject, sizeof(subject), "mortar.runs.%s.end", run);
+    snprintf(body, sizeof(body),
+             "{\"run_id\":\"%s\",\"agent\":\"%s\",\"outcome\":\"%s\",\"reason\":\"%s\","
+             "\"seconds\":3}",
+             run, agent, outcome, reason);
+    assert_int_equal(mt_bus_publish(f->bus, subject, body, strlen(body)), MT_OK);
+}
+
+/* Agent a's second sec: deterministic pseudo-random latencies, also recorded in combined
+ * (everything of that second) and ctag[tag] (per tag). */
+static void make_sec(sec_t *x, int a, uint32_t sec, mt_hist_t *combined, mt_hist_t **ctag,
+                     mt_counters_t *csum)
+{
+    mt_second_t *s = sec_next(x);
+    uint32_t seed = 2654435761u * (uint32_t)(a * 131 + (int)sec + 1);
+    s->index = sec;
+    s->open_conns = 2;
+    for (int i = 0; i < 200 + 37 * a; i++) {
+        seed = seed * 1103515245u + 12345u;
+        int64_t lat = 50 + (int64_t)(seed >> 8) % 200000;
+        int tag = (int)(seed >> 4) % 3;
+        unsigned status = (seed >> 12) % 10 == 0 ? 500 : 200;
+        resp(x, tag, status, lat, 1);
+        mt_hist_record(combined, lat);
+        mt_hist_record(ctag[tag], lat);
+    }
+    s->c.sent = s->c.due = s->c.completed + 3;
+    s->c.errors = s->c.err[MT_ERR_TIMEOUT] = 3;
+    s->c.bytes_in = 1000u * (unsigned)(a + 1);
+    mt_counters_add(csum, &s->c);
+}
+
+static void assert_hist_same(const mt_hist_t *a, const mt_hist_t *b)
+{
+    assert_int_equal(mt_hist_count(a), mt_hist_count(b));
+    assert_int_equal(mt_hist_max(a), mt_hist_max(b));
+    assert_int_equal(mt_hist_min(a), mt_hist_min(b));
+    for (double p = 1; p <= 100; p += 0.5)
+        assert_int_equal(mt_hist_value_at_percentile(a, p), mt_hist_value_at_percentile(b, p));
+}
+
+static int64_t jint(const json_t *o, const char *k)
+{
+    const json_t *x = json_object_get(o, k);
+    assert_true(json_is_integer(x));
+    return json_integer_value(x);
+}
+
+static void test_three_agents_merge_exactly(void **state)
+{
+    static const char *const agents[3] = {"a1", "a2", "a3"};
+    fx_t f;
+    sec_t x[3];
+    mt_hist_t *comb[3], *ctag[3][NTAGS], *all;
+    mt_counters_t csum[3];
+    char err[256];
+    (void)state;
+
+    fx_init(&f);
+    assert_int_equal(mt_agg_watch(f.agg, "r1", CONFIG_TAGS "}", 3, err, sizeof(err)), MT_OK);
+    assert_int_equal(mt_hist_new_latency(&all), MT_OK);
+    for (int s = 0; s < 3; s++) {
+        assert_int_equal(mt_hist_new_latency(&comb[s]), MT_OK);
+        for (int t = 0; t < NTAGS; t++)
+            assert_int_equal(mt_hist_new_latency(&ctag[s][t]), MT_OK);
+        memset(&csum[s], 0, sizeof(csum[s]));
+    }
+    for (int a = 0; a < 3; a++)
+        sec_init(&x[a]);
+
+    /* second 0 from everyone, in agent order */
+    for (int a = 0; a < 3; a++) {
+        make_sec(&x[a], a, 0, comb[0], ctag[0], &csum[0]);
+        publish_sec(&f, "r1", agents[a], &x[a]);
+        mt_bus_flush(f.bus);
+        assert_int_equal(f.k.nsecs, a == 2 ? 1 : 0); /* complete only with the third */
+    }
+    /* across agents, out of order: a3 and a1 send second 1, a1 its second 2 too, then a2
+     * sends second 1 (each agent's own snapshots are in order, as the bus keeps them) */
+    make_sec(&x[2], 2, 1, comb[1], ctag[1], &csum[1]);
+    publish_sec(&f, "r1", agents[2], &x[2]);
+    make_sec(&x[0], 0, 1, comb[1], ctag[1], &csum[1]);
+    publish_sec(&f, "r1", agents[0], &x[0]);
+    sec_t a1s2;
+    sec_init(&a1s2);
+    make_sec(&a1s2, 0, 2, comb[2], ctag[2], &csum[2]);
+    publish_sec(&f, "r1", agents[0], &a1s2);
+    mt_bus_flush(f.bus);
+    assert_int_equal(f.k.nsecs, 1);
+    make_sec(&x[1], 1, 1, comb[1], ctag[1], &csum[1]);
+    publish_sec(&f, "r1", agents[1], &x[1]);
+    mt_bus_flush(f.bus);
+    assert_int_equal(f.k.nsecs, 2);
+    /* second 2: a2 sends it, a3 ends without it (a missing agent) */
+    make_sec(&x[1], 1, 2, comb[2], ctag[2], &csum[2]);
+    publish_sec(&f, "r1", agents[1], &x[1]);
+    mt_bus_flush(f.bus);
+    assert_int_equal(f.k.nsecs, 2);
+    publish_end(&f, "r1", agents[2], "completed", "completed");
+    mt_bus_flush(f.bus);
+    assert_int_equal(f.k.nsecs, 3);
+    publish_end(&f, "r1", agents[0], "completed", "completed");
+    publish_end(&f, "r1", agents[1], "completed", "completed");
+    mt_bus_flush(f.bus);
+
+    assert_true(f.k.ended);
+    assert_string_equal(f.k.state, "passed");
+    assert_string_equal(f.k.reason, "completed");
+    assert_int_equal(f.k.seconds, 3);
+    for (int s = 0; s < 3; s++) {
+        stored_t *st = &f.k.secs[s];
+        assert_int_equal(st->second, s);
+        assert_int_equal(st->n, 3); /* "" + api + web */
+        assert_hist_same(st->rows[0].lat, comb[s]);
+        assert_hist_same(st->rows[0].svc, comb[s]);
+        assert_int_equal(jint(st->rows[0].data, "t"), s);
+        assert_int_equal(jint(st->rows[0].data, "completed"), csum[s].completed);
+        assert_int_equal(jint(st->rows[0].data, "sent"), csum[s].sent);
+        assert_int_equal(jint(st->rows[0].data, "errors"), csum[s].errors);
+        assert_int_equal(jint(st->rows[0].data, "bytes_in"), csum[s].bytes_in);
+        assert_int_equal(jint(json_object_get(st->rows[0].data, "status"), "500"),
+                         csum[s].status[500]);
+        assert_int_equal(jint(st->rows[0].data, "open_connections"), s == 2 ? 4 : 6);
+        assert_int_equal(jint(json_object_get(st->rows[0].data, "latency_us"), "p99"),
+                         mt_hist_value_at_percentile(comb[s], 99));
+        assert_string_equal(st->rows[1].tag, "api");
+        assert_string_equal(st->rows[2].tag, "web");
+        for (int t = 1; t < NTAGS; t++) {
+            assert_hist_same(st->rows[t].lat, ctag[s][t]);
+            assert_int_equal(jint(st->rows[t].data, "completed"), mt_hist_count(ctag[s][t]));
+        }
+        mt_hist_add(all, comb[s]);
+    }
+    /* the summary is over the merged totals */
+    assert_int_equal(jint(f.k.summary, "requests"),
+                     csum[0].completed + csum[1].completed + csum[2].completed);
+    assert_int_equal(jint(json_object_get(f.k.summary, "latency_us"), "p999"),
+                     mt_hist_value_at_percentile(all, 99.9));
+    assert_non_null(json_object_get(json_object_get(f.k.summary, "tags"), "api"));
+    assert_true(json_is_array(f.k.verdicts));
+    uint64_t nsec = 0, nsnap = 0, nrej = 0;
+    mt_agg_stats(f.agg, &nsec, &nsnap, &nrej);
+    assert_int_equal(nsec, 3);
+    assert_int_equal(nsnap, 8);
+    assert_int_equal(nrej, 0);
+
+    for (int a = 0; a < 3; a++)
+        sec_free(&x[a]);
+    sec_free(&a1s2);
+    for (int s = 0; s < 3; s++) {
+        mt_hist_free(comb[s]);
+        for (int t = 0; t < NTAGS; t++)
+            mt_hist_free(ctag[s][t]);
+    }
+    mt_hist_free(all);
+    fx_free(&f);
+}
+
+static void test_timeout_and_rejects(void **state)
+{
+    fx_t f;
+    sec_t x;
+    mt_hist_t *comb, *ctag[NTAGS];
+    mt_counters_t cs = {0};
+    char err[256];
+    uint64_t rej = 0;
+    (void)state;
+
+    fx_init(&f);
+    sec_init(&x);
+    assert_int_equal(mt_hist_new_latency(&comb), MT_OK);
+    for (int t = 0; t < NTAGS; t++)
+        assert_int_equal(mt_hist_new_latency(&ctag[t]), MT_OK);
+    assert_int_equal(mt_agg_watch(f.agg, "r2", CONFIG_TAGS "}", 2, err, sizeof(err)), MT_OK);
+    make_sec(&x, 0, 0, comb, ctag, &cs);
+    publish_sec(&f, "r2", "a1", &x);
+    mt_bus_flush(f.bus);
+    mt__agg_poll(f.agg);
+    assert_int_equal(f.k.nsecs, 0);
+    now_ns += 3 * S - 1;
+    mt__agg_poll(f.agg);
+    assert_int_equal(f.k.nsecs, 0);
+    now_ns += 1; /* 3 s after the first snapshot of second 0 */
+    mt__agg_poll(f.agg);
+    assert_int_equal(f.k.nsecs, 1);
+    assert_int_equal(jint(f.k.secs[0].rows[0].data, "completed"), cs.completed);
+
+    /* the other agent's second 0 comes too late; a duplicate; a third agent; garbage */
+    publish_sec(&f, "r2", "a2", &x);
+    make_sec(&x, 0, 1, comb, ctag, &cs);
+    publish_sec(&f, "r2", "a1", &x);
+    publish_sec(&f, "r2", "a1", &x);
+    publish_sec(&f, "r2", "a3", &x);
+    assert_int_equal(mt_bus_publish(f.bus, "mortar.runs.r2.second", "{nope", 5), MT_OK);
+    assert_int_equal(mt_bus_publish(f.bus, "mortar.runs.zz.second", "{}", 2), MT_OK);
+    assert_int_equal(mt_bus_publish(f.bus, "mortar.runs.r2.end", "{\"agent\":7}", 11), MT_OK);
+    mt_bus_flush(f.bus);
+    mt_agg_stats(f.agg, NULL, NULL, &rej);
+    assert_int_equal(rej, 6);
+    /* a bad criterion, a duplicate watch */
+    assert_int_equal(mt_agg_watch(f.agg, "r3",
+                                  CONFIG_TAGS ",\"autostop\":[\"http(5xx,10%,1s,nope)\"]}", 1, err,
+                                  sizeof(err)),
+                     MT_EINVAL);
+    assert_non_null(strstr(err, "nope"));
+    assert_int_equal(mt_agg_watch(f.agg, "r2", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_ECONFLICT);
+    assert_int_equal(mt_agg_watch(f.agg, "r9", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
+    assert_int_equal(mt_agg_unwatch(f.agg, "r9"), MT_OK);
+    assert_int_equal(mt_agg_unwatch(f.agg, "r9"), MT_ENOTFOUND);
+    /* an agent that died: the server publishes its end for it */
+    assert_int_equal(mt_agg_watch(f.agg, "r8", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
+    assert_int_equal(mt_agg_watch(f.agg, "r4", "{\"rate\":1}", 1, err, sizeof(err)), MT_EINVAL);
+    assert_non_null(strstr(err, "URL"));
+    assert_int_equal(
+        mt_agg_watch(f.agg, "r4", CONFIG_TAGS ",\"json\":\"/tmp/x\"}", 1, err, sizeof(err)),
+        MT_EINVAL);
+    assert_non_null(strstr(err, "json: not allowed"));
+    publish_end(&f, "r2", "a1", "completed", "completed");
+    publish_end(&f, "r2", "a2", "error", "cannot set up the run");
+    mt_bus_flush(f.bus);
+    assert_true(f.k.ended);
+    assert_string_equal(f.k.state, "error");
+    assert_non_null(strstr(f.k.reason, "a2: cannot set up the run"));
+    f.k.ended = false;
+    json_decref(f.k.summary);
+    json_decref(f.k.verdicts);
+    publish_end(&f, "r8", "gone", "error", "agent down");
+    mt_bus_flush(f.bus);
+    assert_true(f.k.ended);
+    assert_string_equal(f.k.state, "error");
+    assert_string_equal(f.k.reason, "agent gone: agent down");
+    assert_int_equal(f.k.nsecs, 2);
+
+    sec_free(&x);
+    mt_hist_free(comb);
+    for (int t = 0; t < NTAGS; t++)
+        mt_hist_free(ctag[t]);
+    fx_free(&f);
+}
+
+static void test_autostop_publishes_stop(void **state)
+{
+    fx_t f;
+    sec_t x;
+    char err[256];
+    (void)state;
+
+    fx_init(&f);
+    sec_init(&x);
+    assert_int_equal(mt_agg_watch(f.agg, "r5", CONFIG_TAGS ",\"autostop\":[\"http(5xx,10%,1s)\"]}",
+                                  2, err, sizeof(err)),
+                     MT_OK);
+    /* each agent alone has 5% of 5xx; merged, 10% + 1 response: trips */
+    sec_next(&x);
+    resp(&x, 1, 200, 1000, 95);
+    resp(&x, 1, 503, 1000, 5);
+    publish_sec(&f, "r5", "a1", &x);
+    mt_bus_flush(f.bus);
+    assert_int_equal(f.k.ncontrols, 0);
+    x.s.index = 0;
+    sec_next(&x);
+    x.s.index = 0;
+    resp(&x, 2, 200, 1000, 84);
+    resp(&x, 2, 500, 1000, 16);
+    publish_sec(&f, "r5", "a2", &x);
+    mt_bus_flush(f.bus);
+    assert_int_equal(f.k.nsecs, 1);
+    assert_int_equal(f.k.ncontrols, 1);
+    assert_non_null(strstr(f.k.controls[0], "mortar.runs.r5.control {\"stop\":\"autostop "));
+    publish_end(&f, "r5", "a1", "stopped", "autostop");
+    publish_end(&f, "r5", "a2", "stopped", "autostop");
+    mt_bus_flush(f.bus);
+    assert_true(f.k.ended);
+    assert_string_equal(f.k.state, "failed");
+    assert_non_null(strstr(f.k.reason, "autostop http(5xx,10%,1s)"));
+    json_t *v0 = json_array_get(f.k.verdicts, 0);
+    assert_false(json_is_true(json_object_get(v0, "passed")));
+    assert_int_equal(jint(v0, "exit_code"), 22);
+    sec_free(&x);
+    fx_free(&f);
+}
+
+static void test_threshold_fails_at_end(void **state)
+{
+    fx_t f;
+    sec_t x;
+    char err[256];
+    (void)state;
+
+    fx_init(&f);
+    sec_init(&x);
+    assert_int_equal(mt_agg_watch(f.agg, "r6",
+                                  CONFIG_TAGS ",\"threshold\":[\"p(99)<2ms\",\"errors<50%\"]}", 1,
+                                  err, sizeof(err)),
+                     MT_OK);
+    sec_next(&x);
+    resp(&x, 0, 200, 1000, 90);
+    resp(&x, 0, 200, 5000, 10);
+    publish_sec(&f, "r6", "a1", &x);
+    publish_end(&f, "r6", "a1", "completed", "completed");
+    mt_bus_flush(f.bus);
+    assert_true(f.k.ended);
+    assert_string_equal(f.k.state, "failed");
+    assert_non_null(strstr(f.k.reason, "p(99)<2ms"));
+    assert_int_equal(f.k.ncontrols, 0);
+    assert_int_equal(json_array_size(f.k.verdicts), 2);
+    assert_false(json_is_true(json_object_get(json_array_get(f.k.verdicts, 0), "passed")));
+    assert_true(json_is_true(json_object_get(json_array_get(f.k.verdicts, 1), "passed")));
+    sec_free(&x);
+    fx_free(&f);
+}
+
+static void test_stopped_by_api(void **state)
+{
+    fx_t f;
+    sec_t x;
+    char err[256];
+    (void)state;
+
+    fx_init(&f);
+    sec_init(&x);
+    assert_int_equal(mt_agg_watch(f.agg, "r7", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
+    sec_next(&x);
+    resp(&x, 0, 200, 1000, 10);
+    publish_sec(&f, "r7", "a1", &x);
+    publish_end(&f, "r7", "a1", "stopped", "stopped by API");
+    mt_bus_flush(f.bus);
+    assert_string_equal(f.k.state, "stopped");
+    assert_string_equal(f.k.reason, "stopped by API");
+    assert_true(json_is_true(json_object_get(f.k.summary, "interrupted")));
+    sec_free(&x);
+    fx_free(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_three_agents_merge_exactly),
+        cmocka_unit_test(test_timeout_and_rejects),
+        cmocka_unit_test(test_autostop_publishes_stop),
+        cmocka_unit_test(test_threshold_fails_at_end),
+        cmocka_unit_test(test_stopped_by_api),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
