@@ -856,6 +856,34 @@ static void run_on_second(const mt_second_t *s, void *ud)
         mt__json_second(ctx->json, s); /* an error is kept and reported by mt__json_finish */
 }
 
+/* The engine's settings from parsed options (everything but the record callback). */
+static void run_engine_config(const run_opts_t *o, mt_run_config_t *cfg)
+{
+    cfg->host = o->url.host;
+    cfg->port = o->url.port;
+    cfg->request = o->request;
+    cfg->request_len = o->request_len;
+    cfg->parse_flags = o->parse_flags;
+    cfg->threads = o->threads;
+    cfg->connections = o->connections;
+    cfg->duration_ns = o->open_model && !o->duration_set ? 0 : o->duration_ns;
+    cfg->schedule = o->open_model ? &o->sched : NULL;
+    cfg->timeout_ns = o->timeout_ns;
+    cfg->max_queue = o->max_queue;
+    cfg->tick_ns = o->tick_ns;
+    cfg->tls = o->tls_ctx;
+    cfg->http2 = o->http2;
+    cfg->streams = o->http2 ? o->streams : 1;
+    if (o->has_ammo) {
+        cfg->requests = o->ammo.reqs;
+        cfg->nrequests = o->ammo.nreqs;
+        cfg->tags = o->ammo.tags;
+        cfg->ntags = o->ammo.ntags;
+        cfg->order = o->ammo_order;
+        cfg->seed = o->seed;
+    }
+}
+
 static int run_exec(run_opts_t *o)
 {
     mt__run_info_t info;
@@ -923,29 +951,7 @@ static int run_exec(run_opts_t *o)
         cfg.on_records = mt__phout_records;
         cfg.records_ud = ctx.phout;
     }
-    cfg.host = o->url.host;
-    cfg.port = o->url.port;
-    cfg.request = o->request;
-    cfg.request_len = o->request_len;
-    cfg.parse_flags = o->parse_flags;
-    cfg.threads = o->threads;
-    cfg.connections = o->connections;
-    cfg.duration_ns = o->open_model && !o->duration_set ? 0 : o->duration_ns;
-    cfg.schedule = o->open_model ? &o->sched : NULL;
-    cfg.timeout_ns = o->timeout_ns;
-    cfg.max_queue = o->max_queue;
-    cfg.tick_ns = o->tick_ns;
-    cfg.tls = o->tls_ctx;
-    cfg.http2 = o->http2;
-    cfg.streams = o->http2 ? o->streams : 1;
-    if (o->has_ammo) {
-        cfg.requests = o->ammo.reqs;
-        cfg.nrequests = o->ammo.nreqs;
-        cfg.tags = o->ammo.tags;
-        cfg.ntags = o->ammo.ntags;
-        cfg.order = o->ammo_order;
-        cfg.seed = o->seed;
-    }
+    run_engine_config(o, &cfg);
     rc = mt_run_new(&cfg, &run);
     if (rc != MT_OK) {
         fprintf(stderr, "mortar run: cannot set up the run: %s\n", mt_strerror(rc));
@@ -1157,7 +1163,8 @@ static pthread_mutex_t runjob_getopt_mu = PTHREAD_MUTEX_INITIALIZER;
 /* Keys whose value names a file the run would read or write. */
 static const char *runjob_file_key(const char *flag, const char *value)
 {
-    static const char *const keys[] = {"--json", "--phout", "--html", "--ammo", "--config"};
+    static const char *const keys[] = {"--json",   "--phout",  "--html", "--ammo",
+                                       "--config", "--cacert", "--cert", "--key"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         if (strcmp(flag, keys[i]) == 0)
             return keys[i] + 2;
@@ -1245,28 +1252,8 @@ int mt__runjob_exec(mt__runjob_t *j, mt_second_cb on_second, void *ud, char *err
         return MT_EINVAL;
     }
     j->executed = true;
-    /* as run_exec builds it (keep the two in step) */
     memset(&cfg, 0, sizeof(cfg));
-    cfg.host = o->url.host;
-    cfg.port = o->url.port;
-    cfg.request = o->request;
-    cfg.request_len = o->request_len;
-    cfg.parse_flags = o->parse_flags;
-    cfg.threads = o->threads;
-    cfg.connections = o->connections;
-    cfg.duration_ns = o->open_model && !o->duration_set ? 0 : o->duration_ns;
-    cfg.schedule = o->open_model ? &o->sched : NULL;
-    cfg.timeout_ns = o->timeout_ns;
-    cfg.max_queue = o->max_queue;
-    cfg.tick_ns = o->tick_ns;
-    if (o->has_ammo) {
-        cfg.requests = o->ammo.reqs;
-        cfg.nrequests = o->ammo.nreqs;
-        cfg.tags = o->ammo.tags;
-        cfg.ntags = o->ammo.ntags;
-        cfg.order = o->ammo_order;
-        cfg.seed = o->seed;
-    }
+    run_engine_config(o, &cfg);
     rc = mt_run_new(&cfg, &run);
     if (rc != MT_OK) {
         snprintf(err, n, "cannot set up the run: %s", mt_strerror(rc));
