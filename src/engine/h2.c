@@ -49,6 +49,7 @@ struct mt__h2conn {
     uint8_t on_stack; /* in the worker's ready stack */
     uint8_t dead;     /* failed inside a callback: closed after the nghttp2 call returns */
     int dead_kind, dead_eno;
+    int32_t goaway_last; /* the GOAWAY's last stream id: streams above it were not processed */
     uint8_t *out; /* bytes nghttp2 produced that the socket did not take yet */
     size_t outlen, outoff, outcap;
 };
@@ -435,6 +436,7 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ud
     } else if (f->hd.type == NGHTTP2_GOAWAY) {
         w->slot->c.h2_goaway++;
         c->h2->goaway = 1; /* no new streams; the ones above last_stream_id are refused */
+        c->h2->goaway_last = f->goaway.last_stream_id;
     }
     return 0;
 }
@@ -497,6 +499,7 @@ static void conn_release(mt__worker_t *w, mt__conn_t *c)
         h->s = NULL;
     }
     h->ready = h->settings = h->goaway = h->dead = 0;
+    h->goaway_last = 0;
     h->outlen = h->outoff = 0;
     mt__conn_close(w, c);
 }
@@ -507,7 +510,7 @@ static void conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t
 {
     struct mt__h2conn *h = H(w, c);
     int was_connecting = c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE;
-    int64_t last = h->s ? nghttp2_session_get_last_proc_stream_id(h->s) : 0;
+    int64_t last = h->goaway_last;
     int goaway = h->goaway;
     while (h->streams) {
         h2stream_t *s = h->streams;
