@@ -18,10 +18,14 @@ openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 
   -out server.pem 2>/dev/null
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=other-ca \
   -keyout other.key -out other.pem 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=mortar-client \
+  -keyout client.key -out client.csr 2>/dev/null
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out client.pem 2>/dev/null
 
 # ---- nginx on free ports: TLS (h2 + http/1.1), and cleartext h2c ----
 P_TLS=$(refused_port)
 P_H2C=$(refused_port)
+P_MTLS=$(refused_port)
 mkdir -p nginx/logs nginx/tmp
 cat >nginx/nginx.conf <<EOF
 worker_processes 1;
@@ -46,6 +50,14 @@ http {
     ssl_certificate $WORK/server.pem;
     ssl_certificate_key $WORK/server.key;
     location / { return 200 "hello\n"; }
+  }
+  server {
+    listen 127.0.0.1:$P_MTLS ssl;
+    ssl_certificate $WORK/server.pem;
+    ssl_certificate_key $WORK/server.key;
+    ssl_verify_client on;
+    ssl_client_certificate $WORK/ca.pem;
+    location / { return 200 "hello \$ssl_client_s_dn\n"; }
   }
   server {
     listen 127.0.0.1:$P_H2C http2;
@@ -104,6 +116,17 @@ expect_eq "nginx served nothing" "$(served HTTP/1.1)" 0
 run_json r5.json 30 -c 2 -t 1 --schedule 'const(20,1s)' -d 1.5s -k --cacert other.pem "$URL"
 expect_eq "-k: completed" "$(jqr r5.json .summary.requests)" 20
 served HTTP/1.1 >/dev/null
+
+# ---- client certificates: nginx requires one signed by the CA ----
+run_json m1.json 30 -c 1 -t 1 --schedule 'const(10,1s)' -d 1.5s --cacert ca.pem --cert client.pem --key client.key "https://127.0.0.1:$P_MTLS/"
+expect_eq "client certificate: 200s" "$(jqr m1.json '.summary.status["200"]')" 10
+run_json m2.json 30 -c 1 -t 1 --schedule 'const(10,1s)' -d 1.5s --cacert ca.pem "https://127.0.0.1:$P_MTLS/"
+expect_eq "no client certificate: nginx answers 400" "$(jqr m2.json '.summary.status["400"]')" 10
+served HTTP/1.1 >/dev/null
+rc=0
+"$MORTAR" run -d 1s --cacert ca.pem --cert client.pem --key other.key "https://127.0.0.1:$P_MTLS/" 2>err.txt || rc=$?
+expect_eq "a key that does not match --cert exits" "$rc" 2
+grep -q 'mismatch' err.txt || fail "mismatched key not explained: $(cat err.txt)"
 
 # ---- HTTP/2 over TLS: exact counts, the server's limit (8 streams) respected with --streams 20 ----
 run_json r6.json 30 -c 2 -t 1 --http2 --streams 20 --schedule 'const(300,1s)' -d 1.5s --cacert ca.pem "$URL"
