@@ -30,8 +30,8 @@ done
 mortar=$(cd "$(dirname "$mortar")" && pwd)/$(basename "$mortar")
 out_md=${BENCH_OUT:-$root/docs/benchmarks.md}
 
-for t in nginx wrk jq awk timeout mkfifo; do
-  command -v "$t" >/dev/null || die "'$t' not found (scripts/deps.sh bench installs nginx, wrk, time)"
+for t in nginx wrk h2load openssl jq awk timeout mkfifo; do
+  command -v "$t" >/dev/null || die "'$t' not found (scripts/deps.sh bench installs nginx, wrk, nghttp2-client, time)"
 done
 [[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) not found (apt-get install time)"
 [[ -f $here/nginx.conf.in ]] || die "missing $here/nginx.conf.in"
@@ -108,13 +108,17 @@ nginx_port='' nginx_pid=''
 start_nginx() {
   local d=$tmp/nginx lo attempt port pid i
   mkdir -p "$d/tmp"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$d/key.pem" -out "$d/cert.pem" 2>/dev/null ||
+    die "openssl could not make the bench certificate"
   read -r lo _ </proc/sys/net/ipv4/ip_local_port_range || lo=32768
   ((lo > 12000)) || lo=32768
   for ((attempt = 1; attempt <= 20; attempt++)); do
     # below the ephemeral range, so the clients' 10,000 source ports never collide with it
     port=$((lo - 1 - (RANDOM % 10000)))
     port_open "$port" && continue
-    sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" "$here/nginx.conf.in" >"$d/nginx.conf"
+    port_open $((port + 1)) && continue
+    sed -e "s|@DIR@|$d|g" -e "s|@PORT@|$port|g" -e "s|@TLSPORT@|$((port + 1))|g" "$here/nginx.conf.in" >"$d/nginx.conf"
     if ((attempt == 1)) && ! nginx -t -q -p "$d" -c "$d/nginx.conf" -e "$d/error.log" >"$d/test.log" 2>&1; then
       die "nginx rejected bench/nginx.conf.in: $(cat "$d/test.log")"
     fi
@@ -262,7 +266,7 @@ parse_mortar() {
   R[$key.sent_rate]=$(calc '%.1f' 'n / d' n="${R[$key.sent]}" d="${R[$key.duration_s]}")
 }
 
-step=0 steps=13
+step=0 steps=17
 progress() { step=$((step + 1)); say "[$step/$steps] $*"; }
 
 run_wrk() { # run_wrk KEY URL WRK-ARGS...
@@ -272,6 +276,23 @@ run_wrk() { # run_wrk KEY URL WRK-ARGS...
   progress "$key: wrk $* $url"
   measure "$key" wrk "$@" "$url"
   parse_wrk "$key"
+  say "      ${R[$key.rps]} rps, ${R[$key.cpu_us]} µs CPU/request, RSS $(mb "${R[$key.rss]}"), errors ${R[$key.errors]}"
+}
+parse_h2load() {
+  local key=$1 f=$tmp/$1.out
+  R[$key.rps]=$(awk '/^finished in / { gsub(",", ""); print $4; exit }' "$f")
+  R[$key.requests]=$(awk '/^requests: / { print $8; exit }' "$f")
+  R[$key.errors]=$(awk '/^requests: / { print $10 + $12 + $14; exit }' "$f")
+  for v in rps requests errors; do [[ -n ${R[$key.$v]} ]] || R[$key.$v]=n/a; done
+  R[$key.cpu_us]=$(calc '%.2f' 'c * 1e6 / n' c="${R[$key.cpu]}" n="${R[$key.requests]}")
+}
+run_h2load() { # run_h2load KEY URL H2LOAD-ARGS...
+  local key=$1 url=$2
+  shift 2
+  R[$key.cmd]="h2load $*"
+  progress "$key: h2load $* $url"
+  measure "$key" h2load "$@" "$url"
+  parse_h2load "$key"
   say "      ${R[$key.rps]} rps, ${R[$key.cpu_us]} µs CPU/request, RSS $(mb "${R[$key.rss]}"), errors ${R[$key.errors]}"
 }
 run_mortar() { # run_mortar KEY URL RUN-ARGS...
@@ -297,6 +318,14 @@ start_target target
 tgt=http://127.0.0.1:$target_port/
 say "mortar target (1 thread) on 127.0.0.1:$target_port"
 
+ngx_tls=https://127.0.0.1:$((nginx_port + 1))/
+ca=$tmp/nginx/cert.pem
+# 6. HTTPS/1.1 keep-alive, closed model
+run_wrk w6 "$ngx_tls" -t1 -c100 -d${dur}s
+run_mortar m6 "$ngx_tls" -t1 -c100 -d${dur}s --cacert "$ca"
+# 7. HTTP/2 over TLS, 10 connections x 10 streams
+run_h2load h7 "$ngx_tls" -t1 -c10 -m10 -D${dur}
+run_mortar m7 "$ngx_tls" -t1 -c10 --http2 --streams 10 -d${dur}s --cacert "$ca"
 # 1. closed model (the servers' CPU is measured too: row 5)
 server_root=$nginx_pid
 run_wrk w1n "$ngx" -t1 -c100 -d${dur}s
@@ -559,6 +588,27 @@ request ≤ nginx's.
 EOF
   row5 "wrk -t1 -c100" w1n w1t rps
   row5 "mortar run -t1 -c100" m1n m1t rps
+  cat <<EOF
+
+## 6. HTTPS/1.1 keep-alive against nginx, closed model, 100 connections, 1 thread
+
+Same nginx (TLS 1.3, ECDSA P-256 certificate), same run. Target: mortar's CPU per request
+≤ 0.5 × wrk's.
+
+| client | rps | errors | CPU µs / request | mortar / wrk | verdict | command |
+|---|---:|---:|---:|---:|---|---|
+| wrk | ${R[w6.rps]} | ${R[w6.errors]} | ${R[w6.cpu_us]} | | | \`${R[w6.cmd]}\` |
+| mortar | ${R[m6.rps]} | ${R[m6.errors]} | ${R[m6.cpu_us]} | $(calc '%.2f' 'm / w' m="${R[m6.cpu_us]}" w="${R[w6.cpu_us]}") | **$(verdict 'm <= 0.5 * w' m="${R[m6.cpu_us]}" w="${R[w6.cpu_us]}")** | \`${R[m6.cmd]}\` |
+
+## 7. HTTP/2 over TLS against nginx, 10 connections × 10 streams, 1 thread
+
+Same nginx, same run, Debian's h2load. Target: mortar's CPU per request ≤ 0.7 × h2load's.
+
+| client | rps | errors | CPU µs / request | mortar / h2load | verdict | command |
+|---|---:|---:|---:|---:|---|---|
+| h2load | ${R[h7.rps]} | ${R[h7.errors]} | ${R[h7.cpu_us]} | | | \`${R[h7.cmd]}\` |
+| mortar | ${R[m7.rps]} | ${R[m7.errors]} | ${R[m7.cpu_us]} | $(calc '%.2f' 'm / w' m="${R[m7.cpu_us]}" w="${R[h7.cpu_us]}") | **$(verdict 'm <= 0.7 * w' m="${R[m7.cpu_us]}" w="${R[h7.cpu_us]}")** | \`${R[m7.cmd]}\` |
+EOF
   if ((failures)); then
     printf '\n**%d client run(s) failed (non-zero exit status); their figures are n/a or partial.**\n' "$failures"
   fi

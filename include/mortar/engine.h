@@ -25,7 +25,8 @@
     XX(DNS, "dns")           /* the target's name did not resolve */                               \
     XX(PROTOCOL, "protocol") /* malformed response */                                              \
     XX(CLOSED, "closed")     /* peer closed before the response was complete */                    \
-    XX(OTHER, "other")       /* any other errno */
+    XX(TLS, "tls")     /* TLS handshake or record failure (bad certificate, no ALPN h2, ...) */    \
+    XX(OTHER, "other") /* any other errno */
 
 enum mt_err_kind {
 #define XX(n, s) MT_ERR_##n,
@@ -39,6 +40,26 @@ const char *mt_err_kind_name(int kind);
  * had no errno of its own: timeout 110 (ETIMEDOUT), refused 111, reset 104, dns 113
  * (EHOSTUNREACH), protocol 71 (EPROTO), closed 103 (ECONNABORTED), other 5 (EIO). */
 int mt_err_kind_errno(int kind);
+
+/* TLS settings for https:// targets (src/engine/tls.c, docs/tls-http2.md). */
+typedef struct mt_tls_config {
+    const char *server_name; /* SNI and the certificate's name check; NULL or an IP literal:
+                              * no SNI, the certificate is checked against the IP */
+    bool insecure;           /* do not verify the server's certificate */
+    const char *cacert;      /* PEM file of trusted CAs; NULL = the system's */
+    const char *cert;        /* client certificate chain (PEM); NULL = none */
+    const char *key;         /* its private key (PEM); NULL = in cert */
+    int min_version;         /* 0 = library default, 12 = TLS 1.2, 13 = TLS 1.3 */
+    int max_version;
+    bool no_resume; /* full handshake on every connection (no session tickets or ids) */
+    bool http2;     /* offer ALPN h2 only (else http/1.1) */
+} mt_tls_config_t;
+
+/* A TLS client context shared by a run's workers (thread-safe). */
+typedef struct mt_tls_ctx mt_tls_ctx_t;
+/* MT_OK, or MT_EINVAL with err naming the file or setting and OpenSSL's reason. */
+int mt_tls_ctx_new(const mt_tls_config_t *cfg, mt_tls_ctx_t **out, char *err, size_t errlen);
+void mt_tls_ctx_free(mt_tls_ctx_t *t);
 
 #define MT_MAX_TAGS 64 /* per-tag statistics: tag names per run, the untagged "" included */
 
@@ -57,7 +78,8 @@ typedef struct mt_req_record {
     int64_t start_unix_us; /* when the request started (connect or send), wall clock */
     int64_t due_unix_us;   /* its due time (open model; = start in the closed model) */
     uint32_t total_us;     /* start .. last response byte (or the error) */
-    uint32_t connect_us;   /* 0 when the connection was reused */
+    uint32_t connect_us;   /* TCP connect; 0 when the connection was reused */
+    uint32_t tls_us;       /* TLS handshake; 0 when reused or plain */
     uint32_t send_us;
     uint32_t wait_us;    /* last byte sent .. first byte received */
     uint32_t receive_us; /* first .. last byte received */
@@ -97,6 +119,10 @@ typedef struct mt_run_config {
     size_t ntags;             /* <= MT_MAX_TAGS */
     mt_records_cb on_records; /* per-request records (phout); NULL: none are kept */
     void *records_ud;
+    const mt_tls_ctx_t *tls; /* NULL: plain TCP; else TLS on every connection (not copied) */
+    bool http2;              /* HTTP/2: over TLS with ALPN h2, else prior knowledge (h2c) */
+    int streams;             /* HTTP/2: concurrent streams per connection (closed model: kept
+                              * busy; open: at most), capped by the server's setting; 0 = 1 */
 } mt_run_config_t;
 
 typedef struct mt_counters {
@@ -105,13 +131,19 @@ typedef struct mt_counters {
     uint64_t completed; /* responses received in full (any status) */
     uint64_t errors;    /* requests that ended in an error: sum of err[] */
     uint64_t err[MT_ERR__COUNT];
-    uint64_t dropped;    /* due requests dropped because the backlog was full (open model) */
-    uint64_t late;       /* requests sent more than MT_LATE_NS after their due time */
-    uint64_t lag_sum_us; /* sum over sent requests of (send time - due time), us */
-    uint64_t lag_max_us; /* max of the same */
-    uint64_t bytes_out;  /* bytes written */
-    uint64_t bytes_in;   /* bytes read */
-    uint64_t connects;   /* connections established */
+    uint64_t dropped;     /* due requests dropped because the backlog was full (open model) */
+    uint64_t late;        /* requests sent more than MT_LATE_NS after their due time */
+    uint64_t lag_sum_us;  /* sum over sent requests of (send time - due time), us */
+    uint64_t lag_max_us;  /* max of the same */
+    uint64_t bytes_out;   /* bytes written */
+    uint64_t bytes_in;    /* bytes read */
+    uint64_t connects;    /* connections established */
+    uint64_t tls_full;    /* TLS handshakes completed in full */
+    uint64_t tls_resumed; /* TLS handshakes that resumed a session */
+    uint64_t h2_rst;      /* HTTP/2 RST_STREAM frames received */
+    uint64_t h2_goaway;   /* HTTP/2 GOAWAY frames received */
+    uint64_t h2_retried;  /* requests on streams the server refused unprocessed (GOAWAY /
+                           * REFUSED_STREAM), sent again on another connection */
     uint64_t status[MT_STATUS_MAX];
 } mt_counters_t;
 
@@ -149,12 +181,14 @@ typedef struct mt_run_result {
     const mt_hist_t *latency;   /* whole run; open: from due time */
     const mt_hist_t *service;   /* from actual send */
     const mt_hist_t *connect;   /* TCP connect time, per new connection */
+    const mt_hist_t *tls;       /* TLS handshake time, per new TLS connection */
     const mt_hist_t *send;      /* first byte written .. last byte written */
     const mt_hist_t *wait;      /* last byte written .. first response byte (TTFB) */
     const mt_hist_t *recv;      /* first .. last response byte */
     const mt_tag_stats_t *tags; /* whole run, per tag; NULL when ntags == 0 */
     size_t ntags;
     uint64_t records_dropped; /* per-request records lost because the consumer fell behind */
+    char tls_error[160];      /* the first TLS failure's reason ("" if none) */
 } mt_run_result_t;
 
 typedef struct mt_run mt_run_t;

@@ -42,8 +42,7 @@ int64_t mt_hist_value_at_percentile(const mt_hist_t *h, double p);
 
 /* Percentile distribution as HdrHistogram prints it (ticks_per_half_distance steps).
  * cb is called in increasing order; return non-zero from cb to stop. */
-typedef int (*mt_hist_percentile_cb)(double percentile, int64_t value, uint64_t count_to,
-                                     void *ud);
+typedef int (*mt_hist_percentile_cb)(double percentile, int64_t value, uint64_t count_to, void *ud);
 void mt_hist_foreach_percentile(const mt_hist_t *h, int ticks_per_half_distance,
                                 mt_hist_percentile_cb cb, void *ud);
 

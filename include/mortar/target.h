@@ -1,4 +1,5 @@
 /* The built-in target server (`mortar target`): a fast multi-threaded HTTP/1.1 keep-alive
+ * (and HTTP/2, TLS)
  * server to calibrate against. N worker threads, each with its own epoll loop and its own
  * SO_REUSEPORT listener; responses are pre-serialised once; nothing is allocated per request.
  *
@@ -12,6 +13,9 @@
  * Unknown parameters or bad values are answered 400 with a plain-text body naming them.
  * GET /__mortar/stats answers the counters as JSON; /__mortar/reset answers them and zeroes
  * them. Neither is counted.
+ *
+ * Over TLS (a certificate, or one made at start) and HTTP/2 (ALPN h2, or the cleartext
+ * preface) the same behaviours apply per stream; see docs/target.md.
  *
  * Like the engine, the server never prints, never exits and holds no globals.
  *
@@ -30,13 +34,15 @@
 
 #include "mortar/error.h"
 
-#define MT_TARGET_MAX_THREADS  256
-#define MT_TARGET_MAX_STALLS   16
-#define MT_TARGET_MAX_BODY     (1ull << 30)            /* size= and --body-size limit */
-#define MT_TARGET_MAX_DELAY_NS (3600ll * 1000000000ll) /* delay= limit: one hour */
-#define MT_TARGET_RECV_BUF     4096 /* per-connection receive buffer: larger request heads get 431 */
-#define MT_TARGET_STATS_PATH   "/__mortar/stats" /* GET: the counters as JSON */
-#define MT_TARGET_RESET_PATH   "/__mortar/reset" /* GET or POST: the counters, then zero them */
+#define MT_TARGET_MAX_THREADS    256
+#define MT_TARGET_MAX_STALLS     16
+#define MT_TARGET_MAX_BODY       (1ull << 30)            /* size= and --body-size limit */
+#define MT_TARGET_MAX_DELAY_NS   (3600ll * 1000000000ll) /* delay= limit: one hour */
+#define MT_TARGET_RECV_BUF       4096 /* per-connection receive buffer: larger request heads get 431 */
+#define MT_TARGET_H2_STREAMS     100               /* default SETTINGS_MAX_CONCURRENT_STREAMS */
+#define MT_TARGET_MAX_H2_STREAMS 10000             /* largest --h2-max-streams */
+#define MT_TARGET_STATS_PATH     "/__mortar/stats" /* GET: the counters as JSON */
+#define MT_TARGET_RESET_PATH     "/__mortar/reset" /* GET or POST: the counters, then zero them */
 
 /* Hold every response from start_ns (measured from the first request the server receives)
  * for len_ns: a response due in [start, start + len) is written at start + len. */
@@ -59,6 +65,19 @@ typedef struct mt_target_config {
      * none. Copied (parsed) by mt_target_new; a bad value fails it with MT_EINVAL. */
     const char *defaults;
     uint64_t seed; /* PRNG seed (thread i draws from a stream of seed and i); the CLI uses 1 */
+    /* TLS (docs/target.md#tls): with a certificate (tls_cert and tls_key, PEM files) or
+     * tls_self_signed (a P-256 key and certificate for localhost made at start, written as
+     * PEM to tls_self_signed_out if not NULL), connections whose first byte is a TLS
+     * handshake record speak TLS 1.2/1.3; others stay cleartext on the same port. */
+    const char *tls_cert;
+    const char *tls_key;
+    bool tls_self_signed;
+    const char *tls_self_signed_out;
+    /* HTTP/2: offered by ALPN over TLS and recognised by its preface on cleartext (prior
+     * knowledge), unless no_http2. h2_max_streams: SETTINGS_MAX_CONCURRENT_STREAMS,
+     * 1..MT_TARGET_MAX_H2_STREAMS; 0: MT_TARGET_H2_STREAMS. */
+    bool no_http2;
+    uint32_t h2_max_streams;
 } mt_target_config_t;
 
 /* Totals over all threads since start (/__mortar/reset does not change these). Requests to
@@ -76,7 +95,15 @@ typedef struct mt_target_stats {
     uint64_t closes;        /* responses after which the server closed (close=1, Connection:
                              * close, HTTP/1.0) */
     uint64_t bytes_in;
-    uint64_t bytes_out; /* all bytes written except those of /__mortar/ responses */
+    uint64_t bytes_out; /* all bytes written except those of /__mortar/ responses (over TLS:
+                         * plaintext; over HTTP/2: response body bytes) */
+    uint64_t tls_handshakes_full;
+    uint64_t tls_handshakes_resumed;
+    uint64_t tls_errors; /* failed handshakes and TLS errors on established connections */
+    uint64_t h2_connections;
+    uint64_t h2_streams;     /* request streams opened by clients */
+    uint64_t h2_goaways;     /* GOAWAY frames sent */
+    uint64_t h2_rst_streams; /* RST_STREAM frames sent */
 } mt_target_stats_t;
 
 typedef struct mt_target mt_target_t;

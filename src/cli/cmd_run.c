@@ -84,7 +84,13 @@ typedef struct run_opts {
     mt_url_t url;
     char *request; /* owned: the bytes sent */
     size_t request_len;
-    unsigned parse_flags; /* MT_H1_NO_BODY for HEAD */
+    unsigned parse_flags;  /* MT_H1_NO_BODY for HEAD */
+    mt_tls_config_t tls;   /* -k, --cacert, --cert, --key, --tls*, --no-tls-resume */
+    mt_tls_ctx_t *tls_ctx; /* owned; built for https:// URLs */
+    bool http2;            /* --http2 */
+    int streams;           /* --streams */
+    bool streams_set;
+    bool phout_tls; /* --phout-tls: a 13th phout column with the TLS handshake time */
 } run_opts_t;
 
 enum {
@@ -105,6 +111,16 @@ enum {
     RUN_OPT_CONFIG,
     RUN_OPT_THRESHOLD,
     RUN_OPT_VERSION,
+    RUN_OPT_CACERT,
+    RUN_OPT_CERT,
+    RUN_OPT_KEY,
+    RUN_OPT_TLS,
+    RUN_OPT_TLS_MIN,
+    RUN_OPT_TLS_MAX,
+    RUN_OPT_NO_TLS_RESUME,
+    RUN_OPT_HTTP2,
+    RUN_OPT_STREAMS,
+    RUN_OPT_PHOUT_TLS,
 };
 
 static const struct option run_longopts[] = {
@@ -130,20 +146,32 @@ static const struct option run_longopts[] = {
     {"autostop", required_argument, NULL, RUN_OPT_AUTOSTOP},
     {"config", required_argument, NULL, RUN_OPT_CONFIG},
     {"threshold", required_argument, NULL, RUN_OPT_THRESHOLD},
+    {"insecure", no_argument, NULL, 'k'},
+    {"cacert", required_argument, NULL, RUN_OPT_CACERT},
+    {"cert", required_argument, NULL, RUN_OPT_CERT},
+    {"key", required_argument, NULL, RUN_OPT_KEY},
+    {"tls", required_argument, NULL, RUN_OPT_TLS},
+    {"tls-min", required_argument, NULL, RUN_OPT_TLS_MIN},
+    {"tls-max", required_argument, NULL, RUN_OPT_TLS_MAX},
+    {"no-tls-resume", no_argument, NULL, RUN_OPT_NO_TLS_RESUME},
+    {"http2", no_argument, NULL, RUN_OPT_HTTP2},
+    {"streams", required_argument, NULL, RUN_OPT_STREAMS},
+    {"phout-tls", no_argument, NULL, RUN_OPT_PHOUT_TLS},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, RUN_OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
-#define RUN_SHORTOPTS ":c:t:d:R:H:m:qLh"
+#define RUN_SHORTOPTS ":c:t:d:R:H:m:kqLh"
 
 static void run_usage(FILE *f)
 {
     fprintf(f,
             "Usage: mortar run [flags] URL\n"
             "\n"
-            "Load-test an HTTP/1.1 server. Closed model by default (each connection sends its\n"
+            "Load-test an HTTP/1.1 or HTTP/2 server, plain or over TLS (https://). Closed model by "
+            "default (each connection sends its\n"
             "next request when the previous response ends); -R or --schedule switch to the open\n"
             "model (requests are due on a timetable; latency counts from the due time).\n"
             "\n"
@@ -177,6 +205,14 @@ static void run_usage(FILE *f)
             "                        (repeatable); a trip stops the run, exit 21..30\n"
             "      --threshold EXPR  pass/fail at the end, k6 style: 'p(99)<200ms',\n"
             "                        'errors<1%%', 'p(95)<1s;abortOnFail' (repeatable); exit 99\n"
+            "  -k, --insecure        https: do not verify the server's certificate\n"
+            "      --cacert FILE     https: trust the CA certificates in FILE (PEM)\n"
+            "      --cert FILE       https: client certificate (PEM); --key FILE its key\n"
+            "      --tls V           https: TLS version 1.2 or 1.3 only (--tls-min/--tls-max V)\n"
+            "      --no-tls-resume   https: full handshake on every connection\n"
+            "      --http2           HTTP/2 (ALPN h2 over https; prior knowledge over http)\n"
+            "      --streams N       HTTP/2: concurrent streams per connection [1; closed: 10]\n"
+            "      --phout-tls       phout: add a 13th column, the TLS handshake time\n"
             "  -q, --quiet           no live progress line\n"
             "  -L, --latency         also print the full percentile distribution\n"
             "  -h, --help            this help\n"
@@ -349,6 +385,8 @@ static int run_add_header(const char *flag, const char *arg, run_opts_t *o, char
 
 static void run_opts_dispose(run_opts_t *o)
 {
+    mt_tls_ctx_free(o->tls_ctx);
+    o->tls_ctx = NULL;
     if (o->sched.steps != NULL)
         mt_sched_dispose(&o->sched);
     mt_url_dispose(&o->url);
@@ -466,6 +504,28 @@ static int run_finish_opts(run_opts_t *o, char *err, size_t n)
             return run_err(err, n, "bad URL '%s': %s (col %d)", show, perr.msg, perr.col);
         return run_err(err, n, "bad URL '%s': %s", show, perr.msg);
     }
+
+    if (o->streams_set && !o->http2)
+        return run_err(err, n, "--streams needs --http2");
+    if (!o->url.tls && (o->tls.insecure || o->tls.cacert || o->tls.cert || o->tls.key ||
+                        o->tls.min_version || o->tls.max_version || o->tls.no_resume))
+        return run_err(err, n,
+                       "TLS flags (-k, --cacert, --cert, --key, --tls*, "
+                       "--no-tls-resume) need an https:// URL");
+    if (o->phout_tls && !o->url.tls)
+        return run_err(err, n, "--phout-tls needs an https:// URL");
+    if (o->url.tls) {
+        o->tls.server_name = o->url.host;
+        o->tls.http2 = o->http2;
+        char terr[400];
+        rc = mt_tls_ctx_new(&o->tls, &o->tls_ctx, terr, sizeof(terr));
+        if (rc == MT_ENOMEM)
+            return run_err(err, n, "out of memory"), RUN_EXIT_INTERNAL;
+        if (rc != MT_OK)
+            return run_err(err, n, "%s", terr);
+    }
+    if (o->http2 && !o->streams_set)
+        o->streams = o->rate > 0 || o->schedule_txt != NULL ? 100 : 10;
 
     o->planned_ns = o->duration_ns;
     if (o->schedule_txt != NULL) {
@@ -672,6 +732,48 @@ static int run_parse_args_url(int argc, char **argv, const char *url, run_opts_t
                 code = run_err(err, n, "%s: empty file name (use - for stdout)", flag);
             o->json_path = optarg;
             break;
+        case 'k':
+            o->tls.insecure = true;
+            break;
+        case RUN_OPT_CACERT:
+        case RUN_OPT_CERT:
+        case RUN_OPT_KEY:
+            if (optarg[0] == '\0')
+                code = run_err(err, n, "%s: empty file name", flag);
+            else if (access(optarg, R_OK) != 0)
+                code = run_err(err, n, "%s: cannot read '%s': %s", flag,
+                               run_show(optarg, show, sizeof(show)), strerror(errno));
+            *(c == RUN_OPT_CACERT ? &o->tls.cacert
+              : c == RUN_OPT_CERT ? &o->tls.cert
+                                  : &o->tls.key) = optarg;
+            break;
+        case RUN_OPT_TLS:
+        case RUN_OPT_TLS_MIN:
+        case RUN_OPT_TLS_MAX: {
+            int ver = strcmp(optarg, "1.2") == 0 ? 12 : strcmp(optarg, "1.3") == 0 ? 13 : 0;
+            if (!ver)
+                code = run_err(err, n, "%s: '%s' is not a TLS version (1.2 or 1.3)", flag,
+                               run_show(optarg, show, sizeof(show)));
+            if (c != RUN_OPT_TLS_MAX)
+                o->tls.min_version = ver;
+            if (c != RUN_OPT_TLS_MIN)
+                o->tls.max_version = ver;
+            break;
+        }
+        case RUN_OPT_NO_TLS_RESUME:
+            o->tls.no_resume = true;
+            break;
+        case RUN_OPT_HTTP2:
+            o->http2 = true;
+            break;
+        case RUN_OPT_STREAMS:
+            code = run_parse_int(flag, optarg, 1, 1 << 16, &v, err, n);
+            o->streams = (int)v;
+            o->streams_set = true;
+            break;
+        case RUN_OPT_PHOUT_TLS:
+            o->phout_tls = true;
+            break;
         case 'q':
             o->quiet = true;
             break;
@@ -754,6 +856,34 @@ static void run_on_second(const mt_second_t *s, void *ud)
         mt__json_second(ctx->json, s); /* an error is kept and reported by mt__json_finish */
 }
 
+/* The engine's settings from parsed options (everything but the record callback). */
+static void run_engine_config(const run_opts_t *o, mt_run_config_t *cfg)
+{
+    cfg->host = o->url.host;
+    cfg->port = o->url.port;
+    cfg->request = o->request;
+    cfg->request_len = o->request_len;
+    cfg->parse_flags = o->parse_flags;
+    cfg->threads = o->threads;
+    cfg->connections = o->connections;
+    cfg->duration_ns = o->open_model && !o->duration_set ? 0 : o->duration_ns;
+    cfg->schedule = o->open_model ? &o->sched : NULL;
+    cfg->timeout_ns = o->timeout_ns;
+    cfg->max_queue = o->max_queue;
+    cfg->tick_ns = o->tick_ns;
+    cfg->tls = o->tls_ctx;
+    cfg->http2 = o->http2;
+    cfg->streams = o->http2 ? o->streams : 1;
+    if (o->has_ammo) {
+        cfg->requests = o->ammo.reqs;
+        cfg->nrequests = o->ammo.nreqs;
+        cfg->tags = o->ammo.tags;
+        cfg->ntags = o->ammo.ntags;
+        cfg->order = o->ammo_order;
+        cfg->seed = o->seed;
+    }
+}
+
 static int run_exec(run_opts_t *o)
 {
     mt__run_info_t info;
@@ -813,6 +943,7 @@ static int run_exec(run_opts_t *o)
             fprintf(stderr, "mortar run: %s\n", err);
             goto out;
         }
+        mt__phout_tls_column(ctx.phout, o->phout_tls);
     }
 
     memset(&cfg, 0, sizeof(cfg));
@@ -820,26 +951,7 @@ static int run_exec(run_opts_t *o)
         cfg.on_records = mt__phout_records;
         cfg.records_ud = ctx.phout;
     }
-    cfg.host = o->url.host;
-    cfg.port = o->url.port;
-    cfg.request = o->request;
-    cfg.request_len = o->request_len;
-    cfg.parse_flags = o->parse_flags;
-    cfg.threads = o->threads;
-    cfg.connections = o->connections;
-    cfg.duration_ns = o->open_model && !o->duration_set ? 0 : o->duration_ns;
-    cfg.schedule = o->open_model ? &o->sched : NULL;
-    cfg.timeout_ns = o->timeout_ns;
-    cfg.max_queue = o->max_queue;
-    cfg.tick_ns = o->tick_ns;
-    if (o->has_ammo) {
-        cfg.requests = o->ammo.reqs;
-        cfg.nrequests = o->ammo.nreqs;
-        cfg.tags = o->ammo.tags;
-        cfg.ntags = o->ammo.ntags;
-        cfg.order = o->ammo_order;
-        cfg.seed = o->seed;
-    }
+    run_engine_config(o, &cfg);
     rc = mt_run_new(&cfg, &run);
     if (rc != MT_OK) {
         fprintf(stderr, "mortar run: cannot set up the run: %s\n", mt_strerror(rc));
@@ -1051,7 +1163,8 @@ static pthread_mutex_t runjob_getopt_mu = PTHREAD_MUTEX_INITIALIZER;
 /* Keys whose value names a file the run would read or write. */
 static const char *runjob_file_key(const char *flag, const char *value)
 {
-    static const char *const keys[] = {"--json", "--phout", "--html", "--ammo", "--config"};
+    static const char *const keys[] = {"--json",   "--phout",  "--html", "--ammo",
+                                       "--config", "--cacert", "--cert", "--key"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         if (strcmp(flag, keys[i]) == 0)
             return keys[i] + 2;
@@ -1139,28 +1252,8 @@ int mt__runjob_exec(mt__runjob_t *j, mt_second_cb on_second, void *ud, char *err
         return MT_EINVAL;
     }
     j->executed = true;
-    /* as run_exec builds it (keep the two in step) */
     memset(&cfg, 0, sizeof(cfg));
-    cfg.host = o->url.host;
-    cfg.port = o->url.port;
-    cfg.request = o->request;
-    cfg.request_len = o->request_len;
-    cfg.parse_flags = o->parse_flags;
-    cfg.threads = o->threads;
-    cfg.connections = o->connections;
-    cfg.duration_ns = o->open_model && !o->duration_set ? 0 : o->duration_ns;
-    cfg.schedule = o->open_model ? &o->sched : NULL;
-    cfg.timeout_ns = o->timeout_ns;
-    cfg.max_queue = o->max_queue;
-    cfg.tick_ns = o->tick_ns;
-    if (o->has_ammo) {
-        cfg.requests = o->ammo.reqs;
-        cfg.nrequests = o->ammo.nreqs;
-        cfg.tags = o->ammo.tags;
-        cfg.ntags = o->ammo.ntags;
-        cfg.order = o->ammo_order;
-        cfg.seed = o->seed;
-    }
+    run_engine_config(o, &cfg);
     rc = mt_run_new(&cfg, &run);
     if (rc != MT_OK) {
         snprintf(err, n, "cannot set up the run: %s", mt_strerror(rc));

@@ -20,15 +20,26 @@ static const char k_usage[] =
     "usage: mortar target [--listen ADDR:PORT] [--threads N] [--size BYTES] [--status MIX]\n"
     "                     [--delay DELAY] [--chunked] [--close] [--reset PCT] [--slow RATE]\n"
     "                     [--malformed PCT] [--stall START:LEN]... [--seed N]\n"
+    "                     [--tls-cert FILE --tls-key FILE | --tls-self-signed\n"
+    "                     [--tls-self-signed-out FILE]] [--h2-max-streams N] [--no-http2]\n"
     "                     [--allow-remote] [-q]\n"
     "\n"
-    "Runs the built-in HTTP/1.1 target server (and fault injector) until SIGINT or SIGTERM.\n"
+    "Runs the built-in HTTP/1.1 and HTTP/2 target server (and fault injector) until SIGINT or\n"
+    "SIGTERM.\n"
     "Once listening it prints one line, 'listening on ADDR:PORT', to stdout.\n"
     "\n"
     "  --listen ADDR:PORT    address to listen on (default 127.0.0.1:8080; port 0 picks a\n"
     "                        free one; IPv6 as [::1]:PORT)\n"
     "  --threads N           worker threads (default: one per CPU)\n"
     "  --allow-remote        allow a non-loopback listening address\n"
+    "  --tls-cert FILE       TLS certificate (PEM, may hold the chain); needs --tls-key\n"
+    "  --tls-key FILE        TLS private key (PEM)\n"
+    "  --tls-self-signed     TLS with a certificate for localhost made at start\n"
+    "  --tls-self-signed-out FILE  write that certificate (PEM) to FILE, for clients' CA\n"
+    "                        (with TLS, connections starting with a TLS handshake speak TLS,\n"
+    "                        others cleartext, on the same port)\n"
+    "  --h2-max-streams N    HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 100)\n"
+    "  --no-http2            HTTP/1.1 only (no ALPN h2, no cleartext HTTP/2 preface)\n"
     "  -q, --quiet           no summary on stderr at exit\n"
     "\n"
     "Defaults for every request (its query parameters of the same name override them):\n"
@@ -66,6 +77,10 @@ typedef struct opts {
     uint64_t seed;
     char defaults[DEFAULTS_MAX]; /* "status=...&delay=..." from the behaviour flags */
     size_t defaults_len;
+    const char *tls_cert, *tls_key, *tls_self_signed_out; /* argv strings */
+    bool tls_self_signed;
+    bool no_http2;
+    uint32_t h2_max_streams;
 } opts_t;
 
 static int usage_error(const char *flag, const char *fmt, const char *val)
@@ -210,6 +225,14 @@ static int parse_args(int argc, char **argv, opts_t *o, bool *help)
             o->allow_remote = true;
             continue;
         }
+        if (strcmp(a, "--tls-self-signed") == 0) {
+            o->tls_self_signed = true;
+            continue;
+        }
+        if (strcmp(a, "--no-http2") == 0) {
+            o->no_http2 = true;
+            continue;
+        }
         if (strcmp(a, "--chunked") == 0 || strcmp(a, "--close") == 0) {
             if ((rc = add_default(o, a, a + 2, "1")) != 0)
                 return rc;
@@ -232,7 +255,9 @@ static int parse_args(int argc, char **argv, opts_t *o, bool *help)
                 strcmp(flag, "--stall") == 0 || strcmp(flag, "--status") == 0 ||
                 strcmp(flag, "--delay") == 0 || strcmp(flag, "--reset") == 0 ||
                 strcmp(flag, "--slow") == 0 || strcmp(flag, "--malformed") == 0 ||
-                strcmp(flag, "--seed") == 0;
+                strcmp(flag, "--seed") == 0 || strcmp(flag, "--tls-cert") == 0 ||
+                strcmp(flag, "--tls-key") == 0 || strcmp(flag, "--tls-self-signed-out") == 0 ||
+                strcmp(flag, "--h2-max-streams") == 0;
         if (!takes) {
             fprintf(stderr, PROG ": unknown flag '%s' (see mortar target --help)\n", a);
             return EXIT_USAGE;
@@ -253,6 +278,26 @@ static int parse_args(int argc, char **argv, opts_t *o, bool *help)
                 rc = usage_error(flag, "'%s' is not a number 1..256", val);
             else
                 o->threads = (int)n;
+        } else if (strcmp(flag, "--tls-cert") == 0 || strcmp(flag, "--tls-key") == 0 ||
+                   strcmp(flag, "--tls-self-signed-out") == 0) {
+            if (!val[0])
+                rc = usage_error(flag, "%s", "needs a file name");
+            else if (flag[6] == 'c')
+                o->tls_cert = val;
+            else if (flag[6] == 'k')
+                o->tls_key = val;
+            else
+                o->tls_self_signed_out = val;
+        } else if (strcmp(flag, "--h2-max-streams") == 0) {
+            char *end;
+            long n;
+            errno = 0;
+            n = strtol(val, &end, 10);
+            if (val[0] < '0' || val[0] > '9' || *end || errno || n < 1 ||
+                n > MT_TARGET_MAX_H2_STREAMS)
+                rc = usage_error(flag, "'%s' is not a number 1..10000", val);
+            else
+                o->h2_max_streams = (uint32_t)n;
         } else if (strcmp(flag, "--seed") == 0) {
             char *end;
             unsigned long long n;
@@ -278,6 +323,14 @@ static int parse_args(int argc, char **argv, opts_t *o, bool *help)
             rc = parse_stall(val, o);
         }
     }
+    if (rc == 0 && o->tls_self_signed && (o->tls_cert || o->tls_key))
+        return usage_error("--tls-self-signed", "%s",
+                           "and --tls-cert/--tls-key exclude each other");
+    if (rc == 0 && !o->tls_self_signed && (!o->tls_cert != !o->tls_key))
+        return usage_error(o->tls_cert ? "--tls-cert" : "--tls-key", "%s",
+                           "needs --tls-cert and --tls-key together");
+    if (rc == 0 && o->tls_self_signed_out && !o->tls_self_signed)
+        return usage_error("--tls-self-signed-out", "%s", "needs --tls-self-signed");
     if (rc == 0 && !o->allow_remote && !mt_target_is_loopback(o->host)) {
         fprintf(stderr,
                 PROG ": --listen: %s is not a loopback address (add --allow-remote to listen on "
@@ -340,6 +393,12 @@ int mt_cli_target(int argc, char **argv)
     cfg.allow_remote = o.allow_remote;
     cfg.defaults = o.defaults;
     cfg.seed = o.seed;
+    cfg.tls_cert = o.tls_cert;
+    cfg.tls_key = o.tls_key;
+    cfg.tls_self_signed = o.tls_self_signed;
+    cfg.tls_self_signed_out = o.tls_self_signed_out;
+    cfg.no_http2 = o.no_http2;
+    cfg.h2_max_streams = o.h2_max_streams;
     if ((rc = mt_target_new(&cfg, &t, err, sizeof(err))) != MT_OK) {
         fprintf(stderr, PROG ": %s\n", err[0] ? err : mt_strerror(rc));
         code = rc == MT_EINVAL ? EXIT_USAGE : 1;

@@ -441,12 +441,15 @@ typedef struct cfg_key {
 
 /* The long flags of `mortar run` that make sense in a file (not --help, --version, --config). */
 static const cfg_key_t cfg_mortar_keys[] = {
-    {"url", K_URL},  {"connections", K_INT}, {"threads", K_INT},    {"duration", K_DUR},
-    {"rate", K_NUM}, {"schedule", K_STR},    {"header", K_LIST},    {"method", K_STR},
-    {"body", K_STR}, {"timeout", K_DUR},     {"max-queue", K_INT},  {"tick", K_DUR},
-    {"json", K_STR}, {"phout", K_STR},       {"quiet", K_BOOL},     {"latency", K_BOOL},
-    {"ammo", K_STR}, {"ammo-type", K_STR},   {"ammo-order", K_STR}, {"uri", K_LIST},
-    {"seed", K_INT}, {"autostop", K_CRITS},  {"threshold", K_LIST}, {"html", K_STR},
+    {"url", K_URL},       {"connections", K_INT}, {"threads", K_INT},    {"duration", K_DUR},
+    {"rate", K_NUM},      {"schedule", K_STR},    {"header", K_LIST},    {"method", K_STR},
+    {"body", K_STR},      {"timeout", K_DUR},     {"max-queue", K_INT},  {"tick", K_DUR},
+    {"json", K_STR},      {"phout", K_STR},       {"quiet", K_BOOL},     {"latency", K_BOOL},
+    {"ammo", K_STR},      {"ammo-type", K_STR},   {"ammo-order", K_STR}, {"uri", K_LIST},
+    {"seed", K_INT},      {"autostop", K_CRITS},  {"threshold", K_LIST}, {"html", K_STR},
+    {"insecure", K_BOOL}, {"cacert", K_STR},      {"cert", K_STR},       {"key", K_STR},
+    {"tls", K_STR},       {"tls-min", K_STR},     {"tls-max", K_STR},    {"no-tls-resume", K_BOOL},
+    {"http2", K_BOOL},    {"streams", K_INT},     {"phout-tls", K_BOOL},
 };
 #define CFG_NKEYS (sizeof(cfg_mortar_keys) / sizeof(cfg_mortar_keys[0]))
 

@@ -317,6 +317,8 @@ static json_t *jo_summary(const mt_run_result_t *r, bool interrupted)
     bd = json_object();
     if (bd != NULL) {
         json_object_set_new(bd, "connect", jo_pcts(r->connect, JO_P_BREAKDOWN));
+        if (r->tls != NULL && mt_hist_count(r->tls) > 0)
+            json_object_set_new(bd, "tls", jo_pcts(r->tls, JO_P_BREAKDOWN));
         json_object_set_new(bd, "send", jo_pcts(r->send, JO_P_BREAKDOWN));
         json_object_set_new(bd, "wait", jo_pcts(r->wait, JO_P_BREAKDOWN));
         json_object_set_new(bd, "receive", jo_pcts(r->recv, JO_P_BREAKDOWN));
@@ -329,6 +331,20 @@ static json_t *jo_summary(const mt_run_result_t *r, bool interrupted)
     json_object_set_new(o, "max_schedule_lag_us", jo_u64(c->lag_max_us));
     json_object_set_new(o, "max_open_connections", json_integer(r->max_open_conns));
     json_object_set_new(o, "interrupted", json_boolean(interrupted || r->stopped));
+    if (c->tls_full || c->tls_resumed || r->tls_error[0]) {
+        json_t *t = json_object();
+        json_object_set_new(t, "handshakes_full", jo_u64(c->tls_full));
+        json_object_set_new(t, "handshakes_resumed", jo_u64(c->tls_resumed));
+        json_object_set_new(t, "error", r->tls_error[0] ? json_string(r->tls_error) : json_null());
+        json_object_set_new(o, "tls", t);
+    }
+    if (c->h2_rst || c->h2_goaway || c->h2_retried) {
+        json_t *h = json_object();
+        json_object_set_new(h, "rst_streams", jo_u64(c->h2_rst));
+        json_object_set_new(h, "goaways", jo_u64(c->h2_goaway));
+        json_object_set_new(h, "retried", jo_u64(c->h2_retried));
+        json_object_set_new(o, "http2", h);
+    }
     return o;
 }
 

@@ -311,11 +311,23 @@ void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
 
     fprintf(f, "%-16s %9s %9s %9s\n", "Timing breakdown", "p50", "p99", "max");
     out_pct_row(f, "connect", r->connect, bps, 2);
+    if (r->tls != NULL && mt_hist_count(r->tls) > 0)
+        out_pct_row(f, "tls", r->tls, bps, 2);
     out_pct_row(f, "send", r->send, bps, 2);
     out_pct_row(f, "wait (TTFB)", r->wait, bps, 2);
     out_pct_row(f, "receive", r->recv, bps, 2);
     fprintf(f, "  %" PRIu64 " connections opened, at most %" PRIu32 " open at once\n", c->connects,
             r->max_open_conns);
+    if (c->tls_full || c->tls_resumed)
+        fprintf(f, "  TLS handshakes: %" PRIu64 " full, %" PRIu64 " resumed\n", c->tls_full,
+                c->tls_resumed);
+    if (r->tls_error[0])
+        fprintf(f, "  TLS error: %s\n", r->tls_error);
+    if (c->h2_rst || c->h2_goaway || c->h2_retried)
+        fprintf(f,
+                "  HTTP/2: %" PRIu64 " RST_STREAM, %" PRIu64 " GOAWAY received, %" PRIu64
+                " requests retried on another connection\n",
+                c->h2_rst, c->h2_goaway, c->h2_retried);
     if (r->ntags > 0 && info->tags != NULL) {
         fprintf(f, "\n%-20s %10s %8s %9s %9s %9s %9s\n", "Per tag", "requests", "errors", "p50",
                 "p90", "p99", "max");

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +16,26 @@ struct mt__phout {
     size_t ntags;
     int err; /* first errno of a failed write, 0 if none */
     char *buf;
+    bool tls_column; /* --phout-tls */
 };
+
+void mt__phout_tls_column(mt__phout_t *p, bool on)
+{
+    p->tls_column = on;
+}
 
 size_t mt__phout_format(char *buf, size_t n, const mt_req_record_t *r, const char *tag)
 {
-    /* time: request start, Unix seconds with milliseconds; interval_event: the time spent
-     * waiting for the response (send end .. last byte, or .. the error) */
+    /* time: request start, Unix seconds with milliseconds; connect_time: until the connection
+     * is usable, TLS handshake included (as Phantom); interval_event: the time spent waiting
+     * for the response (send end .. last byte, or .. the error) */
     int64_t ms = r->start_unix_us / 1000;
     int len = snprintf(buf, n,
                        "%" PRId64 ".%03d\t%s\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu32
                        "\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu32 "\t%d\t%u",
-                       ms / 1000, (int)(ms % 1000), tag, r->total_us, r->connect_us, r->send_us,
-                       r->wait_us, r->receive_us, r->wait_us + r->receive_us, r->bytes_out,
-                       r->bytes_in, (int)r->net_errno, (unsigned)r->status);
+                       ms / 1000, (int)(ms % 1000), tag, r->total_us, r->connect_us + r->tls_us,
+                       r->send_us, r->wait_us, r->receive_us, r->wait_us + r->receive_us,
+                       r->bytes_out, r->bytes_in, (int)r->net_errno, (unsigned)r->status);
     if (len < 0)
         return 0;
     return (size_t)len < n ? (size_t)len : n - 1;
@@ -68,6 +76,9 @@ void mt__phout_records(const mt_req_record_t *recs, size_t n, void *ud)
     for (size_t i = 0; i < n && !p->err; i++) {
         const char *tag = recs[i].tag < p->ntags ? p->tags[recs[i].tag] : "";
         size_t len = mt__phout_format(line, sizeof line - 1, &recs[i], tag);
+        if (p->tls_column && len < sizeof line - 16)
+            len +=
+                (size_t)snprintf(line + len, sizeof line - 1 - len, "\t%" PRIu32, recs[i].tls_us);
         line[len++] = '\n';
         if (fwrite(line, 1, len, p->f) != len)
             p->err = errno ? errno : EIO;

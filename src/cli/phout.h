@@ -5,6 +5,7 @@
 #ifndef MT_CLI_PHOUT_H
 #define MT_CLI_PHOUT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mortar/engine.h"
@@ -17,6 +18,8 @@ int mt__phout_open(const char *path, const char *const *tags, size_t ntags, mt__
                    char *errbuf, size_t errlen);
 
 /* mt_records_cb: appends one line per record. Write errors are kept for mt__phout_close. */
+/* --phout-tls: append a 13th column, the TLS handshake time in us (0 on a reused connection). */
+void mt__phout_tls_column(mt__phout_t *p, bool on);
 void mt__phout_records(const mt_req_record_t *recs, size_t n, void *ud);
 
 /* Flushes and closes; returns MT_OK or MT_ESYS with errbuf filled (a write failed at some

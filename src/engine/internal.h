@@ -3,10 +3,14 @@
 #define MT_ENGINE_INTERNAL_H
 
 #include <netdb.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
 
 #include "mortar/engine.h"
 #include "mortar/http1.h"
@@ -55,10 +59,11 @@ typedef struct mt__job {
 enum mt__conn_state {
     MT__CONN_FREE = 0, /* no socket */
     MT__CONN_CONNECTING,
-    MT__CONN_IDLE,    /* connected, no request */
-    MT__CONN_SENDING, /* request partly written */
-    MT__CONN_WAITING, /* request written, response not complete */
-    MT__CONN_RETRY,   /* closed model: waiting to reconnect after a failed connect */
+    MT__CONN_HANDSHAKE, /* TLS handshake in progress */
+    MT__CONN_IDLE,      /* connected, no request */
+    MT__CONN_SENDING,   /* request partly written */
+    MT__CONN_WAITING,   /* request written, response not complete */
+    MT__CONN_RETRY,     /* closed model: waiting to reconnect after a failed connect */
 };
 
 struct mt__conn {
@@ -67,11 +72,15 @@ struct mt__conn {
     int64_t due;           /* request's due time (open) or start (closed) */
     int64_t connect_start; /* when the socket was opened for this request; 0 if reused */
     int64_t connect_end;
+    int64_t tls_start; /* TLS handshake of this request's new connection; 0 if none */
+    int64_t tls_end;
     int64_t send_start;
     int64_t send_end;
     int64_t first_byte;
     const mt_request_t *req; /* the attached request */
     mt_h1_resp_t resp;
+    SSL *ssl;              /* NULL: plain TCP */
+    struct mt__h2conn *h2; /* HTTP/2 session state (h2.c); NULL for HTTP/1 */
     int fd;
     uint32_t gen;    /* bumped on close: tags epoll events to one socket's life */
     uint32_t sent;   /* request bytes written so far */
@@ -112,8 +121,11 @@ typedef struct mt__worker {
     uint32_t second;
 
     /* whole-run breakdown histograms (merged by the aggregator after the run) */
-    mt_hist_t *connect, *send, *wait, *recv;
+    mt_hist_t *connect, *tls, *send, *wait, *recv;
     uint32_t max_open;
+    SSL_SESSION *tls_sess;   /* the newest session the server gave us (resumption) */
+    char tls_err[160];       /* the first TLS failure's reason */
+    struct mt__h2worker *h2; /* HTTP/2 streams (h2.c); NULL for HTTP/1 */
 
     /* request records for the aggregator: single producer (this worker), single consumer */
     mt_req_record_t *ring;
@@ -147,14 +159,63 @@ struct mt_run {
     mt__slot_t *pool;                      /* free slots */
 
     mt_run_result_t result;
-    mt_hist_t *latency, *service, *connect, *send, *wait, *recv;
+    mt_hist_t *latency, *service, *connect, *tls, *send, *wait, *recv;
     mt__slot_t merged;
     mt__tagslot_t *tag_totals;  /* whole run, per tag */
     mt_tag_stats_t *pub_second; /* what mt_second_t.tags points to */
     mt_tag_stats_t *pub_total;  /* what mt_run_result_t.tags points to */
 };
 
+/* HTTP/2 (h2.c): one request as HTTP/2 fields, built once at start from its HTTP/1 bytes:
+ * :method, :scheme, :authority (from Host), :path, then the other fields lowercased without the
+ * connection-specific ones (RFC 9113 8.2.2). Values point into the request's bytes. */
+typedef struct mt__h2req {
+    nghttp2_nv *nv;
+    size_t nnv;
+    char *lower; /* a copy of the head holding the lowercased names; free with nv */
+    const char *body;
+    size_t body_len;
+} mt__h2req_t;
+int mt__h2_req_build(const mt_request_t *q, int tls, mt__h2req_t *out);
+
+/* HTTP/2 (h2.c): the worker's streams and the hooks worker.c calls for h2 connections. */
+int mt__h2_init(mt__worker_t *w);
+void mt__h2_dispose(mt__worker_t *w);
+void mt__h2_dispatch(mt__worker_t *w, mt__job_t job, int64_t now);   /* open model */
+void mt__h2_conn_open(mt__worker_t *w, mt__conn_t *c, int64_t now);  /* closed model */
+void mt__h2_conn_ready(mt__worker_t *w, mt__conn_t *c, int64_t now); /* TCP (+TLS) is up */
+void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t now);
+void mt__h2_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev);
+void mt__h2_writable(mt__worker_t *w, mt__conn_t *c);
+void mt__h2_timers(mt__worker_t *w, int64_t now);
+int64_t mt__h2_next_deadline(mt__worker_t *w);
+
+/* worker.c's pieces h2.c shares */
+void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now);
+void mt__conn_close(mt__worker_t *w, mt__conn_t *c);
+void mt__conn_unlink(mt__conn_t *c);
+void mt__conn_retry(mt__worker_t *w, mt__conn_t *c, int64_t at); /* closed model: reconnect at */
+void mt__conn_unused(mt__worker_t *w, mt__conn_t *c);            /* open model: slot is free */
+ssize_t mt__conn_io(mt__worker_t *w, mt__conn_t *c, int write, void *buf, size_t n);
+int mt__queue_pop(mt__worker_t *w, mt__job_t *job);
+int mt__queue_push(mt__worker_t *w, mt__job_t job);
+uint32_t mt__pick_req(mt__worker_t *w, uint64_t n);
+void mt__tls_note(mt__worker_t *w, const char *why);
+
+/* Timing of one request, for the statistics and the per-request record. */
+typedef struct mt__reqtimes {
+    int64_t due, connect_start, connect_end, tls_start, tls_end;
+    int64_t send_start, send_end, first_byte;
+    uint32_t sent, rbytes;
+    uint16_t tag, status;
+} mt__reqtimes_t;
+void mt__stat_sent(mt__worker_t *w, uint16_t tag, int64_t due, int64_t now);
+void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now);
+void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t, int kind, int eno, int64_t now);
+
 int64_t mt__now(void);
+void mt__tls_reason(char *buf, size_t n);
+SSL *mt__tls_new(const mt_tls_ctx_t *t, mt__worker_t *w, int fd, bool resume);
 void *mt__worker_main(void *arg);
 int mt__worker_init(mt__worker_t *w, struct mt_run *r, int id);
 void mt__worker_dispose(mt__worker_t *w);

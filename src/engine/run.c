@@ -1,6 +1,7 @@
 /* A run: validation, threads, and the aggregator that merges the workers' per-second
  * slots exactly (counters summed, histograms added) in the calling thread. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -37,6 +38,8 @@ int mt_err_kind_errno(int kind)
         return EPROTO;
     case MT_ERR_CLOSED:
         return ECONNABORTED;
+    case MT_ERR_TLS:
+        return EKEYREJECTED;
     default:
         return EIO;
     }
@@ -58,6 +61,11 @@ void mt_counters_add(mt_counters_t *dst, const mt_counters_t *src)
     dst->bytes_out += src->bytes_out;
     dst->bytes_in += src->bytes_in;
     dst->connects += src->connects;
+    dst->tls_full += src->tls_full;
+    dst->tls_resumed += src->tls_resumed;
+    dst->h2_rst += src->h2_rst;
+    dst->h2_goaway += src->h2_goaway;
+    dst->h2_retried += src->h2_retried;
     for (int i = 0; i < MT_STATUS_MAX; i++)
         dst->status[i] += src->status[i];
 }
@@ -381,9 +389,10 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
     if (!r->workers || !r->ready_head || !r->ready_tail || !r->done)
         return MT_ENOMEM;
     if (mt_hist_new_latency(&r->latency) || mt_hist_new_latency(&r->service) ||
-        mt_hist_new_latency(&r->connect) || mt_hist_new_latency(&r->send) ||
-        mt_hist_new_latency(&r->wait) || mt_hist_new_latency(&r->recv) ||
-        mt_hist_new_latency(&r->merged.latency) || mt_hist_new_latency(&r->merged.service) ||
+        mt_hist_new_latency(&r->connect) || mt_hist_new_latency(&r->tls) ||
+        mt_hist_new_latency(&r->send) || mt_hist_new_latency(&r->wait) ||
+        mt_hist_new_latency(&r->recv) || mt_hist_new_latency(&r->merged.latency) ||
+        mt_hist_new_latency(&r->merged.service) ||
         mt__tagslots_new(r->cfg.ntags, &r->merged.tags) ||
         mt__tagslots_new(r->cfg.ntags, &r->tag_totals))
         return MT_ENOMEM;
@@ -452,7 +461,10 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
         mt__worker_t *w = &r->workers[i];
         pthread_join(w->thread, NULL);
         mt_hist_add(r->connect, w->connect);
+        mt_hist_add(r->tls, w->tls);
         mt_hist_add(r->send, w->send);
+        if (w->tls_err[0] && !res->tls_error[0])
+            snprintf(res->tls_error, sizeof res->tls_error, "%s", w->tls_err);
         mt_hist_add(r->wait, w->wait);
         mt_hist_add(r->recv, w->recv);
         res->max_open_conns += w->max_open; /* sum of per-worker peaks: an upper bound */
@@ -464,6 +476,7 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
     res->latency = r->latency;
     res->service = r->service;
     res->connect = r->connect;
+    res->tls = r->tls;
     res->send = r->send;
     res->wait = r->wait;
     res->recv = r->recv;
@@ -509,6 +522,7 @@ void mt_run_free(mt_run_t *r)
     mt_hist_free(r->latency);
     mt_hist_free(r->service);
     mt_hist_free(r->connect);
+    mt_hist_free(r->tls);
     mt_hist_free(r->send);
     mt_hist_free(r->wait);
     mt_hist_free(r->recv);

@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -40,6 +42,25 @@ static void conn_unlink(mt__conn_t *c)
     c->link.prev->next = c->link.next;
     c->link.next->prev = c->link.prev;
     c->linked = 0;
+}
+
+void mt__conn_unlink(mt__conn_t *c)
+{
+    conn_unlink(c);
+}
+
+static void conn_append(mt__link_t *l, mt__conn_t *c, int64_t deadline);
+
+void mt__conn_retry(mt__worker_t *w, mt__conn_t *c, int64_t at)
+{
+    c->state = MT__CONN_RETRY;
+    conn_append(&w->retry, c, at);
+}
+
+void mt__conn_unused(mt__worker_t *w, mt__conn_t *c)
+{
+    c->next_idle = w->unused;
+    w->unused = c;
 }
 
 static void conn_append(mt__link_t *l, mt__conn_t *c, int64_t deadline)
@@ -101,7 +122,7 @@ static uint64_t rng_next(uint64_t *s)
 }
 
 /* Which request the n-th request of the run is (sequential order loops over the list). */
-static uint32_t pick_req(mt__worker_t *w, uint64_t n)
+uint32_t mt__pick_req(mt__worker_t *w, uint64_t n)
 {
     const mt_run_config_t *cfg = &w->run->cfg;
     if (cfg->nrequests <= 1)
@@ -117,7 +138,7 @@ static const mt_request_t *req_at(mt__worker_t *w, uint32_t i)
 }
 
 /* Hand the finished request's record to the aggregator (phout). kind < 0: success. */
-static void record(mt__worker_t *w, const mt__conn_t *c, int64_t now, int kind, int eno)
+static void record(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now, int kind, int eno)
 {
     mt_run_t *r = w->run;
     if (!w->ring)
@@ -129,27 +150,89 @@ static void record(mt__worker_t *w, const mt__conn_t *c, int64_t now, int kind, 
         return;
     }
     mt_req_record_t *x = &w->ring[tail % MT__RING];
-    int64_t start = c->connect_start ? c->connect_start : c->send_start;
+    int64_t start = t->connect_start ? t->connect_start : t->send_start;
     if (!start)
         start = now;
     x->start_unix_us = r->t0_unix_us + (start - r->t0) / 1000;
-    x->due_unix_us = r->t0_unix_us + (c->due - r->t0) / 1000;
+    x->due_unix_us = r->t0_unix_us + (t->due - r->t0) / 1000;
     x->total_us = (uint32_t)us(now - start);
-    x->connect_us = c->connect_start
-                        ? (uint32_t)us((c->connect_end ? c->connect_end : now) - c->connect_start)
+    x->connect_us = t->connect_start
+                        ? (uint32_t)us((t->connect_end ? t->connect_end : now) - t->connect_start)
                         : 0;
+    x->tls_us = t->tls_start ? (uint32_t)us((t->tls_end ? t->tls_end : now) - t->tls_start) : 0;
     x->send_us =
-        c->send_start ? (uint32_t)us((c->send_end ? c->send_end : now) - c->send_start) : 0;
+        t->send_start ? (uint32_t)us((t->send_end ? t->send_end : now) - t->send_start) : 0;
     x->wait_us =
-        c->send_end ? (uint32_t)us((c->first_byte ? c->first_byte : now) - c->send_end) : 0;
-    x->receive_us = c->first_byte ? (uint32_t)us(now - c->first_byte) : 0;
-    x->bytes_out = c->sent;
-    x->bytes_in = c->rbytes;
-    x->tag = c->req->tag;
-    x->status = kind < 0 ? c->resp.status : 0;
+        t->send_end ? (uint32_t)us((t->first_byte ? t->first_byte : now) - t->send_end) : 0;
+    x->receive_us = t->first_byte ? (uint32_t)us(now - t->first_byte) : 0;
+    x->bytes_out = t->sent;
+    x->bytes_in = t->rbytes;
+    x->tag = t->tag;
+    x->status = kind < 0 ? t->status : 0;
     x->net_errno = (int16_t)eno;
     x->err_kind = (int16_t)kind;
     atomic_store_explicit(&w->rtail, tail + 1, memory_order_release);
+}
+
+static mt__reqtimes_t conn_times(const mt__conn_t *c)
+{
+    return (mt__reqtimes_t){.due = c->due,
+                            .connect_start = c->connect_start,
+                            .connect_end = c->connect_end,
+                            .tls_start = c->tls_start,
+                            .tls_end = c->tls_end,
+                            .send_start = c->send_start,
+                            .send_end = c->send_end,
+                            .first_byte = c->first_byte,
+                            .sent = c->sent,
+                            .rbytes = c->rbytes,
+                            .tag = c->req->tag,
+                            .status = (uint16_t)c->resp.status};
+}
+
+/* A request was sent (its first byte is on its way) at now. */
+void mt__stat_sent(mt__worker_t *w, uint16_t tag, int64_t due, int64_t now)
+{
+    int64_t lag = now - due;
+    if (lag < 0)
+        lag = 0;
+    uint64_t lag_us = (uint64_t)us(lag);
+    int closed_model = w->run->cfg.schedule == NULL;
+    BOTH(w, tag, {
+        ct_->sent++;
+        ct_->due += (uint64_t)closed_model; /* closed model: a request is due when sent */
+        ct_->lag_sum_us += lag_us;
+        if (lag_us > ct_->lag_max_us)
+            ct_->lag_max_us = lag_us;
+        if (lag > MT_LATE_NS)
+            ct_->late++;
+    });
+}
+
+/* A response was received in full at now. */
+void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now)
+{
+    unsigned st = t->status;
+    int64_t svc = us(now - t->send_start), lat = us(now - t->due);
+    BOTH(w, t->tag, (ct_->completed++, ct_->status[st < MT_STATUS_MAX ? st : 0]++));
+    mt_hist_record_clamped(w->slot->service, svc);
+    mt_hist_record_clamped(w->slot->latency, lat);
+    if (w->slot->tags) {
+        mt__tagslot_t *ts = &w->slot->tags[t->tag];
+        mt_hist_record_clamped(ts->service, svc);
+        mt_hist_record_clamped(ts->latency, lat);
+    }
+    record(w, t, now, -1, 0);
+    mt_hist_record_clamped(w->send, us(t->send_end - t->send_start));
+    mt_hist_record_clamped(w->wait, us(t->first_byte - t->send_end));
+    mt_hist_record_clamped(w->recv, us(now - t->first_byte));
+}
+
+/* A request failed with error kind `kind` (errno `eno`, 0 if none). */
+void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t, int kind, int eno, int64_t now)
+{
+    BOTH(w, t->tag, (ct_->err[kind]++, ct_->errors++));
+    record(w, t, now, kind, eno ? eno : mt_err_kind_errno(kind));
 }
 
 static void publish(mt__worker_t *w, int64_t end)
@@ -194,9 +277,15 @@ static void finish_seconds(mt__worker_t *w, int64_t end)
 
 /* ---- connections ---------------------------------------------------------------------- */
 
-static void conn_close(mt__worker_t *w, mt__conn_t *c)
+void mt__conn_close(mt__worker_t *w, mt__conn_t *c)
 {
     conn_unlink(c);
+    if (c->ssl) {
+        /* no close_notify round trip; marked as shut down so the session stays resumable */
+        SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     if (c->fd >= 0) {
         close(c->fd); /* also removes it from epoll */
         c->fd = -1;
@@ -209,7 +298,7 @@ static void conn_close(mt__worker_t *w, mt__conn_t *c)
 
 static void conn_release(mt__worker_t *w, mt__conn_t *c)
 {
-    conn_close(w, c);
+    mt__conn_close(w, c);
     c->next_idle = w->unused;
     w->unused = c;
 }
@@ -220,8 +309,27 @@ static int open_model(const mt__worker_t *w)
 }
 
 static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now);
+static int queue_pop(mt__worker_t *w, mt__job_t *job);
+static void conn_lost(mt__worker_t *w, mt__conn_t *c, int64_t now);
+static void conn_send(mt__worker_t *w, mt__conn_t *c, int64_t now);
+#define TLS_FAILED (-1000) /* tls_io: the request failed (already counted) */
+static ssize_t tls_io(mt__worker_t *w, mt__conn_t *c, int rc);
 static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, int64_t now);
 static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now);
+
+int mt__queue_push(mt__worker_t *w, mt__job_t job)
+{
+    if (w->qlen >= w->qcap)
+        return 0;
+    w->queue[(w->qhead + w->qlen) % w->qcap] = job;
+    w->qlen++;
+    return 1;
+}
+
+int mt__queue_pop(mt__worker_t *w, mt__job_t *job)
+{
+    return queue_pop(w, job);
+}
 
 static int queue_pop(mt__worker_t *w, mt__job_t *job)
 {
@@ -237,10 +345,14 @@ static int queue_pop(mt__worker_t *w, mt__job_t *job)
  * connection is closed. */
 static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t now)
 {
-    BOTH(w, c->req->tag, (ct_->err[kind]++, ct_->errors++));
-    record(w, c, now, kind, eno ? eno : mt_err_kind_errno(kind));
-    int was_connecting = c->state == MT__CONN_CONNECTING;
-    conn_close(w, c);
+    if (c->h2) {
+        mt__h2_conn_fail(w, c, kind, eno, now);
+        return;
+    }
+    mt__reqtimes_t t = conn_times(c);
+    mt__stat_fail(w, &t, kind, eno, now);
+    int was_connecting = c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE;
+    mt__conn_close(w, c);
     if (open_model(w)) {
         conn_release(w, c);
         /* a backlog request may now get a fresh connection */
@@ -257,11 +369,12 @@ static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int6
     }
 }
 
-static void conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
+void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     mt_run_t *r = w->run;
     c->connect_start = now;
     c->connect_end = 0;
+    c->tls_start = c->tls_end = 0;
     c->state = MT__CONN_CONNECTING;
     if (!r->have_addr) {
         request_fail(w, c, MT_ERR_DNS, 0, now);
@@ -298,7 +411,16 @@ static void conn_write(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     const mt_request_t *q = c->req;
     while (c->sent < q->len) {
-        ssize_t n = send(c->fd, q->data + c->sent, q->len - c->sent, MSG_NOSIGNAL);
+        ssize_t n;
+        if (c->ssl) {
+            n = tls_io(w, c, SSL_write(c->ssl, q->data + c->sent, (int)(q->len - c->sent)));
+            if (n == 0)
+                n = -1, errno = ECONNRESET;
+            if (n == TLS_FAILED)
+                return;
+        } else {
+            n = send(c->fd, q->data + c->sent, q->len - c->sent, MSG_NOSIGNAL);
+        }
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -324,20 +446,7 @@ static void conn_send(mt__worker_t *w, mt__conn_t *c, int64_t now)
     c->rbytes = 0;
     mt_h1_resp_init(&c->resp, c->req->parse_flags);
     c->state = MT__CONN_SENDING;
-    int64_t lag = now - c->due;
-    if (lag < 0)
-        lag = 0;
-    uint64_t lag_us = (uint64_t)us(lag);
-    int closed_model = !open_model(w);
-    BOTH(w, c->req->tag, {
-        ct_->sent++;
-        ct_->due += (uint64_t)closed_model; /* closed model: a request is due when sent */
-        ct_->lag_sum_us += lag_us;
-        if (lag_us > ct_->lag_max_us)
-            ct_->lag_max_us = lag_us;
-        if (lag > MT_LATE_NS)
-            ct_->late++;
-    });
+    mt__stat_sent(w, c->req->tag, c->due, now);
     if (!c->linked && w->run->cfg.timeout_ns > 0)
         conn_append(&w->inflight, c, now + w->run->cfg.timeout_ns);
     conn_write(w, c, now);
@@ -352,9 +461,10 @@ static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, in
     c->sent = c->rbytes = 0;
     if (c->state == MT__CONN_IDLE) {
         c->connect_start = c->connect_end = 0;
+        c->tls_start = c->tls_end = 0;
         conn_send(w, c, now);
     } else {
-        conn_connect(w, c, now);
+        mt__conn_connect(w, c, now);
     }
 }
 
@@ -363,16 +473,24 @@ static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     c->has_req = 0;
     conn_unlink(c);
+    if (c->h2) { /* closed model: (re)connect; the connection then keeps its streams busy */
+        if (w->run->stopping || now >= w->run->t_end) {
+            mt__h2_conn_fail(w, c, -1, 0, now);
+            return;
+        }
+        mt__h2_conn_open(w, c, now);
+        return;
+    }
     if (w->run->stopping || now >= w->run->t_end) {
         if (c->state != MT__CONN_FREE)
-            conn_close(w, c);
+            mt__conn_close(w, c);
         return;
     }
     mt__job_t job;
     if (!open_model(w)) {
         uint64_t n = w->seq++ * (uint64_t)w->run->nworkers + (uint64_t)w->id;
         job.due = now;
-        job.req = pick_req(w, n);
+        job.req = mt__pick_req(w, n);
         conn_start_request(w, c, job, now);
         return;
     }
@@ -393,6 +511,10 @@ static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now)
 /* Open model: a request fell due. */
 static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now)
 {
+    if (w->h2) {
+        mt__h2_dispatch(w, job, now);
+        return;
+    }
     if (w->idle) {
         mt__conn_t *c = w->idle;
         w->idle = c->next_idle;
@@ -416,25 +538,167 @@ static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now)
 /* The attached request's response is complete at `now`. */
 static void request_done(mt__worker_t *w, mt__conn_t *c, int64_t now, int eof)
 {
-    unsigned st = c->resp.status;
-    int64_t svc = us(now - c->send_start), lat = us(now - c->due);
-    BOTH(w, c->req->tag, (ct_->completed++, ct_->status[st < MT_STATUS_MAX ? st : 0]++));
-    mt_hist_record_clamped(w->slot->service, svc);
-    mt_hist_record_clamped(w->slot->latency, lat);
-    if (w->slot->tags) {
-        mt__tagslot_t *t = &w->slot->tags[c->req->tag];
-        mt_hist_record_clamped(t->service, svc);
-        mt_hist_record_clamped(t->latency, lat);
-    }
-    record(w, c, now, -1, 0);
-    mt_hist_record_clamped(w->send, us(c->send_end - c->send_start));
-    mt_hist_record_clamped(w->wait, us(c->first_byte - c->send_end));
-    mt_hist_record_clamped(w->recv, us(now - c->first_byte));
+    mt__reqtimes_t t = conn_times(c);
+    mt__stat_done(w, &t, now);
     if (eof || !mt_h1_resp_keep_alive(&c->resp))
-        conn_close(w, c);
+        mt__conn_close(w, c);
     else
         c->state = MT__CONN_IDLE;
     conn_next(w, c, now);
+}
+
+/* ---- TLS ------------------------------------------------------------------------------ */
+
+/* Keeps the first TLS failure's reason for the run's result. */
+void mt__tls_note(mt__worker_t *w, const char *why)
+{
+    if (!w->tls_err[0])
+        snprintf(w->tls_err, sizeof w->tls_err, "%s", why);
+}
+
+/* Fails the connection's request (or drops the idle connection) with kind "tls". */
+static void tls_fail(mt__worker_t *w, mt__conn_t *c, int64_t now, const char *why);
+
+/* Maps an SSL_read/SSL_write result to recv/send's: > 0 bytes, 0 EOF, -1 with errno (EAGAIN
+ * when OpenSSL waits for the socket), or TLS_FAILED after failing the request. */
+static ssize_t tls_io(mt__worker_t *w, mt__conn_t *c, int rc)
+{
+    if (rc > 0)
+        return rc;
+    int e = SSL_get_error(c->ssl, rc);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (errno == 0)
+            return 0;
+        return -1;
+    default: {
+        char why[160];
+        mt__tls_reason(why, sizeof why);
+        tls_fail(w, c, mt__now(), why[0] ? why : "TLS record error");
+        return TLS_FAILED;
+    }
+    }
+}
+
+/* recv/send on a connection, TLS or not: > 0 bytes, 0 EOF, -1 with errno (EAGAIN: wait for
+ * the socket), or -2 for a TLS failure (its reason noted). */
+ssize_t mt__conn_io(mt__worker_t *w, mt__conn_t *c, int write, void *buf, size_t n)
+{
+    if (!c->ssl) {
+        for (;;) {
+            ssize_t k = write ? send(c->fd, buf, n, MSG_NOSIGNAL) : recv(c->fd, buf, n, 0);
+            if (k < 0 && errno == EINTR)
+                continue;
+            return k;
+        }
+    }
+    int len = n > INT_MAX ? INT_MAX : (int)n;
+    int rc = write ? SSL_write(c->ssl, buf, len) : SSL_read(c->ssl, buf, len);
+    if (rc > 0)
+        return rc;
+    switch (SSL_get_error(c->ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        if (errno == 0 || write == 0)
+            return errno == 0 ? 0 : -1;
+        return -1;
+    default: {
+        char why[160];
+        mt__tls_reason(why, sizeof why);
+        mt__tls_note(w, why[0] ? why : "TLS record error");
+        return -2;
+    }
+    }
+}
+
+static void tls_fail(mt__worker_t *w, mt__conn_t *c, int64_t now, const char *why)
+{
+    mt__tls_note(w, why);
+    if (c->h2)
+        mt__h2_conn_fail(w, c, MT_ERR_TLS, 0, now);
+    else if (c->has_req)
+        request_fail(w, c, MT_ERR_TLS, 0, now);
+    else
+        conn_lost(w, c, now);
+}
+
+/* Drives the handshake; on success the connection is ready for its request. */
+static void tls_handshake(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    int rc = SSL_connect(c->ssl);
+    if (rc == 1) {
+        now = mt__now();
+        c->tls_end = now;
+        mt_hist_record_clamped(w->tls, us(now - c->tls_start));
+        int resumed = SSL_session_reused(c->ssl);
+        BOTH(w, c->req ? c->req->tag : 0, {
+            if (resumed)
+                ct_->tls_resumed++;
+            else
+                ct_->tls_full++;
+        });
+        c->state = MT__CONN_IDLE;
+        if (c->h2) {
+            const unsigned char *p = NULL;
+            unsigned len = 0;
+            SSL_get0_alpn_selected(c->ssl, &p, &len);
+            if (len != 2 || memcmp(p, "h2", 2) != 0) {
+                tls_fail(w, c, now, "the server did not agree to HTTP/2 (ALPN h2)");
+                return;
+            }
+            mt__h2_conn_ready(w, c, now);
+        } else if (c->has_req) {
+            conn_send(w, c, now);
+        } else {
+            conn_next(w, c, now);
+        }
+        return;
+    }
+    int e = SSL_get_error(c->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return;
+    char why[160];
+    long v = SSL_get_verify_result(c->ssl);
+    if (v != X509_V_OK) {
+        snprintf(why, sizeof why, "certificate verify failed: %s",
+                 X509_verify_cert_error_string(v));
+        ERR_clear_error();
+    } else {
+        mt__tls_reason(why, sizeof why);
+        if (!why[0])
+            snprintf(why, sizeof why, "handshake failed (%s)",
+                     e == SSL_ERROR_SYSCALL ? "connection closed" : "TLS error");
+    }
+    tls_fail(w, c, now, why);
+}
+
+/* TCP is up: start TLS. */
+static void tls_start(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    const mt_run_config_t *cfg = &w->run->cfg;
+    c->ssl = mt__tls_new(cfg->tls, w, c->fd, true);
+    if (!c->ssl) {
+        char why[160];
+        mt__tls_reason(why, sizeof why);
+        tls_fail(w, c, now, why[0] ? why : "cannot create a TLS connection");
+        return;
+    }
+    c->tls_start = now;
+    c->state = MT__CONN_HANDSHAKE;
+    tls_handshake(w, c, now);
 }
 
 /* Remove an idle connection from the idle stack (the server closed it). */
@@ -450,9 +714,13 @@ static void idle_remove(mt__worker_t *w, mt__conn_t *c)
 /* A connection without a request went away (server closed an idle keep-alive socket). */
 static void conn_lost(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
+    if (c->h2) {
+        mt__h2_conn_fail(w, c, MT_ERR_CLOSED, 0, now);
+        return;
+    }
     if (c->state == MT__CONN_IDLE && open_model(w))
         idle_remove(w, c);
-    conn_close(w, c);
+    mt__conn_close(w, c);
     conn_next(w, c, now);
 }
 
@@ -463,7 +731,15 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
 {
     int peer_closed = (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
     for (;;) {
-        ssize_t n = recv(c->fd, w->buf, MT__RECV_BUF, 0);
+        ssize_t n;
+        if (c->ssl) {
+            /* records are decrypted one at a time: read until OpenSSL wants more */
+            n = tls_io(w, c, SSL_read(c->ssl, w->buf, MT__RECV_BUF));
+            if (n == TLS_FAILED)
+                return;
+        } else {
+            n = recv(c->fd, w->buf, MT__RECV_BUF, 0);
+        }
         int64_t now = mt__now();
         if (n > 0) {
             if (c->state != MT__CONN_WAITING && c->state != MT__CONN_SENDING) {
@@ -493,8 +769,10 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
                 request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
                 return;
             }
-            if ((size_t)n < MT__RECV_BUF && !peer_closed)
-                return; /* drained: the next arrival raises a new edge */
+            /* a short read drained the socket (the next arrival raises a new edge); not so
+             * with TLS, where one read returns one record: read on until OpenSSL wants more */
+            if ((size_t)n < MT__RECV_BUF && !peer_closed && !c->ssl)
+                return;
             continue;
         }
         if (n == 0) {
@@ -539,13 +817,33 @@ static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
         c->connect_end = now;
         BOTH(w, c->req ? c->req->tag : 0, ct_->connects++);
         mt_hist_record_clamped(w->connect, us(now - c->connect_start));
+        if (w->run->cfg.tls) {
+            tls_start(w, c, now);
+            return; /* the handshake consumed this edge's readiness */
+        }
         c->state = MT__CONN_IDLE;
+        if (c->h2) {
+            mt__h2_conn_ready(w, c, now);
+            return;
+        }
         if (c->has_req)
             conn_send(w, c, now);
         else
             conn_next(w, c, now);
         if (c->state == MT__CONN_FREE || c->fd < 0)
             return;
+    }
+    if (c->state == MT__CONN_HANDSHAKE) {
+        tls_handshake(w, c, now);
+        return;
+    }
+    if (c->h2) {
+        if (ev & EPOLLOUT)
+            mt__h2_writable(w, c);
+        if (c->fd >= 0 && c->state == MT__CONN_IDLE &&
+            (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)))
+            mt__h2_readable(w, c, ev);
+        return;
     }
     if (c->state == MT__CONN_SENDING && (ev & EPOLLOUT)) {
         conn_write(w, c, now);
@@ -561,9 +859,13 @@ static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
 static void check_timers(mt__worker_t *w, int64_t now)
 {
     mt__conn_t *c;
+    if (w->h2)
+        mt__h2_timers(w, now);
     while ((c = list_head(&w->inflight)) && c->deadline <= now) {
         conn_unlink(c);
-        if (c->has_req)
+        if (c->h2)
+            mt__h2_conn_fail(w, c, MT_ERR_TIMEOUT, ETIMEDOUT, now);
+        else if (c->has_req)
             request_fail(w, c, MT_ERR_TIMEOUT, ETIMEDOUT, now);
         else
             conn_lost(w, c, now);
@@ -575,11 +877,12 @@ static void check_timers(mt__worker_t *w, int64_t now)
     }
 }
 
-static void release_due(mt__worker_t *w, int64_t now)
+/* Releases the requests due at or before `until` (at time now >= until). */
+static void release_due(mt__worker_t *w, int64_t until, int64_t now)
 {
     mt_run_t *r = w->run;
-    while (w->next_due <= now) {
-        mt__job_t job = {.due = w->next_due, .req = pick_req(w, w->next_n)};
+    while (w->next_due <= until) {
+        mt__job_t job = {.due = w->next_due, .req = mt__pick_req(w, w->next_n)};
         BOTH(w, req_at(w, job.req)->tag, ct_->due++);
         dispatch(w, job, now);
         w->next_n += (uint64_t)r->nworkers;
@@ -626,9 +929,13 @@ int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
         if (!w->ring)
             goto out;
     }
-    if (mt_hist_new_latency(&w->connect) || mt_hist_new_latency(&w->send) ||
-        mt_hist_new_latency(&w->wait) || mt_hist_new_latency(&w->recv))
+    if (mt_hist_new_latency(&w->connect) || mt_hist_new_latency(&w->tls) ||
+        mt_hist_new_latency(&w->send) || mt_hist_new_latency(&w->wait) ||
+        mt_hist_new_latency(&w->recv))
         goto out;
+    if (r->cfg.http2 && (rc = mt__h2_init(w)) != MT_OK)
+        goto out;
+    rc = MT_ENOMEM;
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     if (w->ep < 0) {
         rc = MT_ESYS;
@@ -647,10 +954,15 @@ out:
 void mt__worker_dispose(mt__worker_t *w)
 {
     if (w->conns) {
-        for (uint32_t i = 0; i < w->nconns; i++)
+        for (uint32_t i = 0; i < w->nconns; i++) {
+            SSL_free(w->conns[i].ssl);
             if (w->conns[i].fd >= 0)
                 close(w->conns[i].fd);
+        }
     }
+    if (w->tls_sess)
+        SSL_SESSION_free(w->tls_sess);
+    mt__h2_dispose(w);
     if (w->ep >= 0)
         close(w->ep);
     free(w->conns);
@@ -658,6 +970,7 @@ void mt__worker_dispose(mt__worker_t *w)
     free(w->queue);
     free(w->ring);
     mt_hist_free(w->connect);
+    mt_hist_free(w->tls);
     mt_hist_free(w->send);
     mt_hist_free(w->wait);
     mt_hist_free(w->recv);
@@ -702,13 +1015,15 @@ void *mt__worker_main(void *arg)
 
     while (!r->stopping && !w->err) {
         now = mt__now();
-        if (now >= w->next_boundary && now < r->t_end) {
-            roll_seconds(w, now);
-            if (!w->slot)
-                break;
+        /* requests due in a closing second count in it even when this wake-up came late */
+        while (now >= w->next_boundary && now < r->t_end && w->slot) {
+            release_due(w, w->next_boundary - 1, now);
+            roll_seconds(w, w->next_boundary);
         }
+        if (!w->slot)
+            break;
         /* every request due before the end is released, even if this wake-up came late */
-        release_due(w, now);
+        release_due(w, now, now);
         if (now >= r->t_end)
             break;
         check_timers(w, now);
@@ -729,6 +1044,11 @@ void *mt__worker_main(void *arg)
         h = list_head(&w->retry);
         if (h && h->deadline < wake)
             wake = h->deadline;
+        if (w->h2) {
+            int64_t d = mt__h2_next_deadline(w);
+            if (d < wake)
+                wake = d;
+        }
         int64_t wait = wake - mt__now();
         if (wait < 0)
             wait = 0;

@@ -75,7 +75,7 @@ void mt_url_dispose(mt_url_t *u)
 }
 
 /* Parses the scheme and the "//" after it; *pos is left on the authority. */
-static int url_parse_scheme(const char *t, size_t *pos, mt_parse_err_t *err)
+static int url_parse_scheme(const char *t, size_t *pos, bool *tls, mt_parse_err_t *err)
 {
     size_t i = 0;
     while (url_is_scheme_char((unsigned char)t[i]))
@@ -88,12 +88,11 @@ static int url_parse_scheme(const char *t, size_t *pos, mt_parse_err_t *err)
             return url_fail(err, 0, MT_EPARSE, "missing scheme (use http://HOST[:PORT]/PATH)");
         return url_fail(err, i + 1, MT_EPARSE, "expected '//' after '%.*s:'", (int)i, t);
     }
-    if (i == 4 && strncasecmp(t, "http", 4) == 0) {
+    if ((i == 4 && strncasecmp(t, "http", 4) == 0) || (i == 5 && strncasecmp(t, "https", 5) == 0)) {
+        *tls = i == 5;
         *pos = i + 3;
         return MT_OK;
     }
-    if (i == 5 && strncasecmp(t, "https", 5) == 0)
-        return url_fail(err, 0, MT_EPARSE, "https is not supported yet (coming with TLS support)");
     if (i > 32)
         return url_fail(err, 0, MT_EPARSE, "unsupported scheme '%.32s...'", t);
     return url_fail(err, 0, MT_EPARSE, "unsupported scheme '%.*s'", (int)i, t);
@@ -157,7 +156,7 @@ static int url_parse_authority(const char *t, size_t start, size_t end, mt_url_t
     }
 
     /* i is on ':' or at end */
-    u->port_num = 80;
+    u->port_num = u->tls ? 443 : 80;
     if (i < end) {
         size_t p = i + 1;
         unsigned long port = 0;
@@ -188,7 +187,7 @@ static int url_parse_authority(const char *t, size_t start, size_t end, mt_url_t
         if (u->host_header == NULL)
             return MT_ENOMEM;
         snprintf(u->host_header, n, "%s%s%s", u->ipv6 ? "[" : "", u->host, u->ipv6 ? "]" : "");
-        if (u->port_num != 80) {
+        if (u->port_num != (u->tls ? 443 : 80)) {
             size_t l = strlen(u->host_header);
             snprintf(u->host_header + l, n - l, ":%u", (unsigned)u->port_num);
         }
@@ -240,7 +239,7 @@ int mt_url_parse(const char *text, mt_url_t *out, mt_parse_err_t *err)
         goto out;
     }
 
-    rc = url_parse_scheme(text, &pos, err);
+    rc = url_parse_scheme(text, &pos, &u.tls, err);
     if (rc != MT_OK)
         goto out;
 

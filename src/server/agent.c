@@ -108,8 +108,13 @@ static void *agent_run_main(void *arg)
         outcome = "completed";
         reason = "completed";
     }
-    o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "run_id", r->id, "agent", a->name, "outcome",
+    o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "run_id", r->id, "agent", a->name, "outcome",
                   outcome, "reason", reason, "seconds", (json_int_t)r->seconds);
+    /* done before the end is published: whoever sees the end can reuse the capacity and the
+     * run id at once; the thread is joined later (agent_reap, mt_agent_free) */
+    r->done = true;
+    a->active--;
+    pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
     body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -119,12 +124,6 @@ static void *agent_run_main(void *arg)
     else
         mt_log(MT_LOG_INFO, "run ended", "run", r->id, "agent", a->name, "outcome", outcome, NULL);
     free(body);
-
-    pthread_mutex_lock(&a->mu);
-    r->done = true;
-    a->active--;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->mu);
     return NULL;
 }
 

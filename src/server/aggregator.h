@@ -46,7 +46,9 @@ typedef struct mt_agg_sink {
     void (*on_end)(void *ud, const mt_agg_end_t *e);
 } mt_agg_sink_t;
 
-/* The sink's callbacks run on the bus's dispatcher thread (or the aggregator's timer thread)
+/* The first call raises glibc's malloc trim threshold to 64 MiB for the process (histogram
+ * decoding would otherwise return and re-fault heap pages on every snapshot; ADR 0012).
+ * The sink's callbacks run on the bus's dispatcher thread (or the aggregator's timer thread)
  * with the aggregator's lock held: they must not call mt_agg_* themselves. */
 int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **out);
 /* Expects run_id's snapshots from nagents agents; config_json gives its autostop criteria and
@@ -54,6 +56,10 @@ int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **ou
  * criterion. A failing verdict with abort publishes mortar.runs.<id>.control {"stop": ...}. */
 int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
                  char *err, size_t errlen);
+/* Forgets run_id without calling on_end (e.g. its agent could not start it). MT_ENOTFOUND
+ * when it is not watched. An agent that died mid-run is handled instead by publishing its end
+ * on its behalf: mortar.runs.<id>.end {"agent":"NAME","outcome":"error","reason":"agent down"}. */
+int mt_agg_unwatch(mt_agg_t *g, const char *run_id);
 /* Merged seconds handed to the sink / snapshots received / rejected (for /metrics). */
 void mt_agg_stats(mt_agg_t *g, uint64_t *seconds, uint64_t *snapshots, uint64_t *rejected);
 /* Unsubscribes, stops the timer and drops runs still watched (their on_end is not called). */

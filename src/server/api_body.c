@@ -118,7 +118,17 @@ static int bd_config(json_t *cfg, const char *base, bd_err_t *e)
     free(text);
     if (rc == MT_OK)
         return 0;
-    /* point at the key when the message starts with one ("rate: not a number") */
+    /* "config:1:20: rate: expected a number": the position is in our compact re-encoding,
+     * meaningless to the client, so it goes; the key becomes the pointer */
+    if (strncmp(err, "config:", 7) == 0) {
+        char *q = err + 7;
+        for (int colons = 0; *q && colons < 2; q++)
+            if (*q == ':')
+                colons++;
+        if (*q == ' ')
+            q++;
+        memmove(err, q, strlen(q) + 1);
+    }
     char p[300];
     snprintf(p, sizeof p, "%s", base);
     const char *k;

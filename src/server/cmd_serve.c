@@ -5,6 +5,7 @@
  * or SIGINT and then shuts everything down in order. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include "cli/cli.h"
 #include "cli/report.h"
 #include "mortar/error.h"
+#include "server/analysis.h"
 #include "server/log.h"
 #include "server/scheduler.h"
 #include "server/serve.h"
@@ -607,11 +610,18 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
     struct MHD_Response *resp;
     if (r.live_run[0]) {
         sv_sse_t *s = calloc(1, sizeof *s);
+        if (s == NULL || (s->l = mt__sse_listen(sv->live, r.live_run)) == NULL) {
+            free(s);
+            return MHD_NO;
+        }
         s->sv = sv;
-        s->l = mt__sse_listen(sv->live, r.live_run);
         mt__listener_prime(s->l, sv->store, r.live_run, r.live_from);
         resp =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sv_sse_read, s, sv_sse_free);
+        if (resp == NULL) {
+            sv_sse_free(s);
+            return MHD_NO;
+        }
         MHD_add_response_header(resp, "Cache-Control", "no-store");
         MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     } else {
@@ -619,6 +629,8 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
                                                r.body ? MHD_RESPMEM_MUST_FREE
                                                       : MHD_RESPMEM_PERSISTENT);
         r.body = NULL;
+        if (resp == NULL)
+            return MHD_NO;
     }
     if (r.ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.ctype);
@@ -826,6 +838,30 @@ static void sv_finish_leftovers(mt__serve_t *sv)
     json_decref(page);
 }
 
+/* An interrupted run has no summary from the aggregator: compute it from what was stored. */
+static void sv_summarise_interrupted(mt__serve_t *sv, const json_t *page)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(page, "items"), i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "id"));
+        mt_store_rows_t rows;
+        if (sv->store->ops->run_rows(sv->store, id, NULL, 0, INT64_MAX / 2, &rows) != MT_OK)
+            continue;
+        char err[256] = "";
+        json_t *sum = rows.n ? mt_analysis_summary(rows.rows, rows.n, err, sizeof err) : NULL;
+        mt_store_rows_dispose(&rows);
+        char *text = sum ? json_dumps(sum, JSON_COMPACT) : NULL;
+        if (text)
+            sv->store->ops->run_set_summary(sv->store, id, text);
+        else if (err[0])
+            mt_log(MT_LOG_WARN, "interrupted run not summarised", "run", id, "error", err, NULL);
+        free(text);
+        json_decref(sum);
+    }
+}
+
 int mt_cli_serve(int argc, char **argv)
 {
     sv_opts_t o = {0};
@@ -869,12 +905,30 @@ int mt_cli_serve(int argc, char **argv)
         fprintf(stderr, "mortar serve: store: %s\n", err);
         return rc == MT_EFORMAT ? 2 : 1;
     }
+    /* one server per data directory: two would dispatch the same queued runs */
+    char lock_path[4096];
+    snprintf(lock_path, sizeof lock_path, "%s/serve.lock", o.data);
+    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "mortar serve: %s: %s\n", lock_path,
+                lock_fd < 0 ? strerror(errno)
+                            : "another mortar serve uses this data directory (one per --data)");
+        if (lock_fd >= 0)
+            close(lock_fd);
+        sv.store->ops->close(sv.store);
+        return 1;
+    }
     /* runs the last process left running were cut off: say so, keep what was stored */
     char reason[128], now[32];
     mt__rfc3339(mt__now_ms(), now);
     snprintf(reason, sizeof reason, "server stopped during the run (restart at %s)", now);
+    mt_store_page_t rpg = {500, NULL};
+    json_t *was_running = NULL;
+    sv.store->ops->run_list(sv.store, "running", NULL, &rpg, &was_running);
     size_t nrec = 0;
     sv.store->ops->run_recover(sv.store, reason, &nrec);
+    sv_summarise_interrupted(&sv, was_running);
+    json_decref(was_running);
     if (nrec) {
         char n[24];
         snprintf(n, sizeof n, "%zu", nrec);
@@ -962,6 +1016,7 @@ out:
     if (sv.metrics)
         mt_metrics_free(sv.metrics);
     sv.store->ops->close(sv.store);
+    close(lock_fd);
     mt_log(MT_LOG_INFO, "serve stopped", NULL);
     return ret;
 }

@@ -1,8 +1,8 @@
 /* Structured logs: one JSON object per line on stderr (or a file), e.g.
- *   {"ts":"2026-11-27T23:01:02.345Z","level":"info","msg":"run started","run":"0193...","agent":"local"}
- * Fields are given as key/value string pairs (numbers as text are written as numbers when
- * they parse as such); values are JSON-escaped. Thread-safe; a line is written with one
- * write(2). */
+ *   {"ts":"2026-11-27T23:01:02.345Z","level":"info","msg":"run
+ * started","run":"0193...","agent":"local"} Fields are given as key/value string pairs (numbers as
+ * text are written as numbers when they parse as such); values are JSON-escaped. Thread-safe; a
+ * line is written with one write(2). */
 #ifndef MT_SERVER_LOG_H
 #define MT_SERVER_LOG_H
 

@@ -19,6 +19,18 @@
 
 /* ---- building ---- */
 
+/* Counters that are optional on the wire (older agents do not send them). */
+static const struct {
+    const char *key;
+    size_t off;
+} snap_extra[] = {
+    {"tls_full", offsetof(mt_counters_t, tls_full)},
+    {"tls_resumed", offsetof(mt_counters_t, tls_resumed)},
+    {"h2_rst", offsetof(mt_counters_t, h2_rst)},
+    {"h2_goaway", offsetof(mt_counters_t, h2_goaway)},
+    {"h2_retried", offsetof(mt_counters_t, h2_retried)},
+};
+
 static void snap_tag_dispose(mt_snap_tag_t *t)
 {
     free(t->name);
@@ -140,6 +152,12 @@ static json_t *snap_counters(const mt_counters_t *c)
     json_object_set_new(o, "bytes_out", snap_u64(c->bytes_out));
     json_object_set_new(o, "bytes_in", snap_u64(c->bytes_in));
     json_object_set_new(o, "connects", snap_u64(c->connects));
+    /* TLS and HTTP/2 counters: optional on the wire (absent = 0), written when non-zero */
+    for (size_t i = 0; i < sizeof snap_extra / sizeof snap_extra[0]; i++) {
+        uint64_t v = *(const uint64_t *)((const char *)c + snap_extra[i].off);
+        if (v)
+            json_object_set_new(o, snap_extra[i].key, snap_u64(v));
+    }
     for (int i = 100; i < MT_STATUS_MAX; i++) {
         if (c->status[i] == 0)
             continue;
@@ -285,8 +303,9 @@ static int snap_dec_counters(const json_t *o, const char *where, mt_counters_t *
                              mt_parse_err_t *err)
 {
     static const char *const names[] = {
-        "due",        "sent",       "completed", "errors",   "errors_by_kind", "dropped", "late",
-        "lag_sum_us", "lag_max_us", "bytes_out", "bytes_in", "connects",       "status",
+        "due",    "sent",       "completed",   "errors",    "errors_by_kind", "dropped",
+        "late",   "lag_sum_us", "lag_max_us",  "bytes_out", "bytes_in",       "connects",
+        "status", "tls_full",   "tls_resumed", "h2_rst",    "h2_goaway",      "h2_retried",
     };
     static const struct {
         const char *key;
@@ -319,6 +338,11 @@ static int snap_dec_counters(const json_t *o, const char *where, mt_counters_t *
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
         if ((rc = snap_uint(o, w, plain[i].key, (uint64_t)INT64_MAX,
                             (uint64_t *)((char *)c + plain[i].off), err)) != MT_OK)
+            return rc;
+    for (size_t i = 0; i < sizeof snap_extra / sizeof snap_extra[0]; i++)
+        if (json_object_get(o, snap_extra[i].key) != NULL &&
+            (rc = snap_uint(o, w, snap_extra[i].key, (uint64_t)INT64_MAX,
+                            (uint64_t *)((char *)c + snap_extra[i].off), err)) != MT_OK)
             return rc;
 
     k = json_object_get(o, "errors_by_kind");

@@ -98,6 +98,8 @@ typedef struct mt_store_ops {
      * UI and dashboards). *json malloc'd; MT_ENOTFOUND when the run does not exist. */
     int (*run_series)(mt_store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
                       char **json, size_t *len);
+    /* Sets a finished run's summary (JSON text), e.g. recomputed for an interrupted run. */
+    int (*run_set_summary)(mt_store_t *s, const char *id, const char *summary_json);
     /* Start-up recovery: running -> interrupted with reason (events). *n = runs changed. */
     int (*run_recover)(mt_store_t *s, const char *reason, size_t *n);
     /* Runs per state: {"queued":N,...} for /metrics; outbox = pending deliveries. */

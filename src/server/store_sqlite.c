@@ -1130,6 +1130,17 @@ static int sq_run_series(mt_store_t *s, const char *run_id, const char *tag, int
     return rc;
 }
 
+static int sq_run_set_summary(mt_store_t *s, const char *id, const char *summary_json)
+{
+    sqlite3 *db = sq_wlock(s);
+    int rc = sq_run(
+        db, sq_prep(db, "UPDATE runs SET summary_json = ? WHERE id = ?", "ss", summary_json, id));
+    if (rc == MT_OK && sqlite3_changes(db) == 0)
+        rc = MT_ENOTFOUND;
+    sq_wunlock(s);
+    return rc;
+}
+
 static int sq_run_recover(mt_store_t *s, const char *reason, size_t *n)
 {
     sqlite3 *db = sq_wlock(s);
@@ -1605,6 +1616,7 @@ static const mt_store_ops_t sq_ops = {
     .run_append_second = sq_run_append_second,
     .run_rows = sq_run_rows,
     .run_series = sq_run_series,
+    .run_set_summary = sq_run_set_summary,
     .run_recover = sq_run_recover,
     .run_counts = sq_run_counts,
     .agent_heartbeat = sq_agent_heartbeat,

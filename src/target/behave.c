@@ -641,3 +641,13 @@ size_t mt__tgt_chunked_iov(uint64_t body, const char *tail, uint64_t off, const 
     }
     return n;
 }
+
+/* ---- protocol detection -------------------------------------------------------------------- */
+
+int mt__tgt_h2_sniff(const char *buf, size_t len)
+{
+    size_t n = len < MT__TGT_H2_PREFACE_LEN ? len : MT__TGT_H2_PREFACE_LEN;
+    if (memcmp(buf, MT__TGT_H2_PREFACE, n) != 0)
+        return -1;
+    return n == MT__TGT_H2_PREFACE_LEN ? 1 : 0;
+}

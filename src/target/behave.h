@@ -135,4 +135,14 @@ size_t mt__tgt_chunked_tail(char *tail, uint64_t body);
 size_t mt__tgt_chunked_iov(uint64_t body, const char *tail, uint64_t off, const char *filler,
                            struct iovec *iov, size_t max, uint64_t limit, uint64_t *bytes);
 
+/* ---- protocol detection -------------------------------------------------------------------- */
+
+/* The HTTP/2 client connection preface (RFC 9113, 3.4), 24 bytes. */
+#define MT__TGT_H2_PREFACE     "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define MT__TGT_H2_PREFACE_LEN 24
+
+/* What the first bytes of a cleartext connection are: 1 the HTTP/2 preface (all of it is in
+ * buf), 0 a prefix of it (wait for more), -1 something else (HTTP/1). */
+int mt__tgt_h2_sniff(const char *buf, size_t len);
+
 #endif

@@ -17,7 +17,14 @@
  *
  * Counters are per worker (plain loads and stores of relaxed atomics: no locked instruction on
  * the hot path); /__mortar/stats sums them with relaxed loads. /__mortar/reset does not write
- * other threads' counters: it records a baseline that later sums subtract. */
+ * other threads' counters: it records a baseline that later sums subtract.
+ *
+ * TLS and HTTP/2 (ADR 0016): with TLS configured, a connection whose first byte is 0x16 gets an
+ * SSL (non-blocking handshake, reads and writes retried on the next epoll event) and an xconn
+ * whose staging buffer turns queued segments (HTTP/1.1) or nghttp2's frames (HTTP/2) into large
+ * writes. HTTP/2 (ALPN h2, or the client preface on the first bytes) runs an nghttp2 server
+ * session: :path is resolved and drawn like an HTTP/1 request head, and each stream has its own
+ * entry in the timer heap (delays, stalls, throttled DATA), so no stream waits for another. */
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -37,11 +44,17 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <stddef.h>
 #include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "mortar/target.h"
 #include "proto/http1_req.h"
 #include "target/behave.h"
+#include "target/tls.h"
 
 #define NS_PER_S         1000000000ll
 #define RBUF             MT_TARGET_RECV_BUF
@@ -59,13 +72,27 @@
 #define FREE_KEEP        1024                 /* closed connections kept for reuse per worker */
 #define NOT_IN_HEAP      UINT32_MAX
 #define SLOW_TICK_NS     (10 * 1000 * 1000ll) /* a throttled response is written every 10 ms */
-#define OVERSIZED_LINES  66          /* malformed oversized head: 66 lines of 1 KiB, past 64 KiB */
-#define STATS_MAX        (32 * 1024) /* the stats JSON (at most ~13 KiB with every status) */
-#define NSTATUS          900         /* per-status counters for 100..999 */
+#define OVERSIZED_LINES  66           /* malformed oversized head: 66 lines of 1 KiB, past 64 KiB */
+#define STATS_MAX        (32 * 1024)  /* the stats JSON (at most ~13 KiB with every status) */
+#define NSTATUS          900          /* per-status counters for 100..999 */
+#define OBUF             (32 * 1024)  /* TLS and HTTP/2: bytes staged for one write */
+#define H2_READ          (16 * 1024)  /* HTTP/2: bytes read at once */
+#define XFREE_KEEP       256          /* TLS/HTTP/2 connection states kept for reuse per worker */
+#define SFREE_KEEP       4096         /* HTTP/2 stream states kept for reuse per worker */
+#define H2_MAX_HEADERS   (128 * 1024) /* largest header block sent (the oversized malformed kind) */
 
 static const char k_continue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 enum { K_LISTEN = 1, K_STOP, K_CONN };
+
+/* An entry of the worker's timer heap: a connection's (delay, stall, throttle, linger) or an
+ * HTTP/2 stream's (delay, stall, throttle). */
+enum { TM_CONN, TM_STREAM };
+typedef struct tmr {
+    int64_t due;
+    uint32_t idx; /* position in the heap, NOT_IN_HEAP if not there */
+    uint8_t kind;
+} tmr_t;
 
 typedef struct tag {
     uint8_t kind;
@@ -97,6 +124,7 @@ enum phase {
     P_CLOSING, /* last response queued: flush, then shut down */
     P_LINGER,  /* shut down for writing: draining the peer until its FIN (in the timer heap) */
     P_RESET,   /* reset instead of answering: flush what is queued, then RST */
+    P_H2,      /* HTTP/2: the session decides (h2_run) */
 };
 
 enum body { B_DEFAULT, B_FILL, B_TEXT };
@@ -134,10 +162,11 @@ typedef struct conn {
     uint8_t rdhup;    /* the peer's FIN was signalled: read to EOF */
     uint8_t eof;      /* read returned 0 */
     uint8_t in_ready;
-    uint8_t used; /* a request head has been seen */
+    uint8_t used;  /* a request head has been seen */
+    uint8_t sniff; /* TLS is configured: peek at the first byte (0x16: a TLS handshake) */
     int fd;
-    uint32_t heap_idx;
-    int64_t due;
+    tmr_t tm;
+    struct xconn *x;            /* TLS and/or HTTP/2 state; NULL for cleartext HTTP/1 */
     struct conn *aprev, *anext; /* all open connections; anext also links dead/free lists */
     struct conn *rprev, *rnext; /* ready list */
     mt__h1_req_t req;
@@ -152,6 +181,49 @@ typedef struct conn {
     char scratch[SCRATCH];
     char rbuf[RBUF];
 } conn_t;
+
+#define CONN_OF(m) ((conn_t *)((char *)(m)-offsetof(conn_t, tm)))
+
+/* An HTTP/2 request stream: what it asked for and how far its response is. */
+enum { ST_HEAD, ST_WAIT, ST_SENT, ST_DEFER };
+typedef struct stream {
+    tmr_t tm; /* first: the heap points here */
+    conn_t *c;
+    struct stream *prev, *next; /* the connection's streams; next also links the free list */
+    int32_t id;
+    uint8_t state;  /* ST_*: headers arriving, response not due yet, submitted, throttled */
+    uint8_t action; /* enum act */
+    uint8_t body;   /* enum body */
+    uint8_t head_only, close_after, chunked, has_path;
+    uint16_t status;
+    uint16_t textlen;
+    int64_t delay_ns;
+    uint64_t size;
+    uint64_t slow_bps, slow_sent;
+    int64_t slow_t0;
+    const char *data; /* the body being sent: NULL for the filler */
+    uint64_t blen, boff;
+    bool counted; /* body bytes count in bytes_sent */
+    char *own;    /* the stats JSON, freed with the stream */
+    char text[MT__TGT_MSG_MAX];
+} stream_t;
+
+/* TLS and HTTP/2 state of a connection, allocated when it turns out to need it. */
+typedef struct xconn {
+    struct worker *w;
+    SSL *ssl;            /* NULL: cleartext */
+    nghttp2_session *h2; /* NULL: HTTP/1.1 */
+    stream_t *streams;   /* open request streams */
+    struct xconn *nfree; /* the worker's free list */
+    uint32_t nstreams;
+    uint8_t hs_done; /* the TLS handshake has completed */
+    uint8_t resumed; /* ... by resuming a session */
+    uint8_t read_wants_write;
+    uint8_t goaway;      /* a GOAWAY has been submitted */
+    uint32_t olen, ooff; /* obuf: [ooff, olen) not yet written */
+    uint64_t ocounted;   /* HTTP/1 over TLS: bytes of obuf that count in bytes_sent */
+    char obuf[OBUF];
+} xconn_t;
 
 typedef struct prep {
     char *buf;
@@ -172,6 +244,15 @@ enum {
     C_RESETS,
     C_MALFORMED,
     C_CLOSES,
+    C_TLS_FULL,
+    C_TLS_RESUMED,
+    C_TLS_ERRORS,
+    C_H2_CONNS,
+    C_H2_STREAMS,
+    C_H2_GOAWAYS,
+    C_H2_RST,
+    C_H2_RST_RECV,
+    C_H2_REFUSED,
     C_MAL_KIND,                                /* MT__TGT_MAL_KINDS of them */
     C_STATUS = C_MAL_KIND + MT__TGT_MAL_KINDS, /* status s at C_STATUS + s - 100 */
     NCOUNTERS = C_STATUS + NSTATUS,
@@ -179,9 +260,13 @@ enum {
 
 typedef struct counters {
     _Atomic uint64_t v[NCOUNTERS];
+    /* the most concurrent HTTP/2 streams on one connection: generation (of /__mortar/reset)
+     * in the high 32 bits, the maximum in the low 32 */
+    _Atomic uint64_t h2_max;
 } counters_t;
 
-typedef struct worker {
+typedef struct worker worker_t;
+struct worker {
     struct mt_target *t;
     pthread_t thread;
     int ep, lfd;
@@ -189,16 +274,19 @@ typedef struct worker {
     int64_t now;
     int64_t accept_retry; /* 0: none */
     int64_t epoch;        /* cached t->epoch; 0: not seen yet */
-    conn_t **heap;
+    tmr_t **heap;
     uint32_t nheap, heap_cap;
     conn_t *all, *ready_head, *ready_tail, *dead, *free;
     uint32_t nconns, nfree;
+    uint32_t nstreams, nsfree, nxfree; /* HTTP/2 streams open; free stream and xconn states */
+    stream_t *sfree;
+    xconn_t *xfree;
     uint64_t rng;      /* PRNG state (mt__tgt_rand) */
     unsigned mal_next; /* the next malformed kind */
     counters_t *cnt;   /* written by this thread only; read by any */
     int err;
     bool quit;
-} worker_t;
+};
 
 struct mt_target {
     mt_target_stall_t stalls[MT_TARGET_MAX_STALLS]; /* sorted by start */
@@ -226,7 +314,26 @@ struct mt_target {
     pthread_mutex_t base_lock; /* guards base: taken only for /__mortar/ requests */
     bool base_lock_init;
     uint64_t base[NCOUNTERS]; /* counter values at the last /__mortar/reset */
+    _Atomic uint32_t gen;     /* /__mortar/reset generation (for the h2_max gauge) */
+    SSL_CTX *ssl_ctx;         /* NULL: no TLS */
+    bool http2;
+    uint32_t h2_max_streams;
+    nghttp2_session_callbacks *h2_cbs;
+    nghttp2_option *h2_opt;
+    nghttp2_nv *h2_mal_nv[MT__TGT_MAL_KINDS]; /* malformed responses over HTTP/2 */
+    size_t h2_mal_nvlen[MT__TGT_MAL_KINDS];
+    char *h2_pad_names; /* the oversized kind's header names */
 };
+
+static void xconn_release(worker_t *w, conn_t *c);
+static int xflush(worker_t *w, conn_t *c);
+static void stream_fire(worker_t *w, stream_t *s);
+static void h2_start(worker_t *w, conn_t *c, const char *data, size_t len);
+static void linger_read(worker_t *w, conn_t *c);
+static void uncount_conn(worker_t *w, conn_t *c);
+static void conn_run(worker_t *w, conn_t *c);
+static uint64_t slow_budget(const worker_t *w, const conn_t *c);
+static int64_t slow_next(const worker_t *w, const conn_t *c);
 
 /* The per-worker counters are written by their thread only, so a relaxed load and store (a
  * plain add on x86) suffice; readers on other threads load them relaxed. */
@@ -252,15 +359,15 @@ static int64_t now_ns(void)
 
 /* ---- timer heap (min-heap on due) ------------------------------------------------------ */
 
-static void heap_set(worker_t *w, uint32_t i, conn_t *c)
+static void heap_set(worker_t *w, uint32_t i, tmr_t *c)
 {
     w->heap[i] = c;
-    c->heap_idx = i;
+    c->idx = i;
 }
 
 static void heap_up(worker_t *w, uint32_t i)
 {
-    conn_t *c = w->heap[i];
+    tmr_t *c = w->heap[i];
     while (i > 0) {
         uint32_t p = (i - 1) / 2;
         if (w->heap[p]->due <= c->due)
@@ -273,7 +380,7 @@ static void heap_up(worker_t *w, uint32_t i)
 
 static void heap_down(worker_t *w, uint32_t i)
 {
-    conn_t *c = w->heap[i];
+    tmr_t *c = w->heap[i];
     for (;;) {
         uint32_t l = 2 * i + 1, m;
         if (l >= w->nheap)
@@ -287,35 +394,54 @@ static void heap_down(worker_t *w, uint32_t i)
     heap_set(w, i, c);
 }
 
-/* Capacity is ensured at accept (one slot per connection), so this never allocates. */
-static void heap_push(worker_t *w, conn_t *c, int64_t due)
+/* Capacity is ensured when connections and streams are made (one slot each), so this never
+ * allocates. */
+static void heap_push(worker_t *w, tmr_t *c, int64_t due)
 {
     c->due = due;
     w->heap[w->nheap] = c;
-    c->heap_idx = w->nheap++;
-    heap_up(w, c->heap_idx);
+    c->idx = w->nheap++;
+    heap_up(w, c->idx);
 }
 
-static void heap_remove(worker_t *w, conn_t *c)
+static void heap_remove(worker_t *w, tmr_t *c)
 {
-    uint32_t i = c->heap_idx;
-    conn_t *last;
+    uint32_t i = c->idx;
+    tmr_t *last;
     if (i == NOT_IN_HEAP)
         return;
-    c->heap_idx = NOT_IN_HEAP;
+    c->idx = NOT_IN_HEAP;
     last = w->heap[--w->nheap];
     if (i == w->nheap)
         return;
     heap_set(w, i, last);
     heap_up(w, i);
-    heap_down(w, last->heap_idx);
+    heap_down(w, last->idx);
 }
 
-/* (Re)arms the connection's one timer. */
-static void timer_set(worker_t *w, conn_t *c, int64_t due)
+/* (Re)arms a connection's or stream's one timer. */
+static void timer_set(worker_t *w, tmr_t *c, int64_t due)
 {
     heap_remove(w, c);
     heap_push(w, c, due);
+}
+
+/* Room in the heap for one timer per connection and stream (and one more). */
+static bool heap_reserve(worker_t *w)
+{
+    uint32_t need = w->nconns + w->nstreams + 1;
+    if (need > w->heap_cap) {
+        uint32_t cap = w->heap_cap ? w->heap_cap * 2 : 64;
+        tmr_t **h;
+        while (cap < need)
+            cap *= 2;
+        h = realloc(w->heap, cap * sizeof(*h));
+        if (!h)
+            return false;
+        w->heap = h;
+        w->heap_cap = cap;
+    }
+    return true;
 }
 
 /* ---- lists ------------------------------------------------------------------------------ */
@@ -367,7 +493,9 @@ static void conn_close(worker_t *w, conn_t *c)
     close(c->fd);
     c->fd = -1;
     drop_output(c);
-    heap_remove(w, c);
+    if (c->x)
+        xconn_release(w, c);
+    heap_remove(w, &c->tm);
     ready_remove(w, c);
     if (c->aprev)
         c->aprev->anext = c->anext;
@@ -482,6 +610,8 @@ static int64_t slow_next(const worker_t *w, const conn_t *c)
 static int flush(worker_t *w, conn_t *c)
 {
     const char *filler = w->t->filler;
+    if (c->x)
+        return xflush(w, c);
     while (c->out_n > 0) {
         struct iovec iov[MAX_IOV];
         struct msghdr m;
@@ -493,7 +623,7 @@ static int flush(worker_t *w, conn_t *c)
         if (c->slow_bps) {
             limit = slow_budget(w, c);
             if (limit == 0) {
-                timer_set(w, c, slow_next(w, c));
+                timer_set(w, &c->tm, slow_next(w, c));
                 return MT_EAGAIN;
             }
         }
@@ -536,7 +666,7 @@ static int flush(worker_t *w, conn_t *c)
     c->scratch_used = 0;
     if (c->slow_bps) {
         c->slow_bps = 0;
-        heap_remove(w, c); /* the throttle's tick, if armed */
+        heap_remove(w, &c->tm); /* the throttle's tick, if armed */
     }
     return MT_OK;
 }
@@ -581,6 +711,19 @@ static void sum_counters(const struct mt_target *t, uint64_t *sum)
     }
 }
 
+/* The gauge: the most streams open at once on one connection, since the last reset. */
+static uint32_t h2_max_streams_seen(const struct mt_target *t)
+{
+    uint64_t gen = atomic_load_explicit(&t->gen, memory_order_relaxed);
+    uint32_t m = 0;
+    for (int i = 0; i < t->nthreads; i++) {
+        uint64_t v = atomic_load_explicit(&t->workers[i].cnt->h2_max, memory_order_relaxed);
+        if ((v >> 32) == gen && (uint32_t)v > m)
+            m = (uint32_t)v;
+    }
+    return m;
+}
+
 /* A bounded appender: overflowing is remembered, never written past. */
 typedef struct jbuf {
     char *p;
@@ -610,13 +753,17 @@ static size_t stats_json(struct mt_target *t, char *buf, size_t cap, bool zero)
     uint64_t sum[NCOUNTERS], v[NCOUNTERS];
     jbuf_t b = {buf, 0, cap, false};
     const char *sep = "";
+    uint32_t h2max;
 
     pthread_mutex_lock(&t->base_lock);
     sum_counters(t, sum);
     for (int j = 0; j < NCOUNTERS; j++)
         v[j] = sum[j] >= t->base[j] ? sum[j] - t->base[j] : 0;
-    if (zero)
+    h2max = h2_max_streams_seen(t);
+    if (zero) {
         memcpy(t->base, sum, sizeof(sum));
+        atomic_fetch_add_explicit(&t->gen, 1, memory_order_relaxed);
+    }
     pthread_mutex_unlock(&t->base_lock);
 
     jb(&b, "{\"connections_accepted\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"responses\":{",
@@ -635,8 +782,16 @@ static size_t stats_json(struct mt_target *t, char *buf, size_t cap, bool zero)
         jb(&b, "%s\"%s\":%" PRIu64, k ? "," : "", mt__tgt_malformed_names[k], v[C_MAL_KIND + k]);
     jb(&b,
        "},\"closes\":%" PRIu64 ",\"bad_requests\":%" PRIu64 ",\"bad_params\":%" PRIu64
-       ",\"accept_errors\":%" PRIu64 ",\"threads\":%d,\"seed\":%" PRIu64 "}\n",
-       v[C_CLOSES], v[C_BAD_REQUESTS], v[C_BAD_PARAMS], v[C_ACCEPT_ERRORS], t->nthreads, t->seed);
+       ",\"accept_errors\":%" PRIu64,
+       v[C_CLOSES], v[C_BAD_REQUESTS], v[C_BAD_PARAMS], v[C_ACCEPT_ERRORS]);
+    jb(&b,
+       ",\"handshakes_full\":%" PRIu64 ",\"handshakes_resumed\":%" PRIu64 ",\"tls_errors\":%" PRIu64
+       ",\"h2_connections\":%" PRIu64 ",\"h2_streams\":%" PRIu64 ",\"h2_goaways\":%" PRIu64
+       ",\"h2_rst_streams\":%" PRIu64 ",\"h2_rst_streams_received\":%" PRIu64
+       ",\"h2_refused_streams\":%" PRIu64 ",\"h2_max_concurrent_streams\":%" PRIu32,
+       v[C_TLS_FULL], v[C_TLS_RESUMED], v[C_TLS_ERRORS], v[C_H2_CONNS], v[C_H2_STREAMS],
+       v[C_H2_GOAWAYS], v[C_H2_RST], v[C_H2_RST_RECV], v[C_H2_REFUSED], h2max);
+    jb(&b, ",\"threads\":%d,\"seed\":%" PRIu64 "}\n", t->nthreads, t->seed);
     return b.over ? 0 : b.len;
 }
 
@@ -825,7 +980,7 @@ static void request_done(worker_t *w, conn_t *c)
     }
     if (due > w->now) {
         c->phase = P_PARKED;
-        timer_set(w, c, due);
+        timer_set(w, &c->tm, due);
         return;
     }
     respond(w, c);
@@ -910,7 +1065,7 @@ static void head_done(worker_t *w, conn_t *c)
     if (ctl != A_RESPOND) {
         /* not counted, nor is a connection opened for it (connections count at accept) */
         if (first)
-            bump(w, C_CONNECTIONS, UINT64_MAX); /* minus one */
+            uncount_conn(w, c);
         r->action = (uint8_t)ctl;
     } else {
         bump(w, C_REQUESTS, 1);
@@ -965,6 +1120,17 @@ static void process_input(worker_t *w, conn_t *c)
         /* a throttled response holds the requests behind it, as a delayed one does */
         if (c->phase != P_HEAD || c->rpos == c->rlen || c->slow_bps || !room(c))
             return;
+        if (!c->used && c->rpos == 0 && c->rbuf[0] == 'P' && w->t->http2) {
+            /* HTTP/2 with prior knowledge (cleartext, or TLS without ALPN) */
+            int k = mt__tgt_h2_sniff(c->rbuf, c->rlen);
+            if (k == 0)
+                return;
+            if (k == 1) {
+                h2_start(w, c, c->rbuf, c->rlen);
+                c->rpos = c->rlen = 0;
+                return;
+            }
+        }
         size_t used = 0;
         int rc = mt__h1_req_feed(&c->req, c->rbuf + c->rpos, c->rlen - c->rpos, &used);
         c->rpos += (uint32_t)used;
@@ -975,6 +1141,913 @@ static void process_input(worker_t *w, conn_t *c)
         else
             bad_request(w, c);
     }
+}
+
+/* ---- TLS and HTTP/2 ------------------------------------------------------------------------ */
+
+/* A relaxed decrement (the counter is this thread's). */
+static inline void unbump(worker_t *w, int i)
+{
+    bump(w, i, UINT64_MAX);
+}
+
+/* The connection's first request went to /__mortar/: it is not counted anywhere. */
+static void uncount_conn(worker_t *w, conn_t *c)
+{
+    unbump(w, C_CONNECTIONS);
+    if (c->x && c->x->hs_done)
+        unbump(w, c->x->resumed ? C_TLS_RESUMED : C_TLS_FULL);
+    if (c->x && c->x->h2)
+        unbump(w, C_H2_CONNS);
+}
+
+/* Records n concurrent streams on one connection in the gauge (of the current generation). */
+static void h2_gauge(worker_t *w, uint32_t n)
+{
+    uint64_t gen = atomic_load_explicit(&w->t->gen, memory_order_relaxed);
+    uint64_t v = atomic_load_explicit(&w->cnt->h2_max, memory_order_relaxed);
+    if ((v >> 32) != gen)
+        v = gen << 32;
+    if (n > (uint32_t)v)
+        atomic_store_explicit(&w->cnt->h2_max, gen << 32 | n, memory_order_relaxed);
+}
+
+static xconn_t *xconn_get(worker_t *w)
+{
+    xconn_t *x = w->xfree;
+    if (x) {
+        w->xfree = x->nfree;
+        w->nxfree--;
+    } else if (!(x = malloc(sizeof(*x)))) {
+        return NULL;
+    }
+    x->w = w;
+    x->ssl = NULL;
+    x->h2 = NULL;
+    x->streams = NULL;
+    x->nfree = NULL;
+    x->nstreams = 0;
+    x->hs_done = x->resumed = x->read_wants_write = x->goaway = 0;
+    x->olen = x->ooff = 0;
+    x->ocounted = 0;
+    return x;
+}
+
+static void stream_release(worker_t *w, conn_t *c, stream_t *s)
+{
+    xconn_t *x = c->x;
+    heap_remove(w, &s->tm);
+    free(s->own);
+    s->own = NULL;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        x->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    x->nstreams--;
+    w->nstreams--;
+    if (w->nsfree < SFREE_KEEP) {
+        s->next = w->sfree;
+        w->sfree = s;
+        w->nsfree++;
+    } else {
+        free(s);
+    }
+}
+
+static void xconn_release(worker_t *w, conn_t *c)
+{
+    xconn_t *x = c->x;
+    while (x->streams)
+        stream_release(w, c, x->streams);
+    if (x->h2)
+        nghttp2_session_del(x->h2);
+    if (x->ssl)
+        SSL_free(x->ssl);
+    c->x = NULL;
+    if (w->nxfree < XFREE_KEEP) {
+        x->nfree = w->xfree;
+        w->xfree = x;
+        w->nxfree++;
+    } else {
+        free(x);
+    }
+}
+
+/* SSL_read into buf: > 0 bytes, 0 the peer closed, MT_EAGAIN (readable cleared), or an
+ * error (the connection is to be closed). */
+static int tls_read(worker_t *w, conn_t *c, char *buf, size_t len)
+{
+    SSL *ssl = c->x->ssl;
+    int n, e;
+
+    ERR_clear_error();
+    n = SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    e = SSL_get_error(ssl, n);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        c->readable = 0;
+        return MT_EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        c->readable = 0;
+        c->x->read_wants_write = 1;
+        return MT_EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        return errno == EINTR ? MT_EAGAIN : MT_ESYS;
+    default:
+        bump(w, C_TLS_ERRORS, 1);
+        return MT_EPROTO;
+    }
+}
+
+/* Writes obuf[ooff, olen). MT_OK: all of it; MT_EAGAIN: later; else broken. Over TLS the same
+ * bytes are offered again after a WANT_*, as SSL_write requires. */
+static int xwrite(worker_t *w, conn_t *c)
+{
+    xconn_t *x = c->x;
+    size_t len = x->olen - x->ooff;
+
+    while (len > 0) {
+        ssize_t n;
+        if (x->ssl) {
+            int e;
+            ERR_clear_error();
+            n = SSL_write(x->ssl, x->obuf + x->ooff, (int)len);
+            if (n <= 0) {
+                e = SSL_get_error(x->ssl, (int)n);
+                if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+                    return MT_EAGAIN;
+                if (e == SSL_ERROR_SSL)
+                    bump(w, C_TLS_ERRORS, 1);
+                return MT_ESYS;
+            }
+        } else {
+            n = send(c->fd, x->obuf + x->ooff, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                    return MT_EAGAIN;
+                return MT_ESYS;
+            }
+        }
+        x->ooff += (uint32_t)n;
+        len -= (size_t)n;
+    }
+    bump(w, C_BYTES_OUT, x->ocounted);
+    x->olen = x->ooff = 0;
+    x->ocounted = 0;
+    return MT_OK;
+}
+
+/* HTTP/1 over TLS: copies queued segments into obuf (at most the throttle's budget), so each
+ * write is one TLS record of up to 16 KiB rather than one per segment. MT_EAGAIN: throttled
+ * (the timer is armed). */
+static int gather(worker_t *w, conn_t *c)
+{
+    xconn_t *x = c->x;
+    uint64_t limit = OBUF, got = 0;
+
+    if (c->slow_bps) {
+        uint64_t b = slow_budget(w, c);
+        if (b == 0) {
+            timer_set(w, &c->tm, slow_next(w, c));
+            return MT_EAGAIN;
+        }
+        if (b < limit)
+            limit = b;
+    }
+    while (c->out_n > 0 && got < limit) {
+        seg_t *sg = &c->out[c->out_head];
+        struct iovec iov[8];
+        uint64_t take = 0;
+        size_t k = seg_iov(sg, w->t->filler, iov, 8, limit - got, &take);
+        for (size_t i = 0; i < k; i++) {
+            memcpy(x->obuf + x->olen, iov[i].iov_base, iov[i].iov_len);
+            x->olen += (uint32_t)iov[i].iov_len;
+        }
+        got += take;
+        if (!(sg->flags & SF_UNCOUNTED))
+            x->ocounted += take;
+        sg->len -= take;
+        if (sg->kind == S_MEM)
+            sg->p += take;
+        if (sg->len == 0) {
+            if (sg->flags & SF_OWNED)
+                free(sg->u.own);
+            c->out_head++;
+            c->out_n--;
+        }
+    }
+    c->slow_sent += got;
+    return MT_OK;
+}
+
+/* flush() for connections with TLS or HTTP/2: stage, then write, until nothing is left. */
+static int xflush(worker_t *w, conn_t *c)
+{
+    xconn_t *x = c->x;
+    int rc;
+
+    for (;;) {
+        if (x->olen == 0) {
+            if (x->h2) {
+                if (nghttp2_session_send(x->h2) != 0)
+                    return MT_EPROTO;
+            } else if (c->out_n > 0 && (rc = gather(w, c)) != MT_OK) {
+                return rc;
+            }
+            if (x->olen == 0)
+                break;
+        }
+        if ((rc = xwrite(w, c)) != MT_OK)
+            return rc;
+    }
+    if (!x->h2) {
+        c->out_head = 0;
+        c->scratch_used = 0;
+        if (c->slow_bps) {
+            c->slow_bps = 0;
+            heap_remove(w, &c->tm);
+        }
+    }
+    return MT_OK;
+}
+
+/* ---- HTTP/2 sessions ---- */
+
+static ssize_t h2_send_cb(nghttp2_session *h, const uint8_t *data, size_t len, int flags,
+                          void *user)
+{
+    conn_t *c = user;
+    xconn_t *x = c->x;
+    size_t room = OBUF - x->olen;
+
+    (void)h;
+    (void)flags;
+    if (room == 0)
+        return NGHTTP2_ERR_WOULDBLOCK;
+    if (len > room)
+        len = room;
+    memcpy(x->obuf + x->olen, data, len);
+    x->olen += (uint32_t)len;
+    return (ssize_t)len;
+}
+
+static uint64_t rate_budget(int64_t now, uint64_t bps, uint64_t sent, int64_t t0)
+{
+    uint64_t dt = (uint64_t)(now - t0);
+    uint64_t burst = bps / 100 > 0 ? bps / 100 : 1;
+    uint64_t allowed = burst + bps * (dt / NS_PER_S) + bps * (dt % NS_PER_S) / NS_PER_S;
+    return allowed > sent ? allowed - sent : 0;
+}
+
+static ssize_t h2_read_cb(nghttp2_session *h, int32_t id, uint8_t *buf, size_t length,
+                          uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    stream_t *s = src->ptr;
+    conn_t *c = user;
+    worker_t *w = c->x->w;
+    uint64_t n = s->blen - s->boff;
+
+    (void)h;
+    (void)id;
+    if (n > length)
+        n = length;
+    if (s->slow_bps) {
+        uint64_t b = rate_budget(w->now, s->slow_bps, s->slow_sent, s->slow_t0);
+        if (b == 0) {
+            int64_t per_byte = (int64_t)((NS_PER_S + s->slow_bps - 1) / s->slow_bps);
+            s->state = ST_DEFER;
+            timer_set(w, &s->tm, w->now + (per_byte > SLOW_TICK_NS ? per_byte : SLOW_TICK_NS));
+            return NGHTTP2_ERR_DEFERRED;
+        }
+        if (n > b)
+            n = b;
+        s->slow_sent += n;
+    }
+    /* n <= 16 KiB (nghttp2's DATA payload), within the 64 KiB filler */
+    memcpy(buf, s->data ? s->data + s->boff : w->t->filler, (size_t)n);
+    s->boff += n;
+    if (s->counted)
+        bump(w, C_BYTES_OUT, n);
+    if (s->boff == s->blen)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+static stream_t *h2_stream(nghttp2_session *h, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(h, id);
+}
+
+static int h2_begin_headers_cb(nghttp2_session *h, const nghttp2_frame *f, void *user)
+{
+    conn_t *c = user;
+    xconn_t *x = c->x;
+    worker_t *w = x->w;
+    stream_t *s;
+
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    if (!heap_reserve(w))
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if ((s = w->sfree)) {
+        w->sfree = s->next;
+        w->nsfree--;
+    } else if (!(s = malloc(sizeof(*s)))) {
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    s->tm.idx = NOT_IN_HEAP;
+    s->tm.kind = TM_STREAM;
+    s->tm.due = 0;
+    s->c = c;
+    s->id = f->hd.stream_id;
+    s->state = ST_HEAD;
+    s->action = A_RESPOND;
+    s->body = B_DEFAULT;
+    s->head_only = s->close_after = s->chunked = s->has_path = 0;
+    s->status = 200;
+    s->textlen = 0;
+    s->delay_ns = 0;
+    s->size = 0;
+    s->slow_bps = s->slow_sent = 0;
+    s->slow_t0 = 0;
+    s->data = NULL;
+    s->blen = s->boff = 0;
+    s->counted = false;
+    s->own = NULL;
+    s->prev = NULL;
+    s->next = x->streams;
+    if (x->streams)
+        x->streams->prev = s;
+    x->streams = s;
+    x->nstreams++;
+    w->nstreams++;
+    h2_gauge(w, x->nstreams);
+    nghttp2_session_set_stream_user_data(h, s->id, s);
+    return 0;
+}
+
+/* The request's :path: what head_done does for HTTP/1 (count, parse, draw). */
+static void h2_path(worker_t *w, conn_t *c, stream_t *s, const char *target, size_t len)
+{
+    const struct mt_target *t = w->t;
+    bool first = !c->used;
+    mt__tgt_behave_t b;
+    int ctl;
+
+    if (s->has_path)
+        return; /* nghttp2 rejects a second :path; be safe */
+    s->has_path = 1;
+    c->used = 1;
+    ctl = control_path(target, len);
+    if (ctl != A_RESPOND) {
+        if (first)
+            uncount_conn(w, c);
+        s->action = (uint8_t)ctl;
+        return;
+    }
+    bump(w, C_REQUESTS, 1);
+    bump(w, C_H2_STREAMS, 1);
+    s->counted = true;
+    if (t->plain && !memchr(target, '?', len)) {
+        /* the fast path */
+    } else if (mt__tgt_behave_parse_over(&t->defaults, target, len, &b, s->text) != 0) {
+        bump(w, C_BAD_PARAMS, 1);
+        s->status = 400;
+        s->body = B_TEXT;
+        s->textlen = (uint16_t)strlen(s->text);
+    } else {
+        mt__tgt_pick_t pk;
+        mt__tgt_pick(&b, &w->rng, &pk);
+        s->status = pk.status;
+        s->delay_ns = pk.delay_ns;
+        s->action = pk.action == MT__TGT_RESET       ? A_RESET
+                    : pk.action == MT__TGT_MALFORMED ? A_MALFORMED
+                                                     : A_RESPOND;
+        s->body = b.has_size ? B_FILL : B_DEFAULT;
+        s->size = b.size;
+        s->chunked = b.chunked;
+        s->slow_bps = b.slow_bps;
+        s->close_after = b.close;
+    }
+}
+
+static int h2_header_cb(nghttp2_session *h, const nghttp2_frame *f, const uint8_t *name,
+                        size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                        void *user)
+{
+    conn_t *c = user;
+    stream_t *s;
+
+    (void)flags;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST || namelen < 5 ||
+        name[0] != ':')
+        return 0;
+    if (!(s = h2_stream(h, f->hd.stream_id)))
+        return 0;
+    if (namelen == 5 && memcmp(name, ":path", 5) == 0)
+        h2_path(c->x->w, c, s, (const char *)value, valuelen);
+    else if (namelen == 7 && memcmp(name, ":method", 7) == 0)
+        s->head_only = valuelen == 4 && memcmp(value, "HEAD", 4) == 0;
+    return 0;
+}
+
+static void h2_respond(worker_t *w, conn_t *c, stream_t *s);
+
+/* The request (headers and any body) is in: answer now, or when due. */
+static void h2_request_done(worker_t *w, conn_t *c, stream_t *s)
+{
+    int64_t due;
+
+    if (!s->has_path) {
+        /* CONNECT (no :path): not something the target serves */
+        bump(w, C_REQUESTS, 1);
+        bump(w, C_H2_STREAMS, 1);
+        bump(w, C_BAD_PARAMS, 1);
+        s->counted = true;
+        s->status = 400;
+        s->body = B_TEXT;
+        s->textlen = (uint16_t)snprintf(s->text, sizeof(s->text),
+                                        "bad request: no :path (CONNECT is not served)\n");
+    }
+    due = w->now + s->delay_ns;
+    if (w->t->nstalls > 0 && s->action < A_STATS) {
+        if (!w->epoch)
+            epoch_init(w);
+        due = stall_adjust(w, due);
+    }
+    if (due > w->now) {
+        s->state = ST_WAIT;
+        timer_set(w, &s->tm, due);
+        return;
+    }
+    h2_respond(w, c, s);
+}
+
+static int h2_frame_recv_cb(nghttp2_session *h, const nghttp2_frame *f, void *user)
+{
+    conn_t *c = user;
+    stream_t *s;
+
+    switch (f->hd.type) {
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_DATA:
+        if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && (s = h2_stream(h, f->hd.stream_id)) &&
+            s->state == ST_HEAD)
+            h2_request_done(c->x->w, c, s);
+        break;
+    case NGHTTP2_RST_STREAM:
+        bump(c->x->w, C_H2_RST_RECV, 1);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int h2_frame_send_cb(nghttp2_session *h, const nghttp2_frame *f, void *user)
+{
+    conn_t *c = user;
+    (void)h;
+    if (f->hd.type == NGHTTP2_GOAWAY)
+        bump(c->x->w, C_H2_GOAWAYS, 1);
+    else if (f->hd.type == NGHTTP2_RST_STREAM)
+        bump(c->x->w, C_H2_RST, 1);
+    return 0;
+}
+
+static int h2_invalid_frame_cb(nghttp2_session *h, const nghttp2_frame *f, int err, void *user)
+{
+    conn_t *c = user;
+    (void)h;
+    if (f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    if (err == NGHTTP2_ERR_REFUSED_STREAM) {
+        /* past SETTINGS_MAX_CONCURRENT_STREAMS (a client that did not wait for our SETTINGS) */
+        bump(c->x->w, C_H2_REFUSED, 1);
+    } else if (err == NGHTTP2_ERR_HTTP_HEADER || err == NGHTTP2_ERR_HTTP_MESSAGING) {
+        /* a malformed request: nghttp2 resets its stream with PROTOCOL_ERROR */
+        bump(c->x->w, C_REQUESTS, 1);
+        bump(c->x->w, C_BAD_REQUESTS, 1);
+    }
+    return 0;
+}
+
+static int h2_stream_close_cb(nghttp2_session *h, int32_t id, uint32_t err, void *user)
+{
+    conn_t *c = user;
+    stream_t *s = h2_stream(h, id);
+    (void)err;
+    if (s) {
+        nghttp2_session_set_stream_user_data(h, id, NULL);
+        stream_release(c->x->w, c, s);
+    }
+    return 0;
+}
+
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1,                              \
+            NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE                           \
+    }
+
+static const char k_ok_body[] = "ok\n";
+
+/* The malformed responses over HTTP/2: each is a malformed *stream* (RFC 9113, 8.1.1), which a
+ * client resets; the connection and its other streams go on. */
+static int h2_prepare(struct mt_target *t)
+{
+    static nghttp2_nv status_line[] = {NV(":status", "2x0"), NV("content-type", "text/plain"),
+                                       NV("content-length", "3")};
+    static nghttp2_nv chunk_size[] = {NV(":status", "200"), NV("content-type", "text/plain"),
+                                      NV("transfer-encoding", "chunked")};
+    static nghttp2_nv truncated[] = {NV(":status", "200"), NV("content-type", "text/plain"),
+                                     NV("content-length", "1000")};
+    static const nghttp2_nv first[] = {NV(":status", "200"), NV("content-type", "text/plain")};
+    static const nghttp2_nv last = NV("content-length", "0");
+    nghttp2_nv *nv;
+    size_t n = 2 + OVERSIZED_LINES + 1;
+
+    t->h2_mal_nv[MT__TGT_MAL_STATUS_LINE] = status_line;
+    t->h2_mal_nvlen[MT__TGT_MAL_STATUS_LINE] = 3;
+    t->h2_mal_nv[MT__TGT_MAL_CHUNK_SIZE] = chunk_size;
+    t->h2_mal_nvlen[MT__TGT_MAL_CHUNK_SIZE] = 3;
+    t->h2_mal_nv[MT__TGT_MAL_TRUNCATED] = truncated;
+    t->h2_mal_nvlen[MT__TGT_MAL_TRUNCATED] = 3;
+    /* 66 fields "x-padding-NN" of 1008 'x' each (values shared with the HTTP/1 kind) */
+    nv = calloc(n, sizeof(*nv));
+    t->h2_pad_names = malloc(OVERSIZED_LINES * 12);
+    if (!nv || !t->h2_pad_names) {
+        free(nv);
+        return MT_ENOMEM;
+    }
+    nv[0] = first[0];
+    nv[1] = first[1];
+    for (int i = 0; i < OVERSIZED_LINES; i++) {
+        char *nm = t->h2_pad_names + i * 12;
+        memcpy(nm, "x-padding-", 10);
+        nm[10] = (char)('0' + i / 10);
+        nm[11] = (char)('0' + i % 10);
+        nv[2 + i].name = (uint8_t *)nm;
+        nv[2 + i].namelen = 12;
+        nv[2 + i].value = (uint8_t *)t->filler;
+        nv[2 + i].valuelen = 1024 - 16;
+        nv[2 + i].flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    }
+    nv[n - 1] = last;
+    t->h2_mal_nv[MT__TGT_MAL_OVERSIZED] = nv;
+    t->h2_mal_nvlen[MT__TGT_MAL_OVERSIZED] = n;
+    return MT_OK;
+}
+
+static void h2_submit(conn_t *c, stream_t *s, const nghttp2_nv *nv, size_t n, bool body)
+{
+    nghttp2_data_provider prd;
+    prd.source.ptr = s;
+    prd.read_callback = h2_read_cb;
+    if (nghttp2_submit_response(c->x->h2, s->id, nv, n, body ? &prd : NULL) != 0)
+        nghttp2_submit_rst_stream(c->x->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+}
+
+/* Decimal digits of v at p (at most 20); returns how many. */
+static size_t fmt_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0, len;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    len = n;
+    while (n)
+        *p++ = tmp[--n];
+    return len;
+}
+
+/* Answers a stream: what respond() does for HTTP/1. */
+static void h2_respond(worker_t *w, conn_t *c, stream_t *s)
+{
+    const struct mt_target *t = w->t;
+    nghttp2_nv nv[3];
+    char st[4], clen[24];
+    const char *ctype = "text/plain";
+    unsigned status = s->status;
+    bool nobody, chunked;
+    size_t n = 0;
+
+    s->state = ST_SENT;
+    switch (s->action) {
+    case A_RESET:
+        bump(w, C_RESETS, 1);
+        nghttp2_submit_rst_stream(c->x->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+        return;
+    case A_MALFORMED: {
+        unsigned k = w->mal_next;
+        w->mal_next = (k + 1) % MT__TGT_MAL_KINDS;
+        bump(w, C_MALFORMED, 1);
+        bump(w, C_MAL_KIND + (int)k, 1);
+        s->data = k_ok_body;
+        s->blen = k == MT__TGT_MAL_OVERSIZED || s->head_only ? 0 : 3;
+        s->slow_t0 = w->now;
+        h2_submit(c, s, t->h2_mal_nv[k], t->h2_mal_nvlen[k], s->blen > 0);
+        return;
+    }
+    case A_STATS:
+    case A_ZERO:
+    case A_NOTFOUND: {
+        static const char notfound[] =
+            "unknown path: try " MT_TARGET_STATS_PATH " or " MT_TARGET_RESET_PATH "\n";
+        static const char nomem[] = "out of memory\n";
+        size_t jlen = 0;
+        s->counted = false;
+        s->slow_bps = 0;
+        status = 200;
+        if (s->action == A_NOTFOUND) {
+            status = 404;
+            s->data = notfound;
+            s->blen = sizeof(notfound) - 1;
+        } else if (!(s->own = malloc(STATS_MAX)) ||
+                   !(jlen = stats_json(w->t, s->own, STATS_MAX, s->action == A_ZERO))) {
+            status = 500;
+            s->data = nomem;
+            s->blen = sizeof(nomem) - 1;
+        } else {
+            ctype = "application/json";
+            s->data = s->own;
+            s->blen = jlen;
+        }
+        chunked = false;
+        nobody = false;
+        goto head;
+    }
+    default:
+        break;
+    }
+
+    nobody = mt__tgt_status_bodyless(status) || status == 205;
+    chunked = s->chunked && !nobody;
+    switch (s->body) {
+    case B_FILL:
+        s->data = NULL;
+        s->blen = s->size;
+        break;
+    case B_TEXT:
+        s->data = s->text;
+        s->blen = s->textlen;
+        break;
+    default:
+        s->blen = t->default_len;
+        s->data = t->default_inline ? t->prep[0].buf + t->prep[0].head_len : NULL;
+        break;
+    }
+    if (nobody)
+        s->blen = 0;
+    bump(w, C_RESPONSES, 1);
+    bump_status(w, status);
+    if (s->close_after) {
+        bump(w, C_CLOSES, 1);
+        if (!c->x->goaway) {
+            /* close=1: no new streams; the connection ends once the open ones are answered */
+            c->x->goaway = 1;
+            nghttp2_submit_goaway(c->x->h2, NGHTTP2_FLAG_NONE,
+                                  nghttp2_session_get_last_proc_stream_id(c->x->h2),
+                                  NGHTTP2_NO_ERROR, NULL, 0);
+        }
+    }
+head:
+    st[0] = (char)('0' + status / 100);
+    st[1] = (char)('0' + status / 10 % 10);
+    st[2] = (char)('0' + status % 10);
+    st[3] = 0;
+    nv[n++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)st, 7, 3, NGHTTP2_NV_FLAG_NO_COPY_NAME};
+    nv[n++] = (nghttp2_nv){(uint8_t *)"content-type", (uint8_t *)ctype, 12, strlen(ctype),
+                           NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+    if (!mt__tgt_status_bodyless(status) && !chunked) {
+        size_t len = fmt_u64(clen, s->blen);
+        nv[n++] = (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)clen, 14, len,
+                               NGHTTP2_NV_FLAG_NO_COPY_NAME};
+    }
+    if (s->head_only)
+        s->blen = 0;
+    s->slow_t0 = w->now;
+    s->slow_sent = 0;
+    h2_submit(c, s, nv, n, s->blen > 0);
+}
+
+/* A stream's timer: its response is due, or its throttled body may go on. */
+static void stream_fire(worker_t *w, stream_t *s)
+{
+    conn_t *c = s->c;
+    if (s->state == ST_WAIT) {
+        h2_respond(w, c, s);
+    } else if (s->state == ST_DEFER) {
+        s->state = ST_SENT;
+        nghttp2_session_resume_data(c->x->h2, s->id);
+    }
+    conn_run(w, c);
+}
+
+static int h2_callbacks(struct mt_target *t)
+{
+    nghttp2_session_callbacks *cb;
+
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return MT_ENOMEM;
+    nghttp2_session_callbacks_set_send_callback(cb, h2_send_cb);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, h2_begin_headers_cb);
+    nghttp2_session_callbacks_set_on_header_callback(cb, h2_header_cb);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_frame_recv_cb);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, h2_frame_send_cb);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, h2_invalid_frame_cb);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_stream_close_cb);
+    t->h2_cbs = cb;
+    if (nghttp2_option_new(&t->h2_opt) != 0)
+        return MT_ENOMEM;
+    nghttp2_option_set_max_send_header_block_length(t->h2_opt, H2_MAX_HEADERS);
+    return h2_prepare(t);
+}
+
+/* The connection speaks HTTP/2 from here on; data: bytes already read (the preface...). */
+static void h2_start(worker_t *w, conn_t *c, const char *data, size_t len)
+{
+    nghttp2_settings_entry iv[1] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, w->t->h2_max_streams},
+    };
+
+    c->phase = P_H2;
+    if (!c->x && !(c->x = xconn_get(w)))
+        goto fail;
+    if (nghttp2_session_server_new2(&c->x->h2, w->t->h2_cbs, c, w->t->h2_opt) != 0) {
+        c->x->h2 = NULL;
+        goto fail;
+    }
+    bump(w, C_H2_CONNS, 1);
+    if (nghttp2_submit_settings(c->x->h2, NGHTTP2_FLAG_NONE, iv, 1) != 0)
+        goto fail;
+    if (len > 0 && nghttp2_session_mem_recv(c->x->h2, (const uint8_t *)data, len) < 0)
+        goto fail;
+    return;
+fail:
+    c->eof = 1; /* h2_run closes it */
+}
+
+/* Ends a connection whose session is done (GOAWAY): close_notify, FIN, linger. */
+static void h2_end(worker_t *w, conn_t *c)
+{
+    if (c->x->ssl) {
+        ERR_clear_error();
+        SSL_shutdown(c->x->ssl); /* best effort: the close_notify */
+    }
+    if (c->eof || shutdown(c->fd, SHUT_WR) != 0) {
+        conn_close(w, c);
+        return;
+    }
+    c->phase = P_LINGER;
+    timer_set(w, &c->tm, w->now + LINGER_NS);
+    if (c->readable)
+        linger_read(w, c);
+}
+
+/* An HTTP/2 connection's turn: write what the session has, read and feed it what came. */
+static void h2_run(worker_t *w, conn_t *c)
+{
+    xconn_t *x = c->x;
+    char buf[H2_READ];
+    int rounds = 0;
+
+    if (!x || !x->h2) {
+        conn_close(w, c);
+        return;
+    }
+    for (;;) {
+        ssize_t n;
+        int rc = xflush(w, c);
+        if (rc == MT_EAGAIN)
+            return; /* EPOLLOUT (or a timer) resumes; reading waits: backpressure */
+        /* the peer's FIN: like a parked HTTP/1 connection, a client that has gone is not
+         * waited for (delayed streams are dropped, as HTTP/1 drops delayed requests) */
+        if (rc != MT_OK || c->eof) {
+            conn_close(w, c);
+            return;
+        }
+        if (!nghttp2_session_want_read(x->h2) && !nghttp2_session_want_write(x->h2)) {
+            h2_end(w, c);
+            return;
+        }
+        if (!c->readable || c->eof)
+            return;
+        if (++rounds > ROUNDS) {
+            ready_add(w, c);
+            return;
+        }
+        if (x->ssl) {
+            n = tls_read(w, c, buf, sizeof(buf));
+            if (n == MT_EAGAIN)
+                continue;
+        } else {
+            n = recv(c->fd, buf, sizeof(buf), 0);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                if (errno != EINTR)
+                    c->readable = 0;
+                continue;
+            }
+            if (n > 0 && (size_t)n < sizeof(buf) && !c->rdhup)
+                c->readable = 0;
+        }
+        if (n < 0) {
+            conn_close(w, c);
+            return;
+        }
+        if (n == 0) {
+            c->eof = 1;
+            c->readable = 0;
+            continue;
+        }
+        bump(w, C_BYTES_IN, (uint64_t)n);
+        if (nghttp2_session_mem_recv(x->h2, (uint8_t *)buf, (size_t)n) < 0) {
+            /* a connection error: nghttp2 has queued its GOAWAY; send it if it goes at once */
+            xflush(w, c);
+            conn_close(w, c);
+            return;
+        }
+    }
+}
+
+/* Before HTTP: the TLS sniff and handshake, and HTTP/2 connections. Returns true if it has
+ * handled this turn, false if the HTTP/1 loop should run (cleartext, or TLS established). */
+static bool special_run(worker_t *w, conn_t *c)
+{
+    xconn_t *x;
+
+    if (c->sniff) {
+        unsigned char b;
+        ssize_t n;
+        if (!c->readable)
+            return true;
+        n = recv(c->fd, &b, 1, MSG_PEEK);
+        if (n < 0 && errno == EINTR)
+            return true;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->readable = 0;
+            return true;
+        }
+        if (n <= 0) {
+            conn_close(w, c);
+            return true;
+        }
+        c->sniff = 0;
+        if (b != 0x16)
+            return false; /* cleartext on the TLS port */
+        if (!(c->x = xconn_get(w)) || !(c->x->ssl = SSL_new(w->t->ssl_ctx)) ||
+            SSL_set_fd(c->x->ssl, c->fd) != 1) {
+            bump(w, C_TLS_ERRORS, 1);
+            conn_close(w, c);
+            return true;
+        }
+        SSL_set_accept_state(c->x->ssl);
+    }
+    x = c->x;
+    if (!x)
+        return false;
+    if (x->ssl && !x->hs_done) {
+        int r, e;
+        const unsigned char *alpn = NULL;
+        unsigned alen = 0;
+
+        ERR_clear_error();
+        r = SSL_do_handshake(x->ssl);
+        if (r != 1) {
+            e = SSL_get_error(x->ssl, r);
+            if (e == SSL_ERROR_WANT_READ) {
+                c->readable = 0;
+                return true;
+            }
+            if (e == SSL_ERROR_WANT_WRITE)
+                return true;
+            bump(w, C_TLS_ERRORS, 1);
+            conn_close(w, c);
+            return true;
+        }
+        x->hs_done = 1;
+        x->resumed = SSL_session_reused(x->ssl) ? 1 : 0;
+        bump(w, x->resumed ? C_TLS_RESUMED : C_TLS_FULL, 1);
+        c->readable = 1; /* records may have come with the last flight: read until WANT_READ */
+        SSL_get0_alpn_selected(x->ssl, &alpn, &alen);
+        if (alen == 2 && memcmp(alpn, "h2", 2) == 0)
+            h2_start(w, c, NULL, 0);
+    }
+    if (c->phase == P_H2) {
+        h2_run(w, c);
+        return true;
+    }
+    return false;
 }
 
 /* ---- connections -------------------------------------------------------------------------- */
@@ -994,6 +2067,23 @@ static int read_more(worker_t *w, conn_t *c)
     }
     space = RBUF - c->rlen;
     if (space == 0) { /* cannot happen: the parser stops at RBUF bytes of head */
+        conn_close(w, c);
+        return -1;
+    }
+    if (c->x) {
+        int r = tls_read(w, c, c->rbuf + c->rlen, space);
+        if (r > 0) {
+            c->rlen += (uint32_t)r;
+            bump(w, C_BYTES_IN, (uint64_t)r);
+            return 0;
+        }
+        if (r == MT_EAGAIN)
+            return 0;
+        if (r == 0) {
+            c->eof = 1;
+            c->readable = 0;
+            return 0;
+        }
         conn_close(w, c);
         return -1;
     }
@@ -1046,6 +2136,8 @@ static void linger_read(worker_t *w, conn_t *c)
 static void conn_run(worker_t *w, conn_t *c)
 {
     int rounds = 0;
+    if ((c->sniff || c->x) && c->phase != P_LINGER && special_run(w, c))
+        return;
     for (;;) {
         if (c->phase == P_LINGER) {
             if (c->readable)
@@ -1053,7 +2145,12 @@ static void conn_run(worker_t *w, conn_t *c)
             return;
         }
         process_input(w, c);
-        if (c->out_n > 0) {
+        if (c->phase == P_H2) { /* the HTTP/2 preface */
+            h2_run(w, c);
+            return;
+        }
+        /* over TLS, bytes may wait in the staging buffer with the queue already empty */
+        if (c->out_n > 0 || (c->x && c->x->olen > 0)) {
             int rc = flush(w, c);
             if (rc == MT_EAGAIN)
                 return;
@@ -1073,12 +2170,16 @@ static void conn_run(worker_t *w, conn_t *c)
             return;
         }
         if (c->phase == P_CLOSING) {
+            if (c->x && c->x->ssl) {
+                ERR_clear_error();
+                SSL_shutdown(c->x->ssl); /* best effort: the close_notify */
+            }
             if (c->eof || shutdown(c->fd, SHUT_WR) != 0) {
                 conn_close(w, c);
                 return;
             }
             c->phase = P_LINGER;
-            timer_set(w, c, w->now + LINGER_NS);
+            timer_set(w, &c->tm, w->now + LINGER_NS);
             continue;
         }
         if (c->phase == P_PARKED)
@@ -1115,6 +2216,10 @@ static void conn_event(worker_t *w, conn_t *c, uint32_t ev)
     }
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
         c->readable = 1;
+    if ((ev & EPOLLOUT) && c->x && c->x->read_wants_write) {
+        c->x->read_wants_write = 0;
+        c->readable = 1;
+    }
     if (ev & (EPOLLRDHUP | EPOLLHUP))
         c->rdhup = 1;
     conn_run(w, c);
@@ -1123,14 +2228,8 @@ static void conn_event(worker_t *w, conn_t *c, uint32_t ev)
 static conn_t *conn_get(worker_t *w)
 {
     conn_t *c;
-    if (w->nconns + 1 > w->heap_cap) {
-        uint32_t cap = w->heap_cap ? w->heap_cap * 2 : 64;
-        conn_t **h = realloc(w->heap, cap * sizeof(*h));
-        if (!h)
-            return NULL;
-        w->heap = h;
-        w->heap_cap = cap;
-    }
+    if (!heap_reserve(w))
+        return NULL;
     if (w->free) {
         c = w->free;
         w->free = c->anext;
@@ -1143,11 +2242,14 @@ static conn_t *conn_get(worker_t *w)
     c->tag.kind = K_CONN;
     c->phase = P_HEAD;
     c->readable = c->rdhup = c->eof = c->in_ready = c->used = 0;
+    c->sniff = w->t->ssl_ctx != NULL;
+    c->x = NULL;
     c->slow_bps = c->slow_sent = 0;
     c->slow_t0 = 0;
     c->fd = -1;
-    c->heap_idx = NOT_IN_HEAP;
-    c->due = 0;
+    c->tm.idx = NOT_IN_HEAP;
+    c->tm.kind = TM_CONN;
+    c->tm.due = 0;
     c->aprev = c->anext = c->rprev = c->rnext = NULL;
     c->body_left = 0;
     c->rpos = c->rlen = c->head_start = 0;
@@ -1206,8 +2308,14 @@ static void do_accept(worker_t *w)
 static void run_timers(worker_t *w)
 {
     while (w->nheap > 0 && w->heap[0]->due <= w->now) {
-        conn_t *c = w->heap[0];
-        heap_remove(w, c);
+        tmr_t *m = w->heap[0];
+        conn_t *c;
+        heap_remove(w, m);
+        if (m->kind == TM_STREAM) {
+            stream_fire(w, (stream_t *)m);
+            continue;
+        }
+        c = CONN_OF(m);
         if (c->phase == P_PARKED) {
             respond(w, c);
             conn_run(w, c);
@@ -1540,6 +2648,23 @@ int mt_target_new(const mt_target_config_t *cfg, mt_target_t **out, char *err, s
         errf(err, errlen, "stalls: %zu, at most %d", cfg->nstalls, MT_TARGET_MAX_STALLS);
         goto out;
     }
+    if (cfg->h2_max_streams > MT_TARGET_MAX_H2_STREAMS) {
+        errf(err, errlen, "h2 max streams: %u is not in 1..%d", (unsigned)cfg->h2_max_streams,
+             MT_TARGET_MAX_H2_STREAMS);
+        goto out;
+    }
+    if (cfg->tls_self_signed && (cfg->tls_cert || cfg->tls_key)) {
+        errf(err, errlen, "TLS: a certificate and key, or a self-signed certificate, not both");
+        goto out;
+    }
+    if (!cfg->tls_self_signed && (!cfg->tls_cert != !cfg->tls_key)) {
+        errf(err, errlen, "TLS needs both a certificate and a key");
+        goto out;
+    }
+    if (cfg->tls_self_signed_out && !cfg->tls_self_signed) {
+        errf(err, errlen, "TLS: the self-signed output needs a self-signed certificate");
+        goto out;
+    }
     for (size_t i = 0; i < cfg->nstalls; i++) {
         if (cfg->stalls[i].start_ns < 0 || cfg->stalls[i].len_ns <= 0 ||
             cfg->stalls[i].start_ns > INT64_MAX / 4 || cfg->stalls[i].len_ns > INT64_MAX / 4) {
@@ -1574,13 +2699,21 @@ int mt_target_new(const mt_target_config_t *cfg, mt_target_t **out, char *err, s
     t->nthreads = cfg->threads ? cfg->threads : cpu_count();
     if (t->nthreads > MT_TARGET_MAX_THREADS)
         t->nthreads = MT_TARGET_MAX_THREADS;
+    t->http2 = !cfg->no_http2;
+    t->h2_max_streams = cfg->h2_max_streams ? cfg->h2_max_streams : MT_TARGET_H2_STREAMS;
     t->nstalls = cfg->nstalls;
     if (cfg->nstalls)
         memcpy(t->stalls, cfg->stalls, cfg->nstalls * sizeof(t->stalls[0]));
     qsort(t->stalls, t->nstalls, sizeof(t->stalls[0]), cmp_stall);
     atomic_init(&t->epoch, 0);
-    if ((rc = prepare(t, cfg)) != MT_OK)
+    if ((rc = prepare(t, cfg)) != MT_OK || (rc = h2_callbacks(t)) != MT_OK)
         goto out;
+    if (cfg->tls_self_signed || cfg->tls_cert || cfg->tls_key) {
+        rc = mt__tgt_tls_ctx(cfg->tls_cert, cfg->tls_key, cfg->tls_self_signed,
+                             cfg->tls_self_signed_out, t->http2, &t->ssl_ctx, err, errlen);
+        if (rc != MT_OK)
+            goto out;
+    }
     t->workers = calloc((size_t)t->nthreads, sizeof(worker_t));
     if (!t->workers) {
         rc = MT_ENOMEM;
@@ -1703,6 +2836,13 @@ void mt_target_stats(const mt_target_t *t, mt_target_stats_t *out)
     out->closes = sum[C_CLOSES];
     out->bytes_in = sum[C_BYTES_IN];
     out->bytes_out = sum[C_BYTES_OUT];
+    out->tls_handshakes_full = sum[C_TLS_FULL];
+    out->tls_handshakes_resumed = sum[C_TLS_RESUMED];
+    out->tls_errors = sum[C_TLS_ERRORS];
+    out->h2_connections = sum[C_H2_CONNS];
+    out->h2_streams = sum[C_H2_STREAMS];
+    out->h2_goaways = sum[C_H2_GOAWAYS];
+    out->h2_rst_streams = sum[C_H2_RST];
 }
 
 int mt_target_check_behaviour(const char *query, char *err, size_t errlen)
@@ -1733,6 +2873,16 @@ void mt_target_free(mt_target_t *t)
             w->free = c->anext;
             free(c);
         }
+        while (w->sfree) {
+            stream_t *st = w->sfree;
+            w->sfree = st->next;
+            free(st);
+        }
+        while (w->xfree) {
+            xconn_t *x = w->xfree;
+            w->xfree = x->nfree;
+            free(x);
+        }
         free(w->heap);
         free(w->cnt);
         if (w->lfd >= 0)
@@ -1746,6 +2896,13 @@ void mt_target_free(mt_target_t *t)
     free(t->prep_mem);
     free(t->filler);
     free(t->oversized);
+    SSL_CTX_free(t->ssl_ctx);
+    if (t->h2_cbs)
+        nghttp2_session_callbacks_del(t->h2_cbs);
+    if (t->h2_opt)
+        nghttp2_option_del(t->h2_opt);
+    free(t->h2_mal_nv[MT__TGT_MAL_OVERSIZED]);
+    free(t->h2_pad_names);
     if (t->base_lock_init)
         pthread_mutex_destroy(&t->base_lock);
     free(t);

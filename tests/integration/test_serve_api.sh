@@ -136,6 +136,9 @@ expect_eq "live: Last-Event-ID resumes after it" "$(grep -c '^event: second' "$W
 LONG="{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":20,\"duration\":\"5m\"}}"
 expect_problem "a bad run body" 422 validation POST /runs "$RUNNER" "{\"test\":\"$TEST\",\"config\":$CFG}"
 expect_problem "a run of no test" 422 validation POST /runs "$RUNNER" '{"test":"nope"}'
+expect_problem "a config that would write a server file" 422 validation POST /runs "$RUNNER" \
+  "{\"config\":{\"url\":\"$TARGET_URL/\",\"json\":\"$WORK/leak.json\"}}"
+expect_jq "the file key is pointed at" "$OUT" '.errors[0].pointer == "/config/json"'
 expect_api "queue a long run" 201 POST /runs "$RUNNER" "$LONG"
 R1=$(jq -r .id "$OUT")
 expect_api "queue another (waits: capacity 1)" 201 POST /runs "$RUNNER" "$LONG"
@@ -149,8 +152,21 @@ expect_jq "the test filter" "$OUT" "[.items[].id] == [\"$RUN\"]"
 expect_problem "viewer cannot stop" 403 forbidden POST "/runs/$R2/stop" "$VIEWER"
 expect_api "stop the queued run" 202 POST "/runs/$R2/stop" "$RUNNER"
 expect_jq "a queued run stops at once" "$OUT" '.state == "stopped"'
+# a live stream of the running run: stored seconds first, then pushed ones, then the end
+timeout $((60 * SLOW)) curl -sS -N -H "Authorization: Bearer $VIEWER" "$API/runs/$R1/live" >"$WORK/live3.txt" &
+LIVE_PID=$!
+for ((i = 0; i < 300 * SLOW; i++)); do
+  (($(grep -c '^event: second' "$WORK/live3.txt" || true) >= 2)) && break
+  sleep 0.1
+done
 expect_api "stop the running run" 202 POST "/runs/$R1/stop" "$RUNNER"
 wait_run "$R1" "$VIEWER" 30 stopped
+wait "$LIVE_PID" || fail "the live stream of the stopped run did not end by itself"
+tail -n 3 "$WORK/live3.txt" | grep -q '"state":"stopped"' || fail "live: the stream does not end with the stopped state"
+api GET "/runs/$R1/series" "$VIEWER" >/dev/null
+expect_eq "live: every stored second once, in order" \
+  "$(grep '^id: ' "$WORK/live3.txt" | cut -d' ' -f2 | paste -sd,)" "$(jq -r '[.items[].t] | map(tostring) | join(",")' "$OUT")"
+api GET "/runs/$R1" "$VIEWER" >/dev/null
 expect_jq "stopped by the API, seconds kept" "$OUT" '.reason == "stopped by API" and .seconds >= 1'
 expect_problem "stopping a finished run" 409 conflict POST "/runs/$R1/stop" "$RUNNER"
 

@@ -13,6 +13,10 @@ LONG="{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":30,\"duration\":\"10m\"}}"
 
 # ---- SIGKILL during a run ----
 start_serve "$DATA"
+rc=0
+timeout $((20 * SLOW)) "$MORTAR" serve --listen 127.0.0.1:0 --data "$DATA" >/dev/null 2>"$WORK/second.err" || rc=$?
+expect_eq "a second serve on the same data directory exits" "$rc" 1
+grep -q 'another mortar serve uses this data directory' "$WORK/second.err" || fail "no clear message: $(cat "$WORK/second.err")"
 expect_api "queue a long run" 201 POST /runs "$TOK" "$LONG"
 RUN=$(jq -r .id "$OUT")
 expect_api "queue a second run (waits)" 201 POST /runs "$TOK" \
@@ -40,6 +44,7 @@ expect_jq "the seconds are 0..n-1, each whole" "$WORK/series.json" \
                  ((.status | to_entries | map(.value) | add) // 0) + .errors >= .completed)'
 expect_api "the summary of what was stored" 200 GET "/runs/$RUN/summary" "$TOK"
 expect_eq "summary = the stored seconds" "$(jq .requests "$OUT")" "$(jq '[.items[].completed] | add' "$WORK/series.json")"
+expect_eq "the run's own summary is computed at the restart" "$(jq .summary.requests "$WORK/run.json")" "$(jq .requests "$OUT")"
 expect_api "the result of what was stored" 200 GET "/runs/$RUN/result" "$TOK"
 node "$MT_SOURCE_DIR/tests/schema/validate.mjs" "$MT_SOURCE_DIR/docs/result-schema.json" "$OUT" >/dev/null ||
   fail "the interrupted run's result does not match docs/result-schema.json"

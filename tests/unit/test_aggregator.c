@@ -364,6 +364,11 @@ static void test_timeout_and_rejects(void **state)
                      MT_EINVAL);
     assert_non_null(strstr(err, "nope"));
     assert_int_equal(mt_agg_watch(f.agg, "r2", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_ECONFLICT);
+    assert_int_equal(mt_agg_watch(f.agg, "r9", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
+    assert_int_equal(mt_agg_unwatch(f.agg, "r9"), MT_OK);
+    assert_int_equal(mt_agg_unwatch(f.agg, "r9"), MT_ENOTFOUND);
+    /* an agent that died: the server publishes its end for it */
+    assert_int_equal(mt_agg_watch(f.agg, "r8", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
     assert_int_equal(mt_agg_watch(f.agg, "r4", "{\"rate\":1}", 1, err, sizeof(err)), MT_EINVAL);
     assert_non_null(strstr(err, "URL"));
     assert_int_equal(
@@ -376,6 +381,14 @@ static void test_timeout_and_rejects(void **state)
     assert_true(f.k.ended);
     assert_string_equal(f.k.state, "error");
     assert_non_null(strstr(f.k.reason, "a2: cannot set up the run"));
+    f.k.ended = false;
+    json_decref(f.k.summary);
+    json_decref(f.k.verdicts);
+    publish_end(&f, "r8", "gone", "error", "agent down");
+    mt_bus_flush(f.bus);
+    assert_true(f.k.ended);
+    assert_string_equal(f.k.state, "error");
+    assert_string_equal(f.k.reason, "agent gone: agent down");
     assert_int_equal(f.k.nsecs, 2);
 
     sec_free(&x);

@@ -507,6 +507,22 @@ static void test_parse_size(void **state)
     assert_int_equal(mt_target_parse_size("", 0, &v), MT_EPARSE);
 }
 
+/* The HTTP/2 preface, fed a byte at a time, and what is not it. */
+static void test_h2_sniff(void **state)
+{
+    static const char pre[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00";
+    (void)state;
+    assert_int_equal(MT__TGT_H2_PREFACE_LEN, 24);
+    for (size_t n = 0; n < MT__TGT_H2_PREFACE_LEN; n++)
+        assert_int_equal(mt__tgt_h2_sniff(pre, n), 0);
+    assert_int_equal(mt__tgt_h2_sniff(pre, 24), 1);
+    assert_int_equal(mt__tgt_h2_sniff(pre, 26), 1);
+    assert_int_equal(mt__tgt_h2_sniff("GET / HTTP/1.1\r\n", 16), -1);
+    assert_int_equal(mt__tgt_h2_sniff("PRI * HTTP/1.1\r\n", 16), -1);
+    assert_int_equal(mt__tgt_h2_sniff("PUT", 3), -1);
+    assert_int_equal(mt__tgt_h2_sniff("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\r", 24), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_heads),
         cmocka_unit_test(test_chunked),
         cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_h2_sniff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,10 @@ static const good_case_t good[] = {
     {"http://my_host-1.local~/a%20b/%7Ec;x=1", "my_host-1.local~", "80", "/a%20b/%7Ec;x=1",
      "my_host-1.local~", false},
     {"http://h//double//slash", "h", "80", "//double//slash", "h", false},
+    {"https://h/", "h", "443", "/", "h", false},
+    {"HTTPS://h:443/x", "h", "443", "/x", "h", false},
+    {"https://h:80/", "h", "80", "/", "h:80", false},
+    {"https://[::1]:8443/", "::1", "8443", "/", "[::1]:8443", true},
 };
 
 static void test_good(void **state)
@@ -70,8 +74,7 @@ static const bad_case_t bad[] = {
     {"", 1, "empty URL"},
     {"htp://x", 1, "unsupported scheme 'htp'"},
     {"ftp://x/", 1, "unsupported scheme 'ftp'"},
-    {"https://x/", 1, "https is not supported yet (coming with TLS support)"},
-    {"HTTPS://x/", 1, "https is not supported yet (coming with TLS support)"},
+    {"httpss://x/", 1, "unsupported scheme 'httpss'"},
     {"localhost:8080", 1, "missing scheme (use http://HOST[:PORT]/PATH)"},
     {"localhost", 1, "missing scheme (use http://HOST[:PORT]/PATH)"},
     {"/path", 1, "missing scheme (use http://HOST[:PORT]/PATH)"},

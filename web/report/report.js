@@ -261,6 +261,14 @@
     const d = new Date(run.started_at);
     return isNaN(d) ? run.started_at : d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
   }
+  /* https / HTTP/2 facts of a run, when it has them */
+  function protoText(run) {
+    const t = run.summary.tls, h2 = run.summary.http2, out = [];
+    if (t) out.push('TLS handshakes ' + fmtCount(t.handshakes_full) + ' full, ' + fmtCount(t.handshakes_resumed) + ' resumed' +
+      (t.error ? ' (error: ' + t.error + ')' : ''));
+    if (h2) out.push('HTTP/2 ' + fmtCount(h2.rst_streams) + ' RST_STREAM, ' + fmtCount(h2.goaways) + ' GOAWAY, ' + fmtCount(h2.retried) + ' retried');
+    return out.join(' · ');
+  }
   function runLine(run, i) {
     const c = run.config;
     return h('div', { class: 'run-line' },
@@ -268,7 +276,7 @@
       h('span', { class: 'method' }, String(c.method)),
       h('span', { class: 'url' }, String(c.url)),
       h('span', { class: 'meta' }, [modeText(run), fmtSec(run.summary.duration_s), started(run),
-        CMP ? run.label : null].filter(Boolean).join(' · ')),
+        CMP ? run.label : null, protoText(run)].filter(Boolean).join(' · ')),
       run.interrupted ? h('span', { class: 'badge warn' }, 'interrupted') : null);
   }
   function header() {
@@ -459,11 +467,13 @@
 
   /* timing breakdown: p50..p99 bar, p90 tick, whisker to max, mean dot, on one log axis */
   function breakdown(parent) {
-    const phases = ['connect', 'send', 'wait', 'receive'];
-    const names = { connect: 'connect', send: 'send', wait: 'wait (TTFB)', receive: 'receive' };
+    /* tls only for runs that made TLS handshakes (https) */
+    const phases = ['connect', 'tls', 'send', 'wait', 'receive'].filter((p) => RUNS.some((r) => r.summary.breakdown_us[p]));
+    const names = { connect: 'connect', tls: 'tls handshake', send: 'send', wait: 'wait (TTFB)', receive: 'receive' };
+    const NONE = { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 };
     let lo = Infinity, hi = 0;
     for (const r of RUNS) for (const p of phases) {
-      const b = r.summary.breakdown_us[p];
+      const b = r.summary.breakdown_us[p] || NONE;
       for (const k of ['p50', 'p90', 'p99', 'max', 'mean']) if (b[k] > 0) { lo = Math.min(lo, b[k]); hi = Math.max(hi, b[k]); }
     }
     if (!(hi > 0)) { lo = 1; hi = 1000; }
@@ -472,7 +482,7 @@
     const rows = [];
     for (const p of phases) {
       RUNS.forEach((r, i) => {
-        const b = r.summary.breakdown_us[p], col = RUN_COLORS[i];
+        const b = r.summary.breakdown_us[p] || NONE, col = RUN_COLORS[i];
         const track = h('div', { class: 'bd-track' },
           h('div', { class: 'bd-whisker', style: `left:${X(b.p99)}%;width:${Math.max(0, X(b.max) - X(b.p99))}%;background:${col}` }),
           h('div', { class: 'bd-bar', style: `left:${X(b.p50)}%;width:${Math.max(0.6, X(b.p99) - X(b.p50))}%;background:${col}` }),
@@ -490,7 +500,7 @@
     rows.push(h('div', { class: 'bd-row axis' }, h('div', { class: 'bd-name' }), h('div', { class: 'bd-axis' }, ticks), h('div', { class: 'bd-vals' })));
     const card = h('div', { class: 'card chart wide', id: 'chart-breakdown' },
       h('div', { class: 'card-head' }, h('h3', null, 'Timing breakdown')),
-      h('p', { class: 'note' }, 'Whole run, log scale: bar p50 → p99, tick p90, line to max, ring the mean. Connect is per new connection; wait is the time to the first response byte.'),
+      h('p', { class: 'note' }, 'Whole run, log scale: bar p50 → p99, tick p90, line to max, ring the mean. Connect (TCP) and tls (handshake) are per new connection; wait is the time to the first response byte.'),
       h('div', { class: 'breakdown' }, rows));
     parent.appendChild(card);
     charts.push({ id: 'breakdown', title: 'Timing breakdown', plot: null, html: card });
