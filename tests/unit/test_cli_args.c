@@ -242,9 +242,13 @@ static const bad_case_t bad[] = {
      "mortar run: --body: cannot open '/nonexistent/mortar-body': No such file or directory"},
     {{"--json", "", "http://h/"}, "mortar run: --json: empty file name (use - for stdout)"},
     {{"htp://x"}, "mortar run: bad URL 'htp://x': unsupported scheme 'htp'"},
-    {{"https://example.com/"},
-     "mortar run: bad URL 'https://example.com/': https is not supported yet (coming with TLS "
-     "support)"},
+    {{"-k", "http://example.com/"},
+     "mortar run: TLS flags (-k, --cacert, --cert, --key, --tls*, --no-tls-resume) need an "
+     "https:// URL"},
+    {{"--streams", "4", "https://example.com/"}, "mortar run: --streams needs --http2"},
+    {{"--tls", "1.1", "https://example.com/"},
+     "mortar run: --tls: '1.1' is not a TLS version (1.2 or 1.3)"},
+    {{"--phout-tls", "http://example.com/"}, "mortar run: --phout-tls needs an https:// URL"},
     {{"http://h/a b"},
      "mortar run: bad URL 'http://h/a b': space not allowed in path or query (percent-encode "
      "it) (col 11)"},
