@@ -52,6 +52,17 @@ wait_line() {
 }
 data="$OUT/serve-data"
 echo
+# a previous demo's serve and target (same data directory) are stopped first
+if [[ -s $OUT/serve.pids ]]; then
+  read -r -a old <"$OUT/serve.pids" || true
+  for p in "${old[@]}"; do
+    if [[ $(cat "/proc/$p/comm" 2>/dev/null) == mortar ]]; then kill "$p" 2>/dev/null || true; fi
+  done
+  for p in "${old[@]}"; do
+    for ((i = 0; i < 100; i++)); do [[ -e /proc/$p ]] || break; sleep 0.05; done
+  done
+  rm -f "$OUT/serve.pids"
+fi
 echo "demo: starting the control plane (mortar serve) with data in $data"
 setsid "$MORTAR" target --listen 127.0.0.1:0 --threads 1 >"$OUT/serve-target.out" 2>"$OUT/serve-target.log" </dev/null &
 starget_pid=$!
@@ -59,7 +70,10 @@ tline=$(wait_line "$OUT/serve-target.out" 'listening on') ||
   { echo "demo: the second target did not start (see $OUT/serve-target.log)" >&2; exit 1; }
 turl="http://${tline#listening on }/"
 token=$("$MORTAR" token create --role admin --name demo --data "$data")
-setsid "$MORTAR" serve --listen 127.0.0.1:0 --data "$data" >"$OUT/serve.out" 2>"$OUT/serve.log" </dev/null &
+# the documented address (127.0.0.1:8400) when it is free, else any free port
+listen=127.0.0.1:8400
+(exec 3<>/dev/tcp/127.0.0.1/8400) 2>/dev/null && listen=127.0.0.1:0
+setsid "$MORTAR" serve --listen "$listen" --data "$data" >"$OUT/serve.out" 2>"$OUT/serve.log" </dev/null &
 serve_pid=$!
 sline=$(wait_line "$OUT/serve.out" '^mortar serve: listening on ') ||
   { echo "demo: mortar serve did not start (see $OUT/serve.log)" >&2; kill "$starget_pid"; exit 1; }
