@@ -266,7 +266,7 @@ parse_mortar() {
   R[$key.sent_rate]=$(calc '%.1f' 'n / d' n="${R[$key.sent]}" d="${R[$key.duration_s]}")
 }
 
-step=0 steps=17
+step=0 steps=20
 progress() { step=$((step + 1)); say "[$step/$steps] $*"; }
 
 run_wrk() { # run_wrk KEY URL WRK-ARGS...
@@ -352,12 +352,36 @@ stop_target
 start_target stall-w --stall "$stall"
 run_wrk w4 "http://127.0.0.1:$target_port/" -t1 -c200 -d${dur}s --latency
 stop_target
+# 8-10. mortar serve: aggregation, API latency, the run page of a one-hour run
+build_dir=$(dirname "$mortar")
+serve_section() { # serve_section KEY TITLE CMD...: output into $tmp/KEY.md, or a failure note
+  local key=$1 title=$2
+  shift 2
+  progress "$key: $title"
+  if timeout -k 5 900 "$@" >"$tmp/$key.md" 2>"$tmp/$key.err"; then
+    sed 's/^/      /' "$tmp/$key.md"
+  else
+    failures=$((failures + 1))
+    warn "$key: '$*' failed: $(tail -n3 "$tmp/$key.err")"
+    printf '**failed**: `%s`\n' "$*" >"$tmp/$key.md"
+  fi
+}
+if ((quick)); then
+  serve_section s8 "aggregation" bash "$here/agg.sh" "$build_dir" --agents 100 --seconds 2 --tags 10
+  serve_section s9 "API latency" bash "$here/serve_api.sh" "$build_dir" 60 2s
+  serve_section s10 "run page of a one-hour run" bash "$here/ui.sh" "$mortar" 1
+else
+  serve_section s8 "aggregation" bash "$here/agg.sh" "$build_dir" --agents 1000 --seconds 10 --tags 10
+  serve_section s9 "API latency" bash "$here/serve_api.sh" "$build_dir" 300 15s
+  serve_section s10 "run page of a one-hour run" bash "$here/ui.sh" "$mortar" 5
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- docs/benchmarks.md
 
 cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 wrk_version=$(wrk -v 2>&1 | awk 'NR == 1 { print $2; exit }' || true)
+h2load_version=$(h2load --version 2>&1 | awk '{ print $NF; exit }' || true)
 nginx_version=$(nginx -v 2>&1 | sed 's/^nginx version: //' || true)
 mortar_version=$("$mortar" --version 2>&1 | head -n1 || true)
 if git_rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null); then
@@ -516,7 +540,7 @@ EOF
   cat <<EOF
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC'); ${dur} s per client run, each client/server pair run once.
 - Machine: $(nproc) CPUs, ${cpu_model:-unknown CPU}, Linux $(uname -r); load average before / after: $load_before / $load_after.
-- Versions: mortar ${mortar_version#mortar } (git $git_rev), wrk $wrk_version (Debian), nginx ${nginx_version}.
+- Versions: mortar ${mortar_version#mortar } (git $git_rev), wrk $wrk_version (Debian), h2load $h2load_version (Debian nghttp2-client), nginx ${nginx_version}, OpenSSL $(openssl version | awk '{ print $2 }').
 - Reproduce: \`make bench\` (builds, installs nginx, wrk and GNU time if missing, then runs
   \`bench/run.sh build/mortar\`; add \`--quick\` to the script for 2 s smoke runs).
 
@@ -608,6 +632,39 @@ Same nginx, same run, Debian's h2load. Target: mortar's CPU per request ≤ 0.7 
 |---|---:|---:|---:|---:|---|---|
 | h2load | ${R[h7.rps]} | ${R[h7.errors]} | ${R[h7.cpu_us]} | | | \`${R[h7.cmd]}\` |
 | mortar | ${R[m7.rps]} | ${R[m7.errors]} | ${R[m7.cpu_us]} | $(calc '%.2f' 'm / w' m="${R[m7.cpu_us]}" w="${R[h7.cpu_us]}") | **$(verdict 'm <= 0.7 * w' m="${R[m7.cpu_us]}" w="${R[h7.cpu_us]}")** | \`${R[m7.cmd]}\` |
+EOF
+  cat <<EOF
+
+## 8. mortar serve: aggregation of agents' snapshots
+
+\`bench/agg.sh\` (bench/agg_bench.c): simulated agents each send one snapshot per second (1,000
+responses, 10 tags: 11 latency and 11 service histograms) through the in-process bus into the
+aggregator, which merges them exactly and hands the rows to a no-op sink or to the SQLite store
+(one transaction per run-second). CPU is the process's user + sys per agent-second. Target: 1,000
+agent-seconds per second using under half a core (≤ 500 µs per agent-second).
+
+$(cat "$tmp/s8.md")
+
+## 9. mortar serve: API latency, 100 concurrent clients reading a run
+
+\`bench/serve_api.sh\`: a stored run of 300 seconds (a real 10 s run at 1,000 rps, stretched by
+bench/ui_seed.c through the store's own calls); \`mortar run -c 100 -t 2\` reads its series (every
+second as in the result JSON) and its summary (recomputed from the merged histograms) for 15 s.
+Target: p99 < 50 ms.
+
+| endpoint | run seconds | clients | requests/s | p50 ms | p99 ms | failures | verdict |
+|---|---:|---:|---:|---:|---:|---:|---|
+$(cat "$tmp/s9.md")
+
+## 10. mortar serve: the run page of a one-hour run in headless Chromium
+
+\`bench/ui.sh\`: a run of 3,600 stored seconds; the UI's run page opened 5 times (after one
+warm-up) in a fresh browser context, timed from navigation start until every chart has drawn
+all 3,600 seconds. Target: under one second.
+
+\`\`\`
+$(cat "$tmp/s10.md")
+\`\`\`
 EOF
   if ((failures)); then
     printf '\n**%d client run(s) failed (non-zero exit status); their figures are n/a or partial.**\n' "$failures"
