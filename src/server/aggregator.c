@@ -648,10 +648,13 @@ static void *agg_timer(void *arg)
 /* Every snapshot decodes ~22 histograms (26 KiB each) and frees them: with glibc's default
  * (dynamic) trim threshold the heap's top is returned to the kernel and faulted back in for
  * every snapshot, a quarter of the aggregator's CPU. A process running an aggregator keeps up
- * to 64 MiB of free heap instead (docs/adr/0012). */
+ * to 64 MiB of free heap instead (docs/adr/0012). Blocks up to 4 MiB come from the heap too,
+ * not from a fresh mapping each (the API's responses of a finished run are a few hundred KiB:
+ * an mmap, page faults and munmap per response cost more than building it). */
 static void agg_tune_malloc(void)
 {
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
 }
 
 int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **out)

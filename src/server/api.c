@@ -14,6 +14,7 @@
 #include "server/analysis.h"
 #include "server/cron.h"
 #include "server/log.h"
+#include "server/cache.h"
 #include "server/serve.h"
 #include "server/serve_embed.h"
 
@@ -665,6 +666,26 @@ static void api_report(api_ctx_t *c, const char *id, const json_t *run)
     api_set(c->resp, 200, "text/html; charset=utf-8", page, plen);
 }
 
+/* ---- finished runs' reads, from the cache ---------------------------------------------- */
+
+static int api_run_final(const json_t *run)
+{
+    const char *st = json_string_value(json_object_get(run, "state"));
+    return st && strcmp(st, "queued") != 0 && strcmp(st, "running") != 0;
+}
+
+/* The cache key of a read: what it is, of which run, with which window and tag. */
+static int api_cache_key(api_ctx_t *c, const char *id, const char *sub, char *key, size_t n)
+{
+    if (!c->sv->cache || !sub ||
+        (strcmp(sub, "series") != 0 && strcmp(sub, "summary") != 0 && strcmp(sub, "result") != 0))
+        return 0;
+    const char *tag = api_q(c, "tag"), *from = api_q(c, "from"), *to = api_q(c, "to");
+    int k = snprintf(key, n, "%s\x1f%s\x1f%s\x1f%s\x1f%s", id, sub, tag ? tag : "\x1e",
+                     from ? from : "", to ? to : "");
+    return k > 0 && (size_t)k < n;
+}
+
 static void api_run(api_ctx_t *c, const char *m, const char *id, const char *sub)
 {
     if (sub && strcmp(sub, "stop") == 0) {
@@ -673,14 +694,56 @@ static void api_run(api_ctx_t *c, const char *m, const char *id, const char *sub
     }
     if (api_auth(c, ROLE_VIEWER))
         return;
-    if (sub && strcmp(sub, "series") == 0) { /* the hot read: one query, which checks the run */
-        api_series(c, id);
-        return;
+    char key[512];
+    int cacheable = api_cache_key(c, id, sub, key, sizeof key);
+    char gzkey[520];
+    snprintf(gzkey, sizeof gzkey, "%s\x1fgzip", key);
+    if (cacheable) {
+        char *body;
+        size_t len;
+        if (c->req->accept_gzip && mt__cache_get(c->sv->cache, gzkey, &body, &len) == MT_OK) {
+            api_set(c->resp, 200, "application/json", body, len);
+            c->resp->gzip = 1;
+            return;
+        }
+        if (mt__cache_get(c->sv->cache, key, &body, &len) == MT_OK) {
+            api_set(c->resp, 200, "application/json", body, len);
+            return;
+        }
     }
     json_t *run = NULL;
     int rc = c->st->ops->run_get(c->st, id, &run);
     if (rc != MT_OK) {
         api_store_err(c, rc, "run");
+        return;
+    }
+    if (cacheable && api_run_final(run)) {
+        /* a finished run's reads never change: answer, then keep the answer */
+        if (strcmp(sub, "series") == 0)
+            api_series(c, id);
+        else if (strcmp(sub, "summary") == 0)
+            api_summary(c, id, run);
+        else {
+            json_t *doc = api_result_doc(c, id, run);
+            if (doc)
+                api_json(c, 200, doc);
+        }
+        if (c->resp->status == 200 && c->resp->body) {
+            mt__cache_put(c->sv->cache, key, c->resp->body, c->resp->len);
+            char *gz;
+            size_t gzlen;
+            if (c->resp->len > 1024 &&
+                mt__gzip(c->resp->body, c->resp->len, &gz, &gzlen) == MT_OK) {
+                mt__cache_put(c->sv->cache, gzkey, gz, gzlen);
+                if (c->req->accept_gzip) {
+                    api_set(c->resp, 200, "application/json", gz, gzlen);
+                    c->resp->gzip = 1;
+                } else {
+                    free(gz);
+                }
+            }
+        }
+        json_decref(run);
         return;
     }
     if (sub == NULL) {

@@ -23,6 +23,7 @@
 #include "cli/cli.h"
 #include "cli/report.h"
 #include "mortar/error.h"
+#include "server/cache.h"
 #include "server/analysis.h"
 #include "server/log.h"
 #include "server/scheduler.h"
@@ -353,6 +354,28 @@ static const struct {
     {"mortar_run_open_connections", MT_GAUGE, "Open connections of a running run."},
 };
 
+#define SV_CACHE_BYTES (64u << 20) /* finished runs' reads kept in memory */
+
+/* Does an Accept-Encoding value accept gzip? ("gzip", "gzip;q=1", not "gzip;q=0") */
+static int sv_accepts_gzip(const char *v)
+{
+    while (v && (v = strcasestr(v, "gzip")) != NULL) {
+        const char *e = v + 4;
+        while (*e == ' ')
+            e++;
+        if (*e == '\0' || *e == ',')
+            return 1;
+        if (*e == ';') {
+            const char *q = strstr(e, "q=");
+            const char *comma = strchr(e, ',');
+            if (!q || (comma && q > comma) || strtod(q + 2, NULL) > 0)
+                return 1;
+        }
+        v = e;
+    }
+    return 0;
+}
+
 static int sv_metrics_init(mt__serve_t *sv)
 {
     int rc = mt_metrics_new(&sv->metrics);
@@ -590,6 +613,8 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
             .idempotency_key =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key"),
             .last_event_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID"),
+            .accept_gzip = sv_accepts_gzip(MHD_lookup_connection_value(
+                conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING)),
             .query = sv_query,
             .query_ctx = conn,
             .body = c->body,
@@ -636,6 +661,12 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r.ctype);
     if (r.replayed)
         MHD_add_response_header(resp, "Idempotent-Replayed", "true");
+    if (r.gzip)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    if (r.gzip || strcmp(r.route, "/api/v1/runs/{id}/series") == 0 ||
+        strcmp(r.route, "/api/v1/runs/{id}/summary") == 0 ||
+        strcmp(r.route, "/api/v1/runs/{id}/result") == 0)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     if (r.allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r.allow);
     MHD_add_response_header(resp, "Content-Security-Policy", csp);
@@ -941,6 +972,7 @@ int mt_cli_serve(int argc, char **argv)
     int threads = 0;
     struct MHD_Daemon *d = NULL;
     if ((rc = mt__sse_new(&sv.live)) != MT_OK || (rc = sv_metrics_init(&sv)) != MT_OK ||
+        (rc = mt__cache_new(SV_CACHE_BYTES, &sv.cache)) != MT_OK ||
         (rc = mt_bus_new_inproc(&sv.bus)) != MT_OK) {
         fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
         goto out;
@@ -1015,6 +1047,7 @@ out:
     mt__sse_free(sv.live);
     if (sv.metrics)
         mt_metrics_free(sv.metrics);
+    mt__cache_free(sv.cache);
     sv.store->ops->close(sv.store);
     close(lock_fd);
     mt_log(MT_LOG_INFO, "serve stopped", NULL);

@@ -45,8 +45,7 @@ int mt_scheduler_tick(const mt_scheduler_ops_t *ops, void *ud, int64_t now)
     size_t n = 0;
     int rc, queued = 0;
 
-    if (!ops || !ops->list || !ops->has_active || !ops->enqueue || !ops->skipped ||
-        !ops->set_next)
+    if (!ops || !ops->list || !ops->has_active || !ops->enqueue || !ops->skipped || !ops->set_next)
         return MT_EINVAL;
     if ((rc = ops->list(ud, &e, &n)) < 0)
         return rc;

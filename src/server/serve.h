@@ -46,6 +46,7 @@ typedef struct mt__serve {
     mt_agg_t *agg;
     mt_metrics_t *metrics;
     mt__sse_t *live;
+    struct mt__cache *cache; /* finished runs' series/summary/result (cache.h) */
     const char *agent_name;
     int agent_capacity;
     int ready;
@@ -69,6 +70,7 @@ typedef struct mt__req {
     const char *authorization;
     const char *idempotency_key;
     const char *last_event_id;
+    int accept_gzip; /* Accept-Encoding names gzip */
     mt__query_fn query;
     void *query_ctx;
     const char *body;
@@ -82,6 +84,7 @@ typedef struct mt__resp {
     char *body;        /* malloc'd */
     size_t len;
     int replayed;      /* Idempotent-Replayed: true */
+    int gzip;          /* body is gzip-encoded (Content-Encoding: gzip) */
     const char *allow; /* Allow: for 405 */
     char route[64];    /* the route template, for logs and metrics */
     char live_run[40]; /* non-empty: answer with the live stream of this run */
@@ -92,6 +95,8 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp);
 /* 0 when req carries a token of at least the viewer role; else resp is the problem (/metrics). */
 int mt__api_viewer(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp);
 
+/* body as a gzip stream (level 6), malloc'd; MT_ENOMEM or MT_EFORMAT on failure (util.c). */
+int mt__gzip(const char *body, size_t len, char **out, size_t *out_len);
 /* A new token secret: "mt_" + 43 base64url characters of 32 random bytes (util.c). */
 int mt__token_secret(char out[64]);
 

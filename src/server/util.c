@@ -5,6 +5,8 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <stdlib.h>
+#include <zlib.h>
 #include <openssl/rand.h>
 
 #include "mortar/error.h"
@@ -108,5 +110,32 @@ int mt__token_secret(char out[64])
     if (bits > 0)
         out[o++] = b64[(acc << (6 - bits)) & 63];
     out[o] = '\0';
+    return MT_OK;
+}
+
+int mt__gzip(const char *body, size_t len, char **out, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return MT_ENOMEM;
+    size_t cap = deflateBound(&z, (uLong)len);
+    char *buf = malloc(cap);
+    if (!buf) {
+        deflateEnd(&z);
+        return MT_ENOMEM;
+    }
+    z.next_in = (Bytef *)(uintptr_t)body;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)buf;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    *out_len = cap - z.avail_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(buf);
+        return MT_EFORMAT;
+    }
+    *out = buf;
     return MT_OK;
 }

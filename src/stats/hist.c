@@ -183,24 +183,6 @@ static uint64_t hist_count_at_index(const mt_hist_t *h, int32_t index)
     return index >= 0 && index < h->counts_len ? h->counts[index] : 0;
 }
 
-/* Recomputes total/min/max from the counts array (after decode). */
-static void hist_recount(mt_hist_t *h)
-{
-    int32_t min_idx = -1, max_idx = -1;
-    uint64_t total = 0;
-    for (int32_t i = 0; i < h->counts_len; i++) {
-        if (h->counts[i] == 0)
-            continue;
-        total += h->counts[i];
-        max_idx = i;
-        if (min_idx < 0 && i != 0)
-            min_idx = i;
-    }
-    h->total = total;
-    h->max_value = max_idx < 0 ? 0 : hist_value_at_index(h, max_idx);
-    h->min_value = min_idx < 0 ? INT64_MAX : hist_value_at_index(h, min_idx);
-}
-
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
 int mt_hist_new(int64_t lowest, int64_t highest, int sigfigs, mt_hist_t **out)
@@ -692,7 +674,7 @@ static int hist_from_counts(const hist_v2_header_t *hd, const uint8_t *p, size_t
 {
     mt_hist_t *h = hist_alloc(&hd->layout);
     size_t pos = 0;
-    int32_t idx = 0;
+    int32_t idx = 0, min_idx = -1, max_idx = -1;
     uint64_t total = 0;
     int rc = MT_EFORMAT;
 
@@ -700,6 +682,7 @@ static int hist_from_counts(const hist_v2_header_t *hd, const uint8_t *p, size_t
         rc = MT_ENOMEM;
         goto out;
     }
+    /* total, min and max as the counts go in (no second pass over every bucket) */
     while (pos < len) {
         int64_t v;
         size_t used = zz_get(p + pos, len - pos, &v);
@@ -713,11 +696,18 @@ static int hist_from_counts(const hist_v2_header_t *hd, const uint8_t *p, size_t
         } else {
             if (idx >= h->counts_len || total + (uint64_t)v < total)
                 goto out; /* more counts than buckets, or total overflows */
+            if (v > 0) {
+                max_idx = idx;
+                if (min_idx < 0 && idx != 0)
+                    min_idx = idx;
+            }
             h->counts[idx++] = (uint64_t)v;
             total += (uint64_t)v;
         }
     }
-    hist_recount(h);
+    h->total = total;
+    h->max_value = max_idx < 0 ? 0 : hist_value_at_index(h, max_idx);
+    h->min_value = min_idx < 0 ? INT64_MAX : hist_value_at_index(h, min_idx);
     *out = h;
     h = NULL;
     rc = 0;

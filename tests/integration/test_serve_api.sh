@@ -105,6 +105,23 @@ expect_eq "series completed = summary requests" "$(jq '[.items[].completed] | ad
 expect_api "summary of a window" 200 GET "/runs/$RUN/summary?from=0&to=0" "$VIEWER"
 expect_eq "window = its second" "$(jq .requests "$OUT")" "$(jq '.items[0].completed' "$WORK/series.json")"
 
+# a finished run's reads are kept (and gzip-encoded for clients that ask): the same answers
+for i in 1 2; do
+  curl -sS --fail --compressed -D "$WORK/gz$i.h" -o "$WORK/gz$i.json" -H "Authorization: Bearer $VIEWER" \
+    "$API/runs/$RUN/series" || fail "series with Accept-Encoding: gzip"
+  if (($(stat -c %s "$WORK/series.json") > 1024)); then # smaller answers are sent as they are
+    grep -qi '^content-encoding: gzip' "$WORK/gz$i.h" || fail "series not gzip-encoded: $(cat "$WORK/gz$i.h")"
+  fi
+  grep -qi '^vary: accept-encoding' "$WORK/gz$i.h" || fail "series without Vary: Accept-Encoding"
+  expect_eq "gzip series $i = plain series" "$(jq -c . "$WORK/gz$i.json" | md5sum)" "$(jq -c . "$WORK/series.json" | md5sum)"
+done
+expect_api "series again (kept)" 200 GET "/runs/$RUN/series" "$VIEWER"
+expect_eq "kept series = first series" "$(jq -c . "$OUT" | md5sum)" "$(jq -c . "$WORK/series.json" | md5sum)"
+expect_api "summary again (kept)" 200 GET "/runs/$RUN/summary" "$VIEWER"
+expect_eq "kept summary = first summary" "$(jq -c . "$OUT" | md5sum)" "$(jq -c . "$WORK/summary.json" | md5sum)"
+expect_api "window again (kept per window)" 200 GET "/runs/$RUN/summary?from=0&to=0" "$VIEWER"
+expect_eq "kept window = its second" "$(jq .requests "$OUT")" "$(jq '.items[0].completed' "$WORK/series.json")"
+
 expect_api "result" 200 GET "/runs/$RUN/result" "$VIEWER"
 cp "$OUT" "$WORK/result.json"
 node "$MT_SOURCE_DIR/tests/schema/validate.mjs" "$MT_SOURCE_DIR/docs/result-schema.json" "$WORK/result.json" ||
