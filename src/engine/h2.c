@@ -50,7 +50,7 @@ struct mt__h2conn {
     uint8_t dead;     /* failed inside a callback: closed after the nghttp2 call returns */
     int dead_kind, dead_eno;
     int32_t goaway_last; /* the GOAWAY's last stream id: streams above it were not processed */
-    uint8_t *out; /* bytes nghttp2 produced that the socket did not take yet */
+    uint8_t *out;        /* bytes nghttp2 produced that the socket did not take yet */
     size_t outlen, outoff, outcap;
 };
 
@@ -154,8 +154,7 @@ static void s_unlink(h2stream_t *s)
 {
     if (!s->linked)
         return;
-    s->link.prev->next = s->link.next;
-    s->link.next->prev = s->link.prev;
+    mt__list_remove(&s->link);
     s->linked = 0;
 }
 
@@ -163,10 +162,7 @@ static void s_append(mt__link_t *l, h2stream_t *s, int64_t deadline)
 {
     s_unlink(s);
     s->deadline = deadline;
-    s->link.prev = l->prev;
-    s->link.next = l;
-    l->prev->next = &s->link;
-    l->prev = &s->link;
+    mt__list_append(l, &s->link);
     s->linked = 1;
 }
 

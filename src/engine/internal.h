@@ -50,6 +50,20 @@ typedef struct mt__link {
     struct mt__link *prev, *next;
 } mt__link_t;
 
+static inline void mt__list_remove(mt__link_t *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+}
+
+static inline void mt__list_append(mt__link_t *l, mt__link_t *n) /* at the tail */
+{
+    n->prev = l->prev;
+    n->next = l;
+    l->prev->next = n;
+    l->prev = n;
+}
+
 /* A request waiting for a connection: when it was due and which request it is. */
 typedef struct mt__job {
     int64_t due;

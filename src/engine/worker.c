@@ -39,8 +39,7 @@ static void conn_unlink(mt__conn_t *c)
 {
     if (!c->linked)
         return;
-    c->link.prev->next = c->link.next;
-    c->link.next->prev = c->link.prev;
+    mt__list_remove(&c->link);
     c->linked = 0;
 }
 
@@ -67,10 +66,7 @@ static void conn_append(mt__link_t *l, mt__conn_t *c, int64_t deadline)
 {
     conn_unlink(c);
     c->deadline = deadline;
-    c->link.prev = l->prev;
-    c->link.next = l;
-    l->prev->next = &c->link;
-    l->prev = &c->link;
+    mt__list_append(l, &c->link);
     c->linked = 1;
 }
 
@@ -312,8 +308,8 @@ static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now);
 static int queue_pop(mt__worker_t *w, mt__job_t *job);
 static void conn_lost(mt__worker_t *w, mt__conn_t *c, int64_t now);
 static void conn_send(mt__worker_t *w, mt__conn_t *c, int64_t now);
-#define TLS_FAILED (-1000) /* tls_io: the request failed (already counted) */
-static ssize_t tls_io(mt__worker_t *w, mt__conn_t *c, int rc);
+/* Fails the connection's request (or drops the idle connection) with kind "tls". */
+static void tls_fail(mt__worker_t *w, mt__conn_t *c, int64_t now, const char *why);
 static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, int64_t now);
 static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now);
 
@@ -411,16 +407,13 @@ static void conn_write(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     const mt_request_t *q = c->req;
     while (c->sent < q->len) {
-        ssize_t n;
-        if (c->ssl) {
-            n = tls_io(w, c, SSL_write(c->ssl, q->data + c->sent, (int)(q->len - c->sent)));
-            if (n == 0)
-                n = -1, errno = ECONNRESET;
-            if (n == TLS_FAILED)
-                return;
-        } else {
-            n = send(c->fd, q->data + c->sent, q->len - c->sent, MSG_NOSIGNAL);
+        ssize_t n = mt__conn_io(w, c, 1, (void *)(uintptr_t)(q->data + c->sent), q->len - c->sent);
+        if (n == -2) {
+            tls_fail(w, c, now, w->tls_err);
+            return;
         }
+        if (n == 0)
+            n = -1, errno = ECONNRESET;
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -554,37 +547,6 @@ void mt__tls_note(mt__worker_t *w, const char *why)
 {
     if (!w->tls_err[0])
         snprintf(w->tls_err, sizeof w->tls_err, "%s", why);
-}
-
-/* Fails the connection's request (or drops the idle connection) with kind "tls". */
-static void tls_fail(mt__worker_t *w, mt__conn_t *c, int64_t now, const char *why);
-
-/* Maps an SSL_read/SSL_write result to recv/send's: > 0 bytes, 0 EOF, -1 with errno (EAGAIN
- * when OpenSSL waits for the socket), or TLS_FAILED after failing the request. */
-static ssize_t tls_io(mt__worker_t *w, mt__conn_t *c, int rc)
-{
-    if (rc > 0)
-        return rc;
-    int e = SSL_get_error(c->ssl, rc);
-    switch (e) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        errno = EAGAIN;
-        return -1;
-    case SSL_ERROR_ZERO_RETURN:
-        return 0;
-    case SSL_ERROR_SYSCALL:
-        ERR_clear_error();
-        if (errno == 0)
-            return 0;
-        return -1;
-    default: {
-        char why[160];
-        mt__tls_reason(why, sizeof why);
-        tls_fail(w, c, mt__now(), why[0] ? why : "TLS record error");
-        return TLS_FAILED;
-    }
-    }
 }
 
 /* recv/send on a connection, TLS or not: > 0 bytes, 0 EOF, -1 with errno (EAGAIN: wait for
@@ -731,14 +693,10 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
 {
     int peer_closed = (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
     for (;;) {
-        ssize_t n;
-        if (c->ssl) {
-            /* records are decrypted one at a time: read until OpenSSL wants more */
-            n = tls_io(w, c, SSL_read(c->ssl, w->buf, MT__RECV_BUF));
-            if (n == TLS_FAILED)
-                return;
-        } else {
-            n = recv(c->fd, w->buf, MT__RECV_BUF, 0);
+        ssize_t n = mt__conn_io(w, c, 0, w->buf, MT__RECV_BUF);
+        if (n == -2) {
+            tls_fail(w, c, mt__now(), w->tls_err);
+            return;
         }
         int64_t now = mt__now();
         if (n > 0) {

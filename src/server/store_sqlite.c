@@ -509,20 +509,25 @@ static int sq_token_lookup(mt_store_t *s, const char *hash, char *id, char *role
     return rc;
 }
 
-static int sq_token_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
+/* One page of a keyset-paged list: sql takes the cursor (?1) and the limit (?2) and reads
+ * newest first; one row more than the page says whether there is a next one. */
+static int sq_list_page(mt_store_t *s, const char *sql, const mt_store_page_t *pg, json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
     json_t *rows = NULL;
-    int rc = sq_all(c->db,
-                    sq_prep(c->db,
-                            "SELECT id, name, role, created_at FROM tokens WHERE id < ? "
-                            "ORDER BY id DESC LIMIT ?",
-                            "si", sq_cursor(pg), (int64_t)pg->limit + 1),
-                    &rows);
+    int rc = sq_all(c->db, sq_prep(c->db, sql, "si", sq_cursor(pg), (int64_t)pg->limit + 1), &rows);
     pthread_mutex_unlock(&c->mu);
     if (rc == MT_OK)
         *out = sq_page(rows, pg->limit);
     return rc;
+}
+
+static int sq_token_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
+{
+    return sq_list_page(s,
+                        "SELECT id, name, role, created_at FROM tokens WHERE id < ? "
+                        "ORDER BY id DESC LIMIT ?",
+                        pg, out);
 }
 
 static int sq_delete_by_id(mt_store_t *s, const char *sql, const char *id)
@@ -704,17 +709,8 @@ static int sq_test_get(mt_store_t *s, const char *id, json_t **out)
 
 static int sq_test_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
 {
-    sq_conn_t *c = sq_rlock(s);
-    json_t *rows = NULL;
-    int rc =
-        sq_all(c->db,
-               sq_prep(c->db, SQ_TEST_COLS "WHERE deleted = 0 AND id < ? ORDER BY id DESC LIMIT ?",
-                       "si", sq_cursor(pg), (int64_t)pg->limit + 1),
-               &rows);
-    pthread_mutex_unlock(&c->mu);
-    if (rc == MT_OK)
-        *out = sq_page(rows, pg->limit);
-    return rc;
+    return sq_list_page(s, SQ_TEST_COLS "WHERE deleted = 0 AND id < ? ORDER BY id DESC LIMIT ?", pg,
+                        out);
 }
 
 static int sq_test_versions(mt_store_t *s, const char *id, json_t **out)
@@ -1297,16 +1293,7 @@ static int sq_sched_get(mt_store_t *s, const char *id, json_t **out)
 
 static int sq_sched_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
 {
-    sq_conn_t *c = sq_rlock(s);
-    json_t *rows = NULL;
-    int rc = sq_all(c->db,
-                    sq_prep(c->db, SQ_SCHED_COLS "WHERE id < ? ORDER BY id DESC LIMIT ?", "si",
-                            sq_cursor(pg), (int64_t)pg->limit + 1),
-                    &rows);
-    pthread_mutex_unlock(&c->mu);
-    if (rc == MT_OK)
-        *out = sq_page(rows, pg->limit);
-    return rc;
+    return sq_list_page(s, SQ_SCHED_COLS "WHERE id < ? ORDER BY id DESC LIMIT ?", pg, out);
 }
 
 static int sq_sched_delete(mt_store_t *s, const char *id)
@@ -1470,18 +1457,10 @@ static int sq_webhook_create(mt_store_t *s, const char *url, const char *secret,
 
 static int sq_webhook_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
 {
-    sq_conn_t *c = sq_rlock(s);
-    json_t *rows = NULL;
-    int rc = sq_all(c->db,
-                    sq_prep(c->db,
-                            "SELECT id, url, events_json, created_at FROM webhooks WHERE id < ? "
-                            "ORDER BY id DESC LIMIT ?",
-                            "si", sq_cursor(pg), (int64_t)pg->limit + 1),
-                    &rows);
-    pthread_mutex_unlock(&c->mu);
-    if (rc == MT_OK)
-        *out = sq_page(rows, pg->limit);
-    return rc;
+    return sq_list_page(s,
+                        "SELECT id, url, events_json, created_at FROM webhooks WHERE id < ? "
+                        "ORDER BY id DESC LIMIT ?",
+                        pg, out);
 }
 
 static int sq_webhook_delete(mt_store_t *s, const char *id)
