@@ -630,30 +630,44 @@ static json_t *sq_tol(const json_t *body)
     return t ? json_incref(t) : json_object();
 }
 
-static int sq_test_create(mt_store_t *s, const json_t *body, json_t **out)
+/* Creates (update_id NULL) or updates a test: the row, a version row and the event, in one
+ * transaction. */
+static int sq_test_write(mt_store_t *s, const char *update_id, const json_t *body, json_t **out)
 {
     char id[37], now[32];
-    mt__uuid7(id);
+    if (update_id)
+        snprintf(id, sizeof id, "%s", update_id);
+    else
+        mt__uuid7(id);
     mt__rfc3339(mt__now_ms(), now);
     json_t *tol = sq_tol(body);
     char *cfg = sq_dump(json_object_get(body, "config"));
     char *tols = sq_dump(tol);
     json_decref(tol);
+    const char *name = sq_str(body, "name", ""), *desc = sq_str(body, "description", "");
     sqlite3 *db = sq_wlock(s);
     int rc = sq_begin(db);
-    if (rc == MT_OK)
+    if (rc == MT_OK && !update_id)
         rc = sq_run(db, sq_prep(db,
                                 "INSERT INTO tests(id,name,description,version,config_json,"
                                 "tolerances_json,created_at,updated_at) VALUES(?,?,?,1,?,?,?,?)",
-                                "sssssss", id, sq_str(body, "name", ""),
-                                sq_str(body, "description", ""), cfg, tols, now, now));
+                                "sssssss", id, name, desc, cfg, tols, now, now));
+    if (rc == MT_OK && update_id) {
+        rc = sq_run(db, sq_prep(db,
+                                "UPDATE tests SET name = ?, description = ?, config_json = ?, "
+                                "tolerances_json = ?, version = version + 1, updated_at = ? "
+                                "WHERE id = ? AND deleted = 0",
+                                "ssssss", name, desc, cfg, tols, now, id));
+        if (rc == MT_OK && sqlite3_changes(db) == 0)
+            rc = MT_ENOTFOUND;
+    }
     json_t *t = NULL;
     if (rc == MT_OK)
         rc = sq_test_get_db(db, id, &t);
     if (rc == MT_OK)
         rc = sq_test_version_row(db, t);
     if (rc == MT_OK)
-        rc = sq_event(db, "test.created", t);
+        rc = sq_event(db, update_id ? "test.updated" : "test.created", t);
     rc = sq_end(db, rc);
     sq_wunlock(s);
     free(cfg);
@@ -665,41 +679,14 @@ static int sq_test_create(mt_store_t *s, const json_t *body, json_t **out)
     return rc;
 }
 
+static int sq_test_create(mt_store_t *s, const json_t *body, json_t **out)
+{
+    return sq_test_write(s, NULL, body, out);
+}
+
 static int sq_test_update(mt_store_t *s, const char *id, const json_t *body, json_t **out)
 {
-    char now[32];
-    mt__rfc3339(mt__now_ms(), now);
-    json_t *tol = sq_tol(body);
-    char *cfg = sq_dump(json_object_get(body, "config"));
-    char *tols = sq_dump(tol);
-    json_decref(tol);
-    sqlite3 *db = sq_wlock(s);
-    int rc = sq_begin(db);
-    if (rc == MT_OK)
-        rc = sq_run(db, sq_prep(db,
-                                "UPDATE tests SET name = ?, description = ?, config_json = ?, "
-                                "tolerances_json = ?, version = version + 1, updated_at = ? "
-                                "WHERE id = ? AND deleted = 0",
-                                "ssssss", sq_str(body, "name", ""), sq_str(body, "description", ""),
-                                cfg, tols, now, id));
-    if (rc == MT_OK && sqlite3_changes(db) == 0)
-        rc = MT_ENOTFOUND;
-    json_t *t = NULL;
-    if (rc == MT_OK)
-        rc = sq_test_get_db(db, id, &t);
-    if (rc == MT_OK)
-        rc = sq_test_version_row(db, t);
-    if (rc == MT_OK)
-        rc = sq_event(db, "test.updated", t);
-    rc = sq_end(db, rc);
-    sq_wunlock(s);
-    free(cfg);
-    free(tols);
-    if (rc == MT_OK)
-        *out = t;
-    else
-        json_decref(t);
-    return rc;
+    return sq_test_write(s, id, body, out);
 }
 
 static int sq_test_get(mt_store_t *s, const char *id, json_t **out)
