@@ -19,6 +19,7 @@
 #include "mortar/error.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -757,27 +758,60 @@ static int hist_inflate_rest(z_stream *zs, uint8_t *dst, size_t max, size_t *got
     return 0;
 }
 
+/* One inflate state per thread, reset between histograms: inflateInit allocates (and zeroes)
+ * ~40 KiB of state and window that the 22 decodes of every agent snapshot would otherwise
+ * allocate and free each (docs/benchmarks.md row 8). Freed when the thread ends. */
+static pthread_key_t hist_zs_key;
+static pthread_once_t hist_zs_once = PTHREAD_ONCE_INIT;
+
+static void hist_zs_free(void *p)
+{
+    (void)inflateEnd(p);
+    free(p);
+}
+
+static void hist_zs_key_init(void)
+{
+    (void)pthread_key_create(&hist_zs_key, hist_zs_free);
+}
+
+static z_stream *hist_zs_get(void)
+{
+    pthread_once(&hist_zs_once, hist_zs_key_init);
+    z_stream *zs = pthread_getspecific(hist_zs_key);
+    if (zs)
+        return inflateReset(zs) == Z_OK ? zs : NULL;
+    if (!(zs = calloc(1, sizeof *zs)))
+        return NULL;
+    if (inflateInit(zs) != Z_OK) {
+        free(zs);
+        return NULL;
+    }
+    if (pthread_setspecific(hist_zs_key, zs) != 0) {
+        hist_zs_free(zs);
+        return NULL;
+    }
+    return zs;
+}
+
 static int hist_decode_compressed(const uint8_t *wire, size_t n, mt_hist_t **out)
 {
-    z_stream zs;
-    bool zs_live = false;
+    z_stream *zs;
     uint8_t header[HIST_V2_HEADER_LEN];
     uint8_t *payload = NULL;
     size_t got = 0;
     hist_v2_header_t hd;
     int rc = MT_EFORMAT;
 
-    memset(&zs, 0, sizeof(zs));
     if (n < HIST_COMPRESSED_HDR_LEN || get_be32(wire + 4) != n - HIST_COMPRESSED_HDR_LEN)
         goto out;
-    zs.next_in = (Bytef *)(uintptr_t)(wire + HIST_COMPRESSED_HDR_LEN); /* zlib is not const */
-    zs.avail_in = (uInt)(n - HIST_COMPRESSED_HDR_LEN);
-    if (inflateInit(&zs) != Z_OK) {
+    if (!(zs = hist_zs_get())) {
         rc = MT_ENOMEM;
         goto out;
     }
-    zs_live = true;
-    if ((rc = hist_inflate_exact(&zs, header, sizeof(header))) != 0 ||
+    zs->next_in = (Bytef *)(uintptr_t)(wire + HIST_COMPRESSED_HDR_LEN); /* zlib is not const */
+    zs->avail_in = (uInt)(n - HIST_COMPRESSED_HDR_LEN);
+    if ((rc = hist_inflate_exact(zs, header, sizeof(header))) != 0 ||
         (rc = hist_parse_header(header, &hd)) != 0)
         goto out;
     if (!(payload = malloc(hd.payload_len ? hd.payload_len : 1))) {
@@ -788,12 +822,10 @@ static int hist_decode_compressed(const uint8_t *wire, size_t n, mt_hist_t **out
      * than declared (as HdrHistogram_c's own decoder allows), never more; nothing may follow
      * the zlib stream inside the declared compressed length. */
     rc = MT_EFORMAT;
-    if (hist_inflate_rest(&zs, payload, hd.payload_len, &got) != 0 || zs.avail_in != 0)
+    if (hist_inflate_rest(zs, payload, hd.payload_len, &got) != 0 || zs->avail_in != 0)
         goto out;
     rc = hist_from_counts(&hd, payload, got, out);
 out:
-    if (zs_live)
-        (void)inflateEnd(&zs);
     free(payload);
     return rc;
 }
