@@ -1051,6 +1051,14 @@ static void api_route(api_ctx_t *c)
             api_schedules(c, m, id);
         return;
     }
+    if (strcmp(col, "whoami") == 0 && id == NULL) {
+        /* who the token is: the UI shows only what the role may do */
+        if (api_allow(c, "/api/v1/whoami", "GET") == 0 && api_auth(c, ROLE_VIEWER) == 0)
+            api_json(c, 200,
+                     json_pack("{s:s,s:s}", "token_id", c->token_id, "role",
+                               api_role_name(c->role)));
+        return;
+    }
     if (strcmp(col, "agents") == 0 && id == NULL) {
         if (api_allow(c, "/api/v1/agents", "GET") == 0 && api_auth(c, ROLE_VIEWER) == 0) {
             json_t *out = NULL;

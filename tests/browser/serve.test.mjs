@@ -27,6 +27,7 @@ import { chromium } from 'playwright-core';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SERVE = process.env.MT_SERVE_URL;
 const TOKEN = process.env.MT_SERVE_TOKEN;
+const VIEWER_TOKEN = process.env.MT_SERVE_VIEWER_TOKEN; /* optional: the role test */
 const TARGET = process.env.MT_TARGET_URL;
 const ARTIFACTS = path.resolve(process.env.MT_ARTIFACT_DIR || path.join(ROOT, 'build', 'test-artifacts'));
 const CHROMIUM = process.env.MT_CHROMIUM || '/usr/bin/chromium';
@@ -309,6 +310,23 @@ test('schedules and agents pages', { skip }, async () => {
   await routeReady('agents');
   await page.waitForSelector('#agents tbody tr td .badge', { timeout: 20000 * SLOW });
   await shot(page, 'serve-agents.png');
+});
+
+test('a viewer token sees no actions it may not use; an admin token sees them', { skip: skip || !VIEWER_TOKEN }, async () => {
+  const visible = (sel) => page.evaluate((s) => { const e = document.querySelector(s); return !!e && e.offsetParent !== null; }, sel);
+  /* a fresh page load: the role is asked once per load */
+  await page.evaluate((t) => { localStorage.setItem('mortar.token', t); location.hash = '#/runs'; }, VIEWER_TOKEN);
+  await page.reload();
+  await routeReady('runs');
+  await ui(() => document.body.dataset.role === 'viewer');
+  assert.equal(await visible('.page-head a.needs-runner'), false, 'Start a run is hidden from a viewer');
+  assert.equal(await visible('nav .needs-runner'), false);
+  await shot(page, 'serve-viewer.png');
+  await page.evaluate((t) => { localStorage.setItem('mortar.token', t); location.hash = '#/runs'; }, TOKEN);
+  await page.reload();
+  await routeReady('runs');
+  await ui(() => document.body.dataset.role === 'admin');
+  assert.equal(await visible('.page-head a.needs-runner'), true, 'Start a run is shown to an admin');
 });
 
 test('a token the server no longer accepts sends the browser back to the login page', { skip }, async () => {

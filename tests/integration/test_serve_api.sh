@@ -202,6 +202,11 @@ NEWTOK=$(jq -r .token "$OUT")
 NEWID=$(jq -r .id "$OUT")
 expect_api "the new token works" 200 GET /agents "$NEWTOK"
 expect_jq "the local agent is up" "$OUT" '.items[0].name == "local" and .items[0].state == "up" and .items[0].capacity == 1'
+expect_api "whoami" 200 GET /whoami "$NEWTOK"
+expect_jq "whoami: the new token, a viewer" "$OUT" '.token_id == $id and .role == "viewer"' --arg id "$NEWID"
+expect_api "whoami of an admin" 200 GET /whoami "$ADMIN"
+expect_jq "whoami: admin" "$OUT" '.role == "admin"'
+expect_problem "whoami without a token" 401 unauthorized GET /whoami -
 expect_api "token list" 200 GET /tokens "$ADMIN"
 expect_jq "no secrets listed" "$OUT" '[.items[] | has("token") or has("hash")] | any | not'
 expect_api "token delete" 204 DELETE "/tokens/$NEWID" "$ADMIN"

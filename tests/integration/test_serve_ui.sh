@@ -38,6 +38,8 @@ pass "mortar serve on $SERVE_URL"
 TOKEN=$(timeout $((30 * SLOW)) "$MORTAR" token create --role admin --name ui-test --data "$DATA") ||
   fail "mortar token create failed"
 [[ -n $TOKEN && $TOKEN != *" "* ]] || fail "mortar token create printed '$TOKEN', want the token alone"
+VIEWER=$(timeout $((30 * SLOW)) "$MORTAR" token create --role viewer --name ui-viewer --data "$DATA") ||
+  fail "mortar token create --role viewer failed"
 
 # the UI is served, with its assets, and the API wants the token
 code=$(curl -s -o "$WORK/index.html" -w '%{http_code}' "$SERVE_URL/")
@@ -52,7 +54,7 @@ expect_eq "GET /api/v1/runs without a token" "$code" 401
 
 mkdir -p "$ARTIFACTS"
 rc=0
-MT_SERVE_URL="$SERVE_URL" MT_SERVE_TOKEN="$TOKEN" MT_TARGET_URL="$TARGET_URL" MT_ARTIFACT_DIR="$ARTIFACTS" \
+MT_SERVE_URL="$SERVE_URL" MT_SERVE_TOKEN="$TOKEN" MT_SERVE_VIEWER_TOKEN="$VIEWER" MT_TARGET_URL="$TARGET_URL" MT_ARTIFACT_DIR="$ARTIFACTS" \
   timeout $((240 * SLOW)) node --test "$SRC/tests/browser/serve.test.mjs" || rc=$?
 if [[ $rc -ne 0 ]]; then
   echo "--- mortar serve log (last 40 lines)" >&2

@@ -125,7 +125,17 @@
   let loginNote = '';
   function token() { try { return localStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; } }
   function setToken(t) { try { if (t) localStorage.setItem(TOKEN_KEY, t); else localStorage.removeItem(TOKEN_KEY); } catch (e) { /* private mode */ } }
+  /* The token's role: elements marked needs-runner / needs-admin are hidden (app.css) from
+   * tokens that may not use them; the API would answer 403 anyway. */
+  let myRole = null;
+  function applyRole(role) {
+    myRole = role;
+    document.body.classList.toggle('role-viewer', role === 'viewer');
+    document.body.classList.toggle('role-runner', role === 'runner');
+    document.body.dataset.role = role || '';
+  }
   function logout(note) {
+    applyRole(null);
     setToken('');
     loginNote = note || '';
     if (location.hash !== '#/login') location.hash = '#/login';
@@ -258,6 +268,8 @@
     UI.navStart = performance.now();
     clear(app);
     if (!token() && path !== '/login') { location.hash = '#/login'; return; }
+    if (token() && !myRole && path !== '/login')
+      get('/whoami').then((w) => { if (w && w.role) applyRole(w.role); }).catch(() => { /* shown by the page's own calls */ });
     let found = null, m = null;
     for (const r of routes) { m = r[0].exec(path); if (m) { found = r; break; } }
     if (!found) { location.hash = '#/runs'; return; }
@@ -276,7 +288,7 @@
     top.appendChild(h('nav', { class: 'nav' },
       h('span', { class: 'logo' }, 'mortar'),
       item('#/runs', 'Runs', ['runs', 'run', 'compare']),
-      item('#/runs/new', 'Start a run', ['new']),
+      h('span', { class: 'needs-runner' }, item('#/runs/new', 'Start a run', ['new'])),
       item('#/tests', 'Tests', ['tests', 'test', 'test-new']),
       item('#/schedules', 'Schedules', ['schedules']),
       item('#/agents', 'Agents', ['agents']),
@@ -356,7 +368,7 @@
     testSel.addEventListener('change', () => apply());
     app.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Runs'), h('span', { class: 'grow' }),
       h('label', null, 'State ', stateSel), h('label', null, 'Test ', testSel),
-      h('button', { onclick: () => route() }, 'Refresh'), link('#/runs/new', 'Start a run', 'button primary')));
+      h('button', { onclick: () => route() }, 'Refresh'), link('#/runs/new', 'Start a run', 'button primary needs-runner')));
     app.appendChild(testsErr);
     app.appendChild(err);
     app.appendChild(h('div', { class: 'card' }, h('table', { class: 'list', id: 'runs' },
@@ -681,7 +693,7 @@
     function renderActions(r) {
       clear(actions);
       if (r.state === 'queued' || r.state === 'running') {
-        actions.appendChild(h('button', { class: 'danger', id: 'stop', onclick: async (ev) => {
+        actions.appendChild(h('button', { class: 'danger needs-runner', id: 'stop', onclick: async (ev) => {
           ev.target.disabled = true;
           try { const nr = await api('POST', '/runs/' + encodeURIComponent(id) + '/stop', {}, { signal: c.signal }); setBadge(nr); } catch (e) { ev.target.disabled = false; showError(msg, e); }
         } }, 'Stop'));
@@ -689,7 +701,7 @@
         actions.appendChild(h('button', { id: 'download-report', onclick: () => downloadReport(c, id, msg) }, 'Download HTML report'));
         actions.appendChild(link('#/runs/' + encodeURIComponent(id) + '/compare?with=' + (test && test.baseline_run_id && test.baseline_run_id !== id ? 'baseline' : ''), 'Compare…', 'button'));
         if (test && FINAL.indexOf(r.state) >= 0 && test.baseline_run_id !== id) {
-          actions.appendChild(h('button', { id: 'set-baseline', onclick: async (ev) => {
+          actions.appendChild(h('button', { class: 'needs-runner', id: 'set-baseline', onclick: async (ev) => {
             ev.target.disabled = true;
             try {
               test = await api('PUT', '/tests/' + encodeURIComponent(test.id) + '/baseline', { run_id: id }, { signal: c.signal });
@@ -940,7 +952,7 @@
       h('div', { class: 'field' }, h('label', null, modeTest, ' a test: '), testSel),
       h('div', { class: 'field' }, h('label', null, modeCfg, ' or a config (JSON, the keys of ', h('code', null, 'mortar run --config'), '):')), cfg,
       h('div', { class: 'field' }, h('label', { for: 'run-labels' }, 'Labels '), labels),
-      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'start-run' }, 'Start')), msg);
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary needs-runner', id: 'start-run' }, 'Start')), msg);
     cfg.addEventListener('input', () => { if (cfg.value.trim()) modeCfg.checked = true; });
     testSel.addEventListener('change', () => { modeTest.checked = true; });
     app.appendChild(form);
@@ -1008,7 +1020,7 @@
       h('div', { class: 'field' }, h('label', { for: 'test-description' }, 'Description'), desc),
       h('label', { for: 'test-config' }, 'Config (JSON, the keys of ', h('code', null, 'mortar run --config'), ', docs/config.md)'), cfg,
       h('label', { for: 'test-tolerances' }, 'Regression tolerances (JSON, optional)'), tol,
-      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary', id: 'save-test' }, test ? 'Save' : 'Create')), msg);
+      h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary needs-runner', id: 'save-test' }, test ? 'Save' : 'Create')), msg);
     const key = uuid();
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
@@ -1035,7 +1047,7 @@
     const id = params[0];
     const msg = h('div', { id: 'test-page-msg' });
     const test = await get('/tests/' + encodeURIComponent(id), { signal: c.signal });
-    const del = h('button', { class: 'danger', id: 'delete-test' }, 'Delete');
+    const del = h('button', { class: 'danger needs-admin', id: 'delete-test' }, 'Delete');
     del.addEventListener('click', async () => {
       if (!del.classList.contains('armed')) { del.classList.add('armed'); del.textContent = 'Really delete? (runs are kept)'; return; }
       try { await api('DELETE', '/tests/' + encodeURIComponent(id), undefined, { signal: c.signal }); go('#/tests'); } catch (e) { showError(msg, e); }
@@ -1043,7 +1055,7 @@
     app.appendChild(h('div', { class: 'page-head' },
       h('div', null, h('h1', null, test.name, ' ', h('span', { class: 'dim' }, 'v' + test.version)), h('div', { class: 'meta' }, test.description || '')),
       h('span', { class: 'grow' }),
-      link('#/runs/new?test=' + encodeURIComponent(id), 'Start a run', 'button primary'), del));
+      link('#/runs/new?test=' + encodeURIComponent(id), 'Start a run', 'button primary needs-runner'), del));
     app.appendChild(msg);
     const row = h('div', { class: 'row2' });
     app.appendChild(row);
@@ -1054,7 +1066,7 @@
     const baseMsg = h('div');
     side.appendChild(h('section', { class: 'card' }, h('h3', null, 'Baseline'),
       h('p', null, test.baseline_run_id ? ['Current: ', link('#/runs/' + encodeURIComponent(test.baseline_run_id), shortId(test.baseline_run_id), 'mono')] : h('span', { class: 'dim' }, 'No baseline yet.')),
-      h('div', { class: 'field' }, baseSel, ' ', h('button', { id: 'set-test-baseline', onclick: async () => {
+      h('div', { class: 'field' }, baseSel, ' ', h('button', { class: 'needs-runner', id: 'set-test-baseline', onclick: async () => {
         clear(baseMsg);
         if (!baseSel.value) return;
         try { await api('PUT', '/tests/' + encodeURIComponent(id) + '/baseline', { run_id: baseSel.value }, { signal: c.signal }); route(); } catch (e) { showError(baseMsg, e); }
@@ -1109,7 +1121,7 @@
     const formMsg = h('div');
     const form = h('form', { class: 'card form inline-form', id: 'schedule-form' }, h('h3', null, 'New schedule'),
       h('label', null, 'Test ', testSel), h('label', null, 'Cron (UTC, 5 fields) ', cron), h('label', null, 'Policy ', policy),
-      h('label', null, enabled, ' enabled'), h('button', { type: 'submit', class: 'primary', id: 'create-schedule' }, 'Create'), formMsg);
+      h('label', null, enabled, ' enabled'), h('button', { type: 'submit', class: 'primary needs-runner', id: 'create-schedule' }, 'Create'), formMsg);
     app.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Schedules')));
     app.appendChild(msg);
     app.appendChild(h('div', { class: 'card' }, h('table', { class: 'list', id: 'schedules' },
@@ -1131,12 +1143,12 @@
     const items = Array.isArray(r) ? r : (r && r.items) || [];
     if (!items.length) body.appendChild(h('tr', null, h('td', { colspan: 7, class: 'dim empty' }, 'No schedules.')));
     for (const s of items) {
-      const del = h('button', { class: 'danger small' }, 'Delete');
+      const del = h('button', { class: 'danger small needs-runner' }, 'Delete');
       del.addEventListener('click', async () => {
         if (!del.classList.contains('armed')) { del.classList.add('armed'); del.textContent = 'Really?'; return; }
         try { await api('DELETE', '/schedules/' + encodeURIComponent(s.id), undefined, { signal: c.signal }); route(); } catch (e) { showError(msg, e); }
       });
-      const toggle = h('button', { class: 'small', onclick: async () => {
+      const toggle = h('button', { class: 'small needs-runner', onclick: async () => {
         try { await api('PUT', '/schedules/' + encodeURIComponent(s.id), { test_id: s.test_id, cron: s.cron, policy: s.policy, enabled: !s.enabled }, { signal: c.signal }); route(); } catch (e) { showError(msg, e); }
       } }, s.enabled ? 'Disable' : 'Enable');
       body.appendChild(h('tr', { 'data-schedule': s.id },
