@@ -26,7 +26,6 @@ typedef struct h2stream {
     mt__link_t link; /* in the worker's stream deadline list */
     int64_t deadline;
     uint8_t linked;
-    uint8_t retry_ok; /* refused unprocessed: may be sent again */
     uint8_t peer_rst; /* the server reset it (else a reset is ours: a malformed response) */
     struct mt__conn *conn;
     struct h2stream *prev, *next; /* on the connection */
@@ -43,12 +42,10 @@ struct mt__h2conn {
     nghttp2_session *s;
     h2stream_t *streams; /* attached to this connection: pending or submitted */
     uint32_t nstreams;
-    uint8_t ready;    /* session up */
-    uint8_t settings; /* the server's SETTINGS arrived: its stream limit is known */
-    uint8_t goaway;   /* no new streams */
-    uint8_t on_stack; /* in the worker's ready stack */
-    uint8_t dead;     /* failed inside a callback: closed after the nghttp2 call returns */
-    int dead_kind, dead_eno;
+    uint8_t ready;       /* session up */
+    uint8_t settings;    /* the server's SETTINGS arrived: its stream limit is known */
+    uint8_t goaway;      /* no new streams */
+    uint8_t on_stack;    /* in the worker's ready stack */
     int32_t goaway_last; /* the GOAWAY's last stream id: streams above it were not processed */
     uint8_t *out;        /* bytes nghttp2 produced that the socket did not take yet */
     size_t outlen, outoff, outcap;
@@ -176,11 +173,6 @@ static struct mt__h2conn *H(mt__worker_t *w, mt__conn_t *c)
     return &w->h2->conns[c - w->conns];
 }
 
-static int open_model(mt__worker_t *w)
-{
-    return w->run->cfg.schedule != NULL;
-}
-
 static h2stream_t *s_new(mt__worker_t *w, mt__conn_t *c, mt__job_t job)
 {
     struct mt__h2worker *hw = w->h2;
@@ -234,13 +226,13 @@ static uint32_t conn_limit(mt__worker_t *w, struct mt__h2conn *h)
 static int conn_takes(mt__worker_t *w, mt__conn_t *c)
 {
     struct mt__h2conn *h = H(w, c);
-    return c->fd >= 0 && !h->goaway && !h->dead && h->nstreams < conn_limit(w, h);
+    return c->fd >= 0 && !h->goaway && h->nstreams < conn_limit(w, h);
 }
 
 static void ready_push(mt__worker_t *w, mt__conn_t *c)
 {
     struct mt__h2conn *h = H(w, c);
-    if (h->on_stack || !open_model(w))
+    if (h->on_stack || !mt__open_model(w))
         return;
     h->on_stack = 1;
     w->h2->ready[w->h2->nready++] = c;
@@ -277,8 +269,6 @@ static ssize_t h2_body_read(nghttp2_session *sess, int32_t id, uint8_t *buf, siz
     return (ssize_t)n;
 }
 
-static void conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t now);
-
 /* Submits a stream's request on a live session. */
 static void s_submit(mt__worker_t *w, mt__conn_t *c, h2stream_t *s, int64_t now)
 {
@@ -290,7 +280,6 @@ static void s_submit(mt__worker_t *w, mt__conn_t *c, h2stream_t *s, int64_t now)
     int32_t id = nghttp2_submit_request(h->s, NULL, q->nv, q->nnv, q->body_len ? &prd : NULL, s);
     if (id < 0) { /* out of stream ids: this connection is done */
         h->goaway = 1;
-        s->retry_ok = 1;
         s->id = -1;
         return;
     }
@@ -332,7 +321,7 @@ static int h2_flush(mt__worker_t *w, mt__conn_t *c)
                 const uint8_t *data;
                 ssize_t n = nghttp2_session_mem_send(h->s, &data);
                 if (n < 0) {
-                    conn_fail(w, c, MT_ERR_PROTOCOL, EPROTO, mt__now());
+                    mt__h2_conn_fail(w, c, MT_ERR_PROTOCOL, EPROTO, mt__now());
                     return -1;
                 }
                 if (n == 0)
@@ -356,7 +345,8 @@ static int h2_flush(mt__worker_t *w, mt__conn_t *c)
             }
             if (k == -1 && errno == EAGAIN)
                 return 0; /* EPOLLOUT resumes */
-            conn_fail(w, c, k == -2 ? MT_ERR_TLS : MT_ERR_RESET, k == -1 ? errno : 0, mt__now());
+            mt__h2_conn_fail(w, c, k == -2 ? MT_ERR_TLS : MT_ERR_RESET, k == -1 ? errno : 0,
+                             mt__now());
             return -1;
         }
     }
@@ -474,7 +464,7 @@ static void s_retry(mt__worker_t *w, h2stream_t *s, int64_t now)
     mt__job_t job = {.due = s->t.due, .req = s->req};
     w->slot->c.h2_retried++;
     s_free(w, s);
-    if (open_model(w)) {
+    if (mt__open_model(w)) {
         /* put it first: it was due before everything in the backlog */
         if (w->qlen < w->qcap) {
             w->qhead = (w->qhead + w->qcap - 1) % w->qcap;
@@ -494,7 +484,7 @@ static void conn_release(mt__worker_t *w, mt__conn_t *c)
         nghttp2_session_del(h->s);
         h->s = NULL;
     }
-    h->ready = h->settings = h->goaway = h->dead = 0;
+    h->ready = h->settings = h->goaway = 0;
     h->goaway_last = 0;
     h->outlen = h->outoff = 0;
     mt__conn_close(w, c);
@@ -502,7 +492,7 @@ static void conn_release(mt__worker_t *w, mt__conn_t *c)
 
 /* The connection is over: its streams fail with kind (kind < 0: abandoned, not counted) or,
  * if never sent or refused unprocessed, go back to be sent again. */
-static void conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t now)
+void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t now)
 {
     struct mt__h2conn *h = H(w, c);
     int was_connecting = c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE;
@@ -529,7 +519,7 @@ static void conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t
     conn_release(w, c);
     if (kind < 0)
         return;
-    if (!open_model(w)) {
+    if (!mt__open_model(w)) {
         if (was_connecting) {
             mt__conn_retry(w, c, now + MT__RETRY_NS); /* worker.c's retry list reconnects it */
         } else if (!w->run->stopping && now < w->run->t_end) {
@@ -544,18 +534,9 @@ static void conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t
         mt__h2_dispatch(w, job, now);
 }
 
-void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t now)
-{
-    conn_fail(w, c, kind, eno, now);
-}
-
 static void conn_after(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     struct mt__h2conn *h = H(w, c);
-    if (h->dead) {
-        conn_fail(w, c, h->dead_kind, h->dead_eno, now);
-        return;
-    }
     if (c->fd < 0)
         return;
     conn_refill(w, c, now);
@@ -565,7 +546,7 @@ static void conn_after(mt__worker_t *w, mt__conn_t *c, int64_t now)
         return;
     if (h->goaway && h->nstreams == 0) {
         /* drained after GOAWAY: close; the slot takes new work */
-        conn_fail(w, c, MT_ERR_CLOSED, 0, now);
+        mt__h2_conn_fail(w, c, MT_ERR_CLOSED, 0, now);
         return;
     }
     if (h->goaway)
@@ -591,7 +572,7 @@ static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now)
             s_submit(w, c, s, now);
             active++;
         }
-    if (!open_model(w)) {
+    if (!mt__open_model(w)) {
         while (conn_takes(w, c) && !r->stopping && now < r->t_end) {
             uint64_t n = w->seq++ * (uint64_t)r->nworkers + (uint64_t)w->id;
             mt__job_t job = {.due = now, .req = mt__pick_req(w, n)};
@@ -699,28 +680,28 @@ void mt__h2_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
             w->slot->c.bytes_in += (uint64_t)n;
             ssize_t used = nghttp2_session_mem_recv(h->s, (const uint8_t *)w->buf, (size_t)n);
             if (used < 0) {
-                conn_fail(w, c, MT_ERR_PROTOCOL, EPROTO, mt__now());
+                mt__h2_conn_fail(w, c, MT_ERR_PROTOCOL, EPROTO, mt__now());
                 return;
             }
-            if (h->dead || w->err)
+            if (w->err)
                 break;
             if (!c->ssl && (size_t)n < MT__RECV_BUF && !(ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
                 break; /* a short read drained the socket: the next arrival raises an edge */
             continue;
         }
         if (n == 0) {
-            conn_fail(w, c, MT_ERR_CLOSED, 0, mt__now());
+            mt__h2_conn_fail(w, c, MT_ERR_CLOSED, 0, mt__now());
             return;
         }
         if (n == -1 && errno == EAGAIN)
             break;
-        conn_fail(w, c, n == -2 ? MT_ERR_TLS : MT_ERR_RESET, n == -1 ? errno : 0, mt__now());
+        mt__h2_conn_fail(w, c, n == -2 ? MT_ERR_TLS : MT_ERR_RESET, n == -1 ? errno : 0, mt__now());
         return;
     }
     if (!nghttp2_session_check_request_allowed(h->s))
         h->goaway = 1; /* GOAWAY: nghttp2 refuses new streams from now on */
     if (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s) && h->nstreams == 0) {
-        conn_fail(w, c, MT_ERR_CLOSED, 0, mt__now());
+        mt__h2_conn_fail(w, c, MT_ERR_CLOSED, 0, mt__now());
         return;
     }
     conn_after(w, c, mt__now());

@@ -228,6 +228,11 @@ void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now);
 void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t, int kind, int eno, int64_t now);
 
 int64_t mt__now(void);
+
+static inline int mt__open_model(const mt__worker_t *w)
+{
+    return w->run->cfg.schedule != NULL;
+}
 void mt__tls_reason(char *buf, size_t n);
 SSL *mt__tls_new(const mt_tls_ctx_t *t, mt__worker_t *w, int fd, bool resume);
 void *mt__worker_main(void *arg);

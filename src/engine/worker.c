@@ -299,11 +299,6 @@ static void conn_release(mt__worker_t *w, mt__conn_t *c)
     w->unused = c;
 }
 
-static int open_model(const mt__worker_t *w)
-{
-    return w->run->cfg.schedule != NULL;
-}
-
 static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now);
 static int queue_pop(mt__worker_t *w, mt__job_t *job);
 static void conn_lost(mt__worker_t *w, mt__conn_t *c, int64_t now);
@@ -349,7 +344,7 @@ static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int6
     mt__stat_fail(w, &t, kind, eno, now);
     int was_connecting = c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE;
     mt__conn_close(w, c);
-    if (open_model(w)) {
+    if (mt__open_model(w)) {
         conn_release(w, c);
         /* a backlog request may now get a fresh connection */
         mt__job_t job;
@@ -480,7 +475,7 @@ static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now)
         return;
     }
     mt__job_t job;
-    if (!open_model(w)) {
+    if (!mt__open_model(w)) {
         uint64_t n = w->seq++ * (uint64_t)w->run->nworkers + (uint64_t)w->id;
         job.due = now;
         job.req = mt__pick_req(w, n);
@@ -680,7 +675,7 @@ static void conn_lost(mt__worker_t *w, mt__conn_t *c, int64_t now)
         mt__h2_conn_fail(w, c, MT_ERR_CLOSED, 0, now);
         return;
     }
-    if (c->state == MT__CONN_IDLE && open_model(w))
+    if (c->state == MT__CONN_IDLE && mt__open_model(w))
         idle_remove(w, c);
     mt__conn_close(w, c);
     conn_next(w, c, now);

@@ -686,6 +686,43 @@ static int api_cache_key(api_ctx_t *c, const char *id, const char *sub, char *ke
     return k > 0 && (size_t)k < n;
 }
 
+/* Answers from the cache when the read was kept (gzip-encoded if the client asks). */
+static int api_cache_serve(api_ctx_t *c, const char *key, const char *gzkey)
+{
+    char *body;
+    size_t len;
+    if (c->req->accept_gzip && mt__cache_get(c->sv->cache, gzkey, &body, &len) == MT_OK) {
+        api_set(c->resp, 200, "application/json", body, len);
+        c->resp->gzip = 1;
+        return 1;
+    }
+    if (mt__cache_get(c->sv->cache, key, &body, &len) == MT_OK) {
+        api_set(c->resp, 200, "application/json", body, len);
+        return 1;
+    }
+    return 0;
+}
+
+/* Keeps a finished run's answer, plain and gzip-encoded, and sends the encoded one to a
+ * client that asks for it. */
+static void api_cache_keep(api_ctx_t *c, const char *key, const char *gzkey)
+{
+    if (c->resp->status != 200 || c->resp->body == NULL)
+        return;
+    mt__cache_put(c->sv->cache, key, c->resp->body, c->resp->len);
+    char *gz;
+    size_t gzlen;
+    if (c->resp->len <= 1024 || mt__gzip(c->resp->body, c->resp->len, &gz, &gzlen) != MT_OK)
+        return;
+    mt__cache_put(c->sv->cache, gzkey, gz, gzlen);
+    if (c->req->accept_gzip) {
+        api_set(c->resp, 200, "application/json", gz, gzlen);
+        c->resp->gzip = 1;
+    } else {
+        free(gz);
+    }
+}
+
 static void api_run(api_ctx_t *c, const char *m, const char *id, const char *sub)
 {
     if (sub && strcmp(sub, "stop") == 0) {
@@ -694,56 +731,15 @@ static void api_run(api_ctx_t *c, const char *m, const char *id, const char *sub
     }
     if (api_auth(c, ROLE_VIEWER))
         return;
-    char key[512];
+    char key[512], gzkey[520];
     int cacheable = api_cache_key(c, id, sub, key, sizeof key);
-    char gzkey[520];
     snprintf(gzkey, sizeof gzkey, "%s\x1fgzip", key);
-    if (cacheable) {
-        char *body;
-        size_t len;
-        if (c->req->accept_gzip && mt__cache_get(c->sv->cache, gzkey, &body, &len) == MT_OK) {
-            api_set(c->resp, 200, "application/json", body, len);
-            c->resp->gzip = 1;
-            return;
-        }
-        if (mt__cache_get(c->sv->cache, key, &body, &len) == MT_OK) {
-            api_set(c->resp, 200, "application/json", body, len);
-            return;
-        }
-    }
+    if (cacheable && api_cache_serve(c, key, gzkey))
+        return;
     json_t *run = NULL;
     int rc = c->st->ops->run_get(c->st, id, &run);
     if (rc != MT_OK) {
         api_store_err(c, rc, "run");
-        return;
-    }
-    if (cacheable && api_run_final(run)) {
-        /* a finished run's reads never change: answer, then keep the answer */
-        if (strcmp(sub, "series") == 0)
-            api_series(c, id);
-        else if (strcmp(sub, "summary") == 0)
-            api_summary(c, id, run);
-        else {
-            json_t *doc = api_result_doc(c, id, run);
-            if (doc)
-                api_json(c, 200, doc);
-        }
-        if (c->resp->status == 200 && c->resp->body) {
-            mt__cache_put(c->sv->cache, key, c->resp->body, c->resp->len);
-            char *gz;
-            size_t gzlen;
-            if (c->resp->len > 1024 &&
-                mt__gzip(c->resp->body, c->resp->len, &gz, &gzlen) == MT_OK) {
-                mt__cache_put(c->sv->cache, gzkey, gz, gzlen);
-                if (c->req->accept_gzip) {
-                    api_set(c->resp, 200, "application/json", gz, gzlen);
-                    c->resp->gzip = 1;
-                } else {
-                    free(gz);
-                }
-            }
-        }
-        json_decref(run);
         return;
     }
     if (sub == NULL) {
@@ -775,6 +771,9 @@ static void api_run(api_ctx_t *c, const char *m, const char *id, const char *sub
         c->resp->live_from = from;
         api_set(c->resp, 200, "text/event-stream", NULL, 0);
     }
+    /* a finished run's reads never change: keep the answer */
+    if (cacheable && api_run_final(run))
+        api_cache_keep(c, key, gzkey);
     json_decref(run);
 }
 
@@ -1054,9 +1053,9 @@ static void api_route(api_ctx_t *c)
     if (strcmp(col, "whoami") == 0 && id == NULL) {
         /* who the token is: the UI shows only what the role may do */
         if (api_allow(c, "/api/v1/whoami", "GET") == 0 && api_auth(c, ROLE_VIEWER) == 0)
-            api_json(c, 200,
-                     json_pack("{s:s,s:s}", "token_id", c->token_id, "role",
-                               api_role_name(c->role)));
+            api_json(
+                c, 200,
+                json_pack("{s:s,s:s}", "token_id", c->token_id, "role", api_role_name(c->role)));
         return;
     }
     if (strcmp(col, "agents") == 0 && id == NULL) {

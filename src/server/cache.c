@@ -124,15 +124,3 @@ void mt__cache_put(mt__cache_t *c, const char *key, const char *body, size_t len
         cache_drop(c, c->tail);
     pthread_mutex_unlock(&c->mu);
 }
-
-void mt__cache_drop_prefix(mt__cache_t *c, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    pthread_mutex_lock(&c->mu);
-    for (ent_t *e = c->head, *next; e; e = next) {
-        next = e->next;
-        if (strncmp(e->key, prefix, n) == 0)
-            cache_drop(c, e);
-    }
-    pthread_mutex_unlock(&c->mu);
-}

@@ -16,7 +16,5 @@ int mt__cache_get(mt__cache_t *c, const char *key, char **body, size_t *len);
 /* Stores a copy of body under key (replacing any); entries larger than an eighth of the
  * cache are not kept. */
 void mt__cache_put(mt__cache_t *c, const char *key, const char *body, size_t len);
-/* Drops every entry whose key starts with prefix (a run that changed). */
-void mt__cache_drop_prefix(mt__cache_t *c, const char *prefix);
 
 #endif
