@@ -42,6 +42,7 @@ struct mt__h2conn {
     nghttp2_session *s;
     h2stream_t *streams; /* attached to this connection: pending or submitted */
     uint32_t nstreams;
+    uint32_t npending;   /* of those, not submitted yet (waiting for the session or SETTINGS) */
     uint8_t ready;       /* session up */
     uint8_t settings;    /* the server's SETTINGS arrived: its stream limit is known */
     uint8_t goaway;      /* no new streams */
@@ -191,6 +192,7 @@ static h2stream_t *s_new(mt__worker_t *w, mt__conn_t *c, mt__job_t job)
         h->streams->prev = s;
     h->streams = s;
     h->nstreams++;
+    h->npending++;
     return s;
 }
 
@@ -205,6 +207,7 @@ static void s_free(mt__worker_t *w, h2stream_t *s)
     if (s->next)
         s->next->prev = s->prev;
     h->nstreams--;
+    h->npending -= s->id == 0;
     if (h->s && s->id > 0)
         nghttp2_session_set_stream_user_data(h->s, s->id, NULL);
     s->next_free = w->h2->free;
@@ -276,6 +279,7 @@ static void s_submit(mt__worker_t *w, mt__conn_t *c, h2stream_t *s, int64_t now)
     struct mt__h2conn *h = H(w, c);
     const h2req_t *q = &hw->reqs[s->req];
     nghttp2_data_provider prd = {.source.ptr = s, .read_callback = h2_body_read};
+    h->npending--;
     s->t.send_start = now;
     int32_t id = nghttp2_submit_request(h->s, NULL, q->nv, q->nnv, q->body_len ? &prd : NULL, s);
     if (id < 0) { /* out of stream ids: this connection is done */
@@ -564,14 +568,14 @@ static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now)
         return;
     mt_run_t *r = w->run;
     /* streams that waited for the connection (and its stream limit) go first */
-    uint32_t lim = conn_limit(w, h), active = 0;
-    for (h2stream_t *s = h->streams; s; s = s->next)
-        active += s->id != 0;
-    for (h2stream_t *s = h->streams; s && active < lim; s = s->next)
-        if (s->id == 0) {
-            s_submit(w, c, s, now);
-            active++;
-        }
+    if (h->npending) {
+        uint32_t lim = conn_limit(w, h), active = h->nstreams - h->npending;
+        for (h2stream_t *s = h->streams; s && active < lim; s = s->next)
+            if (s->id == 0) {
+                s_submit(w, c, s, now);
+                active++;
+            }
+    }
     if (!mt__open_model(w)) {
         while (conn_takes(w, c) && !r->stopping && now < r->t_end) {
             uint64_t n = w->seq++ * (uint64_t)r->nworkers + (uint64_t)w->id;
