@@ -1,6 +1,6 @@
-/* The in-process agent: each run is a runjob (cli/runjob.h: the CLI's own config and flag
- * code, the real engine) in its own thread; each engine second becomes a snapshot on
- * mortar.runs.<id>.second, the end of the run an end message on mortar.runs.<id>.end. A
+/* The in-process agent: each run is a runjob (runspec/runjob.h: the run's canonical spec on
+ * the real engine, as `mortar run` runs it) in its own thread; each engine second becomes a
+ * snapshot on mortar.runs.<id>.second, the end of the run an end message on mortar.runs.<id>.end. A
  * heartbeat thread publishes mortar.agents.<name>.heartbeat once per second. Control messages
  * {"stop": reason} arrive on the bus's dispatcher thread and only ask the engine to stop. */
 #include "server/agent.h"
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/runjob.h"
 #include "mortar/error.h"
+#include "runspec/runjob.h"
 #include "server/log.h"
 #include "server/snapshot.h"
 
@@ -91,11 +91,13 @@ static void *agent_run_main(void *arg)
 {
     agent_run_t *r = arg;
     mt_agent_t *a = r->a;
-    char err[512], subject[96];
+    char subject[96];
     const char *outcome, *reason;
     char *body = NULL;
     json_t *o;
-    int rc = mt__runjob_exec(r->job, agent_on_second, r, err, sizeof(err));
+    mt_rs_err_t rerr;
+    int rc = mt__runjob_exec(r->job, agent_on_second, r, &rerr);
+    const char *err = rerr.msg;
 
     pthread_mutex_lock(&a->mu);
     if (rc != MT_OK) {
@@ -275,16 +277,16 @@ int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out)
 int mt_agent_check_config(const char *config_json, char *err, size_t errlen)
 {
     mt__runjob_t *job = NULL;
-    char buf[512];
+    mt_rs_err_t rerr;
     int rc;
 
     if (config_json == NULL) {
         snprintf(err, errlen, "no config");
         return MT_EINVAL;
     }
-    rc = mt__runjob_new(config_json, strlen(config_json), &job, buf, sizeof(buf));
+    rc = mt__runjob_new(config_json, strlen(config_json), &job, &rerr);
     if (rc != MT_OK && errlen > 0)
-        snprintf(err, errlen, "%s", buf);
+        mt_rs_err_format(&rerr, err, errlen);
     mt__runjob_free(job);
     return rc == MT_ENOMEM ? MT_ENOMEM : rc != MT_OK ? MT_EINVAL : MT_OK;
 }
@@ -293,7 +295,7 @@ int mt_agent_start(mt_agent_t *a, const char *run_id, const char *config_json, c
                    size_t errlen)
 {
     agent_run_t *r;
-    char buf[512];
+    mt_rs_err_t rerr;
     int rc;
 
     if (errlen > 0)
@@ -309,9 +311,9 @@ int mt_agent_start(mt_agent_t *a, const char *run_id, const char *config_json, c
     }
     r->a = a;
     snprintf(r->id, sizeof(r->id), "%s", run_id);
-    rc = mt__runjob_new(config_json, strlen(config_json), &r->job, buf, sizeof(buf));
+    rc = mt__runjob_new(config_json, strlen(config_json), &r->job, &rerr);
     if (rc != MT_OK) {
-        snprintf(err, errlen, "%s", buf);
+        mt_rs_err_format(&rerr, err, errlen);
         free(r);
         return rc == MT_ENOMEM ? MT_ENOMEM : MT_EINVAL;
     }

@@ -15,8 +15,8 @@
 #include <time.h>
 
 #include "cli/json_out.h"
-#include "cli/runjob.h"
-#include "cli/verdicts.h"
+#include "runspec/runjob.h"
+#include "runspec/verdicts.h"
 #include "mortar/error.h"
 #include "server/log.h"
 #include "server/snapshot.h"
@@ -715,9 +715,14 @@ int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsig
         snprintf(err, errlen, "run id: 1..%zu characters without '.'", sizeof(r->id) - 1);
         return MT_EINVAL;
     }
-    rc = mt__runjob_new(config_json, strlen(config_json), &job, err, errlen);
-    if (rc != MT_OK)
-        return rc;
+    {
+        mt_rs_err_t rerr;
+        rc = mt__runjob_new(config_json, strlen(config_json), &job, &rerr);
+        if (rc != MT_OK) {
+            mt_rs_err_format(&rerr, err, errlen);
+            return rc;
+        }
+    }
     rc = MT_ENOMEM;
     r = calloc(1, sizeof(*r));
     if (r == NULL)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mortar/error.h"
+#include "runspec/runspec.h"
 #include "server/agent.h"
 #include "server/cron.h"
 #include "server/serve.h"
@@ -101,53 +102,37 @@ static int bd_string(json_t *o, const char *key, int required, size_t max, bd_er
     return 0;
 }
 
-/* The run config: an object that mt_agent_check_config accepts. */
-static int bd_config(json_t *cfg, const char *base, bd_err_t *e)
+/* The run config at parent[key] (pointer base): read by the run spec in server mode (no
+ * local files), checked and built as the agent will build it, so a bad config is a 422 with
+ * the spec's own pointer and wording. With canonical, the config is replaced by its canonical
+ * form (runspec.h: the keys of --config, defaults filled in), which is what is stored and
+ * what agents get. */
+static int bd_config(json_t *parent, const char *key, const char *base, bool canonical, bd_err_t *e)
 {
-    if (!json_is_object(cfg)) {
-        bd_fail(e, base, "the run config must be a JSON object");
-        return -1;
+    json_t *cfg = json_object_get(parent, key);
+    mt_runspec_t s;
+    mt_rs_err_t rerr;
+    int rc;
+
+    mt_runspec_init(&s, MT_RS_SERVER);
+    rc = mt_runspec_from_json(&s, cfg, base, &rerr);
+    if (rc == MT_OK)
+        rc = mt_runspec_check(&s, &rerr);
+    if (rc == MT_OK)
+        rc = mt_runspec_build(&s, &rerr);
+    if (rc == MT_OK && canonical) {
+        json_t *canon = mt_runspec_to_json(&s);
+        if (canon == NULL || json_object_set_new(parent, key, canon) != 0) {
+            rc = MT_ENOMEM;
+            memset(&rerr, 0, sizeof(rerr));
+            snprintf(rerr.msg, sizeof(rerr.msg), "out of memory");
+        }
     }
-    char *text = json_dumps(cfg, JSON_COMPACT);
-    if (text == NULL) {
-        bd_fail(e, base, "the run config cannot be encoded");
-        return -1;
-    }
-    char err[256] = "";
-    int rc = mt_agent_check_config(text, err, sizeof err);
-    free(text);
+    mt_runspec_dispose(&s);
     if (rc == MT_OK)
         return 0;
-    /* "config:1:20: rate: expected a number": the position is in our compact re-encoding,
-     * meaningless to the client, so it goes; the key becomes the pointer */
-    if (strncmp(err, "config:", 7) == 0) {
-        char *q = err + 7;
-        for (int colons = 0; *q && colons < 2; q++)
-            if (*q == ':')
-                colons++;
-        if (*q == ' ')
-            q++;
-        memmove(err, q, strlen(q) + 1);
-    }
-    char p[300];
-    snprintf(p, sizeof p, "%s", base);
-    const char *k;
-    json_t *v;
-    json_object_foreach(cfg, k, v)
-    {
-        size_t kl = strlen(k);
-        if (strncmp(err, k, kl) == 0 && (err[kl] == ':' || err[kl] == ' ' || err[kl] == '\'')) {
-            snprintf(p, sizeof p, "%s/%.200s", base, k);
-            break;
-        }
-        char quoted[230];
-        snprintf(quoted, sizeof quoted, "'%.200s'", k);
-        if (strstr(err, quoted)) {
-            snprintf(p, sizeof p, "%s/%.200s", base, k);
-            break;
-        }
-    }
-    bd_fail(e, p, "%s", err[0] ? err : "invalid run config");
+    bd_fail(e, rerr.at.src == MT_RS_SRC_JSON && rerr.at.name[0] ? rerr.at.name : base, "%s",
+            rerr.msg[0] ? rerr.msg : "invalid run config");
     return -1;
 }
 
@@ -177,7 +162,7 @@ json_t *mt__body_test(const char *body, size_t len, char *pointer, char *detail,
         bd_fail(&e, "/config", "'config' is required");
         return bd_done(o, 1);
     }
-    if (bd_config(cfg, "/config", &e))
+    if (bd_config(o, "config", "/config", false, &e))
         return bd_done(o, 1);
     json_t *tol = json_object_get(o, "tolerances");
     if (tol == NULL) {
@@ -245,7 +230,7 @@ json_t *mt__body_run(const char *body, size_t len, char *pointer, char *detail, 
         bd_fail(&e, "", "give either 'test' (a test id) or 'config' (a run config)");
         return bd_done(o, 1);
     }
-    if (cfg && bd_config(cfg, "/config", &e))
+    if (cfg && bd_config(o, "config", "/config", true, &e))
         return bd_done(o, 1);
     return bd_done(o, bd_labels(o, &e));
 }

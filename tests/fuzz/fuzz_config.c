@@ -4,7 +4,7 @@
  *
  * The source is included so that libFuzzer's coverage instrumentation sees it; link with
  * -lyaml (libyaml itself is not instrumented). */
-#include "../../src/cli/config.c"
+#include "../../src/runspec/config.c"
 
 #include <stdint.h>
 #include <stdlib.h>

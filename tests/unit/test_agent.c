@@ -99,28 +99,27 @@ static void test_check_config(void **state)
     assert_int_equal(mt_agent_check_config("{\"url\":\"http://127.0.0.1:1/\",\"rate\":\"fast\"}",
                                            err, sizeof(err)),
                      MT_EINVAL);
-    assert_non_null(strstr(err, "config:1:37: rate: expected a number"));
+    assert_non_null(strstr(err, "/rate: bad rate 'fast'"));
     assert_int_equal(mt_agent_check_config("{\"url\":\"http://127.0.0.1:1/\",\"connections\":0}",
                                            err, sizeof(err)),
                      MT_EINVAL);
-    assert_non_null(strstr(err, "--connections: must be between 1 and"));
+    assert_non_null(strstr(err, "/connections: must be between 1 and"));
     assert_int_equal(mt_agent_check_config("{\"url\":\"http://127.0.0.1:1/\",\"duraton\":\"1s\"}",
                                            err, sizeof(err)),
                      MT_EINVAL);
-    assert_non_null(strstr(err, "config:1:"));
-    assert_non_null(strstr(err, "duraton"));
+    assert_non_null(strstr(err, "/duraton: unknown key 'duraton' (did you mean 'duration'?)"));
     assert_int_equal(mt_agent_check_config("{\"url\":\"http://127.0.0.1:1/\",\"phout\":\"x\"}", err,
                                            sizeof(err)),
                      MT_EINVAL);
-    assert_non_null(strstr(err, "phout: not allowed"));
+    assert_non_null(strstr(err, "/phout: not allowed"));
     assert_int_equal(
         mt_agent_check_config("{\"url\":\"http://127.0.0.1:1/\",\"ammo\":\"/etc/passwd\"}", err,
                               sizeof(err)),
         MT_EINVAL);
-    assert_non_null(strstr(err, "ammo: not allowed"));
+    assert_non_null(strstr(err, "/ammo: not allowed"));
     assert_int_equal(mt_agent_check_config("[1,2", err, sizeof(err)), MT_EINVAL);
     assert_int_equal(mt_agent_check_config("{}", err, sizeof(err)), MT_EINVAL);
-    assert_non_null(strstr(err, "missing URL"));
+    assert_non_null(strstr(err, "/url: the target URL is required"));
 }
 
 static void test_runs(void **state)

@@ -58,25 +58,25 @@ static void test_defaults(void **state)
 {
     (void)state;
     assert_int_equal(parse("http://example.com:8080/x?y", NULL), 0);
-    assert_int_equal(opts.connections, 10);
-    assert_int_equal(opts.threads, expected_threads(10));
-    assert_int_equal(opts.duration_ns, 10000000000LL);
-    assert_int_equal(opts.planned_ns, 10000000000LL);
-    assert_int_equal(opts.timeout_ns, 2000000000LL);
-    assert_false(opts.open_model);
-    assert_null(opts.json_path);
-    assert_false(opts.quiet);
-    assert_false(opts.latency);
-    assert_string_equal(opts.method, "GET");
-    assert_string_equal(opts.url.host, "example.com");
-    assert_string_equal(opts.url.port, "8080");
-    assert_int_equal(opts.parse_flags, 0);
-    assert_string_equal(opts.request, "GET /x?y HTTP/1.1\r\n"
-                                      "Host: example.com:8080\r\n"
-                                      "User-Agent: mortar/" MT_VERSION "\r\n"
-                                      "Accept: */*\r\n"
-                                      "\r\n");
-    assert_int_equal(opts.request_len, strlen(opts.request));
+    assert_int_equal(opts.s.connections, 10);
+    assert_int_equal(opts.s.threads, expected_threads(10));
+    assert_int_equal(opts.s.duration_ns, 10000000000LL);
+    assert_int_equal(opts.s.planned_ns, 10000000000LL);
+    assert_int_equal(opts.s.timeout_ns, 2000000000LL);
+    assert_false(opts.s.open_model);
+    assert_null(opts.s.json_path);
+    assert_false(opts.s.quiet);
+    assert_false(opts.s.latency);
+    assert_string_equal(opts.s.method, "GET");
+    assert_string_equal(opts.s.url.host, "example.com");
+    assert_string_equal(opts.s.url.port, "8080");
+    assert_int_equal(opts.s.parse_flags, 0);
+    assert_string_equal(opts.s.request, "GET /x?y HTTP/1.1\r\n"
+                                        "Host: example.com:8080\r\n"
+                                        "User-Agent: mortar/" MT_VERSION "\r\n"
+                                        "Accept: */*\r\n"
+                                        "\r\n");
+    assert_int_equal(opts.s.request_len, strlen(opts.s.request));
 }
 
 static void test_flags(void **state)
@@ -86,21 +86,21 @@ static void test_flags(void **state)
                            "X-A: 1", "--header", "Host: other", "-m", "HEAD", "--json", "out.json",
                            "-q", "--latency", "http://h/", NULL),
                      0);
-    assert_int_equal(opts.connections, 100);
-    assert_int_equal(opts.threads, 2);
-    assert_int_equal(opts.duration_ns, 90000000000LL);
-    assert_int_equal(opts.timeout_ns, 500000000LL);
-    assert_string_equal(opts.json_path, "out.json");
-    assert_true(opts.quiet);
-    assert_true(opts.latency);
-    assert_int_equal(opts.parse_flags, MT_H1_NO_BODY);
-    assert_int_equal(opts.nheaders, 2);
-    assert_string_equal(opts.request, "HEAD / HTTP/1.1\r\n"
-                                      "Host: other\r\n"
-                                      "User-Agent: mortar/" MT_VERSION "\r\n"
-                                      "Accept: */*\r\n"
-                                      "X-A: 1\r\n"
-                                      "\r\n");
+    assert_int_equal(opts.s.connections, 100);
+    assert_int_equal(opts.s.threads, 2);
+    assert_int_equal(opts.s.duration_ns, 90000000000LL);
+    assert_int_equal(opts.s.timeout_ns, 500000000LL);
+    assert_string_equal(opts.s.json_path, "out.json");
+    assert_true(opts.s.quiet);
+    assert_true(opts.s.latency);
+    assert_int_equal(opts.s.parse_flags, MT_H1_NO_BODY);
+    assert_int_equal(opts.s.nheaders, 2);
+    assert_string_equal(opts.s.request, "HEAD / HTTP/1.1\r\n"
+                                        "Host: other\r\n"
+                                        "User-Agent: mortar/" MT_VERSION "\r\n"
+                                        "Accept: */*\r\n"
+                                        "X-A: 1\r\n"
+                                        "\r\n");
 }
 
 static void test_long_equals_and_order(void **state)
@@ -110,51 +110,51 @@ static void test_long_equals_and_order(void **state)
     assert_int_equal(parse("http://h/", "--connections=7", "--threads=3", "--duration=2s",
                            "--timeout=0", "-L", NULL),
                      0);
-    assert_int_equal(opts.connections, 7);
-    assert_int_equal(opts.threads, 3);
-    assert_int_equal(opts.duration_ns, 2000000000LL);
-    assert_int_equal(opts.timeout_ns, 0);
-    assert_true(opts.latency);
+    assert_int_equal(opts.s.connections, 7);
+    assert_int_equal(opts.s.threads, 3);
+    assert_int_equal(opts.s.duration_ns, 2000000000LL);
+    assert_int_equal(opts.s.timeout_ns, 0);
+    assert_true(opts.s.latency);
     /* the last of a repeated flag wins */
     assert_int_equal(parse("-c", "5", "-c", "6", "http://h/", NULL), 0);
-    assert_int_equal(opts.connections, 6);
+    assert_int_equal(opts.s.connections, 6);
 }
 
 static void test_threads_default_clamped(void **state)
 {
     (void)state;
     assert_int_equal(parse("-c", "1", "http://h/", NULL), 0);
-    assert_int_equal(opts.threads, 1);
+    assert_int_equal(opts.s.threads, 1);
     assert_int_equal(parse("-c", "3", "-t", "3", "http://h/", NULL), 0);
-    assert_int_equal(opts.threads, 3);
+    assert_int_equal(opts.s.threads, 3);
 }
 
 static void test_rate(void **state)
 {
     (void)state;
     assert_int_equal(parse("-R", "100", "-d", "5s", "--max-queue", "50", "http://h/", NULL), 0);
-    assert_true(opts.open_model);
-    assert_true(opts.rate == 100.0);
-    assert_int_equal(opts.planned_ns, 5000000000LL);
-    assert_int_equal(opts.planned, 500);
-    assert_int_equal(opts.max_queue, 50);
-    assert_int_equal(opts.sched.total_ns, 5000000000LL);
+    assert_true(opts.s.open_model);
+    assert_true(opts.s.rate == 100.0);
+    assert_int_equal(opts.s.planned_ns, 5000000000LL);
+    assert_int_equal(opts.s.planned, 500);
+    assert_int_equal(opts.s.max_queue, 50);
+    assert_int_equal(opts.s.sched.total_ns, 5000000000LL);
 }
 
 static void test_schedule(void **state)
 {
     (void)state;
     assert_int_equal(parse("--schedule", "const(10, 2s) const(20, 1s)", "http://h/", NULL), 0);
-    assert_true(opts.open_model);
-    assert_false(opts.duration_set);
-    assert_int_equal(opts.planned_ns, 3000000000LL); /* the schedule's length */
-    assert_int_equal(opts.planned, 40);
-    assert_string_equal(opts.schedule_txt, "const(10, 2s) const(20, 1s)");
+    assert_true(opts.s.open_model);
+    assert_false(opts.s.duration_set);
+    assert_int_equal(opts.s.planned_ns, 3000000000LL); /* the schedule's length */
+    assert_int_equal(opts.s.planned, 40);
+    assert_string_equal(opts.s.schedule_txt, "const(10, 2s) const(20, 1s)");
 
     /* -d cuts the schedule short */
     assert_int_equal(parse("--schedule=const(10,10s)", "-d", "2s", "http://h/", NULL), 0);
-    assert_int_equal(opts.planned_ns, 2000000000LL);
-    assert_int_equal(opts.planned, 20);
+    assert_int_equal(opts.s.planned_ns, 2000000000LL);
+    assert_int_equal(opts.s.planned, 20);
 }
 
 static void test_body(void **state)
@@ -165,8 +165,8 @@ static void test_body(void **state)
     (void)state;
 
     assert_int_equal(parse("-m", "POST", "--body", "hello", "http://h/", NULL), 0);
-    assert_int_equal(opts.body_len, 5);
-    assert_non_null(strstr(opts.request, "Content-Length: 5\r\n\r\nhello"));
+    assert_int_equal(opts.s.body_len, 5);
+    assert_non_null(strstr(opts.s.request, "Content-Length: 5\r\n\r\nhello"));
 
     fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -178,9 +178,9 @@ static void test_body(void **state)
         char arg[64];
         snprintf(arg, sizeof(arg), "@%s", path);
         assert_int_equal(parse("--body", arg, "-m", "PUT", "http://h/", NULL), 0);
-        assert_int_equal(opts.body_len, 4);
-        assert_memory_equal(opts.request + opts.request_len - 4, "a\0b\n", 4);
-        assert_non_null(strstr(opts.request, "Content-Length: 4\r\n\r\n"));
+        assert_int_equal(opts.s.body_len, 4);
+        assert_memory_equal(opts.s.request + opts.s.request_len - 4, "a\0b\n", 4);
+        assert_non_null(strstr(opts.s.request, "Content-Length: 4\r\n\r\n"));
     }
     unlink(path);
 }
@@ -289,7 +289,7 @@ static void test_reparse(void **state)
     /* getopt state is reset between calls: an error then a good parse */
     assert_int_equal(parse("-Z", "http://h/", NULL), 2);
     assert_int_equal(parse("-c", "3", "http://h/", NULL), 0);
-    assert_int_equal(opts.connections, 3);
+    assert_int_equal(opts.s.connections, 3);
 }
 
 int main(void)

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "../../src/cli/config.c"
+#include "../../src/runspec/config.c"
 
 /* the state of one parse, freed by reset() */
 static int g_argc;
@@ -749,10 +749,10 @@ static void test_edit_distance(void **state)
     assert_int_equal(cfg_distance("conections", "connections"), 1);
     assert_int_equal(cfg_distance("tiemout", "timeout"), 1); /* a transposition */
     assert_int_equal(cfg_distance("", "abc"), 3);
-    assert_string_equal(cfg_suggest("Threads", names, 4), "threads");
-    assert_string_equal(cfg_suggest("tik", names, 4), "tick");
-    assert_null(cfg_suggest("x", names, 4));
-    assert_null(cfg_suggest("verylongunrelatedkey", names, 4));
+    assert_string_equal(mt__config_suggest("Threads", names, 4), "threads");
+    assert_string_equal(mt__config_suggest("tik", names, 4), "tick");
+    assert_null(mt__config_suggest("x", names, 4));
+    assert_null(mt__config_suggest("verylongunrelatedkey", names, 4));
 }
 
 int main(void)

@@ -1,8 +1,9 @@
 /* Verdicts of a run: Yandex.Tank autostop criteria (checked every second; a trip stops the
  * run and sets exit code 21..30) and k6-style thresholds (checked at the end, exit code 99 when
- * any fails; abortOnFail ones also every second). Wraps include/mortar/verdict.h for the CLI. */
-#ifndef MT_CLI_VERDICTS_H
-#define MT_CLI_VERDICTS_H
+ * any fails; abortOnFail ones also every second). Wraps include/mortar/verdict.h for the run spec,
+ * the CLI and the server's aggregator. */
+#ifndef MT_RUNSPEC_VERDICTS_H
+#define MT_RUNSPEC_VERDICTS_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -29,7 +30,8 @@ typedef struct mt__verdicts {
 } mt__verdicts_t;
 
 /* Parse one --autostop value (one criterion, or several separated by spaces) / one
- * --threshold value; on error write "--autostop: col N: ..." to err and return MT_EPARSE. */
+ * --threshold value; on error write "col N: ..." (no prefix: the caller says where) to err
+ * and return MT_EPARSE (MT_ERANGE: too many). */
 int mt__verdicts_add_autostop(mt__verdicts_t *v, const char *text, char *err, size_t n);
 int mt__verdicts_add_threshold(mt__verdicts_t *v, const char *text, char *err, size_t n);
 bool mt__verdicts_any(const mt__verdicts_t *v);

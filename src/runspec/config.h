@@ -5,8 +5,8 @@
  *
  * The parser is pure (a buffer in, argv or a positioned error out); mt__config_load only adds
  * reading the file. Nothing here prints: warnings are returned to the caller. */
-#ifndef MT_CLI_CONFIG_H
-#define MT_CLI_CONFIG_H
+#ifndef MT_RUNSPEC_CONFIG_H
+#define MT_RUNSPEC_CONFIG_H
 
 #include <stddef.h>
 
@@ -51,6 +51,10 @@ int mt__config_load_info(const char *path, int *argc, char ***argv, char **url,
  * the file name used in warnings. Same results as mt__config_load_info; never MT_ESYS. */
 int mt__config_parse(const char *buf, size_t len, const char *name, int *argc, char ***argv,
                      char **url, mt__config_info_t *info, mt_parse_err_t *err);
+
+/* The closest of names to key when it is close enough to be a typo ("did you mean"), else
+ * NULL ('-' and '_' are not told apart by the callers' tables: they normalise first). */
+const char *mt__config_suggest(const char *key, const char *const *names, size_t n);
 
 /* Frees argv[0..argc-1] and argv itself (either may be NULL). */
 void mt__config_argv_free(int argc, char **argv);

@@ -1,4 +1,4 @@
-#include "cli/verdicts.h"
+#include "runspec/verdicts.h"
 
 #include <string.h>
 
@@ -11,6 +11,16 @@ static int vd_err(char *err, size_t n, const char *flag, const mt_parse_err_t *p
     return MT_EPARSE;
 }
 
+/* The message without a prefix: the run spec says where. */
+static int vd_msg(char *err, size_t n, const mt_parse_err_t *pe)
+{
+    if (pe->col > 0)
+        snprintf(err, n, "col %d: %s", pe->col, pe->msg);
+    else
+        snprintf(err, n, "%s", pe->msg);
+    return MT_EPARSE;
+}
+
 int mt__verdicts_add_autostop(mt__verdicts_t *v, const char *text, char *err, size_t n)
 {
     mt_parse_err_t pe = {0};
@@ -18,7 +28,7 @@ int mt__verdicts_add_autostop(mt__verdicts_t *v, const char *text, char *err, si
     int rc =
         mt_autostop_parse_list(text, v->crits + v->ncrits, MT__MAX_VERDICTS - v->ncrits, &got, &pe);
     if (rc != MT_OK)
-        return vd_err(err, n, "--autostop", &pe);
+        return vd_msg(err, n, &pe);
     v->ncrits += got;
     return MT_OK;
 }
@@ -27,11 +37,11 @@ int mt__verdicts_add_threshold(mt__verdicts_t *v, const char *text, char *err, s
 {
     mt_parse_err_t pe = {0};
     if (v->nths >= MT__MAX_VERDICTS) {
-        snprintf(err, n, "mortar run: --threshold: more than %d thresholds", MT__MAX_VERDICTS);
+        snprintf(err, n, "more than %d thresholds", MT__MAX_VERDICTS);
         return MT_ERANGE;
     }
     if (mt_threshold_parse(text, &v->ths[v->nths], &pe) != MT_OK)
-        return vd_err(err, n, "--threshold", &pe);
+        return vd_msg(err, n, &pe);
     v->nths++;
     return MT_OK;
 }

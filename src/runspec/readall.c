@@ -1,4 +1,4 @@
-#include "cli/readall.h"
+#include "runspec/readall.h"
 
 #include <errno.h>
 #include <stdlib.h>

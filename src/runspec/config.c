@@ -6,8 +6,9 @@
  * flag names of `mortar run`. Values are checked only for their shape here (a number, a
  * string, a list...); what they mean is checked by cmd_run.c, the one place that validates
  * options. Mapping, defaults and what is ignored: docs/config.md; why: docs/adr/0009. */
-#include "cli/config.h"
-#include "cli/readall.h"
+#include "runspec/config.h"
+#include "runspec/keys.h"
+#include "runspec/readall.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -149,7 +150,7 @@ static size_t cfg_distance(const char *a, const char *b)
 }
 
 /* The closest of names to key when it is close enough to be a typo, else NULL. */
-static const char *cfg_suggest(const char *key, const char *const *names, size_t n)
+const char *mt__config_suggest(const char *key, const char *const *names, size_t n)
 {
     size_t klen = strlen(key), best = (size_t)-1, limit;
     const char *pick = NULL;
@@ -415,7 +416,7 @@ static int cfg_unknown(cfg_t *c, const yaml_node_t *k, const char *where, const 
                         "unknown key '%s'%s (quote values with commas inside { }: "
                         "'const(1, 1s)')",
                         show, where);
-    hint = cfg_suggest(key, names, n);
+    hint = mt__config_suggest(key, names, n);
     if (hint != NULL)
         return cfg_fail(c, k, "unknown key '%s'%s (did you mean '%s'?)", show, where, hint);
     return cfg_fail(c, k, "unknown key '%s'%s", show, where);
@@ -423,15 +424,17 @@ static int cfg_unknown(cfg_t *c, const yaml_node_t *k, const char *where, const 
 
 /* ---- mortar's own format ---- */
 
+/* mortar's own keys are runspec/keys.h's table (its types, in the same order, are the kinds
+ * of value read here); the file says "url", "connections", ... */
 typedef enum cfg_kind {
-    K_URL,   /* a string, returned in *url */
-    K_INT,   /* a whole number */
-    K_NUM,   /* a number */
-    K_DUR,   /* a duration: a string or a number (seconds) */
-    K_STR,   /* a string */
-    K_BOOL,  /* true: the flag alone; false: nothing */
-    K_LIST,  /* a string or a list of strings: the flag once per string */
-    K_CRITS, /* as K_LIST; a single string may hold several criteria, Tank-style */
+    K_URL = MT_RS_URL,     /* a string, returned in *url */
+    K_INT = MT_RS_INT,     /* a whole number */
+    K_NUM = MT_RS_NUM,     /* a number */
+    K_DUR = MT_RS_DUR,     /* a duration: a string or a number (seconds) */
+    K_STR = MT_RS_STR,     /* a string */
+    K_BOOL = MT_RS_BOOL,   /* true: the flag alone; false: nothing */
+    K_LIST = MT_RS_LIST,   /* a string or a list of strings: the flag once per string */
+    K_CRITS = MT_RS_CRITS, /* as K_LIST; a single string may hold several criteria, Tank-style */
 } cfg_kind_t;
 
 typedef struct cfg_key {
@@ -439,19 +442,13 @@ typedef struct cfg_key {
     cfg_kind_t kind;
 } cfg_key_t;
 
-/* The long flags of `mortar run` that make sense in a file (not --help, --version, --config). */
-static const cfg_key_t cfg_mortar_keys[] = {
-    {"url", K_URL},       {"connections", K_INT}, {"threads", K_INT},    {"duration", K_DUR},
-    {"rate", K_NUM},      {"schedule", K_STR},    {"header", K_LIST},    {"method", K_STR},
-    {"body", K_STR},      {"timeout", K_DUR},     {"max-queue", K_INT},  {"tick", K_DUR},
-    {"json", K_STR},      {"phout", K_STR},       {"quiet", K_BOOL},     {"latency", K_BOOL},
-    {"ammo", K_STR},      {"ammo-type", K_STR},   {"ammo-order", K_STR}, {"uri", K_LIST},
-    {"seed", K_INT},      {"autostop", K_CRITS},  {"threshold", K_LIST}, {"html", K_STR},
-    {"insecure", K_BOOL}, {"cacert", K_STR},      {"cert", K_STR},       {"key", K_STR},
-    {"tls", K_STR},       {"tls-min", K_STR},     {"tls-max", K_STR},    {"no-tls-resume", K_BOOL},
-    {"http2", K_BOOL},    {"streams", K_INT},     {"phout-tls", K_BOOL},
-};
-#define CFG_NKEYS (sizeof(cfg_mortar_keys) / sizeof(cfg_mortar_keys[0]))
+#define CFG_NKEYS ((size_t)MT_RSK__COUNT)
+
+static cfg_key_t cfg_key_at(size_t i)
+{
+    cfg_key_t k = {mt_rs_keys[i].name, (cfg_kind_t)mt_rs_keys[i].type};
+    return k;
+}
 
 /* Yandex.Tank's sections (yandextank/core/config/00-base.yaml): named in the message when one
  * turns up among mortar's keys. */
@@ -463,18 +460,8 @@ static const char *const cfg_tank_sections[] = {
 
 static int cfg_mortar_find(const char *key)
 {
-    char norm[32];
-    size_t i;
-
-    for (i = 0; key[i] != '\0' && i < sizeof(norm) - 1; i++)
-        norm[i] = key[i] == '_' ? '-' : key[i];
-    if (key[i] != '\0')
-        return -1;
-    norm[i] = '\0';
-    for (size_t k = 0; k < CFG_NKEYS; k++)
-        if (strcmp(norm, cfg_mortar_keys[k].name) == 0)
-            return (int)k;
-    return -1;
+    const mt_rs_key_t *k = mt_rs_key_find(key);
+    return k != NULL ? (int)k->id : -1;
 }
 
 static int cfg_unknown_mortar_key(cfg_t *c, const yaml_node_t *k)
@@ -488,7 +475,7 @@ static int cfg_unknown_mortar_key(cfg_t *c, const yaml_node_t *k)
                             "a phantom: section)",
                             cfg_tank_sections[i]);
     for (size_t i = 0; i < CFG_NKEYS; i++)
-        names[i] = cfg_mortar_keys[i].name;
+        names[i] = mt_rs_keys[i].name;
     return cfg_unknown(c, k, "", names, CFG_NKEYS);
 }
 
@@ -611,10 +598,11 @@ static int cfg_mortar(cfg_t *c, const yaml_node_t *root)
         if (idx < 0)
             return cfg_unknown_mortar_key(c, k);
         if (seen[idx] != NULL)
-            return cfg_fail(c, k, "duplicate key '%s' (first at line %zu)",
-                            cfg_mortar_keys[idx].name, seen[idx]->start_mark.line + 1);
+            return cfg_fail(c, k, "duplicate key '%s' (first at line %zu)", mt_rs_keys[idx].name,
+                            seen[idx]->start_mark.line + 1);
         seen[idx] = k;
-        rc = cfg_mortar_value(c, &cfg_mortar_keys[idx], k, v);
+        cfg_key_t def = cfg_key_at((size_t)idx);
+        rc = cfg_mortar_value(c, &def, k, v);
         if (rc != MT_OK)
             return rc;
     }

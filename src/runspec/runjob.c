@@ -1,0 +1,170 @@
+/* The executor (runspec/runjob.h): a checked and built spec driven through the engine. */
+#include "runspec/runjob.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mt__runjob {
+    mt_runspec_t spec;
+    mt_run_config_t cfg;
+    pthread_mutex_t mu;
+    mt_run_t *run; /* after prepare */
+    bool stop;
+    bool executed;
+};
+
+int mt__runjob_new_spec(mt_runspec_t *spec, mt__runjob_t **out, mt_rs_err_t *err)
+{
+    mt__runjob_t *j;
+    int rc;
+
+    *out = NULL;
+    j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        mt_runspec_dispose(spec);
+        memset(err, 0, sizeof(*err));
+        err->code = MT_ENOMEM;
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        return MT_ENOMEM;
+    }
+    pthread_mutex_init(&j->mu, NULL);
+    j->spec = *spec;
+    memset(spec, 0, sizeof(*spec));
+    rc = mt_runspec_check(&j->spec, err);
+    if (rc == MT_OK)
+        rc = mt_runspec_build(&j->spec, err);
+    if (rc != MT_OK) {
+        mt__runjob_free(j);
+        return rc;
+    }
+    *out = j;
+    return MT_OK;
+}
+
+int mt__runjob_new(const char *config, size_t len, mt__runjob_t **out, mt_rs_err_t *err)
+{
+    mt_runspec_t s;
+    int rc;
+
+    *out = NULL;
+    mt_runspec_init(&s, MT_RS_SERVER);
+    rc = mt_runspec_from_json_text(&s, config, len, "", err);
+    if (rc != MT_OK) {
+        mt_runspec_dispose(&s);
+        return rc;
+    }
+    return mt__runjob_new_spec(&s, out, err);
+}
+
+void mt__runjob_set_records(mt__runjob_t *j, mt_records_cb cb, void *ud)
+{
+    j->cfg.on_records = cb;
+    j->cfg.records_ud = ud;
+}
+
+int mt__runjob_prepare(mt__runjob_t *j, mt_rs_err_t *err)
+{
+    mt_run_t *run = NULL;
+    int rc;
+
+    if (j->run != NULL)
+        return MT_OK;
+    mt_runspec_engine_config(&j->spec, &j->cfg);
+    rc = mt_run_new(&j->cfg, &run);
+    if (rc != MT_OK) {
+        memset(err, 0, sizeof(*err));
+        err->code = rc;
+        snprintf(err->msg, sizeof(err->msg), "cannot set up the run: %s", mt_strerror(rc));
+        return rc;
+    }
+    pthread_mutex_lock(&j->mu);
+    j->run = run;
+    if (j->stop)
+        mt_run_stop(run); /* stopped before it started: the engine ends at once */
+    pthread_mutex_unlock(&j->mu);
+    return MT_OK;
+}
+
+mt_run_t *mt__runjob_engine(const mt__runjob_t *j)
+{
+    return j->run;
+}
+
+const mt_run_config_t *mt__runjob_config(const mt__runjob_t *j)
+{
+    return &j->cfg;
+}
+
+int mt__runjob_exec(mt__runjob_t *j, mt_second_cb on_second, void *ud, mt_rs_err_t *err)
+{
+    int rc;
+
+    memset(err, 0, sizeof(*err));
+    if (j->executed) {
+        err->code = MT_EINVAL;
+        snprintf(err->msg, sizeof(err->msg), "the job has run already");
+        return MT_EINVAL;
+    }
+    j->executed = true;
+    rc = mt__runjob_prepare(j, err);
+    if (rc != MT_OK)
+        return rc;
+    rc = mt_run_exec(j->run, on_second, ud);
+    if (rc != MT_OK) {
+        err->code = rc;
+        snprintf(err->msg, sizeof(err->msg), "the engine failed: %s", mt_strerror(rc));
+    }
+    return rc;
+}
+
+void mt__runjob_stop(mt__runjob_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->stop = true;
+    if (j->run != NULL)
+        mt_run_stop(j->run);
+    pthread_mutex_unlock(&j->mu);
+}
+
+const mt_run_result_t *mt__runjob_result(const mt__runjob_t *j)
+{
+    return j->run != NULL && j->executed ? mt_run_result(j->run) : NULL;
+}
+
+const char *const *mt__runjob_tags(const mt__runjob_t *j, size_t *ntags)
+{
+    if (!j->spec.has_ammo || j->spec.ammo.ntags == 0) {
+        *ntags = 0;
+        return NULL;
+    }
+    *ntags = j->spec.ammo.ntags;
+    return j->spec.ammo.tags;
+}
+
+int mt__runjob_connections(const mt__runjob_t *j)
+{
+    return j->spec.connections;
+}
+
+const mt__verdicts_t *mt__runjob_verdicts(const mt__runjob_t *j)
+{
+    return &j->spec.verdicts;
+}
+
+mt_runspec_t *mt__runjob_spec(mt__runjob_t *j)
+{
+    return &j->spec;
+}
+
+void mt__runjob_free(mt__runjob_t *j)
+{
+    if (j == NULL)
+        return;
+    if (j->run != NULL)
+        mt_run_free(j->run);
+    mt_runspec_dispose(&j->spec);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
