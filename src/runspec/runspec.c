@@ -1338,7 +1338,8 @@ json_t *mt_runspec_to_json(const mt_runspec_t *s)
             v = skip ? NULL : rs_list(s->header_txt, s->nheaders);
             break;
         case MT_RSK_METHOD:
-            v = json_string(s->method);
+            skip = s->ammo_path != NULL || s->nuris > 0; /* the ammo says */
+            v = skip ? NULL : json_string(s->method);
             break;
         case MT_RSK_BODY:
             skip = s->body_txt == NULL;

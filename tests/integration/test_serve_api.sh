@@ -156,8 +156,27 @@ expect_problem "a run of no test" 422 validation POST /runs "$RUNNER" '{"test":"
 expect_problem "a config that would write a server file" 422 validation POST /runs "$RUNNER" \
   "{\"config\":{\"url\":\"$TARGET_URL/\",\"json\":\"$WORK/leak.json\"}}"
 expect_jq "the file key is pointed at" "$OUT" '.errors[0].pointer == "/config/json"'
+# the run spec's own pointer and wording (no "mortar run:", no flags) for value and cross-key
+# errors, and the stored config is the canonical one (defaults filled in)
+expect_problem "a rate out of range" 422 validation POST /runs "$RUNNER" \
+  "{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":1e12}}"
+expect_jq "the rate is pointed at, API wording" "$OUT" \
+  '.errors[0].pointer == "/config/rate" and (.detail | test("^must be more than 0 and at most 1000000000 \\(got 1e\\+12\\)$"))'
+expect_problem "more threads than connections" 422 validation POST /runs "$RUNNER" \
+  "{\"config\":{\"url\":\"$TARGET_URL/\",\"threads\":1024}}"
+expect_jq "the threads are pointed at, API wording" "$OUT" \
+  '.errors[0].pointer == "/config/threads" and (.detail | test("connections is 10")) and (.detail | test("-c|mortar run") | not)'
+expect_problem "a bad threshold in a list" 422 validation POST /runs "$RUNNER" \
+  "{\"config\":{\"url\":\"$TARGET_URL/\",\"threshold\":[\"p(99)<1s\",\"p(99)<<1s\"]}}"
+expect_jq "the list entry is pointed at" "$OUT" '.errors[0].pointer == "/config/threshold/1"'
+expect_problem "a body read from a server file" 422 validation POST /runs "$RUNNER" \
+  "{\"config\":{\"url\":\"$TARGET_URL/\",\"body\":\"@/etc/passwd\"}}"
+expect_jq "the body is pointed at" "$OUT" '.errors[0].pointer == "/config/body" and (.detail | test("not allowed in a server run"))'
 expect_api "queue a long run" 201 POST /runs "$RUNNER" "$LONG"
 R1=$(jq -r .id "$OUT")
+api GET "/runs/$R1" "$VIEWER" >/dev/null
+expect_jq "the stored config is the canonical spec (defaults filled in)" "$OUT" \
+  '.config.connections == 10 and .config.timeout == "2s" and .config.method == "GET" and .config.duration == "300s" and .config.agents == 1 and .config.on_agent_loss == "error" and .config.placement_timeout == "60s"'
 expect_api "queue another (waits: capacity 1)" 201 POST /runs "$RUNNER" "$LONG"
 R2=$(jq -r .id "$OUT")
 wait_run "$R1" "$VIEWER" 30 running
