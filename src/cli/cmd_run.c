@@ -418,6 +418,7 @@ static int run_exec(run_opts_t *o)
     info.timeout_ns = sp->timeout_ns;
     info.max_queue = sp->max_queue;
     info.detail = sp->latency;
+    info.spec = sp;
     if (sp->has_ammo) {
         info.tags = sp->ammo.tags;
         info.ntags = sp->ammo.ntags;

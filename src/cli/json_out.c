@@ -1,4 +1,5 @@
 #include "cli/json_out.h"
+#include "runspec/runspec.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -138,6 +139,33 @@ static json_t *jo_hist_string(const mt_hist_t *h, int *rc)
     return s;
 }
 
+/* The protocol settings, from the run spec (docs/result-schema.json): http2 always, streams
+ * with http2, tls for https:// targets. */
+static void jo_config_proto(json_t *o, const mt_runspec_t *s)
+{
+    json_object_set_new(o, "http2", json_boolean(s->http2));
+    if (s->http2)
+        json_object_set_new(o, "streams", json_integer(s->streams));
+    if (s->url.tls) {
+        json_t *t = json_object();
+        if (t == NULL)
+            return;
+        json_object_set_new(t, "insecure", json_boolean(s->insecure));
+        json_object_set_new(t, "resume", json_boolean(!s->no_tls_resume));
+        if (s->tls_min != 0)
+            json_object_set_new(t, "min", json_string(s->tls_min == 12 ? "1.2" : "1.3"));
+        if (s->tls_max != 0)
+            json_object_set_new(t, "max", json_string(s->tls_max == 12 ? "1.2" : "1.3"));
+        if (s->cacert != NULL)
+            json_object_set_new(t, "cacert", json_string(s->cacert));
+        if (s->cert != NULL)
+            json_object_set_new(t, "cert", json_string(s->cert));
+        if (s->key != NULL)
+            json_object_set_new(t, "key", json_string(s->key));
+        json_object_set_new(o, "tls", t);
+    }
+}
+
 static json_t *jo_config(const mt__run_info_t *info)
 {
     json_t *o = json_object();
@@ -158,6 +186,8 @@ static json_t *jo_config(const mt__run_info_t *info)
     json_object_set_new(o, "timeout_s", jo_num((double)info->timeout_ns / 1e9, 1e6));
     if (info->max_queue > 0)
         json_object_set_new(o, "max_queue", jo_u64(info->max_queue));
+    if (info->spec != NULL)
+        jo_config_proto(o, info->spec);
     return o;
 }
 

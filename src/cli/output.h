@@ -28,6 +28,7 @@ typedef struct mt__run_info {
     size_t nrequests;        /* requests in the ammo */
     const char *const *tags; /* tag names (tags[0] = "" untagged); NULL when the run has none */
     size_t ntags;
+    const struct mt_runspec *spec; /* the checked spec (the result's http2/streams/tls), or NULL */
 } mt__run_info_t;
 
 /* Live progress state, also collecting the per-second request rates for the summary's

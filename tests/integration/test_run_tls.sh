@@ -97,11 +97,14 @@ expect_eq "--no-tls-resume: nothing resumed" "$(jqr r2.json .summary.tls.handsha
 expect_jq "--no-tls-resume: a full handshake per connection" r2.json \
   '.summary.tls.handshakes_full == .summary.connects'
 expect_eq "--no-tls-resume completed" "$(jqr r2.json .summary.requests)" 300
+expect_jq "the result's config says no resumption" r2.json '.config.tls.resume == false'
 served HTTP/1.1 >/dev/null
 
 # TLS 1.2 only, closed model, phout with the TLS column
 run_json r3.json 30 -c 2 -t 1 -d 1s --tls 1.2 --cacert ca.pem --phout "$WORK/p.phout" --phout-tls "$URL"
 expect_eq "tls 1.2 errors" "$(jqr r3.json .summary.errors)" 0
+expect_jq "the result's config has the TLS settings" r3.json \
+  '.config.http2 == false and .config.tls.min == "1.2" and .config.tls.max == "1.2" and .config.tls.resume and (.config.tls.insecure | not) and .config.tls.cacert == "ca.pem"'
 expect_jq "tls 1.2 completed" r3.json '.summary.requests > 0'
 expect_eq "phout --phout-tls has 13 columns" "$(awk -F'\t' '{print NF}' "$WORK/p.phout" | sort -u)" 13
 served HTTP/1.1 >/dev/null
@@ -130,6 +133,7 @@ grep -q 'mismatch' err.txt || fail "mismatched key not explained: $(cat err.txt)
 
 # ---- HTTP/2 over TLS: exact counts, the server's limit (8 streams) respected with --streams 20 ----
 run_json r6.json 30 -c 2 -t 1 --http2 --streams 20 --schedule 'const(300,1s)' -d 1.5s --cacert ca.pem "$URL"
+expect_jq "the result's config has http2 and the streams" r6.json '.config.http2 and .config.streams == 20 and .config.tls.resume'
 expect_eq "h2 completed" "$(jqr r6.json .summary.requests)" 300
 expect_eq "h2 errors" "$(jqr r6.json .summary.errors)" 0
 expect_eq "nginx served HTTP/2.0" "$(served HTTP/2.0)" 300
