@@ -957,8 +957,8 @@ int mt_runspec_check(mt_runspec_t *s, mt_rs_err_t *err)
     }
     if (!s->url.tls) {
         static const mt_rs_key_id_t tls_keys[] = {
-            MT_RSK_INSECURE, MT_RSK_CACERT,  MT_RSK_CERT,         MT_RSK_KEY,
-            MT_RSK_TLS_MIN,  MT_RSK_TLS_MAX, MT_RSK_NO_TLS_RESUME};
+            MT_RSK_INSECURE, MT_RSK_CACERT,  MT_RSK_CERT,    MT_RSK_KEY,
+            MT_RSK_TLS,      MT_RSK_TLS_MIN, MT_RSK_TLS_MAX, MT_RSK_NO_TLS_RESUME};
         for (size_t i = 0; i < sizeof(tls_keys) / sizeof(tls_keys[0]); i++) {
             mt_rs_key_id_t id = tls_keys[i];
             bool on = id == MT_RSK_INSECURE        ? s->insecure

@@ -340,6 +340,8 @@ static void test_json_pointers(void **state)
                            "streams needs http2"));
     assert_true(json_fails("{\"url\":\"http://h/\",\"insecure\":true}", "/config/insecure",
                            "insecure needs an https:// URL"));
+    assert_true(json_fails("{\"url\":\"http://h/\",\"tls\":\"1.3\"}", "/config/tls",
+                           "tls needs an https:// URL"));
     assert_true(json_fails("{\"url\":\"ftp://h/\"}", "/config/url", "bad URL"));
     assert_true(json_fails("{\"rate\":5}", "/config/url", "the target URL is required"));
     assert_true(json_fails("{\"url\":\"http://h/\",\"schedule\":\"lin(1,2,3s)\"}",
