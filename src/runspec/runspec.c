@@ -95,6 +95,9 @@ static int rs_vfail(mt_rs_err_t *err, int code, const mt_rs_key_t *k, const mt_r
         memset(&err->at, 0, sizeof(err->at));
     snprintf(err->key, sizeof(err->key), "%s", k != NULL ? k->name : "");
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    for (char *p = err->msg; *p != '\0'; p++) /* user text quoted by a lower layer */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
     return code;
 }
 
