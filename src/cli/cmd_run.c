@@ -8,7 +8,7 @@
 #include "cli/json_out.h"
 #include "cli/phout.h"
 #include "cli/readall.h"
-#include "cli/report.h"
+#include "report/report.h"
 #include "cli/verdicts.h"
 #include "cli/output.h"
 #include "mortar/engine.h"

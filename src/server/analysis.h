@@ -7,7 +7,21 @@
 
 #include <jansson.h>
 
+#include "mortar/engine.h"
 #include "server/aggregator.h"
+
+/* The totals of rows (any order; rows of every tag may be mixed) as a run's result: counters
+ * added, histograms merged, per tag in the order tags first appear. MT_OK, or MT_EPARSE /
+ * MT_ENOMEM with err filled ("row 3: data_json.completed: missing"). The tag names are
+ * borrowed from rows: keep them alive. Free with mt_analysis_totals_free. */
+typedef struct mt_analysis_totals mt_analysis_totals_t;
+int mt_analysis_totals(const mt_agg_row_t *rows, size_t n, mt_analysis_totals_t **out, char *err,
+                       size_t errlen);
+/* The totals as a run result (borrowed from t); its connect/send/... histograms are NULL. */
+const mt_run_result_t *mt_analysis_result(const mt_analysis_totals_t *t);
+/* The tag names of the result's tags (borrowed; NULL when there are none). */
+const char *const *mt_analysis_tags(const mt_analysis_totals_t *t, size_t *ntags);
+void mt_analysis_totals_free(mt_analysis_totals_t *t);
 
 /* Summary of rows (any order; rows of every tag may be mixed): the result JSON's "summary"
  * shape (requests, rps, duration_s, errors, errors_by_kind, status, latency_us, service_us

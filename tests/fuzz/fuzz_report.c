@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/report.h"
+#include "report/report.h"
 #include "mortar/error.h"
 
 #define CHECK(c)                                                                                   \
