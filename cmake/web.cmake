@@ -121,6 +121,7 @@ set(MT_WEB_ASSET_FILES
   report.html=${MT_WEB_SRC}/report.html
   report.js=${MT_WEB_SRC}/report.js
   report.css=${MT_WEB_SRC}/report.css
+  fmt.js=${PROJECT_SOURCE_DIR}/web/shared/fmt.js
   uPlot.iife.min.js=${MT_NODE_MODULES}/uplot/dist/uPlot.iife.min.js
   uPlot.min.css=${MT_NODE_MODULES}/uplot/dist/uPlot.min.css)
 set(mt_web_deps "")
@@ -147,6 +148,7 @@ set(MT_SERVE_ASSET_FILES
   index.html=${MT_SERVE_WEB_SRC}/index.html
   app.js=${MT_SERVE_WEB_SRC}/app.js
   app.css=${MT_SERVE_WEB_SRC}/app.css
+  fmt.js=${PROJECT_SOURCE_DIR}/web/shared/fmt.js
   uPlot.iife.min.js=${MT_NODE_MODULES}/uplot/dist/uPlot.iife.min.js
   uPlot.min.css=${MT_NODE_MODULES}/uplot/dist/uPlot.min.css)
 set(mt_serve_deps "")

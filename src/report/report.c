@@ -999,9 +999,8 @@ static bool rp_marker(FILE *f, const char *name, size_t len, const rp_docs_t *d,
     static const struct {
         const char *marker, *asset;
     } subst[] = {
-        {"UPLOT_CSS", "uPlot.min.css"},
-        {"REPORT_CSS", "report.css"},
-        {"UPLOT_JS", "uPlot.iife.min.js"},
+        {"UPLOT_CSS", "uPlot.min.css"},    {"REPORT_CSS", "report.css"},
+        {"UPLOT_JS", "uPlot.iife.min.js"}, {"FMT_JS", "fmt.js"},
         {"REPORT_JS", "report.js"},
     };
 
