@@ -201,6 +201,50 @@ json_t *mt_analysis_summary(const mt_agg_row_t *rows, size_t n, char *err, size_
     return out;
 }
 
+int mt_analysis_result_doc(const mt_agg_row_t *rows, size_t n, mt_analysis_config_cb config,
+                           void *ud, json_t **out, char *err, size_t errlen)
+{
+    mt_analysis_totals_t *tot = NULL;
+    mt__result_t *d = NULL;
+    size_t nsec = 0;
+    int rc;
+
+    *out = NULL;
+    if ((rc = mt_analysis_totals(rows, n, &tot, err, errlen)) != MT_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        nsec += rows[i].tag == NULL || rows[i].tag[0] == '\0';
+    if ((rc = mt__result_new(config(&tot->res, nsec, ud), tot->ntags > 0 ? tot->names : NULL,
+                             tot->ntags, &d)) != MT_OK) {
+        an_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    /* the seconds as stored (the untagged rows), each with its latency histogram */
+    for (size_t i = 0; i < n; i++) {
+        json_t *sec;
+        if (rows[i].tag != NULL && rows[i].tag[0] != '\0')
+            continue;
+        sec = json_loads(rows[i].data_json, 0, NULL); /* read once already by the totals */
+        if (!json_is_object(sec)) {
+            json_decref(sec);
+            rc = an_fail(err, errlen, "row %zu: data_json: not a JSON object", i);
+            goto out;
+        }
+        json_object_set_new(sec, "hist",
+                            json_string(rows[i].latency_b64 != NULL ? rows[i].latency_b64 : ""));
+        mt__result_add_second_json(d, sec);
+    }
+    if ((rc = mt__result_finish(d, &tot->res, false)) != MT_OK) {
+        an_fail(err, errlen, "%s", rc == MT_ENOMEM ? "out of memory" : "cannot encode a histogram");
+        goto out;
+    }
+    *out = json_incref(mt__result_doc(d));
+out:
+    mt__result_free(d);
+    mt_analysis_totals_free(tot);
+    return rc;
+}
+
 /* ---- comparison ---- */
 
 static bool an_num(const json_t *o, const char *a, const char *b, double *out)

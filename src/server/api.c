@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "report/report.h"
-#include "result/result.h"
 #include "mortar/engine.h"
 #include "mortar/error.h"
 #include "mortar/schedule.h"
@@ -540,16 +539,21 @@ static json_t *api_result_config(const json_t *cfg, size_t nsec, uint64_t due)
     return rc;
 }
 
+typedef struct api_cfg_ud {
+    const json_t *cfg;
+} api_cfg_ud_t;
+
+static json_t *api_result_config_cb(const mt_run_result_t *totals, size_t nseconds, void *ud)
+{
+    return api_result_config(((const api_cfg_ud_t *)ud)->cfg, nseconds, totals->c.due);
+}
+
 /* The whole result document (mortar.result/v1) from the stored rows, by the same builder as
- * `mortar run --json` (src/result): the seconds as stored, the totals recomputed from them
- * (analysis.c). NULL with the problem answered. */
+ * `mortar run --json` (analysis.c, src/result). NULL with the problem answered. */
 static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
 {
     mt_store_rows_t rows;
-    mt_analysis_totals_t *tot = NULL;
-    mt__result_t *d = NULL;
-    const char *const *tags;
-    size_t ntags = 0, nsec = 0;
+    api_cfg_ud_t ud = {json_object_get(run, "config")};
     char err[256] = "";
     json_t *doc = NULL, *started, *v;
     int rc = c->st->ops->run_rows(c->st, id, NULL, 0, 100000000, &rows);
@@ -558,52 +562,26 @@ static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
         api_store_err(c, rc, "run");
         return NULL;
     }
-    if ((rc = mt_analysis_totals(rows.rows, rows.n, &tot, err, sizeof err)) != MT_OK)
-        goto out;
-    for (size_t i = 0; i < rows.n; i++)
-        nsec += rows.rows[i].tag[0] == '\0';
-    tags = mt_analysis_tags(tot, &ntags);
-    if ((rc = mt__result_new(api_result_config(json_object_get(run, "config"), nsec,
-                                               mt_analysis_result(tot)->c.due),
-                             tags, ntags, &d)) != MT_OK)
-        goto out;
-    for (size_t i = 0; i < rows.n; i++) {
-        const mt_agg_row_t *r = &rows.rows[i];
-        json_t *sec;
-        if (r->tag[0] != '\0')
-            continue;
-        sec = json_loads(r->data_json, 0, NULL);
-        if (!json_is_object(sec)) { /* the totals read it already: not expected */
-            json_decref(sec);
-            snprintf(err, sizeof err, "row %zu: data_json: not a JSON object", i);
-            rc = MT_EPARSE;
-            goto out;
-        }
-        json_object_set_new(sec, "hist", json_string(r->latency_b64 ? r->latency_b64 : ""));
-        mt__result_add_second_json(d, sec);
+    rc =
+        mt_analysis_result_doc(rows.rows, rows.n, api_result_config_cb, &ud, &doc, err, sizeof err);
+    mt_store_rows_dispose(&rows);
+    if (rc == MT_ENOMEM) {
+        api_problem(c, 500, "internal", NULL, "run %s: out of memory", id);
+        return NULL;
+    }
+    if (rc != MT_OK) {
+        api_problem(c, 500, "internal", NULL, "run %s: stored data is corrupt%s%s", id,
+                    err[0] ? ": " : "", err);
+        return NULL;
     }
     started = json_object_get(run, "started_at");
     if (!json_is_string(started))
         started = json_object_get(run, "created_at");
     if (json_is_string(started))
-        mt__result_set(d, "started_at", json_incref(started));
-    if ((rc = mt__result_finish(d, mt_analysis_result(tot), false)) != MT_OK)
-        goto out;
+        json_object_set(doc, "started_at", started);
     v = json_object_get(run, "verdicts");
     if (json_is_array(v) && json_array_size(v) > 0) /* present when any was given */
-        json_object_set(mt__result_doc(d), "verdicts", v);
-    doc = json_incref(mt__result_doc(d));
-out:
-    if (doc == NULL) {
-        if (rc == MT_ENOMEM)
-            api_problem(c, 500, "internal", NULL, "run %s: out of memory", id);
-        else
-            api_problem(c, 500, "internal", NULL, "run %s: stored data is corrupt%s%s", id,
-                        err[0] ? ": " : "", err);
-    }
-    mt__result_free(d);
-    mt_analysis_totals_free(tot);
-    mt_store_rows_dispose(&rows);
+        json_object_set(doc, "verdicts", v);
     return doc;
 }
 
