@@ -1,6 +1,6 @@
 /* The result model of a run (docs/adr/0018-result-model.md): the counter table
  * (MT_COUNTER_MAP, mortar/counters.h) as data, and the one builder of the "mortar.result/v1"
- * document (docs/result-schema.json) used by `mortar run --json` (src/cli/json_out.c),
+ * document (docs/result-schema.json) used by `mortar run --json` (src/cli/json_out.c writes it),
  * `GET /api/v1/runs/{id}/result` (src/server/api.c), the aggregator's stored seconds and
  * summaries, the analysis over stored rows and the HTML report's reader (src/report).
  *
