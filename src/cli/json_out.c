@@ -17,7 +17,8 @@ struct mt__json {
     char *path;        /* NULL: stdout */
     char *tmp_path;
     FILE *tmp;
-    bool memory; /* path NULL: keep the document in memory only (--html alone) */
+    bool memory;    /* path NULL: keep the document in memory only (--html alone) */
+    int second_err; /* the first second that could not be recorded */
 };
 
 static json_t *jo_u64(uint64_t v)
@@ -99,7 +100,10 @@ out:
 
 int mt__json_second(mt__json_t *j, const mt_second_t *s)
 {
-    return mt__result_add_second(j->doc, s);
+    int rc = mt__result_add_second(j->doc, s);
+    if (rc != MT_OK && j->second_err == MT_OK)
+        j->second_err = rc;
+    return rc;
 }
 
 int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, char *errbuf,
@@ -109,6 +113,10 @@ int mt__json_finish(mt__json_t *j, const mt_run_result_t *r, bool interrupted, c
     json_t *root = mt__result_doc(j->doc);
     int rc = mt__result_finish(j->doc, r, interrupted);
 
+    if (j->second_err != MT_OK) {
+        snprintf(errbuf, errlen, "--json: cannot record a second: %s", mt_strerror(j->second_err));
+        goto out;
+    }
     if (rc == MT_ENOMEM) {
         snprintf(errbuf, errlen, "--json: out of memory");
         goto out;
