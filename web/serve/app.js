@@ -839,6 +839,10 @@
             h('td', { class: 'num' }, fmtNum(t.errors, 0)), h('td', { class: 'num' }, fmtUs(tl.p50)), h('td', { class: 'num' }, fmtUs(tl.p99)), h('td', { class: 'num' }, fmtUs(tl.max)));
         })))));
     }
+    /* every counter the summary has, from the one table (web/shared/fmt.js) */
+    const counters = MortarFmt.COUNTERS.filter((c) => MortarFmt.find(s, c[0]) !== undefined);
+    box.appendChild(h('section', { class: 'card', id: 'counters' }, h('h3', null, 'Counters'), h('table', { class: 'list' },
+      h('tbody', null, counters.map((c) => h('tr', { 'data-key': c[0] }, h('td', null, c[3]), h('td', { class: 'num' }, fmtNum(MortarFmt.find(s, c[0]), 0))))))));
   }
 
   /* The HTML report (GET /runs/{id}/report, with the token) saved as a file: the report is a

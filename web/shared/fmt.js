@@ -37,13 +37,19 @@
     return o;
   }
 
-  /* Counter `name` of a result summary (second false) or of one second (second true); 0 when
-   * the document does not have it (older documents, groups present only when not 0). */
-  function counter(o, name, second) {
+  /* Counter `name` of a result summary (second false) or of one second (second true), or
+   * undefined when the document does not have it (older documents; the "tls" and "http2"
+   * groups are present only when one of their counters is not 0). */
+  function find(o, name, second) {
     const c = BY_NAME[name];
     if (!c) throw new Error('mortar: unknown counter ' + name);
     const v = path(o, second ? c[2] : c[1]);
-    return typeof v === 'number' ? v : 0;
+    return typeof v === 'number' ? v : undefined;
+  }
+  /* The same, 0 when absent. */
+  function counter(o, name, second) {
+    const v = find(o, name, second);
+    return v === undefined ? 0 : v;
   }
 
   /* A fraction as a percentage: 0.25 -> "25.00%", 0.0004 -> "0.040%"; '–' when there is none. */
@@ -53,5 +59,5 @@
     return (p > 0 && p < 0.1 ? p.toPrecision(2) : p.toFixed(2)) + '%';
   }
 
-  g.MortarFmt = Object.freeze({ COUNTERS: COUNTERS, counter: counter, pct: pct });
+  g.MortarFmt = Object.freeze({ COUNTERS: COUNTERS, counter: counter, find: find, pct: pct });
 })(typeof window !== 'undefined' ? window : globalThis);
