@@ -172,9 +172,13 @@ int mt__result_get_counters(const json_t *o, bool second, mt_counters_t *c, char
         mt__counter_set(c, d, u);
     }
     /* read back in order: PER_SENT values need sent */
-    for (size_t i = 0; i < mt__ncounters; i++)
+    for (size_t i = 0; i < mt__ncounters; i++) {
+        uint64_t mean = mt__counter_get(c, &mt__counters[i]);
         if (mt__counters[i].per_sent)
-            mt__counter_set(c, &mt__counters[i], mt__counter_get(c, &mt__counters[i]) * c->sent);
+            mt__counter_set(c, &mt__counters[i],
+                            c->sent > 0 && mean > UINT64_MAX / c->sent ? UINT64_MAX
+                                                                       : mean * c->sent);
+    }
 
     k = json_object_get(o, "errors_by_kind");
     if (!json_is_object(k))
