@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mortar/counters.h"
 #include "mortar/error.h"
 #include "mortar/hist.h"
 #include "mortar/schedule.h"
@@ -94,6 +95,16 @@ typedef struct mt_req_record {
  * threads. The records are valid only during the call. */
 typedef void (*mt_records_cb)(const mt_req_record_t *recs, size_t n, void *ud);
 
+/* What a run gets when it does not say (mortar run's flags, config files, the API): one copy
+ * for every front end. */
+#define MT_RUN_DEFAULT_CONNECTIONS 10
+#define MT_RUN_DEFAULT_DURATION_NS (10 * 1000000000LL)
+#define MT_RUN_DEFAULT_TIMEOUT_NS  (2 * 1000000000LL) /* wrk's */
+#define MT_RUN_MAX_THREADS         1024
+/* Worker threads when a run does not say: one per online CPU, at most one per connection and
+ * MT_RUN_MAX_THREADS; at least 1. */
+int mt_run_default_threads(int connections);
+
 typedef struct mt_run_config {
     const char *host;    /* name or address to connect to */
     const char *port;    /* port number or service name */
@@ -125,29 +136,20 @@ typedef struct mt_run_config {
                               * busy; open: at most), capped by the server's setting; 0 = 1 */
 } mt_run_config_t;
 
+/* A run's counters: the scalar ones come from MT_COUNTER_MAP (mortar/counters.h, which says
+ * what each one counts and how it is merged and written). due counts requests due by the plan
+ * (closed model: = sent); errors is the sum of err[]; lag_* are over sent requests (send time -
+ * due time, us); h2_retried counts requests on streams the server refused unprocessed (GOAWAY /
+ * REFUSED_STREAM), sent again on another connection. */
 typedef struct mt_counters {
-    uint64_t due;       /* requests due by the plan (open model; closed: = sent) */
-    uint64_t sent;      /* requests whose first byte was written */
-    uint64_t completed; /* responses received in full (any status) */
-    uint64_t errors;    /* requests that ended in an error: sum of err[] */
-    uint64_t err[MT_ERR__COUNT];
-    uint64_t dropped;     /* due requests dropped because the backlog was full (open model) */
-    uint64_t late;        /* requests sent more than MT_LATE_NS after their due time */
-    uint64_t lag_sum_us;  /* sum over sent requests of (send time - due time), us */
-    uint64_t lag_max_us;  /* max of the same */
-    uint64_t bytes_out;   /* bytes written */
-    uint64_t bytes_in;    /* bytes read */
-    uint64_t connects;    /* connections established */
-    uint64_t tls_full;    /* TLS handshakes completed in full */
-    uint64_t tls_resumed; /* TLS handshakes that resumed a session */
-    uint64_t h2_rst;      /* HTTP/2 RST_STREAM frames received */
-    uint64_t h2_goaway;   /* HTTP/2 GOAWAY frames received */
-    uint64_t h2_retried;  /* requests on streams the server refused unprocessed (GOAWAY /
-                           * REFUSED_STREAM), sent again on another connection */
-    uint64_t status[MT_STATUS_MAX];
+#define XX(field, merge, presence, summary, second, value, web, label) uint64_t field;
+    MT_COUNTER_MAP(XX)
+#undef XX
+    uint64_t err[MT_ERR__COUNT];    /* failed requests by kind (MT_ERR_KIND_MAP) */
+    uint64_t status[MT_STATUS_MAX]; /* responses by status code; [0]: outside 100..599 */
 } mt_counters_t;
 
-/* Adds src into dst (max fields take the max). */
+/* Adds src into dst (MAX counters of the table take the larger). */
 void mt_counters_add(mt_counters_t *dst, const mt_counters_t *src);
 
 /* Statistics of one tag (one second, or the whole run). */

@@ -1,17 +1,59 @@
 /* mortar report: an HTML page (and a text table) from `mortar run --json` results. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/report.h"
+#include "cli/readall.h"
+#include "report/report.h"
 #include "mortar/error.h"
 
 #define PROG          "mortar report"
 #define EXIT_OK       0
 #define EXIT_INTERNAL 1
 #define EXIT_USAGE    2
+
+/* Reads a whole file (path "-": stdin) into a new buffer (*out, caller frees; not
+ * NUL-terminated; non-NULL on success, even when empty). Bounded by MT__REPORT_MAX_INPUT.
+ * MT_ESYS, MT_ETOOBIG or MT_ENOMEM with err filled ("a.json: cannot open: ..."). */
+#define MT__REPORT_MAX_INPUT ((size_t)1 << 30)
+
+static int report_read_file(const char *path, char **out, size_t *out_len, char *err, size_t errlen)
+{
+    bool std_in = strcmp(path, "-") == 0;
+    FILE *f = std_in ? stdin : fopen(path, "rb");
+    int rc;
+
+    *out = NULL;
+    *out_len = 0;
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return MT_ESYS;
+    }
+    rc = mt__read_stream(f, MT__REPORT_MAX_INPUT, out, out_len);
+    if (rc == MT_ESYS)
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    else if (rc == MT_ENOMEM)
+        snprintf(err, errlen, "%s: out of memory", path);
+    else if (*out_len > MT__REPORT_MAX_INPUT) {
+        snprintf(err, errlen, "%s: larger than %zu MiB", path, MT__REPORT_MAX_INPUT >> 20);
+        rc = MT_ETOOBIG;
+    } else if (*out == NULL && (*out = malloc(1)) == NULL) { /* empty: still a buffer */
+        snprintf(err, errlen, "%s: out of memory", path);
+        rc = MT_ENOMEM;
+    }
+    if (rc != MT_OK) {
+        free(*out);
+        *out = NULL;
+        *out_len = 0;
+    }
+    if (!std_in)
+        fclose(f);
+    return rc;
+}
 
 static const char k_usage[] =
     "usage: mortar report RESULT.json [-o FILE] [--compare OTHER.json]\n"
@@ -104,8 +146,8 @@ int mt_cli_report(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    if ((rc = mt__report_read_file(in, &ja, &la, err, sizeof(err))) != MT_OK ||
-        (cmp != NULL && (rc = mt__report_read_file(cmp, &jb, &lb, err, sizeof(err))) != MT_OK)) {
+    if ((rc = report_read_file(in, &ja, &la, err, sizeof(err))) != MT_OK ||
+        (cmp != NULL && (rc = report_read_file(cmp, &jb, &lb, err, sizeof(err))) != MT_OK)) {
         fprintf(stderr, PROG ": %s\n", err);
         code = EXIT_USAGE; /* an unreadable input is a usage error, as in mortar run */
         goto out;

@@ -6,9 +6,9 @@
  * call it directly. */
 #include "cli/cli.h"
 #include "cli/json_out.h"
-#include "cli/output.h"
 #include "cli/phout.h"
-#include "cli/report.h"
+#include "report/report.h"
+#include "cli/output.h"
 #include "mortar/engine.h"
 #include "runspec/config.h"
 #include "runspec/runjob.h"

@@ -1,7 +1,9 @@
 /* The result file of `mortar run --json FILE` ("mortar.result/v1", described by
- * docs/result-schema.json), built with jansson. Seconds are added as they arrive (mt_second_t
- * lives only during the callback, so each is turned into JSON at once); the whole document is
- * written at the end, atomically: to FILE.tmp.PID, then renamed over FILE. "-" means stdout. */
+ * docs/result-schema.json): the "config" object from the run's options, the document from
+ * src/result's builder (result/result.h), and the writing. Seconds are added as they arrive
+ * (mt_second_t lives only during the callback, so each is turned into JSON at once); the whole
+ * document is written at the end, atomically: to FILE.tmp.PID, then renamed over FILE. "-" means
+ * stdout. */
 #ifndef MT_CLI_JSON_OUT_H
 #define MT_CLI_JSON_OUT_H
 
@@ -26,15 +28,6 @@ int mt__json_new(const mt__run_info_t *info, const char *path, mt__json_t **out,
 /* Appends one second. Returns MT_OK or MT_ENOMEM / the histogram encoder's error; after an
  * error the result is incomplete and mt__json_finish reports it. */
 int mt__json_second(mt__json_t *j, const mt_second_t *s);
-
-/* The builders behind the document, for whoever stores seconds elsewhere (mortar serve's
- * aggregator, src/server/aggregator.c). New references; NULL when out of memory.
- * One second as in the "seconds" array, without "hist"; tags/ntags name s->tags. */
-json_t *mt__json_second_object(const mt_second_t *s, const char *const *tags, size_t ntags);
-/* The "summary" object of r (with "tags" when r has per-tag totals). r's connect / send /
- * wait / recv histograms may be NULL (their "breakdown_us" percentiles are then 0). */
-json_t *mt__json_summary_object(const mt_run_result_t *r, bool interrupted, const char *const *tags,
-                                size_t ntags);
 
 /* Adds the totals and writes the document (temporary file + rename, or stdout). Returns MT_OK,
  * or MT_ESYS / MT_ENOMEM with errbuf filled. Call at most once. */

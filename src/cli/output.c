@@ -7,18 +7,6 @@
 #define OUT_BAR_WIDTH      12
 #define OUT_FULL_SECOND_NS 500000000LL /* seconds shorter than this stay out of Req/Sec stats */
 
-void mt__fmt_us(char *buf, size_t n, double us)
-{
-    if (!(us >= 0))
-        us = 0;
-    if (us < 1000)
-        snprintf(buf, n, "%.0fus", us);
-    else if (us < 1000000)
-        snprintf(buf, n, "%.2fms", us / 1000);
-    else
-        snprintf(buf, n, "%.2fs", us / 1000000);
-}
-
 /* wrk's units: 1024-based */
 static void out_fmt_bytes(char *buf, size_t n, double b)
 {

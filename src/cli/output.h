@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "mortar/engine.h"
+#include "result/result.h" /* mt__fmt_us */
 
 /* What the run was asked to do, for the console and the JSON. Strings are borrowed. */
 typedef struct mt__run_info {
@@ -56,8 +57,5 @@ void mt__out_header(FILE *f, const mt__run_info_t *info);
 /* The final report. interrupted: the run was stopped by a signal. */
 void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
                      const mt_run_result_t *r, bool interrupted);
-
-/* Formats a duration given in microseconds with a readable unit: "850us", "1.25ms", "2.10s". */
-void mt__fmt_us(char *buf, size_t n, double us);
 
 #endif

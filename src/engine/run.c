@@ -45,27 +45,31 @@ int mt_err_kind_errno(int kind)
     }
 }
 
+int mt_run_default_threads(int connections)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu < 1)
+        ncpu = 1;
+    if (ncpu > MT_RUN_MAX_THREADS)
+        ncpu = MT_RUN_MAX_THREADS;
+    if (connections >= 1 && connections < ncpu)
+        ncpu = connections;
+    return (int)ncpu;
+}
+
 void mt_counters_add(mt_counters_t *dst, const mt_counters_t *src)
 {
-    dst->due += src->due;
-    dst->sent += src->sent;
-    dst->completed += src->completed;
-    dst->errors += src->errors;
+#define MT__CTR_SUM(f) dst->f += src->f
+#define MT__CTR_MAX(f)                                                                             \
+    if (src->f > dst->f)                                                                           \
+    dst->f = src->f
+#define XX(field, merge, presence, summary, second, value, web, label) MT__CTR_##merge(field);
+    MT_COUNTER_MAP(XX)
+#undef XX
+#undef MT__CTR_SUM
+#undef MT__CTR_MAX
     for (int i = 0; i < MT_ERR__COUNT; i++)
         dst->err[i] += src->err[i];
-    dst->dropped += src->dropped;
-    dst->late += src->late;
-    dst->lag_sum_us += src->lag_sum_us;
-    if (src->lag_max_us > dst->lag_max_us)
-        dst->lag_max_us = src->lag_max_us;
-    dst->bytes_out += src->bytes_out;
-    dst->bytes_in += src->bytes_in;
-    dst->connects += src->connects;
-    dst->tls_full += src->tls_full;
-    dst->tls_resumed += src->tls_resumed;
-    dst->h2_rst += src->h2_rst;
-    dst->h2_goaway += src->h2_goaway;
-    dst->h2_retried += src->h2_retried;
     for (int i = 0; i < MT_STATUS_MAX; i++)
         dst->status[i] += src->status[i];
 }

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/json_out.h"
+#include "result/result.h"
 #include "runspec/runjob.h"
 #include "runspec/verdicts.h"
 #include "mortar/error.h"
@@ -242,7 +242,7 @@ static void agg_publish_stop(mt_agg_t *g, agg_run_t *r, const char *reason)
 static int row_build(const mt_second_t *s, const char *const *tags, size_t ntags, char **data,
                      char **lat, char **svc)
 {
-    json_t *o = mt__json_second_object(s, tags, ntags);
+    json_t *o = mt__result_second_json(s, tags, ntags);
     size_t len;
 
     *data = *lat = *svc = NULL;
@@ -436,7 +436,7 @@ static void agg_finish(mt_agg_t *g, agg_run_t *r)
         }
     }
 
-    summary = mt__json_summary_object(&res, stopped, (const char *const *)r->tags, r->ntags);
+    summary = mt__result_summary_json(&res, stopped, (const char *const *)r->tags, r->ntags);
     verdicts = r->v != NULL ? mt__verdicts_json(r->v) : json_array();
     sj = summary != NULL ? json_dumps(summary, JSON_COMPACT) : NULL;
     vj = verdicts != NULL ? json_dumps(verdicts, JSON_COMPACT) : NULL;

@@ -1,7 +1,7 @@
 /* Analysis over stored rows: a window's summary recomputed exactly from the seconds'
  * histograms (merged, never averaged) and counters (added), and the comparison of two
  * summaries against tolerances. The summary is built by the same code as `mortar run
- * --json`'s (json_out.c), so its shape is the result JSON's "summary". */
+ * --json`'s (src/result), so its shape is the result JSON's "summary". */
 #include "server/analysis.h"
 
 #include <math.h>
@@ -12,14 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/json_out.h"
+#include "result/result.h"
 #include "mortar/error.h"
 #include "mortar/hist.h"
 
 typedef struct an_acc {
     mt_counters_t c;
     mt_hist_t *lat, *svc;
-    double lag_sum;    /* sum of mean lag x sent: rows keep only the mean */
     double span_s;     /* "" rows: sum of the seconds' spans */
     uint32_t max_open; /* max over seconds */
 } an_acc_t;
@@ -37,15 +36,6 @@ static int an_fail(char *err, size_t n, const char *fmt, ...)
     return MT_EPARSE;
 }
 
-static int an_u64(const json_t *o, const char *key, uint64_t *out, size_t row, char *err, size_t n)
-{
-    const json_t *x = json_object_get(o, key);
-    if (!json_is_integer(x) || json_integer_value(x) < 0)
-        return an_fail(err, n, "row %zu: data_json.%s: expected a whole number >= 0", row, key);
-    *out = (uint64_t)json_integer_value(x);
-    return MT_OK;
-}
-
 static int an_hist(const char *b64, const char *what, size_t row, mt_hist_t *into, char *err,
                    size_t n)
 {
@@ -61,28 +51,14 @@ static int an_hist(const char *b64, const char *what, size_t row, mt_hist_t *int
     return MT_OK;
 }
 
-/* Adds one row into acc. */
+/* Adds one row into acc: its counters as the result builder wrote them (src/result). */
 static int an_add_row(an_acc_t *acc, const mt_agg_row_t *row, size_t i, char *err, size_t n)
 {
-    static const struct {
-        const char *key;
-        size_t off;
-    } plain[] = {
-        {"due", offsetof(mt_counters_t, due)},
-        {"sent", offsetof(mt_counters_t, sent)},
-        {"completed", offsetof(mt_counters_t, completed)},
-        {"errors", offsetof(mt_counters_t, errors)},
-        {"dropped", offsetof(mt_counters_t, dropped)},
-        {"late", offsetof(mt_counters_t, late)},
-        {"bytes_in", offsetof(mt_counters_t, bytes_in)},
-        {"bytes_out", offsetof(mt_counters_t, bytes_out)},
-    };
     mt_counters_t c;
     json_error_t je;
     json_t *o;
-    const json_t *k, *st, *v, *lag, *span, *oc;
-    const char *key;
-    uint64_t u;
+    const json_t *span, *oc;
+    char why[128];
     int rc = MT_OK;
 
     if (row->data_json == NULL)
@@ -92,51 +68,9 @@ static int an_add_row(an_acc_t *acc, const mt_agg_row_t *row, size_t i, char *er
         json_decref(o);
         return an_fail(err, n, "row %zu: data_json: not a JSON object", i);
     }
-    memset(&c, 0, sizeof(c));
-    for (size_t p = 0; p < sizeof(plain) / sizeof(plain[0]) && rc == MT_OK; p++)
-        rc = an_u64(o, plain[p].key, (uint64_t *)((char *)&c + plain[p].off), i, err, n);
-    if (rc != MT_OK)
+    if (mt__result_get_counters(o, true, &c, why, sizeof(why)) != MT_OK) {
+        rc = an_fail(err, n, "row %zu: data_json.%s", i, why);
         goto out;
-    k = json_object_get(o, "errors_by_kind");
-    if (!json_is_object(k)) {
-        rc = an_fail(err, n, "row %zu: data_json.errors_by_kind: expected an object", i);
-        goto out;
-    }
-    for (int e = 0; e < MT_ERR__COUNT; e++) {
-        const json_t *x = json_object_get(k, mt_err_kind_name(e));
-        if (x == NULL)
-            continue;
-        if (!json_is_integer(x) || json_integer_value(x) < 0) {
-            rc = an_fail(err, n, "row %zu: data_json.errors_by_kind.%s: expected a whole number", i,
-                         mt_err_kind_name(e));
-            goto out;
-        }
-        c.err[e] = (uint64_t)json_integer_value(x);
-    }
-    st = json_object_get(o, "status");
-    if (!json_is_object(st)) {
-        rc = an_fail(err, n, "row %zu: data_json.status: expected an object", i);
-        goto out;
-    }
-    json_object_foreach((json_t *)st, key, v)
-    {
-        char *end = NULL;
-        bool other = strcmp(key, "other") == 0;
-        long code = other ? 0 : strtol(key, &end, 10);
-        if ((!other && (*end != '\0' || code < 100 || code >= MT_STATUS_MAX)) ||
-            !json_is_integer(v) || json_integer_value(v) < 0) {
-            rc = an_fail(err, n, "row %zu: data_json.status: bad entry", i);
-            goto out;
-        }
-        c.status[code] += (uint64_t)json_integer_value(v);
-    }
-    lag = json_object_get(o, "schedule_lag_us");
-    if (json_is_object(lag)) {
-        if (an_u64(lag, "max", &u, i, err, n) == MT_OK)
-            c.lag_max_us = u;
-        if (json_is_integer(json_object_get(lag, "mean")))
-            acc->lag_sum +=
-                (double)json_integer_value(json_object_get(lag, "mean")) * (double)c.sent;
     }
     span = json_object_get(o, "span_s");
     if (!json_is_number(span) || json_number_value(span) < 0) {
@@ -161,74 +95,154 @@ static void an_result(const an_acc_t *a, mt_run_result_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->c = a->c;
-    r->c.lag_sum_us = a->lag_sum > 0 ? (uint64_t)llround(a->lag_sum) : 0;
     r->elapsed_ns = (int64_t)llround(a->span_s * 1e9);
     r->max_open_conns = a->max_open;
     r->latency = a->lat;
     r->service = a->svc;
 }
 
-json_t *mt_analysis_summary(const mt_agg_row_t *rows, size_t n, char *err, size_t errlen)
-{
+struct mt_analysis_totals {
     an_acc_t all, tacc[MT_MAX_TAGS];
-    const char *names[MT_MAX_TAGS];
+    const char *names[MT_MAX_TAGS]; /* borrowed from the rows */
     mt_tag_stats_t ts[MT_MAX_TAGS];
-    size_t ntags = 0;
+    size_t ntags;
     mt_run_result_t res;
-    json_t *out = NULL;
+};
+
+void mt_analysis_totals_free(mt_analysis_totals_t *t)
+{
+    if (t == NULL)
+        return;
+    mt_hist_free(t->all.lat);
+    mt_hist_free(t->all.svc);
+    for (size_t i = 0; i < t->ntags; i++) {
+        mt_hist_free(t->tacc[i].lat);
+        mt_hist_free(t->tacc[i].svc);
+    }
+    free(t);
+}
+
+int mt_analysis_totals(const mt_agg_row_t *rows, size_t n, mt_analysis_totals_t **out, char *err,
+                       size_t errlen)
+{
+    mt_analysis_totals_t *t = calloc(1, sizeof(*t));
     int rc = MT_OK;
 
+    *out = NULL;
     if (errlen > 0)
         err[0] = '\0';
-    memset(&all, 0, sizeof(all));
-    memset(tacc, 0, sizeof(tacc));
-    if (mt_hist_new_latency(&all.lat) != MT_OK || mt_hist_new_latency(&all.svc) != MT_OK) {
+    if (t == NULL || mt_hist_new_latency(&t->all.lat) != MT_OK ||
+        mt_hist_new_latency(&t->all.svc) != MT_OK) {
         an_fail(err, errlen, "out of memory");
+        rc = MT_ENOMEM;
         goto out;
     }
     for (size_t i = 0; i < n && rc == MT_OK; i++) {
         const char *tag = rows[i].tag != NULL ? rows[i].tag : "";
-        an_acc_t *acc = &all;
+        an_acc_t *acc = &t->all;
         if (tag[0] != '\0') {
-            size_t t = 0;
-            while (t < ntags && strcmp(names[t], tag) != 0)
-                t++;
-            if (t == ntags) {
-                if (ntags == MT_MAX_TAGS) {
+            size_t k = 0;
+            while (k < t->ntags && strcmp(t->names[k], tag) != 0)
+                k++;
+            if (k == t->ntags) {
+                if (t->ntags == MT_MAX_TAGS) {
                     rc = an_fail(err, errlen, "row %zu: more than %d tags", i, MT_MAX_TAGS);
                     break;
                 }
-                if (mt_hist_new_latency(&tacc[t].lat) != MT_OK ||
-                    mt_hist_new_latency(&tacc[t].svc) != MT_OK) {
-                    ntags++;
-                    rc = an_fail(err, errlen, "out of memory");
+                t->names[t->ntags++] = tag;
+                if (mt_hist_new_latency(&t->tacc[k].lat) != MT_OK ||
+                    mt_hist_new_latency(&t->tacc[k].svc) != MT_OK) {
+                    an_fail(err, errlen, "out of memory");
+                    rc = MT_ENOMEM;
                     break;
                 }
-                names[ntags++] = tag;
             }
-            acc = &tacc[t];
+            acc = &t->tacc[k];
         }
         rc = an_add_row(acc, &rows[i], i, err, errlen);
     }
     if (rc != MT_OK)
         goto out;
-    an_result(&all, &res);
-    for (size_t t = 0; t < ntags; t++) {
-        ts[t] = (mt_tag_stats_t){.c = tacc[t].c, .latency = tacc[t].lat, .service = tacc[t].svc};
-    }
-    res.tags = ntags > 0 ? ts : NULL;
-    res.ntags = ntags;
-    out = mt__json_summary_object(&res, false, names, ntags);
+    an_result(&t->all, &t->res);
+    for (size_t k = 0; k < t->ntags; k++)
+        t->ts[k] = (mt_tag_stats_t){
+            .c = t->tacc[k].c, .latency = t->tacc[k].lat, .service = t->tacc[k].svc};
+    t->res.tags = t->ntags > 0 ? t->ts : NULL;
+    t->res.ntags = t->ntags;
+    *out = t;
+    t = NULL;
+out:
+    mt_analysis_totals_free(t);
+    return rc;
+}
+
+const mt_run_result_t *mt_analysis_result(const mt_analysis_totals_t *t)
+{
+    return &t->res;
+}
+
+const char *const *mt_analysis_tags(const mt_analysis_totals_t *t, size_t *ntags)
+{
+    *ntags = t->ntags;
+    return t->ntags > 0 ? t->names : NULL;
+}
+
+json_t *mt_analysis_summary(const mt_agg_row_t *rows, size_t n, char *err, size_t errlen)
+{
+    mt_analysis_totals_t *t = NULL;
+    json_t *out = NULL;
+
+    if (mt_analysis_totals(rows, n, &t, err, errlen) != MT_OK)
+        return NULL;
+    out = mt__result_summary_json(&t->res, false, t->names, t->ntags);
     if (out == NULL)
         an_fail(err, errlen, "out of memory");
-out:
-    mt_hist_free(all.lat);
-    mt_hist_free(all.svc);
-    for (size_t t = 0; t < ntags; t++) {
-        mt_hist_free(tacc[t].lat);
-        mt_hist_free(tacc[t].svc);
-    }
+    mt_analysis_totals_free(t);
     return out;
+}
+
+int mt_analysis_result_doc(const mt_agg_row_t *rows, size_t n, mt_analysis_config_cb config,
+                           void *ud, json_t **out, char *err, size_t errlen)
+{
+    mt_analysis_totals_t *tot = NULL;
+    mt__result_t *d = NULL;
+    size_t nsec = 0;
+    int rc;
+
+    *out = NULL;
+    if ((rc = mt_analysis_totals(rows, n, &tot, err, errlen)) != MT_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        nsec += rows[i].tag == NULL || rows[i].tag[0] == '\0';
+    if ((rc = mt__result_new(config(&tot->res, nsec, ud), tot->ntags > 0 ? tot->names : NULL,
+                             tot->ntags, &d)) != MT_OK) {
+        an_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    /* the seconds as stored (the untagged rows), each with its latency histogram */
+    for (size_t i = 0; i < n; i++) {
+        json_t *sec;
+        if (rows[i].tag != NULL && rows[i].tag[0] != '\0')
+            continue;
+        sec = json_loads(rows[i].data_json, 0, NULL); /* read once already by the totals */
+        if (!json_is_object(sec)) {
+            json_decref(sec);
+            rc = an_fail(err, errlen, "row %zu: data_json: not a JSON object", i);
+            goto out;
+        }
+        json_object_set_new(sec, "hist",
+                            json_string(rows[i].latency_b64 != NULL ? rows[i].latency_b64 : ""));
+        mt__result_add_second_json(d, sec);
+    }
+    if ((rc = mt__result_finish(d, &tot->res, false)) != MT_OK) {
+        an_fail(err, errlen, "%s", rc == MT_ENOMEM ? "out of memory" : "cannot encode a histogram");
+        goto out;
+    }
+    *out = json_incref(mt__result_doc(d));
+out:
+    mt__result_free(d);
+    mt_analysis_totals_free(tot);
+    return rc;
 }
 
 /* ---- comparison ---- */

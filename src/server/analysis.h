@@ -7,7 +7,33 @@
 
 #include <jansson.h>
 
+#include "mortar/engine.h"
 #include "server/aggregator.h"
+
+/* The totals of rows (any order; rows of every tag may be mixed) as a run's result: counters
+ * added, histograms merged, per tag in the order tags first appear. MT_OK, or MT_EPARSE /
+ * MT_ENOMEM with err filled ("row 3: data_json.completed: missing"). The tag names are
+ * borrowed from rows: keep them alive. Free with mt_analysis_totals_free. */
+typedef struct mt_analysis_totals mt_analysis_totals_t;
+int mt_analysis_totals(const mt_agg_row_t *rows, size_t n, mt_analysis_totals_t **out, char *err,
+                       size_t errlen);
+/* The totals as a run result (borrowed from t); its connect/send/... histograms are NULL. */
+const mt_run_result_t *mt_analysis_result(const mt_analysis_totals_t *t);
+/* The tag names of the result's tags (borrowed; NULL when there are none). */
+const char *const *mt_analysis_tags(const mt_analysis_totals_t *t, size_t *ntags);
+void mt_analysis_totals_free(mt_analysis_totals_t *t);
+
+/* The "config" object of a result document built from rows: totals are the rows' totals,
+ * nseconds the number of untagged rows. Returns a new reference (NULL: out of memory). */
+typedef json_t *(*mt_analysis_config_cb)(const mt_run_result_t *totals, size_t nseconds, void *ud);
+
+/* The whole "mortar.result/v1" document of a run's stored rows, by the builder `mortar run
+ * --json` uses (src/result): the untagged rows as its seconds (with their latency histograms as
+ * "hist"), the summary and histograms from mt_analysis_totals, "config" from config(). The
+ * caller may set "started_at" (else the epoch) and "verdicts". MT_OK with *out a new
+ * reference, or MT_EPARSE / MT_ENOMEM with err filled. */
+int mt_analysis_result_doc(const mt_agg_row_t *rows, size_t n, mt_analysis_config_cb config,
+                           void *ud, json_t **out, char *err, size_t errlen);
 
 /* Summary of rows (any order; rows of every tag may be mixed): the result JSON's "summary"
  * shape (requests, rps, duration_s, errors, errors_by_kind, status, latency_us, service_us

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/report.h"
+#include "report/report.h"
+#include "mortar/engine.h"
 #include "mortar/error.h"
+#include "mortar/schedule.h"
 #include "mortar/hist.h"
 #include "server/analysis.h"
 #include "server/cron.h"
@@ -481,158 +483,103 @@ static void api_compare(api_ctx_t *c, const char *id, const json_t *run)
     json_decref(test);
 }
 
-static double api_dur_s(const json_t *v, double dflt)
+/* A duration of the stored config (seconds as a number, or text that mt_parse_duration reads,
+ * as mortar run does) in seconds; dflt when absent or unreadable. */
+static double api_cfg_seconds(const json_t *v, double dflt)
 {
+    int64_t ns = 0;
+    mt_parse_err_t perr;
     if (json_is_number(v))
         return json_number_value(v);
-    const char *s = json_string_value(v);
-    if (s == NULL)
-        return dflt;
-    double total = 0;
-    while (*s) {
-        char *end;
-        double x = strtod(s, &end);
-        if (end == s)
-            return dflt;
-        s = end;
-        if (strncmp(s, "ms", 2) == 0) {
-            total += x / 1000;
-            s += 2;
-        } else if (*s == 'h') {
-            total += x * 3600;
-            s++;
-        } else if (*s == 'm') {
-            total += x * 60;
-            s++;
-        } else {
-            total += x;
-            if (*s == 's')
-                s++;
-        }
-    }
-    return total;
+    if (json_is_string(v) && mt_parse_duration(json_string_value(v), &ns, &perr) == MT_OK)
+        return (double)ns / 1e9;
+    return dflt;
 }
 
-/* The result's "config" (docs/result-schema.json) from the run's config object. */
-static json_t *api_result_config(const json_t *cfg, size_t nsec, const json_t *sum)
+/* The result's "config" (docs/result-schema.json) from the run's stored config object; what
+ * it leaves out takes the run defaults every front end uses (mortar/engine.h). nsec: stored
+ * seconds (a schedule's run lasts the schedule's length). */
+static json_t *api_result_config(const json_t *cfg, size_t nsec, uint64_t due)
 {
     json_t *rc = json_object();
     const char *url = json_string_value(json_object_get(cfg, "url"));
     const char *method = json_string_value(json_object_get(cfg, "method"));
-    json_t *conns = json_object_get(cfg, "connections"), *thr = json_object_get(cfg, "threads");
+    const json_t *conns = json_object_get(cfg, "connections"),
+                 *thr = json_object_get(cfg, "threads");
     int open = json_object_get(cfg, "rate") || json_object_get(cfg, "schedule");
+    json_int_t nconn = json_is_integer(conns) && json_integer_value(conns) >= 1
+                           ? json_integer_value(conns)
+                           : MT_RUN_DEFAULT_CONNECTIONS;
+    double dflt_dur = json_is_string(json_object_get(cfg, "schedule")) && nsec > 0
+                          ? (double)nsec
+                          : (double)MT_RUN_DEFAULT_DURATION_NS / 1e9;
+    double dur = api_cfg_seconds(json_object_get(cfg, "duration"), dflt_dur);
+
+    if (rc == NULL)
+        return NULL;
     json_object_set_new(rc, "url", json_string(url ? url : ""));
     json_object_set_new(rc, "method", json_string(method ? method : "GET"));
-    json_object_set_new(rc, "connections",
-                        json_integer(json_is_integer(conns) ? json_integer_value(conns) : 10));
+    json_object_set_new(rc, "connections", json_integer(nconn));
     json_object_set_new(rc, "threads",
-                        json_integer(json_is_integer(thr) ? json_integer_value(thr) : 1));
-    double dur = api_dur_s(json_object_get(cfg, "duration"), (double)nsec);
+                        json_integer(json_is_integer(thr) && json_integer_value(thr) >= 1
+                                         ? json_integer_value(thr)
+                                         : mt_run_default_threads((int)nconn)));
     json_object_set_new(rc, "duration_s", json_real(dur > 0 ? dur : 1));
     json_object_set_new(rc, "model", json_string(open ? "open" : "closed"));
-    json_object_set_new(rc, "timeout_s", json_real(api_dur_s(json_object_get(cfg, "timeout"), 2)));
+    json_object_set_new(rc, "timeout_s",
+                        json_real(api_cfg_seconds(json_object_get(cfg, "timeout"),
+                                                  (double)MT_RUN_DEFAULT_TIMEOUT_NS / 1e9)));
     if (json_is_number(json_object_get(cfg, "rate")))
         json_object_set(rc, "rate", json_object_get(cfg, "rate"));
     if (json_is_string(json_object_get(cfg, "schedule")))
         json_object_set(rc, "schedule", json_object_get(cfg, "schedule"));
     if (open) /* what the plan had due: the stored seconds' "due" total */
         json_object_set_new(rc, "planned_requests",
-                            json_integer(json_integer_value(json_object_get(sum, "due"))));
+                            json_integer(due > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)due));
     return rc;
 }
 
-/* Adds a base64 histogram into *acc (created on first use). */
-static int api_hist_add(mt_hist_t **acc, const char *b64)
+typedef struct api_cfg_ud {
+    const json_t *cfg;
+} api_cfg_ud_t;
+
+static json_t *api_result_config_cb(const mt_run_result_t *totals, size_t nseconds, void *ud)
 {
-    if (b64 == NULL || *b64 == '\0')
-        return 0;
-    mt_hist_t *h = NULL;
-    if (mt_hist_decode(b64, strlen(b64), &h) != MT_OK)
-        return -1;
-    if (*acc == NULL)
-        *acc = h;
-    else {
-        mt_hist_add(*acc, h);
-        mt_hist_free(h);
-    }
-    return 0;
+    return api_result_config(((const api_cfg_ud_t *)ud)->cfg, nseconds, totals->c.due);
 }
 
-static json_t *api_hist_json(mt_hist_t *h)
-{
-    mt_hist_t *empty = NULL;
-    if (h == NULL && mt_hist_new_latency(&empty) != MT_OK)
-        return json_null();
-    char *s = NULL;
-    size_t n;
-    json_t *j = mt_hist_encode(h ? h : empty, &s, &n) == MT_OK ? json_string(s) : json_null();
-    free(s);
-    mt_hist_free(empty);
-    return j;
-}
-
-/* The whole result document (mortar.result/v1) from the stored rows; NULL with the problem. */
+/* The whole result document (mortar.result/v1) from the stored rows, by the same builder as
+ * `mortar run --json` (analysis.c, src/result). NULL with the problem answered. */
 static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
 {
     mt_store_rows_t rows;
+    api_cfg_ud_t ud = {json_object_get(run, "config")};
+    char err[256] = "";
+    json_t *doc = NULL, *started, *v;
     int rc = c->st->ops->run_rows(c->st, id, NULL, 0, 100000000, &rows);
+
     if (rc != MT_OK) {
         api_store_err(c, rc, "run");
         return NULL;
     }
-    char err[256] = "";
-    json_t *sum = mt_analysis_summary(rows.rows, rows.n, err, sizeof err);
-    json_t *secs = json_array(), *tags = json_object();
-    mt_hist_t *lat = NULL, *svc = NULL;
-    int bad = sum == NULL;
-    for (size_t i = 0; !bad && i < rows.n; i++) {
-        const mt_agg_row_t *r = &rows.rows[i];
-        if (r->tag[0] == '\0') {
-            json_t *d = json_loads(r->data_json, 0, NULL);
-            if (d == NULL) {
-                bad = 1;
-                break;
-            }
-            json_object_set_new(d, "hist", json_string(r->latency_b64));
-            json_array_append_new(secs, d);
-            bad = api_hist_add(&lat, r->latency_b64) || api_hist_add(&svc, r->service_b64);
-        } else {
-            mt_hist_t *t = NULL;
-            json_t *prev = json_object_get(tags, r->tag);
-            if (prev)
-                mt_hist_decode(json_string_value(prev), json_string_length(prev), &t);
-            bad = api_hist_add(&t, r->latency_b64);
-            json_object_set_new(tags, r->tag, api_hist_json(t));
-            mt_hist_free(t);
-        }
-    }
-    size_t nsec = json_array_size(secs);
+    rc =
+        mt_analysis_result_doc(rows.rows, rows.n, api_result_config_cb, &ud, &doc, err, sizeof err);
     mt_store_rows_dispose(&rows);
-    if (bad) {
-        json_decref(sum);
-        json_decref(secs);
-        json_decref(tags);
-        mt_hist_free(lat);
-        mt_hist_free(svc);
+    if (rc == MT_ENOMEM) {
+        api_problem(c, 500, "internal", NULL, "run %s: out of memory", id);
+        return NULL;
+    }
+    if (rc != MT_OK) {
         api_problem(c, 500, "internal", NULL, "run %s: stored data is corrupt%s%s", id,
                     err[0] ? ": " : "", err);
         return NULL;
     }
-    json_t *hists =
-        json_pack("{s:o,s:o}", "latency", api_hist_json(lat), "service", api_hist_json(svc));
-    if (json_object_size(tags))
-        json_object_set(hists, "tags", tags);
-    json_decref(tags);
-    mt_hist_free(lat);
-    mt_hist_free(svc);
-    json_t *started = json_object_get(run, "started_at");
+    started = json_object_get(run, "started_at");
     if (!json_is_string(started))
         started = json_object_get(run, "created_at");
-    json_t *doc = json_pack("{s:s,s:s,s:O,s:o,s:o,s:o,s:o}", "schema", "mortar.result/v1",
-                            "mortar_version", MT_VERSION, "started_at", started, "config",
-                            api_result_config(json_object_get(run, "config"), nsec, sum), "summary",
-                            sum, "seconds", secs, "histograms", hists);
-    json_t *v = json_object_get(run, "verdicts");
+    if (json_is_string(started))
+        json_object_set(doc, "started_at", started);
+    v = json_object_get(run, "verdicts");
     if (json_is_array(v) && json_array_size(v) > 0) /* present when any was given */
         json_object_set(doc, "verdicts", v);
     return doc;

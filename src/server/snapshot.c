@@ -12,24 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SNAP_SCHEMA    "mortar.snapshot/v1"
-#define SNAP_MAX_BYTES (16u << 20)
-#define SNAP_MAX_SPAN  (60LL * 1000000000LL) /* a second's span: 0 .. 60 s is accepted */
-#define SNAP_MAX_TAG   127                   /* tag name bytes (MT_VERDICT_TAG_MAX - 1) */
+#include "result/result.h"
+
+#define SNAP_SCHEMA       "mortar.snapshot/v1"
+#define SNAP_MAX_BYTES    (16u << 20)
+#define SNAP_MAX_SPAN     (60LL * 1000000000LL) /* a second's span: 0 .. 60 s is accepted */
+#define SNAP_MAX_TAG      127                   /* tag name bytes (MT_VERDICT_TAG_MAX - 1) */
+#define MT__SNAP_MAX_KEYS 64 /* counters of the table + errors_by_kind + status */
+
+#define XX(field, merge, presence, summary, second, value, web, label) +1
+_Static_assert(0 MT_COUNTER_MAP(XX) + 2 <= MT__SNAP_MAX_KEYS, "MT__SNAP_MAX_KEYS: too small");
+#undef XX
 
 /* ---- building ---- */
-
-/* Counters that are optional on the wire (older agents do not send them). */
-static const struct {
-    const char *key;
-    size_t off;
-} snap_extra[] = {
-    {"tls_full", offsetof(mt_counters_t, tls_full)},
-    {"tls_resumed", offsetof(mt_counters_t, tls_resumed)},
-    {"h2_rst", offsetof(mt_counters_t, h2_rst)},
-    {"h2_goaway", offsetof(mt_counters_t, h2_goaway)},
-    {"h2_retried", offsetof(mt_counters_t, h2_retried)},
-};
 
 static void snap_tag_dispose(mt_snap_tag_t *t)
 {
@@ -138,25 +133,18 @@ static json_t *snap_counters(const mt_counters_t *c)
         json_decref(st);
         return NULL;
     }
-    json_object_set_new(o, "due", snap_u64(c->due));
-    json_object_set_new(o, "sent", snap_u64(c->sent));
-    json_object_set_new(o, "completed", snap_u64(c->completed));
-    json_object_set_new(o, "errors", snap_u64(c->errors));
-    for (int i = 0; i < MT_ERR__COUNT; i++)
-        json_object_set_new(k, mt_err_kind_name(i), snap_u64(c->err[i]));
-    json_object_set_new(o, "errors_by_kind", k);
-    json_object_set_new(o, "dropped", snap_u64(c->dropped));
-    json_object_set_new(o, "late", snap_u64(c->late));
-    json_object_set_new(o, "lag_sum_us", snap_u64(c->lag_sum_us));
-    json_object_set_new(o, "lag_max_us", snap_u64(c->lag_max_us));
-    json_object_set_new(o, "bytes_out", snap_u64(c->bytes_out));
-    json_object_set_new(o, "bytes_in", snap_u64(c->bytes_in));
-    json_object_set_new(o, "connects", snap_u64(c->connects));
-    /* TLS and HTTP/2 counters: optional on the wire (absent = 0), written when non-zero */
-    for (size_t i = 0; i < sizeof snap_extra / sizeof snap_extra[0]; i++) {
-        uint64_t v = *(const uint64_t *)((const char *)c + snap_extra[i].off);
-        if (v)
-            json_object_set_new(o, snap_extra[i].key, snap_u64(v));
+    /* the counter table (mortar/counters.h): NONZERO ones are optional on the wire (older
+     * agents do not send them) and written only when not 0 */
+    for (size_t i = 0; i < mt__ncounters; i++) {
+        const mt__counter_desc_t *d = &mt__counters[i];
+        uint64_t v = mt__counter_get(c, d);
+        if (d->presence != MT__CP_NONZERO || v != 0)
+            json_object_set_new(o, d->name, snap_u64(v));
+        if (strcmp(d->name, "errors") == 0) {
+            for (int e = 0; e < MT_ERR__COUNT; e++)
+                json_object_set_new(k, mt_err_kind_name(e), snap_u64(c->err[e]));
+            json_object_set_new(o, "errors_by_kind", k);
+        }
     }
     for (int i = 100; i < MT_STATUS_MAX; i++) {
         if (c->status[i] == 0)
@@ -302,27 +290,8 @@ static int snap_keys(const json_t *o, const char *where, const char *const *name
 static int snap_dec_counters(const json_t *o, const char *where, mt_counters_t *c,
                              mt_parse_err_t *err)
 {
-    static const char *const names[] = {
-        "due",    "sent",       "completed",   "errors",    "errors_by_kind", "dropped",
-        "late",   "lag_sum_us", "lag_max_us",  "bytes_out", "bytes_in",       "connects",
-        "status", "tls_full",   "tls_resumed", "h2_rst",    "h2_goaway",      "h2_retried",
-    };
-    static const struct {
-        const char *key;
-        size_t off;
-    } plain[] = {
-        {"due", offsetof(mt_counters_t, due)},
-        {"sent", offsetof(mt_counters_t, sent)},
-        {"completed", offsetof(mt_counters_t, completed)},
-        {"errors", offsetof(mt_counters_t, errors)},
-        {"dropped", offsetof(mt_counters_t, dropped)},
-        {"late", offsetof(mt_counters_t, late)},
-        {"lag_sum_us", offsetof(mt_counters_t, lag_sum_us)},
-        {"lag_max_us", offsetof(mt_counters_t, lag_max_us)},
-        {"bytes_out", offsetof(mt_counters_t, bytes_out)},
-        {"bytes_in", offsetof(mt_counters_t, bytes_in)},
-        {"connects", offsetof(mt_counters_t, connects)},
-    };
+    const char *names[MT__SNAP_MAX_KEYS];
+    size_t nnames = 0;
     char w[96];
     const json_t *k, *st, *v;
     const char *key;
@@ -333,17 +302,21 @@ static int snap_dec_counters(const json_t *o, const char *where, mt_counters_t *
     if (!json_is_object(o))
         return snap_fail(err, "%s: expected an object", where);
     snprintf(w, sizeof(w), "%s: ", where);
-    if ((rc = snap_keys(o, w, names, sizeof(names) / sizeof(names[0]), err)) != MT_OK)
+    for (size_t i = 0; i < mt__ncounters; i++)
+        names[nnames++] = mt__counters[i].name;
+    names[nnames++] = "errors_by_kind";
+    names[nnames++] = "status";
+    if ((rc = snap_keys(o, w, names, nnames, err)) != MT_OK)
         return rc;
-    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
-        if ((rc = snap_uint(o, w, plain[i].key, (uint64_t)INT64_MAX,
-                            (uint64_t *)((char *)c + plain[i].off), err)) != MT_OK)
+    for (size_t i = 0; i < mt__ncounters; i++) {
+        const mt__counter_desc_t *d = &mt__counters[i];
+        uint64_t x = 0;
+        if (d->presence == MT__CP_NONZERO && json_object_get(o, d->name) == NULL)
+            continue; /* optional on the wire: absent = 0 */
+        if ((rc = snap_uint(o, w, d->name, (uint64_t)INT64_MAX, &x, err)) != MT_OK)
             return rc;
-    for (size_t i = 0; i < sizeof snap_extra / sizeof snap_extra[0]; i++)
-        if (json_object_get(o, snap_extra[i].key) != NULL &&
-            (rc = snap_uint(o, w, snap_extra[i].key, (uint64_t)INT64_MAX,
-                            (uint64_t *)((char *)c + snap_extra[i].off), err)) != MT_OK)
-            return rc;
+        mt__counter_set(c, d, x);
+    }
 
     k = json_object_get(o, "errors_by_kind");
     snprintf(w, sizeof(w), "%s.errors_by_kind", where);

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "cli/report.h" /* mt__asset_t */
+#include "report/report.h" /* mt__asset_t */
 
 extern const mt__asset_t mt__serve_assets[];
 extern const size_t mt__serve_nassets;

@@ -3,6 +3,7 @@
  * docs/adr/0008-autostop-and-thresholds.md. */
 #include "mortar/verdict.h"
 #include "proto/text.h"
+#include "stats/lex.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -14,7 +15,6 @@
 #define PPM       1000000ULL /* a share of 1 in parts per million */
 #define PPB       1000000000ULL
 #define MAX_ARGS  4
-#define MASK_MAX  3
 #define NO_TAG    (-1)
 #define WIN_GROW0 16
 
@@ -73,36 +73,9 @@ typedef struct span {
     int col; /* 1-based column of p in the whole text */
 } span_t;
 
-static bool as_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static bool as_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static bool as_alpha(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static char as_lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
 static bool span_is(span_t s, const char *word)
 {
-    size_t n = strlen(word);
-    if (s.len != n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (as_lower(s.p[i]) != word[i])
-            return false;
-    }
-    return true;
+    return mt__lex_word_is(s.p, s.len, word);
 }
 
 static int fail(mt_parse_err_t *err, int col, int rc, const char *fmt, ...)
@@ -136,9 +109,9 @@ static int parse_time(span_t a, int64_t def_ns, const char *what, int64_t *out, 
         uint64_t v = 0;
         int64_t per = -1;
 
-        if (!as_digit(a.p[i]))
+        if (!mt__lex_digit(a.p[i]))
             return fail(err, a.col + (int)i, MT_EPARSE, "bad %s: expected a number", what);
-        for (; i < a.len && as_digit(a.p[i]); i++) {
+        for (; i < a.len && mt__lex_digit(a.p[i]); i++) {
             if (v > (UINT64_MAX - 9) / 10)
                 big = true;
             else
@@ -148,7 +121,7 @@ static int parse_time(span_t a, int64_t def_ns, const char *what, int64_t *out, 
             return fail(err, a.col + (int)i, MT_EPARSE,
                         "bad %s: fractions are not allowed (write 1s500ms)", what);
         u = i;
-        while (i < a.len && as_alpha(a.p[i]))
+        while (i < a.len && mt__lex_alpha(a.p[i]))
             i++;
         if (u == i) {
             if (i < a.len)
@@ -217,7 +190,7 @@ static int parse_decimal(span_t a, const char *what, uint64_t *mant, int *scale,
             dot = true;
             continue;
         }
-        if (!as_digit(c))
+        if (!mt__lex_digit(c))
             break;
         nd++;
         if (m > 99999999999999999ULL) {
@@ -275,7 +248,7 @@ static int parse_level(span_t a, bool share_only, mt_autostop_crit_t *c, mt_pars
         return fail(err, a.col, MT_EPARSE, "expected a share like 70%%");
     uint64_t v = 0;
     for (size_t i = 0; i < a.len; i++) {
-        if (!as_digit(a.p[i]))
+        if (!mt__lex_digit(a.p[i]))
             return fail(err, a.col + (int)i, MT_EPARSE,
                         "bad level: expected a count or a share like 10%%");
         if (v > (UINT64_MAX - 9) / 10)
@@ -287,46 +260,35 @@ static int parse_level(span_t a, bool share_only, mt_autostop_crit_t *c, mt_pars
     return MT_OK;
 }
 
-static bool mask_all_x(const char *m)
-{
-    for (; *m; m++) {
-        if (*m != 'x')
-            return false;
-    }
-    return true;
-}
-
 static int parse_mask(span_t a, bool http, char *out, mt_parse_err_t *err)
 {
-    if (a.len > MASK_MAX)
+    size_t at;
+    switch (mt__lex_mask(a.p, a.len, http, out, &at)) {
+    case MT__LEX_TOO_LONG:
         return fail(err, a.col, MT_EPARSE, "bad code mask: at most 3 characters (404, 5xx, xx)");
-    for (size_t i = 0; i < a.len; i++) {
-        char c = as_lower(a.p[i]);
-        if (!as_digit(c) && c != 'x')
-            return fail(err, a.col + (int)i, MT_EPARSE,
-                        "bad code mask: use digits and x (404, 5xx, xx)");
-        out[i] = c;
-    }
-    out[a.len] = '\0';
-    if (http && a.len != 3 && !mask_all_x(out) && strcmp(out, "0") != 0)
+    case MT__LEX_BAD_CHAR:
+        return fail(err, a.col + (int)at, MT_EPARSE,
+                    "bad code mask: use digits and x (404, 5xx, xx)");
+    case MT__LEX_BAD_HTTP:
         return fail(err, a.col, MT_EPARSE,
                     "bad HTTP code mask: 3 characters (404, 5xx), xx for any, 0 for none");
-    return MT_OK;
+    default:
+        return MT_OK;
+    }
 }
 
 static int parse_tag(span_t a, char *out, mt_parse_err_t *err)
 {
-    if (a.len >= MT_VERDICT_TAG_MAX)
+    size_t at;
+    switch (mt__lex_tag(a.p, a.len, out, MT_VERDICT_TAG_MAX, &at)) {
+    case MT__LEX_TOO_LONG:
         return fail(err, a.col, MT_EPARSE, "tag too long (at most %d bytes)",
                     MT_VERDICT_TAG_MAX - 1);
-    for (size_t i = 0; i < a.len; i++) {
-        unsigned char ch = (unsigned char)a.p[i];
-        if (ch < 0x20 || ch == 0x7f)
-            return fail(err, a.col + (int)i, MT_EPARSE, "bad tag: control character");
+    case MT__LEX_BAD_CHAR:
+        return fail(err, a.col + (int)at, MT_EPARSE, "bad tag: control character");
+    default:
+        return MT_OK;
     }
-    memcpy(out, a.p, a.len);
-    out[a.len] = '\0';
-    return MT_OK;
 }
 
 static int parse_args(const kind_info_t *ki, const span_t *args, int nargs, mt_autostop_crit_t *c,
@@ -411,12 +373,12 @@ static int parse_at(const char *text, const char *p, const char **next, mt_autos
 
 #define COL(q) ((int)((q)-text) + 1)
     memset(&c, 0, sizeof c);
-    while (as_ws(*p))
+    while (mt__lex_ws(*p))
         p++;
     start = name = p;
     if (*p == '\0')
         return fail(err, COL(p), MT_EPARSE, "expected a criterion");
-    while (as_alpha(*p) || *p == '_')
+    while (mt__lex_alpha(*p) || *p == '_')
         p++;
     if (p == name)
         return fail(err, COL(p), MT_EPARSE, "expected a criterion name");
@@ -430,7 +392,7 @@ static int parse_at(const char *text, const char *p, const char **next, mt_autos
         mt__quote(q, sizeof q, nm.p, nm.len);
         return fail(err, nm.col, MT_EPARSE, "unknown criterion '%s'", q);
     }
-    while (as_ws(*p))
+    while (mt__lex_ws(*p))
         p++;
     if (*p != '(')
         return fail(err, COL(p), MT_EPARSE, "expected '(' after '%s'", ki->name);
@@ -445,9 +407,9 @@ static int parse_at(const char *text, const char *p, const char **next, mt_autos
         if (*p == '(')
             return fail(err, COL(p), MT_EPARSE, "unexpected '('");
         e = p;
-        while (a < e && as_ws(*a))
+        while (a < e && mt__lex_ws(*a))
             a++;
-        while (e > a && as_ws(e[-1]))
+        while (e > a && mt__lex_ws(e[-1]))
             e--;
         if (nargs == MAX_ARGS)
             return fail(err, COL(open), MT_EPARSE, "%s: too many arguments (%s)", ki->name,
@@ -491,7 +453,7 @@ int mt_autostop_parse(const char *text, mt_autostop_crit_t *out, mt_parse_err_t 
     rc = parse_at(text, text, &p, &c, err);
     if (rc != MT_OK)
         return rc;
-    while (as_ws(*p))
+    while (mt__lex_ws(*p))
         p++;
     if (*p)
         return fail(err, (int)(p - text) + 1, MT_EPARSE, "unexpected text after ')'");
@@ -511,7 +473,7 @@ int mt_autostop_parse_list(const char *text, mt_autostop_crit_t *out, size_t cap
         mt_autostop_crit_t c;
         const char *start;
         int rc;
-        while (as_ws(*p))
+        while (mt__lex_ws(*p))
             p++;
         if (*p == '\0')
             break;
@@ -564,23 +526,6 @@ struct mt_autostop {
     mt_autostop_trip_t trip;
 };
 
-static bool mask_match(const char *m, unsigned code)
-{
-    char buf[16];
-    int len;
-
-    if (mask_all_x(m))
-        return code != 0;
-    len = snprintf(buf, sizeof buf, "%u", code);
-    if (len < 0 || (size_t)len != strlen(m))
-        return false;
-    for (int i = 0; i < len; i++) {
-        if (m[i] != 'x' && m[i] != buf[i])
-            return false;
-    }
-    return true;
-}
-
 /* The top of value's bucket in the latency histogram layout, so that "above rt" means "in a
  * bucket above rt's" and a value equal to rt never counts as above it. */
 static int rt_resolution(int64_t rt_us, int64_t *out)
@@ -595,15 +540,6 @@ static int rt_resolution(int64_t rt_us, int64_t *out)
         *out = mt_hist_max(h);
     mt_hist_free(h);
     return MT_OK;
-}
-
-static int find_tag(const char *name, const char *const *tags, size_t ntags)
-{
-    for (size_t i = 0; tags && i < ntags; i++) {
-        if (tags[i] && strcmp(tags[i], name) == 0)
-            return (int)i;
-    }
-    return NO_TAG;
 }
 
 int mt_autostop_new(const mt_autostop_crit_t *c, size_t n, const char *const *tags, size_t ntags,
@@ -639,7 +575,7 @@ int mt_autostop_new(const mt_autostop_crit_t *c, size_t n, const char *const *ta
         st->rc = ki->rc;
         st->tag = NO_TAG;
         if (st->c.tag[0]) {
-            st->tag = find_tag(st->c.tag, tags, ntags);
+            st->tag = mt__lex_find_tag(st->c.tag, tags, ntags);
             if (st->tag == NO_TAG || (size_t)st->tag >= MT_MAX_TAGS) {
                 mt__quote(q, sizeof q, st->c.tag, strlen(st->c.tag));
                 rc = fail(err, 0, MT_EINVAL, "%s: unknown tag '%s'", st->c.text, q);
@@ -649,11 +585,11 @@ int mt_autostop_new(const mt_autostop_crit_t *c, size_t n, const char *const *ta
         if ((rc = rt_resolution(st->c.rt_us, &st->rt_he)) != MT_OK)
             goto out;
         /* codes outside 100..599 are "no valid status", code 0, as Tank's failed requests */
-        st->zero = st->c.mask[0] && mask_match(st->c.mask, 0);
+        st->zero = st->c.mask[0] && mt__lex_mask_match(st->c.mask, 0);
         for (unsigned code = 1; code < MT_STATUS_MAX; code++)
-            st->http_code[code] = code >= 100 ? mask_match(st->c.mask, code) : st->zero;
+            st->http_code[code] = code >= 100 ? mt__lex_mask_match(st->c.mask, code) : st->zero;
         for (int k = 0; k < MT_ERR__COUNT; k++)
-            st->net_kind[k] = mask_match(st->c.mask, (unsigned)mt_autostop_net_code(k));
+            st->net_kind[k] = mt__lex_mask_match(st->c.mask, (unsigned)mt_autostop_net_code(k));
         st->win.max = st->c.window_s;
         if (st->c.kind == MT_AUTOSTOP_HTTP_TREND) {
             /* Tank starts the tangents with one 0: the first second's slope is its count */

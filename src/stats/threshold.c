@@ -4,6 +4,7 @@
 #include "mortar/verdict.h"
 #include "mortar/schedule.h"
 #include "proto/text.h"
+#include "stats/lex.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -115,51 +116,20 @@ static int fail(cur_t *c, const char *at, int rc, const char *fmt, ...)
     return rc;
 }
 
-static bool th_ws(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
-}
-
-static bool th_digit(char ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-
-static bool th_alpha(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
-static char th_lower(char ch)
-{
-    return (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
-}
-
 static void skip_ws(cur_t *c)
 {
-    while (th_ws(*c->p))
+    while (mt__lex_ws(*c->p))
         c->p++;
 }
 
 static bool word_is(const char *p, size_t n, const char *w)
 {
-    if (strlen(w) != n)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (th_lower(p[i]) != th_lower(w[i]))
-            return false;
-    }
-    return true;
+    return mt__lex_word_is(p, n, w);
 }
 
 static size_t ident_len(const char *p)
 {
-    size_t n = 0;
-    if (!th_alpha(p[0]) && p[0] != '_')
-        return 0;
-    while (th_alpha(p[n]) || th_digit(p[n]) || p[n] == '_')
-        n++;
-    return n;
+    return mt__lex_ident_len(p);
 }
 
 static void quote_word(char *q, size_t cap, const char *p, size_t n)
@@ -184,7 +154,7 @@ static int parse_number(cur_t *c, bool *neg, uint64_t *mant, int *scale)
             dot = true;
             continue;
         }
-        if (!th_digit(ch))
+        if (!mt__lex_digit(ch))
             break;
         nd++;
         if (m > 99999999999999999ULL) {
@@ -219,7 +189,7 @@ static int parse_filters(cur_t *c, mt_threshold_t *t, bool *has_code, const char
     c->p++; /* '{' */
     for (;;) {
         const char *key, *val, *vend;
-        size_t klen;
+        size_t klen, at;
 
         skip_ws(c);
         key = c->p;
@@ -238,39 +208,37 @@ static int parse_filters(cur_t *c, mt_threshold_t *t, bool *has_code, const char
         if (!*c->p)
             return fail(c, c->p, MT_EPARSE, "missing '}'");
         vend = c->p;
-        while (vend > val && th_ws(vend[-1]))
+        while (vend > val && mt__lex_ws(vend[-1]))
             vend--;
         if (vend == val)
             return fail(c, val, MT_EPARSE, "empty filter value");
         if (word_is(key, klen, "tag")) {
             if (t->tag[0])
                 return fail(c, key, MT_EPARSE, "tag given twice");
-            if ((size_t)(vend - val) >= MT_VERDICT_TAG_MAX)
+            switch (mt__lex_tag(val, (size_t)(vend - val), t->tag, MT_VERDICT_TAG_MAX, &at)) {
+            case MT__LEX_TOO_LONG:
                 return fail(c, val, MT_EPARSE, "tag too long (at most %d bytes)",
                             MT_VERDICT_TAG_MAX - 1);
-            for (const char *q = val; q < vend; q++) {
-                if ((unsigned char)*q < 0x20 || *q == 0x7f)
-                    return fail(c, q, MT_EPARSE, "bad tag: control character");
+            case MT__LEX_BAD_CHAR:
+                return fail(c, val + at, MT_EPARSE, "bad tag: control character");
+            default:
+                break;
             }
-            memcpy(t->tag, val, (size_t)(vend - val));
-            t->tag[vend - val] = '\0';
         } else if (word_is(key, klen, "code")) {
-            size_t n = (size_t)(vend - val);
             if (*has_code)
                 return fail(c, key, MT_EPARSE, "code given twice");
-            if (n > 3)
+            switch (mt__lex_mask(val, (size_t)(vend - val), true, t->mask, &at)) {
+            case MT__LEX_TOO_LONG:
                 return fail(c, val, MT_EPARSE, "bad code mask: at most 3 characters (404, 5xx)");
-            for (size_t i = 0; i < n; i++) {
-                char ch = th_lower(val[i]);
-                if (!th_digit(ch) && ch != 'x')
-                    return fail(c, val + i, MT_EPARSE,
-                                "bad code mask: use digits and x (404, 5xx, xx)");
-                t->mask[i] = ch;
-            }
-            t->mask[n] = '\0';
-            if (n != 3 && strspn(t->mask, "x") != n && strcmp(t->mask, "0") != 0)
+            case MT__LEX_BAD_CHAR:
+                return fail(c, val + at, MT_EPARSE,
+                            "bad code mask: use digits and x (404, 5xx, xx)");
+            case MT__LEX_BAD_HTTP:
                 return fail(c, val, MT_EPARSE,
                             "bad HTTP code mask: 3 characters (404, 5xx), xx for any, 0 for none");
+            default:
+                break;
+            }
             *has_code = true;
             *code_at = key;
         } else {
@@ -332,10 +300,10 @@ static int parse_pct(cur_t *c, mt_threshold_t *t)
 
 static bool at_pct(const char *p, size_t n)
 {
-    if (n != 1 || th_lower(*p) != 'p')
+    if (n != 1 || mt__lex_lower(*p) != 'p')
         return false;
     p++;
-    while (th_ws(*p))
+    while (mt__lex_ws(*p))
         p++;
     return *p == '(';
 }
@@ -360,7 +328,7 @@ static int parse_option(cur_t *c, mt_threshold_t *t, bool *has_delay, const char
         while (*c->p && *c->p != ';')
             c->p++;
         vend = c->p;
-        while (vend > val && th_ws(vend[-1]))
+        while (vend > val && mt__lex_ws(vend[-1]))
             vend--;
         if (vend == val)
             return fail(c, val, MT_EPARSE, "empty option value");
@@ -579,7 +547,7 @@ int mt_threshold_parse(const char *text, mt_threshold_t *out, mt_parse_err_t *er
     }
     if (*c.p)
         return fail(&c, c.p, MT_EPARSE, "unexpected text (options follow ';')");
-    while (end > start && th_ws(end[-1]))
+    while (end > start && mt__lex_ws(end[-1]))
         end--;
     if (has_delay && !t.abort_on_fail)
         return fail(&c, delay_at, MT_EPARSE, "delayAbortEval needs abortOnFail");
@@ -594,52 +562,25 @@ int mt_threshold_parse(const char *text, mt_threshold_t *out, mt_parse_err_t *er
 
 /* ---- evaluation ----------------------------------------------------------------------- */
 
-static int find_tag(const char *name, const char *const *tags, size_t ntags)
-{
-    for (size_t i = 0; tags && i < ntags; i++) {
-        if (tags[i] && strcmp(tags[i], name) == 0)
-            return (int)i;
-    }
-    return -1;
-}
-
 int mt_threshold_check_tags(const mt_threshold_t *t, const char *const *tags, size_t ntags,
                             mt_parse_err_t *err)
 {
     char q[48];
     if (!t)
         return MT_EINVAL;
-    if (!t->tag[0] || find_tag(t->tag, tags, ntags) >= 0)
+    if (!t->tag[0] || mt__lex_find_tag(t->tag, tags, ntags) >= 0)
         return MT_OK;
     mt__quote(q, sizeof q, t->tag, strnlen(t->tag, MT_VERDICT_TAG_MAX));
     return mt__perr_set(err, 0, MT_EINVAL, "%s: unknown tag '%s'", t->text, q);
 }
 
-static bool th_mask_match(const char *m, unsigned code)
-{
-    char buf[16];
-    int len;
-    size_t n = strlen(m);
-
-    if (n > 0 && strspn(m, "x") == n)
-        return code != 0;
-    len = snprintf(buf, sizeof buf, "%u", code);
-    if (len < 0 || (size_t)len != n)
-        return false;
-    for (int i = 0; i < len; i++) {
-        if (m[i] != 'x' && m[i] != buf[i])
-            return false;
-    }
-    return true;
-}
-
 /* Responses whose status matches the mask; code 0 = no valid status (errors included). */
 static uint64_t status_matched(const char *mask, const mt_counters_t *c)
 {
-    bool zero = th_mask_match(mask, 0);
+    bool zero = mt__lex_mask_match(mask, 0);
     uint64_t m = zero ? c->status[0] + c->errors : 0;
     for (unsigned code = 1; code < MT_STATUS_MAX; code++) {
-        if (c->status[code] && (code >= 100 ? th_mask_match(mask, code) : zero))
+        if (c->status[code] && (code >= 100 ? mt__lex_mask_match(mask, code) : zero))
             m += c->status[code];
     }
     return m;
@@ -807,7 +748,7 @@ int mt_threshold_eval_run(const mt_threshold_t *t, const mt_run_result_t *r,
         return MT_EINVAL;
     s.elapsed_ns = r->elapsed_ns;
     if (t->tag[0]) {
-        int i = find_tag(t->tag, tags, ntags);
+        int i = mt__lex_find_tag(t->tag, tags, ntags);
         if (i < 0) {
             char q[48];
             memset(out, 0, sizeof *out);
@@ -888,7 +829,7 @@ int mt_threshold_watch_new(const mt_threshold_t *t, size_t n, const char *const 
         x->t.tag[MT_VERDICT_TAG_MAX - 1] = '\0';
         x->t.mask[sizeof x->t.mask - 1] = '\0';
         x->index = i;
-        x->tag = x->t.tag[0] ? find_tag(x->t.tag, tags, ntags) : -1;
+        x->tag = x->t.tag[0] ? mt__lex_find_tag(x->t.tag, tags, ntags) : -1;
         if (is_trend(x->t.metric) && (rc = mt_hist_new_latency(&x->h)) != MT_OK)
             goto out;
     }

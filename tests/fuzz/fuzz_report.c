@@ -1,4 +1,4 @@
-/* libFuzzer driver for the report (src/cli/report.c): any bytes as a result document become
+/* libFuzzer driver for the report (src/report/report.c): any bytes as a result document become
  * either a page and a text table, or MT_EFORMAT with a message naming the input. Never a crash
  * or a leak (ASan's leak check runs at exit). Bytes after a line "#B#" are a second document,
  * for the comparison.
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/report.h"
+#include "report/report.h"
 #include "mortar/error.h"
 
 #define CHECK(c)                                                                                   \

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "cli/json_out.h"
+#include "result/result.h"
 #include "server/analysis.h"
 
 #define S     1000000000LL
@@ -25,7 +25,7 @@ typedef struct rowbuf {
 
 static void make_row(const mt_second_t *s, const char *const *tags, size_t ntags, rowbuf_t *b)
 {
-    json_t *o = mt__json_second_object(s, tags, ntags);
+    json_t *o = mt__result_second_json(s, tags, ntags);
     size_t len;
     assert_non_null(o);
     b->data = json_dumps(o, JSON_COMPACT);

@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "cli/report.h"
+#include "report/report.h"
 #include "mortar/error.h"
 #include "mortar/hist.h"
 

@@ -1,5 +1,5 @@
 /* mortar report page: draws the data that `mortar report` embedded (see docs/report.md and the
- * mt__report_data comment in src/cli/report.h for its shape) with uPlot. One run, or two runs
+ * mt__report_data comment in src/report/report.h for its shape) with uPlot. One run, or two runs
  * (A and B) compared. Data is only ever put into the page as text (textContent), never as HTML.
  * window.mortarReport exposes the charts to the browser tests. */
 (function () {
@@ -49,7 +49,8 @@
     return Number.isInteger(v) ? String(v) : trim(v);
   }
   function fmtRate(v) { return v == null || !isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: 2 }); }
-  function fmtPct(v) { return v == null || !isFinite(v) ? '–' : (v < 0.01 && v > 0 ? v.toPrecision(2) : v.toFixed(2)) + '%'; }
+  const fmtPct = MortarFmt.pct; /* web/shared/fmt.js: takes a fraction */
+  const cnt = MortarFmt.counter;
   function fmtSec(v) { return v == null || !isFinite(v) ? '–' : trim(v) + ' s'; }
   function fmtBytes(v) {
     if (v == null || !isFinite(v)) return '–';
@@ -59,7 +60,7 @@
     return trim(v) + ' ' + u[i];
   }
   function fmtUnit(u, v) {
-    return u === 'us' ? fmtUs(v) : u === 'rate' ? fmtRate(v) : u === 'pct' ? fmtPct(v)
+    return u === 'us' ? fmtUs(v) : u === 'rate' ? fmtRate(v) : u === 'pct' ? fmtPct(v == null ? v : v / 100) /* rows carry percent */
       : u === 's' ? fmtSec(v) : fmtCount(v);
   }
   /* seconds from the start: 42s, 3:05, 1:00:00 */
@@ -571,8 +572,8 @@
         let bad = 0;
         for (const k of Object.keys(t.status)) if (!(k[0] === '2' || k[0] === '3')) bad += t.status[k];
         return h('tr', null, h('td', { class: 'name' }, name === '' ? '(untagged)' : name),
-          h('td', { class: 'num' }, fmtCount(t.requests)), h('td', { class: 'num' }, fmtPct(100 * t.requests / total)),
-          h('td', { class: 'num' + (t.errors ? ' bad' : '') }, fmtCount(t.errors)), h('td', { class: 'num' }, fmtPct(done ? 100 * t.errors / done : 0)),
+          h('td', { class: 'num' }, fmtCount(t.requests)), h('td', { class: 'num' }, fmtPct(t.requests / total)),
+          h('td', { class: 'num' + (t.errors ? ' bad' : '') }, fmtCount(t.errors)), h('td', { class: 'num' }, fmtPct(done ? t.errors / done : 0)),
           h('td', { class: 'num' + (bad ? ' bad' : '') }, fmtCount(bad)),
           ['p50', 'p90', 'p99', 'p999', 'max', 'mean'].map((k) => h('td', { class: 'num' }, fmtUs(l[k]))));
       });
@@ -588,8 +589,8 @@
     for (const r of RUNS) for (const k of Object.keys(r.summary.errors_by_kind)) if (r.summary.errors_by_kind[k]) kinds.add(k);
     const rows = [];
     const cell = (r, v) => {
-      const tot = r.summary.completed + r.summary.errors;
-      return [h('td', { class: 'num' }, fmtCount(v || 0)), h('td', { class: 'num dim' }, fmtPct(tot ? 100 * (v || 0) / tot : 0))];
+      const tot = cnt(r.summary, 'completed') + cnt(r.summary, 'errors');
+      return [h('td', { class: 'num' }, fmtCount(v || 0)), h('td', { class: 'num dim' }, fmtPct(tot ? (v || 0) / tot : 0))];
     };
     for (const c of Array.from(codes).sort()) rows.push(h('tr', null, h('td', { class: 'name' }, h('span', { class: 'code c' + c[0] }, c)), RUNS.map((r) => cell(r, r.summary.status[c]))));
     for (const k of Array.from(kinds).sort()) rows.push(h('tr', null, h('td', { class: 'name' }, h('span', { class: 'code cerr' }, k)), RUNS.map((r) => cell(r, r.summary.errors_by_kind[k]))));
@@ -600,7 +601,7 @@
   function configTable() {
     const keys = [];
     for (const r of RUNS) for (const k of Object.keys(r.config)) if (!keys.includes(k)) keys.push(k);
-    const extra = [['mortar', (r) => r.mortar_version], ['started', (r) => started(r)], ['bytes in', (r) => fmtBytes(r.summary.bytes_in)], ['bytes out', (r) => fmtBytes(r.summary.bytes_out)]];
+    const extra = [['mortar', (r) => r.mortar_version], ['started', (r) => started(r)], ['bytes in', (r) => fmtBytes(cnt(r.summary, 'bytes_in'))], ['bytes out', (r) => fmtBytes(cnt(r.summary, 'bytes_out'))]];
     const rows = keys.map((k) => {
       const vals = RUNS.map((r) => (k in r.config ? json(r.config[k]) : '–'));
       const diff = CMP && vals[0] !== vals[1];

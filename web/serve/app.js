@@ -76,7 +76,8 @@
     if (a >= 1e4) return trim3(v / 1e3) + 'k';
     return Number.isInteger(v) ? String(v) : trim3(v);
   }
-  function fmtPct(v) { return v == null || !isFinite(v) ? '–' : (v * 100).toFixed(v * 100 < 0.1 && v > 0 ? 3 : 2) + '%'; }
+  const fmtPct = MortarFmt.pct; /* web/shared/fmt.js: takes a fraction */
+  const cnt = MortarFmt.counter;
   function fmtDur(s) {
     if (s == null || !isFinite(s)) return '–';
     s = Math.round(s);
@@ -439,9 +440,9 @@
     const n = cols.t.length;
     const lat = s.latency_us || {};
     cols.t.push(s.t);
-    cols.due.push((s.due || 0) / span);
-    cols.done.push((s.completed || 0) / span);
-    cols.err.push((s.errors || 0) / span);
+    cols.due.push(cnt(s, 'due', true) / span);
+    cols.done.push(cnt(s, 'completed', true) / span);
+    cols.err.push(cnt(s, 'errors', true) / span);
     cols.p50.push(pos(lat.p50)); cols.p90.push(pos(lat.p90)); cols.p99.push(pos(lat.p99)); cols.max.push(pos(lat.max));
     cols.open.push(s.open_connections || 0);
     cols.backlog.push(s.backlog || 0);
@@ -764,7 +765,7 @@
       };
       c.onLeave(() => pending && cancelAnimationFrame(pending));
       await streamLive(c, id, {
-        second: (s) => { if (pushSecond(cols, s)) { UI.seconds = cols.t.length; tot.done += s.completed || 0; tot.err += s.errors || 0; dirty = true; } },
+        second: (s) => { if (pushSecond(cols, s)) { UI.seconds = cols.t.length; tot.done += cnt(s, 'completed', true); tot.err += cnt(s, 'errors', true); dirty = true; } },
         state: (r) => { setBadge(r); },
         status: (t) => { liveNote.textContent = t === 'live' ? '● live' : t; },
         flush: flush,
@@ -795,11 +796,11 @@
     const s = run.summary;
     if (!s) { box.appendChild(h('div', { class: 'note' }, 'No summary: the run stored no results' + (run.reason ? ' (' + run.reason + ')' : '') + '.')); return; }
     const lat = s.latency_us || {}, svc = s.service_us || {};
-    const req = s.requests != null ? s.requests : s.completed;
-    const errRate = req ? (s.errors || 0) / req : null;
+    const req = s.requests != null ? s.requests : cnt(s, 'completed');
+    const errRate = req ? cnt(s, 'errors') / req : null;
     box.appendChild(h('div', { class: 'cards' },
       kv('requests', fmtNum(req, 0), 'requests'), kv('achieved rps', fmtNum(s.rps, 1), 'rps'),
-      kv('duration', fmtDur(s.duration_s), 'duration'), kv('errors', fmtNum(s.errors, 0) + (errRate != null ? ' (' + fmtPct(errRate) + ')' : ''), 'errors'),
+      kv('duration', fmtDur(s.duration_s), 'duration'), kv('errors', fmtNum(cnt(s, 'errors'), 0) + (errRate != null ? ' (' + fmtPct(errRate) + ')' : ''), 'errors'),
       kv('p50', fmtUs(lat.p50), 'p50'), kv('p99', fmtUs(lat.p99), 'p99'), kv('max', fmtUs(lat.max), 'max')));
     const verdicts = run.verdicts || s.verdicts;
     const hasVerdicts = Array.isArray(verdicts) && verdicts.length > 0;
@@ -838,6 +839,10 @@
             h('td', { class: 'num' }, fmtNum(t.errors, 0)), h('td', { class: 'num' }, fmtUs(tl.p50)), h('td', { class: 'num' }, fmtUs(tl.p99)), h('td', { class: 'num' }, fmtUs(tl.max)));
         })))));
     }
+    /* every counter the summary has, from the one table (web/shared/fmt.js) */
+    const counters = MortarFmt.COUNTERS.filter((c) => MortarFmt.find(s, c[0]) !== undefined);
+    box.appendChild(h('section', { class: 'card', id: 'counters' }, h('h3', null, 'Counters'), h('table', { class: 'list' },
+      h('tbody', null, counters.map((c) => h('tr', { 'data-key': c[0] }, h('td', null, c[3]), h('td', { class: 'num' }, fmtNum(MortarFmt.find(s, c[0]), 0))))))));
   }
 
   /* The HTML report (GET /runs/{id}/report, with the token) saved as a file: the report is a

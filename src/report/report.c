@@ -1,6 +1,6 @@
 /* HTML and text reports of mortar results (report.h). The page is the template web/report/
  * report.html with its @@NAME@@ markers replaced by the embedded assets and the page data. */
-#include "cli/report.h"
+#include "report/report.h"
 
 #include <errno.h>
 #include <math.h>
@@ -12,8 +12,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/output.h"
-#include "cli/readall.h"
+#include "result/result.h"
+
+#define RP_MAX_COUNTERS                                                48 /* rows of MT_COUNTER_MAP, at most */
+#define XX(field, merge, presence, summary, second, value, web, label) +1
+_Static_assert(0 MT_COUNTER_MAP(XX) <= RP_MAX_COUNTERS, "RP_MAX_COUNTERS: too small");
+#undef XX
 #include "mortar/error.h"
 #include "mortar/hist.h"
 
@@ -266,27 +270,21 @@ static int rp_check_tag(const rp_ctx_t *c, const json_t *tag, const char *where)
 
 static int rp_check_summary(const rp_ctx_t *c, const json_t *root, json_t **out)
 {
-    static const char *const nums[] = {"requests",
-                                       "rps",
-                                       "duration_s",
-                                       "due",
-                                       "sent",
-                                       "completed",
-                                       "errors",
-                                       "dropped",
-                                       "late",
-                                       "bytes_in",
-                                       "bytes_out",
-                                       "connects",
-                                       "mean_schedule_lag_us",
-                                       "max_schedule_lag_us",
-                                       "max_open_connections",
-                                       NULL};
+    /* the summary's numbers: these, and the counters of the table it always carries */
+    static const char *const fixed[] = {"requests", "rps", "duration_s", "max_open_connections"};
+    const char *nums[sizeof(fixed) / sizeof(fixed[0]) + RP_MAX_COUNTERS + 1];
+    size_t nn = 0;
     char path[RP_PATH_MAX];
     json_t *s, *v, *bd, *tags;
     const char *k;
     int rc;
 
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        nums[nn++] = fixed[i];
+    for (size_t i = 0; i < mt__ncounters; i++)
+        if (mt__counters[i].presence != MT__CP_NONZERO)
+            nums[nn++] = mt__counters[i].summary;
+    nums[nn] = NULL;
     if ((rc = rp_object(c, root, "", "summary", &s)) != MT_OK ||
         (rc = rp_numbers(c, s, "summary", nums)) != MT_OK ||
         (rc = rp_counts(c, s, "summary", "errors_by_kind", false, &v)) != MT_OK ||
@@ -404,28 +402,12 @@ static void rp_map_drop_zero(json_t *map)
     }
 }
 
-enum {
-    RP_C_T,
-    RP_C_SPAN,
-    RP_C_DUE,
-    RP_C_SENT,
-    RP_C_COMPLETED,
-    RP_C_ERRORS,
-    RP_C_DROPPED,
-    RP_C_LATE,
-    RP_C_OPEN,
-    RP_C_BACKLOG,
-    RP_C__PLAIN, /* columns read straight from a key of the second */
-    RP_C_LAG_MEAN = RP_C__PLAIN,
-    RP_C_LAG_MAX,
-    RP_C__COUNT
-};
-static const char *const rp_col_names[RP_C__COUNT] = {
-    "t",       "span", "due",  "sent",    "completed", "errors",
-    "dropped", "late", "open", "backlog", "lag_mean",  "lag_max"};
-static const char *const rp_col_keys[RP_C__PLAIN] = {
-    "t",    "span_s",           "due",    "sent", "completed", "errors", "dropped",
-    "late", "open_connections", "backlog"};
+/* Per-second columns: these four, then one per counter of the table (named by its "web"
+ * name: "due", "lag_mean", ...). */
+enum { RP_C_T, RP_C_SPAN, RP_C_OPEN, RP_C_BACKLOG, RP_C__FIXED };
+static const char *const rp_col_names[RP_C__FIXED] = {"t", "span", "open", "backlog"};
+static const char *const rp_col_keys[RP_C__FIXED] = {"t", "span_s", "open_connections", "backlog"};
+#define RP_C__COUNT (RP_C__FIXED + RP_MAX_COUNTERS)
 
 static int rp_seconds(const rp_ctx_t *c, const json_t *root, json_t *run)
 {
@@ -440,9 +422,10 @@ static int rp_seconds(const rp_ctx_t *c, const json_t *root, json_t *run)
     out = json_object();
     if (out == NULL || json_object_set_new(run, "seconds", out) != 0)
         return rp_nomem(c);
-    for (i = 0; i < RP_C__COUNT; i++) {
+    for (i = 0; i < RP_C__FIXED + mt__ncounters; i++) {
+        const char *name = i < RP_C__FIXED ? rp_col_names[i] : mt__counters[i - RP_C__FIXED].web;
         cols[i] = json_array();
-        if (cols[i] == NULL || json_object_set_new(out, rp_col_names[i], cols[i]) != 0)
+        if (cols[i] == NULL || json_object_set_new(out, name, cols[i]) != 0)
             return rp_nomem(c);
     }
     lat = json_object();
@@ -465,7 +448,7 @@ static int rp_seconds(const rp_ctx_t *c, const json_t *root, json_t *run)
         snprintf(where, sizeof(where), "seconds[%zu]", i);
         if (!json_is_object(sec))
             return rp_fail(c, MT_EFORMAT, "%s: %s, not an object", where, rp_type_name(sec));
-        for (int k = 0; k < RP_C__PLAIN; k++) {
+        for (int k = 0; k < RP_C__FIXED; k++) {
             if ((rc = rp_number(c, sec, where, rp_col_keys[k], &v)) != MT_OK)
                 return rc;
             if (!rp_push(cols[k], v))
@@ -477,18 +460,18 @@ static int rp_seconds(const rp_ctx_t *c, const json_t *root, json_t *run)
                            json_number_value(v), prev_t);
         prev_t = json_number_value(v);
 
-        if ((rc = rp_object(c, sec, where, "schedule_lag_us", &o)) != MT_OK)
-            return rc;
-        {
-            char w2[RP_PATH_MAX + 16];
-            snprintf(w2, sizeof(w2), "%s.schedule_lag_us", where);
-            if ((rc = rp_number(c, o, w2, "mean", &v)) != MT_OK)
+        for (size_t k = 0; k < mt__ncounters; k++) {
+            const mt__counter_desc_t *d = &mt__counters[k];
+            const char *one[] = {d->second, NULL};
+            v = mt__result_path(sec, d->second);
+            if (v == NULL && d->presence != MT__CP_ALWAYS) {
+                if (json_array_append_new(cols[RP_C__FIXED + k], json_integer(0)) != 0)
+                    return rp_nomem(c); /* absent: 0 */
+                continue;
+            }
+            if ((rc = rp_numbers(c, sec, where, one)) != MT_OK)
                 return rc;
-            if (!rp_push(cols[RP_C_LAG_MEAN], v))
-                return rp_nomem(c);
-            if ((rc = rp_number(c, o, w2, "max", &v)) != MT_OK)
-                return rc;
-            if (!rp_push(cols[RP_C_LAG_MAX], v))
+            if (!rp_push(cols[RP_C__FIXED + k], v))
                 return rp_nomem(c);
         }
         for (int h = 0; h < 2; h++) {
@@ -1016,9 +999,8 @@ static bool rp_marker(FILE *f, const char *name, size_t len, const rp_docs_t *d,
     static const struct {
         const char *marker, *asset;
     } subst[] = {
-        {"UPLOT_CSS", "uPlot.min.css"},
-        {"REPORT_CSS", "report.css"},
-        {"UPLOT_JS", "uPlot.iife.min.js"},
+        {"UPLOT_CSS", "uPlot.min.css"},    {"REPORT_CSS", "report.css"},
+        {"UPLOT_JS", "uPlot.iife.min.js"}, {"FMT_JS", "fmt.js"},
         {"REPORT_JS", "report.js"},
     };
 
@@ -1260,40 +1242,4 @@ int mt__report_compare_text(FILE *f, const char *json_a, size_t len_a, const cha
 {
     mt__report_src_t a = {json_a, len_a, NULL}, b = {json_b, len_b, NULL};
     return mt__report_text(f, &a, json_b != NULL ? &b : NULL, err, errlen);
-}
-
-/* ---- input ------------------------------------------------------------------------------- */
-
-int mt__report_read_file(const char *path, char **out, size_t *out_len, char *err, size_t errlen)
-{
-    bool std_in = strcmp(path, "-") == 0;
-    FILE *f = std_in ? stdin : fopen(path, "rb");
-    int rc;
-
-    *out = NULL;
-    *out_len = 0;
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return MT_ESYS;
-    }
-    rc = mt__read_stream(f, MT__REPORT_MAX_INPUT, out, out_len);
-    if (rc == MT_ESYS)
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-    else if (rc == MT_ENOMEM)
-        snprintf(err, errlen, "%s: out of memory", path);
-    else if (*out_len > MT__REPORT_MAX_INPUT) {
-        snprintf(err, errlen, "%s: larger than %zu MiB", path, MT__REPORT_MAX_INPUT >> 20);
-        rc = MT_ETOOBIG;
-    } else if (*out == NULL && (*out = malloc(1)) == NULL) { /* empty: still a buffer */
-        snprintf(err, errlen, "%s: out of memory", path);
-        rc = MT_ENOMEM;
-    }
-    if (rc != MT_OK) {
-        free(*out);
-        *out = NULL;
-        *out_len = 0;
-    }
-    if (!std_in)
-        fclose(f);
-    return rc;
 }

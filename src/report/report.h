@@ -11,8 +11,8 @@
  * JSON, wrong schema id, a missing or mistyped field, a corrupt histogram: err names the input
  * and the field, e.g. "a.json: seconds[3].completed: missing"); MT_ESYS when the output cannot
  * be written (err says which file and why); MT_ENOMEM. Nothing is ever printed to stderr. */
-#ifndef MT_CLI_REPORT_H
-#define MT_CLI_REPORT_H
+#ifndef MT_REPORT_REPORT_H
+#define MT_REPORT_REPORT_H
 
 #include <stddef.h>
 #include <stdio.h>
@@ -62,12 +62,6 @@ int mt__report_text(FILE *f, const mt__report_src_t *a, const mt__report_src_t *
  * dist.x is 1/(1-p/100) (HdrHistogram's percentile axis), v the latency in us at percentile p. */
 int mt__report_data(const mt__report_src_t *a, const mt__report_src_t *b, json_t **out, char *err,
                     size_t errlen);
-
-/* Reads a whole file (path "-": stdin) into a new buffer (*out, caller frees; not
- * NUL-terminated; non-NULL on success, even when empty). Bounded by MT__REPORT_MAX_INPUT.
- * MT_ESYS, MT_ETOOBIG or MT_ENOMEM with err filled ("a.json: cannot open: ..."). */
-#define MT__REPORT_MAX_INPUT ((size_t)1 << 30)
-int mt__report_read_file(const char *path, char **out, size_t *out_len, char *err, size_t errlen);
 
 /* The embedded web assets (generated at build time by cmake/web.cmake from web/report/ and the
  * chart library in node_modules). */
