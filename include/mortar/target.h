@@ -152,14 +152,14 @@ bool mt_target_is_loopback(const char *host);
 
 /* Parses a listening address "ADDR:PORT" or "[IPV6]:PORT" (the target's --listen; "localhost"
  * is 127.0.0.1; ADDR must be numeric) into host (NUL-terminated, at most hostcap bytes with
- * the NUL, no brackets) and *port (0..65535). Returns MT_OK, or MT_EINVAL with a one-line
+ * the NUL, no brackets) and *port (0..65535). Returns MT_OK, or MT_EINVAL with a
  * message in err (if err != NULL, errlen > 0), e.g. "bad port 'x'"; host and *port are then
  * unspecified. Does not check that ADDR is a loopback address. */
 int mt_target_parse_listen(const char *text, char *host, size_t hostcap, uint16_t *port, char *err,
                            size_t errlen);
 
 /* Parses a stall "START:LEN" (the target's --stall; durations as mt_parse_duration, START >= 0,
- * LEN > 0) into *out. Returns MT_OK, or MT_EINVAL with a one-line message in err (as above),
+ * LEN > 0) into *out. Returns MT_OK, or MT_EINVAL with a message in err (as above),
  * e.g. "expected START:LEN (like 3s:1s), got '3s'"; *out is then unchanged. */
 int mt_target_parse_stall(const char *text, mt_target_stall_t *out, char *err, size_t errlen);
 

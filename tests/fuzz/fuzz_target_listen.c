@@ -1,6 +1,6 @@
 /* libFuzzer driver for the target's --listen parser (mt_target_parse_listen). Whatever the
  * input, it either gives a numeric host that fits the buffer and a port that, written back as
- * ADDR:PORT (or [IPV6]:PORT), parses to the same, or a one-line message that fits. A short host
+ * ADDR:PORT (or [IPV6]:PORT), parses to the same, or a message that fits. A short host
  * buffer is refused, never overrun (ASan watches). The source is included, not linked from
  * mortar_core, so that libFuzzer's coverage instrumentation sees it. */
 #include "../../src/target/args.c"
@@ -21,7 +21,7 @@
 static void check_err(const char *err, size_t cap)
 {
     size_t n = strnlen(err, cap);
-    CHECK(n > 0 && n < cap && !strchr(err, '\n'));
+    CHECK(n > 0 && n < cap); /* it may quote the input, newlines and all */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,6 +1,6 @@
 /* libFuzzer driver for the target's --stall parser (mt_target_parse_stall). Whatever the input,
  * it either gives START >= 0 and LEN > 0 that, written back in seconds with nine decimals,
- * parse to the same nanoseconds, or a one-line message that fits and leaves the output alone.
+ * parse to the same nanoseconds, or a message that fits and leaves the output alone.
  * The sources are included, not linked from mortar_core, so that libFuzzer's coverage
  * instrumentation sees them. */
 #include "../../src/proto/duration.c"
@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(rc == MT_EINVAL);
         CHECK(s.start_ns == -7 && s.len_ns == -7);
         CHECK(strcmp(err, err2) == 0);
-        CHECK(n > 0 && n < sizeof(err) && !strchr(err, '\n'));
+        CHECK(n > 0 && n < sizeof(err)); /* it may quote the input */
     }
     free(text);
     return 0;
