@@ -375,12 +375,12 @@ int mt_cli_target(int argc, char **argv)
         mt_target_stats(t, &st);
         fprintf(stderr,
                 PROG ": %s: served %llu requests on %llu connections in %.1fs "
-                     "(%llu malformed, %llu bad parameters, %llu resets, %llu malformed "
-                     "responses)\n",
+                     "(%llu malformed, %llu bad parameters, %llu unknown parameters ignored, "
+                     "%llu resets, %llu malformed responses)\n",
                 sig == SIGINT ? "interrupted" : "terminated", (unsigned long long)st.requests,
                 (unsigned long long)st.connections, secs, (unsigned long long)st.bad_requests,
-                (unsigned long long)st.bad_params, (unsigned long long)st.resets,
-                (unsigned long long)st.malformed);
+                (unsigned long long)st.bad_params, (unsigned long long)st.unknown_params,
+                (unsigned long long)st.resets, (unsigned long long)st.malformed);
     }
     code = 0;
 out:

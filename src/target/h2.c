@@ -147,7 +147,7 @@ static int h2_begin_headers_cb(nghttp2_session *h, const nghttp2_frame *f, void 
     return 0;
 }
 
-/* The request's :path: what head_done does for HTTP/1 (count, parse, draw). */
+/* The request's :path: into the stream's plan, as an HTTP/1 request-target (plan.c). */
 static void h2_path(worker_t *w, conn_t *c, stream_t *s, const char *target, size_t len)
 {
     bool first = !c->used;
@@ -339,7 +339,7 @@ static size_t fmt_u64(char *p, uint64_t v)
     return len;
 }
 
-/* Answers a stream: what mt__tgt_h1_respond() does for HTTP/1. */
+/* Answers a stream: what mt__tgt_h1_respond does for HTTP/1. */
 static void h2_respond(worker_t *w, conn_t *c, stream_t *s)
 {
     const struct mt_target *t = w->t;

@@ -164,7 +164,7 @@ static int gather(worker_t *w, conn_t *c)
     return MT_OK;
 }
 
-/* mt__tgt_flush() for connections with TLS or HTTP/2: stage, then write, until nothing is left. */
+/* mt__tgt_flush for connections with TLS or HTTP/2: stage, then write, until nothing is left. */
 int mt__tgt_xflush(worker_t *w, conn_t *c)
 {
     xconn_t *x = c->x;
