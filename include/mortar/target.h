@@ -150,11 +150,12 @@ void mt_target_free(mt_target_t *t);
 /* True if host is a numeric loopback address: 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. */
 bool mt_target_is_loopback(const char *host);
 
-/* Parses a listening address "ADDR:PORT" or "[IPV6]:PORT" (the target's --listen; "localhost"
- * is 127.0.0.1; ADDR must be numeric) into host (NUL-terminated, at most hostcap bytes with
- * the NUL, no brackets) and *port (0..65535). Returns MT_OK, or MT_EINVAL with a
- * message in err (if err != NULL, errlen > 0), e.g. "bad port 'x'"; host and *port are then
- * unspecified. Does not check that ADDR is a loopback address. */
+/* Parses a listening address "ADDR:PORT" or "[IPV6]:PORT" (the target's --listen; ADDR is a
+ * numeric IPv4 address or "localhost" for 127.0.0.1, brackets hold only an IPv6 address) into
+ * host (NUL-terminated, at most hostcap bytes with the NUL, no brackets) and *port
+ * (0..65535). Returns MT_OK, or MT_EINVAL with a message in err (if err != NULL, errlen > 0),
+ * e.g. "bad port 'x'"; host and *port are then unspecified. Does not check that ADDR is a
+ * loopback address. */
 int mt_target_parse_listen(const char *text, char *host, size_t hostcap, uint16_t *port, char *err,
                            size_t errlen);
 

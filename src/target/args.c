@@ -54,6 +54,8 @@ int mt_target_parse_listen(const char *v, char *host, size_t hostcap, uint16_t *
         return fail(err, errlen, "bad address in '%s'", v);
     memcpy(host, h, hlen);
     host[hlen] = 0;
+    if (h != v && inet_pton(AF_INET6, host, tmp) != 1)
+        return fail(err, errlen, "'%s' in brackets is not an IPv6 address", host);
     if (strcmp(host, "localhost") == 0 && hostcap > 9)
         strcpy(host, "127.0.0.1");
     if (inet_pton(AF_INET, host, tmp) != 1 && inet_pton(AF_INET6, host, tmp) != 1)

@@ -593,6 +593,14 @@ static void test_parse_listen(void **state)
     assert_int_equal(
         mt_target_parse_listen("127.0.0.1:-1", host, sizeof(host), &port, err, sizeof(err)),
         MT_EINVAL);
+    /* brackets are for IPv6 only */
+    assert_int_equal(
+        mt_target_parse_listen("[127.0.0.1]:80", host, sizeof(host), &port, err, sizeof(err)),
+        MT_EINVAL);
+    assert_string_equal(err, "'127.0.0.1' in brackets is not an IPv6 address");
+    assert_int_equal(
+        mt_target_parse_listen("[localhost]:80", host, sizeof(host), &port, err, sizeof(err)),
+        MT_EINVAL);
     /* a host longer than the buffer is refused, not cut */
     assert_int_equal(mt_target_parse_listen("127.0.0.1:80", host, 5, &port, err, sizeof(err)),
                      MT_EINVAL);
