@@ -78,22 +78,29 @@ typedef struct mt_target_config {
      * 1..MT_TARGET_MAX_H2_STREAMS; 0: MT_TARGET_H2_STREAMS. */
     bool no_http2;
     uint32_t h2_max_streams;
+    /* A request's query parameter the target does not know (status, size, delay, chunked,
+     * close, reset, slow, malformed): false (the default) ignores it and counts it in
+     * unknown_params, as an application's own parameters in recorded ammo; true answers the
+     * request 400 (bad_params). A known parameter with a bad value is a 400 either way. */
+    bool strict_params;
 } mt_target_config_t;
 
 /* Totals over all threads since start (/__mortar/reset does not change these). Requests to
  * /__mortar/ are not counted, nor are connections whose first request went there. */
 typedef struct mt_target_stats {
-    uint64_t connections;   /* accepted */
-    uint64_t requests;      /* request heads (well-formed or not) */
-    uint64_t responses;     /* responses queued (including error responses; not resets or
-                             * malformed responses) */
-    uint64_t bad_requests;  /* malformed requests (answered 400/431/501/505 and closed) */
-    uint64_t bad_params;    /* well-formed requests with a bad query (answered 400) */
-    uint64_t accept_errors; /* accept4 failures other than EAGAIN (e.g. EMFILE) */
-    uint64_t resets;        /* connections reset instead of a response (reset=) */
-    uint64_t malformed;     /* malformed responses sent (malformed=) */
-    uint64_t closes;        /* responses after which the server closed (close=1, Connection:
-                             * close, HTTP/1.0) */
+    uint64_t connections;    /* accepted */
+    uint64_t requests;       /* request heads (well-formed or not) */
+    uint64_t responses;      /* responses queued (including error responses; not resets or
+                              * malformed responses) */
+    uint64_t bad_requests;   /* malformed requests (answered 400/431/501/505 and closed) */
+    uint64_t bad_params;     /* well-formed requests with a bad query (answered 400) */
+    uint64_t unknown_params; /* query parameters ignored because the target does not know them
+                              * (not with strict_params) */
+    uint64_t accept_errors;  /* accept4 failures other than EAGAIN (e.g. EMFILE) */
+    uint64_t resets;         /* connections reset instead of a response (reset=) */
+    uint64_t malformed;      /* malformed responses sent (malformed=) */
+    uint64_t closes;         /* responses after which the server closed (close=1, Connection:
+                              * close, HTTP/1.0) */
     uint64_t bytes_in;
     uint64_t bytes_out; /* all bytes written except those of /__mortar/ responses (over TLS:
                          * plaintext; over HTTP/2: response body bytes) */
@@ -142,6 +149,20 @@ void mt_target_free(mt_target_t *t);
 
 /* True if host is a numeric loopback address: 127.0.0.0/8, ::1 or ::ffff:127.x.y.z. */
 bool mt_target_is_loopback(const char *host);
+
+/* Parses a listening address "ADDR:PORT" or "[IPV6]:PORT" (the target's --listen; ADDR is a
+ * numeric IPv4 address or "localhost" for 127.0.0.1, brackets hold only an IPv6 address) into
+ * host (NUL-terminated, at most hostcap bytes with the NUL, no brackets) and *port
+ * (0..65535). Returns MT_OK, or MT_EINVAL with a message in err (if err != NULL, errlen > 0),
+ * e.g. "bad port 'x'"; host and *port are then unspecified. Does not check that ADDR is a
+ * loopback address. */
+int mt_target_parse_listen(const char *text, char *host, size_t hostcap, uint16_t *port, char *err,
+                           size_t errlen);
+
+/* Parses a stall "START:LEN" (the target's --stall; durations as mt_parse_duration, START >= 0,
+ * LEN > 0) into *out. Returns MT_OK, or MT_EINVAL with a message in err (as above),
+ * e.g. "expected START:LEN (like 3s:1s), got '3s'"; *out is then unchanged. */
+int mt_target_parse_stall(const char *text, mt_target_stall_t *out, char *err, size_t errlen);
 
 /* Checks a default behaviour (the syntax of mt_target_config_t.defaults). Returns MT_OK, or
  * MT_EINVAL with a one-line message naming the parameter in err (if err != NULL, errlen > 0),

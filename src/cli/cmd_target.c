@@ -1,5 +1,4 @@
 /* mortar target: run the built-in target server until SIGINT/SIGTERM. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,7 +9,6 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "mortar/schedule.h"
 #include "mortar/target.h"
 
 #define EXIT_USAGE 2
@@ -22,7 +20,7 @@ static const char k_usage[] =
     "                     [--malformed PCT] [--stall START:LEN]... [--seed N]\n"
     "                     [--tls-cert FILE --tls-key FILE | --tls-self-signed\n"
     "                     [--tls-self-signed-out FILE]] [--h2-max-streams N] [--no-http2]\n"
-    "                     [--allow-remote] [-q]\n"
+    "                     [--strict-params] [--allow-remote] [-q]\n"
     "\n"
     "Runs the built-in HTTP/1.1 and HTTP/2 target server (and fault injector) until SIGINT or\n"
     "SIGTERM.\n"
@@ -59,6 +57,9 @@ static const char k_usage[] =
     "\n"
     "Per request, from the query string: status=, size=, delay=, chunked=0|1, close=0|1,\n"
     "reset=, slow=, malformed= (e.g. /?status=200:95,503:5&delay=exp:20ms&size=10k).\n"
+    "Other query parameters (an application's own, as in recorded ammo) are ignored and\n"
+    "counted (unknown_params in the stats); a bad value of a known one is answered 400.\n"
+    "  --strict-params       answer 400 to unknown query parameters too\n"
     "GET /__mortar/stats: counters as JSON; /__mortar/reset: the same, then zero them.\n"
     "See docs/target.md.\n";
 
@@ -81,6 +82,7 @@ typedef struct opts {
     bool tls_self_signed;
     bool no_http2;
     uint32_t h2_max_streams;
+    bool strict_params;
 } opts_t;
 
 static int usage_error(const char *flag, const char *fmt, const char *val)
@@ -93,80 +95,19 @@ static int usage_error(const char *flag, const char *fmt, const char *val)
 
 static int parse_listen(const char *v, opts_t *o)
 {
-    const char *colon, *host = v, *port;
-    size_t hlen;
-    char *end;
-    unsigned long p;
-    unsigned char tmp[16];
-
-    if (v[0] == '[') {
-        const char *rb = strchr(v, ']');
-        if (!rb || rb[1] != ':')
-            return usage_error("--listen", "expected [IPV6]:PORT, got '%s'", v);
-        host = v + 1;
-        hlen = (size_t)(rb - host);
-        port = rb + 2;
-    } else {
-        colon = strrchr(v, ':');
-        if (!colon)
-            return usage_error("--listen", "expected ADDR:PORT, got '%s'", v);
-        hlen = (size_t)(colon - v);
-        port = colon + 1;
-        if (memchr(v, ':', hlen))
-            return usage_error("--listen", "IPv6 addresses go in brackets: '%s'", v);
-    }
-    if (hlen == 0 || hlen >= sizeof(o->host))
-        return usage_error("--listen", "bad address in '%s'", v);
-    memcpy(o->host, host, hlen);
-    o->host[hlen] = 0;
-    if (strcmp(o->host, "localhost") == 0)
-        strcpy(o->host, "127.0.0.1");
-    if (inet_pton(AF_INET, o->host, tmp) != 1 && inet_pton(AF_INET6, o->host, tmp) != 1)
-        return usage_error("--listen", "'%s' is not a numeric IPv4 or IPv6 address", o->host);
-    errno = 0;
-    p = strtoul(port, &end, 10);
-    if (port[0] < '0' || port[0] > '9' || *end || errno || p > 65535)
-        return usage_error("--listen", "bad port '%s'", port);
-    o->port = (uint16_t)p;
+    char err[256];
+    if (mt_target_parse_listen(v, o->host, sizeof(o->host), &o->port, err, sizeof(err)) != MT_OK)
+        return usage_error("--listen", "%s", err);
     return 0;
 }
 
 static int parse_stall(const char *v, opts_t *o)
 {
-    const char *colon = strchr(v, ':');
-    char start[64];
-    mt_parse_err_t err;
-    mt_target_stall_t *s;
-    size_t n;
-
+    char err[256];
     if (o->nstalls == MT_TARGET_MAX_STALLS)
         return usage_error("--stall", "at most 16 stalls (at '%s')", v);
-    if (!colon || colon == v || !colon[1])
-        return usage_error("--stall", "expected START:LEN (like 3s:1s), got '%s'", v);
-    n = (size_t)(colon - v);
-    if (n >= sizeof(start))
-        return usage_error("--stall", "bad START in '%s'", v);
-    memcpy(start, v, n);
-    start[n] = 0;
-    s = &o->stalls[o->nstalls];
-    memset(&err, 0, sizeof(err));
-    if (mt_parse_duration(start, &s->start_ns, &err) != MT_OK || s->start_ns < 0) {
-        if (err.msg[0])
-            fprintf(stderr, PROG ": --stall: START: %s\n", err.msg);
-        else
-            fprintf(stderr, PROG ": --stall: bad START '%s'\n", start);
-        return EXIT_USAGE;
-    }
-    memset(&err, 0, sizeof(err));
-    if (mt_parse_duration(colon + 1, &s->len_ns, &err) != MT_OK) {
-        if (err.msg[0])
-            fprintf(stderr, PROG ": --stall: LEN: %s\n", err.msg);
-        else
-            fprintf(stderr, PROG ": --stall: bad LEN '%s'\n", colon + 1);
-        return EXIT_USAGE;
-    }
-    if (s->len_ns <= 0)
-        return usage_error("--stall", "LEN must be more than 0 in '%s'", v);
+    if (mt_target_parse_stall(v, &o->stalls[o->nstalls], err, sizeof(err)) != MT_OK)
+        return usage_error("--stall", "%s", err);
     o->nstalls++;
     return 0;
 }
@@ -231,6 +172,10 @@ static int parse_args(int argc, char **argv, opts_t *o, bool *help)
         }
         if (strcmp(a, "--no-http2") == 0) {
             o->no_http2 = true;
+            continue;
+        }
+        if (strcmp(a, "--strict-params") == 0) {
+            o->strict_params = true;
             continue;
         }
         if (strcmp(a, "--chunked") == 0 || strcmp(a, "--close") == 0) {
@@ -399,6 +344,7 @@ int mt_cli_target(int argc, char **argv)
     cfg.tls_self_signed_out = o.tls_self_signed_out;
     cfg.no_http2 = o.no_http2;
     cfg.h2_max_streams = o.h2_max_streams;
+    cfg.strict_params = o.strict_params;
     if ((rc = mt_target_new(&cfg, &t, err, sizeof(err))) != MT_OK) {
         fprintf(stderr, PROG ": %s\n", err[0] ? err : mt_strerror(rc));
         code = rc == MT_EINVAL ? EXIT_USAGE : 1;
@@ -429,12 +375,12 @@ int mt_cli_target(int argc, char **argv)
         mt_target_stats(t, &st);
         fprintf(stderr,
                 PROG ": %s: served %llu requests on %llu connections in %.1fs "
-                     "(%llu malformed, %llu bad parameters, %llu resets, %llu malformed "
-                     "responses)\n",
+                     "(%llu malformed, %llu bad parameters, %llu unknown parameters ignored, "
+                     "%llu resets, %llu malformed responses)\n",
                 sig == SIGINT ? "interrupted" : "terminated", (unsigned long long)st.requests,
                 (unsigned long long)st.connections, secs, (unsigned long long)st.bad_requests,
-                (unsigned long long)st.bad_params, (unsigned long long)st.resets,
-                (unsigned long long)st.malformed);
+                (unsigned long long)st.bad_params, (unsigned long long)st.unknown_params,
+                (unsigned long long)st.resets, (unsigned long long)st.malformed);
     }
     code = 0;
 out:

@@ -14,6 +14,7 @@
 
 #include "mortar/engine.h"
 #include "mortar/http1.h"
+#include "util/list.h" /* mt__link_t: timeouts, retries (FIFO: their delays are constant) */
 
 #define MT__NS_PER_S   1000000000LL
 #define MT__RECV_BUF   (64 * 1024)
@@ -44,25 +45,6 @@ typedef struct mt__slot {
 } mt__slot_t;
 
 typedef struct mt__conn mt__conn_t;
-
-/* Intrusive doubly-linked list (timeouts, retries: FIFO because their delays are constant). */
-typedef struct mt__link {
-    struct mt__link *prev, *next;
-} mt__link_t;
-
-static inline void mt__list_remove(mt__link_t *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-}
-
-static inline void mt__list_append(mt__link_t *l, mt__link_t *n) /* at the tail */
-{
-    n->prev = l->prev;
-    n->next = l;
-    l->prev->next = n;
-    l->prev = n;
-}
 
 /* A request waiting for a connection: when it was due and which request it is. */
 typedef struct mt__job {

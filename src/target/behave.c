@@ -275,7 +275,7 @@ static int param(const char *k, size_t klen, const char *v, size_t vlen, mt__tgt
 #undef IS
     bad(msg, "unknown query parameter", k, klen,
         "(known: status, size, delay, chunked, close, reset, slow, malformed)");
-    return -1;
+    return -2;
 }
 
 void mt__tgt_behave_init(mt__tgt_behave_t *b)
@@ -287,7 +287,9 @@ void mt__tgt_behave_init(mt__tgt_behave_t *b)
     b->mix_cum[0] = 1;
 }
 
-int mt__tgt_behave_apply(const char *query, size_t len, mt__tgt_behave_t *b, char *msg)
+/* Applies a query string; unknown parameters fail it (strict) or are skipped and counted. */
+static int apply(const char *query, size_t len, bool strict, mt__tgt_behave_t *b, uint32_t *unknown,
+                 char *msg)
 {
     const char *q = query, *end = query + len;
 
@@ -301,16 +303,27 @@ int mt__tgt_behave_apply(const char *query, size_t len, mt__tgt_behave_t *b, cha
             size_t klen = (size_t)((eq ? eq : pe) - q);
             const char *v = eq ? eq + 1 : pe;
             size_t vlen = (size_t)(pe - v);
-            if (param(k, klen, v, vlen, b, msg) != 0)
+            int rc = param(k, klen, v, vlen, b, msg);
+            if (rc == -2 && !strict) {
+                msg[0] = 0;
+                if (unknown)
+                    (*unknown)++;
+            } else if (rc != 0) {
                 return -1;
+            }
         }
         q = amp ? amp + 1 : end;
     }
     return 0;
 }
 
-int mt__tgt_behave_parse_over(const mt__tgt_behave_t *defaults, const char *target, size_t len,
-                              mt__tgt_behave_t *out, char *msg)
+int mt__tgt_behave_apply(const char *query, size_t len, mt__tgt_behave_t *b, char *msg)
+{
+    return apply(query, len, true, b, NULL, msg);
+}
+
+int mt__tgt_behave_resolve(const mt__tgt_behave_t *defaults, const char *target, size_t len,
+                           bool strict, mt__tgt_behave_t *out, uint32_t *unknown, char *msg)
 {
     const char *q = memchr(target, '?', len);
     const char *end = target + len;
@@ -327,7 +340,13 @@ int mt__tgt_behave_parse_over(const mt__tgt_behave_t *defaults, const char *targ
     hash = memchr(q, '#', (size_t)(end - q));
     if (hash)
         end = hash;
-    return mt__tgt_behave_apply(q, (size_t)(end - q), out, msg);
+    return apply(q, (size_t)(end - q), strict, out, unknown, msg);
+}
+
+int mt__tgt_behave_parse_over(const mt__tgt_behave_t *defaults, const char *target, size_t len,
+                              mt__tgt_behave_t *out, char *msg)
+{
+    return mt__tgt_behave_resolve(defaults, target, len, true, out, NULL, msg);
 }
 
 int mt__tgt_behave_parse(const char *target, size_t len, mt__tgt_behave_t *out, char *msg)

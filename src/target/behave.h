@@ -60,6 +60,13 @@ int mt__tgt_behave_apply(const char *query, size_t len, mt__tgt_behave_t *b, cha
 int mt__tgt_behave_parse_over(const mt__tgt_behave_t *defaults, const char *target, size_t len,
                               mt__tgt_behave_t *out, char *msg);
 
+/* mt__tgt_behave_parse_over with a policy for parameters the target does not know: strict,
+ * they fail it as there; otherwise they are skipped (a real application's own parameters, as
+ * in recorded URI ammo) and counted in *unknown (if not NULL). A known parameter with a bad
+ * value fails it either way. */
+int mt__tgt_behave_resolve(const mt__tgt_behave_t *defaults, const char *target, size_t len,
+                           bool strict, mt__tgt_behave_t *out, uint32_t *unknown, char *msg);
+
 /* mt__tgt_behave_parse_over with the built-in defaults. */
 int mt__tgt_behave_parse(const char *target, size_t len, mt__tgt_behave_t *out, char *msg);
 

@@ -5,8 +5,8 @@
  * number of times and the connection is closed. Nothing may crash or leak, and afterwards no
  * stream or timer may be left. The preface sniffer is checked on every prefix of the input.
  *
- * It includes target.c to reach the worker and connection internals (as unit tests may). */
-#include "../../src/target/target.c"
+ * It includes loop.c to reach the worker and connection internals (as unit tests may). */
+#include "../../src/target/loop.c"
 
 #include <stdio.h>
 
@@ -73,18 +73,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!c)
         abort();
     c->fd = sv[0];
-    c->anext = w->all;
-    if (w->all)
-        w->all->aprev = c;
-    w->all = c;
+    mt__list_append(&w->all, &c->alink);
     w->nconns++;
 
-    h2_start(w, c, MT__TGT_H2_PREFACE, MT__TGT_H2_PREFACE_LEN);
+    mt__tgt_h2_start(w, c, MT__TGT_H2_PREFACE, MT__TGT_H2_PREFACE_LEN);
     if (c->x && c->x->h2 && !c->eof)
         nghttp2_session_mem_recv(c->x->h2, data, size);
     /* let it answer what is due, then fire every timer (responses, throttled slices) */
     for (int turn = 0; turn < TIMER_TURNS && c->fd >= 0; turn++) {
-        conn_run(w, c);
+        mt__tgt_conn_run(w, c);
         drain(sv[1]);
         if (c->fd < 0 || w->nheap == 0)
             break;
@@ -92,9 +89,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         run_timers(w);
         drain(sv[1]);
     }
-    conn_close(w, c);
-    while (w->ready_head)
-        ready_remove(w, w->ready_head);
+    mt__tgt_conn_close(w, c);
+    while (!mt__list_empty(&w->ready))
+        ready_remove(w, mt__list_entry(w->ready.next, conn_t, rlink));
     reap(w);
     close(sv[1]);
     if (w->nstreams != 0 || w->nheap != 0 || w->nconns != 0)

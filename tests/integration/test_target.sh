@@ -143,10 +143,15 @@ check "POST with a body" "201" \
 out=$(raw 'POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhelloGET /?status=202 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
 check "body then pipelined request" "200 202" "$(grep -ao 'HTTP/1.1 [0-9]*' <<<"$out" | cut -d' ' -f2 | xargs)"
 
-# bad parameters: 400 naming them, connection kept
-out=$(raw 'GET /?bogus=1 HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
-check_match "unknown parameter: 400 naming it" $'^HTTP/1.1 400 Bad Request\r\n.*\'bogus\'' "$out"
-check_match "unknown parameter: connection kept" $'HTTP/1.1 200 OK' "$out"
+# unknown parameters (an application's own) are ignored; the known ones still apply
+check "unknown parameter: ignored" $'ok\n 200' \
+    "$("${CURL[@]}" -w ' %{http_code}' "http://127.0.0.1:$PORT/?bogus=1&utm_source=x&=&flag")"
+check "unknown parameter next to a known one" "201" \
+    "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/?page=2&status=201")"
+# bad values of known parameters: 400 naming them, connection kept
+out=$(raw 'GET /?status=99 HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+check_match "bad parameter: 400 naming it" $'^HTTP/1.1 400 Bad Request\r\n.*\'99\'' "$out"
+check_match "bad parameter: connection kept" $'HTTP/1.1 200 OK' "$out"
 check_match "bad status value" "status: '99'" "$("${CURL[@]}" "http://127.0.0.1:$PORT/?status=99")"
 check_match "bad size value" "size: 'lots'" "$("${CURL[@]}" "http://127.0.0.1:$PORT/?size=lots")"
 check_match "bad delay value" "delay: '5parsecs'" "$("${CURL[@]}" "http://127.0.0.1:$PORT/?delay=5parsecs")"
@@ -265,12 +270,12 @@ if ((hs > 65536)); then ok "malformed oversized headers: ${hs} bytes of head"; e
 check "faults: reset" 56 $?
 "${CURL[@]}" -o /dev/null "$U/?close=1"
 "${CURL[@]}" -o /dev/null -H 'Connection: close' "$U/?status=201"
-check "faults: bad parameter" 400 "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$U/?bogus=1")"
+check "faults: bad parameter" 400 "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$U/?bogus=1&size=-1")"
 check_match "faults: bad request" '^HTTP/1.1 400 ' "$(raw 'GET / HTTP/1.1\r\n\r\n')"
 
 # requests: 200 + 4 + 1 + 2 + 1 + 1; connections: 1 + 4 + 1 + 2 + 1 + 1
 check "faults: stats" \
-    '{"connections_accepted":10,"requests":209,"responses":{"200":179,"201":1,"400":2,"503":22},"resets":1,"malformed":4,"malformed_by_kind":{"status_line":1,"chunk_size":1,"truncated":1,"oversized_headers":1},"closes":2,"bad_requests":1,"bad_params":1}' \
+    '{"connections_accepted":10,"requests":209,"responses":{"200":179,"201":1,"400":2,"503":22},"resets":1,"malformed":4,"malformed_by_kind":{"status_line":1,"chunk_size":1,"truncated":1,"oversized_headers":1},"closes":2,"bad_requests":1,"bad_params":1,"unknown_params":1,"strict_params":false}' \
     "$(stats | jq -c 'del(.bytes_sent, .accept_errors, .threads, .seed) |
         with_entries(select(.key | test("^(h2_|handshakes_|tls_)") | not))')"
 s1=$(stats)
@@ -284,7 +289,7 @@ check "reset: zeroed" '{"connections_accepted":0,"requests":0,"responses":{},"by
 # bytes_sent is every byte written, errors and malformed responses included, stats excluded
 n1=$(raw_bytes 'GET /?size=1000 HTTP/1.1\r\nHost: t\r\n\r\nGET /?chunked=1&size=20000&status=202 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
 n2=$(raw_bytes 'GET /?malformed=100 HTTP/1.1\r\nHost: t\r\n\r\n')
-n3=$(raw_bytes 'GET /?bogus=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+n3=$(raw_bytes 'GET /?size=-1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
 n4=$(raw_bytes 'GARBAGE\r\n\r\n')
 n5=$(raw_bytes 'GET /?reset=100 HTTP/1.1\r\nHost: t\r\n\r\n')
 check "reset: no bytes before the RST" 0 "$n5"

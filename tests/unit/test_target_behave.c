@@ -523,6 +523,118 @@ static void test_h2_sniff(void **state)
     assert_int_equal(mt__tgt_h2_sniff("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\r", 24), -1);
 }
 
+/* Lenient (the default for requests): unknown parameters are skipped and counted, known ones
+ * still apply, a bad value of a known one still fails; strict fails on the first unknown. */
+static void test_resolve_policy(void **state)
+{
+    mt__tgt_behave_t b;
+    char msg[MT__TGT_MSG_MAX];
+    uint32_t unknown = 0;
+    static const char t1[] = "/buy/?rt=0&station_to=7&status=503&&=x&flag#frag=1";
+    static const char t2[] = "/?drg&delay=soon";
+
+    (void)state;
+    assert_int_equal(mt__tgt_behave_resolve(NULL, t1, strlen(t1), false, &b, &unknown, msg), 0);
+    assert_string_equal(msg, "");
+    assert_int_equal(b.status, 503);
+    assert_int_equal(unknown, 4); /* rt, station_to, "" (=x), flag; the fragment is not query */
+    unknown = 0;
+    assert_int_equal(mt__tgt_behave_resolve(NULL, t2, strlen(t2), false, &b, &unknown, msg), -1);
+    assert_non_null(strstr(msg, "delay: 'soon'"));
+    assert_int_equal(unknown, 1);
+    unknown = 0;
+    assert_int_equal(mt__tgt_behave_resolve(NULL, t1, strlen(t1), true, &b, &unknown, msg), -1);
+    assert_string_equal(msg, "unknown query parameter: 'rt' (known: status, size, delay, chunked, "
+                             "close, reset, slow, malformed)\n");
+    assert_int_equal(unknown, 0);
+    /* NULL counter is fine; no query at all counts nothing */
+    assert_int_equal(mt__tgt_behave_resolve(NULL, t1, strlen(t1), false, &b, NULL, msg), 0);
+    assert_int_equal(mt__tgt_behave_resolve(NULL, "/x", 2, false, &b, &unknown, msg), 0);
+    assert_int_equal(unknown, 0);
+}
+
+static void test_parse_listen(void **state)
+{
+    char host[64], err[256];
+    uint16_t port = 1;
+
+    (void)state;
+    assert_int_equal(
+        mt_target_parse_listen("127.0.0.1:0", host, sizeof(host), &port, err, sizeof(err)), MT_OK);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 0);
+    assert_int_equal(
+        mt_target_parse_listen("[::1]:8080", host, sizeof(host), &port, err, sizeof(err)), MT_OK);
+    assert_string_equal(host, "::1");
+    assert_int_equal(port, 8080);
+    assert_int_equal(
+        mt_target_parse_listen("localhost:65535", host, sizeof(host), &port, err, sizeof(err)),
+        MT_OK);
+    assert_string_equal(host, "127.0.0.1");
+    assert_int_equal(port, 65535);
+    assert_int_equal(
+        mt_target_parse_listen("127.0.0.1:x", host, sizeof(host), &port, err, sizeof(err)),
+        MT_EINVAL);
+    assert_string_equal(err, "bad port 'x'");
+    assert_int_equal(mt_target_parse_listen("::1:80", host, sizeof(host), &port, err, sizeof(err)),
+                     MT_EINVAL);
+    assert_string_equal(err, "IPv6 addresses go in brackets: '::1:80'");
+    assert_int_equal(mt_target_parse_listen("[::1]80", host, sizeof(host), &port, err, sizeof(err)),
+                     MT_EINVAL);
+    assert_int_equal(mt_target_parse_listen("80", host, sizeof(host), &port, err, sizeof(err)),
+                     MT_EINVAL);
+    assert_string_equal(err, "expected ADDR:PORT, got '80'");
+    assert_int_equal(
+        mt_target_parse_listen("example.com:80", host, sizeof(host), &port, err, sizeof(err)),
+        MT_EINVAL);
+    assert_int_equal(
+        mt_target_parse_listen("127.0.0.1:65536", host, sizeof(host), &port, err, sizeof(err)),
+        MT_EINVAL);
+    assert_int_equal(
+        mt_target_parse_listen("127.0.0.1:-1", host, sizeof(host), &port, err, sizeof(err)),
+        MT_EINVAL);
+    /* brackets are for IPv6 only */
+    assert_int_equal(
+        mt_target_parse_listen("[127.0.0.1]:80", host, sizeof(host), &port, err, sizeof(err)),
+        MT_EINVAL);
+    assert_string_equal(err, "'127.0.0.1' in brackets is not an IPv6 address");
+    assert_int_equal(
+        mt_target_parse_listen("[localhost]:80", host, sizeof(host), &port, err, sizeof(err)),
+        MT_EINVAL);
+    /* a host longer than the buffer is refused, not cut */
+    assert_int_equal(mt_target_parse_listen("127.0.0.1:80", host, 5, &port, err, sizeof(err)),
+                     MT_EINVAL);
+    /* no error buffer is fine */
+    assert_int_equal(mt_target_parse_listen(":80", host, sizeof(host), &port, NULL, 0), MT_EINVAL);
+}
+
+static void test_parse_stall(void **state)
+{
+    mt_target_stall_t s = {-1, -1};
+    char err[256];
+
+    (void)state;
+    assert_int_equal(mt_target_parse_stall("3s:1s", &s, err, sizeof(err)), MT_OK);
+    assert_int_equal(s.start_ns, 3000 * MS);
+    assert_int_equal(s.len_ns, 1000 * MS);
+    assert_int_equal(mt_target_parse_stall("0:250ms", &s, err, sizeof(err)), MT_OK);
+    assert_int_equal(s.start_ns, 0);
+    assert_int_equal(s.len_ns, 250 * MS);
+    assert_int_equal(mt_target_parse_stall("3s", &s, err, sizeof(err)), MT_EINVAL);
+    assert_string_equal(err, "expected START:LEN (like 3s:1s), got '3s'");
+    assert_int_equal(mt_target_parse_stall("1s:0", &s, err, sizeof(err)), MT_EINVAL);
+    assert_string_equal(err, "LEN must be more than 0 in '1s:0'");
+    assert_int_equal(mt_target_parse_stall(":1s", &s, err, sizeof(err)), MT_EINVAL);
+    assert_int_equal(mt_target_parse_stall("1s:", &s, err, sizeof(err)), MT_EINVAL);
+    assert_int_equal(mt_target_parse_stall("x:1s", &s, err, sizeof(err)), MT_EINVAL);
+    assert_non_null(strstr(err, "START"));
+    assert_int_equal(mt_target_parse_stall("1s:x", &s, err, sizeof(err)), MT_EINVAL);
+    assert_non_null(strstr(err, "LEN"));
+    /* a failed parse leaves the output alone */
+    assert_int_equal(s.start_ns, 0);
+    assert_int_equal(s.len_ns, 250 * MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +654,9 @@ int main(void)
         cmocka_unit_test(test_chunked),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_h2_sniff),
+        cmocka_unit_test(test_resolve_policy),
+        cmocka_unit_test(test_parse_listen),
+        cmocka_unit_test(test_parse_stall),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
