@@ -80,10 +80,11 @@ typedef struct mt_req_record {
     uint32_t total_us;     /* start .. last response byte (or the error) */
     uint32_t connect_us;   /* TCP connect; 0 when the connection was reused */
     uint32_t tls_us;       /* TLS handshake; 0 when reused or plain */
-    uint32_t send_us;
-    uint32_t wait_us;    /* last byte sent .. first byte received */
-    uint32_t receive_us; /* first .. last byte received */
-    uint32_t bytes_out, bytes_in;
+    uint32_t send_us;    /* first byte sent .. last byte sent, or the response's first byte
+                          * if that came first (docs/measurement.md) */
+    uint32_t wait_us;    /* end of send .. first byte of the final (non-1xx) response */
+    uint32_t receive_us; /* that first byte .. last byte received */
+    uint64_t bytes_out, bytes_in; /* 64-bit: a response may exceed 4 GiB */
     uint16_t tag;
     uint16_t status;   /* 0 when there was no response */
     int16_t net_errno; /* 0, or the errno of the failure (110 for a timeout) */
@@ -144,6 +145,8 @@ typedef struct mt_counters {
     uint64_t h2_goaway;   /* HTTP/2 GOAWAY frames received */
     uint64_t h2_retried;  /* requests on streams the server refused unprocessed (GOAWAY /
                            * REFUSED_STREAM), sent again on another connection */
+    uint64_t retried;     /* HTTP/1: idempotent requests sent again on a fresh connection
+                           * after a reused one closed before any response byte */
     uint64_t status[MT_STATUS_MAX];
 } mt_counters_t;
 

@@ -331,6 +331,8 @@ static json_t *jo_summary(const mt_run_result_t *r, bool interrupted)
     json_object_set_new(o, "max_schedule_lag_us", jo_u64(c->lag_max_us));
     json_object_set_new(o, "max_open_connections", json_integer(r->max_open_conns));
     json_object_set_new(o, "interrupted", json_boolean(interrupted || r->stopped));
+    /* HTTP/1 requests sent again after the keep-alive close race (HTTP/2's own: http2) */
+    json_object_set_new(o, "retried", jo_u64(c->retried));
     if (c->tls_full || c->tls_resumed || r->tls_error[0]) {
         json_t *t = json_object();
         json_object_set_new(t, "handshakes_full", jo_u64(c->tls_full));

@@ -66,6 +66,7 @@ void mt_counters_add(mt_counters_t *dst, const mt_counters_t *src)
     dst->h2_rst += src->h2_rst;
     dst->h2_goaway += src->h2_goaway;
     dst->h2_retried += src->h2_retried;
+    dst->retried += src->retried;
     for (int i = 0; i < MT_STATUS_MAX; i++)
         dst->status[i] += src->status[i];
 }

@@ -29,6 +29,7 @@ static const struct {
     {"h2_rst", offsetof(mt_counters_t, h2_rst)},
     {"h2_goaway", offsetof(mt_counters_t, h2_goaway)},
     {"h2_retried", offsetof(mt_counters_t, h2_retried)},
+    {"retried", offsetof(mt_counters_t, retried)},
 };
 
 static void snap_tag_dispose(mt_snap_tag_t *t)
@@ -306,6 +307,7 @@ static int snap_dec_counters(const json_t *o, const char *where, mt_counters_t *
         "due",    "sent",       "completed",   "errors",    "errors_by_kind", "dropped",
         "late",   "lag_sum_us", "lag_max_us",  "bytes_out", "bytes_in",       "connects",
         "status", "tls_full",   "tls_resumed", "h2_rst",    "h2_goaway",      "h2_retried",
+        "retried",
     };
     static const struct {
         const char *key;
