@@ -359,7 +359,6 @@ static int h2_flush(mt__worker_t *w, mt__conn_t *c)
 
 /* ---- callbacks ------------------------------------------------------------------------ */
 
-
 static int cb_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_t *name,
                      size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {

@@ -102,10 +102,10 @@ struct mt__conn {
     uint8_t state;
     uint8_t has_req; /* a request is attached (connecting for it, sending, waiting) */
     uint8_t linked;
-    uint8_t resp_early; /* its response was complete (and counted) before the request was
-                         * written in full: the rest is written, then the connection reused */
-    uint8_t retried;    /* this request was already retried once on a fresh connection */
-    int werr;           /* errno of a failed write while the response may still be readable */
+    uint8_t resp_early;    /* its response was complete (and counted) before the request was
+                            * written in full: the rest is written, then the connection reused */
+    uint8_t retried;       /* this request was already retried once on a fresh connection */
+    int werr;              /* errno of a failed write while the response may still be readable */
     mt__conn_t *next_idle; /* idle stack (open model) */
 };
 

@@ -801,8 +801,7 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
         }
         int64_t now = mt__now();
         if (n > 0) {
-            if ((c->state != MT__CONN_WAITING && c->state != MT__CONN_SENDING) ||
-                c->resp_early) {
+            if ((c->state != MT__CONN_WAITING && c->state != MT__CONN_SENDING) || c->resp_early) {
                 /* bytes nobody asked for */
                 w->slot->c.bytes_in += (uint64_t)n;
                 if (c->state == MT__CONN_IDLE && only_crlf(w->buf, (size_t)n))

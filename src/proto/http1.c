@@ -68,8 +68,8 @@ enum {
     F_CHUNKED = 1 << 2, /* the last transfer coding so far is "chunked" */
     F_CONN_CLOSE = 1 << 3,
     F_CONN_KEEP_ALIVE = 1 << 4,
-    F_NO_REUSE = 1 << 5, /* close-delimited body or 101: the connection cannot be reused */
-    F_TRAILER = 1 << 6,  /* the header-line states are parsing chunked trailers */
+    F_NO_REUSE = 1 << 5,  /* close-delimited body or 101: the connection cannot be reused */
+    F_TRAILER = 1 << 6,   /* the header-line states are parsing chunked trailers */
     F_FOLD_ELEM = 1 << 7, /* the last list line ended inside an element (not after a comma) */
 };
 

@@ -304,10 +304,10 @@ static int snap_dec_counters(const json_t *o, const char *where, mt_counters_t *
                              mt_parse_err_t *err)
 {
     static const char *const names[] = {
-        "due",    "sent",       "completed",   "errors",    "errors_by_kind", "dropped",
-        "late",   "lag_sum_us", "lag_max_us",  "bytes_out", "bytes_in",       "connects",
-        "status", "tls_full",   "tls_resumed", "h2_rst",    "h2_goaway",      "h2_retried",
-        "retried",
+        "due",      "sent",      "completed",  "errors",     "errors_by_kind",
+        "dropped",  "late",      "lag_sum_us", "lag_max_us", "bytes_out",
+        "bytes_in", "connects",  "status",     "tls_full",   "tls_resumed",
+        "h2_rst",   "h2_goaway", "h2_retried", "retried",
     };
     static const struct {
         const char *key;

@@ -684,14 +684,10 @@ static void test_struct_and_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ok_cases),
-        cmocka_unit_test(test_big_body),
-        cmocka_unit_test(test_bad_cases),
-        cmocka_unit_test(test_head_limit),
-        cmocka_unit_test(test_eof),
-        cmocka_unit_test(test_final_started),
-        cmocka_unit_test(test_max_lengths),
-        cmocka_unit_test(test_struct_and_errors),
+        cmocka_unit_test(test_ok_cases),    cmocka_unit_test(test_big_body),
+        cmocka_unit_test(test_bad_cases),   cmocka_unit_test(test_head_limit),
+        cmocka_unit_test(test_eof),         cmocka_unit_test(test_final_started),
+        cmocka_unit_test(test_max_lengths), cmocka_unit_test(test_struct_and_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
