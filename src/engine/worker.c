@@ -351,10 +351,11 @@ static int queue_pop(mt__worker_t *w, mt__job_t *job)
 }
 
 /* May a failed request be sent again? The keep-alive close race (RFC 9112 9.3.1): a reused
- * connection the server closed (FIN or RST) just as the request went out, no byte of a
- * response arrived, and the method is idempotent (RFC 9110 9.2.2, with or without a body):
- * the server cannot have acted on it, or acting twice does no harm. Once per request, and
- * only from a reused connection: a fresh one that fails is the server's answer. */
+ * connection the server closed in order (EOF: an idle timeout's close) just as the request
+ * went out, no byte of a response arrived, and the method is idempotent (RFC 9110 9.2.2,
+ * with or without a body): acting twice does no harm. Once per request, and only from a
+ * reused connection: a fresh one that fails is the server's answer. A reset is not retried:
+ * an idle close is a FIN (the request meets EOF), an abortive close is the server's doing. */
 static int idempotent(const mt_request_t *q)
 {
     static const char *const m[] = {"GET ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "TRACE "};
@@ -368,8 +369,7 @@ static int idempotent(const mt_request_t *q)
 
 static int retry_ok(mt__worker_t *w, const mt__conn_t *c, int kind)
 {
-    return (kind == MT_ERR_CLOSED || kind == MT_ERR_RESET) && !c->retried &&
-           c->connect_start == 0 && c->rbytes == 0 &&
+    return kind == MT_ERR_CLOSED && !c->retried && c->connect_start == 0 && c->rbytes == 0 &&
            (c->state == MT__CONN_SENDING || c->state == MT__CONN_WAITING) && idempotent(c->req) &&
            !w->run->stopping && mt__now() < w->run->t_end;
 }

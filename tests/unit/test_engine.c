@@ -31,6 +31,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "cli/phout.h"
 #include "mortar/engine.h"
 #include "mortar/error.h"
 #include "mortar/schedule.h"
@@ -711,6 +712,13 @@ static void test_big_response(void **state)
     assert_true(k.recs[0].bytes_in == BIG_BODY + (uint64_t)hl);
     assert_true(c.bytes_in == BIG_BODY + (uint64_t)hl);
     assert_true(k.recs[0].bytes_out == strlen(GET));
+    /* and phout's size_in column (the 9th) says so */
+    char line[256], want[64];
+    mt__phout_format(line, sizeof line, &k.recs[0], "");
+    snprintf(want, sizeof want, "\t%zu\t%llu\t0\t200", strlen(GET),
+             (unsigned long long)(BIG_BODY + (uint64_t)hl));
+    if (!strstr(line, want))
+        fail_msg("phout line %s lacks %s", line, want);
 }
 
 /* Issue 19 item 4: an HTTP/2-only client against a TLS server without h2: every due request
