@@ -714,6 +714,7 @@ static void tls_handshake(mt__worker_t *w, mt__conn_t *c, int64_t now)
             }
             c->state = MT__CONN_IDLE;
             mt__h2_conn_ready(w, c, now);
+            return;
         }
         c->state = MT__CONN_IDLE;
         if (c->has_req)
