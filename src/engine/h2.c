@@ -505,11 +505,15 @@ void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t
     int was_connecting = c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE;
     int64_t last = h->goaway_last;
     int goaway = h->goaway;
+    /* streams go back to be sent again only from a connection that worked (the server's
+     * SETTINGS arrived); one that never did (not HTTP/2, closed at once) fails them, else
+     * they would wait for connections that fail the same way, uncounted, to the end */
+    int usable = h->settings;
     while (h->streams) {
         h2stream_t *s = h->streams;
         if (kind < 0) {
             s_free(w, s);
-        } else if (!was_connecting &&
+        } else if (!was_connecting && usable &&
                    (s->id <= 0 || (goaway && s->id > last && !s->t.first_byte))) {
             s_retry(w, s, now);
         } else {

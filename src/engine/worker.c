@@ -918,8 +918,10 @@ static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
         return;
     }
     if (c->state == MT__CONN_SENDING && (ev & EPOLLOUT)) {
+        uint32_t gen = c->gen;
         conn_write(w, c, now);
-        if (c->state == MT__CONN_FREE || c->fd < 0)
+        /* closed (and maybe reopened for the next request): this event was the old socket's */
+        if (c->state == MT__CONN_FREE || c->fd < 0 || c->gen != gen)
             return;
     }
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))

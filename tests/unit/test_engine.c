@@ -751,6 +751,25 @@ static void test_h2_without_alpn(void **state)
     mt_tls_ctx_free(tls);
 }
 
+/* The same for h2c (prior knowledge) against an HTTP/1 server that closes on the preface:
+ * the connection never becomes HTTP/2, so its requests fail ("closed"), never requeued. */
+static void test_h2c_against_http1(void **state)
+{
+    (void)state;
+    server_t s;
+    rec_sink_t k;
+    server_start(&s, M_FOLD);
+    job_t j = {.nreq = 5, .http2 = true};
+    mt_counters_t c = run_job(&s, &j, &k);
+    server_stop(&s);
+    assert_int_equal(c.due, 5);
+    assert_int_equal(c.completed, 0);
+    assert_int_equal(c.errors, 5);
+    assert_int_equal(c.err[MT_ERR_CLOSED] + c.err[MT_ERR_RESET], 5);
+    assert_int_equal(c.h2_retried, 0);
+    assert_int_equal(s.answered, 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* the test servers' TLS writes to closed peers (as mortar does) */
@@ -765,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_cl_te_not_reused),
         cmocka_unit_test(test_stray_crlf),
         cmocka_unit_test(test_h2_without_alpn),
+        cmocka_unit_test(test_h2c_against_http1),
         cmocka_unit_test(test_big_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
