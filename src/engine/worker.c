@@ -814,9 +814,23 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
                 return;
             }
             BOTH(w, c->req->tag, ct_->bytes_in += (uint64_t)n);
-            c->rbytes += (uint64_t)n;
+            /* a stray CRLF left by the previous response, arriving after the next request
+             * went out: skipped, as a server skips empty lines before a request (RFC 9112
+             * 2.2); it is not part of this response */
+            size_t skip = 0;
+            if (c->rbytes == 0)
+                while (skip < (size_t)n && (w->buf[skip] == '\r' || w->buf[skip] == '\n'))
+                    skip++;
+            if (skip == (size_t)n) {
+                if ((size_t)n < MT__RECV_BUF && !peer_closed && !c->ssl)
+                    return;
+                continue;
+            }
+            const char *data = w->buf + skip;
+            size_t len = (size_t)n - skip;
+            c->rbytes += len;
             size_t used = 0;
-            int rc = mt_h1_resp_feed(&c->resp, w->buf, (size_t)n, &used);
+            int rc = mt_h1_resp_feed(&c->resp, data, len, &used);
             /* time to first byte ends at the final response, not at a 1xx (103 Early Hints) */
             if (!c->first_byte && mt_h1_resp_final_started(&c->resp))
                 c->first_byte = now;
@@ -824,12 +838,12 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
                 /* bytes after a complete response: a stray CRLF is discarded, and so is
                  * anything after a response that ends the connection (RFC 9112 6.3); more
                  * on a keep-alive connection is a server bug */
-                if (used != (size_t)n && mt_h1_resp_keep_alive(&c->resp) &&
-                    !only_crlf(w->buf + used, (size_t)n - used)) {
+                if (used != len && mt_h1_resp_keep_alive(&c->resp) &&
+                    !only_crlf(data + used, len - used)) {
                     request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
                     return;
                 }
-                if (used != (size_t)n && !mt_h1_resp_keep_alive(&c->resp))
+                if (used != len && !mt_h1_resp_keep_alive(&c->resp))
                     peer_closed = 1; /* do not reuse it */
                 request_done(w, c, now, peer_closed);
                 return;

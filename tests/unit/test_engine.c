@@ -57,17 +57,18 @@ static void wait_recorded(size_t n)
 }
 
 enum mode {
-    M_EARLY_KA,  /* 200 keep-alive after the head, then reads the whole body */
-    M_EARLY_413, /* 413 + close after the head, shuts down its side, drains the body */
-    M_CLOSE3,    /* answers three requests per connection, reads the fourth and closes */
-    M_HINTS,     /* 103 Early Hints, HINT_DELAY_MS of work, then the final response */
-    M_FOLD,      /* a folded header line (obs-fold) */
-    M_H10_CHUNK, /* HTTP/1.0 + Connection: keep-alive + chunked: must not be reused */
-    M_CL_TE,     /* Content-Length together with chunked: must not be reused */
-    M_STRAY,     /* Connection: close response followed by a stray CRLF, then close */
-    M_STRAY_KA,  /* 204 keep-alive followed by a stray CRLF in the same write */
-    M_BIG,       /* a 5,000 MiB body streamed from a generator */
-    M_TLS_NO_H2, /* TLS without ALPN: an HTTP/2-only client cannot use it */
+    M_EARLY_KA,   /* 200 keep-alive after the head, then reads the whole body */
+    M_EARLY_413,  /* 413 + close after the head, shuts down its side, drains the body */
+    M_CLOSE3,     /* answers three requests per connection, reads the fourth and closes */
+    M_HINTS,      /* 103 Early Hints, HINT_DELAY_MS of work, then the final response */
+    M_FOLD,       /* a folded header line (obs-fold) */
+    M_H10_CHUNK,  /* HTTP/1.0 + Connection: keep-alive + chunked: must not be reused */
+    M_CL_TE,      /* Content-Length together with chunked: must not be reused */
+    M_STRAY,      /* Connection: close response followed by a stray CRLF, then close */
+    M_STRAY_KA,   /* 204 keep-alive followed by a stray CRLF in the same write */
+    M_CRLF_FIRST, /* a CRLF written on its own before each response (a previous one's) */
+    M_BIG,        /* a 5,000 MiB body streamed from a generator */
+    M_TLS_NO_H2,  /* TLS without ALPN: an HTTP/2-only client cannot use it */
 };
 
 #define HINT_DELAY_MS 100
@@ -302,6 +303,13 @@ static void serve_conn(server_t *s, rd_t *r)
     case M_STRAY_KA:
         while (read_request(s, r, head, sizeof head) > 0) {
             puts_(r, "HTTP/1.1 204 No Content\r\n\r\n\r\n");
+            s->answered++;
+        }
+        return;
+    case M_CRLF_FIRST:
+        while (read_request(s, r, head, sizeof head) > 0) {
+            puts_(r, "\r\n"); /* arrives while the client waits for this response */
+            puts_(r, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
             s->answered++;
         }
         return;
@@ -692,6 +700,16 @@ static void test_stray_crlf(void **state)
     assert_no_errors(&c);
     assert_int_equal(c.completed, 3);
     assert_int_equal(c.status[204], 3);
+
+    /* the CRLF arrives on its own while the next request waits: skipped, not a response */
+    server_start(&s, M_CRLF_FIRST);
+    c = run_job(&s, &j, &k);
+    server_stop(&s);
+    assert_no_errors(&c);
+    assert_int_equal(c.completed, 3);
+    assert_int_equal(s.conns, 1);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(k.recs[i].bytes_in, 40); /* the response, not the CRLF before it */
 }
 
 /* phout's sizes are 64-bit: a 5,000 MiB response is recorded as its size. */
