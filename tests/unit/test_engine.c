@@ -598,6 +598,24 @@ static void test_close_race_retry(void **state)
     assert_int_equal(s.bad, 0);
 }
 
+/* The same in the closed model: the connection slot reconnects for the retried request. */
+static void test_close_race_retry_closed_model(void **state)
+{
+    (void)state;
+    server_t s;
+    rec_sink_t k;
+    server_start(&s, M_CLOSE3);
+    job_t j = {.nreq = 10, .closed = true};
+    mt_counters_t c = run_job(&s, &j, &k);
+    server_stop(&s);
+    assert_no_errors(&c);
+    assert_true(c.completed >= 10);
+    assert_true(c.retried >= 3);
+    /* every unanswered request was sent again (the last may still be in flight) */
+    assert_true(c.retried == (uint64_t)s.unanswered || c.retried + 1 == (uint64_t)s.unanswered);
+    assert_int_equal(s.bad, 0);
+}
+
 /* ... but a POST is not idempotent: it fails as "closed", never sent twice. */
 static void test_close_race_post_not_retried(void **state)
 {
@@ -795,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_early_response_keepalive),
         cmocka_unit_test(test_early_response_413),
         cmocka_unit_test(test_close_race_retry),
+        cmocka_unit_test(test_close_race_retry_closed_model),
         cmocka_unit_test(test_close_race_post_not_retried),
         cmocka_unit_test(test_early_hints_ttfb),
         cmocka_unit_test(test_obs_fold),
