@@ -50,6 +50,8 @@
     XX(h2_goaway, SUM, NONZERO, "http2.goaways", "http2.goaways", RAW, "h2_goaway",                \
        "HTTP/2 GOAWAY received")                                                                   \
     XX(h2_retried, SUM, NONZERO, "http2.retried", "http2.retried", RAW, "h2_retried",              \
-       "HTTP/2 requests retried")
+       "HTTP/2 requests retried")                                                                  \
+    XX(retried, SUM, NONZERO, "retried", "retried", RAW, "retried",                                \
+       "HTTP/1 requests retried (close race)")
 
 #endif

@@ -76,15 +76,16 @@ enum { MT_ORDER_SEQUENTIAL = 0, MT_ORDER_RANDOM = 1 };
 
 /* Per-request record (phout). Times in microseconds. */
 typedef struct mt_req_record {
-    int64_t start_unix_us; /* when the request started (connect or send), wall clock */
-    int64_t due_unix_us;   /* its due time (open model; = start in the closed model) */
-    uint32_t total_us;     /* start .. last response byte (or the error) */
-    uint32_t connect_us;   /* TCP connect; 0 when the connection was reused */
-    uint32_t tls_us;       /* TLS handshake; 0 when reused or plain */
-    uint32_t send_us;
-    uint32_t wait_us;    /* last byte sent .. first byte received */
-    uint32_t receive_us; /* first .. last byte received */
-    uint32_t bytes_out, bytes_in;
+    int64_t start_unix_us;        /* when the request started (connect or send), wall clock */
+    int64_t due_unix_us;          /* its due time (open model; = start in the closed model) */
+    uint32_t total_us;            /* start .. last response byte (or the error) */
+    uint32_t connect_us;          /* TCP connect; 0 when the connection was reused */
+    uint32_t tls_us;              /* TLS handshake; 0 when reused or plain */
+    uint32_t send_us;             /* first byte sent .. last byte sent, or the response's first byte
+                                   * if that came first (docs/measurement.md) */
+    uint32_t wait_us;             /* end of send .. first byte of the final (non-1xx) response */
+    uint32_t receive_us;          /* that first byte .. last byte received */
+    uint64_t bytes_out, bytes_in; /* 64-bit: a response may exceed 4 GiB */
     uint16_t tag;
     uint16_t status;   /* 0 when there was no response */
     int16_t net_errno; /* 0, or the errno of the failure (110 for a timeout) */

@@ -2,7 +2,8 @@
  * State is small (it lives in every connection): headers are not stored, only what framing
  * needs (status, Content-Length, Transfer-Encoding: chunked, Connection, version) is
  * recognised on the fly, so input may be split at any byte. Bodies are counted, not kept.
- * Interim 1xx responses (except 101) are skipped; the parser reports the final response. */
+ * Interim 1xx responses (except 101) are skipped; the parser reports the final response.
+ * Folded header lines (obs-fold) are accepted as RFC 9112 5.2 asks of a user agent. */
 #ifndef MORTAR_HTTP1_H
 #define MORTAR_HTTP1_H
 
@@ -55,8 +56,14 @@ int mt_h1_resp_feed(mt_h1_resp_t *p, const char *buf, size_t len, size_t *consum
  * an error was already reported) if the response was cut short or never started. */
 int mt_h1_resp_eof(mt_h1_resp_t *p);
 
+/* Has the final response (not an interim 1xx) begun: is its status code known? Time to
+ * first byte is measured to the read that makes this true (after 103 Early Hints, the wait
+ * for the final response is still waiting, not receiving). */
+bool mt_h1_resp_final_started(const mt_h1_resp_t *p);
+
 /* After MT_OK: may the connection carry another request? (HTTP/1.1 without
- * "Connection: close", or HTTP/1.0 with "Connection: keep-alive", and not close-delimited.) */
+ * "Connection: close", or HTTP/1.0 with "Connection: keep-alive", and not close-delimited,
+ * nor framed by Transfer-Encoding in HTTP/1.0 or together with Content-Length.) */
 bool mt_h1_resp_keep_alive(const mt_h1_resp_t *p);
 
 #endif

@@ -311,6 +311,11 @@ void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
                 c->tls_resumed);
     if (r->tls_error[0])
         fprintf(f, "  TLS error: %s\n", r->tls_error);
+    if (c->retried)
+        fprintf(f,
+                "  Retried: %" PRIu64 " idempotent requests sent again on a fresh connection"
+                " (a reused one closed before any response byte)\n",
+                c->retried);
     if (c->h2_rst || c->h2_goaway || c->h2_retried)
         fprintf(f,
                 "  HTTP/2: %" PRIu64 " RST_STREAM, %" PRIu64 " GOAWAY received, %" PRIu64

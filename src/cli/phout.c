@@ -32,7 +32,7 @@ size_t mt__phout_format(char *buf, size_t n, const mt_req_record_t *r, const cha
     int64_t ms = r->start_unix_us / 1000;
     int len = snprintf(buf, n,
                        "%" PRId64 ".%03d\t%s\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu32
-                       "\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu32 "\t%d\t%u",
+                       "\t%" PRIu32 "\t%" PRIu32 "\t%" PRIu64 "\t%" PRIu64 "\t%d\t%u",
                        ms / 1000, (int)(ms % 1000), tag, r->total_us, r->connect_us + r->tls_us,
                        r->send_us, r->wait_us, r->receive_us, r->wait_us + r->receive_us,
                        r->bytes_out, r->bytes_in, (int)r->net_errno, (unsigned)r->status);

@@ -35,6 +35,7 @@ typedef struct h2stream {
     uint32_t hbytes; /* response header bytes so far: limited as for HTTP/1 */
     int32_t id;      /* 0 until submitted */
     size_t body_off;
+    int64_t done_at; /* the server's END_STREAM arrived (the response is complete) */
 } h2stream_t;
 
 struct mt__h2conn {
@@ -288,7 +289,7 @@ static void s_submit(mt__worker_t *w, mt__conn_t *c, h2stream_t *s, int64_t now)
         return;
     }
     s->id = id;
-    s->t.sent = (uint32_t)w->run->cfg.requests[s->req].len; /* its HTTP/1 size: h2 frames vary */
+    s->t.sent = (uint64_t)w->run->cfg.requests[s->req].len; /* its HTTP/1 size: h2 frames vary */
     mt__stat_sent(w, s->t.tag, s->t.due, now);
     if (w->run->cfg.timeout_ns > 0)
         s_append(&hw->inflight, s, now + w->run->cfg.timeout_ns);
@@ -358,14 +359,6 @@ static int h2_flush(mt__worker_t *w, mt__conn_t *c)
 
 /* ---- callbacks ------------------------------------------------------------------------ */
 
-static int cb_begin_headers(nghttp2_session *sess, const nghttp2_frame *f, void *ud)
-{
-    h2stream_t *s = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
-    if (s && !s->t.first_byte && f->hd.type == NGHTTP2_HEADERS)
-        s->t.first_byte = mt__now();
-    return 0;
-}
-
 static int cb_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_t *name,
                      size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
@@ -386,6 +379,9 @@ static int cb_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
     }
     if (st >= 200 || !s->t.status) /* 1xx interim responses are replaced by the final one */
         s->t.status = (uint16_t)st;
+    /* time to first byte ends at the final response's HEADERS, not at a 1xx (103) */
+    if (st >= 200 && !s->t.first_byte)
+        s->t.first_byte = mt__now();
     return 0;
 }
 
@@ -394,7 +390,7 @@ static int cb_data(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8
 {
     h2stream_t *s = nghttp2_session_get_stream_user_data(sess, id);
     if (s) {
-        s->t.rbytes += (uint32_t)len;
+        s->t.rbytes += (uint64_t)len;
         if (!s->t.first_byte)
             s->t.first_byte = mt__now();
     }
@@ -423,6 +419,13 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ud
         h2stream_t *s = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
         if (s)
             s->peer_rst = 1;
+    } else if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+               (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        /* the response is complete; the stream closes when our side is done too (an early
+         * response: the request body is still being sent, RFC 9113 8.1) */
+        h2stream_t *s = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
+        if (s && !s->done_at)
+            s->done_at = mt__now();
     } else if (f->hd.type == NGHTTP2_GOAWAY) {
         w->slot->c.h2_goaway++;
         c->h2->goaway = 1; /* no new streams; the ones above last_stream_id are refused */
@@ -443,7 +446,7 @@ static int cb_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, voi
     int64_t now = mt__now();
     s_unlink(s);
     if (code == NGHTTP2_NO_ERROR && s->t.status) {
-        mt__stat_done(w, &s->t, now);
+        mt__stat_done(w, &s->t, s->done_at ? s->done_at : now);
         s_free(w, s);
     } else if (code == NGHTTP2_REFUSED_STREAM) {
         s_retry(w, s, now);
@@ -502,11 +505,15 @@ void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t
     int was_connecting = c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE;
     int64_t last = h->goaway_last;
     int goaway = h->goaway;
+    /* streams go back to be sent again only from a connection that worked (the server's
+     * SETTINGS arrived); one that never did (not HTTP/2, closed at once) fails them, else
+     * they would wait for connections that fail the same way, uncounted, to the end */
+    int usable = h->settings;
     while (h->streams) {
         h2stream_t *s = h->streams;
         if (kind < 0) {
             s_free(w, s);
-        } else if (!was_connecting &&
+        } else if (!was_connecting && usable &&
                    (s->id <= 0 || (goaway && s->id > last && !s->t.first_byte))) {
             s_retry(w, s, now);
         } else {
@@ -626,6 +633,13 @@ void mt__h2_conn_ready(mt__worker_t *w, mt__conn_t *c, int64_t now)
 void mt__h2_conn_open(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     c->has_req = 0;
+    if (!mt__open_model(w) && !H(w, c)->streams) {
+        /* closed model: the connection is opened for its first request, as in HTTP/1, so
+         * a connection that cannot be made (refused, TLS, no ALPN h2) fails a request */
+        uint64_t n = w->seq++ * (uint64_t)w->run->nworkers + (uint64_t)w->id;
+        mt__job_t job = {.due = now, .req = mt__pick_req(w, n)};
+        s_new(w, c, job);
+    }
     mt__conn_connect(w, c, now);
 }
 
@@ -769,7 +783,6 @@ int mt__h2_init(mt__worker_t *w)
     }
     if (nghttp2_session_callbacks_new(&hw->cbs) != 0)
         return MT_ENOMEM;
-    nghttp2_session_callbacks_set_on_begin_headers_callback(hw->cbs, cb_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(hw->cbs, cb_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(hw->cbs, cb_data);
     nghttp2_session_callbacks_set_on_frame_send_callback(hw->cbs, cb_frame_send);

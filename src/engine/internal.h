@@ -79,11 +79,15 @@ struct mt__conn {
     struct mt__h2conn *h2; /* HTTP/2 session state (h2.c); NULL for HTTP/1 */
     int fd;
     uint32_t gen;    /* bumped on close: tags epoll events to one socket's life */
-    uint32_t sent;   /* request bytes written so far */
-    uint32_t rbytes; /* response bytes read so far */
+    uint64_t sent;   /* request bytes written so far */
+    uint64_t rbytes; /* response bytes read so far (interim 1xx heads included) */
     uint8_t state;
     uint8_t has_req; /* a request is attached (connecting for it, sending, waiting) */
     uint8_t linked;
+    uint8_t resp_early;    /* its response was complete (and counted) before the request was
+                            * written in full: the rest is written, then the connection reused */
+    uint8_t retried;       /* this request was already retried once on a fresh connection */
+    int werr;              /* errno of a failed write while the response may still be readable */
     mt__conn_t *next_idle; /* idle stack (open model) */
 };
 
@@ -202,7 +206,7 @@ void mt__tls_note(mt__worker_t *w, const char *why);
 typedef struct mt__reqtimes {
     int64_t due, connect_start, connect_end, tls_start, tls_end;
     int64_t send_start, send_end, first_byte;
-    uint32_t sent, rbytes;
+    uint64_t sent, rbytes;
     uint16_t tag, status;
 } mt__reqtimes_t;
 void mt__stat_sent(mt__worker_t *w, uint16_t tag, int64_t due, int64_t now);

@@ -133,6 +133,18 @@ static const mt_request_t *req_at(mt__worker_t *w, uint32_t i)
     return &w->run->cfg.requests[i];
 }
 
+/* When the response began before the request was written in full (an early response: a 413
+ * to a large upload), the send phase ends at the response's first byte and wait is 0:
+ * send + wait + receive stay the service time, and no phase runs from an unset instant. */
+static mt__reqtimes_t norm_times(const mt__reqtimes_t *t, int64_t now)
+{
+    mt__reqtimes_t n = *t;
+    int64_t first = n.first_byte ? n.first_byte : now;
+    if (n.send_start && (!n.send_end || n.send_end > first))
+        n.send_end = first; /* no response byte: a failure while sending ends it now */
+    return n;
+}
+
 /* Hand the finished request's record to the aggregator (phout). kind < 0: success. */
 static void record(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now, int kind, int eno)
 {
@@ -162,7 +174,7 @@ static void record(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now, int ki
         t->send_end ? (uint32_t)us((t->first_byte ? t->first_byte : now) - t->send_end) : 0;
     x->receive_us = t->first_byte ? (uint32_t)us(now - t->first_byte) : 0;
     x->bytes_out = t->sent;
-    x->bytes_in = t->rbytes;
+    x->bytes_in = t->rbytes; /* both 64-bit all the way (a response may pass 4 GiB) */
     x->tag = t->tag;
     x->status = kind < 0 ? t->status : 0;
     x->net_errno = (int16_t)eno;
@@ -206,8 +218,10 @@ void mt__stat_sent(mt__worker_t *w, uint16_t tag, int64_t due, int64_t now)
 }
 
 /* A response was received in full at now. */
-void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now)
+void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t0, int64_t now)
 {
+    mt__reqtimes_t tn = norm_times(t0, now);
+    const mt__reqtimes_t *t = &tn;
     unsigned st = t->status;
     int64_t svc = us(now - t->send_start), lat = us(now - t->due);
     BOTH(w, t->tag, (ct_->completed++, ct_->status[st < MT_STATUS_MAX ? st : 0]++));
@@ -225,10 +239,11 @@ void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now)
 }
 
 /* A request failed with error kind `kind` (errno `eno`, 0 if none). */
-void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t, int kind, int eno, int64_t now)
+void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t0, int kind, int eno, int64_t now)
 {
-    BOTH(w, t->tag, (ct_->err[kind]++, ct_->errors++));
-    record(w, t, now, kind, eno ? eno : mt_err_kind_errno(kind));
+    mt__reqtimes_t t = norm_times(t0, now);
+    BOTH(w, t.tag, (ct_->err[kind]++, ct_->errors++));
+    record(w, &t, now, kind, eno ? eno : mt_err_kind_errno(kind));
 }
 
 static void publish(mt__worker_t *w, int64_t end)
@@ -290,6 +305,8 @@ void mt__conn_close(mt__worker_t *w, mt__conn_t *c)
     }
     c->state = MT__CONN_FREE;
     c->has_req = 0;
+    c->resp_early = 0;
+    c->werr = 0;
 }
 
 static void conn_release(mt__worker_t *w, mt__conn_t *c)
@@ -307,6 +324,7 @@ static void conn_send(mt__worker_t *w, mt__conn_t *c, int64_t now);
 static void tls_fail(mt__worker_t *w, mt__conn_t *c, int64_t now, const char *why);
 static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, int64_t now);
 static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now);
+static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev);
 
 int mt__queue_push(mt__worker_t *w, mt__job_t job)
 {
@@ -332,6 +350,43 @@ static int queue_pop(mt__worker_t *w, mt__job_t *job)
     return 1;
 }
 
+/* May a failed request be sent again? The keep-alive close race (RFC 9112 9.3.1): a reused
+ * connection the server closed in order (EOF: an idle timeout's close) just as the request
+ * went out, no byte of a response arrived, and the method is idempotent (RFC 9110 9.2.2,
+ * with or without a body): acting twice does no harm. Once per request, and only from a
+ * reused connection: a fresh one that fails is the server's answer. A reset is not retried:
+ * an idle close is a FIN (the request meets EOF), an abortive close is the server's doing. */
+static int idempotent(const mt_request_t *q)
+{
+    static const char *const m[] = {"GET ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "TRACE "};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+        size_t n = strlen(m[i]);
+        if (q->len >= n && memcmp(q->data, m[i], n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int retry_ok(mt__worker_t *w, const mt__conn_t *c, int kind)
+{
+    return kind == MT_ERR_CLOSED && !c->retried && c->connect_start == 0 && c->rbytes == 0 &&
+           (c->state == MT__CONN_SENDING || c->state == MT__CONN_WAITING) && idempotent(c->req) &&
+           !w->run->stopping && mt__now() < w->run->t_end;
+}
+
+/* Send the attached request again on a fresh connection in the same slot. It keeps its due
+ * time (latency still runs from it) and was counted as sent once; its timeout starts over. */
+static void request_retry(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    BOTH(w, c->req->tag, ct_->retried++);
+    mt__conn_close(w, c);
+    c->has_req = 1;
+    c->retried = 1;
+    c->send_start = c->send_end = c->first_byte = 0;
+    c->sent = c->rbytes = 0;
+    mt__conn_connect(w, c, now);
+}
+
 /* The attached request failed with error kind `kind` (errno `eno`, 0 if none). The
  * connection is closed. */
 static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t now)
@@ -340,8 +395,16 @@ static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int6
         mt__h2_conn_fail(w, c, kind, eno, now);
         return;
     }
-    mt__reqtimes_t t = conn_times(c);
-    mt__stat_fail(w, &t, kind, eno, now);
+    if (c->resp_early) {
+        kind = -1; /* its response was counted: the rest of the body was ours to give up */
+    } else if (retry_ok(w, c, kind)) {
+        request_retry(w, c, now);
+        return;
+    }
+    if (kind >= 0) {
+        mt__reqtimes_t t = conn_times(c);
+        mt__stat_fail(w, &t, kind, eno, now);
+    }
     int was_connecting = c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE;
     mt__conn_close(w, c);
     if (mt__open_model(w)) {
@@ -414,13 +477,29 @@ static void conn_write(mt__worker_t *w, mt__conn_t *c, int64_t now)
                 continue;
             if (errno == EAGAIN)
                 return; /* EPOLLOUT will resume */
+            if ((errno == EPIPE || errno == ECONNRESET) && !c->resp_early && !c->werr) {
+                /* the server stopped reading: a response it sent first (a 413 before the
+                 * body) may be waiting to be read; the failure counts only if none is */
+                c->werr = errno;
+                c->state = MT__CONN_WAITING;
+                conn_readable(w, c, EPOLLRDHUP);
+                return;
+            }
             request_fail(w, c, err_kind(errno), errno, now);
             return;
         }
-        c->sent += (uint32_t)n;
+        c->sent += (uint64_t)n;
         BOTH(w, q->tag, ct_->bytes_out += (uint64_t)n);
     }
-    c->send_end = mt__now();
+    now = mt__now();
+    if (c->resp_early) {
+        /* the early response was counted; the body is now complete: reuse the connection */
+        c->resp_early = 0;
+        c->state = MT__CONN_IDLE;
+        conn_next(w, c, now);
+        return;
+    }
+    c->send_end = now;
     c->state = MT__CONN_WAITING;
 }
 
@@ -432,9 +511,12 @@ static void conn_send(mt__worker_t *w, mt__conn_t *c, int64_t now)
     c->first_byte = 0;
     c->sent = 0;
     c->rbytes = 0;
+    c->resp_early = 0;
+    c->werr = 0;
     mt_h1_resp_init(&c->resp, c->req->parse_flags);
     c->state = MT__CONN_SENDING;
-    mt__stat_sent(w, c->req->tag, c->due, now);
+    if (!c->retried) /* a retried request is counted once */
+        mt__stat_sent(w, c->req->tag, c->due, now);
     if (!c->linked && w->run->cfg.timeout_ns > 0)
         conn_append(&w->inflight, c, now + w->run->cfg.timeout_ns);
     conn_write(w, c, now);
@@ -445,6 +527,7 @@ static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, in
     c->due = job.due;
     c->req = req_at(w, job.req);
     c->has_req = 1;
+    c->retried = 0;
     c->send_start = c->send_end = c->first_byte = 0;
     c->sent = c->rbytes = 0;
     if (c->state == MT__CONN_IDLE) {
@@ -528,6 +611,18 @@ static void request_done(mt__worker_t *w, mt__conn_t *c, int64_t now, int eof)
 {
     mt__reqtimes_t t = conn_times(c);
     mt__stat_done(w, &t, now);
+    if (c->state == MT__CONN_SENDING) {
+        /* The response came before the request was written in full. Never write the next
+         * request into what the server still reads as this body: finish the body and then
+         * reuse the connection if the response allows it, else close it now. */
+        if (!eof && mt_h1_resp_keep_alive(&c->resp)) {
+            c->resp_early = 1;
+            return;
+        }
+        mt__conn_close(w, c);
+        conn_next(w, c, now);
+        return;
+    }
     if (eof || !mt_h1_resp_keep_alive(&c->resp))
         mt__conn_close(w, c);
     else
@@ -607,8 +702,9 @@ static void tls_handshake(mt__worker_t *w, mt__conn_t *c, int64_t now)
             else
                 ct_->tls_full++;
         });
-        c->state = MT__CONN_IDLE;
         if (c->h2) {
+            /* still HANDSHAKE on failure: the requests waiting for this connection fail
+             * with "tls" instead of going back to wait for another one */
             const unsigned char *p = NULL;
             unsigned len = 0;
             SSL_get0_alpn_selected(c->ssl, &p, &len);
@@ -616,12 +712,15 @@ static void tls_handshake(mt__worker_t *w, mt__conn_t *c, int64_t now)
                 tls_fail(w, c, now, "the server did not agree to HTTP/2 (ALPN h2)");
                 return;
             }
+            c->state = MT__CONN_IDLE;
             mt__h2_conn_ready(w, c, now);
-        } else if (c->has_req) {
-            conn_send(w, c, now);
-        } else {
-            conn_next(w, c, now);
+            return;
         }
+        c->state = MT__CONN_IDLE;
+        if (c->has_req)
+            conn_send(w, c, now);
+        else
+            conn_next(w, c, now);
         return;
     }
     int e = SSL_get_error(c->ssl, rc);
@@ -681,6 +780,14 @@ static void conn_lost(mt__worker_t *w, mt__conn_t *c, int64_t now)
     conn_next(w, c, now);
 }
 
+static int only_crlf(const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != '\r' && b[i] != '\n')
+            return 0;
+    return 1;
+}
+
 /* ev: the epoll events that woke us. With EPOLLRDHUP/EPOLLHUP the peer has closed: that edge
  * will not come again, so read on to the end of the stream even after a short read, and do
  * not reuse the connection for another request. */
@@ -695,9 +802,11 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
         }
         int64_t now = mt__now();
         if (n > 0) {
-            if (c->state != MT__CONN_WAITING && c->state != MT__CONN_SENDING) {
+            if ((c->state != MT__CONN_WAITING && c->state != MT__CONN_SENDING) || c->resp_early) {
                 /* bytes nobody asked for */
                 w->slot->c.bytes_in += (uint64_t)n;
+                if (c->state == MT__CONN_IDLE && only_crlf(w->buf, (size_t)n))
+                    continue; /* a stray CRLF after a response: ignored */
                 if (c->has_req)
                     request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
                 else
@@ -705,16 +814,37 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
                 return;
             }
             BOTH(w, c->req->tag, ct_->bytes_in += (uint64_t)n);
-            c->rbytes += (uint32_t)n;
-            if (!c->first_byte)
-                c->first_byte = now;
+            /* a stray CRLF left by the previous response, arriving after the next request
+             * went out: skipped, as a server skips empty lines before a request (RFC 9112
+             * 2.2); it is not part of this response */
+            size_t skip = 0;
+            if (c->rbytes == 0)
+                while (skip < (size_t)n && (w->buf[skip] == '\r' || w->buf[skip] == '\n'))
+                    skip++;
+            if (skip == (size_t)n) {
+                if ((size_t)n < MT__RECV_BUF && !peer_closed && !c->ssl)
+                    return;
+                continue;
+            }
+            const char *data = w->buf + skip;
+            size_t len = (size_t)n - skip;
+            c->rbytes += len;
             size_t used = 0;
-            int rc = mt_h1_resp_feed(&c->resp, w->buf, (size_t)n, &used);
+            int rc = mt_h1_resp_feed(&c->resp, data, len, &used);
+            /* time to first byte ends at the final response, not at a 1xx (103 Early Hints) */
+            if (!c->first_byte && mt_h1_resp_final_started(&c->resp))
+                c->first_byte = now;
             if (rc == MT_OK) {
-                if (used != (size_t)n) {
+                /* bytes after a complete response: a stray CRLF is discarded, and so is
+                 * anything after a response that ends the connection (RFC 9112 6.3); more
+                 * on a keep-alive connection is a server bug */
+                if (used != len && mt_h1_resp_keep_alive(&c->resp) &&
+                    !only_crlf(data + used, len - used)) {
                     request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
                     return;
                 }
+                if (used != len && !mt_h1_resp_keep_alive(&c->resp))
+                    peer_closed = 1; /* do not reuse it */
                 request_done(w, c, now, peer_closed);
                 return;
             }
@@ -730,11 +860,14 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
         }
         if (n == 0) {
             if (c->has_req && (c->state == MT__CONN_WAITING || c->state == MT__CONN_SENDING)) {
-                if (c->first_byte && mt_h1_resp_eof(&c->resp) == MT_OK) {
+                if (!c->resp_early && c->rbytes && mt_h1_resp_eof(&c->resp) == MT_OK) {
                     request_done(w, c, now, 1); /* close-delimited body */
                     return;
                 }
-                request_fail(w, c, MT_ERR_CLOSED, 0, now);
+                if (c->werr)
+                    request_fail(w, c, err_kind(c->werr), c->werr, now);
+                else
+                    request_fail(w, c, MT_ERR_CLOSED, 0, now);
                 return;
             }
             conn_lost(w, c, now); /* idle keep-alive socket closed: not an error */
@@ -742,9 +875,9 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
         }
         if (errno == EINTR)
             continue;
-        if (errno == EAGAIN)
+        if (errno == EAGAIN && !c->werr)
             return;
-        int eno = errno;
+        int eno = errno == EAGAIN ? c->werr : errno;
         if (c->has_req)
             request_fail(w, c, err_kind(eno), eno, now);
         else
@@ -799,8 +932,10 @@ static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
         return;
     }
     if (c->state == MT__CONN_SENDING && (ev & EPOLLOUT)) {
+        uint32_t gen = c->gen;
         conn_write(w, c, now);
-        if (c->state == MT__CONN_FREE || c->fd < 0)
+        /* closed (and maybe reopened for the next request): this event was the old socket's */
+        if (c->state == MT__CONN_FREE || c->fd < 0 || c->gen != gen)
             return;
     }
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP))

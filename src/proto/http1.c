@@ -44,6 +44,7 @@ enum {
     S_LIST_TOK,  /* in an element that may be a word we want (match/sub) */
     S_LIST_TAIL, /* whitespace after such a word */
     S_LIST_SKIP, /* in an element we do not want: up to ',' or the end of the line */
+    S_FOLD_OWS,  /* obs-fold continuing a Transfer-Encoding / Connection line: its whitespace */
     /* body */
     S_BODY,     /* Content-Length bytes */
     S_BODY_EOF, /* until the connection closes */
@@ -67,8 +68,9 @@ enum {
     F_CHUNKED = 1 << 2, /* the last transfer coding so far is "chunked" */
     F_CONN_CLOSE = 1 << 3,
     F_CONN_KEEP_ALIVE = 1 << 4,
-    F_NO_REUSE = 1 << 5, /* close-delimited body or 101: the connection cannot be reused */
-    F_TRAILER = 1 << 6,  /* the header-line states are parsing chunked trailers */
+    F_NO_REUSE = 1 << 5,  /* close-delimited body or 101: the connection cannot be reused */
+    F_TRAILER = 1 << 6,   /* the header-line states are parsing chunked trailers */
+    F_FOLD_ELEM = 1 << 7, /* the last list line ended inside an element (not after a comma) */
 };
 
 /* Words matched on the fly (lower case). The first three are header names, the others
@@ -160,7 +162,7 @@ static inline uint32_t mt__h1_sat_add(uint32_t a, size_t n)
 
 static inline int mt__h1_is_head_state(unsigned s)
 {
-    return s <= S_LIST_SKIP;
+    return s <= S_FOLD_OWS;
 }
 
 void mt_h1_resp_init(mt_h1_resp_t *p, unsigned flags)
@@ -258,6 +260,8 @@ int mt_h1_resp_feed(mt_h1_resp_t *p, const char *buf, size_t len, size_t *consum
         goto st_list_tail;
     case S_LIST_SKIP:
         goto st_list_skip;
+    case S_FOLD_OWS:
+        goto st_fold_ows;
     case S_BODY:
         goto st_body;
     case S_BODY_EOF:
@@ -381,8 +385,20 @@ st_line:
         pos++;
         goto empty_line;
     }
-    if (c == ' ' || c == '\t')
-        FAIL("header line starts with whitespace (obs-fold is not supported)");
+    if (c == ' ' || c == '\t') {
+        /* obs-fold (RFC 9112 5.2): the line continues the previous field's value, as if
+         * the CRLF were a space. Only the framing fields' values matter: a folded
+         * Transfer-Encoding or Connection list goes on; other fields (and whitespace right
+         * after the status line, 2.2) are skipped. */
+        if (!(f & F_TRAILER) && m == W_CL)
+            FAIL("obs-fold in content-length");
+        if (!(f & F_TRAILER) && (m == W_TE || m == W_CONN)) {
+            pos++;
+            goto st_fold_ows;
+        }
+        pos++;
+        goto st_skip;
+    }
     if (c == ':')
         FAIL("empty header name");
     FAIL("invalid character in header name");
@@ -409,8 +425,10 @@ name_end:
     c = *pos;
     if (c == ':') {
         pos++;
-        if (m == W_NONE || sub != mt__h1_word_len[m])
+        if (m == W_NONE || sub != mt__h1_word_len[m]) {
+            m = W_NONE; /* an obs-fold after this line continues a value we skip */
             goto st_skip;
+        }
         if (m == W_CL)
             goto st_cl_ows;
         goto st_list_ows;
@@ -508,8 +526,10 @@ st_list_ows:
             break;
         pos++;
     }
-    if (c == '\r' || c == '\n')
-        goto list_eol;
+    if (c == '\r' || c == '\n') {
+        f &= ~F_FOLD_ELEM;
+        goto list_eol_between;
+    }
     l = mt__h1_lower(c);
     if (m == W_TE) {
         /* Only the last coding counts: chunked must be final (RFC 9112 6.3). */
@@ -582,10 +602,31 @@ st_list_skip:
         goto st_list_ows;
     }
 list_eol:
+    f |= F_FOLD_ELEM;
+list_eol_between:
     pos++;
     if (c == '\r')
         goto st_lf;
     goto st_line;
+
+    /* A folded continuation of a list line: whitespace, then more of the list. If the line
+     * before ended inside an element, text here extends that element ("chunked" + fold +
+     * "x" is the single element "chunked x", which is not chunked); a ',' or the end of the
+     * line leaves it whole. (A Connection element extended this way keeps the flag it set:
+     * only reuse depends on it, never framing.) */
+st_fold_ows:
+    for (;;) {
+        NEED(S_FOLD_OWS);
+        c = *pos;
+        if (c != ' ' && c != '\t')
+            break;
+        pos++;
+    }
+    if (c == ',' || c == '\r' || c == '\n' || !(f & F_FOLD_ELEM))
+        goto st_list_ows;
+    if (m == W_TE)
+        f &= ~F_CHUNKED;
+    goto st_list_skip;
 
     /* ---- the empty line: end of a head (or of the trailers) ---- */
 empty_line:
@@ -609,6 +650,11 @@ empty_line:
         f |= F_NO_REUSE; /* the connection now speaks another protocol */
         goto done;
     }
+    /* Transfer-Encoding in an HTTP/1.0 response, or together with Content-Length: faulty
+     * framing (RFC 9112 6.1, 6.3): the body is read as Transfer-Encoding says, then the
+     * connection is closed. */
+    if ((f & F_HAVE_TE) && (p->version_minor == 0 || (f & F_HAVE_CL)))
+        f |= F_NO_REUSE;
     if ((p->req_flags & MT_H1_NO_BODY) || p->status == 204 || p->status == 304)
         goto done;
     if (f & F_CHUNKED) {
@@ -804,6 +850,11 @@ int mt_h1_resp_eof(mt_h1_resp_t *p)
         p->err_offset = p->offset;
         return MT_EEOF;
     }
+}
+
+bool mt_h1_resp_final_started(const mt_h1_resp_t *p)
+{
+    return p->status >= 200 || p->status == 101;
 }
 
 bool mt_h1_resp_keep_alive(const mt_h1_resp_t *p)

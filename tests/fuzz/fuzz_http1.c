@@ -71,6 +71,7 @@ static void run(const uint8_t *data, size_t size, unsigned flags, uint64_t mode,
                 size_t end = a + off;
                 CHECK(end > resp_start);
                 CHECK(p.head_done);
+                CHECK(mt_h1_resp_final_started(&p)); /* a complete response has its status */
                 CHECK(p.status >= 100 && p.status <= 999);
                 CHECK(p.body_bytes < end - resp_start);
                 s->digest = mix(s->digest, p.status);

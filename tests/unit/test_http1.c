@@ -245,12 +245,65 @@ static const ok_case_t ok_cases[] = {
     {"zero-length body", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 1, {{200, 0, true, 0}}},
     {"no reason", "HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", 0, 1, {{200, 0, true, 0}}},
     {"empty reason", "HTTP/1.1 404 \r\nContent-Length: 1\r\n\r\nx", 0, 1, {{404, 1, true, 0}}},
-    {"chunked wins over content-length",
+    {"chunked wins over content-length, then close (RFC 9112 6.3)",
      "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n"
      "1A\r\nabcdefghijklmnopqrstuvwxyz\r\n000\r\n\r\n",
      0,
      1,
-     {{200, 26, true, 0}}},
+     {{200, 26, false, 0}}},
+    {"content-length after chunked, then close",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n"
+     "1\r\nx\r\n0\r\n\r\n",
+     0,
+     1,
+     {{200, 1, false, 0}}},
+    {"HTTP/1.0 chunked keep-alive: close after (RFC 9112 6.1)",
+     "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "1\r\nx\r\n0\r\n\r\n",
+     0,
+     1,
+     {{200, 1, false, 0}}},
+    {"obs-fold in other fields",
+     "HTTP/1.1 200 OK\r\nX-A: a\r\n  b\r\n\tc\r\nContent-Length: 2\r\n\r\nok",
+     0,
+     1,
+     {{200, 2, true, 0}}},
+    {"obs-fold right after the status line",
+     "HTTP/1.1 200 OK\r\n folded\r\nContent-Length: 1\r\n\r\nx",
+     0,
+     1,
+     {{200, 1, true, 0}}},
+    {"obs-fold after a header matched piecewise",
+     "HTTP/1.1 200 OK\r\nContent-Lengthy: 1\r\n 2\r\nConnectionX: close\n , close\n"
+     "Content-Length: 1\r\n\r\nx",
+     0,
+     1,
+     {{200, 1, true, 0}}},
+    {"obs-fold continues Transfer-Encoding",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,\r\n chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+     0,
+     1,
+     {{200, 1, true, 0}}},
+    {"obs-fold then a comma in Transfer-Encoding",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\t , chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n",
+     0,
+     1,
+     {{200, 1, true, 0}}},
+    {"obs-fold extends the chunked element: not chunked",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n x\r\n\r\nabc",
+     0,
+     1,
+     {{200, 3, false, 0}}},
+    {"obs-fold continues Connection",
+     "HTTP/1.1 200 OK\r\nConnection: keep-alive,\r\n\tclose\r\nContent-Length: 1\r\n\r\nx",
+     0,
+     1,
+     {{200, 1, false, 0}}},
+    {"obs-fold in trailers",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nT: 1\r\n 2\r\n\r\n",
+     0,
+     1,
+     {{200, 1, true, 0}}},
     {"chunked not last: close-delimited",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"
      "Content-Length: 2\r\n\r\nabcdef",
@@ -299,7 +352,7 @@ static const ok_case_t ok_cases[] = {
      1,
      {{200, 3, false, 0}}},
     {"list elements with whitespace",
-     "HTTP/1.0 200 OK\r\nConnection: x , keep-alive  ,y\r\n"
+     "HTTP/1.1 200 OK\r\nConnection: x , keep-alive  ,y\r\n"
      "Transfer-Encoding: gzip ,  chunked  \r\n\r\n1\r\nx\r\n0\r\n\r\n",
      0,
      1,
@@ -431,7 +484,8 @@ static const bad_case_t bad_cases[] = {
     {"header line without ':' (LF)", H "X-Ok: 1\nNoColon\n\n", MT_EPROTO, "without ':'", 32},
     {"whitespace before ':'", H "Content-Length : 5\r\n\r\nhello", MT_EPROTO,
      "whitespace in header name", 31},
-    {"obs-fold", H "X-A: a\r\n  b\r\n\r\n", MT_EPROTO, "obs-fold", 25},
+    {"obs-fold in content-length", H "Content-Length: 1\r\n 1\r\n\r\nx", MT_EPROTO,
+     "obs-fold in content-length", 36},
     {"empty header name", H ": x\r\n\r\n", MT_EPROTO, "empty header name", 17},
     {"bad byte in name", H "X\x01Y: 1\r\n\r\n", MT_EPROTO, "invalid character in header name", 18},
     {"bad trailer", HC "0\r\nnot a trailer\r\n\r\n", MT_EPROTO, "whitespace in header name", 53},
@@ -571,6 +625,37 @@ static void test_eof(void **state)
     assert_string_equal(p.err_msg, "unsupported HTTP version");
 }
 
+/* Time to first byte ends at the final response: mt_h1_resp_final_started is false through
+ * interim 1xx heads and true once the final status code has been read. */
+static void test_final_started(void **state)
+{
+    (void)state;
+    mt_h1_resp_t p;
+    size_t used;
+    const char *r = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: <x>\r\n\r\n"
+                    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    size_t len = strlen(r), final = strstr(r, "HTTP/1.1 200") - r;
+    for (size_t cut = 0; cut <= len; cut++) {
+        mt_h1_resp_init(&p, 0);
+        assert_false(mt_h1_resp_final_started(&p));
+        int rc = mt_h1_resp_feed(&p, r, cut, &used);
+        /* the status code's last digit is at final + 11 */
+        if (cut >= final + 12)
+            assert_true(mt_h1_resp_final_started(&p));
+        else
+            assert_false(mt_h1_resp_final_started(&p));
+        if (cut < len) {
+            assert_int_equal(rc, MT_EAGAIN);
+            assert_int_equal(mt_h1_resp_feed(&p, r + cut, len - cut, &used), MT_OK);
+        }
+        assert_true(mt_h1_resp_final_started(&p));
+        assert_int_equal(p.status, 200);
+    }
+    mt_h1_resp_init(&p, 0);
+    assert_int_equal(mt_h1_resp_feed(&p, "HTTP/1.1 101 S\r\n\r\n", 19, &used), MT_OK);
+    assert_true(mt_h1_resp_final_started(&p));
+}
+
 static void test_max_lengths(void **state)
 {
     (void)state;
@@ -599,13 +684,10 @@ static void test_struct_and_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ok_cases),
-        cmocka_unit_test(test_big_body),
-        cmocka_unit_test(test_bad_cases),
-        cmocka_unit_test(test_head_limit),
-        cmocka_unit_test(test_eof),
-        cmocka_unit_test(test_max_lengths),
-        cmocka_unit_test(test_struct_and_errors),
+        cmocka_unit_test(test_ok_cases),    cmocka_unit_test(test_big_body),
+        cmocka_unit_test(test_bad_cases),   cmocka_unit_test(test_head_limit),
+        cmocka_unit_test(test_eof),         cmocka_unit_test(test_final_started),
+        cmocka_unit_test(test_max_lengths), cmocka_unit_test(test_struct_and_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

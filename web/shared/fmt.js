@@ -24,6 +24,7 @@
     ['h2_rst', 'http2.rst_streams', 'http2.rst_streams', 'HTTP/2 RST_STREAM received'],
     ['h2_goaway', 'http2.goaways', 'http2.goaways', 'HTTP/2 GOAWAY received'],
     ['h2_retried', 'http2.retried', 'http2.retried', 'HTTP/2 requests retried'],
+    ['retried', 'retried', 'retried', 'HTTP/1 requests retried (close race)'],
   ];
   const BY_NAME = {};
   for (const c of COUNTERS) BY_NAME[c[0]] = c;
