@@ -29,6 +29,14 @@ function rehome(node, prefix) {
       out[k] = `#/components/schemas/${prefix}.${v.slice(8)}`;
     else out[k] = rehome(v, prefix);
   }
+  // a condition's subschema ({"required": ["rate"]} in an if/then/not) names properties that
+  // its parent defines; Redocly's lint wants them declared where they are required, and an
+  // empty schema there changes nothing
+  if (Array.isArray(out.required) && out.type === undefined)
+    for (const name of out.required) {
+      out.properties = out.properties || {};
+      if (!(name in out.properties)) out.properties[name] = {};
+    }
   return out;
 }
 
