@@ -68,6 +68,8 @@ static const char *api_title(int status)
         return "Conflict";
     case 413:
         return "Payload too large";
+    case 415:
+        return "Unsupported media type";
     case 422:
         return "Unprocessable content";
     case 503:

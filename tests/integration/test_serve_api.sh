@@ -252,6 +252,7 @@ expect_jq "the disabled schedule has no next_fire_at" "$OUT" '.enabled == false 
 expect_api "PATCH with application/json: enable, null resets the policy" 200 PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":true,"policy":null}'
 expect_jq "enabled again with the default policy and a next firing" "$OUT" '.enabled == true and .policy == "skip" and (.next_fire_at | type) == "string"'
 API_CTYPE=text/plain expect_problem "PATCH of another media type" 415 unsupported-media-type PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":false}'
+expect_jq "the 415 has its own title" "$OUT" '.title == "Unsupported media type"'
 expect_problem "PATCH: a bad cron" 422 validation PATCH "/schedules/$SCHED" "$RUNNER" '{"cron":"61 * * * *"}'
 expect_jq "the cron is pointed at" "$OUT" '.errors[0].pointer == "/cron"'
 expect_problem "PATCH: an unknown key" 422 validation PATCH "/schedules/$SCHED" "$RUNNER" '{"colour":1}'
