@@ -1079,7 +1079,7 @@
     row.appendChild(testForm(c, test, () => route()));
 
     try {
-      const r = await get('/runs?test=' + encodeURIComponent(id) + '&limit=25', { signal: c.signal });
+      const r = await get('/runs?test_id=' + encodeURIComponent(id) + '&limit=25', { signal: c.signal });
       for (const x of (r && r.items) || []) {
         if (FINAL.indexOf(x.state) >= 0) baseSel.appendChild(h('option', { value: x.id }, shortId(x.id) + ' · ' + x.state + ' · ' + fmtTime(x.started_at || x.created_at)));
         const s = x.summary || {};
