@@ -39,6 +39,7 @@ static const char k_usage[] =
     "  --h2-max-streams N    HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (default 100)\n"
     "  --no-http2            HTTP/1.1 only (no ALPN h2, no cleartext HTTP/2 preface)\n"
     "  -q, --quiet           no summary on stderr at exit\n"
+    "  -h, --help            this help\n"
     "\n"
     "Defaults for every request (its query parameters of the same name override them):\n"
     "  --size BYTES          body: BYTES of 'x' instead of \"ok\\n\" (k, m, g suffixes;\n"

@@ -54,6 +54,11 @@ int main(int argc, char **argv)
             return mt_cli_serve(2, help);
         if (help[0] != NULL && strcmp(help[0], "token") == 0)
             return mt_cli_token(2, help);
+        if (help[0] != NULL && strcmp(help[0], "version") != 0 && strcmp(help[0], "help") != 0) {
+            fprintf(stderr, "mortar help: unknown command '%s'\n", help[0]);
+            main_usage(stderr);
+            return 2;
+        }
         main_usage(stdout);
         return 0;
     }

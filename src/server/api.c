@@ -29,9 +29,6 @@ typedef struct api_ctx {
     mt__resp_t *resp;
     char token_id[40];
     int role;
-    const char *seg[8];
-    size_t nseg;
-    char path_copy[512];
 } api_ctx_t;
 
 /* ---- responses ------------------------------------------------------------------------- */
@@ -73,6 +70,8 @@ static const char *api_title(int status)
         return "Conflict";
     case 413:
         return "Payload too large";
+    case 415:
+        return "Unsupported media type";
     case 422:
         return "Unprocessable content";
     case 503:
@@ -173,21 +172,18 @@ static const char *api_q(api_ctx_t *c, const char *k)
 static int api_qint(api_ctx_t *c, const char *k, long long lo, long long hi, long long dflt,
                     long long *out)
 {
-    const char *v = api_q(c, k);
-    if (v == NULL || *v == '\0') {
+    int r = mt__api_whole(api_q(c, k), lo, hi, out);
+    if (r == 1) {
         *out = dflt;
         return 0;
     }
-    char *end;
-    long long x = strtoll(v, &end, 10);
-    if (*end != '\0' || x < lo || x > hi) {
+    if (r != 0) {
         char p[64];
         snprintf(p, sizeof p, "?%s", k);
         api_problem(c, 422, "validation", p, "'%s' must be a whole number in [%lld, %lld]", k, lo,
                     hi);
         return -1;
     }
-    *out = x;
     return 0;
 }
 
@@ -212,6 +208,60 @@ static json_t *api_body(api_ctx_t *c, api_body_fn fn)
     if (o == NULL)
         api_problem(c, 422, "validation", pointer, "%s", detail);
     return o;
+}
+
+/* PATCH: the stored object's writable keys (keys, NULL-terminated) with the body applied as
+ * an RFC 7396 merge patch, then checked by fn as a PUT body would be; NULL with the problem
+ * set. The body is application/merge-patch+json (application/json is accepted too). */
+static json_t *api_patched(api_ctx_t *c, const char *id, int schedule, api_body_fn fn)
+{
+    static const char *const test_keys[] = {"name", "description", "config", "tolerances", NULL};
+    static const char *const sched_keys[] = {"test_id", "cron", "policy", "enabled", NULL};
+    const char *ct = c->req->content_type;
+    if (!mt__media_type_is(ct, "application/merge-patch+json") &&
+        !mt__media_type_is(ct, "application/json")) {
+        api_problem(c, 415, "unsupported-media-type", NULL,
+                    "PATCH takes a JSON Merge Patch (Content-Type: application/merge-patch+json "
+                    "or application/json), not %s",
+                    ct ? ct : "a body without Content-Type");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *patch = json_loadb(c->req->body ? c->req->body : "", c->req->body_len,
+                               JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (patch == NULL) {
+        api_problem(c, 422, "validation", "", "the body is not JSON: %s (line %d, column %d)",
+                    je.text, je.line, je.column);
+        return NULL;
+    }
+    json_t *cur = NULL;
+    int rc =
+        schedule ? c->st->ops->sched_get(c->st, id, &cur) : c->st->ops->test_get(c->st, id, &cur);
+    if (rc != MT_OK) {
+        json_decref(patch);
+        api_store_err(c, rc, schedule ? "schedule" : "test");
+        return NULL;
+    }
+    json_t *in = json_object();
+    for (const char *const *k = schedule ? sched_keys : test_keys; *k; k++)
+        if (json_object_get(cur, *k))
+            json_object_set(in, *k, json_object_get(cur, *k));
+    json_decref(cur);
+    json_t *merged = mt__merge_patch(in, patch);
+    json_decref(in);
+    json_decref(patch);
+    char *text = merged ? json_dumps(merged, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(merged);
+    if (text == NULL) {
+        api_problem(c, 500, "internal", NULL, "out of memory");
+        return NULL;
+    }
+    char pointer[256] = "", detail[512] = "";
+    json_t *b = fn(text, strlen(text), pointer, detail, sizeof pointer);
+    free(text);
+    if (b == NULL)
+        api_problem(c, 422, "validation", pointer, "%s", detail);
+    return b;
 }
 
 /* ---- tests ------------------------------------------------------------------------------ */
@@ -255,10 +305,11 @@ static void api_test(api_ctx_t *c, const char *m, const char *id)
             return;
         rc = s->ops->test_get(s, id, &out);
         rc == MT_OK ? api_json(c, 200, out) : api_store_err(c, rc, "test");
-    } else if (strcmp(m, "PUT") == 0) {
+    } else if (strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0) {
         if (api_auth(c, ROLE_RUNNER))
             return;
-        json_t *b = api_body(c, mt__body_test);
+        json_t *b = strcmp(m, "PUT") == 0 ? api_body(c, mt__body_test)
+                                          : api_patched(c, id, 0, mt__body_test);
         if (b == NULL)
             return;
         rc = s->ops->test_update(s, id, b, &out);
@@ -326,7 +377,10 @@ static void api_runs(api_ctx_t *c, const char *m)
         mt_store_page_t pg;
         if (api_auth(c, ROLE_VIEWER) || api_page(c, &pg))
             return;
-        const char *state = api_q(c, "state"), *test = api_q(c, "test");
+        /* ?test= is the deprecated name of ?test_id= */
+        const char *state = api_q(c, "state"), *test = api_q(c, "test_id");
+        if (test == NULL)
+            test = api_q(c, "test");
         if (state) {
             int ok = 0;
             for (const char *const *p = api_states; *p; p++)
@@ -347,11 +401,11 @@ static void api_runs(api_ctx_t *c, const char *m)
     json_t *b = api_body(c, mt__body_run);
     if (b == NULL)
         return;
-    const char *test = json_string_value(json_object_get(b, "test"));
+    const char *test = json_string_value(json_object_get(b, "test_id"));
     rc = s->ops->run_create(s, test, json_object_get(b, "config"), json_object_get(b, "labels"),
                             NULL, &out);
     if (rc == MT_ENOTFOUND)
-        api_problem(c, 422, "validation", "/test", "test %s does not exist", test);
+        api_problem(c, 422, "validation", "/test_id", "test %s does not exist", test);
     else if (rc == MT_OK) {
         mt_log(MT_LOG_INFO, "run queued", "run", json_string_value(json_object_get(out, "id")),
                "test", test, NULL);
@@ -411,11 +465,36 @@ static json_t *api_summary_of(api_ctx_t *c, const char *id, const char *tag, int
         return NULL;
     }
     char err[256] = "";
-    json_t *sum = mt_analysis_summary(rows.rows, rows.n, err, sizeof err);
+    /* one tag's rows are summarised as the whole (the analysis puts tagged rows under "tags"
+     * and would leave the totals at zero): the same rows with the tag blanked */
+    mt_agg_row_t *one = NULL;
+    if (tag != NULL && rows.n > 0) {
+        one = malloc(rows.n * sizeof *one);
+        if (one == NULL) {
+            mt_store_rows_dispose(&rows);
+            api_problem(c, 500, "internal", NULL, "out of memory");
+            return NULL;
+        }
+        for (size_t i = 0; i < rows.n; i++) {
+            one[i] = rows.rows[i];
+            one[i].tag = "";
+        }
+    }
+    json_t *sum = mt_analysis_summary(one ? one : rows.rows, rows.n, err, sizeof err);
+    free(one);
     mt_store_rows_dispose(&rows);
     if (sum == NULL)
         api_problem(c, 500, "internal", NULL, "run %s: stored data is corrupt: %s", id, err);
     return sum;
+}
+
+/* summary.interrupted says whether the run ended before its plan: a run stopped (by the API,
+ * a signal or a server shutdown) or interrupted (the server died) did. */
+static void api_mark_interrupted(json_t *sum, const json_t *run)
+{
+    const char *st = json_string_value(json_object_get(run, "state"));
+    if (st && (strcmp(st, "interrupted") == 0 || strcmp(st, "stopped") == 0))
+        json_object_set_new(sum, "interrupted", json_true());
 }
 
 static void api_summary(api_ctx_t *c, const char *id, const json_t *run)
@@ -426,6 +505,7 @@ static void api_summary(api_ctx_t *c, const char *id, const json_t *run)
     json_t *sum = api_summary_of(c, id, api_q(c, "tag"), from, to);
     if (sum == NULL)
         return;
+    api_mark_interrupted(sum, run);
     json_object_set(sum, "verdicts", json_object_get(run, "verdicts"));
     api_json(c, 200, sum);
 }
@@ -574,6 +654,7 @@ static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
                     err[0] ? ": " : "", err);
         return NULL;
     }
+    api_mark_interrupted(json_object_get(doc, "summary"), run);
     started = json_object_get(run, "started_at");
     if (!json_is_string(started))
         started = json_object_get(run, "created_at");
@@ -759,7 +840,8 @@ static void api_schedules(api_ctx_t *c, const char *m, const char *id)
             api_store_err(c, rc, "schedule");
         return;
     }
-    json_t *b = api_body(c, mt__body_schedule);
+    json_t *b = strcmp(m, "PATCH") == 0 ? api_patched(c, id, 1, mt__body_schedule)
+                                        : api_body(c, mt__body_schedule);
     if (b == NULL)
         return;
     int64_t next = api_next_fire(b);
@@ -845,36 +927,17 @@ static void api_tokens(api_ctx_t *c, const char *m, const char *id)
 
 /* ---- routing ----------------------------------------------------------------------------- */
 
-static int api_split(api_ctx_t *c, const char *path)
-{
-    snprintf(c->path_copy, sizeof c->path_copy, "%s", path);
-    c->nseg = 0;
-    for (char *p = c->path_copy, *save = NULL, *t; (t = strtok_r(p, "/", &save)); p = NULL) {
-        if (c->nseg == 8)
-            return -1;
-        c->seg[c->nseg++] = t;
-    }
-    return 0;
-}
-
 /* Allowed methods of a route; 0 when the method is one of them. */
 static int api_allow(api_ctx_t *c, const char *route, const char *allow)
 {
     snprintf(c->resp->route, sizeof c->resp->route, "%s", route);
     const char *m = c->req->method;
-    size_t ml = strlen(m);
-    for (const char *p = allow; (p = strstr(p, m)); p += ml)
-        if ((p == allow || p[-1] == ' ') && (p[ml] == ',' || p[ml] == '\0'))
-            return 0;
+    if (mt__api_allowed(allow, m))
+        return 0;
     c->resp->allow = allow;
     api_problem(c, 405, "method-not-allowed", NULL, "%s is not allowed here (allowed: %s)", m,
                 allow);
     return -1;
-}
-
-static int api_is(const api_ctx_t *c, size_t i, const char *s)
-{
-    return i < c->nseg && strcmp(c->seg[i], s) == 0;
 }
 
 /* Replays or records the response of a POST with an Idempotency-Key; returns 1 when the
@@ -929,113 +992,61 @@ static int api_idem_before(api_ctx_t *c, char hash[65])
     return 1;
 }
 
-static void api_route(api_ctx_t *c)
+static void api_route(api_ctx_t *c, const mt__api_match_t *r)
 {
-    const char *m = c->req->method;
-    size_t n = c->nseg;
-    /* /api/v1/<collection>[/<id>[/<sub>]] */
-    const char *col = n > 2 ? c->seg[2] : "";
-    const char *id = n > 3 ? c->seg[3] : NULL;
-    const char *sub = n > 4 ? c->seg[4] : NULL;
-    if (n > 5)
-        goto notfound;
-    if (strcmp(col, "openapi.json") == 0 && n == 3) {
-        if (api_allow(c, "/api/v1/openapi.json", "GET") == 0)
-            api_set(c->resp, 200, "application/json", strdup(mt__openapi_json), mt__openapi_len);
+    const char *m = c->req->method, *id = r->id, *sub = r->sub;
+    if (r->kind == MT__R_NONE) {
+        snprintf(c->resp->route, sizeof c->resp->route, "other");
+        api_problem(c, 404, "not-found", NULL, "no such endpoint: %s", c->req->path);
         return;
     }
-    if (strcmp(col, "tests") == 0) {
-        if (id == NULL) {
-            if (api_allow(c, "/api/v1/tests", "GET, POST") == 0)
-                api_tests(c, m);
-        } else if (sub == NULL) {
-            if (api_allow(c, "/api/v1/tests/{id}", "GET, PUT, DELETE") == 0)
-                api_test(c, m, id);
-        } else if (strcmp(sub, "versions") == 0 || strcmp(sub, "trend") == 0) {
-            char r[64];
-            snprintf(r, sizeof r, "/api/v1/tests/{id}/%s", sub);
-            if (api_allow(c, r, "GET") == 0)
-                api_test_sub(c, m, id, sub);
-        } else if (strcmp(sub, "baseline") == 0) {
-            if (api_allow(c, "/api/v1/tests/{id}/baseline", "PUT") == 0)
-                api_test_sub(c, m, id, sub);
-        } else
-            goto notfound;
+    if (api_allow(c, r->route, r->allow))
         return;
-    }
-    if (strcmp(col, "runs") == 0) {
-        static const char *const subs[] = {"series", "summary", "compare", "result",
-                                           "report", "live",    NULL};
-        if (id == NULL) {
-            if (api_allow(c, "/api/v1/runs", "GET, POST") == 0)
-                api_runs(c, m);
-            return;
-        }
-        if (sub == NULL) {
-            if (api_allow(c, "/api/v1/runs/{id}", "GET") == 0)
-                api_run(c, m, id, NULL);
-            return;
-        }
-        if (strcmp(sub, "stop") == 0) {
-            if (api_allow(c, "/api/v1/runs/{id}/stop", "POST") == 0)
-                api_run(c, m, id, sub);
-            return;
-        }
-        for (const char *const *p = subs; *p; p++)
-            if (strcmp(*p, sub) == 0) {
-                char r[64];
-                snprintf(r, sizeof r, "/api/v1/runs/{id}/%s", sub);
-                if (api_allow(c, r, "GET") == 0)
-                    api_run(c, m, id, sub);
-                return;
-            }
-        goto notfound;
-    }
-    if (strcmp(col, "schedules") == 0 && sub == NULL) {
-        if (api_allow(c, id ? "/api/v1/schedules/{id}" : "/api/v1/schedules",
-                      id ? "GET, PUT, DELETE" : "GET, POST") == 0)
-            api_schedules(c, m, id);
-        return;
-    }
-    if (strcmp(col, "whoami") == 0 && id == NULL) {
+    switch (r->kind) {
+    case MT__R_OPENAPI:
+        api_set(c->resp, 200, "application/json", strdup(mt__openapi_json), mt__openapi_len);
+        break;
+    case MT__R_TESTS:
+        api_tests(c, m);
+        break;
+    case MT__R_TEST:
+        api_test(c, m, id);
+        break;
+    case MT__R_TEST_SUB:
+        api_test_sub(c, m, id, sub);
+        break;
+    case MT__R_RUNS:
+        api_runs(c, m);
+        break;
+    case MT__R_RUN:
+        api_run(c, m, id, sub);
+        break;
+    case MT__R_SCHEDULES:
+    case MT__R_SCHEDULE:
+        api_schedules(c, m, id);
+        break;
+    case MT__R_WHOAMI:
         /* who the token is: the UI shows only what the role may do */
-        if (api_allow(c, "/api/v1/whoami", "GET") == 0 && api_auth(c, ROLE_VIEWER) == 0)
+        if (api_auth(c, ROLE_VIEWER) == 0)
             api_json(
                 c, 200,
                 json_pack("{s:s,s:s}", "token_id", c->token_id, "role", api_role_name(c->role)));
-        return;
-    }
-    if (strcmp(col, "agents") == 0 && id == NULL) {
-        if (api_allow(c, "/api/v1/agents", "GET") == 0 && api_auth(c, ROLE_VIEWER) == 0) {
+        break;
+    case MT__R_AGENTS:
+        if (api_auth(c, ROLE_VIEWER) == 0) {
             json_t *out = NULL;
             int rc = c->st->ops->agent_list(c->st, mt__now_ms(), &out);
             rc == MT_OK ? api_json(c, 200, out) : api_store_err(c, rc, "agents");
         }
-        return;
+        break;
+    case MT__R_WEBHOOKS:
+    case MT__R_WEBHOOK:
+        api_webhooks(c, m, id, sub);
+        break;
+    default: /* tokens */
+        api_tokens(c, m, id);
+        break;
     }
-    if (strcmp(col, "webhooks") == 0) {
-        if (id == NULL) {
-            if (api_allow(c, "/api/v1/webhooks", "GET, POST") == 0)
-                api_webhooks(c, m, NULL, NULL);
-        } else if (sub == NULL) {
-            if (api_allow(c, "/api/v1/webhooks/{id}", "DELETE") == 0)
-                api_webhooks(c, m, id, NULL);
-        } else if (strcmp(sub, "deliveries") == 0) {
-            if (api_allow(c, "/api/v1/webhooks/{id}/deliveries", "GET") == 0)
-                api_webhooks(c, m, id, sub);
-        } else
-            goto notfound;
-        return;
-    }
-    if (strcmp(col, "tokens") == 0 && sub == NULL) {
-        if (api_allow(c, id ? "/api/v1/tokens/{id}" : "/api/v1/tokens",
-                      id ? "DELETE" : "GET, POST") == 0)
-            api_tokens(c, m, id);
-        return;
-    }
-notfound:
-    snprintf(c->resp->route, sizeof c->resp->route, "other");
-    api_problem(c, 404, "not-found", NULL, "no such endpoint: %s", c->req->path);
 }
 
 int mt__api_viewer(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
@@ -1050,7 +1061,9 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
     api_ctx_t c = {.sv = sv, .st = sv->store, .req = req, .resp = resp};
     memset(resp, 0, sizeof *resp);
     snprintf(resp->route, sizeof resp->route, "other");
-    if (api_split(&c, req->path) || !api_is(&c, 0, "api") || !api_is(&c, 1, "v1")) {
+    mt__api_match_t route;
+    if (mt__api_match(req->path, &route) != 0 && route.kind == MT__R_NONE &&
+        strncmp(req->path, "/api/v1/", 8) != 0) {
         api_problem(&c, 404, "not-found", NULL, "no such endpoint: %s", req->path);
         return;
     }
@@ -1060,9 +1073,11 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
         return;
     }
     char hash[65];
-    int idem = strcmp(req->method, "POST") == 0 && req->idempotency_key != NULL;
+    /* POST and PATCH are not idempotent by themselves: they honour Idempotency-Key */
+    int idem = (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PATCH") == 0) &&
+               req->idempotency_key != NULL;
     if (!idem) {
-        api_route(&c);
+        api_route(&c, &route);
         return;
     }
     /* Keyed POSTs run one at a time, lookup to store, so two concurrent requests with one key
@@ -1070,7 +1085,7 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
     static pthread_mutex_t idem_mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&idem_mu);
     if (!api_idem_before(&c, hash)) {
-        api_route(&c);
+        api_route(&c, &route);
         /* the first response is kept (not server errors: those may succeed when retried) */
         if (resp->status < 500 && resp->status != 401 && c.role != ROLE_NONE)
             c.st->ops->idem_put(c.st, c.token_id, req->idempotency_key, hash, resp->status,

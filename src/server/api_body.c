@@ -219,15 +219,26 @@ static int bd_labels(json_t *o, bd_err_t *e)
 json_t *mt__body_run(const char *body, size_t len, char *pointer, char *detail, size_t n)
 {
     bd_err_t e = {pointer, detail, n};
-    static const char *const keys[] = {"test", "config", "labels", NULL};
+    /* "test" is the deprecated name of "test_id" (the name schedules and Run use); it is
+     * accepted and read as "test_id" during the deprecation window (docs/api.md) */
+    static const char *const keys[] = {"test_id", "test", "config", "labels", NULL};
     json_t *o = bd_parse(body, len, &e);
     if (o == NULL)
         return NULL;
-    if (bd_keys(o, keys, "", &e) || bd_string(o, "test", 0, 64, &e))
+    if (bd_keys(o, keys, "", &e) || bd_string(o, "test_id", 0, 64, &e) ||
+        bd_string(o, "test", 0, 64, &e))
         return bd_done(o, 1);
-    json_t *t = json_object_get(o, "test"), *cfg = json_object_get(o, "config");
+    if (json_object_get(o, "test") != NULL) {
+        if (json_object_get(o, "test_id") != NULL) {
+            bd_fail(&e, "/test", "give 'test_id' only ('test' is its deprecated name)");
+            return bd_done(o, 1);
+        }
+        json_object_set(o, "test_id", json_object_get(o, "test"));
+        json_object_del(o, "test");
+    }
+    json_t *t = json_object_get(o, "test_id"), *cfg = json_object_get(o, "config");
     if ((t == NULL) == (cfg == NULL)) {
-        bd_fail(&e, "", "give either 'test' (a test id) or 'config' (a run config)");
+        bd_fail(&e, "", "give either 'test_id' (a test id) or 'config' (a run config)");
         return bd_done(o, 1);
     }
     if (cfg && bd_config(o, "config", "/config", true, &e))

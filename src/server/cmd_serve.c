@@ -5,6 +5,7 @@
  * or SIGINT and then shuts everything down in order. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -613,6 +614,8 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
             .idempotency_key =
                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key"),
             .last_event_id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID"),
+            .content_type =
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
             .accept_gzip = sv_accepts_gzip(MHD_lookup_connection_value(
                 conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING)),
             .query = sv_query,
@@ -869,6 +872,19 @@ static void sv_finish_leftovers(mt__serve_t *sv)
     json_decref(page);
 }
 
+/* libmicrohttpd's own messages ("Failed to bind to port 0: ...") go to the debug log, not to
+ * stderr: the failures users must see are reported by us, naming what we were doing. */
+static void sv_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    int saved = errno;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    mt_log(MT_LOG_DEBUG, "libmicrohttpd", "message", msg, NULL);
+    errno = saved;
+}
+
 /* An interrupted run has no summary from the aggregator: compute it from what was stored. */
 static void sv_summarise_interrupted(mt__serve_t *sv, const json_t *page)
 {
@@ -883,6 +899,8 @@ static void sv_summarise_interrupted(mt__serve_t *sv, const json_t *page)
         char err[256] = "";
         json_t *sum = rows.n ? mt_analysis_summary(rows.rows, rows.n, err, sizeof err) : NULL;
         mt_store_rows_dispose(&rows);
+        if (sum) /* the run did not end as planned */
+            json_object_set_new(sum, "interrupted", json_true());
         char *text = sum ? json_dumps(sum, JSON_COMPACT) : NULL;
         if (text)
             sv->store->ops->run_set_summary(sv->store, id, text);
@@ -991,7 +1009,8 @@ int mt_cli_serve(int argc, char **argv)
                          0, NULL, NULL, sv_handler, &sv, MHD_OPTION_SOCK_ADDR, &addr,
                          MHD_OPTION_NOTIFY_COMPLETED, sv_completed, NULL,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)1000, MHD_OPTION_END);
+                         (unsigned)1000, MHD_OPTION_EXTERNAL_LOGGER, sv_mhd_log, NULL,
+                         MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "mortar serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
         goto out;

@@ -15,10 +15,16 @@ static void tk_usage(FILE *f)
 {
     fprintf(f, "Usage: mortar token create --role viewer|runner|admin [--name NAME] [--data DIR]\n"
                "\n"
-               "Creates an API token for `mortar serve` in DIR (default ./mortar-data) and prints\n"
-               "it alone on stdout. It is stored hashed (SHA-256): keep the printed secret, it is\n"
-               "not shown again. Roles: viewer (read), runner (viewer + run tests, edit tests\n"
-               "and schedules), admin (everything). Docs: docs/serve.md\n");
+               "Creates an API token for `mortar serve` and prints it alone on stdout. It is\n"
+               "stored hashed (SHA-256): keep the printed secret, it is not shown again.\n"
+               "\n"
+               "  --role ROLE           viewer (read), runner (viewer + run tests, edit tests and\n"
+               "                        schedules) or admin (everything); required\n"
+               "  --name NAME           a name to tell tokens apart (default: none)\n"
+               "  --data DIR            serve's data directory (default ./mortar-data)\n"
+               "  -h, --help            this help\n"
+               "\n"
+               "Docs: docs/serve.md\n");
 }
 
 int mt_cli_token(int argc, char **argv)

@@ -70,7 +70,8 @@ typedef struct mt__req {
     const char *authorization;
     const char *idempotency_key;
     const char *last_event_id;
-    int accept_gzip; /* Accept-Encoding names gzip */
+    const char *content_type; /* NULL when absent */
+    int accept_gzip;          /* Accept-Encoding names gzip */
     mt__query_fn query;
     void *query_ctx;
     const char *body;
@@ -109,5 +110,44 @@ json_t *mt__body_schedule(const char *body, size_t len, char *pointer, char *det
 json_t *mt__body_webhook(const char *body, size_t len, char *pointer, char *detail, size_t n);
 json_t *mt__body_token(const char *body, size_t len, char *pointer, char *detail, size_t n);
 json_t *mt__body_baseline(const char *body, size_t len, char *pointer, char *detail, size_t n);
+/* ---- pure helpers of the API (api_route.c) ------------------------------------------------- */
+enum {
+    MT__R_NONE,
+    MT__R_OPENAPI,
+    MT__R_TESTS,
+    MT__R_TEST,
+    MT__R_TEST_SUB,
+    MT__R_RUNS,
+    MT__R_RUN,
+    MT__R_SCHEDULES,
+    MT__R_SCHEDULE,
+    MT__R_WHOAMI,
+    MT__R_AGENTS,
+    MT__R_WEBHOOKS,
+    MT__R_WEBHOOK,
+    MT__R_TOKENS,
+    MT__R_TOKEN,
+};
+typedef struct mt__api_match {
+    int kind;          /* MT__R_* */
+    const char *allow; /* the route's methods, "GET, POST" (static) */
+    const char *id;    /* the {id} segment, into buf; NULL when the route has none */
+    const char *sub;   /* the sub-resource segment ("series", "stop", ...), or NULL */
+    char route[64];    /* the template, "/api/v1/runs/{id}/series"; "other" when none */
+    char buf[512];
+} mt__api_match_t;
+/* Matches an API path (without the query) to its route; 0, or -1 when none matches (404).
+ * Empty segments (doubled slashes) are ignored; paths of 512 bytes or more match nothing. */
+int mt__api_match(const char *path, mt__api_match_t *m);
+/* 1 when method is one of allow ("GET, PUT, DELETE"), else 0. */
+int mt__api_allowed(const char *allow, const char *method);
+/* A whole-number query value in [lo, hi]: 0 with *out, 1 when v is NULL or empty (absent),
+ * -1 when it is not decimal digits (one leading '-' allowed) or out of range. */
+int mt__api_whole(const char *v, long long lo, long long hi, long long *out);
+/* 1 when the Content-Type ctype is the media type want (case-insensitive, parameters ignored). */
+int mt__media_type_is(const char *ctype, const char *want);
+/* RFC 7396 JSON Merge Patch: a new value, target with patch applied (neither is changed);
+ * NULL when out of memory. */
+json_t *mt__merge_patch(const json_t *target, const json_t *patch);
 
 #endif

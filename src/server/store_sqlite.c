@@ -1216,8 +1216,9 @@ static int sq_agent_list(mt_store_t *s, int64_t now_ms, json_t **out)
 /* ---- schedules -------------------------------------------------------------------------- */
 
 #define SQ_SCHED_COLS                                                                              \
-    "SELECT id, test_id, cron, policy, enabled AS enabled_bool, next_fire_at AS "                  \
-    "next_fire_at_unix, last_fire_at AS last_fire_at_unix, created_at, updated_at FROM "           \
+    "SELECT id, test_id, cron, policy, enabled AS enabled_bool, CASE WHEN enabled = 1 AND "        \
+    "next_fire_at > 0 THEN next_fire_at END AS next_fire_at_unix, last_fire_at AS "                \
+    "last_fire_at_unix, created_at, updated_at FROM "                                              \
     "schedules "
 
 static int sq_sched_check_test(sqlite3 *db, const json_t *body)

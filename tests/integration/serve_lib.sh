@@ -29,15 +29,36 @@ stop_serve() {
 }
 
 # api METHOD PATH TOKEN [BODY [curl args...]]: the response body goes to $OUT, the headers to
-# $OUT.h; prints the status code. TOKEN "-" sends no Authorization header.
+# $OUT.h; prints the status code. TOKEN "-" sends no Authorization header. The body is sent as
+# $API_CTYPE (application/json by default). Every exchange is recorded in $WORK/api-log for
+# check_openapi.
 OUT=${WORK:?}/out.json
+API_LOG=$WORK/api-log
 api() {
-  local method=$1 path=$2 tok=$3 body=${4:-}
+  local method=$1 path=$2 tok=$3 body=${4:-} code
   shift 4 2>/dev/null || shift $#
   local args=(-sS --max-time $((30 * SLOW)) -o "$OUT" -D "$OUT.h" -w '%{http_code}' -X "$method")
   [[ $tok != - ]] && args+=(-H "Authorization: Bearer $tok")
-  [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
-  curl "${args[@]}" "$@" "$API$path"
+  [[ -n $body ]] && args+=(-H "Content-Type: ${API_CTYPE:-application/json}" --data-binary "$body")
+  code=$(curl "${args[@]}" "$@" "$API$path") || { echo "$code"; return 1; }
+  mkdir -p "$API_LOG"
+  local rec # api() often runs in $(...): a unique name, not a counter
+  rec=$(mktemp -p "$API_LOG" "$(date +%s%N).XXXX")
+  cp "$OUT" "$rec.body" 2>/dev/null || : >"$rec.body"
+  jq -n --arg m "$method" --arg p "/api/v1${path%%\?*}" --arg s "$code" \
+    --arg ct "$(grep -i '^content-type:' "$OUT.h" | tail -n 1 | cut -d: -f2- | tr -d ' \r')" \
+    '{method: $m, path: $p, status: ($s | tonumber), content_type: $ct}' >"$rec.meta"
+  echo "$code"
+}
+
+# check_openapi: every response api() received in this test must match docs/openapi.json (its
+# path, method, status, media type and, for JSON, the schema). A violation fails the test.
+check_openapi() {
+  [[ -d $API_LOG ]] || return 0
+  node "$MT_SOURCE_DIR/tests/schema/openapi-check.mjs" "$MT_SOURCE_DIR/docs/openapi.json" "$API_LOG" \
+    >"$WORK/openapi-check.txt" 2>&1 || fail "responses that break docs/openapi.json:
+$(tail -n 40 "$WORK/openapi-check.txt")"
+  pass "$(tail -n 1 "$WORK/openapi-check.txt")"
 }
 
 # expect_api WHAT STATUS METHOD PATH TOKEN [BODY [curl args...]]

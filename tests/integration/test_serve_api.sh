@@ -28,6 +28,16 @@ pass "token create prints the token alone"
 start_target
 start_serve "$DATA"
 
+# a busy port: our message alone (not libmicrohttpd's "Failed to bind to port ...")
+rc=0
+timeout $((20 * SLOW)) "$MORTAR" serve --listen "127.0.0.1:$SERVE_PORT" --data "$WORK/busy" \
+  >/dev/null 2>"$WORK/busy.err" || rc=$?
+expect_eq "serve on a busy port exits" "$rc" 1
+grep -q "cannot listen on 127.0.0.1:$SERVE_PORT: Address already in use" "$WORK/busy.err" ||
+  fail "no clear message for a busy port: $(cat "$WORK/busy.err")"
+grep -qi 'failed to bind' "$WORK/busy.err" && fail "libmicrohttpd's own message is printed: $(cat "$WORK/busy.err")"
+pass "a busy port is reported once, by mortar"
+
 # ---- health, docs ----
 curl -sSf "http://127.0.0.1:$SERVE_PORT/healthz" | jq -e '.status == "ok"' >/dev/null
 curl -sSf "http://127.0.0.1:$SERVE_PORT/readyz" | jq -e '.status == "ready"' >/dev/null
@@ -70,6 +80,15 @@ expect_api "update the test" 200 PUT "/tests/$TEST" "$RUNNER" "${BODY/\"d\"/\"se
 expect_jq "an update makes version 2" "$OUT" '.version == 2 and .description == "second"'
 expect_api "versions" 200 GET "/tests/$TEST/versions" "$VIEWER"
 expect_jq "both versions are kept" "$OUT" '[.items[].version] == [1, 2] and .items[0].description == "d"'
+API_CTYPE=application/merge-patch+json expect_api "PATCH a test: one config key" 200 PATCH "/tests/$TEST" "$RUNNER" '{"config":{"rate":40}}'
+expect_jq "PATCH merged the config and made version 3" "$OUT" \
+  '.version == 3 and .config.rate == 40 and .config.duration == "2s" and .description == "second" and .tolerances.p99_pct == 50'
+expect_api "PATCH a test: null removes a key" 200 PATCH "/tests/$TEST" "$RUNNER" '{"tolerances":{"p99_pct":null},"description":null}'
+expect_jq "the key is gone, the rest kept" "$OUT" '.version == 4 and .tolerances == {} and .description == "" and .config.rate == 40'
+expect_problem "PATCH a test: a bad config value" 422 validation PATCH "/tests/$TEST" "$RUNNER" '{"config":{"rate":"fast"}}'
+expect_jq "the config key is pointed at" "$OUT" '.errors[0].pointer == "/config/rate"'
+expect_api "PATCH a test back" 200 PATCH "/tests/$TEST" "$RUNNER" "{\"config\":{\"rate\":50},\"description\":\"second\",\"tolerances\":{\"p99_pct\":50}}"
+expect_jq "version 5, as version 2 was" "$OUT" '.version == 5 and .config.rate == 50 and .description == "second"'
 
 for n in a b c d; do
   expect_api "create test $n" 201 POST /tests "$RUNNER" "{\"name\":\"page-$n\",\"config\":$CFG}"
@@ -86,9 +105,9 @@ expect_problem "limit out of range" 422 validation GET "/tests?limit=501" "$VIEW
 
 # ---- a run end to end ----
 target_stats "$WORK/before.json"
-expect_api "queue a run" 201 POST /runs "$RUNNER" "{\"test\":\"$TEST\",\"labels\":{\"ci\":\"yes\"}}"
+expect_api "queue a run (by the deprecated name 'test')" 201 POST /runs "$RUNNER" "{\"test\":\"$TEST\",\"labels\":{\"ci\":\"yes\"}}"
 RUN=$(jq -r .id "$OUT")
-expect_jq "queued, of the test's version 2" "$OUT" '.state == "queued" and .test_version == 2 and .labels.ci == "yes"'
+expect_jq "queued, of the test's version 5" "$OUT" '.state == "queued" and .test_version == 5 and .labels.ci == "yes"'
 [[ $RUN =~ ^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]] || fail "run id $RUN is not a UUIDv7"
 wait_run "$RUN" "$VIEWER" 30 'passed|failed|stopped|error|interrupted'
 expect_jq "the run passed" "$OUT" '.state == "passed" and .agent == "local" and .seconds >= 2 and (.ended_at | type) == "string"'
@@ -149,10 +168,35 @@ tail -n 3 "$WORK/live.txt" | grep -q '"state":"passed"' || fail "live: the strea
 timeout $((20 * SLOW)) curl -sS -N -H "Authorization: Bearer $VIEWER" -H 'Last-Event-ID: 0' "$API/runs/$RUN/live" >"$WORK/live2.txt"
 expect_eq "live: Last-Event-ID resumes after it" "$(grep -c '^event: second' "$WORK/live2.txt")" "$(($(jq '.items | length' "$WORK/series.json") - 1))"
 
+# ---- a tagged run: one tag's summary = its series = Run.summary.tags ----
+TAGGED="{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":40,\"duration\":\"2s\",\"uri\":[\"/a tag-a\",\"/b tag-b\"]}}"
+expect_api "queue a tagged run" 201 POST /runs "$RUNNER" "$TAGGED"
+TRUN=$(jq -r .id "$OUT")
+wait_run "$TRUN" "$VIEWER" 30 'passed|failed|stopped|error|interrupted'
+expect_api "the tagged run" 200 GET "/runs/$TRUN" "$VIEWER"
+cp "$OUT" "$WORK/trun.json"
+expect_jq "it passed, with both tags" "$WORK/trun.json" '.state == "passed" and .summary.tags["tag-a"].requests > 0 and .summary.tags["tag-b"].requests > 0'
+expect_jq "a run that ended as planned is not interrupted" "$WORK/trun.json" '.summary.interrupted == false'
+expect_api "series of tag-a" 200 GET "/runs/$TRUN/series?tag=tag-a" "$VIEWER"
+cp "$OUT" "$WORK/tseries.json"
+expect_api "summary of tag-a" 200 GET "/runs/$TRUN/summary?tag=tag-a" "$VIEWER"
+cp "$OUT" "$WORK/tsum.json"
+a=$(jq '.summary.tags["tag-a"].requests' "$WORK/trun.json")
+expect_eq "tag summary requests = Run.summary.tags.tag-a.requests" "$(jq .requests "$WORK/tsum.json")" "$a"
+expect_eq "tag summary requests = the tag's series" "$(jq .requests "$WORK/tsum.json")" "$(jq '[.items[].completed] | add' "$WORK/tseries.json")"
+expect_jq "the tag summary has a duration and no tags of its own" "$WORK/tsum.json" '.duration_s > 0 and .rps > 0 and (.tags // {}) == {}'
+expect_api "summary of tag-a, second 0" 200 GET "/runs/$TRUN/summary?tag=tag-a&from=0&to=0" "$VIEWER"
+expect_eq "tag window = its second" "$(jq .requests "$OUT")" "$(jq '.items[0].completed' "$WORK/tseries.json")"
+expect_api "summary of no such tag" 200 GET "/runs/$TRUN/summary?tag=nope" "$VIEWER"
+expect_jq "no rows: zeros" "$OUT" '.requests == 0'
+
 # ---- runs from a config, list filters, stop ----
 LONG="{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":20,\"duration\":\"5m\"}}"
-expect_problem "a bad run body" 422 validation POST /runs "$RUNNER" "{\"test\":\"$TEST\",\"config\":$CFG}"
-expect_problem "a run of no test" 422 validation POST /runs "$RUNNER" '{"test":"nope"}'
+expect_problem "a bad run body" 422 validation POST /runs "$RUNNER" "{\"test_id\":\"$TEST\",\"config\":$CFG}"
+expect_problem "a run of no test" 422 validation POST /runs "$RUNNER" '{"test_id":"nope"}'
+expect_jq "the test_id is pointed at" "$OUT" '.errors[0].pointer == "/test_id"'
+expect_problem "test and test_id together" 422 validation POST /runs "$RUNNER" "{\"test\":\"$TEST\",\"test_id\":\"$TEST\"}"
+expect_jq "the deprecated name is pointed at" "$OUT" '.errors[0].pointer == "/test"'
 expect_problem "a config that would write a server file" 422 validation POST /runs "$RUNNER" \
   "{\"config\":{\"url\":\"$TARGET_URL/\",\"json\":\"$WORK/leak.json\"}}"
 expect_jq "the file key is pointed at" "$OUT" '.errors[0].pointer == "/config/json"'
@@ -183,8 +227,10 @@ wait_run "$R1" "$VIEWER" 30 running
 wait_seconds "$R1" "$VIEWER" 1 30
 expect_api "running runs" 200 GET "/runs?state=running" "$VIEWER"
 expect_jq "the filter keeps the running run" "$OUT" "[.items[].id] == [\"$R1\"]"
-expect_api "runs of the test" 200 GET "/runs?test=$TEST" "$VIEWER"
+expect_api "runs of the test" 200 GET "/runs?test_id=$TEST" "$VIEWER"
 expect_jq "the test filter" "$OUT" "[.items[].id] == [\"$RUN\"]"
+expect_api "runs of the test (deprecated ?test=)" 200 GET "/runs?test=$TEST" "$VIEWER"
+expect_jq "the deprecated test filter" "$OUT" "[.items[].id] == [\"$RUN\"]"
 expect_problem "viewer cannot stop" 403 forbidden POST "/runs/$R2/stop" "$VIEWER"
 expect_api "stop the queued run" 202 POST "/runs/$R2/stop" "$RUNNER"
 expect_jq "a queued run stops at once" "$OUT" '.state == "stopped"'
@@ -203,16 +249,39 @@ api GET "/runs/$R1/series" "$VIEWER" >/dev/null
 expect_eq "live: every stored second once, in order" \
   "$(grep '^id: ' "$WORK/live3.txt" | cut -d' ' -f2 | paste -sd,)" "$(jq -r '[.items[].t] | map(tostring) | join(",")' "$OUT")"
 api GET "/runs/$R1" "$VIEWER" >/dev/null
-expect_jq "stopped by the API, seconds kept" "$OUT" '.reason == "stopped by API" and .seconds >= 1'
+expect_jq "stopped by the API, seconds kept, summary interrupted" "$OUT" '.reason == "stopped by API" and .seconds >= 1 and .summary.interrupted == true'
+expect_api "summary of the stopped run" 200 GET "/runs/$R1/summary" "$VIEWER"
+expect_jq "the stopped run's summary is interrupted" "$OUT" '.interrupted == true'
 expect_problem "stopping a finished run" 409 conflict POST "/runs/$R1/stop" "$RUNNER"
 
 # ---- schedules, webhooks, tokens, agents ----
 expect_problem "a bad cron" 422 validation POST /schedules "$RUNNER" "{\"test_id\":\"$TEST\",\"cron\":\"61 * * * *\"}"
 expect_api "a schedule" 201 POST /schedules "$RUNNER" "{\"test_id\":\"$TEST\",\"cron\":\"0 0 1 1 *\",\"enabled\":false}"
-expect_jq "schedule defaults" "$OUT" '.policy == "skip" and .enabled == false and (.next_fire_at | type) == "string"'
+expect_jq "schedule defaults; disabled: no next_fire_at" "$OUT" '.policy == "skip" and .enabled == false and .next_fire_at == null'
 SCHED=$(jq -r .id "$OUT")
+expect_problem "a schedule with the run's name 'test'" 422 validation POST /schedules "$RUNNER" "{\"test\":\"$TEST\",\"cron\":\"@daily\"}"
 expect_api "schedule update" 200 PUT "/schedules/$SCHED" "$RUNNER" "{\"test_id\":\"$TEST\",\"cron\":\"@daily\",\"policy\":\"queue\"}"
-expect_jq "schedule updated" "$OUT" '.policy == "queue" and .enabled == true'
+expect_jq "schedule updated (enabled by default: a next firing)" "$OUT" '.policy == "queue" and .enabled == true and (.next_fire_at | type) == "string"'
+expect_problem "PUT still needs the whole object" 422 validation PUT "/schedules/$SCHED" "$RUNNER" '{"enabled":false}'
+API_CTYPE=application/merge-patch+json expect_api "PATCH: disable" 200 PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":false}'
+expect_jq "PATCH kept the rest; disabled: no next_fire_at" "$OUT" \
+  '.enabled == false and .next_fire_at == null and .cron == "@daily" and .policy == "queue" and .test_id == $t' --arg t "$TEST"
+expect_api "GET after PATCH" 200 GET "/schedules/$SCHED" "$VIEWER"
+expect_jq "the disabled schedule has no next_fire_at" "$OUT" '.enabled == false and .next_fire_at == null'
+expect_api "PATCH with application/json: enable, null resets the policy" 200 PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":true,"policy":null}'
+expect_jq "enabled again with the default policy and a next firing" "$OUT" '.enabled == true and .policy == "skip" and (.next_fire_at | type) == "string"'
+API_CTYPE=text/plain expect_problem "PATCH of another media type" 415 unsupported-media-type PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":false}'
+expect_jq "the 415 has its own title" "$OUT" '.title == "Unsupported media type"'
+expect_problem "PATCH: a bad cron" 422 validation PATCH "/schedules/$SCHED" "$RUNNER" '{"cron":"61 * * * *"}'
+expect_jq "the cron is pointed at" "$OUT" '.errors[0].pointer == "/cron"'
+expect_problem "PATCH: an unknown key" 422 validation PATCH "/schedules/$SCHED" "$RUNNER" '{"colour":1}'
+expect_problem "PATCH: not JSON" 422 validation PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":'
+expect_problem "PATCH: a viewer" 403 forbidden PATCH "/schedules/$SCHED" "$VIEWER" '{"enabled":false}'
+expect_problem "PATCH: no such schedule" 404 not-found PATCH "/schedules/nope" "$RUNNER" '{"enabled":false}'
+expect_api "PATCH with an Idempotency-Key" 200 PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":false}' -H 'Idempotency-Key: p-1'
+expect_api "PATCH: same key, same body: replayed" 200 PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":false}' -H 'Idempotency-Key: p-1'
+grep -qi '^idempotent-replayed: true' "$OUT.h" || fail "PATCH: no Idempotent-Replayed header"
+expect_problem "PATCH: same key, other body" 422 idempotency-mismatch PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":true}' -H 'Idempotency-Key: p-1'
 expect_api "schedule delete" 204 DELETE "/schedules/$SCHED" "$RUNNER"
 expect_api "a webhook" 201 POST /webhooks "$ADMIN" '{"url":"http://127.0.0.1:9/hook","secret":"s3","events":["run.finished"]}'
 expect_jq "the secret is not returned" "$OUT" 'has("secret") | not'
@@ -243,3 +312,4 @@ grep -qi '^content-type: text/javascript' "$WORK/js.h" || fail "app.js has the w
 
 stop_serve TERM
 expect_eq "serve exits 0 on SIGTERM" "$SERVE_RC" 0
+check_openapi

@@ -45,10 +45,13 @@ expect_jq "the seconds are 0..n-1, each whole" "$WORK/series.json" \
 expect_api "the summary of what was stored" 200 GET "/runs/$RUN/summary" "$TOK"
 expect_eq "summary = the stored seconds" "$(jq .requests "$OUT")" "$(jq '[.items[].completed] | add' "$WORK/series.json")"
 expect_eq "the run's own summary is computed at the restart" "$(jq .summary.requests "$WORK/run.json")" "$(jq .requests "$OUT")"
+expect_jq "the summary says interrupted" "$OUT" '.interrupted == true'
+expect_jq "the run's own summary says interrupted" "$WORK/run.json" '.summary.interrupted == true'
 expect_api "the result of what was stored" 200 GET "/runs/$RUN/result" "$TOK"
 node "$MT_SOURCE_DIR/tests/schema/validate.mjs" "$MT_SOURCE_DIR/docs/result-schema.json" "$OUT" >/dev/null ||
   fail "the interrupted run's result does not match docs/result-schema.json"
 pass "the interrupted run's result matches the schema"
+expect_jq "the result's summary says interrupted" "$OUT" '.summary.interrupted == true'
 
 # the queued run survived as queued and now runs
 wait_run "$QUEUED" "$TOK" 60 passed
@@ -65,3 +68,4 @@ start_serve "$DATA"
 expect_api "the run after a graceful stop" 200 GET "/runs/$RUN2" "$TOK"
 expect_jq "stopped with reason server shutdown" "$OUT" '.state == "stopped" and .reason == "server shutdown" and .seconds >= 2'
 stop_serve TERM
+check_openapi

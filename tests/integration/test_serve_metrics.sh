@@ -77,3 +77,4 @@ node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.ex
 grep -v '[║╔╚]' "$WORK/lint.txt" | grep -qi 'warning' && fail "redocly lint warns: $(grep -v '[║╔╚]' "$WORK/lint.txt" | tail -n 30)"
 pass "redocly lint accepts the OpenAPI document"
 stop_serve TERM
+check_openapi

@@ -385,7 +385,7 @@
     const limit = Math.min(500, Math.max(1, parseInt(q.get('limit'), 10) || 25));
     const p = new URLSearchParams({ limit: String(limit) });
     if (state) p.set('state', state);
-    if (test) p.set('test', test);
+    if (test) p.set('test_id', test);
     if (cursor) p.set('cursor', cursor);
     /* fills the table; called again every 3 s while a run on the page is queued or running
      * (only the rows change, so the filters keep their focus and the page its scroll) */
@@ -973,7 +973,7 @@
       const body = {};
       try {
         if (modeCfg.checked) body.config = parseJsonField(cfg.value, 'config');
-        else if (testSel.value) body.test = testSel.value;
+        else if (testSel.value) body.test_id = testSel.value;
         else throw new Error('Pick a test or paste a config.');
         const l = parseJsonField(labels.value, 'labels', true);
         if (l) body.labels = l;
@@ -1084,7 +1084,7 @@
     row.appendChild(testForm(c, test, () => route()));
 
     try {
-      const r = await get('/runs?test=' + encodeURIComponent(id) + '&limit=25', { signal: c.signal });
+      const r = await get('/runs?test_id=' + encodeURIComponent(id) + '&limit=25', { signal: c.signal });
       for (const x of (r && r.items) || []) {
         if (FINAL.indexOf(x.state) >= 0) baseSel.appendChild(h('option', { value: x.id }, shortId(x.id) + ' · ' + x.state + ' · ' + fmtTime(x.started_at || x.created_at)));
         const s = x.summary || {};
@@ -1154,7 +1154,7 @@
         try { await api('DELETE', '/schedules/' + encodeURIComponent(s.id), undefined, { signal: c.signal }); route(); } catch (e) { showError(msg, e); }
       });
       const toggle = h('button', { class: 'small needs-runner', onclick: async () => {
-        try { await api('PUT', '/schedules/' + encodeURIComponent(s.id), { test_id: s.test_id, cron: s.cron, policy: s.policy, enabled: !s.enabled }, { signal: c.signal }); route(); } catch (e) { showError(msg, e); }
+        try { await api('PATCH', '/schedules/' + encodeURIComponent(s.id), { enabled: !s.enabled }, { signal: c.signal }); route(); } catch (e) { showError(msg, e); }
       } }, s.enabled ? 'Disable' : 'Enable');
       body.appendChild(h('tr', { 'data-schedule': s.id },
         h('td', null, link('#/tests/' + encodeURIComponent(s.test_id), names[s.test_id] || shortId(s.test_id))),
