@@ -1156,6 +1156,10 @@ struct mt__runjob {
     mt_run_t *run; /* during and after exec */
     bool stop;
     bool executed;
+    bool has_part;
+    mt_part_t part; /* owned copy (mt__runjob_set_part) */
+    mt_stripe_t stripe;
+    int64_t start_unix_ns;
 };
 
 static pthread_mutex_t runjob_getopt_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -1254,6 +1258,14 @@ int mt__runjob_exec(mt__runjob_t *j, mt_second_cb on_second, void *ud, char *err
     j->executed = true;
     memset(&cfg, 0, sizeof(cfg));
     run_engine_config(o, &cfg);
+    if (j->has_part) {
+        cfg.connections = j->part.connections;
+        cfg.threads = j->part.threads;
+        cfg.stripe = &j->stripe;
+        if (cfg.order == MT_ORDER_RANDOM && j->part.of > 1)
+            cfg.seed ^= 0x9E3779B97F4A7C15ULL * ((uint64_t)j->part.index + 1);
+    }
+    cfg.start_unix_ns = j->start_unix_ns;
     rc = mt_run_new(&cfg, &run);
     if (rc != MT_OK) {
         snprintf(err, n, "cannot set up the run: %s", mt_strerror(rc));
@@ -1265,7 +1277,9 @@ int mt__runjob_exec(mt__runjob_t *j, mt_second_cb on_second, void *ud, char *err
         mt_run_stop(run); /* stopped before it started: the engine ends at once */
     pthread_mutex_unlock(&j->mu);
     rc = mt_run_exec(run, on_second, ud);
-    if (rc != MT_OK)
+    if (rc == MT_ELATE)
+        snprintf(err, n, "not started: the start instant has passed");
+    else if (rc != MT_OK)
         snprintf(err, n, "the engine failed: %s", mt_strerror(rc));
     return rc;
 }
@@ -1304,10 +1318,56 @@ const mt__verdicts_t *mt__runjob_verdicts(const mt__runjob_t *j)
     return &j->o.verdicts;
 }
 
+void mt__runjob_model(const mt__runjob_t *j, mt_split_model_t *out)
+{
+    out->open = j->o.open_model;
+    out->connections = j->o.connections;
+    out->threads = j->o.threads;
+}
+
+int mt__runjob_set_part(mt__runjob_t *j, const mt_part_t *part, int64_t start_unix_ns, char *err,
+                        size_t n)
+{
+    char why[160];
+    uint32_t *res = NULL;
+
+    err[0] = '\0';
+    if (j->executed) {
+        snprintf(err, n, "the job has run already");
+        return MT_EINVAL;
+    }
+    if (start_unix_ns < 0) {
+        snprintf(err, n, "start instant: must not be negative");
+        return MT_EINVAL;
+    }
+    if (part != NULL) {
+        if (mt_part_check(part, why, sizeof why) != MT_OK) {
+            snprintf(err, n, "part: %s", why);
+            return MT_EINVAL;
+        }
+        res = malloc(part->nresidues * sizeof *res);
+        if (res == NULL) {
+            snprintf(err, n, "out of memory");
+            return MT_ENOMEM;
+        }
+        memcpy(res, part->residues, part->nresidues * sizeof *res);
+    }
+    mt_part_dispose(&j->part);
+    j->has_part = part != NULL;
+    if (part != NULL) {
+        j->part = *part;
+        j->part.residues = res;
+        j->stripe = mt_part_stripe(&j->part);
+    }
+    j->start_unix_ns = start_unix_ns;
+    return MT_OK;
+}
+
 void mt__runjob_free(mt__runjob_t *j)
 {
     if (j == NULL)
         return;
+    mt_part_dispose(&j->part);
     if (j->run != NULL)
         mt_run_free(j->run);
     run_opts_dispose(&j->o);
