@@ -1261,6 +1261,14 @@ int mt__runjob_exec(mt__runjob_t *j, mt_second_cb on_second, void *ud, char *err
     if (j->has_part) {
         cfg.connections = j->part.connections;
         cfg.threads = j->part.threads;
+        if (!o->threads_set) { /* no -t: this machine's CPUs, as mortar run does */
+            long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+            if (ncpu < 1)
+                ncpu = 1;
+            if (ncpu > RUN_MAX_THREADS)
+                ncpu = RUN_MAX_THREADS;
+            cfg.threads = ncpu < cfg.connections ? (int)ncpu : cfg.connections;
+        }
         cfg.stripe = &j->stripe;
         if (cfg.order == MT_ORDER_RANDOM && j->part.of > 1)
             cfg.seed ^= 0x9E3779B97F4A7C15ULL * ((uint64_t)j->part.index + 1);

@@ -50,9 +50,11 @@ void mt__runjob_model(const mt__runjob_t *j, mt_split_model_t *out);
 /* Before exec: run only this agent's part of a split run (mortar/split.h) and/or start at the
  * wall-clock instant start_unix_ns (0 = at once; exec returns MT_ELATE if it has passed).
  * part (NULL = the whole run) is checked and copied: its connections and threads replace the
- * job's, its stripe selects the requests. With random ammo order each part draws from its own
- * sequence (the seed is mixed with the part's index). MT_OK, or MT_EINVAL with err (a part
- * that fails mt_part_check, or threads above the part's connections), MT_ENOMEM. */
+ * job's (threads only when the config sets them; else the agent's CPUs, at most its
+ * connections, as `mortar run` does), its stripe selects the requests. With random ammo order each
+ * part draws from its own sequence (the seed is mixed with the part's index). MT_OK, or MT_EINVAL
+ * with err (a part that fails mt_part_check, or threads above the part's connections), MT_ENOMEM.
+ */
 int mt__runjob_set_part(mt__runjob_t *j, const mt_part_t *part, int64_t start_unix_ns, char *err,
                         size_t n);
 

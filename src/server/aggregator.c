@@ -608,7 +608,7 @@ static void agg_on_second(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len
         agg_reject(g, r->id, "snapshot after the agent's end");
         goto out;
     }
-    if (snap.second >= a->wm + AGG_MAX_AHEAD) {
+    if ((uint64_t)snap.second >= (uint64_t)a->wm + AGG_MAX_AHEAD) {
         agg_reject(g, r->id, "second too far above the agent's earlier seconds");
         goto out;
     }

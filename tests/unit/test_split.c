@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <cmocka.h>
 
+#include "cli/runjob.h"
 #include "engine/internal.h"
 #include "mortar/engine.h"
 #include "mortar/schedule.h"
@@ -487,6 +488,54 @@ static void test_engine_late_and_stop(void **state)
     assert_int_equal(mt_run_new(&cfg, &r), MT_EINVAL);
 }
 
+/* The agent's path: a run config, its part and start instant through runjob. */
+static void test_runjob_part(void **state)
+{
+    mt_target_config_t tc = {.threads = 1};
+    mt_target_t *t;
+    mt__runjob_t *j;
+    mt_split_model_t m;
+    mt_part_t parts[3];
+    char err[256], cfg[200];
+    (void)state;
+
+    assert_int_equal(mt_target_new(&tc, &t, err, sizeof err), MT_OK);
+    assert_int_equal(mt_target_start(t), MT_OK);
+    snprintf(cfg, sizeof cfg,
+             "{\"url\":\"http://127.0.0.1:%u/\",\"rate\":50,\"duration\":\"1s\","
+             "\"connections\":12,\"threads\":3}",
+             (unsigned)mt_target_port(t));
+    assert_int_equal(mt__runjob_new(cfg, strlen(cfg), &j, err, sizeof err), MT_OK);
+    mt__runjob_model(j, &m);
+    assert_true(m.open);
+    assert_int_equal(m.connections, 12);
+    assert_int_equal(m.threads, 3);
+    assert_int_equal(mt_split(&m, wun, 3, parts, err, sizeof err), MT_OK);
+    /* a part that does not hold together is refused */
+    parts[1].threads = 99;
+    assert_int_equal(mt__runjob_set_part(j, &parts[1], 0, err, sizeof err), MT_EINVAL);
+    assert_non_null(strstr(err, "part: connections 2, threads 99"));
+    parts[1].threads = 1;
+    /* part 1 of 3:1:2 has residue 3 of period 6: requests 3, 9, ..., 45 of the 50 */
+    assert_int_equal(mt__runjob_set_part(j, &parts[1], wall_now() + S / 10, err, sizeof err),
+                     MT_OK);
+    for (int i = 0; i < 3; i++)
+        mt_part_dispose(&parts[i]); /* the job has its own copy */
+    assert_int_equal(mt__runjob_exec(j, NULL, NULL, err, sizeof err), MT_OK);
+    assert_int_equal(mt__runjob_result(j)->c.due, 8);
+    assert_int_equal(mt__runjob_result(j)->c.sent, 8);
+    assert_int_equal(mt__runjob_set_part(j, NULL, 0, err, sizeof err), MT_EINVAL); /* ran */
+    mt__runjob_free(j);
+
+    /* the commit came after the start instant: refused, nothing sent */
+    assert_int_equal(mt__runjob_new(cfg, strlen(cfg), &j, err, sizeof err), MT_OK);
+    assert_int_equal(mt__runjob_set_part(j, NULL, wall_now() - S, err, sizeof err), MT_OK);
+    assert_int_equal(mt__runjob_exec(j, NULL, NULL, err, sizeof err), MT_ELATE);
+    assert_string_equal(err, "not started: the start instant has passed");
+    mt__runjob_free(j);
+    mt_target_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_part_json),
         cmocka_unit_test(test_engine_three_parts),
         cmocka_unit_test(test_engine_late_and_stop),
+        cmocka_unit_test(test_runjob_part),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
