@@ -542,8 +542,10 @@ static int agent_mark(agg_agent_t *a, uint32_t second)
         a->wm++;
         for (k = 0; k < a->nabove && a->above[k] == a->wm; k++)
             a->wm++;
-        memmove(a->above, a->above + k, (a->nabove - k) * sizeof(*a->above));
-        a->nabove -= k;
+        if (k > 0) {
+            memmove(a->above, a->above + k, (a->nabove - k) * sizeof(*a->above));
+            a->nabove -= k;
+        }
         return MT_OK;
     }
     if (a->nabove >= AGG_MAX_AHEAD)
