@@ -1333,31 +1333,18 @@ void mt__runjob_model(const mt__runjob_t *j, mt_split_model_t *out)
     out->threads = j->o.threads;
 }
 
-int mt__runjob_set_part(mt__runjob_t *j, const mt_part_t *part, int64_t start_unix_ns, char *err,
-                        size_t n)
+int mt__runjob_set_part(mt__runjob_t *j, const mt_part_t *part, int64_t start_unix_ns)
 {
     char why[160];
     uint32_t *res = NULL;
 
-    err[0] = '\0';
-    if (j->executed) {
-        snprintf(err, n, "the job has run already");
+    if (j->executed || start_unix_ns < 0 ||
+        (part != NULL && mt_part_check(part, why, sizeof why) != MT_OK))
         return MT_EINVAL;
-    }
-    if (start_unix_ns < 0) {
-        snprintf(err, n, "start instant: must not be negative");
-        return MT_EINVAL;
-    }
     if (part != NULL) {
-        if (mt_part_check(part, why, sizeof why) != MT_OK) {
-            snprintf(err, n, "part: %s", why);
-            return MT_EINVAL;
-        }
         res = malloc(part->nresidues * sizeof *res);
-        if (res == NULL) {
-            snprintf(err, n, "out of memory");
+        if (res == NULL)
             return MT_ENOMEM;
-        }
         memcpy(res, part->residues, part->nresidues * sizeof *res);
     }
     mt_part_dispose(&j->part);

@@ -48,15 +48,14 @@ const mt__verdicts_t *mt__runjob_verdicts(const mt__runjob_t *j);
 void mt__runjob_model(const mt__runjob_t *j, mt_split_model_t *out);
 
 /* Before exec: run only this agent's part of a split run (mortar/split.h) and/or start at the
- * wall-clock instant start_unix_ns (0 = at once; exec returns MT_ELATE if it has passed).
- * part (NULL = the whole run) is checked and copied: its connections and threads replace the
- * job's (threads only when the config sets them; else the agent's CPUs, at most its
- * connections, as `mortar run` does), its stripe selects the requests. With random ammo order each
- * part draws from its own sequence (the seed is mixed with the part's index). MT_OK, or MT_EINVAL
- * with err (a part that fails mt_part_check, or threads above the part's connections), MT_ENOMEM.
- */
-int mt__runjob_set_part(mt__runjob_t *j, const mt_part_t *part, int64_t start_unix_ns, char *err,
-                        size_t n);
+ * wall-clock instant start_unix_ns (0 = at once; exec then fails with MT_ELATE and the err
+ * "not started: the start instant has passed" if it has passed). part (NULL = the whole run)
+ * is checked and copied: its connections replace the job's, and its threads too when the
+ * config sets threads (else the agent's CPUs, at most its connections, as `mortar run` does);
+ * its stripe selects the requests. With random ammo order each part draws from its own
+ * sequence (the seed is mixed with the part's index). MT_OK, MT_ENOMEM, or MT_EINVAL (after
+ * exec, a negative instant, or a part that fails mt_part_check: call it for the message). */
+int mt__runjob_set_part(mt__runjob_t *j, const mt_part_t *part, int64_t start_unix_ns);
 
 void mt__runjob_free(mt__runjob_t *j); /* NULL is fine */
 

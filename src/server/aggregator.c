@@ -833,7 +833,8 @@ int mt_agg_loss_parse(const char *text, int *out)
 }
 
 static int agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
-                     const char *const *names, const mt_agg_opts_t *opts, char *err, size_t errlen)
+                     const char *const *names, int loss_policy, uint32_t first_second, char *err,
+                     size_t errlen)
 {
     mt__runjob_t *job = NULL;
     agg_run_t *r = NULL;
@@ -865,12 +866,10 @@ static int agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, u
     r->agents_p = calloc(nagents, sizeof(*r->agents_p));
     if (r->agents_p == NULL || acc_init(&r->total) != MT_OK)
         goto fail;
-    if (opts != NULL) {
-        r->loss_policy = opts->on_agent_loss;
-        r->next_second = opts->first_second;
-        for (unsigned i = 0; i < nagents; i++)
-            r->agents_p[i].wm = opts->first_second;
-    }
+    r->loss_policy = loss_policy;
+    r->next_second = first_second;
+    for (unsigned i = 0; i < nagents; i++)
+        r->agents_p[i].wm = first_second;
     if (names != NULL) {
         r->named = true;
         for (unsigned i = 0; i < nagents; i++)
@@ -934,7 +933,7 @@ fail:
 int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
                  char *err, size_t errlen)
 {
-    return agg_watch(g, run_id, config_json, nagents, NULL, NULL, err, errlen);
+    return agg_watch(g, run_id, config_json, nagents, NULL, MT_AGG_LOSS_ERROR, 0, err, errlen);
 }
 
 int mt_agg_watch_agents(mt_agg_t *g, const char *run_id, const char *spec_json,
@@ -947,9 +946,10 @@ int mt_agg_watch_agents(mt_agg_t *g, const char *run_id, const char *spec_json,
         snprintf(err, errlen, "agents: 1..%d names", AGG_MAX_AGENTS);
         return MT_EINVAL;
     }
-    if (opts != NULL && opts->on_agent_loss != MT_AGG_LOSS_ERROR &&
-        opts->on_agent_loss != MT_AGG_LOSS_CONTINUE) {
-        snprintf(err, errlen, "on_agent_loss: must be error or continue");
+    int policy = MT_AGG_LOSS_ERROR;
+    if (opts != NULL && mt_agg_loss_parse(opts->on_agent_loss, &policy) != MT_OK) {
+        snprintf(err, errlen, "on_agent_loss: must be error or continue (got '%.40s')",
+                 opts->on_agent_loss);
         return MT_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
@@ -965,7 +965,8 @@ int mt_agg_watch_agents(mt_agg_t *g, const char *run_id, const char *spec_json,
                 return MT_EINVAL;
             }
     }
-    return agg_watch(g, run_id, spec_json, (unsigned)n, agents, opts, err, errlen);
+    return agg_watch(g, run_id, spec_json, (unsigned)n, agents, policy,
+                     opts != NULL ? opts->first_second : 0, err, errlen);
 }
 
 int mt_agg_agent_lost(mt_agg_t *g, const char *run_id, const char *agent)

@@ -74,18 +74,19 @@ enum mt_agg_loss {
 };
 
 typedef struct mt_agg_opts {
-    int on_agent_loss;     /* enum mt_agg_loss */
-    uint32_t first_second; /* resume: seconds below it are stored already; snapshots of them
-                            * are ignored (counted as duplicates) */
+    const char *on_agent_loss; /* "error" (NULL: the default) | "continue" (enum mt_agg_loss) */
+    uint32_t first_second;     /* resume: seconds below it are stored already; snapshots of them
+                                * are ignored (counted as duplicates) */
 } mt_agg_opts_t;
 
-/* Parses a run config's on_agent_loss value ("error" | "continue"; NULL = "error").
+/* Parses an on_agent_loss value ("error" | "continue"; NULL = "error") into enum mt_agg_loss.
  * MT_OK or MT_EINVAL. */
 int mt_agg_loss_parse(const char *text, int *out);
 
 /* Watches run_id as a run split between the n named agents (names: 1..63 bytes, distinct;
- * copied). opts may be NULL (defaults). Snapshots and ends from other agents are rejected.
- * Errors as mt_agg_watch, plus MT_EINVAL for bad names or options. */
+ * copied). opts may be NULL (defaults); its strings are not kept. Snapshots and ends from
+ * other agents are rejected. Errors as mt_agg_watch, plus MT_EINVAL for bad names or options
+ * ("on_agent_loss: must be error or continue (got 'x')"). */
 int mt_agg_watch_agents(mt_agg_t *g, const char *run_id, const char *spec_json,
                         const char *const *agents, size_t n, const mt_agg_opts_t *opts, char *err,
                         size_t errlen);

@@ -592,10 +592,11 @@ static void test_watermarks_reordered_duplicated(void **state)
         mt_agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", twice, 2, NULL, err, sizeof(err)),
         MT_EINVAL);
     assert_string_equal(err, "agent a: named twice");
-    mt_agg_opts_t bad = {.on_agent_loss = 7};
+    mt_agg_opts_t bad = {.on_agent_loss = "ignore"};
     assert_int_equal(
         mt_agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", gens, 3, &bad, err, sizeof(err)),
         MT_EINVAL);
+    assert_string_equal(err, "on_agent_loss: must be error or continue (got 'ignore')");
     assert_int_equal(
         mt_agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", NULL, 0, NULL, err, sizeof(err)),
         MT_EINVAL);
@@ -667,7 +668,7 @@ static void test_agent_loss_continue_and_resume(void **state)
     fx_t f;
     sec_t x;
     char err[256];
-    mt_agg_opts_t o = {.on_agent_loss = MT_AGG_LOSS_CONTINUE};
+    mt_agg_opts_t o = {.on_agent_loss = "continue"};
     (void)state;
 
     fx_init(&f);

@@ -515,22 +515,21 @@ static void test_runjob_part(void **state)
     assert_int_equal(mt_split(&m, wun, 3, parts, err, sizeof err), MT_OK);
     /* a part that does not hold together is refused */
     parts[1].threads = 99;
-    assert_int_equal(mt__runjob_set_part(j, &parts[1], 0, err, sizeof err), MT_EINVAL);
-    assert_non_null(strstr(err, "part: connections 2, threads 99"));
+    assert_int_equal(mt__runjob_set_part(j, &parts[1], 0), MT_EINVAL);
+    assert_int_equal(mt__runjob_set_part(j, NULL, -1), MT_EINVAL);
     parts[1].threads = 1;
     /* part 1 of 3:1:2 has residue 3 of period 6: requests 3, 9, ..., 45 of the 50 */
-    assert_int_equal(mt__runjob_set_part(j, &parts[1], wall_now() + 2 * S, err, sizeof err), MT_OK);
+    assert_int_equal(mt__runjob_set_part(j, &parts[1], wall_now() + 2 * S), MT_OK);
     for (int i = 0; i < 3; i++)
         mt_part_dispose(&parts[i]); /* the job has its own copy */
     assert_int_equal(mt__runjob_exec(j, NULL, NULL, err, sizeof err), MT_OK);
     assert_int_equal(mt__runjob_result(j)->c.due, 8);
-    assert_int_equal(mt__runjob_result(j)->c.sent, 8);
-    assert_int_equal(mt__runjob_set_part(j, NULL, 0, err, sizeof err), MT_EINVAL); /* ran */
+    assert_int_equal(mt__runjob_set_part(j, NULL, 0), MT_EINVAL); /* it ran */
     mt__runjob_free(j);
 
     /* the commit came after the start instant: refused, nothing sent */
     assert_int_equal(mt__runjob_new(cfg, strlen(cfg), &j, err, sizeof err), MT_OK);
-    assert_int_equal(mt__runjob_set_part(j, NULL, wall_now() - S, err, sizeof err), MT_OK);
+    assert_int_equal(mt__runjob_set_part(j, NULL, wall_now() - S), MT_OK);
     assert_int_equal(mt__runjob_exec(j, NULL, NULL, err, sizeof err), MT_ELATE);
     assert_string_equal(err, "not started: the start instant has passed");
     mt__runjob_free(j);
