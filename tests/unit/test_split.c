@@ -490,6 +490,64 @@ static void test_engine_late_and_stop(void **state)
     assert_int_equal(mt_run_new(&cfg, &r), MT_EINVAL);
 }
 
+/* Closed model, HTTP/1 and HTTP/2 (h2c): with as many ammo entries as the stripe's period,
+ * each agent sends only the entries of its residues. */
+static void test_engine_closed_stripe(void **state)
+{
+    mt_target_config_t tc = {.threads = 1};
+    mt_target_t *t;
+    char err[200], port[16], heads[6][64];
+    mt_request_t reqs[6];
+    mt_part_t parts[3];
+    (void)state;
+
+    assert_int_equal(mt_target_new(&tc, &t, err, sizeof err), MT_OK);
+    assert_int_equal(mt_target_start(t), MT_OK);
+    snprintf(port, sizeof port, "%u", (unsigned)mt_target_port(t));
+    for (int e = 0; e < 6; e++) {
+        snprintf(heads[e], sizeof heads[e], "GET /%d HTTP/1.1\r\nHost: x\r\n\r\n", e);
+        reqs[e] = (mt_request_t){.data = heads[e], .len = strlen(heads[e]), .tag = e + 1};
+    }
+    split_ok(false, 6, 3, wun, 3, parts);
+    assert_int_equal(parts[0].period, 6);
+    for (int h2 = 0; h2 < 2; h2++)
+        for (int a = 0; a < 3; a++) {
+            mt_stripe_t st = mt_part_stripe(&parts[a]);
+            mt_run_config_t cfg = {.host = "127.0.0.1",
+                                   .port = port,
+                                   .threads = parts[a].threads,
+                                   .connections = parts[a].connections,
+                                   .duration_ns = S / 4,
+                                   .timeout_ns = 10 * S,
+                                   .requests = reqs,
+                                   .nrequests = 6,
+                                   .tags = ent_tags,
+                                   .ntags = 7,
+                                   .http2 = h2,
+                                   .streams = 2,
+                                   .stripe = &st};
+            mt_run_t *r;
+            uint64_t sum = 0;
+            assert_int_equal(mt_run_new(&cfg, &r), MT_OK);
+            assert_int_equal(mt_run_exec(r, NULL, NULL), MT_OK);
+            const mt_run_result_t *res = mt_run_result(r);
+            for (uint32_t e = 0; e < 6; e++) {
+                bool mine = false;
+                for (uint32_t i = 0; i < parts[a].nresidues; i++)
+                    mine = mine || parts[a].residues[i] == e;
+                if (!mine)
+                    assert_int_equal(res->tags[e + 1].c.sent, 0);
+                sum += res->tags[e + 1].c.sent;
+            }
+            assert_int_equal(sum, res->c.sent);
+            assert_true(res->c.sent > 0);
+            mt_run_free(r);
+        }
+    for (int a = 0; a < 3; a++)
+        mt_part_dispose(&parts[a]);
+    mt_target_free(t);
+}
+
 /* The agent's path: a run config, its part and start instant through runjob. */
 static void test_runjob_part(void **state)
 {
@@ -546,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_part_json),
         cmocka_unit_test(test_engine_three_parts),
         cmocka_unit_test(test_engine_late_and_stop),
+        cmocka_unit_test(test_engine_closed_stripe),
         cmocka_unit_test(test_runjob_part),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
