@@ -14,6 +14,7 @@
 #include "mortar/error.h"
 #include "mortar/hist.h"
 #include "mortar/schedule.h"
+#include "mortar/split.h"
 
 #define MT_STATUS_MAX 600             /* status[] index: code 100..599; anything else at [0] */
 #define MT_LATE_NS    (1000 * 1000LL) /* a request sent later than this after its due time is late */
@@ -135,6 +136,15 @@ typedef struct mt_run_config {
     bool http2;              /* HTTP/2: over TLS with ALPN h2, else prior knowledge (h2c) */
     int streams;             /* HTTP/2: concurrent streams per connection (closed model: kept
                               * busy; open: at most), capped by the server's setting; 0 = 1 */
+    /* One agent's part of a run split between agents (mortar/split.h); NULL: the whole run.
+     * The engine sends only the global requests n of the stripe: due times (open model) and
+     * ammo entries (sequential order: entry n mod nrequests) are those of request n of the
+     * single-generator run. Not copied: keep alive for the run. */
+    const mt_stripe_t *stripe;
+    /* 0: start now. Else the wall-clock instant (CLOCK_REALTIME ns) the run starts at:
+     * mt_run_exec waits until then and numbers seconds from it; if it is called after that
+     * instant it returns MT_ELATE instead of starting late. */
+    int64_t start_unix_ns;
 } mt_run_config_t;
 
 /* A run's counters: the scalar ones come from MT_COUNTER_MAP (mortar/counters.h, which says
@@ -201,7 +211,9 @@ typedef void (*mt_second_cb)(const mt_second_t *s, void *ud);
 int mt_run_new(const mt_run_config_t *cfg, mt_run_t **out);
 /* Runs to the end (or until mt_run_stop), calling cb in the calling thread once per second,
  * in order, including the last partial second. Target errors (refused, DNS, ...) are counted,
- * not returned. Returns MT_OK, or MT_ESYS/MT_ENOMEM if the engine itself could not run. */
+ * not returned. Returns MT_OK, or MT_ESYS/MT_ENOMEM if the engine itself could not run, or
+ * MT_ELATE when cfg.start_unix_ns had passed (nothing was sent). A stop requested while it
+ * waits for start_unix_ns ends it at once with MT_OK and no seconds. */
 int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud);
 /* Ask a running exec to finish now. Async-signal-safe; callable from any thread. */
 void mt_run_stop(mt_run_t *r);

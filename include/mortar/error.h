@@ -17,7 +17,8 @@
     XX(EFORMAT, -11, "unsupported or corrupt encoding")                                            \
     XX(EBUSY, -12, "at capacity / busy")                                                           \
     XX(ENOTFOUND, -13, "not found")                                                                \
-    XX(ECONFLICT, -14, "conflict")
+    XX(ECONFLICT, -14, "conflict")                                                                 \
+    XX(ELATE, -15, "the start instant has passed")
 
 enum {
     MT_OK = 0,

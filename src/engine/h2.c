@@ -585,7 +585,7 @@ static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now)
     }
     if (!mt__open_model(w)) {
         while (conn_takes(w, c) && !r->stopping && now < r->t_end) {
-            uint64_t n = w->seq++ * (uint64_t)r->nworkers + (uint64_t)w->id;
+            uint64_t n = mt__global_n(r, w->seq++ * (uint64_t)r->nworkers + (uint64_t)w->id);
             mt__job_t job = {.due = now, .req = mt__pick_req(w, n)};
             h2stream_t *s = s_new(w, c, job);
             if (!s)

@@ -106,7 +106,8 @@ typedef struct mt__worker {
     mt__link_t inflight; /* requests in flight, by deadline */
     mt__link_t retry;    /* closed model: connections waiting to reconnect */
 
-    /* open model: this worker handles requests n = id, id + T, id + 2T, ... */
+    /* open model: this worker handles the run's requests m = id, id + T, id + 2T, ... (global
+     * request mt__global_n(m): due time and ammo entry) */
     mt_sched_cursor_t due_cur;
     uint64_t next_n;
     int64_t next_due; /* INT64_MAX when the schedule is exhausted */
@@ -214,6 +215,16 @@ void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now);
 void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t, int kind, int eno, int64_t now);
 
 int64_t mt__now(void);
+
+/* The global request number (single-generator order) of this run's m-th request: m itself,
+ * or the m-th member of the run's stripe (mortar/split.h). */
+static inline uint64_t mt__global_n(const struct mt_run *r, uint64_t m)
+{
+    const mt_stripe_t *s = r->cfg.stripe;
+    if (!s)
+        return m;
+    return (m / s->nresidues) * s->period + s->residues[m % s->nresidues];
+}
 
 static inline int mt__open_model(const mt__worker_t *w)
 {

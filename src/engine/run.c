@@ -1,6 +1,7 @@
 /* A run: validation, threads, and the aggregator that merges the workers' per-second
  * slots exactly (counters summed, histograms added) in the calling thread. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,8 +230,16 @@ int mt_run_new(const mt_run_config_t *cfg, mt_run_t **out)
         return MT_EINVAL;
     if (!cfg->schedule && cfg->duration_ns == 0)
         return MT_EINVAL;
-    if (cfg->max_queue > MAX_QUEUE_LIMIT)
+    if (cfg->max_queue > MAX_QUEUE_LIMIT || cfg->start_unix_ns < 0)
         return MT_EINVAL;
+    if (cfg->stripe) {
+        const mt_stripe_t *st = cfg->stripe;
+        if (st->period < 1 || st->nresidues < 1 || st->nresidues > st->period || !st->residues)
+            return MT_EINVAL;
+        for (uint32_t i = 0; i < st->nresidues; i++)
+            if (st->residues[i] >= st->period || (i > 0 && st->residues[i] <= st->residues[i - 1]))
+                return MT_EINVAL;
+    }
     mt_run_t *r = calloc(1, sizeof *r);
     if (!r)
         return MT_ENOMEM;
@@ -265,6 +274,26 @@ void mt_run_stop(mt_run_t *r)
     ssize_t n = write(r->stop_fd, &one, sizeof one);
     (void)n;
     errno = saved;
+}
+
+static int64_t wall_ns(void)
+{
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    return (int64_t)wall.tv_sec * MT__NS_PER_S + wall.tv_nsec;
+}
+
+/* Waits for the monotonic instant t (or a stop request). */
+static void wait_until(mt_run_t *r, int64_t t)
+{
+    for (;;) {
+        int64_t left = t - mt__now();
+        if (left <= 0 || atomic_load(&r->stopping))
+            return;
+        struct pollfd p = {.fd = r->stop_fd, .events = POLLIN};
+        struct timespec ts = {.tv_sec = left / MT__NS_PER_S, .tv_nsec = left % MT__NS_PER_S};
+        ppoll(&p, 1, &ts, NULL);
+    }
 }
 
 static void resolve(mt_run_t *r)
@@ -385,6 +414,8 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
     mt_run_result_t *res = &r->result;
     if (r->workers)
         return MT_EINVAL; /* one exec per run */
+    if (r->cfg.start_unix_ns && wall_ns() > r->cfg.start_unix_ns)
+        return MT_ELATE;
     r->nworkers = r->cfg.threads;
     r->workers = calloc((size_t)r->nworkers, sizeof *r->workers);
     r->ready_head = calloc((size_t)r->nworkers, sizeof *r->ready_head);
@@ -415,12 +446,24 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
     }
     resolve(r);
 
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    res->start_unix_ns = (int64_t)wall.tv_sec * MT__NS_PER_S + wall.tv_nsec;
-    r->t0_unix_us = res->start_unix_ns / 1000;
     res->open_model = r->cfg.schedule != NULL;
-    r->t0 = mt__now();
+    if (r->cfg.start_unix_ns) {
+        /* the common start instant: t0 is its monotonic equivalent, so seconds are numbered
+         * from it whatever this clock does meanwhile */
+        int64_t wall = wall_ns(), mono = mt__now();
+        if (wall > r->cfg.start_unix_ns)
+            return MT_ELATE;
+        r->t0 = mono + (r->cfg.start_unix_ns - wall);
+        wait_until(r, r->t0);
+        if (atomic_load(&r->stopping))
+            r->t0 = mt__now();
+        res->start_unix_ns =
+            r->cfg.start_unix_ns + (r->t0 - (mono + (r->cfg.start_unix_ns - wall)));
+    } else {
+        res->start_unix_ns = wall_ns();
+        r->t0 = mt__now();
+    }
+    r->t0_unix_us = res->start_unix_ns / 1000;
     r->t_end = r->t0 + r->cfg.duration_ns;
     for (; started < r->nworkers; started++) {
         if (pthread_create(&r->workers[started].thread, NULL, mt__worker_main,

@@ -559,7 +559,7 @@ static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now)
     }
     mt__job_t job;
     if (!mt__open_model(w)) {
-        uint64_t n = w->seq++ * (uint64_t)w->run->nworkers + (uint64_t)w->id;
+        uint64_t n = mt__global_n(w->run, w->seq++ * (uint64_t)w->run->nworkers + (uint64_t)w->id);
         job.due = now;
         job.req = mt__pick_req(w, n);
         conn_start_request(w, c, job, now);
@@ -970,12 +970,12 @@ static void release_due(mt__worker_t *w, int64_t until, int64_t now)
 {
     mt_run_t *r = w->run;
     while (w->next_due <= until) {
-        mt__job_t job = {.due = w->next_due, .req = mt__pick_req(w, w->next_n)};
+        mt__job_t job = {.due = w->next_due, .req = mt__pick_req(w, mt__global_n(r, w->next_n))};
         BOTH(w, req_at(w, job.req)->tag, ct_->due++);
         dispatch(w, job, now);
         w->next_n += (uint64_t)r->nworkers;
         int64_t d;
-        if (mt_sched_due(r->cfg.schedule, &w->due_cur, w->next_n, &d) == MT_OK &&
+        if (mt_sched_due(r->cfg.schedule, &w->due_cur, mt__global_n(r, w->next_n), &d) == MT_OK &&
             r->t0 + d < r->t_end)
             w->next_due = r->t0 + d;
         else
@@ -1084,7 +1084,7 @@ void *mt__worker_main(void *arg)
     if (r->cfg.schedule) {
         int64_t d;
         w->next_n = (uint64_t)w->id;
-        if (mt_sched_due(r->cfg.schedule, &w->due_cur, w->next_n, &d) == MT_OK &&
+        if (mt_sched_due(r->cfg.schedule, &w->due_cur, mt__global_n(r, w->next_n), &d) == MT_OK &&
             r->t0 + d < r->t_end)
             w->next_due = r->t0 + d;
         else

@@ -13,6 +13,10 @@ struct mt__runjob {
     mt_run_t *run; /* after prepare */
     bool stop;
     bool executed;
+    bool has_part;
+    mt_part_t part; /* owned copy (mt__runjob_set_part) */
+    mt_stripe_t stripe;
+    int64_t start_unix_ns;
 };
 
 int mt__runjob_new_spec(mt_runspec_t *spec, mt__runjob_t **out, mt_rs_err_t *err)
@@ -72,6 +76,16 @@ int mt__runjob_prepare(mt__runjob_t *j, mt_rs_err_t *err)
     if (j->run != NULL)
         return MT_OK;
     mt_runspec_engine_config(&j->spec, &j->cfg);
+    if (j->has_part) {
+        j->cfg.connections = j->part.connections;
+        j->cfg.threads = j->part.threads;
+        if (!j->spec.threads_set) /* no threads key: this machine's CPUs, as mortar run does */
+            j->cfg.threads = mt_run_default_threads(j->cfg.connections);
+        j->cfg.stripe = &j->stripe;
+        if (j->cfg.order == MT_ORDER_RANDOM && j->part.of > 1)
+            j->cfg.seed ^= 0x9E3779B97F4A7C15ULL * ((uint64_t)j->part.index + 1);
+    }
+    j->cfg.start_unix_ns = j->start_unix_ns;
     rc = mt_run_new(&j->cfg, &run);
     if (rc != MT_OK) {
         memset(err, 0, sizeof(*err));
@@ -112,7 +126,10 @@ int mt__runjob_exec(mt__runjob_t *j, mt_second_cb on_second, void *ud, mt_rs_err
     if (rc != MT_OK)
         return rc;
     rc = mt_run_exec(j->run, on_second, ud);
-    if (rc != MT_OK) {
+    if (rc == MT_ELATE) {
+        err->code = rc;
+        snprintf(err->msg, sizeof(err->msg), "not started: the start instant has passed");
+    } else if (rc != MT_OK) {
         err->code = rc;
         snprintf(err->msg, sizeof(err->msg), "the engine failed: %s", mt_strerror(rc));
     }
@@ -158,10 +175,43 @@ mt_runspec_t *mt__runjob_spec(mt__runjob_t *j)
     return &j->spec;
 }
 
+void mt__runjob_model(const mt__runjob_t *j, mt_split_model_t *out)
+{
+    out->open = j->spec.open_model;
+    out->connections = j->spec.connections;
+    out->threads = j->spec.threads;
+}
+
+int mt__runjob_set_part(mt__runjob_t *j, const mt_part_t *part, int64_t start_unix_ns)
+{
+    char why[160];
+    uint32_t *res = NULL;
+
+    if (j->executed || j->run != NULL || start_unix_ns < 0 ||
+        (part != NULL && mt_part_check(part, why, sizeof why) != MT_OK))
+        return MT_EINVAL;
+    if (part != NULL) {
+        res = malloc(part->nresidues * sizeof *res);
+        if (res == NULL)
+            return MT_ENOMEM;
+        memcpy(res, part->residues, part->nresidues * sizeof *res);
+    }
+    mt_part_dispose(&j->part);
+    j->has_part = part != NULL;
+    if (part != NULL) {
+        j->part = *part;
+        j->part.residues = res;
+        j->stripe = mt_part_stripe(&j->part);
+    }
+    j->start_unix_ns = start_unix_ns;
+    return MT_OK;
+}
+
 void mt__runjob_free(mt__runjob_t *j)
 {
     if (j == NULL)
         return;
+    mt_part_dispose(&j->part);
     if (j->run != NULL)
         mt_run_free(j->run);
     mt_runspec_dispose(&j->spec);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "mortar/engine.h"
+#include "mortar/split.h"
 #include "runspec/runspec.h"
 #include "runspec/verdicts.h"
 
@@ -30,8 +31,19 @@ int mt__runjob_new_spec(mt_runspec_t *spec, mt__runjob_t **out, mt_rs_err_t *err
 /* Engine callbacks besides on_second (phout's records); before exec. */
 void mt__runjob_set_records(mt__runjob_t *j, mt_records_cb cb, void *ud);
 
-/* (Placeholder for the split helper's mt__runjob_set_part(j, part, start_unix_ns): it sets
- * the engine config's stripe and start instant before exec, next to set_records.) */
+/* What mt_split needs of the job: open or closed model, connections and threads. */
+void mt__runjob_model(const mt__runjob_t *j, mt_split_model_t *out);
+
+/* Before prepare/exec: run only this agent's part of a split run (mortar/split.h) and/or start
+ * at the wall-clock instant start_unix_ns (0 = at once; exec then fails with MT_ELATE and the
+ * err "not started: the start instant has passed" if it has passed). part (NULL = the whole
+ * run) is checked and copied: its connections replace the job's, and its threads too when the
+ * spec sets threads (else the agent's CPUs, at most its connections, as `mortar run` does);
+ * its stripe selects the requests. With random ammo order each part draws from its own
+ * sequence (the seed is mixed with the part's index). MT_OK, MT_ENOMEM, or MT_EINVAL (after
+ * prepare/exec, a negative instant, or a part that fails mt_part_check: call it for the
+ * message). */
+int mt__runjob_set_part(mt__runjob_t *j, const mt_part_t *part, int64_t start_unix_ns);
 
 /* Makes the engine run (mt_run_new) without starting it, so a caller can reach it before
  * exec (the CLI's signal handler). exec calls it when the caller did not. */

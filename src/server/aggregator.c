@@ -1,8 +1,11 @@
 /* The aggregator: per run, the snapshots of each second from every agent are merged exactly
  * (counters added, histograms added bucket by bucket) into a pending second; a second is
- * handed to the sink, in order, once every agent of the run sent it or a later one or ended,
- * or 3 s after its first snapshot. Verdicts run on the merged seconds. One mutex guards
- * everything: bus deliveries and the timer thread take it. Rules: docs/aggregation.md. */
+ * handed to the sink, in order, once it is complete. Runs with named agents (distributed):
+ * complete when every agent's watermark passed it or the agent ended before it or was lost;
+ * a snapshot already merged for (agent, second) is ignored and counted. Runs of the in-process
+ * agent (mt_agg_watch): also when an agent sent a later second or 3 s after its first snapshot.
+ * Verdicts run on the merged seconds. One mutex guards everything: bus deliveries and the
+ * timer thread take it. Rules: docs/aggregation.md. */
 #include "server/aggregator.h"
 
 #include <jansson.h>
@@ -25,6 +28,7 @@
 #define AGG_TIMEOUT_NS (3 * 1000000000LL)
 #define AGG_TICK_NS    (200 * 1000000LL)
 #define AGG_MAX_AGENTS 4096
+#define AGG_MAX_AHEAD  4096 /* seconds an agent may have sent above its watermark */
 
 typedef struct agg_acc {
     mt_counters_t c;
@@ -38,6 +42,13 @@ typedef struct agg_agent {
     bool ended;
     char outcome[16];
     char *reason;
+    /* named runs: watermark = first second not received (all below arrived) */
+    uint32_t wm;
+    uint32_t *above; /* seconds received above the watermark, ascending */
+    size_t nabove, capabove;
+    bool has_count; /* the end said how many seconds the agent sent */
+    uint32_t count;
+    bool lost;
 } agg_agent_t;
 
 typedef struct agg_sec {
@@ -71,6 +82,9 @@ typedef struct agg_run {
     uint32_t stored;
     bool stop_sent;
     char *stop_reason;
+    bool named;        /* agents named at watch time (mt_agg_watch_agents) */
+    int loss_policy;   /* enum mt_agg_loss */
+    char *loss_reason; /* the first agent lost: "agent gen-2 lost at second 17" */
 } agg_run_t;
 
 struct mt_agg {
@@ -84,7 +98,7 @@ struct mt_agg {
     agg_run_t *runs;
     int64_t (*clock)(void *);
     void *clock_ud;
-    uint64_t nseconds, nsnapshots, nrejected;
+    uint64_t nseconds, nsnapshots, nrejected, nduplicates;
 };
 
 static int64_t agg_mono(void *ud)
@@ -165,9 +179,12 @@ static void run_free(agg_run_t *r)
         r->pending = s->next;
         sec_free(s, r->ntags);
     }
-    for (size_t i = 0; i < r->nknown; i++)
+    for (size_t i = 0; i < r->nknown; i++) {
         free(r->agents_p[i].reason);
+        free(r->agents_p[i].above);
+    }
     free(r->agents_p);
+    free(r->loss_reason);
     for (size_t i = 0; i < r->ntags; i++)
         free(r->tags[i]);
     free(r->tags);
@@ -203,8 +220,8 @@ static int run_agent(agg_run_t *r, const char *name)
     for (size_t i = 0; i < r->nknown; i++)
         if (strcmp(r->agents_p[i].name, name) == 0)
             return (int)i;
-    if (r->nknown >= r->nagents)
-        return -1; /* more agents than the run has */
+    if (r->named || r->nknown >= r->nagents)
+        return -1; /* an agent the run does not have */
     snprintf(r->agents_p[r->nknown].name, sizeof(r->agents_p[0].name), "%s", name);
     return (int)r->nknown++;
 }
@@ -239,15 +256,17 @@ static void agg_publish_stop(mt_agg_t *g, agg_run_t *r, const char *reason)
 }
 
 /* Builds one row: data_json and the two encoded histograms (malloc'd into the out args). */
-static int row_build(const mt_second_t *s, const char *const *tags, size_t ntags, char **data,
-                     char **lat, char **svc)
+static int row_build(const mt_second_t *s, const char *const *tags, size_t ntags, unsigned agents,
+                     char **data, char **lat, char **svc)
 {
     json_t *o = mt__result_second_json(s, tags, ntags);
     size_t len;
 
     *data = *lat = *svc = NULL;
-    if (o == NULL)
+    if (o == NULL || json_object_set_new(o, "agents", json_integer(agents)) != 0) {
+        json_decref(o);
         return MT_ENOMEM;
+    }
     *data = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (*data == NULL)
@@ -266,7 +285,10 @@ static void agg_emit(mt_agg_t *g, agg_run_t *r, agg_sec_t *s)
     size_t nrows = 0;
     mt_second_t sec;
     int rc = MT_OK;
+    unsigned agents = 0;
 
+    for (size_t i = 0; i < r->nagents; i++)
+        agents += s->from[i];
     memset(bufs, 0, sizeof(bufs));
     for (size_t i = 0; i < r->ntags; i++)
         ts[i] = (mt_tag_stats_t){
@@ -293,7 +315,7 @@ static void agg_emit(mt_agg_t *g, agg_run_t *r, agg_sec_t *s)
         agg_publish_stop(g, r, reason);
     }
 
-    rc = row_build(&sec, (const char *const *)r->tags, r->ntags, &bufs[0][0], &bufs[0][1],
+    rc = row_build(&sec, (const char *const *)r->tags, r->ntags, agents, &bufs[0][0], &bufs[0][1],
                    &bufs[0][2]);
     rows[nrows++] = (mt_agg_row_t){
         .tag = "", .data_json = bufs[0][0], .latency_b64 = bufs[0][1], .service_b64 = bufs[0][2]};
@@ -309,7 +331,7 @@ static void agg_emit(mt_agg_t *g, agg_run_t *r, agg_sec_t *s)
         t.backlog = s->backlog;
         t.latency = s->tags[i].lat;
         t.service = s->tags[i].svc;
-        rc = row_build(&t, NULL, 0, &bufs[nrows][0], &bufs[nrows][1], &bufs[nrows][2]);
+        rc = row_build(&t, NULL, 0, agents, &bufs[nrows][0], &bufs[nrows][1], &bufs[nrows][2]);
         rows[nrows] = (mt_agg_row_t){.tag = r->tags[i],
                                      .data_json = bufs[nrows][0],
                                      .latency_b64 = bufs[nrows][1],
@@ -345,12 +367,32 @@ static void agg_emit(mt_agg_t *g, agg_run_t *r, agg_sec_t *s)
         r->max_open = s->open_conns;
 }
 
+/* Named runs: agent a has sent every second <= second it will ever send. */
+static bool agent_covers(const agg_agent_t *a, uint32_t second)
+{
+    if (a->lost || a->wm > second)
+        return true;
+    return a->ended && (!a->has_count || second >= a->count);
+}
+
+/* Named runs: the agent sent everything it will send (or is lost). */
+static bool agent_done(const agg_agent_t *a)
+{
+    return a->lost || (a->ended && (!a->has_count || a->wm >= a->count));
+}
+
 static bool sec_complete(const agg_run_t *r, const agg_sec_t *s)
 {
     unsigned done = 0;
+    if (r->named) {
+        for (size_t i = 0; i < r->nknown; i++)
+            if (!agent_covers(&r->agents_p[i], s->second))
+                return false;
+        return true;
+    }
     for (size_t i = 0; i < r->nknown; i++) {
         const agg_agent_t *a = &r->agents_p[i];
-        if (s->from[i] || a->ended || (a->any && a->max_second > s->second))
+        if (s->from[i] || a->ended || a->lost || (a->any && a->max_second > s->second))
             done++;
     }
     return done >= r->nagents;
@@ -361,7 +403,7 @@ static void agg_flush(mt_agg_t *g, agg_run_t *r, int64_t now, bool force)
 {
     while (r->pending != NULL) {
         agg_sec_t *s = r->pending;
-        if (!force && !sec_complete(r, s) && now - s->first_ns < AGG_TIMEOUT_NS)
+        if (!force && !sec_complete(r, s) && (r->named || now - s->first_ns < AGG_TIMEOUT_NS))
             break;
         r->pending = s->next;
         agg_emit(g, r, s);
@@ -436,6 +478,15 @@ static void agg_finish(mt_agg_t *g, agg_run_t *r)
         }
     }
 
+    if (r->loss_reason != NULL && r->loss_policy == MT_AGG_LOSS_ERROR) {
+        state = "error";
+        reason = r->loss_reason;
+    } else if (r->loss_reason != NULL && strcmp(state, "passed") == 0) {
+        snprintf(why, sizeof(why), "completed; %s (its share was not redistributed)",
+                 r->loss_reason);
+        reason = why;
+    }
+
     summary = mt__result_summary_json(&res, stopped, (const char *const *)r->tags, r->ntags);
     verdicts = r->v != NULL ? mt__verdicts_json(r->v) : json_array();
     sj = summary != NULL ? json_dumps(summary, JSON_COMPACT) : NULL;
@@ -458,6 +509,62 @@ static void agg_finish(mt_agg_t *g, agg_run_t *r)
     run_free(r);
 }
 
+/* Ends the run (on_end, frees r) when every agent is done; true if it did. */
+static bool agg_maybe_finish(mt_agg_t *g, agg_run_t *r)
+{
+    unsigned done = 0;
+    for (size_t i = 0; i < r->nknown; i++)
+        done +=
+            r->named ? agent_done(&r->agents_p[i]) : r->agents_p[i].ended || r->agents_p[i].lost;
+    if (done < r->nagents)
+        return false;
+    agg_finish(g, r);
+    return true;
+}
+
+/* Was second received from agent a already? */
+static bool agent_has(const agg_agent_t *a, uint32_t second)
+{
+    if (second < a->wm)
+        return true;
+    for (size_t i = 0; i < a->nabove && a->above[i] <= second; i++)
+        if (a->above[i] == second)
+            return true;
+    return false;
+}
+
+/* Records second as received from a and advances its watermark. MT_ENOMEM, or MT_ERANGE when
+ * it is too far above the watermark. */
+static int agent_mark(agg_agent_t *a, uint32_t second)
+{
+    size_t k;
+    if (second == a->wm) {
+        a->wm++;
+        for (k = 0; k < a->nabove && a->above[k] == a->wm; k++)
+            a->wm++;
+        if (k > 0) {
+            memmove(a->above, a->above + k, (a->nabove - k) * sizeof(*a->above));
+            a->nabove -= k;
+        }
+        return MT_OK;
+    }
+    if (a->nabove >= AGG_MAX_AHEAD)
+        return MT_ERANGE;
+    if (a->nabove == a->capabove) {
+        size_t cap = a->capabove ? a->capabove * 2 : 8;
+        uint32_t *p = realloc(a->above, cap * sizeof(*p));
+        if (p == NULL)
+            return MT_ENOMEM;
+        a->above = p;
+        a->capabove = cap;
+    }
+    for (k = a->nabove; k > 0 && a->above[k - 1] > second; k--)
+        a->above[k] = a->above[k - 1];
+    a->above[k] = second;
+    a->nabove++;
+    return MT_OK;
+}
+
 /* ---- messages ---- */
 
 static void agg_reject(mt_agg_t *g, const char *run, const char *why)
@@ -471,6 +578,7 @@ static void agg_on_second(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len
     mt_snapshot_t snap;
     mt_parse_err_t pe;
     agg_sec_t *s, **pp;
+    agg_agent_t *a;
     int ai, rc;
 
     rc = mt_snapshot_decode(msg, len, &snap, &pe);
@@ -484,11 +592,26 @@ static void agg_on_second(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len
     }
     ai = run_agent(r, snap.agent);
     if (ai < 0) {
-        agg_reject(g, r->id, "more agents than the run has");
+        agg_reject(g, r->id,
+                   r->named ? "an agent the run does not have" : "more agents than the run has");
         goto out;
     }
-    if (r->agents_p[ai].ended) {
+    a = &r->agents_p[ai];
+    if (agent_has(a, snap.second)) {
+        g->nduplicates++; /* a redelivery (or a second stored before a resume) */
+        goto out;
+    }
+    if (a->lost) {
+        agg_reject(g, r->id, "snapshot from an agent declared lost");
+        goto out;
+    }
+    /* a named run's end may overtake the agent's last seconds (redelivery reorders) */
+    if (a->ended && !(r->named && a->has_count && snap.second < a->count)) {
         agg_reject(g, r->id, "snapshot after the agent's end");
+        goto out;
+    }
+    if ((uint64_t)snap.second >= (uint64_t)a->wm + AGG_MAX_AHEAD) {
+        agg_reject(g, r->id, "second too far above the agent's earlier seconds");
         goto out;
     }
     if (snap.second < r->next_second) {
@@ -517,8 +640,8 @@ static void agg_on_second(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len
         s->next = *pp;
         *pp = s;
     }
-    if (s->from[ai]) {
-        agg_reject(g, r->id, "the agent sent this second twice");
+    if (agent_mark(a, snap.second) != MT_OK) {
+        agg_reject(g, r->id, "out of memory");
         goto out;
     }
     s->from[ai] = true;
@@ -536,6 +659,8 @@ static void agg_on_second(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len
     r->agents_p[ai].any = true;
     g->nsnapshots++;
     agg_flush(g, r, g->clock(g->clock_ud), false);
+    if (r->named)
+        agg_maybe_finish(g, r); /* an end that came before this second */
 out:
     mt_snapshot_dispose(&snap);
 }
@@ -545,7 +670,7 @@ static void agg_on_end(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len)
 {
     json_t *o = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
     const json_t *agent = json_object_get(o, "agent"), *oc = json_object_get(o, "outcome"),
-                 *why = json_object_get(o, "reason");
+                 *why = json_object_get(o, "reason"), *secs = json_object_get(o, "seconds");
     int ai;
 
     if (!json_is_object(o) || !json_is_string(agent) || json_string_length(agent) == 0 ||
@@ -553,28 +678,30 @@ static void agg_on_end(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len)
         (strcmp(json_string_value(oc), "completed") != 0 &&
          strcmp(json_string_value(oc), "stopped") != 0 &&
          strcmp(json_string_value(oc), "error") != 0) ||
-        (why != NULL && !json_is_string(why) && !json_is_null(why))) {
+        (why != NULL && !json_is_string(why) && !json_is_null(why)) ||
+        (secs != NULL && (!json_is_integer(secs) || json_integer_value(secs) < 0 ||
+                          json_integer_value(secs) > UINT32_MAX))) {
         agg_reject(g, r->id, "malformed end message");
         goto out;
     }
     ai = run_agent(r, json_string_value(agent));
-    if (ai < 0 || r->agents_p[ai].ended) {
-        agg_reject(g, r->id, ai < 0 ? "end from an agent the run does not have" : "second end");
+    if (ai < 0 || r->agents_p[ai].ended || r->agents_p[ai].lost) {
+        agg_reject(g, r->id,
+                   ai < 0                 ? "end from an agent the run does not have"
+                   : r->agents_p[ai].lost ? "end from an agent declared lost"
+                                          : "second end");
         goto out;
     }
     r->agents_p[ai].ended = true;
+    if (r->named && secs != NULL) {
+        r->agents_p[ai].has_count = true;
+        r->agents_p[ai].count = (uint32_t)json_integer_value(secs);
+    }
     snprintf(r->agents_p[ai].outcome, sizeof(r->agents_p[ai].outcome), "%s", json_string_value(oc));
     if (json_is_string(why))
         r->agents_p[ai].reason = strdup(json_string_value(why));
-    {
-        unsigned ended = 0;
-        for (size_t i = 0; i < r->nknown; i++)
-            ended += r->agents_p[i].ended;
-        if (ended >= r->nagents) {
-            agg_finish(g, r); /* frees r */
-            goto out;
-        }
-    }
+    if (agg_maybe_finish(g, r)) /* frees r */
+        goto out;
     agg_flush(g, r, g->clock(g->clock_ud), false);
 out:
     json_decref(o);
@@ -694,8 +821,20 @@ int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **ou
     return MT_OK;
 }
 
-int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
-                 char *err, size_t errlen)
+int mt_agg_loss_parse(const char *text, int *out)
+{
+    if (text == NULL || strcmp(text, "error") == 0)
+        *out = MT_AGG_LOSS_ERROR;
+    else if (strcmp(text, "continue") == 0)
+        *out = MT_AGG_LOSS_CONTINUE;
+    else
+        return MT_EINVAL;
+    return MT_OK;
+}
+
+static int agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
+                     const char *const *names, int loss_policy, uint32_t first_second, char *err,
+                     size_t errlen)
 {
     mt__runjob_t *job = NULL;
     agg_run_t *r = NULL;
@@ -732,6 +871,16 @@ int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsig
     r->agents_p = calloc(nagents, sizeof(*r->agents_p));
     if (r->agents_p == NULL || acc_init(&r->total) != MT_OK)
         goto fail;
+    r->loss_policy = loss_policy;
+    r->next_second = first_second;
+    for (unsigned i = 0; i < nagents; i++)
+        r->agents_p[i].wm = first_second;
+    if (names != NULL) {
+        r->named = true;
+        for (unsigned i = 0; i < nagents; i++)
+            snprintf(r->agents_p[i].name, sizeof(r->agents_p[i].name), "%s", names[i]);
+        r->nknown = nagents;
+    }
     tags = mt__runjob_tags(job, &ntags);
     if (ntags > 0) {
         r->tags = calloc(ntags, sizeof(char *));
@@ -748,7 +897,8 @@ int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsig
     {
         const mt__verdicts_t *src = mt__runjob_verdicts(job);
         if (mt__verdicts_any(src)) {
-            uint64_t cap = (uint64_t)mt__runjob_connections(job) * nagents;
+            /* a split run's connections are divided between its agents (mortar/split.h) */
+            uint64_t cap = (uint64_t)mt__runjob_connections(job) * (r->named ? 1 : nagents);
             r->v = calloc(1, sizeof(*r->v));
             if (r->v == NULL)
                 goto fail;
@@ -783,6 +933,106 @@ fail:
     mt__runjob_free(job);
     run_free(r);
     return rc;
+}
+
+int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
+                 char *err, size_t errlen)
+{
+    return agg_watch(g, run_id, config_json, nagents, NULL, MT_AGG_LOSS_ERROR, 0, err, errlen);
+}
+
+int mt_agg_watch_agents(mt_agg_t *g, const char *run_id, const char *spec_json,
+                        const char *const *agents, size_t n, const mt_agg_opts_t *opts, char *err,
+                        size_t errlen)
+{
+    if (errlen > 0)
+        err[0] = '\0';
+    if (agents == NULL || n == 0 || n > AGG_MAX_AGENTS) {
+        snprintf(err, errlen, "agents: 1..%d names", AGG_MAX_AGENTS);
+        return MT_EINVAL;
+    }
+    int policy = MT_AGG_LOSS_ERROR;
+    if (opts != NULL && mt_agg_loss_parse(opts->on_agent_loss, &policy) != MT_OK) {
+        snprintf(err, errlen, "on_agent_loss: must be error or continue (got '%.40s')",
+                 opts->on_agent_loss);
+        return MT_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len = agents[i] != NULL ? strlen(agents[i]) : 0;
+        if (len == 0 || len >= sizeof(((agg_agent_t *)0)->name)) {
+            snprintf(err, errlen, "agent %zu: a name of 1..%zu bytes", i,
+                     sizeof(((agg_agent_t *)0)->name) - 1);
+            return MT_EINVAL;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(agents[k], agents[i]) == 0) {
+                snprintf(err, errlen, "agent %.63s: named twice", agents[i]);
+                return MT_EINVAL;
+            }
+    }
+    return agg_watch(g, run_id, spec_json, (unsigned)n, agents, policy,
+                     opts != NULL ? opts->first_second : 0, err, errlen);
+}
+
+int mt_agg_agent_lost(mt_agg_t *g, const char *run_id, const char *agent)
+{
+    agg_run_t *r;
+    agg_agent_t *a;
+    int ai, rc = MT_OK;
+
+    if (g == NULL || run_id == NULL || agent == NULL)
+        return MT_EINVAL;
+    pthread_mutex_lock(&g->mu);
+    r = run_find(g, run_id, strlen(run_id));
+    ai = r != NULL ? run_agent(r, agent) : -1;
+    if (ai < 0) {
+        rc = MT_ENOTFOUND;
+        goto out;
+    }
+    a = &r->agents_p[ai];
+    if (a->lost || (a->ended && (!r->named || agent_done(a))))
+        goto out; /* nothing to lose */
+    a->lost = true;
+    if (r->loss_reason == NULL) {
+        char why[128];
+        snprintf(why, sizeof(why), "agent %s lost at second %u", a->name, (unsigned)a->wm);
+        r->loss_reason = strdup(why);
+        mt_log(MT_LOG_WARN, "agent lost", "run", r->id, "reason", why, NULL);
+        if (r->loss_policy == MT_AGG_LOSS_ERROR)
+            agg_publish_stop(g, r, why);
+    }
+    if (!agg_maybe_finish(g, r))
+        agg_flush(g, r, g->clock(g->clock_ud), false);
+out:
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+int mt_agg_agent_watermark(mt_agg_t *g, const char *run_id, const char *agent, uint32_t *next)
+{
+    agg_run_t *r;
+    int rc = MT_ENOTFOUND;
+    if (g == NULL || run_id == NULL || agent == NULL)
+        return MT_EINVAL;
+    pthread_mutex_lock(&g->mu);
+    r = run_find(g, run_id, strlen(run_id));
+    for (size_t i = 0; r != NULL && i < r->nknown; i++)
+        if (strcmp(r->agents_p[i].name, agent) == 0) {
+            *next = r->agents_p[i].wm;
+            rc = MT_OK;
+            break;
+        }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+uint64_t mt_agg_duplicates(mt_agg_t *g)
+{
+    uint64_t n;
+    pthread_mutex_lock(&g->mu);
+    n = g->nduplicates;
+    pthread_mutex_unlock(&g->mu);
+    return n;
 }
 
 int mt_agg_unwatch(mt_agg_t *g, const char *run_id)

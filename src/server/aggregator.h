@@ -1,13 +1,22 @@
 /* The aggregator: subscribes to agents' snapshots on the bus, merges the snapshots of one
  * run-second from all its agents exactly (counters added, histograms merged; percentiles are
  * never averaged), evaluates the run's autostop criteria and thresholds on the merged data,
- * and hands each merged second to a sink (the store) as ready-to-store rows. A second is
- * complete when every agent of the run sent it, or a later one, or ended, or 3 s passed.
+ * and hands each merged second to a sink (the store) as ready-to-store rows, in order.
+ *
+ * Runs watched with named agents (mt_agg_watch_agents: the distributed runs) are exact and
+ * idempotent: the effect of a snapshot is keyed by (run, agent, second), so a redelivered one is
+ * ignored and counted; a second is complete when every agent's WATERMARK (its highest second k
+ * such that every second <= k arrived) has passed it, or the agent ended having sent fewer
+ * seconds, or was lost (mt_agg_agent_lost): arrival order does not matter, and no timer closes
+ * a second while its agents are alive. Runs watched with mt_agg_watch (the in-process agent)
+ * learn agent names as they come and a second is also complete 3 s after its first snapshot.
+ * Rules: docs/aggregation.md.
  *
  * Stored row format (one per run-second, and one per tag and run-second):
  *   data_json   the second as in the result JSON's "seconds" array (docs/result-schema.json:
  *               t, span_s, due, sent, completed, errors, errors_by_kind, status, latency_us
- *               percentiles, service_us, open_connections, backlog, ...), without "hist"
+ *               percentiles, service_us, open_connections, backlog, ...), without "hist",
+ *               with "agents": how many agents' snapshots it merges
  *   latency_b64 / service_b64  HdrHistogram V2 compressed base64 of that second's histograms
  * From these rows any window's percentiles are recomputed exactly (analysis.h). */
 #ifndef MT_SERVER_AGGREGATOR_H
@@ -56,6 +65,47 @@ int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **ou
  * criterion. A failing verdict with abort publishes mortar.runs.<id>.control {"stop": ...}. */
 int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
                  char *err, size_t errlen);
+/* What to do when an agent of a run is lost (mt_agg_agent_lost). */
+enum mt_agg_loss {
+    MT_AGG_LOSS_ERROR = 0, /* the run ends "error": "agent gen-2 lost at second 17"; the other
+                            * agents are told to stop (control), their seconds are stored */
+    MT_AGG_LOSS_CONTINUE,  /* the run goes on without the lost agent's share (not
+                            * redistributed); later seconds carry "agents": K < N */
+};
+
+typedef struct mt_agg_opts {
+    const char *on_agent_loss; /* "error" (NULL: the default) | "continue" (enum mt_agg_loss) */
+    uint32_t first_second;     /* resume: seconds below it are stored already; snapshots of them
+                                * are ignored (counted as duplicates) */
+} mt_agg_opts_t;
+
+/* Parses an on_agent_loss value ("error" | "continue"; NULL = "error") into enum mt_agg_loss.
+ * MT_OK or MT_EINVAL. */
+int mt_agg_loss_parse(const char *text, int *out);
+
+/* Watches run_id as a run split between the n named agents (names: 1..63 bytes, distinct;
+ * copied). opts may be NULL (defaults); its strings are not kept. Snapshots and ends from
+ * other agents are rejected. Errors as mt_agg_watch, plus MT_EINVAL for bad names or options
+ * ("on_agent_loss: must be error or continue (got 'x')"). */
+int mt_agg_watch_agents(mt_agg_t *g, const char *run_id, const char *spec_json,
+                        const char *const *agents, size_t n, const mt_agg_opts_t *opts, char *err,
+                        size_t errlen);
+
+/* The agent stopped answering (heartbeats): its watermark W is final ("lost at second W": the
+ * first second not received from it), snapshots it sends later are rejected. By the run's
+ * policy the run ends "error" once the remaining agents ended (they are sent a stop at once),
+ * or goes on without it. MT_OK; MT_ENOTFOUND for a run not watched or an agent it does not
+ * have; a second call for the same agent, or one for an agent that had ended, is MT_OK and
+ * changes nothing. */
+int mt_agg_agent_lost(mt_agg_t *g, const char *run_id, const char *agent);
+
+/* The agent's watermark in a watched run: *next = first second not yet received from it
+ * (every second below arrived). MT_OK or MT_ENOTFOUND. For the Run resource's agents. */
+int mt_agg_agent_watermark(mt_agg_t *g, const char *run_id, const char *agent, uint32_t *next);
+
+/* Snapshots ignored as duplicates of (run, agent, second) already merged (redeliveries). */
+uint64_t mt_agg_duplicates(mt_agg_t *g);
+
 /* Forgets run_id without calling on_end (e.g. its agent could not start it). MT_ENOTFOUND
  * when it is not watched. An agent that died mid-run is handled instead by publishing its end
  * on its behalf: mortar.runs.<id>.end {"agent":"NAME","outcome":"error","reason":"agent down"}. */

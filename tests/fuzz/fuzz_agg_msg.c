@@ -3,8 +3,10 @@
  * .second, e: its .end, anything else: another subject), the rest is the message. One
  * aggregator lives across inputs, watching run "r1" (one agent, tags, an autostop criterion
  * and a threshold, so merging, rows, verdicts and the end all run); when an end finishes the
- * run it is watched again. The 3 s limit is off (a constant clock). aggregator.c and
- * snapshot.c are included so they carry the fuzzer's coverage instrumentation. */
+ * run it is watched again. Run "r2" is watched with named agents "a" and "b" (watermarks,
+ * duplicates; on_agent_loss continue): first byte S and E go to its .second and .end, L
+ * declares the agent named by the rest lost. The 3 s limit is off (a constant clock). aggregator.c
+ * and snapshot.c are included so they carry the fuzzer's coverage instrumentation. */
 #include "server/snapshot.c"
 
 #include "server/aggregator.c"
@@ -50,6 +52,15 @@ static void fz_watch(void)
     pthread_mutex_unlock(&fz_agg->mu);
     if (!watched && mt_agg_watch(fz_agg, "r1", FZ_CONFIG, 1, err, sizeof(err)) != MT_OK)
         __builtin_trap();
+    pthread_mutex_lock(&fz_agg->mu);
+    watched = run_find(fz_agg, "r2", 2) != NULL;
+    pthread_mutex_unlock(&fz_agg->mu);
+    if (!watched) {
+        static const char *const names[2] = {"a", "b"};
+        mt_agg_opts_t o = {.on_agent_loss = "continue"};
+        if (mt_agg_watch_agents(fz_agg, "r2", FZ_CONFIG, names, 2, &o, err, sizeof(err)) != MT_OK)
+            __builtin_trap();
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -68,8 +79,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1 || size > (1u << 20))
         return 0;
     fz_watch();
+    if (data[0] == 'L') {
+        char name[80];
+        size_t n = size - 1 < sizeof(name) - 1 ? size - 1 : sizeof(name) - 1;
+        memcpy(name, data + 1, n);
+        name[n] = '\0';
+        int rc = mt_agg_agent_lost(fz_agg, "r2", name);
+        if (rc != MT_OK && rc != MT_ENOTFOUND)
+            __builtin_trap();
+        return 0;
+    }
     subject = data[0] == 's'   ? "mortar.runs.r1.second"
               : data[0] == 'e' ? "mortar.runs.r1.end"
+              : data[0] == 'S' ? "mortar.runs.r2.second"
+              : data[0] == 'E' ? "mortar.runs.r2.end"
                                : "mortar.runs.r1.control";
     agg_on_msg(subject, data + 1, size - 1, fz_agg);
     return 0;

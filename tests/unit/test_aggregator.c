@@ -356,7 +356,8 @@ static void test_timeout_and_rejects(void **state)
     assert_int_equal(mt_bus_publish(f.bus, "mortar.runs.r2.end", "{\"agent\":7}", 11), MT_OK);
     mt_bus_flush(f.bus);
     mt_agg_stats(f.agg, NULL, NULL, &rej);
-    assert_int_equal(rej, 6);
+    assert_int_equal(rej, 5);
+    assert_int_equal(mt_agg_duplicates(f.agg), 1); /* a redelivery is ignored, not an error */
     /* a bad criterion, a duplicate watch */
     assert_int_equal(mt_agg_watch(f.agg, "r3",
                                   CONFIG_TAGS ",\"autostop\":[\"http(5xx,10%,1s,nope)\"]}", 1, err,
@@ -492,6 +493,233 @@ static void test_stopped_by_api(void **state)
     fx_free(&f);
 }
 
+/* ---- named agents: watermarks, duplicates, loss ---- */
+
+static void pub_n(fx_t *f, sec_t *x, const char *run, const char *agent, uint32_t second,
+                  uint64_t n)
+{
+    sec_next(x);
+    x->s.index = second;
+    resp(x, 1, 200, 1000 + second, n);
+    x->s.c.due = x->s.c.sent = n;
+    publish_sec(f, run, agent, x);
+}
+
+static void end_n(fx_t *f, const char *run, const char *agent, const char *outcome,
+                  unsigned seconds)
+{
+    char subject[96], body[300];
+    snprintf(subject, sizeof(subject), "mortar.runs.%s.end", run);
+    snprintf(body, sizeof(body),
+             "{\"run_id\":\"%s\",\"agent\":\"%s\",\"outcome\":\"%s\",\"reason\":\"%s\","
+             "\"seconds\":%u}",
+             run, agent, outcome, outcome, seconds);
+    assert_int_equal(mt_bus_publish(f->bus, subject, body, strlen(body)), MT_OK);
+}
+
+static const char *const gens[3] = {"gen-1", "gen-2", "gen-3"};
+
+/* Snapshots arrive reordered (a later second before an earlier one, an end before the agent's
+ * last second) and duplicated (redelivery): each second is stored once, in order, when every
+ * agent's watermark passed it, with the exact sum; no timer closes a second of live agents. */
+static void test_watermarks_reordered_duplicated(void **state)
+{
+    fx_t f;
+    sec_t x;
+    char err[256];
+    uint32_t wm;
+    (void)state;
+
+    fx_init(&f);
+    sec_init(&x);
+    assert_int_equal(
+        mt_agg_watch_agents(f.agg, "w1", CONFIG_TAGS "}", gens, 3, NULL, err, sizeof(err)), MT_OK);
+    /* gen-1 sends second 1 before second 0; gen-2 and gen-3 send second 1 only */
+    pub_n(&f, &x, "w1", "gen-1", 1, 10);
+    pub_n(&f, &x, "w1", "gen-2", 1, 20);
+    pub_n(&f, &x, "w1", "gen-3", 1, 30);
+    pub_n(&f, &x, "w1", "gen-3", 1, 30); /* redelivered */
+    pub_n(&f, &x, "w1", "gen-2", 0, 2);
+    pub_n(&f, &x, "w1", "gen-3", 0, 3);
+    mt_bus_flush(f.bus);
+    now_ns += 60 * S; /* no timeout for named agents: gen-1's second 0 is still coming */
+    mt__agg_poll(f.agg);
+    assert_int_equal(f.k.nsecs, 0);
+    assert_int_equal(mt_agg_agent_watermark(f.agg, "w1", "gen-1", &wm), MT_OK);
+    assert_int_equal(wm, 0);
+    assert_int_equal(mt_agg_agent_watermark(f.agg, "w1", "gen-3", &wm), MT_OK);
+    assert_int_equal(wm, 2);
+    assert_int_equal(mt_agg_agent_watermark(f.agg, "w1", "nope", &wm), MT_ENOTFOUND);
+    pub_n(&f, &x, "w1", "gen-1", 0, 1);
+    mt_bus_flush(f.bus);
+    assert_int_equal(f.k.nsecs, 2); /* both seconds: every watermark is 2 now */
+    assert_int_equal(f.k.secs[0].second, 0);
+    assert_int_equal(jint(f.k.secs[0].rows[0].data, "completed"), 6);
+    assert_int_equal(jint(f.k.secs[0].rows[0].data, "agents"), 3);
+    assert_int_equal(f.k.secs[1].second, 1);
+    assert_int_equal(jint(f.k.secs[1].rows[0].data, "completed"), 60);
+    assert_int_equal(jint(f.k.secs[1].rows[1].data, "agents"), 3); /* tag rows too */
+    /* redeliveries of stored seconds, an agent the run does not have */
+    pub_n(&f, &x, "w1", "gen-1", 0, 1);
+    pub_n(&f, &x, "w1", "gen-2", 1, 20);
+    pub_n(&f, &x, "w1", "gen-9", 2, 5);
+    /* ends overtake the last seconds: gen-1 and gen-2 sent 3 seconds, gen-3 2 */
+    end_n(&f, "w1", "gen-1", "completed", 3);
+    end_n(&f, "w1", "gen-2", "completed", 3);
+    end_n(&f, "w1", "gen-3", "completed", 2);
+    pub_n(&f, &x, "w1", "gen-2", 2, 7);
+    mt_bus_flush(f.bus);
+    assert_false(f.k.ended);
+    assert_int_equal(f.k.nsecs, 2);
+    pub_n(&f, &x, "w1", "gen-1", 2, 5);
+    pub_n(&f, &x, "w1", "gen-1", 2, 5); /* after the run's end: for a run not watched */
+    mt_bus_flush(f.bus);
+    assert_true(f.k.ended);
+    assert_string_equal(f.k.state, "passed");
+    assert_int_equal(f.k.nsecs, 3);
+    assert_int_equal(jint(f.k.secs[2].rows[0].data, "completed"), 12);
+    assert_int_equal(jint(f.k.secs[2].rows[0].data, "agents"), 2);
+    assert_int_equal(jint(f.k.summary, "completed"), 6 + 60 + 12);
+    assert_int_equal(mt_agg_duplicates(f.agg), 3);
+    {
+        uint64_t rej;
+        mt_agg_stats(f.agg, NULL, NULL, &rej);
+        assert_int_equal(rej, 2); /* gen-9, and the snapshot for a run no longer watched */
+    }
+    /* bad watches */
+    static const char *const twice[2] = {"a", "a"};
+    assert_int_equal(
+        mt_agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", twice, 2, NULL, err, sizeof(err)),
+        MT_EINVAL);
+    assert_string_equal(err, "agent a: named twice");
+    mt_agg_opts_t bad = {.on_agent_loss = "ignore"};
+    assert_int_equal(
+        mt_agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", gens, 3, &bad, err, sizeof(err)),
+        MT_EINVAL);
+    assert_string_equal(err, "on_agent_loss: must be error or continue (got 'ignore')");
+    assert_int_equal(
+        mt_agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", NULL, 0, NULL, err, sizeof(err)),
+        MT_EINVAL);
+    int pol = -1;
+    assert_int_equal(mt_agg_loss_parse("continue", &pol), MT_OK);
+    assert_int_equal(pol, MT_AGG_LOSS_CONTINUE);
+    assert_int_equal(mt_agg_loss_parse(NULL, &pol), MT_OK);
+    assert_int_equal(pol, MT_AGG_LOSS_ERROR);
+    assert_int_equal(mt_agg_loss_parse("ignore", &pol), MT_EINVAL);
+    sec_free(&x);
+    fx_free(&f);
+}
+
+/* on_agent_loss error (the default): the others are told to stop, their seconds are stored
+ * (marked with how many agents reported), the run ends error naming the agent and second. */
+static void test_agent_loss_error(void **state)
+{
+    fx_t f;
+    sec_t x;
+    char err[256];
+    (void)state;
+
+    fx_init(&f);
+    sec_init(&x);
+    assert_int_equal(
+        mt_agg_watch_agents(f.agg, "l1", CONFIG_TAGS "}", gens, 2, NULL, err, sizeof(err)), MT_OK);
+    pub_n(&f, &x, "l1", "gen-1", 0, 10);
+    pub_n(&f, &x, "l1", "gen-2", 0, 20);
+    pub_n(&f, &x, "l1", "gen-1", 1, 10);
+    pub_n(&f, &x, "l1", "gen-2", 2, 20); /* gen-2's second 1 never comes */
+    mt_bus_flush(f.bus);
+    assert_int_equal(f.k.nsecs, 1);
+    assert_int_equal(mt_agg_agent_lost(f.agg, "l1", "gen-3"), MT_ENOTFOUND);
+    assert_int_equal(mt_agg_agent_lost(f.agg, "zz", "gen-2"), MT_ENOTFOUND);
+    assert_int_equal(mt_agg_agent_lost(f.agg, "l1", "gen-2"), MT_OK);
+    assert_int_equal(mt_agg_agent_lost(f.agg, "l1", "gen-2"), MT_OK); /* once is enough */
+    mt_bus_flush(f.bus);
+    assert_int_equal(f.k.ncontrols, 1);
+    assert_string_equal(f.k.controls[0],
+                        "mortar.runs.l1.control {\"stop\":\"agent gen-2 lost at second 1\"}");
+    assert_false(f.k.ended); /* gen-1 still has seconds to send */
+    assert_int_equal(f.k.nsecs, 2);
+    assert_int_equal(jint(f.k.secs[1].rows[0].data, "agents"), 1);
+    /* gen-2's late snapshots and end are refused; gen-1 stops and ends */
+    pub_n(&f, &x, "l1", "gen-2", 1, 20);
+    pub_n(&f, &x, "l1", "gen-1", 2, 4);
+    end_n(&f, "l1", "gen-2", "completed", 3);
+    end_n(&f, "l1", "gen-1", "stopped", 3);
+    mt_bus_flush(f.bus);
+    assert_true(f.k.ended);
+    assert_string_equal(f.k.state, "error");
+    assert_string_equal(f.k.reason, "agent gen-2 lost at second 1");
+    assert_int_equal(f.k.nsecs, 3);
+    assert_int_equal(f.k.secs[0].second, 0);
+    assert_int_equal(jint(f.k.secs[0].rows[0].data, "completed"), 30); /* intact */
+    assert_int_equal(jint(f.k.secs[0].rows[0].data, "agents"), 2);
+    /* gen-2's second 2 came before it was declared lost: it counts, and says so */
+    assert_int_equal(jint(f.k.secs[2].rows[0].data, "completed"), 24);
+    assert_int_equal(jint(f.k.secs[2].rows[0].data, "agents"), 2);
+    assert_int_equal(f.k.seconds, 3);
+    sec_free(&x);
+    fx_free(&f);
+}
+
+/* on_agent_loss continue: the run goes on without the lost share; a loss after the agent
+ * ended changes nothing; a resumed watch ignores the seconds stored before. */
+static void test_agent_loss_continue_and_resume(void **state)
+{
+    fx_t f;
+    sec_t x;
+    char err[256];
+    mt_agg_opts_t o = {.on_agent_loss = "continue"};
+    (void)state;
+
+    fx_init(&f);
+    sec_init(&x);
+    assert_int_equal(
+        mt_agg_watch_agents(f.agg, "c1", CONFIG_TAGS "}", gens, 3, &o, err, sizeof(err)), MT_OK);
+    for (int a = 0; a < 3; a++)
+        pub_n(&f, &x, "c1", gens[a], 0, 10);
+    pub_n(&f, &x, "c1", "gen-3", 1, 10);
+    end_n(&f, "c1", "gen-3", "completed", 2);
+    mt_bus_flush(f.bus);
+    assert_int_equal(mt_agg_agent_lost(f.agg, "c1", "gen-3"), MT_OK); /* had ended: no-op */
+    assert_int_equal(mt_agg_agent_lost(f.agg, "c1", "gen-1"), MT_OK);
+    pub_n(&f, &x, "c1", "gen-2", 1, 10);
+    pub_n(&f, &x, "c1", "gen-2", 2, 10);
+    mt_bus_flush(f.bus);
+    assert_int_equal(f.k.ncontrols, 0); /* nobody is stopped */
+    assert_int_equal(f.k.nsecs, 3);
+    assert_int_equal(jint(f.k.secs[0].rows[0].data, "agents"), 3);
+    assert_int_equal(jint(f.k.secs[1].rows[0].data, "agents"), 2);
+    assert_int_equal(jint(f.k.secs[1].rows[0].data, "completed"), 20);
+    assert_int_equal(jint(f.k.secs[2].rows[0].data, "agents"), 1);
+    end_n(&f, "c1", "gen-2", "completed", 3);
+    mt_bus_flush(f.bus);
+    assert_true(f.k.ended);
+    assert_string_equal(f.k.state, "passed");
+    assert_string_equal(f.k.reason, "completed; agent gen-1 lost at second 1 (its share was not "
+                                    "redistributed)");
+    sink_free(&f.k);
+    memset(&f.k, 0, sizeof(f.k));
+
+    /* resume at second 2: seconds 0 and 1 are in the store already */
+    o = (mt_agg_opts_t){.first_second = 2};
+    assert_int_equal(
+        mt_agg_watch_agents(f.agg, "c2", CONFIG_TAGS "}", gens, 2, &o, err, sizeof(err)), MT_OK);
+    for (uint32_t sec = 0; sec < 4; sec++)
+        for (int a = 0; a < 2; a++)
+            pub_n(&f, &x, "c2", gens[a], sec, 1 + sec);
+    end_n(&f, "c2", "gen-1", "completed", 4);
+    end_n(&f, "c2", "gen-2", "completed", 4);
+    mt_bus_flush(f.bus);
+    assert_true(f.k.ended);
+    assert_int_equal(f.k.nsecs, 2);
+    assert_int_equal(f.k.secs[0].second, 2);
+    assert_int_equal(jint(f.k.secs[0].rows[0].data, "completed"), 6);
+    assert_int_equal(f.k.secs[1].second, 3);
+    assert_int_equal(mt_agg_duplicates(f.agg), 4);
+    sec_free(&x);
+    fx_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -500,6 +728,9 @@ int main(void)
         cmocka_unit_test(test_autostop_publishes_stop),
         cmocka_unit_test(test_threshold_fails_at_end),
         cmocka_unit_test(test_stopped_by_api),
+        cmocka_unit_test(test_watermarks_reordered_duplicated),
+        cmocka_unit_test(test_agent_loss_error),
+        cmocka_unit_test(test_agent_loss_continue_and_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
