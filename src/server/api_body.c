@@ -8,6 +8,7 @@
 
 #include "mortar/error.h"
 #include "server/agent.h"
+#include "server/placement.h"
 #include "server/cron.h"
 #include "server/serve.h"
 
@@ -108,7 +109,18 @@ static int bd_config(json_t *cfg, const char *base, bd_err_t *e)
         bd_fail(e, base, "the run config must be a JSON object");
         return -1;
     }
-    char *text = json_dumps(cfg, JSON_COMPACT);
+    /* the placement keys (placement.h) are the server's, not the engine's */
+    mt_place_cfg_t pc;
+    char pkey[32], perr[256];
+    if (mt_place_cfg_read(cfg, &pc, pkey, sizeof pkey, perr, sizeof perr) != MT_OK) {
+        char p[300];
+        snprintf(p, sizeof p, "%s/%s", base, pkey);
+        bd_fail(e, p, "%s", perr);
+        return -1;
+    }
+    json_t *engine_cfg = mt_place_cfg_strip(cfg);
+    char *text = engine_cfg ? json_dumps(engine_cfg, JSON_COMPACT) : NULL;
+    json_decref(engine_cfg);
     if (text == NULL) {
         bd_fail(e, base, "the run config cannot be encoded");
         return -1;
