@@ -391,8 +391,11 @@ static int sv_try_run(mt__serve_t *sv, json_t *run, const mt_place_agent_t *agen
             int64_t since = sv_waiting_since(id, now);
             if (pc.timeout_ms > 0 && now - since >= pc.timeout_ms) {
                 char why[800], t[32];
-                snprintf(t, sizeof t, "%lld.%03llds", pc.timeout_ms / 1000, pc.timeout_ms % 1000);
-                /* "waiting for 3 agents matching zone=a: ..." -> "no 3 agents ... within 60s" */
+                if (pc.timeout_ms % 1000 == 0)
+                    snprintf(t, sizeof t, "%llds", pc.timeout_ms / 1000);
+                else
+                    snprintf(t, sizeof t, "%lld.%03llds", pc.timeout_ms / 1000,
+                             pc.timeout_ms % 1000);
                 snprintf(why, sizeof why, "placement timeout after %s: %s", t, reason);
                 sv_fail_run(sv, id, why);
                 done = 1;
