@@ -569,7 +569,8 @@ static const struct {
     {"mortar_bus_pending", MT_GAUGE, "Bus messages published and not yet delivered."},
     {"mortar_outbox_pending", MT_GAUGE, "Webhook deliveries waiting in the outbox."},
     {"mortar_webhook_deliveries_total", MT_COUNTER, "Webhook delivery attempts, by result."},
-    {"mortar_agents", MT_GAUGE, "Agents, by state (up: a heartbeat in the last 10 s)."},
+    {"mortar_agents", MT_GAUGE,
+     "Agents, by state (up, draining, stopped; down: no heartbeat for 10 s)."},
     {"mortar_run_rps", MT_GAUGE, "Completed requests per second of a running run (last second)."},
     {"mortar_run_latency_seconds", MT_GAUGE,
      "Latency percentiles of a running run's last second, seconds."},
@@ -631,18 +632,24 @@ static char *sv_metrics_text(mt__serve_t *sv, size_t *len)
     mt_metrics_set(sv->metrics, "mortar_bus_pending", "", (double)mt_bus_pending(sv->bus));
     json_t *agents = NULL;
     if (sv->store->ops->agent_list(sv->store, mt__now_ms(), &agents) == MT_OK) {
-        int up = 0, down = 0;
+        static const char *const ag_states[] = {"up", "down", "draining", "stopped"};
+        int count[4] = {0};
         size_t i;
         json_t *a;
         json_array_foreach(json_object_get(agents, "items"), i, a)
         {
-            if (strcmp(json_string_value(json_object_get(a, "state")), "up") == 0)
-                up++;
-            else
-                down++;
+            const char *st = json_string_value(json_object_get(a, "state"));
+            size_t k = 1; /* anything unknown counts as down */
+            for (size_t j = 0; st && j < 4; j++)
+                if (strcmp(st, ag_states[j]) == 0)
+                    k = j;
+            count[k]++;
         }
-        mt_metrics_set(sv->metrics, "mortar_agents", "state=\"up\"", up);
-        mt_metrics_set(sv->metrics, "mortar_agents", "state=\"down\"", down);
+        for (size_t j = 0; j < 4; j++) {
+            char l[32];
+            snprintf(l, sizeof l, "state=\"%s\"", ag_states[j]);
+            mt_metrics_set(sv->metrics, "mortar_agents", l, count[j]);
+        }
         json_decref(agents);
     }
     return mt_metrics_render(sv->metrics, len);

@@ -1042,6 +1042,12 @@ static int sq_run_append_second(mt_store_t *s, const char *run_id, uint32_t seco
                                 "UPDATE runs SET seconds = (SELECT count(*) FROM run_seconds "
                                 "WHERE run_id = ?1 AND tag = '') WHERE id = ?1",
                                 "s", run_id));
+    /* a merged second is complete: every agent still running the run has sent it */
+    if (rc == MT_OK)
+        rc = sq_run(db, sq_prep(db,
+                                "UPDATE run_agents SET last_second = ?2 WHERE run_id = ?1 AND "
+                                "state = 'running' AND coalesce(last_second, -1) < ?2",
+                                "si", run_id, (int64_t)second));
     rc = sq_end(db, rc);
     sq_wunlock(s);
     return rc;

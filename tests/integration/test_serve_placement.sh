@@ -45,6 +45,10 @@ expect_jq "its agents: the built-in one, the whole run, running" "$OUT" \
     .share.of == 1 and .share.residues == [0] and .clock_offset_us == 0)'
 expect_api "list agents while it runs" 200 GET /agents "$TOK"
 expect_jq "the agent holds the run" "$OUT" ".items[0].runs == [\"$A\"]"
+wait_seconds "$A" "$TOK" 2 30
+api GET "/runs/$A" "$TOK" >/dev/null
+expect_jq "its last second follows the stored seconds" "$OUT" \
+  '.agents[0].last_second >= 1 and .agents[0].last_second < .seconds + 1'
 
 # ---- queued runs say what they wait for ----
 expect_api "a run behind it" 201 POST /runs "$TOK" "$(cfg 60s '')"
