@@ -49,6 +49,9 @@ wait_seconds "$A" "$TOK" 2 30
 api GET "/runs/$A" "$TOK" >/dev/null
 expect_jq "its last second follows the stored seconds" "$OUT" \
   '.agents[0].last_second >= 1 and .agents[0].last_second < .seconds + 1'
+cp "$OUT" "$WORK/run.json"
+expect_api "list agents" 200 GET /agents "$TOK"
+jq '.items[0]' "$OUT" >"$WORK/agent.json"
 
 # ---- queued runs say what they wait for ----
 expect_api "a run behind it" 201 POST /runs "$TOK" "$(cfg 60s '')"
@@ -94,6 +97,21 @@ expect_api "stop B" 202 POST "/runs/$B/stop" "$TOK" '{}'
 wait_run "$B" "$TOK" 30 stopped
 expect_api "list agents at the end" 200 GET /agents "$TOK"
 expect_jq "the agent holds no run" "$OUT" '.items[0].runs == []'
+
+# ---- the Run and the Agent match docs/openapi.json ----
+ROOT=${MT_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+if command -v node >/dev/null && [[ -d $ROOT/node_modules/ajv ]]; then
+  for what in Run Agent; do
+    jq --arg w "$what" '{"$schema": "https://json-schema.org/draft/2020-12/schema",
+      "$defs": .components.schemas, "$ref": "#/$defs/\($w)"}' "$ROOT/docs/openapi.json" |
+      sed 's|#/components/schemas/|#/$defs/|g' >"$WORK/$what.schema.json"
+  done
+  node "$ROOT/tests/schema/validate.mjs" "$WORK/Run.schema.json" "$WORK/run.json" ||
+    fail "the Run does not match docs/openapi.json"
+  node "$ROOT/tests/schema/validate.mjs" "$WORK/Agent.schema.json" "$WORK/agent.json" ||
+    fail "the Agent does not match docs/openapi.json"
+  pass "the Run and the Agent match docs/openapi.json"
+fi
 
 stop_serve
 expect_eq "serve exits 0 on SIGTERM" "$SERVE_RC" 0
