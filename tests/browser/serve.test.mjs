@@ -321,6 +321,17 @@ test('schedules and agents pages', { skip }, async () => {
   assert.equal(row[4], '1');
   assert.equal(row[5], 'zone=local');
   await shot(page, 'serve-agents.png');
+  /* the selector filter: matching, matching none, and a bad selector's problem */
+  await page.fill('#agent-selector', 'zone in (local,a)');
+  await page.click('#agent-filter button[type=submit]');
+  await ui(() => location.hash === '#/agents?selector=' + encodeURIComponent('zone in (local,a)') && document.querySelector('#agents tr[data-agent="local"]'), null, 20000);
+  await page.fill('#agent-selector', 'zone=nowhere');
+  await page.click('#agent-filter button[type=submit]');
+  await ui(() => /No agent matches zone=nowhere/.test(document.querySelector('#agents tbody').textContent), null, 20000);
+  await page.fill('#agent-selector', 'zone in a');
+  await page.click('#agent-filter button[type=submit]');
+  await page.waitForSelector('.problem', { timeout: 20000 * SLOW });
+  assert.match(await page.textContent('.problem'), /column 9/);
 });
 
 test('a queued run says which agents it waits for, and is stopped while it waits', { skip }, async () => {

@@ -19,6 +19,17 @@ expect_jq "the built-in agent: labels, capacity, version, state, no runs" "$OUT"
    .capacity == 1 and .version == \"$VERSION\" and .state == \"up\" and .runs == [] and
    .active_runs == 0)"
 
+expect_api "one agent by name" 200 GET /agents/local "$TOK"
+expect_jq "it is the built-in agent" "$OUT" '.name == "local" and .capacity == 1'
+expect_problem "an unknown agent" 404 not-found GET /agents/gen-9 "$TOK"
+expect_api "agents a selector matches" 200 GET "/agents?selector=zone%20in%20(local,a)" "$TOK"
+expect_jq "the built-in agent matches zone in (local,a)" "$OUT" '[.items[].name] == ["local"]'
+expect_api "agents another selector matches" 200 GET "/agents?selector=zone!%3Dlocal" "$TOK"
+expect_jq "none matches zone!=local" "$OUT" '.items == []'
+expect_problem "a bad selector" 422 validation GET "/agents?selector=zone%20in%20a" "$TOK"
+expect_jq "the selector error names the column" "$OUT" \
+  '.errors[0].pointer == "?selector" and (.errors[0].detail | test("column 9"))'
+
 # ---- the placement keys are checked at the door ----
 bad() { # WHAT POINTER CONFIG-EXTRA
   expect_problem "$1" 422 validation POST /runs "$TOK" \

@@ -1219,14 +1219,20 @@
   async function pageAgents(c) {
     const msg = h('div');
     const body = h('tbody');
-    app.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Agents'), h('span', { class: 'grow' }), h('button', { onclick: () => route() }, 'Refresh')));
+    /* a label selector narrows the list: the agents an agent_labels would choose from */
+    const selector = c.query.get('selector') || '';
+    const selInput = h('input', { id: 'agent-selector', type: 'text', placeholder: 'label selector, e.g. zone in (a,b),tier!=spot', value: selector, size: 40 });
+    const applySel = (ev) => { ev.preventDefault(); const v = selInput.value.trim(); go(v ? '#/agents?selector=' + encodeURIComponent(v) : '#/agents'); };
+    app.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Agents'), h('span', { class: 'grow' }),
+      h('form', { class: 'inline-form', id: 'agent-filter', onsubmit: applySel }, selInput, ' ', h('button', { type: 'submit' }, 'Filter')),
+      ' ', h('button', { onclick: () => route() }, 'Refresh')));
     app.appendChild(msg);
     app.appendChild(h('div', { class: 'card' }, h('table', { class: 'list', id: 'agents' },
       h('thead', null, headRow(['Name', 'State', 'Version', '#Active runs', '#Capacity', 'Labels', 'Runs', 'Last heartbeat'])), body)));
     let r;
-    try { r = await get('/agents', { signal: c.signal }); } catch (e) { showError(msg, e); return; }
+    try { r = await get('/agents' + (selector ? '?selector=' + encodeURIComponent(selector) : ''), { signal: c.signal }); } catch (e) { showError(msg, e); return; }
     const items = Array.isArray(r) ? r : (r && r.items) || [];
-    if (!items.length) body.appendChild(h('tr', null, h('td', { colspan: 8, class: 'dim empty' }, 'No agents.')));
+    if (!items.length) body.appendChild(h('tr', null, h('td', { colspan: 8, class: 'dim empty' }, selector ? 'No agent matches ' + selector + '.' : 'No agents.')));
     const stateClass = { up: 'ok', down: 'bad', draining: 'state-stopped', stopped: '' };
     for (const a of items) {
       const runs = Array.isArray(a.runs) ? a.runs : [];
