@@ -17,6 +17,7 @@
 #include "server/cron.h"
 #include "server/log.h"
 #include "server/cache.h"
+#include "server/placement.h"
 #include "server/serve.h"
 #include "server/serve_embed.h"
 
@@ -807,6 +808,54 @@ static void api_run(api_ctx_t *c, const char *m, const char *id, const char *sub
 
 /* ---- schedules, agents, webhooks, tokens ------------------------------------------------- */
 
+/* GET /agents (?selector= keeps the agents a label selector matches: placement.h) and
+ * GET /agents/{name}. */
+static void api_agents(api_ctx_t *c, const char *name)
+{
+    const char *selector = name ? NULL : api_q(c, "selector");
+    mt_selector_t *sel = NULL;
+    if (selector) {
+        mt_parse_err_t perr = {0};
+        sel = malloc(sizeof *sel);
+        if (sel == NULL) {
+            api_problem(c, 500, "internal", NULL, "out of memory");
+            return;
+        }
+        if (mt_selector_parse(selector, sel, &perr) != MT_OK) {
+            api_problem(c, 422, "validation", "?selector", "selector: column %d: %s", perr.col,
+                        perr.msg);
+            free(sel);
+            return;
+        }
+    }
+    json_t *out = NULL;
+    int rc = c->st->ops->agent_list(c->st, mt__now_ms(), &out);
+    if (rc != MT_OK) {
+        free(sel);
+        api_store_err(c, rc, "agents");
+        return;
+    }
+    json_t *items = json_object_get(out, "items");
+    for (size_t i = json_array_size(items); i-- > 0;) {
+        json_t *a = json_array_get(items, i);
+        int keep = name ? strcmp(json_string_value(json_object_get(a, "name")), name) == 0
+                        : sel == NULL || mt_selector_match(sel, json_object_get(a, "labels"));
+        if (!keep)
+            json_array_remove(items, i);
+    }
+    free(sel);
+    if (name == NULL) {
+        api_json(c, 200, out);
+        return;
+    }
+    json_t *one = json_incref(json_array_get(items, 0));
+    json_decref(out);
+    if (one == NULL)
+        api_problem(c, 404, "not-found", NULL, "agent %s not found", name);
+    else
+        api_json(c, 200, one);
+}
+
 static int64_t api_next_fire(const json_t *b)
 {
     mt_cron_t cr;
@@ -1033,11 +1082,9 @@ static void api_route(api_ctx_t *c, const mt__api_match_t *r)
                 json_pack("{s:s,s:s}", "token_id", c->token_id, "role", api_role_name(c->role)));
         break;
     case MT__R_AGENTS:
-        if (api_auth(c, ROLE_VIEWER) == 0) {
-            json_t *out = NULL;
-            int rc = c->st->ops->agent_list(c->st, mt__now_ms(), &out);
-            rc == MT_OK ? api_json(c, 200, out) : api_store_err(c, rc, "agents");
-        }
+    case MT__R_AGENT:
+        if (api_auth(c, ROLE_VIEWER) == 0)
+            api_agents(c, id);
         break;
     case MT__R_WEBHOOKS:
     case MT__R_WEBHOOK:

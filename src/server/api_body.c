@@ -9,6 +9,7 @@
 #include "mortar/error.h"
 #include "runspec/runspec.h"
 #include "server/agent.h"
+#include "server/placement.h"
 #include "server/cron.h"
 #include "server/serve.h"
 
@@ -129,6 +130,18 @@ static int bd_config(json_t *parent, const char *key, const char *base, bool can
         }
     }
     mt_runspec_dispose(&s);
+    if (rc == MT_OK) {
+        /* the placement keys' syntax (placement.h: the label selector) */
+        mt_place_cfg_t pc;
+        char pkey[32], perr[256];
+        if (mt_place_cfg_read(json_object_get(parent, key), &pc, pkey, sizeof pkey, perr,
+                              sizeof perr) != MT_OK) {
+            char p[300];
+            snprintf(p, sizeof p, "%s/%s", base, pkey);
+            bd_fail(e, p, "%s", perr);
+            return -1;
+        }
+    }
     if (rc == MT_OK)
         return 0;
     bd_fail(e, rerr.at.src == MT_RS_SRC_JSON && rerr.at.name[0] ? rerr.at.name : base, "%s",

@@ -38,6 +38,7 @@ static const ar_route_t ar_routes[] = {
     {MT__R_SCHEDULE, "schedules", 1, NULL, "/api/v1/schedules/{id}", "GET, PUT, PATCH, DELETE"},
     {MT__R_WHOAMI, "whoami", 0, NULL, "/api/v1/whoami", "GET"},
     {MT__R_AGENTS, "agents", 0, NULL, "/api/v1/agents", "GET"},
+    {MT__R_AGENT, "agents", 1, NULL, "/api/v1/agents/{name}", "GET"},
     {MT__R_WEBHOOKS, "webhooks", 0, NULL, "/api/v1/webhooks", "GET, POST"},
     {MT__R_WEBHOOK, "webhooks", 1, NULL, "/api/v1/webhooks/{id}", "DELETE"},
     {MT__R_WEBHOOK, "webhooks", 1, "deliveries", "/api/v1/webhooks/{id}/deliveries", "GET"},

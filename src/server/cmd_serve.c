@@ -27,6 +27,7 @@
 #include "server/cache.h"
 #include "server/analysis.h"
 #include "server/log.h"
+#include "server/placement.h"
 #include "server/scheduler.h"
 #include "server/serve.h"
 #include "server/ui_assets.h"
@@ -204,6 +205,8 @@ static void sv_on_heartbeat(const char *subject, const void *msg, size_t len, vo
         sv->store->ops->agent_heartbeat(sv->store, name, labels ? labels : "{}",
                                         (int)json_integer_value(json_object_get(j, "capacity")),
                                         (int)json_integer_value(json_object_get(j, "active")),
+                                        json_string_value(json_object_get(j, "version")),
+                                        json_string_value(json_object_get(j, "state")),
                                         mt__now_ms());
         free(labels);
     }
@@ -220,41 +223,261 @@ static void sv_fail_run(mt__serve_t *sv, const char *id, const char *reason)
     mt_log(MT_LOG_WARN, "run error", "run", id, "reason", reason, NULL);
 }
 
-/* Starts the oldest queued run when the local agent has room; 1 when one started. */
-static int sv_dispatch_one(mt__serve_t *sv)
+/* ---- placement: which queued run starts, on which agents (docs/placement.md) ---- */
+
+/* Queued runs for which too few matching agents are up: since when (dispatcher thread only). */
+typedef struct sv_waiting {
+    char id[40];
+    int64_t since_ms;
+    int seen;
+} sv_waiting_t;
+
+#define SV_MAX_WAITING 512
+static sv_waiting_t sv_waiting[SV_MAX_WAITING];
+
+static int64_t sv_waiting_since(const char *id, int64_t now)
 {
-    if (mt_agent_active(sv->agent) >= sv->agent_capacity)
-        return 0;
-    json_t *run = NULL;
-    if (sv->store->ops->run_next_queued(sv->store, &run) != MT_OK)
-        return 0;
-    const char *id = json_string_value(json_object_get(run, "id"));
-    const char *test = json_string_value(json_object_get(run, "test_id"));
-    char *cfg = json_dumps(json_object_get(run, "config"), JSON_COMPACT);
-    char err[512] = "";
-    pthread_mutex_lock(&sv->run_mu);
-    json_t *started = NULL;
-    int rc = sv->store->ops->run_start(sv->store, id, sv->agent_name, &started);
-    if (rc == MT_OK) {
-        char labels[160];
-        sv_run_labels(id, test, labels, sizeof labels);
-        sv_lr_set(id, labels);
-        rc = mt_agg_watch(sv->agg, id, cfg, 1, err, sizeof err);
-        if (rc == MT_OK)
-            rc = mt_agent_start(sv->agent, id, cfg, err, sizeof err);
-        if (rc == MT_OK) {
-            mt_log(MT_LOG_INFO, "run started", "run", id, "agent", sv->agent_name, NULL);
-            mt__sse_state(sv->live, id, started);
-        } else {
-            sv_metrics_end(sv, id);
-            sv_fail_run(sv, id, err[0] ? err : mt_strerror(rc));
+    sv_waiting_t *free_slot = NULL;
+    for (size_t i = 0; i < SV_MAX_WAITING; i++) {
+        if (strcmp(sv_waiting[i].id, id) == 0) {
+            sv_waiting[i].seen = 1;
+            return sv_waiting[i].since_ms;
+        }
+        if (free_slot == NULL && sv_waiting[i].id[0] == '\0')
+            free_slot = &sv_waiting[i];
+    }
+    if (free_slot) {
+        snprintf(free_slot->id, sizeof free_slot->id, "%s", id);
+        free_slot->since_ms = now;
+        free_slot->seen = 1;
+    }
+    return now;
+}
+
+/* Forgets the runs not seen in this pass (started, stopped, or agents came up). */
+static void sv_waiting_sweep(void)
+{
+    for (size_t i = 0; i < SV_MAX_WAITING; i++) {
+        if (!sv_waiting[i].seen)
+            sv_waiting[i].id[0] = '\0';
+        sv_waiting[i].seen = 0;
+    }
+}
+
+/* The agents placement may use: the store's list, with the built-in agent's own count. */
+static mt_place_agent_t *sv_place_agents(mt__serve_t *sv, json_t **list, size_t *n)
+{
+    *n = 0;
+    if (sv->store->ops->agent_list(sv->store, mt__now_ms(), list) != MT_OK)
+        return NULL;
+    json_t *items = json_object_get(*list, "items");
+    size_t cnt = json_array_size(items);
+    mt_place_agent_t *a = calloc(cnt ? cnt : 1, sizeof *a);
+    if (a == NULL)
+        return NULL;
+    for (size_t i = 0; i < cnt; i++) {
+        json_t *it = json_array_get(items, i);
+        const char *name = json_string_value(json_object_get(it, "name"));
+        const char *state = json_string_value(json_object_get(it, "state"));
+        json_t *labels = json_object_get(it, "labels");
+        /* labels as text: json_dumps is freed with the list (kept in a hidden key) */
+        char *text = labels ? json_dumps(labels, JSON_COMPACT) : NULL;
+        json_object_set_new(it, "_labels_text", json_string(text ? text : "{}"));
+        free(text);
+        a[i].name = name ? name : "";
+        a[i].labels_json = json_string_value(json_object_get(it, "_labels_text"));
+        a[i].capacity = (int)json_integer_value(json_object_get(it, "capacity"));
+        int reported = (int)json_integer_value(json_object_get(it, "active_runs"));
+        int assigned = (int)json_array_size(json_object_get(it, "runs"));
+        a[i].active = reported > assigned ? reported : assigned;
+        a[i].up = state && strcmp(state, "up") == 0;
+        if (sv->agent && strcmp(a[i].name, sv->agent_name) == 0) {
+            /* the built-in agent: its own count, not the last heartbeat's */
+            a[i].capacity = sv->agent_capacity;
+            a[i].active = mt_agent_active(sv->agent);
+            a[i].up = 1;
         }
     }
-    pthread_mutex_unlock(&sv->run_mu);
+    *n = cnt;
+    return a;
+}
+
+/* A run placed on agents other than the built-in one alone: the two-phase start over NATS.
+ * stand-in until nats merges: without NATS no other agent can be up, so this is not reached
+ * by mortar serve today; it fails the run with a clear reason instead of hanging. */
+static int sv_start_distributed(mt__serve_t *sv, const json_t *run, const mt_place_agent_t *agents,
+                                const size_t *chosen, unsigned n, char *err, size_t errlen)
+{
+    (void)sv;
+    (void)run;
+    (void)agents;
+    (void)chosen;
+    snprintf(err, errlen, "%u agents were chosen but this server has no NATS bus to reach them", n);
+    return MT_EINVAL;
+}
+
+/* Starts run on the built-in agent (the path of every run before NATS). */
+static void sv_start_local(mt__serve_t *sv, const json_t *run, const char *cfg)
+{
+    const char *id = json_string_value(json_object_get(run, "id"));
+    const char *test = json_string_value(json_object_get(run, "test_id"));
+    char err[512] = "";
+    json_t *started = NULL;
+    int rc = sv->store->ops->run_start(sv->store, id, sv->agent_name, &started);
+    if (rc != MT_OK)
+        return;
+    mt_store_run_agent_t ra = MT_STORE_RUN_AGENT_INIT(sv->agent_name);
+    ra.index = 0;
+    ra.share_json = "{\"index\":0,\"of\":1,\"period\":1,\"residues\":[0]}";
+    ra.state = "running";
+    ra.clock_offset_us = 0;
+    ra.start_skew_us = 0;
+    sv->store->ops->run_agent_put(sv->store, id, &ra);
+    char labels[160];
+    sv_run_labels(id, test, labels, sizeof labels);
+    sv_lr_set(id, labels);
+    rc = mt_agg_watch(sv->agg, id, cfg, 1, err, sizeof err);
+    if (rc == MT_OK)
+        rc = mt_agent_start(sv->agent, id, cfg, err, sizeof err);
+    if (rc == MT_OK) {
+        mt_log(MT_LOG_INFO, "run started", "run", id, "agent", sv->agent_name, NULL);
+        json_decref(started);
+        started = NULL;
+        if (sv->store->ops->run_get(sv->store, id, &started) == MT_OK)
+            mt__sse_state(sv->live, id, started);
+    } else {
+        sv_metrics_end(sv, id);
+        sv_fail_run(sv, id, err[0] ? err : mt_strerror(rc));
+    }
     json_decref(started);
-    free(cfg);
-    json_decref(run);
-    return 1;
+}
+
+/* Tries one queued run. Returns 1 when it started or ended (the pass begins again), 0 when it
+ * waits; *blocks = 1 when it waits for busy agents it will get (later runs do not overtake). */
+static int sv_try_run(mt__serve_t *sv, json_t *run, const mt_place_agent_t *agents, size_t nag,
+                      int64_t now, int *blocks)
+{
+    const char *id = json_string_value(json_object_get(run, "id"));
+    json_t *config = json_object_get(run, "config");
+    mt_place_cfg_t pc;
+    char key[32], err[512] = "";
+    *blocks = 0;
+    if (mt_place_cfg_read(config, &pc, key, sizeof key, err, sizeof err) != MT_OK) {
+        sv_fail_run(sv, id, err);
+        return 1;
+    }
+    size_t *chosen = calloc(pc.agents, sizeof *chosen);
+    if (chosen == NULL)
+        return 0;
+    mt_place_stats_t st;
+    char reason[600] = "";
+    int rc = mt_place_ex(agents, nag, pc.agents, pc.selector, chosen, reason, sizeof reason, &st);
+    int done = 0;
+    if (rc == MT_EINVAL) {
+        sv_fail_run(sv, id, reason);
+        done = 1;
+    } else if (rc == MT_EBUSY) {
+        int changed = 0;
+        if (sv->store->ops->run_queued_reason(sv->store, id, reason, &changed) == MT_OK &&
+            changed) {
+            json_t *cur = NULL;
+            if (sv->store->ops->run_get(sv->store, id, &cur) == MT_OK)
+                mt__sse_state(sv->live, id, cur);
+            json_decref(cur);
+            mt_log(MT_LOG_INFO, "run waits for agents", "run", id, "reason", reason, NULL);
+        }
+        if (st.matching_up >= pc.agents) {
+            *blocks = 1; /* enough agents exist: its turn comes when they free up */
+        } else {
+            int64_t since = sv_waiting_since(id, now);
+            if (pc.timeout_ms > 0 && now - since >= pc.timeout_ms) {
+                char why[800], t[32];
+                if (pc.timeout_ms % 1000 == 0)
+                    snprintf(t, sizeof t, "%llds", pc.timeout_ms / 1000);
+                else
+                    snprintf(t, sizeof t, "%lld.%03llds", pc.timeout_ms / 1000,
+                             pc.timeout_ms % 1000);
+                snprintf(why, sizeof why, "placement timeout after %s: %s", t, reason);
+                sv_fail_run(sv, id, why);
+                done = 1;
+            }
+        }
+    } else if (rc == MT_OK) {
+        json_t *stripped = mt_place_cfg_strip(config);
+        char *cfg = stripped ? json_dumps(stripped, JSON_COMPACT) : NULL;
+        json_decref(stripped);
+        pthread_mutex_lock(&sv->run_mu);
+        if (cfg == NULL) {
+            sv_fail_run(sv, id, "the run config cannot be encoded");
+        } else if (pc.agents == 1 && sv->agent &&
+                   strcmp(agents[chosen[0]].name, sv->agent_name) == 0) {
+            sv_start_local(sv, run, cfg);
+        } else if (sv_start_distributed(sv, run, agents, chosen, pc.agents, err, sizeof err) !=
+                   MT_OK) {
+            sv_fail_run(sv, id, err);
+        }
+        pthread_mutex_unlock(&sv->run_mu);
+        free(cfg);
+        done = 1;
+    }
+    free(chosen);
+    return done;
+}
+
+/* Agents that match a waiting run's selector are held for it: later runs see them busy. */
+static void sv_reserve(mt_place_agent_t *agents, size_t n, const json_t *run)
+{
+    mt_place_cfg_t pc;
+    char key[32], err[256];
+    mt_selector_t *sel = malloc(sizeof *sel);
+    if (sel == NULL ||
+        mt_place_cfg_read(json_object_get(run, "config"), &pc, key, sizeof key, err, sizeof err) !=
+            MT_OK ||
+        mt_selector_parse(pc.selector, sel, NULL) != MT_OK) {
+        free(sel);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *labels = json_loads(agents[i].labels_json ? agents[i].labels_json : "{}", 0, NULL);
+        if (mt_selector_match(sel, labels) && agents[i].active < agents[i].capacity)
+            agents[i].active = agents[i].capacity;
+        json_decref(labels);
+    }
+    free(sel);
+}
+
+/* One pass over the queued runs, oldest first: the first that can be placed starts. A run
+ * that waits for busy agents keeps its turn: the agents it could use are held for it, so later
+ * runs start only on other agents. A run for which too few matching agents are up holds
+ * nothing and ends `error` after its placement_timeout. Returns 1 when a run started or
+ * ended. */
+static int sv_dispatch_one(mt__serve_t *sv)
+{
+    mt_store_page_t pg = {500, NULL};
+    json_t *page = NULL;
+    if (sv->store->ops->run_list(sv->store, "queued", NULL, &pg, &page) != MT_OK)
+        return 0;
+    json_t *items = json_object_get(page, "items");
+    int done = 0;
+    if (json_array_size(items) > 0) {
+        json_t *list = NULL;
+        size_t nag = 0;
+        mt_place_agent_t *agents = sv_place_agents(sv, &list, &nag);
+        int64_t now = mt__now_ms();
+        for (size_t k = json_array_size(items); agents && k-- > 0 && !done && !sv->stopping;) {
+            int blocks = 0;
+            json_t *run = json_array_get(items, k);
+            done = sv_try_run(sv, run, agents, nag, now, &blocks);
+            if (blocks)
+                sv_reserve(agents, nag, run);
+        }
+        free(agents);
+        json_decref(list);
+    }
+    if (!done)
+        sv_waiting_sweep();
+    json_decref(page);
+    return done;
 }
 
 static void *sv_dispatcher(void *arg)
@@ -347,7 +570,8 @@ static const struct {
     {"mortar_bus_pending", MT_GAUGE, "Bus messages published and not yet delivered."},
     {"mortar_outbox_pending", MT_GAUGE, "Webhook deliveries waiting in the outbox."},
     {"mortar_webhook_deliveries_total", MT_COUNTER, "Webhook delivery attempts, by result."},
-    {"mortar_agents", MT_GAUGE, "Agents, by state (up: a heartbeat in the last 10 s)."},
+    {"mortar_agents", MT_GAUGE,
+     "Agents, by state (up, draining, stopped; down: no heartbeat for 10 s)."},
     {"mortar_run_rps", MT_GAUGE, "Completed requests per second of a running run (last second)."},
     {"mortar_run_latency_seconds", MT_GAUGE,
      "Latency percentiles of a running run's last second, seconds."},
@@ -409,18 +633,24 @@ static char *sv_metrics_text(mt__serve_t *sv, size_t *len)
     mt_metrics_set(sv->metrics, "mortar_bus_pending", "", (double)mt_bus_pending(sv->bus));
     json_t *agents = NULL;
     if (sv->store->ops->agent_list(sv->store, mt__now_ms(), &agents) == MT_OK) {
-        int up = 0, down = 0;
+        static const char *const ag_states[] = {"up", "down", "draining", "stopped"};
+        int count[4] = {0};
         size_t i;
         json_t *a;
         json_array_foreach(json_object_get(agents, "items"), i, a)
         {
-            if (strcmp(json_string_value(json_object_get(a, "state")), "up") == 0)
-                up++;
-            else
-                down++;
+            const char *st = json_string_value(json_object_get(a, "state"));
+            size_t k = 1; /* anything unknown counts as down */
+            for (size_t j = 0; st && j < 4; j++)
+                if (strcmp(st, ag_states[j]) == 0)
+                    k = j;
+            count[k]++;
         }
-        mt_metrics_set(sv->metrics, "mortar_agents", "state=\"up\"", up);
-        mt_metrics_set(sv->metrics, "mortar_agents", "state=\"down\"", down);
+        for (size_t j = 0; j < 4; j++) {
+            char l[32];
+            snprintf(l, sizeof l, "state=\"%s\"", ag_states[j]);
+            mt_metrics_set(sv->metrics, "mortar_agents", l, count[j]);
+        }
         json_decref(agents);
     }
     return mt_metrics_render(sv->metrics, len);
@@ -1003,7 +1233,7 @@ int mt_cli_serve(int argc, char **argv)
         goto out;
     }
     sv.store->ops->agent_heartbeat(sv.store, sv.agent_name, info.labels_json, o.capacity, 0,
-                                   mt__now_ms());
+                                   MT_VERSION, "up", mt__now_ms());
     d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                              MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
                          0, NULL, NULL, sv_handler, &sv, MHD_OPTION_SOCK_ADDR, &addr,

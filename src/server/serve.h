@@ -123,6 +123,7 @@ enum {
     MT__R_SCHEDULE,
     MT__R_WHOAMI,
     MT__R_AGENTS,
+    MT__R_AGENT,
     MT__R_WEBHOOKS,
     MT__R_WEBHOOK,
     MT__R_TOKENS,

@@ -35,6 +35,24 @@ typedef struct mt_store_rows {
     size_t n;
 } mt_store_rows_t;
 
+/* One agent's part of a run, for run_agent_put. Strings are borrowed. */
+#define MT_STORE_KEEP INT64_MIN
+typedef struct mt_store_run_agent {
+    const char *name;        /* required */
+    int64_t index;           /* MT_STORE_KEEP: as stored */
+    const char *share_json;  /* the part (split.h's JSON text); NULL: keep */
+    const char *state;       /* preparing|ready|running|ended|lost|refused; NULL: keep */
+    const char *reason;      /* NULL: keep */
+    int64_t clock_offset_us; /* MT_STORE_KEEP: keep */
+    int64_t start_skew_us;   /* MT_STORE_KEEP: keep */
+    int64_t last_second;     /* MT_STORE_KEEP: keep */
+} mt_store_run_agent_t;
+/* Every field "keep": set the ones to change. */
+#define MT_STORE_RUN_AGENT_INIT(nm)                                                                \
+    {                                                                                              \
+        (nm), MT_STORE_KEEP, NULL, NULL, NULL, MT_STORE_KEEP, MT_STORE_KEEP, MT_STORE_KEEP         \
+    }
+
 typedef struct mt_store_ops {
     const char *name; /* "sqlite" */
     void (*close)(mt_store_t *s);
@@ -79,7 +97,12 @@ typedef struct mt_store_ops {
                     const mt_store_page_t *pg, json_t **out);
     /* The oldest queued run (MT_ENOTFOUND when none). */
     int (*run_next_queued)(mt_store_t *s, json_t **out);
-    /* queued -> running (event run.started); ECONFLICT when it is no longer queued. */
+    /* A queued run's reason (what it waits for: placement.h), written only when it changed;
+     * *changed = 1 then (no event: the reason is progress, not a state change). MT_OK and
+     * *changed = 0 when the run is no longer queued. */
+    int (*run_queued_reason)(mt_store_t *s, const char *id, const char *reason, int *changed);
+    /* queued -> running (event run.started), clearing the queued reason; ECONFLICT when it is
+     * no longer queued. agent: the agent's name, or the agents' names joined by ','. */
     int (*run_start)(mt_store_t *s, const char *id, const char *agent, json_t **out);
     /* Any non-final state -> state (final), with the summary and verdicts (JSON text or NULL)
      * and the number of stored seconds (events run.finished, and run.stopped when stopped).
@@ -105,9 +128,23 @@ typedef struct mt_store_ops {
     /* Runs per state: {"queued":N,...} for /metrics; outbox = pending deliveries. */
     int (*run_counts)(mt_store_t *s, json_t **out, int64_t *outbox_pending);
 
+    /* ---- a run's agents (table run_agents, docs/placement.md) ---- */
+    /* Inserts or updates the row (run_id, a->name); fields of a that are NULL or MT_STORE_KEEP
+     * keep their stored value (on insert: index 0, state 'preparing', the rest null). The run
+     * must exist (else ECONFLICT); a bad state is EINVAL. */
+    int (*run_agent_put)(mt_store_t *s, const char *run_id, const struct mt_store_run_agent *a);
+    /* {"items":[{"name","index","share","state","reason","clock_offset_us","start_skew_us",
+     * "last_second","updated_at"}]} ordered by index (the Run's "agents" array). */
+    int (*run_agents_list)(mt_store_t *s, const char *run_id, json_t **out);
+
     /* ---- agents ---- */
+    /* Registers or refreshes an agent; version and state (NULL: keep as stored) are what the
+     * agent says of itself (state "up", "draining" or "stopped"). */
     int (*agent_heartbeat)(mt_store_t *s, const char *name, const char *labels_json, int capacity,
-                           int active, int64_t now_ms);
+                           int active, const char *version, const char *state, int64_t now_ms);
+    /* {"items":[{"name","labels","capacity","active_runs","runs":[run ids],"version","state",
+     * "last_heartbeat"}]}: state "down" when no heartbeat for 10 s before now_ms; runs = the
+     * runs whose part on it is preparing, ready or running. */
     int (*agent_list)(mt_store_t *s, int64_t now_ms, json_t **out);
 
     /* ---- schedules: body = {"test_id","cron","policy","enabled"} (validated) ---- */

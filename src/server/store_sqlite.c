@@ -809,9 +809,17 @@ static int sq_test_trend(mt_store_t *s, const char *id, size_t limit, json_t **o
 
 /* ---- runs ------------------------------------------------------------------------------- */
 
+/* A run's agents as a JSON array, by index (the Run's "agents"; run_agents_list's items). */
+#define SQ_RUN_AGENTS(where)                                                                       \
+    "(SELECT json_group_array(json(a)) FROM (SELECT json_object('name', name, 'index', idx, "      \
+    "'share', json(share_json), 'state', state, 'reason', reason, 'clock_offset_us', "             \
+    "clock_offset_us, 'start_skew_us', start_skew_us, 'last_second', last_second, 'updated_at', "  \
+    "updated_at) AS a FROM run_agents WHERE " where " ORDER BY idx, name))"
+
 #define SQ_RUN_COLS                                                                                \
     "SELECT id, test_id, test_version, schedule_id, state, reason, config_json, labels_json, "     \
-    "agent, created_at, started_at, ended_at, seconds, summary_json, verdicts_json FROM runs "
+    "agent, created_at, started_at, ended_at, seconds, summary_json, "                             \
+    "verdicts_json, " SQ_RUN_AGENTS("run_id = runs.id") " AS agents_json FROM runs "
 
 static int sq_run_get_db(sqlite3 *db, const char *id, json_t **out)
 {
@@ -908,6 +916,18 @@ static int sq_run_next_queued(mt_store_t *s, json_t **out)
     return rc;
 }
 
+static int sq_run_queued_reason(mt_store_t *s, const char *id, const char *reason, int *changed)
+{
+    sqlite3 *db = sq_wlock(s);
+    int rc = sq_run(db, sq_prep(db,
+                                "UPDATE runs SET reason = ?1 WHERE id = ?2 AND state = 'queued' "
+                                "AND reason IS NOT ?1",
+                                "ss", reason, id));
+    *changed = rc == MT_OK && sqlite3_changes(db) > 0;
+    sq_wunlock(s);
+    return rc;
+}
+
 static int sq_run_start(mt_store_t *s, const char *id, const char *agent, json_t **out)
 {
     char now[32];
@@ -915,10 +935,12 @@ static int sq_run_start(mt_store_t *s, const char *id, const char *agent, json_t
     sqlite3 *db = sq_wlock(s);
     int rc = sq_begin(db);
     if (rc == MT_OK)
-        rc = sq_run(db, sq_prep(db,
-                                "UPDATE runs SET state = 'running', agent = ?, started_at = ? "
-                                "WHERE id = ? AND state = 'queued'",
-                                "sss", agent, now, id));
+        rc = sq_run(
+            db,
+            sq_prep(db,
+                    "UPDATE runs SET state = 'running', agent = ?, started_at = ?, reason = NULL "
+                    "WHERE id = ? AND state = 'queued'",
+                    "sss", agent, now, id));
     if (rc == MT_OK && sqlite3_changes(db) == 0)
         rc = MT_ECONFLICT;
     json_t *run = NULL;
@@ -940,7 +962,15 @@ static int sq_finish_db(sqlite3 *db, const char *id, const char *state, const ch
 {
     char now[32];
     mt__rfc3339(mt__now_ms(), now);
+    /* the run is over: so are the parts of its agents that were still in progress */
     int rc = sq_run(db, sq_prep(db,
+                                "UPDATE run_agents SET state = 'ended', updated_at = ?1 "
+                                "WHERE run_id = ?2 AND state IN ('preparing','ready','running') "
+                                "AND EXISTS (SELECT 1 FROM runs WHERE id = ?2 AND state IN "
+                                "('queued','running'))",
+                                "ss", now, id));
+    if (rc == MT_OK)
+        rc = sq_run(db, sq_prep(db,
                                 "UPDATE runs SET state = ?, reason = ?, ended_at = ?, "
                                 "summary_json = coalesce(?, summary_json), "
                                 "verdicts_json = coalesce(?, verdicts_json), "
@@ -1012,6 +1042,12 @@ static int sq_run_append_second(mt_store_t *s, const char *run_id, uint32_t seco
                                 "UPDATE runs SET seconds = (SELECT count(*) FROM run_seconds "
                                 "WHERE run_id = ?1 AND tag = '') WHERE id = ?1",
                                 "s", run_id));
+    /* a merged second is complete: every agent still running the run has sent it */
+    if (rc == MT_OK)
+        rc = sq_run(db, sq_prep(db,
+                                "UPDATE run_agents SET last_second = ?2 WHERE run_id = ?1 AND "
+                                "state = 'running' AND coalesce(last_second, -1) < ?2",
+                                "si", run_id, (int64_t)second));
     rc = sq_end(db, rc);
     sq_wunlock(s);
     return rc;
@@ -1178,19 +1214,89 @@ static int sq_run_counts(mt_store_t *s, json_t **out, int64_t *outbox_pending)
     return MT_OK;
 }
 
+/* ---- a run's agents -------------------------------------------------------------------- */
+
+static int sq_run_agent_state_ok(const char *st)
+{
+    static const char *const states[] = {"preparing", "ready",   "running", "ended",
+                                         "lost",      "refused", NULL};
+    for (const char *const *p = states; *p; p++)
+        if (strcmp(st, *p) == 0)
+            return 1;
+    return 0;
+}
+
+static int sq_run_agent_put(mt_store_t *s, const char *run_id, const mt_store_run_agent_t *a)
+{
+    if (a == NULL || a->name == NULL || (a->state && !sq_run_agent_state_ok(a->state)))
+        return MT_EINVAL;
+    char now[32];
+    mt__rfc3339(mt__now_ms(), now);
+    sqlite3 *db = sq_wlock(s);
+    sqlite3_stmt *st =
+        sq_prep(db,
+                "INSERT INTO run_agents(run_id,name,idx,share_json,state,reason,clock_offset_us,"
+                "start_skew_us,last_second,updated_at) VALUES(?1,?2,coalesce(?3,0),?4,"
+                "coalesce(?5,'preparing'),?6,?7,?8,?9,?10) ON CONFLICT(run_id,name) DO UPDATE SET "
+                "idx = coalesce(?3, idx), share_json = coalesce(?4, share_json), "
+                "state = coalesce(?5, state), reason = coalesce(?6, reason), "
+                "clock_offset_us = coalesce(?7, clock_offset_us), "
+                "start_skew_us = coalesce(?8, start_skew_us), "
+                "last_second = coalesce(?9, last_second), updated_at = ?10",
+                "ss", run_id, a->name);
+    if (st) {
+        const int64_t nums[] = {a->index, a->clock_offset_us, a->start_skew_us, a->last_second};
+        const int cols[] = {3, 7, 8, 9};
+        for (int i = 0; i < 4; i++)
+            if (nums[i] == MT_STORE_KEEP)
+                sqlite3_bind_null(st, cols[i]);
+            else
+                sqlite3_bind_int64(st, cols[i], nums[i]);
+        const char *texts[] = {a->share_json, a->state, a->reason, now};
+        const int tcols[] = {4, 5, 6, 10};
+        for (int i = 0; i < 4; i++)
+            if (texts[i])
+                sqlite3_bind_text(st, tcols[i], texts[i], -1, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(st, tcols[i]);
+    }
+    int rc = sq_run(db, st);
+    sq_wunlock(s);
+    return rc;
+}
+
+static int sq_run_agents_list(mt_store_t *s, const char *run_id, json_t **out)
+{
+    sq_conn_t *c = sq_rlock(s);
+    json_t *row = NULL;
+    int rc = sq_one(c->db, sq_prep(c->db, "SELECT id FROM runs WHERE id = ?", "s", run_id), NULL);
+    if (rc == MT_OK)
+        rc = sq_one(
+            c->db,
+            sq_prep(c->db, "SELECT " SQ_RUN_AGENTS("run_id = ?1") " AS items_json", "s", run_id),
+            &row);
+    pthread_mutex_unlock(&c->mu);
+    if (rc == MT_OK)
+        *out = row;
+    return rc;
+}
+
 /* ---- agents ----------------------------------------------------------------------------- */
 
 static int sq_agent_heartbeat(mt_store_t *s, const char *name, const char *labels_json,
-                              int capacity, int active, int64_t now_ms)
+                              int capacity, int active, const char *version, const char *state,
+                              int64_t now_ms)
 {
     sqlite3 *db = sq_wlock(s);
     int rc = sq_run(db, sq_prep(db,
                                 "INSERT INTO agents(name,labels_json,capacity,active_runs,"
-                                "last_heartbeat) VALUES(?1,?2,?3,?4,?5) ON CONFLICT(name) DO "
+                                "last_heartbeat,version,state) VALUES(?1,?2,?3,?4,?5,"
+                                "coalesce(?6,''),coalesce(?7,'up')) ON CONFLICT(name) DO "
                                 "UPDATE SET labels_json=?2, capacity=?3, active_runs=?4, "
-                                "last_heartbeat=?5",
-                                "ssnni", name, labels_json ? labels_json : "{}", capacity, active,
-                                now_ms));
+                                "last_heartbeat=?5, version=coalesce(?6,version), "
+                                "state=coalesce(?7,state)",
+                                "ssnniss", name, labels_json ? labels_json : "{}", capacity, active,
+                                now_ms, version, state));
     sq_wunlock(s);
     return rc;
 }
@@ -1201,8 +1307,12 @@ static int sq_agent_list(mt_store_t *s, int64_t now_ms, json_t **out)
     json_t *rows = NULL;
     int rc = sq_all(c->db,
                     sq_prep(c->db,
-                            "SELECT name, labels_json, capacity, active_runs, CASE WHEN "
-                            "last_heartbeat > ? THEN 'up' ELSE 'down' END AS state, "
+                            "SELECT name, labels_json, capacity, active_runs, "
+                            "(SELECT json_group_array(run_id) FROM (SELECT run_id FROM "
+                            "run_agents WHERE run_agents.name = agents.name AND state IN "
+                            "('preparing','ready','running') ORDER BY run_id)) AS runs_json, "
+                            "version, CASE WHEN state = 'stopped' THEN 'stopped' WHEN "
+                            "last_heartbeat <= ? THEN 'down' ELSE state END AS state, "
                             "strftime('%Y-%m-%dT%H:%M:%fZ', last_heartbeat / 1000.0, "
                             "'unixepoch') AS last_heartbeat FROM agents ORDER BY name",
                             "i", now_ms - 10000),
@@ -1578,6 +1688,7 @@ static const mt_store_ops_t sq_ops = {
     .run_get = sq_run_get,
     .run_list = sq_run_list,
     .run_next_queued = sq_run_next_queued,
+    .run_queued_reason = sq_run_queued_reason,
     .run_start = sq_run_start,
     .run_finish = sq_run_finish,
     .run_append_second = sq_run_append_second,
@@ -1586,6 +1697,8 @@ static const mt_store_ops_t sq_ops = {
     .run_set_summary = sq_run_set_summary,
     .run_recover = sq_run_recover,
     .run_counts = sq_run_counts,
+    .run_agent_put = sq_run_agent_put,
+    .run_agents_list = sq_run_agents_list,
     .agent_heartbeat = sq_agent_heartbeat,
     .agent_list = sq_agent_list,
     .sched_create = sq_sched_create,

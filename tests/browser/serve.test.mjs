@@ -179,6 +179,9 @@ test('start a run from the form and watch the live charts move', { skip }, async
   }
   assert.ok(await page.$('#live-status'), 'no live status');
   assert.ok(await page.$('#stop'), 'no stop button on a running run');
+  /* the run's agents: the built-in one runs the whole run */
+  await page.waitForSelector('#run-agents tr[data-agent="local"] .badge[data-state="running"]', { timeout: 30000 * SLOW });
+  assert.match(await page.textContent('#run-agents tr[data-agent="local"]'), /the whole run/);
   await shot(page, 'serve-run-live.png');
   const state = await waitFinal(120000);
   assert.equal(state, 'passed');
@@ -202,6 +205,7 @@ test('finished run page: summary, breakdown, charts from the stored seconds', { 
     return [k, n];
   }));
   for (const [k, n] of painted) assert.ok(n > 100, `chart ${k} has nothing drawn`);
+  await page.waitForSelector('#run-agents tr[data-agent="local"] .badge[data-state="ended"]', { timeout: 20000 * SLOW });
   await page.click('#set-baseline');
   await page.waitForSelector('#baseline-set', { timeout: 20000 * SLOW });
   await shot(page, 'serve-run-finished.png');
@@ -309,7 +313,40 @@ test('schedules and agents pages', { skip }, async () => {
   await go('#/agents');
   await routeReady('agents');
   await page.waitForSelector('#agents tbody tr td .badge', { timeout: 20000 * SLOW });
+  /* labels, capacity, version, active runs and state of the built-in agent */
+  const row = await page.$eval('#agents tr[data-agent="local"]', (tr) => [...tr.children].map((td) => td.textContent.trim()));
+  assert.equal(row[1], 'up');
+  assert.match(row[2], /^\d+\.\d+/, `version: ${row[2]}`);
+  assert.equal(row[3], '0');
+  assert.equal(row[4], '1');
+  assert.equal(row[5], 'zone=local');
   await shot(page, 'serve-agents.png');
+  /* the selector filter: matching, matching none, and a bad selector's problem */
+  await page.fill('#agent-selector', 'zone in (local,a)');
+  await page.click('#agent-filter button[type=submit]');
+  await ui(() => location.hash === '#/agents?selector=' + encodeURIComponent('zone in (local,a)') && document.querySelector('#agents tr[data-agent="local"]'), null, 20000);
+  await page.fill('#agent-selector', 'zone=nowhere');
+  await page.click('#agent-filter button[type=submit]');
+  await ui(() => /No agent matches zone=nowhere/.test(document.querySelector('#agents tbody').textContent), null, 20000);
+  await page.fill('#agent-selector', 'zone in a');
+  await page.click('#agent-filter button[type=submit]');
+  await page.waitForSelector('.problem', { timeout: 20000 * SLOW });
+  assert.match(await page.textContent('.problem'), /column 9/);
+});
+
+test('a queued run says which agents it waits for, and is stopped while it waits', { skip }, async () => {
+  await go('#/runs/new');
+  await routeReady('new');
+  await page.fill('#run-config', JSON.stringify({ ...config('1s'), agent_labels: 'zone=nowhere', placement_timeout: 0 }));
+  await page.click('#start-run');
+  await routeReady('run');
+  await ui(() => /^waiting for 1 agent matching zone=nowhere: 0 free of 0 matching$/.test((document.querySelector('#run-reason') || {}).textContent || ''), null, 30000);
+  assert.match(await page.textContent('#run-agents-none'), /not placed yet \(1 wanted, matching zone=nowhere\)/);
+  await shot(page, 'serve-run-waiting.png');
+  await page.click('#stop');
+  /* it stored no seconds: no chart draws, so wait for the final page, not for the charts */
+  await ui(() => window.mortarUI.page === 'run' && !window.mortarUI.live && /reason: stopped by API/.test((document.querySelector('#run-reason') || {}).textContent || ''), null, 60000);
+  assert.equal(await page.$eval('#run-state .badge', (b) => b.dataset.state), 'stopped');
 });
 
 test('a viewer token sees no actions it may not use; an admin token sees them', { skip: skip || !VIEWER_TOKEN }, async () => {

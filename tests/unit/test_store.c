@@ -314,6 +314,141 @@ static void test_scheduler_and_relay_ops(void **state)
     s->ops->close(s);
 }
 
+/* A run's agents (run_agents, V2): upserts keep what is not given, the Run carries them by
+ * index, finishing the run ends the parts in progress; agents list their version, state and
+ * the runs they hold. */
+static void test_run_agents(void **state)
+{
+    mt_store_t *s = open_store();
+    json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL;
+    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
+    char id[40];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
+    assert_int_equal(json_array_size(json_object_get(r, "agents")), 0);
+    json_decref(r);
+
+    mt_store_run_agent_t a = MT_STORE_RUN_AGENT_INIT("gen-2");
+    a.index = 1;
+    a.share_json = "{\"index\":1,\"of\":2,\"period\":2,\"residues\":[1]}";
+    assert_int_equal(s->ops->run_agent_put(s, id, &a), MT_OK);
+    mt_store_run_agent_t b = MT_STORE_RUN_AGENT_INIT("gen-1");
+    b.index = 0;
+    b.state = "ready";
+    b.clock_offset_us = -120;
+    assert_int_equal(s->ops->run_agent_put(s, id, &b), MT_OK);
+    /* a partial update: only the state and the skew change */
+    mt_store_run_agent_t u = MT_STORE_RUN_AGENT_INIT("gen-1");
+    u.state = "running";
+    u.start_skew_us = 85;
+    u.last_second = 4;
+    assert_int_equal(s->ops->run_agent_put(s, id, &u), MT_OK);
+    /* bad input: unknown state, missing name, unknown run */
+    mt_store_run_agent_t bad = MT_STORE_RUN_AGENT_INIT("gen-1");
+    bad.state = "sleeping";
+    assert_int_equal(s->ops->run_agent_put(s, id, &bad), MT_EINVAL);
+    mt_store_run_agent_t noname = MT_STORE_RUN_AGENT_INIT(NULL);
+    assert_int_equal(s->ops->run_agent_put(s, id, &noname), MT_EINVAL);
+    assert_int_equal(s->ops->run_agent_put(s, "no-such-run", &b), MT_ECONFLICT);
+
+    assert_int_equal(s->ops->run_start(s, id, "gen-1,gen-2", &r), MT_OK);
+    json_t *ag = json_object_get(r, "agents");
+    assert_int_equal(json_array_size(ag), 2);
+    json_t *g1 = json_array_get(ag, 0), *g2 = json_array_get(ag, 1);
+    assert_string_equal(json_string_value(json_object_get(g1, "name")), "gen-1");
+    assert_int_equal(json_integer_value(json_object_get(g1, "index")), 0);
+    assert_string_equal(json_string_value(json_object_get(g1, "state")), "running");
+    assert_int_equal(json_integer_value(json_object_get(g1, "clock_offset_us")), -120);
+    assert_int_equal(json_integer_value(json_object_get(g1, "start_skew_us")), 85);
+    assert_int_equal(json_integer_value(json_object_get(g1, "last_second")), 4);
+    assert_true(json_is_null(json_object_get(g1, "share")));
+    assert_string_equal(json_string_value(json_object_get(g2, "name")), "gen-2");
+    assert_string_equal(json_string_value(json_object_get(g2, "state")), "preparing");
+    assert_int_equal(json_integer_value(json_array_get(
+                         json_object_get(json_object_get(g2, "share"), "residues"), 0)),
+                     1);
+    assert_true(json_is_null(json_object_get(g2, "last_second")));
+    json_decref(r);
+
+    json_t *l = NULL;
+    assert_int_equal(s->ops->run_agents_list(s, id, &l), MT_OK);
+    assert_int_equal(json_array_size(json_object_get(l, "items")), 2);
+    json_decref(l);
+    assert_int_equal(s->ops->run_agents_list(s, "no-such-run", &l), MT_ENOTFOUND);
+
+    /* agents: version and state, the runs they hold, down without heartbeats */
+    int64_t now = 1800000000000;
+    assert_int_equal(
+        s->ops->agent_heartbeat(s, "gen-1", "{\"zone\":\"a\"}", 2, 1, "1.2.3", NULL, now), MT_OK);
+    assert_int_equal(s->ops->agent_heartbeat(s, "gen-2", "{}", 1, 1, NULL, "draining", now - 60000),
+                     MT_OK);
+    assert_int_equal(s->ops->agent_heartbeat(s, "gen-3", "{}", 1, 0, "1.2.3", "stopped", now),
+                     MT_OK);
+    assert_int_equal(s->ops->agent_list(s, now, &l), MT_OK);
+    json_t *items = json_object_get(l, "items");
+    assert_int_equal(json_array_size(items), 3);
+    json_t *x = json_array_get(items, 0);
+    assert_string_equal(json_string_value(json_object_get(x, "version")), "1.2.3");
+    assert_string_equal(json_string_value(json_object_get(x, "state")), "up");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(x, "labels"), "zone")),
+                        "a");
+    assert_int_equal(json_array_size(json_object_get(x, "runs")), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(x, "runs"), 0)), id);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 1), "state")),
+                        "down");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(items, 2), "state")),
+                        "stopped");
+    json_decref(l);
+    /* a heartbeat without version keeps the stored one */
+    assert_int_equal(s->ops->agent_heartbeat(s, "gen-1", "{}", 2, 0, NULL, NULL, now), MT_OK);
+    assert_int_equal(s->ops->agent_list(s, now, &l), MT_OK);
+    x = json_array_get(json_object_get(l, "items"), 0);
+    assert_string_equal(json_string_value(json_object_get(x, "version")), "1.2.3");
+    json_decref(l);
+
+    /* the run ends: parts in progress end with it; gen-1 holds no run any more */
+    assert_int_equal(s->ops->run_finish(s, id, "passed", NULL, NULL, NULL, &r), MT_OK);
+    ag = json_object_get(r, "agents");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ag, 0), "state")),
+                        "ended");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ag, 1), "state")),
+                        "ended");
+    json_decref(r);
+    assert_int_equal(s->ops->agent_list(s, now, &l), MT_OK);
+    x = json_array_get(json_object_get(l, "items"), 0);
+    assert_int_equal(json_array_size(json_object_get(x, "runs")), 0);
+    json_decref(l);
+    json_decref(cfg);
+    s->ops->close(s);
+}
+
+/* A queued run's reason: written when it changes, cleared at the start. */
+static void test_queued_reason(void **state)
+{
+    mt_store_t *s = open_store();
+    json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL;
+    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
+    char id[40];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
+    json_decref(r);
+    int changed = -1;
+    assert_int_equal(s->ops->run_queued_reason(s, id, "waiting for 2 agents", &changed), MT_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(s->ops->run_queued_reason(s, id, "waiting for 2 agents", &changed), MT_OK);
+    assert_int_equal(changed, 0);
+    assert_int_equal(s->ops->run_get(s, id, &r), MT_OK);
+    assert_string_equal(json_string_value(json_object_get(r, "reason")), "waiting for 2 agents");
+    assert_string_equal(json_string_value(json_object_get(r, "state")), "queued");
+    json_decref(r);
+    assert_int_equal(s->ops->run_start(s, id, "local", &r), MT_OK);
+    assert_true(json_is_null(json_object_get(r, "reason")));
+    json_decref(r);
+    /* no longer queued: nothing written */
+    assert_int_equal(s->ops->run_queued_reason(s, id, "late", &changed), MT_OK);
+    assert_int_equal(changed, 0);
+    json_decref(cfg);
+    s->ops->close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +457,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_and_tests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler_and_relay_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_agents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queued_reason, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

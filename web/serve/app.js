@@ -715,7 +715,19 @@
         }
       }
     }
-    function setBadge(r) { clear(badge); badge.appendChild(stateBadge(r.state)); UI.state = r.state; renderActions(r); }
+    /* the reason: why it ended, or while queued what it waits for (placement) */
+    const reasonBox = h('div', { id: 'run-reason' });
+    function renderReason(r) {
+      clear(reasonBox);
+      if (r.reason) reasonBox.appendChild(h('span', { class: r.state === 'passed' ? 'dim' : r.state === 'queued' ? 'waiting' : 'reason' }, (r.state === 'queued' ? '' : 'reason: ') + r.reason));
+    }
+    renderReason(run);
+    const agentsBox = h('div', { id: 'run-agents-box' });
+    renderRunAgents(agentsBox, run);
+    function setBadge(r) {
+      clear(badge); badge.appendChild(stateBadge(r.state)); UI.state = r.state; renderActions(r);
+      renderReason(r); renderRunAgents(agentsBox, r);
+    }
     const cfg = run.config || {};
     head.appendChild(h('div', null,
       h('h1', null, 'Run ', h('span', { class: 'mono' }, shortId(run.id)), ' ', badge, ' ', liveNote),
@@ -725,7 +737,7 @@
         ' · created ', fmtTime(run.created_at),
         run.started_at ? ' · started ' + fmtTime(run.started_at) : '',
         run.agent ? ' · agent ' + run.agent : '',
-        run.reason ? h('div', { class: run.state === 'passed' ? 'dim' : 'reason' }, 'reason: ' + run.reason) : null)));
+        reasonBox)));
     head.appendChild(h('span', { class: 'grow' }));
     head.appendChild(actions);
     renderActions(run);
@@ -740,6 +752,7 @@
     const planned = live ? parseDur((run.config || {}).duration) : null;
     const grid = chartGrid(chartsBox, RUN_CHARTS, cols, { xMax: planned ? Math.ceil(planned) - 1 : null });
     c.onLeave(grid.destroy);
+    app.appendChild(agentsBox);
     app.appendChild(h('details', { class: 'card config' }, h('summary', null, 'Config'), h('pre', null, JSON.stringify(run.config, null, 2))));
 
     if (run.state === 'queued' || run.state === 'running') {
@@ -789,6 +802,49 @@
       grid.update();
       mark('charts');
     } catch (e) { showError(msg, e); }
+  }
+
+  /* ---- a run's agents (docs/placement.md) ---- */
+  function fmtShare(sh) {
+    if (!sh || typeof sh !== 'object') return '–';
+    const parts = [];
+    if (Array.isArray(sh.residues) && sh.period) {
+      parts.push(sh.of === 1 && sh.period === 1 ? 'the whole run' : sh.residues.length + ' of every ' + sh.period + ' requests');
+    }
+    if (sh.connections != null) parts.push(fmtNum(sh.connections, 0) + ' connections');
+    if (sh.threads != null) parts.push(fmtNum(sh.threads, 0) + ' threads');
+    return parts.length ? parts.join(', ') : '–';
+  }
+  function fmtSignedUs(us) {
+    if (us == null || !isFinite(us)) return '–';
+    return (us > 0 ? '+' : us < 0 ? '−' : '') + fmtUs(Math.abs(us));
+  }
+  const AGENT_PART_CLASS = { running: 'state-running', ready: 'state-queued', preparing: 'state-queued', ended: 'ok', lost: 'bad', refused: 'bad' };
+  function renderRunAgents(box, run) {
+    clear(box);
+    const ag = Array.isArray(run.agents) ? run.agents : [];
+    const wanted = (run.config && run.config.agents) || 1;
+    if (!ag.length) {
+      if (run.state === 'queued' && (wanted > 1 || (run.config && run.config.agent_labels))) {
+        box.appendChild(h('div', { class: 'card dim', id: 'run-agents-none' }, 'Agents: not placed yet (' + wanted + ' wanted' + (run.config.agent_labels ? ', matching ' + run.config.agent_labels : '') + ').'));
+      }
+      return;
+    }
+    const body = h('tbody');
+    for (const a of ag) {
+      body.appendChild(h('tr', { 'data-agent': a.name },
+        h('td', { class: 'num' }, fmtNum(a.index, 0)),
+        h('td', null, a.name),
+        h('td', null, h('span', { class: 'badge ' + (AGENT_PART_CLASS[a.state] || ''), 'data-state': a.state }, a.state)),
+        h('td', null, fmtShare(a.share)),
+        h('td', { class: 'num' }, fmtSignedUs(a.clock_offset_us)),
+        h('td', { class: 'num' }, fmtSignedUs(a.start_skew_us)),
+        h('td', { class: 'num' }, a.last_second == null ? '–' : fmtNum(a.last_second, 0)),
+        h('td', { class: a.state === 'lost' || a.state === 'refused' ? 'reason' : 'dim' }, a.reason || '')));
+    }
+    box.appendChild(h('div', { class: 'card' }, h('h2', null, 'Agents'),
+      h('table', { class: 'list', id: 'run-agents' },
+        h('thead', null, headRow(['##', 'Agent', 'State', 'Share', '#Clock offset', '#Start skew', '#Last second', 'Reason'])), body)));
   }
 
   function kv(label, value, id) { return h('div', { class: 'kv', 'data-key': id || null }, h('div', { class: 'k' }, label), h('div', { class: 'v' }, value)); }
@@ -1168,18 +1224,31 @@
   async function pageAgents(c) {
     const msg = h('div');
     const body = h('tbody');
-    app.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Agents'), h('span', { class: 'grow' }), h('button', { onclick: () => route() }, 'Refresh')));
+    /* a label selector narrows the list: the agents an agent_labels would choose from */
+    const selector = c.query.get('selector') || '';
+    const selInput = h('input', { id: 'agent-selector', type: 'text', placeholder: 'label selector, e.g. zone in (a,b),tier!=spot', value: selector, size: 40 });
+    const applySel = (ev) => { ev.preventDefault(); const v = selInput.value.trim(); go(v ? '#/agents?selector=' + encodeURIComponent(v) : '#/agents'); };
+    app.appendChild(h('div', { class: 'page-head' }, h('h1', null, 'Agents'), h('span', { class: 'grow' }),
+      h('form', { class: 'inline-form', id: 'agent-filter', onsubmit: applySel }, selInput, ' ', h('button', { type: 'submit' }, 'Filter')),
+      ' ', h('button', { onclick: () => route() }, 'Refresh')));
     app.appendChild(msg);
     app.appendChild(h('div', { class: 'card' }, h('table', { class: 'list', id: 'agents' },
-      h('thead', null, headRow(['Name', 'State', '#Active runs', '#Capacity', 'Labels', 'Last heartbeat'])), body)));
+      h('thead', null, headRow(['Name', 'State', 'Version', '#Active runs', '#Capacity', 'Labels', 'Runs', 'Last heartbeat'])), body)));
     let r;
-    try { r = await get('/agents', { signal: c.signal }); } catch (e) { showError(msg, e); return; }
+    try { r = await get('/agents' + (selector ? '?selector=' + encodeURIComponent(selector) : ''), { signal: c.signal }); } catch (e) { showError(msg, e); return; }
     const items = Array.isArray(r) ? r : (r && r.items) || [];
-    if (!items.length) body.appendChild(h('tr', null, h('td', { colspan: 6, class: 'dim empty' }, 'No agents.')));
+    if (!items.length) body.appendChild(h('tr', null, h('td', { colspan: 8, class: 'dim empty' }, selector ? 'No agent matches ' + selector + '.' : 'No agents.')));
+    const stateClass = { up: 'ok', down: 'bad', draining: 'state-stopped', stopped: '' };
     for (const a of items) {
-      body.appendChild(h('tr', null, h('td', null, a.name), h('td', null, h('span', { class: 'badge ' + (a.state === 'up' ? 'ok' : 'bad') }, a.state)),
-        h('td', { class: 'num' }, fmtNum(a.active_runs, 0)), h('td', { class: 'num' }, fmtNum(a.capacity, 0)),
-        h('td', { class: 'mono' }, a.labels ? JSON.stringify(a.labels) : ''), h('td', null, fmtTime(a.last_heartbeat))));
+      const runs = Array.isArray(a.runs) ? a.runs : [];
+      const labels = a.labels && typeof a.labels === 'object' ? Object.keys(a.labels).sort().map((k) => h('span', { class: 'label mono' }, k + '=' + a.labels[k])) : [];
+      body.appendChild(h('tr', { 'data-agent': a.name }, h('td', null, a.name),
+        h('td', null, h('span', { class: 'badge ' + (stateClass[a.state] != null ? stateClass[a.state] : 'bad'), 'data-state': a.state }, a.state)),
+        h('td', { class: 'mono' }, a.version || '–'),
+        h('td', { class: 'num' }, fmtNum(Math.max(a.active_runs || 0, runs.length), 0)), h('td', { class: 'num' }, fmtNum(a.capacity, 0)),
+        h('td', { class: 'labels' }, labels.length ? labels : h('span', { class: 'dim' }, '–')),
+        h('td', { class: 'mono' }, runs.length ? runs.map((id, i) => [i ? ' ' : '', link('#/runs/' + encodeURIComponent(id), shortId(id))]) : h('span', { class: 'dim' }, '–')),
+        h('td', null, fmtTime(a.last_heartbeat))));
     }
     const tm = setTimeout(() => { if (c.alive) route(); }, 5000);
     c.onLeave(() => clearTimeout(tm));

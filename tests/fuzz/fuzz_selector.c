@@ -1,0 +1,77 @@
+/* libFuzzer driver for the label selectors of placement (mt_selector_parse, mt_selector_match,
+ * mt_place). The source is included, not linked from mortar_server, so that libFuzzer's
+ * coverage instrumentation sees it. */
+#include "../../src/server/placement.c"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "fuzz_text.h"
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c))                                                                                  \
+            __builtin_trap();                                                                      \
+    } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *text = fuzz_cstr(data, size, 4096);
+    if (!text)
+        return 0;
+    mt_selector_t *sel = malloc(sizeof *sel);
+    mt_parse_err_t err;
+    memset(&err, 0, sizeof err);
+    int rc = mt_selector_parse(text, sel, &err);
+    static const char *const labels[] = {
+        "{}",
+        "{\"zone\":\"a\"}",
+        "{\"zone\":\"b\",\"tier\":\"spot\"}",
+        "{\"k\":\"\",\"n\":1}",
+    };
+    if (rc == MT_OK) {
+        CHECK(sel->n <= MT_SEL_MAX_REQS);
+        for (unsigned i = 0; i < sel->n; i++) {
+            const mt_sel_req_t *r = &sel->reqs[i];
+            CHECK(r->key && r->key[0] && strlen(r->key) <= MT_SEL_MAX_TOKEN);
+            CHECK(r->key >= sel->buf && r->key < sel->buf + sizeof sel->buf);
+            CHECK(r->nvalues <= MT_SEL_MAX_VALUES);
+            if (r->op == MT_SEL_EQ || r->op == MT_SEL_NE)
+                CHECK(r->nvalues == 1);
+            if (r->op == MT_SEL_IN || r->op == MT_SEL_NOTIN)
+                CHECK(r->nvalues >= 1);
+            for (unsigned k = 0; k < r->nvalues; k++)
+                CHECK(strlen(r->values[k]) <= MT_SEL_MAX_TOKEN);
+        }
+        /* every agent: matching never fails; placement keeps to up agents with a free slot */
+        mt_place_agent_t ag[4];
+        for (size_t i = 0; i < 4; i++) {
+            json_t *l = json_loads(labels[i], 0, NULL);
+            (void)mt_selector_match(sel, l);
+            json_decref(l);
+            ag[i] = (mt_place_agent_t){"a", labels[i], (int)i, 1, (int)(i & 1)};
+        }
+        size_t chosen[4];
+        char reason[256];
+        for (unsigned want = 1; want <= 4; want++) {
+            int prc = mt_place(ag, 4, want, text, chosen, reason, sizeof reason);
+            CHECK(prc == MT_OK || prc == MT_EBUSY);
+            if (prc == MT_OK)
+                for (unsigned k = 0; k < want; k++)
+                    CHECK(chosen[k] < 4 && ag[chosen[k]].up &&
+                          ag[chosen[k]].active < ag[chosen[k]].capacity);
+            else
+                CHECK(strncmp(reason, "waiting for ", 12) == 0);
+        }
+    } else {
+        CHECK(rc == MT_EPARSE);
+        CHECK(err.col >= 1 && (size_t)err.col <= strlen(text) + 1);
+        CHECK(err.msg[0] != '\0');
+        char reason[256];
+        size_t chosen[1];
+        CHECK(mt_place(NULL, 0, 1, text, chosen, reason, sizeof reason) == MT_EINVAL);
+    }
+    free(sel);
+    free(text);
+    return 0;
+}
