@@ -1,5 +1,6 @@
 /* mortar's entry point: dispatch to the subcommand. Everything else lives in cmd_*.c. */
 #include "cli/cli.h"
+#include "server/commands.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -21,7 +21,7 @@
 
 #include <microhttpd.h>
 
-#include "cli/cli.h"
+#include "server/commands.h"
 #include "report/report.h"
 #include "mortar/error.h"
 #include "server/cache.h"

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "server/commands.h"
 #include "mortar/error.h"
 #include "server/log.h"
 #include "server/serve.h"
