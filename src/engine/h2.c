@@ -636,7 +636,7 @@ void mt__h2_conn_open(mt__worker_t *w, mt__conn_t *c, int64_t now)
     if (!mt__open_model(w) && !H(w, c)->streams) {
         /* closed model: the connection is opened for its first request, as in HTTP/1, so
          * a connection that cannot be made (refused, TLS, no ALPN h2) fails a request */
-        uint64_t n = w->seq++ * (uint64_t)w->run->nworkers + (uint64_t)w->id;
+        uint64_t n = mt__global_n(w->run, w->seq++ * (uint64_t)w->run->nworkers + (uint64_t)w->id);
         mt__job_t job = {.due = now, .req = mt__pick_req(w, n)};
         s_new(w, c, job);
     }

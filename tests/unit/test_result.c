@@ -308,6 +308,7 @@ static void run_build(run_data_t *d, json_t **cli)
         s->c.h2_rst = 2;
         s->c.h2_goaway = i == 2;
         s->c.h2_retried = 3;
+        s->c.retried = 1;
         for (int t = 0; t < NTAGS; t++) {
             d->x.tags[t].c.sent = d->x.tags[t].c.due = d->x.tags[t].c.completed;
             d->x.tags[t].c.bytes_in = 100;
