@@ -22,69 +22,9 @@ struct mt__json {
     int second_err; /* the first second that could not be recorded */
 };
 
-static json_t *jo_u64(uint64_t v)
-{
-    return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
-}
-
-/* Rounded to microsecond-ish precision for readability. */
-static json_t *jo_num(double v, double scale)
-{
-    if (!isfinite(v))
-        v = 0;
-    return json_real(round(v * scale) / scale);
-}
-
-/* The protocol settings, from the run spec (docs/result-schema.json): http2 always, streams
- * with http2, tls for https:// targets. */
-static void jo_config_proto(json_t *o, const mt_runspec_t *s)
-{
-    json_object_set_new(o, "http2", json_boolean(s->http2));
-    if (s->http2)
-        json_object_set_new(o, "streams", json_integer(s->streams));
-    if (s->url.tls) {
-        json_t *t = json_object();
-        if (t == NULL)
-            return;
-        json_object_set_new(t, "insecure", json_boolean(s->insecure));
-        json_object_set_new(t, "resume", json_boolean(!s->no_tls_resume));
-        if (s->tls_min != 0)
-            json_object_set_new(t, "min", json_string(s->tls_min == 12 ? "1.2" : "1.3"));
-        if (s->tls_max != 0)
-            json_object_set_new(t, "max", json_string(s->tls_max == 12 ? "1.2" : "1.3"));
-        if (s->cacert != NULL)
-            json_object_set_new(t, "cacert", json_string(s->cacert));
-        if (s->cert != NULL)
-            json_object_set_new(t, "cert", json_string(s->cert));
-        if (s->key != NULL)
-            json_object_set_new(t, "key", json_string(s->key));
-        json_object_set_new(o, "tls", t);
-    }
-}
-
 static json_t *jo_config(const mt__run_info_t *info)
 {
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    json_object_set_new(o, "url", json_string(info->url));
-    json_object_set_new(o, "method", json_string(info->method));
-    json_object_set_new(o, "connections", json_integer(info->connections));
-    json_object_set_new(o, "threads", json_integer(info->threads));
-    json_object_set_new(o, "duration_s", jo_num((double)info->duration_ns / 1e9, 1e6));
-    json_object_set_new(o, "model", json_string(info->open_model ? "open" : "closed"));
-    if (info->open_model && info->schedule != NULL)
-        json_object_set_new(o, "schedule", json_string(info->schedule));
-    else if (info->open_model)
-        json_object_set_new(o, "rate", jo_num(info->rate, 1e6));
-    if (info->open_model)
-        json_object_set_new(o, "planned_requests", jo_u64(info->planned));
-    json_object_set_new(o, "timeout_s", jo_num((double)info->timeout_ns / 1e9, 1e6));
-    if (info->max_queue > 0)
-        json_object_set_new(o, "max_queue", jo_u64(info->max_queue));
-    if (info->spec != NULL)
-        jo_config_proto(o, info->spec);
-    return o;
+    return mt_runspec_result_config(info->spec, NULL);
 }
 
 int mt__json_new(const mt__run_info_t *info, const char *path, mt__json_t **out, char *errbuf,

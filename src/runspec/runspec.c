@@ -1475,3 +1475,64 @@ json_t *mt_runspec_to_json(const mt_runspec_t *s)
     }
     return o;
 }
+
+/* ---- the result's "config" object ---- */
+
+static json_t *rs_num(double v, double scale)
+{
+    if (!isfinite(v))
+        v = 0;
+    return json_real(round(v * scale) / scale);
+}
+
+static json_t *rs_u64(uint64_t v)
+{
+    return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+json_t *mt_runspec_result_config(const mt_runspec_t *s, const uint64_t *planned)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "url", json_string(s->url_txt ? s->url_txt : ""));
+    json_object_set_new(o, "method", json_string(s->method ? s->method : "GET"));
+    json_object_set_new(o, "connections", json_integer(s->connections));
+    json_object_set_new(o, "threads", json_integer(s->threads));
+    json_object_set_new(o, "duration_s", rs_num((double)s->planned_ns / 1e9, 1e6));
+    json_object_set_new(o, "model", json_string(s->open_model ? "open" : "closed"));
+    if (s->open_model && s->schedule_txt != NULL)
+        json_object_set_new(o, "schedule", json_string(s->schedule_txt));
+    else if (s->open_model)
+        json_object_set_new(o, "rate", rs_num(s->rate, 1e6));
+    if (s->open_model)
+        json_object_set_new(o, "planned_requests", rs_u64(planned ? *planned : s->planned));
+    json_object_set_new(o, "timeout_s", rs_num((double)s->timeout_ns / 1e9, 1e6));
+    if (s->max_queue > 0)
+        json_object_set_new(o, "max_queue", rs_u64(s->max_queue));
+    /* the protocol settings: http2 always, streams with http2, tls for https:// targets */
+    json_object_set_new(o, "http2", json_boolean(s->http2));
+    if (s->http2)
+        json_object_set_new(o, "streams", json_integer(s->streams));
+    if (s->url.tls) {
+        json_t *t = json_object();
+        if (t == NULL) {
+            json_decref(o);
+            return NULL;
+        }
+        json_object_set_new(t, "insecure", json_boolean(s->insecure));
+        json_object_set_new(t, "resume", json_boolean(!s->no_tls_resume));
+        if (s->tls_min != 0)
+            json_object_set_new(t, "min", json_string(s->tls_min == 12 ? "1.2" : "1.3"));
+        if (s->tls_max != 0)
+            json_object_set_new(t, "max", json_string(s->tls_max == 12 ? "1.2" : "1.3"));
+        if (s->cacert != NULL)
+            json_object_set_new(t, "cacert", json_string(s->cacert));
+        if (s->cert != NULL)
+            json_object_set_new(t, "cert", json_string(s->cert));
+        if (s->key != NULL)
+            json_object_set_new(t, "key", json_string(s->key));
+        json_object_set_new(o, "tls", t);
+    }
+    return o;
+}

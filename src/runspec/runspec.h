@@ -185,6 +185,13 @@ int mt_runspec_build(mt_runspec_t *s, mt_rs_err_t *err);
  * default, in table order; the keys are those of --config. After check. */
 json_t *mt_runspec_to_json(const mt_runspec_t *s);
 
+/* The result document's "config" object (docs/result-schema.json: url, method, connections,
+ * threads, duration_s, model, rate or schedule, planned_requests, timeout_s, max_queue, http2,
+ * streams, tls) of a checked spec: the one builder for `mortar run --json` and GET
+ * /runs/{id}/result. planned: the open model's planned requests (the spec's own when NULL).
+ * A new reference, NULL when out of memory. */
+json_t *mt_runspec_result_config(const mt_runspec_t *s, const uint64_t *planned);
+
 /* The engine's settings (everything but callbacks); after build. Borrowed from s. */
 void mt_runspec_engine_config(const mt_runspec_t *s, mt_run_config_t *cfg);
 

@@ -13,6 +13,7 @@
 #include "mortar/error.h"
 #include "mortar/schedule.h"
 #include "mortar/hist.h"
+#include "runspec/runspec.h"
 #include "server/analysis.h"
 #include "server/cron.h"
 #include "server/log.h"
@@ -564,60 +565,22 @@ static void api_compare(api_ctx_t *c, const char *id, const json_t *run)
     json_decref(test);
 }
 
-/* A duration of the stored config (seconds as a number, or text that mt_parse_duration reads,
- * as mortar run does) in seconds; dflt when absent or unreadable. */
-static double api_cfg_seconds(const json_t *v, double dflt)
-{
-    int64_t ns = 0;
-    mt_parse_err_t perr;
-    if (json_is_number(v))
-        return json_number_value(v);
-    if (json_is_string(v) && mt_parse_duration(json_string_value(v), &ns, &perr) == MT_OK)
-        return (double)ns / 1e9;
-    return dflt;
-}
 
-/* The result's "config" (docs/result-schema.json) from the run's stored config object; what
- * it leaves out takes the run defaults every front end uses (mortar/engine.h). nsec: stored
- * seconds (a schedule's run lasts the schedule's length). */
-static json_t *api_result_config(const json_t *cfg, size_t nsec, uint64_t due)
+/* The result's "config" of a stored run: its config read back into a run spec and written by
+ * the same builder as `mortar run --json` (runspec.h); planned_requests is what the stored
+ * seconds had due. NULL when the stored config no longer reads (the caller answers 500). */
+static json_t *api_result_config(const json_t *cfg, uint64_t due)
 {
-    json_t *rc = json_object();
-    const char *url = json_string_value(json_object_get(cfg, "url"));
-    const char *method = json_string_value(json_object_get(cfg, "method"));
-    const json_t *conns = json_object_get(cfg, "connections"),
-                 *thr = json_object_get(cfg, "threads");
-    int open = json_object_get(cfg, "rate") || json_object_get(cfg, "schedule");
-    json_int_t nconn = json_is_integer(conns) && json_integer_value(conns) >= 1
-                           ? json_integer_value(conns)
-                           : MT_RUN_DEFAULT_CONNECTIONS;
-    double dflt_dur = json_is_string(json_object_get(cfg, "schedule")) && nsec > 0
-                          ? (double)nsec
-                          : (double)MT_RUN_DEFAULT_DURATION_NS / 1e9;
-    double dur = api_cfg_seconds(json_object_get(cfg, "duration"), dflt_dur);
+    mt_runspec_t s;
+    mt_rs_err_t rerr;
+    json_t *o = NULL;
 
-    if (rc == NULL)
-        return NULL;
-    json_object_set_new(rc, "url", json_string(url ? url : ""));
-    json_object_set_new(rc, "method", json_string(method ? method : "GET"));
-    json_object_set_new(rc, "connections", json_integer(nconn));
-    json_object_set_new(rc, "threads",
-                        json_integer(json_is_integer(thr) && json_integer_value(thr) >= 1
-                                         ? json_integer_value(thr)
-                                         : mt_run_default_threads((int)nconn)));
-    json_object_set_new(rc, "duration_s", json_real(dur > 0 ? dur : 1));
-    json_object_set_new(rc, "model", json_string(open ? "open" : "closed"));
-    json_object_set_new(rc, "timeout_s",
-                        json_real(api_cfg_seconds(json_object_get(cfg, "timeout"),
-                                                  (double)MT_RUN_DEFAULT_TIMEOUT_NS / 1e9)));
-    if (json_is_number(json_object_get(cfg, "rate")))
-        json_object_set(rc, "rate", json_object_get(cfg, "rate"));
-    if (json_is_string(json_object_get(cfg, "schedule")))
-        json_object_set(rc, "schedule", json_object_get(cfg, "schedule"));
-    if (open) /* what the plan had due: the stored seconds' "due" total */
-        json_object_set_new(rc, "planned_requests",
-                            json_integer(due > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)due));
-    return rc;
+    mt_runspec_init(&s, MT_RS_SERVER);
+    if (mt_runspec_from_json(&s, cfg, "/config", &rerr) == MT_OK &&
+        mt_runspec_check(&s, &rerr) == MT_OK)
+        o = mt_runspec_result_config(&s, &due);
+    mt_runspec_dispose(&s);
+    return o;
 }
 
 typedef struct api_cfg_ud {
@@ -626,7 +589,8 @@ typedef struct api_cfg_ud {
 
 static json_t *api_result_config_cb(const mt_run_result_t *totals, size_t nseconds, void *ud)
 {
-    return api_result_config(((const api_cfg_ud_t *)ud)->cfg, nseconds, totals->c.due);
+    (void)nseconds;
+    return api_result_config(((const api_cfg_ud_t *)ud)->cfg, totals->c.due);
 }
 
 /* The whole result document (mortar.result/v1) from the stored rows, by the same builder as
