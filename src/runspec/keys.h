@@ -97,7 +97,7 @@
     X(ON_AGENT_LOSS, "on_agent_loss", NULL, 0, STR, "error", 0, 0, MT_RSK_SERVER,                  \
       "mortar serve: error (end the run) or continue without the lost agent's share")              \
     X(PLACEMENT_TIMEOUT, "placement_timeout", NULL, 0, DUR, "60s", 0, 0, MT_RSK_SERVER,            \
-      "mortar serve: how long a run waits for its agents before it ends in error")
+      "mortar serve: how long a run waits for its agents before it ends in error (0: forever)")
 /* clang-format on */
 
 typedef enum mt_rs_type {

@@ -585,7 +585,7 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
         rc = rs_strdup(&s->on_agent_loss, v, err);
         break;
     case MT_RSK_PLACEMENT_TIMEOUT:
-        rc = rs_dur(k, at, v, false, &s->placement_timeout_ns, err);
+        rc = rs_dur(k, at, v, true, &s->placement_timeout_ns, err);
         break;
     case MT_RSK__COUNT:
         break;

@@ -37,7 +37,7 @@ bad() { # WHAT POINTER CONFIG-EXTRA
   expect_jq "$1: the key is pointed at" "$OUT" ".errors[0].pointer == \"$2\""
 }
 bad "agents: 0" /config/agents '"agents":0'
-bad "agents: a string" /config/agents '"agents":"3"'
+bad "agents: not a number" /config/agents '"agents":"three"'
 bad "a bad selector" /config/agent_labels '"agent_labels":"zone in a"'
 expect_jq "the selector error names the column" "$OUT" '.errors[0].detail | test("column 9")'
 bad "a bad loss policy" /config/on_agent_loss '"on_agent_loss":"retry"'

@@ -350,8 +350,8 @@ static void test_json_pointers(void **state)
                            "/config/header/1", "has no ':'"));
     assert_true(json_fails("{\"url\":\"http://h/\",\"on_agent_loss\":\"retry\"}",
                            "/config/on_agent_loss", "not error or continue"));
-    assert_true(json_fails("{\"url\":\"http://h/\",\"placement_timeout\":\"0s\"}",
-                           "/config/placement_timeout", "must be more than 0"));
+    assert_true(json_fails("{\"url\":\"http://h/\",\"placement_timeout\":\"-1s\"}",
+                           "/config/placement_timeout", "bad duration"));
     assert_true(json_fails("{\"url\":\"http://h/\",\"agents\":0}", "/config/agents",
                            "must be between 1 and 1024"));
     assert_true(json_fails("[1]", "/config", "must be a JSON object"));
