@@ -71,7 +71,10 @@ int mt__runjob_prepare(mt__runjob_t *j, mt_rs_err_t *err)
 
     if (j->run != NULL)
         return MT_OK;
-    mt_runspec_engine_config(&j->spec, &j->cfg);
+    mt_runspec_engine_config(&j->spec, &j->cfg); /* sets the spec's fields, keeps the rest */
+    /* Place for the split helper's part (mt__runjob_set_part, kept in the job until here): its
+     * stripe and start instant are fields mt_runspec_engine_config does not touch; its closed-
+     * model share of connections/threads must be applied here, after the spec's values. */
     rc = mt_run_new(&j->cfg, &run);
     if (rc != MT_OK) {
         memset(err, 0, sizeof(*err));
