@@ -60,3 +60,21 @@ expect_eq "bad config exit" "$rc" 2
 grep -q "bad.yaml:3:1: unknown key 'conections' (did you mean 'connections'?)" "$WORK/err" ||
   fail "message: $(cat "$WORK/err")"
 pass "bad config: $(cat "$WORK/err")"
+
+# a bad value is named at its place in the file, not as a flag
+printf 'url: %s/\nrate: 1e12\n' "$TARGET_URL" >"$WORK/range.yaml"
+rc=0
+"$MORTAR" run -q --config "$WORK/range.yaml" >/dev/null 2>"$WORK/err" || rc=$?
+expect_eq "out-of-range value exit" "$rc" 2
+grep -q "range.yaml:2:7: rate: must be more than 0 and at most 1000000000 (got 1e12)" "$WORK/err" ||
+  fail "message: $(cat "$WORK/err")"
+pass "bad value: $(head -n1 "$WORK/err")"
+
+# the keys of runs started through mortar serve are refused by mortar run, saying so
+printf 'url: %s/\nagents: 3\n' "$TARGET_URL" >"$WORK/agents.yaml"
+rc=0
+"$MORTAR" run -q --config "$WORK/agents.yaml" >/dev/null 2>"$WORK/err" || rc=$?
+expect_eq "server-only key exit" "$rc" 2
+grep -q "agents.yaml:2:9: agents: applies to runs started through mortar serve" "$WORK/err" ||
+  fail "message: $(cat "$WORK/err")"
+pass "server-only key: $(head -n1 "$WORK/err")"
