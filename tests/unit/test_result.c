@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "report/report.h"
 #include "result/result.h"
 #include "server/analysis.h"
 #include "server/snapshot.h"
@@ -498,6 +499,46 @@ static void test_cli_and_api_documents(void **state)
     run_free(&d);
 }
 
+/* The report reads the counters from the table: per-second columns by their web names, and a
+ * "Protocol" row for each NONZERO counter a run has. */
+static void test_report_columns(void **state)
+{
+    run_data_t d;
+    json_t *cli, *data, *run, *rows, *row;
+    char *text, err[200];
+    size_t i;
+    bool seen = false;
+    (void)state;
+
+    run_build(&d, &cli);
+    text = json_dumps(cli, JSON_COMPACT);
+    {
+        mt__report_src_t a = {text, strlen(text), "a.json"};
+        assert_int_equal(mt__report_data(&a, NULL, &data, err, sizeof(err)), MT_OK);
+    }
+    run = json_array_get(json_object_get(data, "runs"), 0);
+    for (size_t k = 0; k < mt__ncounters; k++) {
+        json_t *col = json_object_get(json_object_get(run, "seconds"), mt__counters[k].web);
+        if (col == NULL)
+            fail_msg("the report has no column %s", mt__counters[k].web);
+        assert_int_equal(json_array_size(col), NSEC);
+    }
+    rows = json_object_get(data, "rows");
+    json_array_foreach(rows, i, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "n")), "HTTP/2 requests retried") == 0) {
+            assert_string_equal(json_string_value(json_object_get(row, "g")), "Protocol");
+            assert_int_equal((int)json_number_value(json_object_get(row, "a")), 3 * NSEC);
+            seen = true;
+        }
+    }
+    assert_true(seen);
+    json_decref(data);
+    free(text);
+    json_decref(cli);
+    run_free(&d);
+}
+
 /* Layers (docs/architecture.md): src/result and src/report stand below src/cli and src/server
  * and include nothing from them; src/server takes the result and the report from there, not
  * from src/cli. Fails naming the file and the include. */
@@ -555,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_zero_and_absent),
         cmocka_unit_test(test_web_names),
         cmocka_unit_test(test_cli_and_api_documents),
+        cmocka_unit_test(test_report_columns),
         cmocka_unit_test(test_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
