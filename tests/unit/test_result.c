@@ -237,7 +237,8 @@ static void test_web_names(void **state)
         assert_int_equal(
             sscanf(line, " ['%63[^']', '%63[^']', '%63[^']', '%127[^']'],", web, sum, sec, label),
             4);
-        assert_true(n < mt__ncounters);
+        if (n >= mt__ncounters)
+            fail_msg("web/shared/fmt.js lists '%s', which MT_COUNTER_MAP does not have", web);
         assert_string_equal(web, mt__counters[n].web);
         assert_string_equal(sum, mt__counters[n].summary);
         assert_string_equal(sec, mt__counters[n].second);
@@ -245,7 +246,11 @@ static void test_web_names(void **state)
         n++;
     }
     fclose(f);
-    assert_int_equal(n, mt__ncounters);
+    if (n != mt__ncounters)
+        fail_msg("web/shared/fmt.js lists %zu counters, MT_COUNTER_MAP has %zu: add the row "
+                 "['%s', '%s', '%s', '%s'] to its COUNTERS",
+                 n, mt__ncounters, mt__counters[n].web, mt__counters[n].summary,
+                 mt__counters[n].second, mt__counters[n].label);
 }
 
 /* ---- the two builders: mortar run --json and the API's from stored rows ---------------- */
