@@ -18,12 +18,18 @@
 #define RS_PS_PER_SENT true
 
 const mt__counter_desc_t mt__counters[] = {
-#define XX(field, merge, presence, summary, second, value, web, label)                             \
-    {#field,         offsetof(mt_counters_t, field),                                               \
-     RS_MAX_##merge, MT__CP_##presence,                                                            \
-     summary,        second,                                                                       \
-     RS_PS_##value,  web,                                                                          \
-     label},
+#define XX(field_, merge_, presence_, summary_, second_, value_, web_, label_)                     \
+    {                                                                                              \
+        .name = #field_,                                                                           \
+        .off = offsetof(mt_counters_t, field_),                                                    \
+        .max = RS_MAX_##merge_,                                                                    \
+        .presence = MT__CP_##presence_,                                                            \
+        .summary = summary_,                                                                       \
+        .second = second_,                                                                         \
+        .per_sent = RS_PS_##value_,                                                                \
+        .web = web_,                                                                               \
+        .label = label_,                                                                           \
+    },
     MT_COUNTER_MAP(XX)
 #undef XX
 };
