@@ -128,7 +128,7 @@ int mt__result_put_counters(json_t *o, const mt_counters_t *c, bool second, bool
         }
         if (json_object_set_new(dst, key, rs_u64(v)) != 0)
             return MT_ENOMEM;
-        if (strcmp(d->name, "errors") == 0 &&
+        if (strcmp(d->name, "errors") == 0 && /* its breakdown by kind (err[]) follows it */
             json_object_set_new(o, "errors_by_kind", rs_err_kinds(c)) != 0)
             return MT_ENOMEM;
     }
@@ -177,7 +177,7 @@ int mt__result_get_counters(const json_t *o, bool second, mt_counters_t *c, char
             return rs_fail(err, n, "%s: expected a whole number >= 0", path);
         mt__counter_set(c, d, u);
     }
-    /* read back in order: PER_SENT values need sent */
+    /* then the PER_SENT ones, written as value / sent: back to the value */
     for (size_t i = 0; i < mt__ncounters; i++) {
         uint64_t mean = mt__counter_get(c, &mt__counters[i]);
         if (mt__counters[i].per_sent)
