@@ -810,6 +810,20 @@ static bool rp_rows(rp_rows_t *r, const json_t *da, const json_t *db)
         ROW("Connections", "schedule lag mean", "us", "mean_schedule_lag_us", RP_LOWER);
         ROW("Connections", "schedule lag max", "us", "max_schedule_lag_us", RP_LOWER);
     }
+    /* the counters written only when not 0 (TLS handshakes, HTTP/2 events: the table's
+     * NONZERO rows), when either run has one */
+    for (size_t i = 0; i < mt__ncounters; i++) {
+        const mt__counter_desc_t *d = &mt__counters[i];
+        const json_t *va, *vb;
+        if (d->presence != MT__CP_NONZERO)
+            continue;
+        va = mt__result_path(sa, d->summary);
+        vb = sb != NULL ? mt__result_path(sb, d->summary) : NULL;
+        if (json_number_value(va) == 0 && json_number_value(vb) == 0)
+            continue;
+        ROWV("Protocol", d->label, "count", json_number_value(va),
+             db != NULL ? json_number_value(vb) : NAN, RP_NEUTRAL);
+    }
 #undef ROW
 #undef ROWV
     return ok;

@@ -18,12 +18,18 @@
 #define RS_PS_PER_SENT true
 
 const mt__counter_desc_t mt__counters[] = {
-#define XX(field, merge, presence, summary, second, value, web, label)                             \
-    {#field,         offsetof(mt_counters_t, field),                                               \
-     RS_MAX_##merge, MT__CP_##presence,                                                            \
-     summary,        second,                                                                       \
-     RS_PS_##value,  web,                                                                          \
-     label},
+#define XX(field_, merge_, presence_, summary_, second_, value_, web_, label_)                     \
+    {                                                                                              \
+        .name = #field_,                                                                           \
+        .off = offsetof(mt_counters_t, field_),                                                    \
+        .max = RS_MAX_##merge_,                                                                    \
+        .presence = MT__CP_##presence_,                                                            \
+        .summary = summary_,                                                                       \
+        .second = second_,                                                                         \
+        .per_sent = RS_PS_##value_,                                                                \
+        .web = web_,                                                                               \
+        .label = label_,                                                                           \
+    },
     MT_COUNTER_MAP(XX)
 #undef XX
 };
@@ -122,7 +128,7 @@ int mt__result_put_counters(json_t *o, const mt_counters_t *c, bool second, bool
         }
         if (json_object_set_new(dst, key, rs_u64(v)) != 0)
             return MT_ENOMEM;
-        if (strcmp(d->name, "errors") == 0 &&
+        if (strcmp(d->name, "errors") == 0 && /* its breakdown by kind (err[]) follows it */
             json_object_set_new(o, "errors_by_kind", rs_err_kinds(c)) != 0)
             return MT_ENOMEM;
     }
@@ -171,7 +177,7 @@ int mt__result_get_counters(const json_t *o, bool second, mt_counters_t *c, char
             return rs_fail(err, n, "%s: expected a whole number >= 0", path);
         mt__counter_set(c, d, u);
     }
-    /* read back in order: PER_SENT values need sent */
+    /* then the PER_SENT ones, written as value / sent: back to the value */
     for (size_t i = 0; i < mt__ncounters; i++) {
         uint64_t mean = mt__counter_get(c, &mt__counters[i]);
         if (mt__counters[i].per_sent)
