@@ -34,6 +34,7 @@
 #include "cli/phout.h"
 #include "mortar/engine.h"
 #include "mortar/error.h"
+#include "mortar/hist.h"
 #include "mortar/schedule.h"
 
 /* ---- test servers --------------------------------------------------------------------- */
@@ -478,7 +479,12 @@ static mt_counters_t run_job(const server_t *s, const job_t *j, rec_sink_t *sink
     const mt_run_result_t *res = mt_run_result(r);
     mt_counters_t c = res->c;
     assert_true(res->stopped); /* ended by the records, not by the safety bound */
-    mt_run_free(r);            /* closes the client's sockets: the server sees EOF */
+    /* each part of the breakdown is at most the service time it is a part of (a wait from
+     * an unset send end would be the time since boot) */
+    assert_true(mt_hist_max(res->send) <= mt_hist_max(res->service));
+    assert_true(mt_hist_max(res->wait) <= mt_hist_max(res->service));
+    assert_true(mt_hist_max(res->recv) <= mt_hist_max(res->service));
+    mt_run_free(r); /* closes the client's sockets: the server sees EOF */
     mt_sched_dispose(&sched);
     /* whatever happened, each part of the breakdown lies inside the request's total */
     for (size_t i = 0; i < sink->n && i < MAX_RECS; i++) {
