@@ -550,11 +550,18 @@ static void conn_after(mt__worker_t *w, mt__conn_t *c, int64_t now)
     struct mt__h2conn *h = H(w, c);
     if (c->fd < 0)
         return;
-    conn_refill(w, c, now);
-    if (c->fd < 0)
-        return;
-    if (h2_flush(w, c) < 0)
-        return;
+    uint32_t before;
+    do {
+        conn_refill(w, c, now);
+        if (c->fd < 0)
+            return;
+        before = h->nstreams;
+        if (h2_flush(w, c) < 0)
+            return;
+        /* a stream can close while we send: the last DATA of a request whose response
+         * already ended (an early response). Its place takes the next request now, not at
+         * the next socket event, which may never come on an idle connection. */
+    } while (h->nstreams < before);
     if (h->goaway && h->nstreams == 0) {
         /* drained after GOAWAY: close; the slot takes new work */
         mt__h2_conn_fail(w, c, MT_ERR_CLOSED, 0, now);

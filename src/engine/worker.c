@@ -367,11 +367,10 @@ static int idempotent(const mt_request_t *q)
     return 0;
 }
 
-static int retry_ok(mt__worker_t *w, const mt__conn_t *c, int kind)
+static int retry_ok(const mt__conn_t *c, int kind)
 {
     return kind == MT_ERR_CLOSED && !c->retried && c->connect_start == 0 && c->rbytes == 0 &&
-           (c->state == MT__CONN_SENDING || c->state == MT__CONN_WAITING) && idempotent(c->req) &&
-           !w->run->stopping && mt__now() < w->run->t_end;
+           (c->state == MT__CONN_SENDING || c->state == MT__CONN_WAITING) && idempotent(c->req);
 }
 
 /* Send the attached request again on a fresh connection in the same slot. It keeps its due
@@ -397,9 +396,12 @@ static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int6
     }
     if (c->resp_early) {
         kind = -1; /* its response was counted: the rest of the body was ours to give up */
-    } else if (retry_ok(w, c, kind)) {
-        request_retry(w, c, now);
-        return;
+    } else if (retry_ok(c, kind)) {
+        if (!w->run->stopping && now < w->run->t_end) {
+            request_retry(w, c, now);
+            return;
+        }
+        kind = -1; /* the run is over: abandoned, as every request in flight at the end */
     }
     if (kind >= 0) {
         mt__reqtimes_t t = conn_times(c);
