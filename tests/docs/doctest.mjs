@@ -158,7 +158,14 @@ for (const [n, b] of blocks.entries()) {
   symlinkSync(mortar, join(dir, 'build', 'mortar'));
   symlinkSync(mortar, join(dir, '.bin', 'mortar'));
   const fixtureText = new Map(); // fixtures are copied with the block's port map applied
-  if (fixtures) for (const f of readdirSync(fixtures)) fixtureText.set(f, readFileSync(join(fixtures, f), 'utf8'));
+  const fixtureBytes = new Map(); // binary fixtures (gzip) are copied as they are
+  if (fixtures)
+    for (const f of readdirSync(fixtures)) {
+      const buf = readFileSync(join(fixtures, f));
+      const text = buf.toString('utf8');
+      if (buf.includes(0) || !Buffer.from(text, 'utf8').equals(buf)) fixtureBytes.set(f, buf);
+      else fixtureText.set(f, text);
+    }
 
   let text = b.body.join('\n');
   const want = Number(get('exit')[0] ?? 0);
@@ -197,6 +204,7 @@ for (const [n, b] of blocks.entries()) {
     if (!ports.has(p)) ports.set(p, await freePort());
   text = text.replace(/(127\.0\.0\.1|localhost|\[::1\]):(\d{2,5})\b/g, (all, h, p) => `${h}:${ports.get(p)}`);
   const mapped = { target: ports.get('8080'), serve: ports.get('8400') };
+  for (const [f, buf] of fixtureBytes) writeFileSync(join(dir, f), buf);
   for (const [f, t] of fixtureText)
     writeFileSync(join(dir, f), t.replace(/127\.0\.0\.1:(\d{2,5})\b/g, (all, p) => `127.0.0.1:${ports.get(p)}`));
   let pre = '';
