@@ -158,11 +158,29 @@ for (const [n, b] of blocks.entries()) {
   symlinkSync(mortar, join(dir, 'build', 'mortar'));
   symlinkSync(mortar, join(dir, '.bin', 'mortar'));
   const fixtureText = new Map(); // fixtures are copied with the block's port map applied
-  if (fixtures) for (const f of readdirSync(fixtures)) fixtureText.set(f, readFileSync(join(fixtures, f), 'utf8'));
+  const fixtureBytes = new Map(); // binary fixtures (gzip) are copied as they are
+  if (fixtures)
+    for (const f of readdirSync(fixtures)) {
+      const buf = readFileSync(join(fixtures, f));
+      const text = buf.toString('utf8');
+      if (buf.includes(0) || !Buffer.from(text, 'utf8').equals(buf)) fixtureBytes.set(f, buf);
+      else fixtureText.set(f, text);
+    }
 
   let text = b.body.join('\n');
-  if (b.lang === 'console') // "$ cmd" lines are commands; the rest is output, not run
-    text = b.body.filter((l) => /^\$ /.test(l)).map((l) => l.slice(2)).join('\n');
+  const want = Number(get('exit')[0] ?? 0);
+  if (b.lang === 'console') {
+    // "$ cmd" lines are commands, each of which must exit with `exit`; the rest is output
+    const cmds = b.body.filter((l) => /^\$ /.test(l)).map((l) => l.slice(2));
+    text =
+      'set +e\n' +
+      cmds
+        .map(
+          (c, k) =>
+            `${c}\ndoc_rc=$?; if [ $doc_rc -ne ${want} ]; then echo "doctest: command ${k + 1} exited $doc_rc, want ${want}" >&2; exit 100; fi`,
+        )
+        .join('\n');
+  }
   for (const r of get('replace')) {
     const [from, to] = r.split('=>');
     if (to === undefined || !text.includes(from)) {
@@ -186,6 +204,7 @@ for (const [n, b] of blocks.entries()) {
     if (!ports.has(p)) ports.set(p, await freePort());
   text = text.replace(/(127\.0\.0\.1|localhost|\[::1\]):(\d{2,5})\b/g, (all, h, p) => `${h}:${ports.get(p)}`);
   const mapped = { target: ports.get('8080'), serve: ports.get('8400') };
+  for (const [f, buf] of fixtureBytes) writeFileSync(join(dir, f), buf);
   for (const [f, t] of fixtureText)
     writeFileSync(join(dir, f), t.replace(/127\.0\.0\.1:(\d{2,5})\b/g, (all, p) => `127.0.0.1:${ports.get(p)}`));
   let pre = '';
@@ -209,9 +228,8 @@ for (const [n, b] of blocks.entries()) {
   const r = await run(script, dir, env, seconds);
   ran++;
   const problems = [];
-  const want = Number(get('exit')[0] ?? 0);
   if (r.timedOut) problems.push(`did not finish within ${seconds}s`);
-  else if (r.code !== want) problems.push(`exit status ${r.code}, want ${want}`);
+  else if (r.code !== (b.lang === 'console' ? 0 : want)) problems.push(`exit status ${r.code}, want ${want}`);
   for (const [k, stream] of [['stdout~', r.stdout], ['stderr~', r.stderr], ['output~', r.stdout + r.stderr]])
     for (const re of get(k)) if (!new RegExp(re, 'm').test(stream)) problems.push(`${k.slice(0, -1)} does not match /${re}/`);
   if (problems.length) {

@@ -24,7 +24,7 @@ const routes = Object.keys(doc.paths).map((t) => ({
   t,
   re: new RegExp('^' + t.replace(/[.]/g, '\\.').replace(/\{[^}]+\}/g, '[^/]+') + '$'),
 }));
-const ptr = (s) => s.replace(/~/g, '~0').replace(/\//g, '~1');
+const checkProblem = ajv.compile({ $ref: 'openapi#/components/schemas/Problem' });
 const compiled = new Map();
 
 function schemaFor(t, method, code, media) {
@@ -52,14 +52,22 @@ for (const f of metas) {
     bad++;
     console.error(`FAIL: ${where}: ${msg}`);
   };
+  // an unknown path's 404 and an unknown method's 405 are problems like any other
+  const problem = () => {
+    if (!/^application\/problem\+json/.test(m.content_type)) return fail(`not a problem: ${m.content_type}`);
+    if (!checkProblem(JSON.parse(readFileSync(join(dir, f.replace(/\.meta$/, '.body')), 'utf8'))))
+      fail(`the problem does not match Problem: ${ajv.errorsText(checkProblem.errors)}`);
+  };
   const route = routes.find((r) => r.re.test(m.path));
   if (!route) {
     if (m.status !== 404) fail('the path is not in the document');
-    continue; // an unknown path's 404 is the generic problem
+    else problem();
+    continue;
   }
   const op = doc.paths[route.t][m.method.toLowerCase()];
   if (!op) {
     if (m.status !== 405) fail(`no ${m.method} operation`);
+    else problem();
     continue;
   }
   seen.add(`${m.method} ${route.t}`);
