@@ -352,10 +352,13 @@ static void sv_start_local(mt__serve_t *sv, const json_t *run, const char *cfg)
 }
 
 /* A waiting run's reason, stored and pushed to its live stream when it changed. */
-static void sv_queued_reason(mt__serve_t *sv, const char *id, const char *reason)
+static void sv_queued_reason(mt__serve_t *sv, const json_t *run, const char *reason)
 {
+    const char *id = json_string_value(json_object_get(run, "id"));
+    const char *was = json_string_value(json_object_get(run, "reason"));
     int changed = 0;
-    if (sv->store->ops->run_queued_reason(sv->store, id, reason, &changed) != MT_OK || !changed)
+    if ((was && strcmp(was, reason) == 0) || /* as listed: no write at all */
+        sv->store->ops->run_queued_reason(sv->store, id, reason, &changed) != MT_OK || !changed)
         return;
     json_t *cur = NULL;
     if (sv->store->ops->run_get(sv->store, id, &cur) == MT_OK)
@@ -375,10 +378,10 @@ static int sv_act(mt__serve_t *sv, json_t *run, const mt_place_cfg_t *pc,
         sv_fail_run(sv, id, res->reason);
         return 1;
     case MT_PLACE_TURN: /* enough agents exist: its turn comes when they free up */
-        sv_queued_reason(sv, id, res->reason);
+        sv_queued_reason(sv, run, res->reason);
         return 0;
     case MT_PLACE_AGENTS: {
-        sv_queued_reason(sv, id, res->reason);
+        sv_queued_reason(sv, run, res->reason);
         int64_t since = sv_waiting_since(id, now);
         if (pc->timeout_ms <= 0 || now - since < pc->timeout_ms)
             return 0;
@@ -429,8 +432,10 @@ static int sv_dispatch_one(mt__serve_t *sv)
     mt_place_cfg_t *cfgs = NULL;
     mt_place_result_t *res = NULL;
     size_t *chosen = NULL, total = 0;
-    if (nq == 0)
+    if (nq == 0) {
+        sv_waiting_sweep();
         goto out;
+    }
     agents = sv_place_agents(sv, &list, &nag);
     runs = calloc(nq, sizeof *runs);
     cfgs = calloc(nq, sizeof *cfgs);
