@@ -339,7 +339,8 @@ int mt_place_queue(const mt_place_agent_t *agents, size_t n, const mt_place_run_
         rc = MT_ENOMEM;
         goto out;
     }
-    memcpy(ag, agents, n * sizeof *ag);
+    if (n)
+        memcpy(ag, agents, n * sizeof *ag);
     for (size_t i = 0; i < n; i++)
         labels[i] = agents[i].labels_json ? json_loads(agents[i].labels_json, 0, NULL) : NULL;
     for (size_t r = 0; r < nruns; r++) {
