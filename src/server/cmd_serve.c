@@ -254,7 +254,7 @@ static int64_t sv_waiting_since(const char *id, int64_t now)
     return now;
 }
 
-/* Forgets the runs not seen in this pass (started, stopped, or agents came up). */
+/* Forgets the runs not seen since the last sweep (started, stopped, or agents came up). */
 static void sv_waiting_sweep(void)
 {
     for (size_t i = 0; i < SV_MAX_WAITING; i++) {
@@ -352,130 +352,128 @@ static void sv_start_local(mt__serve_t *sv, const json_t *run, const char *cfg)
     json_decref(started);
 }
 
-/* Tries one queued run. Returns 1 when it started or ended (the pass begins again), 0 when it
- * waits; *blocks = 1 when it waits for busy agents it will get (later runs do not overtake). */
-static int sv_try_run(mt__serve_t *sv, json_t *run, const mt_place_agent_t *agents, size_t nag,
-                      int64_t now, int *blocks)
+/* A waiting run's reason, stored and pushed to its live stream when it changed. */
+static void sv_queued_reason(mt__serve_t *sv, const json_t *run, const char *reason)
 {
     const char *id = json_string_value(json_object_get(run, "id"));
-    json_t *config = json_object_get(run, "config");
-    mt_place_cfg_t pc;
-    char key[32], err[512] = "";
-    *blocks = 0;
-    if (mt_place_cfg_read(config, &pc, key, sizeof key, err, sizeof err) != MT_OK) {
-        sv_fail_run(sv, id, err);
+    const char *was = json_string_value(json_object_get(run, "reason"));
+    int changed = 0;
+    if ((was && strcmp(was, reason) == 0) || /* as listed: no write at all */
+        sv->store->ops->run_queued_reason(sv->store, id, reason, &changed) != MT_OK || !changed)
+        return;
+    json_t *cur = NULL;
+    if (sv->store->ops->run_get(sv->store, id, &cur) == MT_OK)
+        mt__sse_state(sv->live, id, cur);
+    json_decref(cur);
+    mt_log(MT_LOG_INFO, "run waits for agents", "run", id, "reason", reason, NULL);
+}
+
+/* Acts on one placement decision; returns 1 when the run started or ended. */
+static int sv_act(mt__serve_t *sv, json_t *run, const mt_place_cfg_t *pc,
+                  const mt_place_result_t *res, const mt_place_agent_t *agents, int64_t now)
+{
+    const char *id = json_string_value(json_object_get(run, "id"));
+    char err[512] = "";
+    switch (res->verdict) {
+    case MT_PLACE_INVALID:
+        sv_fail_run(sv, id, res->reason);
+        return 1;
+    case MT_PLACE_TURN: /* enough agents exist: its turn comes when they free up */
+        sv_queued_reason(sv, run, res->reason);
+        return 0;
+    case MT_PLACE_AGENTS: {
+        sv_queued_reason(sv, run, res->reason);
+        int64_t since = sv_waiting_since(id, now);
+        if (pc->timeout_ms <= 0 || now - since < pc->timeout_ms)
+            return 0;
+        char why[800], t[32];
+        if (pc->timeout_ms % 1000 == 0)
+            snprintf(t, sizeof t, "%llds", pc->timeout_ms / 1000);
+        else
+            snprintf(t, sizeof t, "%lld.%03llds", pc->timeout_ms / 1000, pc->timeout_ms % 1000);
+        snprintf(why, sizeof why, "placement timeout after %s: %s", t, res->reason);
+        sv_fail_run(sv, id, why);
         return 1;
     }
-    size_t *chosen = calloc(pc.agents, sizeof *chosen);
-    if (chosen == NULL)
-        return 0;
-    mt_place_stats_t st;
-    char reason[600] = "";
-    int rc = mt_place_ex(agents, nag, pc.agents, pc.selector, chosen, reason, sizeof reason, &st);
-    int done = 0;
-    if (rc == MT_EINVAL) {
-        sv_fail_run(sv, id, reason);
-        done = 1;
-    } else if (rc == MT_EBUSY) {
-        int changed = 0;
-        if (sv->store->ops->run_queued_reason(sv->store, id, reason, &changed) == MT_OK &&
-            changed) {
-            json_t *cur = NULL;
-            if (sv->store->ops->run_get(sv->store, id, &cur) == MT_OK)
-                mt__sse_state(sv->live, id, cur);
-            json_decref(cur);
-            mt_log(MT_LOG_INFO, "run waits for agents", "run", id, "reason", reason, NULL);
-        }
-        if (st.matching_up >= pc.agents) {
-            *blocks = 1; /* enough agents exist: its turn comes when they free up */
-        } else {
-            int64_t since = sv_waiting_since(id, now);
-            if (pc.timeout_ms > 0 && now - since >= pc.timeout_ms) {
-                char why[800], t[32];
-                if (pc.timeout_ms % 1000 == 0)
-                    snprintf(t, sizeof t, "%llds", pc.timeout_ms / 1000);
-                else
-                    snprintf(t, sizeof t, "%lld.%03llds", pc.timeout_ms / 1000,
-                             pc.timeout_ms % 1000);
-                snprintf(why, sizeof why, "placement timeout after %s: %s", t, reason);
-                sv_fail_run(sv, id, why);
-                done = 1;
-            }
-        }
-    } else if (rc == MT_OK) {
-        json_t *stripped = mt_place_cfg_strip(config);
-        char *cfg = stripped ? json_dumps(stripped, JSON_COMPACT) : NULL;
-        json_decref(stripped);
-        pthread_mutex_lock(&sv->run_mu);
-        if (cfg == NULL) {
-            sv_fail_run(sv, id, "the run config cannot be encoded");
-        } else if (pc.agents == 1 && sv->agent &&
-                   strcmp(agents[chosen[0]].name, sv->agent_name) == 0) {
-            sv_start_local(sv, run, cfg);
-        } else if (sv_start_distributed(sv, run, agents, chosen, pc.agents, err, sizeof err) !=
-                   MT_OK) {
-            sv_fail_run(sv, id, err);
-        }
-        pthread_mutex_unlock(&sv->run_mu);
-        free(cfg);
-        done = 1;
+    case MT_PLACE_START:
+        break;
     }
-    free(chosen);
-    return done;
+    json_t *stripped = mt_place_cfg_strip(json_object_get(run, "config"));
+    char *cfg = stripped ? json_dumps(stripped, JSON_COMPACT) : NULL;
+    json_decref(stripped);
+    pthread_mutex_lock(&sv->run_mu);
+    if (cfg == NULL)
+        sv_fail_run(sv, id, "the run config cannot be encoded");
+    else if (pc->agents == 1 && sv->agent &&
+             strcmp(agents[res->chosen[0]].name, sv->agent_name) == 0)
+        sv_start_local(sv, run, cfg);
+    else if (sv_start_distributed(sv, run, agents, res->chosen, pc->agents, err, sizeof err) !=
+             MT_OK)
+        sv_fail_run(sv, id, err);
+    pthread_mutex_unlock(&sv->run_mu);
+    free(cfg);
+    return 1;
 }
 
-/* Agents that match a waiting run's selector are held for it: later runs see them busy. */
-static void sv_reserve(mt_place_agent_t *agents, size_t n, const json_t *run)
-{
-    mt_place_cfg_t pc;
-    char key[32], err[256];
-    mt_selector_t *sel = malloc(sizeof *sel);
-    if (sel == NULL ||
-        mt_place_cfg_read(json_object_get(run, "config"), &pc, key, sizeof key, err, sizeof err) !=
-            MT_OK ||
-        mt_selector_parse(pc.selector, sel, NULL) != MT_OK) {
-        free(sel);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_t *labels = json_loads(agents[i].labels_json ? agents[i].labels_json : "{}", 0, NULL);
-        if (mt_selector_match(sel, labels) && agents[i].active < agents[i].capacity)
-            agents[i].active = agents[i].capacity;
-        json_decref(labels);
-    }
-    free(sel);
-}
-
-/* One pass over the queued runs, oldest first: the first that can be placed starts. A run
- * that waits for busy agents keeps its turn: the agents it could use are held for it, so later
- * runs start only on other agents. A run for which too few matching agents are up holds
- * nothing and ends `error` after its placement_timeout. Returns 1 when a run started or
- * ended. */
+/* One pass over the queued runs, oldest first (mt_place_queue: runs that wait their turn hold
+ * their agents; runs for which too few matching agents are up hold nothing and end `error`
+ * after their placement_timeout). Returns 1 when a run started or ended. */
 static int sv_dispatch_one(mt__serve_t *sv)
 {
     mt_store_page_t pg = {500, NULL};
     json_t *page = NULL;
     if (sv->store->ops->run_list(sv->store, "queued", NULL, &pg, &page) != MT_OK)
         return 0;
-    json_t *items = json_object_get(page, "items");
+    json_t *items = json_object_get(page, "items"); /* newest first */
+    size_t nq = json_array_size(items), nag = 0;
     int done = 0;
-    if (json_array_size(items) > 0) {
-        json_t *list = NULL;
-        size_t nag = 0;
-        mt_place_agent_t *agents = sv_place_agents(sv, &list, &nag);
-        int64_t now = mt__now_ms();
-        for (size_t k = json_array_size(items); agents && k-- > 0 && !done && !sv->stopping;) {
-            int blocks = 0;
-            json_t *run = json_array_get(items, k);
-            done = sv_try_run(sv, run, agents, nag, now, &blocks);
-            if (blocks)
-                sv_reserve(agents, nag, run);
-        }
-        free(agents);
-        json_decref(list);
-    }
-    if (!done)
+    json_t *list = NULL;
+    mt_place_agent_t *agents = NULL;
+    mt_place_run_t *runs = NULL;
+    mt_place_cfg_t *cfgs = NULL;
+    mt_place_result_t *res = NULL;
+    size_t *chosen = NULL, total = 0;
+    if (nq == 0) {
         sv_waiting_sweep();
+        goto out;
+    }
+    agents = sv_place_agents(sv, &list, &nag);
+    runs = calloc(nq, sizeof *runs);
+    cfgs = calloc(nq, sizeof *cfgs);
+    res = calloc(nq, sizeof *res);
+    if (agents == NULL || runs == NULL || cfgs == NULL || res == NULL)
+        goto out;
+    for (size_t i = 0; i < nq; i++) {
+        json_t *run = json_array_get(items, nq - 1 - i);
+        char key[32], err[512];
+        if (mt_place_cfg_read(json_object_get(run, "config"), &cfgs[i], key, sizeof key, err,
+                              sizeof err) != MT_OK) {
+            /* stored before the keys were checked: it can never be placed */
+            sv_fail_run(sv, json_string_value(json_object_get(run, "id")), err);
+            done = 1;
+            goto out;
+        }
+        runs[i] = (mt_place_run_t){cfgs[i].agents, cfgs[i].selector};
+        total += cfgs[i].agents;
+    }
+    chosen = calloc(total ? total : 1, sizeof *chosen);
+    if (chosen == NULL)
+        goto out;
+    for (size_t i = 0, off = 0; i < nq; off += runs[i].want, i++)
+        res[i].chosen = chosen + off;
+    if (mt_place_queue(agents, nag, runs, nq, res) != MT_OK)
+        goto out;
+    int64_t now = mt__now_ms();
+    for (size_t i = 0; i < nq && !sv->stopping; i++)
+        done |= sv_act(sv, json_array_get(items, nq - 1 - i), &cfgs[i], &res[i], agents, now);
+    sv_waiting_sweep(); /* every queued run was seen: forget the ones no longer waiting */
+out:
+    free(chosen);
+    free(res);
+    free(cfgs);
+    free(runs);
+    free(agents);
+    json_decref(list);
     json_decref(page);
     return done;
 }

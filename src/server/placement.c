@@ -326,6 +326,58 @@ int mt_place(const mt_place_agent_t *agents, size_t n, unsigned want, const char
     return mt_place_ex(agents, n, want, selector, chosen, reason, reasonlen, NULL);
 }
 
+/* ---- the queue ---------------------------------------------------------------------------- */
+
+int mt_place_queue(const mt_place_agent_t *agents, size_t n, const mt_place_run_t *runs,
+                   size_t nruns, mt_place_result_t *res)
+{
+    mt_place_agent_t *ag = n ? malloc(n * sizeof *ag) : NULL;
+    mt_selector_t *sel = malloc(sizeof *sel);
+    json_t **labels = n ? calloc(n, sizeof *labels) : NULL;
+    int rc = MT_OK;
+    if ((n && (ag == NULL || labels == NULL)) || sel == NULL) {
+        rc = MT_ENOMEM;
+        goto out;
+    }
+    if (n)
+        memcpy(ag, agents, n * sizeof *ag);
+    for (size_t i = 0; i < n; i++)
+        labels[i] = agents[i].labels_json ? json_loads(agents[i].labels_json, 0, NULL) : NULL;
+    for (size_t r = 0; r < nruns; r++) {
+        mt_place_result_t *o = &res[r];
+        int prc = mt_place_ex(ag, n, runs[r].want, runs[r].selector, o->chosen, o->reason,
+                              sizeof o->reason, &o->stats);
+        if (prc == MT_ENOMEM) {
+            rc = prc;
+            goto out;
+        }
+        if (prc == MT_EINVAL) {
+            o->verdict = MT_PLACE_INVALID;
+        } else if (prc == MT_OK) {
+            o->verdict = MT_PLACE_START;
+            for (unsigned k = 0; k < runs[r].want; k++)
+                ag[o->chosen[k]].active++;
+        } else if (o->stats.matching_up >= runs[r].want) {
+            o->verdict = MT_PLACE_TURN;
+            /* hold what it could use: every matching up agent is busy for the runs after it */
+            if (mt_selector_parse(runs[r].selector, sel, NULL) == MT_OK)
+                for (size_t i = 0; i < n; i++)
+                    if (ag[i].up && ag[i].active < ag[i].capacity &&
+                        mt_selector_match(sel, labels[i]))
+                        ag[i].active = ag[i].capacity;
+        } else {
+            o->verdict = MT_PLACE_AGENTS;
+        }
+    }
+out:
+    for (size_t i = 0; labels && i < n; i++)
+        json_decref(labels[i]);
+    free(labels);
+    free(sel);
+    free(ag);
+    return rc;
+}
+
 /* ---- the run config's placement keys ------------------------------------------------------ */
 
 static const char *const place_keys[] = {"agents", "agent_labels", "on_agent_loss",

@@ -81,6 +81,35 @@ int mt_place_ex(const mt_place_agent_t *agents, size_t n, unsigned want, const c
 int mt_place(const mt_place_agent_t *agents, size_t n, unsigned want, const char *selector,
              size_t *chosen, char *reason, size_t reasonlen);
 
+/* ---- the queue: every queued run at once, oldest first ---- */
+
+typedef struct mt_place_run {
+    unsigned want;        /* "agents" */
+    const char *selector; /* "agent_labels" (NULL = any) */
+} mt_place_run_t;
+
+enum mt_place_verdict {
+    MT_PLACE_START,   /* start now on chosen[0..want-1] */
+    MT_PLACE_TURN,    /* enough matching agents are up but busy: waits its turn, holding them */
+    MT_PLACE_AGENTS,  /* fewer matching agents are up than it wants: its placement timeout runs */
+    MT_PLACE_INVALID, /* want == 0 or a bad selector: reason says why */
+};
+
+typedef struct mt_place_result {
+    enum mt_place_verdict verdict;
+    size_t *chosen; /* caller-allocated, runs[i].want entries (NULL when want is 0); START only */
+    mt_place_stats_t stats;
+    char reason[640]; /* TURN, AGENTS: what it waits for; INVALID: what is wrong */
+} mt_place_result_t;
+
+/* Decides a whole queue in one pass, oldest run first (runs[0]), over a private copy of agents
+ * (not modified): a run that starts takes a slot of each chosen agent, so later runs see them
+ * busier; a run that waits its TURN holds every up agent its selector matches, so later runs
+ * start only on other agents (no starvation of large runs by small ones); a run waiting for
+ * AGENTS holds nothing. res[i] answers runs[i]. MT_OK, or MT_ENOMEM. */
+int mt_place_queue(const mt_place_agent_t *agents, size_t n, const mt_place_run_t *runs,
+                   size_t nruns, mt_place_result_t *res);
+
 /* The placement keys of a run config (docs/placement.md), read from the run's config JSON
  * until the run-spec key table carries them. */
 typedef struct mt_place_cfg {

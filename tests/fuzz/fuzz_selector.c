@@ -63,6 +63,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             else
                 CHECK(strncmp(reason, "waiting for ", 12) == 0);
         }
+        /* the queue: the same selector three times and one other; each start is valid */
+        mt_place_run_t runs[4] = {{1, text}, {2, text}, {1, "zone=a"}, {1, text}};
+        mt_place_result_t res[4];
+        size_t qc[4][2];
+        memset(res, 0, sizeof res);
+        for (int i = 0; i < 4; i++)
+            res[i].chosen = qc[i];
+        CHECK(mt_place_queue(ag, 4, runs, 4, res) == MT_OK);
+        for (int i = 0; i < 4; i++) {
+            CHECK(res[i].verdict != MT_PLACE_INVALID);
+            if (res[i].verdict == MT_PLACE_START)
+                for (unsigned k = 0; k < runs[i].want; k++)
+                    CHECK(qc[i][k] < 4 && ag[qc[i][k]].up);
+            else
+                CHECK(strncmp(res[i].reason, "waiting for ", 12) == 0);
+        }
     } else {
         CHECK(rc == MT_EPARSE);
         CHECK(err.col >= 1 && (size_t)err.col <= strlen(text) + 1);

@@ -191,6 +191,85 @@ static void test_place(void **state)
     assert_int_equal(strlen(small), 7);
 }
 
+/* The whole queue in one pass: starts take slots, a run waiting its turn holds its agents,
+ * a run waiting for agents that are not there holds nothing, bad runs are named. */
+static void test_queue(void **state)
+{
+    const mt_place_agent_t ag[] = {
+        AG("a-1", "{\"zone\":\"a\"}", 1, 0, 1), AG("a-2", "{\"zone\":\"a\"}", 1, 1, 1), /* busy */
+        AG("a-3", "{\"zone\":\"a\"}", 1, 0, 1), AG("b-1", "{\"zone\":\"b\"}", 2, 0, 1),
+        AG("b-2", "{\"zone\":\"b\"}", 1, 0, 0), /* down */
+        AG("c-1", "{\"zone\":\"c\"}", 1, 0, 1),
+    };
+    size_t n = sizeof ag / sizeof ag[0];
+    const mt_place_run_t runs[] = {
+        {1, "zone=b"},        /* 0: starts on b-1 */
+        {3, "zone=a"},        /* 1: 3 up, 2 free: waits its turn, holds a-1 and a-3 */
+        {1, "zone=a"},        /* 2: a-1, a-3 held: waits its turn too (no overtaking) */
+        {2, "zone=b"},        /* 3: b-2 is down: only 1 up -> waits for agents, holds none */
+        {1, "zone in (a,b)"}, /* 4: a's held, b-1 has one slot left: starts on b-1 */
+        {1, "zone in (a,b)"}, /* 5: b-1 full now, a's held: waits its turn */
+        {0, ""},              /* 6: invalid */
+        {1, "zone in a"},     /* 7: invalid selector */
+        {1, NULL},            /* 8: any agent: c-1 is the one left */
+        {1, ""},              /* 9: nothing free, enough up: waits its turn */
+        {7, ""},              /* 10: 5 up: waits for agents */
+    };
+    size_t nr = sizeof runs / sizeof runs[0];
+    mt_place_result_t res[11];
+    size_t chosen[11][8];
+    memset(res, 0, sizeof res);
+    for (size_t i = 0; i < nr; i++)
+        res[i].chosen = runs[i].want ? chosen[i] : NULL;
+    assert_int_equal(mt_place_queue(ag, n, runs, nr, res), MT_OK);
+    static const enum mt_place_verdict want[] = {
+        MT_PLACE_START, MT_PLACE_TURN, MT_PLACE_TURN,    MT_PLACE_AGENTS,
+        MT_PLACE_START, MT_PLACE_TURN, MT_PLACE_INVALID, MT_PLACE_INVALID,
+        MT_PLACE_START, MT_PLACE_TURN, MT_PLACE_AGENTS,
+    };
+    for (size_t i = 0; i < nr; i++)
+        if (res[i].verdict != want[i])
+            fail_msg("run %zu: verdict %d, want %d (%s)", i, res[i].verdict, want[i],
+                     res[i].reason);
+    assert_int_equal(chosen[0][0], 3);
+    assert_int_equal(chosen[4][0], 3); /* b-1's second slot */
+    assert_int_equal(chosen[8][0], 5);
+    assert_string_equal(res[1].reason,
+                        "waiting for 3 agents matching zone=a: 2 free of 3 matching");
+    assert_string_equal(res[2].reason, "waiting for 1 agent matching zone=a: 0 free of 3 matching");
+    assert_string_equal(res[3].reason,
+                        "waiting for 2 agents matching zone=b: 1 free of 1 matching (1 more down)");
+    assert_string_equal(res[6].reason, "agents: must be at least 1");
+    assert_string_equal(res[7].reason,
+                        "agent_labels: column 9: expected '(' after in/notin of 'zone'");
+    assert_string_equal(res[10].reason, "waiting for 7 agents: 0 free of 5 up (1 more down)");
+    /* the caller's agents are untouched */
+    assert_int_equal(ag[0].active, 0);
+    assert_int_equal(ag[3].active, 0);
+
+    /* the built-in agent alone, capacity 1, a run in progress: FIFO as before */
+    const mt_place_agent_t local[] = {AG("local", "{\"zone\":\"local\"}", 1, 1, 1)};
+    const mt_place_run_t q[] = {{1, NULL}, {1, NULL}};
+    mt_place_result_t lr[2];
+    size_t lc[2];
+    memset(lr, 0, sizeof lr);
+    lr[0].chosen = &lc[0];
+    lr[1].chosen = &lc[1];
+    assert_int_equal(mt_place_queue(local, 1, q, 2, lr), MT_OK);
+    assert_int_equal(lr[0].verdict, MT_PLACE_TURN);
+    assert_int_equal(lr[1].verdict, MT_PLACE_TURN);
+    assert_string_equal(lr[0].reason, "waiting for 1 agent: 0 free of 1 up");
+    /* capacity 2, one free slot: only the oldest starts */
+    const mt_place_agent_t local2[] = {AG("local", "{}", 2, 1, 1)};
+    assert_int_equal(mt_place_queue(local2, 1, q, 2, lr), MT_OK);
+    assert_int_equal(lr[0].verdict, MT_PLACE_START);
+    assert_int_equal(lr[1].verdict, MT_PLACE_TURN);
+    /* an empty fleet and an empty queue */
+    assert_int_equal(mt_place_queue(NULL, 0, q, 2, lr), MT_OK);
+    assert_int_equal(lr[0].verdict, MT_PLACE_AGENTS);
+    assert_int_equal(mt_place_queue(local, 1, NULL, 0, NULL), MT_OK);
+}
+
 static void test_cfg(void **state)
 {
     mt_place_cfg_t pc;
@@ -254,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_selector_match),
         cmocka_unit_test(test_selector_errors),
         cmocka_unit_test(test_place),
+        cmocka_unit_test(test_queue),
         cmocka_unit_test(test_cfg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
