@@ -7,5 +7,6 @@ int mt_cli_target(int argc, char **argv); /* mortar target [flags]     (cmd_targ
 int mt_cli_report(int argc, char **argv); /* mortar report FILE [flags] (cmd_report.c) */
 int mt_cli_serve(int argc, char **argv);  /* mortar serve [flags]      (src/server/cmd_serve.c) */
 int mt_cli_token(int argc, char **argv);  /* mortar token create ...   (src/server/cmd_token.c) */
+int mt_cli_agent(int argc, char **argv);  /* mortar agent --nats URL   (src/server/cmd_agent.c) */
 
 #endif

@@ -130,7 +130,7 @@ static void test_runs(void **state)
     static const char *quick = "{\"url\":\"http://127.0.0.1:1/\",\"schedule\":\"const(3,1s)\","
                                "\"duration\":\"1.2s\",\"connections\":1,\"threads\":1,"
                                "\"uri\":[\"/x tagged\"]}";
-    mt_agent_info_t info = {"local", "{\"zone\":\"z1\"}", 2};
+    mt_agent_info_t info = {"local", "{\"zone\":\"z1\"}", 2, NULL};
     mt_bus_t *bus = NULL;
     mt_agent_t *a = NULL;
     seen_t s;

@@ -1,0 +1,720 @@
+/* mortar serve over NATS (dist.h). Agents are known from their heartbeats; a queued run is
+ * placed on enough free matching agents, prepared on each (request/reply with a deadline),
+ * committed with one broadcast start instant, and watched: an agent silent for lost_ms, or
+ * back with a new instance id, is lost (mt_agg_agent_lost decides by the run's policy). */
+#include "server/dist.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mortar/error.h"
+#include "mortar/schedule.h"
+#include "server/analysis.h"
+#include "server/log.h"
+#include "server/standin.h" /* stand-in until split merges */
+
+#define DIST_MAX_AGENTS 256
+
+typedef struct dist_agent {
+    struct dist_agent *next;
+    char name[64], instance[40];
+    int64_t last_ms; /* monotonic */
+    int capacity, active, assigned;
+    json_t *labels, *runs;
+} dist_agent_t;
+
+typedef struct dist_member {
+    char name[64], instance[40];
+    bool ended, lost, skew_logged;
+} dist_member_t;
+
+typedef struct dist_run {
+    struct dist_run *next;
+    char id[40];
+    bool resumed;
+    int64_t grace_until_ms;
+    size_t n;
+    dist_member_t *m;
+} dist_run_t;
+
+typedef struct dist_wait {
+    struct dist_wait *next;
+    char id[40];
+    int64_t since_ms;
+    char last_reason[256];
+} dist_wait_t;
+
+struct mt__dist {
+    mt__serve_t *sv;
+    mt__dist_opts_t o;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    bool th_on, quit, subscribed;
+    dist_agent_t *agents;
+    dist_run_t *runs;
+    dist_wait_t *waits;
+};
+
+static int64_t d_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t d_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* ---- config keys (until the run-spec table has them) ---- */
+
+int mt__dist_keys(const json_t *config, mt__dist_keys_t *k, char *err, size_t errlen)
+{
+    memset(k, 0, sizeof(*k));
+    k->agents = 1;
+    snprintf(k->on_loss, sizeof k->on_loss, "error");
+    k->placement_timeout_ms = 60000;
+    json_t *v = json_object_get(config, "agents");
+    if (v != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > DIST_MAX_AGENTS) {
+            snprintf(err, errlen, "agents: a whole number in [1, %d]", DIST_MAX_AGENTS);
+            return MT_EINVAL;
+        }
+        k->agents = (int)json_integer_value(v);
+    }
+    v = json_object_get(config, "agent_labels");
+    if (v != NULL) {
+        if (!json_is_string(v) || json_string_length(v) >= sizeof k->labels) {
+            snprintf(err, errlen, "agent_labels: a label selector such as \"zone=a,tier!=b\"");
+            return MT_EINVAL;
+        }
+        snprintf(k->labels, sizeof k->labels, "%s", json_string_value(v));
+        /* every term must be k=v or k!=v */
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%s", k->labels);
+        char *save = NULL;
+        for (char *t = strtok_r(tmp, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(t, '=');
+            if (eq == NULL || eq == t || eq[1] == '\0' || (eq == t + 1 && t[0] == '!')) {
+                snprintf(err, errlen, "agent_labels: '%s' is not KEY=VALUE or KEY!=VALUE", t);
+                return MT_EINVAL;
+            }
+        }
+    }
+    v = json_object_get(config, "on_agent_loss");
+    if (v != NULL) {
+        const char *s = json_string_value(v);
+        if (s == NULL || (strcmp(s, "error") != 0 && strcmp(s, "continue") != 0)) {
+            snprintf(err, errlen, "on_agent_loss: \"error\" or \"continue\"");
+            return MT_EINVAL;
+        }
+        snprintf(k->on_loss, sizeof k->on_loss, "%s", s);
+    }
+    v = json_object_get(config, "placement_timeout");
+    if (v != NULL) {
+        int64_t ns = 0;
+        mt_parse_err_t pe;
+        if (json_is_integer(v) && json_integer_value(v) > 0)
+            ns = (int64_t)json_integer_value(v) * 1000000000LL;
+        else if (!json_is_string(v) || mt_parse_duration(json_string_value(v), &ns, &pe) != MT_OK ||
+                 ns <= 0) {
+            snprintf(err, errlen, "placement_timeout: a duration such as \"60s\"");
+            return MT_EINVAL;
+        }
+        k->placement_timeout_ms = ns / 1000000;
+    }
+    return MT_OK;
+}
+
+int mt__dist_labels_match(const char *selector, const json_t *labels)
+{
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s", selector ? selector : "");
+    char *save = NULL;
+    for (char *t = strtok_r(tmp, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(t, '=');
+        if (eq == NULL)
+            return 0;
+        bool neg = eq > t && eq[-1] == '!';
+        if (neg)
+            eq[-1] = '\0';
+        *eq = '\0';
+        const char *have = json_string_value(json_object_get(labels, t));
+        bool same = have != NULL && strcmp(have, eq + 1) == 0;
+        if (same == neg)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- agents ---- */
+
+static dist_agent_t *d_agent(mt__dist_t *d, const char *name)
+{
+    for (dist_agent_t *a = d->agents; a != NULL; a = a->next)
+        if (strcmp(a->name, name) == 0)
+            return a;
+    return NULL;
+}
+
+void mt__dist_heartbeat(mt__dist_t *d, const json_t *hb)
+{
+    const char *name = json_string_value(json_object_get(hb, "name"));
+    const char *inst = json_string_value(json_object_get(hb, "instance"));
+    if (name == NULL || strlen(name) >= 64)
+        return;
+    pthread_mutex_lock(&d->mu);
+    dist_agent_t *a = d_agent(d, name);
+    if (a == NULL && (a = calloc(1, sizeof(*a))) != NULL) {
+        snprintf(a->name, sizeof a->name, "%s", name);
+        a->next = d->agents;
+        d->agents = a;
+    }
+    if (a != NULL) {
+        if (inst != NULL && a->instance[0] != '\0' && strcmp(inst, a->instance) != 0)
+            mt_log(MT_LOG_WARN, "agent restarted (new instance)", "agent", name, "instance", inst,
+                   NULL);
+        snprintf(a->instance, sizeof a->instance, "%s", inst ? inst : "");
+        a->last_ms = d_mono_ms();
+        a->capacity = (int)json_integer_value(json_object_get(hb, "capacity"));
+        a->active = (int)json_integer_value(json_object_get(hb, "active"));
+        json_decref(a->labels);
+        a->labels = json_incref(json_object_get(hb, "labels"));
+        json_decref(a->runs);
+        a->runs = json_incref(json_object_get(hb, "runs"));
+        /* what the agent reports of our runs: the last second it sent, its start skew */
+        const char *rid;
+        json_t *rv;
+        json_object_foreach(a->runs, rid, rv)
+        {
+            json_int_t ls = json_integer_value(json_object_get(rv, "last_second"));
+            mt__standin_agg_lost_at(rid, name, ls);
+            for (dist_run_t *r = d->runs; r != NULL; r = r->next) {
+                if (strcmp(r->id, rid) != 0)
+                    continue;
+                for (size_t i = 0; i < r->n; i++)
+                    if (strcmp(r->m[i].name, name) == 0 && !r->m[i].skew_logged && ls >= 0) {
+                        char sk[32];
+                        snprintf(
+                            sk, sizeof sk, "%lld",
+                            (long long)json_integer_value(json_object_get(rv, "start_skew_us")));
+                        mt_log(MT_LOG_INFO, "agent start skew", "run", rid, "agent", name,
+                               "start_skew_us", sk, NULL);
+                        r->m[i].skew_logged = true;
+                    }
+            }
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* ---- runs ---- */
+
+static void d_run_free(dist_run_t *r)
+{
+    free(r->m);
+    free(r);
+}
+
+static dist_run_t *d_run_unlink(mt__dist_t *d, const char *id)
+{
+    for (dist_run_t **pp = &d->runs; *pp != NULL; pp = &(*pp)->next)
+        if (strcmp((*pp)->id, id) == 0) {
+            dist_run_t *r = *pp;
+            *pp = r->next;
+            return r;
+        }
+    return NULL;
+}
+
+int mt__dist_run_over(mt__dist_t *d, const char *run_id)
+{
+    pthread_mutex_lock(&d->mu);
+    dist_run_t *r = d_run_unlink(d, run_id);
+    int resumed = 0;
+    if (r != NULL) {
+        resumed = r->resumed;
+        for (size_t i = 0; i < r->n; i++) {
+            dist_agent_t *a = d_agent(d, r->m[i].name);
+            if (a != NULL && a->assigned > 0)
+                a->assigned--;
+        }
+        d_run_free(r);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return resumed;
+}
+
+/* mortar.runs.<id>.end: that agent is done with the run */
+static void d_on_end(const char *subject, const void *msg, size_t len, void *ud)
+{
+    mt__dist_t *d = ud;
+    const char *id = subject + strlen("mortar.runs."), *dot = strchr(id, '.');
+    json_t *o = json_loadb(msg, len, 0, NULL);
+    const char *agent = json_string_value(json_object_get(o, "agent"));
+    if (dot != NULL && agent != NULL) {
+        pthread_mutex_lock(&d->mu);
+        for (dist_run_t *r = d->runs; r != NULL; r = r->next) {
+            if (strlen(r->id) != (size_t)(dot - id) || memcmp(r->id, id, (size_t)(dot - id)) != 0)
+                continue;
+            for (size_t i = 0; i < r->n; i++)
+                if (strcmp(r->m[i].name, agent) == 0 && !r->m[i].ended) {
+                    r->m[i].ended = true;
+                    dist_agent_t *a = d_agent(d, agent);
+                    if (a != NULL && a->assigned > 0)
+                        a->assigned--;
+                    json_t *sk = json_object_get(o, "start_skew_us");
+                    if (json_is_integer(sk)) {
+                        char s[32];
+                        snprintf(s, sizeof s, "%lld", (long long)json_integer_value(sk));
+                        mt_log(MT_LOG_INFO, "agent ended", "run", r->id, "agent", agent, "outcome",
+                               json_string_value(json_object_get(o, "outcome")), "start_skew_us", s,
+                               NULL);
+                    }
+                }
+        }
+        pthread_mutex_unlock(&d->mu);
+    }
+    json_decref(o);
+}
+
+/* Loss detection, every 250 ms. */
+static void *d_main(void *arg)
+{
+    mt__dist_t *d = arg;
+    pthread_mutex_lock(&d->mu);
+    while (!d->quit) {
+        int64_t now = d_mono_ms();
+        for (dist_run_t *r = d->runs; r != NULL; r = r->next) {
+            if (now < r->grace_until_ms)
+                continue;
+            for (size_t i = 0; i < r->n; i++) {
+                dist_member_t *m = &r->m[i];
+                if (m->ended || m->lost)
+                    continue;
+                dist_agent_t *a = d_agent(d, m->name);
+                const char *why = NULL;
+                if (a == NULL || now - a->last_ms > d->o.lost_ms)
+                    why = "no heartbeat";
+                else if (m->instance[0] != '\0' && strcmp(a->instance, m->instance) != 0)
+                    why = "restarted (new instance)";
+                if (why == NULL)
+                    continue;
+                m->lost = true;
+                if (a != NULL && a->assigned > 0)
+                    a->assigned--;
+                mt_log(MT_LOG_WARN, "agent lost", "run", r->id, "agent", m->name, "why", why, NULL);
+                char id[40], name[64];
+                snprintf(id, sizeof id, "%s", r->id);
+                snprintf(name, sizeof name, "%s", m->name);
+                pthread_mutex_unlock(&d->mu);
+                mt_agg_agent_lost(d->sv->agg, id, name);
+                pthread_mutex_lock(&d->mu);
+                goto again; /* the list may have changed */
+            }
+        }
+    again:;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 250000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        if (!d->quit)
+            pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* ---- placement and the two-phase start ---- */
+
+static void d_fail(mt__dist_t *d, const char *id, const char *reason)
+{
+    json_t *run = NULL;
+    if (d->sv->store->ops->run_finish(d->sv->store, id, "error", reason, NULL, NULL, &run) ==
+        MT_OK) {
+        mt__sse_state(d->sv->live, id, run);
+        json_decref(run);
+    }
+    mt_log(MT_LOG_WARN, "run error", "run", id, "reason", reason, NULL);
+}
+
+static dist_wait_t *d_wait(mt__dist_t *d, const char *id)
+{
+    for (dist_wait_t *w = d->waits; w != NULL; w = w->next)
+        if (strcmp(w->id, id) == 0)
+            return w;
+    dist_wait_t *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    snprintf(w->id, sizeof w->id, "%s", id);
+    w->since_ms = d_mono_ms();
+    w->next = d->waits;
+    d->waits = w;
+    return w;
+}
+
+static void d_wait_done(mt__dist_t *d, const char *id)
+{
+    for (dist_wait_t **pp = &d->waits; *pp != NULL; pp = &(*pp)->next)
+        if (strcmp((*pp)->id, id) == 0) {
+            dist_wait_t *w = *pp;
+            *pp = w->next;
+            free(w);
+            return;
+        }
+}
+
+static int d_cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* stand-in until fleet merges (mt_place): the free, up, matching agents sorted by name. */
+static size_t d_place(mt__dist_t *d, const mt__dist_keys_t *k, char names[][64], size_t max,
+                      size_t *matching)
+{
+    const char *cand[DIST_MAX_AGENTS];
+    size_t n = 0;
+    int64_t now = d_mono_ms();
+    *matching = 0;
+    for (dist_agent_t *a = d->agents; a != NULL && n < DIST_MAX_AGENTS; a = a->next) {
+        if (now - a->last_ms > d->o.lost_ms)
+            continue;
+        if (!d->o.local_agent && strcmp(a->name, "local") == 0)
+            continue;
+        if (!mt__dist_labels_match(k->labels, a->labels))
+            continue;
+        (*matching)++;
+        int busy = a->active > a->assigned ? a->active : a->assigned;
+        if (busy >= a->capacity)
+            continue;
+        cand[n++] = a->name;
+    }
+    qsort(cand, n, sizeof cand[0], d_cmp_name);
+    if (n > max)
+        n = max;
+    for (size_t i = 0; i < n; i++)
+        snprintf(names[i], 64, "%s", cand[i]);
+    return n;
+}
+
+int mt__dist_dispatch_one(mt__dist_t *d)
+{
+    mt__serve_t *sv = d->sv;
+    json_t *run = NULL;
+    if (sv->store->ops->run_next_queued(sv->store, &run) != MT_OK)
+        return 0;
+    const char *id = json_string_value(json_object_get(run, "id"));
+    json_t *config = json_object_get(run, "config");
+    char err[512] = "", reason[600] = "";
+    int did = 0;
+    mt__dist_keys_t k;
+    char(*names)[64] = NULL;
+    json_t **replies = NULL;
+    size_t n = 0, matching = 0;
+    if (mt__dist_keys(config, &k, err, sizeof err) != MT_OK) {
+        d_fail(d, id, err);
+        did = 1;
+        goto out;
+    }
+    names = calloc((size_t)k.agents, sizeof(*names));
+    replies = calloc((size_t)k.agents, sizeof(*replies));
+    if (names == NULL || replies == NULL)
+        goto out;
+    pthread_mutex_lock(&d->mu);
+    n = d_place(d, &k, names, (size_t)k.agents, &matching);
+    dist_wait_t *w = n < (size_t)k.agents ? d_wait(d, id) : NULL;
+    if (w != NULL) {
+        snprintf(reason, sizeof reason, "waiting for %d agent%s%s%s: %zu free of %zu matching",
+                 k.agents, k.agents == 1 ? "" : "s", k.labels[0] ? " matching " : "", k.labels, n,
+                 matching);
+        bool timeout = d_mono_ms() - w->since_ms > k.placement_timeout_ms;
+        bool changed = strcmp(w->last_reason, reason) != 0;
+        snprintf(w->last_reason, sizeof w->last_reason, "%s", reason);
+        if (timeout)
+            d_wait_done(d, id);
+        pthread_mutex_unlock(&d->mu);
+        if (timeout) {
+            char why[700];
+            snprintf(why, sizeof why, "placement timeout after %lld s: %s",
+                     (long long)(k.placement_timeout_ms / 1000), reason);
+            d_fail(d, id, why);
+            did = 1;
+        } else if (changed) {
+            mt_log(MT_LOG_INFO, "run queued", "run", id, "reason", reason, NULL);
+        }
+        goto out;
+    }
+    d_wait_done(d, id);
+    for (size_t i = 0; i < n; i++) {
+        dist_agent_t *a = d_agent(d, names[i]);
+        if (a != NULL)
+            a->assigned++; /* held while preparing */
+    }
+    pthread_mutex_unlock(&d->mu);
+    did = 1;
+
+    /* phase 1: prepare on each agent */
+    mt_part_t *parts = calloc(n, sizeof(*parts));
+    json_int_t conns = json_integer_value(json_object_get(config, "connections"));
+    json_int_t threads = json_integer_value(json_object_get(config, "threads"));
+    if (parts == NULL || mt_split((uint32_t)n, conns > 0 ? (int)conns : 0,
+                                  threads > 0 ? (int)threads : 0, parts) != MT_OK) {
+        snprintf(reason, sizeof reason, "cannot split the run: out of memory");
+        goto release;
+    }
+    for (size_t i = 0; i < n && reason[0] == '\0'; i++) {
+        json_t *req = json_pack("{s:s, s:O, s:o, s:i}", "run_id", id, "config", config, "part",
+                                mt_part_to_json(&parts[i]), "deadline_ms", 15000);
+        char *body = json_dumps(req, JSON_COMPACT), subject[128], *rep = NULL;
+        json_decref(req);
+        size_t rlen = 0;
+        snprintf(subject, sizeof subject, "mortar.agents.%s.prepare", names[i]);
+        int rc = body ? mt_bus_request(sv->bus, subject, body, strlen(body), d->o.prepare_ms, &rep,
+                                       &rlen)
+                      : MT_ENOMEM;
+        free(body);
+        replies[i] = rc == MT_OK ? json_loadb(rep, rlen, 0, NULL) : NULL;
+        free(rep);
+        if (rc != MT_OK)
+            snprintf(reason, sizeof reason, "agent %s did not answer the prepare within %d ms (%s)",
+                     names[i], d->o.prepare_ms, mt_strerror(rc));
+        else if (!json_is_true(json_object_get(replies[i], "ready")))
+            snprintf(reason, sizeof reason, "agent %s refused the run: %s", names[i],
+                     json_string_value(json_object_get(replies[i], "reason"))
+                         ? json_string_value(json_object_get(replies[i], "reason"))
+                         : "no reason given");
+    }
+    for (size_t i = 0; i < n; i++)
+        mt_part_dispose(&parts[i]);
+    free(parts);
+release:
+    if (reason[0] != '\0') {
+        /* the others drop their prepared slot on this stop (or after their deadline) */
+        char subj[96], msg[700];
+        snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
+        snprintf(msg, sizeof msg, "{\"stop\":\"prepare failed\"}");
+        mt_bus_publish(sv->bus, subj, msg, strlen(msg));
+        pthread_mutex_lock(&d->mu);
+        for (size_t i = 0; i < n; i++) {
+            dist_agent_t *a = d_agent(d, names[i]);
+            if (a != NULL && a->assigned > 0)
+                a->assigned--;
+        }
+        pthread_mutex_unlock(&d->mu);
+        d_fail(d, id, reason);
+        goto out;
+    }
+
+    /* the run's record: the agents' names in its agent column; the aggregator's watch */
+    char joined[DIST_MAX_AGENTS * 8 + 64] = "";
+    size_t jl = 0;
+    const char *list[DIST_MAX_AGENTS];
+    for (size_t i = 0; i < n; i++) {
+        list[i] = names[i];
+        jl += (size_t)snprintf(joined + jl, sizeof joined - jl, "%s%s", i ? "," : "", names[i]);
+        if (jl >= sizeof joined)
+            jl = sizeof joined - 1;
+    }
+    dist_run_t *dr = calloc(1, sizeof(*dr));
+    dist_member_t *mem = calloc(n, sizeof(*mem));
+    char *cfg = json_dumps(config, JSON_COMPACT);
+    json_t *started = NULL;
+    pthread_mutex_lock(&sv->run_mu);
+    int rc =
+        dr && mem && cfg ? sv->store->ops->run_start(sv->store, id, joined, &started) : MT_ENOMEM;
+    if (rc == MT_OK) {
+        mt_agg_opts_t ao = {.on_agent_loss = k.on_loss, .first_second = 0};
+        rc = mt_agg_watch_agents(sv->agg, id, cfg, list, n, &ao, err, sizeof err);
+    }
+    if (rc == MT_OK) {
+        snprintf(dr->id, sizeof dr->id, "%s", id);
+        dr->n = n;
+        dr->m = mem;
+        for (size_t i = 0; i < n; i++) {
+            snprintf(mem[i].name, sizeof mem[i].name, "%s", names[i]);
+            const char *inst = json_string_value(json_object_get(replies[i], "instance"));
+            snprintf(mem[i].instance, sizeof mem[i].instance, "%s", inst ? inst : "");
+        }
+        pthread_mutex_lock(&d->mu);
+        dr->next = d->runs;
+        d->runs = dr;
+        pthread_mutex_unlock(&d->mu);
+        dr = NULL;
+        mem = NULL;
+        /* phase 2: one commit, one start instant on the control plane's clock */
+        int64_t t = d_wall_ns() + d->o.start_ms * 1000000LL;
+        char subj[96], msg[128];
+        snprintf(subj, sizeof subj, "mortar.runs.%s.commit", id);
+        snprintf(msg, sizeof msg, "{\"start_unix_ns\":%lld}", (long long)t);
+        mt_bus_publish(sv->bus, subj, msg, strlen(msg));
+        mt_log(MT_LOG_INFO, "run started", "run", id, "agents", joined, NULL);
+        mt__sse_state(sv->live, id, started);
+    } else {
+        char subj[96];
+        snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
+        const char *stop = "{\"stop\":\"start failed\"}";
+        mt_bus_publish(sv->bus, subj, stop, strlen(stop));
+        pthread_mutex_lock(&d->mu);
+        for (size_t i = 0; i < n; i++) {
+            dist_agent_t *a = d_agent(d, names[i]);
+            if (a != NULL && a->assigned > 0)
+                a->assigned--;
+        }
+        pthread_mutex_unlock(&d->mu);
+        d_fail(d, id, err[0] ? err : mt_strerror(rc));
+    }
+    pthread_mutex_unlock(&sv->run_mu);
+    json_decref(started);
+    free(cfg);
+    free(dr);
+    free(mem);
+out:
+    if (replies != NULL)
+        for (int i = 0; i < k.agents; i++)
+            json_decref(replies[i]);
+    free(replies);
+    free(names);
+    json_decref(run);
+    return did;
+}
+
+size_t mt__dist_resume(mt__dist_t *d, const json_t *page)
+{
+    size_t i, count = 0;
+    json_t *r;
+    json_array_foreach(json_object_get(page, "items"), i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "id"));
+        const char *agents = json_string_value(json_object_get(r, "agent"));
+        json_t *config = json_object_get(r, "config");
+        if (id == NULL || agents == NULL || agents[0] == '\0')
+            continue;
+        mt__dist_keys_t k;
+        char err[512] = "";
+        if (mt__dist_keys(config, &k, err, sizeof err) != MT_OK)
+            continue;
+        char tmp[DIST_MAX_AGENTS * 8 + 64];
+        snprintf(tmp, sizeof tmp, "%s", agents);
+        const char *list[DIST_MAX_AGENTS];
+        size_t n = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(tmp, ",", &save); t != NULL && n < DIST_MAX_AGENTS;
+             t = strtok_r(NULL, ",", &save))
+            list[n++] = t;
+        dist_run_t *dr = calloc(1, sizeof(*dr));
+        dist_member_t *mem = calloc(n ? n : 1, sizeof(*mem));
+        char *cfg = json_dumps(config, JSON_COMPACT);
+        mt_agg_opts_t ao = {.on_agent_loss = k.on_loss};
+        mt_store_rows_t rows;
+        if (d->sv->store->ops->run_rows(d->sv->store, id, "", 0, INT64_MAX / 2, &rows) == MT_OK) {
+            ao.first_second = (uint32_t)rows.n;
+            mt_store_rows_dispose(&rows);
+        }
+        if (dr == NULL || mem == NULL || cfg == NULL ||
+            mt_agg_watch_agents(d->sv->agg, id, cfg, list, n, &ao, err, sizeof err) != MT_OK) {
+            free(dr);
+            free(mem);
+            free(cfg);
+            continue;
+        }
+        free(cfg);
+        snprintf(dr->id, sizeof dr->id, "%s", id);
+        dr->resumed = true;
+        /* agents heartbeat within a second of our start: give them lost_ms + 2 s */
+        dr->grace_until_ms = d_mono_ms() + d->o.lost_ms + 2000;
+        dr->n = n;
+        dr->m = mem;
+        for (size_t j = 0; j < n; j++)
+            snprintf(mem[j].name, sizeof mem[j].name, "%s", list[j]);
+        pthread_mutex_lock(&d->mu);
+        dr->next = d->runs;
+        d->runs = dr;
+        pthread_mutex_unlock(&d->mu);
+        char fs[16];
+        snprintf(fs, sizeof fs, "%u", ao.first_second);
+        mt_log(MT_LOG_INFO, "run resumed", "run", id, "agents", agents, "stored_seconds", fs, NULL);
+        count++;
+    }
+    return count;
+}
+
+int mt__dist_new(mt__serve_t *sv, const mt__dist_opts_t *o, mt__dist_t **out)
+{
+    mt__dist_t *d = calloc(1, sizeof(*d));
+    *out = NULL;
+    if (d == NULL)
+        return MT_ENOMEM;
+    d->sv = sv;
+    d->o = *o;
+    if (d->o.lost_ms <= 0)
+        d->o.lost_ms = 3000;
+    if (d->o.start_ms <= 0)
+        d->o.start_ms = 500;
+    if (d->o.prepare_ms <= 0)
+        d->o.prepare_ms = 5000;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = mt_bus_subscribe(sv->bus, "mortar.runs.*.end", d_on_end, d);
+    if (rc != MT_OK) {
+        mt__dist_free(d);
+        return rc;
+    }
+    d->subscribed = true;
+    mt__standin_agg_bus(sv->bus); /* stand-in until split merges */
+    if (pthread_create(&d->th, NULL, d_main, d) != 0) {
+        mt__dist_free(d);
+        return MT_ESYS;
+    }
+    d->th_on = true;
+    *out = d;
+    return MT_OK;
+}
+
+void mt__dist_free(mt__dist_t *d)
+{
+    if (d == NULL)
+        return;
+    if (d->subscribed)
+        mt_bus_unsubscribe(d->sv->bus, d_on_end, d);
+    pthread_mutex_lock(&d->mu);
+    d->quit = true;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    if (d->th_on)
+        pthread_join(d->th, NULL);
+    while (d->agents != NULL) {
+        dist_agent_t *a = d->agents;
+        d->agents = a->next;
+        json_decref(a->labels);
+        json_decref(a->runs);
+        free(a);
+    }
+    while (d->runs != NULL) {
+        dist_run_t *r = d->runs;
+        d->runs = r->next;
+        d_run_free(r);
+    }
+    while (d->waits != NULL) {
+        dist_wait_t *w = d->waits;
+        d->waits = w->next;
+        free(w);
+    }
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cv);
+    free(d);
+}
