@@ -567,6 +567,11 @@ static int nb_setup_stream(nbus_t *b, const char *durable, char *err, size_t err
                  NB_STREAM, nats_GetLastError(NULL));
         return MT_EPROTO;
     }
+    /* A new server takes over: the consumer is made afresh, so the messages the last server
+     * had been given but never acknowledged (it was killed) come at once and in stream order
+     * rather than after AckWait, out of order. The stream keeps every message that was not
+     * acknowledged (work-queue retention), so nothing is lost by it. */
+    js_DeleteConsumer(b->js, NB_STREAM, durable, NULL, &jerr);
     jsConsumerConfig cc;
     jsConsumerConfig_Init(&cc);
     cc.Durable = durable;

@@ -161,6 +161,10 @@ static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_
                         size_t n)
 {
     mt__serve_t *sv = ud;
+    if (sv->dist != NULL && mt__dist_stored_before(sv->dist, run_id, second)) {
+        mt_bus_ack(sv->bus, run_id, second); /* replayed after a restart: stored already */
+        return MT_OK;
+    }
     int rc = sv->store->ops->run_append_second(sv->store, run_id, second, rows, n);
     if (rc != MT_OK) {
         char s[16];

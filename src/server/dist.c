@@ -30,12 +30,14 @@ typedef struct dist_agent {
 typedef struct dist_member {
     char name[64], instance[40];
     bool ended, lost, skew_logged;
+    int64_t missing_since_ms; /* its heartbeats stopped listing the run */
 } dist_member_t;
 
 typedef struct dist_run {
     struct dist_run *next;
     char id[40];
     bool resumed;
+    uint32_t first_second; /* resumed: seconds below were stored before the restart */
     int64_t grace_until_ms;
     size_t n;
     dist_member_t *m;
@@ -236,6 +238,17 @@ static dist_run_t *d_run_unlink(mt__dist_t *d, const char *id)
     return NULL;
 }
 
+int mt__dist_stored_before(mt__dist_t *d, const char *run_id, uint32_t second)
+{
+    int r = 0;
+    pthread_mutex_lock(&d->mu);
+    for (dist_run_t *x = d->runs; x != NULL; x = x->next)
+        if (strcmp(x->id, run_id) == 0)
+            r = x->resumed && second < x->first_second;
+    pthread_mutex_unlock(&d->mu);
+    return r;
+}
+
 int mt__dist_run_over(mt__dist_t *d, const char *run_id)
 {
     pthread_mutex_lock(&d->mu);
@@ -294,7 +307,11 @@ static void *d_main(void *arg)
     pthread_mutex_lock(&d->mu);
     while (!d->quit) {
         int64_t now = d_mono_ms();
+        /* while we are cut off from NATS nobody's heartbeats arrive: that is not their loss */
+        bool connected = mt_bus_connected(d->sv->bus);
         for (dist_run_t *r = d->runs; r != NULL; r = r->next) {
+            if (!connected && r->grace_until_ms < now + d->o.lost_ms)
+                r->grace_until_ms = now + d->o.lost_ms;
             if (now < r->grace_until_ms)
                 continue;
             for (size_t i = 0; i < r->n; i++) {
@@ -307,6 +324,18 @@ static void *d_main(void *arg)
                     why = "no heartbeat";
                 else if (m->instance[0] != '\0' && strcmp(a->instance, m->instance) != 0)
                     why = "restarted (new instance)";
+                else if (json_object_get(a->runs, r->id) != NULL) {
+                    m->missing_since_ms = 0;
+                    if (m->instance[0] == '\0') /* resumed: learn which instance runs it */
+                        snprintf(m->instance, sizeof m->instance, "%s", a->instance);
+                } else if (r->resumed) {
+                    /* up, but not running it (restarted while we were down): its end, if it
+                     * sent one, would have come through the stream by now */
+                    if (m->missing_since_ms == 0)
+                        m->missing_since_ms = now;
+                    else if (now - m->missing_since_ms > d->o.lost_ms)
+                        why = "does not run it any more (restarted?)";
+                }
                 if (why == NULL)
                     continue;
                 m->lost = true;
@@ -631,6 +660,7 @@ size_t mt__dist_resume(mt__dist_t *d, const json_t *page)
         free(cfg);
         snprintf(dr->id, sizeof dr->id, "%s", id);
         dr->resumed = true;
+        dr->first_second = ao.first_second;
         /* agents heartbeat within a second of our start: give them lost_ms + 2 s */
         dr->grace_until_ms = d_mono_ms() + d->o.lost_ms + 2000;
         dr->n = n;

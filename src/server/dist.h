@@ -29,6 +29,9 @@ void mt__dist_heartbeat(mt__dist_t *d, const json_t *hb);
 /* The aggregator ended run_id: forget it; 1 when it was resumed after a restart (its summary
  * must be recomputed from the stored seconds). */
 int mt__dist_run_over(mt__dist_t *d, const char *run_id);
+/* 1 when second of run_id was stored before a restart (a resumed run's replayed snapshot):
+ * the sink must not store it again. */
+int mt__dist_stored_before(mt__dist_t *d, const char *run_id, uint32_t second);
 /* At startup: takes back the runs the last server left running (agents keep running them);
  * returns how many. */
 size_t mt__dist_resume(mt__dist_t *d, const json_t *running_page);

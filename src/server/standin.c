@@ -183,11 +183,19 @@ int mt_agg_agent_lost(mt_agg_t *g, const char *run_id, const char *agent)
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "run_id", run_id, "agent", agent, "outcome",
                           cont ? "completed" : "error", "reason", "");
     char reason[160];
-    snprintf(reason, sizeof reason, "agent %s lost at second %lld", agent, (long long)sec);
+    /* the aggregator prefixes "agent NAME: " */
+    snprintf(reason, sizeof reason, "lost at second %lld", (long long)sec);
     json_object_set_new(o, "reason", json_string(reason));
     char *t = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     snprintf(body, sizeof body, "%s", t ? t : "{}");
     free(t);
-    return mt_bus_publish_id(si_bus, subject, id, body, strlen(body));
+    int rc = mt_bus_publish_id(si_bus, subject, id, body, strlen(body));
+    if (!cont) { /* policy error: the others stop too */
+        snprintf(subject, sizeof subject, "mortar.runs.%s.control", run_id);
+        snprintf(body, sizeof body, "{\"stop\":\"agent %s lost at second %lld\"}", agent,
+                 (long long)sec);
+        mt_bus_publish(si_bus, subject, body, strlen(body));
+    }
+    return rc;
 }
