@@ -114,10 +114,28 @@ static void nb_timedwait(nbus_t *b, int ms)
     pthread_cond_timedwait(&b->cv, &b->mu, &ts);
 }
 
-/* mortar.runs.<run>.second | .end: the stream's subjects */
+/* mortar.runs.<run>.second | .end: the bus subjects that go through the stream. On NATS they
+ * carry the publishing agent's name as one more token (mortar.runs.<run>.second.<agent>), so
+ * that NATS permissions can let each agent publish its own snapshots only. */
 static bool nb_is_js(const char *s)
 {
     return mt__bus_match("mortar.runs.*.second", s) || mt__bus_match("mortar.runs.*.end", s);
+}
+
+static bool nb_is_js_nats(const char *s)
+{
+    return mt__bus_match("mortar.runs.*.second.*", s) || mt__bus_match("mortar.runs.*.end.*", s);
+}
+
+/* The agent of a message id "<run>.<agent>.<second|end>": [*a, *a + *n). */
+static bool nb_id_agent(const char *id, const char **a, size_t *n)
+{
+    const char *d1 = id != NULL ? strchr(id, '.') : NULL, *d2 = d1 ? strrchr(id, '.') : NULL;
+    if (d1 == NULL || d2 == d1 || d2 == d1 + 1)
+        return false;
+    *a = d1 + 1;
+    *n = (size_t)(d2 - d1 - 1);
+    return true;
 }
 
 /* ---- delivery to subscribers ---- */
@@ -146,7 +164,7 @@ static void nb_core_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
     const char *subject = natsMsg_GetSubject(m);
     (void)nc;
     (void)sub;
-    if (!nb_is_js(subject))
+    if (!nb_is_js_nats(subject))
         nb_deliver(s->b, s, subject, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
     natsMsg_Destroy(m);
 }
@@ -185,7 +203,11 @@ static int nb_publish(mt_bus_t *bb, const char *subject, const char *msg_id, con
             return MT_EINVAL;
         return nb_status(natsConnection_Publish(b->nc, subject, msg, (int)len));
     }
-    size_t sl = strlen(subject) + 1, il = msg_id != NULL ? strlen(msg_id) + 1 : 0;
+    const char *ag;
+    size_t agl;
+    if (!nb_id_agent(msg_id, &ag, &agl) || memchr(ag, '*', agl) || memchr(ag, '>', agl))
+        return MT_EINVAL; /* the stream needs "<run>.<agent>.<second|end>" */
+    size_t sl = strlen(subject) + 1 + agl + 1, il = strlen(msg_id) + 1;
     nb_out_t *o = malloc(sizeof(*o) + len + sl + il);
     if (o == NULL)
         return MT_ENOMEM;
@@ -194,12 +216,9 @@ static int nb_publish(mt_bus_t *bb, const char *subject, const char *msg_id, con
     if (len > 0)
         memcpy(o->data, msg, len);
     o->subject = o->data + len;
-    memcpy(o->subject, subject, sl);
-    o->id = NULL;
-    if (il > 0) {
-        o->id = o->subject + sl;
-        memcpy(o->id, msg_id, il);
-    }
+    snprintf(o->subject, sl, "%s.%.*s", subject, (int)agl, ag);
+    o->id = o->subject + sl;
+    memcpy(o->id, msg_id, il);
     pthread_mutex_lock(&b->mu);
     int rc = MT_OK;
     if (b->closing)
@@ -287,7 +306,9 @@ static int nb_core_subjects(const char *filter, char out[4][256])
         snprintf(subj, sizeof subj, "%s>", filter);
     else
         snprintf(subj, sizeof subj, "%s", filter);
-    if (!mt__bus_match(subj, "mortar.runs.x.second") && !mt__bus_match(subj, "mortar.runs.x.end")) {
+    if (!mt__bus_match(subj, "mortar.runs.x.second.a") &&
+        !mt__bus_match(subj, "mortar.runs.x.end.a") &&
+        !mt__bus_match(subj, "mortar.runs.x.second") && !mt__bus_match(subj, "mortar.runs.x.end")) {
         snprintf(out[0], 256, "%s", subj);
         return 1;
     }
@@ -499,22 +520,36 @@ static void *nb_fetch_main(void *arg)
         }
         for (int i = 0; i < list.Count; i++) {
             natsMsg *m = list.Msgs[i];
-            const char *subject = natsMsg_GetSubject(m), *id = NULL;
-            nb_deliver(b, NULL, subject, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+            const char *nsubj = natsMsg_GetSubject(m), *id = NULL, *ag = NULL;
+            const char *last = strrchr(nsubj, '.');
+            size_t agl = 0;
+            char subject[256];
             nb_held_t *h = calloc(1, sizeof(*h));
-            if (h != NULL && natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK &&
-                nb_parse_id(id, h->run, &h->second)) {
-                h->m = m;
-                h->at_ms = nb_now_ms();
-                pthread_mutex_lock(&b->mu);
-                h->next = b->held;
-                b->held = h;
-                pthread_mutex_unlock(&b->mu);
-            } else {
+            /* the subject's agent token (what NATS permissions checked) must be the message
+             * id's agent: otherwise an agent could pass snapshots off as another's */
+            bool ok = h != NULL && last != NULL &&
+                      natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK &&
+                      nb_parse_id(id, h->run, &h->second) && nb_id_agent(id, &ag, &agl) &&
+                      strlen(last + 1) == agl && memcmp(last + 1, ag, agl) == 0 &&
+                      (size_t)(last - nsubj) < sizeof subject;
+            if (!ok) {
+                mt_log(MT_LOG_WARN, "stream message dropped: its subject and id disagree",
+                       "subject", nsubj, "id", id ? id : "", NULL);
                 free(h);
-                natsMsg_Ack(m, NULL); /* not ours to keep: no id */
+                natsMsg_Ack(m, NULL);
                 natsMsg_Destroy(m);
+                list.Msgs[i] = NULL;
+                continue;
             }
+            memcpy(subject, nsubj, (size_t)(last - nsubj));
+            subject[last - nsubj] = '\0';
+            nb_deliver(b, NULL, subject, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+            h->m = m;
+            h->at_ms = nb_now_ms();
+            pthread_mutex_lock(&b->mu);
+            h->next = b->held;
+            b->held = h;
+            pthread_mutex_unlock(&b->mu);
             list.Msgs[i] = NULL;
         }
         natsMsgList_Destroy(&list);
@@ -547,7 +582,7 @@ static int nb_setup_stream(nbus_t *b, const char *durable, char *err, size_t err
     jsErrCode jerr = 0;
     natsStatus st = js_GetStreamInfo(&si, b->js, NB_STREAM, NULL, &jerr);
     if (st == NATS_NOT_FOUND || (st != NATS_OK && jerr == JSStreamNotFoundErr)) {
-        static const char *subjects[] = {"mortar.runs.*.second", "mortar.runs.*.end"};
+        static const char *subjects[] = {"mortar.runs.*.second.*", "mortar.runs.*.end.*"};
         jsStreamConfig sc;
         jsStreamConfig_Init(&sc);
         sc.Name = NB_STREAM;

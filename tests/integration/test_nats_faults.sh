@@ -78,8 +78,8 @@ wait_run "$RUN" "$TOK" 90 passed
 target_stats_since "$WORK/before.json" "$WORK/d.json"
 expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
 contiguous "$OUT" 8
-expect_eq "Σ completed = the target's count across the NATS restart" \
-  "$(jq '[.items[].completed] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
+expect_eq "Σ sent = the target's count across the NATS restart" \
+  "$(jq '[.items[].sent] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
 
 # ---- (c) mortar serve killed with SIGKILL mid-run, then restarted ----
 target_stats "$WORK/before.json"
@@ -97,9 +97,9 @@ expect_api "the run" 200 GET "/runs/$RUN" "$TOK"
 cp "$OUT" "$WORK/run.json"
 expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
 contiguous "$OUT" 10
-expect_eq "Σ completed = the target's count across the serve restart" \
-  "$(jq '[.items[].completed] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
-expect_eq "the summary covers every second" "$(jq .summary.requests "$WORK/run.json")" "$(jq .requests "$WORK/d.json")"
+expect_eq "Σ sent = the target's count across the serve restart" \
+  "$(jq '[.items[].sent] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
+expect_eq "the summary covers every second" "$(jq .summary.requests "$WORK/run.json")" "$(jq '[.items[].completed] | add' "$OUT")"
 
 # ---- (d) an agent cut off from NATS stops its run after --lost-after ----
 start_agent gen-9 --labels pool=cut --lost-after 2s

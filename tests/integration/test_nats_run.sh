@@ -57,9 +57,9 @@ cp "$OUT" "$WORK/run.json"
 expect_eq "it ran on gen-1" "$(jq -r .agent "$WORK/run.json")" gen-1
 expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
 expect_eq "3 seconds stored" "$(jq '.items | length' "$OUT")" 3
-expect_eq "Σ completed over the stored seconds = the target's count" \
-  "$(jq '[.items[].completed] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
-expect_eq "the summary = the target's count" "$(jq .summary.requests "$WORK/run.json")" "$(jq .requests "$WORK/d.json")"
+expect_eq "Σ sent over the stored seconds = the target's count" \
+  "$(jq '[.items[].sent] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
+expect_eq "the summary = Σ completed" "$(jq .summary.requests "$WORK/run.json")" "$(jq '[.items[].completed] | add' "$OUT")"
 expect_eq "120 requests (40/s for 3 s)" "$(jq .requests "$WORK/d.json")" 120
 grep -q '"msg":"agent start skew","run":"'"$RUN"'","agent":"gen-1","start_skew_us":' "$WORK/serve.log" ||
   fail "the start skew is not reported"
@@ -79,9 +79,9 @@ expect_api "the run" 200 GET "/runs/$RUN" "$TOK"
 cp "$OUT" "$WORK/run.json"
 expect_eq "it ran on the three agents" "$(jq -r .agent "$WORK/run.json")" gen-1,gen-2,gen-3
 expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
-expect_eq "Σ completed over the stored seconds = the target's count (3 agents)" \
-  "$(jq '[.items[].completed] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
-expect_eq "the summary = the target's count (3 agents)" "$(jq .summary.requests "$WORK/run.json")" "$(jq .requests "$WORK/d.json")"
+expect_eq "Σ sent over the stored seconds = the target's count (3 agents)" \
+  "$(jq '[.items[].sent] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
+expect_eq "the summary = Σ completed (3 agents)" "$(jq .summary.requests "$WORK/run.json")" "$(jq '[.items[].completed] | add' "$OUT")"
 
 # ---- placement: a selector, waiting, and the placement timeout ----
 expect_api "queue a run for 3 agents in zone a (only 2 exist)" 201 POST /runs "$TOK" \
