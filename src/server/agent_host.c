@@ -120,32 +120,85 @@ static char *host_reply(mt_agent_host_t *h, bool ready, const char *reason, int6
     return t;
 }
 
-/* {"run_id","config":{...},"part":{...}|null,"deadline_ms":N} */
+int mt__prepare_decode(const void *msg, size_t len, char run[40], char **config, char **part,
+                       int64_t *ttl_ms, char *err, size_t errlen)
+{
+    *config = *part = NULL;
+    *ttl_ms = 0;
+    run[0] = '\0';
+    json_t *o = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *id = json_string_value(json_object_get(o, "run_id"));
+    json_t *cfg = json_object_get(o, "config"), *pj = json_object_get(o, "part"),
+           *ttl = json_object_get(o, "deadline_ms");
+    int rc = MT_EINVAL;
+    size_t n = id != NULL ? strlen(id) : 0;
+    if (!json_is_object(o)) {
+        snprintf(err, errlen, "prepare: not a JSON object");
+        goto out;
+    }
+    if (n == 0 || n >= 40 ||
+        strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789-_") != n) {
+        snprintf(err, errlen, "prepare: run_id: 1..39 of A-Z a-z 0-9 - _");
+        goto out;
+    }
+    if (!json_is_object(cfg)) {
+        snprintf(err, errlen, "prepare: config: a JSON object expected");
+        goto out;
+    }
+    if (pj != NULL && !json_is_object(pj) && !json_is_null(pj)) {
+        snprintf(err, errlen, "prepare: part: a JSON object or null expected");
+        goto out;
+    }
+    if (ttl != NULL && (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
+                        json_integer_value(ttl) > 600000)) {
+        snprintf(err, errlen, "prepare: deadline_ms: 1..600000 expected");
+        goto out;
+    }
+    memcpy(run, id, n + 1);
+    *ttl_ms = ttl != NULL ? (int64_t)json_integer_value(ttl) : 0;
+    *config = json_dumps(cfg, JSON_COMPACT);
+    *part = json_is_object(pj) ? json_dumps(pj, JSON_COMPACT) : NULL;
+    rc = *config != NULL && (*part != NULL || !json_is_object(pj)) ? MT_OK : MT_ENOMEM;
+    if (rc != MT_OK) {
+        snprintf(err, errlen, "out of memory");
+        free(*config);
+        free(*part);
+        *config = *part = NULL;
+    }
+out:
+    json_decref(o);
+    return rc;
+}
+
+int mt__commit_decode(const void *msg, size_t len, int64_t *start_unix_ns)
+{
+    json_t *o = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *t = json_object_get(o, "start_unix_ns");
+    int rc = json_is_integer(t) && json_integer_value(t) > 0 ? MT_OK : MT_EINVAL;
+    if (rc == MT_OK)
+        *start_unix_ns = (int64_t)json_integer_value(t);
+    json_decref(o);
+    return rc;
+}
+
 static int host_on_prepare(const char *subject, const void *msg, size_t len, char **reply,
                            size_t *rlen, void *ud)
 {
     mt_agent_host_t *h = ud;
-    char err[512] = "";
-    int64_t off = 0, rtt = 0;
+    char err[512] = "", run[40];
+    int64_t off = 0, rtt = 0, ttl = 0;
     char *cfg = NULL, *part = NULL;
     (void)subject;
-    json_t *o = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
-    const char *run = json_string_value(json_object_get(o, "run_id"));
-    json_t *config = json_object_get(o, "config"), *pj = json_object_get(o, "part");
-    json_int_t ttl = json_integer_value(json_object_get(o, "deadline_ms"));
-    int rc = MT_EINVAL;
-    if (run == NULL || strlen(run) >= 64 || !json_is_object(config) ||
-        (pj != NULL && !json_is_object(pj) && !json_is_null(pj))) {
-        snprintf(err, sizeof err, "prepare: run_id and config expected");
+    int rc = mt__prepare_decode(msg, len, run, &cfg, &part, &ttl, err, sizeof err);
+    if (rc != MT_OK)
         goto out;
-    }
     if (host_measure(h, &off, &rtt) != MT_OK) {
+        rc = MT_EAGAIN;
         snprintf(err, sizeof err, "cannot measure the clock offset: mortar.time does not answer");
         goto out;
     }
-    cfg = json_dumps(config, JSON_COMPACT);
-    part = json_is_object(pj) ? json_dumps(pj, JSON_COMPACT) : NULL;
-    rc = cfg ? mt_agent_prepare(h->agent, run, cfg, part, err, sizeof err) : MT_ENOMEM;
+    rc = mt_agent_prepare(h->agent, run, cfg, part, err, sizeof err);
     if (rc == MT_OK) {
         host_prep_t *p = calloc(1, sizeof(*p));
         if (p == NULL) {
@@ -156,7 +209,7 @@ static int host_on_prepare(const char *subject, const void *msg, size_t len, cha
         }
         snprintf(p->run, sizeof p->run, "%s", run);
         p->offset_ns = off;
-        p->deadline_ms = host_mono_ms() + (ttl > 0 && ttl < 600000 ? ttl : HOST_PREPARE_TTL_MS);
+        p->deadline_ms = host_mono_ms() + (ttl > 0 ? ttl : HOST_PREPARE_TTL_MS);
         pthread_mutex_lock(&h->mu);
         p->next = h->preps;
         h->preps = p;
@@ -171,7 +224,6 @@ out:
     *reply = host_reply(h, rc == MT_OK, err, off, rtt, rlen);
     free(cfg);
     free(part);
-    json_decref(o);
     return *reply == NULL;
 }
 
@@ -213,17 +265,14 @@ static void host_on_commit(const char *subject, const void *msg, size_t len, voi
     pthread_mutex_unlock(&h->mu);
     if (p == NULL)
         return; /* not ours */
-    json_t *o = json_loadb(msg, len, 0, NULL);
-    json_t *t = json_object_get(o, "start_unix_ns");
     char err[256] = "";
-    int rc;
-    if (!json_is_integer(t)) {
-        snprintf(err, sizeof err, "commit without start_unix_ns");
+    int64_t t = 0;
+    int rc = mt__commit_decode(msg, len, &t);
+    if (rc != MT_OK) {
+        snprintf(err, sizeof err, "a commit without start_unix_ns");
         mt_agent_abort(h->agent, p->run);
-        rc = MT_EINVAL;
     } else {
-        int64_t local = (int64_t)json_integer_value(t) - p->offset_ns;
-        rc = mt_agent_commit(h->agent, p->run, local, err, sizeof err);
+        rc = mt_agent_commit(h->agent, p->run, t - p->offset_ns, err, sizeof err);
     }
     if (rc != MT_OK) {
         char reason[400];
@@ -231,7 +280,6 @@ static void host_on_commit(const char *subject, const void *msg, size_t len, voi
         mt_log(MT_LOG_WARN, "commit refused", "run", p->run, "reason", err, NULL);
         host_publish_refusal(h, p->run, reason);
     }
-    json_decref(o);
     free(p);
 }
 

@@ -26,6 +26,15 @@ int mt_agent_host_new(mt_bus_t *bus, mt_agent_t *agent, const char *name, const 
                       int64_t lost_after_ms, mt_agent_host_t **out);
 void mt_agent_host_free(mt_agent_host_t *h); /* before mt_agent_free; NULL is fine */
 
+/* Decoders of what arrives from the bus (pure; fuzzed by tests/fuzz/fuzz_nats_msg.c).
+ * A prepare {"run_id","config":{..},"part":{..}|null,"deadline_ms":N}: run (1..39 of
+ * A-Z a-z 0-9 - _), *config and *part (compact JSON, malloc'd; *part NULL when absent),
+ * *ttl_ms (0 = default). MT_EINVAL with err saying what is wrong. */
+int mt__prepare_decode(const void *msg, size_t len, char run[40], char **config, char **part,
+                       int64_t *ttl_ms, char *err, size_t errlen);
+/* A commit {"start_unix_ns": T} (T > 0). MT_EINVAL when malformed. */
+int mt__commit_decode(const void *msg, size_t len, int64_t *start_unix_ns);
+
 /* The control plane's side of mortar.time: {"unix_ns": now}. */
 int mt__time_reply(const char *subject, const void *msg, size_t len, char **reply, size_t *rlen,
                    void *ud);

@@ -117,6 +117,9 @@ typedef struct mt_nats_opts {
 int mt_bus_new_nats(const mt_nats_opts_t *o, mt_bus_t **out, char *err, size_t errlen);
 /* The public key ("U...") of the nkey seed in a file; MT_EINVAL with err naming the file. */
 int mt__nkey_public_from_seed_file(const char *path, char pub[64], char *err, size_t errlen);
+/* A stream message id "<run>.<agent>.<second|end>" -> run, second (UINT32_MAX for an end).
+ * MT_EINVAL when malformed (the server then drops the message). */
+int mt__nats_msg_id_parse(const char *id, char run[64], uint32_t *second);
 /* 1 while connected (for /readyz and logs); the in-process bus always is. */
 int mt_bus_connected(mt_bus_t *b);
 

@@ -481,6 +481,14 @@ static bool nb_parse_id(const char *id, char run[64], uint32_t *second)
     return true;
 }
 
+int mt__nats_msg_id_parse(const char *id, char run[64], uint32_t *second)
+{
+    const char *a;
+    size_t n;
+    return id != NULL && nb_parse_id(id, run, second) && nb_id_agent(id, &a, &n) ? MT_OK
+                                                                                 : MT_EINVAL;
+}
+
 static void *nb_fetch_main(void *arg)
 {
     nbus_t *b = arg;
