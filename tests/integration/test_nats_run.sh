@@ -96,3 +96,15 @@ expect_problem "a bad selector is refused" 422 validation POST /runs "$TOK" \
 expect_jq "naming the key" "$OUT" '.errors[0].pointer == "/config/agent_labels"'
 expect_problem "agents: 0 is refused" 422 validation POST /runs "$TOK" \
   "{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":10,\"duration\":\"1s\",\"agents\":0}}"
+
+# ---- --local-agent: the built-in agent takes runs over NATS too ----
+stop_serve
+for a in gen-1 gen-2 gen-3; do kill "${AGENT_PID[$a]}"; done
+start_serve "$WORK/data-local" --nats "$NATS_URL" --local-agent
+TOK=$("$MORTAR" token create --role admin --data "$WORK/data-local")
+expect_api "queue a run" 201 POST /runs "$TOK" "{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":10,\"duration\":\"1s\"}}"
+RUN=$(jq -r .id "$OUT")
+wait_run "$RUN" "$TOK" 60 passed
+expect_eq "it ran on the built-in agent" "$(jq -r .agent "$OUT")" local
+stop_serve
+expect_eq "serve stops cleanly (SIGTERM)" "$SERVE_RC" 0
