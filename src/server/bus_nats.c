@@ -378,6 +378,9 @@ static void nb_resp_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
     char *out = NULL;
     size_t n = 0;
     (void)sub;
+    pthread_mutex_lock(&r->b->mu);
+    r->b->inflight++;
+    pthread_mutex_unlock(&r->b->mu);
     const char *reply = natsMsg_GetReply(m);
     if (reply != NULL && reply[0] != '\0' &&
         r->cb(natsMsg_GetSubject(m), natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), &out, &n,
@@ -386,6 +389,10 @@ static void nb_resp_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
         natsConnection_Publish(nc, reply, out, (int)n);
     free(out);
     natsMsg_Destroy(m);
+    pthread_mutex_lock(&r->b->mu);
+    r->b->inflight--;
+    pthread_cond_broadcast(&r->b->cv);
+    pthread_mutex_unlock(&r->b->mu);
 }
 
 static int nb_respond(mt_bus_t *bb, const char *subject, mt_bus_reply_cb cb, void *ud)
@@ -811,6 +818,11 @@ static void nb_free(mt_bus_t *bb)
         free(h);
     }
     natsConnection_Close(b->nc);
+    /* a callback the library had started before the close finishes before its data goes */
+    pthread_mutex_lock(&b->mu);
+    while (b->inflight > 0)
+        pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
     while (b->subs != NULL) {
         nb_sub_t *s = b->subs;
         b->subs = s->next;

@@ -47,7 +47,7 @@ typedef struct dist_wait {
     struct dist_wait *next;
     char id[40];
     int64_t since_ms;
-    char last_reason[256];
+    char last_reason[600];
 } dist_wait_t;
 
 struct mt__dist {
@@ -258,8 +258,8 @@ int mt__dist_run_over(mt__dist_t *d, const char *run_id)
         resumed = r->resumed;
         for (size_t i = 0; i < r->n; i++) {
             dist_agent_t *a = d_agent(d, r->m[i].name);
-            if (a != NULL && a->assigned > 0)
-                a->assigned--;
+            if (a != NULL && a->assigned > 0 && !r->m[i].ended && !r->m[i].lost)
+                a->assigned--; /* not released by its end or its loss yet */
         }
         d_run_free(r);
     }
