@@ -610,7 +610,9 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
     if (strcmp(url, "/healthz") == 0) {
         sv_simple(&r, 200, "/healthz", "application/json", "{\"status\":\"ok\"}");
     } else if (strcmp(url, "/readyz") == 0) {
-        if (sv->ready && !sv->stopping && sv->store->ops->ping(sv->store) == MT_OK)
+        /* with --nats, cut off from NATS means no run can start or be watched */
+        if (sv->ready && !sv->stopping && sv->store->ops->ping(sv->store) == MT_OK &&
+            mt_bus_connected(sv->bus))
             sv_simple(&r, 200, "/readyz", "application/json", "{\"status\":\"ready\"}");
         else
             sv_simple(&r, 503, "/readyz", "application/json", "{\"status\":\"not ready\"}");

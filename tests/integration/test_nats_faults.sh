@@ -72,9 +72,15 @@ RUN=$(jq -r .id "$OUT")
 wait_seconds "$RUN" "$TOK" 2 60
 stop_nats TERM
 pass "nats-server stopped mid-run"
+for ((i = 0; i < 100 * SLOW; i++)); do
+  [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SERVE_PORT/readyz") == 503 ]] && break
+  sleep 0.05
+done
+expect_eq "serve is not ready while NATS is away" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SERVE_PORT/readyz")" 503
 start_nats
 pass "nats-server started again on port $NATS_PORT with the same storage"
 wait_run "$RUN" "$TOK" 90 passed
+expect_eq "ready again" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$SERVE_PORT/readyz")" 200
 target_stats_since "$WORK/before.json" "$WORK/d.json"
 expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
 contiguous "$OUT" 8
