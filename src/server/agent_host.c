@@ -10,7 +10,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include "mortar/error.h"
+#include "proto/url.h"
 #include "server/log.h"
 
 #define HOST_TIME_TIMEOUT_MS 1000
@@ -182,6 +186,31 @@ int mt__commit_decode(const void *msg, size_t len, int64_t *start_unix_ns)
     return rc;
 }
 
+/* The target must resolve from this agent (each agent resolves it itself: split-horizon DNS
+ * may give agents in different zones different addresses). */
+static int host_resolve(const char *config, char *err, size_t errlen)
+{
+    json_t *o = json_loads(config, 0, NULL);
+    const char *url = json_string_value(json_object_get(o, "url"));
+    mt_url_t u;
+    mt_parse_err_t pe;
+    int rc = MT_OK;
+    if (url != NULL && mt_url_parse(url, &u, &pe) == MT_OK) {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+        int e = getaddrinfo(u.host, u.port, &hints, &res);
+        if (e != 0 || res == NULL) {
+            snprintf(err, errlen, "cannot resolve the target %s: %s", u.host,
+                     e != 0 ? gai_strerror(e) : "no address");
+            rc = MT_EINVAL;
+        }
+        if (res != NULL)
+            freeaddrinfo(res);
+        mt_url_dispose(&u);
+    } /* else: the config check names what is wrong with the url */
+    json_decref(o);
+    return rc;
+}
+
 static int host_on_prepare(const char *subject, const void *msg, size_t len, char **reply,
                            size_t *rlen, void *ud)
 {
@@ -193,6 +222,10 @@ static int host_on_prepare(const char *subject, const void *msg, size_t len, cha
     int rc = mt__prepare_decode(msg, len, run, &cfg, &part, &ttl, err, sizeof err);
     if (rc != MT_OK)
         goto out;
+    if (host_resolve(cfg, err, sizeof err) != MT_OK) {
+        rc = MT_EINVAL;
+        goto out;
+    }
     if (host_measure(h, &off, &rtt) != MT_OK) {
         rc = MT_EAGAIN;
         snprintf(err, sizeof err, "cannot measure the clock offset: mortar.time does not answer");
