@@ -26,6 +26,18 @@ expect_eq "serve --local-agent without --nats exits 2" "$rc" 2
 rc=0; "$MORTAR" serve --data "$WORK/x" --nats nats://127.0.0.1:1 --nats-creds "$WORK/none" 2>"$WORK/e" || rc=$?
 expect_eq "serve --nats-creds of a missing file exits 2" "$rc" 2
 
+# a NATS server without JetStream: serve says what is missing
+"$NATS_SERVER" -a 127.0.0.1 -p -1 --ports_file_dir "$WORK" -l "$WORK/nojs.log" &
+NOJS=$!
+PIDS+=("$NOJS")
+for ((i = 0; i < 200 * SLOW; i++)); do [[ -s $WORK/nats-server_$NOJS.ports ]] && break; sleep 0.05; done
+rc=0
+timeout $((20 * SLOW)) "$MORTAR" serve --listen 127.0.0.1:0 --data "$WORK/d0" \
+  --nats "$(jq -r '.nats[0]' "$WORK/nats-server_$NOJS.ports")" >/dev/null 2>"$WORK/e" || rc=$?
+expect_eq "serve on a NATS without JetStream exits 1" "$rc" 1
+grep -q 'is JetStream on' "$WORK/e" || fail "no clear message: $(cat "$WORK/e")"
+kill "$NOJS"
+
 start_nats
 start_target
 DATA=$WORK/data
