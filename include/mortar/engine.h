@@ -186,6 +186,8 @@ typedef struct mt_second {
 typedef struct mt_run_result {
     mt_counters_t c;
     int64_t start_unix_ns; /* wall clock at start */
+    int64_t start_late_ns; /* with cfg.start_unix_ns: how late the workers were released after
+                            * the instant (the start skew of this generator), else 0 */
     int64_t elapsed_ns;    /* measured run length */
     uint32_t seconds;      /* per-second snapshots delivered */
     uint32_t max_open_conns;

@@ -455,6 +455,7 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
             return MT_ELATE;
         r->t0 = mono + (r->cfg.start_unix_ns - wall);
         wait_until(r, r->t0);
+        res->start_late_ns = mt__now() - r->t0; /* the wake-up's lateness: the start skew */
         if (atomic_load(&r->stopping))
             r->t0 = mt__now();
         res->start_unix_ns =

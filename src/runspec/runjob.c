@@ -175,6 +175,14 @@ mt_runspec_t *mt__runjob_spec(mt__runjob_t *j)
     return &j->spec;
 }
 
+int mt__runjob_set_start(mt__runjob_t *j, int64_t start_unix_ns)
+{
+    if (j->executed || j->run != NULL || start_unix_ns < 0)
+        return MT_EINVAL;
+    j->start_unix_ns = start_unix_ns;
+    return MT_OK;
+}
+
 void mt__runjob_model(const mt__runjob_t *j, mt_split_model_t *out)
 {
     out->open = j->spec.open_model;

@@ -45,6 +45,10 @@ void mt__runjob_model(const mt__runjob_t *j, mt_split_model_t *out);
  * message). */
 int mt__runjob_set_part(mt__runjob_t *j, const mt_part_t *part, int64_t start_unix_ns);
 
+/* Before prepare/exec: only the start instant (the part set before is kept). MT_OK, or
+ * MT_EINVAL after prepare/exec or for a negative instant. */
+int mt__runjob_set_start(mt__runjob_t *j, int64_t start_unix_ns);
+
 /* Makes the engine run (mt_run_new) without starting it, so a caller can reach it before
  * exec (the CLI's signal handler). exec calls it when the caller did not. */
 int mt__runjob_prepare(mt__runjob_t *j, mt_rs_err_t *err);

@@ -15,8 +15,10 @@
 
 #include "mortar/error.h"
 #include "runspec/runjob.h"
+#include "server/dist.h"
 #include "server/log.h"
 #include "server/snapshot.h"
+#include "mortar/split.h"
 
 #define AGENT_PREFIX "mortar.runs."
 #define AGENT_HB_NS  1000000000LL
@@ -31,14 +33,20 @@ typedef struct agent_run {
     bool stopped; /* a stop was asked (under a->mu) */
     char reason[256];
     uint32_t seconds;
+    int64_t last_second; /* -1: none yet */
     const char *const *tags;
     size_t ntags;
+    bool prepared;         /* waiting for its commit (no thread yet) */
+    int64_t start_unix_ns; /* 0 = at once */
+    int64_t skew_ns;       /* the engine's start minus the start instant */
+    bool late;
 } agent_run_t;
 
 struct mt_agent {
     mt_bus_t *bus;
     char name[64];
     json_t *labels;
+    char instance[40];
     int capacity;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -75,12 +83,21 @@ static void agent_on_second(const mt_second_t *s, void *ud)
     if (rc == MT_OK)
         rc = mt_snapshot_encode(&snap, &buf, &len);
     if (rc == MT_OK) {
+        char id[160];
         snprintf(subject, sizeof(subject), AGENT_PREFIX "%s.second", r->id);
-        rc = mt_bus_publish(r->a->bus, subject, buf, len);
+        snprintf(id, sizeof id, "%s.%s.%u", r->id, r->a->name, (unsigned)s->index);
+        rc = mt_bus_publish_id(r->a->bus, subject, id, buf, len);
     }
-    if (rc == MT_OK)
+    if (r->start_unix_ns > 0 && r->skew_ns == 0) {
+        /* how late the engine's workers were released after the start instant */
+        const mt_run_result_t *res = mt__runjob_result(r->job);
+        if (res != NULL)
+            r->skew_ns = res->start_late_ns > 0 ? res->start_late_ns : 1;
+    }
+    if (rc == MT_OK) {
         r->seconds++;
-    else
+        r->last_second = s->index;
+    } else
         mt_log(MT_LOG_ERROR, "cannot publish a snapshot", "run", r->id, "agent", r->a->name,
                "error", mt_strerror(rc), NULL);
     free(buf);
@@ -110,8 +127,9 @@ static void *agent_run_main(void *arg)
         outcome = "completed";
         reason = "completed";
     }
-    o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "run_id", r->id, "agent", a->name, "outcome",
-                  outcome, "reason", reason, "seconds", (json_int_t)r->seconds);
+    o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "run_id", r->id, "agent", a->name, "outcome",
+                  outcome, "reason", reason, "seconds", (json_int_t)r->seconds, "start_skew_us",
+                  (json_int_t)(r->skew_ns / 1000));
     /* done before the end is published: whoever sees the end can reuse the capacity and the
      * run id at once; the thread is joined later (agent_reap, mt_agent_free) */
     r->done = true;
@@ -121,7 +139,9 @@ static void *agent_run_main(void *arg)
     body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     snprintf(subject, sizeof(subject), AGENT_PREFIX "%s.end", r->id);
-    if (body == NULL || mt_bus_publish(a->bus, subject, body, strlen(body)) != MT_OK)
+    char id[160];
+    snprintf(id, sizeof id, "%s.%s.end", r->id, a->name);
+    if (body == NULL || mt_bus_publish_id(a->bus, subject, id, body, strlen(body)) != MT_OK)
         mt_log(MT_LOG_ERROR, "cannot publish a run's end", "run", r->id, "agent", a->name, NULL);
     else
         mt_log(MT_LOG_INFO, "run ended", "run", r->id, "agent", a->name, "outcome", outcome, NULL);
@@ -168,6 +188,8 @@ static void agent_stop_locked(agent_run_t *r, const char *reason)
     mt__runjob_stop(r->job);
 }
 
+static agent_run_t *agent_take_prepared(mt_agent_t *a, const char *run_id);
+
 /* ---- bus: control messages ---- */
 
 static void agent_on_control(const char *subject, const void *msg, size_t len, void *ud)
@@ -189,6 +211,16 @@ static void agent_on_control(const char *subject, const void *msg, size_t len, v
     }
     pthread_mutex_lock(&a->mu);
     r = agent_find(a, id, (size_t)(dot - id));
+    if (r != NULL && r->prepared) {
+        /* a stop before the commit: the start is off, the slot is free again */
+        char rid[40];
+        snprintf(rid, sizeof rid, "%s", r->id);
+        agent_run_t *p = agent_take_prepared(a, rid);
+        pthread_mutex_unlock(&a->mu);
+        agent_run_free(p);
+        json_decref(o);
+        return;
+    }
     if (r != NULL)
         agent_stop_locked(r, json_is_string(stop) && json_string_length(stop) > 0
                                  ? json_string_value(stop)
@@ -202,8 +234,15 @@ static void agent_on_control(const char *subject, const void *msg, size_t len, v
 static void agent_heartbeat(mt_agent_t *a)
 {
     char subject[128], *body;
-    json_t *o = json_pack("{s:s, s:O, s:i, s:i}", "name", a->name, "labels", a->labels, "capacity",
-                          a->capacity, "active", a->active);
+    json_t *runs = json_object();
+    for (agent_run_t *r = a->runs; r != NULL; r = r->next)
+        if (!r->done && !r->prepared)
+            json_object_set_new(runs, r->id,
+                                json_pack("{s:I, s:I}", "last_second", (json_int_t)r->last_second,
+                                          "start_skew_us", (json_int_t)(r->skew_ns / 1000)));
+    json_t *o = json_pack("{s:s, s:O, s:i, s:i, s:s, s:s, s:o}", "name", a->name, "labels",
+                          a->labels, "capacity", a->capacity, "active", a->active, "version",
+                          MT_VERSION, "instance", a->instance, "runs", runs);
     body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     snprintf(subject, sizeof(subject), "mortar.agents.%s.heartbeat", a->name);
@@ -248,6 +287,7 @@ int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out)
     a->bus = bus;
     snprintf(a->name, sizeof(a->name), "%s", info->name);
     a->capacity = info->capacity;
+    snprintf(a->instance, sizeof(a->instance), "%s", info->instance ? info->instance : "");
     a->labels = info->labels_json != NULL ? json_loads(info->labels_json, 0, NULL) : json_object();
     pthread_mutex_init(&a->mu, NULL);
     pthread_condattr_init(&ca);
@@ -258,13 +298,15 @@ int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out)
         mt_agent_free(a);
         return MT_EINVAL;
     }
-    rc = mt_bus_subscribe(bus, AGENT_PREFIX, agent_on_control, a);
+    rc = mt_bus_subscribe(bus, AGENT_PREFIX "*.control", agent_on_control, a);
     if (rc != MT_OK) {
         mt_agent_free(a);
         return rc;
     }
     a->subscribed = true;
+    pthread_mutex_lock(&a->mu);
     agent_heartbeat(a); /* the first beat before new returns: the server knows it at once */
+    pthread_mutex_unlock(&a->mu);
     if (pthread_create(&a->hb, NULL, agent_hb_main, a) != 0) {
         mt_agent_free(a);
         return MT_ESYS;
@@ -291,8 +333,8 @@ int mt_agent_check_config(const char *config_json, char *err, size_t errlen)
     return rc == MT_ENOMEM ? MT_ENOMEM : rc != MT_OK ? MT_EINVAL : MT_OK;
 }
 
-int mt_agent_start(mt_agent_t *a, const char *run_id, const char *config_json, char *err,
-                   size_t errlen)
+static int agent_add(mt_agent_t *a, const char *run_id, const char *config_json,
+                     const char *part_json, bool prepared, char *err, size_t errlen)
 {
     agent_run_t *r;
     mt_rs_err_t rerr;
@@ -310,12 +352,32 @@ int mt_agent_start(mt_agent_t *a, const char *run_id, const char *config_json, c
         return MT_ENOMEM;
     }
     r->a = a;
+    r->last_second = -1;
+    r->prepared = prepared;
     snprintf(r->id, sizeof(r->id), "%s", run_id);
     rc = mt__runjob_new(config_json, strlen(config_json), &r->job, &rerr);
     if (rc != MT_OK) {
         mt_rs_err_format(&rerr, err, errlen);
         free(r);
         return rc == MT_ENOMEM ? MT_ENOMEM : MT_EINVAL;
+    }
+    if (part_json != NULL) {
+        mt_part_t part;
+        mt_parse_err_t perr = {0};
+        char why[160] = "";
+        rc = mt_part_from_json(part_json, strlen(part_json), &part, &perr);
+        if (rc == MT_OK) {
+            rc = mt__runjob_set_part(r->job, &part, 0);
+            if (rc != MT_OK)
+                mt_part_check(&part, why, sizeof why);
+            mt_part_dispose(&part);
+        } else
+            snprintf(why, sizeof why, "%s", perr.msg);
+        if (rc != MT_OK) {
+            snprintf(err, errlen, "part: %s", why[0] ? why : mt_strerror(rc));
+            agent_run_free(r);
+            return MT_EINVAL;
+        }
     }
     r->tags = mt__runjob_tags(r->job, &r->ntags);
 
@@ -326,11 +388,11 @@ int mt_agent_start(mt_agent_t *a, const char *run_id, const char *config_json, c
         snprintf(err, errlen, "agent %s is shutting down", a->name);
     } else if (agent_find(a, run_id, strlen(run_id)) != NULL) {
         rc = MT_EINVAL;
-        snprintf(err, errlen, "run %s is running on agent %s already", run_id, a->name);
+        snprintf(err, errlen, "run %s is on agent %s already", run_id, a->name);
     } else if (a->active >= a->capacity) {
         rc = MT_EBUSY;
         snprintf(err, errlen, "agent %s is at capacity (%d runs)", a->name, a->capacity);
-    } else if (pthread_create(&r->thread, NULL, agent_run_main, r) != 0) {
+    } else if (!prepared && pthread_create(&r->thread, NULL, agent_run_main, r) != 0) {
         rc = MT_ESYS;
         snprintf(err, errlen, "cannot start a thread");
     } else {
@@ -343,8 +405,104 @@ int mt_agent_start(mt_agent_t *a, const char *run_id, const char *config_json, c
     if (rc != MT_OK)
         agent_run_free(r);
     else
-        mt_log(MT_LOG_INFO, "run started", "run", run_id, "agent", a->name, NULL);
+        mt_log(MT_LOG_INFO, prepared ? "run prepared" : "run started", "run", run_id, "agent",
+               a->name, NULL);
     return rc;
+}
+
+int mt_agent_start(mt_agent_t *a, const char *run_id, const char *config_json, char *err,
+                   size_t errlen)
+{
+    return agent_add(a, run_id, config_json, NULL, false, err, errlen);
+}
+
+int mt_agent_prepare(mt_agent_t *a, const char *run_id, const char *config_json,
+                     const char *part_json, char *err, size_t errlen)
+{
+    return agent_add(a, run_id, config_json, part_json, true, err, errlen);
+}
+
+/* Unlinks and frees a prepared run (no thread). Called with a->mu held. */
+static agent_run_t *agent_take_prepared(mt_agent_t *a, const char *run_id)
+{
+    for (agent_run_t **pp = &a->runs; *pp != NULL; pp = &(*pp)->next) {
+        agent_run_t *r = *pp;
+        if (r->prepared && strcmp(r->id, run_id) == 0) {
+            *pp = r->next;
+            a->active--;
+            pthread_cond_broadcast(&a->cv);
+            return r;
+        }
+    }
+    return NULL;
+}
+
+int mt_agent_abort(mt_agent_t *a, const char *run_id)
+{
+    pthread_mutex_lock(&a->mu);
+    agent_run_t *r = agent_take_prepared(a, run_id);
+    pthread_mutex_unlock(&a->mu);
+    if (r == NULL)
+        return MT_ENOTFOUND;
+    agent_run_free(r);
+    mt_log(MT_LOG_INFO, "prepared run dropped", "run", run_id, "agent", a->name, NULL);
+    return MT_OK;
+}
+
+int mt_agent_commit(mt_agent_t *a, const char *run_id, int64_t start_unix_ns, char *err,
+                    size_t errlen)
+{
+    struct timespec ts;
+    int rc = MT_ENOTFOUND;
+    agent_run_t *r = NULL, *late = NULL;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (errlen > 0)
+        err[0] = '\0';
+    pthread_mutex_lock(&a->mu);
+    for (r = a->runs; r != NULL; r = r->next)
+        if (r->prepared && strcmp(r->id, run_id) == 0)
+            break;
+    if (r == NULL) {
+        snprintf(err, errlen, "run %s is not prepared on agent %s", run_id, a->name);
+    } else if (start_unix_ns > 0 && now > start_unix_ns) {
+        late = agent_take_prepared(a, run_id);
+        rc = MT_ECONFLICT;
+        snprintf(err, errlen, "the commit arrived %.1f ms after the start instant",
+                 (double)(now - start_unix_ns) / 1e6);
+    } else {
+        r->start_unix_ns = start_unix_ns;
+        mt__runjob_set_start(r->job, start_unix_ns); /* the engine waits for the instant */
+        r->prepared = false;
+        if (pthread_create(&r->thread, NULL, agent_run_main, r) != 0) {
+            r->prepared = true;
+            late = agent_take_prepared(a, run_id);
+            rc = MT_ESYS;
+            snprintf(err, errlen, "cannot start a thread");
+        } else {
+            rc = MT_OK;
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (late != NULL)
+        agent_run_free(late);
+    if (rc == MT_OK)
+        mt_log(MT_LOG_INFO, "run committed", "run", run_id, "agent", a->name, NULL);
+    return rc;
+}
+
+int mt_agent_stop_all(mt_agent_t *a, const char *reason)
+{
+    int n = 0;
+    pthread_mutex_lock(&a->mu);
+    for (agent_run_t *r = a->runs; r != NULL; r = r->next)
+        if (!r->done && !r->prepared) {
+            agent_stop_locked(r, reason);
+            n++;
+        }
+    pthread_mutex_unlock(&a->mu);
+    return n;
 }
 
 int mt_agent_stop(mt_agent_t *a, const char *run_id, const char *reason)
@@ -382,7 +540,7 @@ void mt_agent_free(mt_agent_t *a)
     pthread_mutex_lock(&a->mu);
     a->quit = true;
     for (agent_run_t *r = a->runs; r != NULL; r = r->next)
-        if (!r->done)
+        if (!r->done && !r->prepared)
             agent_stop_locked(r, "agent shutting down");
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
@@ -391,7 +549,8 @@ void mt_agent_free(mt_agent_t *a)
     while (a->runs != NULL) {
         agent_run_t *r = a->runs;
         a->runs = r->next;
-        pthread_join(r->thread, NULL);
+        if (!r->prepared)
+            pthread_join(r->thread, NULL);
         agent_run_free(r);
     }
     json_decref(a->labels);

@@ -14,6 +14,7 @@ typedef struct mt_agent_info {
     const char *name;        /* e.g. "local" */
     const char *labels_json; /* JSON object, e.g. {"zone":"local"} */
     int capacity;            /* runs at once */
+    const char *instance;    /* this process's instance id (heartbeats); NULL = none */
 } mt_agent_info_t;
 
 int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out);
@@ -29,6 +30,18 @@ int mt_agent_check_config(const char *config_json, char *err, size_t errlen);
  * is published after the last snapshot. */
 int mt_agent_start(mt_agent_t *a, const char *run_id, const char *config_json, char *err,
                    size_t errlen);
+/* Two-phase start (docs/distributed.md). prepare checks config_json (as mt_agent_start) and
+ * reserves a slot; part_json (may be NULL: the whole run) is this agent's share. Nothing runs
+ * until commit with the start instant on this machine's wall clock: the run's thread waits
+ * for it, and its seconds are numbered from it. A commit that arrives after the instant is
+ * refused (MT_ECONFLICT, err says by how much) and the slot freed, as abort does. */
+int mt_agent_prepare(mt_agent_t *a, const char *run_id, const char *config_json,
+                     const char *part_json, char *err, size_t errlen);
+int mt_agent_commit(mt_agent_t *a, const char *run_id, int64_t start_unix_ns, char *err,
+                    size_t errlen);
+int mt_agent_abort(mt_agent_t *a, const char *run_id);
+/* Stops every run (the control plane is gone: --lost-after). Returns how many. */
+int mt_agent_stop_all(mt_agent_t *a, const char *reason);
 /* Asks a run to finish its current second and end (outcome "stopped"). */
 int mt_agent_stop(mt_agent_t *a, const char *run_id, const char *reason);
 int mt_agent_active(mt_agent_t *a); /* runs in progress */

@@ -26,11 +26,19 @@ typedef struct bus_msg {
 typedef struct bus_sub {
     char *prefix;
     size_t plen;
+    int pattern; /* prefix is a NATS pattern (has * or >) */
     mt_bus_cb cb;
     void *ud;
 } bus_sub_t;
 
-struct mt_bus {
+typedef struct bus_resp {
+    char *subject;
+    mt_bus_reply_cb cb;
+    void *ud;
+} bus_resp_t;
+
+typedef struct inproc {
+    mt_bus_t base;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
@@ -46,11 +54,36 @@ struct mt_bus {
     bus_sub_t *subs;
     size_t nsubs, capsubs;
     bus_msg_t *dead; /* prefixes of removed subscriptions (in ->subject) */
-};
+    bus_resp_t *resp;
+    size_t nresp;
+} inproc_t;
+
+#define IP(b) ((inproc_t *)(b))
+
+int mt__bus_match(const char *filter, const char *subject)
+{
+    if (strpbrk(filter, "*>") == NULL)
+        return strncmp(subject, filter, strlen(filter)) == 0;
+    const char *f = filter, *s = subject;
+    for (;;) {
+        const char *fe = strchr(f, '.'), *se = strchr(s, '.');
+        size_t fl = fe ? (size_t)(fe - f) : strlen(f), sl = se ? (size_t)(se - s) : strlen(s);
+        if (fl == 1 && f[0] == '>' && fe == NULL)
+            return sl > 0;
+        if (sl == 0)
+            return 0;
+        if (!(fl == 1 && f[0] == '*') && (fl != sl || memcmp(f, s, fl) != 0))
+            return 0;
+        if (fe == NULL || se == NULL)
+            return fe == NULL && se == NULL;
+        f = fe + 1;
+        s = se + 1;
+    }
+}
 
 static void *bus_main(void *arg)
 {
-    mt_bus_t *b = arg;
+    inproc_t *b = arg;
     bus_sub_t *local = NULL;
     size_t cap = 0;
 
@@ -83,7 +116,8 @@ static void *bus_main(void *arg)
         pthread_mutex_unlock(&b->mu);
 
         for (size_t i = 0; i < n; i++)
-            if (strncmp(m->subject, local[i].prefix, local[i].plen) == 0)
+            if (local[i].pattern ? mt__bus_match(local[i].prefix, m->subject)
+                                 : strncmp(m->subject, local[i].prefix, local[i].plen) == 0)
                 local[i].cb(m->subject, m->data, m->len, local[i].ud);
         free(m);
 
@@ -97,12 +131,15 @@ static void *bus_main(void *arg)
     return NULL;
 }
 
+static const mt_bus_ops_t inproc_ops;
+
 int mt_bus_new_inproc(mt_bus_t **out)
 {
-    mt_bus_t *b = calloc(1, sizeof(*b));
+    inproc_t *b = calloc(1, sizeof(*b));
     *out = NULL;
     if (b == NULL)
         return MT_ENOMEM;
+    b->base.ops = &inproc_ops;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);
     if (pthread_create(&b->thread, NULL, bus_main, b) != 0) {
@@ -112,13 +149,16 @@ int mt_bus_new_inproc(mt_bus_t **out)
         return MT_ESYS;
     }
     b->started = true;
-    *out = b;
+    *out = &b->base;
     return MT_OK;
 }
 
-int mt_bus_publish(mt_bus_t *b, const char *subject, const void *msg, size_t len)
+static int ip_publish(mt_bus_t *bb, const char *subject, const char *msg_id, const void *msg,
+                      size_t len)
 {
+    inproc_t *b = IP(bb);
     size_t slen;
+    (void)msg_id;
     bus_msg_t *m;
 
     if (b == NULL || subject == NULL || (msg == NULL && len > 0))
@@ -159,8 +199,9 @@ int mt_bus_publish(mt_bus_t *b, const char *subject, const void *msg, size_t len
     return MT_OK;
 }
 
-int mt_bus_subscribe(mt_bus_t *b, const char *prefix, mt_bus_cb cb, void *ud)
+static int ip_subscribe(mt_bus_t *bb, const char *prefix, mt_bus_cb cb, void *ud)
 {
+    inproc_t *b = IP(bb);
     int rc = MT_OK;
     char *p;
 
@@ -180,7 +221,8 @@ int mt_bus_subscribe(mt_bus_t *b, const char *prefix, mt_bus_cb cb, void *ud)
         b->subs = ns;
         b->capsubs = nc;
     }
-    b->subs[b->nsubs++] = (bus_sub_t){.prefix = p, .plen = strlen(p), .cb = cb, .ud = ud};
+    b->subs[b->nsubs++] = (bus_sub_t){
+        .prefix = p, .plen = strlen(p), .pattern = strpbrk(p, "*>") != NULL, .cb = cb, .ud = ud};
     p = NULL;
 out:
     pthread_mutex_unlock(&b->mu);
@@ -188,8 +230,9 @@ out:
     return rc;
 }
 
-void mt_bus_unsubscribe(mt_bus_t *b, mt_bus_cb cb, void *ud)
+static void ip_unsubscribe(mt_bus_t *bb, mt_bus_cb cb, void *ud)
 {
+    inproc_t *b = IP(bb);
     uint64_t done;
     size_t k = 0;
 
@@ -219,8 +262,9 @@ void mt_bus_unsubscribe(mt_bus_t *b, mt_bus_cb cb, void *ud)
     pthread_mutex_unlock(&b->mu);
 }
 
-void mt_bus_close(mt_bus_t *b)
+static void ip_close(mt_bus_t *bb)
 {
+    inproc_t *b = IP(bb);
     bool join;
 
     if (b == NULL)
@@ -238,9 +282,10 @@ void mt_bus_close(mt_bus_t *b)
         pthread_join(b->thread, NULL);
 }
 
-void mt_bus_flush(mt_bus_t *b)
+static void ip_flush(mt_bus_t *bb)
 {
-    if (b == NULL || pthread_equal(pthread_self(), b->thread))
+    inproc_t *b = IP(bb);
+    if (pthread_equal(pthread_self(), b->thread))
         return;
     pthread_mutex_lock(&b->mu);
     while ((b->head != NULL || b->busy) && !(b->stop && b->joined))
@@ -248,22 +293,20 @@ void mt_bus_flush(mt_bus_t *b)
     pthread_mutex_unlock(&b->mu);
 }
 
-size_t mt_bus_pending(mt_bus_t *b)
+static size_t ip_pending(mt_bus_t *bb)
 {
+    inproc_t *b = IP(bb);
     size_t n;
-    if (b == NULL)
-        return 0;
     pthread_mutex_lock(&b->mu);
     n = b->queued + b->busy;
     pthread_mutex_unlock(&b->mu);
     return n;
 }
 
-void mt_bus_free(mt_bus_t *b)
+static void ip_free(mt_bus_t *bb)
 {
-    if (b == NULL)
-        return;
-    mt_bus_close(b);
+    inproc_t *b = IP(bb);
+    ip_close(bb);
     if (!b->joined) /* closed from a callback earlier: the thread has exited or is exiting */
         pthread_join(b->thread, NULL);
     for (size_t i = 0; i < b->nsubs; i++)
@@ -275,7 +318,185 @@ void mt_bus_free(mt_bus_t *b)
         free(d->subject);
         free(d);
     }
+    for (size_t i = 0; i < b->nresp; i++)
+        free(b->resp[i].subject);
+    free(b->resp);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);
     free(b);
+}
+
+static int ip_respond(mt_bus_t *bb, const char *subject, mt_bus_reply_cb cb, void *ud)
+{
+    inproc_t *b = IP(bb);
+    int rc = MT_OK;
+    pthread_mutex_lock(&b->mu);
+    bus_resp_t *nr = realloc(b->resp, (b->nresp + 1) * sizeof(*nr));
+    char *s = strdup(subject);
+    if (nr != NULL)
+        b->resp = nr;
+    if (nr == NULL || s == NULL) {
+        free(s);
+        rc = MT_ENOMEM;
+    } else {
+        b->resp[b->nresp++] = (bus_resp_t){s, cb, ud};
+    }
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
+static void ip_unrespond(mt_bus_t *bb, const char *subject)
+{
+    inproc_t *b = IP(bb);
+    pthread_mutex_lock(&b->mu);
+    size_t k = 0;
+    for (size_t i = 0; i < b->nresp; i++) {
+        if (strcmp(b->resp[i].subject, subject) == 0)
+            free(b->resp[i].subject);
+        else
+            b->resp[k++] = b->resp[i];
+    }
+    b->nresp = k;
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* In process a request runs its responder on the caller's thread. */
+static int ip_request(mt_bus_t *bb, const char *subject, const void *msg, size_t len,
+                      int timeout_ms, char **reply, size_t *rlen)
+{
+    inproc_t *b = IP(bb);
+    bus_resp_t r = {0};
+    (void)timeout_ms;
+    pthread_mutex_lock(&b->mu);
+    for (size_t i = 0; i < b->nresp; i++)
+        if (strcmp(b->resp[i].subject, subject) == 0)
+            r = b->resp[i];
+    pthread_mutex_unlock(&b->mu);
+    if (r.cb == NULL)
+        return MT_ENOTFOUND;
+    char *out = NULL;
+    size_t n = 0;
+    if (r.cb(subject, msg, len, &out, &n, r.ud) != 0 || out == NULL) {
+        free(out);
+        return MT_ENOTFOUND;
+    }
+    char *z = realloc(out, n + 1);
+    if (z == NULL) {
+        free(out);
+        return MT_ENOMEM;
+    }
+    z[n] = '\0';
+    *reply = z;
+    if (rlen != NULL)
+        *rlen = n;
+    return MT_OK;
+}
+
+static void ip_ack(mt_bus_t *b, const char *run_id, uint32_t upto)
+{
+    (void)b;
+    (void)run_id;
+    (void)upto;
+}
+
+static int ip_connected(mt_bus_t *b)
+{
+    (void)b;
+    return 1;
+}
+
+static const mt_bus_ops_t inproc_ops = {
+    .name = "inproc",
+    .publish = ip_publish,
+    .subscribe = ip_subscribe,
+    .unsubscribe = ip_unsubscribe,
+    .respond = ip_respond,
+    .unrespond = ip_unrespond,
+    .request = ip_request,
+    .ack = ip_ack,
+    .close = ip_close,
+    .flush = ip_flush,
+    .pending = ip_pending,
+    .connected = ip_connected,
+    .free = ip_free,
+};
+
+/* ---- the interface: dispatch through the ops table ---- */
+
+int mt_bus_publish(mt_bus_t *b, const char *subject, const void *msg, size_t len)
+{
+    return b == NULL ? MT_EINVAL : b->ops->publish(b, subject, NULL, msg, len);
+}
+
+int mt_bus_publish_id(mt_bus_t *b, const char *subject, const char *msg_id, const void *msg,
+                      size_t len)
+{
+    return b == NULL ? MT_EINVAL : b->ops->publish(b, subject, msg_id, msg, len);
+}
+
+int mt_bus_subscribe(mt_bus_t *b, const char *filter, mt_bus_cb cb, void *ud)
+{
+    return b == NULL || filter == NULL || cb == NULL ? MT_EINVAL
+                                                     : b->ops->subscribe(b, filter, cb, ud);
+}
+
+void mt_bus_unsubscribe(mt_bus_t *b, mt_bus_cb cb, void *ud)
+{
+    if (b != NULL)
+        b->ops->unsubscribe(b, cb, ud);
+}
+
+int mt_bus_respond(mt_bus_t *b, const char *subject, mt_bus_reply_cb cb, void *ud)
+{
+    return b == NULL || subject == NULL || cb == NULL ? MT_EINVAL
+                                                      : b->ops->respond(b, subject, cb, ud);
+}
+
+void mt_bus_unrespond(mt_bus_t *b, const char *subject)
+{
+    if (b != NULL && subject != NULL)
+        b->ops->unrespond(b, subject);
+}
+
+int mt_bus_request(mt_bus_t *b, const char *subject, const void *msg, size_t len, int timeout_ms,
+                   char **reply, size_t *rlen)
+{
+    *reply = NULL;
+    return b == NULL || subject == NULL
+               ? MT_EINVAL
+               : b->ops->request(b, subject, msg, len, timeout_ms, reply, rlen);
+}
+
+void mt_bus_ack(mt_bus_t *b, const char *run_id, uint32_t upto)
+{
+    if (b != NULL && run_id != NULL)
+        b->ops->ack(b, run_id, upto);
+}
+
+void mt_bus_close(mt_bus_t *b)
+{
+    if (b != NULL)
+        b->ops->close(b);
+}
+
+void mt_bus_flush(mt_bus_t *b)
+{
+    if (b != NULL)
+        b->ops->flush(b);
+}
+
+size_t mt_bus_pending(mt_bus_t *b)
+{
+    return b == NULL ? 0 : b->ops->pending(b);
+}
+
+int mt_bus_connected(mt_bus_t *b)
+{
+    return b != NULL && b->ops->connected(b);
+}
+
+void mt_bus_free(mt_bus_t *b)
+{
+    if (b != NULL)
+        b->ops->free(b);
 }

@@ -24,8 +24,11 @@
 #include "server/commands.h"
 #include "report/report.h"
 #include "mortar/error.h"
-#include "server/cache.h"
+#include "server/agent_host.h"
 #include "server/analysis.h"
+#include "server/cache.h"
+#include "server/dist.h"
+#include "server/nats_flags.h"
 #include "server/log.h"
 #include "server/placement.h"
 #include "server/scheduler.h"
@@ -39,9 +42,13 @@ typedef struct sv_opts {
     enum mt_log_level level;
     int allow_remote;
     int capacity;
+    mt_nats_opts_t nats; /* nats.url == NULL: the in-process bus */
+    int local_agent;     /* with --nats: the built-in agent takes runs too */
 } sv_opts_t;
 
 static mt__serve_t *sv_g; /* for the few callbacks without a user pointer */
+
+static void sv_summarise_interrupted(mt__serve_t *sv, const json_t *page);
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
@@ -156,6 +163,10 @@ static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_
                         size_t n)
 {
     mt__serve_t *sv = ud;
+    if (sv->dist != NULL && mt__dist_stored_before(sv->dist, run_id, second)) {
+        mt_bus_ack(sv->bus, run_id, second); /* replayed after a restart: stored already */
+        return MT_OK;
+    }
     int rc = sv->store->ops->run_append_second(sv->store, run_id, second, rows, n);
     if (rc != MT_OK) {
         char s[16];
@@ -164,6 +175,7 @@ static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_
                mt_strerror(rc), NULL);
         return rc;
     }
+    mt_bus_ack(sv->bus, run_id, second); /* NATS: the stream may forget its snapshots */
     if (n > 0) {
         mt__sse_second(sv->live, run_id, second, rows[0].data_json);
         sv_metrics_second(sv, run_id, rows[0].data_json);
@@ -191,6 +203,13 @@ static void sv_on_end(void *ud, const mt_agg_end_t *e)
             mt__sse_state(sv->live, e->run_id, run);
     }
     json_decref(run);
+    mt_bus_ack(sv->bus, e->run_id, UINT32_MAX);
+    if (sv->dist != NULL && mt__dist_run_over(sv->dist, e->run_id)) {
+        /* resumed after a restart: the aggregator saw only the seconds since then */
+        json_t *page = json_pack("{s:[{s:s}]}", "items", "id", e->run_id);
+        sv_summarise_interrupted(sv, page);
+        json_decref(page);
+    }
     sv_metrics_end(sv, e->run_id);
     mt__serve_wake(sv);
 }
@@ -209,6 +228,8 @@ static void sv_on_heartbeat(const char *subject, const void *msg, size_t len, vo
                                         json_string_value(json_object_get(j, "state")),
                                         mt__now_ms());
         free(labels);
+        if (sv->dist != NULL)
+            mt__dist_heartbeat(sv->dist, j);
     }
     json_decref(j);
 }
@@ -420,6 +441,8 @@ static int sv_act(mt__serve_t *sv, json_t *run, const mt_place_cfg_t *pc,
  * after their placement_timeout). Returns 1 when a run started or ended. */
 static int sv_dispatch_one(mt__serve_t *sv)
 {
+    if (sv->dist != NULL) /* over NATS: placement and the two-phase start (dist.c) */
+        return mt__dist_dispatch_one(sv->dist);
     mt_store_page_t pg = {500, NULL};
     json_t *page = NULL;
     if (sv->store->ops->run_list(sv->store, "queued", NULL, &pg, &page) != MT_OK)
@@ -505,7 +528,7 @@ int mt__serve_stop_run(mt__serve_t *sv, const char *id, const char *reason, json
     } else if (strcmp(state, "running") == 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "{\"stop\":\"%s\"}", reason);
-        rc = mt_agent_stop(sv->agent, id, reason);
+        rc = sv->agent != NULL ? mt_agent_stop(sv->agent, id, reason) : MT_ENOTFOUND;
         if (rc == MT_ENOTFOUND) /* not on this agent: tell every agent */
             rc = MT_OK;
         char subj[96];
@@ -816,7 +839,9 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
     if (strcmp(url, "/healthz") == 0) {
         sv_simple(&r, 200, "/healthz", "application/json", "{\"status\":\"ok\"}");
     } else if (strcmp(url, "/readyz") == 0) {
-        if (sv->ready && !sv->stopping && sv->store->ops->ping(sv->store) == MT_OK)
+        /* with --nats, cut off from NATS means no run can start or be watched */
+        if (sv->ready && !sv->stopping && sv->store->ops->ping(sv->store) == MT_OK &&
+            mt_bus_connected(sv->bus))
             sv_simple(&r, 200, "/readyz", "application/json", "{\"status\":\"ready\"}");
         else
             sv_simple(&r, 503, "/readyz", "application/json", "{\"status\":\"not ready\"}");
@@ -937,6 +962,11 @@ static void sv_usage(FILE *f)
             "  --allow-remote        allow a non-loopback --listen address (use TLS in front)\n"
             "  --data DIR            data directory, created if missing (default ./mortar-data)\n"
             "  --agent-capacity N    runs the built-in agent runs at once (default 1)\n"
+            "\n"
+            "Agents over NATS (docs/distributed.md): runs go to `mortar agent` "
+            "processes\n" MT__NATS_USAGE
+            "  --local-agent         with --nats: the built-in agent takes runs too\n"
+            "\n"
             "  --log-level LEVEL     debug, info, warn or error (default info); JSON lines on\n"
             "                        stderr\n"
             "  -h, --help            this help\n"
@@ -994,6 +1024,8 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         {"log-level", required_argument, NULL, 'L'},
         {"allow-remote", no_argument, NULL, 'r'},
         {"agent-capacity", required_argument, NULL, 'c'},
+        {"local-agent", no_argument, NULL, 'A'},
+        MT__NATS_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -1045,10 +1077,18 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
                 return 2;
             }
             break;
+        case 'A':
+            o->local_agent = 1;
+            break;
         case 'h':
             sv_usage(stdout);
             return 0;
         default:
+            if (ch >= MT__NF_URL && ch <= MT__NF_KEY) {
+                if (mt__nats_flag("serve", ch, optarg, &o->nats) != 0)
+                    return 2;
+                break;
+            }
             fprintf(stderr,
                     "mortar serve: unknown or incomplete flag '%s'\nTry 'mortar serve "
                     "--help'.\n",
@@ -1061,6 +1101,13 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
                 argv[optind]);
         return 2;
     }
+    if (o->local_agent && o->nats.url == NULL) {
+        fprintf(stderr, "mortar serve: --local-agent goes with --nats (without it the built-in "
+                        "agent runs everything)\n");
+        return 2;
+    }
+    if (mt__nats_flags_finish("serve", &o->nats) != 0)
+        return 2;
     return -1;
 }
 
@@ -1075,7 +1122,14 @@ static void sv_shutdown_runs(mt__serve_t *sv)
     json_array_foreach(json_object_get(page, "items"), i, r)
     {
         const char *id = json_string_value(json_object_get(r, "id"));
-        mt_agent_stop(sv->agent, id, "server shutdown");
+        if (sv->agent != NULL)
+            mt_agent_stop(sv->agent, id, "server shutdown");
+        if (sv->dist != NULL) {
+            char subj[96];
+            snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
+            const char *stop = "{\"stop\":\"server shutdown\"}";
+            mt_bus_publish(sv->bus, subj, stop, strlen(stop));
+        }
     }
     json_decref(page);
 }
@@ -1203,9 +1257,11 @@ int mt_cli_serve(int argc, char **argv)
     json_t *was_running = NULL;
     sv.store->ops->run_list(sv.store, "running", NULL, &rpg, &was_running);
     size_t nrec = 0;
-    sv.store->ops->run_recover(sv.store, reason, &nrec);
-    sv_summarise_interrupted(&sv, was_running);
-    json_decref(was_running);
+    /* with NATS the agents keep running: those runs are resumed below instead */
+    if (o.nats.url == NULL) {
+        sv.store->ops->run_recover(sv.store, reason, &nrec);
+        sv_summarise_interrupted(&sv, was_running);
+    }
     if (nrec) {
         char n[24];
         snprintf(n, sizeof n, "%zu", nrec);
@@ -1213,25 +1269,60 @@ int mt_cli_serve(int argc, char **argv)
     }
     mt_agent_info_t info = {
         .name = sv.agent_name, .labels_json = "{\"zone\":\"local\"}", .capacity = o.capacity};
+    mt_agent_host_t *local_host = NULL;
     int ret = 1;
     pthread_t disp, tick;
     int threads = 0;
     struct MHD_Daemon *d = NULL;
     if ((rc = mt__sse_new(&sv.live)) != MT_OK || (rc = sv_metrics_init(&sv)) != MT_OK ||
-        (rc = mt__cache_new(SV_CACHE_BYTES, &sv.cache)) != MT_OK ||
-        (rc = mt_bus_new_inproc(&sv.bus)) != MT_OK) {
+        (rc = mt__cache_new(SV_CACHE_BYTES, &sv.cache)) != MT_OK) {
+        fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
+        goto out;
+    }
+    if (o.nats.url != NULL) {
+        o.nats.name = "mortar-serve";
+        o.nats.durable = "mortar-serve";
+        rc = mt_bus_new_nats(&o.nats, &sv.bus, err, sizeof err);
+        if (rc != MT_OK) {
+            fprintf(stderr, "mortar serve: %s\n", err);
+            ret = rc == MT_EINVAL ? 2 : 1;
+            goto out;
+        }
+    } else if ((rc = mt_bus_new_inproc(&sv.bus)) != MT_OK) {
         fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
         goto out;
     }
     mt_agg_sink_t sink = {sv_on_second, sv_on_end};
     if ((rc = mt_agg_new(sv.bus, &sink, &sv, &sv.agg)) != MT_OK ||
-        (rc = mt_bus_subscribe(sv.bus, "mortar.agents.", sv_on_heartbeat, &sv)) != MT_OK ||
-        (rc = mt_agent_new(&info, sv.bus, &sv.agent)) != MT_OK) {
-        fprintf(stderr, "mortar serve: cannot start the agent: %s\n", mt_strerror(rc));
+        (rc = mt_bus_subscribe(sv.bus, "mortar.agents.*.heartbeat", sv_on_heartbeat, &sv)) !=
+            MT_OK) {
+        fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
         goto out;
     }
-    sv.store->ops->agent_heartbeat(sv.store, sv.agent_name, info.labels_json, o.capacity, 0,
-                                   MT_VERSION, "up", mt__now_ms());
+    if (o.nats.url != NULL) {
+        mt__dist_opts_t dopt = {.local_agent = o.local_agent};
+        if ((rc = mt_bus_respond(sv.bus, "mortar.time", mt__time_reply, NULL)) != MT_OK ||
+            (rc = mt__dist_new(&sv, &dopt, &sv.dist)) != MT_OK) {
+            fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
+            goto out;
+        }
+        size_t nres = mt__dist_resume(sv.dist, was_running);
+        if (nres) {
+            char n[24];
+            snprintf(n, sizeof n, "%zu", nres);
+            mt_log(MT_LOG_INFO, "runs resumed from the stream", "runs", n, NULL);
+        }
+    }
+    if (o.nats.url == NULL || o.local_agent) {
+        if ((rc = mt_agent_new(&info, sv.bus, &sv.agent)) != MT_OK ||
+            (o.nats.url != NULL && (rc = mt_agent_host_new(sv.bus, sv.agent, sv.agent_name, "",
+                                                           30000, &local_host)) != MT_OK)) {
+            fprintf(stderr, "mortar serve: cannot start the agent: %s\n", mt_strerror(rc));
+            goto out;
+        }
+        sv.store->ops->agent_heartbeat(sv.store, sv.agent_name, info.labels_json, o.capacity, 0,
+                                       MT_VERSION, "up", mt__now_ms());
+    }
     d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                              MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
                          0, NULL, NULL, sv_handler, &sv, MHD_OPTION_SOCK_ADDR, &addr,
@@ -1275,11 +1366,17 @@ out:
         pthread_join(disp, NULL);
         pthread_join(tick, NULL);
     }
-    if (sv.agent) {
+    if (sv.agent || sv.dist) {
         pthread_mutex_lock(&sv.run_mu);
         sv_shutdown_runs(&sv);
         pthread_mutex_unlock(&sv.run_mu);
-        mt_agent_free(sv.agent); /* each run finishes its second and publishes its end */
+    }
+    mt_agent_host_free(local_host);
+    mt_agent_free(sv.agent); /* each run finishes its second and publishes its end */
+    if (sv.dist != NULL) {
+        mt_bus_flush(sv.bus);
+        mt__dist_free(sv.dist);
+        sv.dist = NULL;
     }
     if (sv.bus)
         mt_bus_close(sv.bus); /* delivers the ends: the sink stores the final states */
@@ -1295,6 +1392,7 @@ out:
     if (sv.metrics)
         mt_metrics_free(sv.metrics);
     mt__cache_free(sv.cache);
+    json_decref(was_running);
     sv.store->ops->close(sv.store);
     close(lock_fd);
     mt_log(MT_LOG_INFO, "serve stopped", NULL);

@@ -47,6 +47,7 @@ typedef struct mt__serve {
     mt_metrics_t *metrics;
     mt__sse_t *live;
     struct mt__cache *cache; /* finished runs' series/summary/result (cache.h) */
+    struct mt__dist *dist;   /* --nats: placement, two-phase start, agent loss (dist.h) */
     const char *agent_name;
     int agent_capacity;
     int ready;

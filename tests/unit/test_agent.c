@@ -129,7 +129,7 @@ static void test_runs(void **state)
     static const char *quick = "{\"url\":\"http://127.0.0.1:1/\",\"schedule\":\"const(3,1s)\","
                                "\"duration\":\"1.2s\",\"connections\":1,\"threads\":1,"
                                "\"uri\":[\"/x tagged\"]}";
-    mt_agent_info_t info = {"local", "{\"zone\":\"z1\"}", 2};
+    mt_agent_info_t info = {"local", "{\"zone\":\"z1\"}", 2, NULL};
     mt_bus_t *bus = NULL;
     mt_agent_t *a = NULL;
     seen_t s;
@@ -193,11 +193,86 @@ static void test_runs(void **state)
     mt_bus_free(bus);
 }
 
+/* Two phases: prepare reserves a slot and runs nothing; a commit after its instant is refused
+ * and frees the slot; a stop before the commit drops the prepare; a commit in time starts the
+ * run at the instant, numbering seconds from it. */
+static void test_prepare_commit(void **state)
+{
+    static const char *quick = "{\"url\":\"http://127.0.0.1:1/\",\"schedule\":\"const(3,1s)\","
+                               "\"duration\":\"1s\",\"connections\":1,\"threads\":1,"
+                               "\"agents\":2,\"on_agent_loss\":\"continue\"}";
+    static const char *part = "{\"index\":0,\"of\":2,\"period\":2,\"residues\":[0],"
+                              "\"connections\":1,\"threads\":1}";
+    mt_agent_info_t info = {"local", "{\"zone\":\"z1\"}", 1, "inst-1"};
+    mt_bus_t *bus = NULL;
+    mt_agent_t *a = NULL;
+    seen_t s;
+    char err[512];
+    struct timespec ts;
+    (void)state;
+
+    memset(&s, 0, sizeof(s));
+    s.in_order = true;
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.cv, NULL);
+    assert_int_equal(mt_bus_new_inproc(&bus), MT_OK);
+    assert_int_equal(mt_bus_subscribe(bus, "mortar.", on_msg, &s), MT_OK);
+    assert_int_equal(mt_agent_new(&info, bus, &a), MT_OK);
+
+    /* a prepare holds the slot */
+    assert_int_equal(mt_agent_prepare(a, "r0", quick, part, err, sizeof(err)), MT_OK);
+    assert_int_equal(mt_agent_active(a), 1);
+    assert_int_equal(mt_agent_prepare(a, "r1", quick, NULL, err, sizeof(err)), MT_EBUSY);
+    /* a commit whose instant has passed is refused, and the slot is free again */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    assert_int_equal(mt_agent_commit(a, "r0", now - 1000000, err, sizeof(err)), MT_ECONFLICT);
+    assert_non_null(strstr(err, "after the start instant"));
+    assert_int_equal(mt_agent_active(a), 0);
+    assert_int_equal(mt_agent_commit(a, "r0", now, err, sizeof(err)), MT_ENOTFOUND);
+    /* a stop before the commit drops the prepare */
+    assert_int_equal(mt_agent_prepare(a, "r1", quick, part, err, sizeof(err)), MT_OK);
+    assert_int_equal(mt_bus_publish(bus, "mortar.runs.r1.control", "{\"stop\":\"x\"}", 12), MT_OK);
+    mt_bus_flush(bus);
+    assert_int_equal(mt_agent_active(a), 0);
+    assert_int_equal(mt_agent_abort(a, "r1"), MT_ENOTFOUND);
+    /* a bad part is refused at prepare */
+    assert_int_equal(mt_agent_prepare(a, "r2", quick, "{\"index\":3,\"of\":2}", err, sizeof(err)),
+                     MT_EINVAL);
+    /* a commit in time: the run starts at the instant and ends */
+    assert_int_equal(mt_agent_prepare(a, "r3", quick, part, err, sizeof(err)), MT_OK);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    assert_int_equal(mt_agent_commit(a, "r3", now + 200000000LL, err, sizeof(err)), MT_OK);
+    wait_end(&s, 3);
+    pthread_mutex_lock(&s.mu);
+    assert_string_equal(s.outcome[3], "completed");
+    assert_true(s.seconds[3] >= 1);
+    assert_true(s.in_order);
+    pthread_mutex_unlock(&s.mu);
+    /* a run config's distribution keys are checked too */
+    assert_int_equal(
+        mt_agent_check_config("{\"url\":\"http://127.0.0.1:1/\",\"agents\":0}", err, sizeof(err)),
+        MT_EINVAL);
+    assert_non_null(strstr(err, "agents"));
+    assert_int_equal(
+        mt_agent_check_config("{\"url\":\"http://127.0.0.1:1/\",\"on_agent_loss\":\"retry\"}", err,
+                              sizeof(err)),
+        MT_EINVAL);
+    assert_int_equal(mt_agent_check_config(quick, err, sizeof(err)), MT_OK);
+
+    mt_agent_free(a);
+    mt_bus_free(bus);
+    pthread_mutex_destroy(&s.mu);
+    pthread_cond_destroy(&s.cv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_config),
         cmocka_unit_test(test_runs),
+        cmocka_unit_test(test_prepare_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,6 +131,70 @@ static void test_unsubscribe_and_args(void **state)
     mt_bus_free(b);
 }
 
+/* NATS subject patterns: * is one token, a final > the rest (one token at least). */
+static void test_patterns(void **state)
+{
+    (void)state;
+    assert_true(mt__bus_match("mortar.runs.*.control", "mortar.runs.r1.control"));
+    assert_false(mt__bus_match("mortar.runs.*.control", "mortar.runs.r1.second"));
+    assert_false(mt__bus_match("mortar.runs.*.control", "mortar.runs.r1.x.control"));
+    assert_false(mt__bus_match("mortar.runs.*.control", "mortar.runs..control"));
+    assert_true(mt__bus_match("mortar.>", "mortar.time"));
+    assert_true(mt__bus_match("mortar.>", "mortar.a.b.c"));
+    assert_false(mt__bus_match("mortar.>", "mortar"));
+    assert_false(mt__bus_match("mortar.>", "mortar."));
+    assert_true(mt__bus_match("mortar.time", "mortar.time")); /* a prefix */
+    assert_true(mt__bus_match("mortar.", "mortar.time"));     /* a prefix */
+    assert_true(mt__bus_match("", "anything"));               /* a prefix */
+    assert_false(mt__bus_match("*", "a.b"));
+    assert_true(mt__bus_match("*.b", "a.b"));
+
+    mt_bus_t *b;
+    rec_t r = {0};
+    assert_int_equal(mt_bus_new_inproc(&b), MT_OK);
+    assert_int_equal(mt_bus_subscribe(b, "mortar.runs.*.control", on_msg, &r), MT_OK);
+    mt_bus_publish(b, "mortar.runs.r1.second", "s", 1);
+    mt_bus_publish(b, "mortar.runs.r1.control", "c", 1);
+    mt_bus_publish_id(b, "mortar.runs.r2.control", "r2.x.1", "d", 1);
+    mt_bus_flush(b);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.log[0], "mortar.runs.r1.control=c");
+    assert_string_equal(r.log[1], "mortar.runs.r2.control=d");
+    mt_bus_ack(b, "r1", 3); /* a no-op in process */
+    assert_true(mt_bus_connected(b));
+    mt_bus_free(b);
+}
+
+static int echo(const char *subject, const void *msg, size_t len, char **reply, size_t *rlen,
+                void *ud)
+{
+    (void)subject;
+    (void)ud;
+    *reply = malloc(len + 1);
+    memcpy(*reply, msg, len);
+    (*reply)[len] = '!';
+    *rlen = len + 1;
+    return 0;
+}
+
+static void test_request_reply(void **state)
+{
+    (void)state;
+    mt_bus_t *b;
+    char *rep = NULL;
+    size_t n = 0;
+    assert_int_equal(mt_bus_new_inproc(&b), MT_OK);
+    assert_int_equal(mt_bus_request(b, "mortar.time", "x", 1, 100, &rep, &n), MT_ENOTFOUND);
+    assert_int_equal(mt_bus_respond(b, "mortar.time", echo, NULL), MT_OK);
+    assert_int_equal(mt_bus_request(b, "mortar.time", "hi", 2, 100, &rep, &n), MT_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(rep, "hi!");
+    free(rep);
+    mt_bus_unrespond(b, "mortar.time");
+    assert_int_equal(mt_bus_request(b, "mortar.time", "x", 1, 100, &rep, &n), MT_ENOTFOUND);
+    mt_bus_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +202,8 @@ int main(void)
         cmocka_unit_test(test_close_drains_and_refuses),
         cmocka_unit_test(test_publish_from_callback),
         cmocka_unit_test(test_unsubscribe_and_args),
+        cmocka_unit_test(test_patterns),
+        cmocka_unit_test(test_request_reply),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
