@@ -43,7 +43,7 @@ static void test_keys(void **state)
         "{\"agents\":0}",
         "{\"agents\":\"3\"}",
         "{\"agents\":257}",
-        "{\"agent_labels\":\"a\"}",
+        "{\"agent_labels\":\"zone in a\"}",
         "{\"agent_labels\":\"=a\"}",
         "{\"agent_labels\":\"!=a\"}",
         "{\"agent_labels\":7}",
