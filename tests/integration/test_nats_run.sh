@@ -79,7 +79,7 @@ pass "the start skew is reported: $(grep -o '"agent start skew".*' "$WORK/serve.
 
 # ---- three agents share a run ----
 start_agent gen-2 --labels zone=a
-start_agent gen-3 --labels zone=b
+start_agent gen-3 --labels zone=b --capacity 2 # a share twice the others'
 wait_agents "$TOK" 3
 target_stats "$WORK/before.json"
 expect_api "queue a 3-agent run" 201 POST /runs "$TOK" \
@@ -89,11 +89,21 @@ wait_run "$RUN" "$TOK" 60 passed
 target_stats_since "$WORK/before.json" "$WORK/d.json"
 expect_api "the run" 200 GET "/runs/$RUN" "$TOK"
 cp "$OUT" "$WORK/run.json"
-expect_eq "it ran on the three agents" "$(jq -r .agent "$WORK/run.json")" gen-1,gen-2,gen-3
+expect_eq "it ran on the three agents" "$(jq -r '.agent | split(",") | sort | join(",")' "$WORK/run.json")" gen-1,gen-2,gen-3
 expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
 expect_eq "Σ sent over the stored seconds = the target's count (3 agents)" \
   "$(jq '[.items[].sent] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
 expect_eq "the summary = Σ completed (3 agents)" "$(jq .summary.requests "$WORK/run.json")" "$(jq '[.items[].completed] | add' "$OUT")"
+expect_eq "Σ due = the single-generator plan (30/s for 3 s)" "$(jq '[.items[].due] | add' "$OUT")" 90
+# Run.agents: one row per part, shares by capacity (1:1:2 -> period 4), the measured clock
+# offset and start skew, every part ended
+jq -e '.agents | length == 3 and all(.[]; .state == "ended" and .share.of == 3
+         and (.clock_offset_us | type) == "number" and (.start_skew_us | type) == "number")' \
+  "$WORK/run.json" >/dev/null || fail "Run.agents: $(jq -c .agents "$WORK/run.json")"
+expect_eq "the parts' residues cover one period once (1:1:2)" \
+  "$(jq -c '[.agents[].share.residues[]] | sort' "$WORK/run.json")" "[0,1,2,3]"
+expect_eq "gen-3 (capacity 2) has two of the four" \
+  "$(jq '.agents[] | select(.name == "gen-3") | .share.residues | length' "$WORK/run.json")" 2
 
 # ---- placement: a selector, waiting, and the placement timeout ----
 expect_api "queue a run for 3 agents in zone a (only 2 exist)" 201 POST /runs "$TOK" \
@@ -104,7 +114,7 @@ expect_api "the run" 200 GET "/runs/$RUN" "$TOK"
 expect_jq "it ends error with the placement reason" "$OUT" \
   '.reason == "placement timeout after 2 s: waiting for 3 agents matching zone=a: 2 free of 2 matching"'
 expect_problem "a bad selector is refused" 422 validation POST /runs "$TOK" \
-  "{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":10,\"duration\":\"1s\",\"agent_labels\":\"zone\"}}"
+  "{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":10,\"duration\":\"1s\",\"agent_labels\":\"zone in a\"}}"
 expect_jq "naming the key" "$OUT" '.errors[0].pointer == "/config/agent_labels"'
 expect_problem "agents: 0 is refused" 422 validation POST /runs "$TOK" \
   "{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":10,\"duration\":\"1s\",\"agents\":0}}"
