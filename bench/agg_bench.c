@@ -34,7 +34,7 @@ typedef struct bench {
     sqlite3_stmt *ins;
 } bench_t;
 
-static int on_second(void *ud, const char *run_id, uint32_t second, const mt_agg_row_t *rows,
+static int on_second(void *ud, const char *run_id, uint32_t second, const mt__agg_row_t *rows,
                      size_t n)
 {
     bench_t *b = ud;
@@ -59,7 +59,7 @@ static int on_second(void *ud, const char *run_id, uint32_t second, const mt_agg
     return 0;
 }
 
-static void on_end(void *ud, const mt_agg_end_t *e)
+static void on_end(void *ud, const mt__agg_end_t *e)
 {
     bench_t *b = ud;
     (void)e;
@@ -88,7 +88,7 @@ static double wall_s(void)
 __attribute__((noinline)) static char *make_snapshot(int agent, uint32_t second, int ntags,
                                                      const char *const *names, size_t *len)
 {
-    mt_snapshot_t s;
+    mt__snapshot_t s;
     uint32_t seed = 2654435761u * (uint32_t)(agent + 1) + second * 40503u;
     char *buf = NULL, name[16];
 
@@ -112,7 +112,7 @@ __attribute__((noinline)) static char *make_snapshot(int agent, uint32_t second,
         seed = seed * 1103515245u + 12345u;
         int64_t lat = 200 + (int64_t)(seed >> 8) % 50000;
         size_t t = 1 + (seed >> 3) % (uint32_t)ntags;
-        mt_snap_tag_t *tg = &s.tags[t];
+        mt__snap_tag_t *tg = &s.tags[t];
         s.c.completed++;
         s.c.sent++;
         s.c.status[200]++;
@@ -125,22 +125,22 @@ __attribute__((noinline)) static char *make_snapshot(int agent, uint32_t second,
         mt_hist_record(tg->service, lat - 100);
     }
     s.c.due = s.c.sent;
-    if (mt_snapshot_encode(&s, &buf, len) != MT_OK)
+    if (mt__snapshot_encode(&s, &buf, len) != MT_OK)
         exit(1);
-    mt_snapshot_dispose(&s);
+    mt__snapshot_dispose(&s);
     return buf;
 }
 
 int main(int argc, char **argv)
 {
-    static const mt_agg_sink_t sink = {on_second, on_end};
+    static const mt__agg_sink_t sink = {on_second, on_end};
     int agents = 100, seconds = 5, ntags = 10;
     const char *sinkname = "none", *dbpath = ":memory:";
     char **snaps, err[512], subject[64], *config;
     size_t *lens, clen;
     const char **names;
-    mt_bus_t *bus = NULL;
-    mt_agg_t *agg = NULL;
+    mt__bus_t *bus = NULL;
+    mt__agg_t *agg = NULL;
     bench_t b;
     double c0, w0, cpu, wall;
 
@@ -166,7 +166,7 @@ int main(int argc, char **argv)
                         "[--sink none|sqlite] [--db FILE]\n");
         return 2;
     }
-    /* what mt_agg_new does for the process, done first so that building the snapshots (one
+    /* what mt__agg_new does for the process, done first so that building the snapshots (one
      * deflate state per histogram) does not churn the heap either */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     memset(&b, 0, sizeof(b));
@@ -230,8 +230,8 @@ int main(int argc, char **argv)
         free(first);
     }
 
-    if (mt_bus_new_inproc(&bus) != MT_OK || mt_agg_new(bus, &sink, &b, &agg) != MT_OK ||
-        mt_agg_watch(agg, "bench", config, (unsigned)agents, err, sizeof(err)) != MT_OK) {
+    if (mt__bus_new_inproc(&bus) != MT_OK || mt__agg_new(bus, &sink, &b, &agg) != MT_OK ||
+        mt__agg_watch(agg, "bench", config, (unsigned)agents, err, sizeof(err)) != MT_OK) {
         fprintf(stderr, "mortar-agg-bench: setup: %s\n", err);
         return 1;
     }
@@ -242,8 +242,8 @@ int main(int argc, char **argv)
     for (int s = 0; s < seconds; s++) {
         for (int a = 0; a < agents; a++) {
             size_t k = (size_t)s * (size_t)agents + (size_t)a;
-            while (mt_bus_publish(bus, subject, snaps[k], lens[k]) == MT_ENOMEM)
-                mt_bus_flush(bus); /* the queue is full: let the aggregator catch up */
+            while (mt__bus_publish(bus, subject, snaps[k], lens[k]) == MT_ENOMEM)
+                mt__bus_flush(bus); /* the queue is full: let the aggregator catch up */
         }
     }
     for (int a = 0; a < agents; a++) {
@@ -252,7 +252,7 @@ int main(int argc, char **argv)
                  "{\"run_id\":\"bench\",\"agent\":\"a%d\",\"outcome\":\"completed\","
                  "\"reason\":\"completed\",\"seconds\":%d}",
                  a, seconds);
-        mt_bus_publish(bus, "mortar.runs.bench.end", body, strlen(body));
+        mt__bus_publish(bus, "mortar.runs.bench.end", body, strlen(body));
     }
     pthread_mutex_lock(&b.mu);
     while (!b.ended)
@@ -264,7 +264,7 @@ int main(int argc, char **argv)
     {
         uint64_t nsec = 0, nsnap = 0, nrej = 0;
         double per = cpu / ((double)agents * seconds) * 1e6;
-        mt_agg_stats(agg, &nsec, &nsnap, &nrej);
+        mt__agg_stats(agg, &nsec, &nsnap, &nrej);
         printf("agg-bench: agents=%d seconds=%d tags=%d sink=%s snapshots=%llu rejected=%llu "
                "rows=%llu cpu_s=%.3f wall_s=%.3f cpu_us_per_agent_second=%.1f "
                "agent_seconds_per_core_second=%.0f half_core_target=%s\n",
@@ -272,8 +272,8 @@ int main(int argc, char **argv)
                (unsigned long long)nrej, (unsigned long long)b.rows, cpu, wall, per,
                per > 0 ? 1e6 / per : 0, per <= 500.0 ? "PASS" : "MISS");
     }
-    mt_agg_free(agg);
-    mt_bus_free(bus);
+    mt__agg_free(agg);
+    mt__bus_free(bus);
     if (b.db != NULL) {
         sqlite3_finalize(b.ins);
         sqlite3_close(b.db);

@@ -22,27 +22,27 @@
 #include "server/bus.h"
 #include "server/snapshot.h"
 
-static mt_bus_t *g_bus;
+static mt__bus_t *g_bus;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_ended;
 static uint64_t g_seconds;
 
-static int on_second(void *ud, const char *run_id, uint32_t second, const mt_agg_row_t *rows,
+static int on_second(void *ud, const char *run_id, uint32_t second, const mt__agg_row_t *rows,
                      size_t n)
 {
     (void)ud;
     (void)rows;
     (void)n;
     g_seconds++;
-    mt_bus_ack(g_bus, run_id, second);
+    mt__bus_ack(g_bus, run_id, second);
     return 0;
 }
 
-static void on_end(void *ud, const mt_agg_end_t *e)
+static void on_end(void *ud, const mt__agg_end_t *e)
 {
     (void)ud;
-    mt_bus_ack(g_bus, e->run_id, UINT32_MAX);
+    mt__bus_ack(g_bus, e->run_id, UINT32_MAX);
     pthread_mutex_lock(&g_mu);
     g_ended = 1;
     pthread_cond_broadcast(&g_cv);
@@ -67,7 +67,7 @@ static double wall_s(void)
 /* One agent's snapshot: 1,000 responses spread over the tags (as bench/agg_bench.c). */
 static char *make_snapshot(int agent, int ntags, const char *const *names, size_t *len)
 {
-    mt_snapshot_t s;
+    mt__snapshot_t s;
     uint32_t seed = 2654435761u * (uint32_t)(agent + 1);
     char *buf = NULL;
 
@@ -101,9 +101,9 @@ static char *make_snapshot(int agent, int ntags, const char *const *names, size_
         mt_hist_record(s.tags[t].service, lat - 100);
     }
     s.c.due = s.c.sent;
-    if (mt_snapshot_encode(&s, &buf, len) != MT_OK)
+    if (mt__snapshot_encode(&s, &buf, len) != MT_OK)
         exit(1);
-    mt_snapshot_dispose(&s);
+    mt__snapshot_dispose(&s);
     return buf;
 }
 
@@ -145,14 +145,14 @@ int main(int argc, char **argv)
     }
     snprintf(config + at, clen - at, "]}");
 
-    mt_nats_opts_t no = {.url = url, .name = mode, .outbox_max = (size_t)agents * 4 + 16};
+    mt__nats_opts_t no = {.url = url, .name = mode, .outbox_max = (size_t)agents * 4 + 16};
     if (strcmp(mode, "agg") == 0) {
-        static const mt_agg_sink_t sink = {on_second, on_end};
-        mt_agg_t *agg = NULL;
+        static const mt__agg_sink_t sink = {on_second, on_end};
+        mt__agg_t *agg = NULL;
         no.durable = "mortar-serve";
-        if (mt_bus_new_nats(&no, &g_bus, err, sizeof err) != MT_OK ||
-            mt_agg_new(g_bus, &sink, NULL, &agg) != MT_OK ||
-            mt_agg_watch(agg, "bench", config, (unsigned)agents, err, sizeof err) != MT_OK) {
+        if (mt__bus_new_nats(&no, &g_bus, err, sizeof err) != MT_OK ||
+            mt__agg_new(g_bus, &sink, NULL, &agg) != MT_OK ||
+            mt__agg_watch(agg, "bench", config, (unsigned)agents, err, sizeof err) != MT_OK) {
             fprintf(stderr, "mortar-nats-agg-bench: %s\n", err);
             return 1;
         }
@@ -165,13 +165,13 @@ int main(int argc, char **argv)
         pthread_mutex_unlock(&g_mu);
         double cpu = cpu_s() - c0, per = cpu / ((double)agents * seconds) * 1e6;
         uint64_t nsec = 0, nsnap = 0, nrej = 0;
-        mt_agg_stats(agg, &nsec, &nsnap, &nrej);
+        mt__agg_stats(agg, &nsec, &nsnap, &nrej);
         printf("nats-agg: agents=%d seconds=%d tags=%d snapshots=%llu rejected=%llu "
                "stored_seconds=%llu cpu_s=%.3f cpu_us_per_agent_second=%.1f target=%s\n",
                agents, seconds, ntags, (unsigned long long)nsnap, (unsigned long long)nrej,
                (unsigned long long)g_seconds, cpu, per, per <= 500.0 ? "PASS" : "MISS");
-        mt_agg_free(agg);
-        mt_bus_free(g_bus);
+        mt__agg_free(agg);
+        mt__bus_free(g_bus);
         return 0;
     }
 
@@ -180,7 +180,7 @@ int main(int argc, char **argv)
     size_t *lens = calloc((size_t)agents, sizeof(*lens));
     for (int a = 0; a < agents; a++)
         snaps[a] = make_snapshot(a, ntags, names, &lens[a]);
-    if (mt_bus_new_nats(&no, &g_bus, err, sizeof err) != MT_OK) {
+    if (mt__bus_new_nats(&no, &g_bus, err, sizeof err) != MT_OK) {
         fprintf(stderr, "mortar-nats-agg-bench: %s\n", err);
         return 1;
     }
@@ -201,8 +201,8 @@ int main(int argc, char **argv)
             memcpy(doc + n, e, lens[a] - (size_t)(e - snaps[a]));
             n += lens[a] - (size_t)(e - snaps[a]);
             snprintf(id, sizeof id, "bench.a%d.%d", a, s);
-            while (mt_bus_publish_id(g_bus, "mortar.runs.bench.second", id, doc, n) == MT_ENOMEM)
-                mt_bus_flush(g_bus);
+            while (mt__bus_publish_id(g_bus, "mortar.runs.bench.second", id, doc, n) == MT_ENOMEM)
+                mt__bus_flush(g_bus);
             free(doc);
         }
         double next = w0 + s + 1, now = wall_s();
@@ -221,11 +221,11 @@ int main(int argc, char **argv)
                  "\"reason\":\"completed\",\"seconds\":%d}",
                  a, seconds);
         snprintf(id, sizeof id, "bench.a%d.end", a);
-        mt_bus_publish_id(g_bus, "mortar.runs.bench.end", id, body, strlen(body));
+        mt__bus_publish_id(g_bus, "mortar.runs.bench.end", id, body, strlen(body));
     }
-    mt_bus_flush(g_bus);
+    mt__bus_flush(g_bus);
     printf("nats-pub: agents=%d seconds=%d seconds_late=%d wall_s=%.3f\n", agents, seconds, late,
            wall_s() - w0);
-    mt_bus_free(g_bus);
+    mt__bus_free(g_bus);
     return 0;
 }

@@ -41,13 +41,13 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[512] = "";
-    mt_store_t *st = NULL;
-    int rc = mt_store_open_sqlite(dir, &st, err, sizeof err);
+    mt__store_t *st = NULL;
+    int rc = mt__store_open_sqlite(dir, &st, err, sizeof err);
     if (rc != MT_OK) {
         fprintf(stderr, "mortar-ui-seed: %s: %s\n", dir, err);
         return 1;
     }
-    const mt_store_ops_t *op = st->ops;
+    const mt__store_ops_t *op = st->ops;
     json_t *src = NULL, *run = NULL, *tmp = NULL;
     if ((rc = op->run_get(st, from, &src)) != MT_OK)
         return die(from, rc);
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
                 state ? state : "?");
         return 1;
     }
-    mt_store_rows_t rows;
+    mt__store_rows_t rows;
     if ((rc = op->run_rows(st, from, NULL, 0, 100000000, &rows)) != MT_OK)
         return die("rows of the source run", rc);
     if (rows.n == 0) {
@@ -85,12 +85,12 @@ int main(int argc, char **argv)
         return die("run_start", rc);
     json_decref(tmp);
 
-    mt_agg_row_t *out = calloc(rows.n, sizeof *out);
+    mt__agg_row_t *out = calloc(rows.n, sizeof *out);
     char **texts = calloc(rows.n, sizeof *texts);
     for (long s = 0; s < seconds; s++) {
         size_t k = (size_t)s % nsec, n = at[k + 1] - at[k];
         for (size_t j = 0; j < n; j++) {
-            const mt_agg_row_t *r = &rows.rows[at[k] + j];
+            const mt__agg_row_t *r = &rows.rows[at[k] + j];
             json_error_t je;
             json_t *d = json_loads(r->data_json, 0, &je);
             if (d == NULL) {
@@ -124,7 +124,7 @@ int main(int argc, char **argv)
     free(at);
     json_decref(labels);
     json_decref(src);
-    mt_store_rows_dispose(&rows);
+    mt__store_rows_dispose(&rows);
     op->close(st);
     return 0;
 }

@@ -25,7 +25,7 @@
 
 typedef struct agent_run {
     struct agent_run *next;
-    mt_agent_t *a;
+    mt__agent_t *a;
     char id[40];
     mt__runjob_t *job;
     pthread_t thread;
@@ -42,8 +42,8 @@ typedef struct agent_run {
     bool late;
 } agent_run_t;
 
-struct mt_agent {
-    mt_bus_t *bus;
+struct mt__agent {
+    mt__bus_t *bus;
     char name[64];
     json_t *labels;
     char instance[40];
@@ -75,18 +75,18 @@ static bool agent_id_ok(const char *s, size_t max)
 static void agent_on_second(const mt_second_t *s, void *ud)
 {
     agent_run_t *r = ud;
-    mt_snapshot_t snap;
+    mt__snapshot_t snap;
     char subject[96], *buf = NULL;
     size_t len = 0;
-    int rc = mt_snapshot_from_second(&snap, r->id, r->a->name, s, r->tags, r->ntags);
+    int rc = mt__snapshot_from_second(&snap, r->id, r->a->name, s, r->tags, r->ntags);
 
     if (rc == MT_OK)
-        rc = mt_snapshot_encode(&snap, &buf, &len);
+        rc = mt__snapshot_encode(&snap, &buf, &len);
     if (rc == MT_OK) {
         char id[160];
         snprintf(subject, sizeof(subject), AGENT_PREFIX "%s.second", r->id);
         snprintf(id, sizeof id, "%s.%s.%u", r->id, r->a->name, (unsigned)s->index);
-        rc = mt_bus_publish_id(r->a->bus, subject, id, buf, len);
+        rc = mt__bus_publish_id(r->a->bus, subject, id, buf, len);
     }
     if (r->start_unix_ns > 0 && r->skew_ns == 0) {
         /* how late the engine's workers were released after the start instant */
@@ -98,16 +98,16 @@ static void agent_on_second(const mt_second_t *s, void *ud)
         r->seconds++;
         r->last_second = s->index;
     } else
-        mt_log(MT_LOG_ERROR, "cannot publish a snapshot", "run", r->id, "agent", r->a->name,
-               "error", mt_strerror(rc), NULL);
+        mt__log(MT_LOG_ERROR, "cannot publish a snapshot", "run", r->id, "agent", r->a->name,
+                "error", mt_strerror(rc), NULL);
     free(buf);
-    mt_snapshot_dispose(&snap);
+    mt__snapshot_dispose(&snap);
 }
 
 static void *agent_run_main(void *arg)
 {
     agent_run_t *r = arg;
-    mt_agent_t *a = r->a;
+    mt__agent_t *a = r->a;
     char subject[96];
     const char *outcome, *reason;
     char *body = NULL;
@@ -131,7 +131,7 @@ static void *agent_run_main(void *arg)
                   outcome, "reason", reason, "seconds", (json_int_t)r->seconds, "start_skew_us",
                   (json_int_t)(r->skew_ns / 1000));
     /* done before the end is published: whoever sees the end can reuse the capacity and the
-     * run id at once; the thread is joined later (agent_reap, mt_agent_free) */
+     * run id at once; the thread is joined later (agent_reap, mt__agent_free) */
     r->done = true;
     a->active--;
     pthread_cond_broadcast(&a->cv);
@@ -141,10 +141,10 @@ static void *agent_run_main(void *arg)
     snprintf(subject, sizeof(subject), AGENT_PREFIX "%s.end", r->id);
     char id[160];
     snprintf(id, sizeof id, "%s.%s.end", r->id, a->name);
-    if (body == NULL || mt_bus_publish_id(a->bus, subject, id, body, strlen(body)) != MT_OK)
-        mt_log(MT_LOG_ERROR, "cannot publish a run's end", "run", r->id, "agent", a->name, NULL);
+    if (body == NULL || mt__bus_publish_id(a->bus, subject, id, body, strlen(body)) != MT_OK)
+        mt__log(MT_LOG_ERROR, "cannot publish a run's end", "run", r->id, "agent", a->name, NULL);
     else
-        mt_log(MT_LOG_INFO, "run ended", "run", r->id, "agent", a->name, "outcome", outcome, NULL);
+        mt__log(MT_LOG_INFO, "run ended", "run", r->id, "agent", a->name, "outcome", outcome, NULL);
     free(body);
     return NULL;
 }
@@ -156,7 +156,7 @@ static void agent_run_free(agent_run_t *r)
 }
 
 /* Joins and frees finished runs. Called with a->mu held. */
-static void agent_reap(mt_agent_t *a)
+static void agent_reap(mt__agent_t *a)
 {
     agent_run_t **pp = &a->runs;
     while (*pp != NULL) {
@@ -171,7 +171,7 @@ static void agent_reap(mt_agent_t *a)
     }
 }
 
-static agent_run_t *agent_find(mt_agent_t *a, const char *id, size_t len)
+static agent_run_t *agent_find(mt__agent_t *a, const char *id, size_t len)
 {
     for (agent_run_t *r = a->runs; r != NULL; r = r->next)
         if (!r->done && strlen(r->id) == len && memcmp(r->id, id, len) == 0)
@@ -188,13 +188,13 @@ static void agent_stop_locked(agent_run_t *r, const char *reason)
     mt__runjob_stop(r->job);
 }
 
-static agent_run_t *agent_take_prepared(mt_agent_t *a, const char *run_id);
+static agent_run_t *agent_take_prepared(mt__agent_t *a, const char *run_id);
 
 /* ---- bus: control messages ---- */
 
 static void agent_on_control(const char *subject, const void *msg, size_t len, void *ud)
 {
-    mt_agent_t *a = ud;
+    mt__agent_t *a = ud;
     const char *id = subject + strlen(AGENT_PREFIX), *dot = strchr(id, '.');
     json_t *o;
     const json_t *stop;
@@ -205,7 +205,7 @@ static void agent_on_control(const char *subject, const void *msg, size_t len, v
     o = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
     stop = json_object_get(o, "stop");
     if (!json_is_object(o) || stop == NULL) {
-        mt_log(MT_LOG_WARN, "control message ignored", "subject", subject, NULL);
+        mt__log(MT_LOG_WARN, "control message ignored", "subject", subject, NULL);
         json_decref(o);
         return;
     }
@@ -231,7 +231,7 @@ static void agent_on_control(const char *subject, const void *msg, size_t len, v
 
 /* ---- heartbeat ---- */
 
-static void agent_heartbeat(mt_agent_t *a)
+static void agent_heartbeat(mt__agent_t *a)
 {
     char subject[128], *body;
     json_t *runs = json_object();
@@ -247,13 +247,13 @@ static void agent_heartbeat(mt_agent_t *a)
     json_decref(o);
     snprintf(subject, sizeof(subject), "mortar.agents.%s.heartbeat", a->name);
     if (body != NULL)
-        mt_bus_publish(a->bus, subject, body, strlen(body));
+        mt__bus_publish(a->bus, subject, body, strlen(body));
     free(body);
 }
 
 static void *agent_hb_main(void *arg)
 {
-    mt_agent_t *a = arg;
+    mt__agent_t *a = arg;
     struct timespec next;
 
     clock_gettime(CLOCK_MONOTONIC, &next);
@@ -271,10 +271,10 @@ static void *agent_hb_main(void *arg)
 
 /* ---- API ---- */
 
-int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out)
+int mt__agent_new(const mt__agent_info_t *info, mt__bus_t *bus, mt__agent_t **out)
 {
     pthread_condattr_t ca;
-    mt_agent_t *a;
+    mt__agent_t *a;
     int rc;
 
     *out = NULL;
@@ -295,12 +295,12 @@ int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out)
     pthread_cond_init(&a->cv, &ca);
     pthread_condattr_destroy(&ca);
     if (!json_is_object(a->labels)) {
-        mt_agent_free(a);
+        mt__agent_free(a);
         return MT_EINVAL;
     }
-    rc = mt_bus_subscribe(bus, AGENT_PREFIX "*.control", agent_on_control, a);
+    rc = mt__bus_subscribe(bus, AGENT_PREFIX "*.control", agent_on_control, a);
     if (rc != MT_OK) {
-        mt_agent_free(a);
+        mt__agent_free(a);
         return rc;
     }
     a->subscribed = true;
@@ -308,7 +308,7 @@ int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out)
     agent_heartbeat(a); /* the first beat before new returns: the server knows it at once */
     pthread_mutex_unlock(&a->mu);
     if (pthread_create(&a->hb, NULL, agent_hb_main, a) != 0) {
-        mt_agent_free(a);
+        mt__agent_free(a);
         return MT_ESYS;
     }
     a->hb_on = true;
@@ -316,7 +316,7 @@ int mt_agent_new(const mt_agent_info_t *info, mt_bus_t *bus, mt_agent_t **out)
     return MT_OK;
 }
 
-int mt_agent_check_config(const char *config_json, char *err, size_t errlen)
+int mt__agent_check_config(const char *config_json, char *err, size_t errlen)
 {
     mt__runjob_t *job = NULL;
     mt_rs_err_t rerr;
@@ -333,7 +333,7 @@ int mt_agent_check_config(const char *config_json, char *err, size_t errlen)
     return rc == MT_ENOMEM ? MT_ENOMEM : rc != MT_OK ? MT_EINVAL : MT_OK;
 }
 
-static int agent_add(mt_agent_t *a, const char *run_id, const char *config_json,
+static int agent_add(mt__agent_t *a, const char *run_id, const char *config_json,
                      const char *part_json, bool prepared, char *err, size_t errlen)
 {
     agent_run_t *r;
@@ -405,25 +405,25 @@ static int agent_add(mt_agent_t *a, const char *run_id, const char *config_json,
     if (rc != MT_OK)
         agent_run_free(r);
     else
-        mt_log(MT_LOG_INFO, prepared ? "run prepared" : "run started", "run", run_id, "agent",
-               a->name, NULL);
+        mt__log(MT_LOG_INFO, prepared ? "run prepared" : "run started", "run", run_id, "agent",
+                a->name, NULL);
     return rc;
 }
 
-int mt_agent_start(mt_agent_t *a, const char *run_id, const char *config_json, char *err,
-                   size_t errlen)
+int mt__agent_start(mt__agent_t *a, const char *run_id, const char *config_json, char *err,
+                    size_t errlen)
 {
     return agent_add(a, run_id, config_json, NULL, false, err, errlen);
 }
 
-int mt_agent_prepare(mt_agent_t *a, const char *run_id, const char *config_json,
-                     const char *part_json, char *err, size_t errlen)
+int mt__agent_prepare(mt__agent_t *a, const char *run_id, const char *config_json,
+                      const char *part_json, char *err, size_t errlen)
 {
     return agent_add(a, run_id, config_json, part_json, true, err, errlen);
 }
 
 /* Unlinks and frees a prepared run (no thread). Called with a->mu held. */
-static agent_run_t *agent_take_prepared(mt_agent_t *a, const char *run_id)
+static agent_run_t *agent_take_prepared(mt__agent_t *a, const char *run_id)
 {
     for (agent_run_t **pp = &a->runs; *pp != NULL; pp = &(*pp)->next) {
         agent_run_t *r = *pp;
@@ -437,7 +437,7 @@ static agent_run_t *agent_take_prepared(mt_agent_t *a, const char *run_id)
     return NULL;
 }
 
-int mt_agent_abort(mt_agent_t *a, const char *run_id)
+int mt__agent_abort(mt__agent_t *a, const char *run_id)
 {
     pthread_mutex_lock(&a->mu);
     agent_run_t *r = agent_take_prepared(a, run_id);
@@ -445,12 +445,12 @@ int mt_agent_abort(mt_agent_t *a, const char *run_id)
     if (r == NULL)
         return MT_ENOTFOUND;
     agent_run_free(r);
-    mt_log(MT_LOG_INFO, "prepared run dropped", "run", run_id, "agent", a->name, NULL);
+    mt__log(MT_LOG_INFO, "prepared run dropped", "run", run_id, "agent", a->name, NULL);
     return MT_OK;
 }
 
-int mt_agent_commit(mt_agent_t *a, const char *run_id, int64_t start_unix_ns, char *err,
-                    size_t errlen)
+int mt__agent_commit(mt__agent_t *a, const char *run_id, int64_t start_unix_ns, char *err,
+                     size_t errlen)
 {
     struct timespec ts;
     int rc = MT_ENOTFOUND;
@@ -488,11 +488,11 @@ int mt_agent_commit(mt_agent_t *a, const char *run_id, int64_t start_unix_ns, ch
     if (late != NULL)
         agent_run_free(late);
     if (rc == MT_OK)
-        mt_log(MT_LOG_INFO, "run committed", "run", run_id, "agent", a->name, NULL);
+        mt__log(MT_LOG_INFO, "run committed", "run", run_id, "agent", a->name, NULL);
     return rc;
 }
 
-int mt_agent_stop_all(mt_agent_t *a, const char *reason)
+int mt__agent_stop_all(mt__agent_t *a, const char *reason)
 {
     int n = 0;
     pthread_mutex_lock(&a->mu);
@@ -505,7 +505,7 @@ int mt_agent_stop_all(mt_agent_t *a, const char *reason)
     return n;
 }
 
-int mt_agent_stop(mt_agent_t *a, const char *run_id, const char *reason)
+int mt__agent_stop(mt__agent_t *a, const char *run_id, const char *reason)
 {
     agent_run_t *r;
     int rc = MT_ENOTFOUND;
@@ -522,7 +522,7 @@ int mt_agent_stop(mt_agent_t *a, const char *run_id, const char *reason)
     return rc;
 }
 
-int mt_agent_active(mt_agent_t *a)
+int mt__agent_active(mt__agent_t *a)
 {
     int n;
     pthread_mutex_lock(&a->mu);
@@ -531,12 +531,12 @@ int mt_agent_active(mt_agent_t *a)
     return n;
 }
 
-void mt_agent_free(mt_agent_t *a)
+void mt__agent_free(mt__agent_t *a)
 {
     if (a == NULL)
         return;
     if (a->subscribed)
-        mt_bus_unsubscribe(a->bus, agent_on_control, a);
+        mt__bus_unsubscribe(a->bus, agent_on_control, a);
     pthread_mutex_lock(&a->mu);
     a->quit = true;
     for (agent_run_t *r = a->runs; r != NULL; r = r->next)

@@ -27,9 +27,9 @@ typedef struct host_prep {
     int64_t offset_ns;   /* control plane's clock minus ours, measured at prepare */
 } host_prep_t;
 
-struct mt_agent_host {
-    mt_bus_t *bus;
-    mt_agent_t *agent;
+struct mt__agent_host {
+    mt__bus_t *bus;
+    mt__agent_t *agent;
     char name[64], instance[40];
     int64_t lost_after_ms;
     pthread_mutex_t mu;
@@ -69,12 +69,12 @@ int mt__time_reply(const char *subject, const void *msg, size_t len, char **repl
 }
 
 /* One round trip to mortar.time: the control plane's clock minus ours at the midpoint. */
-static int host_time_once(mt_agent_host_t *h, int64_t *offset_ns, int64_t *rtt_ns)
+static int host_time_once(mt__agent_host_t *h, int64_t *offset_ns, int64_t *rtt_ns)
 {
     char *reply = NULL;
     size_t rlen = 0;
     int64_t t0 = host_wall_ns();
-    int rc = mt_bus_request(h->bus, "mortar.time", "{}", 2, HOST_TIME_TIMEOUT_MS, &reply, &rlen);
+    int rc = mt__bus_request(h->bus, "mortar.time", "{}", 2, HOST_TIME_TIMEOUT_MS, &reply, &rlen);
     int64_t t1 = host_wall_ns();
     if (rc != MT_OK)
         return rc;
@@ -90,7 +90,7 @@ static int host_time_once(mt_agent_host_t *h, int64_t *offset_ns, int64_t *rtt_n
     return rc;
 }
 
-static int host_measure(mt_agent_host_t *h, int64_t *offset_ns, int64_t *rtt_ns)
+static int host_measure(mt__agent_host_t *h, int64_t *offset_ns, int64_t *rtt_ns)
 {
     int rc = MT_EAGAIN;
     *rtt_ns = INT64_MAX;
@@ -107,7 +107,7 @@ static int host_measure(mt_agent_host_t *h, int64_t *offset_ns, int64_t *rtt_ns)
     return rc;
 }
 
-static char *host_reply(mt_agent_host_t *h, bool ready, const char *reason, int64_t off,
+static char *host_reply(mt__agent_host_t *h, bool ready, const char *reason, int64_t off,
                         int64_t rtt, size_t *rlen)
 {
     json_t *o =
@@ -214,7 +214,7 @@ static int host_resolve(const char *config, char *err, size_t errlen)
 static int host_on_prepare(const char *subject, const void *msg, size_t len, char **reply,
                            size_t *rlen, void *ud)
 {
-    mt_agent_host_t *h = ud;
+    mt__agent_host_t *h = ud;
     char err[512] = "", run[40];
     int64_t off = 0, rtt = 0, ttl = 0;
     char *cfg = NULL, *part = NULL;
@@ -231,11 +231,11 @@ static int host_on_prepare(const char *subject, const void *msg, size_t len, cha
         snprintf(err, sizeof err, "cannot measure the clock offset: mortar.time does not answer");
         goto out;
     }
-    rc = mt_agent_prepare(h->agent, run, cfg, part, err, sizeof err);
+    rc = mt__agent_prepare(h->agent, run, cfg, part, err, sizeof err);
     if (rc == MT_OK) {
         host_prep_t *p = calloc(1, sizeof(*p));
         if (p == NULL) {
-            mt_agent_abort(h->agent, run);
+            mt__agent_abort(h->agent, run);
             rc = MT_ENOMEM;
             snprintf(err, sizeof err, "out of memory");
             goto out;
@@ -249,9 +249,9 @@ static int host_on_prepare(const char *subject, const void *msg, size_t len, cha
         pthread_mutex_unlock(&h->mu);
         char o_us[32];
         snprintf(o_us, sizeof o_us, "%lld", (long long)(off / 1000));
-        mt_log(MT_LOG_INFO, "ready", "run", run, "clock_offset_us", o_us, NULL);
+        mt__log(MT_LOG_INFO, "ready", "run", run, "clock_offset_us", o_us, NULL);
     } else {
-        mt_log(MT_LOG_WARN, "prepare refused", "run", run, "reason", err, NULL);
+        mt__log(MT_LOG_WARN, "prepare refused", "run", run, "reason", err, NULL);
     }
 out:
     *reply = host_reply(h, rc == MT_OK, err, off, rtt, rlen);
@@ -260,7 +260,7 @@ out:
     return *reply == NULL;
 }
 
-static host_prep_t *host_take(mt_agent_host_t *h, const char *run, size_t n)
+static host_prep_t *host_take(mt__agent_host_t *h, const char *run, size_t n)
 {
     for (host_prep_t **pp = &h->preps; *pp != NULL; pp = &(*pp)->next) {
         host_prep_t *p = *pp;
@@ -272,7 +272,7 @@ static host_prep_t *host_take(mt_agent_host_t *h, const char *run, size_t n)
     return NULL;
 }
 
-static void host_publish_refusal(mt_agent_host_t *h, const char *run, const char *reason)
+static void host_publish_refusal(mt__agent_host_t *h, const char *run, const char *reason)
 {
     char subject[128], id[160];
     snprintf(subject, sizeof subject, "mortar.runs.%s.end", run);
@@ -282,14 +282,14 @@ static void host_publish_refusal(mt_agent_host_t *h, const char *run, const char
     char *t = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (t != NULL)
-        mt_bus_publish_id(h->bus, subject, id, t, strlen(t));
+        mt__bus_publish_id(h->bus, subject, id, t, strlen(t));
     free(t);
 }
 
 /* mortar.runs.<id>.commit {"start_unix_ns": T} */
 static void host_on_commit(const char *subject, const void *msg, size_t len, void *ud)
 {
-    mt_agent_host_t *h = ud;
+    mt__agent_host_t *h = ud;
     const char *id = subject + strlen("mortar.runs."), *dot = strchr(id, '.');
     if (dot == NULL)
         return;
@@ -303,14 +303,14 @@ static void host_on_commit(const char *subject, const void *msg, size_t len, voi
     int rc = mt__commit_decode(msg, len, &t);
     if (rc != MT_OK) {
         snprintf(err, sizeof err, "a commit without start_unix_ns");
-        mt_agent_abort(h->agent, p->run);
+        mt__agent_abort(h->agent, p->run);
     } else {
-        rc = mt_agent_commit(h->agent, p->run, t - p->offset_ns, err, sizeof err);
+        rc = mt__agent_commit(h->agent, p->run, t - p->offset_ns, err, sizeof err);
     }
     if (rc != MT_OK) {
         char reason[400];
         snprintf(reason, sizeof reason, "agent %s refused the start: %s", h->name, err);
-        mt_log(MT_LOG_WARN, "commit refused", "run", p->run, "reason", err, NULL);
+        mt__log(MT_LOG_WARN, "commit refused", "run", p->run, "reason", err, NULL);
         host_publish_refusal(h, p->run, reason);
     }
     free(p);
@@ -318,7 +318,7 @@ static void host_on_commit(const char *subject, const void *msg, size_t len, voi
 
 static void *host_main(void *arg)
 {
-    mt_agent_host_t *h = arg;
+    mt__agent_host_t *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->quit) {
         pthread_mutex_unlock(&h->mu);
@@ -328,7 +328,7 @@ static void *host_main(void *arg)
         pthread_mutex_lock(&h->mu);
         if (ok) {
             if (h->lost)
-                mt_log(MT_LOG_INFO, "control plane back", NULL);
+                mt__log(MT_LOG_INFO, "control plane back", NULL);
             h->lost = false;
             h->last_ok_ms = now;
         } else if (!h->lost && now - h->last_ok_ms > h->lost_after_ms) {
@@ -337,10 +337,10 @@ static void *host_main(void *arg)
             char why[128];
             snprintf(why, sizeof why, "agent %s lost the control plane for %lld s", h->name,
                      (long long)((now - h->last_ok_ms) / 1000));
-            int n = mt_agent_stop_all(h->agent, why);
+            int n = mt__agent_stop_all(h->agent, why);
             char ns[16];
             snprintf(ns, sizeof ns, "%d", n);
-            mt_log(MT_LOG_WARN, "control plane lost: runs stopped", "runs", ns, NULL);
+            mt__log(MT_LOG_WARN, "control plane lost: runs stopped", "runs", ns, NULL);
             pthread_mutex_lock(&h->mu);
         }
         /* prepared runs whose commit never came */
@@ -348,7 +348,7 @@ static void *host_main(void *arg)
             host_prep_t *p = *pp;
             if (now > p->deadline_ms) {
                 *pp = p->next;
-                mt_agent_abort(h->agent, p->run);
+                mt__agent_abort(h->agent, p->run);
                 free(p);
             } else {
                 pp = &p->next;
@@ -364,12 +364,12 @@ static void *host_main(void *arg)
     return NULL;
 }
 
-int mt_agent_host_new(mt_bus_t *bus, mt_agent_t *agent, const char *name, const char *instance,
-                      int64_t lost_after_ms, mt_agent_host_t **out)
+int mt__agent_host_new(mt__bus_t *bus, mt__agent_t *agent, const char *name, const char *instance,
+                       int64_t lost_after_ms, mt__agent_host_t **out)
 {
     char subject[128];
     int rc;
-    mt_agent_host_t *h = calloc(1, sizeof(*h));
+    mt__agent_host_t *h = calloc(1, sizeof(*h));
     *out = NULL;
     if (h == NULL)
         return MT_ENOMEM;
@@ -386,14 +386,14 @@ int mt_agent_host_new(mt_bus_t *bus, mt_agent_t *agent, const char *name, const 
     pthread_cond_init(&h->cv, &ca);
     pthread_condattr_destroy(&ca);
     snprintf(subject, sizeof subject, "mortar.agents.%s.prepare", name);
-    if ((rc = mt_bus_respond(bus, subject, host_on_prepare, h)) != MT_OK ||
-        (rc = mt_bus_subscribe(bus, "mortar.runs.*.commit", host_on_commit, h)) != MT_OK) {
-        mt_agent_host_free(h);
+    if ((rc = mt__bus_respond(bus, subject, host_on_prepare, h)) != MT_OK ||
+        (rc = mt__bus_subscribe(bus, "mortar.runs.*.commit", host_on_commit, h)) != MT_OK) {
+        mt__agent_host_free(h);
         return rc;
     }
     h->subscribed = true;
     if (pthread_create(&h->th, NULL, host_main, h) != 0) {
-        mt_agent_host_free(h);
+        mt__agent_host_free(h);
         return MT_ESYS;
     }
     h->th_on = true;
@@ -401,15 +401,15 @@ int mt_agent_host_new(mt_bus_t *bus, mt_agent_t *agent, const char *name, const 
     return MT_OK;
 }
 
-void mt_agent_host_free(mt_agent_host_t *h)
+void mt__agent_host_free(mt__agent_host_t *h)
 {
     if (h == NULL)
         return;
     if (h->subscribed) {
         char subject[128];
         snprintf(subject, sizeof subject, "mortar.agents.%s.prepare", h->name);
-        mt_bus_unrespond(h->bus, subject);
-        mt_bus_unsubscribe(h->bus, host_on_commit, h);
+        mt__bus_unrespond(h->bus, subject);
+        mt__bus_unsubscribe(h->bus, host_on_commit, h);
     }
     pthread_mutex_lock(&h->mu);
     h->quit = true;
@@ -420,7 +420,7 @@ void mt_agent_host_free(mt_agent_host_t *h)
     while (h->preps != NULL) {
         host_prep_t *p = h->preps;
         h->preps = p->next;
-        mt_agent_abort(h->agent, p->run);
+        mt__agent_abort(h->agent, p->run);
         free(p);
     }
     pthread_mutex_destroy(&h->mu);

@@ -20,11 +20,11 @@
 #include "server/agent.h"
 #include "server/bus.h"
 
-typedef struct mt_agent_host mt_agent_host_t;
+typedef struct mt__agent_host mt__agent_host_t;
 
-int mt_agent_host_new(mt_bus_t *bus, mt_agent_t *agent, const char *name, const char *instance,
-                      int64_t lost_after_ms, mt_agent_host_t **out);
-void mt_agent_host_free(mt_agent_host_t *h); /* before mt_agent_free; NULL is fine */
+int mt__agent_host_new(mt__bus_t *bus, mt__agent_t *agent, const char *name, const char *instance,
+                       int64_t lost_after_ms, mt__agent_host_t **out);
+void mt__agent_host_free(mt__agent_host_t *h); /* before mt__agent_free; NULL is fine */
 
 /* Decoders of what arrives from the bus (pure; fuzzed by tests/fuzz/fuzz_nats_msg.c).
  * A prepare {"run_id","config":{..},"part":{..}|null,"deadline_ms":N}: run (1..39 of

@@ -3,7 +3,7 @@
  * handed to the sink, in order, once it is complete. Runs with named agents (distributed):
  * complete when every agent's watermark passed it or the agent ended before it or was lost;
  * a snapshot already merged for (agent, second) is ignored and counted. Runs of the in-process
- * agent (mt_agg_watch): also when an agent sent a later second or 3 s after its first snapshot.
+ * agent (mt__agg_watch): also when an agent sent a later second or 3 s after its first snapshot.
  * Verdicts run on the merged seconds. One mutex guards everything: bus deliveries and the
  * timer thread take it. Rules: docs/aggregation.md. */
 #include "server/aggregator.h"
@@ -82,14 +82,14 @@ typedef struct agg_run {
     uint32_t stored;
     bool stop_sent;
     char *stop_reason;
-    bool named;        /* agents named at watch time (mt_agg_watch_agents) */
-    int loss_policy;   /* enum mt_agg_loss */
+    bool named;        /* agents named at watch time (mt__agg_watch_agents) */
+    int loss_policy;   /* enum mt__agg_loss */
     char *loss_reason; /* the first agent lost: "agent gen-2 lost at second 17" */
 } agg_run_t;
 
-struct mt_agg {
-    mt_bus_t *bus;
-    mt_agg_sink_t sink;
+struct mt__agg {
+    mt__bus_t *bus;
+    mt__agg_sink_t sink;
     void *ud;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -197,7 +197,7 @@ static void run_free(agg_run_t *r)
     free(r);
 }
 
-static agg_run_t *run_find(mt_agg_t *g, const char *id, size_t len)
+static agg_run_t *run_find(mt__agg_t *g, const char *id, size_t len)
 {
     for (agg_run_t *r = g->runs; r != NULL; r = r->next)
         if (strlen(r->id) == len && memcmp(r->id, id, len) == 0)
@@ -205,7 +205,7 @@ static agg_run_t *run_find(mt_agg_t *g, const char *id, size_t len)
     return NULL;
 }
 
-static void run_unlink(mt_agg_t *g, agg_run_t *r)
+static void run_unlink(mt__agg_t *g, agg_run_t *r)
 {
     for (agg_run_t **p = &g->runs; *p != NULL; p = &(*p)->next)
         if (*p == r) {
@@ -236,7 +236,7 @@ static int tag_index(const agg_run_t *r, const char *name)
 
 /* ---- emitting a merged second ---- */
 
-static void agg_publish_stop(mt_agg_t *g, agg_run_t *r, const char *reason)
+static void agg_publish_stop(mt__agg_t *g, agg_run_t *r, const char *reason)
 {
     char subject[96];
     char *body;
@@ -250,8 +250,8 @@ static void agg_publish_stop(mt_agg_t *g, agg_run_t *r, const char *reason)
     body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     snprintf(subject, sizeof(subject), AGG_PREFIX "%s.control", r->id);
-    if (body == NULL || mt_bus_publish(g->bus, subject, body, strlen(body)) != MT_OK)
-        mt_log(MT_LOG_ERROR, "cannot publish a stop", "run", r->id, "reason", reason, NULL);
+    if (body == NULL || mt__bus_publish(g->bus, subject, body, strlen(body)) != MT_OK)
+        mt__log(MT_LOG_ERROR, "cannot publish a stop", "run", r->id, "reason", reason, NULL);
     free(body);
 }
 
@@ -277,10 +277,10 @@ static int row_build(const mt_second_t *s, const char *const *tags, size_t ntags
     return MT_OK;
 }
 
-static void agg_emit(mt_agg_t *g, agg_run_t *r, agg_sec_t *s)
+static void agg_emit(mt__agg_t *g, agg_run_t *r, agg_sec_t *s)
 {
     mt_tag_stats_t ts[MT_MAX_TAGS];
-    mt_agg_row_t rows[MT_MAX_TAGS + 1];
+    mt__agg_row_t rows[MT_MAX_TAGS + 1];
     char *bufs[MT_MAX_TAGS + 1][3];
     size_t nrows = 0;
     mt_second_t sec;
@@ -317,7 +317,7 @@ static void agg_emit(mt_agg_t *g, agg_run_t *r, agg_sec_t *s)
 
     rc = row_build(&sec, (const char *const *)r->tags, r->ntags, agents, &bufs[0][0], &bufs[0][1],
                    &bufs[0][2]);
-    rows[nrows++] = (mt_agg_row_t){
+    rows[nrows++] = (mt__agg_row_t){
         .tag = "", .data_json = bufs[0][0], .latency_b64 = bufs[0][1], .service_b64 = bufs[0][2]};
     for (size_t i = 0; rc == MT_OK && i < r->ntags; i++) {
         mt_second_t t;
@@ -332,20 +332,20 @@ static void agg_emit(mt_agg_t *g, agg_run_t *r, agg_sec_t *s)
         t.latency = s->tags[i].lat;
         t.service = s->tags[i].svc;
         rc = row_build(&t, NULL, 0, agents, &bufs[nrows][0], &bufs[nrows][1], &bufs[nrows][2]);
-        rows[nrows] = (mt_agg_row_t){.tag = r->tags[i],
-                                     .data_json = bufs[nrows][0],
-                                     .latency_b64 = bufs[nrows][1],
-                                     .service_b64 = bufs[nrows][2]};
+        rows[nrows] = (mt__agg_row_t){.tag = r->tags[i],
+                                      .data_json = bufs[nrows][0],
+                                      .latency_b64 = bufs[nrows][1],
+                                      .service_b64 = bufs[nrows][2]};
         nrows++;
     }
     if (rc != MT_OK) {
-        mt_log(MT_LOG_ERROR, "cannot build a second's rows", "run", r->id, NULL);
+        mt__log(MT_LOG_ERROR, "cannot build a second's rows", "run", r->id, NULL);
         g->nrejected++;
     } else if (g->sink.on_second != NULL &&
                g->sink.on_second(g->ud, r->id, s->second, rows, nrows) != 0) {
         char num[16];
         snprintf(num, sizeof(num), "%u", (unsigned)s->second);
-        mt_log(MT_LOG_ERROR, "the store refused a second", "run", r->id, "second", num, NULL);
+        mt__log(MT_LOG_ERROR, "the store refused a second", "run", r->id, "second", num, NULL);
     } else {
         r->stored++;
     }
@@ -399,7 +399,7 @@ static bool sec_complete(const agg_run_t *r, const agg_sec_t *s)
 }
 
 /* Emits the leading pending seconds that are complete (or all of them when force). */
-static void agg_flush(mt_agg_t *g, agg_run_t *r, int64_t now, bool force)
+static void agg_flush(mt__agg_t *g, agg_run_t *r, int64_t now, bool force)
 {
     while (r->pending != NULL) {
         agg_sec_t *s = r->pending;
@@ -414,7 +414,7 @@ static void agg_flush(mt_agg_t *g, agg_run_t *r, int64_t now, bool force)
 
 /* ---- the end of a run ---- */
 
-static void agg_finish(mt_agg_t *g, agg_run_t *r)
+static void agg_finish(mt__agg_t *g, agg_run_t *r)
 {
     mt_tag_stats_t ts[MT_MAX_TAGS];
     mt_run_result_t res;
@@ -423,7 +423,7 @@ static void agg_finish(mt_agg_t *g, agg_run_t *r)
     const char *state = "passed", *reason = "completed";
     char why[MT_VERDICT_MSG_MAX + 64];
     bool stopped = false;
-    mt_agg_end_t e;
+    mt__agg_end_t e;
 
     agg_flush(g, r, 0, true);
     memset(&res, 0, sizeof(res));
@@ -494,13 +494,13 @@ static void agg_finish(mt_agg_t *g, agg_run_t *r)
     json_decref(summary);
     json_decref(verdicts);
     if (sj == NULL || vj == NULL)
-        mt_log(MT_LOG_ERROR, "out of memory building a run's summary", "run", r->id, NULL);
-    e = (mt_agg_end_t){.run_id = r->id,
-                       .state = state,
-                       .reason = reason,
-                       .summary_json = sj != NULL ? sj : "{}",
-                       .verdicts_json = vj != NULL ? vj : "[]",
-                       .seconds = r->stored};
+        mt__log(MT_LOG_ERROR, "out of memory building a run's summary", "run", r->id, NULL);
+    e = (mt__agg_end_t){.run_id = r->id,
+                        .state = state,
+                        .reason = reason,
+                        .summary_json = sj != NULL ? sj : "{}",
+                        .verdicts_json = vj != NULL ? vj : "[]",
+                        .seconds = r->stored};
     if (g->sink.on_end != NULL)
         g->sink.on_end(g->ud, &e);
     free(sj);
@@ -510,7 +510,7 @@ static void agg_finish(mt_agg_t *g, agg_run_t *r)
 }
 
 /* Ends the run (on_end, frees r) when every agent is done; true if it did. */
-static bool agg_maybe_finish(mt_agg_t *g, agg_run_t *r)
+static bool agg_maybe_finish(mt__agg_t *g, agg_run_t *r)
 {
     unsigned done = 0;
     for (size_t i = 0; i < r->nknown; i++)
@@ -567,21 +567,21 @@ static int agent_mark(agg_agent_t *a, uint32_t second)
 
 /* ---- messages ---- */
 
-static void agg_reject(mt_agg_t *g, const char *run, const char *why)
+static void agg_reject(mt__agg_t *g, const char *run, const char *why)
 {
     g->nrejected++;
-    mt_log(MT_LOG_WARN, "snapshot rejected", "run", run, "reason", why, NULL);
+    mt__log(MT_LOG_WARN, "snapshot rejected", "run", run, "reason", why, NULL);
 }
 
-static void agg_on_second(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len)
+static void agg_on_second(mt__agg_t *g, agg_run_t *r, const void *msg, size_t len)
 {
-    mt_snapshot_t snap;
+    mt__snapshot_t snap;
     mt_parse_err_t pe;
     agg_sec_t *s, **pp;
     agg_agent_t *a;
     int ai, rc;
 
-    rc = mt_snapshot_decode(msg, len, &snap, &pe);
+    rc = mt__snapshot_decode(msg, len, &snap, &pe);
     if (rc != MT_OK) {
         agg_reject(g, r->id, rc == MT_EPARSE ? pe.msg : mt_strerror(rc));
         return;
@@ -662,11 +662,11 @@ static void agg_on_second(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len
     if (r->named)
         agg_maybe_finish(g, r); /* an end that came before this second */
 out:
-    mt_snapshot_dispose(&snap);
+    mt__snapshot_dispose(&snap);
 }
 
 /* {"run_id","agent","outcome":"completed"|"stopped"|"error","reason","seconds"} */
-static void agg_on_end(mt_agg_t *g, agg_run_t *r, const void *msg, size_t len)
+static void agg_on_end(mt__agg_t *g, agg_run_t *r, const void *msg, size_t len)
 {
     json_t *o = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
     const json_t *agent = json_object_get(o, "agent"), *oc = json_object_get(o, "outcome"),
@@ -709,7 +709,7 @@ out:
 
 static void agg_on_msg(const char *subject, const void *msg, size_t len, void *ud)
 {
-    mt_agg_t *g = ud;
+    mt__agg_t *g = ud;
     const char *id = subject + strlen(AGG_PREFIX), *dot = strchr(id, '.');
     agg_run_t *r;
 
@@ -719,7 +719,7 @@ static void agg_on_msg(const char *subject, const void *msg, size_t len, void *u
     r = run_find(g, id, (size_t)(dot - id));
     if (r == NULL) {
         g->nrejected++;
-        mt_log(MT_LOG_WARN, "message for a run not watched", "subject", subject, NULL);
+        mt__log(MT_LOG_WARN, "message for a run not watched", "subject", subject, NULL);
     } else if (dot[1] == 's') {
         agg_on_second(g, r, msg, len);
     } else {
@@ -730,7 +730,7 @@ static void agg_on_msg(const char *subject, const void *msg, size_t len, void *u
 
 /* ---- the timer ---- */
 
-void mt__agg_poll(mt_agg_t *g)
+void mt__agg_poll(mt__agg_t *g)
 {
     pthread_mutex_lock(&g->mu);
     int64_t now = g->clock(g->clock_ud);
@@ -739,7 +739,7 @@ void mt__agg_poll(mt_agg_t *g)
     pthread_mutex_unlock(&g->mu);
 }
 
-void mt__agg_set_clock(mt_agg_t *g, int64_t (*clock)(void *ud), void *ud)
+void mt__agg_set_clock(mt__agg_t *g, int64_t (*clock)(void *ud), void *ud)
 {
     pthread_mutex_lock(&g->mu);
     g->clock = clock != NULL ? clock : agg_mono;
@@ -749,7 +749,7 @@ void mt__agg_set_clock(mt_agg_t *g, int64_t (*clock)(void *ud), void *ud)
 
 static void *agg_timer(void *arg)
 {
-    mt_agg_t *g = arg;
+    mt__agg_t *g = arg;
     pthread_mutex_lock(&g->mu);
     while (!g->quit) {
         struct timespec ts;
@@ -784,11 +784,11 @@ static void agg_tune_malloc(void)
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
 }
 
-int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **out)
+int mt__agg_new(mt__bus_t *bus, const mt__agg_sink_t *sink, void *ud, mt__agg_t **out)
 {
     static pthread_once_t tuned = PTHREAD_ONCE_INIT;
     pthread_condattr_t ca;
-    mt_agg_t *g;
+    mt__agg_t *g;
     int rc;
 
     *out = NULL;
@@ -808,20 +808,20 @@ int mt_agg_new(mt_bus_t *bus, const mt_agg_sink_t *sink, void *ud, mt_agg_t **ou
     pthread_cond_init(&g->cv, &ca);
     pthread_condattr_destroy(&ca);
     if (pthread_create(&g->timer, NULL, agg_timer, g) != 0) {
-        mt_agg_free(g);
+        mt__agg_free(g);
         return MT_ESYS;
     }
     g->timer_on = true;
-    rc = mt_bus_subscribe(bus, AGG_PREFIX, agg_on_msg, g);
+    rc = mt__bus_subscribe(bus, AGG_PREFIX, agg_on_msg, g);
     if (rc != MT_OK) {
-        mt_agg_free(g);
+        mt__agg_free(g);
         return rc;
     }
     *out = g;
     return MT_OK;
 }
 
-int mt_agg_loss_parse(const char *text, int *out)
+int mt__agg_loss_parse(const char *text, int *out)
 {
     if (text == NULL || strcmp(text, "error") == 0)
         *out = MT_AGG_LOSS_ERROR;
@@ -832,7 +832,7 @@ int mt_agg_loss_parse(const char *text, int *out)
     return MT_OK;
 }
 
-static int agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
+static int agg_watch(mt__agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
                      const char *const *names, int loss_policy, uint32_t first_second, char *err,
                      size_t errlen)
 {
@@ -935,15 +935,15 @@ fail:
     return rc;
 }
 
-int mt_agg_watch(mt_agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
-                 char *err, size_t errlen)
+int mt__agg_watch(mt__agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
+                  char *err, size_t errlen)
 {
     return agg_watch(g, run_id, config_json, nagents, NULL, MT_AGG_LOSS_ERROR, 0, err, errlen);
 }
 
-int mt_agg_watch_agents(mt_agg_t *g, const char *run_id, const char *spec_json,
-                        const char *const *agents, size_t n, const mt_agg_opts_t *opts, char *err,
-                        size_t errlen)
+int mt__agg_watch_agents(mt__agg_t *g, const char *run_id, const char *spec_json,
+                         const char *const *agents, size_t n, const mt__agg_opts_t *opts, char *err,
+                         size_t errlen)
 {
     if (errlen > 0)
         err[0] = '\0';
@@ -952,7 +952,7 @@ int mt_agg_watch_agents(mt_agg_t *g, const char *run_id, const char *spec_json,
         return MT_EINVAL;
     }
     int policy = MT_AGG_LOSS_ERROR;
-    if (opts != NULL && mt_agg_loss_parse(opts->on_agent_loss, &policy) != MT_OK) {
+    if (opts != NULL && mt__agg_loss_parse(opts->on_agent_loss, &policy) != MT_OK) {
         snprintf(err, errlen, "on_agent_loss: must be error or continue (got '%.40s')",
                  opts->on_agent_loss);
         return MT_EINVAL;
@@ -974,7 +974,7 @@ int mt_agg_watch_agents(mt_agg_t *g, const char *run_id, const char *spec_json,
                      opts != NULL ? opts->first_second : 0, err, errlen);
 }
 
-int mt_agg_agent_lost(mt_agg_t *g, const char *run_id, const char *agent)
+int mt__agg_agent_lost(mt__agg_t *g, const char *run_id, const char *agent)
 {
     agg_run_t *r;
     agg_agent_t *a;
@@ -997,7 +997,7 @@ int mt_agg_agent_lost(mt_agg_t *g, const char *run_id, const char *agent)
         char why[128];
         snprintf(why, sizeof(why), "agent %s lost at second %u", a->name, (unsigned)a->wm);
         r->loss_reason = strdup(why);
-        mt_log(MT_LOG_WARN, "agent lost", "run", r->id, "reason", why, NULL);
+        mt__log(MT_LOG_WARN, "agent lost", "run", r->id, "reason", why, NULL);
         if (r->loss_policy == MT_AGG_LOSS_ERROR)
             agg_publish_stop(g, r, why);
     }
@@ -1008,7 +1008,7 @@ out:
     return rc;
 }
 
-int mt_agg_agent_watermark(mt_agg_t *g, const char *run_id, const char *agent, uint32_t *next)
+int mt__agg_agent_watermark(mt__agg_t *g, const char *run_id, const char *agent, uint32_t *next)
 {
     agg_run_t *r;
     int rc = MT_ENOTFOUND;
@@ -1026,7 +1026,7 @@ int mt_agg_agent_watermark(mt_agg_t *g, const char *run_id, const char *agent, u
     return rc;
 }
 
-uint64_t mt_agg_duplicates(mt_agg_t *g)
+uint64_t mt__agg_duplicates(mt__agg_t *g)
 {
     uint64_t n;
     pthread_mutex_lock(&g->mu);
@@ -1035,7 +1035,7 @@ uint64_t mt_agg_duplicates(mt_agg_t *g)
     return n;
 }
 
-int mt_agg_unwatch(mt_agg_t *g, const char *run_id)
+int mt__agg_unwatch(mt__agg_t *g, const char *run_id)
 {
     agg_run_t *r;
     if (g == NULL || run_id == NULL)
@@ -1049,7 +1049,7 @@ int mt_agg_unwatch(mt_agg_t *g, const char *run_id)
     return r != NULL ? MT_OK : MT_ENOTFOUND;
 }
 
-void mt_agg_stats(mt_agg_t *g, uint64_t *seconds, uint64_t *snapshots, uint64_t *rejected)
+void mt__agg_stats(mt__agg_t *g, uint64_t *seconds, uint64_t *snapshots, uint64_t *rejected)
 {
     pthread_mutex_lock(&g->mu);
     if (seconds != NULL)
@@ -1061,11 +1061,11 @@ void mt_agg_stats(mt_agg_t *g, uint64_t *seconds, uint64_t *snapshots, uint64_t 
     pthread_mutex_unlock(&g->mu);
 }
 
-void mt_agg_free(mt_agg_t *g)
+void mt__agg_free(mt__agg_t *g)
 {
     if (g == NULL)
         return;
-    mt_bus_unsubscribe(g->bus, agg_on_msg, g);
+    mt__bus_unsubscribe(g->bus, agg_on_msg, g);
     if (g->timer_on) {
         pthread_mutex_lock(&g->mu);
         g->quit = true;

@@ -52,7 +52,7 @@ static int an_hist(const char *b64, const char *what, size_t row, mt_hist_t *int
 }
 
 /* Adds one row into acc: its counters as the result builder wrote them (src/result). */
-static int an_add_row(an_acc_t *acc, const mt_agg_row_t *row, size_t i, char *err, size_t n)
+static int an_add_row(an_acc_t *acc, const mt__agg_row_t *row, size_t i, char *err, size_t n)
 {
     mt_counters_t c;
     json_error_t je;
@@ -101,7 +101,7 @@ static void an_result(const an_acc_t *a, mt_run_result_t *r)
     r->service = a->svc;
 }
 
-struct mt_analysis_totals {
+struct mt__analysis_totals {
     an_acc_t all, tacc[MT_MAX_TAGS];
     const char *names[MT_MAX_TAGS]; /* borrowed from the rows */
     mt_tag_stats_t ts[MT_MAX_TAGS];
@@ -109,7 +109,7 @@ struct mt_analysis_totals {
     mt_run_result_t res;
 };
 
-void mt_analysis_totals_free(mt_analysis_totals_t *t)
+void mt__analysis_totals_free(mt__analysis_totals_t *t)
 {
     if (t == NULL)
         return;
@@ -122,10 +122,10 @@ void mt_analysis_totals_free(mt_analysis_totals_t *t)
     free(t);
 }
 
-int mt_analysis_totals(const mt_agg_row_t *rows, size_t n, mt_analysis_totals_t **out, char *err,
-                       size_t errlen)
+int mt__analysis_totals(const mt__agg_row_t *rows, size_t n, mt__analysis_totals_t **out, char *err,
+                        size_t errlen)
 {
-    mt_analysis_totals_t *t = calloc(1, sizeof(*t));
+    mt__analysis_totals_t *t = calloc(1, sizeof(*t));
     int rc = MT_OK;
 
     *out = NULL;
@@ -172,45 +172,45 @@ int mt_analysis_totals(const mt_agg_row_t *rows, size_t n, mt_analysis_totals_t 
     *out = t;
     t = NULL;
 out:
-    mt_analysis_totals_free(t);
+    mt__analysis_totals_free(t);
     return rc;
 }
 
-const mt_run_result_t *mt_analysis_result(const mt_analysis_totals_t *t)
+const mt_run_result_t *mt__analysis_result(const mt__analysis_totals_t *t)
 {
     return &t->res;
 }
 
-const char *const *mt_analysis_tags(const mt_analysis_totals_t *t, size_t *ntags)
+const char *const *mt__analysis_tags(const mt__analysis_totals_t *t, size_t *ntags)
 {
     *ntags = t->ntags;
     return t->ntags > 0 ? t->names : NULL;
 }
 
-json_t *mt_analysis_summary(const mt_agg_row_t *rows, size_t n, char *err, size_t errlen)
+json_t *mt__analysis_summary(const mt__agg_row_t *rows, size_t n, char *err, size_t errlen)
 {
-    mt_analysis_totals_t *t = NULL;
+    mt__analysis_totals_t *t = NULL;
     json_t *out = NULL;
 
-    if (mt_analysis_totals(rows, n, &t, err, errlen) != MT_OK)
+    if (mt__analysis_totals(rows, n, &t, err, errlen) != MT_OK)
         return NULL;
     out = mt__result_summary_json(&t->res, false, t->names, t->ntags);
     if (out == NULL)
         an_fail(err, errlen, "out of memory");
-    mt_analysis_totals_free(t);
+    mt__analysis_totals_free(t);
     return out;
 }
 
-int mt_analysis_result_doc(const mt_agg_row_t *rows, size_t n, mt_analysis_config_cb config,
-                           void *ud, json_t **out, char *err, size_t errlen)
+int mt__analysis_result_doc(const mt__agg_row_t *rows, size_t n, mt__analysis_config_cb config,
+                            void *ud, json_t **out, char *err, size_t errlen)
 {
-    mt_analysis_totals_t *tot = NULL;
+    mt__analysis_totals_t *tot = NULL;
     mt__result_t *d = NULL;
     size_t nsec = 0;
     int rc;
 
     *out = NULL;
-    if ((rc = mt_analysis_totals(rows, n, &tot, err, errlen)) != MT_OK)
+    if ((rc = mt__analysis_totals(rows, n, &tot, err, errlen)) != MT_OK)
         goto out;
     for (size_t i = 0; i < n; i++)
         nsec += rows[i].tag == NULL || rows[i].tag[0] == '\0';
@@ -241,7 +241,7 @@ int mt_analysis_result_doc(const mt_agg_row_t *rows, size_t n, mt_analysis_confi
     *out = json_incref(mt__result_doc(d));
 out:
     mt__result_free(d);
-    mt_analysis_totals_free(tot);
+    mt__analysis_totals_free(tot);
     return rc;
 }
 
@@ -271,7 +271,7 @@ static double an_tol(const json_t *tol, const char *key, double def)
     return json_is_number(x) && json_number_value(x) >= 0 ? json_number_value(x) : def;
 }
 
-json_t *mt_analysis_compare(const json_t *run, const json_t *base, const json_t *tolerances)
+json_t *mt__analysis_compare(const json_t *run, const json_t *base, const json_t *tolerances)
 {
     static const struct {
         const char *name, *pkey, *tkey;

@@ -13,33 +13,33 @@
 /* The totals of rows (any order; rows of every tag may be mixed) as a run's result: counters
  * added, histograms merged, per tag in the order tags first appear. MT_OK, or MT_EPARSE /
  * MT_ENOMEM with err filled ("row 3: data_json.completed: missing"). The tag names are
- * borrowed from rows: keep them alive. Free with mt_analysis_totals_free. */
-typedef struct mt_analysis_totals mt_analysis_totals_t;
-int mt_analysis_totals(const mt_agg_row_t *rows, size_t n, mt_analysis_totals_t **out, char *err,
-                       size_t errlen);
+ * borrowed from rows: keep them alive. Free with mt__analysis_totals_free. */
+typedef struct mt__analysis_totals mt__analysis_totals_t;
+int mt__analysis_totals(const mt__agg_row_t *rows, size_t n, mt__analysis_totals_t **out, char *err,
+                        size_t errlen);
 /* The totals as a run result (borrowed from t); its connect/send/... histograms are NULL. */
-const mt_run_result_t *mt_analysis_result(const mt_analysis_totals_t *t);
+const mt_run_result_t *mt__analysis_result(const mt__analysis_totals_t *t);
 /* The tag names of the result's tags (borrowed; NULL when there are none). */
-const char *const *mt_analysis_tags(const mt_analysis_totals_t *t, size_t *ntags);
-void mt_analysis_totals_free(mt_analysis_totals_t *t);
+const char *const *mt__analysis_tags(const mt__analysis_totals_t *t, size_t *ntags);
+void mt__analysis_totals_free(mt__analysis_totals_t *t);
 
 /* The "config" object of a result document built from rows: totals are the rows' totals,
  * nseconds the number of untagged rows. Returns a new reference (NULL: out of memory). */
-typedef json_t *(*mt_analysis_config_cb)(const mt_run_result_t *totals, size_t nseconds, void *ud);
+typedef json_t *(*mt__analysis_config_cb)(const mt_run_result_t *totals, size_t nseconds, void *ud);
 
 /* The whole "mortar.result/v1" document of a run's stored rows, by the builder `mortar run
  * --json` uses (src/result): the untagged rows as its seconds (with their latency histograms as
- * "hist"), the summary and histograms from mt_analysis_totals, "config" from config(). The
+ * "hist"), the summary and histograms from mt__analysis_totals, "config" from config(). The
  * caller may set "started_at" (else the epoch) and "verdicts". MT_OK with *out a new
  * reference, or MT_EPARSE / MT_ENOMEM with err filled. */
-int mt_analysis_result_doc(const mt_agg_row_t *rows, size_t n, mt_analysis_config_cb config,
-                           void *ud, json_t **out, char *err, size_t errlen);
+int mt__analysis_result_doc(const mt__agg_row_t *rows, size_t n, mt__analysis_config_cb config,
+                            void *ud, json_t **out, char *err, size_t errlen);
 
 /* Summary of rows (any order; rows of every tag may be mixed): the result JSON's "summary"
  * shape (requests, rps, duration_s, errors, errors_by_kind, status, latency_us, service_us
  * percentiles, ...) plus "tags" when tagged rows are present. NULL with err filled on a
  * corrupt row. */
-json_t *mt_analysis_summary(const mt_agg_row_t *rows, size_t n, char *err, size_t errlen);
+json_t *mt__analysis_summary(const mt__agg_row_t *rows, size_t n, char *err, size_t errlen);
 
 /* Compares run against base (both summaries as above). tolerances is the test's object, e.g.
  * {"p50_pct": 10, "p99_pct": 10, "rps_pct": 5, "error_rate_abs": 0.01} (missing keys take
@@ -47,6 +47,6 @@ json_t *mt_analysis_summary(const mt_agg_row_t *rows, size_t n, char *err, size_
  *   {"metrics": [{"name":"p99_us","run":..,"base":..,"delta":..,"delta_pct":..,
  *                 "tolerance":..,"regression":bool}, ...], "regression": bool}
  * for p50, p90, p95, p99, p999 latency, rps and error rate. */
-json_t *mt_analysis_compare(const json_t *run, const json_t *base, const json_t *tolerances);
+json_t *mt__analysis_compare(const json_t *run, const json_t *base, const json_t *tolerances);
 
 #endif

@@ -26,7 +26,7 @@ enum { ROLE_NONE, ROLE_VIEWER, ROLE_RUNNER, ROLE_ADMIN };
 
 typedef struct api_ctx {
     mt__serve_t *sv;
-    mt_store_t *st;
+    mt__store_t *st;
     const mt__req_t *req;
     mt__resp_t *resp;
     char token_id[40];
@@ -189,7 +189,7 @@ static int api_qint(api_ctx_t *c, const char *k, long long lo, long long hi, lon
     return 0;
 }
 
-static int api_page(api_ctx_t *c, mt_store_page_t *pg)
+static int api_page(api_ctx_t *c, mt__store_page_t *pg)
 {
     long long lim;
     if (api_qint(c, "limit", 1, 500, 50, &lim))
@@ -270,11 +270,11 @@ static json_t *api_patched(api_ctx_t *c, const char *id, int schedule, api_body_
 
 static void api_tests(api_ctx_t *c, const char *m)
 {
-    mt_store_t *s = c->st;
+    mt__store_t *s = c->st;
     json_t *out = NULL;
     int rc;
     if (strcmp(m, "GET") == 0) {
-        mt_store_page_t pg;
+        mt__store_page_t pg;
         if (api_auth(c, ROLE_VIEWER) || api_page(c, &pg))
             return;
         rc = s->ops->test_list(s, &pg, &out);
@@ -299,7 +299,7 @@ static void api_tests(api_ctx_t *c, const char *m)
 
 static void api_test(api_ctx_t *c, const char *m, const char *id)
 {
-    mt_store_t *s = c->st;
+    mt__store_t *s = c->st;
     json_t *out = NULL;
     int rc;
     if (strcmp(m, "GET") == 0) {
@@ -334,7 +334,7 @@ static void api_test(api_ctx_t *c, const char *m, const char *id)
 
 static void api_test_sub(api_ctx_t *c, const char *m, const char *id, const char *sub)
 {
-    mt_store_t *s = c->st;
+    mt__store_t *s = c->st;
     json_t *out = NULL;
     int rc;
     if (strcmp(sub, "versions") == 0) {
@@ -372,11 +372,11 @@ static const char *const api_states[] = {"queued",  "running",     "passed", "fa
 
 static void api_runs(api_ctx_t *c, const char *m)
 {
-    mt_store_t *s = c->st;
+    mt__store_t *s = c->st;
     json_t *out = NULL;
     int rc;
     if (strcmp(m, "GET") == 0) {
-        mt_store_page_t pg;
+        mt__store_page_t pg;
         if (api_auth(c, ROLE_VIEWER) || api_page(c, &pg))
             return;
         /* ?test= is the deprecated name of ?test_id= */
@@ -409,8 +409,8 @@ static void api_runs(api_ctx_t *c, const char *m)
     if (rc == MT_ENOTFOUND)
         api_problem(c, 422, "validation", "/test_id", "test %s does not exist", test);
     else if (rc == MT_OK) {
-        mt_log(MT_LOG_INFO, "run queued", "run", json_string_value(json_object_get(out, "id")),
-               "test", test, NULL);
+        mt__log(MT_LOG_INFO, "run queued", "run", json_string_value(json_object_get(out, "id")),
+                "test", test, NULL);
         api_json(c, 201, out);
         mt__serve_wake(c->sv);
     } else
@@ -460,7 +460,7 @@ static void api_series(api_ctx_t *c, const char *id)
 static json_t *api_summary_of(api_ctx_t *c, const char *id, const char *tag, int64_t from,
                               int64_t to)
 {
-    mt_store_rows_t rows;
+    mt__store_rows_t rows;
     int rc = c->st->ops->run_rows(c->st, id, tag, from, to, &rows);
     if (rc != MT_OK) {
         api_store_err(c, rc, "run");
@@ -469,11 +469,11 @@ static json_t *api_summary_of(api_ctx_t *c, const char *id, const char *tag, int
     char err[256] = "";
     /* one tag's rows are summarised as the whole (the analysis puts tagged rows under "tags"
      * and would leave the totals at zero): the same rows with the tag blanked */
-    mt_agg_row_t *one = NULL;
+    mt__agg_row_t *one = NULL;
     if (tag != NULL && rows.n > 0) {
         one = malloc(rows.n * sizeof *one);
         if (one == NULL) {
-            mt_store_rows_dispose(&rows);
+            mt__store_rows_dispose(&rows);
             api_problem(c, 500, "internal", NULL, "out of memory");
             return NULL;
         }
@@ -482,9 +482,9 @@ static json_t *api_summary_of(api_ctx_t *c, const char *id, const char *tag, int
             one[i].tag = "";
         }
     }
-    json_t *sum = mt_analysis_summary(one ? one : rows.rows, rows.n, err, sizeof err);
+    json_t *sum = mt__analysis_summary(one ? one : rows.rows, rows.n, err, sizeof err);
     free(one);
-    mt_store_rows_dispose(&rows);
+    mt__store_rows_dispose(&rows);
     if (sum == NULL)
         api_problem(c, 500, "internal", NULL, "run %s: stored data is corrupt: %s", id, err);
     return sum;
@@ -551,7 +551,7 @@ static void api_compare(api_ctx_t *c, const char *id, const json_t *run)
     json_t *b = a ? api_summary_of(c, base_id, NULL, 0, 100000000) : NULL;
     if (a && b) {
         json_t *tol = json_object_get(test, "tolerances");
-        json_t *cmp = mt_analysis_compare(a, b, tol ? tol : json_object());
+        json_t *cmp = mt__analysis_compare(a, b, tol ? tol : json_object());
         if (cmp == NULL) {
             api_problem(c, 500, "internal", NULL, "the comparison failed");
         } else {
@@ -564,7 +564,6 @@ static void api_compare(api_ctx_t *c, const char *id, const json_t *run)
     json_decref(b);
     json_decref(test);
 }
-
 
 /* The result's "config" of a stored run: its config read back into a run spec and written by
  * the same builder as `mortar run --json` (runspec.h); planned_requests is what the stored
@@ -597,7 +596,7 @@ static json_t *api_result_config_cb(const mt_run_result_t *totals, size_t nsecon
  * `mortar run --json` (analysis.c, src/result). NULL with the problem answered. */
 static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
 {
-    mt_store_rows_t rows;
+    mt__store_rows_t rows;
     api_cfg_ud_t ud = {json_object_get(run, "config")};
     char err[256] = "";
     json_t *doc = NULL, *started, *v;
@@ -607,9 +606,9 @@ static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
         api_store_err(c, rc, "run");
         return NULL;
     }
-    rc =
-        mt_analysis_result_doc(rows.rows, rows.n, api_result_config_cb, &ud, &doc, err, sizeof err);
-    mt_store_rows_dispose(&rows);
+    rc = mt__analysis_result_doc(rows.rows, rows.n, api_result_config_cb, &ud, &doc, err,
+                                 sizeof err);
+    mt__store_rows_dispose(&rows);
     if (rc == MT_ENOMEM) {
         api_problem(c, 500, "internal", NULL, "run %s: out of memory", id);
         return NULL;
@@ -777,7 +776,7 @@ static void api_run(api_ctx_t *c, const char *m, const char *id, const char *sub
 static void api_agents(api_ctx_t *c, const char *name)
 {
     const char *selector = name ? NULL : api_q(c, "selector");
-    mt_selector_t *sel = NULL;
+    mt__selector_t *sel = NULL;
     if (selector) {
         mt_parse_err_t perr = {0};
         sel = malloc(sizeof *sel);
@@ -785,7 +784,7 @@ static void api_agents(api_ctx_t *c, const char *name)
             api_problem(c, 500, "internal", NULL, "out of memory");
             return;
         }
-        if (mt_selector_parse(selector, sel, &perr) != MT_OK) {
+        if (mt__selector_parse(selector, sel, &perr) != MT_OK) {
             api_problem(c, 422, "validation", "?selector", "selector: column %d: %s", perr.col,
                         perr.msg);
             free(sel);
@@ -803,7 +802,7 @@ static void api_agents(api_ctx_t *c, const char *name)
     for (size_t i = json_array_size(items); i-- > 0;) {
         json_t *a = json_array_get(items, i);
         int keep = name ? strcmp(json_string_value(json_object_get(a, "name")), name) == 0
-                        : sel == NULL || mt_selector_match(sel, json_object_get(a, "labels"));
+                        : sel == NULL || mt__selector_match(sel, json_object_get(a, "labels"));
         if (!keep)
             json_array_remove(items, i);
     }
@@ -822,21 +821,21 @@ static void api_agents(api_ctx_t *c, const char *name)
 
 static int64_t api_next_fire(const json_t *b)
 {
-    mt_cron_t cr;
+    mt__cron_t cr;
     mt_parse_err_t pe;
-    if (mt_cron_parse(json_string_value(json_object_get(b, "cron")), &cr, &pe) != MT_OK)
+    if (mt__cron_parse(json_string_value(json_object_get(b, "cron")), &cr, &pe) != MT_OK)
         return 0;
-    int64_t n = mt_cron_next(&cr, mt__now_ms() / 1000);
+    int64_t n = mt__cron_next(&cr, mt__now_ms() / 1000);
     return n < 0 ? 0 : n;
 }
 
 static void api_schedules(api_ctx_t *c, const char *m, const char *id)
 {
-    mt_store_t *s = c->st;
+    mt__store_t *s = c->st;
     json_t *out = NULL;
     int rc;
     if (strcmp(m, "GET") == 0) {
-        mt_store_page_t pg;
+        mt__store_page_t pg;
         if (api_auth(c, ROLE_VIEWER) || (id == NULL && api_page(c, &pg)))
             return;
         rc = id ? s->ops->sched_get(s, id, &out) : s->ops->sched_list(s, &pg, &out);
@@ -871,10 +870,10 @@ static void api_schedules(api_ctx_t *c, const char *m, const char *id)
 
 static void api_webhooks(api_ctx_t *c, const char *m, const char *id, const char *sub)
 {
-    mt_store_t *s = c->st;
+    mt__store_t *s = c->st;
     json_t *out = NULL;
     int rc;
-    mt_store_page_t pg;
+    mt__store_page_t pg;
     if (api_auth(c, strcmp(m, "GET") == 0 ? ROLE_VIEWER : ROLE_ADMIN))
         return;
     if (strcmp(m, "GET") == 0) {
@@ -903,13 +902,13 @@ static void api_webhooks(api_ctx_t *c, const char *m, const char *id, const char
 
 static void api_tokens(api_ctx_t *c, const char *m, const char *id)
 {
-    mt_store_t *s = c->st;
+    mt__store_t *s = c->st;
     json_t *out = NULL;
     int rc;
     if (api_auth(c, ROLE_ADMIN))
         return;
     if (strcmp(m, "GET") == 0) {
-        mt_store_page_t pg;
+        mt__store_page_t pg;
         if (api_page(c, &pg))
             return;
         rc = s->ops->token_list(s, &pg, &out);

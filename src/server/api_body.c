@@ -132,10 +132,10 @@ static int bd_config(json_t *parent, const char *key, const char *base, bool can
     mt_runspec_dispose(&s);
     if (rc == MT_OK) {
         /* the placement keys' syntax (placement.h: the label selector) */
-        mt_place_cfg_t pc;
+        mt__place_cfg_t pc;
         char pkey[32], perr[256];
-        if (mt_place_cfg_read(json_object_get(parent, key), &pc, pkey, sizeof pkey, perr,
-                              sizeof perr) != MT_OK) {
+        if (mt__place_cfg_read(json_object_get(parent, key), &pc, pkey, sizeof pkey, perr,
+                               sizeof perr) != MT_OK) {
             char p[300];
             snprintf(p, sizeof p, "%s/%s", base, pkey);
             bd_fail(e, p, "%s", perr);
@@ -269,9 +269,9 @@ json_t *mt__body_schedule(const char *body, size_t len, char *pointer, char *det
     if (bd_keys(o, keys, "", &e) || bd_string(o, "test_id", 1, 64, &e) ||
         bd_string(o, "cron", 1, 200, &e) || bd_string(o, "policy", 0, 16, &e))
         return bd_done(o, 1);
-    mt_cron_t c;
+    mt__cron_t c;
     mt_parse_err_t pe = {0};
-    if (mt_cron_parse(json_string_value(json_object_get(o, "cron")), &c, &pe) != MT_OK) {
+    if (mt__cron_parse(json_string_value(json_object_get(o, "cron")), &c, &pe) != MT_OK) {
         bd_fail(&e, "/cron", "column %d: %s", pe.col, pe.msg);
         return bd_done(o, 1);
     }

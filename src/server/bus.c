@@ -27,18 +27,18 @@ typedef struct bus_sub {
     char *prefix;
     size_t plen;
     int pattern; /* prefix is a NATS pattern (has * or >) */
-    mt_bus_cb cb;
+    mt__bus_cb cb;
     void *ud;
 } bus_sub_t;
 
 typedef struct bus_resp {
     char *subject;
-    mt_bus_reply_cb cb;
+    mt__bus_reply_cb cb;
     void *ud;
 } bus_resp_t;
 
 typedef struct inproc {
-    mt_bus_t base;
+    mt__bus_t base;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
@@ -131,9 +131,9 @@ static void *bus_main(void *arg)
     return NULL;
 }
 
-static const mt_bus_ops_t inproc_ops;
+static const mt__bus_ops_t inproc_ops;
 
-int mt_bus_new_inproc(mt_bus_t **out)
+int mt__bus_new_inproc(mt__bus_t **out)
 {
     inproc_t *b = calloc(1, sizeof(*b));
     *out = NULL;
@@ -153,7 +153,7 @@ int mt_bus_new_inproc(mt_bus_t **out)
     return MT_OK;
 }
 
-static int ip_publish(mt_bus_t *bb, const char *subject, const char *msg_id, const void *msg,
+static int ip_publish(mt__bus_t *bb, const char *subject, const char *msg_id, const void *msg,
                       size_t len)
 {
     inproc_t *b = IP(bb);
@@ -199,7 +199,7 @@ static int ip_publish(mt_bus_t *bb, const char *subject, const char *msg_id, con
     return MT_OK;
 }
 
-static int ip_subscribe(mt_bus_t *bb, const char *prefix, mt_bus_cb cb, void *ud)
+static int ip_subscribe(mt__bus_t *bb, const char *prefix, mt__bus_cb cb, void *ud)
 {
     inproc_t *b = IP(bb);
     int rc = MT_OK;
@@ -230,7 +230,7 @@ out:
     return rc;
 }
 
-static void ip_unsubscribe(mt_bus_t *bb, mt_bus_cb cb, void *ud)
+static void ip_unsubscribe(mt__bus_t *bb, mt__bus_cb cb, void *ud)
 {
     inproc_t *b = IP(bb);
     uint64_t done;
@@ -262,7 +262,7 @@ static void ip_unsubscribe(mt_bus_t *bb, mt_bus_cb cb, void *ud)
     pthread_mutex_unlock(&b->mu);
 }
 
-static void ip_close(mt_bus_t *bb)
+static void ip_close(mt__bus_t *bb)
 {
     inproc_t *b = IP(bb);
     bool join;
@@ -282,7 +282,7 @@ static void ip_close(mt_bus_t *bb)
         pthread_join(b->thread, NULL);
 }
 
-static void ip_flush(mt_bus_t *bb)
+static void ip_flush(mt__bus_t *bb)
 {
     inproc_t *b = IP(bb);
     if (pthread_equal(pthread_self(), b->thread))
@@ -293,7 +293,7 @@ static void ip_flush(mt_bus_t *bb)
     pthread_mutex_unlock(&b->mu);
 }
 
-static size_t ip_pending(mt_bus_t *bb)
+static size_t ip_pending(mt__bus_t *bb)
 {
     inproc_t *b = IP(bb);
     size_t n;
@@ -303,7 +303,7 @@ static size_t ip_pending(mt_bus_t *bb)
     return n;
 }
 
-static void ip_free(mt_bus_t *bb)
+static void ip_free(mt__bus_t *bb)
 {
     inproc_t *b = IP(bb);
     ip_close(bb);
@@ -326,7 +326,7 @@ static void ip_free(mt_bus_t *bb)
     free(b);
 }
 
-static int ip_respond(mt_bus_t *bb, const char *subject, mt_bus_reply_cb cb, void *ud)
+static int ip_respond(mt__bus_t *bb, const char *subject, mt__bus_reply_cb cb, void *ud)
 {
     inproc_t *b = IP(bb);
     int rc = MT_OK;
@@ -345,7 +345,7 @@ static int ip_respond(mt_bus_t *bb, const char *subject, mt_bus_reply_cb cb, voi
     return rc;
 }
 
-static void ip_unrespond(mt_bus_t *bb, const char *subject)
+static void ip_unrespond(mt__bus_t *bb, const char *subject)
 {
     inproc_t *b = IP(bb);
     pthread_mutex_lock(&b->mu);
@@ -361,7 +361,7 @@ static void ip_unrespond(mt_bus_t *bb, const char *subject)
 }
 
 /* In process a request runs its responder on the caller's thread. */
-static int ip_request(mt_bus_t *bb, const char *subject, const void *msg, size_t len,
+static int ip_request(mt__bus_t *bb, const char *subject, const void *msg, size_t len,
                       int timeout_ms, char **reply, size_t *rlen)
 {
     inproc_t *b = IP(bb);
@@ -392,20 +392,20 @@ static int ip_request(mt_bus_t *bb, const char *subject, const void *msg, size_t
     return MT_OK;
 }
 
-static void ip_ack(mt_bus_t *b, const char *run_id, uint32_t upto)
+static void ip_ack(mt__bus_t *b, const char *run_id, uint32_t upto)
 {
     (void)b;
     (void)run_id;
     (void)upto;
 }
 
-static int ip_connected(mt_bus_t *b)
+static int ip_connected(mt__bus_t *b)
 {
     (void)b;
     return 1;
 }
 
-static const mt_bus_ops_t inproc_ops = {
+static const mt__bus_ops_t inproc_ops = {
     .name = "inproc",
     .publish = ip_publish,
     .subscribe = ip_subscribe,
@@ -423,43 +423,43 @@ static const mt_bus_ops_t inproc_ops = {
 
 /* ---- the interface: dispatch through the ops table ---- */
 
-int mt_bus_publish(mt_bus_t *b, const char *subject, const void *msg, size_t len)
+int mt__bus_publish(mt__bus_t *b, const char *subject, const void *msg, size_t len)
 {
     return b == NULL ? MT_EINVAL : b->ops->publish(b, subject, NULL, msg, len);
 }
 
-int mt_bus_publish_id(mt_bus_t *b, const char *subject, const char *msg_id, const void *msg,
-                      size_t len)
+int mt__bus_publish_id(mt__bus_t *b, const char *subject, const char *msg_id, const void *msg,
+                       size_t len)
 {
     return b == NULL ? MT_EINVAL : b->ops->publish(b, subject, msg_id, msg, len);
 }
 
-int mt_bus_subscribe(mt_bus_t *b, const char *filter, mt_bus_cb cb, void *ud)
+int mt__bus_subscribe(mt__bus_t *b, const char *filter, mt__bus_cb cb, void *ud)
 {
     return b == NULL || filter == NULL || cb == NULL ? MT_EINVAL
                                                      : b->ops->subscribe(b, filter, cb, ud);
 }
 
-void mt_bus_unsubscribe(mt_bus_t *b, mt_bus_cb cb, void *ud)
+void mt__bus_unsubscribe(mt__bus_t *b, mt__bus_cb cb, void *ud)
 {
     if (b != NULL)
         b->ops->unsubscribe(b, cb, ud);
 }
 
-int mt_bus_respond(mt_bus_t *b, const char *subject, mt_bus_reply_cb cb, void *ud)
+int mt__bus_respond(mt__bus_t *b, const char *subject, mt__bus_reply_cb cb, void *ud)
 {
     return b == NULL || subject == NULL || cb == NULL ? MT_EINVAL
                                                       : b->ops->respond(b, subject, cb, ud);
 }
 
-void mt_bus_unrespond(mt_bus_t *b, const char *subject)
+void mt__bus_unrespond(mt__bus_t *b, const char *subject)
 {
     if (b != NULL && subject != NULL)
         b->ops->unrespond(b, subject);
 }
 
-int mt_bus_request(mt_bus_t *b, const char *subject, const void *msg, size_t len, int timeout_ms,
-                   char **reply, size_t *rlen)
+int mt__bus_request(mt__bus_t *b, const char *subject, const void *msg, size_t len, int timeout_ms,
+                    char **reply, size_t *rlen)
 {
     *reply = NULL;
     return b == NULL || subject == NULL
@@ -467,35 +467,35 @@ int mt_bus_request(mt_bus_t *b, const char *subject, const void *msg, size_t len
                : b->ops->request(b, subject, msg, len, timeout_ms, reply, rlen);
 }
 
-void mt_bus_ack(mt_bus_t *b, const char *run_id, uint32_t upto)
+void mt__bus_ack(mt__bus_t *b, const char *run_id, uint32_t upto)
 {
     if (b != NULL && run_id != NULL)
         b->ops->ack(b, run_id, upto);
 }
 
-void mt_bus_close(mt_bus_t *b)
+void mt__bus_close(mt__bus_t *b)
 {
     if (b != NULL)
         b->ops->close(b);
 }
 
-void mt_bus_flush(mt_bus_t *b)
+void mt__bus_flush(mt__bus_t *b)
 {
     if (b != NULL)
         b->ops->flush(b);
 }
 
-size_t mt_bus_pending(mt_bus_t *b)
+size_t mt__bus_pending(mt__bus_t *b)
 {
     return b == NULL ? 0 : b->ops->pending(b);
 }
 
-int mt_bus_connected(mt_bus_t *b)
+int mt__bus_connected(mt__bus_t *b)
 {
     return b != NULL && b->ops->connected(b);
 }
 
-void mt_bus_free(mt_bus_t *b)
+void mt__bus_free(mt__bus_t *b)
 {
     if (b != NULL)
         b->ops->free(b);

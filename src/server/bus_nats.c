@@ -7,7 +7,7 @@
  *     a re-send after a lost acknowledgement harmless).
  *   - The server side reads the stream through a durable pull consumer on one thread and hands
  *     each message to the subscribers in stream order; it keeps the message and acknowledges
- *     it when mt_bus_ack says the store has that second (or the run is over). Unacknowledged
+ *     it when mt__bus_ack says the store has that second (or the run is over). Unacknowledged
  *     messages come back after AckWait, so a server killed mid-run gets them again.
  *   - Core subscriptions never cover the stream's subjects (those come from the consumer or,
  *     for agents, not at all), so nobody gets a snapshot twice. */
@@ -37,7 +37,7 @@ typedef struct nb_sub {
     struct nb_sub *next;
     struct nbus *b;
     char *filter;
-    mt_bus_cb cb;
+    mt__bus_cb cb;
     void *ud;
     natsSubscription *core[4];
     int ncore;
@@ -48,7 +48,7 @@ typedef struct nb_resp {
     struct nb_resp *next;
     struct nbus *b;
     char *subject;
-    mt_bus_reply_cb cb;
+    mt__bus_reply_cb cb;
     void *ud;
     natsSubscription *sub;
 } nb_resp_t;
@@ -69,7 +69,7 @@ typedef struct nb_held {
 } nb_held_t;
 
 typedef struct nbus {
-    mt_bus_t base;
+    mt__bus_t base;
     natsConnection *nc;
     jsCtx *js;
     pthread_mutex_t mu;
@@ -192,7 +192,7 @@ static int nb_status(natsStatus st)
     }
 }
 
-static int nb_publish(mt_bus_t *bb, const char *subject, const char *msg_id, const void *msg,
+static int nb_publish(mt__bus_t *bb, const char *subject, const char *msg_id, const void *msg,
                       size_t len)
 {
     nbus_t *b = NB(bb);
@@ -281,8 +281,8 @@ static void *nb_pub_main(void *arg)
         if (now - warned > 5000) {
             char n[24];
             snprintf(n, sizeof n, "%zu", b->on);
-            mt_log(MT_LOG_WARN, "stream publish failed, retrying", "subject", o->subject, "error",
-                   natsStatus_GetText(st), "queued", n, NULL);
+            mt__log(MT_LOG_WARN, "stream publish failed, retrying", "subject", o->subject, "error",
+                    natsStatus_GetText(st), "queued", n, NULL);
             warned = now;
         }
         nb_timedwait(b, NB_RETRY_MS);
@@ -325,7 +325,7 @@ static int nb_core_subjects(const char *filter, char out[4][256])
     return n;
 }
 
-static int nb_subscribe(mt_bus_t *bb, const char *filter, mt_bus_cb cb, void *ud)
+static int nb_subscribe(mt__bus_t *bb, const char *filter, mt__bus_cb cb, void *ud)
 {
     nbus_t *b = NB(bb);
     nb_sub_t *s = calloc(1, sizeof(*s));
@@ -345,8 +345,8 @@ static int nb_subscribe(mt_bus_t *bb, const char *filter, mt_bus_cb cb, void *ud
     for (int i = 0; i < n; i++) {
         natsStatus st = natsConnection_Subscribe(&s->core[s->ncore], b->nc, subj[i], nb_core_cb, s);
         if (st != NATS_OK) {
-            mt_log(MT_LOG_ERROR, "NATS subscribe failed", "subject", subj[i], "error",
-                   natsStatus_GetText(st), NULL);
+            mt__log(MT_LOG_ERROR, "NATS subscribe failed", "subject", subj[i], "error",
+                    natsStatus_GetText(st), NULL);
             return nb_status(st);
         }
         s->ncore++;
@@ -354,7 +354,7 @@ static int nb_subscribe(mt_bus_t *bb, const char *filter, mt_bus_cb cb, void *ud
     return MT_OK;
 }
 
-static void nb_unsubscribe(mt_bus_t *bb, mt_bus_cb cb, void *ud)
+static void nb_unsubscribe(mt__bus_t *bb, mt__bus_cb cb, void *ud)
 {
     nbus_t *b = NB(bb);
     pthread_mutex_lock(&b->mu);
@@ -395,7 +395,7 @@ static void nb_resp_cb(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
     pthread_mutex_unlock(&r->b->mu);
 }
 
-static int nb_respond(mt_bus_t *bb, const char *subject, mt_bus_reply_cb cb, void *ud)
+static int nb_respond(mt__bus_t *bb, const char *subject, mt__bus_reply_cb cb, void *ud)
 {
     nbus_t *b = NB(bb);
     nb_resp_t *r = calloc(1, sizeof(*r));
@@ -420,7 +420,7 @@ static int nb_respond(mt_bus_t *bb, const char *subject, mt_bus_reply_cb cb, voi
     return MT_OK;
 }
 
-static void nb_unrespond(mt_bus_t *bb, const char *subject)
+static void nb_unrespond(mt__bus_t *bb, const char *subject)
 {
     nbus_t *b = NB(bb);
     pthread_mutex_lock(&b->mu);
@@ -442,7 +442,7 @@ static void nb_unrespond(mt_bus_t *bb, const char *subject)
     free(r);
 }
 
-static int nb_request(mt_bus_t *bb, const char *subject, const void *msg, size_t len,
+static int nb_request(mt__bus_t *bb, const char *subject, const void *msg, size_t len,
                       int timeout_ms, char **reply, size_t *rlen)
 {
     nbus_t *b = NB(bb);
@@ -524,8 +524,8 @@ static void *nb_fetch_main(void *arg)
         natsStatus st = natsSubscription_Fetch(&list, b->pull, NB_FETCH_BATCH, NB_FETCH_MS, &jerr);
         if (st != NATS_OK && st != NATS_TIMEOUT) {
             if (nb_now_ms() - warned > 5000) {
-                mt_log(MT_LOG_WARN, "stream fetch failed, retrying", "error",
-                       natsStatus_GetText(st), NULL);
+                mt__log(MT_LOG_WARN, "stream fetch failed, retrying", "error",
+                        natsStatus_GetText(st), NULL);
                 warned = nb_now_ms();
             }
             pthread_mutex_lock(&b->mu);
@@ -548,8 +548,8 @@ static void *nb_fetch_main(void *arg)
                       strlen(last + 1) == agl && memcmp(last + 1, ag, agl) == 0 &&
                       (size_t)(last - nsubj) < sizeof subject;
             if (!ok) {
-                mt_log(MT_LOG_WARN, "stream message dropped: its subject and id disagree",
-                       "subject", nsubj, "id", id ? id : "", NULL);
+                mt__log(MT_LOG_WARN, "stream message dropped: its subject and id disagree",
+                        "subject", nsubj, "id", id ? id : "", NULL);
                 free(h);
                 natsMsg_Ack(m, NULL);
                 natsMsg_Destroy(m);
@@ -572,7 +572,7 @@ static void *nb_fetch_main(void *arg)
     return NULL;
 }
 
-static void nb_ack(mt_bus_t *bb, const char *run_id, uint32_t upto)
+static void nb_ack(mt__bus_t *bb, const char *run_id, uint32_t upto)
 {
     nbus_t *b = NB(bb);
     pthread_mutex_lock(&b->mu);
@@ -749,7 +749,7 @@ out:
 
 /* ---- lifecycle ---- */
 
-static void nb_close(mt_bus_t *bb)
+static void nb_close(mt__bus_t *bb)
 {
     nbus_t *b = NB(bb);
     pthread_mutex_lock(&b->mu);
@@ -777,7 +777,7 @@ static void nb_close(mt_bus_t *bb)
     b->pub_on = false;
 }
 
-static void nb_flush(mt_bus_t *bb)
+static void nb_flush(mt__bus_t *bb)
 {
     nbus_t *b = NB(bb);
     if (nb_in_cb)
@@ -789,7 +789,7 @@ static void nb_flush(mt_bus_t *bb)
     natsConnection_FlushTimeout(b->nc, 2000);
 }
 
-static size_t nb_pending(mt_bus_t *bb)
+static size_t nb_pending(mt__bus_t *bb)
 {
     nbus_t *b = NB(bb);
     pthread_mutex_lock(&b->mu);
@@ -798,12 +798,12 @@ static size_t nb_pending(mt_bus_t *bb)
     return n;
 }
 
-static int nb_connected(mt_bus_t *bb)
+static int nb_connected(mt__bus_t *bb)
 {
     return natsConnection_Status(NB(bb)->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-static void nb_free(mt_bus_t *bb)
+static void nb_free(mt__bus_t *bb)
 {
     nbus_t *b = NB(bb);
     nb_close(bb);
@@ -850,7 +850,7 @@ static void nb_free(mt_bus_t *bb)
     free(b);
 }
 
-static const mt_bus_ops_t nats_ops = {
+static const mt__bus_ops_t nats_ops = {
     .name = "nats",
     .publish = nb_publish,
     .subscribe = nb_subscribe,
@@ -870,7 +870,7 @@ static void nb_on_disconnected(natsConnection *nc, void *closure)
 {
     (void)nc;
     (void)closure;
-    mt_log(MT_LOG_WARN, "NATS disconnected", NULL);
+    mt__log(MT_LOG_WARN, "NATS disconnected", NULL);
 }
 
 static void nb_on_reconnected(natsConnection *nc, void *closure)
@@ -878,7 +878,7 @@ static void nb_on_reconnected(natsConnection *nc, void *closure)
     char url[256] = "";
     (void)closure;
     natsConnection_GetConnectedUrl(nc, url, sizeof url);
-    mt_log(MT_LOG_INFO, "NATS reconnected", "url", url, NULL);
+    mt__log(MT_LOG_INFO, "NATS reconnected", "url", url, NULL);
 }
 
 static void nb_on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
@@ -886,10 +886,10 @@ static void nb_on_error(natsConnection *nc, natsSubscription *sub, natsStatus er
     (void)nc;
     (void)sub;
     (void)closure;
-    mt_log(MT_LOG_WARN, "NATS error", "error", natsStatus_GetText(err), NULL);
+    mt__log(MT_LOG_WARN, "NATS error", "error", natsStatus_GetText(err), NULL);
 }
 
-int mt_bus_new_nats(const mt_nats_opts_t *o, mt_bus_t **out, char *err, size_t errlen)
+int mt__bus_new_nats(const mt__nats_opts_t *o, mt__bus_t **out, char *err, size_t errlen)
 {
     natsOptions *no = NULL;
     nbus_t *b = NULL;

@@ -99,12 +99,12 @@ int mt_cli_agent(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    mt_nats_opts_t no = {0};
+    mt__nats_opts_t no = {0};
     char name[64] = "";
     const char *labels = "";
     int capacity = 1;
     int64_t lost_ns = 30LL * 1000000000LL;
-    enum mt_log_level level = MT_LOG_INFO;
+    enum mt__log_level level = MT_LOG_INFO;
     int ch;
     optind = 1;
     opterr = 0;
@@ -212,7 +212,7 @@ int mt_cli_agent(int argc, char **argv)
     for (int i = 0; i < 8; i++)
         snprintf(instance + 2 * i, 3, "%02x", rnd[i]);
 
-    mt_log_init(2, level);
+    mt__log_init(2, level);
     signal(SIGPIPE, SIG_IGN);
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -223,34 +223,34 @@ int mt_cli_agent(int argc, char **argv)
     char conn_name[96], err[512] = "";
     snprintf(conn_name, sizeof conn_name, "mortar-agent-%s", name);
     no.name = conn_name;
-    mt_bus_t *bus = NULL;
-    mt_agent_t *agent = NULL;
-    mt_agent_host_t *host = NULL;
-    int ret = 1, rc = mt_bus_new_nats(&no, &bus, err, sizeof err);
+    mt__bus_t *bus = NULL;
+    mt__agent_t *agent = NULL;
+    mt__agent_host_t *host = NULL;
+    int ret = 1, rc = mt__bus_new_nats(&no, &bus, err, sizeof err);
     if (rc != MT_OK) {
         fprintf(stderr, "mortar agent: %s\n", err);
         ret = rc == MT_EINVAL ? 2 : 1;
         goto out;
     }
-    mt_agent_info_t info = {
+    mt__agent_info_t info = {
         .name = name, .labels_json = labels_json, .capacity = capacity, .instance = instance};
-    if ((rc = mt_agent_new(&info, bus, &agent)) != MT_OK ||
-        (rc = mt_agent_host_new(bus, agent, name, instance, lost_ns / 1000000, &host)) != MT_OK) {
+    if ((rc = mt__agent_new(&info, bus, &agent)) != MT_OK ||
+        (rc = mt__agent_host_new(bus, agent, name, instance, lost_ns / 1000000, &host)) != MT_OK) {
         fprintf(stderr, "mortar agent: cannot start: %s\n", mt_strerror(rc));
         goto out;
     }
-    mt_log(MT_LOG_INFO, "agent started", "name", name, "instance", instance, "nats", no.url,
-           "labels", labels_json, NULL);
+    mt__log(MT_LOG_INFO, "agent started", "name", name, "instance", instance, "nats", no.url,
+            "labels", labels_json, NULL);
     printf("mortar agent: %s (instance %s) on %s\n", name, instance, no.url);
     fflush(stdout);
     int sig = 0;
     sigwait(&sigs, &sig);
-    mt_log(MT_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    mt__log(MT_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
     ret = 0;
 out:
-    mt_agent_host_free(host);
-    mt_agent_free(agent); /* each run finishes its second and publishes its end */
-    mt_bus_free(bus);     /* gives the outbox a few seconds to reach the stream */
+    mt__agent_host_free(host);
+    mt__agent_free(agent); /* each run finishes its second and publishes its end */
+    mt__bus_free(bus);     /* gives the outbox a few seconds to reach the stream */
     free(labels_json);
     return ret;
 }

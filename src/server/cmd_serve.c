@@ -39,11 +39,11 @@
 typedef struct sv_opts {
     const char *listen;
     const char *data;
-    enum mt_log_level level;
+    enum mt__log_level level;
     int allow_remote;
     int capacity;
-    mt_nats_opts_t nats; /* nats.url == NULL: the in-process bus */
-    int local_agent;     /* with --nats: the built-in agent takes runs too */
+    mt__nats_opts_t nats; /* nats.url == NULL: the in-process bus */
+    int local_agent;      /* with --nats: the built-in agent takes runs too */
 } sv_opts_t;
 
 static mt__serve_t *sv_g; /* for the few callbacks without a user pointer */
@@ -128,17 +128,17 @@ static void sv_metrics_second(mt__serve_t *sv, const char *run_id, const char *d
         return;
     double span = json_number_value(json_object_get(d, "span_s"));
     double done = json_number_value(json_object_get(d, "completed"));
-    mt_metrics_set(sv->metrics, "mortar_run_rps", base, span > 0 ? done / span : done);
-    mt_metrics_add(sv->metrics, "mortar_run_errors_total", base,
-                   json_number_value(json_object_get(d, "errors")));
-    mt_metrics_set(sv->metrics, "mortar_run_open_connections", base,
-                   json_number_value(json_object_get(d, "open_connections")));
+    mt__metrics_set(sv->metrics, "mortar_run_rps", base, span > 0 ? done / span : done);
+    mt__metrics_add(sv->metrics, "mortar_run_errors_total", base,
+                    json_number_value(json_object_get(d, "errors")));
+    mt__metrics_set(sv->metrics, "mortar_run_open_connections", base,
+                    json_number_value(json_object_get(d, "open_connections")));
     json_t *lat = json_object_get(d, "latency_us");
     for (const char *const *q = sv_quantiles; *q; q++) {
         char l[200];
         snprintf(l, sizeof l, "%s,percentile=\"%s\"", base, sv_pct_labels[q - sv_quantiles]);
-        mt_metrics_set(sv->metrics, "mortar_run_latency_seconds", l,
-                       json_number_value(json_object_get(lat, *q)) / 1e6);
+        mt__metrics_set(sv->metrics, "mortar_run_latency_seconds", l,
+                        json_number_value(json_object_get(lat, *q)) / 1e6);
     }
     json_decref(d);
 }
@@ -148,34 +148,34 @@ static void sv_metrics_end(mt__serve_t *sv, const char *run_id)
     char base[160];
     if (!sv_lr_get(run_id, base, sizeof base, 1))
         return;
-    mt_metrics_remove(sv->metrics, "mortar_run_rps", base);
-    mt_metrics_remove(sv->metrics, "mortar_run_errors_total", base);
-    mt_metrics_remove(sv->metrics, "mortar_run_open_connections", base);
+    mt__metrics_remove(sv->metrics, "mortar_run_rps", base);
+    mt__metrics_remove(sv->metrics, "mortar_run_errors_total", base);
+    mt__metrics_remove(sv->metrics, "mortar_run_open_connections", base);
     for (const char *const *q = sv_quantiles; *q; q++) {
         char l[200];
         snprintf(l, sizeof l, "%s,percentile=\"%s\"", base, sv_pct_labels[q - sv_quantiles]);
-        mt_metrics_remove(sv->metrics, "mortar_run_latency_seconds", l);
+        mt__metrics_remove(sv->metrics, "mortar_run_latency_seconds", l);
     }
 }
 
 /* The aggregator's sink: one transaction per merged second, then the live listeners. */
-static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_agg_row_t *rows,
+static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt__agg_row_t *rows,
                         size_t n)
 {
     mt__serve_t *sv = ud;
     if (sv->dist != NULL && mt__dist_stored_before(sv->dist, run_id, second)) {
-        mt_bus_ack(sv->bus, run_id, second); /* replayed after a restart: stored already */
+        mt__bus_ack(sv->bus, run_id, second); /* replayed after a restart: stored already */
         return MT_OK;
     }
     int rc = sv->store->ops->run_append_second(sv->store, run_id, second, rows, n);
     if (rc != MT_OK) {
         char s[16];
         snprintf(s, sizeof s, "%u", second);
-        mt_log(MT_LOG_ERROR, "second not stored", "run", run_id, "second", s, "error",
-               mt_strerror(rc), NULL);
+        mt__log(MT_LOG_ERROR, "second not stored", "run", run_id, "second", s, "error",
+                mt_strerror(rc), NULL);
         return rc;
     }
-    mt_bus_ack(sv->bus, run_id, second); /* NATS: the stream may forget its snapshots */
+    mt__bus_ack(sv->bus, run_id, second); /* NATS: the stream may forget its snapshots */
     if (n > 0) {
         mt__sse_second(sv->live, run_id, second, rows[0].data_json);
         sv_metrics_second(sv, run_id, rows[0].data_json);
@@ -183,7 +183,7 @@ static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_
     return MT_OK;
 }
 
-static void sv_on_end(void *ud, const mt_agg_end_t *e)
+static void sv_on_end(void *ud, const mt__agg_end_t *e)
 {
     mt__serve_t *sv = ud;
     const char *reason = e->reason;
@@ -193,17 +193,17 @@ static void sv_on_end(void *ud, const mt_agg_end_t *e)
     int rc = sv->store->ops->run_finish(sv->store, e->run_id, e->state, reason, e->summary_json,
                                         e->verdicts_json, &run);
     if (rc == MT_OK) {
-        mt_log(MT_LOG_INFO, "run finished", "run", e->run_id, "state", e->state, "reason", reason,
-               NULL);
+        mt__log(MT_LOG_INFO, "run finished", "run", e->run_id, "state", e->state, "reason", reason,
+                NULL);
         mt__sse_state(sv->live, e->run_id, run);
     } else {
-        mt_log(MT_LOG_WARN, "run end not stored", "run", e->run_id, "state", e->state, "error",
-               mt_strerror(rc), NULL);
+        mt__log(MT_LOG_WARN, "run end not stored", "run", e->run_id, "state", e->state, "error",
+                mt_strerror(rc), NULL);
         if (sv->store->ops->run_get(sv->store, e->run_id, &run) == MT_OK)
             mt__sse_state(sv->live, e->run_id, run);
     }
     json_decref(run);
-    mt_bus_ack(sv->bus, e->run_id, UINT32_MAX);
+    mt__bus_ack(sv->bus, e->run_id, UINT32_MAX);
     if (sv->dist != NULL && mt__dist_run_over(sv->dist, e->run_id)) {
         /* resumed after a restart: the aggregator saw only the seconds since then */
         json_t *page = json_pack("{s:[{s:s}]}", "items", "id", e->run_id);
@@ -241,7 +241,7 @@ static void sv_fail_run(mt__serve_t *sv, const char *id, const char *reason)
         mt__sse_state(sv->live, id, run);
         json_decref(run);
     }
-    mt_log(MT_LOG_WARN, "run error", "run", id, "reason", reason, NULL);
+    mt__log(MT_LOG_WARN, "run error", "run", id, "reason", reason, NULL);
 }
 
 /* ---- placement: which queued run starts, on which agents (docs/placement.md) ---- */
@@ -286,14 +286,14 @@ static void sv_waiting_sweep(void)
 }
 
 /* The agents placement may use: the store's list, with the built-in agent's own count. */
-static mt_place_agent_t *sv_place_agents(mt__serve_t *sv, json_t **list, size_t *n)
+static mt__place_agent_t *sv_place_agents(mt__serve_t *sv, json_t **list, size_t *n)
 {
     *n = 0;
     if (sv->store->ops->agent_list(sv->store, mt__now_ms(), list) != MT_OK)
         return NULL;
     json_t *items = json_object_get(*list, "items");
     size_t cnt = json_array_size(items);
-    mt_place_agent_t *a = calloc(cnt ? cnt : 1, sizeof *a);
+    mt__place_agent_t *a = calloc(cnt ? cnt : 1, sizeof *a);
     if (a == NULL)
         return NULL;
     for (size_t i = 0; i < cnt; i++) {
@@ -315,7 +315,7 @@ static mt_place_agent_t *sv_place_agents(mt__serve_t *sv, json_t **list, size_t 
         if (sv->agent && strcmp(a[i].name, sv->agent_name) == 0) {
             /* the built-in agent: its own count, not the last heartbeat's */
             a[i].capacity = sv->agent_capacity;
-            a[i].active = mt_agent_active(sv->agent);
+            a[i].active = mt__agent_active(sv->agent);
             a[i].up = 1;
         }
     }
@@ -326,7 +326,7 @@ static mt_place_agent_t *sv_place_agents(mt__serve_t *sv, json_t **list, size_t 
 /* A run placed on agents other than the built-in one alone: the two-phase start over NATS.
  * stand-in until nats merges: without NATS no other agent can be up, so this is not reached
  * by mortar serve today; it fails the run with a clear reason instead of hanging. */
-static int sv_start_distributed(mt__serve_t *sv, const json_t *run, const mt_place_agent_t *agents,
+static int sv_start_distributed(mt__serve_t *sv, const json_t *run, const mt__place_agent_t *agents,
                                 const size_t *chosen, unsigned n, char *err, size_t errlen)
 {
     (void)sv;
@@ -347,7 +347,7 @@ static void sv_start_local(mt__serve_t *sv, const json_t *run, const char *cfg)
     int rc = sv->store->ops->run_start(sv->store, id, sv->agent_name, &started);
     if (rc != MT_OK)
         return;
-    mt_store_run_agent_t ra = MT_STORE_RUN_AGENT_INIT(sv->agent_name);
+    mt__store_run_agent_t ra = MT_STORE_RUN_AGENT_INIT(sv->agent_name);
     ra.index = 0;
     ra.share_json = "{\"index\":0,\"of\":1,\"period\":1,\"residues\":[0]}";
     ra.state = "running";
@@ -357,11 +357,11 @@ static void sv_start_local(mt__serve_t *sv, const json_t *run, const char *cfg)
     char labels[160];
     sv_run_labels(id, test, labels, sizeof labels);
     sv_lr_set(id, labels);
-    rc = mt_agg_watch(sv->agg, id, cfg, 1, err, sizeof err);
+    rc = mt__agg_watch(sv->agg, id, cfg, 1, err, sizeof err);
     if (rc == MT_OK)
-        rc = mt_agent_start(sv->agent, id, cfg, err, sizeof err);
+        rc = mt__agent_start(sv->agent, id, cfg, err, sizeof err);
     if (rc == MT_OK) {
-        mt_log(MT_LOG_INFO, "run started", "run", id, "agent", sv->agent_name, NULL);
+        mt__log(MT_LOG_INFO, "run started", "run", id, "agent", sv->agent_name, NULL);
         json_decref(started);
         started = NULL;
         if (sv->store->ops->run_get(sv->store, id, &started) == MT_OK)
@@ -386,12 +386,12 @@ static void sv_queued_reason(mt__serve_t *sv, const json_t *run, const char *rea
     if (sv->store->ops->run_get(sv->store, id, &cur) == MT_OK)
         mt__sse_state(sv->live, id, cur);
     json_decref(cur);
-    mt_log(MT_LOG_INFO, "run waits for agents", "run", id, "reason", reason, NULL);
+    mt__log(MT_LOG_INFO, "run waits for agents", "run", id, "reason", reason, NULL);
 }
 
 /* Acts on one placement decision; returns 1 when the run started or ended. */
-static int sv_act(mt__serve_t *sv, json_t *run, const mt_place_cfg_t *pc,
-                  const mt_place_result_t *res, const mt_place_agent_t *agents, int64_t now)
+static int sv_act(mt__serve_t *sv, json_t *run, const mt__place_cfg_t *pc,
+                  const mt__place_result_t *res, const mt__place_agent_t *agents, int64_t now)
 {
     const char *id = json_string_value(json_object_get(run, "id"));
     char err[512] = "";
@@ -419,7 +419,7 @@ static int sv_act(mt__serve_t *sv, json_t *run, const mt_place_cfg_t *pc,
     case MT_PLACE_START:
         break;
     }
-    json_t *stripped = mt_place_cfg_strip(json_object_get(run, "config"));
+    json_t *stripped = mt__place_cfg_strip(json_object_get(run, "config"));
     char *cfg = stripped ? json_dumps(stripped, JSON_COMPACT) : NULL;
     json_decref(stripped);
     pthread_mutex_lock(&sv->run_mu);
@@ -436,14 +436,14 @@ static int sv_act(mt__serve_t *sv, json_t *run, const mt_place_cfg_t *pc,
     return 1;
 }
 
-/* One pass over the queued runs, oldest first (mt_place_queue: runs that wait their turn hold
+/* One pass over the queued runs, oldest first (mt__place_queue: runs that wait their turn hold
  * their agents; runs for which too few matching agents are up hold nothing and end `error`
  * after their placement_timeout). Returns 1 when a run started or ended. */
 static int sv_dispatch_one(mt__serve_t *sv)
 {
     if (sv->dist != NULL) /* over NATS: placement and the two-phase start (dist.c) */
         return mt__dist_dispatch_one(sv->dist);
-    mt_store_page_t pg = {500, NULL};
+    mt__store_page_t pg = {500, NULL};
     json_t *page = NULL;
     if (sv->store->ops->run_list(sv->store, "queued", NULL, &pg, &page) != MT_OK)
         return 0;
@@ -451,10 +451,10 @@ static int sv_dispatch_one(mt__serve_t *sv)
     size_t nq = json_array_size(items), nag = 0;
     int done = 0;
     json_t *list = NULL;
-    mt_place_agent_t *agents = NULL;
-    mt_place_run_t *runs = NULL;
-    mt_place_cfg_t *cfgs = NULL;
-    mt_place_result_t *res = NULL;
+    mt__place_agent_t *agents = NULL;
+    mt__place_run_t *runs = NULL;
+    mt__place_cfg_t *cfgs = NULL;
+    mt__place_result_t *res = NULL;
     size_t *chosen = NULL, total = 0;
     if (nq == 0) {
         sv_waiting_sweep();
@@ -469,14 +469,14 @@ static int sv_dispatch_one(mt__serve_t *sv)
     for (size_t i = 0; i < nq; i++) {
         json_t *run = json_array_get(items, nq - 1 - i);
         char key[32], err[512];
-        if (mt_place_cfg_read(json_object_get(run, "config"), &cfgs[i], key, sizeof key, err,
-                              sizeof err) != MT_OK) {
+        if (mt__place_cfg_read(json_object_get(run, "config"), &cfgs[i], key, sizeof key, err,
+                               sizeof err) != MT_OK) {
             /* stored before the keys were checked: it can never be placed */
             sv_fail_run(sv, json_string_value(json_object_get(run, "id")), err);
             done = 1;
             goto out;
         }
-        runs[i] = (mt_place_run_t){cfgs[i].agents, cfgs[i].selector};
+        runs[i] = (mt__place_run_t){cfgs[i].agents, cfgs[i].selector};
         total += cfgs[i].agents;
     }
     chosen = calloc(total ? total : 1, sizeof *chosen);
@@ -484,7 +484,7 @@ static int sv_dispatch_one(mt__serve_t *sv)
         goto out;
     for (size_t i = 0, off = 0; i < nq; off += runs[i].want, i++)
         res[i].chosen = chosen + off;
-    if (mt_place_queue(agents, nag, runs, nq, res) != MT_OK)
+    if (mt__place_queue(agents, nag, runs, nq, res) != MT_OK)
         goto out;
     int64_t now = mt__now_ms();
     for (size_t i = 0; i < nq && !sv->stopping; i++)
@@ -528,13 +528,13 @@ int mt__serve_stop_run(mt__serve_t *sv, const char *id, const char *reason, json
     } else if (strcmp(state, "running") == 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "{\"stop\":\"%s\"}", reason);
-        rc = sv->agent != NULL ? mt_agent_stop(sv->agent, id, reason) : MT_ENOTFOUND;
+        rc = sv->agent != NULL ? mt__agent_stop(sv->agent, id, reason) : MT_ENOTFOUND;
         if (rc == MT_ENOTFOUND) /* not on this agent: tell every agent */
             rc = MT_OK;
         char subj[96];
         snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
-        mt_bus_publish(sv->bus, subj, msg, strlen(msg));
-        mt_log(MT_LOG_INFO, "run stop asked", "run", id, "reason", reason, NULL);
+        mt__bus_publish(sv->bus, subj, msg, strlen(msg));
+        mt__log(MT_LOG_INFO, "run stop asked", "run", id, "reason", reason, NULL);
     } else {
         rc = MT_ECONFLICT;
     }
@@ -551,25 +551,25 @@ static int sv_relay_record(void *ud, const char *delivery_id, int ok, int status
                            int64_t next_attempt_at)
 {
     mt__serve_t *sv = sv_g;
-    mt_metrics_add(sv->metrics, "mortar_webhook_deliveries_total",
-                   ok                ? "result=\"delivered\""
-                   : next_attempt_at ? "result=\"retry\""
-                                     : "result=\"failed\"",
-                   1);
+    mt__metrics_add(sv->metrics, "mortar_webhook_deliveries_total",
+                    ok                ? "result=\"delivered\""
+                    : next_attempt_at ? "result=\"retry\""
+                                      : "result=\"failed\"",
+                    1);
     return sv->store->ops->relay_ops->record(ud, delivery_id, ok, status, error, next_attempt_at);
 }
 
 static void *sv_ticker(void *arg)
 {
     mt__serve_t *sv = arg;
-    mt_relay_ops_t relay = *sv->store->ops->relay_ops;
+    mt__relay_ops_t relay = *sv->store->ops->relay_ops;
     relay.record = sv_relay_record;
     while (!sv->stopping) {
         int64_t now = mt__now_ms() / 1000;
-        int q = mt_scheduler_tick(sv->store->ops->sched_ops, sv->store, now);
+        int q = mt__scheduler_tick(sv->store->ops->sched_ops, sv->store, now);
         if (q > 0)
             mt__serve_wake(sv);
-        mt_relay_pass(&relay, sv->store, now);
+        mt__relay_pass(&relay, sv->store, now);
         sv_wait(sv, 1000);
     }
     return NULL;
@@ -579,7 +579,7 @@ static void *sv_ticker(void *arg)
 
 static const struct {
     const char *name;
-    enum mt_metric_type t;
+    enum mt__metric_type t;
     const char *help;
 } sv_families[] = {
     {"mortar_http_requests_total", MT_COUNTER, "HTTP requests served, by method, route and code."},
@@ -624,10 +624,10 @@ static int sv_accepts_gzip(const char *v)
 
 static int sv_metrics_init(mt__serve_t *sv)
 {
-    int rc = mt_metrics_new(&sv->metrics);
+    int rc = mt__metrics_new(&sv->metrics);
     for (size_t i = 0; rc == MT_OK && i < sizeof sv_families / sizeof sv_families[0]; i++)
-        rc = mt_metrics_declare(sv->metrics, sv_families[i].name, sv_families[i].t,
-                                sv_families[i].help);
+        rc = mt__metrics_declare(sv->metrics, sv_families[i].name, sv_families[i].t,
+                                 sv_families[i].help);
     return rc;
 }
 
@@ -641,17 +641,17 @@ static char *sv_metrics_text(mt__serve_t *sv, size_t *len)
         for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
             char l[64];
             snprintf(l, sizeof l, "state=\"%s\"", states[i]);
-            mt_metrics_set(sv->metrics, "mortar_runs", l,
-                           (double)json_integer_value(json_object_get(counts, states[i])));
+            mt__metrics_set(sv->metrics, "mortar_runs", l,
+                            (double)json_integer_value(json_object_get(counts, states[i])));
         }
-        mt_metrics_set(sv->metrics, "mortar_outbox_pending", "", (double)outbox);
+        mt__metrics_set(sv->metrics, "mortar_outbox_pending", "", (double)outbox);
         json_decref(counts);
     }
     uint64_t secs = 0, snaps = 0, rej = 0;
-    mt_agg_stats(sv->agg, &secs, &snaps, &rej);
-    mt_metrics_set(sv->metrics, "mortar_agg_seconds_total", "", (double)secs);
-    mt_metrics_set(sv->metrics, "mortar_agg_snapshots_total", "", (double)snaps);
-    mt_metrics_set(sv->metrics, "mortar_bus_pending", "", (double)mt_bus_pending(sv->bus));
+    mt__agg_stats(sv->agg, &secs, &snaps, &rej);
+    mt__metrics_set(sv->metrics, "mortar_agg_seconds_total", "", (double)secs);
+    mt__metrics_set(sv->metrics, "mortar_agg_snapshots_total", "", (double)snaps);
+    mt__metrics_set(sv->metrics, "mortar_bus_pending", "", (double)mt__bus_pending(sv->bus));
     json_t *agents = NULL;
     if (sv->store->ops->agent_list(sv->store, mt__now_ms(), &agents) == MT_OK) {
         static const char *const ag_states[] = {"up", "down", "draining", "stopped"};
@@ -670,11 +670,11 @@ static char *sv_metrics_text(mt__serve_t *sv, size_t *len)
         for (size_t j = 0; j < 4; j++) {
             char l[32];
             snprintf(l, sizeof l, "state=\"%s\"", ag_states[j]);
-            mt_metrics_set(sv->metrics, "mortar_agents", l, count[j]);
+            mt__metrics_set(sv->metrics, "mortar_agents", l, count[j]);
         }
         json_decref(agents);
     }
-    return mt_metrics_render(sv->metrics, len);
+    return mt__metrics_render(sv->metrics, len);
 }
 
 /* ---- HTTP glue (libmicrohttpd) -------------------------------------------------------- */
@@ -787,12 +787,12 @@ static void sv_observe(mt__serve_t *sv, const char *method, const mt__resp_t *r,
     char l[200], code[8], ms[32];
     snprintf(code, sizeof code, "%d", r->status);
     snprintf(l, sizeof l, "method=\"%s\",route=\"%s\",code=\"%s\"", method, r->route, code);
-    mt_metrics_add(sv->metrics, "mortar_http_requests_total", l, 1);
+    mt__metrics_add(sv->metrics, "mortar_http_requests_total", l, 1);
     snprintf(l, sizeof l, "route=\"%s\"", r->route);
-    mt_metrics_add(sv->metrics, "mortar_http_request_duration_seconds_total", l, s);
+    mt__metrics_add(sv->metrics, "mortar_http_request_duration_seconds_total", l, s);
     snprintf(ms, sizeof ms, "%.3f", s * 1000);
-    mt_log(r->status >= 500 ? MT_LOG_WARN : MT_LOG_INFO, "request", "method", method, "route",
-           r->route, "status", code, "duration_ms", ms, NULL);
+    mt__log(r->status >= 500 ? MT_LOG_WARN : MT_LOG_INFO, "request", "method", method, "route",
+            r->route, "status", code, "duration_ms", ms, NULL);
     (void)t0_ms;
 }
 
@@ -841,7 +841,7 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
     } else if (strcmp(url, "/readyz") == 0) {
         /* with --nats, cut off from NATS means no run can start or be watched */
         if (sv->ready && !sv->stopping && sv->store->ops->ping(sv->store) == MT_OK &&
-            mt_bus_connected(sv->bus))
+            mt__bus_connected(sv->bus))
             sv_simple(&r, 200, "/readyz", "application/json", "{\"status\":\"ready\"}");
         else
             sv_simple(&r, 503, "/readyz", "application/json", "{\"status\":\"not ready\"}");
@@ -1113,7 +1113,7 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
 
 static void sv_shutdown_runs(mt__serve_t *sv)
 {
-    mt_store_page_t pg = {500, NULL};
+    mt__store_page_t pg = {500, NULL};
     json_t *page = NULL;
     if (sv->store->ops->run_list(sv->store, "running", NULL, &pg, &page) != MT_OK)
         return;
@@ -1123,12 +1123,12 @@ static void sv_shutdown_runs(mt__serve_t *sv)
     {
         const char *id = json_string_value(json_object_get(r, "id"));
         if (sv->agent != NULL)
-            mt_agent_stop(sv->agent, id, "server shutdown");
+            mt__agent_stop(sv->agent, id, "server shutdown");
         if (sv->dist != NULL) {
             char subj[96];
             snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
             const char *stop = "{\"stop\":\"server shutdown\"}";
-            mt_bus_publish(sv->bus, subj, stop, strlen(stop));
+            mt__bus_publish(sv->bus, subj, stop, strlen(stop));
         }
     }
     json_decref(page);
@@ -1136,7 +1136,7 @@ static void sv_shutdown_runs(mt__serve_t *sv)
 
 static void sv_finish_leftovers(mt__serve_t *sv)
 {
-    mt_store_page_t pg = {500, NULL};
+    mt__store_page_t pg = {500, NULL};
     json_t *page = NULL;
     if (sv->store->ops->run_list(sv->store, "running", NULL, &pg, &page) != MT_OK)
         return;
@@ -1163,7 +1163,7 @@ static void sv_mhd_log(void *cls, const char *fmt, va_list ap)
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    mt_log(MT_LOG_DEBUG, "libmicrohttpd", "message", msg, NULL);
+    mt__log(MT_LOG_DEBUG, "libmicrohttpd", "message", msg, NULL);
     errno = saved;
 }
 
@@ -1175,19 +1175,19 @@ static void sv_summarise_interrupted(mt__serve_t *sv, const json_t *page)
     json_array_foreach(json_object_get(page, "items"), i, r)
     {
         const char *id = json_string_value(json_object_get(r, "id"));
-        mt_store_rows_t rows;
+        mt__store_rows_t rows;
         if (sv->store->ops->run_rows(sv->store, id, NULL, 0, INT64_MAX / 2, &rows) != MT_OK)
             continue;
         char err[256] = "";
-        json_t *sum = rows.n ? mt_analysis_summary(rows.rows, rows.n, err, sizeof err) : NULL;
-        mt_store_rows_dispose(&rows);
+        json_t *sum = rows.n ? mt__analysis_summary(rows.rows, rows.n, err, sizeof err) : NULL;
+        mt__store_rows_dispose(&rows);
         if (sum) /* the run did not end as planned */
             json_object_set_new(sum, "interrupted", json_true());
         char *text = sum ? json_dumps(sum, JSON_COMPACT) : NULL;
         if (text)
             sv->store->ops->run_set_summary(sv->store, id, text);
         else if (err[0])
-            mt_log(MT_LOG_WARN, "interrupted run not summarised", "run", id, "error", err, NULL);
+            mt__log(MT_LOG_WARN, "interrupted run not summarised", "run", id, "error", err, NULL);
         free(text);
         json_decref(sum);
     }
@@ -1217,7 +1217,7 @@ int mt_cli_serve(int argc, char **argv)
                 o.listen);
         return 2;
     }
-    mt_log_init(2, o.level);
+    mt__log_init(2, o.level);
     signal(SIGPIPE, SIG_IGN);
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -1231,7 +1231,7 @@ int mt_cli_serve(int argc, char **argv)
     pthread_mutex_init(&sv.wake_mu, NULL);
     pthread_cond_init(&sv.wake, NULL);
     char err[512] = "";
-    int rc = mt_store_open_sqlite(o.data, &sv.store, err, sizeof err);
+    int rc = mt__store_open_sqlite(o.data, &sv.store, err, sizeof err);
     if (rc != MT_OK) {
         fprintf(stderr, "mortar serve: store: %s\n", err);
         return rc == MT_EFORMAT ? 2 : 1;
@@ -1253,7 +1253,7 @@ int mt_cli_serve(int argc, char **argv)
     char reason[128], now[32];
     mt__rfc3339(mt__now_ms(), now);
     snprintf(reason, sizeof reason, "server stopped during the run (restart at %s)", now);
-    mt_store_page_t rpg = {500, NULL};
+    mt__store_page_t rpg = {500, NULL};
     json_t *was_running = NULL;
     sv.store->ops->run_list(sv.store, "running", NULL, &rpg, &was_running);
     size_t nrec = 0;
@@ -1265,11 +1265,11 @@ int mt_cli_serve(int argc, char **argv)
     if (nrec) {
         char n[24];
         snprintf(n, sizeof n, "%zu", nrec);
-        mt_log(MT_LOG_WARN, "runs interrupted by the last stop", "runs", n, NULL);
+        mt__log(MT_LOG_WARN, "runs interrupted by the last stop", "runs", n, NULL);
     }
-    mt_agent_info_t info = {
+    mt__agent_info_t info = {
         .name = sv.agent_name, .labels_json = "{\"zone\":\"local\"}", .capacity = o.capacity};
-    mt_agent_host_t *local_host = NULL;
+    mt__agent_host_t *local_host = NULL;
     int ret = 1;
     pthread_t disp, tick;
     int threads = 0;
@@ -1282,26 +1282,26 @@ int mt_cli_serve(int argc, char **argv)
     if (o.nats.url != NULL) {
         o.nats.name = "mortar-serve";
         o.nats.durable = "mortar-serve";
-        rc = mt_bus_new_nats(&o.nats, &sv.bus, err, sizeof err);
+        rc = mt__bus_new_nats(&o.nats, &sv.bus, err, sizeof err);
         if (rc != MT_OK) {
             fprintf(stderr, "mortar serve: %s\n", err);
             ret = rc == MT_EINVAL ? 2 : 1;
             goto out;
         }
-    } else if ((rc = mt_bus_new_inproc(&sv.bus)) != MT_OK) {
+    } else if ((rc = mt__bus_new_inproc(&sv.bus)) != MT_OK) {
         fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
         goto out;
     }
-    mt_agg_sink_t sink = {sv_on_second, sv_on_end};
-    if ((rc = mt_agg_new(sv.bus, &sink, &sv, &sv.agg)) != MT_OK ||
-        (rc = mt_bus_subscribe(sv.bus, "mortar.agents.*.heartbeat", sv_on_heartbeat, &sv)) !=
+    mt__agg_sink_t sink = {sv_on_second, sv_on_end};
+    if ((rc = mt__agg_new(sv.bus, &sink, &sv, &sv.agg)) != MT_OK ||
+        (rc = mt__bus_subscribe(sv.bus, "mortar.agents.*.heartbeat", sv_on_heartbeat, &sv)) !=
             MT_OK) {
         fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
         goto out;
     }
     if (o.nats.url != NULL) {
         mt__dist_opts_t dopt = {.local_agent = o.local_agent};
-        if ((rc = mt_bus_respond(sv.bus, "mortar.time", mt__time_reply, NULL)) != MT_OK ||
+        if ((rc = mt__bus_respond(sv.bus, "mortar.time", mt__time_reply, NULL)) != MT_OK ||
             (rc = mt__dist_new(&sv, &dopt, &sv.dist)) != MT_OK) {
             fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
             goto out;
@@ -1310,13 +1310,13 @@ int mt_cli_serve(int argc, char **argv)
         if (nres) {
             char n[24];
             snprintf(n, sizeof n, "%zu", nres);
-            mt_log(MT_LOG_INFO, "runs resumed from the stream", "runs", n, NULL);
+            mt__log(MT_LOG_INFO, "runs resumed from the stream", "runs", n, NULL);
         }
     }
     if (o.nats.url == NULL || o.local_agent) {
-        if ((rc = mt_agent_new(&info, sv.bus, &sv.agent)) != MT_OK ||
-            (o.nats.url != NULL && (rc = mt_agent_host_new(sv.bus, sv.agent, sv.agent_name, "",
-                                                           30000, &local_host)) != MT_OK)) {
+        if ((rc = mt__agent_new(&info, sv.bus, &sv.agent)) != MT_OK ||
+            (o.nats.url != NULL && (rc = mt__agent_host_new(sv.bus, sv.agent, sv.agent_name, "",
+                                                            30000, &local_host)) != MT_OK)) {
             fprintf(stderr, "mortar serve: cannot start the agent: %s\n", mt_strerror(rc));
             goto out;
         }
@@ -1348,13 +1348,13 @@ int mt_cli_serve(int argc, char **argv)
     char url[300], pstr[8];
     snprintf(url, sizeof url, "http://%s:%u", host, port);
     snprintf(pstr, sizeof pstr, "%u", port);
-    mt_log(MT_LOG_INFO, "serve started", "url", url, "data", o.data, NULL);
+    mt__log(MT_LOG_INFO, "serve started", "url", url, "data", o.data, NULL);
     printf("mortar serve: listening on %s\n", url);
     fflush(stdout);
 
     int sig = 0;
     sigwait(&sigs, &sig);
-    mt_log(MT_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    mt__log(MT_LOG_INFO, "shutting down", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
     ret = 0;
 out:
     sv.ready = 0;
@@ -1371,30 +1371,30 @@ out:
         sv_shutdown_runs(&sv);
         pthread_mutex_unlock(&sv.run_mu);
     }
-    mt_agent_host_free(local_host);
-    mt_agent_free(sv.agent); /* each run finishes its second and publishes its end */
+    mt__agent_host_free(local_host);
+    mt__agent_free(sv.agent); /* each run finishes its second and publishes its end */
     if (sv.dist != NULL) {
-        mt_bus_flush(sv.bus);
+        mt__bus_flush(sv.bus);
         mt__dist_free(sv.dist);
         sv.dist = NULL;
     }
     if (sv.bus)
-        mt_bus_close(sv.bus); /* delivers the ends: the sink stores the final states */
-    mt_agg_free(sv.agg);
+        mt__bus_close(sv.bus); /* delivers the ends: the sink stores the final states */
+    mt__agg_free(sv.agg);
     if (sv.store && sv.live)
         sv_finish_leftovers(&sv);
     if (sv.live)
         mt__sse_shutdown(sv.live);
     if (d)
         MHD_stop_daemon(d);
-    mt_bus_free(sv.bus);
+    mt__bus_free(sv.bus);
     mt__sse_free(sv.live);
     if (sv.metrics)
-        mt_metrics_free(sv.metrics);
+        mt__metrics_free(sv.metrics);
     mt__cache_free(sv.cache);
     json_decref(was_running);
     sv.store->ops->close(sv.store);
     close(lock_fd);
-    mt_log(MT_LOG_INFO, "serve stopped", NULL);
+    mt__log(MT_LOG_INFO, "serve stopped", NULL);
     return ret;
 }

@@ -80,10 +80,10 @@ int mt_cli_token(int argc, char **argv)
         fprintf(stderr, "mortar token create: --name is over 200 characters\n");
         return 2;
     }
-    mt_log_init(2, MT_LOG_WARN);
-    mt_store_t *s = NULL;
+    mt__log_init(2, MT_LOG_WARN);
+    mt__store_t *s = NULL;
     char err[512] = "";
-    int rc = mt_store_open_sqlite(data, &s, err, sizeof err);
+    int rc = mt__store_open_sqlite(data, &s, err, sizeof err);
     if (rc != MT_OK) {
         fprintf(stderr, "mortar token create: %s\n", err);
         return rc == MT_EFORMAT ? 2 : 1;

@@ -195,13 +195,13 @@ static const struct {
     {"@hourly", "0 * * * *"},
 };
 
-int mt_cron_parse(const char *expr, mt_cron_t *out, mt_parse_err_t *err)
+int mt__cron_parse(const char *expr, mt__cron_t *out, mt_parse_err_t *err)
 {
     const char *p, *start[5], *end[5];
     uint64_t bits[5];
     bool star[5];
     int nf = 0, rc;
-    mt_cron_t c;
+    mt__cron_t c;
 
     if (!expr || !out)
         return MT_EINVAL;
@@ -224,7 +224,7 @@ int mt_cron_parse(const char *expr, mt_cron_t *out, mt_parse_err_t *err)
                                 NULL);
         for (size_t i = 0; i < sizeof cron_macros / sizeof cron_macros[0]; i++) {
             if (strlen(cron_macros[i].name) == n && strncasecmp(p, cron_macros[i].name, n) == 0)
-                return mt_cron_parse(cron_macros[i].expr, out, err);
+                return mt__cron_parse(cron_macros[i].expr, out, err);
         }
         cron_excerpt(p, n, tmp, sizeof tmp);
         return cron_err(err, (int)(p - expr) + 1,
@@ -299,7 +299,7 @@ static int64_t cron_floor_div(int64_t a, int64_t b)
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
-static bool cron_day_matches(const mt_cron_t *c, int mday, int wday)
+static bool cron_day_matches(const mt__cron_t *c, int mday, int wday)
 {
     bool dm = (c->mday >> mday) & 1, dw = (c->wday >> wday) & 1;
     if (c->mday_star || c->wday_star)
@@ -307,7 +307,7 @@ static bool cron_day_matches(const mt_cron_t *c, int mday, int wday)
     return dm || dw; /* both restricted: either (Vixie cron) */
 }
 
-int64_t mt_cron_next(const mt_cron_t *c, int64_t after)
+int64_t mt__cron_next(const mt__cron_t *c, int64_t after)
 {
     /* ±2^40 s is ±34,000 years: keeps every intermediate far from overflow */
     const int64_t bound = (int64_t)1 << 40;

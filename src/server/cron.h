@@ -11,17 +11,17 @@
 
 #include "mortar/error.h"
 
-typedef struct mt_cron {
+typedef struct mt__cron {
     uint64_t minute;            /* bit i = minute i */
     uint32_t hour, mday, month; /* mday bits 1..31, month bits 1..12 */
     uint8_t wday;               /* bits 0..6, 0 = Sunday */
     bool mday_star, wday_star;
-} mt_cron_t;
+} mt__cron_t;
 
 /* MT_OK, or MT_EPARSE with err naming the field and column (1-based). */
-int mt_cron_parse(const char *expr, mt_cron_t *out, mt_parse_err_t *err);
+int mt__cron_parse(const char *expr, mt__cron_t *out, mt_parse_err_t *err);
 /* The first fire time strictly after `after` (Unix seconds, UTC), at a whole minute; -1 if
  * none within 5 years (e.g. "0 0 30 2 *"). */
-int64_t mt_cron_next(const mt_cron_t *c, int64_t after);
+int64_t mt__cron_next(const mt__cron_t *c, int64_t after);
 
 #endif

@@ -1,7 +1,7 @@
 /* mortar serve over NATS (dist.h). Agents are known from their heartbeats; a queued run is
  * placed on enough free matching agents, prepared on each (request/reply with a deadline),
  * committed with one broadcast start instant, and watched: an agent silent for lost_ms, or
- * back with a new instance id, is lost (mt_agg_agent_lost decides by the run's policy). */
+ * back with a new instance id, is lost (mt__agg_agent_lost decides by the run's policy). */
 #include "server/dist.h"
 
 #include <pthread.h>
@@ -82,11 +82,11 @@ static int64_t d_wall_ns(void)
 
 int mt__dist_keys(const json_t *config, mt__dist_keys_t *k, char *err, size_t errlen)
 {
-    mt_place_cfg_t pc;
+    mt__place_cfg_t pc;
     char key[32] = "";
 
     memset(k, 0, sizeof(*k));
-    if (mt_place_cfg_read(config, &pc, key, sizeof key, err, errlen) != MT_OK)
+    if (mt__place_cfg_read(config, &pc, key, sizeof key, err, errlen) != MT_OK)
         return MT_EINVAL;
     if (pc.agents > DIST_MAX_AGENTS) {
         snprintf(err, errlen, "agents: at most %d over NATS", DIST_MAX_AGENTS);
@@ -105,18 +105,18 @@ int mt__dist_keys(const json_t *config, mt__dist_keys_t *k, char *err, size_t er
 
 int mt__dist_labels_match(const char *selector, const json_t *labels)
 {
-    mt_selector_t sel;
+    mt__selector_t sel;
     mt_parse_err_t perr = {0};
-    if (mt_selector_parse(selector, &sel, &perr) != MT_OK)
+    if (mt__selector_parse(selector, &sel, &perr) != MT_OK)
         return 0;
-    return mt_selector_match(&sel, labels);
+    return mt__selector_match(&sel, labels);
 }
 
 /* One agent's row of the run (Run.agents). */
 static void d_row(mt__dist_t *d, const char *run, const char *agent, int64_t index,
                   const char *share, const char *state, const char *reason, int64_t offset_us)
 {
-    mt_store_run_agent_t ra = MT_STORE_RUN_AGENT_INIT(agent);
+    mt__store_run_agent_t ra = MT_STORE_RUN_AGENT_INIT(agent);
     ra.index = index;
     ra.share_json = share;
     ra.state = state;
@@ -150,8 +150,8 @@ void mt__dist_heartbeat(mt__dist_t *d, const json_t *hb)
     }
     if (a != NULL) {
         if (inst != NULL && a->instance[0] != '\0' && strcmp(inst, a->instance) != 0)
-            mt_log(MT_LOG_WARN, "agent restarted (new instance)", "agent", name, "instance", inst,
-                   NULL);
+            mt__log(MT_LOG_WARN, "agent restarted (new instance)", "agent", name, "instance", inst,
+                    NULL);
         snprintf(a->instance, sizeof a->instance, "%s", inst ? inst : "");
         a->last_ms = d_mono_ms();
         a->capacity = (int)json_integer_value(json_object_get(hb, "capacity"));
@@ -175,10 +175,10 @@ void mt__dist_heartbeat(mt__dist_t *d, const json_t *hb)
                         snprintf(
                             sk, sizeof sk, "%lld",
                             (long long)json_integer_value(json_object_get(rv, "start_skew_us")));
-                        mt_log(MT_LOG_INFO, "agent start skew", "run", rid, "agent", name,
-                               "start_skew_us", sk, NULL);
+                        mt__log(MT_LOG_INFO, "agent start skew", "run", rid, "agent", name,
+                                "start_skew_us", sk, NULL);
                         r->m[i].skew_logged = true;
-                        mt_store_run_agent_t ra = MT_STORE_RUN_AGENT_INIT(name);
+                        mt__store_run_agent_t ra = MT_STORE_RUN_AGENT_INIT(name);
                         ra.start_skew_us =
                             (long long)json_integer_value(json_object_get(rv, "start_skew_us"));
                         d->sv->store->ops->run_agent_put(d->sv->store, rid, &ra);
@@ -259,9 +259,9 @@ static void d_on_end(const char *subject, const void *msg, size_t len, void *ud)
                     if (json_is_integer(sk)) {
                         char s[32];
                         snprintf(s, sizeof s, "%lld", (long long)json_integer_value(sk));
-                        mt_log(MT_LOG_INFO, "agent ended", "run", r->id, "agent", agent, "outcome",
-                               json_string_value(json_object_get(o, "outcome")), "start_skew_us", s,
-                               NULL);
+                        mt__log(MT_LOG_INFO, "agent ended", "run", r->id, "agent", agent, "outcome",
+                                json_string_value(json_object_get(o, "outcome")), "start_skew_us",
+                                s, NULL);
                     }
                 }
         }
@@ -278,7 +278,7 @@ static void *d_main(void *arg)
     while (!d->quit) {
         int64_t now = d_mono_ms();
         /* while we are cut off from NATS nobody's heartbeats arrive: that is not their loss */
-        bool connected = mt_bus_connected(d->sv->bus);
+        bool connected = mt__bus_connected(d->sv->bus);
         for (dist_run_t *r = d->runs; r != NULL; r = r->next) {
             if (!connected && r->grace_until_ms < now + d->o.lost_ms)
                 r->grace_until_ms = now + d->o.lost_ms;
@@ -311,13 +311,14 @@ static void *d_main(void *arg)
                 m->lost = true;
                 if (a != NULL && a->assigned > 0)
                     a->assigned--;
-                mt_log(MT_LOG_WARN, "agent lost", "run", r->id, "agent", m->name, "why", why, NULL);
+                mt__log(MT_LOG_WARN, "agent lost", "run", r->id, "agent", m->name, "why", why,
+                        NULL);
                 d_row(d, r->id, m->name, MT_STORE_KEEP, NULL, "lost", why, MT_STORE_KEEP);
                 char id[40], name[64];
                 snprintf(id, sizeof id, "%s", r->id);
                 snprintf(name, sizeof name, "%s", m->name);
                 pthread_mutex_unlock(&d->mu);
-                mt_agg_agent_lost(d->sv->agg, id, name);
+                mt__agg_agent_lost(d->sv->agg, id, name);
                 pthread_mutex_lock(&d->mu);
                 goto again; /* the list may have changed */
             }
@@ -345,7 +346,7 @@ static void d_fail(mt__dist_t *d, const char *id, const char *reason)
         mt__sse_state(d->sv->live, id, run);
         json_decref(run);
     }
-    mt_log(MT_LOG_WARN, "run error", "run", id, "reason", reason, NULL);
+    mt__log(MT_LOG_WARN, "run error", "run", id, "reason", reason, NULL);
 }
 
 static dist_wait_t *d_wait(mt__dist_t *d, const char *id)
@@ -380,7 +381,7 @@ static void d_wait_done(mt__dist_t *d, const char *id)
 static int d_place(mt__dist_t *d, const mt__dist_keys_t *k, char names[][64], uint32_t *weights,
                    char *reason, size_t reasonlen)
 {
-    mt_place_agent_t pa[DIST_MAX_AGENTS];
+    mt__place_agent_t pa[DIST_MAX_AGENTS];
     char *labels[DIST_MAX_AGENTS];
     size_t n = 0, chosen[DIST_MAX_AGENTS];
     int64_t now = d_mono_ms();
@@ -395,7 +396,7 @@ static int d_place(mt__dist_t *d, const mt__dist_keys_t *k, char names[][64], ui
         pa[n].up = now - a->last_ms <= d->o.lost_ms;
         n++;
     }
-    int rc = mt_place_ex(pa, n, (unsigned)k->agents, k->labels, chosen, reason, reasonlen, NULL);
+    int rc = mt__place_ex(pa, n, (unsigned)k->agents, k->labels, chosen, reason, reasonlen, NULL);
     if (rc == MT_OK)
         for (int i = 0; i < k->agents; i++) {
             snprintf(names[i], 64, "%s", pa[chosen[i]].name);
@@ -425,7 +426,6 @@ static int d_model(const json_t *config, mt_split_model_t *m, char *err, size_t 
     mt_runspec_dispose(&s);
     return rc;
 }
-
 
 int mt__dist_dispatch_one(mt__dist_t *d)
 {
@@ -485,7 +485,7 @@ int mt__dist_dispatch_one(mt__dist_t *d)
             if (ch && sv->store->ops->run_get(sv->store, id, &cur) == MT_OK)
                 mt__sse_state(sv->live, id, cur);
             json_decref(cur);
-            mt_log(MT_LOG_INFO, "run queued", "run", id, "reason", reason, NULL);
+            mt__log(MT_LOG_INFO, "run queued", "run", id, "reason", reason, NULL);
         }
         goto out;
     }
@@ -527,8 +527,8 @@ int mt__dist_dispatch_one(mt__dist_t *d)
         json_decref(req);
         size_t rlen = 0;
         snprintf(subject, sizeof subject, "mortar.agents.%s.prepare", names[i]);
-        int rc = body ? mt_bus_request(sv->bus, subject, body, strlen(body), d->o.prepare_ms, &rep,
-                                       &rlen)
+        int rc = body ? mt__bus_request(sv->bus, subject, body, strlen(body), d->o.prepare_ms, &rep,
+                                        &rlen)
                       : MT_ENOMEM;
         free(body);
         replies[i] = rc == MT_OK ? json_loadb(rep, rlen, 0, NULL) : NULL;
@@ -559,7 +559,7 @@ release:
         char subj[96], msg[700];
         snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
         snprintf(msg, sizeof msg, "{\"stop\":\"prepare failed\"}");
-        mt_bus_publish(sv->bus, subj, msg, strlen(msg));
+        mt__bus_publish(sv->bus, subj, msg, strlen(msg));
         pthread_mutex_lock(&d->mu);
         for (size_t i = 0; i < n; i++) {
             dist_agent_t *a = d_agent(d, names[i]);
@@ -589,8 +589,8 @@ release:
     int rc =
         dr && mem && cfg ? sv->store->ops->run_start(sv->store, id, joined, &started) : MT_ENOMEM;
     if (rc == MT_OK) {
-        mt_agg_opts_t ao = {.on_agent_loss = k.on_loss, .first_second = 0};
-        rc = mt_agg_watch_agents(sv->agg, id, cfg, list, n, &ao, err, sizeof err);
+        mt__agg_opts_t ao = {.on_agent_loss = k.on_loss, .first_second = 0};
+        rc = mt__agg_watch_agents(sv->agg, id, cfg, list, n, &ao, err, sizeof err);
     }
     if (rc == MT_OK) {
         snprintf(dr->id, sizeof dr->id, "%s", id);
@@ -612,19 +612,19 @@ release:
         char subj[96], msg[128];
         snprintf(subj, sizeof subj, "mortar.runs.%s.commit", id);
         snprintf(msg, sizeof msg, "{\"start_unix_ns\":%lld}", (long long)t);
-        mt_bus_publish(sv->bus, subj, msg, strlen(msg));
+        mt__bus_publish(sv->bus, subj, msg, strlen(msg));
         for (size_t i = 0; i < n; i++)
             d_row(d, id, names[i], MT_STORE_KEEP, NULL, "running", NULL, MT_STORE_KEEP);
         json_decref(started);
         started = NULL;
         sv->store->ops->run_get(sv->store, id, &started);
-        mt_log(MT_LOG_INFO, "run started", "run", id, "agents", joined, NULL);
+        mt__log(MT_LOG_INFO, "run started", "run", id, "agents", joined, NULL);
         mt__sse_state(sv->live, id, started);
     } else {
         char subj[96];
         snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
         const char *stop = "{\"stop\":\"start failed\"}";
-        mt_bus_publish(sv->bus, subj, stop, strlen(stop));
+        mt__bus_publish(sv->bus, subj, stop, strlen(stop));
         pthread_mutex_lock(&d->mu);
         for (size_t i = 0; i < n; i++) {
             dist_agent_t *a = d_agent(d, names[i]);
@@ -676,14 +676,14 @@ size_t mt__dist_resume(mt__dist_t *d, const json_t *page)
         dist_run_t *dr = calloc(1, sizeof(*dr));
         dist_member_t *mem = calloc(n ? n : 1, sizeof(*mem));
         char *cfg = json_dumps(config, JSON_COMPACT);
-        mt_agg_opts_t ao = {.on_agent_loss = k.on_loss};
-        mt_store_rows_t rows;
+        mt__agg_opts_t ao = {.on_agent_loss = k.on_loss};
+        mt__store_rows_t rows;
         if (d->sv->store->ops->run_rows(d->sv->store, id, "", 0, INT64_MAX / 2, &rows) == MT_OK) {
             ao.first_second = (uint32_t)rows.n;
-            mt_store_rows_dispose(&rows);
+            mt__store_rows_dispose(&rows);
         }
         if (dr == NULL || mem == NULL || cfg == NULL ||
-            mt_agg_watch_agents(d->sv->agg, id, cfg, list, n, &ao, err, sizeof err) != MT_OK) {
+            mt__agg_watch_agents(d->sv->agg, id, cfg, list, n, &ao, err, sizeof err) != MT_OK) {
             free(dr);
             free(mem);
             free(cfg);
@@ -705,7 +705,8 @@ size_t mt__dist_resume(mt__dist_t *d, const json_t *page)
         pthread_mutex_unlock(&d->mu);
         char fs[16];
         snprintf(fs, sizeof fs, "%u", ao.first_second);
-        mt_log(MT_LOG_INFO, "run resumed", "run", id, "agents", agents, "stored_seconds", fs, NULL);
+        mt__log(MT_LOG_INFO, "run resumed", "run", id, "agents", agents, "stored_seconds", fs,
+                NULL);
         count++;
     }
     return count;
@@ -731,7 +732,7 @@ int mt__dist_new(mt__serve_t *sv, const mt__dist_opts_t *o, mt__dist_t **out)
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, &ca);
     pthread_condattr_destroy(&ca);
-    int rc = mt_bus_subscribe(sv->bus, "mortar.runs.*.end", d_on_end, d);
+    int rc = mt__bus_subscribe(sv->bus, "mortar.runs.*.end", d_on_end, d);
     if (rc != MT_OK) {
         mt__dist_free(d);
         return rc;
@@ -751,7 +752,7 @@ void mt__dist_free(mt__dist_t *d)
     if (d == NULL)
         return;
     if (d->subscribed)
-        mt_bus_unsubscribe(d->sv->bus, d_on_end, d);
+        mt__bus_unsubscribe(d->sv->bus, d_on_end, d);
     pthread_mutex_lock(&d->mu);
     d->quit = true;
     pthread_cond_broadcast(&d->cv);

@@ -9,11 +9,11 @@
 #include <unistd.h>
 
 static int log_fd = 2;
-static enum mt_log_level log_min = MT_LOG_INFO;
+static enum mt__log_level log_min = MT_LOG_INFO;
 
 static const char *const log_names[] = {"debug", "info", "warn", "error"};
 
-void mt_log_init(int fd, enum mt_log_level min)
+void mt__log_init(int fd, enum mt__log_level min)
 {
     log_fd = fd;
     log_min = min;
@@ -77,7 +77,7 @@ static int log_is_number(const char *s)
     return *p == '\0' && p - s < 24;
 }
 
-void mt_log(enum mt_log_level lvl, const char *msg, ...)
+void mt__log(enum mt__log_level lvl, const char *msg, ...)
 {
     if (lvl < log_min || lvl > MT_LOG_ERROR)
         return;

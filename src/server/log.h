@@ -6,10 +6,10 @@
 #ifndef MT_SERVER_LOG_H
 #define MT_SERVER_LOG_H
 
-enum mt_log_level { MT_LOG_DEBUG, MT_LOG_INFO, MT_LOG_WARN, MT_LOG_ERROR };
+enum mt__log_level { MT_LOG_DEBUG, MT_LOG_INFO, MT_LOG_WARN, MT_LOG_ERROR };
 
-void mt_log_init(int fd, enum mt_log_level min);
-/* mt_log(MT_LOG_INFO, "run started", "run", id, "agent", name, NULL) */
-void mt_log(enum mt_log_level lvl, const char *msg, ...) __attribute__((sentinel));
+void mt__log_init(int fd, enum mt__log_level min);
+/* mt__log(MT_LOG_INFO, "run started", "run", id, "agent", name, NULL) */
+void mt__log(enum mt__log_level lvl, const char *msg, ...) __attribute__((sentinel));
 
 #endif

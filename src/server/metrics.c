@@ -23,20 +23,20 @@ typedef struct met_series {
 
 typedef struct met_family {
     char *name, *help;
-    enum mt_metric_type type;
+    enum mt__metric_type type;
     met_series_t *s;
     size_t n, cap;
 } met_family_t;
 
-struct mt_metrics {
+struct mt__metrics {
     pthread_mutex_t mu;
     met_family_t *f;
     size_t n;
 };
 
-int mt_metrics_new(mt_metrics_t **out)
+int mt__metrics_new(mt__metrics_t **out)
 {
-    mt_metrics_t *m = calloc(1, sizeof *m);
+    mt__metrics_t *m = calloc(1, sizeof *m);
     if (!m)
         return MT_ENOMEM;
     if (!(m->f = calloc(MET_MAX_FAMILIES, sizeof *m->f))) {
@@ -48,7 +48,7 @@ int mt_metrics_new(mt_metrics_t **out)
     return MT_OK;
 }
 
-void mt_metrics_free(mt_metrics_t *m)
+void mt__metrics_free(mt__metrics_t *m)
 {
     if (!m)
         return;
@@ -79,7 +79,7 @@ static int met_name_ok(const char *s, int colons)
 }
 
 /* Index of name, or -(insertion point) - 1. */
-static long met_find_family(const mt_metrics_t *m, const char *name)
+static long met_find_family(const mt__metrics_t *m, const char *name)
 {
     size_t lo = 0, hi = m->n;
     while (lo < hi) {
@@ -95,7 +95,8 @@ static long met_find_family(const mt_metrics_t *m, const char *name)
     return -(long)lo - 1;
 }
 
-int mt_metrics_declare(mt_metrics_t *m, const char *name, enum mt_metric_type t, const char *help)
+int mt__metrics_declare(mt__metrics_t *m, const char *name, enum mt__metric_type t,
+                        const char *help)
 {
     size_t nl;
     long i;
@@ -290,7 +291,7 @@ out:
     return rc;
 }
 
-int mt_metrics_labels(char *out, size_t n, ...)
+int mt__metrics_labels(char *out, size_t n, ...)
 {
     va_list ap;
     size_t len = 0;
@@ -350,7 +351,7 @@ static long met_find_series(const met_family_t *f, const char *key)
 
 enum met_op { MET_ADD, MET_SET, MET_REMOVE };
 
-static void met_update(mt_metrics_t *m, const char *name, const char *labels, double v,
+static void met_update(mt__metrics_t *m, const char *name, const char *labels, double v,
                        enum met_op op)
 {
     char key[MET_MAX_LABEL];
@@ -402,17 +403,17 @@ out:
     pthread_mutex_unlock(&m->mu);
 }
 
-void mt_metrics_add(mt_metrics_t *m, const char *name, const char *labels, double v)
+void mt__metrics_add(mt__metrics_t *m, const char *name, const char *labels, double v)
 {
     met_update(m, name, labels, v, MET_ADD);
 }
 
-void mt_metrics_set(mt_metrics_t *m, const char *name, const char *labels, double v)
+void mt__metrics_set(mt__metrics_t *m, const char *name, const char *labels, double v)
 {
     met_update(m, name, labels, v, MET_SET);
 }
 
-void mt_metrics_remove(mt_metrics_t *m, const char *name, const char *labels)
+void mt__metrics_remove(mt__metrics_t *m, const char *name, const char *labels)
 {
     met_update(m, name, labels, 0, MET_REMOVE);
 }
@@ -489,7 +490,7 @@ static void met_put_value(met_buf_t *b, double v)
     }
 }
 
-char *mt_metrics_render(mt_metrics_t *m, size_t *len)
+char *mt__metrics_render(mt__metrics_t *m, size_t *len)
 {
     met_buf_t b = {0};
     if (len)

@@ -9,7 +9,7 @@
 static char nf_password[512], nf_token[512];
 static const char *nf_password_file, *nf_token_file;
 
-int mt__nats_flag(const char *cmd, int ch, const char *arg, mt_nats_opts_t *o)
+int mt__nats_flag(const char *cmd, int ch, const char *arg, mt__nats_opts_t *o)
 {
     const char **slot = NULL;
     switch (ch) {
@@ -71,7 +71,7 @@ static int nf_read_secret(const char *cmd, const char *flag, const char *path, c
     return 0;
 }
 
-int mt__nats_flags_finish(const char *cmd, mt_nats_opts_t *o)
+int mt__nats_flags_finish(const char *cmd, mt__nats_opts_t *o)
 {
     const char *env;
     if (o->url == NULL)

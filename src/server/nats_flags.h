@@ -45,9 +45,9 @@ enum {
     "  --nats-cert FILE      TLS client certificate (PEM), with --nats-key FILE\n"
 
 /* Handles one of the flags (ch from getopt_long). 0, or 2 after a message on stderr. */
-int mt__nats_flag(const char *cmd, int ch, const char *arg, mt_nats_opts_t *o);
+int mt__nats_flag(const char *cmd, int ch, const char *arg, mt__nats_opts_t *o);
 /* After parsing: secrets from files/environment, consistency checks. 0 or 2 (message
  * printed). The secrets are kept in static storage for the process's life. */
-int mt__nats_flags_finish(const char *cmd, mt_nats_opts_t *o);
+int mt__nats_flags_finish(const char *cmd, mt__nats_opts_t *o);
 
 #endif

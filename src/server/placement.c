@@ -13,7 +13,7 @@
 typedef struct sel_parser {
     const char *s; /* the text */
     size_t i;      /* position */
-    mt_selector_t *out;
+    mt__selector_t *out;
     size_t used; /* bytes of out->buf used */
     mt_parse_err_t *err;
 } sel_parser_t;
@@ -68,7 +68,7 @@ static int sel_word(sel_parser_t *p, const char *w)
     return strncmp(p->s + p->i, w, n) == 0 && !sel_tokch(p->s[p->i + n]);
 }
 
-static int sel_set(sel_parser_t *p, mt_sel_req_t *r)
+static int sel_set(sel_parser_t *p, mt__sel_req_t *r)
 {
     sel_ws(p);
     if (p->s[p->i] != '(')
@@ -98,7 +98,7 @@ static int sel_set(sel_parser_t *p, mt_sel_req_t *r)
     }
 }
 
-static int sel_req(sel_parser_t *p, mt_sel_req_t *r)
+static int sel_req(sel_parser_t *p, mt__sel_req_t *r)
 {
     memset(r, 0, sizeof *r);
     sel_ws(p);
@@ -149,7 +149,7 @@ static int sel_req(sel_parser_t *p, mt_sel_req_t *r)
     return sel_fail(p, "expected =, ==, !=, in, notin, ',' or the end after '%s'", r->key);
 }
 
-int mt_selector_parse(const char *text, mt_selector_t *out, mt_parse_err_t *err)
+int mt__selector_parse(const char *text, mt__selector_t *out, mt_parse_err_t *err)
 {
     memset(out, 0, sizeof out->reqs);
     out->n = 0;
@@ -179,10 +179,10 @@ int mt_selector_parse(const char *text, mt_selector_t *out, mt_parse_err_t *err)
     }
 }
 
-int mt_selector_match(const mt_selector_t *sel, const json_t *labels)
+int mt__selector_match(const mt__selector_t *sel, const json_t *labels)
 {
     for (unsigned i = 0; i < sel->n; i++) {
-        const mt_sel_req_t *r = &sel->reqs[i];
+        const mt__sel_req_t *r = &sel->reqs[i];
         const char *v =
             json_is_object(labels) ? json_string_value(json_object_get(labels, r->key)) : NULL;
         int in = 0;
@@ -239,10 +239,10 @@ static void place_need(char *out, size_t n, unsigned want, const char *sel)
     snprintf(out, n, "%u agent%s%s%s", want, want == 1 ? "" : "s", sel[0] ? " matching " : "", sel);
 }
 
-int mt_place_ex(const mt_place_agent_t *agents, size_t n, unsigned want, const char *selector,
-                size_t *chosen, char *reason, size_t reasonlen, mt_place_stats_t *stats)
+int mt__place_ex(const mt__place_agent_t *agents, size_t n, unsigned want, const char *selector,
+                 size_t *chosen, char *reason, size_t reasonlen, mt__place_stats_t *stats)
 {
-    mt_place_stats_t st = {0};
+    mt__place_stats_t st = {0};
     if (reasonlen)
         reason[0] = '\0';
     if (stats)
@@ -251,13 +251,13 @@ int mt_place_ex(const mt_place_agent_t *agents, size_t n, unsigned want, const c
         snprintf(reason, reasonlen, "agents: must be at least 1");
         return MT_EINVAL;
     }
-    mt_selector_t *sel = malloc(sizeof *sel);
+    mt__selector_t *sel = malloc(sizeof *sel);
     if (sel == NULL) {
         snprintf(reason, reasonlen, "out of memory");
         return MT_ENOMEM;
     }
     mt_parse_err_t perr = {0};
-    if (mt_selector_parse(selector, sel, &perr) != MT_OK) {
+    if (mt__selector_parse(selector, sel, &perr) != MT_OK) {
         snprintf(reason, reasonlen, "agent_labels: column %d: %s", perr.col, perr.msg);
         free(sel);
         return MT_EINVAL;
@@ -279,9 +279,9 @@ int mt_place_ex(const mt_place_agent_t *agents, size_t n, unsigned want, const c
     }
     size_t nc = 0;
     for (size_t i = 0; i < n; i++) {
-        const mt_place_agent_t *a = &agents[i];
+        const mt__place_agent_t *a = &agents[i];
         json_t *labels = a->labels_json ? json_loads(a->labels_json, 0, NULL) : NULL;
-        int m = mt_selector_match(sel, labels);
+        int m = mt__selector_match(sel, labels);
         json_decref(labels);
         if (!m)
             continue;
@@ -320,19 +320,19 @@ int mt_place_ex(const mt_place_agent_t *agents, size_t n, unsigned want, const c
     return rc;
 }
 
-int mt_place(const mt_place_agent_t *agents, size_t n, unsigned want, const char *selector,
-             size_t *chosen, char *reason, size_t reasonlen)
+int mt__place(const mt__place_agent_t *agents, size_t n, unsigned want, const char *selector,
+              size_t *chosen, char *reason, size_t reasonlen)
 {
-    return mt_place_ex(agents, n, want, selector, chosen, reason, reasonlen, NULL);
+    return mt__place_ex(agents, n, want, selector, chosen, reason, reasonlen, NULL);
 }
 
 /* ---- the queue ---------------------------------------------------------------------------- */
 
-int mt_place_queue(const mt_place_agent_t *agents, size_t n, const mt_place_run_t *runs,
-                   size_t nruns, mt_place_result_t *res)
+int mt__place_queue(const mt__place_agent_t *agents, size_t n, const mt__place_run_t *runs,
+                    size_t nruns, mt__place_result_t *res)
 {
-    mt_place_agent_t *ag = n ? malloc(n * sizeof *ag) : NULL;
-    mt_selector_t *sel = malloc(sizeof *sel);
+    mt__place_agent_t *ag = n ? malloc(n * sizeof *ag) : NULL;
+    mt__selector_t *sel = malloc(sizeof *sel);
     json_t **labels = n ? calloc(n, sizeof *labels) : NULL;
     int rc = MT_OK;
     if ((n && (ag == NULL || labels == NULL)) || sel == NULL) {
@@ -344,9 +344,9 @@ int mt_place_queue(const mt_place_agent_t *agents, size_t n, const mt_place_run_
     for (size_t i = 0; i < n; i++)
         labels[i] = agents[i].labels_json ? json_loads(agents[i].labels_json, 0, NULL) : NULL;
     for (size_t r = 0; r < nruns; r++) {
-        mt_place_result_t *o = &res[r];
-        int prc = mt_place_ex(ag, n, runs[r].want, runs[r].selector, o->chosen, o->reason,
-                              sizeof o->reason, &o->stats);
+        mt__place_result_t *o = &res[r];
+        int prc = mt__place_ex(ag, n, runs[r].want, runs[r].selector, o->chosen, o->reason,
+                               sizeof o->reason, &o->stats);
         if (prc == MT_ENOMEM) {
             rc = prc;
             goto out;
@@ -360,10 +360,10 @@ int mt_place_queue(const mt_place_agent_t *agents, size_t n, const mt_place_run_
         } else if (o->stats.matching_up >= runs[r].want) {
             o->verdict = MT_PLACE_TURN;
             /* hold what it could use: every matching up agent is busy for the runs after it */
-            if (mt_selector_parse(runs[r].selector, sel, NULL) == MT_OK)
+            if (mt__selector_parse(runs[r].selector, sel, NULL) == MT_OK)
                 for (size_t i = 0; i < n; i++)
                     if (ag[i].up && ag[i].active < ag[i].capacity &&
-                        mt_selector_match(sel, labels[i]))
+                        mt__selector_match(sel, labels[i]))
                         ag[i].active = ag[i].capacity;
         } else {
             o->verdict = MT_PLACE_AGENTS;
@@ -383,8 +383,8 @@ out:
 static const char *const place_keys[] = {"agents", "agent_labels", "on_agent_loss",
                                          "placement_timeout", NULL};
 
-int mt_place_cfg_read(const json_t *cfg, mt_place_cfg_t *out, char *key, size_t keylen, char *err,
-                      size_t errlen)
+int mt__place_cfg_read(const json_t *cfg, mt__place_cfg_t *out, char *key, size_t keylen, char *err,
+                       size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->agents = 1;
@@ -402,11 +402,11 @@ int mt_place_cfg_read(const json_t *cfg, mt_place_cfg_t *out, char *key, size_t 
     }
     v = json_object_get(cfg, "agent_labels");
     if (v) {
-        mt_selector_t *sel = malloc(sizeof *sel);
+        mt__selector_t *sel = malloc(sizeof *sel);
         mt_parse_err_t perr = {0};
         int rc = !json_is_string(v) ? MT_EINVAL
                  : sel == NULL      ? MT_ENOMEM
-                                    : mt_selector_parse(json_string_value(v), sel, &perr);
+                                    : mt__selector_parse(json_string_value(v), sel, &perr);
         free(sel);
         if (rc != MT_OK) {
             snprintf(key, keylen, "agent_labels");
@@ -450,7 +450,7 @@ int mt_place_cfg_read(const json_t *cfg, mt_place_cfg_t *out, char *key, size_t 
     return MT_OK;
 }
 
-json_t *mt_place_cfg_strip(const json_t *cfg)
+json_t *mt__place_cfg_strip(const json_t *cfg)
 {
     json_t *c = json_copy((json_t *)cfg);
     for (const char *const *k = place_keys; c && *k; k++)

@@ -1,6 +1,6 @@
 /* The scheduler: turns schedules (cron + test + policy) into queued runs. Time comes from an
  * injected clock so tests step it; the store is reached through callbacks. One call of
- * mt_scheduler_tick does everything due at `now`; the server calls it from a thread once per
+ * mt__scheduler_tick does everything due at `now`; the server calls it from a thread once per
  * second (and on wake-ups), tests call it directly.
  *
  * Policy when the previous run of the schedule is still queued or running at fire time:
@@ -14,18 +14,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct mt_sched_entry {
+typedef struct mt__sched_entry {
     const char *id;
     const char *test_id;
     const char *cron;     /* 5 fields */
     const char *policy;   /* "skip" | "queue" */
     int64_t next_fire_at; /* Unix s; 0 = not computed yet */
-} mt_sched_entry_t;
+} mt__sched_entry_t;
 
-typedef struct mt_scheduler_ops {
+typedef struct mt__scheduler_ops {
     /* Enabled schedules; the scheduler calls free_entries when done with them. */
-    int (*list)(void *ud, mt_sched_entry_t **out, size_t *n);
-    void (*free_entries)(void *ud, mt_sched_entry_t *e, size_t n);
+    int (*list)(void *ud, mt__sched_entry_t **out, size_t *n);
+    void (*free_entries)(void *ud, mt__sched_entry_t *e, size_t n);
     /* Is a run started by this schedule queued or running? */
     int (*has_active)(void *ud, const char *schedule_id);
     /* Queue a run of test_id for the schedule (one transaction with its event). */
@@ -33,9 +33,9 @@ typedef struct mt_scheduler_ops {
     /* Record a skipped firing (an event). */
     int (*skipped)(void *ud, const char *schedule_id, int64_t fire_at);
     int (*set_next)(void *ud, const char *schedule_id, int64_t next_fire_at);
-} mt_scheduler_ops_t;
+} mt__scheduler_ops_t;
 
 /* Fires every schedule due at now (Unix s). Returns the number of runs queued, or < 0. */
-int mt_scheduler_tick(const mt_scheduler_ops_t *ops, void *ud, int64_t now);
+int mt__scheduler_tick(const mt__scheduler_ops_t *ops, void *ud, int64_t now);
 
 #endif

@@ -31,7 +31,7 @@ mt__listener_t *mt__sse_listen(mt__sse_t *h, const char *run_id);
 void mt__listener_free(mt__sse_t *h, mt__listener_t *l);
 /* Under the listener's lock, so no push interleaves: queues the stored seconds (rows of tag
  * "" with second >= from) and the run's state; ends after it when the run is final. */
-void mt__listener_prime(mt__listener_t *l, mt_store_t *s, const char *run_id, int64_t from);
+void mt__listener_prime(mt__listener_t *l, mt__store_t *s, const char *run_id, int64_t from);
 /* Copies up to max bytes of the stream into buf, waiting up to timeout_ms for some. Returns
  * bytes (0 = nothing yet: the caller sends a keep-alive comment), or -1 at the end. */
 long mt__listener_read(mt__listener_t *l, char *buf, size_t max, int timeout_ms);
@@ -40,11 +40,11 @@ void mt__sse_state(mt__sse_t *h, const char *run_id, const json_t *run);
 
 /* ---- the server ---------------------------------------------------------------------------- */
 typedef struct mt__serve {
-    mt_store_t *store;
-    mt_bus_t *bus;
-    mt_agent_t *agent;
-    mt_agg_t *agg;
-    mt_metrics_t *metrics;
+    mt__store_t *store;
+    mt__bus_t *bus;
+    mt__agent_t *agent;
+    mt__agg_t *agg;
+    mt__metrics_t *metrics;
     mt__sse_t *live;
     struct mt__cache *cache; /* finished runs' series/summary/result (cache.h) */
     struct mt__dist *dist;   /* --nats: placement, two-phase start, agent loss (dist.h) */

@@ -26,7 +26,7 @@ _Static_assert(0 MT_COUNTER_MAP(XX) + 2 <= MT__SNAP_MAX_KEYS, "MT__SNAP_MAX_KEYS
 
 /* ---- building ---- */
 
-static void snap_tag_dispose(mt_snap_tag_t *t)
+static void snap_tag_dispose(mt__snap_tag_t *t)
 {
     free(t->name);
     mt_hist_free(t->latency);
@@ -34,7 +34,7 @@ static void snap_tag_dispose(mt_snap_tag_t *t)
     memset(t, 0, sizeof(*t));
 }
 
-void mt_snapshot_dispose(mt_snapshot_t *s)
+void mt__snapshot_dispose(mt__snapshot_t *s)
 {
     if (s == NULL)
         return;
@@ -70,8 +70,8 @@ static bool snap_id_ok(const char *s, size_t max)
     return true;
 }
 
-int mt_snapshot_from_second(mt_snapshot_t *s, const char *run_id, const char *agent,
-                            const mt_second_t *sec, const char *const *tags, size_t ntags)
+int mt__snapshot_from_second(mt__snapshot_t *s, const char *run_id, const char *agent,
+                             const mt_second_t *sec, const char *const *tags, size_t ntags)
 {
     int rc;
 
@@ -97,7 +97,7 @@ int mt_snapshot_from_second(mt_snapshot_t *s, const char *run_id, const char *ag
             goto fail;
         }
         for (size_t i = 0; i < n; i++) {
-            mt_snap_tag_t *t = &s->tags[i];
+            mt__snap_tag_t *t = &s->tags[i];
             s->ntags++;
             t->c = sec->tags[i].c;
             if ((t->name = strdup(tags[i] != NULL ? tags[i] : "")) == NULL) {
@@ -111,7 +111,7 @@ int mt_snapshot_from_second(mt_snapshot_t *s, const char *run_id, const char *ag
     }
     return MT_OK;
 fail:
-    mt_snapshot_dispose(s);
+    mt__snapshot_dispose(s);
     return rc;
 }
 
@@ -183,7 +183,7 @@ static int snap_hist_json(json_t *o, const char *key, const mt_hist_t *h)
     return MT_OK;
 }
 
-int mt_snapshot_encode(const mt_snapshot_t *s, char **out, size_t *len)
+int mt__snapshot_encode(const mt__snapshot_t *s, char **out, size_t *len)
 {
     json_t *o = json_object(), *tags = NULL;
     int rc = MT_ENOMEM;
@@ -401,7 +401,7 @@ static int snap_dec_hist(const json_t *o, const char *where, const char *key, mt
     return MT_OK;
 }
 
-static int snap_dec_tag(const json_t *t, size_t i, mt_snap_tag_t *out, mt_parse_err_t *err)
+static int snap_dec_tag(const json_t *t, size_t i, mt__snap_tag_t *out, mt_parse_err_t *err)
 {
     static const char *const names[] = {"name", "counters", "latency", "service"};
     char w[64];
@@ -458,7 +458,7 @@ static int snap_dec_id(const json_t *o, const char *key, char *out, size_t max, 
     return MT_OK;
 }
 
-int mt_snapshot_decode(const char *buf, size_t len, mt_snapshot_t *out, mt_parse_err_t *err)
+int mt__snapshot_decode(const char *buf, size_t len, mt__snapshot_t *out, mt_parse_err_t *err)
 {
     static const char *const names[] = {"schema",  "run_id",           "agent",   "second",
                                         "span_ns", "open_connections", "backlog", "counters",
@@ -556,6 +556,6 @@ int mt_snapshot_decode(const char *buf, size_t len, mt_snapshot_t *out, mt_parse
 out:
     json_decref(root);
     if (rc != MT_OK)
-        mt_snapshot_dispose(out);
+        mt__snapshot_dispose(out);
     return rc;
 }

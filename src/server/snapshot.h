@@ -12,14 +12,14 @@
 #include "mortar/error.h"
 #include "mortar/hist.h"
 
-typedef struct mt_snap_tag {
+typedef struct mt__snap_tag {
     char *name; /* "" = untagged */
     mt_counters_t c;
     mt_hist_t *latency;
     mt_hist_t *service;
-} mt_snap_tag_t;
+} mt__snap_tag_t;
 
-typedef struct mt_snapshot {
+typedef struct mt__snapshot {
     char run_id[40];
     char agent[64];
     uint32_t second; /* second number from run start */
@@ -28,18 +28,18 @@ typedef struct mt_snapshot {
     uint64_t backlog;
     mt_counters_t c;
     mt_hist_t *latency, *service;
-    mt_snap_tag_t *tags;
+    mt__snap_tag_t *tags;
     size_t ntags;
-} mt_snapshot_t;
+} mt__snapshot_t;
 
 /* Fills s from an engine second (copies the histograms); tags[] names the config's tags. */
-int mt_snapshot_from_second(mt_snapshot_t *s, const char *run_id, const char *agent,
-                            const mt_second_t *sec, const char *const *tags, size_t ntags);
+int mt__snapshot_from_second(mt__snapshot_t *s, const char *run_id, const char *agent,
+                             const mt_second_t *sec, const char *const *tags, size_t ntags);
 /* The JSON wire form, malloc'd. */
-int mt_snapshot_encode(const mt_snapshot_t *s, char **out, size_t *len);
+int mt__snapshot_encode(const mt__snapshot_t *s, char **out, size_t *len);
 /* Parses the wire form; any defect is MT_EPARSE with err saying what and where. Never trusts
  * the input (it is fuzzed: tests/fuzz/fuzz_snapshot.c). */
-int mt_snapshot_decode(const char *buf, size_t len, mt_snapshot_t *out, mt_parse_err_t *err);
-void mt_snapshot_dispose(mt_snapshot_t *s);
+int mt__snapshot_decode(const char *buf, size_t len, mt__snapshot_t *out, mt_parse_err_t *err);
+void mt__snapshot_dispose(mt__snapshot_t *s);
 
 #endif

@@ -163,15 +163,15 @@ static void lv_state(mt__listener_t *l, const json_t *run)
     }
 }
 
-void mt__listener_prime(mt__listener_t *l, mt_store_t *s, const char *run_id, int64_t from)
+void mt__listener_prime(mt__listener_t *l, mt__store_t *s, const char *run_id, int64_t from)
 {
     pthread_mutex_lock(&l->mu);
     l->next_second = from;
-    mt_store_rows_t rows;
+    mt__store_rows_t rows;
     if (s->ops->run_rows(s, run_id, "", from, 100000000, &rows) == MT_OK) {
         for (size_t i = 0; i < rows.n; i++)
             lv_second(l, rows.second[i], rows.rows[i].data_json);
-        mt_store_rows_dispose(&rows);
+        mt__store_rows_dispose(&rows);
     }
     json_t *run = NULL;
     if (s->ops->run_get(s, run_id, &run) == MT_OK)

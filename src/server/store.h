@@ -20,24 +20,24 @@
 #include "server/scheduler.h"
 #include "server/webhook.h"
 
-typedef struct mt_store mt_store_t;
+typedef struct mt__store mt__store_t;
 
 /* A page of a list: newest first; cursor = the last id of the previous page (NULL: first). */
-typedef struct mt_store_page {
+typedef struct mt__store_page {
     size_t limit; /* 1..500 */
     const char *cursor;
-} mt_store_page_t;
+} mt__store_page_t;
 
-/* One stored run-second row (aggregator.h's format), owned by an mt_store_rows_t. */
-typedef struct mt_store_rows {
-    mt_agg_row_t *rows;
+/* One stored run-second row (aggregator.h's format), owned by an mt__store_rows_t. */
+typedef struct mt__store_rows {
+    mt__agg_row_t *rows;
     uint32_t *second; /* second of rows[i] */
     size_t n;
-} mt_store_rows_t;
+} mt__store_rows_t;
 
 /* One agent's part of a run, for run_agent_put. Strings are borrowed. */
 #define MT_STORE_KEEP INT64_MIN
-typedef struct mt_store_run_agent {
+typedef struct mt__store_run_agent {
     const char *name;        /* required */
     int64_t index;           /* MT_STORE_KEEP: as stored */
     const char *share_json;  /* the part (split.h's JSON text); NULL: keep */
@@ -46,137 +46,137 @@ typedef struct mt_store_run_agent {
     int64_t clock_offset_us; /* MT_STORE_KEEP: keep */
     int64_t start_skew_us;   /* MT_STORE_KEEP: keep */
     int64_t last_second;     /* MT_STORE_KEEP: keep */
-} mt_store_run_agent_t;
+} mt__store_run_agent_t;
 /* Every field "keep": set the ones to change. */
 #define MT_STORE_RUN_AGENT_INIT(nm)                                                                \
     {                                                                                              \
         (nm), MT_STORE_KEEP, NULL, NULL, NULL, MT_STORE_KEEP, MT_STORE_KEEP, MT_STORE_KEEP         \
     }
 
-typedef struct mt_store_ops {
+typedef struct mt__store_ops {
     const char *name; /* "sqlite" */
-    void (*close)(mt_store_t *s);
-    int (*ping)(mt_store_t *s); /* MT_OK when the store answers (readyz) */
+    void (*close)(mt__store_t *s);
+    int (*ping)(mt__store_t *s); /* MT_OK when the store answers (readyz) */
 
     /* ---- tokens (hash = hex SHA-256 of the secret) ---- */
-    int (*token_create)(mt_store_t *s, const char *name, const char *role, const char *hash,
+    int (*token_create)(mt__store_t *s, const char *name, const char *role, const char *hash,
                         json_t **out); /* {"id","name","role","created_at"} */
     /* The token's id and role ("viewer"/"runner"/"admin") into id[40], role[16]. */
-    int (*token_lookup)(mt_store_t *s, const char *hash, char *id, char *role);
-    int (*token_list)(mt_store_t *s, const mt_store_page_t *pg, json_t **out);
-    int (*token_delete)(mt_store_t *s, const char *id);
+    int (*token_lookup)(mt__store_t *s, const char *hash, char *id, char *role);
+    int (*token_list)(mt__store_t *s, const mt__store_page_t *pg, json_t **out);
+    int (*token_delete)(mt__store_t *s, const char *id);
 
     /* ---- idempotency keys (scope = token id; kept 24 h) ---- */
     /* MT_ENOTFOUND, or the stored response: *req_hash, *ctype, *body malloc'd (caller frees). */
-    int (*idem_get)(mt_store_t *s, const char *scope, const char *key, char **req_hash, int *status,
-                    char **ctype, char **body);
+    int (*idem_get)(mt__store_t *s, const char *scope, const char *key, char **req_hash,
+                    int *status, char **ctype, char **body);
     /* Stores a response; a key already stored (a concurrent twin) is kept as it was. */
-    int (*idem_put)(mt_store_t *s, const char *scope, const char *key, const char *req_hash,
+    int (*idem_put)(mt__store_t *s, const char *scope, const char *key, const char *req_hash,
                     int status, const char *ctype, const char *body);
 
     /* ---- tests: body = {"name","description","config","tolerances"} (validated) ---- */
-    int (*test_create)(mt_store_t *s, const json_t *body, json_t **out); /* ECONFLICT: name */
-    int (*test_update)(mt_store_t *s, const char *id, const json_t *body, json_t **out);
-    int (*test_get)(mt_store_t *s, const char *id, json_t **out);
-    int (*test_list)(mt_store_t *s, const mt_store_page_t *pg, json_t **out);
-    int (*test_versions)(mt_store_t *s, const char *id, json_t **out);
-    int (*test_delete)(mt_store_t *s, const char *id);
+    int (*test_create)(mt__store_t *s, const json_t *body, json_t **out); /* ECONFLICT: name */
+    int (*test_update)(mt__store_t *s, const char *id, const json_t *body, json_t **out);
+    int (*test_get)(mt__store_t *s, const char *id, json_t **out);
+    int (*test_list)(mt__store_t *s, const mt__store_page_t *pg, json_t **out);
+    int (*test_versions)(mt__store_t *s, const char *id, json_t **out);
+    int (*test_delete)(mt__store_t *s, const char *id);
     /* EINVAL: the run is not of this test or not finished (err says which). */
-    int (*test_set_baseline)(mt_store_t *s, const char *id, const char *run_id, json_t **out,
+    int (*test_set_baseline)(mt__store_t *s, const char *id, const char *run_id, json_t **out,
                              char *err, size_t errlen);
-    int (*test_trend)(mt_store_t *s, const char *id, size_t limit, json_t **out);
+    int (*test_trend)(mt__store_t *s, const char *id, size_t limit, json_t **out);
 
     /* ---- runs ---- */
     /* Queues a run (event run.queued). test_id NULL: config is the run's own; else config is
      * the test's current one (taken here). schedule_id may be NULL. */
-    int (*run_create)(mt_store_t *s, const char *test_id, const json_t *config,
+    int (*run_create)(mt__store_t *s, const char *test_id, const json_t *config,
                       const json_t *labels, const char *schedule_id, json_t **out);
-    int (*run_get)(mt_store_t *s, const char *id, json_t **out);
+    int (*run_get)(mt__store_t *s, const char *id, json_t **out);
     /* state, test_id: filters or NULL. */
-    int (*run_list)(mt_store_t *s, const char *state, const char *test_id,
-                    const mt_store_page_t *pg, json_t **out);
+    int (*run_list)(mt__store_t *s, const char *state, const char *test_id,
+                    const mt__store_page_t *pg, json_t **out);
     /* The oldest queued run (MT_ENOTFOUND when none). */
-    int (*run_next_queued)(mt_store_t *s, json_t **out);
+    int (*run_next_queued)(mt__store_t *s, json_t **out);
     /* A queued run's reason (what it waits for: placement.h), written only when it changed;
      * *changed = 1 then (no event: the reason is progress, not a state change). MT_OK and
      * *changed = 0 when the run is no longer queued. */
-    int (*run_queued_reason)(mt_store_t *s, const char *id, const char *reason, int *changed);
+    int (*run_queued_reason)(mt__store_t *s, const char *id, const char *reason, int *changed);
     /* queued -> running (event run.started), clearing the queued reason; ECONFLICT when it is
      * no longer queued. agent: the agent's name, or the agents' names joined by ','. */
-    int (*run_start)(mt_store_t *s, const char *id, const char *agent, json_t **out);
+    int (*run_start)(mt__store_t *s, const char *id, const char *agent, json_t **out);
     /* Any non-final state -> state (final), with the summary and verdicts (JSON text or NULL)
      * and the number of stored seconds (events run.finished, and run.stopped when stopped).
      * ECONFLICT when already final. */
-    int (*run_finish)(mt_store_t *s, const char *id, const char *state, const char *reason,
+    int (*run_finish)(mt__store_t *s, const char *id, const char *state, const char *reason,
                       const char *summary_json, const char *verdicts_json, json_t **out);
     /* One merged second's rows in one transaction (aggregator.h). */
-    int (*run_append_second)(mt_store_t *s, const char *run_id, uint32_t second,
-                             const mt_agg_row_t *rows, size_t n);
+    int (*run_append_second)(mt__store_t *s, const char *run_id, uint32_t second,
+                             const mt__agg_row_t *rows, size_t n);
     /* Rows of a run with second in [from, to], ordered by second then tag. tag NULL = every
      * tag; "" = the untagged rows only. */
-    int (*run_rows)(mt_store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
-                    mt_store_rows_t *out);
+    int (*run_rows)(mt__store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
+                    mt__store_rows_t *out);
     /* The series body {"run_id":..., "items":[data_json, ...]} of rows of tag (NULL = "")
      * with second in [from, to], built by the database without parsing (the hot read of the
      * UI and dashboards). *json malloc'd; MT_ENOTFOUND when the run does not exist. */
-    int (*run_series)(mt_store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
+    int (*run_series)(mt__store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
                       char **json, size_t *len);
     /* Sets a finished run's summary (JSON text), e.g. recomputed for an interrupted run. */
-    int (*run_set_summary)(mt_store_t *s, const char *id, const char *summary_json);
+    int (*run_set_summary)(mt__store_t *s, const char *id, const char *summary_json);
     /* Start-up recovery: running -> interrupted with reason (events). *n = runs changed. */
-    int (*run_recover)(mt_store_t *s, const char *reason, size_t *n);
+    int (*run_recover)(mt__store_t *s, const char *reason, size_t *n);
     /* Runs per state: {"queued":N,...} for /metrics; outbox = pending deliveries. */
-    int (*run_counts)(mt_store_t *s, json_t **out, int64_t *outbox_pending);
+    int (*run_counts)(mt__store_t *s, json_t **out, int64_t *outbox_pending);
 
     /* ---- a run's agents (table run_agents, docs/placement.md) ---- */
     /* Inserts or updates the row (run_id, a->name); fields of a that are NULL or MT_STORE_KEEP
      * keep their stored value (on insert: index 0, state 'preparing', the rest null). The run
      * must exist (else ECONFLICT); a bad state is EINVAL. */
-    int (*run_agent_put)(mt_store_t *s, const char *run_id, const struct mt_store_run_agent *a);
+    int (*run_agent_put)(mt__store_t *s, const char *run_id, const struct mt__store_run_agent *a);
     /* {"items":[{"name","index","share","state","reason","clock_offset_us","start_skew_us",
      * "last_second","updated_at"}]} ordered by index (the Run's "agents" array). */
-    int (*run_agents_list)(mt_store_t *s, const char *run_id, json_t **out);
+    int (*run_agents_list)(mt__store_t *s, const char *run_id, json_t **out);
 
     /* ---- agents ---- */
     /* Registers or refreshes an agent; version and state (NULL: keep as stored) are what the
      * agent says of itself (state "up", "draining" or "stopped"). */
-    int (*agent_heartbeat)(mt_store_t *s, const char *name, const char *labels_json, int capacity,
+    int (*agent_heartbeat)(mt__store_t *s, const char *name, const char *labels_json, int capacity,
                            int active, const char *version, const char *state, int64_t now_ms);
     /* {"items":[{"name","labels","capacity","active_runs","runs":[run ids],"version","state",
      * "last_heartbeat"}]}: state "down" when no heartbeat for 10 s before now_ms; runs = the
      * runs whose part on it is preparing, ready or running. */
-    int (*agent_list)(mt_store_t *s, int64_t now_ms, json_t **out);
+    int (*agent_list)(mt__store_t *s, int64_t now_ms, json_t **out);
 
     /* ---- schedules: body = {"test_id","cron","policy","enabled"} (validated) ---- */
-    int (*sched_create)(mt_store_t *s, const json_t *body, int64_t next_fire_at, json_t **out);
-    int (*sched_update)(mt_store_t *s, const char *id, const json_t *body, int64_t next_fire_at,
+    int (*sched_create)(mt__store_t *s, const json_t *body, int64_t next_fire_at, json_t **out);
+    int (*sched_update)(mt__store_t *s, const char *id, const json_t *body, int64_t next_fire_at,
                         json_t **out);
-    int (*sched_get)(mt_store_t *s, const char *id, json_t **out);
-    int (*sched_list)(mt_store_t *s, const mt_store_page_t *pg, json_t **out);
-    int (*sched_delete)(mt_store_t *s, const char *id);
+    int (*sched_get)(mt__store_t *s, const char *id, json_t **out);
+    int (*sched_list)(mt__store_t *s, const mt__store_page_t *pg, json_t **out);
+    int (*sched_delete)(mt__store_t *s, const char *id);
 
     /* ---- webhooks ---- */
-    int (*webhook_create)(mt_store_t *s, const char *url, const char *secret, const json_t *events,
+    int (*webhook_create)(mt__store_t *s, const char *url, const char *secret, const json_t *events,
                           json_t **out);
-    int (*webhook_list)(mt_store_t *s, const mt_store_page_t *pg, json_t **out);
-    int (*webhook_delete)(mt_store_t *s, const char *id);
-    int (*webhook_deliveries)(mt_store_t *s, const char *id, const mt_store_page_t *pg,
+    int (*webhook_list)(mt__store_t *s, const mt__store_page_t *pg, json_t **out);
+    int (*webhook_delete)(mt__store_t *s, const char *id);
+    int (*webhook_deliveries)(mt__store_t *s, const char *id, const mt__store_page_t *pg,
                               json_t **out);
 
-    /* The scheduler's and the relay's callbacks over this store (their ud = the mt_store_t *):
+    /* The scheduler's and the relay's callbacks over this store (their ud = the mt__store_t *):
      * a fired schedule queues its run with events schedule.fired and run.queued in one
      * transaction; a skipped one writes schedule.skipped. */
-    const mt_scheduler_ops_t *sched_ops;
-    const mt_relay_ops_t *relay_ops;
-} mt_store_ops_t;
+    const mt__scheduler_ops_t *sched_ops;
+    const mt__relay_ops_t *relay_ops;
+} mt__store_ops_t;
 
-struct mt_store {
-    const mt_store_ops_t *ops;
+struct mt__store {
+    const mt__store_ops_t *ops;
 };
 
 /* Opens (creating) DIR/mortar.db, applies the pending migrations (an applied one whose
  * checksum changed is MT_EFORMAT with err saying which). */
-int mt_store_open_sqlite(const char *dir, mt_store_t **out, char *err, size_t errlen);
+int mt__store_open_sqlite(const char *dir, mt__store_t **out, char *err, size_t errlen);
 
 /* The same with an explicit migration list (tests): names "V<n>__<what>.sql", in order. */
 typedef struct mt__migration {
@@ -186,9 +186,9 @@ typedef struct mt__migration {
 extern const mt__migration_t mt__migrations[]; /* embedded src/server/migrations/ */
 extern const size_t mt__nmigrations;
 int mt__store_open_sqlite_with(const char *dir, const mt__migration_t *m, size_t n,
-                               mt_store_t **out, char *err, size_t errlen);
+                               mt__store_t **out, char *err, size_t errlen);
 
-void mt_store_rows_dispose(mt_store_rows_t *r);
+void mt__store_rows_dispose(mt__store_rows_t *r);
 
 /* Helpers shared by the server files (util.c). */
 void mt__uuid7(char out[37]);

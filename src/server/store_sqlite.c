@@ -24,13 +24,13 @@ typedef struct sq_conn {
 } sq_conn_t;
 
 typedef struct sq_store {
-    mt_store_t base;
+    mt__store_t base;
     sq_conn_t w;
     sq_conn_t r[SQ_READERS];
     unsigned next_r;
 } sq_store_t;
 
-static const mt_store_ops_t sq_ops;
+static const mt__store_ops_t sq_ops;
 
 #define SQ(s) ((sq_store_t *)(s))
 
@@ -38,33 +38,33 @@ static const mt_store_ops_t sq_ops;
 
 static void sq_log(sqlite3 *db, const char *what)
 {
-    mt_log(MT_LOG_ERROR, "store error", "op", what, "error", sqlite3_errmsg(db), NULL);
+    mt__log(MT_LOG_ERROR, "store error", "op", what, "error", sqlite3_errmsg(db), NULL);
 }
 
 static int sq_exec(sqlite3 *db, const char *sql)
 {
     char *e = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &e) != SQLITE_OK) {
-        mt_log(MT_LOG_ERROR, "store error", "sql", sql, "error", e ? e : "?", NULL);
+        mt__log(MT_LOG_ERROR, "store error", "sql", sql, "error", e ? e : "?", NULL);
         sqlite3_free(e);
         return MT_ESYS;
     }
     return MT_OK;
 }
 
-static sqlite3 *sq_wlock(mt_store_t *s)
+static sqlite3 *sq_wlock(mt__store_t *s)
 {
     pthread_mutex_lock(&SQ(s)->w.mu);
     return SQ(s)->w.db;
 }
 
-static void sq_wunlock(mt_store_t *s)
+static void sq_wunlock(mt__store_t *s)
 {
     pthread_mutex_unlock(&SQ(s)->w.mu);
 }
 
 /* A free reader connection (or the next one, waited for). */
-static sq_conn_t *sq_rlock(mt_store_t *s)
+static sq_conn_t *sq_rlock(mt__store_t *s)
 {
     sq_store_t *q = SQ(s);
     for (int i = 0; i < SQ_READERS; i++)
@@ -238,7 +238,7 @@ static json_t *sq_page(json_t *rows, size_t limit)
     return json_pack("{s:o,s:o}", "items", rows, "next_cursor", next);
 }
 
-static const char *sq_cursor(const mt_store_page_t *pg)
+static const char *sq_cursor(const mt__store_page_t *pg)
 {
     /* ids are hex and '-': anything else sorts after every id, so it just ends the list */
     return pg->cursor ? pg->cursor : "~";
@@ -365,7 +365,7 @@ static int sq_migrate(sqlite3 *db, const mt__migration_t *m, size_t n, char *err
             snprintf(err, errlen, "migration %s: cannot commit: %s", m[i].name, sqlite3_errmsg(db));
             return MT_ESYS;
         }
-        mt_log(MT_LOG_INFO, "migration applied", "name", m[i].name, NULL);
+        mt__log(MT_LOG_INFO, "migration applied", "name", m[i].name, NULL);
     }
     return MT_OK;
 }
@@ -394,7 +394,7 @@ static int sq_open_conn(const char *path, sqlite3 **out, char *err, size_t errle
     return MT_OK;
 }
 
-static void sq_close(mt_store_t *s)
+static void sq_close(mt__store_t *s)
 {
     if (s == NULL)
         return;
@@ -411,7 +411,7 @@ static void sq_close(mt_store_t *s)
 }
 
 int mt__store_open_sqlite_with(const char *dir, const mt__migration_t *m, size_t n,
-                               mt_store_t **out, char *err, size_t errlen)
+                               mt__store_t **out, char *err, size_t errlen)
 {
     /* like mkdir -p: the parents too */
     char tmp[4096];
@@ -448,12 +448,12 @@ int mt__store_open_sqlite_with(const char *dir, const mt__migration_t *m, size_t
     return MT_OK;
 }
 
-int mt_store_open_sqlite(const char *dir, mt_store_t **out, char *err, size_t errlen)
+int mt__store_open_sqlite(const char *dir, mt__store_t **out, char *err, size_t errlen)
 {
     return mt__store_open_sqlite_with(dir, mt__migrations, mt__nmigrations, out, err, errlen);
 }
 
-static int sq_ping(mt_store_t *s)
+static int sq_ping(mt__store_t *s)
 {
     sq_conn_t *c = sq_rlock(s);
     int rc = sq_one(c->db, sq_prep(c->db, "SELECT count(*) AS n FROM schema_history", NULL), NULL);
@@ -463,7 +463,7 @@ static int sq_ping(mt_store_t *s)
 
 /* ---- reads through the pool ------------------------------------------------------------- */
 
-static int sq_read_one(mt_store_t *s, json_t **out, const char *sql, const char *fmt, ...)
+static int sq_read_one(mt__store_t *s, json_t **out, const char *sql, const char *fmt, ...)
 {
     /* fmt here is only "s" or "ss" */
     va_list ap;
@@ -479,7 +479,7 @@ static int sq_read_one(mt_store_t *s, json_t **out, const char *sql, const char 
 
 /* ---- tokens ----------------------------------------------------------------------------- */
 
-static int sq_token_create(mt_store_t *s, const char *name, const char *role, const char *hash,
+static int sq_token_create(mt__store_t *s, const char *name, const char *role, const char *hash,
                            json_t **out)
 {
     char id[37], now[32];
@@ -497,7 +497,7 @@ static int sq_token_create(mt_store_t *s, const char *name, const char *role, co
     return rc;
 }
 
-static int sq_token_lookup(mt_store_t *s, const char *hash, char *id, char *role)
+static int sq_token_lookup(mt__store_t *s, const char *hash, char *id, char *role)
 {
     json_t *row = NULL;
     int rc = sq_read_one(s, &row, "SELECT id, role FROM tokens WHERE hash = ?", "s", hash);
@@ -511,7 +511,7 @@ static int sq_token_lookup(mt_store_t *s, const char *hash, char *id, char *role
 
 /* One page of a keyset-paged list: sql takes the cursor (?1) and the limit (?2) and reads
  * newest first; one row more than the page says whether there is a next one. */
-static int sq_list_page(mt_store_t *s, const char *sql, const mt_store_page_t *pg, json_t **out)
+static int sq_list_page(mt__store_t *s, const char *sql, const mt__store_page_t *pg, json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
     json_t *rows = NULL;
@@ -522,7 +522,7 @@ static int sq_list_page(mt_store_t *s, const char *sql, const mt_store_page_t *p
     return rc;
 }
 
-static int sq_token_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
+static int sq_token_list(mt__store_t *s, const mt__store_page_t *pg, json_t **out)
 {
     return sq_list_page(s,
                         "SELECT id, name, role, created_at FROM tokens WHERE id < ? "
@@ -530,7 +530,7 @@ static int sq_token_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
                         pg, out);
 }
 
-static int sq_delete_by_id(mt_store_t *s, const char *sql, const char *id)
+static int sq_delete_by_id(mt__store_t *s, const char *sql, const char *id)
 {
     sqlite3 *db = sq_wlock(s);
     int rc = sq_run(db, sq_prep(db, sql, "s", id));
@@ -540,14 +540,14 @@ static int sq_delete_by_id(mt_store_t *s, const char *sql, const char *id)
     return rc;
 }
 
-static int sq_token_delete(mt_store_t *s, const char *id)
+static int sq_token_delete(mt__store_t *s, const char *id)
 {
     return sq_delete_by_id(s, "DELETE FROM tokens WHERE id = ?", id);
 }
 
 /* ---- idempotency ------------------------------------------------------------------------- */
 
-static int sq_idem_get(mt_store_t *s, const char *scope, const char *key, char **req_hash,
+static int sq_idem_get(mt__store_t *s, const char *scope, const char *key, char **req_hash,
                        int *status, char **ctype, char **body)
 {
     sq_conn_t *c = sq_rlock(s);
@@ -573,7 +573,7 @@ static int sq_idem_get(mt_store_t *s, const char *scope, const char *key, char *
     return rc;
 }
 
-static int sq_idem_put(mt_store_t *s, const char *scope, const char *key, const char *req_hash,
+static int sq_idem_put(mt__store_t *s, const char *scope, const char *key, const char *req_hash,
                        int status, const char *ctype, const char *body)
 {
     int64_t now = mt__now_ms() / 1000;
@@ -632,7 +632,7 @@ static json_t *sq_tol(const json_t *body)
 
 /* Creates (update_id NULL) or updates a test: the row, a version row and the event, in one
  * transaction. */
-static int sq_test_write(mt_store_t *s, const char *update_id, const json_t *body, json_t **out)
+static int sq_test_write(mt__store_t *s, const char *update_id, const json_t *body, json_t **out)
 {
     char id[37], now[32];
     if (update_id)
@@ -679,28 +679,28 @@ static int sq_test_write(mt_store_t *s, const char *update_id, const json_t *bod
     return rc;
 }
 
-static int sq_test_create(mt_store_t *s, const json_t *body, json_t **out)
+static int sq_test_create(mt__store_t *s, const json_t *body, json_t **out)
 {
     return sq_test_write(s, NULL, body, out);
 }
 
-static int sq_test_update(mt_store_t *s, const char *id, const json_t *body, json_t **out)
+static int sq_test_update(mt__store_t *s, const char *id, const json_t *body, json_t **out)
 {
     return sq_test_write(s, id, body, out);
 }
 
-static int sq_test_get(mt_store_t *s, const char *id, json_t **out)
+static int sq_test_get(mt__store_t *s, const char *id, json_t **out)
 {
     return sq_read_one(s, out, SQ_TEST_COLS "WHERE id = ? AND deleted = 0", "s", id);
 }
 
-static int sq_test_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
+static int sq_test_list(mt__store_t *s, const mt__store_page_t *pg, json_t **out)
 {
     return sq_list_page(s, SQ_TEST_COLS "WHERE deleted = 0 AND id < ? ORDER BY id DESC LIMIT ?", pg,
                         out);
 }
 
-static int sq_test_versions(mt_store_t *s, const char *id, json_t **out)
+static int sq_test_versions(mt__store_t *s, const char *id, json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
     int rc = sq_one(
@@ -719,7 +719,7 @@ static int sq_test_versions(mt_store_t *s, const char *id, json_t **out)
     return rc;
 }
 
-static int sq_test_delete(mt_store_t *s, const char *id)
+static int sq_test_delete(mt__store_t *s, const char *id)
 {
     /* soft delete: the name is freed (renamed) so a new test may take it; runs keep test_id */
     sqlite3 *db = sq_wlock(s);
@@ -743,7 +743,7 @@ static int sq_is_final(const char *st)
     return st && strcmp(st, "queued") != 0 && strcmp(st, "running") != 0;
 }
 
-static int sq_test_set_baseline(mt_store_t *s, const char *id, const char *run_id, json_t **out,
+static int sq_test_set_baseline(mt__store_t *s, const char *id, const char *run_id, json_t **out,
                                 char *err, size_t errlen)
 {
     sqlite3 *db = sq_wlock(s);
@@ -782,7 +782,7 @@ static int sq_test_set_baseline(mt_store_t *s, const char *id, const char *run_i
     return rc;
 }
 
-static int sq_test_trend(mt_store_t *s, const char *id, size_t limit, json_t **out)
+static int sq_test_trend(mt__store_t *s, const char *id, size_t limit, json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
     int rc = sq_one(c->db, sq_prep(c->db, "SELECT id FROM tests WHERE id = ?", "s", id), NULL);
@@ -868,7 +868,7 @@ static int sq_run_insert(sqlite3 *db, const char *test_id, const json_t *config,
     return rc;
 }
 
-static int sq_run_create(mt_store_t *s, const char *test_id, const json_t *config,
+static int sq_run_create(mt__store_t *s, const char *test_id, const json_t *config,
                          const json_t *labels, const char *schedule_id, json_t **out)
 {
     sqlite3 *db = sq_wlock(s);
@@ -885,13 +885,13 @@ static int sq_run_create(mt_store_t *s, const char *test_id, const json_t *confi
     return rc;
 }
 
-static int sq_run_get(mt_store_t *s, const char *id, json_t **out)
+static int sq_run_get(mt__store_t *s, const char *id, json_t **out)
 {
     return sq_read_one(s, out, SQ_RUN_COLS "WHERE id = ?", "s", id);
 }
 
-static int sq_run_list(mt_store_t *s, const char *state, const char *test_id,
-                       const mt_store_page_t *pg, json_t **out)
+static int sq_run_list(mt__store_t *s, const char *state, const char *test_id,
+                       const mt__store_page_t *pg, json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
     json_t *rows = NULL;
@@ -907,7 +907,7 @@ static int sq_run_list(mt_store_t *s, const char *state, const char *test_id,
     return rc;
 }
 
-static int sq_run_next_queued(mt_store_t *s, json_t **out)
+static int sq_run_next_queued(mt__store_t *s, json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
     int rc = sq_one(
@@ -916,7 +916,7 @@ static int sq_run_next_queued(mt_store_t *s, json_t **out)
     return rc;
 }
 
-static int sq_run_queued_reason(mt_store_t *s, const char *id, const char *reason, int *changed)
+static int sq_run_queued_reason(mt__store_t *s, const char *id, const char *reason, int *changed)
 {
     sqlite3 *db = sq_wlock(s);
     int rc = sq_run(db, sq_prep(db,
@@ -928,7 +928,7 @@ static int sq_run_queued_reason(mt_store_t *s, const char *id, const char *reaso
     return rc;
 }
 
-static int sq_run_start(mt_store_t *s, const char *id, const char *agent, json_t **out)
+static int sq_run_start(mt__store_t *s, const char *id, const char *agent, json_t **out)
 {
     char now[32];
     mt__rfc3339(mt__now_ms(), now);
@@ -996,7 +996,7 @@ static int sq_finish_db(sqlite3 *db, const char *id, const char *state, const ch
     return rc;
 }
 
-static int sq_run_finish(mt_store_t *s, const char *id, const char *state, const char *reason,
+static int sq_run_finish(mt__store_t *s, const char *id, const char *state, const char *reason,
                          const char *summary_json, const char *verdicts_json, json_t **out)
 {
     sqlite3 *db = sq_wlock(s);
@@ -1008,8 +1008,8 @@ static int sq_run_finish(mt_store_t *s, const char *id, const char *state, const
     return rc;
 }
 
-static int sq_run_append_second(mt_store_t *s, const char *run_id, uint32_t second,
-                                const mt_agg_row_t *rows, size_t n)
+static int sq_run_append_second(mt__store_t *s, const char *run_id, uint32_t second,
+                                const mt__agg_row_t *rows, size_t n)
 {
     sqlite3 *db = sq_wlock(s);
     int rc = sq_begin(db);
@@ -1053,7 +1053,7 @@ static int sq_run_append_second(mt_store_t *s, const char *run_id, uint32_t seco
     return rc;
 }
 
-void mt_store_rows_dispose(mt_store_rows_t *r)
+void mt__store_rows_dispose(mt__store_rows_t *r)
 {
     for (size_t i = 0; i < r->n; i++) {
         free((char *)r->rows[i].tag);
@@ -1072,8 +1072,8 @@ static char *sq_col_dup(sqlite3_stmt *st, int i)
     return strdup(v ? v : "");
 }
 
-static int sq_run_rows(mt_store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
-                       mt_store_rows_t *out)
+static int sq_run_rows(mt__store_t *s, const char *run_id, const char *tag, int64_t from,
+                       int64_t to, mt__store_rows_t *out)
 {
     memset(out, 0, sizeof *out);
     sq_conn_t *c = sq_rlock(s);
@@ -1087,7 +1087,7 @@ static int sq_run_rows(mt_store_t *s, const char *run_id, const char *tag, int64
     while (rc == MT_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
         if (out->n == cap) {
             cap = cap ? cap * 2 : 64;
-            mt_agg_row_t *nr = realloc(out->rows, cap * sizeof *nr);
+            mt__agg_row_t *nr = realloc(out->rows, cap * sizeof *nr);
             uint32_t *ns = nr ? realloc(out->second, cap * sizeof *ns) : NULL;
             if (nr)
                 out->rows = nr;
@@ -1099,8 +1099,8 @@ static int sq_run_rows(mt_store_t *s, const char *run_id, const char *tag, int64
             }
         }
         out->second[out->n] = (uint32_t)sqlite3_column_int64(st, 0);
-        out->rows[out->n] = (mt_agg_row_t){sq_col_dup(st, 1), sq_col_dup(st, 2), sq_col_dup(st, 3),
-                                           sq_col_dup(st, 4)};
+        out->rows[out->n] = (mt__agg_row_t){sq_col_dup(st, 1), sq_col_dup(st, 2), sq_col_dup(st, 3),
+                                            sq_col_dup(st, 4)};
         out->n++;
     }
     if (rc == MT_OK && r != SQLITE_DONE) {
@@ -1110,11 +1110,11 @@ static int sq_run_rows(mt_store_t *s, const char *run_id, const char *tag, int64
     sqlite3_finalize(st);
     pthread_mutex_unlock(&c->mu);
     if (rc != MT_OK)
-        mt_store_rows_dispose(out);
+        mt__store_rows_dispose(out);
     return rc;
 }
 
-static int sq_run_series(mt_store_t *s, const char *run_id, const char *tag, int64_t from,
+static int sq_run_series(mt__store_t *s, const char *run_id, const char *tag, int64_t from,
                          int64_t to, char **json, size_t *len)
 {
     sq_conn_t *c = sq_rlock(s);
@@ -1149,7 +1149,7 @@ static int sq_run_series(mt_store_t *s, const char *run_id, const char *tag, int
     return rc;
 }
 
-static int sq_run_set_summary(mt_store_t *s, const char *id, const char *summary_json)
+static int sq_run_set_summary(mt__store_t *s, const char *id, const char *summary_json)
 {
     sqlite3 *db = sq_wlock(s);
     int rc = sq_run(
@@ -1160,7 +1160,7 @@ static int sq_run_set_summary(mt_store_t *s, const char *id, const char *summary
     return rc;
 }
 
-static int sq_run_recover(mt_store_t *s, const char *reason, size_t *n)
+static int sq_run_recover(mt__store_t *s, const char *reason, size_t *n)
 {
     sqlite3 *db = sq_wlock(s);
     json_t *ids = NULL;
@@ -1186,7 +1186,7 @@ static int sq_run_recover(mt_store_t *s, const char *reason, size_t *n)
     return rc;
 }
 
-static int sq_run_counts(mt_store_t *s, json_t **out, int64_t *outbox_pending)
+static int sq_run_counts(mt__store_t *s, json_t **out, int64_t *outbox_pending)
 {
     sq_conn_t *c = sq_rlock(s);
     json_t *rows = NULL, *p = NULL;
@@ -1226,7 +1226,7 @@ static int sq_run_agent_state_ok(const char *st)
     return 0;
 }
 
-static int sq_run_agent_put(mt_store_t *s, const char *run_id, const mt_store_run_agent_t *a)
+static int sq_run_agent_put(mt__store_t *s, const char *run_id, const mt__store_run_agent_t *a)
 {
     if (a == NULL || a->name == NULL || (a->state && !sq_run_agent_state_ok(a->state)))
         return MT_EINVAL;
@@ -1265,7 +1265,7 @@ static int sq_run_agent_put(mt_store_t *s, const char *run_id, const mt_store_ru
     return rc;
 }
 
-static int sq_run_agents_list(mt_store_t *s, const char *run_id, json_t **out)
+static int sq_run_agents_list(mt__store_t *s, const char *run_id, json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
     json_t *row = NULL;
@@ -1283,7 +1283,7 @@ static int sq_run_agents_list(mt_store_t *s, const char *run_id, json_t **out)
 
 /* ---- agents ----------------------------------------------------------------------------- */
 
-static int sq_agent_heartbeat(mt_store_t *s, const char *name, const char *labels_json,
+static int sq_agent_heartbeat(mt__store_t *s, const char *name, const char *labels_json,
                               int capacity, int active, const char *version, const char *state,
                               int64_t now_ms)
 {
@@ -1301,7 +1301,7 @@ static int sq_agent_heartbeat(mt_store_t *s, const char *name, const char *label
     return rc;
 }
 
-static int sq_agent_list(mt_store_t *s, int64_t now_ms, json_t **out)
+static int sq_agent_list(mt__store_t *s, int64_t now_ms, json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
     json_t *rows = NULL;
@@ -1340,7 +1340,7 @@ static int sq_sched_check_test(sqlite3 *db, const json_t *body)
     return rc == MT_ENOTFOUND ? MT_EINVAL : rc;
 }
 
-static int sq_sched_create(mt_store_t *s, const json_t *body, int64_t next_fire_at, json_t **out)
+static int sq_sched_create(mt__store_t *s, const json_t *body, int64_t next_fire_at, json_t **out)
 {
     char id[37], now[32];
     mt__uuid7(id);
@@ -1361,7 +1361,7 @@ static int sq_sched_create(mt_store_t *s, const json_t *body, int64_t next_fire_
     return rc;
 }
 
-static int sq_sched_update(mt_store_t *s, const char *id, const json_t *body, int64_t next_fire_at,
+static int sq_sched_update(mt__store_t *s, const char *id, const json_t *body, int64_t next_fire_at,
                            json_t **out)
 {
     char now[32];
@@ -1384,25 +1384,25 @@ static int sq_sched_update(mt_store_t *s, const char *id, const json_t *body, in
     return rc;
 }
 
-static int sq_sched_get(mt_store_t *s, const char *id, json_t **out)
+static int sq_sched_get(mt__store_t *s, const char *id, json_t **out)
 {
     return sq_read_one(s, out, SQ_SCHED_COLS "WHERE id = ?", "s", id);
 }
 
-static int sq_sched_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
+static int sq_sched_list(mt__store_t *s, const mt__store_page_t *pg, json_t **out)
 {
     return sq_list_page(s, SQ_SCHED_COLS "WHERE id < ? ORDER BY id DESC LIMIT ?", pg, out);
 }
 
-static int sq_sched_delete(mt_store_t *s, const char *id)
+static int sq_sched_delete(mt__store_t *s, const char *id)
 {
     return sq_delete_by_id(s, "DELETE FROM schedules WHERE id = ?", id);
 }
 
 /* The scheduler's callbacks (scheduler.h); ud = the store. */
-static int sq_sc_list(void *ud, mt_sched_entry_t **out, size_t *n)
+static int sq_sc_list(void *ud, mt__sched_entry_t **out, size_t *n)
 {
-    mt_store_t *s = ud;
+    mt__store_t *s = ud;
     sq_conn_t *c = sq_rlock(s);
     json_t *rows = NULL;
     int rc = sq_all(c->db,
@@ -1416,7 +1416,7 @@ static int sq_sc_list(void *ud, mt_sched_entry_t **out, size_t *n)
     if (rc != MT_OK)
         return rc;
     size_t k = json_array_size(rows);
-    mt_sched_entry_t *e = calloc(k ? k : 1, sizeof *e);
+    mt__sched_entry_t *e = calloc(k ? k : 1, sizeof *e);
     if (e == NULL) {
         json_decref(rows);
         return MT_ENOMEM;
@@ -1435,7 +1435,7 @@ static int sq_sc_list(void *ud, mt_sched_entry_t **out, size_t *n)
     return MT_OK;
 }
 
-static void sq_sc_free(void *ud, mt_sched_entry_t *e, size_t n)
+static void sq_sc_free(void *ud, mt__sched_entry_t *e, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free((char *)e[i].id);
@@ -1448,7 +1448,7 @@ static void sq_sc_free(void *ud, mt_sched_entry_t *e, size_t n)
 
 static int sq_sc_has_active(void *ud, const char *schedule_id)
 {
-    mt_store_t *s = ud;
+    mt__store_t *s = ud;
     json_t *row = NULL;
     int rc = sq_read_one(s, &row,
                          "SELECT id FROM runs WHERE schedule_id = ? AND state IN "
@@ -1477,7 +1477,7 @@ static int sq_sc_fire_event(sqlite3 *db, const char *type, const char *schedule_
 
 static int sq_sc_enqueue(void *ud, const char *schedule_id, const char *test_id, int64_t fire_at)
 {
-    mt_store_t *s = ud;
+    mt__store_t *s = ud;
     sqlite3 *db = sq_wlock(s);
     int rc = sq_begin(db);
     json_t *run = NULL;
@@ -1495,7 +1495,7 @@ static int sq_sc_enqueue(void *ud, const char *schedule_id, const char *test_id,
 
 static int sq_sc_skipped(void *ud, const char *schedule_id, int64_t fire_at)
 {
-    mt_store_t *s = ud;
+    mt__store_t *s = ud;
     sqlite3 *db = sq_wlock(s);
     json_t *row = NULL;
     int rc = sq_one(db, sq_prep(db, "SELECT test_id FROM schedules WHERE id = ?", "s", schedule_id),
@@ -1514,7 +1514,7 @@ static int sq_sc_skipped(void *ud, const char *schedule_id, int64_t fire_at)
 
 static int sq_sc_set_next(void *ud, const char *schedule_id, int64_t next)
 {
-    mt_store_t *s = ud;
+    mt__store_t *s = ud;
     sqlite3 *db = sq_wlock(s);
     int rc = sq_run(db, sq_prep(db, "UPDATE schedules SET next_fire_at = ? WHERE id = ?", "is",
                                 next, schedule_id));
@@ -1522,7 +1522,7 @@ static int sq_sc_set_next(void *ud, const char *schedule_id, int64_t next)
     return rc;
 }
 
-static const mt_scheduler_ops_t sq_sched_ops = {
+static const mt__scheduler_ops_t sq_sched_ops = {
     .list = sq_sc_list,
     .free_entries = sq_sc_free,
     .has_active = sq_sc_has_active,
@@ -1533,7 +1533,7 @@ static const mt_scheduler_ops_t sq_sched_ops = {
 
 /* ---- webhooks and the relay ------------------------------------------------------------- */
 
-static int sq_webhook_create(mt_store_t *s, const char *url, const char *secret,
+static int sq_webhook_create(mt__store_t *s, const char *url, const char *secret,
                              const json_t *events, json_t **out)
 {
     char id[37], now[32];
@@ -1553,7 +1553,7 @@ static int sq_webhook_create(mt_store_t *s, const char *url, const char *secret,
     return rc;
 }
 
-static int sq_webhook_list(mt_store_t *s, const mt_store_page_t *pg, json_t **out)
+static int sq_webhook_list(mt__store_t *s, const mt__store_page_t *pg, json_t **out)
 {
     return sq_list_page(s,
                         "SELECT id, url, events_json, created_at FROM webhooks WHERE id < ? "
@@ -1561,12 +1561,12 @@ static int sq_webhook_list(mt_store_t *s, const mt_store_page_t *pg, json_t **ou
                         pg, out);
 }
 
-static int sq_webhook_delete(mt_store_t *s, const char *id)
+static int sq_webhook_delete(mt__store_t *s, const char *id)
 {
     return sq_delete_by_id(s, "DELETE FROM webhooks WHERE id = ?", id);
 }
 
-static int sq_webhook_deliveries(mt_store_t *s, const char *id, const mt_store_page_t *pg,
+static int sq_webhook_deliveries(mt__store_t *s, const char *id, const mt__store_page_t *pg,
                                  json_t **out)
 {
     sq_conn_t *c = sq_rlock(s);
@@ -1588,9 +1588,9 @@ static int sq_webhook_deliveries(mt_store_t *s, const char *id, const mt_store_p
     return rc;
 }
 
-static int sq_rl_due(void *ud, int64_t now, size_t max, mt_delivery_t **out, size_t *n)
+static int sq_rl_due(void *ud, int64_t now, size_t max, mt__delivery_t **out, size_t *n)
 {
-    mt_store_t *s = ud;
+    mt__store_t *s = ud;
     sq_conn_t *c = sq_rlock(s);
     json_t *rows = NULL;
     int rc = sq_all(c->db,
@@ -1606,7 +1606,7 @@ static int sq_rl_due(void *ud, int64_t now, size_t max, mt_delivery_t **out, siz
     if (rc != MT_OK)
         return rc;
     size_t k = json_array_size(rows);
-    mt_delivery_t *d = calloc(k ? k : 1, sizeof *d);
+    mt__delivery_t *d = calloc(k ? k : 1, sizeof *d);
     if (d == NULL) {
         json_decref(rows);
         return MT_ENOMEM;
@@ -1627,7 +1627,7 @@ static int sq_rl_due(void *ud, int64_t now, size_t max, mt_delivery_t **out, siz
     return MT_OK;
 }
 
-static void sq_rl_free(void *ud, mt_delivery_t *d, size_t n)
+static void sq_rl_free(void *ud, mt__delivery_t *d, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free((char *)d[i].id);
@@ -1643,7 +1643,7 @@ static void sq_rl_free(void *ud, mt_delivery_t *d, size_t n)
 static int sq_rl_record(void *ud, const char *delivery_id, int ok, int status, const char *error,
                         int64_t next_attempt_at)
 {
-    mt_store_t *s = ud;
+    mt__store_t *s = ud;
     char now[32];
     mt__rfc3339(mt__now_ms(), now);
     const char *state = ok ? "delivered" : next_attempt_at ? "pending" : "failed";
@@ -1660,13 +1660,13 @@ static int sq_rl_record(void *ud, const char *delivery_id, int ok, int status, c
     return rc;
 }
 
-static const mt_relay_ops_t sq_relay_ops = {
+static const mt__relay_ops_t sq_relay_ops = {
     .due = sq_rl_due,
     .free_due = sq_rl_free,
     .record = sq_rl_record,
 };
 
-static const mt_store_ops_t sq_ops = {
+static const mt__store_ops_t sq_ops = {
     .name = "sqlite",
     .close = sq_close,
     .ping = sq_ping,

@@ -20,7 +20,7 @@
 #define HOOK_TIMEOUT_MS   10000L
 #define HOOK_PASS_MAX     64 /* deliveries per pass */
 
-void mt_webhook_sign(const char *secret, int64_t ts, const char *body, char *out, size_t n)
+void mt__webhook_sign(const char *secret, int64_t ts, const char *body, char *out, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char mac[EVP_MAX_MD_SIZE];
@@ -61,7 +61,7 @@ void mt_webhook_sign(const char *secret, int64_t ts, const char *body, char *out
     out[7 + 2 * maclen] = '\0';
 }
 
-int64_t mt_webhook_backoff(int attempt)
+int64_t mt__webhook_backoff(int attempt)
 {
     if (attempt < 1)
         return 0;
@@ -110,7 +110,7 @@ static int hook_header(struct curl_slist **h, const char *name, const char *valu
 
 /* One delivery attempt of a pass. */
 typedef struct hook_job {
-    const mt_delivery_t *d;
+    const mt__delivery_t *d;
     CURL *curl;
     struct curl_slist *h;
     char cerr[CURL_ERROR_SIZE];
@@ -122,7 +122,7 @@ typedef struct hook_job {
 /* Sets up job->curl for the POST, or settles the job (result -1/0) when it cannot start. */
 static void hook_prepare(hook_job_t *j, int64_t now)
 {
-    const mt_delivery_t *d = j->d;
+    const mt__delivery_t *d = j->d;
     char sig[80], ts[24];
     int rc;
 
@@ -132,7 +132,7 @@ static void hook_prepare(hook_job_t *j, int64_t now)
         return;
     }
     snprintf(ts, sizeof ts, "%lld", (long long)now);
-    mt_webhook_sign(d->secret, now, d->body, sig, sizeof sig);
+    mt__webhook_sign(d->secret, now, d->body, sig, sizeof sig);
     if ((rc = hook_header(&j->h, "Content-Type", "application/json")) < 0 ||
         (rc = hook_header(&j->h, "User-Agent", "mortar/" MT_VERSION)) < 0 ||
         (rc = hook_header(&j->h, "X-Mortar-Event", d->event_type ? d->event_type : "")) < 0 ||
@@ -239,9 +239,9 @@ static int hook_run(hook_job_t *jobs, size_t n)
     return rc;
 }
 
-int mt_relay_pass(const mt_relay_ops_t *ops, void *ud, int64_t now)
+int mt__relay_pass(const mt__relay_ops_t *ops, void *ud, int64_t now)
 {
-    mt_delivery_t *d = NULL;
+    mt__delivery_t *d = NULL;
     hook_job_t *jobs = NULL;
     size_t n = 0, n_run = 0;
     int rc, done = 0;
@@ -268,27 +268,27 @@ int mt_relay_pass(const mt_relay_ops_t *ops, void *ud, int64_t now)
         hook_prepare(&jobs[i], now);
     }
     if ((rc = hook_run(jobs, n_run)) < 0)
-        mt_log(MT_LOG_ERROR, "webhook: the transfer loop failed", "error", mt_strerror(rc), NULL);
+        mt__log(MT_LOG_ERROR, "webhook: the transfer loop failed", "error", mt_strerror(rc), NULL);
     for (size_t i = 0; i < n_run; i++) {
         hook_job_t *j = &jobs[i];
         int64_t next = 0;
         int made = (d[i].attempt < 0 ? 0 : d[i].attempt) + 1;
 
         if (j->result == 0 && made < HOOK_MAX_ATTEMPTS)
-            next = now + mt_webhook_backoff(made);
+            next = now + mt__webhook_backoff(made);
         if (j->result != 1) {
             char a[16], s[16];
             snprintf(a, sizeof a, "%d", made);
             snprintf(s, sizeof s, "%ld", j->status);
-            mt_log(next ? MT_LOG_WARN : MT_LOG_ERROR,
-                   next ? "webhook delivery failed, will retry" : "webhook delivery failed",
-                   "delivery", d[i].id, "event", d[i].event_id ? d[i].event_id : "", "attempt", a,
-                   "status", s, "error", j->err, NULL);
+            mt__log(next ? MT_LOG_WARN : MT_LOG_ERROR,
+                    next ? "webhook delivery failed, will retry" : "webhook delivery failed",
+                    "delivery", d[i].id, "event", d[i].event_id ? d[i].event_id : "", "attempt", a,
+                    "status", s, "error", j->err, NULL);
         }
         if ((rc = ops->record(ud, d[i].id, j->result == 1, (int)j->status,
                               j->result == 1 ? NULL : j->err, next)) < 0)
-            mt_log(MT_LOG_ERROR, "webhook: recording a delivery attempt failed", "delivery",
-                   d[i].id, "error", mt_strerror(rc), NULL);
+            mt__log(MT_LOG_ERROR, "webhook: recording a delivery attempt failed", "delivery",
+                    d[i].id, "error", mt_strerror(rc), NULL);
         done++;
     }
     rc = MT_OK;

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct mt_delivery {
+typedef struct mt__delivery {
     const char *id;
     const char *url;
     const char *secret;
@@ -21,23 +21,23 @@ typedef struct mt_delivery {
     const char *event_type;
     const char *body; /* the event JSON */
     int attempt;      /* attempts made before this one */
-} mt_delivery_t;
+} mt__delivery_t;
 
-typedef struct mt_relay_ops {
+typedef struct mt__relay_ops {
     /* Deliveries due at now (at most max); freed with free_due. */
-    int (*due)(void *ud, int64_t now, size_t max, mt_delivery_t **out, size_t *n);
-    void (*free_due)(void *ud, mt_delivery_t *d, size_t n);
+    int (*due)(void *ud, int64_t now, size_t max, mt__delivery_t **out, size_t *n);
+    void (*free_due)(void *ud, mt__delivery_t *d, size_t n);
     /* Result of one attempt: ok, the HTTP status (0 = none), an error text, and when to try
      * again (0 = never: delivered, or out of attempts). */
     int (*record)(void *ud, const char *delivery_id, int ok, int status, const char *error,
                   int64_t next_attempt_at);
-} mt_relay_ops_t;
+} mt__relay_ops_t;
 
 /* "sha256=<64 hex>" into out (at least 72 bytes). */
-void mt_webhook_sign(const char *secret, int64_t ts, const char *body, char *out, size_t n);
+void mt__webhook_sign(const char *secret, int64_t ts, const char *body, char *out, size_t n);
 /* Delay before attempt number `attempt` (1-based count of failures so far), seconds. */
-int64_t mt_webhook_backoff(int attempt);
+int64_t mt__webhook_backoff(int attempt);
 /* Makes one pass: delivers what is due at now. Returns deliveries attempted, or < 0. */
-int mt_relay_pass(const mt_relay_ops_t *ops, void *ud, int64_t now);
+int mt__relay_pass(const mt__relay_ops_t *ops, void *ud, int64_t now);
 
 #endif

@@ -16,10 +16,10 @@
     "\"autostop\":[\"http(5xx,10%,2s)\",\"quantile(99,100ms,3s,api)\"],"                           \
     "\"threshold\":[\"p(99)<100ms\",\"errors<1%;abortOnFail\"]}"
 
-static mt_bus_t *fz_bus;
-static mt_agg_t *fz_agg;
+static mt__bus_t *fz_bus;
+static mt__agg_t *fz_agg;
 
-static int fz_second(void *ud, const char *run_id, uint32_t second, const mt_agg_row_t *rows,
+static int fz_second(void *ud, const char *run_id, uint32_t second, const mt__agg_row_t *rows,
                      size_t n)
 {
     (void)ud;
@@ -31,7 +31,7 @@ static int fz_second(void *ud, const char *run_id, uint32_t second, const mt_agg
     return 0;
 }
 
-static void fz_end(void *ud, const mt_agg_end_t *e)
+static void fz_end(void *ud, const mt__agg_end_t *e)
 {
     (void)ud;
     if (e->summary_json == NULL || e->verdicts_json == NULL || e->state == NULL)
@@ -50,15 +50,15 @@ static void fz_watch(void)
     pthread_mutex_lock(&fz_agg->mu);
     bool watched = run_find(fz_agg, "r1", 2) != NULL;
     pthread_mutex_unlock(&fz_agg->mu);
-    if (!watched && mt_agg_watch(fz_agg, "r1", FZ_CONFIG, 1, err, sizeof(err)) != MT_OK)
+    if (!watched && mt__agg_watch(fz_agg, "r1", FZ_CONFIG, 1, err, sizeof(err)) != MT_OK)
         __builtin_trap();
     pthread_mutex_lock(&fz_agg->mu);
     watched = run_find(fz_agg, "r2", 2) != NULL;
     pthread_mutex_unlock(&fz_agg->mu);
     if (!watched) {
         static const char *const names[2] = {"a", "b"};
-        mt_agg_opts_t o = {.on_agent_loss = "continue"};
-        if (mt_agg_watch_agents(fz_agg, "r2", FZ_CONFIG, names, 2, &o, err, sizeof(err)) != MT_OK)
+        mt__agg_opts_t o = {.on_agent_loss = "continue"};
+        if (mt__agg_watch_agents(fz_agg, "r2", FZ_CONFIG, names, 2, &o, err, sizeof(err)) != MT_OK)
             __builtin_trap();
     }
 }
@@ -67,12 +67,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const mt_agg_sink_t sink = {fz_second, fz_end};
+    static const mt__agg_sink_t sink = {fz_second, fz_end};
     const char *subject;
 
     if (fz_agg == NULL) {
-        mt_log_init(-1, MT_LOG_ERROR); /* no log lines on every rejected input */
-        if (mt_bus_new_inproc(&fz_bus) != MT_OK || mt_agg_new(fz_bus, &sink, NULL, &fz_agg))
+        mt__log_init(-1, MT_LOG_ERROR); /* no log lines on every rejected input */
+        if (mt__bus_new_inproc(&fz_bus) != MT_OK || mt__agg_new(fz_bus, &sink, NULL, &fz_agg))
             __builtin_trap();
         mt__agg_set_clock(fz_agg, fz_clock, NULL);
     }
@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = size - 1 < sizeof(name) - 1 ? size - 1 : sizeof(name) - 1;
         memcpy(name, data + 1, n);
         name[n] = '\0';
-        int rc = mt_agg_agent_lost(fz_agg, "r2", name);
+        int rc = mt__agg_agent_lost(fz_agg, "r2", name);
         if (rc != MT_OK && rc != MT_ENOTFOUND)
             __builtin_trap();
         return 0;

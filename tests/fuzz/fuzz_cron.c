@@ -1,4 +1,4 @@
-/* libFuzzer driver for mt_cron_parse and mt_cron_next. The source is included, not linked
+/* libFuzzer driver for mt__cron_parse and mt__cron_next. The source is included, not linked
  * from mortar_server, so that libFuzzer's coverage instrumentation sees it. */
 #include "../../src/server/cron.c"
 
@@ -15,7 +15,7 @@
     } while (0)
 
 /* t matches every field of c (gmtime_r as an independent calendar). */
-static int fuzz_matches(const mt_cron_t *c, int64_t t)
+static int fuzz_matches(const mt__cron_t *c, int64_t t)
 {
     time_t tt = (time_t)t;
     struct tm tm;
@@ -30,7 +30,7 @@ static int fuzz_matches(const mt_cron_t *c, int64_t t)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     mt_parse_err_t err;
-    mt_cron_t c;
+    mt__cron_t c;
     char *text;
     int rc;
 
@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!text)
         return 0;
     memset(&err, 0, sizeof(err));
-    rc = mt_cron_parse(text, &c, &err);
+    rc = mt__cron_parse(text, &c, &err);
     if (rc == MT_OK) {
         CHECK(c.minute && c.hour && c.mday && c.month && c.wday);
         CHECK((c.minute >> 60) == 0 && (c.hour >> 24) == 0 && (c.mday & 1) == 0);
@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < size && i < 8; i++)
             after += (int64_t)data[i] * 7919 * 60 + data[i];
         for (int k = 0; k < 3; k++) {
-            int64_t t = mt_cron_next(&c, after);
+            int64_t t = mt__cron_next(&c, after);
             if (t < 0)
                 break;
             CHECK(t > after && t % 60 == 0 && t - after <= (int64_t)(5 * 365 + 2) * 86400);

@@ -36,46 +36,46 @@ static void fuzz_check_sample(const char *line, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    mt_metrics_t *m;
+    mt__metrics_t *m;
     char *text, *p, *save = NULL, *render;
     size_t len;
 
     text = fuzz_cstr(data, size, 8192);
     if (!text)
         return 0;
-    if (mt_metrics_new(&m) != MT_OK) {
+    if (mt__metrics_new(&m) != MT_OK) {
         free(text);
         return 0;
     }
-    CHECK(mt_metrics_declare(m, "g", MT_GAUGE, "a gauge") == MT_OK);
-    CHECK(mt_metrics_declare(m, "c_total", MT_COUNTER, "a counter") == MT_OK);
+    CHECK(mt__metrics_declare(m, "g", MT_GAUGE, "a gauge") == MT_OK);
+    CHECK(mt__metrics_declare(m, "c_total", MT_COUNTER, "a counter") == MT_OK);
     /* each line: an op character, then label text */
     for (p = strtok_r(text, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) {
         char lab[600];
         switch (p[0]) {
         case 's':
-            mt_metrics_set(m, "g", p + 1, (double)strlen(p));
+            mt__metrics_set(m, "g", p + 1, (double)strlen(p));
             break;
         case 'a':
-            mt_metrics_add(m, "c_total", p + 1, 1);
+            mt__metrics_add(m, "c_total", p + 1, 1);
             break;
         case 'r':
-            mt_metrics_remove(m, "g", p + 1);
+            mt__metrics_remove(m, "g", p + 1);
             break;
-        case 'l': /* a raw value through mt_metrics_labels */
-            if (mt_metrics_labels(lab, sizeof lab, "test", p + 1, "run", "r", NULL) == MT_OK) {
+        case 'l': /* a raw value through mt__metrics_labels */
+            if (mt__metrics_labels(lab, sizeof lab, "test", p + 1, "run", "r", NULL) == MT_OK) {
                 char canon[MET_MAX_LABEL];
                 CHECK(met_canon_labels(lab, canon, sizeof canon) == MT_OK);
-                mt_metrics_set(m, "g", lab, -1.5);
+                mt__metrics_set(m, "g", lab, -1.5);
             }
             break;
         default:
-            mt_metrics_declare(m, p, MT_GAUGE, p);
-            mt_metrics_set(m, p, "", 1);
+            mt__metrics_declare(m, p, MT_GAUGE, p);
+            mt__metrics_set(m, p, "", 1);
             break;
         }
     }
-    render = mt_metrics_render(m, &len);
+    render = mt__metrics_render(m, &len);
     CHECK(render && strlen(render) == len);
     for (const char *line = render; *line;) {
         const char *nl = strchr(line, '\n');
@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         q += n;
     }
     free(render);
-    mt_metrics_free(m);
+    mt__metrics_free(m);
     free(text);
     return 0;
 }

@@ -21,7 +21,7 @@
 typedef struct drv {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    mt_bus_t *bus;
+    mt__bus_t *bus;
     json_t *rows, *status, *tags;
     uint64_t sent, completed, errors, bytes_in, hist_count;
     uint32_t seconds, stop_after;
@@ -35,7 +35,7 @@ static void add_u(json_t *o, const char *k, json_int_t v)
     json_object_set_new(o, k, json_integer(json_integer_value(json_object_get(o, k)) + v));
 }
 
-static int on_second(void *ud, const char *run_id, uint32_t second, const mt_agg_row_t *rows,
+static int on_second(void *ud, const char *run_id, uint32_t second, const mt__agg_row_t *rows,
                      size_t n)
 {
     drv_t *d = ud;
@@ -64,7 +64,7 @@ static int on_second(void *ud, const char *run_id, uint32_t second, const mt_agg
     if (d->stop_after > 0 && d->seconds >= d->stop_after && !d->stop_sent) {
         char subject[96];
         snprintf(subject, sizeof(subject), "mortar.runs.%s.control", run_id);
-        mt_bus_publish(d->bus, subject, "{\"stop\":\"stopped by API\"}", 25);
+        mt__bus_publish(d->bus, subject, "{\"stop\":\"stopped by API\"}", 25);
         d->stop_sent = true;
     }
     pthread_mutex_unlock(&d->mu);
@@ -72,7 +72,7 @@ static int on_second(void *ud, const char *run_id, uint32_t second, const mt_agg
     return 0;
 }
 
-static void on_end(void *ud, const mt_agg_end_t *e)
+static void on_end(void *ud, const mt__agg_end_t *e)
 {
     drv_t *d = ud;
     json_t *rows;
@@ -103,9 +103,9 @@ static void on_heartbeat(const char *subject, const void *msg, size_t len, void 
 
 int main(int argc, char **argv)
 {
-    static const mt_agg_sink_t sink = {on_second, on_end};
-    mt_agent_t *agents[16] = {0};
-    mt_agg_t *agg = NULL;
+    static const mt__agg_sink_t sink = {on_second, on_end};
+    mt__agent_t *agents[16] = {0};
+    mt__agg_t *agg = NULL;
     drv_t d;
     char err[512];
     int nagents = argc > 2 ? atoi(argv[2]) : 1, code = 1;
@@ -121,33 +121,33 @@ int main(int argc, char **argv)
     d.status = json_object();
     d.tags = json_object();
     d.stop_after = argc > 3 ? (uint32_t)atoi(argv[3]) : 0;
-    if (mt_agent_check_config(argv[1], err, sizeof(err)) != MT_OK) {
+    if (mt__agent_check_config(argv[1], err, sizeof(err)) != MT_OK) {
         fprintf(stderr, "bad config: %s\n", err);
         json_decref(d.status);
         json_decref(d.tags);
         return 2;
     }
-    if (mt_bus_new_inproc(&d.bus) != MT_OK ||
-        mt_bus_subscribe(d.bus, "mortar.agents.", on_heartbeat, &d) != MT_OK ||
-        mt_agg_new(d.bus, &sink, &d, &agg) != MT_OK) {
+    if (mt__bus_new_inproc(&d.bus) != MT_OK ||
+        mt__bus_subscribe(d.bus, "mortar.agents.", on_heartbeat, &d) != MT_OK ||
+        mt__agg_new(d.bus, &sink, &d, &agg) != MT_OK) {
         fprintf(stderr, "setup failed\n");
         return 1;
     }
-    if (mt_agg_watch(agg, "run1", argv[1], (unsigned)nagents, err, sizeof(err)) != MT_OK) {
+    if (mt__agg_watch(agg, "run1", argv[1], (unsigned)nagents, err, sizeof(err)) != MT_OK) {
         fprintf(stderr, "watch: %s\n", err);
         return 2;
     }
     for (int i = 0; i < nagents; i++) {
         char name[16];
-        mt_agent_info_t info = {name, "{\"zone\":\"test\"}", 1, NULL};
+        mt__agent_info_t info = {name, "{\"zone\":\"test\"}", 1, NULL};
         snprintf(name, sizeof(name), "agent%d", i);
-        if (mt_agent_new(&info, d.bus, &agents[i]) != MT_OK) {
+        if (mt__agent_new(&info, d.bus, &agents[i]) != MT_OK) {
             fprintf(stderr, "agent %d: cannot start\n", i);
             return 1;
         }
     }
     for (int i = 0; i < nagents; i++)
-        if (mt_agent_start(agents[i], "run1", argv[1], err, sizeof(err)) != MT_OK) {
+        if (mt__agent_start(agents[i], "run1", argv[1], err, sizeof(err)) != MT_OK) {
             fprintf(stderr, "start: %s\n", err);
             return 2;
         }
@@ -167,10 +167,10 @@ int main(int argc, char **argv)
     }
     pthread_mutex_unlock(&d.mu);
     for (int i = 0; i < nagents; i++)
-        mt_agent_free(agents[i]);
-    mt_bus_flush(d.bus);
-    mt_agg_free(agg);
-    mt_bus_free(d.bus);
+        mt__agent_free(agents[i]);
+    mt__bus_flush(d.bus);
+    mt__agg_free(agg);
+    mt__bus_free(d.bus);
     json_decref(d.out);
     json_decref(d.status);
     json_decref(d.tags);

@@ -83,7 +83,7 @@ start_agent gen-3 --labels zone=b --capacity 2 # a share twice the others'
 wait_agents "$TOK" 3
 target_stats "$WORK/before.json"
 expect_api "queue a 3-agent run" 201 POST /runs "$TOK" \
-  "{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":30,\"duration\":\"3s\",\"agents\":3}}"
+  "{\"config\":{\"url\":\"$TARGET_URL/\",\"schedule\":\"const(30, 3s)\",\"duration\":\"4s\",\"agents\":3}}"
 RUN=$(jq -r .id "$OUT")
 wait_run "$RUN" "$TOK" 60 passed
 target_stats_since "$WORK/before.json" "$WORK/d.json"
@@ -94,6 +94,10 @@ expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
 expect_eq "Σ sent over the stored seconds = the target's count (3 agents)" \
   "$(jq '[.items[].sent] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
 expect_eq "the summary = Σ completed (3 agents)" "$(jq .summary.requests "$WORK/run.json")" "$(jq '[.items[].completed] | add' "$OUT")"
+# an idle last second (docs/measurement.md): nothing is in flight at the end, so the merged
+# seconds of three generators count exactly what the target answered
+expect_eq "Σ completed over the stored seconds = the target's count (3 agents)" \
+  "$(jq '[.items[].completed] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
 expect_eq "Σ due = the single-generator plan (30/s for 3 s)" "$(jq '[.items[].due] | add' "$OUT")" 90
 # Run.agents: one row per part, shares by capacity (1:1:2 -> period 4), the measured clock
 # offset and start skew, every part ended

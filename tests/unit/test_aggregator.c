@@ -1,7 +1,7 @@
 /* The aggregator on a real in-process bus: snapshots of three simulated agents merge exactly
  * (counters added, histograms equal to one histogram of every value), out-of-order and missing
  * agents, the 3 s limit on a test clock, verdicts (an autostop trip publishes the control
- * stop; a failed threshold fails the run), per-tag rows. Synchronised with mt_bus_flush. */
+ * stop; a failed threshold fails the run), per-tag rows. Synchronised with mt__bus_flush. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -50,7 +50,7 @@ typedef struct sink {
     int ncontrols;
 } sink_t;
 
-static int on_second(void *ud, const char *run_id, uint32_t second, const mt_agg_row_t *rows,
+static int on_second(void *ud, const char *run_id, uint32_t second, const mt__agg_row_t *rows,
                      size_t n)
 {
     sink_t *k = ud;
@@ -75,7 +75,7 @@ static int on_second(void *ud, const char *run_id, uint32_t second, const mt_agg
     return 0;
 }
 
-static void on_end(void *ud, const mt_agg_end_t *e)
+static void on_end(void *ud, const mt__agg_end_t *e)
 {
     sink_t *k = ud;
     assert_false(k->ended);
@@ -116,26 +116,26 @@ static int64_t test_clock(void *ud)
 }
 
 typedef struct fx {
-    mt_bus_t *bus;
-    mt_agg_t *agg;
+    mt__bus_t *bus;
+    mt__agg_t *agg;
     sink_t k;
 } fx_t;
 
 static void fx_init(fx_t *f)
 {
-    static const mt_agg_sink_t sk = {on_second, on_end};
+    static const mt__agg_sink_t sk = {on_second, on_end};
     memset(f, 0, sizeof(*f));
     now_ns = 1000 * S;
-    assert_int_equal(mt_bus_new_inproc(&f->bus), MT_OK);
-    assert_int_equal(mt_bus_subscribe(f->bus, "mortar.runs.", on_control, &f->k), MT_OK);
-    assert_int_equal(mt_agg_new(f->bus, &sk, &f->k, &f->agg), MT_OK);
+    assert_int_equal(mt__bus_new_inproc(&f->bus), MT_OK);
+    assert_int_equal(mt__bus_subscribe(f->bus, "mortar.runs.", on_control, &f->k), MT_OK);
+    assert_int_equal(mt__agg_new(f->bus, &sk, &f->k, &f->agg), MT_OK);
     mt__agg_set_clock(f->agg, test_clock, NULL);
 }
 
 static void fx_free(fx_t *f)
 {
-    mt_agg_free(f->agg);
-    mt_bus_free(f->bus);
+    mt__agg_free(f->agg);
+    mt__bus_free(f->bus);
     sink_free(&f->k);
 }
 
@@ -143,15 +143,15 @@ static void fx_free(fx_t *f)
 
 static void publish_sec(fx_t *f, const char *run, const char *agent, sec_t *x)
 {
-    mt_snapshot_t snap;
+    mt__snapshot_t snap;
     char subject[96], *buf;
     size_t len;
-    assert_int_equal(mt_snapshot_from_second(&snap, run, agent, &x->s, tag_names, NTAGS), MT_OK);
-    assert_int_equal(mt_snapshot_encode(&snap, &buf, &len), MT_OK);
+    assert_int_equal(mt__snapshot_from_second(&snap, run, agent, &x->s, tag_names, NTAGS), MT_OK);
+    assert_int_equal(mt__snapshot_encode(&snap, &buf, &len), MT_OK);
     snprintf(subject, sizeof(subject), "mortar.runs.%s.second", run);
-    assert_int_equal(mt_bus_publish(f->bus, subject, buf, len), MT_OK);
+    assert_int_equal(mt__bus_publish(f->bus, subject, buf, len), MT_OK);
     free(buf);
-    mt_snapshot_dispose(&snap);
+    mt__snapshot_dispose(&snap);
 }
 
 static void publish_end(fx_t *f, const char *run, const char *agent, const char *outcome,
@@ -163,7 +163,7 @@ static void publish_end(fx_t *f, const char *run, const char *agent, const char 
              "{\"run_id\":\"%s\",\"agent\":\"%s\",\"outcome\":\"%s\",\"reason\":\"%s\","
              "\"seconds\":3}",
              run, agent, outcome, reason);
-    assert_int_equal(mt_bus_publish(f->bus, subject, body, strlen(body)), MT_OK);
+    assert_int_equal(mt__bus_publish(f->bus, subject, body, strlen(body)), MT_OK);
 }
 
 /* Agent a's second sec: deterministic pseudo-random latencies, also recorded in combined
@@ -217,7 +217,7 @@ static void test_three_agents_merge_exactly(void **state)
     (void)state;
 
     fx_init(&f);
-    assert_int_equal(mt_agg_watch(f.agg, "r1", CONFIG_TAGS "}", 3, err, sizeof(err)), MT_OK);
+    assert_int_equal(mt__agg_watch(f.agg, "r1", CONFIG_TAGS "}", 3, err, sizeof(err)), MT_OK);
     assert_int_equal(mt_hist_new_latency(&all), MT_OK);
     for (int s = 0; s < 3; s++) {
         assert_int_equal(mt_hist_new_latency(&comb[s]), MT_OK);
@@ -232,7 +232,7 @@ static void test_three_agents_merge_exactly(void **state)
     for (int a = 0; a < 3; a++) {
         make_sec(&x[a], a, 0, comb[0], ctag[0], &csum[0]);
         publish_sec(&f, "r1", agents[a], &x[a]);
-        mt_bus_flush(f.bus);
+        mt__bus_flush(f.bus);
         assert_int_equal(f.k.nsecs, a == 2 ? 1 : 0); /* complete only with the third */
     }
     /* across agents, out of order: a3 and a1 send second 1, a1 its second 2 too, then a2
@@ -245,23 +245,23 @@ static void test_three_agents_merge_exactly(void **state)
     sec_init(&a1s2);
     make_sec(&a1s2, 0, 2, comb[2], ctag[2], &csum[2]);
     publish_sec(&f, "r1", agents[0], &a1s2);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_int_equal(f.k.nsecs, 1);
     make_sec(&x[1], 1, 1, comb[1], ctag[1], &csum[1]);
     publish_sec(&f, "r1", agents[1], &x[1]);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_int_equal(f.k.nsecs, 2);
     /* second 2: a2 sends it, a3 ends without it (a missing agent) */
     make_sec(&x[1], 1, 2, comb[2], ctag[2], &csum[2]);
     publish_sec(&f, "r1", agents[1], &x[1]);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_int_equal(f.k.nsecs, 2);
     publish_end(&f, "r1", agents[2], "completed", "completed");
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_int_equal(f.k.nsecs, 3);
     publish_end(&f, "r1", agents[0], "completed", "completed");
     publish_end(&f, "r1", agents[1], "completed", "completed");
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
 
     assert_true(f.k.ended);
     assert_string_equal(f.k.state, "passed");
@@ -299,7 +299,7 @@ static void test_three_agents_merge_exactly(void **state)
     assert_non_null(json_object_get(json_object_get(f.k.summary, "tags"), "api"));
     assert_true(json_is_array(f.k.verdicts));
     uint64_t nsec = 0, nsnap = 0, nrej = 0;
-    mt_agg_stats(f.agg, &nsec, &nsnap, &nrej);
+    mt__agg_stats(f.agg, &nsec, &nsnap, &nrej);
     assert_int_equal(nsec, 3);
     assert_int_equal(nsnap, 8);
     assert_int_equal(nrej, 0);
@@ -331,10 +331,10 @@ static void test_timeout_and_rejects(void **state)
     assert_int_equal(mt_hist_new_latency(&comb), MT_OK);
     for (int t = 0; t < NTAGS; t++)
         assert_int_equal(mt_hist_new_latency(&ctag[t]), MT_OK);
-    assert_int_equal(mt_agg_watch(f.agg, "r2", CONFIG_TAGS "}", 2, err, sizeof(err)), MT_OK);
+    assert_int_equal(mt__agg_watch(f.agg, "r2", CONFIG_TAGS "}", 2, err, sizeof(err)), MT_OK);
     make_sec(&x, 0, 0, comb, ctag, &cs);
     publish_sec(&f, "r2", "a1", &x);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     mt__agg_poll(f.agg);
     assert_int_equal(f.k.nsecs, 0);
     now_ns += 3 * S - 1;
@@ -351,34 +351,35 @@ static void test_timeout_and_rejects(void **state)
     publish_sec(&f, "r2", "a1", &x);
     publish_sec(&f, "r2", "a1", &x);
     publish_sec(&f, "r2", "a3", &x);
-    assert_int_equal(mt_bus_publish(f.bus, "mortar.runs.r2.second", "{nope", 5), MT_OK);
-    assert_int_equal(mt_bus_publish(f.bus, "mortar.runs.zz.second", "{}", 2), MT_OK);
-    assert_int_equal(mt_bus_publish(f.bus, "mortar.runs.r2.end", "{\"agent\":7}", 11), MT_OK);
-    mt_bus_flush(f.bus);
-    mt_agg_stats(f.agg, NULL, NULL, &rej);
+    assert_int_equal(mt__bus_publish(f.bus, "mortar.runs.r2.second", "{nope", 5), MT_OK);
+    assert_int_equal(mt__bus_publish(f.bus, "mortar.runs.zz.second", "{}", 2), MT_OK);
+    assert_int_equal(mt__bus_publish(f.bus, "mortar.runs.r2.end", "{\"agent\":7}", 11), MT_OK);
+    mt__bus_flush(f.bus);
+    mt__agg_stats(f.agg, NULL, NULL, &rej);
     assert_int_equal(rej, 5);
-    assert_int_equal(mt_agg_duplicates(f.agg), 1); /* a redelivery is ignored, not an error */
+    assert_int_equal(mt__agg_duplicates(f.agg), 1); /* a redelivery is ignored, not an error */
     /* a bad criterion, a duplicate watch */
-    assert_int_equal(mt_agg_watch(f.agg, "r3",
-                                  CONFIG_TAGS ",\"autostop\":[\"http(5xx,10%,1s,nope)\"]}", 1, err,
-                                  sizeof(err)),
+    assert_int_equal(mt__agg_watch(f.agg, "r3",
+                                   CONFIG_TAGS ",\"autostop\":[\"http(5xx,10%,1s,nope)\"]}", 1, err,
+                                   sizeof(err)),
                      MT_EINVAL);
     assert_non_null(strstr(err, "nope"));
-    assert_int_equal(mt_agg_watch(f.agg, "r2", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_ECONFLICT);
-    assert_int_equal(mt_agg_watch(f.agg, "r9", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
-    assert_int_equal(mt_agg_unwatch(f.agg, "r9"), MT_OK);
-    assert_int_equal(mt_agg_unwatch(f.agg, "r9"), MT_ENOTFOUND);
+    assert_int_equal(mt__agg_watch(f.agg, "r2", CONFIG_TAGS "}", 1, err, sizeof(err)),
+                     MT_ECONFLICT);
+    assert_int_equal(mt__agg_watch(f.agg, "r9", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
+    assert_int_equal(mt__agg_unwatch(f.agg, "r9"), MT_OK);
+    assert_int_equal(mt__agg_unwatch(f.agg, "r9"), MT_ENOTFOUND);
     /* an agent that died: the server publishes its end for it */
-    assert_int_equal(mt_agg_watch(f.agg, "r8", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
-    assert_int_equal(mt_agg_watch(f.agg, "r4", "{\"rate\":1}", 1, err, sizeof(err)), MT_EINVAL);
+    assert_int_equal(mt__agg_watch(f.agg, "r8", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
+    assert_int_equal(mt__agg_watch(f.agg, "r4", "{\"rate\":1}", 1, err, sizeof(err)), MT_EINVAL);
     assert_non_null(strstr(err, "URL"));
     assert_int_equal(
-        mt_agg_watch(f.agg, "r4", CONFIG_TAGS ",\"json\":\"/tmp/x\"}", 1, err, sizeof(err)),
+        mt__agg_watch(f.agg, "r4", CONFIG_TAGS ",\"json\":\"/tmp/x\"}", 1, err, sizeof(err)),
         MT_EINVAL);
     assert_non_null(strstr(err, "json: not allowed"));
     publish_end(&f, "r2", "a1", "completed", "completed");
     publish_end(&f, "r2", "a2", "error", "cannot set up the run");
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_true(f.k.ended);
     assert_string_equal(f.k.state, "error");
     assert_non_null(strstr(f.k.reason, "a2: cannot set up the run"));
@@ -386,7 +387,7 @@ static void test_timeout_and_rejects(void **state)
     json_decref(f.k.summary);
     json_decref(f.k.verdicts);
     publish_end(&f, "r8", "gone", "error", "agent down");
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_true(f.k.ended);
     assert_string_equal(f.k.state, "error");
     assert_string_equal(f.k.reason, "agent gone: agent down");
@@ -408,15 +409,15 @@ static void test_autostop_publishes_stop(void **state)
 
     fx_init(&f);
     sec_init(&x);
-    assert_int_equal(mt_agg_watch(f.agg, "r5", CONFIG_TAGS ",\"autostop\":[\"http(5xx,10%,1s)\"]}",
-                                  2, err, sizeof(err)),
+    assert_int_equal(mt__agg_watch(f.agg, "r5", CONFIG_TAGS ",\"autostop\":[\"http(5xx,10%,1s)\"]}",
+                                   2, err, sizeof(err)),
                      MT_OK);
     /* each agent alone has 5% of 5xx; merged, 10% + 1 response: trips */
     sec_next(&x);
     resp(&x, 1, 200, 1000, 95);
     resp(&x, 1, 503, 1000, 5);
     publish_sec(&f, "r5", "a1", &x);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_int_equal(f.k.ncontrols, 0);
     x.s.index = 0;
     sec_next(&x);
@@ -424,13 +425,13 @@ static void test_autostop_publishes_stop(void **state)
     resp(&x, 2, 200, 1000, 84);
     resp(&x, 2, 500, 1000, 16);
     publish_sec(&f, "r5", "a2", &x);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_int_equal(f.k.nsecs, 1);
     assert_int_equal(f.k.ncontrols, 1);
     assert_non_null(strstr(f.k.controls[0], "mortar.runs.r5.control {\"stop\":\"autostop "));
     publish_end(&f, "r5", "a1", "stopped", "autostop");
     publish_end(&f, "r5", "a2", "stopped", "autostop");
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_true(f.k.ended);
     assert_string_equal(f.k.state, "failed");
     assert_non_null(strstr(f.k.reason, "autostop http(5xx,10%,1s)"));
@@ -450,16 +451,16 @@ static void test_threshold_fails_at_end(void **state)
 
     fx_init(&f);
     sec_init(&x);
-    assert_int_equal(mt_agg_watch(f.agg, "r6",
-                                  CONFIG_TAGS ",\"threshold\":[\"p(99)<2ms\",\"errors<50%\"]}", 1,
-                                  err, sizeof(err)),
+    assert_int_equal(mt__agg_watch(f.agg, "r6",
+                                   CONFIG_TAGS ",\"threshold\":[\"p(99)<2ms\",\"errors<50%\"]}", 1,
+                                   err, sizeof(err)),
                      MT_OK);
     sec_next(&x);
     resp(&x, 0, 200, 1000, 90);
     resp(&x, 0, 200, 5000, 10);
     publish_sec(&f, "r6", "a1", &x);
     publish_end(&f, "r6", "a1", "completed", "completed");
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_true(f.k.ended);
     assert_string_equal(f.k.state, "failed");
     assert_non_null(strstr(f.k.reason, "p(99)<2ms"));
@@ -480,12 +481,12 @@ static void test_stopped_by_api(void **state)
 
     fx_init(&f);
     sec_init(&x);
-    assert_int_equal(mt_agg_watch(f.agg, "r7", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
+    assert_int_equal(mt__agg_watch(f.agg, "r7", CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
     sec_next(&x);
     resp(&x, 0, 200, 1000, 10);
     publish_sec(&f, "r7", "a1", &x);
     publish_end(&f, "r7", "a1", "stopped", "stopped by API");
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_string_equal(f.k.state, "stopped");
     assert_string_equal(f.k.reason, "stopped by API");
     assert_true(json_is_true(json_object_get(f.k.summary, "interrupted")));
@@ -514,7 +515,7 @@ static void end_n(fx_t *f, const char *run, const char *agent, const char *outco
              "{\"run_id\":\"%s\",\"agent\":\"%s\",\"outcome\":\"%s\",\"reason\":\"%s\","
              "\"seconds\":%u}",
              run, agent, outcome, outcome, seconds);
-    assert_int_equal(mt_bus_publish(f->bus, subject, body, strlen(body)), MT_OK);
+    assert_int_equal(mt__bus_publish(f->bus, subject, body, strlen(body)), MT_OK);
 }
 
 static const char *const gens[3] = {"gen-1", "gen-2", "gen-3"};
@@ -533,7 +534,7 @@ static void test_watermarks_reordered_duplicated(void **state)
     fx_init(&f);
     sec_init(&x);
     assert_int_equal(
-        mt_agg_watch_agents(f.agg, "w1", CONFIG_TAGS "}", gens, 3, NULL, err, sizeof(err)), MT_OK);
+        mt__agg_watch_agents(f.agg, "w1", CONFIG_TAGS "}", gens, 3, NULL, err, sizeof(err)), MT_OK);
     /* gen-1 sends second 1 before second 0; gen-2 and gen-3 send second 1 only */
     pub_n(&f, &x, "w1", "gen-1", 1, 10);
     pub_n(&f, &x, "w1", "gen-2", 1, 20);
@@ -541,17 +542,17 @@ static void test_watermarks_reordered_duplicated(void **state)
     pub_n(&f, &x, "w1", "gen-3", 1, 30); /* redelivered */
     pub_n(&f, &x, "w1", "gen-2", 0, 2);
     pub_n(&f, &x, "w1", "gen-3", 0, 3);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     now_ns += 60 * S; /* no timeout for named agents: gen-1's second 0 is still coming */
     mt__agg_poll(f.agg);
     assert_int_equal(f.k.nsecs, 0);
-    assert_int_equal(mt_agg_agent_watermark(f.agg, "w1", "gen-1", &wm), MT_OK);
+    assert_int_equal(mt__agg_agent_watermark(f.agg, "w1", "gen-1", &wm), MT_OK);
     assert_int_equal(wm, 0);
-    assert_int_equal(mt_agg_agent_watermark(f.agg, "w1", "gen-3", &wm), MT_OK);
+    assert_int_equal(mt__agg_agent_watermark(f.agg, "w1", "gen-3", &wm), MT_OK);
     assert_int_equal(wm, 2);
-    assert_int_equal(mt_agg_agent_watermark(f.agg, "w1", "nope", &wm), MT_ENOTFOUND);
+    assert_int_equal(mt__agg_agent_watermark(f.agg, "w1", "nope", &wm), MT_ENOTFOUND);
     pub_n(&f, &x, "w1", "gen-1", 0, 1);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_int_equal(f.k.nsecs, 2); /* both seconds: every watermark is 2 now */
     assert_int_equal(f.k.secs[0].second, 0);
     assert_int_equal(jint(f.k.secs[0].rows[0].data, "completed"), 6);
@@ -568,44 +569,44 @@ static void test_watermarks_reordered_duplicated(void **state)
     end_n(&f, "w1", "gen-2", "completed", 3);
     end_n(&f, "w1", "gen-3", "completed", 2);
     pub_n(&f, &x, "w1", "gen-2", 2, 7);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_false(f.k.ended);
     assert_int_equal(f.k.nsecs, 2);
     pub_n(&f, &x, "w1", "gen-1", 2, 5);
     pub_n(&f, &x, "w1", "gen-1", 2, 5); /* after the run's end: for a run not watched */
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_true(f.k.ended);
     assert_string_equal(f.k.state, "passed");
     assert_int_equal(f.k.nsecs, 3);
     assert_int_equal(jint(f.k.secs[2].rows[0].data, "completed"), 12);
     assert_int_equal(jint(f.k.secs[2].rows[0].data, "agents"), 2);
     assert_int_equal(jint(f.k.summary, "completed"), 6 + 60 + 12);
-    assert_int_equal(mt_agg_duplicates(f.agg), 3);
+    assert_int_equal(mt__agg_duplicates(f.agg), 3);
     {
         uint64_t rej;
-        mt_agg_stats(f.agg, NULL, NULL, &rej);
+        mt__agg_stats(f.agg, NULL, NULL, &rej);
         assert_int_equal(rej, 2); /* gen-9, and the snapshot for a run no longer watched */
     }
     /* bad watches */
     static const char *const twice[2] = {"a", "a"};
     assert_int_equal(
-        mt_agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", twice, 2, NULL, err, sizeof(err)),
+        mt__agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", twice, 2, NULL, err, sizeof(err)),
         MT_EINVAL);
     assert_string_equal(err, "agent a: named twice");
-    mt_agg_opts_t bad = {.on_agent_loss = "ignore"};
+    mt__agg_opts_t bad = {.on_agent_loss = "ignore"};
     assert_int_equal(
-        mt_agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", gens, 3, &bad, err, sizeof(err)),
+        mt__agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", gens, 3, &bad, err, sizeof(err)),
         MT_EINVAL);
     assert_string_equal(err, "on_agent_loss: must be error or continue (got 'ignore')");
     assert_int_equal(
-        mt_agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", NULL, 0, NULL, err, sizeof(err)),
+        mt__agg_watch_agents(f.agg, "w2", CONFIG_TAGS "}", NULL, 0, NULL, err, sizeof(err)),
         MT_EINVAL);
     int pol = -1;
-    assert_int_equal(mt_agg_loss_parse("continue", &pol), MT_OK);
+    assert_int_equal(mt__agg_loss_parse("continue", &pol), MT_OK);
     assert_int_equal(pol, MT_AGG_LOSS_CONTINUE);
-    assert_int_equal(mt_agg_loss_parse(NULL, &pol), MT_OK);
+    assert_int_equal(mt__agg_loss_parse(NULL, &pol), MT_OK);
     assert_int_equal(pol, MT_AGG_LOSS_ERROR);
-    assert_int_equal(mt_agg_loss_parse("ignore", &pol), MT_EINVAL);
+    assert_int_equal(mt__agg_loss_parse("ignore", &pol), MT_EINVAL);
     sec_free(&x);
     fx_free(&f);
 }
@@ -622,18 +623,18 @@ static void test_agent_loss_error(void **state)
     fx_init(&f);
     sec_init(&x);
     assert_int_equal(
-        mt_agg_watch_agents(f.agg, "l1", CONFIG_TAGS "}", gens, 2, NULL, err, sizeof(err)), MT_OK);
+        mt__agg_watch_agents(f.agg, "l1", CONFIG_TAGS "}", gens, 2, NULL, err, sizeof(err)), MT_OK);
     pub_n(&f, &x, "l1", "gen-1", 0, 10);
     pub_n(&f, &x, "l1", "gen-2", 0, 20);
     pub_n(&f, &x, "l1", "gen-1", 1, 10);
     pub_n(&f, &x, "l1", "gen-2", 2, 20); /* gen-2's second 1 never comes */
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_int_equal(f.k.nsecs, 1);
-    assert_int_equal(mt_agg_agent_lost(f.agg, "l1", "gen-3"), MT_ENOTFOUND);
-    assert_int_equal(mt_agg_agent_lost(f.agg, "zz", "gen-2"), MT_ENOTFOUND);
-    assert_int_equal(mt_agg_agent_lost(f.agg, "l1", "gen-2"), MT_OK);
-    assert_int_equal(mt_agg_agent_lost(f.agg, "l1", "gen-2"), MT_OK); /* once is enough */
-    mt_bus_flush(f.bus);
+    assert_int_equal(mt__agg_agent_lost(f.agg, "l1", "gen-3"), MT_ENOTFOUND);
+    assert_int_equal(mt__agg_agent_lost(f.agg, "zz", "gen-2"), MT_ENOTFOUND);
+    assert_int_equal(mt__agg_agent_lost(f.agg, "l1", "gen-2"), MT_OK);
+    assert_int_equal(mt__agg_agent_lost(f.agg, "l1", "gen-2"), MT_OK); /* once is enough */
+    mt__bus_flush(f.bus);
     assert_int_equal(f.k.ncontrols, 1);
     assert_string_equal(f.k.controls[0],
                         "mortar.runs.l1.control {\"stop\":\"agent gen-2 lost at second 1\"}");
@@ -645,7 +646,7 @@ static void test_agent_loss_error(void **state)
     pub_n(&f, &x, "l1", "gen-1", 2, 4);
     end_n(&f, "l1", "gen-2", "completed", 3);
     end_n(&f, "l1", "gen-1", "stopped", 3);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_true(f.k.ended);
     assert_string_equal(f.k.state, "error");
     assert_string_equal(f.k.reason, "agent gen-2 lost at second 1");
@@ -668,23 +669,23 @@ static void test_agent_loss_continue_and_resume(void **state)
     fx_t f;
     sec_t x;
     char err[256];
-    mt_agg_opts_t o = {.on_agent_loss = "continue"};
+    mt__agg_opts_t o = {.on_agent_loss = "continue"};
     (void)state;
 
     fx_init(&f);
     sec_init(&x);
     assert_int_equal(
-        mt_agg_watch_agents(f.agg, "c1", CONFIG_TAGS "}", gens, 3, &o, err, sizeof(err)), MT_OK);
+        mt__agg_watch_agents(f.agg, "c1", CONFIG_TAGS "}", gens, 3, &o, err, sizeof(err)), MT_OK);
     for (int a = 0; a < 3; a++)
         pub_n(&f, &x, "c1", gens[a], 0, 10);
     pub_n(&f, &x, "c1", "gen-3", 1, 10);
     end_n(&f, "c1", "gen-3", "completed", 2);
-    mt_bus_flush(f.bus);
-    assert_int_equal(mt_agg_agent_lost(f.agg, "c1", "gen-3"), MT_OK); /* had ended: no-op */
-    assert_int_equal(mt_agg_agent_lost(f.agg, "c1", "gen-1"), MT_OK);
+    mt__bus_flush(f.bus);
+    assert_int_equal(mt__agg_agent_lost(f.agg, "c1", "gen-3"), MT_OK); /* had ended: no-op */
+    assert_int_equal(mt__agg_agent_lost(f.agg, "c1", "gen-1"), MT_OK);
     pub_n(&f, &x, "c1", "gen-2", 1, 10);
     pub_n(&f, &x, "c1", "gen-2", 2, 10);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_int_equal(f.k.ncontrols, 0); /* nobody is stopped */
     assert_int_equal(f.k.nsecs, 3);
     assert_int_equal(jint(f.k.secs[0].rows[0].data, "agents"), 3);
@@ -692,7 +693,7 @@ static void test_agent_loss_continue_and_resume(void **state)
     assert_int_equal(jint(f.k.secs[1].rows[0].data, "completed"), 20);
     assert_int_equal(jint(f.k.secs[2].rows[0].data, "agents"), 1);
     end_n(&f, "c1", "gen-2", "completed", 3);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_true(f.k.ended);
     assert_string_equal(f.k.state, "passed");
     assert_string_equal(f.k.reason, "completed; agent gen-1 lost at second 1 (its share was not "
@@ -701,21 +702,21 @@ static void test_agent_loss_continue_and_resume(void **state)
     memset(&f.k, 0, sizeof(f.k));
 
     /* resume at second 2: seconds 0 and 1 are in the store already */
-    o = (mt_agg_opts_t){.first_second = 2};
+    o = (mt__agg_opts_t){.first_second = 2};
     assert_int_equal(
-        mt_agg_watch_agents(f.agg, "c2", CONFIG_TAGS "}", gens, 2, &o, err, sizeof(err)), MT_OK);
+        mt__agg_watch_agents(f.agg, "c2", CONFIG_TAGS "}", gens, 2, &o, err, sizeof(err)), MT_OK);
     for (uint32_t sec = 0; sec < 4; sec++)
         for (int a = 0; a < 2; a++)
             pub_n(&f, &x, "c2", gens[a], sec, 1 + sec);
     end_n(&f, "c2", "gen-1", "completed", 4);
     end_n(&f, "c2", "gen-2", "completed", 4);
-    mt_bus_flush(f.bus);
+    mt__bus_flush(f.bus);
     assert_true(f.k.ended);
     assert_int_equal(f.k.nsecs, 2);
     assert_int_equal(f.k.secs[0].second, 2);
     assert_int_equal(jint(f.k.secs[0].rows[0].data, "completed"), 6);
     assert_int_equal(f.k.secs[1].second, 3);
-    assert_int_equal(mt_agg_duplicates(f.agg), 4);
+    assert_int_equal(mt__agg_duplicates(f.agg), 4);
     sec_free(&x);
     fx_free(&f);
 }

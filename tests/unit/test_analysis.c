@@ -48,7 +48,7 @@ static void test_window_summary(void **state)
     enum { N = 5 };
     sec_t x;
     rowbuf_t b[2 * N];
-    mt_agg_row_t rows[2 * N];
+    mt__agg_row_t rows[2 * N];
     mt_hist_t *all, *api;
     uint64_t completed = 0, errors = 0;
     char err[200];
@@ -73,7 +73,7 @@ static void test_window_summary(void **state)
         completed += s->c.completed;
         errors += s->c.errors;
         make_row(s, tag_names, NTAGS, &b[2 * i]);
-        rows[2 * i] = (mt_agg_row_t){"", b[2 * i].data, b[2 * i].lat, b[2 * i].svc};
+        rows[2 * i] = (mt__agg_row_t){"", b[2 * i].data, b[2 * i].lat, b[2 * i].svc};
         /* the tag's row, as the aggregator builds it */
         mt_second_t t = {.index = s->index,
                          .span_ns = s->span_ns,
@@ -82,13 +82,13 @@ static void test_window_summary(void **state)
                          .service = x.tsvc[1]};
         make_row(&t, NULL, 0, &b[2 * i + 1]);
         rows[2 * i + 1] =
-            (mt_agg_row_t){"api", b[2 * i + 1].data, b[2 * i + 1].lat, b[2 * i + 1].svc};
+            (mt__agg_row_t){"api", b[2 * i + 1].data, b[2 * i + 1].lat, b[2 * i + 1].svc};
     }
     /* reversed order: rows come in any order */
-    mt_agg_row_t rev[2 * N];
+    mt__agg_row_t rev[2 * N];
     for (int i = 0; i < 2 * N; i++)
         rev[i] = rows[2 * N - 1 - i];
-    sum = mt_analysis_summary(rev, 2 * N, err, sizeof(err));
+    sum = mt__analysis_summary(rev, 2 * N, err, sizeof(err));
     assert_non_null(sum);
     assert_int_equal(jint(sum, "requests", NULL), completed);
     assert_int_equal(jint(sum, "errors", NULL), errors);
@@ -105,22 +105,22 @@ static void test_window_summary(void **state)
     json_decref(sum);
 
     /* a window of the first two seconds, "" rows only */
-    sum = mt_analysis_summary(rows, 3, err, sizeof(err)); /* "" 0, api 0, "" 1 */
+    sum = mt__analysis_summary(rows, 3, err, sizeof(err)); /* "" 0, api 0, "" 1 */
     assert_non_null(sum);
     assert_int_equal(jint(sum, "requests", NULL), 50 + 60);
     json_decref(sum);
 
     /* corrupt rows */
-    mt_agg_row_t bad = rows[0];
+    mt__agg_row_t bad = rows[0];
     bad.latency_b64 = "HISTFAAAgarbage";
-    assert_null(mt_analysis_summary(&bad, 1, err, sizeof(err)));
+    assert_null(mt__analysis_summary(&bad, 1, err, sizeof(err)));
     assert_non_null(strstr(err, "row 0: latency_b64"));
     bad = rows[0];
     bad.data_json = "{\"sent\": -1}";
-    assert_null(mt_analysis_summary(&bad, 1, err, sizeof(err)));
+    assert_null(mt__analysis_summary(&bad, 1, err, sizeof(err)));
     assert_non_null(strstr(err, "row 0: data_json"));
     bad.data_json = "[";
-    assert_null(mt_analysis_summary(&bad, 1, err, sizeof(err)));
+    assert_null(mt__analysis_summary(&bad, 1, err, sizeof(err)));
 
     for (int i = 0; i < 2 * N; i++) {
         free(b[i].data);
@@ -165,7 +165,7 @@ static void test_compare(void **state)
     assert_non_null(base);
     assert_non_null(run);
     /* defaults: 10% latency, 5% rps, 0.01 error rate */
-    cmp = mt_analysis_compare(run, base, NULL);
+    cmp = mt__analysis_compare(run, base, NULL);
     assert_non_null(cmp);
     assert_int_equal(json_array_size(json_object_get(cmp, "metrics")), 7);
     assert_false(regressed(cmp, "p50_us")); /* +5% */
@@ -180,7 +180,7 @@ static void test_compare(void **state)
 
     tol =
         json_loads("{\"p90_pct\":20,\"p99_pct\":5,\"rps_pct\":3,\"error_rate_abs\":0.05}", 0, NULL);
-    cmp = mt_analysis_compare(run, base, tol);
+    cmp = mt__analysis_compare(run, base, tol);
     assert_false(regressed(cmp, "p90_us"));
     assert_true(regressed(cmp, "p99_us"));
     assert_true(regressed(cmp, "rps"));
@@ -188,7 +188,7 @@ static void test_compare(void **state)
     json_decref(cmp);
 
     /* identical summaries never regress */
-    cmp = mt_analysis_compare(base, base, tol);
+    cmp = mt__analysis_compare(base, base, tol);
     assert_false(json_is_true(json_object_get(cmp, "regression")));
     json_decref(cmp);
     json_decref(tol);

@@ -1,6 +1,6 @@
-/* mt_cron_parse / mt_cron_next: every field form, names, 7 = Sunday, macros, the Vixie
+/* mt__cron_parse / mt__cron_next: every field form, names, 7 = Sunday, macros, the Vixie
  * day-of-month / day-of-week OR rule, calendar edges, errors with field and column, and a
- * minute-by-minute reference check of mt_cron_next over short spans. */
+ * minute-by-minute reference check of mt__cron_next over short spans. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -26,12 +26,12 @@ static int64_t utc(int y, int mo, int d, int h, int mi)
     return (int64_t)timegm(&tm);
 }
 
-static mt_cron_t parse_ok(const char *expr)
+static mt__cron_t parse_ok(const char *expr)
 {
-    mt_cron_t c;
+    mt__cron_t c;
     mt_parse_err_t err;
     memset(&err, 0, sizeof err);
-    int rc = mt_cron_parse(expr, &c, &err);
+    int rc = mt__cron_parse(expr, &c, &err);
     if (rc != MT_OK)
         print_error("'%s': col %d %s\n", expr, err.col, err.msg);
     assert_int_equal(rc, MT_OK);
@@ -48,7 +48,7 @@ static uint64_t bits(int lo, int hi, int step)
 
 static void test_field_forms(void **state)
 {
-    mt_cron_t c = parse_ok("* * * * *");
+    mt__cron_t c = parse_ok("* * * * *");
     assert_true(c.minute == bits(0, 59, 1));
     assert_true(c.hour == bits(0, 23, 1));
     assert_true(c.mday == bits(1, 31, 1));
@@ -92,7 +92,7 @@ static void test_field_forms(void **state)
 
 static void test_names(void **state)
 {
-    mt_cron_t c = parse_ok("0 0 * jan-mar,Dec mon-fri");
+    mt__cron_t c = parse_ok("0 0 * jan-mar,Dec mon-fri");
     assert_true(c.month == (bits(1, 3, 1) | bits(12, 12, 1)));
     assert_true(c.wday == bits(1, 5, 1));
     c = parse_ok("0 0 * JUL SUN,sat");
@@ -121,25 +121,25 @@ static void test_macros(void **state)
         {"@hourly", "0 * * * *"}, {" @HOURLY ", "0 * * * *"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        mt_cron_t a = parse_ok(cases[i].macro), b = parse_ok(cases[i].expr);
+        mt__cron_t a = parse_ok(cases[i].macro), b = parse_ok(cases[i].expr);
         assert_memory_equal(&a, &b, sizeof a);
     }
 }
 
 static void expect_err(const char *expr, int col, const char *msg)
 {
-    mt_cron_t c;
+    mt__cron_t c;
     mt_parse_err_t err;
     memset(&c, 0xab, sizeof c);
     memset(&err, 0, sizeof err);
-    int rc = mt_cron_parse(expr, &c, &err);
+    int rc = mt__cron_parse(expr, &c, &err);
     assert_parse_err(expr, rc, &err, MT_EPARSE, col, msg);
     /* out is untouched on error */
-    mt_cron_t untouched;
+    mt__cron_t untouched;
     memset(&untouched, 0xab, sizeof untouched);
     assert_memory_equal(&c, &untouched, sizeof c);
     /* a NULL err is fine */
-    assert_int_equal(mt_cron_parse(expr, &c, NULL), MT_EPARSE);
+    assert_int_equal(mt__cron_parse(expr, &c, NULL), MT_EPARSE);
 }
 
 static void test_errors(void **state)
@@ -186,15 +186,15 @@ static void test_errors(void **state)
     big[sizeof big - 1] = '\0';
     expect_err(big, 1025, "cron expression longer than 1024 characters");
 
-    mt_cron_t c;
-    assert_int_equal(mt_cron_parse(NULL, &c, NULL), MT_EINVAL);
-    assert_int_equal(mt_cron_parse("* * * * *", NULL, NULL), MT_EINVAL);
+    mt__cron_t c;
+    assert_int_equal(mt__cron_parse(NULL, &c, NULL), MT_EINVAL);
+    assert_int_equal(mt__cron_parse("* * * * *", NULL, NULL), MT_EINVAL);
 }
 
 static int64_t next_of(const char *expr, int64_t after)
 {
-    mt_cron_t c = parse_ok(expr);
-    return mt_cron_next(&c, after);
+    mt__cron_t c = parse_ok(expr);
+    return mt__cron_next(&c, after);
 }
 
 #define EXPECT_NEXT(expr, after, want)                                                             \
@@ -269,7 +269,7 @@ static void test_next_rollovers(void **state)
     EXPECT_NEXT("0 0 1 1 *", utc(2399, 6, 1, 0, 0), utc(2400, 1, 1, 0, 0));
     EXPECT_NEXT("* * * * *", INT64_MAX, -1);
     EXPECT_NEXT("* * * * *", INT64_MIN, -1);
-    assert_true(mt_cron_next(NULL, 0) == -1);
+    assert_true(mt__cron_next(NULL, 0) == -1);
 }
 
 static void test_next_or_rule(void **state)
@@ -292,7 +292,7 @@ static void test_next_or_rule(void **state)
 }
 
 /* Reference: minute by minute with gmtime_r. */
-static int64_t ref_next(const mt_cron_t *c, int64_t after, int64_t span)
+static int64_t ref_next(const mt__cron_t *c, int64_t after, int64_t span)
 {
     int64_t t = after - ((after % 60) + 60) % 60 + 60;
     for (; t <= after + span; t += 60) {
@@ -323,14 +323,14 @@ static void test_next_reference(void **state)
         utc(2027, 1, 31, 0, 0) - 1, utc(2026, 3, 31, 12, 0),
     };
     for (size_t i = 0; i < sizeof exprs / sizeof exprs[0]; i++) {
-        mt_cron_t c = parse_ok(exprs[i]);
+        mt__cron_t c = parse_ok(exprs[i]);
         for (size_t j = 0; j < sizeof starts / sizeof starts[0]; j++) {
             int64_t after = starts[j];
             for (int k = 0; k < 3; k++) {
                 int64_t want = ref_next(&c, after, 40 * 86400);
                 if (want < 0)
                     break;
-                int64_t got = mt_cron_next(&c, after);
+                int64_t got = mt__cron_next(&c, after);
                 if (got != want)
                     print_error("'%s' after %lld: got %lld want %lld\n", exprs[i], (long long)after,
                                 (long long)got, (long long)want);

@@ -15,16 +15,16 @@
 #include "mortar/error.h"
 #include "server/metrics.h"
 
-static char *render(mt_metrics_t *m)
+static char *render(mt__metrics_t *m)
 {
     size_t len = 0;
-    char *s = mt_metrics_render(m, &len);
+    char *s = mt__metrics_render(m, &len);
     assert_non_null(s);
     assert_int_equal(strlen(s), len);
     return s;
 }
 
-static void expect_render(mt_metrics_t *m, const char *want)
+static void expect_render(mt__metrics_t *m, const char *want)
 {
     char *s = render(m);
     if (strcmp(s, want) != 0)
@@ -35,68 +35,68 @@ static void expect_render(mt_metrics_t *m, const char *want)
 
 static void test_declare(void **state)
 {
-    mt_metrics_t *m;
-    assert_int_equal(mt_metrics_new(&m), MT_OK);
-    assert_int_equal(mt_metrics_declare(m, "mortar_x_total", MT_COUNTER, "X."), MT_OK);
-    assert_int_equal(mt_metrics_declare(m, "mortar_x_total", MT_COUNTER, "X."), MT_OK);
-    assert_int_equal(mt_metrics_declare(m, "mortar_x_total", MT_GAUGE, "X."), MT_ECONFLICT);
-    assert_int_equal(mt_metrics_declare(m, "mortar_x", MT_COUNTER, "no _total"), MT_EINVAL);
-    assert_int_equal(mt_metrics_declare(m, "_total", MT_COUNTER, ""), MT_EINVAL);
-    assert_int_equal(mt_metrics_declare(m, "1abc", MT_GAUGE, ""), MT_EINVAL);
-    assert_int_equal(mt_metrics_declare(m, "a-b", MT_GAUGE, ""), MT_EINVAL);
-    assert_int_equal(mt_metrics_declare(m, "", MT_GAUGE, ""), MT_EINVAL);
-    assert_int_equal(mt_metrics_declare(m, NULL, MT_GAUGE, ""), MT_EINVAL);
-    assert_int_equal(mt_metrics_declare(m, "a:b_c9", MT_GAUGE, NULL), MT_OK);
+    mt__metrics_t *m;
+    assert_int_equal(mt__metrics_new(&m), MT_OK);
+    assert_int_equal(mt__metrics_declare(m, "mortar_x_total", MT_COUNTER, "X."), MT_OK);
+    assert_int_equal(mt__metrics_declare(m, "mortar_x_total", MT_COUNTER, "X."), MT_OK);
+    assert_int_equal(mt__metrics_declare(m, "mortar_x_total", MT_GAUGE, "X."), MT_ECONFLICT);
+    assert_int_equal(mt__metrics_declare(m, "mortar_x", MT_COUNTER, "no _total"), MT_EINVAL);
+    assert_int_equal(mt__metrics_declare(m, "_total", MT_COUNTER, ""), MT_EINVAL);
+    assert_int_equal(mt__metrics_declare(m, "1abc", MT_GAUGE, ""), MT_EINVAL);
+    assert_int_equal(mt__metrics_declare(m, "a-b", MT_GAUGE, ""), MT_EINVAL);
+    assert_int_equal(mt__metrics_declare(m, "", MT_GAUGE, ""), MT_EINVAL);
+    assert_int_equal(mt__metrics_declare(m, NULL, MT_GAUGE, ""), MT_EINVAL);
+    assert_int_equal(mt__metrics_declare(m, "a:b_c9", MT_GAUGE, NULL), MT_OK);
     char name[32];
     int rc = MT_OK;
     for (int i = 0; i < 300 && rc == MT_OK; i++) {
         snprintf(name, sizeof name, "g%d", i);
-        rc = mt_metrics_declare(m, name, MT_GAUGE, "");
+        rc = mt__metrics_declare(m, name, MT_GAUGE, "");
     }
     assert_int_equal(rc, MT_ETOOBIG);
-    mt_metrics_free(m);
-    mt_metrics_free(NULL);
+    mt__metrics_free(m);
+    mt__metrics_free(NULL);
 }
 
 static void test_update_and_render(void **state)
 {
-    mt_metrics_t *m;
-    assert_int_equal(mt_metrics_new(&m), MT_OK);
+    mt__metrics_t *m;
+    assert_int_equal(mt__metrics_new(&m), MT_OK);
     expect_render(m, "");
     /* declared out of order: rendered sorted */
-    assert_int_equal(mt_metrics_declare(m, "mortar_runs", MT_GAUGE, "Runs by state."), MT_OK);
+    assert_int_equal(mt__metrics_declare(m, "mortar_runs", MT_GAUGE, "Runs by state."), MT_OK);
     assert_int_equal(
-        mt_metrics_declare(m, "mortar_http_requests_total", MT_COUNTER, "HTTP requests served."),
+        mt__metrics_declare(m, "mortar_http_requests_total", MT_COUNTER, "HTTP requests served."),
         MT_OK);
-    assert_int_equal(mt_metrics_declare(m, "mortar_bus_pending", MT_GAUGE, "Pending."), MT_OK);
+    assert_int_equal(mt__metrics_declare(m, "mortar_bus_pending", MT_GAUGE, "Pending."), MT_OK);
 
-    mt_metrics_add(m, "mortar_http_requests_total", "method=\"GET\",route=\"/runs\",code=\"200\"",
-                   1);
+    mt__metrics_add(m, "mortar_http_requests_total", "method=\"GET\",route=\"/runs\",code=\"200\"",
+                    1);
     /* the same series with labels in another order and spaces */
-    mt_metrics_add(m, "mortar_http_requests_total",
-                   " code = \"200\" , method=\"GET\", route=\"/runs\", ", 2);
-    mt_metrics_add(m, "mortar_http_requests_total", "method=\"POST\",route=\"/runs\",code=\"201\"",
-                   1);
-    mt_metrics_add(m, "mortar_http_requests_total", "method=\"GET\",route=\"/runs\",code=\"200\"",
-                   -5); /* counters only go up */
-    mt_metrics_add(m, "mortar_http_requests_total", "method=\"GET\",route=\"/runs\",code=\"200\"",
-                   NAN);
-    mt_metrics_set(m, "mortar_runs", "state=\"running\"", 3);
-    mt_metrics_set(m, "mortar_runs", "state=\"queued\"", 1);
-    mt_metrics_set(m, "mortar_runs", "state=\"queued\"", 2);
-    mt_metrics_add(m, "mortar_runs", "state=\"queued\"", -1.5);
-    mt_metrics_set(m, "mortar_bus_pending", "", 0);
+    mt__metrics_add(m, "mortar_http_requests_total",
+                    " code = \"200\" , method=\"GET\", route=\"/runs\", ", 2);
+    mt__metrics_add(m, "mortar_http_requests_total", "method=\"POST\",route=\"/runs\",code=\"201\"",
+                    1);
+    mt__metrics_add(m, "mortar_http_requests_total", "method=\"GET\",route=\"/runs\",code=\"200\"",
+                    -5); /* counters only go up */
+    mt__metrics_add(m, "mortar_http_requests_total", "method=\"GET\",route=\"/runs\",code=\"200\"",
+                    NAN);
+    mt__metrics_set(m, "mortar_runs", "state=\"running\"", 3);
+    mt__metrics_set(m, "mortar_runs", "state=\"queued\"", 1);
+    mt__metrics_set(m, "mortar_runs", "state=\"queued\"", 2);
+    mt__metrics_add(m, "mortar_runs", "state=\"queued\"", -1.5);
+    mt__metrics_set(m, "mortar_bus_pending", "", 0);
     /* ignored: undeclared, malformed labels */
-    mt_metrics_add(m, "mortar_nope_total", "", 1);
-    mt_metrics_set(m, "mortar_runs", "state=running", 9);
-    mt_metrics_set(m, "mortar_runs", "state=\"x", 9);
-    mt_metrics_set(m, "mortar_runs", "state=\"a\"state=\"b\"", 9);
-    mt_metrics_set(m, "mortar_runs", "state=\"a\",state=\"b\"", 9);
-    mt_metrics_set(m, "mortar_runs", "__name__=\"a\"", 9);
-    mt_metrics_set(m, "mortar_runs", "1x=\"a\"", 9);
-    mt_metrics_set(m, "mortar_runs", "x=\"\\t\"", 9);
-    mt_metrics_set(m, NULL, "", 9);
-    mt_metrics_set(NULL, "mortar_runs", "", 9);
+    mt__metrics_add(m, "mortar_nope_total", "", 1);
+    mt__metrics_set(m, "mortar_runs", "state=running", 9);
+    mt__metrics_set(m, "mortar_runs", "state=\"x", 9);
+    mt__metrics_set(m, "mortar_runs", "state=\"a\"state=\"b\"", 9);
+    mt__metrics_set(m, "mortar_runs", "state=\"a\",state=\"b\"", 9);
+    mt__metrics_set(m, "mortar_runs", "__name__=\"a\"", 9);
+    mt__metrics_set(m, "mortar_runs", "1x=\"a\"", 9);
+    mt__metrics_set(m, "mortar_runs", "x=\"\\t\"", 9);
+    mt__metrics_set(m, NULL, "", 9);
+    mt__metrics_set(NULL, "mortar_runs", "", 9);
 
     expect_render(m, "# HELP mortar_bus_pending Pending.\n"
                      "# TYPE mortar_bus_pending gauge\n"
@@ -110,12 +110,12 @@ static void test_update_and_render(void **state)
                      "mortar_runs{state=\"queued\"} 0.5\n"
                      "mortar_runs{state=\"running\"} 3\n");
 
-    mt_metrics_remove(m, "mortar_runs", "state=\"queued\"");
-    mt_metrics_remove(m, "mortar_runs", "state=\"absent\"");
-    mt_metrics_remove(m, "mortar_http_requests_total",
-                      "route=\"/runs\",method=\"POST\","
-                      "code=\"201\"");
-    mt_metrics_remove(m, "mortar_bus_pending", "");
+    mt__metrics_remove(m, "mortar_runs", "state=\"queued\"");
+    mt__metrics_remove(m, "mortar_runs", "state=\"absent\"");
+    mt__metrics_remove(m, "mortar_http_requests_total",
+                       "route=\"/runs\",method=\"POST\","
+                       "code=\"201\"");
+    mt__metrics_remove(m, "mortar_bus_pending", "");
     expect_render(m, "# HELP mortar_bus_pending Pending.\n"
                      "# TYPE mortar_bus_pending gauge\n"
                      "# HELP mortar_http_requests_total HTTP requests served.\n"
@@ -124,29 +124,29 @@ static void test_update_and_render(void **state)
                      "# HELP mortar_runs Runs by state.\n"
                      "# TYPE mortar_runs gauge\n"
                      "mortar_runs{state=\"running\"} 3\n");
-    mt_metrics_free(m);
+    mt__metrics_free(m);
 }
 
 static void test_escaping_and_values(void **state)
 {
-    mt_metrics_t *m;
+    mt__metrics_t *m;
     char labels[256];
-    assert_int_equal(mt_metrics_new(&m), MT_OK);
-    assert_int_equal(mt_metrics_declare(m, "g", MT_GAUGE, "Help with \\ and\nnewline \"q\"."),
+    assert_int_equal(mt__metrics_new(&m), MT_OK);
+    assert_int_equal(mt__metrics_declare(m, "g", MT_GAUGE, "Help with \\ and\nnewline \"q\"."),
                      MT_OK);
     /* values given escaped in label text stay escaped; invalid UTF-8 becomes U+FFFD */
-    mt_metrics_set(m, "g", "t=\"a\\\"b\\\\c\\nd\"", 1.25);
-    assert_int_equal(mt_metrics_labels(labels, sizeof labels, "t", "x\xff\"y", "run", "r1", NULL),
+    mt__metrics_set(m, "g", "t=\"a\\\"b\\\\c\\nd\"", 1.25);
+    assert_int_equal(mt__metrics_labels(labels, sizeof labels, "t", "x\xff\"y", "run", "r1", NULL),
                      MT_OK);
     assert_string_equal(labels, "t=\"x\xef\xbf\xbd\\\"y\",run=\"r1\"");
-    mt_metrics_set(m, "g", labels, -0.1);
-    mt_metrics_set(m, "g", "t=\"big\"", 1e300);
-    mt_metrics_set(m, "g", "t=\"third\"", 1.0 / 3);
-    mt_metrics_set(m, "g", "t=\"int\"", 9007199254740991.0);
-    mt_metrics_set(m, "g", "t=\"inf\"", INFINITY);
-    mt_metrics_set(m, "g", "t=\"ninf\"", -INFINITY);
-    mt_metrics_set(m, "g", "t=\"nan\"", NAN);
-    mt_metrics_set(m, "g", "t=\"\xe2\x82\xac\"", 2); /* valid UTF-8 kept */
+    mt__metrics_set(m, "g", labels, -0.1);
+    mt__metrics_set(m, "g", "t=\"big\"", 1e300);
+    mt__metrics_set(m, "g", "t=\"third\"", 1.0 / 3);
+    mt__metrics_set(m, "g", "t=\"int\"", 9007199254740991.0);
+    mt__metrics_set(m, "g", "t=\"inf\"", INFINITY);
+    mt__metrics_set(m, "g", "t=\"ninf\"", -INFINITY);
+    mt__metrics_set(m, "g", "t=\"nan\"", NAN);
+    mt__metrics_set(m, "g", "t=\"\xe2\x82\xac\"", 2); /* valid UTF-8 kept */
     expect_render(m, "# HELP g Help with \\\\ and\\nnewline \"q\".\n"
                      "# TYPE g gauge\n"
                      "g{run=\"r1\",t=\"x\xef\xbf\xbd\\\"y\"} -0.1\n"
@@ -158,18 +158,18 @@ static void test_escaping_and_values(void **state)
                      "g{t=\"ninf\"} -Inf\n"
                      "g{t=\"third\"} 0.3333333333333333\n"
                      "g{t=\"\xe2\x82\xac\"} 2\n");
-    /* mt_metrics_labels errors */
-    assert_int_equal(mt_metrics_labels(labels, sizeof labels, "bad-name", "v", NULL), MT_EINVAL);
+    /* mt__metrics_labels errors */
+    assert_int_equal(mt__metrics_labels(labels, sizeof labels, "bad-name", "v", NULL), MT_EINVAL);
     assert_string_equal(labels, "");
-    assert_int_equal(mt_metrics_labels(labels, 8, "run", "0123456789", NULL), MT_ETOOBIG);
+    assert_int_equal(mt__metrics_labels(labels, 8, "run", "0123456789", NULL), MT_ETOOBIG);
     assert_string_equal(labels, "");
-    assert_int_equal(mt_metrics_labels(labels, sizeof labels, NULL), MT_OK);
+    assert_int_equal(mt__metrics_labels(labels, sizeof labels, NULL), MT_OK);
     assert_string_equal(labels, "");
-    mt_metrics_free(m);
+    mt__metrics_free(m);
 }
 
 typedef struct hammer {
-    mt_metrics_t *m;
+    mt__metrics_t *m;
     int id;
 } hammer_t;
 
@@ -178,22 +178,22 @@ static void *hammer_run(void *arg)
     hammer_t *h = arg;
     char labels[64];
     for (int i = 0; i < 5000; i++) {
-        mt_metrics_add(h->m, "mortar_c_total", "", 1);
+        mt__metrics_add(h->m, "mortar_c_total", "", 1);
         snprintf(labels, sizeof labels, "w=\"%d\",i=\"%d\"", h->id, i % 50);
-        mt_metrics_add(h->m, "mortar_c_total", labels, 1);
+        mt__metrics_add(h->m, "mortar_c_total", labels, 1);
         if (i % 100 == 0)
-            free(mt_metrics_render(h->m, NULL));
+            free(mt__metrics_render(h->m, NULL));
     }
     return NULL;
 }
 
 static void test_threads(void **state)
 {
-    mt_metrics_t *m;
+    mt__metrics_t *m;
     pthread_t t[4];
     hammer_t h[4];
-    assert_int_equal(mt_metrics_new(&m), MT_OK);
-    assert_int_equal(mt_metrics_declare(m, "mortar_c_total", MT_COUNTER, "C."), MT_OK);
+    assert_int_equal(mt__metrics_new(&m), MT_OK);
+    assert_int_equal(mt__metrics_declare(m, "mortar_c_total", MT_COUNTER, "C."), MT_OK);
     for (int i = 0; i < 4; i++) {
         h[i].m = m;
         h[i].id = i;
@@ -210,19 +210,19 @@ static void test_threads(void **state)
         lines += *p == '\n';
     assert_int_equal(lines, 2 + 1 + 200);
     free(s);
-    mt_metrics_free(m);
+    mt__metrics_free(m);
 }
 
 /* The sample the promtool check reads: every platform family of docs/api.md, with tricky
  * label values. */
 static void test_sample_for_promtool(void **state)
 {
-    mt_metrics_t *m;
+    mt__metrics_t *m;
     char l[512];
-    assert_int_equal(mt_metrics_new(&m), MT_OK);
+    assert_int_equal(mt__metrics_new(&m), MT_OK);
     static const struct {
         const char *name;
-        enum mt_metric_type t;
+        enum mt__metric_type t;
         const char *help;
     } fams[] = {
         {"mortar_http_requests_total", MT_COUNTER, "HTTP requests served by the API."},
@@ -241,34 +241,34 @@ static void test_sample_for_promtool(void **state)
         {"mortar_run_open_connections", MT_GAUGE, "Live run: open connections."},
     };
     for (size_t i = 0; i < sizeof fams / sizeof fams[0]; i++)
-        assert_int_equal(mt_metrics_declare(m, fams[i].name, fams[i].t, fams[i].help), MT_OK);
-    mt_metrics_add(m, "mortar_http_requests_total",
-                   "method=\"GET\",route=\"/api/v1/runs\",code=\"200\"", 12);
-    mt_metrics_add(m, "mortar_http_requests_total",
-                   "method=\"POST\",route=\"/api/v1/runs\",code=\"422\"", 1);
-    mt_metrics_add(m, "mortar_http_request_duration_seconds_total", "", 0.0425);
-    mt_metrics_set(m, "mortar_runs", "state=\"queued\"", 1);
-    mt_metrics_set(m, "mortar_runs", "state=\"running\"", 2);
-    mt_metrics_add(m, "mortar_agg_snapshots_total", "", 4096);
-    mt_metrics_add(m, "mortar_agg_seconds_total", "", 1024);
-    mt_metrics_set(m, "mortar_bus_pending", "", 0);
-    mt_metrics_set(m, "mortar_outbox_pending", "", 3);
-    mt_metrics_add(m, "mortar_webhook_deliveries_total", "result=\"ok\"", 7);
-    mt_metrics_add(m, "mortar_webhook_deliveries_total", "result=\"retry\"", 2);
-    mt_metrics_add(m, "mortar_webhook_deliveries_total", "result=\"failed\"", 0);
-    mt_metrics_set(m, "mortar_agents", "state=\"up\"", 1);
-    mt_metrics_set(m, "mortar_agents", "state=\"down\"", 0);
-    assert_int_equal(mt_metrics_labels(l, sizeof l, "run", "0193a1b2-0000-7000-8000-000000000001",
-                                       "test", "checkout \"v2\"\nline\\2 \xff", NULL),
+        assert_int_equal(mt__metrics_declare(m, fams[i].name, fams[i].t, fams[i].help), MT_OK);
+    mt__metrics_add(m, "mortar_http_requests_total",
+                    "method=\"GET\",route=\"/api/v1/runs\",code=\"200\"", 12);
+    mt__metrics_add(m, "mortar_http_requests_total",
+                    "method=\"POST\",route=\"/api/v1/runs\",code=\"422\"", 1);
+    mt__metrics_add(m, "mortar_http_request_duration_seconds_total", "", 0.0425);
+    mt__metrics_set(m, "mortar_runs", "state=\"queued\"", 1);
+    mt__metrics_set(m, "mortar_runs", "state=\"running\"", 2);
+    mt__metrics_add(m, "mortar_agg_snapshots_total", "", 4096);
+    mt__metrics_add(m, "mortar_agg_seconds_total", "", 1024);
+    mt__metrics_set(m, "mortar_bus_pending", "", 0);
+    mt__metrics_set(m, "mortar_outbox_pending", "", 3);
+    mt__metrics_add(m, "mortar_webhook_deliveries_total", "result=\"ok\"", 7);
+    mt__metrics_add(m, "mortar_webhook_deliveries_total", "result=\"retry\"", 2);
+    mt__metrics_add(m, "mortar_webhook_deliveries_total", "result=\"failed\"", 0);
+    mt__metrics_set(m, "mortar_agents", "state=\"up\"", 1);
+    mt__metrics_set(m, "mortar_agents", "state=\"down\"", 0);
+    assert_int_equal(mt__metrics_labels(l, sizeof l, "run", "0193a1b2-0000-7000-8000-000000000001",
+                                        "test", "checkout \"v2\"\nline\\2 \xff", NULL),
                      MT_OK);
-    mt_metrics_set(m, "mortar_run_rps", l, 1999.5);
-    mt_metrics_add(m, "mortar_run_errors_total", l, 3);
-    mt_metrics_set(m, "mortar_run_open_connections", l, 64);
+    mt__metrics_set(m, "mortar_run_rps", l, 1999.5);
+    mt__metrics_add(m, "mortar_run_errors_total", l, 3);
+    mt__metrics_set(m, "mortar_run_open_connections", l, 64);
     static const char *const q[] = {"0.5", "0.9", "0.99", "0.999"};
     for (int i = 0; i < 4; i++) {
         char lq[600];
         snprintf(lq, sizeof lq, "%s,quantile=\"%s\"", l, q[i]);
-        mt_metrics_set(m, "mortar_run_latency_seconds", lq, 0.001 * (i + 1));
+        mt__metrics_set(m, "mortar_run_latency_seconds", lq, 0.001 * (i + 1));
     }
     char *s = render(m);
     assert_non_null(strstr(s, "# TYPE mortar_runs gauge\n"));
@@ -283,7 +283,7 @@ static void test_sample_for_promtool(void **state)
         assert_int_equal(fclose(f), 0);
     }
     free(s);
-    mt_metrics_free(m);
+    mt__metrics_free(m);
 }
 
 int main(void)

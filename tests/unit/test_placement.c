@@ -17,13 +17,13 @@
 /* Does sel match labels (JSON text)? Fails the test on a parse error. */
 static int match(const char *sel, const char *labels)
 {
-    mt_selector_t *s = malloc(sizeof *s);
+    mt__selector_t *s = malloc(sizeof *s);
     mt_parse_err_t err = {0};
-    int rc = mt_selector_parse(sel, s, &err);
+    int rc = mt__selector_parse(sel, s, &err);
     if (rc != MT_OK)
         fail_msg("'%s': column %d: %s", sel, err.col, err.msg);
     json_t *l = json_loads(labels, 0, NULL);
-    int m = mt_selector_match(s, l);
+    int m = mt__selector_match(s, l);
     json_decref(l);
     free(s);
     return m;
@@ -32,9 +32,9 @@ static int match(const char *sel, const char *labels)
 /* The parse error of sel: its column, and whether its message contains want. */
 static int bad(const char *sel, const char *want)
 {
-    mt_selector_t *s = malloc(sizeof *s);
+    mt__selector_t *s = malloc(sizeof *s);
     mt_parse_err_t err = {0};
-    int rc = mt_selector_parse(sel, s, &err);
+    int rc = mt__selector_parse(sel, s, &err);
     free(s);
     assert_int_equal(rc, MT_EPARSE);
     if (strstr(err.msg, want) == NULL)
@@ -119,8 +119,8 @@ static void test_selector_errors(void **state)
     for (int i = 0; i < 16; i++)
         snprintf(big + strlen(big), sizeof big - strlen(big),
                  "%skkkkkkkkkkkkkkkkkkkkkkkkkkkk%02d=v", i ? "," : "", i);
-    mt_selector_t *s = malloc(sizeof *s);
-    assert_int_equal(mt_selector_parse(big, s, NULL), MT_OK);
+    mt__selector_t *s = malloc(sizeof *s);
+    assert_int_equal(mt__selector_parse(big, s, NULL), MT_OK);
     assert_int_equal(s->n, 16);
     free(s);
 }
@@ -132,7 +132,7 @@ static void test_selector_errors(void **state)
 
 static void test_place(void **state)
 {
-    const mt_place_agent_t ag[] = {
+    const mt__place_agent_t ag[] = {
         AG("gen-1", "{\"zone\":\"a\"}", 1, 1, 1), /* busy */
         AG("gen-2", "{\"zone\":\"a\"}", 2, 0, 1), /* 2 free slots */
         AG("gen-3", "{\"zone\":\"a\"}", 1, 0, 0), /* down */
@@ -143,51 +143,52 @@ static void test_place(void **state)
     };
     size_t n = sizeof ag / sizeof ag[0], chosen[8];
     char reason[256];
-    mt_place_stats_t st;
+    mt__place_stats_t st;
 
     /* the most free slots first, then fewer active parts, then the name */
-    assert_int_equal(mt_place(ag, n, 1, "", chosen, reason, sizeof reason), MT_OK);
+    assert_int_equal(mt__place(ag, n, 1, "", chosen, reason, sizeof reason), MT_OK);
     assert_int_equal(chosen[0], 3); /* gen-4: 3 free */
-    assert_int_equal(mt_place(ag, n, 3, NULL, chosen, reason, sizeof reason), MT_OK);
+    assert_int_equal(mt__place(ag, n, 3, NULL, chosen, reason, sizeof reason), MT_OK);
     assert_int_equal(chosen[0], 3);
     assert_int_equal(chosen[1], 1); /* gen-2: 2 free */
     assert_int_equal(chosen[2], 4); /* gen-5 before gen-6, gen-7: same slots, name */
-    assert_int_equal(mt_place(ag, n, 5, NULL, chosen, reason, sizeof reason), MT_OK);
+    assert_int_equal(mt__place(ag, n, 5, NULL, chosen, reason, sizeof reason), MT_OK);
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < i; j++)
             assert_int_not_equal(chosen[i], chosen[j]); /* one part per agent */
 
     /* capacity and up are honoured: zone=a has one free agent */
-    assert_int_equal(mt_place(ag, n, 1, "zone=a", chosen, reason, sizeof reason), MT_OK);
+    assert_int_equal(mt__place(ag, n, 1, "zone=a", chosen, reason, sizeof reason), MT_OK);
     assert_int_equal(chosen[0], 1);
-    assert_int_equal(mt_place_ex(ag, n, 3, "zone=a", chosen, reason, sizeof reason, &st), MT_EBUSY);
+    assert_int_equal(mt__place_ex(ag, n, 3, "zone=a", chosen, reason, sizeof reason, &st),
+                     MT_EBUSY);
     assert_string_equal(reason,
                         "waiting for 3 agents matching zone=a: 1 free of 2 matching (1 more down)");
     assert_int_equal(st.matching, 3);
     assert_int_equal(st.matching_up, 2);
     assert_int_equal(st.free, 1);
     assert_int_equal(
-        mt_place_ex(ag, n, 2, " zone in (a,b) ,zone!=b ", chosen, reason, sizeof reason, &st),
+        mt__place_ex(ag, n, 2, " zone in (a,b) ,zone!=b ", chosen, reason, sizeof reason, &st),
         MT_EBUSY);
     assert_string_equal(
         reason,
         "waiting for 2 agents matching zone in (a,b) ,zone!=b: 1 free of 2 matching (1 more down)");
-    assert_int_equal(mt_place(ag, n, 1, "zone=c", chosen, reason, sizeof reason), MT_EBUSY);
+    assert_int_equal(mt__place(ag, n, 1, "zone=c", chosen, reason, sizeof reason), MT_EBUSY);
     assert_string_equal(reason, "waiting for 1 agent matching zone=c: 0 free of 0 matching");
-    assert_int_equal(mt_place(ag, n, 7, "", chosen, reason, sizeof reason), MT_EBUSY);
+    assert_int_equal(mt__place(ag, n, 7, "", chosen, reason, sizeof reason), MT_EBUSY);
     assert_string_equal(reason, "waiting for 7 agents: 5 free of 6 up (1 more down)");
-    assert_int_equal(mt_place(ag, 0, 1, "", chosen, reason, sizeof reason), MT_EBUSY);
+    assert_int_equal(mt__place(ag, 0, 1, "", chosen, reason, sizeof reason), MT_EBUSY);
     assert_string_equal(reason, "waiting for 1 agent: 0 free of 0 up");
-    assert_int_equal(mt_place(NULL, 0, 1, "", chosen, reason, 0), MT_EBUSY);
+    assert_int_equal(mt__place(NULL, 0, 1, "", chosen, reason, 0), MT_EBUSY);
 
     /* bad input */
-    assert_int_equal(mt_place(ag, n, 0, "", chosen, reason, sizeof reason), MT_EINVAL);
-    assert_int_equal(mt_place(ag, n, 1, "zone in a", chosen, reason, sizeof reason), MT_EINVAL);
+    assert_int_equal(mt__place(ag, n, 0, "", chosen, reason, sizeof reason), MT_EINVAL);
+    assert_int_equal(mt__place(ag, n, 1, "zone in a", chosen, reason, sizeof reason), MT_EINVAL);
     assert_string_equal(reason, "agent_labels: column 9: expected '(' after in/notin of 'zone'");
 
     /* a tiny reason buffer is cut, not overrun */
     char small[8];
-    assert_int_equal(mt_place(ag, n, 9, "", chosen, small, sizeof small), MT_EBUSY);
+    assert_int_equal(mt__place(ag, n, 9, "", chosen, small, sizeof small), MT_EBUSY);
     assert_int_equal(strlen(small), 7);
 }
 
@@ -195,14 +196,14 @@ static void test_place(void **state)
  * a run waiting for agents that are not there holds nothing, bad runs are named. */
 static void test_queue(void **state)
 {
-    const mt_place_agent_t ag[] = {
+    const mt__place_agent_t ag[] = {
         AG("a-1", "{\"zone\":\"a\"}", 1, 0, 1), AG("a-2", "{\"zone\":\"a\"}", 1, 1, 1), /* busy */
         AG("a-3", "{\"zone\":\"a\"}", 1, 0, 1), AG("b-1", "{\"zone\":\"b\"}", 2, 0, 1),
         AG("b-2", "{\"zone\":\"b\"}", 1, 0, 0), /* down */
         AG("c-1", "{\"zone\":\"c\"}", 1, 0, 1),
     };
     size_t n = sizeof ag / sizeof ag[0];
-    const mt_place_run_t runs[] = {
+    const mt__place_run_t runs[] = {
         {1, "zone=b"},        /* 0: starts on b-1 */
         {3, "zone=a"},        /* 1: 3 up, 2 free: waits its turn, holds a-1 and a-3 */
         {1, "zone=a"},        /* 2: a-1, a-3 held: waits its turn too (no overtaking) */
@@ -216,13 +217,13 @@ static void test_queue(void **state)
         {7, ""},              /* 10: 5 up: waits for agents */
     };
     size_t nr = sizeof runs / sizeof runs[0];
-    mt_place_result_t res[11];
+    mt__place_result_t res[11];
     size_t chosen[11][8];
     memset(res, 0, sizeof res);
     for (size_t i = 0; i < nr; i++)
         res[i].chosen = runs[i].want ? chosen[i] : NULL;
-    assert_int_equal(mt_place_queue(ag, n, runs, nr, res), MT_OK);
-    static const enum mt_place_verdict want[] = {
+    assert_int_equal(mt__place_queue(ag, n, runs, nr, res), MT_OK);
+    static const enum mt__place_verdict want[] = {
         MT_PLACE_START, MT_PLACE_TURN, MT_PLACE_TURN,    MT_PLACE_AGENTS,
         MT_PLACE_START, MT_PLACE_TURN, MT_PLACE_INVALID, MT_PLACE_INVALID,
         MT_PLACE_START, MT_PLACE_TURN, MT_PLACE_AGENTS,
@@ -248,34 +249,34 @@ static void test_queue(void **state)
     assert_int_equal(ag[3].active, 0);
 
     /* the built-in agent alone, capacity 1, a run in progress: FIFO as before */
-    const mt_place_agent_t local[] = {AG("local", "{\"zone\":\"local\"}", 1, 1, 1)};
-    const mt_place_run_t q[] = {{1, NULL}, {1, NULL}};
-    mt_place_result_t lr[2];
+    const mt__place_agent_t local[] = {AG("local", "{\"zone\":\"local\"}", 1, 1, 1)};
+    const mt__place_run_t q[] = {{1, NULL}, {1, NULL}};
+    mt__place_result_t lr[2];
     size_t lc[2];
     memset(lr, 0, sizeof lr);
     lr[0].chosen = &lc[0];
     lr[1].chosen = &lc[1];
-    assert_int_equal(mt_place_queue(local, 1, q, 2, lr), MT_OK);
+    assert_int_equal(mt__place_queue(local, 1, q, 2, lr), MT_OK);
     assert_int_equal(lr[0].verdict, MT_PLACE_TURN);
     assert_int_equal(lr[1].verdict, MT_PLACE_TURN);
     assert_string_equal(lr[0].reason, "waiting for 1 agent: 0 free of 1 up");
     /* capacity 2, one free slot: only the oldest starts */
-    const mt_place_agent_t local2[] = {AG("local", "{}", 2, 1, 1)};
-    assert_int_equal(mt_place_queue(local2, 1, q, 2, lr), MT_OK);
+    const mt__place_agent_t local2[] = {AG("local", "{}", 2, 1, 1)};
+    assert_int_equal(mt__place_queue(local2, 1, q, 2, lr), MT_OK);
     assert_int_equal(lr[0].verdict, MT_PLACE_START);
     assert_int_equal(lr[1].verdict, MT_PLACE_TURN);
     /* an empty fleet and an empty queue */
-    assert_int_equal(mt_place_queue(NULL, 0, q, 2, lr), MT_OK);
+    assert_int_equal(mt__place_queue(NULL, 0, q, 2, lr), MT_OK);
     assert_int_equal(lr[0].verdict, MT_PLACE_AGENTS);
-    assert_int_equal(mt_place_queue(local, 1, NULL, 0, NULL), MT_OK);
+    assert_int_equal(mt__place_queue(local, 1, NULL, 0, NULL), MT_OK);
 }
 
 static void test_cfg(void **state)
 {
-    mt_place_cfg_t pc;
+    mt__place_cfg_t pc;
     char key[32], err[256];
     json_t *c = json_pack("{s:s}", "url", "http://127.0.0.1/");
-    assert_int_equal(mt_place_cfg_read(c, &pc, key, sizeof key, err, sizeof err), MT_OK);
+    assert_int_equal(mt__place_cfg_read(c, &pc, key, sizeof key, err, sizeof err), MT_OK);
     assert_int_equal(pc.agents, 1);
     assert_string_equal(pc.selector, "");
     assert_int_equal(pc.loss_continue, 0);
@@ -284,12 +285,12 @@ static void test_cfg(void **state)
 
     c = json_pack("{s:s,s:i,s:s,s:s,s:s}", "url", "http://127.0.0.1/", "agents", 3, "agent_labels",
                   "zone in (a,b)", "on_agent_loss", "continue", "placement_timeout", "1m30s");
-    assert_int_equal(mt_place_cfg_read(c, &pc, key, sizeof key, err, sizeof err), MT_OK);
+    assert_int_equal(mt__place_cfg_read(c, &pc, key, sizeof key, err, sizeof err), MT_OK);
     assert_int_equal(pc.agents, 3);
     assert_string_equal(pc.selector, "zone in (a,b)");
     assert_int_equal(pc.loss_continue, 1);
     assert_int_equal(pc.timeout_ms, 90000);
-    json_t *st = mt_place_cfg_strip(c);
+    json_t *st = mt__place_cfg_strip(c);
     assert_int_equal(json_object_size(st), 1);
     assert_non_null(json_object_get(st, "url"));
     assert_int_equal(json_object_size(c), 5); /* the original is untouched */
@@ -297,7 +298,7 @@ static void test_cfg(void **state)
     json_decref(c);
 
     c = json_pack("{s:i}", "placement_timeout", 0);
-    assert_int_equal(mt_place_cfg_read(c, &pc, key, sizeof key, err, sizeof err), MT_OK);
+    assert_int_equal(mt__place_cfg_read(c, &pc, key, sizeof key, err, sizeof err), MT_OK);
     assert_int_equal(pc.timeout_ms, 0);
     json_decref(c);
 
@@ -319,7 +320,7 @@ static void test_cfg(void **state)
     for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
         c = json_loads(bads[i].json, 0, NULL);
         assert_non_null(c);
-        assert_int_equal(mt_place_cfg_read(c, &pc, key, sizeof key, err, sizeof err), MT_EINVAL);
+        assert_int_equal(mt__place_cfg_read(c, &pc, key, sizeof key, err, sizeof err), MT_EINVAL);
         assert_string_equal(key, bads[i].key);
         if (strstr(err, bads[i].msg) == NULL || strncmp(err, bads[i].key, strlen(key)) != 0)
             fail_msg("%s: '%s'", bads[i].json, err);

@@ -122,7 +122,7 @@ static void test_every_counter_everywhere(void **state)
     sec_t x;
     mt_second_t *s;
     mt_run_result_t r;
-    mt_snapshot_t snap, dec;
+    mt__snapshot_t snap, dec;
     mt_parse_err_t perr;
     char *wire = NULL, *data, *lat, *svc, err[200];
     size_t len;
@@ -153,8 +153,8 @@ static void test_every_counter_everywhere(void **state)
     json_decref(o);
 
     /* the snapshot on the wire: every counter by its name, and back */
-    assert_int_equal(mt_snapshot_from_second(&snap, "r1", "local", s, NULL, 0), MT_OK);
-    assert_int_equal(mt_snapshot_encode(&snap, &wire, &len), MT_OK);
+    assert_int_equal(mt__snapshot_from_second(&snap, "r1", "local", s, NULL, 0), MT_OK);
+    assert_int_equal(mt__snapshot_encode(&snap, &wire, &len), MT_OK);
     w = json_loads(wire, 0, NULL);
     assert_non_null(w);
     for (size_t i = 0; i < mt__ncounters; i++) {
@@ -164,10 +164,10 @@ static void test_every_counter_everywhere(void **state)
         assert_int_equal(json_integer_value(v), mt__counter_get(&s->c, &mt__counters[i]));
     }
     json_decref(w);
-    assert_int_equal(mt_snapshot_decode(wire, len, &dec, &perr), MT_OK);
+    assert_int_equal(mt__snapshot_decode(wire, len, &dec, &perr), MT_OK);
     assert_memory_equal(&dec.c, &s->c, sizeof(s->c));
-    mt_snapshot_dispose(&dec);
-    mt_snapshot_dispose(&snap);
+    mt__snapshot_dispose(&dec);
+    mt__snapshot_dispose(&snap);
     free(wire);
 
     /* the analysis over a stored row: every counter in its summary, equal */
@@ -177,8 +177,8 @@ static void test_every_counter_everywhere(void **state)
     assert_int_equal(mt_hist_encode(s->latency, &lat, &len), MT_OK);
     assert_int_equal(mt_hist_encode(s->service, &svc, &len), MT_OK);
     {
-        mt_agg_row_t row = {"", data, lat, svc};
-        o = mt_analysis_summary(&row, 1, err, sizeof(err));
+        mt__agg_row_t row = {"", data, lat, svc};
+        o = mt__analysis_summary(&row, 1, err, sizeof(err));
         assert_non_null(o);
         check_json(o, &s->c, false);
         json_decref(o);
@@ -263,7 +263,7 @@ typedef struct run_data {
     mt_tag_stats_t tt[NTAGS];
     mt_run_result_t r;
     char *data[NSEC * NTAGS], *hl[NSEC * NTAGS], *hs[NSEC * NTAGS];
-    mt_agg_row_t rows[NSEC * NTAGS];
+    mt__agg_row_t rows[NSEC * NTAGS];
     size_t nrows;
 } run_data_t;
 
@@ -349,7 +349,7 @@ static void run_build(run_data_t *d, json_t **cli)
             json_decref(o);
             assert_int_equal(mt_hist_encode(one.latency, &d->hl[k], &len), MT_OK);
             assert_int_equal(mt_hist_encode(one.service, &d->hs[k], &len), MT_OK);
-            d->rows[k] = (mt_agg_row_t){t > 0 ? tag_names[t] : "", d->data[k], d->hl[k], d->hs[k]};
+            d->rows[k] = (mt__agg_row_t){t > 0 ? tag_names[t] : "", d->data[k], d->hl[k], d->hs[k]};
         }
     }
     for (int t = 0; t < NTAGS; t++) {
@@ -451,7 +451,7 @@ static void test_cli_and_api_documents(void **state)
 
     run_build(&d, &cli);
     assert_int_equal(
-        mt_analysis_result_doc(d.rows, d.nrows, config_cb, NULL, &api, err, sizeof(err)), MT_OK);
+        mt__analysis_result_doc(d.rows, d.nrows, config_cb, NULL, &api, err, sizeof(err)), MT_OK);
     json_object_set(api, "started_at", json_object_get(cli, "started_at"));
 
     /* the same shape ... */

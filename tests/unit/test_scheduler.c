@@ -1,4 +1,4 @@
-/* mt_scheduler_tick with a stepped clock and fake store ops that record every call. */
+/* mt__scheduler_tick with a stepped clock and fake store ops that record every call. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -65,12 +65,12 @@ static fake_sched_t *fake_find(fake_t *f, const char *id)
     return NULL;
 }
 
-static int fake_list(void *ud, mt_sched_entry_t **out, size_t *n)
+static int fake_list(void *ud, mt__sched_entry_t **out, size_t *n)
 {
     fake_t *f = ud;
     if (f->fail_list)
         return MT_ESYS;
-    mt_sched_entry_t *e = calloc(f->n + 1, sizeof *e);
+    mt__sched_entry_t *e = calloc(f->n + 1, sizeof *e);
     size_t k = 0;
     assert_non_null(e);
     for (size_t i = 0; i < f->n; i++) {
@@ -89,7 +89,7 @@ static int fake_list(void *ud, mt_sched_entry_t **out, size_t *n)
     return MT_OK;
 }
 
-static void fake_free(void *ud, mt_sched_entry_t *e, size_t n)
+static void fake_free(void *ud, mt__sched_entry_t *e, size_t n)
 {
     fake_t *f = ud;
     f->listed_out--;
@@ -129,7 +129,7 @@ static int fake_set_next(void *ud, const char *id, int64_t next)
     return MT_OK;
 }
 
-static const mt_scheduler_ops_t fake_ops = {
+static const mt__scheduler_ops_t fake_ops = {
     .list = fake_list,
     .free_entries = fake_free,
     .has_active = fake_has_active,
@@ -168,7 +168,7 @@ static int step(fake_t *f, int64_t from, int64_t to)
 {
     int total = 0;
     for (int64_t now = from; now <= to; now++) {
-        int rc = mt_scheduler_tick(&fake_ops, f, now);
+        int rc = mt__scheduler_tick(&fake_ops, f, now);
         assert_true(rc >= 0);
         total += rc;
     }
@@ -184,13 +184,13 @@ static void test_new_schedule_gets_next(void **state)
     int64_t t0 = utc(2026, 11, 27, 23, 1) + 30;
     fake_add(f, "s1", "*/15 * * * *", "skip", 0);
     fake_add(f, "s2", "@daily", "queue", 0);
-    assert_int_equal(mt_scheduler_tick(&fake_ops, f, t0), 0);
+    assert_int_equal(mt__scheduler_tick(&fake_ops, f, t0), 0);
     assert_true(f->s[0].next_fire_at == utc(2026, 11, 27, 23, 15));
     assert_true(f->s[1].next_fire_at == utc(2026, 11, 28, 0, 0));
     assert_int_equal(fake_calls(f, "enqueue", NULL, NULL, 0), 0);
     /* created exactly on a matching minute: the next one, not this one */
     f->s[0].next_fire_at = 0;
-    assert_int_equal(mt_scheduler_tick(&fake_ops, f, utc(2026, 11, 27, 23, 15)), 0);
+    assert_int_equal(mt__scheduler_tick(&fake_ops, f, utc(2026, 11, 27, 23, 15)), 0);
     assert_true(f->s[0].next_fire_at == utc(2026, 11, 27, 23, 30));
     free(f);
 }
@@ -262,7 +262,7 @@ static void test_missed_firings_after_downtime(void **state)
     /* yearly on Feb 29, last due 2024: the 2028 one is not due yet, the 2024 one fires */
     fake_add(f, "d", "0 0 29 2 *", "queue", utc(2024, 2, 29, 0, 0));
     int64_t now = utc(2026, 11, 27, 13, 7) + 42;
-    assert_int_equal(mt_scheduler_tick(&fake_ops, f, now), 4);
+    assert_int_equal(mt__scheduler_tick(&fake_ops, f, now), 4);
     assert_int_equal(fake_calls(f, "enqueue", "a", t, 8), 1);
     assert_true(t[0] == utc(2026, 11, 27, 13, 0));
     assert_true(f->s[0].next_fire_at == utc(2026, 11, 27, 13, 15));
@@ -308,19 +308,19 @@ static void test_errors_retry_next_tick(void **state)
     fake_add(f, "odd", "*/5 * * * *", "sometimes", t0);
 
     f->fail_list = 1;
-    assert_true(mt_scheduler_tick(&fake_ops, f, t0) == MT_ESYS);
+    assert_true(mt__scheduler_tick(&fake_ops, f, t0) == MT_ESYS);
     f->fail_list = 0;
 
     f->fail_active = 1; /* "s" and "odd" cannot tell: not fired, next_fire_at unchanged */
-    assert_int_equal(mt_scheduler_tick(&fake_ops, f, t0), 0);
+    assert_int_equal(mt__scheduler_tick(&fake_ops, f, t0), 0);
     assert_true(f->s[0].next_fire_at == t0);
     f->fail_active = 0;
     f->fail_enqueue = 1; /* not queued: tried again at the next tick */
     f->s[0].policy = "queue";
-    assert_int_equal(mt_scheduler_tick(&fake_ops, f, t0 + 1), 0);
+    assert_int_equal(mt__scheduler_tick(&fake_ops, f, t0 + 1), 0);
     assert_true(f->s[0].next_fire_at == t0);
     f->fail_enqueue = 0;
-    assert_int_equal(mt_scheduler_tick(&fake_ops, f, t0 + 2), 2); /* "s" and "odd" (skip) */
+    assert_int_equal(mt__scheduler_tick(&fake_ops, f, t0 + 2), 2); /* "s" and "odd" (skip) */
     assert_int_equal(fake_calls(f, "enqueue", "s", t, 4), 1);
     assert_true(t[0] == t0);
     /* an invalid cron and an impossible one are left alone */
@@ -328,17 +328,17 @@ static void test_errors_retry_next_tick(void **state)
     assert_true(f->s[1].next_fire_at == t0);
     assert_true(f->s[2].next_fire_at == 0);
     assert_int_equal(fake_calls(f, "set_next", "never", NULL, 0), 0);
-    assert_true(mt_scheduler_tick(NULL, f, t0) == MT_EINVAL);
+    assert_true(mt__scheduler_tick(NULL, f, t0) == MT_EINVAL);
     free(f);
 
     /* a stored next_fire_at that the (changed) cron never fires at: recomputed, not fired */
     f = calloc(1, sizeof *f);
     fake_add(f, "changed", "0 12 * * *", "queue", t0 + 7 * 60); /* 23:07 */
-    assert_int_equal(mt_scheduler_tick(&fake_ops, f, t0 + 600), 0);
+    assert_int_equal(mt__scheduler_tick(&fake_ops, f, t0 + 600), 0);
     assert_true(f->s[0].next_fire_at == utc(2026, 11, 28, 12, 0));
     /* but one that is a firing of it, before a later firing, still fires the later one */
     f->s[0].next_fire_at = utc(2026, 11, 26, 12, 0);
-    assert_int_equal(mt_scheduler_tick(&fake_ops, f, t0 + 600), 1);
+    assert_int_equal(mt__scheduler_tick(&fake_ops, f, t0 + 600), 1);
     assert_int_equal(fake_calls(f, "enqueue", "changed", t, 4), 1);
     assert_true(t[0] == utc(2026, 11, 27, 12, 0));
     free(f);

@@ -51,19 +51,19 @@ static void fill(sec_t *x)
 
 static char *encoded(sec_t *x, size_t *len)
 {
-    mt_snapshot_t snap;
+    mt__snapshot_t snap;
     char *buf = NULL;
-    assert_int_equal(mt_snapshot_from_second(&snap, "run-1", "local", &x->s, tag_names, NTAGS),
+    assert_int_equal(mt__snapshot_from_second(&snap, "run-1", "local", &x->s, tag_names, NTAGS),
                      MT_OK);
-    assert_int_equal(mt_snapshot_encode(&snap, &buf, len), MT_OK);
-    mt_snapshot_dispose(&snap);
+    assert_int_equal(mt__snapshot_encode(&snap, &buf, len), MT_OK);
+    mt__snapshot_dispose(&snap);
     return buf;
 }
 
 static void test_round_trip(void **state)
 {
     sec_t x;
-    mt_snapshot_t d;
+    mt__snapshot_t d;
     mt_parse_err_t pe;
     size_t len;
     char *buf;
@@ -72,7 +72,7 @@ static void test_round_trip(void **state)
     sec_init(&x);
     fill(&x);
     buf = encoded(&x, &len);
-    assert_int_equal(mt_snapshot_decode(buf, len, &d, &pe), MT_OK);
+    assert_int_equal(mt__snapshot_decode(buf, len, &d, &pe), MT_OK);
     assert_string_equal(d.run_id, "run-1");
     assert_string_equal(d.agent, "local");
     assert_int_equal(d.second, 7);
@@ -89,7 +89,7 @@ static void test_round_trip(void **state)
         assert_hist_equal(d.tags[i].latency, x.tlat[i]);
         assert_hist_equal(d.tags[i].service, x.tsvc[i]);
     }
-    mt_snapshot_dispose(&d);
+    mt__snapshot_dispose(&d);
     free(buf);
     sec_free(&x);
 }
@@ -97,13 +97,13 @@ static void test_round_trip(void **state)
 static void test_bad_ids(void **state)
 {
     sec_t x;
-    mt_snapshot_t snap;
+    mt__snapshot_t snap;
     (void)state;
     sec_init(&x);
     fill(&x);
-    assert_int_equal(mt_snapshot_from_second(&snap, "a.b", "local", &x.s, NULL, 0), MT_EINVAL);
-    assert_int_equal(mt_snapshot_from_second(&snap, "r", "", &x.s, NULL, 0), MT_EINVAL);
-    assert_int_equal(mt_snapshot_from_second(&snap, "r", "local", NULL, NULL, 0), MT_EINVAL);
+    assert_int_equal(mt__snapshot_from_second(&snap, "a.b", "local", &x.s, NULL, 0), MT_EINVAL);
+    assert_int_equal(mt__snapshot_from_second(&snap, "r", "", &x.s, NULL, 0), MT_EINVAL);
+    assert_int_equal(mt__snapshot_from_second(&snap, "r", "local", NULL, NULL, 0), MT_EINVAL);
     sec_free(&x);
 }
 
@@ -183,7 +183,7 @@ static void test_corrupt_fields(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const corrupt_t *c = &cases[i];
         json_t *root = json_loadb(buf, len, 0, NULL), *o;
-        mt_snapshot_t d;
+        mt__snapshot_t d;
         mt_parse_err_t pe;
         char *bad;
         int rc;
@@ -195,7 +195,7 @@ static void test_corrupt_fields(void **state)
         else
             json_object_set_new(o, c->key, json_loads(c->value_json, JSON_DECODE_ANY, NULL));
         bad = json_dumps(root, JSON_COMPACT);
-        rc = mt_snapshot_decode(bad, strlen(bad), &d, &pe);
+        rc = mt__snapshot_decode(bad, strlen(bad), &d, &pe);
         if (rc != MT_EPARSE || strstr(pe.msg, c->want) == NULL)
             print_error("case %zu (%s.%s): rc %d msg '%s'; want '%s'\n", i, c->obj, c->key, rc,
                         pe.msg, c->want);
@@ -216,9 +216,9 @@ static void test_not_json(void **state)
         "", "[1,2]", "{\"schema\":", "{} trailing", "nul\0l", "{\"a\":1,\"a\":2}"};
     (void)state;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        mt_snapshot_t d;
+        mt__snapshot_t d;
         mt_parse_err_t pe;
-        int rc = mt_snapshot_decode(bad[i], strlen(bad[i]) + (i == 4), &d, &pe);
+        int rc = mt__snapshot_decode(bad[i], strlen(bad[i]) + (i == 4), &d, &pe);
         assert_int_equal(rc, MT_EPARSE);
         assert_true(pe.msg[0] != '\0');
     }

@@ -20,7 +20,7 @@ static int setup(void **state)
 {
     snprintf(dir, sizeof dir, "/tmp/mortar-test-store.XXXXXX");
     assert_non_null(mkdtemp(dir));
-    mt_log_init(2, MT_LOG_ERROR);
+    mt__log_init(2, MT_LOG_ERROR);
     return 0;
 }
 
@@ -32,11 +32,11 @@ static int teardown(void **state)
     return 0;
 }
 
-static mt_store_t *open_store(void)
+static mt__store_t *open_store(void)
 {
-    mt_store_t *s = NULL;
+    mt__store_t *s = NULL;
     char err[512] = "";
-    int rc = mt_store_open_sqlite(dir, &s, err, sizeof err);
+    int rc = mt__store_open_sqlite(dir, &s, err, sizeof err);
     if (rc != MT_OK)
         fail_msg("open: %s", err);
     return s;
@@ -45,7 +45,7 @@ static mt_store_t *open_store(void)
 static void test_migrations(void **state)
 {
     /* applied once, recorded; reopening applies nothing new and succeeds */
-    mt_store_t *s = open_store();
+    mt__store_t *s = open_store();
     assert_int_equal(s->ops->ping(s), MT_OK);
     s->ops->close(s);
     s = open_store();
@@ -71,7 +71,7 @@ static void test_migrations(void **state)
 
 static void test_idempotency(void **state)
 {
-    mt_store_t *s = open_store();
+    mt__store_t *s = open_store();
     char *h = NULL, *ct = NULL, *b = NULL;
     int st = 0;
     assert_int_equal(s->ops->idem_get(s, "tok1", "k1", &h, &st, &ct, &b), MT_ENOTFOUND);
@@ -97,9 +97,9 @@ static json_t *test_body(const char *name)
                      "url", "http://127.0.0.1:1/", "rate", 10, "duration", "1s", "tolerances");
 }
 
-static size_t due_count(mt_store_t *s, const char *type)
+static size_t due_count(mt__store_t *s, const char *type)
 {
-    mt_delivery_t *d = NULL;
+    mt__delivery_t *d = NULL;
     size_t n = 0, k = 0;
     assert_int_equal(s->ops->relay_ops->due(s, INT64_MAX / 2, 100, &d, &n), MT_OK);
     for (size_t i = 0; i < n; i++)
@@ -111,7 +111,7 @@ static size_t due_count(mt_store_t *s, const char *type)
 
 static void test_outbox_and_tests(void **state)
 {
-    mt_store_t *s = open_store();
+    mt__store_t *s = open_store();
     json_t *wh = NULL, *ev = json_pack("[s,s]", "test.created", "run.finished");
     assert_int_equal(s->ops->webhook_create(s, "http://127.0.0.1:9/", "sec", ev, &wh), MT_OK);
     json_decref(ev);
@@ -145,18 +145,18 @@ static void test_outbox_and_tests(void **state)
     assert_int_equal(json_integer_value(json_object_get(run, "test_version")), 2);
     assert_int_equal(s->ops->run_start(s, rid, "local", NULL), MT_OK);
     assert_int_equal(s->ops->run_start(s, rid, "local", NULL), MT_ECONFLICT);
-    mt_agg_row_t rows[2] = {{"", "{\"t\":0}", "HISTFAAAAA", "HISTFAAAAA"},
-                            {"a", "{\"t\":0,\"tag\":\"a\"}", "HISTFAAAAA", "HISTFAAAAA"}};
+    mt__agg_row_t rows[2] = {{"", "{\"t\":0}", "HISTFAAAAA", "HISTFAAAAA"},
+                             {"a", "{\"t\":0,\"tag\":\"a\"}", "HISTFAAAAA", "HISTFAAAAA"}};
     assert_int_equal(s->ops->run_append_second(s, rid, 0, rows, 2), MT_OK);
     assert_int_equal(s->ops->run_append_second(s, rid, 1, rows, 1), MT_OK);
-    mt_store_rows_t got;
+    mt__store_rows_t got;
     assert_int_equal(s->ops->run_rows(s, rid, "", 0, 100, &got), MT_OK);
     assert_int_equal(got.n, 2);
     assert_int_equal(got.second[1], 1);
-    mt_store_rows_dispose(&got);
+    mt__store_rows_dispose(&got);
     assert_int_equal(s->ops->run_rows(s, rid, NULL, 0, 0, &got), MT_OK);
     assert_int_equal(got.n, 2);
-    mt_store_rows_dispose(&got);
+    mt__store_rows_dispose(&got);
 
     char *series = NULL;
     size_t slen = 0;
@@ -181,7 +181,7 @@ static void test_outbox_and_tests(void **state)
     json_decref(fin);
 
     /* the relay's record: delivered deliveries are no longer due */
-    mt_delivery_t *d = NULL;
+    mt__delivery_t *d = NULL;
     size_t n = 0;
     assert_int_equal(s->ops->relay_ops->due(s, INT64_MAX / 2, 100, &d, &n), MT_OK);
     for (size_t i = 0; i < n; i++)
@@ -198,7 +198,7 @@ static void test_outbox_and_tests(void **state)
 
 static void test_recover_and_pages(void **state)
 {
-    mt_store_t *s = open_store();
+    mt__store_t *s = open_store();
     json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL;
     char ids[5][40];
     for (int i = 0; i < 5; i++) {
@@ -218,7 +218,7 @@ static void test_recover_and_pages(void **state)
     json_decref(r);
 
     /* newest first, two per page, the cursor continues */
-    mt_store_page_t pg = {2, NULL};
+    mt__store_page_t pg = {2, NULL};
     json_t *p1 = NULL, *p2 = NULL;
     assert_int_equal(s->ops->run_list(s, NULL, NULL, &pg, &p1), MT_OK);
     json_t *items = json_object_get(p1, "items");
@@ -242,8 +242,8 @@ static void test_recover_and_pages(void **state)
 /* The scheduler's and the relay's callbacks over the store (scheduler.h, webhook.h). */
 static void test_scheduler_and_relay_ops(void **state)
 {
-    mt_store_t *s = open_store();
-    const mt_scheduler_ops_t *so = s->ops->sched_ops;
+    mt__store_t *s = open_store();
+    const mt__scheduler_ops_t *so = s->ops->sched_ops;
     json_t *b = test_body("nightly"), *t = NULL, *sc = NULL, *wh = NULL;
     assert_int_equal(s->ops->test_create(s, b, &t), MT_OK);
     const char *tid = json_string_value(json_object_get(t, "id"));
@@ -254,7 +254,7 @@ static void test_scheduler_and_relay_ops(void **state)
     json_t *ev = json_pack("[s]", "*");
     assert_int_equal(s->ops->webhook_create(s, "http://127.0.0.1:9/", "k", ev, &wh), MT_OK);
 
-    mt_sched_entry_t *e = NULL;
+    mt__sched_entry_t *e = NULL;
     size_t n = 0;
     assert_int_equal(so->list(s, &e, &n), MT_OK);
     assert_int_equal(n, 1);
@@ -272,7 +272,7 @@ static void test_scheduler_and_relay_ops(void **state)
     assert_non_null(json_string_value(json_object_get(got, "last_fire_at")));
     json_decref(got);
     /* the fired schedule's run is queued with its schedule id; events in the outbox */
-    mt_store_page_t pg = {10, NULL};
+    mt__store_page_t pg = {10, NULL};
     json_t *runs = NULL;
     assert_int_equal(s->ops->run_list(s, "queued", tid, &pg, &runs), MT_OK);
     json_t *r0 = json_array_get(json_object_get(runs, "items"), 0);
@@ -283,7 +283,7 @@ static void test_scheduler_and_relay_ops(void **state)
     assert_int_equal(due_count(s, "run.queued"), 1);
 
     /* a failed attempt with a retry time stays pending until then; out of attempts: failed */
-    mt_delivery_t *d = NULL;
+    mt__delivery_t *d = NULL;
     assert_int_equal(s->ops->relay_ops->due(s, INT64_MAX / 2, 1, &d, &n), MT_OK);
     assert_int_equal(n, 1);
     char id[64];
@@ -319,7 +319,7 @@ static void test_scheduler_and_relay_ops(void **state)
  * the runs they hold. */
 static void test_run_agents(void **state)
 {
-    mt_store_t *s = open_store();
+    mt__store_t *s = open_store();
     json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL;
     assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
     char id[40];
@@ -327,26 +327,26 @@ static void test_run_agents(void **state)
     assert_int_equal(json_array_size(json_object_get(r, "agents")), 0);
     json_decref(r);
 
-    mt_store_run_agent_t a = MT_STORE_RUN_AGENT_INIT("gen-2");
+    mt__store_run_agent_t a = MT_STORE_RUN_AGENT_INIT("gen-2");
     a.index = 1;
     a.share_json = "{\"index\":1,\"of\":2,\"period\":2,\"residues\":[1]}";
     assert_int_equal(s->ops->run_agent_put(s, id, &a), MT_OK);
-    mt_store_run_agent_t b = MT_STORE_RUN_AGENT_INIT("gen-1");
+    mt__store_run_agent_t b = MT_STORE_RUN_AGENT_INIT("gen-1");
     b.index = 0;
     b.state = "ready";
     b.clock_offset_us = -120;
     assert_int_equal(s->ops->run_agent_put(s, id, &b), MT_OK);
     /* a partial update: only the state and the skew change */
-    mt_store_run_agent_t u = MT_STORE_RUN_AGENT_INIT("gen-1");
+    mt__store_run_agent_t u = MT_STORE_RUN_AGENT_INIT("gen-1");
     u.state = "running";
     u.start_skew_us = 85;
     u.last_second = 4;
     assert_int_equal(s->ops->run_agent_put(s, id, &u), MT_OK);
     /* bad input: unknown state, missing name, unknown run */
-    mt_store_run_agent_t bad = MT_STORE_RUN_AGENT_INIT("gen-1");
+    mt__store_run_agent_t bad = MT_STORE_RUN_AGENT_INIT("gen-1");
     bad.state = "sleeping";
     assert_int_equal(s->ops->run_agent_put(s, id, &bad), MT_EINVAL);
-    mt_store_run_agent_t noname = MT_STORE_RUN_AGENT_INIT(NULL);
+    mt__store_run_agent_t noname = MT_STORE_RUN_AGENT_INIT(NULL);
     assert_int_equal(s->ops->run_agent_put(s, id, &noname), MT_EINVAL);
     assert_int_equal(s->ops->run_agent_put(s, "no-such-run", &b), MT_ECONFLICT);
 
@@ -424,7 +424,7 @@ static void test_run_agents(void **state)
 /* A queued run's reason: written when it changes, cleared at the start. */
 static void test_queued_reason(void **state)
 {
-    mt_store_t *s = open_store();
+    mt__store_t *s = open_store();
     json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL;
     assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
     char id[40];

@@ -1,4 +1,4 @@
-/* Webhooks: the signature, the backoff, and mt_relay_pass against a real receiver on
+/* Webhooks: the signature, the backoff, and mt__relay_pass against a real receiver on
  * 127.0.0.1 (libmicrohttpd in this process, port 0) that fails the first attempts, driven by
  * a stepped clock and fake outbox ops. */
 #include <stdarg.h>
@@ -172,7 +172,7 @@ static const char *const ob_body =
     "{\"id\":\"0193a1b2-0000-7000-8000-000000000001\",\"type\":\"run.finished\","
     "\"created_at\":\"2026-11-27T23:01:02.345Z\",\"data\":{\"id\":\"r1\",\"state\":\"passed\"}}";
 
-static int ob_due(void *ud, int64_t now, size_t max, mt_delivery_t **out, size_t *n)
+static int ob_due(void *ud, int64_t now, size_t max, mt__delivery_t **out, size_t *n)
 {
     outbox_t *o = ud;
     o->due_calls++;
@@ -181,7 +181,7 @@ static int ob_due(void *ud, int64_t now, size_t max, mt_delivery_t **out, size_t
     *n = 0;
     if (o->next_at == 0 || o->next_at > now)
         return MT_OK;
-    mt_delivery_t *d = calloc(1, sizeof *d);
+    mt__delivery_t *d = calloc(1, sizeof *d);
     assert_non_null(d);
     d->id = "dlv-1";
     d->url = o->url;
@@ -196,7 +196,7 @@ static int ob_due(void *ud, int64_t now, size_t max, mt_delivery_t **out, size_t
     return MT_OK;
 }
 
-static void ob_free(void *ud, mt_delivery_t *d, size_t n)
+static void ob_free(void *ud, mt__delivery_t *d, size_t n)
 {
     outbox_t *o = ud;
     if (d)
@@ -220,11 +220,11 @@ static int ob_record(void *ud, const char *id, int ok, int status, const char *e
     return MT_OK;
 }
 
-static const mt_relay_ops_t ob_ops = {.due = ob_due, .free_due = ob_free, .record = ob_record};
+static const mt__relay_ops_t ob_ops = {.due = ob_due, .free_due = ob_free, .record = ob_record};
 
 /* ---- tests --------------------------------------------------------------------------------- */
 
-/* The receiver's check, written independently of mt_webhook_sign (OpenSSL's one-shot HMAC). */
+/* The receiver's check, written independently of mt__webhook_sign (OpenSSL's one-shot HMAC). */
 static int verify(const char *secret, const char *ts, const char *body, const char *sig)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
@@ -244,17 +244,17 @@ static void test_sign(void **state)
 {
     char sig[80];
     /* printf '%s' '1700000000.{}' | openssl dgst -sha256 -hmac key (docs/webhooks.md) */
-    mt_webhook_sign("key", 1700000000, "{}", sig, sizeof sig);
+    mt__webhook_sign("key", 1700000000, "{}", sig, sizeof sig);
     assert_string_equal(sig,
                         "sha256=9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae");
     assert_true(verify("key", "1700000000", "{}", sig));
     assert_false(verify("key", "1700000001", "{}", sig));
     assert_false(verify("kez", "1700000000", "{}", sig));
-    mt_webhook_sign("", -5, "", sig, sizeof sig);
+    mt__webhook_sign("", -5, "", sig, sizeof sig);
     assert_true(verify("", "-5", "", sig));
     /* a buffer too small gets an empty string, not a truncated signature */
     char small[40];
-    mt_webhook_sign("key", 1, "{}", small, sizeof small);
+    mt__webhook_sign("key", 1, "{}", small, sizeof small);
     assert_string_equal(small, "");
 }
 
@@ -262,9 +262,9 @@ static void test_backoff(void **state)
 {
     static const int64_t want[] = {0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600};
     for (int i = 0; i < (int)(sizeof want / sizeof want[0]); i++)
-        assert_true(mt_webhook_backoff(i) == want[i]);
-    assert_true(mt_webhook_backoff(1000) == 600);
-    assert_true(mt_webhook_backoff(-3) == 0);
+        assert_true(mt__webhook_backoff(i) == want[i]);
+    assert_true(mt__webhook_backoff(1000) == 600);
+    assert_true(mt__webhook_backoff(-3) == 0);
 }
 
 static void test_retries_then_delivers(void **state)
@@ -276,32 +276,32 @@ static void test_retries_then_delivers(void **state)
     o->next_at = o->now;
 
     /* attempt 1: HTTP 500, retried after 1 s */
-    assert_int_equal(mt_relay_pass(&ob_ops, o, o->now), 1);
+    assert_int_equal(mt__relay_pass(&ob_ops, o, o->now), 1);
     assert_int_equal(o->nrec, 1);
     assert_int_equal(o->rec[0].ok, 0);
     assert_int_equal(o->rec[0].status, 500);
     assert_string_equal(o->rec[0].error, "HTTP 500");
     assert_true(o->rec[0].next == o->now + 1);
     /* not due again in the same second */
-    assert_int_equal(mt_relay_pass(&ob_ops, o, o->now), 0);
+    assert_int_equal(mt__relay_pass(&ob_ops, o, o->now), 0);
     /* attempt 2: the receiver closes the connection, retried after 2 s */
     o->now += 1;
-    assert_int_equal(mt_relay_pass(&ob_ops, o, o->now), 1);
+    assert_int_equal(mt__relay_pass(&ob_ops, o, o->now), 1);
     assert_int_equal(o->rec[1].ok, 0);
     assert_int_equal(o->rec[1].status, 0);
     assert_true(o->rec[1].error[0] != '\0');
     assert_true(o->rec[1].next == o->now + 2);
     o->now += 1;
-    assert_int_equal(mt_relay_pass(&ob_ops, o, o->now), 0);
+    assert_int_equal(mt__relay_pass(&ob_ops, o, o->now), 0);
     /* attempt 3: 200, recorded ok and never tried again */
     o->now += 1;
-    assert_int_equal(mt_relay_pass(&ob_ops, o, o->now), 1);
+    assert_int_equal(mt__relay_pass(&ob_ops, o, o->now), 1);
     assert_int_equal(o->rec[2].ok, 1);
     assert_int_equal(o->rec[2].status, 200);
     assert_string_equal(o->rec[2].error, "");
     assert_true(o->rec[2].next == 0);
     o->now += 1000;
-    assert_int_equal(mt_relay_pass(&ob_ops, o, o->now), 0);
+    assert_int_equal(mt__relay_pass(&ob_ops, o, o->now), 0);
     assert_int_equal(o->handed_out, 0);
 
     /* what the receiver saw: 3 requests, one event id and delivery id, valid signatures */
@@ -333,14 +333,14 @@ static void test_gives_up_after_max_attempts(void **state)
     /* step the clock to each due time, a bounded number of passes */
     for (int pass = 0; pass < 40 && o->next_at != 0; pass++) {
         o->now = o->next_at;
-        assert_int_equal(mt_relay_pass(&ob_ops, o, o->now), 1);
+        assert_int_equal(mt__relay_pass(&ob_ops, o, o->now), 1);
     }
     assert_int_equal(o->nrec, 10);
     for (int i = 0; i < 10; i++) {
         assert_int_equal(o->rec[i].ok, 0);
         assert_int_equal(o->rec[i].status, 500);
         if (i < 9)
-            assert_true(o->rec[i].next == o->rec[i].now + mt_webhook_backoff(i + 1));
+            assert_true(o->rec[i].next == o->rec[i].now + mt__webhook_backoff(i + 1));
     }
     assert_true(o->rec[9].next == 0);
     /* 1+2+4+...+256 s from the first attempt to the last */
@@ -357,7 +357,7 @@ static void test_redirects_and_schemes(void **state)
     snprintf(o->url, sizeof o->url, "http://127.0.0.1:%d/", r->port);
     o->now = 1000;
     o->next_at = 1000;
-    assert_int_equal(mt_relay_pass(&ob_ops, o, o->now), 1);
+    assert_int_equal(mt__relay_pass(&ob_ops, o, o->now), 1);
     assert_int_equal(recv_count(r), 1); /* not followed */
     assert_int_equal(o->rec[0].ok, 0);
     assert_int_equal(o->rec[0].status, 302);
@@ -372,7 +372,7 @@ static void test_redirects_and_schemes(void **state)
         memset(o, 0, sizeof *o);
         snprintf(o->url, sizeof o->url, "%s", bad[i]);
         o->now = o->next_at = 1000;
-        assert_int_equal(mt_relay_pass(&ob_ops, o, o->now), 1);
+        assert_int_equal(mt__relay_pass(&ob_ops, o, o->now), 1);
         assert_int_equal(o->rec[0].ok, 0);
         assert_int_equal(o->rec[0].status, 0);
         assert_string_equal(o->rec[0].error, "only http and https URLs are delivered to");
@@ -385,10 +385,10 @@ static void test_redirects_and_schemes(void **state)
     memset(o, 0, sizeof *o);
     snprintf(o->url, sizeof o->url, "http://127.0.0.1:%d/", port);
     o->now = o->next_at = 1000;
-    assert_int_equal(mt_relay_pass(&ob_ops, o, o->now), 1);
+    assert_int_equal(mt__relay_pass(&ob_ops, o, o->now), 1);
     assert_int_equal(o->rec[0].ok, 0);
     assert_true(o->rec[0].next == 1001);
-    assert_true(mt_relay_pass(NULL, o, 0) == MT_EINVAL);
+    assert_true(mt__relay_pass(NULL, o, 0) == MT_EINVAL);
     free(o);
 }
 
@@ -400,10 +400,10 @@ typedef struct multi_box {
     int64_t next[5];
 } multi_box_t;
 
-static int mb_due(void *ud, int64_t now, size_t max, mt_delivery_t **out, size_t *n)
+static int mb_due(void *ud, int64_t now, size_t max, mt__delivery_t **out, size_t *n)
 {
     multi_box_t *b = ud;
-    mt_delivery_t *d = calloc(5, sizeof *d);
+    mt__delivery_t *d = calloc(5, sizeof *d);
     assert_non_null(d);
     assert_true(max >= 5);
     for (int i = 0; i < 5; i++) {
@@ -420,7 +420,7 @@ static int mb_due(void *ud, int64_t now, size_t max, mt_delivery_t **out, size_t
     return MT_OK;
 }
 
-static void mb_free(void *ud, mt_delivery_t *d, size_t n)
+static void mb_free(void *ud, mt__delivery_t *d, size_t n)
 {
     assert_int_equal(n, 5);
     free(d);
@@ -445,7 +445,7 @@ static int mb_record(void *ud, const char *id, int ok, int status, const char *e
 
 static void test_one_pass_many_deliveries(void **state)
 {
-    static const mt_relay_ops_t ops = {.due = mb_due, .free_due = mb_free, .record = mb_record};
+    static const mt__relay_ops_t ops = {.due = mb_due, .free_due = mb_free, .record = mb_record};
     receiver_t *r = recv_start(RECV_OK);
     multi_box_t *b = calloc(1, sizeof *b);
     static const char *const ids[] = {"d0", "d1", "d2", "d3", "d4"};
@@ -456,7 +456,7 @@ static void test_one_pass_many_deliveries(void **state)
     snprintf(b->urls[2], sizeof b->urls[2], "ftp://127.0.0.1:%d/", r->port);
     snprintf(b->urls[3], sizeof b->urls[3], "HTTP://127.0.0.1:%d/b", r->port);
     snprintf(b->urls[4], sizeof b->urls[4], "http://127.0.0.1:%d/fail", r->port);
-    assert_int_equal(mt_relay_pass(&ops, b, 5000), 5);
+    assert_int_equal(mt__relay_pass(&ops, b, 5000), 5);
     for (int i = 0; i < 5; i++)
         assert_int_equal(b->seen[i], 1);
     assert_true(b->ok[0] && b->status[0] == 200 && b->next[0] == 0);
