@@ -324,8 +324,9 @@ static mt__place_agent_t *sv_place_agents(mt__serve_t *sv, json_t **list, size_t
 }
 
 /* A run placed on agents other than the built-in one alone: the two-phase start over NATS.
- * stand-in until nats merges: without NATS no other agent can be up, so this is not reached
- * by mortar serve today; it fails the run with a clear reason instead of hanging. */
+ * Without --nats only the built-in agent heartbeats, so no other agent is ever up and this
+ * is not reached (with --nats, dist.c places and starts every run); should an agent's row be
+ * left `up` in the store, the run fails with a clear reason instead of hanging. */
 static int sv_start_distributed(mt__serve_t *sv, const json_t *run, const mt__place_agent_t *agents,
                                 const size_t *chosen, unsigned n, char *err, size_t errlen)
 {

@@ -37,7 +37,7 @@ int mt__dist_stored_before(mt__dist_t *d, const char *run_id, uint32_t second);
 size_t mt__dist_resume(mt__dist_t *d, const json_t *running_page);
 
 /* Distribution keys of a run config ("agents", "agent_labels", "on_agent_loss",
- * "placement_timeout"): read here until the run-spec work adds them to the config table. */
+ * "placement_timeout"), read through placement.h's mt__place_cfg_read. */
 typedef struct mt__dist_keys {
     int agents;
     char labels[256];

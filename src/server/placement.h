@@ -110,8 +110,8 @@ typedef struct mt__place_result {
 int mt__place_queue(const mt__place_agent_t *agents, size_t n, const mt__place_run_t *runs,
                     size_t nruns, mt__place_result_t *res);
 
-/* The placement keys of a run config (docs/placement.md), read from the run's config JSON
- * until the run-spec key table carries them. */
+/* The placement keys of a run config (docs/placement.md), read from the run's canonical
+ * config JSON (the run-spec key table checks their types; this reads their meaning). */
 typedef struct mt__place_cfg {
     unsigned agents;                   /* "agents": 1..1024, default 1 */
     char selector[MT_SEL_MAX_LEN + 1]; /* "agent_labels": default "" (any agent) */
@@ -124,8 +124,8 @@ typedef struct mt__place_cfg {
 int mt__place_cfg_read(const json_t *cfg, mt__place_cfg_t *out, char *key, size_t keylen, char *err,
                        size_t errlen);
 
-/* A new reference to a copy of cfg without the placement keys: what the engine's config
- * parser receives (stand-in until the run-spec key table knows the keys). */
+/* A new reference to a copy of cfg without the placement keys: the part of the config an
+ * agent's engine runs (the keys are the control plane's). */
 json_t *mt__place_cfg_strip(const json_t *cfg);
 
 #endif
