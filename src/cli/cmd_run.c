@@ -5,6 +5,7 @@
  * all the checking and building without running anything, so tests/unit/test_cli_args.c can
  * call it directly. */
 #include "cli/cli.h"
+#include "proto/text.h"
 #include "cli/json_out.h"
 #include "cli/phout.h"
 #include "report/report.h"
@@ -186,19 +187,6 @@ static int run_spec_err(const mt_rs_err_t *e, char *buf, size_t n)
     return e->code == MT_ENOMEM ? RUN_EXIT_INTERNAL : RUN_EXIT_USAGE;
 }
 
-static const char *run_show(const char *s, char *buf, size_t n)
-{
-    size_t i = 0, max = n > 64 ? 60 : n - 4;
-    for (; s[i] != '\0' && i < max; i++)
-        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-    if (s[i] != '\0') {
-        memcpy(buf + i, "...", 3);
-        i += 3;
-    }
-    buf[i] = '\0';
-    return buf;
-}
-
 static void run_opts_dispose(run_opts_t *o)
 {
     mt_runspec_dispose(&o->s);
@@ -302,7 +290,7 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
         case ':': {
             const char *a = argv[optind - 1];
             if (a != NULL && strncmp(a, "--", 2) == 0)
-                return run_err(err, n, "%s: missing value", run_show(a, show, sizeof(show)));
+                return run_err(err, n, "%s: missing value", mt__show(a, show, sizeof(show)));
             return run_err(err, n, "-%c: missing value", optopt);
         }
         case '?': {
@@ -311,7 +299,7 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
                 return run_err(err, n, "unknown option '-%c'", optopt);
             if (a != NULL) {
                 size_t kk = strcspn(a, "=");
-                run_show(a, show, sizeof(show));
+                mt__show(a, show, sizeof(show));
                 if (kk < strlen(show))
                     show[kk] = '\0';
                 return run_err(err, n, "unknown option '%s'", show);
@@ -338,7 +326,7 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
 
     if (optind + 1 < argc)
         return run_err(err, n, "unexpected argument '%s' (give one URL)",
-                       run_show(argv[optind + 1], show, sizeof(show)));
+                       mt__show(argv[optind + 1], show, sizeof(show)));
     if (optind < argc) {
         memset(&at, 0, sizeof(at));
         at.src = MT_RS_SRC_FLAG; /* the URL argument: messages say "bad URL" themselves */

@@ -39,3 +39,16 @@ int mt__perr_set(mt_parse_err_t *err, int col, int rc, const char *fmt, ...)
     va_end(ap);
     return rc;
 }
+
+const char *mt__show(const char *s, char *buf, size_t n)
+{
+    size_t i = 0, max = n > 64 ? 60 : n - 4;
+    for (; s[i] != '\0' && i < max; i++)
+        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    if (s[i] != '\0') {
+        memcpy(buf + i, "...", 3);
+        i += 3;
+    }
+    buf[i] = '\0';
+    return buf;
+}

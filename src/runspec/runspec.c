@@ -1,6 +1,7 @@
 /* The run spec: the key table, the one setter every source goes through, the checks, the
  * build and the canonical JSON. See runspec.h and docs/adr/0017-run-spec.md. */
 #include "runspec/runspec.h"
+#include "proto/text.h"
 #include "runspec/config.h"
 #include "runspec/readall.h"
 #include "proto/request.h"
@@ -170,20 +171,6 @@ static mt_rs_src_t rs_src(const mt_runspec_t *s, mt_rs_key_id_t id)
     return s->mode == MT_RS_SERVER ? MT_RS_SRC_JSON : MT_RS_SRC_FLAG;
 }
 
-/* A printable excerpt of user input for messages: controls become '?', long text is cut. */
-static const char *rs_show(const char *s, char *buf, size_t n)
-{
-    size_t i = 0, max = n > 64 ? 60 : n - 4;
-    for (; s[i] != '\0' && i < max; i++)
-        buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
-    if (s[i] != '\0') {
-        memcpy(buf + i, "...", 3);
-        i += 3;
-    }
-    buf[i] = '\0';
-    return buf;
-}
-
 /* ---- init / dispose ---- */
 
 void mt_runspec_init(mt_runspec_t *s, unsigned mode)
@@ -276,10 +263,10 @@ static int rs_int(const mt_rs_key_t *k, const mt_rs_at_t *at, const char *arg, l
     v = strtoll(arg, &end, 10);
     if (arg[0] == '\0' || *end != '\0' || errno == ERANGE ||
         !(arg[0] == '-' || arg[0] == '+' || (arg[0] >= '0' && arg[0] <= '9')))
-        return rs_fail(err, k, at, "bad number '%s'", rs_show(arg, show, sizeof(show)));
+        return rs_fail(err, k, at, "bad number '%s'", mt__show(arg, show, sizeof(show)));
     if (v < min || v > max)
         return rs_fail(err, k, at, "must be between %lld and %lld (got %s)", min, max,
-                       rs_show(arg, show, sizeof(show)));
+                       mt__show(arg, show, sizeof(show)));
     *out = v;
     return MT_OK;
 }
@@ -292,7 +279,7 @@ static int rs_dur(const mt_rs_key_t *k, const mt_rs_at_t *at, const char *arg, b
     int64_t ns = 0;
     int rc = mt_parse_duration(arg, &ns, &perr);
 
-    rs_show(arg, show, sizeof(show));
+    mt__show(arg, show, sizeof(show));
     if (rc == MT_ERANGE)
         return rs_fail(err, k, at, "duration '%s' is too long", show);
     if (rc != MT_OK)
@@ -313,7 +300,7 @@ static int rs_header(mt_runspec_t *s, const mt_rs_key_t *k, const mt_rs_at_t *at
     char *copy;
     char **nt;
 
-    rs_show(arg, show, sizeof(show));
+    mt__show(arg, show, sizeof(show));
     if (s->nheaders >= MT_RS_MAX_HEADERS)
         return rs_fail(err, k, at, "more than %d headers", MT_RS_MAX_HEADERS);
     copy = strdup(arg);
@@ -364,7 +351,7 @@ static int rs_bool(const mt_rs_key_t *k, const mt_rs_at_t *at, const char *v, bo
         return MT_OK;
     }
     char show[80];
-    return rs_fail(err, k, at, "expected true or false, got '%s'", rs_show(v, show, sizeof(show)));
+    return rs_fail(err, k, at, "expected true or false, got '%s'", mt__show(v, show, sizeof(show)));
 }
 
 int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const mt_rs_at_t *at,
@@ -412,10 +399,10 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
         errno = 0;
         r = strtod(v, &end);
         if (v[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(r))
-            rc = rs_fail(err, k, at, "bad rate '%s'", rs_show(v, show, sizeof(show)));
+            rc = rs_fail(err, k, at, "bad rate '%s'", mt__show(v, show, sizeof(show)));
         else if (!(r > 0) || r > k->max)
             rc = rs_fail(err, k, at, "must be more than 0 and at most %.0f (got %s)", k->max,
-                         rs_show(v, show, sizeof(show)));
+                         mt__show(v, show, sizeof(show)));
         else
             s->rate = r;
         break;
@@ -429,7 +416,7 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
     case MT_RSK_METHOD:
         if (!mt_http_is_token(v, strlen(v)))
             return rs_fail(err, k, at, "bad method '%s' (letters, digits and !#$%%&'*+-.^_`|~)",
-                           rs_show(v, show, sizeof(show)));
+                           mt__show(v, show, sizeof(show)));
         rc = rs_strdup(&s->method_own, v, err);
         if (rc == MT_OK) {
             s->method = s->method_own;
@@ -491,7 +478,7 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
         mt_ammo_type_t t;
         if (mt_ammo_type_parse(v, &t) != MT_OK)
             return rs_fail(err, k, at, "unknown ammo type '%s' (uri, uripost, phantom, access)",
-                           rs_show(v, show, sizeof(show)));
+                           mt__show(v, show, sizeof(show)));
         rc = rs_strdup(&s->ammo_type_txt, v, err);
         break;
     }
@@ -502,7 +489,7 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
             s->ammo_order = MT_ORDER_RANDOM;
         else
             rc = rs_fail(err, k, at, "'%s' is not sequential or random",
-                         rs_show(v, show, sizeof(show)));
+                         mt__show(v, show, sizeof(show)));
         break;
     case MT_RSK_URI:
         rc = rs_push(&s->uris, &s->nuris, v, err);
@@ -542,7 +529,7 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
         int ver = strcmp(v, "1.2") == 0 ? 12 : strcmp(v, "1.3") == 0 ? 13 : 0;
         if (!ver)
             return rs_fail(err, k, at, "'%s' is not a TLS version (1.2 or 1.3)",
-                           rs_show(v, show, sizeof(show)));
+                           mt__show(v, show, sizeof(show)));
         if (k->id != MT_RSK_TLS_MAX) {
             s->tls_min = ver;
             s->at[MT_RSK_TLS_MIN] = *at;
@@ -581,7 +568,7 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
     case MT_RSK_ON_AGENT_LOSS:
         if (strcmp(v, "error") != 0 && strcmp(v, "continue") != 0)
             return rs_fail(err, k, at, "'%s' is not error or continue",
-                           rs_show(v, show, sizeof(show)));
+                           mt__show(v, show, sizeof(show)));
         rc = rs_strdup(&s->on_agent_loss, v, err);
         break;
     case MT_RSK_PLACEMENT_TIMEOUT:
@@ -713,7 +700,7 @@ int mt_runspec_from_json(mt_runspec_t *s, const json_t *obj, const char *base, m
             for (size_t i = 0; i < MT_RSK__COUNT; i++)
                 names[i] = mt_rs_keys[i].name;
             hint = mt__config_suggest(name, names, MT_RSK__COUNT);
-            rs_show(name, show, sizeof(show));
+            mt__show(name, show, sizeof(show));
             if (hint != NULL)
                 return rs_fail(err, NULL, &at, "unknown key '%s' (did you mean '%s'?)", show, hint);
             return rs_fail(err, NULL, &at, "unknown key '%s' (the keys: docs/config.md)", show);
@@ -939,7 +926,7 @@ int mt_runspec_check(mt_runspec_t *s, mt_rs_err_t *err)
         return rs_fail(err, NULL, NULL, "missing URL (usage: mortar run [flags] URL)");
     }
     if (s->url.host == NULL) {
-        rs_show(s->url_txt, show, sizeof(show));
+        mt__show(s->url_txt, show, sizeof(show));
         rc = mt_url_parse(s->url_txt, &s->url, &perr);
         if (rc == MT_ENOMEM)
             return rs_nomem(err);
@@ -1143,7 +1130,7 @@ static int rs_read_body(mt_runspec_t *s, mt_rs_err_t *err)
     size_t len = 0;
     int rc;
 
-    rs_show(path, show, sizeof(show));
+    mt__show(path, show, sizeof(show));
     f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (f == NULL)
         return rs_fail(err, k, at, "cannot open '%s': %s", show, strerror(errno));
@@ -1188,7 +1175,7 @@ int mt_runspec_build(mt_runspec_t *s, mt_rs_err_t *err)
             char show[80];
             if (p != NULL && access(p, R_OK) != 0)
                 return rs_fail(err, &mt_rs_keys[files[i]], &s->at[files[i]], "cannot read '%s': %s",
-                               rs_show(p, show, sizeof(show)), strerror(errno));
+                               mt__show(p, show, sizeof(show)), strerror(errno));
         }
         memset(&s->tls, 0, sizeof(s->tls));
         s->tls.insecure = s->insecure;

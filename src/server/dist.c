@@ -349,6 +349,25 @@ static void d_fail(mt__dist_t *d, const char *id, const char *reason)
     mt__log(MT_LOG_WARN, "run error", "run", id, "reason", reason, NULL);
 }
 
+/* A run that will not start after all: its agents are told to drop it (a prepared slot is
+ * also dropped after its deadline), their slots are released, and the run ends error. */
+static void d_abandon(mt__dist_t *d, const char *id, const char *stop, char names[][64], size_t n,
+                      const char *reason)
+{
+    char subj[96], msg[160];
+    snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
+    snprintf(msg, sizeof msg, "{\"stop\":\"%s\"}", stop);
+    mt__bus_publish(d->sv->bus, subj, msg, strlen(msg));
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < n; i++) {
+        dist_agent_t *a = d_agent(d, names[i]);
+        if (a != NULL && a->assigned > 0)
+            a->assigned--;
+    }
+    pthread_mutex_unlock(&d->mu);
+    d_fail(d, id, reason);
+}
+
 static dist_wait_t *d_wait(mt__dist_t *d, const char *id)
 {
     for (dist_wait_t *w = d->waits; w != NULL; w = w->next)
@@ -556,18 +575,7 @@ int mt__dist_dispatch_one(mt__dist_t *d)
 release:
     if (reason[0] != '\0') {
         /* the others drop their prepared slot on this stop (or after their deadline) */
-        char subj[96], msg[700];
-        snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
-        snprintf(msg, sizeof msg, "{\"stop\":\"prepare failed\"}");
-        mt__bus_publish(sv->bus, subj, msg, strlen(msg));
-        pthread_mutex_lock(&d->mu);
-        for (size_t i = 0; i < n; i++) {
-            dist_agent_t *a = d_agent(d, names[i]);
-            if (a != NULL && a->assigned > 0)
-                a->assigned--;
-        }
-        pthread_mutex_unlock(&d->mu);
-        d_fail(d, id, reason);
+        d_abandon(d, id, "prepare failed", names, n, reason);
         goto out;
     }
 
@@ -621,18 +629,7 @@ release:
         mt__log(MT_LOG_INFO, "run started", "run", id, "agents", joined, NULL);
         mt__sse_state(sv->live, id, started);
     } else {
-        char subj[96];
-        snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
-        const char *stop = "{\"stop\":\"start failed\"}";
-        mt__bus_publish(sv->bus, subj, stop, strlen(stop));
-        pthread_mutex_lock(&d->mu);
-        for (size_t i = 0; i < n; i++) {
-            dist_agent_t *a = d_agent(d, names[i]);
-            if (a != NULL && a->assigned > 0)
-                a->assigned--;
-        }
-        pthread_mutex_unlock(&d->mu);
-        d_fail(d, id, err[0] ? err : mt_strerror(rc));
+        d_abandon(d, id, "start failed", names, n, err[0] ? err : mt_strerror(rc));
     }
     pthread_mutex_unlock(&sv->run_mu);
     json_decref(started);
