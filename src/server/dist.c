@@ -92,12 +92,8 @@ int mt__dist_keys(const json_t *config, mt__dist_keys_t *k, char *err, size_t er
         snprintf(err, errlen, "agents: at most %d over NATS", DIST_MAX_AGENTS);
         return MT_EINVAL;
     }
-    if (strlen(pc.selector) >= sizeof k->labels) {
-        snprintf(err, errlen, "agent_labels: at most %zu characters", sizeof k->labels - 1);
-        return MT_EINVAL;
-    }
     k->agents = (int)pc.agents;
-    snprintf(k->labels, sizeof k->labels, "%s", pc.selector);
+    memcpy(k->labels, pc.selector, sizeof k->labels); /* the same size (placement.h) */
     snprintf(k->on_loss, sizeof k->on_loss, "%s", pc.loss_continue ? "continue" : "error");
     k->placement_timeout_ms = pc.timeout_ms; /* 0: wait forever */
     return MT_OK;

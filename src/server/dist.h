@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "server/placement.h"
 #include "server/serve.h"
 
 typedef struct mt__dist mt__dist_t;
@@ -40,7 +41,7 @@ size_t mt__dist_resume(mt__dist_t *d, const json_t *running_page);
  * "placement_timeout"), read through placement.h's mt__place_cfg_read. */
 typedef struct mt__dist_keys {
     int agents;
-    char labels[256];
+    char labels[MT_SEL_MAX_LEN + 1]; /* the selector (agent_labels) */
     char on_loss[16];
     int64_t placement_timeout_ms;
 } mt__dist_keys_t;
