@@ -16,7 +16,7 @@ static void fz_match(const char *s)
     if (rc == 0) {
         if (m.kind == MT__R_NONE || m.allow == NULL || strncmp(m.route, "/api/v1/", 8) != 0)
             abort();
-        if ((strstr(m.route, "{id}") != NULL) != (m.id != NULL))
+        if ((strchr(m.route, '{') != NULL) != (m.id != NULL)) /* {id}, or an agent's {name} */
             abort();
         if (m.id && (strchr(m.id, '/') || *m.id == '\0'))
             abort();
