@@ -22,6 +22,7 @@
 #include "server/bus.h"
 #include "server/log.h"
 #include "server/nats_flags.h"
+#include "server/serve.h"
 
 static void ag_usage(FILE *f)
 {
@@ -120,19 +121,10 @@ int mt_cli_agent(int argc, char **argv)
         case 'L':
             labels = optarg;
             break;
-        case 'c': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end != '\0' || v < 1 || v > 64) {
-                fprintf(stderr,
-                        "mortar agent: --capacity: '%s' is not a whole number in "
-                        "[1, 64]\n",
-                        optarg);
+        case 'c':
+            if (mt__flag_int("agent", "--capacity", optarg, 1, 64, &capacity) != 0)
                 return 2;
-            }
-            capacity = (int)v;
             break;
-        }
         case 'A': {
             mt_parse_err_t pe;
             if (mt_parse_duration(optarg, &lost_ns, &pe) != MT_OK || lost_ns < 1000000000LL) {

@@ -1048,19 +1048,10 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         case 'r':
             o->allow_remote = 1;
             break;
-        case 'c': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end != '\0' || v < 1 || v > 64) {
-                fprintf(stderr,
-                        "mortar serve: --agent-capacity: '%s' is not a whole number in "
-                        "[1, 64]\n",
-                        optarg);
+        case 'c':
+            if (mt__flag_int("serve", "--agent-capacity", optarg, 1, 64, &o->capacity) != 0)
                 return 2;
-            }
-            o->capacity = (int)v;
             break;
-        }
         case 'L':
             if (strcmp(optarg, "debug") == 0)
                 o->level = MT_LOG_DEBUG;

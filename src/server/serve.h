@@ -99,6 +99,9 @@ int mt__api_viewer(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp);
 
 /* body as a gzip stream (level 6), malloc'd; MT_ENOMEM or MT_EFORMAT on failure (util.c). */
 int mt__gzip(const char *body, size_t len, char **out, size_t *out_len);
+/* A whole-number flag of `mortar CMD` in [min, max] into *out: 0, or -1 after printing
+ * "mortar CMD: FLAG: 'ARG' is not a whole number in [MIN, MAX]" to stderr (util.c). */
+int mt__flag_int(const char *cmd, const char *flag, const char *arg, long min, long max, int *out);
 /* A new token secret: "mt_" + 43 base64url characters of 32 random bytes (util.c). */
 int mt__token_secret(char out[64]);
 

@@ -139,3 +139,16 @@ int mt__gzip(const char *body, size_t len, char **out, size_t *out_len)
     *out = buf;
     return MT_OK;
 }
+
+int mt__flag_int(const char *cmd, const char *flag, const char *arg, long min, long max, int *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*end != '\0' || v < min || v > max) {
+        fprintf(stderr, "mortar %s: %s: '%s' is not a whole number in [%ld, %ld]\n", cmd, flag, arg,
+                min, max);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
