@@ -18,6 +18,7 @@
 #include "server/cron.h"
 #include "server/log.h"
 #include "server/cache.h"
+#include "server/changes.h"
 #include "server/placement.h"
 #include "server/serve.h"
 #include "server/serve_embed.h"
@@ -332,6 +333,38 @@ static void api_test(api_ctx_t *c, const char *m, const char *id)
     }
 }
 
+/* GET /tests/{id}/changes?metric=&limit=: change points of the test's history (changes.h) */
+static void api_test_changes(api_ctx_t *c, const char *id)
+{
+    mt__store_t *s = c->st;
+    long long lim;
+    if (api_auth(c, ROLE_VIEWER) ||
+        api_qint(c, "limit", 1, MT__CHANGES_LIMIT_MAX, MT__CHANGES_LIMIT, &lim))
+        return;
+    const char *metric = api_q(c, "metric");
+    if (metric == NULL || *metric == '\0')
+        metric = "p99";
+    if (!mt__changes_metric_ok(metric)) {
+        api_problem(c, 422, "validation", "?metric",
+                    "'metric' must be one of p50, p90, p99, p999, rps, "
+                    "error_rate (got '%.40s')",
+                    metric);
+        return;
+    }
+    json_t *hist = NULL;
+    int rc = s->ops->test_history(s, id, (size_t)lim, &hist);
+    if (rc != MT_OK) {
+        api_store_err(c, rc, "test");
+        return;
+    }
+    json_t *out = mt__changes_doc(id, hist, metric, 0);
+    json_decref(hist);
+    if (out == NULL)
+        api_store_err(c, MT_ENOMEM, "test");
+    else
+        api_json(c, 200, out);
+}
+
 static void api_test_sub(api_ctx_t *c, const char *m, const char *id, const char *sub)
 {
     mt__store_t *s = c->st;
@@ -348,6 +381,8 @@ static void api_test_sub(api_ctx_t *c, const char *m, const char *id, const char
             return;
         rc = s->ops->test_trend(s, id, (size_t)lim, &out);
         rc == MT_OK ? api_json(c, 200, out) : api_store_err(c, rc, "test");
+    } else if (strcmp(sub, "changes") == 0) {
+        api_test_changes(c, id);
     } else { /* baseline */
         if (api_auth(c, ROLE_RUNNER))
             return;

@@ -299,6 +299,7 @@ static const char *const bd_event_types[] = {"*",
                                              "run.stopped",
                                              "test.created",
                                              "test.updated",
+                                             "test.changed",
                                              "schedule.fired",
                                              "schedule.skipped",
                                              NULL};
@@ -337,6 +338,7 @@ json_t *mt__body_webhook(const char *body, size_t len, char *pointer, char *deta
             bd_fail(&e, p,
                     "not an event type (run.queued, run.started, run.finished, "
                     "run.stopped, test.created, test.updated, schedule.fired, "
+                    "test.changed, "
                     "schedule.skipped, or *)");
             return bd_done(o, 1);
         }

@@ -24,6 +24,7 @@ static const ar_route_t ar_routes[] = {
     {MT__R_TEST, "tests", 1, NULL, "/api/v1/tests/{id}", "GET, PUT, PATCH, DELETE"},
     {MT__R_TEST_SUB, "tests", 1, "versions", "/api/v1/tests/{id}/versions", "GET"},
     {MT__R_TEST_SUB, "tests", 1, "trend", "/api/v1/tests/{id}/trend", "GET"},
+    {MT__R_TEST_SUB, "tests", 1, "changes", "/api/v1/tests/{id}/changes", "GET"},
     {MT__R_TEST_SUB, "tests", 1, "baseline", "/api/v1/tests/{id}/baseline", "PUT"},
     {MT__R_RUNS, "runs", 0, NULL, "/api/v1/runs", "GET, POST"},
     {MT__R_RUN, "runs", 1, NULL, "/api/v1/runs/{id}", "GET"},

@@ -27,6 +27,7 @@
 #include "server/agent_host.h"
 #include "server/analysis.h"
 #include "server/cache.h"
+#include "server/changes.h"
 #include "server/dist.h"
 #include "server/nats_flags.h"
 #include "server/log.h"
@@ -196,6 +197,7 @@ static void sv_on_end(void *ud, const mt__agg_end_t *e)
         mt__log(MT_LOG_INFO, "run finished", "run", e->run_id, "state", e->state, "reason", reason,
                 NULL);
         mt__sse_state(sv->live, e->run_id, run);
+        mt__changes_after_run(sv->store, run); /* test.changed (docs/analysis.md) */
     } else {
         mt__log(MT_LOG_WARN, "run end not stored", "run", e->run_id, "state", e->state, "error",
                 mt_strerror(rc), NULL);

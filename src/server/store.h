@@ -85,6 +85,18 @@ typedef struct mt__store_ops {
     int (*test_set_baseline)(mt__store_t *s, const char *id, const char *run_id, json_t **out,
                              char *err, size_t errlen);
     int (*test_trend)(mt__store_t *s, const char *id, size_t limit, json_t **out);
+    /* The last `limit` finished runs (passed, failed, stopped, with a summary) of a test,
+     * oldest first by started_at: {"items":[{"run_id","state","started_at","test_version",
+     * "config_version","p50","p90","p99","p999" (latency, us),"rps","error_rate"}]}; a metric
+     * the summary lacks is null. The input of change-point detection (changes.h). */
+    int (*test_history)(mt__store_t *s, const char *id, size_t limit, json_t **out);
+    /* Records the change points found after a run ended, found = {"<metric>": [{"run_id",
+     * "near": [run ids], ...}]}: one not seen before (no id of its "near" among the metric's
+     * known run ids) is new, and the new ones raise one test.changed event
+     * {"test_id","test_name","changes":[the new ones without "near", with "metric"]}. The
+     * first call for a test records without announcing (a history older than the feature).
+     * *fresh (may be NULL) = the new ones. */
+    int (*test_changes_put)(mt__store_t *s, const char *id, const json_t *found, json_t **fresh);
 
     /* ---- runs ---- */
     /* Queues a run (event run.queued). test_id NULL: config is the run's own; else config is

@@ -593,8 +593,8 @@ static int sq_idem_put(mt__store_t *s, const char *scope, const char *key, const
 /* ---- tests ------------------------------------------------------------------------------ */
 
 #define SQ_TEST_COLS                                                                               \
-    "SELECT id, name, description, version, config_json, tolerances_json, baseline_run_id, "       \
-    "created_at, updated_at FROM tests "
+    "SELECT id, name, description, version, config_version, config_json, tolerances_json, "        \
+    "baseline_run_id, created_at, updated_at FROM tests "
 
 static int sq_test_get_db(sqlite3 *db, const char *id, json_t **out)
 {
@@ -655,7 +655,8 @@ static int sq_test_write(mt__store_t *s, const char *update_id, const json_t *bo
     if (rc == MT_OK && update_id) {
         rc = sq_run(db, sq_prep(db,
                                 "UPDATE tests SET name = ?, description = ?, config_json = ?, "
-                                "tolerances_json = ?, version = version + 1, updated_at = ? "
+                                "tolerances_json = ?, version = version + 1, updated_at = ?, "
+                                "config_version = config_version + (config_json IS NOT ?3) "
                                 "WHERE id = ? AND deleted = 0",
                                 "ssssss", name, desc, cfg, tols, now, id));
         if (rc == MT_OK && sqlite3_changes(db) == 0)
@@ -791,6 +792,7 @@ static int sq_test_trend(mt__store_t *s, const char *id, size_t limit, json_t **
         rc = sq_all(c->db,
                     sq_prep(c->db,
                             "SELECT * FROM (SELECT id AS run_id, created_at, state, "
+                            "config_version, "
                             "json_extract(summary_json, '$.rps') AS rps, "
                             "json_extract(summary_json, '$.latency_us.p50') AS p50_us, "
                             "json_extract(summary_json, '$.latency_us.p99') AS p99_us, "
@@ -807,6 +809,115 @@ static int sq_test_trend(mt__store_t *s, const char *id, size_t limit, json_t **
     return rc;
 }
 
+static int sq_test_history(mt__store_t *s, const char *id, size_t limit, json_t **out)
+{
+    sq_conn_t *c = sq_rlock(s);
+    int rc = sq_one(c->db, sq_prep(c->db, "SELECT id FROM tests WHERE id = ?", "s", id), NULL);
+    json_t *rows = NULL;
+    if (rc == MT_OK)
+        rc = sq_all(c->db,
+                    sq_prep(c->db,
+                            "SELECT * FROM (SELECT id AS run_id, state, started_at, test_version, "
+                            "config_version, "
+                            "json_extract(summary_json, '$.latency_us.p50') AS p50, "
+                            "json_extract(summary_json, '$.latency_us.p90') AS p90, "
+                            "json_extract(summary_json, '$.latency_us.p99') AS p99, "
+                            "json_extract(summary_json, '$.latency_us.p999') AS p999, "
+                            "json_extract(summary_json, '$.rps') AS rps, "
+                            "CASE WHEN coalesce(json_extract(summary_json, '$.requests'), 0) > 0 "
+                            "THEN 1.0 * json_extract(summary_json, '$.errors') / "
+                            "json_extract(summary_json, '$.requests') END AS error_rate, "
+                            "coalesce(started_at, created_at) AS ord "
+                            "FROM runs WHERE test_id = ? AND state IN ('passed','failed',"
+                            "'stopped') AND summary_json IS NOT NULL "
+                            "ORDER BY ord DESC, id DESC LIMIT ?) ORDER BY ord, run_id",
+                            "si", id, (int64_t)limit),
+                    &rows);
+    pthread_mutex_unlock(&c->mu);
+    if (rc == MT_OK) {
+        size_t i;
+        json_t *r;
+        json_array_foreach(rows, i, r) json_object_del(r, "ord");
+        *out = json_pack("{s:o}", "items", rows);
+    }
+    return rc;
+}
+
+/* Whether any run id of ids is in known (both arrays of strings). */
+static int sq_any_known(const json_t *ids, const json_t *known)
+{
+    size_t i, j;
+    json_t *a, *b;
+    json_array_foreach(ids, i, a) json_array_foreach(known, j, b) if (json_equal(a, b)) return 1;
+    return 0;
+}
+
+#define SQ_KNOWN_MAX 200 /* run ids remembered per metric */
+
+static int sq_test_changes_put(mt__store_t *s, const char *id, const json_t *found, json_t **fresh)
+{
+    sqlite3 *db = sq_wlock(s);
+    json_t *row = NULL, *known = NULL, *news = json_array();
+    int rc = sq_begin(db);
+    if (rc == MT_OK)
+        rc = sq_one(db, sq_prep(db, "SELECT name, changes_json FROM tests WHERE id = ?", "s", id),
+                    &row);
+    int first = 0;
+    if (rc == MT_OK) {
+        known = json_object_get(row, "changes");
+        first = !json_is_object(known);
+        known = first ? json_object() : json_deep_copy(known);
+        const char *metric;
+        json_t *cps;
+        json_object_foreach((json_t *)found, metric, cps)
+        {
+            json_t *k = json_object_get(known, metric);
+            if (!json_is_array(k)) {
+                k = json_array();
+                json_object_set_new(known, metric, k);
+            }
+            size_t i;
+            json_t *cp;
+            json_array_foreach(cps, i, cp)
+            {
+                json_t *near = json_object_get(cp, "near");
+                if (!first && !sq_any_known(near, k)) {
+                    json_t *c = json_deep_copy(cp);
+                    json_object_del(c, "near");
+                    json_object_set_new(c, "metric", json_string(metric));
+                    json_array_append_new(news, c);
+                }
+                json_t *rid = json_object_get(cp, "run_id");
+                json_t *one = json_pack("[O]", rid);
+                if (!sq_any_known(one, k))
+                    json_array_append(k, rid);
+                json_decref(one);
+            }
+            while (json_array_size(k) > SQ_KNOWN_MAX)
+                json_array_remove(k, 0);
+        }
+        char *text = sq_dump(known);
+        rc = sq_run(db,
+                    sq_prep(db, "UPDATE tests SET changes_json = ? WHERE id = ?", "ss", text, id));
+        free(text);
+    }
+    if (rc == MT_OK && json_array_size(news) > 0) {
+        json_t *data = json_pack("{s:s,s:O,s:O}", "test_id", id, "test_name",
+                                 json_object_get(row, "name"), "changes", news);
+        rc = sq_event(db, "test.changed", data);
+        json_decref(data);
+    }
+    rc = sq_end(db, rc);
+    sq_wunlock(s);
+    json_decref(row);
+    json_decref(known);
+    if (rc == MT_OK && fresh)
+        *fresh = news;
+    else
+        json_decref(news);
+    return rc;
+}
+
 /* ---- runs ------------------------------------------------------------------------------- */
 
 /* A run's agents as a JSON array, by index (the Run's "agents"; run_agents_list's items). */
@@ -817,7 +928,8 @@ static int sq_test_trend(mt__store_t *s, const char *id, size_t limit, json_t **
     "updated_at) AS a FROM run_agents WHERE " where " ORDER BY idx, name))"
 
 #define SQ_RUN_COLS                                                                                \
-    "SELECT id, test_id, test_version, schedule_id, state, reason, config_json, labels_json, "     \
+    "SELECT id, test_id, test_version, config_version, schedule_id, state, reason, config_json, "  \
+    "labels_json, "                                                                                \
     "agent, created_at, started_at, ended_at, seconds, summary_json, "                             \
     "verdicts_json, " SQ_RUN_AGENTS("run_id = runs.id") " AS agents_json FROM runs "
 
@@ -847,8 +959,10 @@ static int sq_run_insert(sqlite3 *db, const char *test_id, const json_t *config,
     }
     char *lab = labels ? sq_dump(labels) : strdup("{}");
     sqlite3_stmt *st = sq_prep(db,
-                               "INSERT INTO runs(id,test_id,test_version,schedule_id,state,"
-                               "config_json,labels_json,created_at) VALUES(?,?,?,?,'queued',?,?,?)",
+                               "INSERT INTO runs(id,test_id,test_version,config_version,"
+                               "schedule_id,state,config_json,labels_json,created_at) "
+                               "VALUES(?1,?2,?3,(SELECT config_version FROM tests WHERE id = ?2),"
+                               "?4,'queued',?5,?6,?7)",
                                "ssissss", id, test_id, ver, schedule_id, cfg, lab, now);
     if (st && !test_id)
         sqlite3_bind_null(st, 3);
@@ -1684,6 +1798,8 @@ static const mt__store_ops_t sq_ops = {
     .test_delete = sq_test_delete,
     .test_set_baseline = sq_test_set_baseline,
     .test_trend = sq_test_trend,
+    .test_history = sq_test_history,
+    .test_changes_put = sq_test_changes_put,
     .run_create = sq_run_create,
     .run_get = sq_run_get,
     .run_list = sq_run_list,

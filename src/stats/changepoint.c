@@ -10,7 +10,7 @@
 
 #define CP_MIN_SIZE     5
 #define CP_SIG_LEVEL    0.01
-#define CP_PERMUTATIONS 499
+#define CP_PERMUTATIONS 999
 #define CP_SEED         0x6d6f72746172ULL /* "mortar" */
 
 /* splitmix64 (Steele, Lea & Flood 2014): small, fast, and the same sequence everywhere */

@@ -18,8 +18,8 @@
 
 typedef struct mt__cp_opts {
     size_t min_size;       /* fewest values on each side of a change (>= 2); 0: 5 */
-    double sig_level;      /* a candidate is kept when p <= this; 0: 0.01 */
-    unsigned permutations; /* of each permutation test; 0: 499 */
+    double sig_level;      /* a candidate is kept when p <= this; 0: 0.001 */
+    unsigned permutations; /* of each permutation test; 0: 999 */
     uint64_t seed;         /* of the PRNG; 0: a fixed default */
     size_t max_changes;    /* stop after this many; 0: no limit but the series' length */
 } mt__cp_opts_t;
