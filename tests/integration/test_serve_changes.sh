@@ -74,6 +74,15 @@ expect_jq "the problem names the parameter" "$OUT" '.errors[0].pointer == "?metr
 expect_problem "limit 0" 422 validation GET "/tests/$STEP/changes?limit=0" "$TOK"
 expect_problem "an unknown test" 404 not-found GET "/tests/01a2d1c4-0000-7000-8000-000000000000/changes" "$TOK"
 
+# ---- the test page's trend chart marks them (a browser: tests/browser/changes.test.mjs) ----
+VIEWER=$("$MORTAR" token create --role viewer --data "$DATA")
+rc=0
+MT_CHANGES_URL="http://127.0.0.1:$SERVE_PORT" MT_CHANGES_TOKEN="$VIEWER" MT_CHANGES_TESTS="$(cat "$WORK/hist.json")" \
+  MT_ARTIFACT_DIR="${MT_ARTIFACT_DIR:-$WORK/artifacts}" \
+  timeout $((120 * SLOW)) node --test "$MT_SOURCE_DIR/tests/browser/changes.test.mjs" >"$WORK/browser.log" 2>&1 || rc=$?
+((rc == 0)) || fail "browser check of the trend markers ($rc): $(grep -A 14 '^not ok' "$WORK/browser.log" | head -n 30)"
+pass "the trend chart marks the change point and the config change"
+
 # ---- test.changed: the histories' events, through the outbox ----
 # wait_hook FILTER SECONDS: polls $HOOKS until a delivered body matches (bounded)
 wait_hook() {

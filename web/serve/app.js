@@ -1133,7 +1133,8 @@
         try { await api('PUT', '/tests/' + encodeURIComponent(id) + '/baseline', { run_id: baseSel.value }, { signal: c.signal }); route(); } catch (e) { showError(baseMsg, e); }
       } }, 'Set baseline')), baseMsg));
     const trendBox = h('div', { id: 'trend' });
-    side.appendChild(h('section', { class: 'card' }, h('h3', null, 'Trend: p99 and rps of finished runs'), trendBox));
+    const changesBox = h('div', { id: 'trend-changes' });
+    side.appendChild(h('section', { class: 'card' }, h('h3', null, 'Trend: p99 and rps of finished runs'), trendBox, changesBox));
     const runsBody = h('tbody');
     side.appendChild(h('section', { class: 'card' }, h('h3', null, 'Recent runs'), h('table', { class: 'list' },
       h('thead', null, headRow(['Run', 'State', 'Started', '#rps', '#p99', ''])), runsBody)));
@@ -1153,6 +1154,12 @@
       const tr = await get('/tests/' + encodeURIComponent(id) + '/trend?limit=100', { signal: c.signal });
       const items = (tr && tr.items) || [];
       if (!items.length) { trendBox.appendChild(h('div', { class: 'dim' }, 'No finished runs yet.')); return; }
+      /* change points of p99 and config changes (docs/analysis.md): markers at their runs */
+      let ch = null;
+      try { ch = await get('/tests/' + encodeURIComponent(id) + '/changes?metric=p99&limit=100', { signal: c.signal }); } catch (e) { showError(changesBox, e); }
+      const marks = trendMarks(items, ch);
+      UI.changes = marks;
+      trendChanges(changesBox, marks);
       const xs = items.map((_, i) => i);
       const data = [xs, items.map((x) => pos(x.p99_us)), items.map((x) => x.rps)];
       const lbl = (v) => { const it = items[Math.round(v)]; return it ? fmtTime(it.created_at).slice(5, 16) : ''; };
@@ -1164,11 +1171,48 @@
         series: [{ label: 'run', value: (u, v) => (v == null ? '–' : lbl(v)) },
           { label: 'p99', stroke: COL.p99, width: 1.5, points: { show: true, size: 5 }, value: (u, v) => fmtUs(v) },
           { label: 'rps', stroke: COL.ok, width: 1.5, scale: 'rps', points: { show: true, size: 5 }, value: (u, v) => fmtNum(v, 1) }],
-        hooks: { draw: [() => { UI.ready = true; }] },
+        hooks: { draw: [(u) => { placeMarks(u, marks); UI.ready = true; }] },
       }, data, trendBox);
       UI.charts.trend = u;
       c.onLeave(() => u.destroy());
     } catch (e) { showError(trendBox, e); }
+  }
+
+  /* The trend's markers: [{x (index in the trend's items), kind 'change'|'config', title, cls}]
+   * from GET /tests/{id}/changes (runs of both lists are matched by id). */
+  function trendMarks(items, ch) {
+    const at = {};
+    items.forEach((it, i) => { at[it.run_id] = i; });
+    const out = [];
+    for (const p of (ch && ch.changes) || []) {
+      if (at[p.run_id] == null) continue;
+      const rel = p.relative_change != null ? ' (' + (p.relative_change >= 0 ? '+' : '') + fmtPct(p.relative_change) + ')' : '';
+      out.push({ x: at[p.run_id], kind: 'change', run: p.run_id, cls: 'cp-mark ' + p.direction,
+        title: 'p99 ' + p.direction + ' from run ' + shortId(p.run_id) + ': ' + fmtUs(p.before.median) + ' → ' + fmtUs(p.after.median) + rel +
+          ', confidence ' + fmtPct(p.confidence) + (p.provisional ? ' (provisional)' : '') });
+    }
+    for (const cc of (ch && ch.config_changes) || []) {
+      if (at[cc.run_id] == null) continue;
+      out.push({ x: at[cc.run_id], kind: 'config', run: cc.run_id, cls: 'cfg-mark',
+        title: 'the test\'s config changed (config v' + cc.from + ' → v' + cc.to + ') at run ' + shortId(cc.run_id) + ': a change of the test, not of the service' });
+    }
+    return out;
+  }
+  /* Vertical markers over the chart, each with its tooltip (title); redrawn with the chart. */
+  function placeMarks(u, marks) {
+    for (const el of u.over.querySelectorAll('.cp-mark, .cfg-mark')) el.remove();
+    for (const m of marks) {
+      const left = u.valToPos(m.x - 0.5, 'x');
+      const el = h('div', { class: m.cls, title: m.title, 'data-run': m.run });
+      el.style.left = Math.round(left - 3) + 'px'; /* CSSOM: the CSP forbids style attributes */
+      u.over.appendChild(el);
+    }
+  }
+  function trendChanges(box, marks) {
+    clear(box);
+    if (!marks.length) { box.appendChild(h('div', { class: 'dim small' }, 'No change point in p99 (E-divisive means, see docs/analysis.md).')); return; }
+    box.appendChild(h('ul', { class: 'changes' }, marks.map((m) => h('li', { class: m.kind === 'change' ? m.cls.replace('cp-mark', 'cp-item') : 'cfg-item' },
+      link('#/runs/' + encodeURIComponent(m.run), shortId(m.run), 'mono'), ' ', m.title))));
   }
 
   /* ---- schedules ---------------------------------------------------------------------------- */
