@@ -449,6 +449,115 @@ static void test_queued_reason(void **state)
     s->ops->close(s);
 }
 
+/* A finished run of test id with summary p99 (the change points' input). */
+static void finished_run(mt__store_t *s, const char *id, double p99, char *rid_out)
+{
+    json_t *r = NULL;
+    assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, &r), MT_OK);
+    const char *rid = json_string_value(json_object_get(r, "id"));
+    assert_int_equal(s->ops->run_start(s, rid, "local", NULL), MT_OK);
+    char sum[160];
+    snprintf(sum, sizeof sum,
+             "{\"requests\":100,\"errors\":5,\"rps\":10,\"latency_us\":{\"p99\":%g}}", p99);
+    assert_int_equal(s->ops->run_finish(s, rid, "passed", NULL, sum, NULL, NULL), MT_OK);
+    if (rid_out)
+        snprintf(rid_out, 40, "%s", rid);
+    json_decref(r);
+}
+
+static json_t *found_one(const char *metric, const char *run_id, const char *near1)
+{
+    return json_pack("{s:[{s:s,s:[s,s]}]}", metric, "run_id", run_id, "near", run_id, near1);
+}
+
+static void test_config_version_and_changes(void **state)
+{
+    mt__store_t *s = open_store();
+    json_t *b = test_body("cv"), *t = NULL, *t2 = NULL;
+    assert_int_equal(s->ops->test_create(s, b, &t), MT_OK);
+    const char *id = json_string_value(json_object_get(t, "id"));
+    assert_int_equal(json_integer_value(json_object_get(t, "config_version")), 1);
+    char r1[40], r2[40], r3[40];
+    finished_run(s, id, 1000, r1);
+    /* a new description is a new version, not a new config version */
+    json_object_set_new(b, "description", json_string("other words"));
+    assert_int_equal(s->ops->test_update(s, id, b, &t2), MT_OK);
+    assert_int_equal(json_integer_value(json_object_get(t2, "version")), 2);
+    assert_int_equal(json_integer_value(json_object_get(t2, "config_version")), 1);
+    json_decref(t2);
+    finished_run(s, id, 1100, r2);
+    json_object_set_new(json_object_get(b, "config"), "rate", json_integer(20));
+    assert_int_equal(s->ops->test_update(s, id, b, &t2), MT_OK);
+    assert_int_equal(json_integer_value(json_object_get(t2, "version")), 3);
+    assert_int_equal(json_integer_value(json_object_get(t2, "config_version")), 2);
+    json_decref(t2);
+    finished_run(s, id, 1200, r3);
+    /* a run that never finished is not history */
+    json_t *q = NULL;
+    assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, &q), MT_OK);
+
+    json_t *h = NULL;
+    assert_int_equal(s->ops->test_history(s, id, 100, &h), MT_OK);
+    json_t *items = json_object_get(h, "items");
+    assert_int_equal(json_array_size(items), 3);
+    const char *want[3] = {r1, r2, r3};
+    const int cv[3] = {1, 1, 2};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *it = json_array_get(items, i);
+        assert_string_equal(json_string_value(json_object_get(it, "run_id")), want[i]);
+        assert_int_equal(json_integer_value(json_object_get(it, "config_version")), cv[i]);
+        assert_true(json_real_value(json_object_get(it, "error_rate")) == 0.05);
+        assert_true(json_is_null(json_object_get(it, "p50")));
+    }
+    assert_true(json_number_value(json_object_get(json_array_get(items, 2), "p99")) == 1200);
+    json_decref(h);
+    assert_int_equal(s->ops->test_history(s, id, 2, &h), MT_OK); /* the last 2 */
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(h, "items"), 0), "run_id")),
+                        r2);
+    json_decref(h);
+    assert_int_equal(s->ops->test_history(s, "nope", 2, &h), MT_ENOTFOUND);
+
+    /* test.changed: the first call records silently, a new one is announced once, a change
+     * point whose "near" runs include a known one is that one */
+    json_t *wh = NULL, *ev = json_pack("[s]", "test.changed");
+    assert_int_equal(s->ops->webhook_create(s, "http://127.0.0.1:9/", "sec", ev, &wh), MT_OK);
+    json_t *f = found_one("p99", r1, r2), *fresh = NULL;
+    assert_int_equal(s->ops->test_changes_put(s, id, f, &fresh), MT_OK);
+    assert_int_equal(json_array_size(fresh), 0);
+    json_decref(fresh);
+    json_decref(f);
+    f = found_one("p99", r3, r1); /* r1 is known: the same change, moved */
+    assert_int_equal(s->ops->test_changes_put(s, id, f, &fresh), MT_OK);
+    assert_int_equal(json_array_size(fresh), 0);
+    json_decref(fresh);
+    json_decref(f);
+    assert_int_equal(due_count(s, "test.changed"), 0);
+    f = found_one("rps", r2, r3); /* another metric: new */
+    assert_int_equal(s->ops->test_changes_put(s, id, f, &fresh), MT_OK);
+    assert_int_equal(json_array_size(fresh), 1);
+    json_t *c = json_array_get(fresh, 0);
+    assert_string_equal(json_string_value(json_object_get(c, "metric")), "rps");
+    assert_string_equal(json_string_value(json_object_get(c, "run_id")), r2);
+    assert_null(json_object_get(c, "near"));
+    json_decref(fresh);
+    assert_int_equal(due_count(s, "test.changed"), 1);
+    assert_int_equal(s->ops->test_changes_put(s, id, f, &fresh), MT_OK); /* again: known */
+    assert_int_equal(json_array_size(fresh), 0);
+    assert_int_equal(due_count(s, "test.changed"), 1);
+    json_decref(fresh);
+    json_decref(f);
+    assert_int_equal(s->ops->test_changes_put(s, "nope", f = json_object(), NULL), MT_ENOTFOUND);
+    json_decref(f);
+
+    json_decref(wh);
+    json_decref(ev);
+    json_decref(q);
+    json_decref(t);
+    json_decref(b);
+    s->ops->close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -459,6 +568,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scheduler_and_relay_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_agents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queued_reason, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_version_and_changes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
