@@ -17,7 +17,7 @@ static json_t *history(size_t n, size_t at, double lo, double hi, size_t cfg_at)
 {
     json_t *items = json_array();
     for (size_t i = 0; i < n; i++) {
-        char id[16];
+        char id[32];
         snprintf(id, sizeof id, "r%zu", i);
         double v = (i < at ? lo : hi) + (double)((i * 7) % 5);
         json_array_append_new(items,
@@ -62,7 +62,7 @@ static void test_rps_down_is_regression_and_provisional(void **st)
     (void)st;
     json_t *items = json_array();
     for (size_t i = 0; i < 15; i++) {
-        char id[16];
+        char id[32];
         snprintf(id, sizeof id, "r%zu", i);
         json_array_append_new(
             items, json_pack("{s:s,s:s,s:n,s:i,s:f}", "run_id", id, "state", "passed", "started_at",
