@@ -253,8 +253,18 @@ static json_t *api_patched(api_ctx_t *c, const char *id, int schedule, api_body_
     json_t *patch = json_loadb(c->req->body ? c->req->body : "", c->req->body_len,
                                JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (patch == NULL) {
-        api_problem(c, 400, "malformed-json", NULL, "the body is not JSON: %s (line %d, column %d)",
-                    je.text, je.line, je.column);
+        /* JSON with a duplicate key is invalid (422, as in api_body); not JSON at all is 400 */
+        json_error_t je2;
+        json_t *any = json_loadb(c->req->body ? c->req->body : "", c->req->body_len,
+                                 JSON_DECODE_ANY | JSON_ALLOW_NUL, &je2);
+        if (any)
+            api_problem(c, 422, "validation", "", "%s (line %d, column %d)", je.text, je.line,
+                        je.column);
+        else
+            api_problem(c, 400, "malformed-json", NULL,
+                        "the body is not JSON: %s (line %d, column %d)", je.text, je.line,
+                        je.column);
+        json_decref(any);
         return NULL;
     }
     json_t *cur = NULL;

@@ -815,7 +815,9 @@ static void *sv_guard(void *arg)
     mt__serve_t *sv = arg;
     int64_t logged = 0;
     while (!sv->stopping) {
-        sv_wait(sv, 250);
+        /* its own sleep: a wait on sv->wake could take a wake-up meant for the dispatcher */
+        struct timespec tick = {0, 250 * 1000000L};
+        nanosleep(&tick, NULL);
         int64_t now = sv_mono_ms();
         uint64_t nh = 0, nb = 0, nf = 0;
         pthread_mutex_lock(&sv_gd.mu);

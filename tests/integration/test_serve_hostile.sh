@@ -106,6 +106,7 @@ code=$(curl -sS -o "$OUT" -D "$OUT.h" -w '%{http_code}' -X DELETE "$BASE/readyz"
 expect_eq "DELETE /readyz" "$code" 405
 expect_problem "malformed JSON" 400 malformed-json POST /tests "$ADMIN" '{"name":'
 expect_problem "well-formed but invalid" 422 validation POST /tests "$ADMIN" '{"name":1}'
+expect_problem "a duplicate key" 422 validation POST /tests "$ADMIN" '{"name":"a","name":"b"}'
 expect_problem "a bad cursor" 400 bad-cursor GET "/tests?cursor=zz%27" "$VIEWER"
 jq -e '.detail | test("cursor")' "$OUT" >/dev/null || fail "the bad cursor's message: $(cat "$OUT")"
 
