@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1649,17 +1650,37 @@ int mt_cli_serve(int argc, char **argv)
      * a burst of them must not make it refuse the next client. */
     sv_gd.header_ms = (int64_t)o.header_s * 1000;
     sv_gd.body_ms = (int64_t)o.body_s * 1000;
+    /* a descriptor per connection, twice over (above), and some for the store and the bus:
+     * raise the open-files limit as far as allowed, else fewer connections (said once) */
+    struct rlimit nofile;
+    unsigned mhd_limit = (unsigned)o.max_conns * 2;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (rlim_t)mhd_limit + 128) {
+        nofile.rlim_cur =
+            nofile.rlim_max < (rlim_t)mhd_limit + 128 ? nofile.rlim_max : (rlim_t)mhd_limit + 128;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+        getrlimit(RLIMIT_NOFILE, &nofile);
+        if (nofile.rlim_cur < (rlim_t)mhd_limit + 128) {
+            mhd_limit = nofile.rlim_cur > 160 ? (unsigned)nofile.rlim_cur - 128 : 32;
+            if ((unsigned)o.max_conns > mhd_limit / 2)
+                o.max_conns = (int)(mhd_limit / 2 < 16 ? 16 : mhd_limit / 2);
+            char n[24], f[24];
+            snprintf(n, sizeof n, "%d", o.max_conns);
+            snprintf(f, sizeof f, "%llu", (unsigned long long)nofile.rlim_cur);
+            mt__log(MT_LOG_WARN, "the open-files limit caps --max-connections", "max_connections",
+                    n, "nofile", f, NULL);
+        }
+    }
     sv_gd.max_live = (size_t)o.max_conns;
     sv_gd.max_waiting = (size_t)(o.max_conns - o.max_conns / 10);
-    d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-            (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-        0, NULL, NULL, sv_handler, &sv, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_NOTIFY_COMPLETED,
-        sv_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, sv_notify, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)o.max_conns * 2, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o.max_conns_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10), MHD_OPTION_EXTERNAL_LOGGER,
-        sv_mhd_log, NULL, MHD_OPTION_END);
+    d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                             MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                         0, NULL, NULL, sv_handler, &sv, MHD_OPTION_SOCK_ADDR, &addr,
+                         MHD_OPTION_NOTIFY_COMPLETED, sv_completed, NULL,
+                         MHD_OPTION_NOTIFY_CONNECTION, sv_notify, NULL,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
+                         mhd_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o.max_conns_ip,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
+                         MHD_OPTION_EXTERNAL_LOGGER, sv_mhd_log, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "mortar serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
         goto out;
