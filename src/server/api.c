@@ -73,6 +73,8 @@ static const char *api_title(int status)
         return "Conflict";
     case 413:
         return "Payload too large";
+    case 414:
+        return "URI too long";
     case 415:
         return "Unsupported media type";
     case 422:
@@ -199,6 +201,14 @@ static int api_page(api_ctx_t *c, mt__store_page_t *pg)
     pg->cursor = api_q(c, "cursor");
     if (pg->cursor && *pg->cursor == '\0')
         pg->cursor = NULL;
+    /* a cursor is the next_cursor of a previous page: an id (hex digits and '-') */
+    if (pg->cursor && (strlen(pg->cursor) > 64 ||
+                       strspn(pg->cursor, "0123456789abcdef-") != strlen(pg->cursor))) {
+        api_problem(c, 400, "bad-cursor", "?cursor",
+                    "'cursor' is not a cursor of this list: pass the next_cursor of the previous "
+                    "page as it is");
+        return -1;
+    }
     return 0;
 }
 
@@ -206,6 +216,17 @@ typedef json_t *(*api_body_fn)(const char *, size_t, char *, char *, size_t);
 
 static json_t *api_body(api_ctx_t *c, api_body_fn fn)
 {
+    /* a body that is not JSON at all is a malformed request (400); JSON that breaks the
+     * schema (duplicate keys too) is 422 */
+    json_error_t je;
+    json_t *any = json_loadb(c->req->body ? c->req->body : "", c->req->body_len,
+                             JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+    if (any == NULL) {
+        api_problem(c, 400, "malformed-json", NULL, "the body is not JSON: %s (line %d, column %d)",
+                    je.text, je.line, je.column);
+        return NULL;
+    }
+    json_decref(any);
     char pointer[256] = "", detail[512] = "";
     json_t *o = fn(c->req->body, c->req->body_len, pointer, detail, sizeof pointer);
     if (o == NULL)
@@ -233,8 +254,18 @@ static json_t *api_patched(api_ctx_t *c, const char *id, int schedule, api_body_
     json_t *patch = json_loadb(c->req->body ? c->req->body : "", c->req->body_len,
                                JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (patch == NULL) {
-        api_problem(c, 422, "validation", "", "the body is not JSON: %s (line %d, column %d)",
-                    je.text, je.line, je.column);
+        /* JSON with a duplicate key is invalid (422, as in api_body); not JSON at all is 400 */
+        json_error_t je2;
+        json_t *any = json_loadb(c->req->body ? c->req->body : "", c->req->body_len,
+                                 JSON_DECODE_ANY | JSON_ALLOW_NUL, &je2);
+        if (any)
+            api_problem(c, 422, "validation", "", "%s (line %d, column %d)", je.text, je.line,
+                        je.column);
+        else
+            api_problem(c, 400, "malformed-json", NULL,
+                        "the body is not JSON: %s (line %d, column %d)", je.text, je.line,
+                        je.column);
+        json_decref(any);
         return NULL;
     }
     json_t *cur = NULL;
@@ -786,13 +817,22 @@ static void api_run(api_ctx_t *c, const char *m, const char *id, const char *sub
     } else if (strcmp(sub, "report") == 0)
         api_report(c, id, run);
     else { /* live */
+        /* Last-Event-ID: the id of a second this stream sent (0 .. 2^32-1); a larger number
+         * is clamped (nothing older is replayed), anything else is refused */
         const char *le = c->req->last_event_id;
         int64_t from = 0;
         if (le && *le) {
-            char *end;
-            long long x = strtoll(le, &end, 10);
-            if (*end == '\0' && x >= 0)
-                from = x + 1;
+            size_t dl = strspn(le, "0123456789");
+            if (dl == 0 || le[dl] != '\0') {
+                api_problem(c, 400, "bad-last-event-id", NULL,
+                            "Last-Event-ID must be the id of an event of this stream (a whole "
+                            "number), not '%.40s'",
+                            le);
+                json_decref(run);
+                return;
+            }
+            long long x = dl > 10 ? (long long)UINT32_MAX : strtoll(le, NULL, 10);
+            from = (x > (long long)UINT32_MAX ? (long long)UINT32_MAX : x) + 1;
         }
         snprintf(c->resp->live_run, sizeof c->resp->live_run, "%s", id);
         c->resp->live_from = from;
@@ -959,7 +999,13 @@ static void api_tokens(api_ctx_t *c, const char *m, const char *id)
         if (b == NULL)
             return;
         char secret[64], hash[65];
-        mt__token_secret(secret);
+        if (mt__token_secret(secret) != MT_OK) { /* fail closed: never a weak token */
+            mt__log(MT_LOG_ERROR, "no random bytes for a token secret", NULL);
+            api_problem(c, 503, "no-randomness", NULL,
+                        "the system's random source failed: no token was made; try again");
+            json_decref(b);
+            return;
+        }
         mt__sha256_hex(secret, strlen(secret), hash);
         rc = s->ops->token_create(s, json_string_value(json_object_get(b, "name")),
                                   json_string_value(json_object_get(b, "role")), hash, &out);
@@ -992,6 +1038,8 @@ static int api_allow(api_ctx_t *c, const char *route, const char *allow)
 static int api_idem_before(api_ctx_t *c, char hash[65])
 {
     const char *k = c->req->idempotency_key;
+    if (api_auth(c, ROLE_VIEWER)) /* who asks comes first: no validation answers before auth */
+        return 1;
     size_t kl = strlen(k);
     int ok = kl >= 1 && kl <= 255;
     for (size_t i = 0; ok && i < kl; i++)
@@ -1001,8 +1049,6 @@ static int api_idem_before(api_ctx_t *c, char hash[65])
                     "Idempotency-Key must be 1 to 255 visible ASCII characters");
         return 1;
     }
-    if (api_auth(c, ROLE_VIEWER))
-        return 1;
     size_t n = strlen(c->req->path) + c->req->body_len + 16;
     char *buf = malloc(n);
     if (buf == NULL) {
@@ -1107,8 +1153,12 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
     memset(resp, 0, sizeof *resp);
     snprintf(resp->route, sizeof resp->route, "other");
     mt__api_match_t route;
-    if (mt__api_match(req->path, &route) != 0 && route.kind == MT__R_NONE &&
-        strncmp(req->path, "/api/v1/", 8) != 0) {
+    int mrc = mt__api_match(req->path, &route);
+    if (mrc == -2) {
+        api_problem(&c, 414, "uri-too-long", NULL, "the path is over %d bytes", MT__MAX_PATH - 1);
+        return;
+    }
+    if (mrc != 0 && route.kind == MT__R_NONE && strncmp(req->path, "/api/v1/", 8) != 0) {
         api_problem(&c, 404, "not-found", NULL, "no such endpoint: %s", req->path);
         return;
     }

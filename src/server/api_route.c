@@ -51,8 +51,10 @@ int mt__api_match(const char *path, mt__api_match_t *m)
 {
     memset(m, 0, sizeof *m);
     snprintf(m->route, sizeof m->route, "other");
-    if (path == NULL || strlen(path) >= sizeof m->buf)
+    if (path == NULL)
         return -1;
+    if (strlen(path) >= sizeof m->buf)
+        return -2;
     memcpy(m->buf, path, strlen(path) + 1);
     const char *seg[6];
     size_t n = 0;
@@ -85,6 +87,15 @@ int mt__api_match(const char *path, mt__api_match_t *m)
     }
     m->id = m->sub = NULL;
     return -1;
+}
+
+const char *mt__api_method_label(const char *method)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    for (size_t i = 0; method && i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(method, known[i]) == 0)
+            return known[i];
+    return "other";
 }
 
 int mt__api_allowed(const char *allow, const char *method)

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,7 +47,13 @@ typedef struct sv_opts {
     int capacity;
     mt__nats_opts_t nats; /* nats.url == NULL: the in-process bus */
     int local_agent;      /* with --nats: the built-in agent takes runs too */
+    int max_conns;        /* connections at once (libmicrohttpd's limit) */
+    int max_conns_ip;     /* per client address; 0: no limit */
+    int header_s, body_s; /* the header and body deadlines (connection guard) */
 } sv_opts_t;
+
+/* --live-window: a live stream starts with at most this many of the stored seconds */
+static int sv_live_window = 300;
 
 static mt__serve_t *sv_g; /* for the few callbacks without a user pointer */
 
@@ -680,12 +688,175 @@ static char *sv_metrics_text(mt__serve_t *sv, size_t *len)
     return mt__metrics_render(sv->metrics, len);
 }
 
+/* ---- connection guard ------------------------------------------------------------------ */
+/* libmicrohttpd runs a thread per connection and only has an idle timeout, so a client that
+ * sends one header byte now and then holds a connection (and a thread) for ever. The guard
+ * (docs/adr/0027-hostile-clients.md) knows every connection and its phase: waiting for its
+ * headers (from accept, or from the end of the previous answer on a kept-alive connection),
+ * sending its body, or being answered. A connection past its header or body deadline is cut
+ * (shutdown(2): its thread sees the end of the stream and closes it), and when more than
+ * max_waiting connections wait for headers, the one waiting longest is cut: a flood of slow
+ * clients can never take the last slots (the reserve), so a client that sends its request at
+ * once is still served. The list's lock orders shutdown() before libmicrohttpd's close(), so
+ * the guard never touches a reused descriptor. */
+enum { SG_HEADERS, SG_BODY, SG_BUSY, SG_CUT };
+
+typedef struct sv_gconn {
+    struct sv_gconn *prev, *next;
+    int fd;
+    int state;        /* SG_* */
+    int64_t since_ms; /* monotonic: when the phase began */
+} sv_gconn_t;
+
+static struct {
+    pthread_mutex_t mu;
+    sv_gconn_t *head;
+    size_t live;        /* connections not cut */
+    size_t max_live;    /* --max-connections: more, and one is cut */
+    size_t waiting;     /* connections in SG_HEADERS */
+    size_t max_waiting; /* more: the longest waiting is cut */
+    int64_t header_ms, body_ms;
+    uint64_t cut_header, cut_body, cut_flood; /* since the last log line */
+} sv_gd = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int64_t sv_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Cuts e (guard locked). */
+static void sv_gd_cut(sv_gconn_t *e)
+{
+    if (e->state == SG_HEADERS)
+        sv_gd.waiting--;
+    sv_gd.live--;
+    e->state = SG_CUT;
+    shutdown(e->fd, SHUT_RDWR);
+}
+
+static void sv_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                      enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        sv_gconn_t *e = ci ? calloc(1, sizeof *e) : NULL;
+        *socket_context = e;
+        if (e == NULL)
+            return;
+        e->fd = ci->connect_fd;
+        e->state = SG_HEADERS;
+        e->since_ms = sv_mono_ms();
+        pthread_mutex_lock(&sv_gd.mu);
+        e->next = sv_gd.head;
+        if (sv_gd.head)
+            sv_gd.head->prev = e;
+        sv_gd.head = e;
+        sv_gd.live++;
+        sv_gd.waiting++;
+        /* over either limit: the connection waiting longest for its headers goes (the new
+         * one when none waits: every other one is being answered) */
+        while (sv_gd.waiting > sv_gd.max_waiting || sv_gd.live > sv_gd.max_live) {
+            sv_gconn_t *old = NULL;
+            for (sv_gconn_t *x = sv_gd.head; x; x = x->next)
+                if (x->state == SG_HEADERS && (old == NULL || x->since_ms <= old->since_ms))
+                    old = x;
+            sv_gd_cut(old ? old : e);
+            sv_gd.cut_flood++;
+            if (old == NULL || old == e)
+                break;
+        }
+        pthread_mutex_unlock(&sv_gd.mu);
+        return;
+    }
+    sv_gconn_t *e = *socket_context;
+    if (e == NULL)
+        return;
+    pthread_mutex_lock(&sv_gd.mu);
+    if (e->state == SG_HEADERS)
+        sv_gd.waiting--;
+    if (e->state != SG_CUT)
+        sv_gd.live--;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        sv_gd.head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    pthread_mutex_unlock(&sv_gd.mu);
+    free(e);
+    *socket_context = NULL;
+}
+
+/* The connection enters a phase (SG_HEADERS, SG_BODY or SG_BUSY); a cut one stays cut. */
+static void sv_gd_phase(struct MHD_Connection *conn, int state)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    sv_gconn_t *e = ci ? ci->socket_context : NULL;
+    if (e == NULL)
+        return;
+    pthread_mutex_lock(&sv_gd.mu);
+    if (e->state != SG_CUT && e->state != state) {
+        if (e->state == SG_HEADERS)
+            sv_gd.waiting--;
+        if (state == SG_HEADERS)
+            sv_gd.waiting++;
+        e->state = state;
+        e->since_ms = sv_mono_ms();
+    }
+    pthread_mutex_unlock(&sv_gd.mu);
+}
+
+/* Every 250 ms: cuts the connections past their header or body deadline; one log line a
+ * second at most says how many were cut and why. */
+static void *sv_guard(void *arg)
+{
+    mt__serve_t *sv = arg;
+    int64_t logged = 0;
+    while (!sv->stopping) {
+        /* its own sleep: a wait on sv->wake could take a wake-up meant for the dispatcher */
+        struct timespec tick = {0, 250 * 1000000L};
+        nanosleep(&tick, NULL);
+        int64_t now = sv_mono_ms();
+        uint64_t nh = 0, nb = 0, nf = 0;
+        pthread_mutex_lock(&sv_gd.mu);
+        for (sv_gconn_t *e = sv_gd.head; e; e = e->next)
+            if (e->state == SG_HEADERS && now - e->since_ms > sv_gd.header_ms) {
+                sv_gd_cut(e);
+                sv_gd.cut_header++;
+            } else if (e->state == SG_BODY && now - e->since_ms > sv_gd.body_ms) {
+                sv_gd_cut(e);
+                sv_gd.cut_body++;
+            }
+        if (now - logged >= 1000) {
+            nh = sv_gd.cut_header, nb = sv_gd.cut_body, nf = sv_gd.cut_flood;
+            sv_gd.cut_header = sv_gd.cut_body = sv_gd.cut_flood = 0;
+        }
+        pthread_mutex_unlock(&sv_gd.mu);
+        if (nh + nb + nf > 0) {
+            char h[24], b[24], f[24];
+            snprintf(h, sizeof h, "%llu", (unsigned long long)nh);
+            snprintf(b, sizeof b, "%llu", (unsigned long long)nb);
+            snprintf(f, sizeof f, "%llu", (unsigned long long)nf);
+            mt__log(MT_LOG_WARN, "slow connections closed", "header_timeout", h, "body_timeout", b,
+                    "oldest_waiting_under_load", f, NULL);
+            logged = now;
+        }
+    }
+    return NULL;
+}
+
 /* ---- HTTP glue (libmicrohttpd) -------------------------------------------------------- */
 
 typedef struct sv_conn {
     char *body;
     size_t len, cap;
     int too_large;
+    int answered; /* answered from the headers: the body is never read */
     int64_t t0_ms;
     struct timespec t0;
 } sv_conn_t;
@@ -789,7 +960,9 @@ static void sv_observe(mt__serve_t *sv, const char *method, const mt__resp_t *r,
     double s = (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
     char l[200], code[8], ms[32];
     snprintf(code, sizeof code, "%d", r->status);
-    snprintf(l, sizeof l, "method=\"%s\",route=\"%s\",code=\"%s\"", method, r->route, code);
+    /* a client picks the method: unknown ones share one series */
+    snprintf(l, sizeof l, "method=\"%s\",route=\"%s\",code=\"%s\"", mt__api_method_label(method),
+             r->route, code);
     mt__metrics_add(sv->metrics, "mortar_http_requests_total", l, 1);
     snprintf(l, sizeof l, "route=\"%s\"", r->route);
     mt__metrics_add(sv->metrics, "mortar_http_request_duration_seconds_total", l, s);
@@ -799,18 +972,130 @@ static void sv_observe(mt__serve_t *sv, const char *method, const mt__resp_t *r,
     (void)t0_ms;
 }
 
+/* A problem+json answer made here (before the API sees the request). */
+static void sv_problem(mt__resp_t *r, int status, const char *slug, const char *title,
+                       const char *detail)
+{
+    json_t *p = json_pack("{s:s,s:s,s:i,s:s}", "type", "", "title", title, "status", status,
+                          "detail", detail);
+    char type[128];
+    snprintf(type, sizeof type, "https://mortar.dev/problems/%s", slug);
+    json_object_set_new(p, "type", json_string(type));
+    r->status = status;
+    r->ctype = "application/problem+json";
+    r->body = json_dumps(p, JSON_COMPACT);
+    r->len = r->body ? strlen(r->body) : 0;
+    json_decref(p);
+    if (r->route[0] == '\0')
+        snprintf(r->route, sizeof r->route, "other");
+}
+
+typedef struct sv_hdrs {
+    size_t bytes;
+    int authorization;
+} sv_hdrs_t;
+
+static enum MHD_Result sv_count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    sv_hdrs_t *h = cls;
+    (void)kind;
+    h->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+    if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+        h->authorization++;
+    return MHD_YES;
+}
+
+enum { SV_GATE_READ, SV_GATE_ANSWERED, SV_GATE_NOW };
+
+/* The first call of a request has its headers only. Everything that can be refused from them
+ * is refused here, before one byte of the body is read: a path or headers over the limits, two
+ * Authorization headers, a method the health checks do not take, and for the API a body
+ * without a known token (401) or over MT__API_MAX_BODY (413). SV_GATE_ANSWERED: r is the
+ * answer; SV_GATE_NOW: a body the endpoint never reads (not the API): answer at once, unread;
+ * SV_GATE_READ: read the body, the API answers at the end. */
+static int sv_gate(mt__serve_t *sv, struct MHD_Connection *conn, const char *url,
+                   const char *method, mt__resp_t *r)
+{
+    char detail[160];
+    if (strlen(url) >= MT__MAX_PATH) {
+        snprintf(detail, sizeof detail, "the path is over %d bytes", MT__MAX_PATH - 1);
+        sv_problem(r, 414, "uri-too-long", "URI too long", detail);
+        return SV_GATE_ANSWERED;
+    }
+    sv_hdrs_t h = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, sv_count_header, &h);
+    if (h.bytes > MT__MAX_HEADERS) {
+        snprintf(detail, sizeof detail, "the request headers are over %zu bytes", MT__MAX_HEADERS);
+        sv_problem(r, 431, "headers-too-large", "Request header fields too large", detail);
+        return SV_GATE_ANSWERED;
+    }
+    if (h.authorization > 1) {
+        sv_problem(r, 400, "bad-request", "Bad request",
+                   "the request has more than one Authorization header");
+        return SV_GATE_ANSWERED;
+    }
+    int health = strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0;
+    int get = strcmp(method, "GET") == 0, head = strcmp(method, "HEAD") == 0;
+    if ((health && !get && !head) || (strcmp(url, "/metrics") == 0 && !get)) {
+        snprintf(r->route, sizeof r->route, "%s", url);
+        r->allow = health ? "GET, HEAD" : "GET";
+        snprintf(detail, sizeof detail, "%.40s is not allowed here (allowed: %s)", method,
+                 r->allow);
+        sv_problem(r, 405, "method-not-allowed", "Method not allowed", detail);
+        return SV_GATE_ANSWERED;
+    }
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    unsigned long long clen = cl ? strtoull(cl, NULL, 10) : 0;
+    if (clen == 0 && te == NULL)
+        return SV_GATE_READ; /* no body */
+    if (strncmp(url, "/api/", 5) != 0)
+        return SV_GATE_NOW;
+    mt__api_match_t m;
+    mt__api_match(url, &m);
+    mt__req_t q = {.method = method,
+                   .path = url,
+                   .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                MHD_HTTP_HEADER_AUTHORIZATION)};
+    if (mt__api_viewer(sv, &q, r) != 0) { /* no known token: 401, and the body stays unread */
+        snprintf(r->route, sizeof r->route, "%s", m.route);
+        return SV_GATE_ANSWERED;
+    }
+    if (clen > MT__API_MAX_BODY) { /* the API's own 413 (or 404), without reading */
+        q.body_too_large = 1;
+        mt__api_handle(sv, &q, r);
+        return SV_GATE_ANSWERED;
+    }
+    return SV_GATE_READ;
+}
+
 static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     mt__serve_t *sv = cls;
     sv_conn_t *c = *con_cls;
+    mt__resp_t r;
+    memset(&r, 0, sizeof r);
+    const char *csp = sv_csp_ui;
     if (c == NULL) {
         c = calloc(1, sizeof *c);
         if (c == NULL)
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &c->t0);
         *con_cls = c;
+        sv_gd_phase(conn, SG_BODY);
+        int g = sv_gate(sv, conn, url, method, &r);
+        if (g == SV_GATE_READ)
+            return MHD_YES;
+        c->answered = 1; /* libmicrohttpd closes the connection after this early answer */
+        if (g == SV_GATE_ANSWERED)
+            goto respond;
+    } else if (c->answered) {
+        *upload_data_size = 0; /* answered already: nothing of the body is kept */
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -836,9 +1121,6 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
-    mt__resp_t r;
-    memset(&r, 0, sizeof r);
-    const char *csp = sv_csp_ui;
     if (strcmp(url, "/healthz") == 0) {
         sv_simple(&r, 200, "/healthz", "application/json", "{\"status\":\"ok\"}");
     } else if (strcmp(url, "/readyz") == 0) {
@@ -891,6 +1173,8 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
                   "\"status\":404,\"detail\":\"no such page\"}");
     }
 
+respond:
+    sv_gd_phase(conn, SG_BUSY);
     struct MHD_Response *resp;
     if (r.live_run[0]) {
         sv_sse_t *s = calloc(1, sizeof *s);
@@ -899,7 +1183,7 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         }
         s->sv = sv;
-        mt__listener_prime(s->l, sv->store, r.live_run, r.live_from);
+        mt__listener_prime(s->l, sv->store, r.live_run, r.live_from, sv_live_window);
         resp =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sv_sse_read, s, sv_sse_free);
         if (resp == NULL) {
@@ -928,6 +1212,8 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
         MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     if (r.allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r.allow);
+    if (r.status == 401) /* RFC 6750 */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"mortar\"");
     MHD_add_response_header(resp, "Content-Security-Policy", csp);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
@@ -947,6 +1233,8 @@ static void sv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(c);
         *con_cls = NULL;
     }
+    (void)toe;
+    sv_gd_phase(conn, SG_HEADERS); /* kept alive: the next request's headers have a deadline */
 }
 
 /* ---- flags and main ----------------------------------------------------------------------- */
@@ -965,6 +1253,18 @@ static void sv_usage(FILE *f)
             "  --allow-remote        allow a non-loopback --listen address (use TLS in front)\n"
             "  --data DIR            data directory, created if missing (default ./mortar-data)\n"
             "  --agent-capacity N    runs the built-in agent runs at once (default 1)\n"
+            "\n"
+            "Connections (docs/serve.md#connections):\n"
+            "  --max-connections N   connections at once (default 1000); a tenth is kept for\n"
+            "                        clients that send their request at once\n"
+            "  --max-connections-per-ip N\n"
+            "                        connections at once from one address (default 0: no\n"
+            "                        limit; behind a proxy every client has its address)\n"
+            "  --header-timeout S    seconds a client has to send a request's headers\n"
+            "                        (default 10)\n"
+            "  --body-timeout S      seconds a client has to send a request's body (default 60)\n"
+            "  --live-window S       a live stream starts with the last S stored seconds\n"
+            "                        (default 300; older ones: /series)\n"
             "\n"
             "Agents over NATS (docs/distributed.md): runs go to `mortar agent` "
             "processes\n" MT__NATS_USAGE
@@ -1028,6 +1328,11 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         {"allow-remote", no_argument, NULL, 'r'},
         {"agent-capacity", required_argument, NULL, 'c'},
         {"local-agent", no_argument, NULL, 'A'},
+        {"max-connections", required_argument, NULL, 'M'},
+        {"max-connections-per-ip", required_argument, NULL, 'I'},
+        {"header-timeout", required_argument, NULL, 'H'},
+        {"body-timeout", required_argument, NULL, 'B'},
+        {"live-window", required_argument, NULL, 'W'},
         MT__NATS_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1036,6 +1341,9 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
     o->data = "./mortar-data";
     o->level = MT_LOG_INFO;
     o->capacity = 1;
+    o->max_conns = 1000;
+    o->header_s = 10;
+    o->body_s = 60;
     optind = 1;
     opterr = 0;
     int ch;
@@ -1073,6 +1381,27 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
             break;
         case 'A':
             o->local_agent = 1;
+            break;
+        case 'M':
+            if (mt__flag_int("serve", "--max-connections", optarg, 16, 100000, &o->max_conns))
+                return 2;
+            break;
+        case 'I':
+            if (mt__flag_int("serve", "--max-connections-per-ip", optarg, 0, 100000,
+                             &o->max_conns_ip))
+                return 2;
+            break;
+        case 'H':
+            if (mt__flag_int("serve", "--header-timeout", optarg, 1, 3600, &o->header_s))
+                return 2;
+            break;
+        case 'B':
+            if (mt__flag_int("serve", "--body-timeout", optarg, 1, 3600, &o->body_s))
+                return 2;
+            break;
+        case 'W':
+            if (mt__flag_int("serve", "--live-window", optarg, 1, 1000000, &sv_live_window))
+                return 2;
             break;
         case 'h':
             sv_usage(stdout);
@@ -1265,7 +1594,7 @@ int mt_cli_serve(int argc, char **argv)
         .name = sv.agent_name, .labels_json = "{\"zone\":\"local\"}", .capacity = o.capacity};
     mt__agent_host_t *local_host = NULL;
     int ret = 1;
-    pthread_t disp, tick;
+    pthread_t disp, tick, guard;
     int threads = 0;
     struct MHD_Daemon *d = NULL;
     if ((rc = mt__sse_new(&sv.live)) != MT_OK || (rc = sv_metrics_init(&sv)) != MT_OK ||
@@ -1317,13 +1646,43 @@ int mt_cli_serve(int argc, char **argv)
         sv.store->ops->agent_heartbeat(sv.store, sv.agent_name, info.labels_json, o.capacity, 0,
                                        MT_VERSION, "up", mt__now_ms());
     }
+    /* the connection guard: deadlines, and a tenth of the connections kept from clients that
+     * are slow to send their headers (ADR 0027). libmicrohttpd's own limit is twice ours:
+     * connections the guard cut still count there until their threads have closed them, and
+     * a burst of them must not make it refuse the next client. */
+    sv_gd.header_ms = (int64_t)o.header_s * 1000;
+    sv_gd.body_ms = (int64_t)o.body_s * 1000;
+    /* a descriptor per connection, twice over (above), and some for the store and the bus:
+     * raise the open-files limit as far as allowed, else fewer connections (said once) */
+    struct rlimit nofile;
+    unsigned mhd_limit = (unsigned)o.max_conns * 2;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (rlim_t)mhd_limit + 128) {
+        nofile.rlim_cur =
+            nofile.rlim_max < (rlim_t)mhd_limit + 128 ? nofile.rlim_max : (rlim_t)mhd_limit + 128;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+        getrlimit(RLIMIT_NOFILE, &nofile);
+        if (nofile.rlim_cur < (rlim_t)mhd_limit + 128) {
+            mhd_limit = nofile.rlim_cur > 160 ? (unsigned)nofile.rlim_cur - 128 : 32;
+            if ((unsigned)o.max_conns > mhd_limit / 2)
+                o.max_conns = (int)(mhd_limit / 2 < 16 ? 16 : mhd_limit / 2);
+            char n[24], f[24];
+            snprintf(n, sizeof n, "%d", o.max_conns);
+            snprintf(f, sizeof f, "%llu", (unsigned long long)nofile.rlim_cur);
+            mt__log(MT_LOG_WARN, "the open-files limit caps --max-connections", "max_connections",
+                    n, "nofile", f, NULL);
+        }
+    }
+    sv_gd.max_live = (size_t)o.max_conns;
+    sv_gd.max_waiting = (size_t)(o.max_conns - o.max_conns / 10);
     d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                              MHD_USE_ERROR_LOG | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
                          0, NULL, NULL, sv_handler, &sv, MHD_OPTION_SOCK_ADDR, &addr,
                          MHD_OPTION_NOTIFY_COMPLETED, sv_completed, NULL,
+                         MHD_OPTION_NOTIFY_CONNECTION, sv_notify, NULL,
                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned)1000, MHD_OPTION_EXTERNAL_LOGGER, sv_mhd_log, NULL,
-                         MHD_OPTION_END);
+                         mhd_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o.max_conns_ip,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 << 10),
+                         MHD_OPTION_EXTERNAL_LOGGER, sv_mhd_log, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "mortar serve: cannot listen on %s: %s\n", o.listen, strerror(errno));
         goto out;
@@ -1331,7 +1690,8 @@ int mt_cli_serve(int argc, char **argv)
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned port = di ? di->port : 0;
     if (pthread_create(&disp, NULL, sv_dispatcher, &sv) != 0 ||
-        pthread_create(&tick, NULL, sv_ticker, &sv) != 0) {
+        pthread_create(&tick, NULL, sv_ticker, &sv) != 0 ||
+        pthread_create(&guard, NULL, sv_guard, &sv) != 0) {
         fprintf(stderr, "mortar serve: cannot start threads\n");
         goto out;
     }
@@ -1359,6 +1719,7 @@ out:
     if (threads) {
         pthread_join(disp, NULL);
         pthread_join(tick, NULL);
+        pthread_join(guard, NULL);
     }
     if (sv.agent || sv.dist) {
         pthread_mutex_lock(&sv.run_mu);

@@ -90,10 +90,14 @@ int mt_cli_token(int argc, char **argv)
     }
     char secret[64], hash[65];
     rc = mt__token_secret(secret);
-    if (rc == MT_OK) {
-        mt__sha256_hex(secret, strlen(secret), hash);
-        rc = s->ops->token_create(s, name, role, hash, NULL);
+    if (rc != MT_OK) { /* fail closed: never a token from a failed random source */
+        s->ops->close(s);
+        fprintf(stderr, "mortar token create: the system's random source failed: no token was "
+                        "made\n");
+        return 1;
     }
+    mt__sha256_hex(secret, strlen(secret), hash);
+    rc = s->ops->token_create(s, name, role, hash, NULL);
     s->ops->close(s);
     if (rc != MT_OK) {
         fprintf(stderr, "mortar token create: cannot store the token: %s\n", mt_strerror(rc));

@@ -16,6 +16,10 @@
 #include "server/store.h"
 
 #define MT__API_MAX_BODY ((size_t)1 << 20)
+/* Request paths of this many bytes or more are answered 414 (never truncated), and request
+ * headers over MT__MAX_HEADERS bytes in all 431, both before any body is read (cmd_serve.c). */
+#define MT__MAX_PATH    512
+#define MT__MAX_HEADERS ((size_t)16 << 10)
 
 /* ---- live streams (live.c) ---------------------------------------------------------------- */
 typedef struct mt__sse mt__sse_t;
@@ -30,8 +34,10 @@ void mt__sse_shutdown(mt__sse_t *h);
 mt__listener_t *mt__sse_listen(mt__sse_t *h, const char *run_id);
 void mt__listener_free(mt__sse_t *h, mt__listener_t *l);
 /* Under the listener's lock, so no push interleaves: queues the stored seconds (rows of tag
- * "" with second >= from) and the run's state; ends after it when the run is final. */
-void mt__listener_prime(mt__listener_t *l, mt__store_t *s, const char *run_id, int64_t from);
+ * "" with second >= from, and only the last `window` of them when window > 0) and the run's
+ * state; ends after it when the run is final. */
+void mt__listener_prime(mt__listener_t *l, mt__store_t *s, const char *run_id, int64_t from,
+                        int64_t window);
 /* Copies up to max bytes of the stream into buf, waiting up to timeout_ms for some. Returns
  * bytes (0 = nothing yet: the caller sends a keep-alive comment), or -1 at the end. */
 long mt__listener_read(mt__listener_t *l, char *buf, size_t max, int timeout_ms);
@@ -139,11 +145,15 @@ typedef struct mt__api_match {
     const char *id;    /* the {id} segment, into buf; NULL when the route has none */
     const char *sub;   /* the sub-resource segment ("series", "stop", ...), or NULL */
     char route[64];    /* the template, "/api/v1/runs/{id}/series"; "other" when none */
-    char buf[512];
+    char buf[MT__MAX_PATH];
 } mt__api_match_t;
-/* Matches an API path (without the query) to its route; 0, or -1 when none matches (404).
- * Empty segments (doubled slashes) are ignored; paths of 512 bytes or more match nothing. */
+/* Matches an API path (without the query) to its route; 0, or -1 when none matches (404), or
+ * -2 when the path is MT__MAX_PATH bytes or more (414: it matches nothing, never a prefix).
+ * Empty segments (doubled slashes) are ignored. */
 int mt__api_match(const char *path, mt__api_match_t *m);
+/* The `method` label of a request in the metrics: one of the methods the server knows
+ * (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS), else "other" (a static string). */
+const char *mt__api_method_label(const char *method);
 /* 1 when method is one of allow ("GET, PUT, DELETE"), else 0. */
 int mt__api_allowed(const char *allow, const char *method);
 /* A whole-number query value in [lo, hi]: 0 with *out, 1 when v is NULL or empty (absent),

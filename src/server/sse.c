@@ -163,18 +163,26 @@ static void lv_state(mt__listener_t *l, const json_t *run)
     }
 }
 
-void mt__listener_prime(mt__listener_t *l, mt__store_t *s, const char *run_id, int64_t from)
+void mt__listener_prime(mt__listener_t *l, mt__store_t *s, const char *run_id, int64_t from,
+                        int64_t window)
 {
     pthread_mutex_lock(&l->mu);
+    json_t *run = NULL;
+    if (s->ops->run_get(s, run_id, &run) != MT_OK)
+        run = NULL;
+    /* only the last `window` stored seconds ("seconds" counts them; ids start at 0): a
+     * day-long run's stream does not begin with its whole history (that is /series) */
+    json_int_t stored = json_integer_value(json_object_get(run, "seconds"));
+    if (window > 0 && stored - window > from)
+        from = stored - window;
     l->next_second = from;
     mt__store_rows_t rows;
-    if (s->ops->run_rows(s, run_id, "", from, 100000000, &rows) == MT_OK) {
+    if (s->ops->run_rows(s, run_id, "", from, (int64_t)UINT32_MAX, &rows) == MT_OK) {
         for (size_t i = 0; i < rows.n; i++)
             lv_second(l, rows.second[i], rows.rows[i].data_json);
         mt__store_rows_dispose(&rows);
     }
-    json_t *run = NULL;
-    if (s->ops->run_get(s, run_id, &run) == MT_OK)
+    if (run)
         lv_state(l, run);
     json_decref(run);
     pthread_mutex_unlock(&l->mu);

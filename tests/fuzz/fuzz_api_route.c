@@ -1,5 +1,6 @@
 /* libFuzzer driver for the API's pure helpers (src/server/api_route.c): path -> route
- * matching and method lists, whole-number query values, media types and JSON Merge Patch. The
+ * matching and method lists, whole-number query values, media types, JSON Merge Patch and the
+ * metrics' method label (first byte 'm'). The
  * first byte picks the helper; the rest is its input. Each must answer, never crash, and keep
  * its promises (checked below). */
 #include <stdint.h>
@@ -13,6 +14,9 @@ static void fz_match(const char *s)
 {
     mt__api_match_t m;
     int rc = mt__api_match(s, &m);
+    /* a path over the limit is refused whole (414), never matched by a prefix */
+    if ((strlen(s) >= MT__MAX_PATH) != (rc == -2))
+        abort();
     if (rc == 0) {
         if (m.kind == MT__R_NONE || m.allow == NULL || strncmp(m.route, "/api/v1/", 8) != 0)
             abort();
@@ -34,6 +38,18 @@ static void fz_match(const char *s)
     } else if (m.kind != MT__R_NONE || strcmp(m.route, "other") != 0 || m.id || m.sub) {
         abort();
     }
+}
+
+/* the metrics' method label: a known method as it is, anything else "other" */
+static void fz_method(const char *s)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    const char *l = mt__api_method_label(s);
+    int is_known = 0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        is_known |= strcmp(s, known[i]) == 0;
+    if (is_known ? strcmp(l, s) != 0 : strcmp(l, "other") != 0)
+        abort();
 }
 
 static void fz_whole(const char *s)
@@ -86,9 +102,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(s, data + 1, size - 1);
     s[size - 1] = '\0';
-    switch (data[0] % 4) {
+    switch (data[0] == 'm' ? 4 : data[0] % 4) {
     case 0:
         fz_match(s);
+        break;
+    case 4:
+        fz_method(s);
         break;
     case 1:
         fz_whole(s);

@@ -60,7 +60,7 @@ expect_problem "unknown key" 422 validation POST /tests "$RUNNER" "{\"name\":\"a
 expect_jq "the unknown key is named" "$OUT" '.errors[0].pointer == "/colour"'
 expect_problem "bad config" 422 validation POST /tests "$RUNNER" '{"name":"a","config":{"rate":"fast","url":"http://127.0.0.1:1/"}}'
 expect_jq "the bad config key is pointed at" "$OUT" '.errors[0].pointer | startswith("/config")'
-expect_problem "not JSON" 422 validation POST /tests "$RUNNER" '{"name":'
+expect_problem "not JSON" 400 malformed-json POST /tests "$RUNNER" '{"name":'
 head -c $((1024 * 1024 + 10)) /dev/zero | tr '\0' ' ' >"$WORK/big.json"
 expect_problem "body over 1 MiB" 413 payload-too-large POST /tests "$RUNNER" "@$WORK/big.json"
 
@@ -275,7 +275,7 @@ expect_jq "the 415 has its own title" "$OUT" '.title == "Unsupported media type"
 expect_problem "PATCH: a bad cron" 422 validation PATCH "/schedules/$SCHED" "$RUNNER" '{"cron":"61 * * * *"}'
 expect_jq "the cron is pointed at" "$OUT" '.errors[0].pointer == "/cron"'
 expect_problem "PATCH: an unknown key" 422 validation PATCH "/schedules/$SCHED" "$RUNNER" '{"colour":1}'
-expect_problem "PATCH: not JSON" 422 validation PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":'
+expect_problem "PATCH: not JSON" 400 malformed-json PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":'
 expect_problem "PATCH: a viewer" 403 forbidden PATCH "/schedules/$SCHED" "$VIEWER" '{"enabled":false}'
 expect_problem "PATCH: no such schedule" 404 not-found PATCH "/schedules/nope" "$RUNNER" '{"enabled":false}'
 expect_api "PATCH with an Idempotency-Key" 200 PATCH "/schedules/$SCHED" "$RUNNER" '{"enabled":false}' -H 'Idempotency-Key: p-1'

@@ -59,7 +59,25 @@ static void test_routes(void **state)
     memset(longp, 'a', sizeof longp - 1);
     longp[sizeof longp - 1] = '\0';
     memcpy(longp, "/api/v1/tests/", 14);
-    expect_route(longp, MT__R_NONE, NULL, NULL, NULL);
+    /* over the limit: -2 (414), whole; never a route of a prefix */
+    mt__api_match_t m;
+    assert_int_equal(mt__api_match(longp, &m), -2);
+    assert_int_equal(m.kind, MT__R_NONE);
+    assert_string_equal(m.route, "other");
+    longp[MT__MAX_PATH - 1] = '\0'; /* 511 bytes: matched as usual */
+    assert_int_equal(mt__api_match(longp, &m), 0);
+    assert_int_equal(m.kind, MT__R_TEST);
+}
+
+static void test_method_label(void **state)
+{
+    (void)state;
+    assert_string_equal(mt__api_method_label("GET"), "GET");
+    assert_string_equal(mt__api_method_label("OPTIONS"), "OPTIONS");
+    assert_string_equal(mt__api_method_label("FOO"), "other");
+    assert_string_equal(mt__api_method_label("get"), "other");
+    assert_string_equal(mt__api_method_label(""), "other");
+    assert_string_equal(mt__api_method_label(NULL), "other");
 }
 
 static void test_allowed(void **state)
@@ -153,9 +171,9 @@ static void test_merge_patch(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes),      cmocka_unit_test(test_allowed),
-        cmocka_unit_test(test_whole),       cmocka_unit_test(test_media),
-        cmocka_unit_test(test_merge_patch),
+        cmocka_unit_test(test_routes),       cmocka_unit_test(test_allowed),
+        cmocka_unit_test(test_method_label), cmocka_unit_test(test_whole),
+        cmocka_unit_test(test_media),        cmocka_unit_test(test_merge_patch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
