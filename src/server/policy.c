@@ -351,8 +351,13 @@ static void pl_dur_text(int64_t ns, char *buf, size_t n)
         snprintf(buf, n, "%lldm", (long long)(ns / (60 * PL_NS_PER_S)));
     else if (ns % PL_NS_PER_S == 0)
         snprintf(buf, n, "%llds", (long long)(ns / PL_NS_PER_S));
-    else
+    else if (ns % 1000000 == 0)
         snprintf(buf, n, "%lldms", (long long)(ns / 1000000));
+    else if (ns % 1000 == 0)
+        snprintf(buf, n, "%lldus", (long long)(ns / 1000));
+    else
+        snprintf(buf, n, "%lld.%09llds", (long long)(ns / PL_NS_PER_S),
+                 (long long)(ns % PL_NS_PER_S));
 }
 
 #define PL_FAIL(key, ...)                                                                          \
