@@ -38,6 +38,12 @@ rc=0
 expect_eq "an unknown key exits" "$rc" 2
 grep -q "key.yaml:2:11: /requests/colour: unknown key 'colour'" "$WORK/err" || fail "$(cat "$WORK/err")"
 
+# `mortar agent --policy FILE`: the same parser, read before the agent connects anywhere
+rc=0
+"$MORTAR" agent --nats nats://127.0.0.1:1 --policy "$WORK/bits.yaml" 2>"$WORK/err" || rc=$?
+expect_eq "mortar agent with a bad policy exits" "$rc" 2
+grep -q "mortar agent: --policy: .*bits.yaml:2:11: /destinations/cidrs/0" "$WORK/err" || fail "$(cat "$WORK/err")"
+
 start_target
 start_serve "$DATA"
 PORT=$TARGET_PORT
