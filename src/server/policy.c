@@ -499,7 +499,7 @@ static int pl_list(const json_t *o, const char *key, const char *base, char ***v
     }
     for (size_t i = 0; i < n; i++) {
         json_t *s = json_array_get(a, i);
-        char ip[320], why[256] = "";
+        char ip[344], why[256] = "";
         snprintf(ip, sizeof ip, "%s/%zu", p, i);
         const char *t = json_is_string(s) ? json_string_value(s) : NULL;
         char num[32];
