@@ -1318,8 +1318,9 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
     pthread_mutex_lock(&idem_mu);
     if (!api_idem_before(&c, hash)) {
         api_route(&c, &route);
-        /* the first response is kept (not server errors: those may succeed when retried) */
-        if (resp->status < 500 && resp->status != 401 && c.role != ROLE_NONE)
+        /* the first response is kept (not server errors, nor 429 too-many-runs: those may
+         * succeed when retried) */
+        if (resp->status < 500 && resp->status != 401 && resp->status != 429 && c.role != ROLE_NONE)
             c.st->ops->idem_put(c.st, c.token_id, req->idempotency_key, hash, resp->status,
                                 resp->ctype, resp->body ? resp->body : "");
     }

@@ -163,6 +163,12 @@ wait_run "$HOLD" "$VIEWER" 20 running
 expect_problem "a runner's run while one is active" 429 too-many-runs POST /runs "$RUNNER" \
   "{\"test_id\":\"$STRICTTEST\"}"
 expect_jq "the limit is named" "$OUT" '.detail | contains("fewer than 1")'
+expect_problem "with an Idempotency-Key" 429 too-many-runs POST /runs "$RUNNER" \
+  "{\"test_id\":\"$STRICTTEST\"}" -H "Idempotency-Key: busy-1"
+expect_problem "the same key again" 429 too-many-runs POST /runs "$RUNNER" \
+  "{\"test_id\":\"$STRICTTEST\"}" -H "Idempotency-Key: busy-1"
+grep -qi '^idempotent-replayed' "$OUT.h" && fail "a 429 was stored and replayed: a retry could never succeed"
+pass "a 429 is not replayed: the retry is tried again"
 
 # ---- the engine's own check, right before connect: a queued run whose address the policy
 # refuses by the time it starts ends in error and makes no connection (127.0.0.3: loopback) ----
