@@ -160,8 +160,10 @@ int mt__cidr_parse(const char *text, mt__cidr_t *out, char *why, size_t n)
 {
     char buf[64];
     memset(out, 0, sizeof *out);
-    if (text == NULL || strlen(text) >= sizeof buf)
-        return pl_why(why, n, "not a network (ADDRESS/BITS)");
+    /* only the characters of an address (the text is echoed in messages below) */
+    if (text == NULL || strlen(text) >= sizeof buf || text[0] == '\0' ||
+        strspn(text, "0123456789abcdefABCDEF.:/") != strlen(text))
+        return pl_why(why, n, "not an IPv4 or IPv6 network (ADDRESS/BITS)");
     snprintf(buf, sizeof buf, "%s", text);
     char *slash = strchr(buf, '/');
     long bits = -1;
