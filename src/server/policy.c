@@ -516,6 +516,12 @@ static int pl_list(const json_t *o, const char *key, const char *base, char ***v
                 return pl_fail(e, ip, "must be a string of 1 to 253 characters");
             }
         }
+        for (const char *c = t; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+                pl_strv_free(nv_, i);
+                free(ex);
+                return pl_fail(e, ip, "must not contain control characters");
+            }
         if (item && item(t, i, ex, why, sizeof why) != 0) {
             pl_strv_free(nv_, i);
             free(ex);
