@@ -16,6 +16,8 @@
 #include "mortar/schedule.h"
 #include "mortar/split.h"
 
+struct sockaddr;
+
 #define MT_STATUS_MAX 600             /* status[] index: code 100..599; anything else at [0] */
 #define MT_LATE_NS    (1000 * 1000LL) /* a request sent later than this after its due time is late */
 
@@ -145,6 +147,12 @@ typedef struct mt_run_config {
      * mt_run_exec waits until then and numbers seconds from it; if it is called after that
      * instant it returns MT_ELATE instead of starting late. */
     int64_t start_unix_ns;
+    /* NULL, or called once per address the target's name resolved to, after resolution and
+     * before any socket exists (mortar serve's target policy: the address connected to is the
+     * address checked, so a name that changes its answer cannot slip past). Non-zero refuses
+     * the run: mt_run_exec then returns MT_EPOLICY without a single connect. */
+    int (*addr_check)(const struct sockaddr *sa, unsigned len, void *ud);
+    void *addr_check_ud;
 } mt_run_config_t;
 
 /* A run's counters: the scalar ones come from MT_COUNTER_MAP (mortar/counters.h, which says

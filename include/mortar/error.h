@@ -18,7 +18,8 @@
     XX(EBUSY, -12, "at capacity / busy")                                                           \
     XX(ENOTFOUND, -13, "not found")                                                                \
     XX(ECONFLICT, -14, "conflict")                                                                 \
-    XX(ELATE, -15, "the start instant has passed")
+    XX(ELATE, -15, "the start instant has passed")                                                 \
+    XX(EPOLICY, -16, "refused by the target policy")
 
 enum {
     MT_OK = 0,

@@ -146,6 +146,7 @@ struct mt_run {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     int have_addr;
+    int refused; /* the config's addr_check refused an address */
     int stop_fd; /* eventfd, readable once stop is requested */
     atomic_int stopping;
 

@@ -318,6 +318,12 @@ static void resolve(mt_run_t *r)
     struct addrinfo *res = NULL;
     if (getaddrinfo(r->cfg.host, r->cfg.port, &hints, &res) != 0 || !res)
         return; /* every connect will count a "dns" error */
+    for (struct addrinfo *ai = res; r->cfg.addr_check && ai; ai = ai->ai_next)
+        if (r->cfg.addr_check(ai->ai_addr, (unsigned)ai->ai_addrlen, r->cfg.addr_check_ud) != 0) {
+            r->refused = 1;
+            freeaddrinfo(res);
+            return;
+        }
     memcpy(&r->addr, res->ai_addr, res->ai_addrlen);
     r->addrlen = res->ai_addrlen;
     r->have_addr = 1;
@@ -461,6 +467,8 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
         }
     }
     resolve(r);
+    if (r->refused)
+        return MT_EPOLICY;
 
     res->open_model = r->cfg.schedule != NULL;
     if (r->cfg.start_unix_ns) {

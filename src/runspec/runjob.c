@@ -68,6 +68,13 @@ void mt__runjob_set_records(mt__runjob_t *j, mt_records_cb cb, void *ud)
     j->cfg.records_ud = ud;
 }
 
+void mt__runjob_set_addr_check(mt__runjob_t *j,
+                               int (*cb)(const struct sockaddr *, unsigned, void *), void *ud)
+{
+    j->cfg.addr_check = cb;
+    j->cfg.addr_check_ud = ud;
+}
+
 int mt__runjob_prepare(mt__runjob_t *j, mt_rs_err_t *err)
 {
     mt_run_t *run = NULL;
@@ -129,6 +136,11 @@ int mt__runjob_exec(mt__runjob_t *j, mt_second_cb on_second, void *ud, mt_rs_err
     if (rc == MT_ELATE) {
         err->code = rc;
         snprintf(err->msg, sizeof(err->msg), "not started: the start instant has passed");
+    } else if (rc == MT_EPOLICY) {
+        err->code = rc;
+        snprintf(err->msg, sizeof(err->msg),
+                 "not started: the target's address is refused by "
+                 "the target policy");
     } else if (rc != MT_OK) {
         err->code = rc;
         snprintf(err->msg, sizeof(err->msg), "the engine failed: %s", mt_strerror(rc));

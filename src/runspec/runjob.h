@@ -31,6 +31,11 @@ int mt__runjob_new_spec(mt_runspec_t *spec, mt__runjob_t **out, mt_rs_err_t *err
 /* Engine callbacks besides on_second (phout's records); before exec. */
 void mt__runjob_set_records(mt__runjob_t *j, mt_records_cb cb, void *ud);
 
+/* Before exec: the engine's address check (mortar/engine.h addr_check): a refusal ends exec
+ * with MT_EPOLICY before any connect. ud is the caller's; keep it alive for the job. */
+void mt__runjob_set_addr_check(mt__runjob_t *j,
+                               int (*cb)(const struct sockaddr *, unsigned, void *), void *ud);
+
 /* What mt_split needs of the job: open or closed model, connections and threads. */
 void mt__runjob_model(const mt__runjob_t *j, mt_split_model_t *out);
 

@@ -17,6 +17,7 @@
 #include "runspec/runjob.h"
 #include "server/dist.h"
 #include "server/log.h"
+#include "server/policy.h"
 #include "server/snapshot.h"
 #include "mortar/split.h"
 
@@ -40,6 +41,7 @@ typedef struct agent_run {
     int64_t start_unix_ns; /* 0 = at once */
     int64_t skew_ns;       /* the engine's start minus the start instant */
     bool late;
+    mt__policy_guard_t guard; /* the target policy's address check (policy NULL: none) */
 } agent_run_t;
 
 struct mt__agent {
@@ -54,6 +56,8 @@ struct mt__agent {
     int active;
     pthread_t hb;
     bool hb_on, quit, subscribed;
+    mt__policy_t *(*policy)(void *ud);
+    void *policy_ud;
 };
 
 static bool agent_id_ok(const char *s, size_t max)
@@ -119,7 +123,7 @@ static void *agent_run_main(void *arg)
     pthread_mutex_lock(&a->mu);
     if (rc != MT_OK) {
         outcome = "error";
-        reason = err;
+        reason = rc == MT_EPOLICY && r->guard.why[0] ? r->guard.why : err;
     } else if (r->stopped) {
         outcome = "stopped";
         reason = r->reason;
@@ -152,6 +156,7 @@ static void *agent_run_main(void *arg)
 static void agent_run_free(agent_run_t *r)
 {
     mt__runjob_free(r->job);
+    mt__policy_unref(r->guard.policy);
     free(r);
 }
 
@@ -287,6 +292,8 @@ int mt__agent_new(const mt__agent_info_t *info, mt__bus_t *bus, mt__agent_t **ou
     a->bus = bus;
     snprintf(a->name, sizeof(a->name), "%s", info->name);
     a->capacity = info->capacity;
+    a->policy = info->policy;
+    a->policy_ud = info->policy_ud;
     snprintf(a->instance, sizeof(a->instance), "%s", info->instance ? info->instance : "");
     a->labels = info->labels_json != NULL ? json_loads(info->labels_json, 0, NULL) : json_object();
     pthread_mutex_init(&a->mu, NULL);
@@ -380,6 +387,18 @@ static int agent_add(mt__agent_t *a, const char *run_id, const char *config_json
         }
     }
     r->tags = mt__runjob_tags(r->job, &r->ntags);
+    if (a->policy != NULL && (r->guard.policy = a->policy(a->policy_ud)) != NULL) {
+        const mt_url_t *u = &mt__runjob_spec(r->job)->url;
+        char why[256];
+        if (mt__policy_check_name(r->guard.policy, u->tls ? "https" : "http", u->host, u->port_num,
+                                  why, sizeof why) != 0) {
+            snprintf(err, errlen, "%s", why);
+            agent_run_free(r);
+            return MT_EINVAL;
+        }
+        snprintf(r->guard.host, sizeof r->guard.host, "%s", u->host);
+        mt__runjob_set_addr_check(r->job, mt__policy_guard_cb, &r->guard);
+    }
 
     pthread_mutex_lock(&a->mu);
     agent_reap(a);

@@ -15,6 +15,11 @@ typedef struct mt__agent_info {
     const char *labels_json; /* JSON object, e.g. {"zone":"local"} */
     int capacity;            /* runs at once */
     const char *instance;    /* this process's instance id (heartbeats); NULL = none */
+    /* The target policy every run is checked against (policy.h): by name when the run is
+     * added, and each resolved address right before the engine connects. NULL: none. Called
+     * once per run; returns a new reference (or NULL: no policy). */
+    struct mt__policy *(*policy)(void *ud);
+    void *policy_ud;
 } mt__agent_info_t;
 
 int mt__agent_new(const mt__agent_info_t *info, mt__bus_t *bus, mt__agent_t **out);

@@ -79,6 +79,8 @@ static const char *api_title(int status)
         return "Unsupported media type";
     case 422:
         return "Unprocessable content";
+    case 429:
+        return "Too many requests";
     case 503:
         return "Service unavailable";
     default:
@@ -298,6 +300,154 @@ static json_t *api_patched(api_ctx_t *c, const char *id, int schedule, api_body_
     return b;
 }
 
+/* ---- the target policy (policy.h) -------------------------------------------------------- */
+
+mt__policy_t *mt__serve_policy(mt__serve_t *sv)
+{
+    char *text = NULL;
+    int64_t ver = 0;
+    int rc = sv->store && sv->store->ops->policy_get
+                 ? sv->store->ops->policy_get(sv->store, &text, &ver)
+                 : MT_ENOTFOUND;
+    pthread_mutex_lock(&sv->policy_mu);
+    if (rc == MT_OK && ver != sv->policy_version) {
+        json_t *j = json_loads(text, 0, NULL);
+        char pointer[256], detail[256];
+        mt__policy_t *p = j ? mt__policy_from_json(j, pointer, detail, sizeof pointer) : NULL;
+        json_decref(j);
+        if (p != NULL) {
+            mt__policy_unref(sv->policy);
+            sv->policy = p;
+            sv->policy_version = ver;
+        } else {
+            mt__log(MT_LOG_ERROR, "the stored target policy is not valid; keeping the last one",
+                    NULL);
+        }
+    }
+    if (sv->policy == NULL)
+        sv->policy = mt__policy_default();
+    mt__policy_t *out = mt__policy_ref(sv->policy);
+    pthread_mutex_unlock(&sv->policy_mu);
+    free(text);
+    return out;
+}
+
+int mt__serve_set_policy(mt__serve_t *sv, mt__policy_t *p)
+{
+    json_t *j = mt__policy_to_json(p, 1, NULL);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    int64_t ver = 0;
+    int rc = text == NULL ? MT_ENOMEM : sv->store->ops->policy_put(sv->store, text, &ver);
+    free(text);
+    if (rc != MT_OK) {
+        mt__policy_unref(p);
+        return rc;
+    }
+    pthread_mutex_lock(&sv->policy_mu);
+    mt__policy_unref(sv->policy);
+    sv->policy = p;
+    sv->policy_version = ver;
+    pthread_mutex_unlock(&sv->policy_mu);
+    return MT_OK;
+}
+
+/* A run config against the target policy and the caller's limits, its URL resolved; 0, or -1
+ * with the 422 set. test_id: the config is that test's (the problem points at /test_id). */
+static int api_policy_config(api_ctx_t *c, const json_t *config, const char *test_id)
+{
+    mt__policy_t *p = mt__serve_policy(c->sv);
+    if (p == NULL) {
+        api_problem(c, 500, "internal", NULL, "out of memory");
+        return -1;
+    }
+    char pointer[256] = "", detail[512] = "";
+    int rc = mt__policy_check_config(p, api_role_name(c->role), config, 1, "/config", pointer,
+                                     detail, sizeof pointer);
+    mt__policy_unref(p);
+    if (rc == 0)
+        return 0;
+    if (test_id)
+        api_problem(c, 422, "policy", "/test_id", "test %s: %s: %s", test_id, pointer, detail);
+    else
+        api_problem(c, 422, "policy", pointer, "%s", detail);
+    return -1;
+}
+
+/* The config of test id against the policy (a missing test is left to the caller). */
+static int api_policy_test(api_ctx_t *c, const char *id)
+{
+    json_t *t = NULL;
+    if (id == NULL || c->st->ops->test_get(c->st, id, &t) != MT_OK)
+        return 0;
+    int rc = api_policy_config(c, json_object_get(t, "config"), id);
+    json_decref(t);
+    return rc;
+}
+
+/* The caller's role may queue one more run (its concurrent_runs limit); -1 with 429 set. */
+static int api_policy_runs(api_ctx_t *c)
+{
+    mt__policy_t *p = mt__serve_policy(c->sv);
+    int64_t lim = p ? mt__policy_limits(p, api_role_name(c->role))->concurrent_runs : 0;
+    mt__policy_unref(p);
+    if (lim <= 0)
+        return 0;
+    json_t *counts = NULL;
+    int64_t pending = 0;
+    int rc = c->st->ops->run_counts(c->st, &counts, &pending);
+    if (rc != MT_OK) {
+        api_store_err(c, rc, "runs");
+        return -1;
+    }
+    int64_t active = json_integer_value(json_object_get(counts, "queued")) +
+                     json_integer_value(json_object_get(counts, "running"));
+    json_decref(counts);
+    if (active < lim)
+        return 0;
+    api_problem(c, 429, "too-many-runs", NULL,
+                "%lld runs are queued or running; a %s may start runs only while fewer than %lld "
+                "are (the target policy's limit)",
+                (long long)active, api_role_name(c->role), (long long)lim);
+    return -1;
+}
+
+static void api_policy(api_ctx_t *c, const char *m)
+{
+    if (api_auth(c, strcmp(m, "GET") == 0 ? ROLE_VIEWER : ROLE_ADMIN))
+        return;
+    if (strcmp(m, "PUT") == 0) {
+        json_error_t je;
+        json_t *j = json_loadb(c->req->body ? c->req->body : "", c->req->body_len,
+                               JSON_REJECT_DUPLICATES, &je);
+        if (j == NULL) {
+            api_problem(c, 422, "validation", "", "the body is not JSON: %s (line %d, column %d)",
+                        je.text, je.line, je.column);
+            return;
+        }
+        char pointer[256] = "", detail[512] = "";
+        mt__policy_t *p = mt__policy_from_json(j, pointer, detail, sizeof pointer);
+        json_decref(j);
+        if (p == NULL) {
+            api_problem(c, 422, "validation", pointer, "%s", detail);
+            return;
+        }
+        int rc = mt__serve_set_policy(c->sv, p);
+        if (rc != MT_OK) {
+            api_store_err(c, rc, "policy");
+            return;
+        }
+        mt__log(MT_LOG_INFO, "target policy set", "token", c->token_id, NULL);
+    }
+    mt__policy_t *p = mt__serve_policy(c->sv);
+    if (p == NULL) {
+        api_problem(c, 500, "internal", NULL, "out of memory");
+        return;
+    }
+    api_json(c, 200, mt__policy_to_json(p, c->role == ROLE_ADMIN, api_role_name(c->role)));
+    mt__policy_unref(p);
+}
+
 /* ---- tests ------------------------------------------------------------------------------ */
 
 static void api_tests(api_ctx_t *c, const char *m)
@@ -318,6 +468,10 @@ static void api_tests(api_ctx_t *c, const char *m)
     json_t *b = api_body(c, mt__body_test);
     if (b == NULL)
         return;
+    if (api_policy_config(c, json_object_get(b, "config"), NULL)) {
+        json_decref(b);
+        return;
+    }
     rc = s->ops->test_create(s, b, &out);
     if (rc == MT_ECONFLICT)
         api_problem(c, 409, "conflict", "/name", "a test named '%s' exists",
@@ -346,6 +500,10 @@ static void api_test(api_ctx_t *c, const char *m, const char *id)
                                           : api_patched(c, id, 0, mt__body_test);
         if (b == NULL)
             return;
+        if (api_policy_config(c, json_object_get(b, "config"), NULL)) {
+            json_decref(b);
+            return;
+        }
         rc = s->ops->test_update(s, id, b, &out);
         if (rc == MT_ECONFLICT)
             api_problem(c, 409, "conflict", "/name", "a test named '%s' exists",
@@ -470,6 +628,12 @@ static void api_runs(api_ctx_t *c, const char *m)
     if (b == NULL)
         return;
     const char *test = json_string_value(json_object_get(b, "test_id"));
+    if ((test ? api_policy_test(c, test)
+              : api_policy_config(c, json_object_get(b, "config"), NULL)) ||
+        api_policy_runs(c)) {
+        json_decref(b);
+        return;
+    }
     rc = s->ops->run_create(s, test, json_object_get(b, "config"), json_object_get(b, "labels"),
                             NULL, &out);
     if (rc == MT_ENOTFOUND)
@@ -931,6 +1095,10 @@ static void api_schedules(api_ctx_t *c, const char *m, const char *id)
                                         : api_body(c, mt__body_schedule);
     if (b == NULL)
         return;
+    if (api_policy_test(c, json_string_value(json_object_get(b, "test_id")))) {
+        json_decref(b);
+        return;
+    }
     int64_t next = api_next_fire(b);
     rc = id ? s->ops->sched_update(s, id, b, next, &out) : s->ops->sched_create(s, b, next, &out);
     if (rc == MT_EINVAL)
@@ -941,6 +1109,44 @@ static void api_schedules(api_ctx_t *c, const char *m, const char *id)
     else
         api_store_err(c, rc, "schedule");
     json_decref(b);
+}
+
+/* What non-admins see of webhooks: the URL's scheme and host only (paths and queries often
+ * hold secrets; ports tell what listens where), and of deliveries neither the receiver's status
+ * nor the error (a failed delivery's error answers a port scan). */
+static void api_webhook_redact(json_t *items, int deliveries)
+{
+    size_t i;
+    json_t *w;
+    json_array_foreach(items, i, w)
+    {
+        if (deliveries) {
+            json_object_set_new(w, "last_status", json_null());
+            json_object_set_new(w, "last_error", json_null());
+            continue;
+        }
+        const char *url = json_string_value(json_object_get(w, "url"));
+        char out[300] = "";
+        if (url) {
+            const char *h = strstr(url, "://");
+            h = h ? h + 3 : url;
+            size_t sl = (size_t)(h - url);
+            const char *at = h + strcspn(h, "/?#");
+            const char *cred = memchr(h, '@', (size_t)(at - h));
+            if (cred)
+                h = cred + 1;
+            size_t hl = strcspn(h, "/?#");
+            if (h[0] == '[') {
+                const char *rb = memchr(h, ']', hl);
+                hl = rb ? (size_t)(rb - h) + 1 : hl;
+            } else {
+                hl = strcspn(h, "/?#:");
+            }
+            snprintf(out, sizeof out, "%.*s%.*s/", (int)sl, url, (int)(hl > 250 ? 250 : hl), h);
+        }
+        json_object_set_new(w, "url", json_string(out));
+        json_object_set_new(w, "url_redacted", json_true());
+    }
 }
 
 static void api_webhooks(api_ctx_t *c, const char *m, const char *id, const char *sub)
@@ -956,6 +1162,8 @@ static void api_webhooks(api_ctx_t *c, const char *m, const char *id, const char
             return;
         rc =
             sub ? s->ops->webhook_deliveries(s, id, &pg, &out) : s->ops->webhook_list(s, &pg, &out);
+        if (rc == MT_OK && c->role != ROLE_ADMIN)
+            api_webhook_redact(json_object_get(out, "items"), sub != NULL);
         rc == MT_OK ? api_json(c, 200, out) : api_store_err(c, rc, "webhook");
     } else if (strcmp(m, "DELETE") == 0) {
         rc = s->ops->webhook_delete(s, id);
@@ -967,6 +1175,17 @@ static void api_webhooks(api_ctx_t *c, const char *m, const char *id, const char
         json_t *b = api_body(c, mt__body_webhook);
         if (b == NULL)
             return;
+        mt__policy_t *p = mt__serve_policy(c->sv);
+        char why[512] = "";
+        int refused =
+            p == NULL || mt__policy_check_url(p, json_string_value(json_object_get(b, "url")), why,
+                                              sizeof why) != 0;
+        mt__policy_unref(p);
+        if (refused) {
+            api_problem(c, 422, "policy", "/url", "%s", why[0] ? why : "out of memory");
+            json_decref(b);
+            return;
+        }
         rc = s->ops->webhook_create(s, json_string_value(json_object_get(b, "url")),
                                     json_string_value(json_object_get(b, "secret")),
                                     json_object_get(b, "events"), &out);
@@ -1134,6 +1353,9 @@ static void api_route(api_ctx_t *c, const mt__api_match_t *r)
     case MT__R_WEBHOOK:
         api_webhooks(c, m, id, sub);
         break;
+    case MT__R_POLICY:
+        api_policy(c, m);
+        break;
     default: /* tokens */
         api_tokens(c, m, id);
         break;
@@ -1181,8 +1403,9 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
     pthread_mutex_lock(&idem_mu);
     if (!api_idem_before(&c, hash)) {
         api_route(&c, &route);
-        /* the first response is kept (not server errors: those may succeed when retried) */
-        if (resp->status < 500 && resp->status != 401 && c.role != ROLE_NONE)
+        /* the first response is kept (not server errors, nor 429 too-many-runs: those may
+         * succeed when retried) */
+        if (resp->status < 500 && resp->status != 401 && resp->status != 429 && c.role != ROLE_NONE)
             c.st->ops->idem_put(c.st, c.token_id, req->idempotency_key, hash, resp->status,
                                 resp->ctype, resp->body ? resp->body : "");
     }

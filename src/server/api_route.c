@@ -45,6 +45,7 @@ static const ar_route_t ar_routes[] = {
     {MT__R_WEBHOOK, "webhooks", 1, "deliveries", "/api/v1/webhooks/{id}/deliveries", "GET"},
     {MT__R_TOKENS, "tokens", 0, NULL, "/api/v1/tokens", "GET, POST"},
     {MT__R_TOKEN, "tokens", 1, NULL, "/api/v1/tokens/{id}", "DELETE"},
+    {MT__R_POLICY, "policy", 0, NULL, "/api/v1/policy", "GET, PUT"},
 };
 
 int mt__api_match(const char *path, mt__api_match_t *m)

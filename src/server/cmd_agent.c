@@ -36,12 +36,19 @@ static void ag_usage(FILE *f)
                "                        default: the host name)\n"
                "  --labels K=V,...      labels for placement (runs' agent_labels select them)\n"
                "  --capacity N          runs at once (default 1)\n"
+               "  --policy FILE         the target policy this agent enforces (YAML or JSON,\n"
+               "                        docs/security.md; default: the built-in default)\n"
                "  --lost-after DUR      stop runs after this long without the control plane\n"
                "                        (default 30s)\n"
                "  --log-level LEVEL     debug, info, warn or error (default info)\n"
                "  -h, --help            this help\n"
                "\n"
                "Docs: docs/distributed.md\n");
+}
+
+static mt__policy_t *ag_policy(void *ud)
+{
+    return mt__policy_ref(ud);
 }
 
 static int ag_name_ok(const char *s)
@@ -95,6 +102,7 @@ int mt_cli_agent(int argc, char **argv)
         {"name", required_argument, NULL, 'n'},
         {"labels", required_argument, NULL, 'L'},
         {"capacity", required_argument, NULL, 'c'},
+        {"policy", required_argument, NULL, 'P'},
         {"lost-after", required_argument, NULL, 'A'},
         {"log-level", required_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -104,6 +112,7 @@ int mt_cli_agent(int argc, char **argv)
     char name[64] = "";
     const char *labels = "";
     int capacity = 1;
+    const char *policy_file = NULL;
     int64_t lost_ns = 30LL * 1000000000LL;
     enum mt__log_level level = MT_LOG_INFO;
     int ch;
@@ -153,6 +162,9 @@ int mt_cli_agent(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'P':
+            policy_file = optarg;
+            break;
         case 'h':
             ag_usage(stdout);
             return 0;
@@ -189,9 +201,19 @@ int mt_cli_agent(int argc, char **argv)
         if (!ag_name_ok(name))
             snprintf(name, sizeof name, "agent");
     }
-    json_t *lj = ag_labels(labels);
-    if (lj == NULL)
+    /* the agent's own policy: the machine that sends the traffic decides where it may go */
+    char perr[600];
+    mt__policy_t *policy =
+        policy_file ? mt__policy_load(policy_file, perr, sizeof perr) : mt__policy_default();
+    if (policy == NULL) {
+        fprintf(stderr, "mortar agent: --policy: %s\n", policy_file ? perr : "out of memory");
         return 2;
+    }
+    json_t *lj = ag_labels(labels);
+    if (lj == NULL) {
+        mt__policy_unref(policy);
+        return 2;
+    }
     char *labels_json = json_dumps(lj, JSON_COMPACT);
     json_decref(lj);
 
@@ -224,8 +246,12 @@ int mt_cli_agent(int argc, char **argv)
         ret = rc == MT_EINVAL ? 2 : 1;
         goto out;
     }
-    mt__agent_info_t info = {
-        .name = name, .labels_json = labels_json, .capacity = capacity, .instance = instance};
+    mt__agent_info_t info = {.name = name,
+                             .labels_json = labels_json,
+                             .capacity = capacity,
+                             .instance = instance,
+                             .policy = ag_policy,
+                             .policy_ud = policy};
     if ((rc = mt__agent_new(&info, bus, &agent)) != MT_OK ||
         (rc = mt__agent_host_new(bus, agent, name, instance, lost_ns / 1000000, &host)) != MT_OK) {
         fprintf(stderr, "mortar agent: cannot start: %s\n", mt_strerror(rc));
@@ -244,5 +270,6 @@ out:
     mt__agent_free(agent); /* each run finishes its second and publishes its end */
     mt__bus_free(bus);     /* gives the outbox a few seconds to reach the stream */
     free(labels_json);
+    mt__policy_unref(policy);
     return ret;
 }

@@ -24,6 +24,7 @@
 #include <microhttpd.h>
 
 #include "server/commands.h"
+#include "proto/url.h"
 #include "report/report.h"
 #include "mortar/error.h"
 #include "server/agent_host.h"
@@ -50,6 +51,7 @@ typedef struct sv_opts {
     int max_conns;        /* connections at once (libmicrohttpd's limit) */
     int max_conns_ip;     /* per client address; 0: no limit */
     int header_s, body_s; /* the header and body deadlines (connection guard) */
+    const char *policy;   /* --policy FILE: the target policy (policy.h) */
 } sv_opts_t;
 
 /* --live-window: a live stream starts with at most this many of the stored seconds */
@@ -584,6 +586,50 @@ static void *sv_ticker(void *arg)
         sv_wait(sv, 1000);
     }
     return NULL;
+}
+
+/* ---- the target policy's hooks (policy.h) ------------------------------------------------- */
+
+static mt__policy_t *sv_agent_policy(void *ud)
+{
+    return mt__serve_policy(ud);
+}
+
+static int sv_hook_url_ok(void *ud, const char *url, char *why, size_t n)
+{
+    mt__policy_t *p = mt__serve_policy(ud);
+    mt_url_t u;
+    mt_parse_err_t perr = {0};
+    int rc = -1;
+    if (p == NULL)
+        snprintf(why, n, "out of memory");
+    else if (mt_url_parse(url, &u, &perr) != MT_OK)
+        snprintf(why, n, "not a URL: %s", perr.msg);
+    else {
+        rc = mt__policy_check_name(p, u.tls ? "https" : "http", u.host, u.port_num, why, n);
+        mt_url_dispose(&u);
+    }
+    mt__policy_unref(p);
+    return rc;
+}
+
+static int sv_hook_addr_ok(void *ud, const char *url, const struct sockaddr *sa, unsigned len,
+                           char *why, size_t n)
+{
+    mt__policy_t *p = mt__serve_policy(ud);
+    mt_url_t u;
+    mt_parse_err_t perr = {0};
+    int rc = -1;
+    if (p == NULL)
+        snprintf(why, n, "out of memory");
+    else if (mt_url_parse(url, &u, &perr) != MT_OK)
+        snprintf(why, n, "not a URL: %s", perr.msg);
+    else {
+        rc = mt__policy_check_addr(p, u.host, sa, (socklen_t)len, why, n);
+        mt_url_dispose(&u);
+    }
+    mt__policy_unref(p);
+    return rc;
 }
 
 /* ---- metrics ---------------------------------------------------------------------------- */
@@ -1253,6 +1299,10 @@ static void sv_usage(FILE *f)
             "  --allow-remote        allow a non-loopback --listen address (use TLS in front)\n"
             "  --data DIR            data directory, created if missing (default ./mortar-data)\n"
             "  --agent-capacity N    runs the built-in agent runs at once (default 1)\n"
+            "  --policy FILE         the target policy (YAML or JSON, docs/security.md): where\n"
+            "                        runs and webhooks may send, limits per role; stored for\n"
+            "                        every server of the store (default: the stored one, else\n"
+            "                        the built-in default)\n"
             "\n"
             "Connections (docs/serve.md#connections):\n"
             "  --max-connections N   connections at once (default 1000); a tenth is kept for\n"
@@ -1333,6 +1383,7 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         {"header-timeout", required_argument, NULL, 'H'},
         {"body-timeout", required_argument, NULL, 'B'},
         {"live-window", required_argument, NULL, 'W'},
+        {"policy", required_argument, NULL, 'P'},
         MT__NATS_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1402,6 +1453,9 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         case 'W':
             if (mt__flag_int("serve", "--live-window", optarg, 1, 1000000, &sv_live_window))
                 return 2;
+            break;
+        case 'P':
+            o->policy = optarg;
             break;
         case 'h':
             sv_usage(stdout);
@@ -1540,6 +1594,15 @@ int mt_cli_serve(int argc, char **argv)
                 o.listen);
         return 2;
     }
+    mt__policy_t *file_policy = NULL;
+    if (o.policy != NULL) {
+        char perr[600];
+        file_policy = mt__policy_load(o.policy, perr, sizeof perr);
+        if (file_policy == NULL) {
+            fprintf(stderr, "mortar serve: --policy: %s\n", perr);
+            return 2;
+        }
+    }
     mt__log_init(2, o.level);
     signal(SIGPIPE, SIG_IGN);
     sigset_t sigs;
@@ -1553,9 +1616,11 @@ int mt_cli_serve(int argc, char **argv)
     pthread_mutex_init(&sv.run_mu, NULL);
     pthread_mutex_init(&sv.wake_mu, NULL);
     pthread_cond_init(&sv.wake, NULL);
+    pthread_mutex_init(&sv.policy_mu, NULL);
     char err[512] = "";
     int rc = mt__store_open_sqlite(o.data, &sv.store, err, sizeof err);
     if (rc != MT_OK) {
+        mt__policy_unref(file_policy);
         fprintf(stderr, "mortar serve: store: %s\n", err);
         return rc == MT_EFORMAT ? 2 : 1;
     }
@@ -1572,6 +1637,16 @@ int mt_cli_serve(int argc, char **argv)
         sv.store->ops->close(sv.store);
         return 1;
     }
+    /* --policy FILE wins at start: stored, so every server of the store applies it */
+    if (file_policy != NULL && (rc = mt__serve_set_policy(&sv, file_policy)) != MT_OK) {
+        fprintf(stderr, "mortar serve: --policy: cannot store it: %s\n", mt_strerror(rc));
+        sv.store->ops->close(sv.store);
+        close(lock_fd);
+        return 1;
+    }
+    static mt__webhook_guard_t hook_guard = {sv_hook_url_ok, sv_hook_addr_ok, NULL};
+    hook_guard.ud = &sv;
+    mt__webhook_set_guard(&hook_guard);
     /* runs the last process left running were cut off: say so, keep what was stored */
     char reason[128], now[32];
     mt__rfc3339(mt__now_ms(), now);
@@ -1590,8 +1665,11 @@ int mt_cli_serve(int argc, char **argv)
         snprintf(n, sizeof n, "%zu", nrec);
         mt__log(MT_LOG_WARN, "runs interrupted by the last stop", "runs", n, NULL);
     }
-    mt__agent_info_t info = {
-        .name = sv.agent_name, .labels_json = "{\"zone\":\"local\"}", .capacity = o.capacity};
+    mt__agent_info_t info = {.name = sv.agent_name,
+                             .labels_json = "{\"zone\":\"local\"}",
+                             .capacity = o.capacity,
+                             .policy = sv_agent_policy,
+                             .policy_ud = &sv};
     mt__agent_host_t *local_host = NULL;
     int ret = 1;
     pthread_t disp, tick, guard;
@@ -1750,6 +1828,8 @@ out:
     json_decref(was_running);
     sv.store->ops->close(sv.store);
     close(lock_fd);
+    mt__webhook_set_guard(NULL);
+    mt__policy_unref(sv.policy);
     mt__log(MT_LOG_INFO, "serve stopped", NULL);
     return ret;
 }

@@ -13,6 +13,7 @@
 #include "server/aggregator.h"
 #include "server/bus.h"
 #include "server/metrics.h"
+#include "server/policy.h"
 #include "server/store.h"
 
 #define MT__API_MAX_BODY ((size_t)1 << 20)
@@ -61,7 +62,18 @@ typedef struct mt__serve {
     pthread_mutex_t run_mu; /* dispatcher start vs stop endpoint */
     pthread_mutex_t wake_mu;
     pthread_cond_t wake;
+    pthread_mutex_t policy_mu; /* policy, policy_version */
+    mt__policy_t *policy;      /* the target policy in force (NULL until first asked) */
+    int64_t policy_version;    /* the store's version it was read from (0: not from the store) */
 } mt__serve_t;
+
+/* The target policy in force (a new reference; mt__policy_unref it): the store's when it has
+ * one (re-read when its version changed: every server of a store sees a PUT), else the one
+ * set at start, else the built-in default. NULL only when out of memory. (api.c) */
+mt__policy_t *mt__serve_policy(mt__serve_t *sv);
+/* Sets p (the caller's reference is taken) as the policy and stores it: --policy FILE and PUT
+ * /policy. MT_OK or the store's error. (api.c) */
+int mt__serve_set_policy(mt__serve_t *sv, mt__policy_t *p);
 
 /* Wakes the dispatcher (a run was queued, or a slot freed). */
 void mt__serve_wake(mt__serve_t *sv);
@@ -138,6 +150,7 @@ enum {
     MT__R_WEBHOOK,
     MT__R_TOKENS,
     MT__R_TOKEN,
+    MT__R_POLICY,
 };
 typedef struct mt__api_match {
     int kind;          /* MT__R_* */

@@ -175,6 +175,12 @@ typedef struct mt__store_ops {
     int (*webhook_deliveries)(mt__store_t *s, const char *id, const mt__store_page_t *pg,
                               json_t **out);
 
+    /* ---- settings (table settings): the target policy's canonical JSON ---- */
+    /* *json malloc'd (caller frees) and its version (1, 2, ...); MT_ENOTFOUND when never set. */
+    int (*policy_get)(mt__store_t *s, char **json, int64_t *version);
+    /* Stores json as the policy; *version = its new version. */
+    int (*policy_put)(mt__store_t *s, const char *json, int64_t *version);
+
     /* The scheduler's and the relay's callbacks over this store (their ud = the mt__store_t *):
      * a fired schedule queues its run with events schedule.fired and run.queued in one
      * transaction; a skipped one writes schedule.skipped. */

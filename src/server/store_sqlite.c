@@ -590,6 +590,51 @@ static int sq_idem_put(mt__store_t *s, const char *scope, const char *key, const
     return rc;
 }
 
+/* ---- settings ------------------------------------------------------------------------------ */
+
+static int sq_policy_get(mt__store_t *s, char **json, int64_t *version)
+{
+    sq_conn_t *c = sq_rlock(s);
+    sqlite3_stmt *st =
+        sq_prep(c->db, "SELECT value, version FROM settings WHERE key = 'policy'", "");
+    int rc = MT_ESYS;
+    if (st) {
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            *json = strdup((const char *)sqlite3_column_text(st, 0));
+            *version = sqlite3_column_int64(st, 1);
+            rc = *json ? MT_OK : MT_ENOMEM;
+        } else {
+            rc = r == SQLITE_DONE ? MT_ENOTFOUND : MT_ESYS;
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static int sq_policy_put(mt__store_t *s, const char *json, int64_t *version)
+{
+    char now[32];
+    mt__rfc3339(mt__now_ms(), now);
+    sqlite3 *db = sq_wlock(s);
+    int rc = sq_run(db, sq_prep(db,
+                                "INSERT INTO settings(key, value, version, updated_at) "
+                                "VALUES('policy', ?, 1, ?) ON CONFLICT(key) DO UPDATE SET "
+                                "value = excluded.value, version = version + 1, "
+                                "updated_at = excluded.updated_at",
+                                "ss", json, now));
+    if (rc == MT_OK) {
+        sqlite3_stmt *st = sq_prep(db, "SELECT version FROM settings WHERE key = 'policy'", "");
+        rc = st && sqlite3_step(st) == SQLITE_ROW ? MT_OK : MT_ESYS;
+        if (rc == MT_OK)
+            *version = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    sq_wunlock(s);
+    return rc;
+}
+
 /* ---- tests ------------------------------------------------------------------------------ */
 
 #define SQ_TEST_COLS                                                                               \
@@ -1813,6 +1858,8 @@ static const mt__store_ops_t sq_ops = {
     .run_set_summary = sq_run_set_summary,
     .run_recover = sq_run_recover,
     .run_counts = sq_run_counts,
+    .policy_get = sq_policy_get,
+    .policy_put = sq_policy_put,
     .run_agent_put = sq_run_agent_put,
     .run_agents_list = sq_run_agents_list,
     .agent_heartbeat = sq_agent_heartbeat,

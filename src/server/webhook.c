@@ -2,6 +2,7 @@
  * that POSTs due deliveries from the outbox with libcurl (ADR 0013). */
 #include "server/webhook.h"
 
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,8 +117,28 @@ typedef struct hook_job {
     char cerr[CURL_ERROR_SIZE];
     char err[CURL_ERROR_SIZE + 64]; /* empty on success */
     long status;                    /* 0 = no HTTP response */
-    int result; /* 1 delivered, 0 failed (retry), -1 can never succeed, 2 in flight */
+    int result;        /* 1 delivered, 0 failed (retry), -1 can never succeed, 2 in flight */
+    char refused[256]; /* the target policy refused an address: why */
 } hook_job_t;
+
+static const mt__webhook_guard_t *_Atomic hook_guard;
+
+void mt__webhook_set_guard(const mt__webhook_guard_t *g)
+{
+    hook_guard = g;
+}
+
+/* curl's socket opener: the policy sees every address before a socket exists. */
+static curl_socket_t hook_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    hook_job_t *j = ud;
+    const mt__webhook_guard_t *g = hook_guard;
+    (void)purpose;
+    if (g && g->addr_ok &&
+        g->addr_ok(g->ud, j->d->url, &a->addr, a->addrlen, j->refused, sizeof j->refused) != 0)
+        return CURL_SOCKET_BAD;
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
 
 /* Sets up job->curl for the POST, or settles the job (result -1/0) when it cannot start. */
 static void hook_prepare(hook_job_t *j, int64_t now)
@@ -128,6 +149,13 @@ static void hook_prepare(hook_job_t *j, int64_t now)
 
     if (!d->url || !hook_scheme_ok(d->url)) {
         snprintf(j->err, sizeof j->err, "only http and https URLs are delivered to");
+        j->result = -1;
+        return;
+    }
+    const mt__webhook_guard_t *g = hook_guard;
+    char why[200];
+    if (g && g->url_ok && g->url_ok(g->ud, d->url, why, sizeof why) != 0) {
+        snprintf(j->err, sizeof j->err, "refused by the target policy: %s", why);
         j->result = -1;
         return;
     }
@@ -163,12 +191,19 @@ static void hook_prepare(hook_job_t *j, int64_t now)
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hook_discard);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, j->cerr);
     curl_easy_setopt(c, CURLOPT_PRIVATE, j);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, hook_open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, j);
     j->result = 2;
 }
 
 /* Settles a finished transfer: any 2xx is delivered; redirects are not followed. */
 static void hook_finish(hook_job_t *j, CURLcode cc)
 {
+    if (cc != CURLE_OK && j->refused[0]) {
+        snprintf(j->err, sizeof j->err, "refused by the target policy: %s", j->refused);
+        j->result = -1;
+        return;
+    }
     if (cc != CURLE_OK) {
         snprintf(j->err, sizeof j->err, "%s%s%s", curl_easy_strerror(cc), j->cerr[0] ? ": " : "",
                  j->cerr);

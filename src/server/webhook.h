@@ -33,6 +33,20 @@ typedef struct mt__relay_ops {
                   int64_t next_attempt_at);
 } mt__relay_ops_t;
 
+/* The target policy at delivery (policy.h, docs/security.md): url_ok checks a delivery's URL
+ * before the attempt, addr_ok each address its host resolved to before curl opens a socket
+ * (so the address checked is the address connected to). Each returns 0, or -1 with why; the
+ * attempt then fails for good with "refused by the target policy: WHY". NULL: no checks. The
+ * guard is kept (not copied) until replaced. */
+struct sockaddr;
+typedef struct mt__webhook_guard {
+    int (*url_ok)(void *ud, const char *url, char *why, size_t n);
+    int (*addr_ok)(void *ud, const char *url, const struct sockaddr *sa, unsigned len, char *why,
+                   size_t n);
+    void *ud;
+} mt__webhook_guard_t;
+void mt__webhook_set_guard(const mt__webhook_guard_t *g);
+
 /* "sha256=<64 hex>" into out (at least 72 bytes). */
 void mt__webhook_sign(const char *secret, int64_t ts, const char *body, char *out, size_t n);
 /* Delay before attempt number `attempt` (1-based count of failures so far), seconds. */

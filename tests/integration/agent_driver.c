@@ -139,7 +139,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < nagents; i++) {
         char name[16];
-        mt__agent_info_t info = {name, "{\"zone\":\"test\"}", 1, NULL};
+        mt__agent_info_t info = {name, "{\"zone\":\"test\"}", 1, NULL, NULL, NULL};
         snprintf(name, sizeof(name), "agent%d", i);
         if (mt__agent_new(&info, d.bus, &agents[i]) != MT_OK) {
             fprintf(stderr, "agent %d: cannot start\n", i);

@@ -129,7 +129,7 @@ static void test_runs(void **state)
     static const char *quick = "{\"url\":\"http://127.0.0.1:1/\",\"schedule\":\"const(3,1s)\","
                                "\"duration\":\"1.2s\",\"connections\":1,\"threads\":1,"
                                "\"uri\":[\"/x tagged\"]}";
-    mt__agent_info_t info = {"local", "{\"zone\":\"z1\"}", 2, NULL};
+    mt__agent_info_t info = {"local", "{\"zone\":\"z1\"}", 2, NULL, NULL, NULL};
     mt__bus_t *bus = NULL;
     mt__agent_t *a = NULL;
     seen_t s;
@@ -203,7 +203,7 @@ static void test_prepare_commit(void **state)
                                "\"agents\":2,\"on_agent_loss\":\"continue\"}";
     static const char *part = "{\"index\":0,\"of\":2,\"period\":2,\"residues\":[0],"
                               "\"connections\":1,\"threads\":1}";
-    mt__agent_info_t info = {"local", "{\"zone\":\"z1\"}", 1, "inst-1"};
+    mt__agent_info_t info = {"local", "{\"zone\":\"z1\"}", 1, "inst-1", NULL, NULL};
     mt__bus_t *bus = NULL;
     mt__agent_t *a = NULL;
     seen_t s;

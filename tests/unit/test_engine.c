@@ -592,6 +592,49 @@ static char *upload_request(size_t *len)
     return q;
 }
 
+/* The address check (mt_run_config_t.addr_check, mortar serve's target policy) sees the
+ * resolved address before any socket: a refusal is MT_EPOLICY and no connection is made. */
+static int refuse_all(const struct sockaddr *sa, unsigned len, void *ud)
+{
+    char *seen = ud;
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, seen, 64);
+    return -1;
+}
+
+static void test_addr_check_refuses(void **state)
+{
+    (void)state;
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 16), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+    char port[8], seen[64] = "";
+    snprintf(port, sizeof port, "%u", ntohs(a.sin_port));
+    mt_run_config_t cfg = {
+        .host = "127.0.0.1",
+        .port = port,
+        .request = GET,
+        .request_len = strlen(GET),
+        .threads = 1,
+        .connections = 1,
+        .duration_ns = 200000000LL,
+        .timeout_ns = 1000000000LL,
+        .addr_check = refuse_all,
+        .addr_check_ud = seen,
+    };
+    mt_run_t *r = NULL;
+    assert_int_equal(mt_run_new(&cfg, &r), MT_OK);
+    assert_int_equal(mt_run_exec(r, NULL, NULL), MT_EPOLICY);
+    assert_string_equal(seen, "127.0.0.1");
+    mt_run_free(r);
+    assert_int_equal(accept(l, NULL, NULL), -1); /* nothing ever connected */
+    assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+    close(l);
+}
+
 /* Issue 19 item 1: the response comes before the body is written; the body is finished and
  * the connection reused, never a request head written into it. */
 static void test_early_response_keepalive(void **state)
@@ -912,6 +955,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* the test servers' TLS writes to closed peers (as mortar does) */
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_addr_check_refuses),
         cmocka_unit_test(test_early_response_keepalive),
         cmocka_unit_test(test_early_response_413),
         cmocka_unit_test(test_close_race_retry),
