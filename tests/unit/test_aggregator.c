@@ -123,7 +123,7 @@ typedef struct fx {
 
 static void fx_init(fx_t *f)
 {
-    static const mt__agg_sink_t sk = {on_second, on_end};
+    static const mt__agg_sink_t sk = {on_second, on_end, NULL};
     memset(f, 0, sizeof(*f));
     now_ns = 1000 * S;
     assert_int_equal(mt__bus_new_inproc(&f->bus), MT_OK);
