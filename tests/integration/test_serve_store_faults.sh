@@ -65,11 +65,14 @@ mkdir -p "$DISK"
 if [[ $MT_STORE_NS != none ]] && mount -t tmpfs -o size=1m tmpfs "$DISK" 2>/dev/null; then
   DATA=$DISK/data
   TOK=$("$MORTAR" token create --role runner --data "$DATA")
-  start_serve "$DATA"
+  start_serve "$DATA" --agent-capacity 1
   expect_eq "ready before the disk fills" "$(readyz "$WORK/ready.json")" 200
   expect_api "queue a long run" 201 POST /runs "$TOK" \
     "{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":20,\"duration\":\"10m\"}}"
   RUN=$(jq -r .id "$OUT")
+  expect_api "queue a short run behind it" 201 POST /runs "$TOK" \
+    "{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":10,\"duration\":\"1s\"}}"
+  QUEUED=$(jq -r .id "$OUT")
   wait_seconds "$RUN" "$TOK" 2 60
   lines_before=$(wc -l <"$WORK/serve.log")
   dd if=/dev/zero of="$DISK/filler" bs=4k 2>/dev/null || true # until ENOSPC
@@ -93,7 +96,10 @@ if [[ $MT_STORE_NS != none ]] && mount -t tmpfs -o size=1m tmpfs "$DISK" 2>/dev/
   expect_api "the run while its end cannot be stored" 200 GET "/runs/$RUN" "$TOK"
   expect_jq "it is not final yet" "$OUT" '.state == "running"'
 
-  # a queued run while the store fails: the dispatcher backs off instead of spinning
+  # the agent is free now and a run is queued, but nothing can be stored: the dispatcher backs
+  # off instead of spinning, and the log stays short
+  expect_api "the queued run while the store fails" 200 GET "/runs/$QUEUED" "$TOK"
+  expect_jq "it waits" "$OUT" '.state == "queued"'
   lines_full=$(($(wc -l <"$WORK/serve.log") - lines_before))
   ((lines_full < 200)) || fail "$lines_full log lines while the disk was full (rate limiting?)"
   pass "$lines_full log lines while the disk was full"
@@ -109,6 +115,8 @@ if [[ $MT_STORE_NS != none ]] && mount -t tmpfs -o size=1m tmpfs "$DISK" 2>/dev/
   expect_eq "Run.summary = /summary (requests)" "$(jq .summary.requests "$WORK/run.json")" "$(jq .requests "$OUT")"
   expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
   expect_eq "Run.seconds = stored seconds" "$(jq .seconds "$WORK/run.json")" "$(jq '.items | length' "$OUT")"
+  wait_run "$QUEUED" "$TOK" 60 passed
+  pass "the queued run ran once the store took writes again"
   ready_again() { [[ $(readyz "$WORK/ready.json") == 200 ]]; }
   wait_for "/readyz 200 again" 30 ready_again
   pass "/readyz is 200 again"
