@@ -1734,11 +1734,15 @@ static int sq_rl_due(void *ud, int64_t now, size_t max, mt__delivery_t **out, si
     json_t *rows = NULL;
     int rc = sq_all(c->db,
                     sq_prep(c->db,
+                            /* at most 10 per webhook: a receiver with a long backlog (5 in
+                             * flight, the rest waiting) never crowds another's out of a page */
                             "SELECT d.id, w.url, w.secret, d.event_id, e.type, e.body_json AS "
-                            "body, d.attempts FROM deliveries d JOIN webhooks w ON w.id = "
-                            "d.webhook_id JOIN events e ON e.id = d.event_id WHERE d.state = "
-                            "'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at, "
-                            "d.id LIMIT ?",
+                            "body, d.attempts FROM (SELECT id, webhook_id, event_id, attempts, "
+                            "next_attempt_at, row_number() OVER (PARTITION BY webhook_id ORDER "
+                            "BY next_attempt_at, id) AS k FROM deliveries WHERE state = "
+                            "'pending' AND next_attempt_at <= ?) d JOIN webhooks w ON w.id = "
+                            "d.webhook_id JOIN events e ON e.id = d.event_id WHERE d.k <= 10 "
+                            "ORDER BY d.next_attempt_at, d.id LIMIT ?",
                             "ii", now, (int64_t)max),
                     &rows);
     pthread_mutex_unlock(&c->mu);

@@ -399,7 +399,7 @@ static void relay_fill(mt__relay_t *r, int64_t now)
     mt__delivery_t *d = NULL;
     size_t n = 0;
     if (r->njobs >= RELAY_MAX_INFLIGHT ||
-        r->ops->due(r->ud, now, HOOK_PASS_MAX + r->njobs, &d, &n) < 0)
+        r->ops->due(r->ud, now, RELAY_MAX_INFLIGHT + HOOK_PASS_MAX, &d, &n) < 0)
         return;
     for (size_t i = 0; i < n && r->njobs < RELAY_MAX_INFLIGHT; i++) {
         char recv[160];
