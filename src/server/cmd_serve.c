@@ -269,6 +269,12 @@ static int sv_finish(mt__serve_t *sv, const char *id, const char *state, const c
     return rc;
 }
 
+int mt__serve_finish(mt__serve_t *sv, const char *id, const char *state, const char *reason,
+                     json_t **run)
+{
+    return sv_finish(sv, id, state, reason, NULL, NULL, 0, NULL, run);
+}
+
 /* Retries the kept final states that are due (dispatcher thread): 0.5 s doubling to 10 s. */
 static void sv_finals_retry(mt__serve_t *sv)
 {

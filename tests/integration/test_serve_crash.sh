@@ -2,7 +2,8 @@
 # mortar serve's crash and shutdown semantics (docs/serve.md): after a SIGKILL during a run,
 # the next start marks the run interrupted (ended_at: the end of its last stored second) and
 # every second stored before the kill is intact and consistent (one transaction per second: no
-# half rows); a queued run stays queued and runs; SIGTERM stops running runs with reason "server shutdown".
+# half rows); a queued run stays queued and runs; SIGTERM stops running runs with reason
+# "server shutdown".
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 
