@@ -1,7 +1,8 @@
 /* mortar serve: the control plane process (docs/serve.md, docs/adr/0011-control-plane.md).
  * Threads: libmicrohttpd's (one per connection: SSE streams block in their reader), the bus
  * dispatcher (agent -> aggregator -> store sink), the run dispatcher (queued runs -> the
- * local agent), the scheduler tick and the webhook relay; the main thread waits for SIGTERM
+ * local agent; it also retries final states the store refused), the scheduler's tick, and the
+ * webhook relay's own thread (webhook.h); the main thread waits for SIGTERM
  * or SIGINT and then shuts everything down in order. */
 #include <arpa/inet.h>
 #include <errno.h>
