@@ -127,6 +127,7 @@ static sqlite3 *sq_wlock(mt__store_t *s)
 {
     pthread_mutex_lock(&SQ(s)->w.mu);
     sq_cur = SQ(s);
+    sq_tl_why[0] = '\0'; /* a new op: its own failure, if any, is the one to tell */
     return SQ(s)->w.db;
 }
 
@@ -140,6 +141,7 @@ static void sq_wunlock(mt__store_t *s)
 static sq_conn_t *sq_rlock(mt__store_t *s)
 {
     sq_store_t *q = SQ(s);
+    sq_tl_why[0] = '\0';
     for (int i = 0; i < SQ_READERS; i++)
         if (pthread_mutex_trylock(&q->r[i].mu) == 0)
             return &q->r[i];
@@ -683,6 +685,8 @@ static int sq_idem_get(mt__store_t *s, const char *scope, const char *key, char 
             rc = MT_OK;
         } else {
             rc = r == SQLITE_DONE ? MT_ENOTFOUND : MT_ESYS;
+            if (rc == MT_ESYS)
+                sq_log(c->db, "select idempotency_keys");
         }
         sqlite3_finalize(st);
     }
