@@ -133,7 +133,7 @@ __attribute__((noinline)) static char *make_snapshot(int agent, uint32_t second,
 
 int main(int argc, char **argv)
 {
-    static const mt__agg_sink_t sink = {on_second, on_end};
+    static const mt__agg_sink_t sink = {on_second, on_end, NULL};
     int agents = 100, seconds = 5, ntags = 10;
     const char *sinkname = "none", *dbpath = ":memory:";
     char **snaps, err[512], subject[64], *config;

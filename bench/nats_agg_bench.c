@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 
     mt__nats_opts_t no = {.url = url, .name = mode, .outbox_max = (size_t)agents * 4 + 16};
     if (strcmp(mode, "agg") == 0) {
-        static const mt__agg_sink_t sink = {on_second, on_end};
+        static const mt__agg_sink_t sink = {on_second, on_end, NULL};
         mt__agg_t *agg = NULL;
         no.durable = "mortar-serve";
         if (mt__bus_new_nats(&no, &g_bus, err, sizeof err) != MT_OK ||

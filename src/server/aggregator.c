@@ -29,6 +29,11 @@
 #define AGG_TICK_NS    (200 * 1000000LL)
 #define AGG_MAX_AGENTS 4096
 #define AGG_MAX_AHEAD  4096 /* seconds an agent may have sent above its watermark */
+/* A second the sink refused is retried after 0.25, 0.5, 1, 2 and 4 s (about 8 s in all), and
+ * lost after that; at most AGG_RETRY_HELD seconds of a run wait (the oldest is lost first). */
+#define AGG_RETRY_FIRST_NS (250 * 1000000LL)
+#define AGG_RETRY_TRIES    5
+#define AGG_RETRY_HELD     32
 
 typedef struct agg_acc {
     mt_counters_t c;
@@ -63,6 +68,17 @@ typedef struct agg_sec {
     bool *from;      /* per known agent (index in run->agents): its snapshot is in */
 } agg_sec_t;
 
+/* A merged second the sink has not stored yet: its rows and its data (for the totals). */
+typedef struct agg_retry {
+    struct agg_retry *next;
+    agg_sec_t *s;
+    mt__agg_row_t rows[MT_MAX_TAGS + 1];
+    char *bufs[MT_MAX_TAGS + 1][3];
+    size_t nrows;
+    int tries; /* retries made */
+    int64_t due_ns;
+} agg_retry_t;
+
 typedef struct agg_run {
     struct agg_run *next;
     char id[40];
@@ -82,9 +98,14 @@ typedef struct agg_run {
     uint32_t stored;
     bool stop_sent;
     char *stop_reason;
-    bool named;        /* agents named at watch time (mt__agg_watch_agents) */
-    int loss_policy;   /* enum mt__agg_loss */
-    char *loss_reason; /* the first agent lost: "agent gen-2 lost at second 17" */
+    bool named;         /* agents named at watch time (mt__agg_watch_agents) */
+    int loss_policy;    /* enum mt__agg_loss */
+    char *loss_reason;  /* the first agent lost: "agent gen-2 lost at second 17" */
+    agg_retry_t *retry; /* seconds waiting to be stored again, oldest first */
+    size_t nretry;
+    uint32_t lost;     /* seconds never stored */
+    char lost_why[64]; /* the store's reason for the last one lost */
+    bool finishing;    /* every agent is done; the end waits for the retries */
 } agg_run_t;
 
 struct mt__agg {
@@ -170,10 +191,24 @@ static void sec_free(agg_sec_t *s, size_t ntags)
     free(s);
 }
 
+static void retry_free(agg_retry_t *t, size_t ntags)
+{
+    for (size_t i = 0; i < t->nrows; i++)
+        for (int k = 0; k < 3; k++)
+            free(t->bufs[i][k]);
+    sec_free(t->s, ntags);
+    free(t);
+}
+
 static void run_free(agg_run_t *r)
 {
     if (r == NULL)
         return;
+    while (r->retry != NULL) {
+        agg_retry_t *t = r->retry;
+        r->retry = t->next;
+        retry_free(t, r->ntags);
+    }
     while (r->pending != NULL) {
         agg_sec_t *s = r->pending;
         r->pending = s->next;
@@ -277,12 +312,79 @@ static int row_build(const mt_second_t *s, const char *const *tags, size_t ntags
     return MT_OK;
 }
 
-static void agg_emit(mt__agg_t *g, agg_run_t *r, agg_sec_t *s)
+/* A stored second counts in the run's totals (so Run.summary covers exactly the seconds that
+ * /summary and /series read back). */
+static void agg_total(agg_run_t *r, const agg_sec_t *s)
+{
+    acc_add(&r->total, &s->all.c, s->all.lat, s->all.svc);
+    for (size_t i = 0; i < r->ntags; i++)
+        acc_add(&r->ttags[i], &s->tags[i].c, s->tags[i].lat, s->tags[i].svc);
+    int64_t end = (int64_t)s->second * 1000000000LL + s->span_ns;
+    if (end > r->elapsed_ns)
+        r->elapsed_ns = end;
+    if (s->open_conns > r->max_open)
+        r->max_open = s->open_conns;
+    r->stored++;
+}
+
+/* The sink's reason for its last refusal ("disk full", ...). */
+static const char *agg_why(mt__agg_t *g, int rc)
+{
+    const char *w = g->sink.why != NULL ? g->sink.why(g->ud) : NULL;
+    return w != NULL && w[0] != '\0' ? w : mt_strerror(rc);
+}
+
+static void agg_lose(mt__agg_t *g, agg_run_t *r, agg_retry_t *t, const char *why)
+{
+    char num[16], n[16];
+    r->lost++;
+    snprintf(r->lost_why, sizeof(r->lost_why), "%s", why);
+    snprintf(num, sizeof(num), "%u", (unsigned)t->s->second);
+    snprintf(n, sizeof(n), "%u", (unsigned)r->lost);
+    mt__log(MT_LOG_ERROR, "second lost: the store refused it after its retries", "run", r->id,
+            "second", num, "lost", n, "reason", why, NULL);
+    retry_free(t, r->ntags);
+}
+
+/* Retries the waiting seconds that are due at now (all of them, once, when final: then those
+ * still refused are lost). */
+static void agg_retry(mt__agg_t *g, agg_run_t *r, int64_t now)
+{
+    agg_retry_t **pp = &r->retry;
+    while (*pp != NULL) {
+        agg_retry_t *t = *pp;
+        if (t->due_ns > now) {
+            pp = &t->next;
+            continue;
+        }
+        int rc = g->sink.on_second(g->ud, r->id, t->s->second, t->rows, t->nrows);
+        if (rc == 0) {
+            *pp = t->next;
+            r->nretry--;
+            agg_total(r, t->s);
+            retry_free(t, r->ntags);
+            continue;
+        }
+        if (++t->tries >= AGG_RETRY_TRIES) {
+            *pp = t->next;
+            r->nretry--;
+            agg_lose(g, r, t, agg_why(g, rc));
+            continue;
+        }
+        t->due_ns = now + (AGG_RETRY_FIRST_NS << t->tries);
+        pp = &t->next;
+    }
+}
+
+/* Stores a merged second; a refused one waits for its retries (takes s). true when s was
+ * taken. */
+static bool agg_emit(mt__agg_t *g, agg_run_t *r, agg_sec_t *s)
 {
     mt_tag_stats_t ts[MT_MAX_TAGS];
     mt__agg_row_t rows[MT_MAX_TAGS + 1];
     char *bufs[MT_MAX_TAGS + 1][3];
     size_t nrows = 0;
+    bool taken = false;
     mt_second_t sec;
     int rc = MT_OK;
     unsigned agents = 0;
@@ -338,33 +440,49 @@ static void agg_emit(mt__agg_t *g, agg_run_t *r, agg_sec_t *s)
                                       .service_b64 = bufs[nrows][2]};
         nrows++;
     }
+    g->nseconds++;
     if (rc != MT_OK) {
         mt__log(MT_LOG_ERROR, "cannot build a second's rows", "run", r->id, NULL);
         g->nrejected++;
-    } else if (g->sink.on_second != NULL &&
-               g->sink.on_second(g->ud, r->id, s->second, rows, nrows) != 0) {
+        r->lost++;
+        snprintf(r->lost_why, sizeof(r->lost_why), "out of memory");
+    } else if (g->sink.on_second == NULL ||
+               (rc = g->sink.on_second(g->ud, r->id, s->second, rows, nrows)) == 0) {
+        agg_total(r, s);
+    } else {
+        agg_retry_t *t = calloc(1, sizeof(*t)), **pp;
+        const char *why = agg_why(g, rc);
         char num[16];
         snprintf(num, sizeof(num), "%u", (unsigned)s->second);
-        mt__log(MT_LOG_ERROR, "the store refused a second", "run", r->id, "second", num, NULL);
-    } else {
-        r->stored++;
+        mt__log_limited("agg.refused", 10, MT_LOG_WARN, "the store refused a second; will retry",
+                        "run", r->id, "second", num, "reason", why, NULL);
+        if (t == NULL) {
+            r->lost++;
+            snprintf(r->lost_why, sizeof(r->lost_why), "%s", why);
+        } else {
+            t->s = s;
+            memcpy(t->rows, rows, sizeof(rows));
+            memcpy(t->bufs, bufs, sizeof(bufs));
+            t->nrows = nrows;
+            t->due_ns = g->clock(g->clock_ud) + AGG_RETRY_FIRST_NS;
+            for (pp = &r->retry; *pp != NULL; pp = &(*pp)->next)
+                ;
+            *pp = t;
+            r->nretry++;
+            taken = true;
+            nrows = 0;                        /* the buffers are t's now */
+            if (r->nretry > AGG_RETRY_HELD) { /* the oldest gives way */
+                agg_retry_t *old = r->retry;
+                r->retry = old->next;
+                r->nretry--;
+                agg_lose(g, r, old, why);
+            }
+        }
     }
-    g->nseconds++;
     for (size_t i = 0; i < nrows; i++)
         for (int k = 0; k < 3; k++)
             free(bufs[i][k]);
-
-    /* totals */
-    acc_add(&r->total, &s->all.c, s->all.lat, s->all.svc);
-    for (size_t i = 0; i < r->ntags; i++)
-        acc_add(&r->ttags[i], &s->tags[i].c, s->tags[i].lat, s->tags[i].svc);
-    {
-        int64_t end = (int64_t)s->second * 1000000000LL + s->span_ns;
-        if (end > r->elapsed_ns)
-            r->elapsed_ns = end;
-    }
-    if (s->open_conns > r->max_open)
-        r->max_open = s->open_conns;
+    return taken;
 }
 
 /* Named runs: agent a has sent every second <= second it will ever send. */
@@ -406,9 +524,9 @@ static void agg_flush(mt__agg_t *g, agg_run_t *r, int64_t now, bool force)
         if (!force && !sec_complete(r, s) && (r->named || now - s->first_ns < AGG_TIMEOUT_NS))
             break;
         r->pending = s->next;
-        agg_emit(g, r, s);
         r->next_second = s->second + 1;
-        sec_free(s, r->ntags);
+        if (!agg_emit(g, r, s))
+            sec_free(s, r->ntags);
     }
 }
 
@@ -478,6 +596,15 @@ static void agg_finish(mt__agg_t *g, agg_run_t *r)
         }
     }
 
+    char lost[96];
+    if (r->lost > 0) {
+        snprintf(lost, sizeof(lost), "%u second%s lost: %s", (unsigned)r->lost,
+                 r->lost == 1 ? "" : "s", r->lost_why);
+        if (strcmp(state, "passed") == 0) { /* never passed with holes */
+            state = "failed";
+            reason = lost;
+        }
+    }
     if (r->loss_reason != NULL && r->loss_policy == MT_AGG_LOSS_ERROR) {
         state = "error";
         reason = r->loss_reason;
@@ -500,7 +627,9 @@ static void agg_finish(mt__agg_t *g, agg_run_t *r)
                         .reason = reason,
                         .summary_json = sj != NULL ? sj : "{}",
                         .verdicts_json = vj != NULL ? vj : "[]",
-                        .seconds = r->stored};
+                        .seconds = r->stored,
+                        .lost_seconds = r->lost,
+                        .loss_reason = r->lost > 0 ? lost : NULL};
     if (g->sink.on_end != NULL)
         g->sink.on_end(g->ud, &e);
     free(sj);
@@ -516,8 +645,13 @@ static bool agg_maybe_finish(mt__agg_t *g, agg_run_t *r)
     for (size_t i = 0; i < r->nknown; i++)
         done +=
             r->named ? agent_done(&r->agents_p[i]) : r->agents_p[i].ended || r->agents_p[i].lost;
-    if (done < r->nagents)
+    if (done < r->nagents || r->finishing)
         return false;
+    agg_flush(g, r, 0, true);
+    if (r->retry != NULL) { /* the end waits for the retries (the timer finishes it) */
+        r->finishing = true;
+        return false;
+    }
     agg_finish(g, r);
     return true;
 }
@@ -730,12 +864,24 @@ static void agg_on_msg(const char *subject, const void *msg, size_t len, void *u
 
 /* ---- the timer ---- */
 
+/* One tick: complete seconds out, due retries, runs whose end waited for its retries. */
+static void agg_tick(mt__agg_t *g, int64_t now)
+{
+    agg_run_t *next;
+    for (agg_run_t *r = g->runs; r != NULL; r = next) {
+        next = r->next;
+        agg_flush(g, r, now, false);
+        if (r->retry != NULL)
+            agg_retry(g, r, now);
+        if (r->finishing && r->retry == NULL)
+            agg_finish(g, r); /* frees r */
+    }
+}
+
 void mt__agg_poll(mt__agg_t *g)
 {
     pthread_mutex_lock(&g->mu);
-    int64_t now = g->clock(g->clock_ud);
-    for (agg_run_t *r = g->runs; r != NULL; r = r->next)
-        agg_flush(g, r, now, false);
+    agg_tick(g, g->clock(g->clock_ud));
     pthread_mutex_unlock(&g->mu);
 }
 
@@ -762,9 +908,7 @@ static void *agg_timer(void *arg)
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
         if (g->quit)
             break;
-        int64_t now = g->clock(g->clock_ud);
-        for (agg_run_t *r = g->runs; r != NULL; r = r->next)
-            agg_flush(g, r, now, false);
+        agg_tick(g, g->clock(g->clock_ud));
     }
     pthread_mutex_unlock(&g->mu);
     return NULL;

@@ -44,15 +44,23 @@ typedef struct mt__agg_end {
     const char *summary_json;  /* the result JSON's "summary" object over the whole run */
     const char *verdicts_json; /* the result JSON's "verdicts" array ([] when none) */
     uint32_t seconds;          /* seconds stored */
+    uint32_t lost_seconds;     /* seconds merged but never stored (the sink refused them after
+                                * their retries); a run with any ends "failed" if it would
+                                * have "passed" */
+    const char *loss_reason;   /* "3 seconds lost: disk full"; NULL when none was lost */
 } mt__agg_end_t;
 
 typedef struct mt__agg_sink {
-    /* One merged second: store rows[0..n) in one transaction. Non-zero return = not stored
-     * (the aggregator logs it and counts it; it does not retry). */
+    /* One merged second: store rows[0..n) in one transaction. Non-zero return = not stored:
+     * the aggregator keeps the second and calls again after 0.25, 0.5, 1, 2 and 4 s; still
+     * refused, the second is lost (counted in mt__agg_end_t.lost_seconds). Only stored seconds
+     * count in the run's summary. The run's end waits for its seconds' retries. */
     int (*on_second)(void *ud, const char *run_id, uint32_t second, const mt__agg_row_t *rows,
                      size_t n);
     /* The run ended (all agents ended, or a verdict stopped it and the agents then ended). */
     void (*on_end)(void *ud, const mt__agg_end_t *e);
+    /* Optional: why the last on_second failed ("disk full"), right after it returned. */
+    const char *(*why)(void *ud);
 } mt__agg_sink_t;
 
 /* The first call raises glibc's malloc trim threshold to 64 MiB for the process (histogram

@@ -32,6 +32,7 @@ typedef struct api_ctx {
     mt__resp_t *resp;
     char token_id[40];
     int role;
+    char *idem_body; /* what an Idempotency-Key keeps instead of the body (NULL: the body) */
 } api_ctx_t;
 
 /* ---- responses ------------------------------------------------------------------------- */
@@ -115,7 +116,11 @@ static void api_store_err(api_ctx_t *c, int rc, const char *what)
         api_problem(c, 404, "not-found", NULL, "%s not found", what);
     else if (rc == MT_ECONFLICT)
         api_problem(c, 409, "conflict", NULL, "%s: conflict", what);
-    else
+    else if (rc == MT_ESYS) { /* the database failed: say how (docs/security.md) */
+        const char *why = c->st->ops->last_error ? c->st->ops->last_error(c->st) : "";
+        api_problem(c, 503, "store-unavailable", NULL, "the store is unavailable: %s",
+                    why && why[0] ? why : "database error");
+    } else
         api_problem(c, 500, "internal", NULL, "the store failed (%s)", mt_strerror(rc));
 }
 
@@ -1229,6 +1234,9 @@ static void api_tokens(api_ctx_t *c, const char *m, const char *id)
         rc = s->ops->token_create(s, json_string_value(json_object_get(b, "name")),
                                   json_string_value(json_object_get(b, "role")), hash, &out);
         if (rc == MT_OK) {
+            /* the secret is shown once and stored nowhere: a replay of this request with its
+             * Idempotency-Key gets the token's metadata only (docs/serve.md "Secrets") */
+            c->idem_body = json_dumps(out, JSON_COMPACT);
             json_object_set_new(out, "token", json_string(secret));
             api_json(c, 201, out);
         } else
@@ -1395,6 +1403,7 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
                req->idempotency_key != NULL;
     if (!idem) {
         api_route(&c, &route);
+        free(c.idem_body);
         return;
     }
     /* Keyed POSTs run one at a time, lookup to store, so two concurrent requests with one key
@@ -1407,7 +1416,11 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
          * succeed when retried) */
         if (resp->status < 500 && resp->status != 401 && resp->status != 429 && c.role != ROLE_NONE)
             c.st->ops->idem_put(c.st, c.token_id, req->idempotency_key, hash, resp->status,
-                                resp->ctype, resp->body ? resp->body : "");
+                                resp->ctype,
+                                c.idem_body  ? c.idem_body
+                                : resp->body ? resp->body
+                                             : "");
     }
     pthread_mutex_unlock(&idem_mu);
+    free(c.idem_body);
 }

@@ -1,7 +1,8 @@
 /* mortar serve: the control plane process (docs/serve.md, docs/adr/0011-control-plane.md).
  * Threads: libmicrohttpd's (one per connection: SSE streams block in their reader), the bus
  * dispatcher (agent -> aggregator -> store sink), the run dispatcher (queued runs -> the
- * local agent), the scheduler tick and the webhook relay; the main thread waits for SIGTERM
+ * local agent; it also retries final states the store refused), the scheduler's tick, and the
+ * webhook relay's own thread (webhook.h); the main thread waits for SIGTERM
  * or SIGINT and then shuts everything down in order. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -182,8 +184,8 @@ static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_
     if (rc != MT_OK) {
         char s[16];
         snprintf(s, sizeof s, "%u", second);
-        mt__log(MT_LOG_ERROR, "second not stored", "run", run_id, "second", s, "error",
-                mt_strerror(rc), NULL);
+        mt__log_limited("serve.second", 10, MT_LOG_ERROR, "second not stored", "run", run_id,
+                        "second", s, "error", sv->store->ops->last_error(sv->store), NULL);
         return rc;
     }
     mt__bus_ack(sv->bus, run_id, second); /* NATS: the stream may forget its snapshots */
@@ -194,6 +196,160 @@ static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_
     return MT_OK;
 }
 
+static const char *sv_sink_why(void *ud)
+{
+    mt__serve_t *sv = ud;
+    return sv->store->ops->last_error(sv->store);
+}
+
+/* ---- final states: stored, or kept and retried until they are (docs/security.md) ---- */
+
+typedef struct sv_final {
+    struct sv_final *next;
+    char *id, *state, *reason, *summary, *verdicts, *loss_reason;
+    uint32_t lost;
+    int tries;
+    int64_t due_ms;
+} sv_final_t;
+
+static pthread_mutex_t sv_finals_mu = PTHREAD_MUTEX_INITIALIZER;
+static sv_final_t *sv_finals;
+
+static void sv_final_free(sv_final_t *f)
+{
+    free(f->id);
+    free(f->state);
+    free(f->reason);
+    free(f->summary);
+    free(f->verdicts);
+    free(f->loss_reason);
+    free(f);
+}
+
+static char *sv_dup(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+/* One attempt at f: its losses, then its final state (one op each; the loss is idempotent). */
+static int sv_final_try(mt__serve_t *sv, const sv_final_t *f, json_t **run)
+{
+    int rc = MT_OK;
+    if (f->lost > 0)
+        rc = sv->store->ops->run_set_loss(sv->store, f->id, f->lost, f->loss_reason);
+    if (rc == MT_OK)
+        rc = sv->store->ops->run_finish(sv->store, f->id, f->state, f->reason, f->summary,
+                                        f->verdicts, run);
+    return rc;
+}
+
+/* Ends run id in the store; when the store fails (MT_ESYS) the end is kept and retried by the
+ * dispatcher until it is stored (a run stopped while the disk is full ends `stopped` once space
+ * returns). MT_OK, or the store's code (an ECONFLICT: the run was final already). */
+static int sv_finish(mt__serve_t *sv, const char *id, const char *state, const char *reason,
+                     const char *summary, const char *verdicts, uint32_t lost,
+                     const char *loss_reason, json_t **run)
+{
+    sv_final_t f = {.id = (char *)id,
+                    .state = (char *)state,
+                    .reason = (char *)reason,
+                    .summary = (char *)summary,
+                    .verdicts = (char *)verdicts,
+                    .loss_reason = (char *)loss_reason,
+                    .lost = lost};
+    int rc = sv_final_try(sv, &f, run);
+    if (rc != MT_ESYS)
+        return rc;
+    sv_final_t *k = calloc(1, sizeof *k);
+    if (k == NULL || (k->id = strdup(id)) == NULL || (k->state = strdup(state)) == NULL) {
+        if (k != NULL)
+            sv_final_free(k);
+        return rc;
+    }
+    k->reason = sv_dup(reason);
+    k->summary = sv_dup(summary);
+    k->verdicts = sv_dup(verdicts);
+    k->loss_reason = sv_dup(loss_reason);
+    k->lost = lost;
+    k->due_ms = mt__now_ms() + 500;
+    mt__log(MT_LOG_WARN, "run end not stored; kept and retried until it is", "run", id, "state",
+            state, "reason", sv->store->ops->last_error(sv->store), NULL);
+    pthread_mutex_lock(&sv_finals_mu);
+    k->next = sv_finals;
+    sv_finals = k;
+    pthread_mutex_unlock(&sv_finals_mu);
+    return rc;
+}
+
+int mt__serve_finish(mt__serve_t *sv, const char *id, const char *state, const char *reason,
+                     json_t **run)
+{
+    return sv_finish(sv, id, state, reason, NULL, NULL, 0, NULL, run);
+}
+
+/* Retries the kept final states that are due (dispatcher thread): 0.5 s doubling to 10 s. */
+static void sv_finals_retry(mt__serve_t *sv)
+{
+    int64_t now = mt__now_ms();
+    pthread_mutex_lock(&sv_finals_mu);
+    sv_final_t *list = sv_finals;
+    sv_finals = NULL;
+    pthread_mutex_unlock(&sv_finals_mu);
+    sv_final_t *keep = NULL;
+    while (list != NULL) {
+        sv_final_t *f = list;
+        list = f->next;
+        json_t *run = NULL;
+        int rc = f->due_ms <= now ? sv_final_try(sv, f, &run) : MT_ESYS;
+        if (rc == MT_ESYS) {
+            if (f->due_ms <= now) {
+                f->tries++;
+                int64_t d = 500LL << (f->tries < 5 ? f->tries : 5);
+                f->due_ms = now + (d < 10000 ? d : 10000);
+            }
+            f->next = keep;
+            keep = f;
+            continue;
+        }
+        if (rc == MT_OK) {
+            mt__log(MT_LOG_INFO, "run finished (its end stored after the store recovered)", "run",
+                    f->id, "state", f->state, "reason", f->reason, NULL);
+            mt__sse_state(sv->live, f->id, run);
+        }
+        json_decref(run);
+        sv_final_free(f);
+    }
+    pthread_mutex_lock(&sv_finals_mu);
+    while (keep != NULL) {
+        sv_final_t *f = keep;
+        keep = f->next;
+        f->next = sv_finals;
+        sv_finals = f;
+    }
+    pthread_mutex_unlock(&sv_finals_mu);
+}
+
+static int sv_finals_pending(void)
+{
+    pthread_mutex_lock(&sv_finals_mu);
+    int n = sv_finals != NULL;
+    pthread_mutex_unlock(&sv_finals_mu);
+    return n;
+}
+
+static void sv_finals_drop(void)
+{
+    pthread_mutex_lock(&sv_finals_mu);
+    while (sv_finals != NULL) {
+        sv_final_t *f = sv_finals;
+        sv_finals = f->next;
+        mt__log(MT_LOG_ERROR, "run end never stored (the store failed until shutdown)", "run",
+                f->id, "state", f->state, NULL);
+        sv_final_free(f);
+    }
+    pthread_mutex_unlock(&sv_finals_mu);
+}
+
 static void sv_on_end(void *ud, const mt__agg_end_t *e)
 {
     mt__serve_t *sv = ud;
@@ -201,14 +357,14 @@ static void sv_on_end(void *ud, const mt__agg_end_t *e)
     if (sv->stopping && strcmp(e->state, "stopped") == 0)
         reason = "server shutdown";
     json_t *run = NULL;
-    int rc = sv->store->ops->run_finish(sv->store, e->run_id, e->state, reason, e->summary_json,
-                                        e->verdicts_json, &run);
+    int rc = sv_finish(sv, e->run_id, e->state, reason, e->summary_json, e->verdicts_json,
+                       e->lost_seconds, e->loss_reason, &run);
     if (rc == MT_OK) {
         mt__log(MT_LOG_INFO, "run finished", "run", e->run_id, "state", e->state, "reason", reason,
                 NULL);
         mt__sse_state(sv->live, e->run_id, run);
         mt__changes_after_run(sv->store, run); /* test.changed (docs/analysis.md) */
-    } else {
+    } else if (rc != MT_ESYS) {
         mt__log(MT_LOG_WARN, "run end not stored", "run", e->run_id, "state", e->state, "error",
                 mt_strerror(rc), NULL);
         if (sv->store->ops->run_get(sv->store, e->run_id, &run) == MT_OK)
@@ -249,7 +405,7 @@ static void sv_on_heartbeat(const char *subject, const void *msg, size_t len, vo
 static void sv_fail_run(mt__serve_t *sv, const char *id, const char *reason)
 {
     json_t *run = NULL;
-    if (sv->store->ops->run_finish(sv->store, id, "error", reason, NULL, NULL, &run) == MT_OK) {
+    if (sv_finish(sv, id, "error", reason, NULL, NULL, 0, NULL, &run) == MT_OK) {
         mt__sse_state(sv->live, id, run);
         json_decref(run);
     }
@@ -514,12 +670,30 @@ out:
     return done;
 }
 
+/* Queued runs go to agents; while the store's writes fail nothing is started (a start must be
+ * stored) and the loop backs off 0.5 s doubling to 10 s instead of spinning, with one log line
+ * per 30 s. Kept final states are retried on every turn. */
 static void *sv_dispatcher(void *arg)
 {
     mt__serve_t *sv = arg;
+    int backoff_ms = 0;
     while (!sv->stopping) {
+        if (sv_finals_pending())
+            sv_finals_retry(sv);
+        char why[64];
+        if (sv->store->ops->health(sv->store, why, sizeof why) != MT_OK) {
+            backoff_ms = backoff_ms ? (backoff_ms * 2 < 10000 ? backoff_ms * 2 : 10000) : 500;
+            char ms[16];
+            snprintf(ms, sizeof ms, "%d", backoff_ms);
+            mt__log_limited("dispatcher.store", 30, MT_LOG_WARN,
+                            "dispatcher waits: the store's writes fail", "reason", why, "retry_ms",
+                            ms, NULL);
+            sv_wait(sv, backoff_ms);
+            continue;
+        }
+        backoff_ms = 0;
         if (!sv_dispatch_one(sv))
-            sv_wait(sv, 500);
+            sv_wait(sv, sv_finals_pending() ? 250 : 500);
     }
     return NULL;
 }
@@ -535,9 +709,11 @@ int mt__serve_stop_run(mt__serve_t *sv, const char *id, const char *reason, json
     } else if (strcmp(state, "queued") == 0) {
         json_decref(run);
         run = NULL;
-        rc = sv->store->ops->run_finish(sv->store, id, "stopped", reason, NULL, NULL, &run);
+        rc = sv_finish(sv, id, "stopped", reason, NULL, NULL, 0, NULL, &run);
         if (rc == MT_OK)
             mt__sse_state(sv->live, id, run);
+        else if (rc == MT_ESYS) /* kept: it ends once the store takes writes again */
+            rc = MT_OK;
     } else if (strcmp(state, "running") == 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "{\"stop\":\"%s\"}", reason);
@@ -572,17 +748,16 @@ static int sv_relay_record(void *ud, const char *delivery_id, int ok, int status
     return sv->store->ops->relay_ops->record(ud, delivery_id, ok, status, error, next_attempt_at);
 }
 
-static void *sv_ticker(void *arg)
+/* The scheduler's own thread: webhook deliveries run on the relay's (webhook.h), so a slow
+ * receiver never delays a firing. */
+static void *sv_scheduler(void *arg)
 {
     mt__serve_t *sv = arg;
-    mt__relay_ops_t relay = *sv->store->ops->relay_ops;
-    relay.record = sv_relay_record;
     while (!sv->stopping) {
         int64_t now = mt__now_ms() / 1000;
         int q = mt__scheduler_tick(sv->store->ops->sched_ops, sv->store, now);
         if (q > 0)
             mt__serve_wake(sv);
-        mt__relay_pass(&relay, sv->store, now);
         sv_wait(sv, 1000);
     }
     return NULL;
@@ -998,6 +1173,30 @@ static void sv_simple(mt__resp_t *r, int status, const char *route, const char *
     snprintf(r->route, sizeof r->route, "%s", route);
 }
 
+/* /readyz: 200 {"status":"ready"}, or 503 {"status":"not ready","reason":"store: disk full"}. */
+static void sv_readyz(mt__serve_t *sv, mt__resp_t *r)
+{
+    char why[96] = "", st[64] = "";
+    if (!sv->ready || sv->stopping)
+        snprintf(why, sizeof why, "%s", sv->stopping ? "shutting down" : "starting");
+    else if (sv->store->ops->ping(sv->store) != MT_OK)
+        snprintf(why, sizeof why, "store: %s", sv->store->ops->last_error(sv->store));
+    else if (sv->store->ops->health(sv->store, st, sizeof st) != MT_OK)
+        snprintf(why, sizeof why, "store: writes fail: %s", st);
+    else if (!mt__bus_connected(sv->bus))
+        snprintf(why, sizeof why, "bus: not connected");
+    if (why[0] == '\0') {
+        sv_simple(r, 200, "/readyz", "application/json", "{\"status\":\"ready\"}");
+        return;
+    }
+    json_t *o = json_pack("{s:s,s:s}", "status", "not ready", "reason", why);
+    char *body = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    sv_simple(r, 503, "/readyz", "application/json",
+              body != NULL ? body : "{\"status\":\"not ready\"}");
+    free(body);
+}
+
 static void sv_observe(mt__serve_t *sv, const char *method, const mt__resp_t *r, int64_t t0_ms,
                        const struct timespec *t0)
 {
@@ -1170,12 +1369,9 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
     if (strcmp(url, "/healthz") == 0) {
         sv_simple(&r, 200, "/healthz", "application/json", "{\"status\":\"ok\"}");
     } else if (strcmp(url, "/readyz") == 0) {
-        /* with --nats, cut off from NATS means no run can start or be watched */
-        if (sv->ready && !sv->stopping && sv->store->ops->ping(sv->store) == MT_OK &&
-            mt__bus_connected(sv->bus))
-            sv_simple(&r, 200, "/readyz", "application/json", "{\"status\":\"ready\"}");
-        else
-            sv_simple(&r, 503, "/readyz", "application/json", "{\"status\":\"not ready\"}");
+        /* with --nats, cut off from NATS means no run can start or be watched; a store that
+         * cannot be read or written is not ready either (the reason is in the body) */
+        sv_readyz(sv, &r);
     } else if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
         mt__req_t q = {.method = "GET",
                        .path = "/metrics",
@@ -1618,15 +1814,27 @@ int mt_cli_serve(int argc, char **argv)
     pthread_cond_init(&sv.wake, NULL);
     pthread_mutex_init(&sv.policy_mu, NULL);
     char err[512] = "";
-    int rc = mt__store_open_sqlite(o.data, &sv.store, err, sizeof err);
-    if (rc != MT_OK) {
-        mt__policy_unref(file_policy);
-        fprintf(stderr, "mortar serve: store: %s\n", err);
-        return rc == MT_EFORMAT ? 2 : 1;
-    }
-    /* one server per data directory: two would dispatch the same queued runs */
+    /* one server per data directory: two would dispatch the same queued runs. The lock is
+     * taken before the store is opened, so a second server never migrates the schema under
+     * the first one (the directory is created here for the lock file) */
     char lock_path[4096];
     snprintf(lock_path, sizeof lock_path, "%s/serve.lock", o.data);
+    {
+        char tmp[4096]; /* like mkdir -p: the parents too */
+        snprintf(tmp, sizeof tmp, "%s", o.data);
+        for (char *p = tmp + 1; *p; p++)
+            if (*p == '/') {
+                *p = '\0';
+                mkdir(tmp, 0700);
+                *p = '/';
+            }
+    }
+    if (mkdir(o.data, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "mortar serve: %s: cannot create the data directory: %s\n", o.data,
+                strerror(errno));
+        mt__policy_unref(file_policy);
+        return 1;
+    }
     int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
         fprintf(stderr, "mortar serve: %s: %s\n", lock_path,
@@ -1634,8 +1842,15 @@ int mt_cli_serve(int argc, char **argv)
                             : "another mortar serve uses this data directory (one per --data)");
         if (lock_fd >= 0)
             close(lock_fd);
-        sv.store->ops->close(sv.store);
+        mt__policy_unref(file_policy);
         return 1;
+    }
+    int rc = mt__store_open_sqlite(o.data, &sv.store, err, sizeof err);
+    if (rc != MT_OK) {
+        mt__policy_unref(file_policy);
+        fprintf(stderr, "mortar serve: store: %s\n", err);
+        close(lock_fd);
+        return rc == MT_EFORMAT ? 2 : 1;
     }
     /* --policy FILE wins at start: stored, so every server of the store applies it */
     if (file_policy != NULL && (rc = mt__serve_set_policy(&sv, file_policy)) != MT_OK) {
@@ -1673,6 +1888,7 @@ int mt_cli_serve(int argc, char **argv)
     mt__agent_host_t *local_host = NULL;
     int ret = 1;
     pthread_t disp, tick, guard;
+    mt__relay_t *relay = NULL;
     int threads = 0;
     struct MHD_Daemon *d = NULL;
     if ((rc = mt__sse_new(&sv.live)) != MT_OK || (rc = sv_metrics_init(&sv)) != MT_OK ||
@@ -1693,7 +1909,7 @@ int mt_cli_serve(int argc, char **argv)
         fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
         goto out;
     }
-    mt__agg_sink_t sink = {sv_on_second, sv_on_end};
+    mt__agg_sink_t sink = {sv_on_second, sv_on_end, sv_sink_why};
     if ((rc = mt__agg_new(sv.bus, &sink, &sv, &sv.agg)) != MT_OK ||
         (rc = mt__bus_subscribe(sv.bus, "mortar.agents.*.heartbeat", sv_on_heartbeat, &sv)) !=
             MT_OK) {
@@ -1767,10 +1983,28 @@ int mt_cli_serve(int argc, char **argv)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned port = di ? di->port : 0;
-    if (pthread_create(&disp, NULL, sv_dispatcher, &sv) != 0 ||
-        pthread_create(&tick, NULL, sv_ticker, &sv) != 0 ||
-        pthread_create(&guard, NULL, sv_guard, &sv) != 0) {
+    static mt__relay_ops_t relay_ops;
+    relay_ops = *sv.store->ops->relay_ops;
+    relay_ops.record = sv_relay_record;
+    if ((rc = mt__relay_start(&relay_ops, sv.store, &relay)) != MT_OK) {
+        fprintf(stderr, "mortar serve: cannot start the webhook relay: %s\n", mt_strerror(rc));
+        goto out;
+    }
+    if (pthread_create(&disp, NULL, sv_dispatcher, &sv) != 0) {
         fprintf(stderr, "mortar serve: cannot start threads\n");
+        goto out;
+    }
+    if (pthread_create(&tick, NULL, sv_scheduler, &sv) != 0) {
+        fprintf(stderr, "mortar serve: cannot start threads\n");
+        sv.stopping = 1;
+        pthread_join(disp, NULL);
+        goto out;
+    }
+    if (pthread_create(&guard, NULL, sv_guard, &sv) != 0) {
+        fprintf(stderr, "mortar serve: cannot start threads\n");
+        sv.stopping = 1;
+        pthread_join(disp, NULL);
+        pthread_join(tick, NULL);
         goto out;
     }
     threads = 1;
@@ -1799,6 +2033,7 @@ out:
         pthread_join(tick, NULL);
         pthread_join(guard, NULL);
     }
+    mt__relay_stop(relay);
     if (sv.agent || sv.dist) {
         pthread_mutex_lock(&sv.run_mu);
         sv_shutdown_runs(&sv);
@@ -1826,6 +2061,7 @@ out:
         mt__metrics_free(sv.metrics);
     mt__cache_free(sv.cache);
     json_decref(was_running);
+    sv_finals_drop();
     sv.store->ops->close(sv.store);
     close(lock_fd);
     mt__webhook_set_guard(NULL);

@@ -337,8 +337,7 @@ static void *d_main(void *arg)
 static void d_fail(mt__dist_t *d, const char *id, const char *reason)
 {
     json_t *run = NULL;
-    if (d->sv->store->ops->run_finish(d->sv->store, id, "error", reason, NULL, NULL, &run) ==
-        MT_OK) {
+    if (mt__serve_finish(d->sv, id, "error", reason, &run) == MT_OK) {
         mt__sse_state(d->sv->live, id, run);
         json_decref(run);
     }

@@ -1,7 +1,9 @@
 /* Structured JSON log lines (log.h). */
 #include "server/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,10 +79,10 @@ static int log_is_number(const char *s)
     return *p == '\0' && p - s < 24;
 }
 
-void mt__log(enum mt__log_level lvl, const char *msg, ...)
+/* One line: msg, the pairs of ap, then extra_k/extra_v when extra_k is not NULL. */
+static void log_v(enum mt__log_level lvl, const char *msg, const char *extra_k, const char *extra_v,
+                  va_list ap)
 {
-    if (lvl < log_min || lvl > MT_LOG_ERROR)
-        return;
     log_buf_t l = {.n = 0};
     struct timespec ts;
     struct tm tm;
@@ -95,8 +97,6 @@ void mt__log(enum mt__log_level lvl, const char *msg, ...)
     log_puts(&l, log_names[lvl]);
     log_puts(&l, "\",\"msg\":");
     log_str(&l, msg);
-    va_list ap;
-    va_start(ap, msg);
     for (;;) {
         const char *k = va_arg(ap, const char *);
         if (k == NULL)
@@ -112,8 +112,74 @@ void mt__log(enum mt__log_level lvl, const char *msg, ...)
         else
             log_str(&l, v);
     }
-    va_end(ap);
+    if (extra_k != NULL) {
+        log_putc(&l, ',');
+        log_str(&l, extra_k);
+        log_putc(&l, ':');
+        log_puts(&l, extra_v);
+    }
     log_puts(&l, "}\n");
     ssize_t w = write(log_fd, l.b, l.n);
     (void)w;
+}
+
+void mt__log(enum mt__log_level lvl, const char *msg, ...)
+{
+    if (lvl < log_min || lvl > MT_LOG_ERROR)
+        return;
+    va_list ap;
+    va_start(ap, msg);
+    log_v(lvl, msg, NULL, NULL, ap);
+    va_end(ap);
+}
+
+/* Rate limiting: one slot per kind (a handful of kinds exist: store faults, dispatcher). */
+#define LOG_KINDS 32
+static struct {
+    char kind[48];
+    int64_t last_ns;
+    uint64_t suppressed;
+} log_kinds[LOG_KINDS];
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void mt__log_limited(const char *kind, int every_s, enum mt__log_level lvl, const char *msg, ...)
+{
+    if (lvl < log_min || lvl > MT_LOG_ERROR)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    uint64_t suppressed = 0;
+    int write_it = 1;
+    pthread_mutex_lock(&log_mu);
+    size_t i, free_i = LOG_KINDS;
+    for (i = 0; i < LOG_KINDS; i++) {
+        if (strcmp(log_kinds[i].kind, kind) == 0)
+            break;
+        if (free_i == LOG_KINDS && log_kinds[i].kind[0] == '\0')
+            free_i = i;
+    }
+    if (i == LOG_KINDS && free_i < LOG_KINDS) { /* a new kind: its first line is written */
+        i = free_i;
+        snprintf(log_kinds[i].kind, sizeof log_kinds[i].kind, "%s", kind);
+        log_kinds[i].last_ns = now;
+    } else if (i < LOG_KINDS) {
+        if (now - log_kinds[i].last_ns < (int64_t)every_s * 1000000000LL) {
+            log_kinds[i].suppressed++;
+            write_it = 0;
+        } else {
+            suppressed = log_kinds[i].suppressed;
+            log_kinds[i].suppressed = 0;
+            log_kinds[i].last_ns = now;
+        }
+    } /* else: the table is full: every line is written (kinds are few and fixed) */
+    pthread_mutex_unlock(&log_mu);
+    if (!write_it)
+        return;
+    char n[24];
+    snprintf(n, sizeof n, "%llu", (unsigned long long)suppressed);
+    va_list ap;
+    va_start(ap, msg);
+    log_v(lvl, msg, suppressed ? "suppressed" : NULL, n, ap);
+    va_end(ap);
 }

@@ -12,4 +12,10 @@ void mt__log_init(int fd, enum mt__log_level min);
 /* mt__log(MT_LOG_INFO, "run started", "run", id, "agent", name, NULL) */
 void mt__log(enum mt__log_level lvl, const char *msg, ...) __attribute__((sentinel));
 
+/* The same, at most one line per kind every every_s seconds (a failing store or a looping
+ * thread must not flood the log): the lines in between are counted, and the next line written
+ * carries "suppressed": N. kind: a short fixed name ("store.append", ...). */
+void mt__log_limited(const char *kind, int every_s, enum mt__log_level lvl, const char *msg, ...)
+    __attribute__((sentinel));
+
 #endif

@@ -77,6 +77,11 @@ int mt__serve_set_policy(mt__serve_t *sv, mt__policy_t *p);
 
 /* Wakes the dispatcher (a run was queued, or a slot freed). */
 void mt__serve_wake(mt__serve_t *sv);
+/* Ends run id with a final state and reason (no summary). When the store fails (MT_ESYS) the
+ * end is kept and retried by the dispatcher until it is stored (docs/security.md "Store
+ * failures"); *run (may be NULL) gets the Run only when it was stored now. */
+int mt__serve_finish(mt__serve_t *sv, const char *id, const char *state, const char *reason,
+                     json_t **run);
 /* Stops a run: a queued run at once, a running one through its agent (202). */
 int mt__serve_stop_run(mt__serve_t *sv, const char *id, const char *reason, json_t **out);
 

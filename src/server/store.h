@@ -57,6 +57,13 @@ typedef struct mt__store_ops {
     const char *name; /* "sqlite" */
     void (*close)(mt__store_t *s);
     int (*ping)(mt__store_t *s); /* MT_OK when the store answers (readyz) */
+    /* MT_OK when writes work; MT_ESYS while they fail, with why = "disk full", "database
+     * corrupt", "read-only", ... (the last failed write's kind). While failing, a probe write
+     * (at most one a second) notices that they work again. */
+    int (*health)(mt__store_t *s, char *why, size_t n);
+    /* The kind of this thread's last failed store call ("disk full", ...; "" when none): an op
+     * that returned MT_ESYS says why through it. Valid until the thread's next store call. */
+    const char *(*last_error)(mt__store_t *s);
 
     /* ---- tokens (hash = hex SHA-256 of the secret) ---- */
     int (*token_create)(mt__store_t *s, const char *name, const char *role, const char *hash,
@@ -133,9 +140,13 @@ typedef struct mt__store_ops {
      * UI and dashboards). *json malloc'd; MT_ENOTFOUND when the run does not exist. */
     int (*run_series)(mt__store_t *s, const char *run_id, const char *tag, int64_t from, int64_t to,
                       char **json, size_t *len);
+    /* Records the seconds a run lost (merged but never stored) and why (run's lost_seconds,
+     * loss_reason). MT_ENOTFOUND when the run does not exist. */
+    int (*run_set_loss)(mt__store_t *s, const char *id, uint32_t lost, const char *reason);
     /* Sets a finished run's summary (JSON text), e.g. recomputed for an interrupted run. */
     int (*run_set_summary)(mt__store_t *s, const char *id, const char *summary_json);
-    /* Start-up recovery: running -> interrupted with reason (events). *n = runs changed. */
+    /* Start-up recovery: running -> interrupted with reason (events), ended_at = the end of its
+     * last stored second (its start when none). *n = runs changed. */
     int (*run_recover)(mt__store_t *s, const char *reason, size_t *n);
     /* Runs per state: {"queued":N,...} for /metrics; outbox = pending deliveries. */
     int (*run_counts)(mt__store_t *s, json_t **out, int64_t *outbox_pending);

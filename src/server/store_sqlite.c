@@ -28,6 +28,12 @@ typedef struct sq_store {
     sq_conn_t w;
     sq_conn_t r[SQ_READERS];
     unsigned next_r;
+    /* writes failing (docs/security.md "Store failures"): set when a write on w fails, cleared
+     * when one commits; why = the failure's kind ("disk full", ...) */
+    pthread_mutex_t fault_mu;
+    int wfault;
+    char wwhy[48];
+    int64_t last_probe_ms;
 } sq_store_t;
 
 static const mt__store_ops_t sq_ops;
@@ -36,16 +42,81 @@ static const mt__store_ops_t sq_ops;
 
 /* ---- connections ---------------------------------------------------------------------- */
 
+/* The store whose writer this thread holds (sq_wlock), so a failure on its connection marks
+ * the store's writes as failing; and this thread's last failure, for the API's answer. */
+static __thread sq_store_t *sq_cur;
+static __thread char sq_tl_why[48];
+
+/* What a SQLite result code means to an operator. */
+static const char *sq_kind(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_FULL:
+        return "disk full";
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return "database corrupt";
+    case SQLITE_READONLY:
+        return "read-only";
+    case SQLITE_IOERR:
+        return "I/O error";
+    case SQLITE_CANTOPEN:
+        return "cannot open the database file";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return "database busy";
+    case SQLITE_NOMEM:
+        return "out of memory";
+    default:
+        return "database error";
+    }
+}
+
+/* Notes a failure of db: this thread's last error, and the store's write fault when db is the
+ * writer. Returns its kind. */
+static const char *sq_fail(sqlite3 *db)
+{
+    const char *why = sq_kind(sqlite3_extended_errcode(db));
+    snprintf(sq_tl_why, sizeof sq_tl_why, "%s", why);
+    if (sq_cur != NULL && db == sq_cur->w.db) {
+        pthread_mutex_lock(&sq_cur->fault_mu);
+        if (!sq_cur->wfault)
+            mt__log(MT_LOG_ERROR, "store writes fail", "reason", why, NULL);
+        sq_cur->wfault = 1;
+        snprintf(sq_cur->wwhy, sizeof sq_cur->wwhy, "%s", why);
+        pthread_mutex_unlock(&sq_cur->fault_mu);
+    }
+    return why;
+}
+
+/* A write of db committed: the store's writes work (again). */
+static void sq_wrote(sqlite3 *db)
+{
+    if (sq_cur == NULL || db != sq_cur->w.db || !sqlite3_get_autocommit(db))
+        return;
+    pthread_mutex_lock(&sq_cur->fault_mu);
+    if (sq_cur->wfault)
+        mt__log(MT_LOG_INFO, "store writes work again", "was", sq_cur->wwhy, NULL);
+    sq_cur->wfault = 0;
+    pthread_mutex_unlock(&sq_cur->fault_mu);
+}
+
+/* Failures are logged at most once per 10 s per kind of statement (a full disk fails every
+ * write: the log must not fill what is left of it). */
 static void sq_log(sqlite3 *db, const char *what)
 {
-    mt__log(MT_LOG_ERROR, "store error", "op", what, "error", sqlite3_errmsg(db), NULL);
+    const char *why = sq_fail(db);
+    mt__log_limited(why, 10, MT_LOG_ERROR, "store error", "op", what, "reason", why, "error",
+                    sqlite3_errmsg(db), NULL);
 }
 
 static int sq_exec(sqlite3 *db, const char *sql)
 {
     char *e = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &e) != SQLITE_OK) {
-        mt__log(MT_LOG_ERROR, "store error", "sql", sql, "error", e ? e : "?", NULL);
+        const char *why = sq_fail(db);
+        mt__log_limited(why, 10, MT_LOG_ERROR, "store error", "sql", sql, "reason", why, "error",
+                        e ? e : "?", NULL);
         sqlite3_free(e);
         return MT_ESYS;
     }
@@ -55,11 +126,14 @@ static int sq_exec(sqlite3 *db, const char *sql)
 static sqlite3 *sq_wlock(mt__store_t *s)
 {
     pthread_mutex_lock(&SQ(s)->w.mu);
+    sq_cur = SQ(s);
+    sq_tl_why[0] = '\0'; /* a new op: its own failure, if any, is the one to tell */
     return SQ(s)->w.db;
 }
 
 static void sq_wunlock(mt__store_t *s)
 {
+    sq_cur = NULL;
     pthread_mutex_unlock(&SQ(s)->w.mu);
 }
 
@@ -67,6 +141,7 @@ static void sq_wunlock(mt__store_t *s)
 static sq_conn_t *sq_rlock(mt__store_t *s)
 {
     sq_store_t *q = SQ(s);
+    sq_tl_why[0] = '\0';
     for (int i = 0; i < SQ_READERS; i++)
         if (pthread_mutex_trylock(&q->r[i].mu) == 0)
             return &q->r[i];
@@ -84,8 +159,10 @@ static int sq_end(sqlite3 *db, int rc)
 {
     if (rc == MT_OK) {
         rc = sq_exec(db, "COMMIT");
-        if (rc == MT_OK)
+        if (rc == MT_OK) {
+            sq_wrote(db);
             return MT_OK;
+        }
     }
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -139,6 +216,8 @@ static int sq_run(sqlite3 *db, sqlite3_stmt *st)
     else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         sq_log(db, sqlite3_sql(st));
         ret = MT_ESYS;
+    } else {
+        sq_wrote(db); /* outside a transaction: committed */
     }
     sqlite3_finalize(st);
     return ret;
@@ -312,7 +391,8 @@ static int sq_migrate(sqlite3 *db, const mt__migration_t *m, size_t n, char *err
     if (sq_exec(db, "CREATE TABLE IF NOT EXISTS schema_history (version INTEGER PRIMARY KEY,"
                     " name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)") !=
         MT_OK) {
-        snprintf(err, errlen, "cannot create schema_history: %s", sqlite3_errmsg(db));
+        snprintf(err, errlen, "cannot create schema_history: %s (%s)", sqlite3_errmsg(db),
+                 sq_kind(sqlite3_extended_errcode(db)));
         return MT_ESYS;
     }
     long prev = 0;
@@ -344,7 +424,8 @@ static int sq_migrate(sqlite3 *db, const mt__migration_t *m, size_t n, char *err
             continue;
         }
         if (rc != MT_ENOTFOUND) {
-            snprintf(err, errlen, "cannot read schema_history: %s", sqlite3_errmsg(db));
+            snprintf(err, errlen, "cannot read schema_history: %s (%s)", sqlite3_errmsg(db),
+                     sq_kind(sqlite3_extended_errcode(db)));
             return rc;
         }
         char now[32];
@@ -386,7 +467,8 @@ static int sq_open_conn(const char *path, sqlite3 **out, char *err, size_t errle
     if (sq_exec(db, "PRAGMA journal_mode=WAL") != MT_OK ||
         sq_exec(db, "PRAGMA synchronous=FULL") != MT_OK ||
         sq_exec(db, "PRAGMA foreign_keys=ON") != MT_OK) {
-        snprintf(err, errlen, "%s: cannot set up: %s", path, sqlite3_errmsg(db));
+        snprintf(err, errlen, "%s: cannot set up: %s (%s)", path, sqlite3_errmsg(db),
+                 sq_kind(sqlite3_extended_errcode(db)));
         sqlite3_close(db);
         return MT_ESYS;
     }
@@ -407,6 +489,7 @@ static void sq_close(mt__store_t *s)
         sqlite3_exec(q->w.db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     sqlite3_close(q->w.db);
     pthread_mutex_destroy(&q->w.mu);
+    pthread_mutex_destroy(&q->fault_mu);
     free(q);
 }
 
@@ -433,6 +516,7 @@ int mt__store_open_sqlite_with(const char *dir, const mt__migration_t *m, size_t
         return MT_ENOMEM;
     q->base.ops = &sq_ops;
     pthread_mutex_init(&q->w.mu, NULL);
+    pthread_mutex_init(&q->fault_mu, NULL);
     for (int i = 0; i < SQ_READERS; i++)
         pthread_mutex_init(&q->r[i].mu, NULL);
     int rc = sq_open_conn(path, &q->w.db, err, errlen);
@@ -459,6 +543,41 @@ static int sq_ping(mt__store_t *s)
     int rc = sq_one(c->db, sq_prep(c->db, "SELECT count(*) AS n FROM schema_history", NULL), NULL);
     pthread_mutex_unlock(&c->mu);
     return rc;
+}
+
+static const char *sq_last_error(mt__store_t *s)
+{
+    (void)s;
+    return sq_tl_why;
+}
+
+/* Writes work when the last one committed. While they fail, a probe write (at most one a
+ * second) finds out when they work again even if nothing else writes. */
+static int sq_health(mt__store_t *s, char *why, size_t n)
+{
+    sq_store_t *q = SQ(s);
+    int64_t now = mt__now_ms();
+    pthread_mutex_lock(&q->fault_mu);
+    int fault = q->wfault, probe = fault && now - q->last_probe_ms >= 1000;
+    if (probe)
+        q->last_probe_ms = now;
+    pthread_mutex_unlock(&q->fault_mu);
+    if (probe) {
+        sqlite3 *db = sq_wlock(s);
+        int rc = sq_begin(db);
+        if (rc == MT_OK)
+            rc = sq_run(db, sq_prep(db,
+                                    "UPDATE schema_history SET applied_at = applied_at WHERE "
+                                    "version = (SELECT max(version) FROM schema_history)",
+                                    NULL));
+        sq_end(db, rc);
+        sq_wunlock(s);
+    }
+    pthread_mutex_lock(&q->fault_mu);
+    fault = q->wfault;
+    snprintf(why, n, "%s", fault ? q->wwhy : "");
+    pthread_mutex_unlock(&q->fault_mu);
+    return fault ? MT_ESYS : MT_OK;
 }
 
 /* ---- reads through the pool ------------------------------------------------------------- */
@@ -566,6 +685,8 @@ static int sq_idem_get(mt__store_t *s, const char *scope, const char *key, char 
             rc = MT_OK;
         } else {
             rc = r == SQLITE_DONE ? MT_ENOTFOUND : MT_ESYS;
+            if (rc == MT_ESYS)
+                sq_log(c->db, "select idempotency_keys");
         }
         sqlite3_finalize(st);
     }
@@ -974,8 +1095,8 @@ static int sq_test_changes_put(mt__store_t *s, const char *id, const json_t *fou
 
 #define SQ_RUN_COLS                                                                                \
     "SELECT id, test_id, test_version, config_version, schedule_id, state, reason, config_json, "  \
-    "labels_json, "                                                                                \
-    "agent, created_at, started_at, ended_at, seconds, summary_json, "                             \
+    "labels_json, agent, created_at, started_at, ended_at, seconds, lost_seconds, loss_reason, "   \
+    "summary_json, "                                                                               \
     "verdicts_json, " SQ_RUN_AGENTS("run_id = runs.id") " AS agents_json FROM runs "
 
 static int sq_run_get_db(sqlite3 *db, const char *id, json_t **out)
@@ -1116,8 +1237,11 @@ static int sq_run_start(mt__store_t *s, const char *id, const char *agent, json_
     return rc;
 }
 
+/* at_last: ended_at is the end of the run's last stored second (started_at when none), not
+ * now (an interrupted run ended when its data ends, not when the server came back). */
 static int sq_finish_db(sqlite3 *db, const char *id, const char *state, const char *reason,
-                        const char *summary_json, const char *verdicts_json, json_t **out)
+                        const char *summary_json, const char *verdicts_json, int at_last,
+                        json_t **out)
 {
     char now[32];
     mt__rfc3339(mt__now_ms(), now);
@@ -1136,6 +1260,13 @@ static int sq_finish_db(sqlite3 *db, const char *id, const char *state, const ch
                                 "seconds = (SELECT count(*) FROM run_seconds WHERE run_id = ?6 "
                                 "AND tag = '') WHERE id = ?6 AND state IN ('queued','running')",
                                 "ssssss", state, reason, now, summary_json, verdicts_json, id));
+    if (rc == MT_OK && at_last && sqlite3_changes(db) > 0)
+        rc = sq_run(db, sq_prep(db,
+                                "UPDATE runs SET ended_at = coalesce(strftime('%Y-%m-%dT%H:%M:%fZ',"
+                                " started_at, '+' || (SELECT max(second) + 1 FROM run_seconds "
+                                "WHERE run_id = ?1 AND tag = '') || ' seconds'), started_at, "
+                                "ended_at) WHERE id = ?1",
+                                "s", id));
     if (rc == MT_OK && sqlite3_changes(db) == 0) {
         rc = sq_one(db, sq_prep(db, "SELECT id FROM runs WHERE id = ?", "s", id), NULL);
         if (rc == MT_OK)
@@ -1161,7 +1292,7 @@ static int sq_run_finish(mt__store_t *s, const char *id, const char *state, cons
     sqlite3 *db = sq_wlock(s);
     int rc = sq_begin(db);
     if (rc == MT_OK)
-        rc = sq_finish_db(db, id, state, reason, summary_json, verdicts_json, out);
+        rc = sq_finish_db(db, id, state, reason, summary_json, verdicts_json, 0, out);
     rc = sq_end(db, rc);
     sq_wunlock(s);
     return rc;
@@ -1308,6 +1439,18 @@ static int sq_run_series(mt__store_t *s, const char *run_id, const char *tag, in
     return rc;
 }
 
+static int sq_run_set_loss(mt__store_t *s, const char *id, uint32_t lost, const char *reason)
+{
+    sqlite3 *db = sq_wlock(s);
+    int rc =
+        sq_run(db, sq_prep(db, "UPDATE runs SET lost_seconds = ?, loss_reason = ? WHERE id = ?",
+                           "iss", (int64_t)lost, reason, id));
+    if (rc == MT_OK && sqlite3_changes(db) == 0)
+        rc = MT_ENOTFOUND;
+    sq_wunlock(s);
+    return rc;
+}
+
 static int sq_run_set_summary(mt__store_t *s, const char *id, const char *summary_json)
 {
     sqlite3 *db = sq_wlock(s);
@@ -1333,7 +1476,7 @@ static int sq_run_recover(mt__store_t *s, const char *reason, size_t *n)
         /* one transaction per run: what one run recovers never waits on another */
         int r = sq_begin(db);
         if (r == MT_OK)
-            r = sq_finish_db(db, id, "interrupted", reason, NULL, NULL, NULL);
+            r = sq_finish_db(db, id, "interrupted", reason, NULL, NULL, 1, NULL);
         r = sq_end(db, r);
         if (r == MT_OK)
             (*n)++;
@@ -1754,11 +1897,15 @@ static int sq_rl_due(void *ud, int64_t now, size_t max, mt__delivery_t **out, si
     json_t *rows = NULL;
     int rc = sq_all(c->db,
                     sq_prep(c->db,
+                            /* at most 10 per webhook: a receiver with a long backlog (5 in
+                             * flight, the rest waiting) never crowds another's out of a page */
                             "SELECT d.id, w.url, w.secret, d.event_id, e.type, e.body_json AS "
-                            "body, d.attempts FROM deliveries d JOIN webhooks w ON w.id = "
-                            "d.webhook_id JOIN events e ON e.id = d.event_id WHERE d.state = "
-                            "'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at, "
-                            "d.id LIMIT ?",
+                            "body, d.attempts FROM (SELECT id, webhook_id, event_id, attempts, "
+                            "next_attempt_at, row_number() OVER (PARTITION BY webhook_id ORDER "
+                            "BY next_attempt_at, id) AS k FROM deliveries WHERE state = "
+                            "'pending' AND next_attempt_at <= ?) d JOIN webhooks w ON w.id = "
+                            "d.webhook_id JOIN events e ON e.id = d.event_id WHERE d.k <= 10 "
+                            "ORDER BY d.next_attempt_at, d.id LIMIT ?",
                             "ii", now, (int64_t)max),
                     &rows);
     pthread_mutex_unlock(&c->mu);
@@ -1829,6 +1976,9 @@ static const mt__store_ops_t sq_ops = {
     .name = "sqlite",
     .close = sq_close,
     .ping = sq_ping,
+    .health = sq_health,
+    .last_error = sq_last_error,
+    .run_set_loss = sq_run_set_loss,
     .token_create = sq_token_create,
     .token_lookup = sq_token_lookup,
     .token_list = sq_token_list,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
@@ -339,4 +340,252 @@ out:
     if (ops->free_due)
         ops->free_due(ud, d, n);
     return rc < 0 ? rc : done;
+}
+
+/* ---- the relay thread: deliveries as they come due, receivers apart -------------------- */
+
+#define RELAY_PER_RECEIVER 5   /* attempts in flight per receiver */
+#define RELAY_MAX_INFLIGHT 256 /* in all */
+#define RELAY_POLL_MS      1000
+
+typedef struct relay_job {
+    struct relay_job *next;
+    mt__delivery_t d; /* owned copies */
+    char receiver[160];
+    hook_job_t j;
+} relay_job_t;
+
+struct mt__relay {
+    const mt__relay_ops_t *ops;
+    void *ud;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    int quit, woken;
+    CURLM *multi;
+    relay_job_t *jobs; /* in flight */
+    size_t njobs;
+};
+
+/* The receiver of a URL: scheme://host[:port] (what one slow server holds up). */
+static void relay_receiver(const char *url, char *out, size_t n)
+{
+    const char *p = strstr(url, "://");
+    size_t len = strlen(url);
+    if (p != NULL) {
+        const char *e = p + 3;
+        while (*e && *e != '/' && *e != '?' && *e != '#')
+            e++;
+        len = (size_t)(e - url);
+    }
+    snprintf(out, n, "%.*s", (int)(len < n ? len : n - 1), url);
+    for (char *c = out; *c; c++) /* scheme and host are case-insensitive */
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+}
+
+static void relay_job_free(relay_job_t *rj)
+{
+    if (rj->j.curl)
+        curl_easy_cleanup(rj->j.curl);
+    curl_slist_free_all(rj->j.h);
+    free((char *)rj->d.id);
+    free((char *)rj->d.url);
+    free((char *)rj->d.secret);
+    free((char *)rj->d.event_id);
+    free((char *)rj->d.event_type);
+    free((char *)rj->d.body);
+    free(rj);
+}
+
+static char *relay_dup(const char *s)
+{
+    return strdup(s != NULL ? s : "");
+}
+
+/* Records the end of an attempt (delivered, retry later, or failed for good). */
+static void relay_settle(mt__relay_t *r, relay_job_t *rj, int64_t now)
+{
+    hook_job_t *j = &rj->j;
+    const mt__delivery_t *d = &rj->d;
+    int64_t next = 0;
+    int made = (d->attempt < 0 ? 0 : d->attempt) + 1, rc;
+
+    if (j->result == 0 && made < HOOK_MAX_ATTEMPTS)
+        next = now + mt__webhook_backoff(made);
+    if (j->result != 1) {
+        char a[16], s[16];
+        snprintf(a, sizeof a, "%d", made);
+        snprintf(s, sizeof s, "%ld", j->status);
+        mt__log(next ? MT_LOG_WARN : MT_LOG_ERROR,
+                next ? "webhook delivery failed, will retry" : "webhook delivery failed",
+                "delivery", d->id, "event", d->event_id, "attempt", a, "status", s, "error", j->err,
+                NULL);
+    }
+    if ((rc = r->ops->record(r->ud, d->id, j->result == 1, (int)j->status,
+                             j->result == 1 ? NULL : j->err, next)) < 0)
+        mt__log_limited("webhook.record", 10, MT_LOG_ERROR,
+                        "webhook: recording a delivery attempt failed", "delivery", d->id, "error",
+                        mt_strerror(rc), NULL);
+}
+
+/* Starts the due deliveries that are not in flight, within each receiver's share. */
+static void relay_fill(mt__relay_t *r, int64_t now)
+{
+    mt__delivery_t *d = NULL;
+    size_t n = 0;
+    if (r->njobs >= RELAY_MAX_INFLIGHT ||
+        r->ops->due(r->ud, now, RELAY_MAX_INFLIGHT + HOOK_PASS_MAX, &d, &n) < 0)
+        return;
+    for (size_t i = 0; i < n && r->njobs < RELAY_MAX_INFLIGHT; i++) {
+        char recv[160];
+        size_t same = 0;
+        int busy = 0;
+        relay_receiver(d[i].url ? d[i].url : "", recv, sizeof recv);
+        for (relay_job_t *x = r->jobs; x != NULL; x = x->next) {
+            if (strcmp(x->d.id, d[i].id) == 0)
+                busy = 1; /* this very delivery is in flight */
+            same += strcmp(x->receiver, recv) == 0;
+        }
+        if (busy || same >= RELAY_PER_RECEIVER)
+            continue; /* stays due: taken when a slot of its receiver frees */
+        relay_job_t *rj = calloc(1, sizeof *rj);
+        if (rj == NULL)
+            break;
+        rj->d = (mt__delivery_t){.id = relay_dup(d[i].id),
+                                 .url = relay_dup(d[i].url),
+                                 .secret = relay_dup(d[i].secret),
+                                 .event_id = relay_dup(d[i].event_id),
+                                 .event_type = relay_dup(d[i].event_type),
+                                 .body = relay_dup(d[i].body),
+                                 .attempt = d[i].attempt};
+        snprintf(rj->receiver, sizeof rj->receiver, "%s", recv);
+        rj->j.d = &rj->d;
+        if (!rj->d.id || !rj->d.url || !rj->d.secret || !rj->d.event_id || !rj->d.event_type ||
+            !rj->d.body) {
+            relay_job_free(rj);
+            break;
+        }
+        hook_prepare(&rj->j, now);
+        if (rj->j.result == 2 && curl_multi_add_handle(r->multi, rj->j.curl) != CURLM_OK) {
+            snprintf(rj->j.err, sizeof rj->j.err, "could not start the transfer");
+            rj->j.result = 0;
+        }
+        if (rj->j.result != 2) { /* settled before it started */
+            relay_settle(r, rj, now);
+            relay_job_free(rj);
+            continue;
+        }
+        rj->next = r->jobs;
+        r->jobs = rj;
+        r->njobs++;
+    }
+    if (r->ops->free_due)
+        r->ops->free_due(r->ud, d, n);
+}
+
+static void *relay_main(void *arg)
+{
+    mt__relay_t *r = arg;
+    int64_t next_poll = 0;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        int quit = r->quit, woken = r->woken;
+        r->woken = 0;
+        pthread_mutex_unlock(&r->mu);
+        if (quit)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t mono = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        if (woken || mono >= next_poll) {
+            relay_fill(r, (int64_t)time(NULL));
+            next_poll = mono + RELAY_POLL_MS;
+        }
+        int running = 0, left;
+        curl_multi_perform(r->multi, &running);
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(r->multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            CURL *e = msg->easy_handle;
+            CURLcode cc = msg->data.result;
+            relay_job_t **pp = &r->jobs;
+            while (*pp != NULL && (*pp)->j.curl != e)
+                pp = &(*pp)->next;
+            curl_multi_remove_handle(r->multi, e);
+            if (*pp == NULL)
+                continue;
+            relay_job_t *rj = *pp;
+            *pp = rj->next;
+            r->njobs--;
+            hook_finish(&rj->j, cc);
+            relay_settle(r, rj, (int64_t)time(NULL));
+            relay_job_free(rj);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        mono = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int wait = next_poll > mono ? (int)(next_poll - mono) : 0;
+        curl_multi_poll(r->multi, NULL, 0, wait > RELAY_POLL_MS ? RELAY_POLL_MS : wait, NULL);
+    }
+    /* attempts still in flight are dropped unrecorded: they stay pending and are retried */
+    while (r->jobs != NULL) {
+        relay_job_t *rj = r->jobs;
+        r->jobs = rj->next;
+        curl_multi_remove_handle(r->multi, rj->j.curl);
+        relay_job_free(rj);
+    }
+    return NULL;
+}
+
+int mt__relay_start(const mt__relay_ops_t *ops, void *ud, mt__relay_t **out)
+{
+    *out = NULL;
+    if (!ops || !ops->due || !ops->record)
+        return MT_EINVAL;
+    pthread_once(&hook_once, hook_global_init);
+    if (hook_global_rc != CURLE_OK)
+        return MT_ESYS;
+    mt__relay_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return MT_ENOMEM;
+    r->ops = ops;
+    r->ud = ud;
+    pthread_mutex_init(&r->mu, NULL);
+    if ((r->multi = curl_multi_init()) == NULL) {
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return MT_ENOMEM;
+    }
+    if (pthread_create(&r->thread, NULL, relay_main, r) != 0) {
+        curl_multi_cleanup(r->multi);
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return MT_ESYS;
+    }
+    *out = r;
+    return MT_OK;
+}
+
+void mt__relay_wake(mt__relay_t *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->woken = 1;
+    pthread_mutex_unlock(&r->mu);
+    curl_multi_wakeup(r->multi);
+}
+
+void mt__relay_stop(mt__relay_t *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->quit = 1;
+    pthread_mutex_unlock(&r->mu);
+    curl_multi_wakeup(r->multi);
+    pthread_join(r->thread, NULL);
+    curl_multi_cleanup(r->multi);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
 }

@@ -6,7 +6,7 @@
  *   X-Mortar-Event: <event type>          X-Mortar-Event-Id: <event id> (deduplicate on it)
  *   X-Mortar-Delivery: <delivery id>      X-Mortar-Timestamp: <Unix s>
  *   X-Mortar-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>
- * and counts as delivered on any 2xx within 10 s. */
+ * and counts as delivered on any 2xx within 10 s (the per-attempt timeout). */
 #ifndef MT_SERVER_WEBHOOK_H
 #define MT_SERVER_WEBHOOK_H
 
@@ -53,5 +53,19 @@ void mt__webhook_sign(const char *secret, int64_t ts, const char *body, char *ou
 int64_t mt__webhook_backoff(int attempt);
 /* Makes one pass: delivers what is due at now. Returns deliveries attempted, or < 0. */
 int mt__relay_pass(const mt__relay_ops_t *ops, void *ud, int64_t now);
+
+/* The relay the server runs: a thread of its own that starts each delivery as it comes due
+ * (ops->due polled every second, or at once after mt__relay_wake), with at most 5 attempts in
+ * flight per receiver (scheme://host:port) and each attempt bounded by 10 s, so a receiver that
+ * never answers holds only its own slots and never delays another's deliveries. record is
+ * called on the relay's thread as each attempt ends. ops and ud outlive the relay.
+ * MT_OK, MT_ENOMEM, MT_ESYS (no thread or no libcurl). */
+typedef struct mt__relay mt__relay_t;
+int mt__relay_start(const mt__relay_ops_t *ops, void *ud, mt__relay_t **out);
+/* Something was queued: look for due deliveries now. NULL is a no-op. */
+void mt__relay_wake(mt__relay_t *r);
+/* Stops the thread; attempts in flight are abandoned unrecorded (still pending: retried by the
+ * next relay). NULL is a no-op. */
+void mt__relay_stop(mt__relay_t *r);
 
 #endif

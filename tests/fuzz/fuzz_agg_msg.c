@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const mt__agg_sink_t sink = {fz_second, fz_end};
+    static const mt__agg_sink_t sink = {fz_second, fz_end, NULL};
     const char *subject;
 
     if (fz_agg == NULL) {

@@ -103,7 +103,7 @@ static void on_heartbeat(const char *subject, const void *msg, size_t len, void 
 
 int main(int argc, char **argv)
 {
-    static const mt__agg_sink_t sink = {on_second, on_end};
+    static const mt__agg_sink_t sink = {on_second, on_end, NULL};
     mt__agent_t *agents[16] = {0};
     mt__agg_t *agg = NULL;
     drv_t d;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # mortar serve's crash and shutdown semantics (docs/serve.md): after a SIGKILL during a run,
-# the next start marks the run interrupted and every second stored before the kill is intact
-# and consistent (one transaction per second: no half rows); a queued run stays queued and
-# runs; SIGTERM stops running runs with reason "server shutdown".
+# the next start marks the run interrupted (ended_at: the end of its last stored second) and
+# every second stored before the kill is intact and consistent (one transaction per second: no
+# half rows); a queued run stays queued and runs; SIGTERM stops running runs with reason
+# "server shutdown".
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 
@@ -31,6 +32,9 @@ expect_api "the run after the restart" 200 GET "/runs/$RUN" "$TOK"
 cp "$OUT" "$WORK/run.json"
 expect_jq "the run is interrupted, saying why" "$WORK/run.json" \
   '.state == "interrupted" and (.reason | startswith("server stopped during the run (restart at ")) and (.ended_at | type) == "string"'
+expect_jq "it ended at the end of its last stored second, not at the restart" "$WORK/run.json" \
+  'def ms: (.[0:19] + "Z" | fromdate) * 1000 + (.[20:23] | tonumber);
+   (.ended_at | ms) - (.started_at | ms) == .seconds * 1000'
 expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
 cp "$OUT" "$WORK/series.json"
 n=$(jq '.items | length' "$WORK/series.json")

@@ -48,12 +48,21 @@ typedef struct sink {
     uint32_t seconds;
     char controls[8][200];
     int ncontrols;
+    /* a failing store: second refuse_second is refused refuse_times times (-1: none) */
+    int64_t refuse_second;
+    int refuse_times, refused;
+    uint32_t lost;
+    char loss_reason[200];
 } sink_t;
 
 static int on_second(void *ud, const char *run_id, uint32_t second, const mt__agg_row_t *rows,
                      size_t n)
 {
     sink_t *k = ud;
+    if ((int64_t)second == k->refuse_second && k->refused < k->refuse_times) {
+        k->refused++;
+        return MT_ESYS;
+    }
     stored_t *s = &k->secs[k->nsecs++];
     (void)run_id;
     assert_true(k->nsecs <= 32 && n <= 8);
@@ -87,6 +96,14 @@ static void on_end(void *ud, const mt__agg_end_t *e)
     assert_non_null(k->summary);
     assert_non_null(k->verdicts);
     k->seconds = e->seconds;
+    k->lost = e->lost_seconds;
+    snprintf(k->loss_reason, sizeof(k->loss_reason), "%s", e->loss_reason ? e->loss_reason : "");
+}
+
+static const char *sink_why(void *ud)
+{
+    (void)ud;
+    return "disk full";
 }
 
 static void on_control(const char *subject, const void *msg, size_t len, void *ud)
@@ -123,8 +140,9 @@ typedef struct fx {
 
 static void fx_init(fx_t *f)
 {
-    static const mt__agg_sink_t sk = {on_second, on_end};
+    static const mt__agg_sink_t sk = {on_second, on_end, sink_why};
     memset(f, 0, sizeof(*f));
+    f->k.refuse_second = -1;
     now_ns = 1000 * S;
     assert_int_equal(mt__bus_new_inproc(&f->bus), MT_OK);
     assert_int_equal(mt__bus_subscribe(f->bus, "mortar.runs.", on_control, &f->k), MT_OK);
@@ -520,6 +538,58 @@ static void end_n(fx_t *f, const char *run, const char *agent, const char *outco
 
 static const char *const gens[3] = {"gen-1", "gen-2", "gen-3"};
 
+/* Seconds 0..2 of 10 requests each, second 1 refused `times` times by the store; the test
+ * clock steps 0.25 s at a time (retries at 0.25, 0.5, 1, 2, 4 s) until the run ends. */
+static void run_with_refusals(fx_t *f, const char *run, int times)
+{
+    sec_t x;
+    char err[256];
+    sec_init(&x);
+    f->k.refuse_second = 1;
+    f->k.refuse_times = times;
+    assert_int_equal(mt__agg_watch(f->agg, run, CONFIG_TAGS "}", 1, err, sizeof(err)), MT_OK);
+    for (uint32_t i = 0; i < 3; i++)
+        pub_n(f, &x, run, "a1", i, 10);
+    publish_end(f, run, "a1", "completed", "completed");
+    mt__bus_flush(f->bus);
+    for (int i = 0; i < 200 && !f->k.ended; i++) { /* 50 s of test clock at most */
+        now_ns += S / 4;
+        mt__agg_poll(f->agg);
+    }
+    assert_true(f->k.ended);
+    sec_free(&x);
+}
+
+/* A second the store refuses is retried; lost after its retries, the run says so and does
+ * not pass; its summary covers the stored seconds only (what /summary reads back). */
+static void test_store_refuses_a_second(void **state)
+{
+    fx_t f;
+    (void)state;
+    fx_init(&f);
+    run_with_refusals(&f, "r10", 1000);
+    assert_int_equal(f.k.refused, 6); /* the first try and 5 retries */
+    assert_string_equal(f.k.state, "failed");
+    assert_string_equal(f.k.reason, "1 second lost: disk full");
+    assert_int_equal(f.k.lost, 1);
+    assert_string_equal(f.k.loss_reason, "1 second lost: disk full");
+    assert_int_equal(f.k.seconds, 2);
+    assert_int_equal(f.k.nsecs, 2);
+    assert_int_equal(jint(f.k.summary, "requests"), 20);
+    fx_free(&f);
+
+    /* refused twice, then stored: nothing lost, the run passes with every second */
+    fx_init(&f);
+    run_with_refusals(&f, "r11", 2);
+    assert_int_equal(f.k.refused, 2);
+    assert_string_equal(f.k.state, "passed");
+    assert_int_equal(f.k.lost, 0);
+    assert_string_equal(f.k.loss_reason, "");
+    assert_int_equal(f.k.seconds, 3);
+    assert_int_equal(jint(f.k.summary, "requests"), 30);
+    fx_free(&f);
+}
+
 /* Snapshots arrive reordered (a later second before an earlier one, an end before the agent's
  * last second) and duplicated (redelivery): each second is stored once, in order, when every
  * agent's watermark passed it, with the exact sum; no timer closes a second of live agents. */
@@ -732,6 +802,7 @@ int main(void)
         cmocka_unit_test(test_watermarks_reordered_duplicated),
         cmocka_unit_test(test_agent_loss_error),
         cmocka_unit_test(test_agent_loss_continue_and_resume),
+        cmocka_unit_test(test_store_refuses_a_second),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

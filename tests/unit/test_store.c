@@ -240,6 +240,66 @@ static void test_recover_and_pages(void **state)
 }
 
 /* The scheduler's and the relay's callbacks over the store (scheduler.h, webhook.h). */
+/* A webhook with a long backlog never crowds another's deliveries out of a page of due ones;
+ * a run's losses are stored and shown; a healthy store says so. */
+static void test_backlog_losses_health(void **state)
+{
+    (void)state;
+    mt__store_t *s = open_store();
+    json_t *ev = json_pack("[s]", "test.created"), *wa = NULL, *wb = NULL, *t = NULL;
+    char name[32], why[64];
+    assert_int_equal(s->ops->webhook_create(s, "http://127.0.0.1:9/a", "k", ev, &wa), MT_OK);
+    for (int i = 0; i < 15; i++) {
+        snprintf(name, sizeof name, "backlog-%d", i);
+        json_t *b = test_body(name);
+        assert_int_equal(s->ops->test_create(s, b, &t), MT_OK);
+        json_decref(b);
+        json_decref(t);
+    }
+    assert_int_equal(s->ops->webhook_create(s, "http://127.0.0.1:9/b", "k", ev, &wb), MT_OK);
+    json_t *b = test_body("last");
+    assert_int_equal(s->ops->test_create(s, b, &t), MT_OK);
+    json_decref(b);
+    json_decref(t);
+    mt__delivery_t *d = NULL;
+    size_t n = 0, na = 0, nb = 0;
+    assert_int_equal(s->ops->relay_ops->due(s, INT64_MAX / 2, 100, &d, &n), MT_OK);
+    for (size_t i = 0; i < n; i++) {
+        na += strcmp(d[i].url, "http://127.0.0.1:9/a") == 0;
+        nb += strcmp(d[i].url, "http://127.0.0.1:9/b") == 0;
+    }
+    s->ops->relay_ops->free_due(s, d, n);
+    assert_int_equal(na, 10); /* 16 pending, 10 a page */
+    assert_int_equal(nb, 1);
+
+    json_t *cfg = json_pack("{s:s,s:i,s:s}", "url", "http://127.0.0.1:1/", "rate", 1, "duration",
+                            "1s"),
+           *r = NULL;
+    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
+    const char *rid = json_string_value(json_object_get(r, "id"));
+    json_t *got = NULL;
+    assert_int_equal(s->ops->run_get(s, rid, &got), MT_OK);
+    assert_int_equal(json_integer_value(json_object_get(got, "lost_seconds")), 0);
+    assert_true(json_is_null(json_object_get(got, "loss_reason")));
+    json_decref(got);
+    assert_int_equal(s->ops->run_set_loss(s, rid, 3, "3 seconds lost: disk full"), MT_OK);
+    assert_int_equal(s->ops->run_get(s, rid, &got), MT_OK);
+    assert_int_equal(json_integer_value(json_object_get(got, "lost_seconds")), 3);
+    assert_string_equal(json_string_value(json_object_get(got, "loss_reason")),
+                        "3 seconds lost: disk full");
+    json_decref(got);
+    assert_int_equal(s->ops->run_set_loss(s, "no-such-run", 1, "x"), MT_ENOTFOUND);
+    assert_int_equal(s->ops->health(s, why, sizeof why), MT_OK);
+    assert_string_equal(why, "");
+    assert_string_equal(s->ops->last_error(s), "");
+    json_decref(r);
+    json_decref(cfg);
+    json_decref(wa);
+    json_decref(wb);
+    json_decref(ev);
+    s->ops->close(s);
+}
+
 static void test_scheduler_and_relay_ops(void **state)
 {
     mt__store_t *s = open_store();
@@ -566,6 +626,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_and_tests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler_and_relay_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backlog_losses_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_agents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queued_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_version_and_changes, setup, teardown),
