@@ -220,7 +220,8 @@ json_t *mt__bl_compare(const json_t *run_summary, const mt__bl_series_t *run,
             int w;
             if (m.has_pct)
                 w = snprintf(msg + mlen, sizeof(msg) - mlen, "%s%s %+.1f%% (p=%.2g)",
-                             mlen ? ", " : "", bl_desc[i].name, m.delta_pct, m.mwu.p);
+                             mlen ? ", " : "", bl_desc[i].name, round(m.delta_pct * 1e3) / 1e3,
+                             m.mwu.p);
             else
                 w = snprintf(msg + mlen, sizeof(msg) - mlen, "%s%s %+g (p=%.2g)", mlen ? ", " : "",
                              bl_desc[i].name, m.delta, m.mwu.p);
