@@ -218,7 +218,8 @@ static json_t *api_body(api_ctx_t *c, api_body_fn fn)
  * set. The body is application/merge-patch+json (application/json is accepted too). */
 static json_t *api_patched(api_ctx_t *c, const char *id, int schedule, api_body_fn fn)
 {
-    static const char *const test_keys[] = {"name", "description", "config", "tolerances", NULL};
+    static const char *const test_keys[] = {"name",       "description",        "config",
+                                            "tolerances", "fail_on_regression", NULL};
     static const char *const sched_keys[] = {"test_id", "cron", "policy", "enabled", NULL};
     const char *ct = c->req->content_type;
     if (!mt__media_type_is(ct, "application/merge-patch+json") &&
