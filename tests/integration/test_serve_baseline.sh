@@ -1,5 +1,5 @@
 # The baseline verdict at every run's end (docs/analysis.md, issue 18): a test with a baseline
-# run at delay=2ms, then runs at delay=6ms: the run's verdicts get a "baseline" entry that
+# run at delay=2ms, then runs at delay=50ms: the run's verdicts get a "baseline" entry that
 # regressed (p50 with its p-value), run.regressed is delivered to a loopback webhook receiver,
 # the compare endpoint agrees; with fail_on_regression the run ends "failed" with a reason
 # naming the metrics. Every response is checked against docs/openapi.json.
@@ -16,6 +16,9 @@ expect_api "a webhook for run.regressed" 201 POST /webhooks "$ADMIN" \
   "{\"url\":\"$TARGET_URL/hook\",\"secret\":\"s3cret\",\"events\":[\"run.regressed\"]}"
 HOOK=$(jq -r .id "$OUT")
 
+# 2 ms against 50 ms (25x): on a loaded 2-core machine the generator's own scheduling delays
+# reach 10-20 ms at times, which a 3x contrast (2 ms -> 6 ms, docs/analysis.md's example) may
+# drown; 25x is a regression on any machine, and the verdict's statistics are unit-tested.
 cfg() { echo "{\"url\":\"$TARGET_URL/?delay=$1\",\"rate\":100,\"duration\":\"6s\",\"connections\":10,\"threads\":1}"; }
 expect_problem "fail_on_regression must be a boolean" 422 validation POST /tests "$TOK" \
   "{\"name\":\"x\",\"config\":$(cfg 2ms),\"fail_on_regression\":1}"
@@ -38,8 +41,8 @@ expect_jq "the baseline run passed without a baseline verdict" "$OUT" \
   '.state == "passed" and ([.verdicts[]? | select(.kind == "baseline")] | length) == 0'
 expect_api "set the baseline" 200 PUT "/tests/$TEST/baseline" "$TOK" "{\"run_id\":\"$BASE\"}"
 
-# 3x slower: regressed, but the run still passes (fail_on_regression is off)
-expect_api "the test at delay=6ms" 200 PUT "/tests/$TEST" "$TOK" "{\"name\":\"api\",\"config\":$(cfg 6ms)}"
+# 25x slower: regressed, but the run still passes (fail_on_regression is off)
+expect_api "the test at delay=50ms" 200 PUT "/tests/$TEST" "$TOK" "{\"name\":\"api\",\"config\":$(cfg 50ms)}"
 run_test
 SLOW_RUN=$RUN
 expect_jq "passed, with a baseline verdict that regressed" "$OUT" \
@@ -66,7 +69,7 @@ expect_jq "run.regressed delivered to the webhook" "$OUT" \
 
 # fail_on_regression: the same slow run now ends failed, the reason names the metrics
 expect_api "fail_on_regression on" 200 PUT "/tests/$TEST" "$TOK" \
-  "{\"name\":\"api\",\"config\":$(cfg 6ms),\"fail_on_regression\":true}"
+  "{\"name\":\"api\",\"config\":$(cfg 50ms),\"fail_on_regression\":true}"
 expect_jq "fail_on_regression stored" "$OUT" '.fail_on_regression == true'
 run_test
 expect_jq "failed by the regression" "$OUT" \
@@ -78,7 +81,7 @@ expect_api "generous tolerances" 200 PATCH "/tests/$TEST" "$TOK" \
   '{"tolerances":{"p50_pct":50000,"p90_pct":50000,"p95_pct":50000,"p99_pct":50000,"p999_pct":50000,"rps_pct":50,"alpha":0.001}}'
 expect_jq "PATCH keeps fail_on_regression" "$OUT" '.fail_on_regression == true and .tolerances.alpha == 0.001'
 expect_api "PATCH fail_on_regression alone" 200 PATCH "/tests/$TEST" "$TOK" '{"fail_on_regression":true}'
-expect_jq "the tolerances are kept" "$OUT" '.fail_on_regression == true and .tolerances.p50_pct == 500' 
+expect_jq "the tolerances are kept" "$OUT" '.fail_on_regression == true and .tolerances.p50_pct == 50000'
 run_test
 expect_jq "passes without a regression" "$OUT" \
   '.state == "passed" and .verdicts[-1].regressed == false and .verdicts[-1].alpha == 0.001'
