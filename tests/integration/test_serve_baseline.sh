@@ -85,5 +85,16 @@ expect_jq "the tolerances are kept" "$OUT" '.fail_on_regression == true and .tol
 run_test
 expect_jq "passes without a regression" "$OUT" \
   '.state == "passed" and .verdicts[-1].regressed == false and .verdicts[-1].alpha == 0.001'
+OK_RUN=$RUN
 expect_api "runs of the test" 200 GET "/runs?test_id=$TEST" "$TOK"
 check_openapi
+
+# the web UI: the badges in the runs list and the verdict's table on the run page (chromium)
+[[ -x ${MT_CHROMIUM:-/usr/bin/chromium} && -d $MT_SOURCE_DIR/node_modules/playwright-core ]] ||
+  fail "chromium or playwright-core is missing: scripts/deps.sh test, configure runs npm ci"
+MT_BASELINE_SERVE_URL="http://127.0.0.1:$SERVE_PORT" MT_BASELINE_TOKEN="$TOK" \
+  MT_BASELINE_REGRESSED="$SLOW_RUN" MT_BASELINE_OK="$OK_RUN" \
+  MT_ARTIFACT_DIR="$(dirname "$MORTAR")/test-artifacts" \
+  timeout $((180 * SLOW)) node --test "$MT_SOURCE_DIR/tests/browser/baseline.test.mjs" >"$WORK/browser.txt" 2>&1 ||
+  fail "browser check: $(tail -n 40 "$WORK/browser.txt")"
+pass "the UI shows the baseline badges and the verdict's table"
