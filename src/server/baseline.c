@@ -48,6 +48,14 @@ int mt__baseline_at_end(mt__store_t *st, const char *run_id, json_t **out, bool 
         goto out;
     rc = mt__baseline_verdict(st, run_id, base_id, json_object_get(test, "tolerances"), out, err,
                               errlen);
+    if (rc == MT_OK &&
+        json_integer_value(json_object_get(json_object_get(*out, "seconds"), "base")) == 0) {
+        /* the baseline's seconds are gone (or it never stored any): nothing to judge against */
+        snprintf(err, errlen, "baseline run %s has no stored seconds", base_id);
+        json_decref(*out);
+        *out = NULL;
+        rc = MT_ENOTFOUND;
+    }
     if (rc == MT_OK)
         *fail = json_is_true(json_object_get(test, "fail_on_regression"));
 out:

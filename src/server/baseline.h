@@ -19,7 +19,8 @@ int mt__baseline_verdict(mt__store_t *st, const char *run_id, const char *base_i
 
 /* The end-of-run verdict: when run_id's test has a baseline (another run), *out is the
  * verdict against it and *fail says whether the test has fail_on_regression. MT_OK with *out
- * NULL when there is nothing to compare with. */
+ * NULL when there is nothing to compare with; MT_ENOTFOUND with err filled when the baseline
+ * has no stored seconds (no verdict is made). */
 int mt__baseline_at_end(mt__store_t *st, const char *run_id, json_t **out, bool *fail, char *err,
                         size_t errlen);
 
