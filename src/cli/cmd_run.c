@@ -9,6 +9,8 @@
 #include "cli/json_out.h"
 #include "cli/phout.h"
 #include "report/report.h"
+#include "result/baseline.h"
+#include "result/result.h"
 #include "cli/output.h"
 #include "mortar/engine.h"
 #include "runspec/config.h"
@@ -33,6 +35,9 @@ typedef struct run_opts {
     mt_runspec_t s;
     bool help;
     bool version;
+    const char *baseline; /* --baseline FILE (borrowed from argv) */
+    json_t *base_doc;     /* its result document, read before the run */
+    json_t *tolerances;   /* --tolerance NAME=VALUE flags (result/baseline.h's keys) */
 } run_opts_t;
 
 enum {
@@ -63,6 +68,8 @@ enum {
     RUN_OPT_HTTP2,
     RUN_OPT_STREAMS,
     RUN_OPT_PHOUT_TLS,
+    RUN_OPT_BASELINE,
+    RUN_OPT_TOLERANCE,
 };
 
 static const struct option run_longopts[] = {
@@ -99,6 +106,8 @@ static const struct option run_longopts[] = {
     {"http2", no_argument, NULL, RUN_OPT_HTTP2},
     {"streams", required_argument, NULL, RUN_OPT_STREAMS},
     {"phout-tls", no_argument, NULL, RUN_OPT_PHOUT_TLS},
+    {"baseline", required_argument, NULL, RUN_OPT_BASELINE},
+    {"tolerance", required_argument, NULL, RUN_OPT_TOLERANCE},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
@@ -147,6 +156,11 @@ static void run_usage(FILE *f)
             "                        (repeatable); a trip stops the run, exit 21..30\n"
             "      --threshold EXPR  pass/fail at the end, k6 style: 'p(99)<200ms',\n"
             "                        'errors<1%%', 'p(95)<1s;abortOnFail' (repeatable); exit 99\n"
+            "      --baseline FILE   compare with an earlier run's result JSON (--json, or\n"
+            "                        GET /api/v1/runs/{id}/result); exit 99 on a regression\n"
+            "      --tolerance M=V   --baseline's tolerance (repeatable), e.g. p99=20%%,\n"
+            "                        error_rate=0.02, alpha=0.05 (docs/analysis.md)\n"
+            "                        [p50..p999 10%%, rps 5%%, error_rate 0.01, alpha 0.01]\n"
             "  -k, --insecure        https: do not verify the server's certificate\n"
             "      --cacert FILE     https: trust the CA certificates in FILE (PEM)\n"
             "      --cert FILE       https: client certificate (PEM); --key FILE its key\n"
@@ -190,6 +204,8 @@ static int run_spec_err(const mt_rs_err_t *e, char *buf, size_t n)
 static void run_opts_dispose(run_opts_t *o)
 {
     mt_runspec_dispose(&o->s);
+    json_decref(o->base_doc);
+    json_decref(o->tolerances);
     memset(o, 0, sizeof(*o));
 }
 
@@ -232,6 +248,32 @@ static int run_apply_config(const char *path, run_opts_t *o, char *err, size_t n
     mt__config_argv_free(cargc, cargv);
     free(curl);
     return code;
+}
+
+/* --baseline FILE: a result document (`mortar run --json`, GET /api/v1/runs/{id}/result), read
+ * and checked before the run so that a bad file costs no run. */
+static int run_read_baseline(run_opts_t *o, char *err, size_t n)
+{
+    json_error_t je;
+    mt__bl_series_t *s;
+    char why[256];
+    int rc;
+
+    o->base_doc = json_load_file(o->baseline, JSON_REJECT_DUPLICATES, &je);
+    if (o->base_doc == NULL)
+        return run_err(err, n, "--baseline %s:%d:%d: %s", o->baseline, je.line, je.column, je.text);
+    if (!json_is_object(o->base_doc) || !json_is_object(json_object_get(o->base_doc, "summary")))
+        return run_err(err, n, "--baseline %s: summary: missing (not a mortar result document)",
+                       o->baseline);
+    if ((s = mt__bl_series_new()) == NULL)
+        return run_err(err, n, "out of memory");
+    rc = mt__bl_series_add_doc(s, o->base_doc, why, sizeof(why));
+    mt__bl_series_free(s);
+    if (rc == MT_ENOMEM)
+        return run_err(err, n, "out of memory");
+    if (rc != MT_OK)
+        return run_err(err, n, "--baseline %s: %s", o->baseline, why);
+    return RUN_EXIT_OK;
 }
 
 /* Parses `run`'s argv (argv[0] is "run") into *o, which is always initialised and must be
@@ -287,6 +329,17 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
         case RUN_OPT_VERSION:
             o->version = true;
             continue;
+        case RUN_OPT_BASELINE:
+            o->baseline = optarg;
+            continue;
+        case RUN_OPT_TOLERANCE: {
+            char why[200];
+            if (o->tolerances == NULL && (o->tolerances = json_object()) == NULL)
+                return run_err(err, n, "out of memory");
+            if (mt__bl_tolerance_parse(optarg, o->tolerances, why, sizeof(why)) != MT_OK)
+                return run_err(err, n, "--tolerance %s", why);
+            continue;
+        }
         case ':': {
             const char *a = argv[optind - 1];
             if (a != NULL && strncmp(a, "--", 2) == 0)
@@ -323,6 +376,10 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
     }
     if (o->help || o->version)
         return RUN_EXIT_OK;
+    if (o->tolerances != NULL && o->baseline == NULL)
+        return run_err(err, n, "--tolerance: only with --baseline FILE");
+    if (o->baseline != NULL && (code = run_read_baseline(o, err, n)) != RUN_EXIT_OK)
+        return code;
 
     if (optind + 1 < argc)
         return run_err(err, n, "unexpected argument '%s' (give one URL)",
@@ -358,6 +415,7 @@ typedef struct run_ctx {
     mt__live_t live;
     mt__json_t *json;
     mt__phout_t *phout;
+    mt__bl_series_t *bl; /* --baseline: this run's seconds */
 } run_ctx_t;
 
 static void run_on_second(const mt_second_t *s, void *ud)
@@ -368,9 +426,40 @@ static void run_on_second(const mt_second_t *s, void *ud)
     mt__live_second(&ctx->live, s);
     if (ctx->json != NULL)
         mt__json_second(ctx->json, s); /* an error is kept and reported by mt__json_finish */
+    if (ctx->bl != NULL) {
+        json_t *o = mt__result_second_json(s, NULL, 0);
+        if (o == NULL || mt__bl_series_add(ctx->bl, o) != MT_OK) {
+            mt__bl_series_free(ctx->bl); /* the comparison is reported as not made */
+            ctx->bl = NULL;
+        }
+        json_decref(o);
+    }
 }
 
-/* Runs the spec in o (taken over by the job). */
+/* --baseline: the verdict of this run against the file's (a new reference; NULL with a message
+ * printed when it could not be made). */
+static json_t *run_baseline(const run_opts_t *o, run_ctx_t *ctx, const mt_run_result_t *r,
+                            bool interrupted)
+{
+    mt__bl_series_t *base = mt__bl_series_new();
+    json_t *sum = mt__result_summary_json(r, interrupted, NULL, 0), *v = NULL;
+    char why[256];
+
+    if (base != NULL && sum != NULL && ctx->bl != NULL &&
+        mt__bl_series_add_doc(base, o->base_doc, why, sizeof(why)) == MT_OK)
+        v = mt__bl_compare(sum, ctx->bl, json_object_get(o->base_doc, "summary"), base,
+                           o->tolerances, NULL);
+    if (v != NULL)
+        json_object_set_new(v, "base_file", json_string(o->baseline));
+    else
+        fprintf(stderr,
+                "mortar run: --baseline: the comparison could not be made (out of memory)\n");
+    json_decref(sum);
+    mt__bl_series_free(base);
+    return v;
+}
+
+/* Runs the spec in o (taken over by the job; the baseline stays o's). */
 static int run_exec(run_opts_t *o)
 {
     mt__run_info_t info;
@@ -385,6 +474,7 @@ static int run_exec(run_opts_t *o)
     char err[512];
     int code = RUN_EXIT_INTERNAL, rc;
     bool interrupted;
+    json_t *bl = NULL;
 
     memset(&ctx, 0, sizeof(ctx));
     memset(&info, 0, sizeof(info));
@@ -466,6 +556,10 @@ static int run_exec(run_opts_t *o)
 
     mt__out_header(sumf, &info);
     mt__live_init(&ctx.live, stderr, isatty(STDERR_FILENO) == 1, sp->quiet, &info);
+    if (o->base_doc != NULL && (ctx.bl = mt__bl_series_new()) == NULL) {
+        fprintf(stderr, "mortar run: out of memory\n");
+        goto out;
+    }
 
     /* the first SIGINT stops the run and still reports; a second one kills (SA_RESETHAND) */
     run_signal = 0;
@@ -502,9 +596,24 @@ static int run_exec(run_opts_t *o)
         code = 128 + (int)run_signal; /* 130 after SIGINT, 143 after SIGTERM */
     else if (mt__verdicts_exit_code(&sp->verdicts) != 0)
         code = mt__verdicts_exit_code(&sp->verdicts);
+    if (o->base_doc != NULL) {
+        bl = run_baseline(o, &ctx, mt_run_result(run), interrupted);
+        if (bl == NULL && code == RUN_EXIT_OK)
+            code = RUN_EXIT_INTERNAL;
+        if (bl != NULL) {
+            mt__bl_print(sumf, bl);
+            if (json_is_true(json_object_get(bl, "regressed")) && code == RUN_EXIT_OK)
+                code = MT_THRESHOLD_EXIT_CODE; /* like a failed threshold */
+        }
+    }
     if (ctx.json != NULL) {
-        if (mt__verdicts_any(&sp->verdicts))
-            mt__json_set(ctx.json, "verdicts", mt__verdicts_json(&sp->verdicts));
+        if (mt__verdicts_any(&sp->verdicts) || bl != NULL) {
+            json_t *vs =
+                mt__verdicts_any(&sp->verdicts) ? mt__verdicts_json(&sp->verdicts) : json_array();
+            if (bl != NULL)
+                json_array_append(vs, bl);
+            mt__json_set(ctx.json, "verdicts", vs);
+        }
         mt__json_set(ctx.json, "exit_code", json_integer(code));
     }
     if (ctx.json != NULL &&
@@ -541,6 +650,8 @@ out:
         mt__phout_close(ctx.phout, err, sizeof(err));
     mt__json_free(ctx.json);
     mt__runjob_free(job);
+    mt__bl_series_free(ctx.bl);
+    json_decref(bl);
     return code;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "result/baseline.h"
 #include "result/result.h"
 #include "mortar/error.h"
 #include "mortar/hist.h"
@@ -247,95 +248,53 @@ out:
 
 /* ---- comparison ---- */
 
-static bool an_num(const json_t *o, const char *a, const char *b, double *out)
+/* The untagged rows' seconds into a series. */
+static int an_series(const mt__agg_row_t *rows, size_t n, mt__bl_series_t *s, char *err,
+                     size_t errlen)
 {
-    const json_t *x = json_object_get(o, a);
-    if (b != NULL)
-        x = json_object_get(x, b);
-    if (!json_is_number(x))
-        return false;
-    *out = json_number_value(x);
-    return true;
-}
-
-static double an_error_rate(const json_t *s, bool *ok)
-{
-    double e = 0, c = 0;
-    *ok = an_num(s, "errors", NULL, &e) && an_num(s, "requests", NULL, &c);
-    return *ok && e + c > 0 ? e / (e + c) : 0;
-}
-
-static double an_tol(const json_t *tol, const char *key, double def)
-{
-    const json_t *x = json_object_get(tol, key);
-    return json_is_number(x) && json_number_value(x) >= 0 ? json_number_value(x) : def;
-}
-
-json_t *mt__analysis_compare(const json_t *run, const json_t *base, const json_t *tolerances)
-{
-    static const struct {
-        const char *name, *pkey, *tkey;
-    } lat[] = {
-        {"p50_us", "p50", "p50_pct"}, {"p90_us", "p90", "p90_pct"},    {"p95_us", "p95", "p95_pct"},
-        {"p99_us", "p99", "p99_pct"}, {"p999_us", "p999", "p999_pct"},
-    };
-    json_t *out = json_object(), *metrics = json_array();
-    bool any = false;
-
-    if (out == NULL || metrics == NULL) {
-        json_decref(out);
-        json_decref(metrics);
-        return NULL;
-    }
-    for (size_t i = 0; i < sizeof(lat) / sizeof(lat[0]) + 2; i++) {
-        double rv = 0, bv = 0, tol, dp = 0;
-        bool have = true, pct = true, reg = false, dp_ok = true;
-        const char *name;
-        const char *tkey;
-        if (i < sizeof(lat) / sizeof(lat[0])) {
-            name = lat[i].name;
-            tkey = lat[i].tkey;
-            have = an_num(run, "latency_us", lat[i].pkey, &rv) &&
-                   an_num(base, "latency_us", lat[i].pkey, &bv);
-            tol = an_tol(tolerances, tkey, 10);
-        } else if (i == sizeof(lat) / sizeof(lat[0])) {
-            name = "rps";
-            tkey = "rps_pct";
-            have = an_num(run, "rps", NULL, &rv) && an_num(base, "rps", NULL, &bv);
-            tol = an_tol(tolerances, tkey, 5);
-        } else {
-            bool ok1, ok2;
-            name = "error_rate";
-            tkey = "error_rate_abs";
-            rv = an_error_rate(run, &ok1);
-            bv = an_error_rate(base, &ok2);
-            have = ok1 && ok2;
-            pct = false;
-            tol = an_tol(tolerances, tkey, 0.01);
-        }
-        if (!have)
-            continue; /* a summary without this metric: nothing to compare */
-        if (bv != 0)
-            dp = (rv - bv) / bv * 100.0;
-        else
-            dp_ok = rv == 0;
-        if (!pct)
-            reg = rv - bv > tol;
-        else if (strcmp(name, "rps") == 0)
-            reg = dp_ok && dp < -tol; /* fewer requests per second is worse */
-        else
-            reg = dp_ok ? dp > tol : rv > 0; /* from nothing to something: worse */
-        any = any || reg;
-        json_t *m = json_pack("{s:s, s:f, s:f, s:f, s:f, s:b}", "name", name, "run", rv, "base", bv,
-                              "delta", rv - bv, "tolerance", tol, "regression", reg);
-        if (m == NULL)
+    for (size_t i = 0; i < n; i++) {
+        json_t *o;
+        int rc;
+        if (rows[i].tag != NULL && rows[i].tag[0] != '\0')
             continue;
-        json_object_set_new(m, "delta_pct",
-                            dp_ok ? json_real(round(dp * 1000) / 1000) : json_null());
-        json_object_set_new(m, "tolerance_kind", json_string(pct ? "pct" : "abs"));
-        json_array_append_new(metrics, m);
+        o = rows[i].data_json != NULL ? json_loads(rows[i].data_json, 0, NULL) : NULL;
+        rc = o != NULL ? mt__bl_series_add(s, o) : MT_EINVAL;
+        json_decref(o);
+        if (rc != MT_OK)
+            return rc == MT_EINVAL ? an_fail(err, errlen, "row %zu: data_json: not a second", i)
+                                   : rc;
     }
-    json_object_set_new(out, "metrics", metrics);
-    json_object_set_new(out, "regression", json_boolean(any));
-    return out;
+    return MT_OK;
+}
+
+int mt__analysis_compare(const mt__agg_row_t *run, size_t nrun, const mt__agg_row_t *base,
+                         size_t nbase, const json_t *tolerances, const char *base_id, json_t **out,
+                         char *err, size_t errlen)
+{
+    json_t *rs = NULL, *bs = NULL;
+    mt__bl_series_t *ra = mt__bl_series_new(), *ba = mt__bl_series_new();
+    int rc = MT_ENOMEM;
+
+    *out = NULL;
+    if (ra == NULL || ba == NULL) {
+        an_fail(err, errlen, "out of memory");
+        goto out;
+    }
+    rc = MT_EPARSE;
+    if ((rs = mt__analysis_summary(run, nrun, err, errlen)) == NULL ||
+        (bs = mt__analysis_summary(base, nbase, err, errlen)) == NULL)
+        goto out;
+    if ((rc = an_series(run, nrun, ra, err, errlen)) != MT_OK ||
+        (rc = an_series(base, nbase, ba, err, errlen)) != MT_OK)
+        goto out;
+    *out = mt__bl_compare(rs, ra, bs, ba, tolerances, base_id);
+    rc = *out != NULL ? MT_OK : MT_ENOMEM;
+    if (rc != MT_OK)
+        an_fail(err, errlen, "out of memory");
+out:
+    json_decref(rs);
+    json_decref(bs);
+    mt__bl_series_free(ra);
+    mt__bl_series_free(ba);
+    return rc;
 }

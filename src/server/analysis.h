@@ -41,12 +41,13 @@ int mt__analysis_result_doc(const mt__agg_row_t *rows, size_t n, mt__analysis_co
  * corrupt row. */
 json_t *mt__analysis_summary(const mt__agg_row_t *rows, size_t n, char *err, size_t errlen);
 
-/* Compares run against base (both summaries as above). tolerances is the test's object, e.g.
- * {"p50_pct": 10, "p99_pct": 10, "rps_pct": 5, "error_rate_abs": 0.01} (missing keys take
- * those defaults). Returns
- *   {"metrics": [{"name":"p99_us","run":..,"base":..,"delta":..,"delta_pct":..,
- *                 "tolerance":..,"regression":bool}, ...], "regression": bool}
- * for p50, p90, p95, p99, p999 latency, rps and error rate. */
-json_t *mt__analysis_compare(const json_t *run, const json_t *base, const json_t *tolerances);
+/* The baseline verdict of a run (result/baseline.h, docs/analysis.md): the untagged rows of
+ * run and base (their summaries and their seconds, tagged rows ignored) compared by
+ * mt__bl_compare with the test's tolerances (NULL: the defaults); base_id is named in it.
+ * MT_OK with *out the verdict object (a new reference), or MT_EPARSE / MT_ENOMEM with err
+ * filled. */
+int mt__analysis_compare(const mt__agg_row_t *run, size_t nrun, const mt__agg_row_t *base,
+                         size_t nbase, const json_t *tolerances, const char *base_id, json_t **out,
+                         char *err, size_t errlen);
 
 #endif

@@ -15,6 +15,7 @@
 #include "mortar/hist.h"
 #include "runspec/runspec.h"
 #include "server/analysis.h"
+#include "server/baseline.h"
 #include "server/cron.h"
 #include "server/log.h"
 #include "server/cache.h"
@@ -246,7 +247,8 @@ static json_t *api_body(api_ctx_t *c, api_body_fn fn)
  * set. The body is application/merge-patch+json (application/json is accepted too). */
 static json_t *api_patched(api_ctx_t *c, const char *id, int schedule, api_body_fn fn)
 {
-    static const char *const test_keys[] = {"name", "description", "config", "tolerances", NULL};
+    static const char *const test_keys[] = {"name",       "description",        "config",
+                                            "tolerances", "fail_on_regression", NULL};
     static const char *const sched_keys[] = {"test_id", "cron", "policy", "enabled", NULL};
     const char *ct = c->req->content_type;
     if (!mt__media_type_is(ct, "application/merge-patch+json") &&
@@ -782,21 +784,21 @@ static void api_compare(api_ctx_t *c, const char *id, const json_t *run)
             return;
         }
     }
-    json_t *a = api_summary_of(c, id, NULL, 0, 100000000);
-    json_t *b = a ? api_summary_of(c, base_id, NULL, 0, 100000000) : NULL;
-    if (a && b) {
-        json_t *tol = json_object_get(test, "tolerances");
-        json_t *cmp = mt__analysis_compare(a, b, tol ? tol : json_object());
-        if (cmp == NULL) {
-            api_problem(c, 500, "internal", NULL, "the comparison failed");
-        } else {
-            json_object_set_new(cmp, "run", json_string(id));
-            json_object_set_new(cmp, "base", json_string(base_id));
-            api_json(c, 200, cmp);
-        }
+    json_t *cmp = NULL;
+    char err[256] = "";
+    int rc = mt__baseline_verdict(c->st, id, base_id, json_object_get(test, "tolerances"), &cmp,
+                                  err, sizeof err);
+    if (rc == MT_ENOTFOUND) {
+        api_store_err(c, rc, "run");
+    } else if (rc != MT_OK) {
+        api_problem(c, 500, "internal", NULL, "the comparison failed: %s", err);
+    } else {
+        /* the verdict object, plus the names this endpoint always had */
+        json_object_set_new(cmp, "run", json_string(id));
+        json_object_set_new(cmp, "base", json_string(base_id));
+        json_object_set(cmp, "regression", json_object_get(cmp, "regressed"));
+        api_json(c, 200, cmp);
     }
-    json_decref(a);
-    json_decref(b);
     json_decref(test);
 }
 

@@ -8,6 +8,7 @@
 
 #include "mortar/error.h"
 #include "runspec/runspec.h"
+#include "result/baseline.h"
 #include "server/agent.h"
 #include "server/placement.h"
 #include "server/cron.h"
@@ -161,9 +162,9 @@ static json_t *bd_done(json_t *o, int bad)
 json_t *mt__body_test(const char *body, size_t len, char *pointer, char *detail, size_t n)
 {
     bd_err_t e = {pointer, detail, n};
-    static const char *const keys[] = {"name", "description", "config", "tolerances", NULL};
-    static const char *const tkeys[] = {"p50_pct",  "p90_pct", "p95_pct",        "p99_pct",
-                                        "p999_pct", "rps_pct", "error_rate_abs", NULL};
+    static const char *const keys[] = {"name",       "description",        "config",
+                                       "tolerances", "fail_on_regression", NULL};
+    const char *const *tkeys = mt__bl_tolerance_keys; /* result/baseline.h */
     json_t *o = bd_parse(body, len, &e);
     if (o == NULL)
         return NULL;
@@ -197,7 +198,20 @@ json_t *mt__body_test(const char *body, size_t len, char *pointer, char *detail,
                 bd_fail(&e, p, "'%s' must be a number >= 0", k);
                 return bd_done(o, 1);
             }
+            if (strcmp(k, "alpha") == 0 &&
+                !(json_number_value(v) > 0 && json_number_value(v) < 1)) {
+                bd_fail(&e, "/tolerances/alpha",
+                        "'alpha' (the significance level) must be between 0 and 1, e.g. 0.01");
+                return bd_done(o, 1);
+            }
         }
+    }
+    json_t *forg = json_object_get(o, "fail_on_regression");
+    if (forg == NULL)
+        json_object_set_new(o, "fail_on_regression", json_false());
+    else if (!json_is_boolean(forg)) {
+        bd_fail(&e, "/fail_on_regression", "'fail_on_regression' must be true or false");
+        return bd_done(o, 1);
     }
     if (json_object_get(o, "description") == NULL)
         json_object_set_new(o, "description", json_string(""));
@@ -302,6 +316,7 @@ static const char *const bd_event_types[] = {"*",
                                              "test.changed",
                                              "schedule.fired",
                                              "schedule.skipped",
+                                             "run.regressed",
                                              NULL};
 
 json_t *mt__body_webhook(const char *body, size_t len, char *pointer, char *detail, size_t n)
@@ -339,7 +354,7 @@ json_t *mt__body_webhook(const char *body, size_t len, char *pointer, char *deta
                     "not an event type (run.queued, run.started, run.finished, "
                     "run.stopped, test.created, test.updated, schedule.fired, "
                     "test.changed, "
-                    "schedule.skipped, or *)");
+                    "schedule.skipped, run.regressed, or *)");
             return bd_done(o, 1);
         }
     }

@@ -31,6 +31,7 @@
 #include "mortar/error.h"
 #include "server/agent_host.h"
 #include "server/analysis.h"
+#include "server/baseline.h"
 #include "server/cache.h"
 #include "server/changes.h"
 #include "server/dist.h"
@@ -350,6 +351,42 @@ static void sv_finals_drop(void)
     pthread_mutex_unlock(&sv_finals_mu);
 }
 
+/* The baseline verdict at a run's end (docs/analysis.md): when the run completed (passed or
+ * failed; a stopped or broken run is not comparable) and its test has a baseline, the verdict
+ * is appended to the run's verdicts (*vj, malloc'd); with the test's fail_on_regression a
+ * regression turns "passed" into "failed" with a reason naming the metrics (in why). */
+static void sv_baseline(mt__serve_t *sv, const mt__agg_end_t *e, const char **state,
+                        const char **reason, char **vj, char *why, size_t whylen)
+{
+    json_t *v = NULL, *all;
+    bool fail = false;
+    char err[256] = "";
+
+    if (strcmp(e->state, "passed") != 0 && strcmp(e->state, "failed") != 0)
+        return;
+    if (mt__baseline_at_end(sv->store, e->run_id, &v, &fail, err, sizeof err) != MT_OK) {
+        mt__log(MT_LOG_WARN, "baseline verdict not made", "run", e->run_id, "error", err, NULL);
+        return;
+    }
+    if (v == NULL)
+        return;
+    all = json_loads(e->verdicts_json != NULL ? e->verdicts_json : "[]", 0, NULL);
+    if (!json_is_array(all)) {
+        json_decref(all);
+        all = json_array();
+    }
+    if (fail && json_is_true(json_object_get(v, "regressed")) && strcmp(e->state, "passed") == 0) {
+        *state = "failed";
+        snprintf(why, whylen, "baseline regression: %s",
+                 json_string_value(json_object_get(v, "message")));
+        *reason = why;
+        json_object_set_new(v, "failed_run", json_true());
+    }
+    json_array_append_new(all, v);
+    *vj = json_dumps(all, JSON_COMPACT);
+    json_decref(all);
+}
+
 static void sv_on_end(void *ud, const mt__agg_end_t *e)
 {
     mt__serve_t *sv = ud;
@@ -357,10 +394,14 @@ static void sv_on_end(void *ud, const mt__agg_end_t *e)
     if (sv->stopping && strcmp(e->state, "stopped") == 0)
         reason = "server shutdown";
     json_t *run = NULL;
-    int rc = sv_finish(sv, e->run_id, e->state, reason, e->summary_json, e->verdicts_json,
-                       e->lost_seconds, e->loss_reason, &run);
+    const char *state = e->state;
+    char *vj = NULL, why[600];
+    sv_baseline(sv, e, &state, &reason, &vj, why, sizeof why);
+    int rc = sv_finish(sv, e->run_id, state, reason, e->summary_json,
+                       vj != NULL ? vj : e->verdicts_json, e->lost_seconds, e->loss_reason, &run);
+    free(vj);
     if (rc == MT_OK) {
-        mt__log(MT_LOG_INFO, "run finished", "run", e->run_id, "state", e->state, "reason", reason,
+        mt__log(MT_LOG_INFO, "run finished", "run", e->run_id, "state", state, "reason", reason,
                 NULL);
         mt__sse_state(sv->live, e->run_id, run);
         mt__changes_after_run(sv->store, run); /* test.changed (docs/analysis.md) */

@@ -760,7 +760,9 @@ static int sq_policy_put(mt__store_t *s, const char *json, int64_t *version)
 
 #define SQ_TEST_COLS                                                                               \
     "SELECT id, name, description, version, config_version, config_json, tolerances_json, "        \
-    "baseline_run_id, created_at, updated_at FROM tests "
+    "baseline_run_id, "                                                                            \
+    "CASE WHEN fail_on_regression THEN 'true' ELSE 'false' END AS fail_on_regression_json, "       \
+    "created_at, updated_at FROM tests "
 
 static int sq_test_get_db(sqlite3 *db, const char *id, json_t **out)
 {
@@ -811,20 +813,23 @@ static int sq_test_write(mt__store_t *s, const char *update_id, const json_t *bo
     char *tols = sq_dump(tol);
     json_decref(tol);
     const char *name = sq_str(body, "name", ""), *desc = sq_str(body, "description", "");
+    int64_t forg = json_is_true(json_object_get(body, "fail_on_regression"));
     sqlite3 *db = sq_wlock(s);
     int rc = sq_begin(db);
     if (rc == MT_OK && !update_id)
         rc = sq_run(db, sq_prep(db,
                                 "INSERT INTO tests(id,name,description,version,config_json,"
-                                "tolerances_json,created_at,updated_at) VALUES(?,?,?,1,?,?,?,?)",
-                                "sssssss", id, name, desc, cfg, tols, now, now));
+                                "tolerances_json,fail_on_regression,created_at,updated_at) "
+                                "VALUES(?,?,?,1,?,?,?,?,?)",
+                                "sssssiss", id, name, desc, cfg, tols, forg, now, now));
     if (rc == MT_OK && update_id) {
         rc = sq_run(db, sq_prep(db,
                                 "UPDATE tests SET name = ?, description = ?, config_json = ?, "
-                                "tolerances_json = ?, version = version + 1, updated_at = ?, "
+                                "tolerances_json = ?, fail_on_regression = ?, "
+                                "version = version + 1, updated_at = ?, "
                                 "config_version = config_version + (config_json IS NOT ?3) "
                                 "WHERE id = ? AND deleted = 0",
-                                "ssssss", name, desc, cfg, tols, now, id));
+                                "ssssiss", name, desc, cfg, tols, forg, now, id));
         if (rc == MT_OK && sqlite3_changes(db) == 0)
             rc = MT_ENOTFOUND;
     }
@@ -1237,6 +1242,21 @@ static int sq_run_start(mt__store_t *s, const char *id, const char *agent, json_
     return rc;
 }
 
+/* Does the run's baseline verdict (docs/analysis.md) say it regressed? */
+static int sq_regressed(const json_t *run)
+{
+    const json_t *v;
+    size_t i;
+    json_array_foreach(json_object_get(run, "verdicts"), i, v)
+    {
+        const char *k = json_string_value(json_object_get(v, "kind"));
+        if (k != NULL && strcmp(k, "baseline") == 0 &&
+            json_is_true(json_object_get(v, "regressed")))
+            return 1;
+    }
+    return 0;
+}
+
 /* at_last: ended_at is the end of the run's last stored second (started_at when none), not
  * now (an interrupted run ended when its data ends, not when the server came back). */
 static int sq_finish_db(sqlite3 *db, const char *id, const char *state, const char *reason,
@@ -1279,6 +1299,8 @@ static int sq_finish_db(sqlite3 *db, const char *id, const char *state, const ch
         rc = sq_event(db, "run.stopped", run);
     if (rc == MT_OK)
         rc = sq_event(db, "run.finished", run);
+    if (rc == MT_OK && sq_regressed(run))
+        rc = sq_event(db, "run.regressed", run);
     if (rc == MT_OK && out)
         *out = run;
     else

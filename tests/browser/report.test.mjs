@@ -61,6 +61,14 @@ function withVerdictsAndTags(src, dst) {
   r.verdicts = [
     { kind: 'threshold', spec: 'p99 < 500ms', passed: true, value_us: s.latency_us.p99 },
     { kind: 'autostop', spec: 'http(5xx, 10%, 2s)', passed: false, at_s: 2, reason: '<img src=x onerror=alert(1)>' },
+    { kind: 'baseline', method: 'mann-whitney-u', alpha: 0.01, passed: false, regressed: true, regressions: ['p50_us'],
+      message: 'p50_us +182.4% (p=0.0048)', seconds: { run: 6, base: 6 }, base_file: 'base<i>.json',
+      metrics: [
+        { name: 'p50_us', run: 6367, base: 2255, delta: 4112, delta_pct: 182.4, tolerance: 10, tolerance_kind: 'pct',
+          exceeds_tolerance: true, p_value: 0.0048, significant: true, decision: 'regressed', regression: true },
+        { name: 'rps', run: 200, base: 200, delta: 0, delta_pct: 0, tolerance: 5, tolerance_kind: 'pct',
+          exceeds_tolerance: false, p_value: 1, significant: false, decision: 'unchanged', regression: false },
+      ] },
   ];
   fs.writeFileSync(dst, JSON.stringify(r));
 }
@@ -211,10 +219,14 @@ test('verdicts and tags are shown when present (closed model)', { timeout: 12000
   const info = await chartInfo(page);
   checkCharts(info, ['rps', 'latency', 'status', 'distribution', 'connections', 'breakdown']);
   const verdicts = await page.locator('#verdicts li').allTextContents();
-  assert.equal(verdicts.length, 2);
+  assert.equal(verdicts.length, 3);
   assert.match(verdicts[0], /PASS.*threshold.*p99 < 500ms/);
   assert.match(verdicts[1], /FAIL.*autostop.*http\(5xx, 10%, 2s\).*at_s: 2/);
-  assert.match(await page.textContent('#verdicts'), /1 of 2 failed/);
+  assert.match(verdicts[2], /REGRESSED.*baseline.*p50_us \+182\.4% \(p=0\.0048\)/);
+  const rows = await page.locator('#verdicts .baseline-table tbody tr').allTextContents();
+  assert.equal(rows.length, 2, 'one row per metric of the baseline verdict');
+  assert.match(rows[0], /p50_us.*\+182\.4%.*0\.0048.*regressed/);
+  assert.match(await page.textContent('#verdicts'), /2 of 3 failed/);
   // data is text, never markup
   assert.equal(await page.locator('img').count(), 0, 'no element made from the data');
   const tags = await page.locator('#tags tbody tr td.name').allTextContents();

@@ -4,12 +4,14 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "result/baseline.h"
 #include "result/result.h"
 #include "server/analysis.h"
 
@@ -150,6 +152,43 @@ static bool regressed(const json_t *cmp, const char *name)
     return json_is_true(json_object_get(metric(cmp, name), "regression"));
 }
 
+/* n seconds whose values are the summary's, each nudged by a small alternating jitter */
+static mt__bl_series_t *series_of(const json_t *sum, int n)
+{
+    mt__bl_series_t *s = mt__bl_series_new();
+    const json_t *l = json_object_get(sum, "latency_us");
+    double rps = json_number_value(json_object_get(sum, "rps"));
+    double req = json_number_value(json_object_get(sum, "requests"));
+    double er = json_number_value(json_object_get(sum, "errors")) /
+                (req + json_number_value(json_object_get(sum, "errors")));
+    assert_non_null(s);
+    for (int k = 0; k < n; k++) {
+        double j = 1 + 0.002 * (k % 5 - 2);
+        double done = round(rps * j);
+        json_t *sec =
+            json_pack("{s:f, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f}}", "span_s", 1.0, "completed",
+                      done, "errors", round(done * er / (1 - er)), "latency_us", "p50",
+                      json_number_value(json_object_get(l, "p50")) * j, "p90",
+                      json_number_value(json_object_get(l, "p90")) * j, "p95",
+                      json_number_value(json_object_get(l, "p95")) * j, "p99",
+                      json_number_value(json_object_get(l, "p99")) * j, "p999",
+                      json_number_value(json_object_get(l, "p999")) * j);
+        assert_int_equal(mt__bl_series_add(s, sec), MT_OK);
+        json_decref(sec);
+    }
+    return s;
+}
+
+static json_t *compare(const json_t *run, const json_t *base, const json_t *tol, int n)
+{
+    mt__bl_series_t *rs = series_of(run, n), *bs = series_of(base, n);
+    json_t *cmp = mt__bl_compare(run, rs, base, bs, tol, "b");
+    assert_non_null(cmp);
+    mt__bl_series_free(rs);
+    mt__bl_series_free(bs);
+    return cmp;
+}
+
 static void test_compare(void **state)
 {
     json_t *base =
@@ -164,32 +203,44 @@ static void test_compare(void **state)
 
     assert_non_null(base);
     assert_non_null(run);
-    /* defaults: 10% latency, 5% rps, 0.01 error rate */
-    cmp = mt__analysis_compare(run, base, NULL);
-    assert_non_null(cmp);
+    /* defaults: 10% latency, 5% rps, 0.01 error rate; 10 seconds each, clearly apart */
+    cmp = compare(run, base, NULL, 10);
     assert_int_equal(json_array_size(json_object_get(cmp, "metrics")), 7);
     assert_false(regressed(cmp, "p50_us")); /* +5% */
     assert_true(regressed(cmp, "p90_us"));  /* +15% */
     assert_false(regressed(cmp, "p99_us")); /* +8% */
     assert_false(regressed(cmp, "p999_us"));
+    assert_string_equal(json_string_value(json_object_get(metric(cmp, "p999_us"), "decision")),
+                        "improved");
     assert_false(regressed(cmp, "rps"));       /* -4% */
     assert_true(regressed(cmp, "error_rate")); /* 0 -> 0.02 */
-    assert_true(json_is_true(json_object_get(cmp, "regression")));
+    assert_true(json_is_true(json_object_get(cmp, "regressed")));
+    assert_false(json_is_true(json_object_get(cmp, "passed")));
     assert_true(json_real_value(json_object_get(metric(cmp, "p90_us"), "delta_pct")) == 15.0);
+    assert_true(json_real_value(json_object_get(metric(cmp, "p90_us"), "p_value")) < 0.01);
+    assert_non_null(strstr(json_string_value(json_object_get(cmp, "message")), "p90_us +15.0%"));
     json_decref(cmp);
 
     tol =
         json_loads("{\"p90_pct\":20,\"p99_pct\":5,\"rps_pct\":3,\"error_rate_abs\":0.05}", 0, NULL);
-    cmp = mt__analysis_compare(run, base, tol);
+    cmp = compare(run, base, tol, 10);
     assert_false(regressed(cmp, "p90_us"));
     assert_true(regressed(cmp, "p99_us"));
     assert_true(regressed(cmp, "rps"));
     assert_false(regressed(cmp, "error_rate"));
     json_decref(cmp);
 
-    /* identical summaries never regress */
-    cmp = mt__analysis_compare(base, base, tol);
-    assert_false(json_is_true(json_object_get(cmp, "regression")));
+    /* too few seconds to test: beyond the tolerance, but no regression is claimed */
+    cmp = compare(run, base, NULL, 3);
+    assert_false(json_is_true(json_object_get(cmp, "regressed")));
+    assert_string_equal(json_string_value(json_object_get(metric(cmp, "p90_us"), "decision")),
+                        "insufficient_data");
+    assert_true(json_is_null(json_object_get(metric(cmp, "p90_us"), "p_value")));
+    json_decref(cmp);
+
+    /* identical runs never regress */
+    cmp = compare(base, base, tol, 10);
+    assert_false(json_is_true(json_object_get(cmp, "regressed")));
     json_decref(cmp);
     json_decref(tol);
     json_decref(base);

@@ -196,6 +196,50 @@ static void test_outbox_and_tests(void **state)
     s->ops->close(s);
 }
 
+/* fail_on_regression is stored with the test; run.regressed is written with run.finished
+ * when the run's verdicts hold a baseline verdict that regressed (docs/analysis.md). */
+static void test_regressed_event(void **state)
+{
+    mt__store_t *s = open_store();
+    json_t *wh = NULL, *ev = json_pack("[s]", "run.regressed");
+    (void)state;
+    assert_int_equal(s->ops->webhook_create(s, "http://127.0.0.1:9/", "sec", ev, &wh), MT_OK);
+    json_decref(ev);
+
+    json_t *b = test_body("slow"), *t = NULL, *t2 = NULL;
+    assert_int_equal(s->ops->test_create(s, b, &t), MT_OK);
+    assert_true(json_is_false(json_object_get(t, "fail_on_regression")));
+    const char *id = json_string_value(json_object_get(t, "id"));
+    json_object_set_new(b, "fail_on_regression", json_true());
+    assert_int_equal(s->ops->test_update(s, id, b, &t2), MT_OK);
+    assert_true(json_is_true(json_object_get(t2, "fail_on_regression")));
+    json_decref(t2);
+    assert_int_equal(s->ops->test_get(s, id, &t2), MT_OK);
+    assert_true(json_is_true(json_object_get(t2, "fail_on_regression")));
+    json_decref(t2);
+
+    static const char *const verdicts[] = {
+        "[{\"kind\":\"threshold\",\"passed\":false}]",
+        "[{\"kind\":\"baseline\",\"regressed\":false,\"passed\":true}]",
+        "[{\"kind\":\"threshold\",\"passed\":true},{\"kind\":\"baseline\",\"regressed\":true,"
+        "\"passed\":false}]",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        json_t *run = NULL;
+        assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, &run), MT_OK);
+        const char *rid = json_string_value(json_object_get(run, "id"));
+        assert_int_equal(s->ops->run_start(s, rid, "local", NULL), MT_OK);
+        assert_int_equal(s->ops->run_finish(s, rid, "passed", "completed", "{}", verdicts[i], NULL),
+                         MT_OK);
+        assert_int_equal(due_count(s, "run.regressed"), i == 2 ? 1 : 0);
+        json_decref(run);
+    }
+    json_decref(t);
+    json_decref(b);
+    json_decref(wh);
+    s->ops->close(s);
+}
+
 static void test_recover_and_pages(void **state)
 {
     mt__store_t *s = open_store();
@@ -624,6 +668,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_and_tests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_regressed_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler_and_relay_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backlog_losses_health, setup, teardown),

@@ -287,9 +287,24 @@
     app.appendChild(head);
   }
 
+  /* the baseline verdict (docs/analysis.md): its message and one row per metric */
+  function baselineItem(v) {
+    const rows = (Array.isArray(v.metrics) ? v.metrics : []).map((m) => h('tr', { class: m.decision === 'regressed' ? 'bad-row' : null },
+      h('td', null, json(m.name)), h('td', { class: 'num' }, json(m.run)), h('td', { class: 'num' }, json(m.base)),
+      h('td', { class: 'num' }, typeof m.delta_pct === 'number' ? (m.delta_pct > 0 ? '+' : '') + m.delta_pct.toFixed(1) + '%' : '–'),
+      h('td', { class: 'num' }, json(m.tolerance) + (m.tolerance_kind === 'pct' ? '%' : '')),
+      h('td', { class: 'num' }, typeof m.p_value === 'number' ? m.p_value.toPrecision(2) : '–'),
+      h('td', null, json(m.decision))));
+    return h('li', { class: 'verdict baseline' + (v.passed === false ? ' failed' : '') },
+      h('span', { class: 'badge ' + (v.passed === false ? 'bad' : 'ok') }, v.passed === false ? 'REGRESSED' : 'PASS'),
+      h('span', { class: 'kind' }, 'baseline'), h('span', null, json(v.message)),
+      h('table', { class: 'baseline-table' }, h('thead', null, h('tr', null, ['metric', 'run', 'base', 'delta', 'tolerance', 'p', 'decision'].map((x) => h('th', null, x)))),
+        h('tbody', null, rows)));
+  }
   function verdictItem(v) {
     if (v === null || typeof v !== 'object' || Array.isArray(v))
       return h('li', { class: 'verdict' }, h('span', { class: 'badge' }, '?'), h('code', null, json(v)));
+    if (v.kind === 'baseline') return baselineItem(v);
     const passed = v.passed === true, failed = v.passed === false;
     const extra = Object.keys(v).filter((k) => !['kind', 'spec', 'passed'].includes(k))
       .map((k) => h('span', { class: 'kv' }, k + ': ' + json(v[k])));

@@ -115,11 +115,35 @@
   function stateBadge(state) {
     return h('span', { class: 'badge state-' + state, 'data-state': state }, state || '?');
   }
+  /* The run's baseline verdict (docs/analysis.md), or null. */
+  function baselineOf(v) {
+    return Array.isArray(v) ? v.find((x) => x && x.kind === 'baseline') || null : null;
+  }
+  /* "regressed" / "≈ baseline" badge of a baseline verdict (runs list, run page) */
+  function baselineBadge(b) {
+    if (!b) return null;
+    return h('span', { class: 'badge baseline ' + (b.regressed ? 'bad' : 'ok'), 'data-baseline': b.regressed ? 'regressed' : 'ok', title: b.message || '' },
+      b.regressed ? '▲ regressed' : '≈ baseline');
+  }
   function verdictsCell(v) {
     if (!Array.isArray(v) || !v.length) return h('span', { class: 'dim' }, '–');
-    const ok = v.filter((x) => x.passed).length, bad = v.length - ok;
-    return h('span', { class: 'verdicts', title: v.map((x) => (x.passed ? '✓ ' : '✗ ') + (x.kind || '') + ' ' + (x.spec || '')).join('\n') },
-      ok ? h('span', { class: 'badge ok' }, '✓ ' + ok) : null, bad ? h('span', { class: 'badge bad' }, '✗ ' + bad) : null);
+    const rest = v.filter((x) => !x || x.kind !== 'baseline');
+    const ok = rest.filter((x) => x.passed).length, bad = rest.length - ok;
+    return h('span', { class: 'verdicts', title: v.map((x) => (x.passed ? '✓ ' : '✗ ') + (x.kind || '') + ' ' + (x.spec || x.message || '')).join('\n') },
+      ok ? h('span', { class: 'badge ok' }, '✓ ' + ok) : null, bad ? h('span', { class: 'badge bad' }, '✗ ' + bad) : null,
+      baselineBadge(baselineOf(v)));
+  }
+  /* The baseline verdict's table: one row per metric, its change, tolerance, p-value, decision. */
+  function baselineTable(b, id) {
+    const f = (name) => metricFmt(name);
+    return h('table', { class: 'list', id },
+      h('thead', null, h('tr', null, ['metric', 'run', 'base', 'delta %', 'tolerance', 'p', 'decision'].map((x) => h('th', { class: x !== 'metric' && x !== 'decision' ? 'num' : null }, x)))),
+      h('tbody', null, (b.metrics || []).map((m) => h('tr', { class: m.decision === 'regressed' ? 'bad-row' : null, 'data-metric': m.name, 'data-decision': m.decision },
+        h('td', null, m.name), h('td', { class: 'num' }, f(m.name)(m.run)), h('td', { class: 'num' }, f(m.name)(m.base)),
+        h('td', { class: 'num' }, m.delta_pct == null ? '–' : (m.delta_pct > 0 ? '+' : '') + fmtNum(m.delta_pct, 1) + '%'),
+        h('td', { class: 'num dim' }, m.tolerance_kind === 'abs' ? '±' + fmtPct(m.tolerance) : '±' + fmtNum(m.tolerance, 2) + '%'),
+        h('td', { class: 'num', title: 'Mann-Whitney U on the per-second values; significant below alpha ' + b.alpha }, m.p_value == null ? '–' : m.p_value < 0.0001 ? '<0.0001' : fmtNum(m.p_value, 4)),
+        h('td', null, h('span', { class: 'badge ' + (m.decision === 'regressed' ? 'bad' : m.decision === 'improved' ? 'ok' : '') }, String(m.decision).replace('_', ' ')))))));
   }
 
   /* ---- auth and API ----------------------------------------------------------------------- */
@@ -859,6 +883,14 @@
       kv('duration', fmtDur(s.duration_s), 'duration'), kv('errors', fmtNum(cnt(s, 'errors'), 0) + (errRate != null ? ' (' + fmtPct(errRate) + ')' : ''), 'errors'),
       kv('p50', fmtUs(lat.p50), 'p50'), kv('p99', fmtUs(lat.p99), 'p99'), kv('max', fmtUs(lat.max), 'max')));
     const verdicts = run.verdicts || s.verdicts;
+    const base = baselineOf(verdicts);
+    if (base)
+      box.appendChild(h('section', { class: 'card', id: 'baseline-verdict' },
+        h('h3', null, 'Against the baseline ', baselineBadge(base), ' ',
+          base.base_run ? link('#/runs/' + encodeURIComponent(base.base_run), shortId(base.base_run), 'mono') : null),
+        h('div', { class: 'dim small' }, base.message + ' — a metric regressed when it is worse than its tolerance and the change is significant (Mann-Whitney U on ' +
+          (base.seconds ? base.seconds.run + ' vs ' + base.seconds.base : '') + ' seconds, alpha ' + base.alpha + ')'),
+        baselineTable(base, 'baseline-table')));
     const hasVerdicts = Array.isArray(verdicts) && verdicts.length > 0;
     const row = h('div', { class: hasVerdicts ? 'row3' : 'row3 two' });
     box.appendChild(row);
@@ -957,7 +989,7 @@
       withArg === 'baseline' ? ' — the test\'s baseline' : ''));
     const metrics = cmp.metrics || [];
     app.appendChild(h('section', { class: 'card' }, h('table', { class: 'list', id: 'compare-table' },
-      h('thead', null, h('tr', null, ['metric', 'run (A)', 'base (B)', 'delta', 'delta %', 'tolerance', ''].map((x) => h('th', { class: x && x !== 'metric' ? 'num' : null }, x)))),
+      h('thead', null, h('tr', null, ['metric', 'run (A)', 'base (B)', 'delta', 'delta %', 'tolerance', 'p', ''].map((x) => h('th', { class: x && x !== 'metric' ? 'num' : null }, x)))),
       h('tbody', null, metrics.map((m) => {
         const f = metricFmt(m.name);
         return h('tr', { class: m.regression ? 'bad-row' : null, 'data-metric': m.name },
@@ -965,7 +997,8 @@
           h('td', { class: 'num' }, m.delta == null ? '–' : (m.delta > 0 ? '+' : '') + f(m.delta)),
           h('td', { class: 'num' }, m.delta_pct == null ? '–' : (m.delta_pct > 0 ? '+' : '') + fmtNum(m.delta_pct, 1) + '%'),
           h('td', { class: 'num dim' }, m.tolerance == null ? '–' : /rate$/.test(m.name) ? '±' + fmtPct(m.tolerance) : '±' + fmtNum(m.tolerance, 2) + '%'),
-          h('td', null, m.regression ? h('span', { class: 'badge bad' }, 'regression') : h('span', { class: 'badge ok' }, 'ok')));
+          h('td', { class: 'num', title: 'Mann-Whitney U on the per-second values (docs/analysis.md)' }, m.p_value == null ? '–' : m.p_value < 0.0001 ? '<0.0001' : fmtNum(m.p_value, 4)),
+          h('td', { title: m.decision || '' }, m.regression ? h('span', { class: 'badge bad' }, 'regression') : h('span', { class: 'badge ok' }, m.decision && m.decision !== 'unchanged' ? String(m.decision).replace('_', ' ') : 'ok')));
       })))));
     if (!baseId) return;
     /* overlaid charts: A and B from their own start (t = 0) */
