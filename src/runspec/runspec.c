@@ -1119,6 +1119,7 @@ static int rs_load_script(mt_runspec_t *s, mt_rs_err_t *err)
         .nheaders = s->nheaders,
         .body = s->has_body ? s->body : NULL,
         .body_len = s->body_len,
+        .sandbox = s->mode == MT_RS_SERVER,
     };
     size_t hl = strlen(s->url.host_header), pl = strlen(s->url.port);
     if (hl > pl && s->url.host_header[hl - pl - 1] == ':' &&

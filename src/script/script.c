@@ -17,7 +17,9 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <luajit.h>
 #include <lualib.h>
+#include <time.h>
 
 #include "mortar/http1.h"
 #include "proto/http1_req.h"
@@ -45,6 +47,7 @@ struct mt__script {
     char **args;
     size_t nargs;
     char *scheme, *host, *port, *host_header, *method, *path, *body, *addr;
+    bool sandbox;
     size_t body_len;
     char **headers;
     size_t nheaders;
@@ -57,6 +60,46 @@ struct mt__script {
     pthread_mutex_t mu;
     char err[600];
 };
+
+#define SCRIPT_GUARD_S 5 /* a server run: the top level, setup() and init() each end within */
+
+/* ---- a server run's guard: code outside the run (the top level, setup, init) is bounded in
+ * time, so a script cannot hold mortar serve's API or an agent forever. The JIT is off while
+ * guarded (compiled loops do not call hooks). */
+
+static _Thread_local int64_t guard_deadline;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void guard_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    if (mono_ns() > guard_deadline)
+        luaL_error(L, "ran longer than %d s (a server run bounds the code outside the run)",
+                   SCRIPT_GUARD_S);
+}
+
+static void guard_on(const struct mt__script *s, lua_State *L)
+{
+    if (!s->sandbox)
+        return;
+    guard_deadline = mono_ns() + SCRIPT_GUARD_S * 1000000000LL;
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+    lua_sethook(L, guard_hook, LUA_MASKCOUNT, 10000);
+}
+
+static void guard_off(const struct mt__script *s, lua_State *L)
+{
+    if (!s->sandbox)
+        return;
+    lua_sethook(L, NULL, 0, 0);
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_ON);
+}
 
 /* ---- messages ---- */
 
@@ -343,6 +386,22 @@ static int wrk_connect(lua_State *L)
 
 /* ---- states ---- */
 
+/* A server run's states: what would reach the agent's files, processes or environment is
+ * removed before the script runs. */
+static const char sandbox_lua[] =
+    "local w, t, c, d, dt = io.write, os.time, os.clock, os.date, os.difftime\n"
+    "io = { write = w }\n"
+    "os = { time = t, clock = c, date = d, difftime = dt }\n"
+    "require, dofile, loadfile, package, module, debug = nil, nil, nil, nil, nil, nil\n"
+    "local ls = loadstring\n"
+    "local function text_only(src, name)\n"
+    "  if type(src) ~= 'string' or src:byte(1) == 27 then\n"
+    "    return nil, 'only Lua text can be loaded in a server run'\n"
+    "  end\n"
+    "  return ls(src, name)\n"
+    "end\n"
+    "load, loadstring = text_only, text_only\n";
+
 /* wrk.format and the Host default, in Lua (this project's own code). */
 static const char prelude[] =
     "local wrk = ...\n"
@@ -429,6 +488,17 @@ static int state_new(mt__script_t *s, lua_State **out, char *err, size_t errlen)
         lua_close(L);
         return MT_ENOMEM;
     }
+    if (s->sandbox && luaL_dostring(L, sandbox_lua) != 0) {
+        snprintf(err, errlen, "%s: internal: %s", s->name, lua_tostring(L, -1));
+        lua_close(L);
+        return MT_ENOMEM;
+    }
+    if (s->sandbox && s->len > 0 && s->text[0] == 0x1b) {
+        snprintf(err, errlen, "%s: a compiled (bytecode) script cannot run in a server run",
+                 s->name);
+        lua_close(L);
+        return MT_EPARSE;
+    }
     char chunk[300];
     snprintf(chunk, sizeof chunk, "@%s", s->name);
     if (luaL_loadbuffer(L, s->text, s->len, chunk) != 0) {
@@ -436,7 +506,10 @@ static int state_new(mt__script_t *s, lua_State **out, char *err, size_t errlen)
         lua_close(L);
         return MT_EPARSE;
     }
-    if (lua_pcall(L, 0, 0, 0) != 0) {
+    guard_on(s, L);
+    int prc = lua_pcall(L, 0, 0, 0);
+    guard_off(s, L);
+    if (prc != 0) {
         phase_msg(s, "the script's top level", lua_tostring(L, -1), err, errlen);
         lua_close(L);
         return MT_EINVAL;
@@ -812,6 +885,7 @@ int mt__script_new(const char *name, const char *text, size_t len, const char *c
     s->nargs = nargs;
     for (size_t i = 0; s->args && i < nargs; i++)
         s->args[i] = dup_or_null(args[i] ? args[i] : "", &bad);
+    s->sandbox = t->sandbox;
     s->scheme = dup_or_null(t->scheme, &bad);
     s->host = dup_or_null(t->host, &bad);
     s->port = dup_or_null(t->port, &bad);
@@ -894,7 +968,10 @@ static int thread_init(mt__script_t *s, sthread_t *t, char *err, size_t errlen)
         lua_pushinteger(L, 0);
         lua_pushstring(L, s->name);
         lua_rawset(L, -3);
-        if (lua_pcall(L, 1, 0, 0) != 0) {
+        guard_on(s, L);
+        int prc = lua_pcall(L, 1, 0, 0);
+        guard_off(s, L);
+        if (prc != 0) {
             phase_msg(s, "init()", lua_tostring(L, -1), err, errlen);
             return MT_EINVAL;
         }
@@ -963,7 +1040,10 @@ int mt__script_start(mt__script_t *s, int nthreads, const char *addr, char *err,
     for (int i = 0; has_setup && i < nthreads; i++) {
         lua_getglobal(M, "setup");
         push_thread(M, &s->th[i]);
-        if (lua_pcall(M, 1, 0, 0) != 0) {
+        guard_on(s, M);
+        int prc = lua_pcall(M, 1, 0, 0);
+        guard_off(s, M);
+        if (prc != 0) {
             phase_msg(s, "setup()", lua_tostring(M, -1), err, errlen);
             lua_settop(M, 0);
             return MT_EINVAL;

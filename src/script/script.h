@@ -40,6 +40,8 @@ typedef struct mt__script_target {
     size_t nheaders;
     const char *body; /* NULL: none */
     size_t body_len;
+    bool sandbox; /* a server run: no files, processes or environment from Lua (io, os, require,
+                   * dofile, loadfile, ffi are removed; io.write and os.time/clock/date stay) */
 } mt__script_target_t;
 
 /* Compiles text (len bytes) named name in messages, runs its top level in the main state and

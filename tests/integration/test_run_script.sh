@@ -197,5 +197,18 @@ expect_problem "serve: a script file is refused" 422 validation POST /runs "$RUN
 expect_problem "serve: a syntax error is refused" 422 validation POST /runs "$RUNNER" \
   "{\"config\":{\"url\":\"$TARGET_URL/\",\"script\":\"function (\"}}"
 grep -q 'script' "$OUT" || fail "the problem does not name the script: $(cat "$OUT")"
+# a server run's script reaches no file of the agent's: io.open and require are gone
+SANDBOX='local ok = io.open == nil and require == nil and os.execute == nil and dofile == nil and loadstring("\27LJ") == nil
+if not ok then error("sandbox: the agent'"'"'s files are reachable") end
+function request() return wrk.format() end'
+CFG=$(jq -n --arg url "$TARGET_URL/" --arg script "$SANDBOX" \
+  '{url: $url, script: $script, rate: 10, duration: "1s", connections: 1, threads: 1}')
+expect_api "serve: a sandboxed script is accepted" 201 POST /runs "$RUNNER" "{\"config\":$CFG}"
+RUN=$(jq -r .id "$OUT")
+wait_run "$RUN" "$RUNNER" 60 'passed|failed|stopped|error|interrupted'
+expect_jq "serve: io, require, os.execute and bytecode are not reachable" "$OUT" '.state == "passed"'
+expect_problem "serve: a top level that never ends is cut off" 422 validation POST /runs "$RUNNER" \
+  "{\"config\":{\"url\":\"$TARGET_URL/\",\"script\":\"while true do end\"}}"
+grep -q 'ran longer than' "$OUT" || fail "the problem does not say why: $(cat "$OUT")"
 check_openapi
 stop_serve
