@@ -127,12 +127,21 @@ static void phase_msg(const mt__script_t *s, const char *phase, const char *msg,
     snprintf(out, n, "%s: in %s: %s", s->name, phase, msg);
 }
 
+/* Messages carry the script's own text (error("...")): no control characters reach people. */
+static void clean(char *m)
+{
+    for (; *m; m++)
+        if ((unsigned char)*m < 0x20 || *m == 0x7f)
+            *m = ' ';
+}
+
 /* A hook's error: kept (the first one) for the run's report. */
 static int hook_fail(sthread_t *t, const char *phase, const char *msg)
 {
     mt__script_t *s = t->s;
     char buf[600];
     phase_msg(s, phase, msg, buf, sizeof buf);
+    clean(buf);
     pthread_mutex_lock(&s->mu);
     if (!s->err[0])
         snprintf(s->err, sizeof s->err, "%s", buf);
@@ -923,6 +932,7 @@ int mt__script_new(const char *name, const char *text, size_t len, const char *c
 fail:
     if (rc == MT_ENOMEM && !err[0])
         snprintf(err, errlen, "out of memory");
+    clean(err);
     mt__script_free(s);
     return rc;
 }
@@ -1013,7 +1023,7 @@ static int thread_init(mt__script_t *s, sthread_t *t, char *err, size_t errlen)
     return MT_OK;
 }
 
-int mt__script_start(mt__script_t *s, int nthreads, const char *addr, char *err, size_t errlen)
+static int script_start(mt__script_t *s, int nthreads, const char *addr, char *err, size_t errlen)
 {
     err[0] = '\0';
     if (s->th || nthreads < 1)
@@ -1062,6 +1072,13 @@ int mt__script_start(mt__script_t *s, int nthreads, const char *addr, char *err,
     return MT_OK;
 }
 
+int mt__script_start(mt__script_t *s, int nthreads, const char *addr, char *err, size_t errlen)
+{
+    int rc = script_start(s, nthreads, addr, err, errlen);
+    clean(err);
+    return rc;
+}
+
 const mt_script_hooks_t *mt__script_hooks(const mt__script_t *s)
 {
     return &s->hooks;
@@ -1105,8 +1122,8 @@ static void push_stats(lua_State *L, const mt_hist_t *h)
     lua_setfield(L, -2, "percentile");
 }
 
-int mt__script_done(mt__script_t *s, const mt_run_result_t *r, const mt_hist_t *rps, char *err,
-                    size_t errlen)
+static int script_done(mt__script_t *s, const mt_run_result_t *r, const mt_hist_t *rps, char *err,
+                       size_t errlen)
 {
     lua_State *M = s->M;
     err[0] = '\0';
@@ -1149,6 +1166,14 @@ int mt__script_done(mt__script_t *s, const mt_run_result_t *r, const mt_hist_t *
     }
     fflush(stdout);
     return MT_OK;
+}
+
+int mt__script_done(mt__script_t *s, const mt_run_result_t *r, const mt_hist_t *rps, char *err,
+                    size_t errlen)
+{
+    int rc = script_done(s, r, rps, err, errlen);
+    clean(err);
+    return rc;
 }
 
 void mt__script_free(mt__script_t *s)
