@@ -121,6 +121,10 @@ typedef struct mt_script_hooks {
     int (*response)(void *ud, int worker, const char *resp, size_t len, bool truncated);
     /* NULL: none. Closed model: ns to wait after a response before the next request. */
     int (*delay)(void *ud, int worker, int64_t *ns);
+    /* NULL: none. Before the run: the address this worker connects to instead of the run's
+     * (wrk's thread.addr): 1 with a struct sockaddr of *len bytes (<= cap) written to sa, or
+     * 0 for the run's address. */
+    int (*address)(void *ud, int worker, void *sa, size_t cap, uint32_t *len);
     size_t max_response;
     void *ud;
 } mt_script_hooks_t;

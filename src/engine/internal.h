@@ -144,7 +144,9 @@ typedef struct mt__worker {
     uint64_t rdropped;
 
     const mt_script_hooks_t *script; /* cfg.script: NULL on the unscripted path */
-    uint8_t script_stopped;          /* the script called thread:stop() */
+    struct sockaddr_storage addr;    /* the script's thread.addr (addrlen > 0), else the run's */
+    socklen_t addrlen;
+    uint8_t script_stopped; /* the script called thread:stop() */
 
     char *buf; /* receive buffer, MT__RECV_BUF */
     int err;   /* fatal engine error (MT_ENOMEM, MT_ESYS) */

@@ -602,11 +602,16 @@ void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
     c->connect_end = 0;
     c->tls_start = c->tls_end = 0;
     c->state = MT__CONN_CONNECTING;
-    if (!r->have_addr) {
+    const struct sockaddr_storage *sa = &r->addr;
+    socklen_t salen = r->addrlen;
+    if (__builtin_expect(w->addrlen != 0, 0)) { /* a script's thread.addr */
+        sa = &w->addr;
+        salen = w->addrlen;
+    } else if (!r->have_addr) {
         request_fail(w, c, MT_ERR_DNS, 0, now);
         return;
     }
-    int fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         request_fail(w, c, err_kind(errno), errno, now);
         return;
@@ -623,7 +628,7 @@ void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
         request_fail(w, c, err_kind(errno), errno, now);
         return;
     }
-    if (connect(fd, (struct sockaddr *)&r->addr, r->addrlen) < 0 && errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)sa, salen) < 0 && errno != EINPROGRESS) {
         request_fail(w, c, err_kind(errno), errno, now);
         return;
     }
@@ -1210,6 +1215,12 @@ int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
     }
     w->rng = r->cfg.seed ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(id + 1));
     w->script = r->cfg.script;
+    if (w->script && w->script->address) {
+        uint32_t len = 0;
+        if (w->script->address(w->script->ud, id, &w->addr, sizeof w->addr, &len) == 1 &&
+            len <= sizeof w->addr)
+            w->addrlen = (socklen_t)len;
+    }
     if (r->cfg.on_records) {
         w->ring = malloc(MT__RING * sizeof *w->ring);
         if (!w->ring)

@@ -1108,6 +1108,7 @@ static int rs_load_script(mt_runspec_t *s, mt_rs_err_t *err)
         s->script_len = len;
     }
     mt__script_target_t t = {
+        .url = s->url_txt,
         .scheme = s->url.tls ? "https" : "http",
         .host = s->url.host,
         .port = NULL,

@@ -38,6 +38,9 @@ typedef struct sthread {
     bool dynamic, has_response, has_delay;
     bool stopped;
     mt_script_req_t static_req;
+    struct sockaddr_storage addr; /* thread.addr set by setup() (addrlen > 0) */
+    socklen_t addrlen;
+    char addr_txt[INET6_ADDRSTRLEN + 16];
 } sthread_t;
 
 struct mt__script {
@@ -46,7 +49,7 @@ struct mt__script {
     size_t len;
     char **args;
     size_t nargs;
-    char *scheme, *host, *port, *host_header, *method, *path, *body, *addr;
+    char *url, *scheme, *host, *port, *host_header, *method, *path, *body, *addr;
     bool sandbox;
     size_t body_len;
     char **headers;
@@ -193,6 +196,9 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth)
 
 /* ---- the thread object ---- */
 
+static int addr_parse(const char *txt, struct sockaddr_storage *ss, socklen_t *len);
+static void addr_text(const struct sockaddr *sa, char *buf, size_t n);
+
 static sthread_t *check_thread(lua_State *L, int idx)
 {
     sthread_t **p = luaL_checkudata(L, idx, THREAD_MT);
@@ -239,7 +245,9 @@ static int th_index(lua_State *L)
     sthread_t *t = check_thread(L, 1);
     const char *k = luaL_checkstring(L, 2);
     if (strcmp(k, "addr") == 0) {
-        if (t->s->addr)
+        if (t->addrlen)
+            lua_pushstring(L, t->addr_txt);
+        else if (t->s->addr)
             lua_pushstring(L, t->s->addr);
         else
             lua_pushnil(L);
@@ -263,12 +271,17 @@ static int th_newindex(lua_State *L)
     const char *k = luaL_checkstring(L, 2);
     if (strcmp(k, "addr") == 0) {
         const char *v = lua_tostring(L, 3);
-        if (v && t->s->addr && strcmp(v, t->s->addr) == 0)
-            return 0;
-        return luaL_error(L,
-                          "thread.addr: every thread connects to the run's address (%s); "
-                          "another address is not supported",
-                          t->s->addr ? t->s->addr : "?");
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        if (!v || addr_parse(v, &ss, &sl) != 0)
+            return luaL_error(L,
+                              "thread.addr: '%s' is not an address (ip:port, [ipv6]:port: "
+                              "see wrk.lookup)",
+                              v ? v : luaL_typename(L, 3));
+        t->addr = ss;
+        t->addrlen = sl;
+        addr_text((struct sockaddr *)&ss, t->addr_txt, sizeof t->addr_txt);
+        return 0;
     }
     return luaL_error(L, "thread.%s cannot be set", k);
 }
@@ -861,6 +874,17 @@ static int hk_delay(void *ud, int worker, int64_t *ns)
     return MT_OK;
 }
 
+static int hk_address(void *ud, int worker, void *sa, size_t cap, uint32_t *len)
+{
+    mt__script_t *s = ud;
+    sthread_t *t = &s->th[worker];
+    if (!t->addrlen || (size_t)t->addrlen > cap)
+        return 0;
+    memcpy(sa, &t->addr, t->addrlen);
+    *len = (uint32_t)t->addrlen;
+    return 1;
+}
+
 /* ---- life ---- */
 
 int mt__script_new(const char *name, const char *text, size_t len, const char *const *args,
@@ -895,6 +919,7 @@ int mt__script_new(const char *name, const char *text, size_t len, const char *c
     for (size_t i = 0; s->args && i < nargs; i++)
         s->args[i] = dup_or_null(args[i] ? args[i] : "", &bad);
     s->sandbox = t->sandbox;
+    s->url = dup_or_null(t->url, &bad);
     s->scheme = dup_or_null(t->scheme, &bad);
     s->host = dup_or_null(t->host, &bad);
     s->port = dup_or_null(t->port, &bad);
@@ -975,9 +1000,10 @@ static int thread_init(mt__script_t *s, sthread_t *t, char *err, size_t errlen)
             lua_pushstring(L, s->args[i]);
             lua_rawseti(L, -2, (int)i + 1);
         }
-        lua_pushinteger(L, 0);
-        lua_pushstring(L, s->name);
-        lua_rawset(L, -3);
+        if (s->url) { /* wrk: args[0] is the URL */
+            lua_pushstring(L, s->url);
+            lua_rawseti(L, -2, 0);
+        }
         guard_on(s, L);
         int prc = lua_pcall(L, 1, 0, 0);
         guard_off(s, L);
@@ -1067,6 +1093,10 @@ static int script_start(mt__script_t *s, int nthreads, const char *addr, char *e
         resp |= s->th[i].has_response;
         delay |= s->th[i].has_delay;
     }
+    bool any_addr = false;
+    for (int i = 0; i < nthreads; i++)
+        any_addr |= s->th[i].addrlen != 0;
+    s->hooks.address = any_addr ? hk_address : NULL;
     s->hooks.response = resp ? hk_response : NULL;
     s->hooks.delay = delay ? hk_delay : NULL;
     return MT_OK;
@@ -1196,6 +1226,7 @@ void mt__script_free(mt__script_t *s)
     free(s->headers);
     free(s->name);
     free(s->text);
+    free(s->url);
     free(s->scheme);
     free(s->host);
     free(s->port);

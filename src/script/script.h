@@ -29,6 +29,7 @@ typedef struct mt__script mt__script_t;
 /* What the wrk table starts with (wrk sets them from the URL and its flags). Strings are
  * copied. */
 typedef struct mt__script_target {
+    const char *url;          /* the URL as given: init(args)'s args[0], as in wrk */
     const char *scheme;       /* "http" or "https" */
     const char *host;         /* URL host (IPv6 without brackets) */
     const char *port;         /* the URL's explicit port, or NULL */

@@ -110,6 +110,23 @@ pass "done() output after the summary"
 expect_jq "tags: each request tagged by wrk.tag" "$WORK/life.json" \
   '(.summary.tags.even.completed + .summary.tags.odd.completed) == .summary.completed and .summary.tags.even.completed > 0'
 
+# ---- thread.addr (wrk's addr.lua): a thread connects where setup() says, not to the URL ------
+DEAD=$(refused_port)
+start_target
+cat >"$S/addr.lua" <<LUA
+function setup(thread)
+  local addrs = wrk.lookup("127.0.0.1", "$TARGET_PORT")
+  if wrk.connect(addrs[1]) then thread.addr = addrs[1] end
+end
+function init(args) io.write("url " .. args[0] .. " addr " .. wrk.thread.addr .. "\\n") end
+LUA
+run_json "$WORK/addr.json" 30 -c 2 -t 2 -d 1s -s "$S/addr.lua" "http://127.0.0.1:$DEAD/"
+expect_jq "thread.addr: answered by the target setup() chose, no refused connects" "$WORK/addr.json" \
+  '.summary.completed > 0 and .summary.errors == 0'
+grep -q "^url http://127.0.0.1:$DEAD/ addr 127.0.0.1:$TARGET_PORT$" "$WORK/addr.json.stdout" ||
+  fail "args[0] and thread.addr: $(grep url "$WORK/addr.json.stdout")"
+pass "init(args): args[0] is the URL; wrk.thread.addr is setup()'s"
+
 # ---- delay() and thread:stop() (closed model, one connection) -----------------------------
 cat >"$S/stop.lua" <<'EOF'
 local n = 0
@@ -145,8 +162,8 @@ printf 'function request(\n  return 1\nend\n' >"$S/syntax.lua"
 expect_fail syntax 2 "syntax.lua:2: .*expected" -s "$S/syntax.lua" "$TARGET_URL/"
 printf '\nfunction init(args)\n  error("no token")\nend\n' >"$S/bad_init.lua"
 expect_fail bad_init 2 "bad_init.lua:3: in init\(\): no token" -s "$S/bad_init.lua" "$TARGET_URL/"
-printf 'function setup(t)\n  t.addr = "10.0.0.1:80"\nend\n' >"$S/bad_setup.lua"
-expect_fail bad_setup 2 "bad_setup.lua:2: in setup\(\): thread.addr" -s "$S/bad_setup.lua" "$TARGET_URL/"
+printf 'function setup(t)\n  t.addr = "somewhere"\nend\n' >"$S/bad_setup.lua"
+expect_fail bad_setup 2 "bad_setup.lua:2: in setup\(\): thread.addr: 'somewhere' is not an address" -s "$S/bad_setup.lua" "$TARGET_URL/"
 printf 'function done(s)\n  return s.nope.x\nend\n' >"$S/bad_done.lua"
 expect_fail bad_done 1 "bad_done.lua:2: in done\(\): attempt to index" -s "$S/bad_done.lua" "$TARGET_URL/"
 printf 'function response(s, h, b)\n  error("boom " .. s)\nend\n' >"$S/bad_response.lua"

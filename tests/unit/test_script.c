@@ -11,6 +11,7 @@
 #include "script/script.c"
 
 static const mt__script_target_t target = {
+    .url = "http://127.0.0.1:8080/start",
     .scheme = "http",
     .host = "127.0.0.1",
     .port = "8080",
@@ -176,7 +177,7 @@ static void test_hooks(void **state)
     assert_non_null(h->delay);
     lua_State *L = s->th[1].L;
     assert_string_equal(global_str(L, "a1"), "x");
-    assert_string_equal(global_str(L, "name"), "t.lua");
+    assert_string_equal(global_str(L, "name"), "http://127.0.0.1:8080/start"); /* wrk's args[0] */
     lua_getglobal(L, "nargs");
     assert_int_equal(lua_tointeger(L, -1), 2);
     lua_pop(L, 1);
@@ -201,6 +202,16 @@ static void test_hooks(void **state)
     int64_t ns = 0;
     assert_int_equal(h->delay(h->ud, 0, &ns), MT_OK);
     assert_int_equal(ns, 1500000);
+
+    /* thread.addr: read, set (wrk's addr.lua), refused when not an address */
+    assert_int_equal(luaL_dostring(L, "a0 = wrk.thread.addr\n"
+                                      "wrk.thread.addr = '[::1]:9'\n"
+                                      "a1 = wrk.thread.addr\n"
+                                      "ok, e = pcall(function() wrk.thread.addr = 'x' end)\n"),
+                     0);
+    assert_string_equal(global_str(L, "a0"), "127.0.0.1:8080");
+    assert_string_equal(global_str(L, "a1"), "[::1]:9");
+    assert_non_null(strstr(global_str(L, "e"), "not an address"));
 
     /* thread:stop() from the thread's own state ends its requests */
     assert_int_equal(luaL_dostring(L, "wrk.thread:stop()"), 0);
