@@ -20,7 +20,12 @@ trap cleanup EXIT
 pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
 
 mkfifo "$WORK/t.fifo"
-pin 1 "$MORTAR" target --listen 127.0.0.1:0 --threads 1 >"$WORK/t.fifo" 2>/dev/null &
+# started directly (not through the pin function, a subshell) so that $! is the target itself
+if command -v taskset >/dev/null; then
+  taskset -c 1 "$MORTAR" target --listen 127.0.0.1:0 --threads 1 >"$WORK/t.fifo" 2>/dev/null &
+else
+  "$MORTAR" target --listen 127.0.0.1:0 --threads 1 >"$WORK/t.fifo" 2>/dev/null &
+fi
 TPID=$!
 read -r -t 20 line <"$WORK/t.fifo"
 PORT=${line##*:}
