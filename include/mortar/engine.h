@@ -99,6 +99,38 @@ typedef struct mt_req_record {
  * threads. The records are valid only during the call. */
 typedef void (*mt_records_cb)(const mt_req_record_t *recs, size_t n, void *ud);
 
+/* Scripted requests (src/script, docs/scripting.md): when mt_run_config_t.script is set, each
+ * request's bytes come from the hooks instead of request/requests. Every hook is called in the
+ * worker's own thread with that worker's index. */
+typedef struct mt_script_req {
+    const char *data; /* one or more whole HTTP/1.1 requests, sent back to back */
+    size_t len;
+    uint32_t count;       /* requests in data (pipelined), >= 1: each response is counted */
+    uint16_t tag;         /* index into mt_run_config_t.tags; 0 = untagged */
+    unsigned parse_flags; /* MT_H1_NO_BODY: they are HEAD requests */
+    bool stable;          /* data stays valid until the run ends (not copied); else it is valid
+                           * only until the next call on this worker, and the engine copies it */
+} mt_script_req_t;
+
+typedef struct mt_script_hooks {
+    /* The next request(s) of a connection. MT_OK and *out; MT_EEOF: the thread stopped itself
+     * (no more requests from this worker); anything else: a script error, the run stops and
+     * returns MT_EINVAL (the hooks' owner keeps the message). */
+    int (*request)(void *ud, int worker, mt_script_req_t *out);
+    /* NULL: responses are not handed over (and not kept). Else called once per complete
+     * response with its bytes as received (interim 1xx heads, head, body framing), at most
+     * max_response of them (truncated: the rest was not kept). Return as request() does. */
+    int (*response)(void *ud, int worker, const char *resp, size_t len, bool truncated);
+    /* NULL: none. Closed model: ns to wait after a response before the next request. */
+    int (*delay)(void *ud, int worker, int64_t *ns);
+    /* NULL: none. Before the run: the address this worker connects to instead of the run's
+     * (wrk's thread.addr): 1 with a struct sockaddr of *len bytes (<= cap) written to sa, or
+     * 0 for the run's address. */
+    int (*address)(void *ud, int worker, void *sa, size_t cap, uint32_t *len);
+    size_t max_response;
+    void *ud;
+} mt_script_hooks_t;
+
 /* What a run gets when it does not say (mortar run's flags, config files, the API): one copy
  * for every front end. */
 #define MT_RUN_DEFAULT_CONNECTIONS 10
@@ -153,6 +185,9 @@ typedef struct mt_run_config {
      * the run: mt_run_exec then returns MT_EPOLICY without a single connect. */
     int (*addr_check)(const struct sockaddr *sa, unsigned len, void *ud);
     void *addr_check_ud;
+    /* NULL: the requests above. Else every request comes from these hooks (HTTP/1 only; not
+     * with http2 or ammo); request/request_len may be NULL. Not copied. */
+    const mt_script_hooks_t *script;
 } mt_run_config_t;
 
 /* A run's counters: the scalar ones come from MT_COUNTER_MAP (mortar/counters.h, which says

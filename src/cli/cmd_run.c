@@ -108,18 +108,19 @@ static const struct option run_longopts[] = {
     {"phout-tls", no_argument, NULL, RUN_OPT_PHOUT_TLS},
     {"baseline", required_argument, NULL, RUN_OPT_BASELINE},
     {"tolerance", required_argument, NULL, RUN_OPT_TOLERANCE},
+    {"script", required_argument, NULL, 's'},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, RUN_OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
-#define RUN_SHORTOPTS ":c:t:d:R:H:m:kqLh"
+#define RUN_SHORTOPTS ":c:t:d:R:H:m:s:kqLh"
 
 static void run_usage(FILE *f)
 {
     fprintf(f,
-            "Usage: mortar run [flags] URL\n"
+            "Usage: mortar run [flags] URL [-- SCRIPT ARGS]\n"
             "\n"
             "Load-test an HTTP/1.1 or HTTP/2 server, plain or over TLS (https://). Closed model by "
             "default (each connection sends its\n"
@@ -170,6 +171,8 @@ static void run_usage(FILE *f)
             "      --streams N       HTTP/2: concurrent streams per connection [closed: 10; open: "
             "100]\n"
             "      --phout-tls       phout: add a 13th column, the TLS handshake time\n"
+            "  -s, --script FILE     a wrk Lua script (request(), response(), done(), ...);\n"
+            "                        arguments after -- go to its init(args)\n"
             "  -q, --quiet           no live progress line\n"
             "  -L, --latency         also print the full percentile distribution\n"
             "  -h, --help            this help\n"
@@ -293,9 +296,23 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
     mt_runspec_init(&o->s, MT_RS_CLI);
     err[0] = '\0';
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
+    /* wrk's way: the arguments after -- are the script's (init(args)), not ours */
+    int nopt = argc;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--") == 0) {
+            nopt = i;
             break;
+        }
+    for (int i = nopt + 1; i < argc; i++) {
+        memset(&at, 0, sizeof(at));
+        at.src = MT_RS_SRC_FLAG;
+        snprintf(at.name, sizeof(at.name), "--");
+        if (mt_runspec_set(&o->s, &mt_rs_keys[MT_RSK_SCRIPT_ARGS], argv[i], &at, &rerr) != MT_OK)
+            return run_spec_err(&rerr, err, n);
+    }
+    argc = nopt;
+
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             config = argv[i + 1];
         else if (strncmp(argv[i], "--config=", 9) == 0)
@@ -338,6 +355,18 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
                 return run_err(err, n, "out of memory");
             if (mt__bl_tolerance_parse(optarg, o->tolerances, why, sizeof(why)) != MT_OK)
                 return run_err(err, n, "--tolerance %s", why);
+            continue;
+        }
+        case 's': { /* a file on the command line: the spec gets "@FILE" and reads it */
+            size_t len = strlen(optarg) + 2;
+            char *v = malloc(len);
+            if (v == NULL)
+                return run_err(err, n, "out of memory");
+            snprintf(v, len, "@%s", optarg);
+            int src = mt_runspec_set(&o->s, &mt_rs_keys[MT_RSK_SCRIPT], v, &at, &rerr);
+            free(v);
+            if (src != MT_OK)
+                return run_spec_err(&rerr, err, n);
             continue;
         }
         case ':': {
@@ -503,6 +532,8 @@ static int run_exec(run_opts_t *o)
         info.ntags = sp->ammo.ntags;
         info.ammo = sp->ammo_path != NULL ? sp->ammo_path : "--uri";
         info.nrequests = sp->ammo.nreqs;
+    } else if (sp->script_obj != NULL) {
+        info.tags = mt__runjob_tags(job, &info.ntags);
     }
 
     if (sp->html_path != NULL) {
@@ -591,7 +622,12 @@ static int run_exec(run_opts_t *o)
     mt__verdicts_finish(&sp->verdicts, mt_run_result(run), cfg->tags, cfg->ntags);
     mt__out_summary(sumf, &info, &ctx.live, mt_run_result(run), interrupted);
     mt__verdicts_print(sumf, &sp->verdicts);
+    fflush(sumf);
     code = RUN_EXIT_OK;
+    if (mt__runjob_script_done(job, &rerr) != MT_OK) {
+        fprintf(stderr, "mortar run: %s\n", rerr.msg);
+        code = RUN_EXIT_INTERNAL;
+    }
     if (interrupted)
         code = 128 + (int)run_signal; /* 130 after SIGINT, 143 after SIGTERM */
     else if (mt__verdicts_exit_code(&sp->verdicts) != 0)

@@ -89,6 +89,16 @@ struct mt__conn {
     uint8_t retried;       /* this request was already retried once on a fresh connection */
     int werr;              /* errno of a failed write while the response may still be readable */
     mt__conn_t *next_idle; /* idle stack (open model) */
+    /* scripted requests only (cfg.script; docs/adr/0031-lua-scripts.md) */
+    mt_request_t sreq;  /* what req points at: the script's bytes (or sbuf's copy of them) */
+    uint32_t pipe_n;    /* requests in sreq (pipelined) */
+    uint32_t pipe_left; /* of them, responses not yet complete */
+    uint8_t delayed;    /* on the retry list waiting out delay(), not reconnecting */
+    char *sbuf;         /* copy of a request()'s bytes; grows, at most the script's limit */
+    size_t scap;
+    char *rbuf; /* the response's bytes for response(); at most hooks->max_response */
+    size_t rlen, rcap;
+    uint8_t rtrunc;
 };
 
 typedef struct mt__worker {
@@ -132,6 +142,11 @@ typedef struct mt__worker {
     mt_req_record_t *ring;
     _Atomic uint64_t rhead, rtail;
     uint64_t rdropped;
+
+    const mt_script_hooks_t *script; /* cfg.script: NULL on the unscripted path */
+    struct sockaddr_storage addr;    /* the script's thread.addr (addrlen > 0), else the run's */
+    socklen_t addrlen;
+    uint8_t script_stopped; /* the script called thread:stop() */
 
     char *buf; /* receive buffer, MT__RECV_BUF */
     int err;   /* fatal engine error (MT_ENOMEM, MT_ESYS) */

@@ -307,6 +307,7 @@ void mt__conn_close(mt__worker_t *w, mt__conn_t *c)
     c->has_req = 0;
     c->resp_early = 0;
     c->werr = 0;
+    c->delayed = 0;
 }
 
 static void conn_release(mt__worker_t *w, mt__conn_t *c)
@@ -325,6 +326,171 @@ static void tls_fail(mt__worker_t *w, mt__conn_t *c, int64_t now, const char *wh
 static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, int64_t now);
 static void conn_next(mt__worker_t *w, mt__conn_t *c, int64_t now);
 static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev);
+
+/* ---- scripted requests (cfg.script; off the unscripted path) --------------------------- */
+
+/* A script error (or thread:stop()) ends this connection's part: the run stops on an error. */
+static void script_halt(mt__worker_t *w, mt__conn_t *c, int rc)
+{
+    if (rc == MT_EEOF) {
+        w->script_stopped = 1;
+    } else if (!w->err) {
+        w->err = MT_EINVAL;
+        mt_run_stop(w->run);
+    }
+    mt__conn_close(w, c);
+    if (mt__open_model(w))
+        conn_release(w, c);
+}
+
+/* The connection's next request from request(). MT_OK, or the connection was given up. */
+static int script_next(mt__worker_t *w, mt__conn_t *c)
+{
+    mt_script_req_t q;
+    int rc = w->script_stopped ? MT_EEOF : w->script->request(w->script->ud, w->id, &q);
+    if (rc != MT_OK) {
+        if (rc == MT_EEOF && mt__open_model(w))
+            BOTH(w, 0, ct_->dropped++);
+        script_halt(w, c, rc);
+        return rc;
+    }
+    const char *data = q.data;
+    if (!q.stable) {
+        if (q.len > c->scap) {
+            size_t cap = c->scap ? c->scap : 1024;
+            while (cap < q.len)
+                cap *= 2;
+            char *nb = realloc(c->sbuf, cap);
+            if (!nb) {
+                w->err = MT_ENOMEM;
+                mt_run_stop(w->run);
+                script_halt(w, c, MT_ENOMEM);
+                return MT_ENOMEM;
+            }
+            c->sbuf = nb;
+            c->scap = cap;
+        }
+        memcpy(c->sbuf, q.data, q.len);
+        data = c->sbuf;
+    }
+    c->sreq =
+        (mt_request_t){.data = data, .len = q.len, .tag = q.tag, .parse_flags = q.parse_flags};
+    c->req = &c->sreq;
+    c->pipe_n = c->pipe_left = q.count ? q.count : 1;
+    c->rlen = 0;
+    c->rtrunc = 0;
+    return MT_OK;
+}
+
+/* The other requests of a pipelined bundle are sent too (the first was counted). */
+static void script_sent_more(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    uint64_t more = c->pipe_n - 1;
+    for (uint64_t i = 0; i < more; i++)
+        mt__stat_sent(w, c->req->tag, c->due, now);
+    if (mt__open_model(w)) /* one due slot, several requests: each is due */
+        BOTH(w, c->req->tag, ct_->due += more);
+}
+
+/* Keep response bytes for response(), up to the hooks' limit. */
+static void script_keep(mt__worker_t *w, mt__conn_t *c, const char *data, size_t len)
+{
+    size_t max = w->script->max_response;
+    if (c->rlen + len > max) {
+        c->rtrunc = 1;
+        len = c->rlen < max ? max - c->rlen : 0;
+    }
+    if (!len)
+        return;
+    if (c->rlen + len > c->rcap) {
+        size_t cap = c->rcap ? c->rcap : 4096;
+        while (cap < c->rlen + len)
+            cap *= 2;
+        char *nb = realloc(c->rbuf, cap);
+        if (!nb) {
+            c->rtrunc = 1;
+            return;
+        }
+        c->rbuf = nb;
+        c->rcap = cap;
+    }
+    memcpy(c->rbuf + c->rlen, data, len);
+    c->rlen += len;
+}
+
+/* A response is complete: hand it to response(). MT_OK or the hook's error. */
+static int script_response(mt__worker_t *w, mt__conn_t *c)
+{
+    int rc =
+        w->script->response(w->script->ud, w->id, c->rbuf ? c->rbuf : "", c->rlen, c->rtrunc != 0);
+    c->rlen = 0;
+    c->rtrunc = 0;
+    if (rc != MT_OK && !w->err) {
+        w->err = MT_EINVAL;
+        mt_run_stop(w->run);
+    }
+    return rc;
+}
+
+/* After feeding: responses of a pipelined bundle that complete before its last one are
+ * counted here and the parser goes on with the bytes after them. Returns the feed result
+ * for the bytes left (*data, *len, *used updated), as the caller's code expects. */
+static int script_feed(mt__worker_t *w, mt__conn_t *c, const char **data, size_t *len, size_t *used,
+                       int rc, int64_t now)
+{
+    for (;;) {
+        if (w->script->response)
+            script_keep(w, c, *data, rc == MT_OK ? *used : *len);
+        if (rc != MT_OK || c->pipe_left <= 1)
+            return rc;
+        if (!c->first_byte)
+            c->first_byte = now;
+        mt__reqtimes_t t = conn_times(c);
+        mt__stat_done(w, &t, now);
+        if (w->script->response && script_response(w, c) != MT_OK)
+            return MT_OK; /* the run stops; this response was counted */
+        c->pipe_left--;
+        mt_h1_resp_init(&c->resp, c->req->parse_flags);
+        c->first_byte = 0;
+        *data += *used;
+        *len -= *used;
+        *used = 0;
+        if (!*len)
+            return MT_EAGAIN;
+        c->first_byte = now;
+        rc = mt_h1_resp_feed(&c->resp, *data, *len, used);
+    }
+}
+
+/* Closed model, after a response: delay() says how long to wait before the next request.
+ * Returns 1 when the connection now waits on the retry list (in due-time order). */
+static int script_delay(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    int64_t ns = 0;
+    if (w->script->delay(w->script->ud, w->id, &ns) != MT_OK) {
+        if (!w->err) {
+            w->err = MT_EINVAL;
+            mt_run_stop(w->run);
+        }
+        return 0;
+    }
+    if (ns <= 0)
+        return 0;
+    c->has_req = 0;
+    conn_unlink(c);
+    c->delayed = 1;
+    c->deadline = now + ns;
+    mt__link_t *at = w->retry.prev; /* insert after the last entry due no later */
+    while (at != &w->retry &&
+           ((mt__conn_t *)((char *)at - offsetof(mt__conn_t, link)))->deadline > c->deadline)
+        at = at->prev;
+    c->link.prev = at;
+    c->link.next = at->next;
+    at->next->prev = &c->link;
+    at->next = &c->link;
+    c->linked = 1;
+    return 1;
+}
 
 int mt__queue_push(mt__worker_t *w, mt__job_t job)
 {
@@ -370,7 +536,8 @@ static int idempotent(const mt_request_t *q)
 static int retry_ok(const mt__conn_t *c, int kind)
 {
     return kind == MT_ERR_CLOSED && !c->retried && c->connect_start == 0 && c->rbytes == 0 &&
-           (c->state == MT__CONN_SENDING || c->state == MT__CONN_WAITING) && idempotent(c->req);
+           c->pipe_n <= 1 && (c->state == MT__CONN_SENDING || c->state == MT__CONN_WAITING) &&
+           idempotent(c->req);
 }
 
 /* Send the attached request again on a fresh connection in the same slot. It keeps its due
@@ -406,7 +573,10 @@ static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int6
     if (kind >= 0) {
         mt__reqtimes_t t = conn_times(c);
         mt__stat_fail(w, &t, kind, eno, now);
+        for (uint32_t i = 1; i < c->pipe_left; i++) /* the rest of a pipelined bundle */
+            mt__stat_fail(w, &t, kind, eno, now);
     }
+    c->pipe_left = 0;
     int was_connecting = c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE;
     mt__conn_close(w, c);
     if (mt__open_model(w)) {
@@ -432,11 +602,16 @@ void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
     c->connect_end = 0;
     c->tls_start = c->tls_end = 0;
     c->state = MT__CONN_CONNECTING;
-    if (!r->have_addr) {
+    const struct sockaddr_storage *sa = &r->addr;
+    socklen_t salen = r->addrlen;
+    if (__builtin_expect(w->addrlen != 0, 0)) { /* a script's thread.addr */
+        sa = &w->addr;
+        salen = w->addrlen;
+    } else if (!r->have_addr) {
         request_fail(w, c, MT_ERR_DNS, 0, now);
         return;
     }
-    int fd = socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         request_fail(w, c, err_kind(errno), errno, now);
         return;
@@ -453,7 +628,7 @@ void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
         request_fail(w, c, err_kind(errno), errno, now);
         return;
     }
-    if (connect(fd, (struct sockaddr *)&r->addr, r->addrlen) < 0 && errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)sa, salen) < 0 && errno != EINPROGRESS) {
         request_fail(w, c, err_kind(errno), errno, now);
         return;
     }
@@ -517,8 +692,11 @@ static void conn_send(mt__worker_t *w, mt__conn_t *c, int64_t now)
     c->werr = 0;
     mt_h1_resp_init(&c->resp, c->req->parse_flags);
     c->state = MT__CONN_SENDING;
-    if (!c->retried) /* a retried request is counted once */
+    if (!c->retried) { /* a retried request is counted once */
         mt__stat_sent(w, c->req->tag, c->due, now);
+        if (__builtin_expect(c->pipe_n > 1, 0))
+            script_sent_more(w, c, now);
+    }
     if (!c->linked && w->run->cfg.timeout_ns > 0)
         conn_append(&w->inflight, c, now + w->run->cfg.timeout_ns);
     conn_write(w, c, now);
@@ -527,7 +705,12 @@ static void conn_send(mt__worker_t *w, mt__conn_t *c, int64_t now)
 static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, int64_t now)
 {
     c->due = job.due;
-    c->req = req_at(w, job.req);
+    if (__builtin_expect(w->script != NULL, 0)) { /* the one check on the unscripted path */
+        if (script_next(w, c) != MT_OK)
+            return;
+    } else {
+        c->req = req_at(w, job.req);
+    }
     c->has_req = 1;
     c->retried = 0;
     c->send_start = c->send_end = c->first_byte = 0;
@@ -613,6 +796,13 @@ static void request_done(mt__worker_t *w, mt__conn_t *c, int64_t now, int eof)
 {
     mt__reqtimes_t t = conn_times(c);
     mt__stat_done(w, &t, now);
+    if (__builtin_expect(w->script != NULL, 0)) {
+        c->pipe_left = 0;
+        if (w->script->response && script_response(w, c) != MT_OK) {
+            mt__conn_close(w, c);
+            return;
+        }
+    }
     if (c->state == MT__CONN_SENDING) {
         /* The response came before the request was written in full. Never write the next
          * request into what the server still reads as this body: finish the body and then
@@ -629,6 +819,9 @@ static void request_done(mt__worker_t *w, mt__conn_t *c, int64_t now, int eof)
         mt__conn_close(w, c);
     else
         c->state = MT__CONN_IDLE;
+    if (__builtin_expect(w->script != NULL, 0) && w->script->delay && !mt__open_model(w) &&
+        script_delay(w, c, now))
+        return;
     conn_next(w, c, now);
 }
 
@@ -833,6 +1026,11 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
             c->rbytes += len;
             size_t used = 0;
             int rc = mt_h1_resp_feed(&c->resp, data, len, &used);
+            if (__builtin_expect(w->script != NULL, 0)) {
+                rc = script_feed(w, c, &data, &len, &used, rc, now);
+                if (w->err)
+                    return;
+            }
             /* time to first byte ends at the final response, not at a 1xx (103 Early Hints) */
             if (!c->first_byte && mt_h1_resp_final_started(&c->resp))
                 c->first_byte = now;
@@ -962,7 +1160,9 @@ static void check_timers(mt__worker_t *w, int64_t now)
     }
     while ((c = list_head(&w->retry)) && c->deadline <= now) {
         conn_unlink(c);
-        c->state = MT__CONN_FREE;
+        if (!c->delayed) /* a delay() wait keeps its connection */
+            c->state = MT__CONN_FREE;
+        c->delayed = 0;
         conn_next(w, c, now);
     }
 }
@@ -1014,6 +1214,13 @@ int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
             goto out;
     }
     w->rng = r->cfg.seed ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(id + 1));
+    w->script = r->cfg.script;
+    if (w->script && w->script->address) {
+        uint32_t len = 0;
+        if (w->script->address(w->script->ud, id, &w->addr, sizeof w->addr, &len) == 1 &&
+            len <= sizeof w->addr)
+            w->addrlen = (socklen_t)len;
+    }
     if (r->cfg.on_records) {
         w->ring = malloc(MT__RING * sizeof *w->ring);
         if (!w->ring)
@@ -1048,6 +1255,8 @@ void mt__worker_dispose(mt__worker_t *w)
             SSL_free(w->conns[i].ssl);
             if (w->conns[i].fd >= 0)
                 close(w->conns[i].fd);
+            free(w->conns[i].sbuf);
+            free(w->conns[i].rbuf);
         }
     }
     if (w->tls_sess)

@@ -97,7 +97,11 @@
     X(ON_AGENT_LOSS, "on_agent_loss", NULL, 0, STR, "error", 0, 0, MT_RSK_SERVER,                  \
       "mortar serve: error (end the run) or continue without the lost agent's share")              \
     X(PLACEMENT_TIMEOUT, "placement_timeout", NULL, 0, DUR, "60s", 0, 0, MT_RSK_SERVER,            \
-      "mortar serve: how long a run waits for its agents before it ends in error (0: forever)")
+      "mortar serve: how long a run waits for its agents before it ends in error (0: forever)") \
+    X(SCRIPT, "script", NULL, 0, STR, NULL, 0, 0, MT_RSK_READS_AT,                                 \
+      "a wrk Lua script: its text, or @FILE (mortar run -s FILE)")                                \
+    X(SCRIPT_ARGS, "script_args", NULL, 0, LIST, NULL, 0, 0, 0,                                    \
+      "the script's init(args) (mortar run -s FILE URL -- ARGS)")
 /* clang-format on */
 
 typedef enum mt_rs_type {

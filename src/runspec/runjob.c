@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "script/script.h"
+
 struct mt__runjob {
     mt_runspec_t spec;
     mt_run_config_t cfg;
@@ -17,6 +19,10 @@ struct mt__runjob {
     mt_part_t part; /* owned copy (mt__runjob_set_part) */
     mt_stripe_t stripe;
     int64_t start_unix_ns;
+    /* a script's run: requests per second of each second, for done()'s requests stats */
+    mt_hist_t *rps;
+    mt_second_cb user_cb;
+    void *user_ud;
 };
 
 int mt__runjob_new_spec(mt_runspec_t *spec, mt__runjob_t **out, mt_rs_err_t *err)
@@ -93,6 +99,21 @@ int mt__runjob_prepare(mt__runjob_t *j, mt_rs_err_t *err)
             j->cfg.seed ^= 0x9E3779B97F4A7C15ULL * ((uint64_t)j->part.index + 1);
     }
     j->cfg.start_unix_ns = j->start_unix_ns;
+    if (j->spec.script_obj != NULL) {
+        char addr[300], msg[390];
+        snprintf(addr, sizeof addr, j->spec.url.ipv6 ? "[%s]:%s" : "%s:%s", j->spec.url.host,
+                 j->spec.url.port);
+        rc = mt__script_start(j->spec.script_obj, j->cfg.threads, addr, msg, sizeof msg);
+        if (rc == MT_OK && mt_hist_new(1, 1000000000LL, 3, &j->rps) != MT_OK)
+            rc = MT_ENOMEM;
+        if (rc != MT_OK) {
+            memset(err, 0, sizeof(*err));
+            err->code = rc == MT_ENOMEM ? MT_ENOMEM : MT_EINVAL;
+            snprintf(err->msg, sizeof(err->msg), "%s", rc == MT_ENOMEM ? "out of memory" : msg);
+            return err->code;
+        }
+        j->cfg.script = mt__script_hooks(j->spec.script_obj);
+    }
     rc = mt_run_new(&j->cfg, &run);
     if (rc != MT_OK) {
         memset(err, 0, sizeof(*err));
@@ -118,6 +139,17 @@ const mt_run_config_t *mt__runjob_config(const mt__runjob_t *j)
     return &j->cfg;
 }
 
+/* A script's run: each second's request rate is kept for done(). */
+static void runjob_second(const mt_second_t *s, void *ud)
+{
+    mt__runjob_t *j = ud;
+    if (s->span_ns > 0 && j->rps != NULL)
+        mt_hist_record_clamped(j->rps,
+                               (int64_t)((double)s->c.completed * 1e9 / (double)s->span_ns + 0.5));
+    if (j->user_cb != NULL)
+        j->user_cb(s, j->user_ud);
+}
+
 int mt__runjob_exec(mt__runjob_t *j, mt_second_cb on_second, void *ud, mt_rs_err_t *err)
 {
     int rc;
@@ -132,7 +164,18 @@ int mt__runjob_exec(mt__runjob_t *j, mt_second_cb on_second, void *ud, mt_rs_err
     rc = mt__runjob_prepare(j, err);
     if (rc != MT_OK)
         return rc;
-    rc = mt_run_exec(j->run, on_second, ud);
+    if (j->spec.script_obj != NULL) {
+        j->user_cb = on_second;
+        j->user_ud = ud;
+        rc = mt_run_exec(j->run, runjob_second, j);
+    } else {
+        rc = mt_run_exec(j->run, on_second, ud);
+    }
+    if (rc != MT_OK && j->spec.script_obj != NULL && mt__script_error(j->spec.script_obj)[0]) {
+        err->code = MT_EINVAL;
+        snprintf(err->msg, sizeof(err->msg), "%s", mt__script_error(j->spec.script_obj));
+        return MT_EINVAL;
+    }
     if (rc == MT_ELATE) {
         err->code = rc;
         snprintf(err->msg, sizeof(err->msg), "not started: the start instant has passed");
@@ -162,8 +205,26 @@ const mt_run_result_t *mt__runjob_result(const mt__runjob_t *j)
     return j->run != NULL && j->executed ? mt_run_result(j->run) : NULL;
 }
 
+int mt__runjob_script_done(mt__runjob_t *j, mt_rs_err_t *err)
+{
+    char msg[390];
+    int rc;
+
+    memset(err, 0, sizeof(*err));
+    if (j->spec.script_obj == NULL || j->run == NULL || !j->executed)
+        return MT_OK;
+    rc = mt__script_done(j->spec.script_obj, mt_run_result(j->run), j->rps, msg, sizeof msg);
+    if (rc != MT_OK) {
+        err->code = rc;
+        snprintf(err->msg, sizeof(err->msg), "%s", msg);
+    }
+    return rc;
+}
+
 const char *const *mt__runjob_tags(const mt__runjob_t *j, size_t *ntags)
 {
+    if (j->spec.script_obj != NULL)
+        return mt__script_tags(j->spec.script_obj, ntags);
     if (!j->spec.has_ammo || j->spec.ammo.ntags == 0) {
         *ntags = 0;
         return NULL;
@@ -234,6 +295,7 @@ void mt__runjob_free(mt__runjob_t *j)
     mt_part_dispose(&j->part);
     if (j->run != NULL)
         mt_run_free(j->run);
+    mt_hist_free(j->rps);
     mt_runspec_dispose(&j->spec);
     pthread_mutex_destroy(&j->mu);
     free(j);

@@ -77,6 +77,12 @@ void mt__runjob_stop(mt__runjob_t *j);
 /* After exec: the totals (NULL when exec did not run the engine). */
 const mt_run_result_t *mt__runjob_result(const mt__runjob_t *j);
 
+/* After exec, for a spec with a script (else nothing): the script's done(summary, latency,
+ * requests) with the run's merged numbers, in the calling thread (mortar run calls it after
+ * its summary, as wrk prints done()'s output after its own). MT_OK, or MT_EINVAL with err's
+ * msg naming file, line and "done()". */
+int mt__runjob_script_done(mt__runjob_t *j, mt_rs_err_t *err);
+
 /* The run's tag names (tags[0] = "" untagged; NULL and 0 when the requests have no tags). */
 const char *const *mt__runjob_tags(const mt__runjob_t *j, size_t *ntags);
 

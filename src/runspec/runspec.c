@@ -1,6 +1,7 @@
 /* The run spec: the key table, the one setter every source goes through, the checks, the
  * build and the canonical JSON. See runspec.h and docs/adr/0017-run-spec.md. */
 #include "runspec/runspec.h"
+#include "script/script.h"
 #include "proto/text.h"
 #include "runspec/config.h"
 #include "runspec/readall.h"
@@ -220,6 +221,11 @@ void mt_runspec_dispose(mt_runspec_t *s)
     free(s->agent_labels);
     free(s->on_agent_loss);
     free(s->request);
+    free(s->script_txt);
+    free(s->script);
+    free(s->script_name);
+    rs_free_list(s->script_args, s->nscript_args);
+    mt__script_free(s->script_obj);
     if (s->has_ammo)
         mt_ammo_dispose(&s->ammo);
     mt__verdicts_dispose(&s->verdicts);
@@ -493,6 +499,37 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
         break;
     case MT_RSK_URI:
         rc = rs_push(&s->uris, &s->nuris, v, err);
+        break;
+    case MT_RSK_SCRIPT: {
+        size_t len = strlen(v);
+        if (v[0] == '@' && v[1] == '\0')
+            return rs_fail(err, k, at, "'@' needs a file name (@FILE)");
+        if (len > MT_SCRIPT_MAX_TEXT)
+            return rs_fail(err, k, at, "script larger than %d MiB", MT_SCRIPT_MAX_TEXT >> 20);
+        rc = rs_strdup(&s->script_txt, v, err);
+        if (rc != MT_OK)
+            break;
+        free(s->script);
+        s->script = NULL;
+        s->script_len = 0;
+        free(s->script_name);
+        s->script_name = strdup(v[0] == '@' ? v + 1 : "script");
+        if (s->script_name == NULL)
+            return rs_nomem(err);
+        if (v[0] != '@') {
+            if ((s->script = strdup(v)) == NULL)
+                return rs_nomem(err);
+            s->script_len = len;
+        }
+        break;
+    }
+    case MT_RSK_SCRIPT_ARGS:
+        if (s->nscript_args >= MT_SCRIPT_MAX_ARGS)
+            return rs_fail(err, k, at, "more than %d script arguments", MT_SCRIPT_MAX_ARGS);
+        if (strlen(v) > MT_SCRIPT_MAX_ARG)
+            return rs_fail(err, k, at, "a script argument is longer than %d bytes",
+                           MT_SCRIPT_MAX_ARG);
+        rc = rs_push(&s->script_args, &s->nscript_args, v, err);
         break;
     case MT_RSK_SEED:
         rc = rs_int(k, at, v, &n, err);
@@ -1023,11 +1060,85 @@ int mt_runspec_check(mt_runspec_t *s, mt_rs_err_t *err)
                              "method and body do not combine with ammo/uri (the ammo says how "
                              "each request is sent)");
     }
+    if (s->script_txt != NULL && s->http2)
+        return rs_fail_cross(s, err, MT_RSK_SCRIPT,
+                             "a script does not work with HTTP/2 yet (HTTP/1.1, plain or TLS)");
+    if (s->script_txt != NULL && (s->ammo_path != NULL || s->nuris > 0))
+        return rs_fail_cross(s, err, MT_RSK_SCRIPT,
+                             "a script makes the requests itself: it does not combine with "
+                             "ammo/uri");
+    if (s->nscript_args > 0 && s->script_txt == NULL)
+        return rs_fail_cross(s, err, MT_RSK_SCRIPT_ARGS,
+                             "script arguments (after --) need a script (-s FILE)");
     s->checked = true;
     return MT_OK;
 }
 
 /* ---- build ---- */
+
+/* script @FILE: its text; then the script is compiled and its top level run (syntax errors
+ * and top-level errors are the config's errors, FILE:LINE). */
+static int rs_load_script(mt_runspec_t *s, mt_rs_err_t *err)
+{
+    const mt_rs_key_t *k = &mt_rs_keys[MT_RSK_SCRIPT];
+    const mt_rs_at_t *at = &s->at[MT_RSK_SCRIPT];
+    char show[80], msg[300];
+    int rc;
+
+    if (s->script == NULL) {
+        const char *path = s->script_txt + 1;
+        FILE *f = fopen(path, "rb");
+        char *buf = NULL;
+        size_t len = 0;
+        mt__show(path, show, sizeof(show));
+        if (f == NULL)
+            return rs_fail(err, k, at, "cannot open '%s': %s", show, strerror(errno));
+        rc = mt__read_stream(f, MT_SCRIPT_MAX_TEXT, &buf, &len);
+        fclose(f);
+        if (rc == MT_ENOMEM)
+            return rs_nomem(err);
+        if (rc != MT_OK)
+            return rs_fail(err, k, at, "cannot read '%s': %s", show, strerror(errno));
+        if (len > MT_SCRIPT_MAX_TEXT) {
+            free(buf);
+            return rs_fail(err, k, at, "'%s' is larger than %d MiB", show,
+                           MT_SCRIPT_MAX_TEXT >> 20);
+        }
+        s->script = buf;
+        s->script_len = len;
+    }
+    mt__script_target_t t = {
+        .url = s->url_txt,
+        .scheme = s->url.tls ? "https" : "http",
+        .host = s->url.host,
+        .port = NULL,
+        .connect_port = s->url.port,
+        .host_header = s->url.host_header,
+        .method = s->method,
+        .path = s->url.target,
+        .headers = (const char *const *)s->header_txt,
+        .nheaders = s->nheaders,
+        .body = s->has_body ? s->body : NULL,
+        .body_len = s->body_len,
+        .sandbox = s->mode == MT_RS_SERVER,
+    };
+    size_t hl = strlen(s->url.host_header), pl = strlen(s->url.port);
+    if (hl > pl && s->url.host_header[hl - pl - 1] == ':' &&
+        strcmp(s->url.host_header + hl - pl, s->url.port) == 0)
+        t.port = s->url.port; /* wrk.port: the URL's own port, nil when it has none */
+    rc = mt__script_new(s->script_name, s->script, s->script_len,
+                        (const char *const *)s->script_args, s->nscript_args, &t, &s->script_obj,
+                        msg, sizeof(msg));
+    if (rc == MT_ENOMEM)
+        return rs_nomem(err);
+    if (rc != MT_OK && s->script_txt[0] != '@' && strchr(s->script_txt, '\n') == NULL &&
+        s->script_len > 4 && strcmp(s->script_txt + s->script_len - 4, ".lua") == 0)
+        return rs_fail(err, NULL, NULL, "%s (a file name? write script: '@%s')", msg,
+                       mt__show(s->script_txt, show, sizeof(show)));
+    if (rc != MT_OK)
+        return rs_fail(err, NULL, NULL, "%s", msg);
+    return MT_OK;
+}
 
 static int rs_warn(mt_runspec_t *s, mt_rs_err_t *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -1193,6 +1304,8 @@ int mt_runspec_build(mt_runspec_t *s, mt_rs_err_t *err)
         if (rc != MT_OK)
             return rs_fail(err, NULL, NULL, "%s", terr);
     }
+    if (s->script_txt != NULL && (rc = rs_load_script(s, err)) != MT_OK)
+        return rc;
     if (s->ammo_path != NULL || s->nuris > 0) {
         rc = rs_load_ammo(s, err);
         if (rc == MT_OK)
@@ -1242,6 +1355,10 @@ void mt_runspec_engine_config(const mt_runspec_t *s, mt_run_config_t *cfg)
         cfg->ntags = s->ammo.ntags;
         cfg->order = s->ammo_order;
         cfg->seed = s->seed;
+    }
+    if (s->script_obj != NULL) {
+        cfg->tags = mt__script_tags(s->script_obj, &cfg->ntags);
+        /* cfg->script is set by the runjob once the script's threads are started */
     }
 }
 
@@ -1378,6 +1495,14 @@ json_t *mt_runspec_to_json(const mt_runspec_t *s)
         case MT_RSK_URI:
             skip = s->nuris == 0;
             v = skip ? NULL : rs_list(s->uris, s->nuris);
+            break;
+        case MT_RSK_SCRIPT: /* the text, never a file name: agents read no local files */
+            skip = s->script == NULL;
+            v = skip ? NULL : json_stringn(s->script, s->script_len);
+            break;
+        case MT_RSK_SCRIPT_ARGS:
+            skip = s->nscript_args == 0;
+            v = skip ? NULL : rs_list(s->script_args, s->nscript_args);
             break;
         case MT_RSK_SEED:
             v = json_integer((json_int_t)s->seed);

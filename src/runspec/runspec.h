@@ -118,6 +118,12 @@ typedef struct mt_runspec {
     char *agent_labels;
     char *on_agent_loss; /* NULL = "error" */
     int64_t placement_timeout_ns;
+    char *script_txt; /* the script key as given: text, or "@FILE" */
+    char *script;     /* the script's text (after build for @FILE) */
+    size_t script_len;
+    char *script_name;  /* its name in messages: the file, or "script" */
+    char **script_args; /* init(args) */
+    size_t nscript_args;
 
     /* ---- built ---- */
     bool checked, built;
@@ -134,7 +140,8 @@ typedef struct mt_runspec {
     mt_tls_ctx_t *tls_ctx;
     mt_ammo_t ammo;
     bool has_ammo;
-    char **warnings; /* for people (ammo warnings); the CLI prints them */
+    struct mt__script *script_obj; /* the loaded script (src/script), or NULL */
+    char **warnings;               /* for people (ammo warnings); the CLI prints them */
     size_t nwarnings;
 } mt_runspec_t;
 

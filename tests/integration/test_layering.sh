@@ -1,6 +1,6 @@
 # The layers (docs/architecture.md): an #include may point sideways or down, never up.
 #   front ends   src/cli  src/server  (src/server includes nothing from src/cli, nor the reverse)
-#   run layer    src/runspec  src/result  src/report  (no front end)
+#   run layer    src/runspec  src/result  src/report  (no front end); src/script below runspec
 #   core         src/engine  src/stats  src/proto  src/target  include/mortar  (nothing above)
 #   util         src/util (header-only helpers: nothing of mortar above it)
 #   src/cli/main.c, the entry point, stands above both front ends.
@@ -11,15 +11,16 @@ cd "$ROOT"
 
 # dir: the top-level folders under src/ (and include/mortar) it must not include from
 declare -A forbidden=(
-  [src/engine]="cli server runspec result report target job"
-  [src/stats]="cli server runspec result report target job"
-  [src/proto]="cli server runspec result report target job"
-  [src/target]="cli server runspec result report job"
-  [include/mortar]="cli server runspec result report target job"
+  [src/engine]="cli server runspec result report target job script"
+  [src/stats]="cli server runspec result report target job script"
+  [src/proto]="cli server runspec result report target job script"
+  [src/target]="cli server runspec result report job script"
+  [include/mortar]="cli server runspec result report target job script"
   [src/runspec]="cli server target"
+  [src/script]="cli server runspec result report target job"
   [src/result]="cli server target runspec report"
   [src/report]="cli server target runspec"
-  [src/util]="cli server runspec result report target job engine stats proto"
+  [src/util]="cli server runspec result report target job engine stats proto script"
   [src/job]="cli server target"
   [src/server]="cli"
   [src/cli]="server"

@@ -258,7 +258,9 @@ static const bad_case_t bad[] = {
     {{"--foo", "http://h/"}, "mortar run: unknown option '--foo'"},
     {{"--foo=bar", "http://h/"}, "mortar run: unknown option '--foo'"},
     {{"-Z", "http://h/"}, "mortar run: unknown option '-Z'"},
-    {{"-s", "script.lua", "http://h/"}, "mortar run: unknown option '-s'"},
+    {{"-s", "/nonexistent/script.lua", "http://h/"},
+     "mortar run: -s: cannot open '/nonexistent/script.lua': No such file or directory"},
+    {{"http://h/", "--", "a"}, "mortar run: script arguments (after --) need a script (-s FILE)"},
 };
 
 static void test_bad(void **state)

@@ -130,6 +130,10 @@ static void md_table(char *out, size_t n)
         char flag[64], type[96];
         if (k->marks & MT_RSK_SERVER)
             snprintf(flag, sizeof(flag), "none: mortar serve only");
+        else if (k->id == MT_RSK_SCRIPT)
+            snprintf(flag, sizeof(flag), "`-s`, `--script` FILE");
+        else if (k->id == MT_RSK_SCRIPT_ARGS)
+            snprintf(flag, sizeof(flag), "the arguments after `--`");
         else if (k->flag == NULL)
             snprintf(flag, sizeof(flag), "the URL argument");
         else if (k->shortflag != 0)
@@ -383,7 +387,7 @@ static void test_file_marks(void **state)
         assert_non_null(strstr(err.msg, "not allowed in a server run"));
         assert_string_equal(err.key, k->name);
     }
-    assert_int_equal(nmarked, 8); /* body @, json, phout, html, ammo, cacert, cert, key */
+    assert_int_equal(nmarked, 9); /* body @, json, phout, html, ammo, cacert, cert, key, script @ */
     {
         mt_runspec_t s;
         assert_int_equal(from_json(&s, MT_RS_SERVER, "{\"url\":\"http://h/\",\"body\":\"x\"}", ""),
