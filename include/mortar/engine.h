@@ -107,6 +107,22 @@ typedef void (*mt_records_cb)(const mt_req_record_t *recs, size_t n, void *ud);
  * MT_RUN_MAX_THREADS; at least 1. */
 int mt_run_default_threads(int connections);
 
+/* The response statuses that count as success for the `failed` counter (k6's http_req_failed:
+ * a request failed when it got no response, or a status outside this set). A bitmap over
+ * 0..MT_STATUS_MAX-1; index 0 (a status outside 100..599) is never expected. */
+typedef struct mt_status_set {
+    uint64_t bits[(MT_STATUS_MAX + 63) / 64];
+} mt_status_set_t;
+
+/* The default set: 200..399, as k6. */
+void mt_status_set_default(mt_status_set_t *s);
+static inline bool mt_status_set_has(const mt_status_set_t *s, unsigned code)
+{
+    return code < MT_STATUS_MAX && (s->bits[code / 64] >> (code % 64) & 1u);
+}
+/* Parses "200-399", "200-299,404", "200 204 3xx" (codes 100..599, ranges A-B, masks like 2xx;
+ * separated by commas and/or white space). MT_EPARSE with err->col (1-based) on bad text. */
+int mt_status_set_parse(const char *text, mt_status_set_t *out, mt_parse_err_t *err);
 typedef struct mt_run_config {
     const char *host;    /* name or address to connect to */
     const char *port;    /* port number or service name */
@@ -145,6 +161,9 @@ typedef struct mt_run_config {
      * mt_run_exec waits until then and numbers seconds from it; if it is called after that
      * instant it returns MT_ELATE instead of starting late. */
     int64_t start_unix_ns;
+    /* statuses counted as success by the `failed` counter (k6's http_req_failed); NULL: 200..399.
+     * Not copied: keep alive for the run. */
+    const mt_status_set_t *expected;
 } mt_run_config_t;
 
 /* A run's counters: the scalar ones come from MT_COUNTER_MAP (mortar/counters.h, which says
@@ -162,6 +181,9 @@ typedef struct mt_counters {
 
 /* Adds src into dst (MAX counters of the table take the larger). */
 void mt_counters_add(mt_counters_t *dst, const mt_counters_t *src);
+/* Sets c->failed from c->errors and c->status[] (requests without a response, plus responses
+ * outside `expected`; NULL = the default set). */
+void mt_counters_set_failed(mt_counters_t *c, const mt_status_set_t *expected);
 
 /* Statistics of one tag (one second, or the whole run). */
 typedef struct mt_tag_stats {

@@ -117,6 +117,15 @@ typedef enum mt_threshold_metric {
     MT_TM_REQUESTS, /* counter: finished requests (responses + errors); k6: http_reqs */
     MT_TM_RPS,      /* value: finished requests per second of the run */
     MT_TM_STATUS,   /* status{code:MASK}: rate = matching / finished; count = matching */
+    MT_TM_FAILED,   /* rate/count: the `failed` counter, k6's http_req_failed (errors + responses
+                     * outside the expected statuses) over finished requests */
+    /* trends of the whole run's breakdown (mt_run_result_t connect..recv): end of run only,
+     * no tag filter, no abortOnFail; k6's http_req_connecting .. http_req_receiving */
+    MT_TM_CONNECTING,
+    MT_TM_TLS,
+    MT_TM_SENDING,
+    MT_TM_WAITING,
+    MT_TM_RECEIVING,
 } mt_threshold_metric_t;
 
 typedef enum mt_threshold_agg {

@@ -63,6 +63,8 @@ enum {
     RUN_OPT_HTTP2,
     RUN_OPT_STREAMS,
     RUN_OPT_PHOUT_TLS,
+    RUN_OPT_EXPECTED_STATUS,
+    RUN_OPT_DIST,
 };
 
 static const struct option run_longopts[] = {
@@ -99,13 +101,15 @@ static const struct option run_longopts[] = {
     {"http2", no_argument, NULL, RUN_OPT_HTTP2},
     {"streams", required_argument, NULL, RUN_OPT_STREAMS},
     {"phout-tls", no_argument, NULL, RUN_OPT_PHOUT_TLS},
+    {"expected-status", required_argument, NULL, RUN_OPT_EXPECTED_STATUS},
+    {"dist", required_argument, NULL, RUN_OPT_DIST},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, RUN_OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
-#define RUN_SHORTOPTS ":c:t:d:R:H:m:kqLh"
+#define RUN_SHORTOPTS ":c:t:d:R:H:m:T:D:kqLh"
 
 static void run_usage(FILE *f)
 {
@@ -126,7 +130,7 @@ static void run_usage(FILE *f)
             "  -H, --header 'N: V'   add a header (repeatable); replaces Host/User-Agent/Accept\n"
             "  -m, --method M        request method [GET]\n"
             "      --body @FILE|TEXT request body (@- reads stdin); sets Content-Length\n"
-            "      --timeout DUR     per-request timeout, connect included; 0 = none [2s]\n"
+            "  -T, --timeout DUR     per-request timeout, connect included; 0 = none [2s]\n"
             "      --max-queue N     open model: due-but-unsent backlog bound\n"
             "                        [max(10000, 10 x connections, 10 s at peak rate)]\n"
             "      --tick DUR        open model: wake for due requests at most once per DUR,\n"
@@ -147,6 +151,9 @@ static void run_usage(FILE *f)
             "                        (repeatable); a trip stops the run, exit 21..30\n"
             "      --threshold EXPR  pass/fail at the end, k6 style: 'p(99)<200ms',\n"
             "                        'errors<1%%', 'p(95)<1s;abortOnFail' (repeatable); exit 99\n"
+            "      --expected-status LIST  statuses that are not failures for http_req_failed\n"
+            "                        (k6): '200-299,404', '2xx 304' [200-399]\n"
+            "  -D, --dist fixed      wrk2's interval distribution: only fixed (exact intervals)\n"
             "  -k, --insecure        https: do not verify the server's certificate\n"
             "      --cacert FILE     https: trust the CA certificates in FILE (PEM)\n"
             "      --cert FILE       https: client certificate (PEM); --key FILE its key\n"
@@ -287,6 +294,15 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
         case RUN_OPT_VERSION:
             o->version = true;
             continue;
+        case 'D':
+        case RUN_OPT_DIST: /* wrk2's -D: mortar's open model is wrk2's default, fixed */
+            if (strcmp(optarg, "fixed") == 0)
+                continue;
+            return run_err(err, n,
+                           "%s %s: wrk2's exp/norm/zipf request-interval distributions are not "
+                           "supported; mortar sends at exact intervals (wrk2's default, -D fixed); "
+                           "for ramps use --schedule",
+                           at.name, mt__show(optarg, show, sizeof(show)));
         case ':': {
             const char *a = argv[optind - 1];
             if (a != NULL && strncmp(a, "--", 2) == 0)

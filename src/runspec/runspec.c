@@ -184,6 +184,7 @@ void mt_runspec_init(mt_runspec_t *s, unsigned mode)
     s->seed = 1;
     s->agents = 1;
     s->placement_timeout_ns = RS_DEFAULT_PLACEMENT;
+    mt_status_set_default(&s->expected);
 }
 
 static void rs_free_list(char **l, size_t n)
@@ -211,6 +212,7 @@ void mt_runspec_dispose(mt_runspec_t *s)
     rs_free_list(s->uris, s->nuris);
     rs_free_list(s->autostop_txt, s->nautostop);
     rs_free_list(s->threshold_txt, s->nthreshold);
+    free(s->expected_txt);
     free(s->json_path);
     free(s->phout_path);
     free(s->html_path);
@@ -251,6 +253,27 @@ static int rs_push(char ***list, size_t *n, const char *v, mt_rs_err_t *err)
     return MT_OK;
 }
 
+/* wrk's metric suffix (k, M, G, T; case-insensitive): its multiplier, or 0. */
+static long long rs_si(char c)
+{
+    switch (c) {
+    case 'k':
+    case 'K':
+        return 1000LL;
+    case 'm':
+    case 'M':
+        return 1000000LL;
+    case 'g':
+    case 'G':
+        return 1000000000LL;
+    case 't':
+    case 'T':
+        return 1000000000000LL;
+    default:
+        return 0;
+    }
+}
+
 static int rs_int(const mt_rs_key_t *k, const mt_rs_at_t *at, const char *arg, long long *out,
                   mt_rs_err_t *err)
 {
@@ -261,6 +284,15 @@ static int rs_int(const mt_rs_key_t *k, const mt_rs_at_t *at, const char *arg, l
 
     errno = 0;
     v = strtoll(arg, &end, 10);
+    if (end != arg && end[0] != '\0' && end[1] == '\0' && rs_si(end[0]) > 1) {
+        /* wrk's metric suffixes: 1k = 1000, 2M = 2000000 (any case, whole numbers only) */
+        long long m = rs_si(end[0]);
+        if (v > LLONG_MAX / m || v < LLONG_MIN / m)
+            errno = ERANGE;
+        else
+            v *= m;
+        end++;
+    }
     if (arg[0] == '\0' || *end != '\0' || errno == ERANGE ||
         !(arg[0] == '-' || arg[0] == '+' || (arg[0] >= '0' && arg[0] <= '9')))
         return rs_fail(err, k, at, "bad number '%s'", mt__show(arg, show, sizeof(show)));
@@ -398,6 +430,8 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
         double r;
         errno = 0;
         r = strtod(v, &end);
+        if (end != v && end[0] != '\0' && end[1] == '\0' && rs_si(end[0]) > 1)
+            r *= (double)rs_si(*end++); /* wrk2's -R 1M */
         if (v[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(r))
             rc = rs_fail(err, k, at, "bad rate '%s'", mt__show(v, show, sizeof(show)));
         else if (!(r > 0) || r > k->max)
@@ -508,6 +542,16 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
             return rs_fail(err, k, at, "%s", msg);
         rc = as ? rs_push(&s->autostop_txt, &s->nautostop, v, err)
                 : rs_push(&s->threshold_txt, &s->nthreshold, v, err);
+        break;
+    }
+    case MT_RSK_EXPECTED_STATUSES: {
+        mt_parse_err_t pe = {0};
+        mt_status_set_t set;
+        if (mt_status_set_parse(v, &set, &pe) != MT_OK)
+            return rs_fail(err, k, at, "col %d: %s", pe.col, pe.msg);
+        rc = rs_strdup(&s->expected_txt, v, err);
+        if (rc == MT_OK)
+            s->expected = set;
         break;
     }
     case MT_RSK_INSECURE:
@@ -1235,6 +1279,7 @@ void mt_runspec_engine_config(const mt_runspec_t *s, mt_run_config_t *cfg)
     cfg->tls = s->tls_ctx;
     cfg->http2 = s->http2;
     cfg->streams = s->http2 ? s->streams : 1;
+    cfg->expected = &s->expected;
     if (s->has_ammo) {
         cfg->requests = s->ammo.reqs;
         cfg->nrequests = s->ammo.nreqs;
@@ -1389,6 +1434,9 @@ json_t *mt_runspec_to_json(const mt_runspec_t *s)
         case MT_RSK_THRESHOLD:
             skip = s->nthreshold == 0;
             v = skip ? NULL : rs_list(s->threshold_txt, s->nthreshold);
+            break;
+        case MT_RSK_EXPECTED_STATUSES:
+            v = json_string(s->expected_txt ? s->expected_txt : "200-399");
             break;
         case MT_RSK_INSECURE:
             v = json_boolean(s->insecure);
