@@ -33,6 +33,9 @@ typedef struct run_opts {
     mt_runspec_t s;
     bool help;
     bool version;
+    /* the --config file's errors that the command line may make up for (config.h) */
+    char config_path[256];
+    mt_parse_err_t need_url, need_ammo;
 } run_opts_t;
 
 enum {
@@ -231,6 +234,9 @@ static int run_apply_config(const char *path, run_opts_t *o, char *err, size_t n
         else
             code = run_err(err, n, "--config: %s", perr.msg);
     } else {
+        snprintf(o->config_path, sizeof(o->config_path), "%s", path);
+        o->need_url = info.need_url;
+        o->need_ammo = info.need_ammo;
         rc = mt_runspec_apply_entries(&o->s, cargc, cargv, &info, curl, path, NULL, &rerr);
         if (rc != MT_OK)
             code = run_spec_err(&rerr, err, n);
@@ -349,6 +355,12 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
         if (mt_runspec_set(&o->s, &mt_rs_keys[MT_RSK_URL], argv[optind], &at, &rerr) != MT_OK)
             return run_spec_err(&rerr, err, n);
     }
+    if (o->need_url.line > 0 && optind >= argc)
+        return run_err(err, n, "%s:%d:%d: %s (or give the URL on the command line)", o->config_path,
+                       o->need_url.line, o->need_url.col, o->need_url.msg);
+    if (o->need_ammo.line > 0 && o->s.ammo_path == NULL && o->s.nuris == 0)
+        return run_err(err, n, "%s:%d:%d: %s", o->config_path, o->need_ammo.line, o->need_ammo.col,
+                       o->need_ammo.msg);
     if (mt_runspec_check(&o->s, &rerr) != MT_OK || mt_runspec_build(&o->s, &rerr) != MT_OK)
         return run_spec_err(&rerr, err, n);
     return RUN_EXIT_OK;

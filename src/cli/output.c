@@ -1,4 +1,5 @@
 #include "cli/output.h"
+#include "runspec/runspec.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -212,6 +213,16 @@ static void out_model(FILE *f, const mt__run_info_t *info, const mt_run_result_t
     out_pct_row(f, "service (sent)", r->service, ps, 4);
 }
 
+bool mt__out_tls_hint(const mt__run_info_t *info, const mt_run_result_t *r)
+{
+    uint64_t fin = r->c.completed + r->c.errors;
+    if (info == NULL || info->spec == NULL || info->spec->insecure || !info->spec->url.tls)
+        return false;
+    if (fin == 0 || r->c.err[MT_ERR_TLS] * 2 <= fin)
+        return false;
+    return strstr(r->tls_error, "verif") != NULL || strstr(r->tls_error, "certificate") != NULL;
+}
+
 void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
                      const mt_run_result_t *r, bool interrupted)
 {
@@ -311,6 +322,10 @@ void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
                 c->tls_resumed);
     if (r->tls_error[0])
         fprintf(f, "  TLS error: %s\n", r->tls_error);
+    if (mt__out_tls_hint(info, r))
+        fprintf(f, "  hint: most requests failed verifying the server's certificate; to test "
+                   "without verification as Phantom and wrk do, add -k/--insecure (or trust its "
+                   "CA with --cacert FILE)\n");
     if (c->retried)
         fprintf(f,
                 "  Retried: %" PRIu64 " idempotent requests sent again on a fresh connection"

@@ -55,6 +55,10 @@ void mt__live_end(mt__live_t *l);
 /* "Running 10s test @ URL" and the threads/connections/model lines, before the run. */
 void mt__out_header(FILE *f, const mt__run_info_t *info);
 /* The final report. interrupted: the run was stopped by a signal. */
+/* Whether the run's errors are mostly TLS certificate verification failures of a run that
+ * verified (no -k): the summary then suggests -k/--insecure. */
+bool mt__out_tls_hint(const mt__run_info_t *info, const mt_run_result_t *r);
+
 void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
                      const mt_run_result_t *r, bool interrupted);
 

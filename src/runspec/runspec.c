@@ -114,6 +114,22 @@ static int rs_fail(mt_rs_err_t *err, const mt_rs_key_t *k, const mt_rs_at_t *at,
     return MT_EINVAL;
 }
 
+/* An error at column col (1-based, 0 = none) of the value: in a config file the column is
+ * added to the value's own position (FILE:LINE:COL names the character), elsewhere it is
+ * given as "col N: ". */
+static int rs_fail_in(mt_rs_err_t *err, const mt_rs_key_t *k, const mt_rs_at_t *at, int col,
+                      const char *msg)
+{
+    if (at != NULL && at->src == MT_RS_SRC_FILE && at->line > 0 && at->col > 0 && col > 0) {
+        mt_rs_at_t a = *at;
+        a.col = at->col + col - 1;
+        return rs_fail(err, k, &a, "%s", msg);
+    }
+    if (col > 0)
+        return rs_fail(err, k, at, "col %d: %s", col, msg);
+    return rs_fail(err, k, at, "%s", msg);
+}
+
 static int rs_nomem(mt_rs_err_t *err)
 {
     memset(err, 0, sizeof(*err));
@@ -548,7 +564,7 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
         mt_parse_err_t pe = {0};
         mt_status_set_t set;
         if (mt_status_set_parse(v, &set, &pe) != MT_OK)
-            return rs_fail(err, k, at, "col %d: %s", pe.col, pe.msg);
+            return rs_fail_in(err, k, at, pe.col, pe.msg);
         rc = rs_strdup(&s->expected_txt, v, err);
         if (rc == MT_OK)
             s->expected = set;
@@ -1025,9 +1041,7 @@ int mt_runspec_check(mt_runspec_t *s, mt_rs_err_t *err)
             return rs_nomem(err);
         if (rc != MT_OK) {
             memset(&s->sched, 0, sizeof(s->sched));
-            if (perr.col > 0)
-                return rs_fail(err, k, &s->at[MT_RSK_SCHEDULE], "col %d: %s", perr.col, perr.msg);
-            return rs_fail(err, k, &s->at[MT_RSK_SCHEDULE], "%s", perr.msg);
+            return rs_fail_in(err, k, &s->at[MT_RSK_SCHEDULE], perr.col, perr.msg);
         }
     } else if (s->sched.steps == NULL && s->rate > 0) {
         rc = mt_sched_const(s->rate, s->duration_ns, &s->sched);

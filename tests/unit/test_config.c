@@ -136,9 +136,9 @@ static void test_mortar_yaml(void **state)
     assert_int_equal(g_info.src[0].col, 1);
     assert_int_equal(g_info.src[1].line, 3);
     assert_int_equal(g_info.src[1].col, 14);
-    /* the second header's value */
+    /* the second header's value: a quoted one-line value's origin is its text, after the quote */
     assert_int_equal(g_info.src[11].line, 9);
-    assert_int_equal(g_info.src[11].col, 5);
+    assert_int_equal(g_info.src[11].col, 6);
 }
 
 static void test_mortar_json(void **state)
@@ -492,10 +492,9 @@ static void test_tank_ignored(void **state)
                      MT_OK);
     expect_argv("--schedule", "const(1,1s)", "--connections", "1000", "--timeout", "11s", "--uri",
                 "/");
-    assert_int_equal(g_info.nwarnings, 5);
+    assert_int_equal(g_info.nwarnings, 4); /* header_http: '1.0' is Tank's default: silent */
     expect_warning("test.yaml:5:3: phantom.loop is ignored");
     expect_warning("test.yaml:6:3: phantom.writelog is ignored");
-    expect_warning("test.yaml:7:3: phantom.header_http: 1.0 is ignored");
     expect_warning("test.yaml:8:3: phantom.threads is ignored");
     expect_warning("test.yaml:10:3: phantom.multi is ignored");
 }
@@ -597,7 +596,7 @@ static void test_err_types(void **state)
     assert_int_equal(parse("max-queue: 1\nmax_queue: 2\n"), MT_EPARSE);
     expect_err(2, 1, "duplicate key 'max-queue'");
 
-    assert_int_equal(parse("phantom:\n  address: h\n  ssl: 1\n"), MT_EPARSE);
+    assert_int_equal(parse("phantom:\n  address: h\n  ssl: maybe\n"), MT_EPARSE);
     expect_err(3, 8, "ssl: expected true or false");
     assert_int_equal(parse("phantom:\n  address: h\n  uris: {a: b}\n  load_profile: {load_type: "
                            "rps, schedule: 'const(1,1s)'}\n"),
@@ -650,21 +649,24 @@ static void test_err_documents(void **state)
 static void test_err_tank(void **state)
 {
     (void)state;
-    /* instances with anything but one const step: not yet */
+    /* instances with a ramp: the peak count for the whole length, with a warning */
     assert_int_equal(parse("phantom:\n"
                            "  address: h:80\n"
                            "  uris: [/]\n"
                            "  load_profile:\n"
                            "    load_type: instances\n"
-                           "    schedule: line(1, 10, 1m)\n"),
-                     MT_EPARSE);
-    expect_err(6, 15,
-               "schedule: load_type: instances supports only one const(N, duration) step, not "
-               "yet 'line(1, 10, 1m)'");
+                           "    schedule: line(1, 10, 1m) const(8, 30s)\n"),
+                     MT_OK);
+    expect_argv("--connections", "10", "--duration", "90000ms", "--timeout", "11s", "--uri", "/");
+    assert_int_equal(g_info.nwarnings, 1);
+    expect_warning("test.yaml:6:15: phantom.load_profile: mortar keeps a fixed number of "
+                   "connections: the instances schedule runs as 10 connections (its peak) for "
+                   "its whole 90000ms");
+    /* a bad step keeps its place in the file */
     assert_int_equal(parse("phantom:\n  address: h\n  uris: [/]\n  load_profile:\n"
-                           "    load_type: instances\n    schedule: const(1,1m) const(2,1m)\n"),
+                           "    load_type: instances\n    schedule: 'const(1,1m) ramp(2,1m)'\n"),
                      MT_EPARSE);
-    expect_err(6, 15, "not yet");
+    expect_err(6, 28, "unknown step 'ramp'");
     assert_int_equal(parse("phantom:\n  address: h\n  uris: [/]\n  load_profile:\n"
                            "    load_type: stpd_file\n    schedule: test.stpd\n"),
                      MT_EPARSE);
@@ -680,14 +682,32 @@ static void test_err_tank(void **state)
 
     assert_int_equal(parse("phantom:\n  uris: [/]\n"), MT_EPARSE);
     expect_err(1, 1, "address is required");
-    assert_int_equal(parse("phantom:\n  address: http://h/\n  uris: [/]\n"), MT_EPARSE);
-    expect_err(2, 12, "is not host:port");
-    assert_int_equal(parse("phantom:\n  address: h:8o\n  uris: [/]\n"), MT_EPARSE);
-    expect_err(2, 12, "the port is not a number");
+    /* an unusable address is an error only without a URL on the command line: deferred */
+    assert_int_equal(parse("phantom:\n  address: http://h/\n  uris: [/]\n"
+                           "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"),
+                     MT_OK);
+    assert_null(g_url);
+    assert_int_equal(g_info.need_url.line, 2);
+    assert_int_equal(g_info.need_url.col, 12);
+    assert_non_null(strstr(g_info.need_url.msg, "is not host:port"));
+    assert_int_equal(g_info.need_ammo.line, 0);
+    assert_int_equal(parse("phantom:\n  address: h:8o\n  uris: [/]\n"
+                           "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"),
+                     MT_OK);
+    assert_non_null(strstr(g_info.need_url.msg, "the port is not a number"));
+    assert_int_equal(parse("phantom:\n  address: '{{ target }}'\n  uris: [/]\n"
+                           "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"),
+                     MT_OK);
+    assert_int_equal(g_info.need_url.line, 2);
+    /* no requests: fine when the command line gives --ammo (yandex-tank -c load.yaml ammo) */
     assert_int_equal(parse("phantom:\n  address: h:80\n"
                            "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"),
-                     MT_EPARSE);
-    expect_err(1, 1, "give ammofile or uris");
+                     MT_OK);
+    assert_string_equal(g_url, "http://h:80/");
+    assert_int_equal(g_info.need_url.line, 0);
+    assert_int_equal(g_info.need_ammo.line, 1);
+    assert_int_equal(g_info.need_ammo.col, 1);
+    assert_non_null(strstr(g_info.need_ammo.msg, "give ammofile or uris"));
     assert_int_equal(parse("phantom:\n  address: h:80\n  ammofile: a.txt\n  uris: [/]\n"
                            "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"),
                      MT_EPARSE);
@@ -703,7 +723,10 @@ static void test_err_tank(void **state)
     assert_int_equal(parse("phantom:\n  address: h\nconnections: 10\n"), MT_EPARSE);
     expect_err(3, 1, "'connections' is not a Yandex.Tank section");
     assert_int_equal(parse("autostop:\n  autostop: []\npandora: {enabled: true}\n"), MT_EPARSE);
-    expect_err(1, 1, "no phantom: section");
+    expect_err(3, 1, "a Pandora config (pandora:/pools:)");
+    assert_int_equal(parse("pools:\n  - id: HTTP\n    gun: {type: http, target: 'h:80'}\n"),
+                     MT_EPARSE);
+    expect_err(1, 1, "a Pandora config (pandora:/pools:): mortar runs phantom: configs");
     assert_int_equal(parse("phantom: {address: a}\nphantom: {address: b}\n"), MT_EPARSE);
     expect_err(2, 1, "duplicate section 'phantom'");
 }
