@@ -7,6 +7,7 @@
  * string, a list...); what they mean is checked by cmd_run.c, the one place that validates
  * options. Mapping, defaults and what is ignored: docs/config.md; why: docs/adr/0009. */
 #include "runspec/config.h"
+#include "runspec/ini.h"
 #include "mortar/schedule.h"
 #include "runspec/keys.h"
 #include "runspec/readall.h"
@@ -1082,7 +1083,9 @@ static int tank_load_profile(cfg_t *c, tank_t *t, bool *instances_mode)
     int rc;
 
     if (lp == NULL)
-        return cfg_fail(c, t->section, "phantom: load_profile is required");
+        return cfg_fail(c, t->section,
+                        c->ini ? "[phantom]: rps_schedule (or instances_schedule) is required"
+                               : "phantom: load_profile is required");
     if (lp->type != YAML_MAPPING_NODE)
         return cfg_fail(c, lp, "load_profile: expected a mapping (load_type, schedule), got %s",
                         cfg_type_name(lp));
@@ -1167,6 +1170,11 @@ static int tank_phantom(cfg_t *c, const yaml_node_t *section, const yaml_node_t 
                                 "unknown key '%s' in phantom (Tank's YAML configs use "
                                 "load_profile: {load_type, schedule})",
                                 cfg_sval(k));
+            static const char *const ini_names[] = {"rps_schedule", "instances_schedule"};
+            const char *near = c->ini ? mt__config_suggest(cfg_sval(k), ini_names, 2) : NULL;
+            if (near != NULL)
+                return cfg_fail(c, k, "unknown key '%s' in [phantom] (did you mean '%s'?)",
+                                cfg_sval(k), near);
             for (size_t j = 0; j < TANK_NPHANTOM; j++)
                 names[j] = tank_phantom_keys[j].name;
             return cfg_unknown(c, k, " in phantom", names, TANK_NPHANTOM);
@@ -1522,6 +1530,27 @@ static int cfg_check_depth(cfg_t *c, const char *buf, size_t len)
     return rc;
 }
 
+/* A Tank INI file (load.ini): its YAML equivalent, mapped as a load.yaml (runspec/ini.h). */
+static int cfg_run_ini(cfg_t *c, const char *buf, size_t len)
+{
+    yaml_document_t doc;
+    int rc = mt__ini_to_yaml(buf, len, &doc, c->err);
+    if (rc != MT_OK)
+        return rc;
+    c->doc = &doc;
+    c->ini = true;
+    rc = cfg_tank(c, yaml_document_get_root_node(&doc));
+    yaml_document_delete(&doc);
+    c->doc = NULL;
+    return rc;
+}
+
+static bool cfg_is_ini_name(const char *name)
+{
+    size_t n = name != NULL ? strlen(name) : 0;
+    return n > 4 && (strcmp(name + n - 4, ".ini") == 0 || strcmp(name + n - 4, ".INI") == 0);
+}
+
 static int cfg_run(cfg_t *c, const char *buf, size_t len)
 {
     yaml_parser_t parser;
@@ -1537,6 +1566,8 @@ static int cfg_run(cfg_t *c, const char *buf, size_t len)
                  MT_CONFIG_MAX_BYTES / (1024 * 1024));
         return MT_EPARSE;
     }
+    if (mt__ini_detect(buf, len) || cfg_is_ini_name(c->name))
+        return cfg_run_ini(c, buf, len);
     rc = cfg_check_depth(c, buf, len);
     if (rc != MT_OK)
         return rc;

@@ -778,6 +778,111 @@ static void test_edit_distance(void **state)
     assert_null(mt__config_suggest("verylongunrelatedkey", names, 4));
 }
 
+/* ---- Tank INI (load.ini) ---- */
+
+static const char tank_ini[] = "; a classic Tank INI config\n"
+                               "[tank]\n"
+                               "artifacts_base_dir = logs\n"
+                               "\n"
+                               "[phantom]\n"
+                               "address=target.example.com:8080\n"
+                               "rps_schedule=line(1, 100, 1m) const(100, 5m)\n"
+                               "headers = [Host: example.org] [Connection: close]\n"
+                               "  [X-Trace: 1]\n"
+                               "uris=/\n"
+                               "  /buy tag1\n"
+                               "\n"
+                               "  /sell?x=1 tag2\n"
+                               "Instances = 200\n"
+                               "ssl=0\n"
+                               "writelog=0\n"
+                               "\n"
+                               "[autostop]\n"
+                               "autostop=time(1s,10s) http(5xx,10%,5s)\n"
+                               "  net(xx,1,30)\n"
+                               "[meta]\n"
+                               "job_name: smoke\n";
+
+static void test_tank_ini(void **state)
+{
+    (void)state;
+    assert_true(mt__ini_detect(tank_ini, strlen(tank_ini)));
+    assert_int_equal(parse_named("load.ini", tank_ini), MT_OK);
+    assert_string_equal(g_url, "http://target.example.com:8080/");
+    expect_argv("--schedule", "line(1, 100, 1m) const(100, 5m)", "--connections", "200",
+                "--timeout", "11s", "--header", "Host: example.org", "--header",
+                "Connection: close", "--header", "X-Trace: 1", "--uri", "/", "--uri", "/buy tag1",
+                "--uri", "/sell?x=1 tag2", "--autostop", "time(1s,10s)", "--autostop",
+                "http(5xx,10%,5s)", "--autostop", "net(xx,1,30)");
+    assert_int_equal(g_info.nwarnings, 0);
+    /* origins are places in the INI text: the schedule's value at 7:14 */
+    assert_int_equal(g_info.src[1].line, 7);
+    assert_int_equal(g_info.src[1].col, 14);
+    /* the same by content, whatever the name; instances_schedule; ssl=1 */
+    assert_int_equal(parse_named("cfg", "\n# c\n[phantom]\naddress = h:443\nssl = 1\n"
+                                        "instances_schedule = const(5, 10s)\nuris = /\n"),
+                     MT_OK);
+    assert_string_equal(g_url, "https://h:443/");
+    expect_argv("--insecure", "--connections", "5", "--duration", "10s", "--timeout", "11s",
+                "--uri", "/");
+}
+
+static void test_tank_ini_errors(void **state)
+{
+    (void)state;
+    assert_false(mt__ini_detect("phantom:\n  address: h\n", 22));
+    assert_false(mt__ini_detect("[a, b]\n", 7));
+    assert_int_equal(parse_named("x.ini", "address = h\n[phantom]\n"), MT_EPARSE);
+    expect_err(1, 1, "'address' is outside any section");
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress h\n"), MT_EPARSE);
+    expect_err(2, 1, "expected 'key = value' or a [section], got 'address h'");
+    assert_int_equal(parse_named("x.ini", "[phantom\n"), MT_EPARSE);
+    expect_err(1, 1, "closing ']'");
+    assert_int_equal(parse_named("x.ini", "[phantom]\n[phantom]\n"), MT_EPARSE);
+    expect_err(2, 2, "section [phantom] given twice (first at line 1)");
+    assert_int_equal(parse_named("x.ini", "[phantom]\nuris=/\nURIS=/a\n"), MT_EPARSE);
+    expect_err(3, 1, "key 'uris' given twice in [phantom]");
+    assert_int_equal(parse_named("x.ini", "; nothing\n"), MT_EPARSE);
+    expect_err(1, 1, "no [section]");
+    /* mapped errors keep the INI place */
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress=h\nuris=/\n"), MT_EPARSE);
+    expect_err(1, 2, "rps_schedule (or instances_schedule) is required");
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress=h\nrps_schedul=const(1,1s)\n"),
+                     MT_EPARSE);
+    expect_err(3, 1, "did you mean 'rps_schedule'?");
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress=h\nrps_schedule=const(1,1s)\n"
+                                          "instances_schedule=const(1,1s)\nuris=/\n"),
+                     MT_EPARSE);
+    expect_err(4, 1, "both rps_schedule and instances_schedule");
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress=h\nrps_schedule=const(1,1s)\n"
+                                          "headers=[Host: a] Connection: close\nuris=/\n"),
+                     MT_EPARSE);
+    expect_err(4, 9, "headers: expected '[Name: value]' items");
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress=h\nrps_schedule=const(1,1s)\n"
+                                          "ssl=maybe\nuris=/\n"),
+                     MT_EPARSE);
+    expect_err(4, 5, "ssl: expected true or false");
+    assert_int_equal(parse_named("x.ini", "[pandora]\nenabled=1\n"), MT_EPARSE);
+    expect_err(1, 2, "a Pandora config");
+}
+
+/* YAML's headers take Tank's one-line bracket form too */
+static void test_tank_bracket_headers(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("phantom:\n  address: h\n  uris: [/]\n"
+                           "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"
+                           "  headers: \"[Host: a] [Connection: close]\"\n"),
+                     MT_OK);
+    expect_argv("--schedule", "const(1,1s)", "--connections", "1000", "--timeout", "11s",
+                "--header", "Host: a", "--header", "Connection: close", "--uri", "/");
+    assert_int_equal(parse("phantom:\n  address: h\n  uris: [/]\n"
+                           "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"
+                           "  headers: ['[Host: a] [Connection: close', '[X: 1]']\n"),
+                     MT_EPARSE);
+    expect_err(5, 13, "'[' without a closing ']'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -799,6 +904,9 @@ int main(void)
         cmocka_unit_test_teardown(test_err_types, teardown),
         cmocka_unit_test_teardown(test_err_documents, teardown),
         cmocka_unit_test_teardown(test_err_tank, teardown),
+        cmocka_unit_test_teardown(test_tank_ini, teardown),
+        cmocka_unit_test_teardown(test_tank_ini_errors, teardown),
+        cmocka_unit_test_teardown(test_tank_bracket_headers, teardown),
         cmocka_unit_test_teardown(test_load_file, teardown),
         cmocka_unit_test_teardown(test_edit_distance, teardown),
     };
