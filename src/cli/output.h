@@ -34,6 +34,7 @@ typedef struct mt__run_info {
 
 /* Live progress state, also collecting the per-second request rates for the summary's
  * Req/Sec line. Caller-allocated; nothing to release. */
+#define MT__LIVE_RPS_KEEP 3600
 typedef struct mt__live {
     FILE *f;
     bool tty;       /* redraw in place with a progress bar */
@@ -43,6 +44,8 @@ typedef struct mt__live {
     int64_t elapsed_ns;
     uint64_t rps_n; /* seconds counted in the Req/Sec statistics (near-full ones) */
     double rps_sum, rps_sumsq, rps_max;
+    /* the first MT__LIVE_RPS_KEEP of those rates, for wrk's "+/- Stdev" column */
+    float rps_keep[MT__LIVE_RPS_KEEP];
 } mt__live_t;
 
 /* f is where the live line goes (stderr); tty decides the style (isatty(fileno(f))). */
