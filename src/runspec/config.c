@@ -1172,9 +1172,12 @@ static int tank_phantom(cfg_t *c, const yaml_node_t *section, const yaml_node_t 
                                 cfg_sval(k));
             static const char *const ini_names[] = {"rps_schedule", "instances_schedule"};
             const char *near = c->ini ? mt__config_suggest(cfg_sval(k), ini_names, 2) : NULL;
-            if (near != NULL)
+            if (near != NULL) {
+                char show[64];
                 return cfg_fail(c, k, "unknown key '%s' in [phantom] (did you mean '%s'?)",
-                                cfg_sval(k), near);
+                                cfg_show(cfg_sval(k), k->data.scalar.length, show, sizeof(show)),
+                                near);
+            }
             for (size_t j = 0; j < TANK_NPHANTOM; j++)
                 names[j] = tank_phantom_keys[j].name;
             return cfg_unknown(c, k, " in phantom", names, TANK_NPHANTOM);

@@ -172,9 +172,11 @@ static int ini_add_entry(ini_t *x, const char *k, size_t kn, size_t kline, size_
         return ini_nomem(x);
     for (size_t i = 0; i < s->n; i++)
         if (strcmp(s->e[i].key, key) == 0) {
-            char show[64];
+            char show[64], sshow[64];
             int rc = ini_fail(x, kline, kcol, "key '%s' given twice in [%s] (first at line %zu)",
-                              ini_show(key, kn, show, sizeof(show)), s->name, s->e[i].kline + 1);
+                              ini_show(key, kn, show, sizeof(show)),
+                              ini_show(s->name, strlen(s->name), sshow, sizeof(sshow)),
+                              s->e[i].kline + 1);
             free(key);
             return rc;
         }
@@ -365,9 +367,11 @@ static int ini_build(ini_t *x, yaml_document_t *doc)
             }
             k = ini_scalar(doc, e->key, strlen(e->key), e->kline, e->kcol, e->kline);
             int v = ini_scalar(doc, e->val, e->vlen, e->vline, e->vcol, e->vend_line);
-            if (k <= 0 || v <= 0)
+            if (k <= 0 || v <= 0) {
+                char show[64];
                 return ini_fail(x, e->kline, e->kcol, "'%s': not UTF-8 text",
-                                k <= 0 ? "key" : e->key);
+                                ini_show(e->key, strlen(e->key), show, sizeof(show)));
+            }
             if ((rc = ini_pair(x, doc, m, k, v)) != MT_OK)
                 return rc;
         }
