@@ -827,6 +827,7 @@ static int tank_header_item(cfg_t *c, const yaml_node_t *key, const yaml_node_t 
     if (len > 0 && s[0] == '[') {
         /* "[Host: a] [Connection: close]": Tank's one-line form, one header per bracket pair */
         size_t i = 0;
+        char show[64];
         int rc;
         while (i < len) {
             const char *open, *close;
@@ -836,12 +837,12 @@ static int tank_header_item(cfg_t *c, const yaml_node_t *key, const yaml_node_t 
                 break;
             open = s + i;
             if (*open != '[')
-                return cfg_fail(c, at, "headers: expected '[Name: value]' items, got '%.*s'",
-                                (int)(len - i > CFG_SHOW_MAX ? CFG_SHOW_MAX : len - i), open);
+                return cfg_fail(c, at, "headers: expected '[Name: value]' items, got '%s'",
+                                cfg_show(open, len - i, show, sizeof(show)));
             close = memchr(open, ']', len - i);
             if (close == NULL)
-                return cfg_fail(c, at, "headers: '[' without a closing ']' in '%.*s'",
-                                (int)(len - i > CFG_SHOW_MAX ? CFG_SHOW_MAX : len - i), open);
+                return cfg_fail(c, at, "headers: '[' without a closing ']' in '%s'",
+                                cfg_show(open, len - i, show, sizeof(show)));
             {
                 size_t hl = cfg_trim(open + 1, (size_t)(close - open - 1), &t);
                 if (hl > 0 && (rc = cfg_emit(c, "--header", at, t, hl, at)) != MT_OK)
