@@ -561,11 +561,16 @@ static void test_status_set(void **state)
         int col;
         const char *msg;
     } bad[] = {
-        {"", 1, "no status given"},        {" , ", 1, "no status given"},
-        {"200-", 5, "a status is missing at the end"},         {"600", 1, "bad status '600'"},
-        {"20", 1, "bad status '20'"},      {"2000", 1, "bad status '2000'"},
-        {"x00", 1, "bad status 'x00'"},    {"2x0", 1, "bad mask '2x0'"},
-        {"300-200", 5, "a range goes up"}, {"200;404", 4, "unexpected ';'"},
+        {"", 1, "no status given"},
+        {" , ", 1, "no status given"},
+        {"200-", 5, "a status is missing at the end"},
+        {"600", 1, "bad status '600'"},
+        {"20", 1, "bad status '20'"},
+        {"2000", 1, "bad status '2000'"},
+        {"x00", 1, "bad status 'x00'"},
+        {"2x0", 1, "bad mask '2x0'"},
+        {"300-200", 5, "a range goes up"},
+        {"200;404", 4, "unexpected ';'"},
         {"ok", 1, "bad status 'ok'"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
