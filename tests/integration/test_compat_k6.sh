@@ -61,6 +61,15 @@ run 99 "$out" -R 20 -d 1s --expected-status 100-599 --threshold 'http_req_failed
   "http://127.0.0.1:$port/"
 expect_eq "refused counted as failed" "$(jqr "$out" .summary.failed)" "$(jqr "$out" .summary.errors)"
 
+# per tag: failed{tag:...} and the result's per-tag failed
+printf '/?status=503 bad\n/ good\n' >"$WORK/ammo.txt"
+run 99 "$out" -R 20 -d 1s --ammo "$WORK/ammo.txt" --threshold 'failed{tag:good}: count==0' \
+  --threshold 'http_req_failed{tag:bad}: rate<0.5' "$TARGET_URL/"
+expect_eq "good tag passes" "$(jqr "$out" '.verdicts[0].passed')" true
+expect_eq "bad tag fails" "$(jqr "$out" '.verdicts[1].passed')" false
+expect_eq "per-tag failed in the result" "$(jqr "$out" .summary.tags.bad.failed)" \
+  "$(jqr "$out" .summary.tags.bad.completed)"
+
 # k6 names mortar does not have: a message with the replacement, exit 2
 run 2 "$out" -d 1s --threshold 'checks: rate>0.99' "$TARGET_URL/"
 grep -q "unsupported k6 metric 'checks'.*http_req_failed" "$WORK/stderr" || fail "checks: $(cat "$WORK/stderr")"
