@@ -52,6 +52,8 @@
     XX(h2_retried, SUM, NONZERO, "http2.retried", "http2.retried", RAW, "h2_retried",              \
        "HTTP/2 requests retried")                                                                  \
     XX(retried, SUM, NONZERO, "retried", "retried", RAW, "retried",                                \
-       "HTTP/1 requests retried (close race)")
+       "HTTP/1 requests retried (close race)")                                                     \
+    XX(failed, SUM, NONZERO, "failed", "failed", RAW, "failed",                                    \
+       "failed as k6 counts them (errors + unexpected status)")
 
 #endif

@@ -141,6 +141,22 @@ typedef struct mt_script_hooks {
  * MT_RUN_MAX_THREADS; at least 1. */
 int mt_run_default_threads(int connections);
 
+/* The response statuses that count as success for the `failed` counter (k6's http_req_failed:
+ * a request failed when it got no response, or a status outside this set). A bitmap over
+ * 0..MT_STATUS_MAX-1; index 0 (a status outside 100..599) is never expected. */
+typedef struct mt_status_set {
+    uint64_t bits[(MT_STATUS_MAX + 63) / 64];
+} mt_status_set_t;
+
+/* The default set: 200..399, as k6. */
+void mt_status_set_default(mt_status_set_t *s);
+static inline bool mt_status_set_has(const mt_status_set_t *s, unsigned code)
+{
+    return code < MT_STATUS_MAX && (s->bits[code / 64] >> (code % 64) & 1u);
+}
+/* Parses "200-399", "200-299,404", "200 204 3xx" (codes 100..599, ranges A-B, masks like 2xx;
+ * separated by commas and/or white space). MT_EPARSE with err->col (1-based) on bad text. */
+int mt_status_set_parse(const char *text, mt_status_set_t *out, mt_parse_err_t *err);
 typedef struct mt_run_config {
     const char *host;    /* name or address to connect to */
     const char *port;    /* port number or service name */
@@ -188,6 +204,9 @@ typedef struct mt_run_config {
     /* NULL: the requests above. Else every request comes from these hooks (HTTP/1 only; not
      * with http2 or ammo); request/request_len may be NULL. Not copied. */
     const mt_script_hooks_t *script;
+    /* statuses counted as success by the `failed` counter (k6's http_req_failed); NULL: 200..399.
+     * Not copied: keep alive for the run. */
+    const mt_status_set_t *expected;
 } mt_run_config_t;
 
 /* A run's counters: the scalar ones come from MT_COUNTER_MAP (mortar/counters.h, which says
@@ -205,6 +224,9 @@ typedef struct mt_counters {
 
 /* Adds src into dst (MAX counters of the table take the larger). */
 void mt_counters_add(mt_counters_t *dst, const mt_counters_t *src);
+/* Sets c->failed from c->errors and c->status[] (requests without a response, plus responses
+ * outside `expected`; NULL = the default set). */
+void mt_counters_set_failed(mt_counters_t *c, const mt_status_set_t *expected);
 
 /* Statistics of one tag (one second, or the whole run). */
 typedef struct mt_tag_stats {

@@ -33,20 +33,23 @@
 #define MT_AUTOSTOP_RC_NEGATIVE_HTTP 28
 #define MT_AUTOSTOP_RC_NEGATIVE_NET  29
 #define MT_AUTOSTOP_RC_HTTP_TREND    30
+#define MT_AUTOSTOP_RC_STEADY        33 /* steady_cumulative (Tank's RC_STEADY) */
 
 typedef enum mt_autostop_kind {
-    MT_AUTOSTOP_TIME,          /* time(rt, window[, tag]) */
-    MT_AUTOSTOP_QUANTILE,      /* quantile(p, rt, window[, tag]) */
-    MT_AUTOSTOP_LIMIT,         /* limit(dur) */
-    MT_AUTOSTOP_HTTP,          /* http(mask, level, window[, tag]) */
-    MT_AUTOSTOP_NET,           /* net(mask, level, window[, tag]) */
-    MT_AUTOSTOP_INSTANCES,     /* instances(level, window) */
-    MT_AUTOSTOP_TOTAL_TIME,    /* total_time(rt, N%, window[, tag]) */
-    MT_AUTOSTOP_TOTAL_HTTP,    /* total_http(mask, level, window[, tag]) */
-    MT_AUTOSTOP_TOTAL_NET,     /* total_net(mask, level, window[, tag]) */
-    MT_AUTOSTOP_NEGATIVE_HTTP, /* negative_http(mask, level, window[, tag]) */
-    MT_AUTOSTOP_NEGATIVE_NET,  /* negative_net(mask, level, window[, tag]) */
-    MT_AUTOSTOP_HTTP_TREND,    /* http_trend(mask, window[, tag]) */
+    MT_AUTOSTOP_TIME,              /* time(rt, window[, tag]) */
+    MT_AUTOSTOP_QUANTILE,          /* quantile(p, rt, window[, tag]) */
+    MT_AUTOSTOP_LIMIT,             /* limit(dur) */
+    MT_AUTOSTOP_HTTP,              /* http(mask, level, window[, tag]) */
+    MT_AUTOSTOP_NET,               /* net(mask, level, window[, tag]) */
+    MT_AUTOSTOP_INSTANCES,         /* instances(level, window) */
+    MT_AUTOSTOP_TOTAL_TIME,        /* total_time(rt, N%, window[, tag]) */
+    MT_AUTOSTOP_TOTAL_HTTP,        /* total_http(mask, level, window[, tag]) */
+    MT_AUTOSTOP_TOTAL_NET,         /* total_net(mask, level, window[, tag]) */
+    MT_AUTOSTOP_NEGATIVE_HTTP,     /* negative_http(mask, level, window[, tag]) */
+    MT_AUTOSTOP_NEGATIVE_NET,      /* negative_net(mask, level, window[, tag]) */
+    MT_AUTOSTOP_HTTP_TREND,        /* http_trend(mask, window[, tag]) */
+    MT_AUTOSTOP_STEADY_CUMULATIVE, /* steady_cumulative(window): the whole run's quantiles
+                                    * unchanged for window consecutive seconds */
 } mt_autostop_kind_t;
 
 /* One parsed criterion. Plain data: copy it freely. Fields a kind does not use are zero. */
@@ -117,6 +120,15 @@ typedef enum mt_threshold_metric {
     MT_TM_REQUESTS, /* counter: finished requests (responses + errors); k6: http_reqs */
     MT_TM_RPS,      /* value: finished requests per second of the run */
     MT_TM_STATUS,   /* status{code:MASK}: rate = matching / finished; count = matching */
+    MT_TM_FAILED,   /* rate/count: the `failed` counter, k6's http_req_failed (errors + responses
+                     * outside the expected statuses) over finished requests */
+    /* trends of the whole run's breakdown (mt_run_result_t connect..recv): end of run only,
+     * no tag filter, no abortOnFail; k6's http_req_connecting .. http_req_receiving */
+    MT_TM_CONNECTING,
+    MT_TM_TLS,
+    MT_TM_SENDING,
+    MT_TM_WAITING,
+    MT_TM_RECEIVING,
 } mt_threshold_metric_t;
 
 typedef enum mt_threshold_agg {

@@ -38,6 +38,9 @@ typedef struct run_opts {
     const char *baseline; /* --baseline FILE (borrowed from argv) */
     json_t *base_doc;     /* its result document, read before the run */
     json_t *tolerances;   /* --tolerance NAME=VALUE flags (result/baseline.h's keys) */
+    /* the --config file's errors that the command line may make up for (config.h) */
+    char config_path[256];
+    mt_parse_err_t need_url, need_ammo;
 } run_opts_t;
 
 enum {
@@ -70,6 +73,8 @@ enum {
     RUN_OPT_PHOUT_TLS,
     RUN_OPT_BASELINE,
     RUN_OPT_TOLERANCE,
+    RUN_OPT_EXPECTED_STATUS,
+    RUN_OPT_DIST,
 };
 
 static const struct option run_longopts[] = {
@@ -109,13 +114,15 @@ static const struct option run_longopts[] = {
     {"baseline", required_argument, NULL, RUN_OPT_BASELINE},
     {"tolerance", required_argument, NULL, RUN_OPT_TOLERANCE},
     {"script", required_argument, NULL, 's'},
+    {"expected-status", required_argument, NULL, RUN_OPT_EXPECTED_STATUS},
+    {"dist", required_argument, NULL, RUN_OPT_DIST},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, RUN_OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
-#define RUN_SHORTOPTS ":c:t:d:R:H:m:s:kqLh"
+#define RUN_SHORTOPTS ":c:t:d:R:H:m:s:T:D:kqLh"
 
 static void run_usage(FILE *f)
 {
@@ -136,7 +143,7 @@ static void run_usage(FILE *f)
             "  -H, --header 'N: V'   add a header (repeatable); replaces Host/User-Agent/Accept\n"
             "  -m, --method M        request method [GET]\n"
             "      --body @FILE|TEXT request body (@- reads stdin); sets Content-Length\n"
-            "      --timeout DUR     per-request timeout, connect included; 0 = none [2s]\n"
+            "  -T, --timeout DUR     per-request timeout, connect included; 0 = none [2s]\n"
             "      --max-queue N     open model: due-but-unsent backlog bound\n"
             "                        [max(10000, 10 x connections, 10 s at peak rate)]\n"
             "      --tick DUR        open model: wake for due requests at most once per DUR,\n"
@@ -162,6 +169,9 @@ static void run_usage(FILE *f)
             "      --tolerance M=V   --baseline's tolerance (repeatable), e.g. p99=20%%,\n"
             "                        error_rate=0.02, alpha=0.05 (docs/analysis.md)\n"
             "                        [p50..p999 10%%, rps 5%%, error_rate 0.01, alpha 0.01]\n"
+            "      --expected-status LIST  statuses that are not failures for http_req_failed\n"
+            "                        (k6): '200-299,404', '2xx 304' [200-399]\n"
+            "  -D, --dist fixed      wrk2's interval distribution: only fixed (exact intervals)\n"
             "  -k, --insecure        https: do not verify the server's certificate\n"
             "      --cacert FILE     https: trust the CA certificates in FILE (PEM)\n"
             "      --cert FILE       https: client certificate (PEM); --key FILE its key\n"
@@ -243,6 +253,9 @@ static int run_apply_config(const char *path, run_opts_t *o, char *err, size_t n
         else
             code = run_err(err, n, "--config: %s", perr.msg);
     } else {
+        snprintf(o->config_path, sizeof(o->config_path), "%s", path);
+        o->need_url = info.need_url;
+        o->need_ammo = info.need_ammo;
         rc = mt_runspec_apply_entries(&o->s, cargc, cargv, &info, curl, path, NULL, &rerr);
         if (rc != MT_OK)
             code = run_spec_err(&rerr, err, n);
@@ -369,6 +382,15 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
                 return run_spec_err(&rerr, err, n);
             continue;
         }
+        case 'D':
+        case RUN_OPT_DIST: /* wrk2's -D: mortar's open model is wrk2's default, fixed */
+            if (strcmp(optarg, "fixed") == 0)
+                continue;
+            return run_err(err, n,
+                           "%s %s: wrk2's exp/norm/zipf request-interval distributions are not "
+                           "supported; mortar sends at exact intervals (wrk2's default, -D fixed); "
+                           "for ramps use --schedule",
+                           at.name, mt__show(optarg, show, sizeof(show)));
         case ':': {
             const char *a = argv[optind - 1];
             if (a != NULL && strncmp(a, "--", 2) == 0)
@@ -419,6 +441,12 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
         if (mt_runspec_set(&o->s, &mt_rs_keys[MT_RSK_URL], argv[optind], &at, &rerr) != MT_OK)
             return run_spec_err(&rerr, err, n);
     }
+    if (o->need_url.line > 0 && optind >= argc)
+        return run_err(err, n, "%s:%d:%d: %s (or give the URL on the command line)", o->config_path,
+                       o->need_url.line, o->need_url.col, o->need_url.msg);
+    if (o->need_ammo.line > 0 && o->s.ammo_path == NULL && o->s.nuris == 0)
+        return run_err(err, n, "%s:%d:%d: %s", o->config_path, o->need_ammo.line, o->need_ammo.col,
+                       o->need_ammo.msg);
     if (mt_runspec_check(&o->s, &rerr) != MT_OK || mt_runspec_build(&o->s, &rerr) != MT_OK)
         return run_spec_err(&rerr, err, n);
     return RUN_EXIT_OK;

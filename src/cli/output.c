@@ -1,5 +1,7 @@
 #include "cli/output.h"
+#include "runspec/runspec.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
@@ -8,25 +10,87 @@
 #define OUT_FULL_SECOND_NS 500000000LL /* seconds shorter than this stay out of Req/Sec stats */
 
 /* wrk's units: 1024-based */
-static void out_fmt_bytes(char *buf, size_t n, double b)
+/* ---- wrk's number formats (src/units.c, src/wrk.c), so that scripts reading wrk's report
+ * read mortar's: "%.2f" and a unit, stepping up at 0.85 of the next unit ---- */
+
+static void wrk_units(char *buf, size_t n, double v, double scale, const char *base,
+                      const char *const *units, size_t nunits)
 {
-    static const char *const units[] = {"B", "KB", "MB", "GB", "TB"};
-    size_t u = 0;
-    while (b >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-        b /= 1024;
-        u++;
+    const char *unit = base;
+    for (size_t i = 0; i + 1 < nunits && v >= scale * 0.85; i++) {
+        v /= scale;
+        unit = units[i];
     }
-    snprintf(buf, n, "%.2f%s", b, units[u]);
+    snprintf(buf, n, "%.2f%s", v, unit);
 }
 
-static void out_fmt_count(char *buf, size_t n, double v)
+/* format_time_us: 82.00us, 1.23ms, 2.00s, 1.50m */
+static void wrk_time_us(char *buf, size_t n, double us)
 {
-    if (v < 1000)
-        snprintf(buf, n, "%.2f", v);
-    else if (v < 1000000)
-        snprintf(buf, n, "%.2fk", v / 1000);
+    static const char *const us_units[] = {"ms", "s", NULL};
+    static const char *const s_units[] = {"m", "h", NULL};
+    if (!(us >= 0))
+        us = 0;
+    if (us >= 1000000.0)
+        wrk_units(buf, n, us / 1000000.0, 60, "s", s_units, 3);
     else
-        snprintf(buf, n, "%.2fM", v / 1000000);
+        wrk_units(buf, n, us, 1000, "us", us_units, 3);
+}
+
+/* format_metric: 396.11, 56.20k, 1.05M */
+static void wrk_metric(char *buf, size_t n, double v)
+{
+    static const char *const u[] = {"k", "M", "G", "T", "P", NULL};
+    wrk_units(buf, n, v, 1000, "", u, 6);
+}
+
+/* format_binary (wrk adds the "B"): 503.26K, 14.75M */
+static void wrk_binary(char *buf, size_t n, double v)
+{
+    static const char *const u[] = {"K", "M", "G", "T", "P", NULL};
+    wrk_units(buf, n, v, 1024, "", u, 6);
+}
+
+/* print_units: right-aligned in width so that the units line up */
+static void wrk_print_units(FILE *f, const char *msg, int width)
+{
+    size_t len = strlen(msg);
+    int pad = 2;
+    if (len > 0 && isalpha((unsigned char)msg[len - 1]))
+        pad--;
+    if (len > 1 && isalpha((unsigned char)msg[len - 2]))
+        pad--;
+    width -= pad;
+    fprintf(f, "%*.*s%.*s", width, width, msg, pad, "  ");
+}
+
+typedef struct within {
+    double lo, hi;
+    uint64_t below_lo, upto_hi; /* count_to of the last value < lo, <= hi */
+} within_t;
+
+static int within_cb(double p, int64_t value, uint64_t count_to, void *ud)
+{
+    within_t *w = ud;
+    (void)p;
+    if ((double)value < w->lo)
+        w->below_lo = count_to;
+    if ((double)value <= w->hi)
+        w->upto_hi = count_to;
+    return 0;
+}
+
+/* wrk's stats_within_stdev for a histogram: % of values within mean +/- stdev (at the
+ * histogram's resolution). */
+static double wrk_within_hist(const mt_hist_t *h)
+{
+    double mean = mt_hist_mean(h), sd = mt_hist_stddev(h);
+    within_t w = {mean - sd, mean + sd, 0, 0};
+    uint64_t n = mt_hist_count(h);
+    if (n == 0)
+        return 0;
+    mt_hist_foreach_percentile(h, 20, within_cb, &w);
+    return w.upto_hi > w.below_lo ? 100.0 * (double)(w.upto_hi - w.below_lo) / (double)n : 0;
 }
 
 /* "10s", "1.5s", "2m", "1h30m" for the planned duration. */
@@ -69,6 +133,8 @@ void mt__live_second(mt__live_t *l, const mt_second_t *s)
 
     l->elapsed_ns += s->span_ns;
     if (s->span_ns >= OUT_FULL_SECOND_NS) {
+        if (l->rps_n < MT__LIVE_RPS_KEEP)
+            l->rps_keep[l->rps_n] = (float)rps;
         l->rps_n++;
         l->rps_sum += rps;
         l->rps_sumsq += rps * rps;
@@ -212,12 +278,22 @@ static void out_model(FILE *f, const mt__run_info_t *info, const mt_run_result_t
     out_pct_row(f, "service (sent)", r->service, ps, 4);
 }
 
+bool mt__out_tls_hint(const mt__run_info_t *info, const mt_run_result_t *r)
+{
+    uint64_t fin = r->c.completed + r->c.errors;
+    if (info == NULL || info->spec == NULL || info->spec->insecure || !info->spec->url.tls)
+        return false;
+    if (fin == 0 || r->c.err[MT_ERR_TLS] * 2 <= fin)
+        return false;
+    return strstr(r->tls_error, "verif") != NULL || strstr(r->tls_error, "certificate") != NULL;
+}
+
 void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
                      const mt_run_result_t *r, bool interrupted)
 {
     const mt_counters_t *c = &r->c;
     double el = r->elapsed_ns > 0 ? (double)r->elapsed_ns / 1e9 : 0;
-    char a[16], b[16], m[16];
+    char a[16], b[16];
     bool any;
     static const double dist[] = {50, 75, 90, 99, 99.9, 99.99};
     static const char *const dist_label[] = {"50%", "75%", "90%", "99%", "99.9%", "99.99%"};
@@ -230,23 +306,43 @@ void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
     }
 
     if (r->latency != NULL && mt_hist_count(r->latency) > 0) {
-        fprintf(f, "  %-12s %10s %10s %10s\n", "Stats", "Avg", "Stdev", "Max");
-        mt__fmt_us(a, sizeof(a), mt_hist_mean(r->latency));
-        mt__fmt_us(b, sizeof(b), mt_hist_stddev(r->latency));
-        mt__fmt_us(m, sizeof(m), (double)mt_hist_max(r->latency));
-        fprintf(f, "    %-10s %10s %10s %10s\n", "Latency", a, b, m);
+        /* wrk's block, in wrk's format (src/wrk.c print_stats_header/print_stats) */
+        fprintf(f, "  Thread Stats%6s%11s%8s%12s\n", "Avg", "Stdev", "Max", "+/- Stdev");
+        fprintf(f, "    %-10s", "Latency");
+        wrk_time_us(a, sizeof(a), mt_hist_mean(r->latency));
+        wrk_print_units(f, a, 8);
+        wrk_time_us(a, sizeof(a), mt_hist_stddev(r->latency));
+        wrk_print_units(f, a, 10);
+        wrk_time_us(a, sizeof(a), (double)mt_hist_max(r->latency));
+        wrk_print_units(f, a, 9);
+        fprintf(f, "%8.2f%%\n", wrk_within_hist(r->latency));
         if (l != NULL && l->rps_n > 0) {
             double mean = l->rps_sum / (double)l->rps_n;
-            double var = l->rps_sumsq / (double)l->rps_n - mean * mean;
-            out_fmt_count(a, sizeof(a), mean);
-            out_fmt_count(b, sizeof(b), var > 0 ? sqrt(var) : 0);
-            out_fmt_count(m, sizeof(m), l->rps_max);
-            fprintf(f, "    %-10s %10s %10s %10s\n", "Req/Sec", a, b, m);
+            double var = l->rps_sumsq / (double)l->rps_n - mean * mean, sd;
+            uint64_t kept = l->rps_n < MT__LIVE_RPS_KEEP ? l->rps_n : MT__LIVE_RPS_KEEP, in = 0;
+            sd = var > 0 ? sqrt(var) : 0;
+            for (uint64_t i = 0; i < kept; i++)
+                if (l->rps_keep[i] >= mean - sd && l->rps_keep[i] <= mean + sd)
+                    in++;
+            fprintf(f, "    %-10s", "Req/Sec");
+            wrk_metric(a, sizeof(a), mean);
+            wrk_print_units(f, a, 8);
+            wrk_metric(a, sizeof(a), sd);
+            wrk_print_units(f, a, 10);
+            wrk_metric(a, sizeof(a), l->rps_max);
+            wrk_print_units(f, a, 9);
+            fprintf(f, "%8.2f%%\n", kept ? 100.0 * (double)in / (double)kept : 0.0);
         }
+        /* wrk's --latency lines (always printed by mortar), then 99.9 and 99.99 */
         fprintf(f, "  Latency Distribution%s\n", info->open_model ? " (from due time)" : "");
         for (size_t i = 0; i < sizeof(dist) / sizeof(dist[0]); i++) {
-            mt__fmt_us(a, sizeof(a), out_pct(r->latency, dist[i]));
-            fprintf(f, "  %7s %9s\n", dist_label[i], a);
+            if (dist[i] == floor(dist[i]))
+                fprintf(f, "%7.0f%%", dist[i]);
+            else
+                fprintf(f, "%7s", dist_label[i]);
+            wrk_time_us(a, sizeof(a), out_pct(r->latency, dist[i]));
+            wrk_print_units(f, a, 10);
+            fprintf(f, "\n");
         }
         if (info->detail)
             out_spectrum(f, r->latency);
@@ -254,9 +350,18 @@ void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
         fprintf(f, "  no completed requests\n");
     }
 
-    out_fmt_bytes(a, sizeof(a), (double)c->bytes_in);
-    fprintf(f, "  %" PRIu64 " requests in %.2fs, %s read\n", c->completed, el, a);
-    if (c->errors > 0) { /* wrk's "Socket errors" line, by mortar's kinds */
+    wrk_time_us(b, sizeof(b), el * 1e6);
+    wrk_binary(a, sizeof(a), (double)c->bytes_in);
+    fprintf(f, "  %" PRIu64 " requests in %s, %sB read\n", c->completed, b, a);
+    if (c->errors > 0) {
+        /* wrk's line (connect: refused, dns, tls; read: reset, closed, protocol, other; mortar
+         * does not tell write errors apart), then mortar's kinds */
+        uint64_t conn = c->err[MT_ERR_REFUSED] + c->err[MT_ERR_DNS] + c->err[MT_ERR_TLS];
+        uint64_t to = c->err[MT_ERR_TIMEOUT];
+        fprintf(f,
+                "  Socket errors: connect %" PRIu64 ", read %" PRIu64 ", write 0, timeout %" PRIu64
+                "\n",
+                conn, c->errors - conn - to, to);
         fprintf(f, "  Errors: %" PRIu64 " (", c->errors);
         any = false;
         for (int k = 0; k < MT_ERR__COUNT; k++) {
@@ -275,9 +380,9 @@ void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
         if (bad > 0)
             fprintf(f, "  Non-2xx or 3xx responses: %" PRIu64 "\n", bad);
     }
-    fprintf(f, "Requests/sec: %10.2f\n", el > 0 ? (double)c->completed / el : 0);
-    out_fmt_bytes(a, sizeof(a), el > 0 ? (double)c->bytes_in / el : 0);
-    fprintf(f, "Transfer/sec: %10s\n", a);
+    fprintf(f, "Requests/sec: %9.2f\n", el > 0 ? (double)c->completed / el : 0);
+    wrk_binary(a, sizeof(a), el > 0 ? (double)c->bytes_in / el : 0);
+    fprintf(f, "Transfer/sec: %10sB\n", a);
 
     /* mortar's extras */
     if (info->open_model)
@@ -311,6 +416,10 @@ void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
                 c->tls_resumed);
     if (r->tls_error[0])
         fprintf(f, "  TLS error: %s\n", r->tls_error);
+    if (mt__out_tls_hint(info, r))
+        fprintf(f, "  hint: most requests failed verifying the server's certificate; to test "
+                   "without verification as Phantom and wrk do, add -k/--insecure (or trust its "
+                   "CA with --cacert FILE)\n");
     if (c->retried)
         fprintf(f,
                 "  Retried: %" PRIu64 " idempotent requests sent again on a fresh connection"

@@ -34,6 +34,7 @@ typedef struct mt__run_info {
 
 /* Live progress state, also collecting the per-second request rates for the summary's
  * Req/Sec line. Caller-allocated; nothing to release. */
+#define MT__LIVE_RPS_KEEP 3600
 typedef struct mt__live {
     FILE *f;
     bool tty;       /* redraw in place with a progress bar */
@@ -43,6 +44,8 @@ typedef struct mt__live {
     int64_t elapsed_ns;
     uint64_t rps_n; /* seconds counted in the Req/Sec statistics (near-full ones) */
     double rps_sum, rps_sumsq, rps_max;
+    /* the first MT__LIVE_RPS_KEEP of those rates, for wrk's "+/- Stdev" column */
+    float rps_keep[MT__LIVE_RPS_KEEP];
 } mt__live_t;
 
 /* f is where the live line goes (stderr); tty decides the style (isatty(fileno(f))). */
@@ -55,6 +58,10 @@ void mt__live_end(mt__live_t *l);
 /* "Running 10s test @ URL" and the threads/connections/model lines, before the run. */
 void mt__out_header(FILE *f, const mt__run_info_t *info);
 /* The final report. interrupted: the run was stopped by a signal. */
+/* Whether the run's errors are mostly TLS certificate verification failures of a run that
+ * verified (no -k): the summary then suggests -k/--insecure. */
+bool mt__out_tls_hint(const mt__run_info_t *info, const mt_run_result_t *r);
+
 void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
                      const mt_run_result_t *r, bool interrupted);
 

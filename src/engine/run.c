@@ -429,6 +429,10 @@ static int next_second(mt_run_t *r)
             m->span_ns = s->span_ns;
         mt__slot_put(r, s);
     }
+    /* k6's http_req_failed: derived here from errors and status[], once per second */
+    mt_counters_set_failed(&m->c, r->cfg.expected);
+    for (size_t t = 0; m->tags && t < r->cfg.ntags; t++)
+        mt_counters_set_failed(&m->tags[t].c, r->cfg.expected);
     return 1;
 }
 

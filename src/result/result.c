@@ -49,7 +49,9 @@ void mt__counter_set(mt_counters_t *c, const mt__counter_desc_t *d, uint64_t v)
 
 bool mt__counter_tagged(const mt__counter_desc_t *d)
 {
-    return !d->max && d->presence == MT__CP_ALWAYS && !d->per_sent;
+    /* and k6's failed (http_req_failed{tag:...}), written when not 0 */
+    return (!d->max && d->presence == MT__CP_ALWAYS && !d->per_sent) ||
+           strcmp(d->name, "failed") == 0;
 }
 
 /* Splits "a.b" into group "a" (in g) and key "b"; no dot: g = "" and the whole path. */

@@ -45,7 +45,8 @@ extern const size_t mt__ncounters;
 /* The counter d of c (read / write). */
 uint64_t mt__counter_get(const mt_counters_t *c, const mt__counter_desc_t *d);
 void mt__counter_set(mt_counters_t *c, const mt__counter_desc_t *d, uint64_t v);
-/* Whether per-tag objects carry d: the added, always-present counters written as they are. */
+/* Whether per-tag objects carry d: the added, always-present counters written as they are,
+ * and `failed` (when not 0). */
 bool mt__counter_tagged(const mt__counter_desc_t *d);
 
 /* The member at path ("a" or "a.b") of o (borrowed), or NULL. */

@@ -7,10 +7,13 @@
  * string, a list...); what they mean is checked by cmd_run.c, the one place that validates
  * options. Mapping, defaults and what is ignored: docs/config.md; why: docs/adr/0009. */
 #include "runspec/config.h"
+#include "runspec/ini.h"
+#include "mortar/schedule.h"
 #include "runspec/keys.h"
 #include "runspec/readall.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,6 +45,8 @@ typedef struct cfg {
     char *url;
     size_t nitems; /* tank_count_item's counter */
     mt_parse_err_t *err;
+    mt_parse_err_t need_url, need_ammo; /* see mt__config_info_t */
+    bool ini;                           /* the document was built from a Tank INI file */
 } cfg_t;
 
 /* ---- small helpers ---- */
@@ -276,6 +281,12 @@ static int cfg_push(cfg_t *c, const char *s, size_t len, const yaml_node_t *at)
     if (c->collect) {
         c->src[k].line = (int)at->start_mark.line + 1;
         c->src[k].col = (int)at->start_mark.column + 1;
+        /* a one-line quoted value: point at its text, so that a column inside the value
+         * (a schedule's bad step) adds up to the right place */
+        if (at->type == YAML_SCALAR_NODE && at->start_mark.line == at->end_mark.line &&
+            (at->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+             at->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE))
+            c->src[k].col++;
     }
     (*c->argv)[(*c->argc)++] = copy;
     (*c->argv)[*c->argc] = NULL;
@@ -464,16 +475,24 @@ static int cfg_mortar_find(const char *key)
     return k != NULL ? (int)k->id : -1;
 }
 
+#define CFG_PANDORA_MSG                                                                            \
+    "a Pandora config (pandora:/pools:): mortar runs phantom: configs; move the target, rps "      \
+    "schedule and ammo file to phantom (docs/compatibility.md)"
+
 static int cfg_unknown_mortar_key(cfg_t *c, const yaml_node_t *k)
 {
     const char *names[CFG_NKEYS];
 
+    if (strcmp(cfg_sval(k), "pandora") == 0)
+        return cfg_fail(c, k, "%s", CFG_PANDORA_MSG);
     for (size_t i = 0; i < sizeof(cfg_tank_sections) / sizeof(cfg_tank_sections[0]); i++)
         if (strcmp(cfg_sval(k), cfg_tank_sections[i]) == 0)
             return cfg_fail(c, k,
                             "unknown key '%s' (a Yandex.Tank section: a Tank config needs "
                             "a phantom: section)",
                             cfg_tank_sections[i]);
+    if (strcmp(cfg_sval(k), "pools") == 0)
+        return cfg_fail(c, k, "%s", CFG_PANDORA_MSG);
     for (size_t i = 0; i < CFG_NKEYS; i++)
         names[i] = mt_rs_keys[i].name;
     return cfg_unknown(c, k, "", names, CFG_NKEYS);
@@ -804,6 +823,35 @@ static int tank_header_item(cfg_t *c, const yaml_node_t *key, const yaml_node_t 
     const char *t;
 
     (void)key;
+    len = cfg_trim(s, len, &s);
+    if (len > 0 && s[0] == '[') {
+        /* "[Host: a] [Connection: close]": Tank's one-line form, one header per bracket pair */
+        size_t i = 0;
+        char show[64];
+        int rc;
+        while (i < len) {
+            const char *open, *close;
+            while (i < len && cfg_is_space(s[i]))
+                i++;
+            if (i >= len)
+                break;
+            open = s + i;
+            if (*open != '[')
+                return cfg_fail(c, at, "headers: expected '[Name: value]' items, got '%s'",
+                                cfg_show(open, len - i, show, sizeof(show)));
+            close = memchr(open, ']', len - i);
+            if (close == NULL)
+                return cfg_fail(c, at, "headers: '[' without a closing ']' in '%s'",
+                                cfg_show(open, len - i, show, sizeof(show)));
+            {
+                size_t hl = cfg_trim(open + 1, (size_t)(close - open - 1), &t);
+                if (hl > 0 && (rc = cfg_emit(c, "--header", at, t, hl, at)) != MT_OK)
+                    return rc;
+            }
+            i = (size_t)(close + 1 - s);
+        }
+        return MT_OK;
+    }
     while (len > 0 && (*s == '[' || *s == ']')) {
         s++;
         len--;
@@ -825,6 +873,9 @@ static int tank_criterion_item(cfg_t *c, const yaml_node_t *key, const yaml_node
 static int tank_bool(cfg_t *c, const char *what, const yaml_node_t *v, bool *out)
 {
     int b = cfg_bool_of(v);
+    if (b < 0 && cfg_is_plain(v) &&
+        (strcmp(cfg_sval(v), "1") == 0 || strcmp(cfg_sval(v), "0") == 0))
+        b = cfg_sval(v)[0] == '1'; /* Tank's INI: ssl=1 */
     if (b < 0)
         return cfg_fail(c, v, "%s: expected true or false, got %s", what,
                         v->type == YAML_SCALAR_NODE ? "a string" : cfg_type_name(v));
@@ -881,6 +932,12 @@ static int tank_url(cfg_t *c, tank_t *t)
     hlen = cfg_trim(host, hlen, &host);
     if (hlen == 0)
         return cfg_fail(c, av, "address: '%s' has no host", show);
+    for (size_t i = 0; i < hlen; i++) {
+        char ch = host[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || cfg_is_digit(ch) ||
+              ch == '.' || ch == '-' || ch == '_' || ch == ':' || ch == '%'))
+            return cfg_fail(c, av, "address: '%s' is not a host name or address", show);
+    }
     if (port != NULL && plen == 0)
         port = NULL; /* "host:" */
     if (port != NULL && !cfg_is_int_text(port, plen))
@@ -967,6 +1024,56 @@ static bool tank_instances_const(const char *s, size_t len, const char **n, size
     return i == len;
 }
 
+/* load_type: instances with line/step/several steps: mortar keeps a fixed number of
+ * connections (the closed model has no ramp), so the run gets the schedule's peak count for
+ * the schedule's whole length, with a warning saying so. */
+static int tank_instances_steps(cfg_t *c, const yaml_node_t *sck, const yaml_node_t *sc,
+                                const char *sched, size_t slen)
+{
+    char *text = cfg_strndup(sched, slen), num[32], dur[32];
+    mt_sched_t sp;
+    mt_parse_err_t perr = {0};
+    double peak = 0;
+    int rc;
+
+    if (text == NULL)
+        return cfg_nomem(c);
+    memset(&sp, 0, sizeof(sp));
+    rc = mt_sched_parse(text, &sp, &perr);
+    free(text);
+    if (rc == MT_ENOMEM)
+        return cfg_nomem(c);
+    if (rc != MT_OK) {
+        yaml_mark_t m = sc->start_mark;
+        if (sc->start_mark.line == sc->end_mark.line) {
+            bool quoted = sc->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                          sc->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+            m.column += (size_t)(perr.col > 0 ? perr.col - 1 : 0) + (quoted ? 1 : 0);
+        }
+        return cfg_fail_at(c, m, "schedule: %s (load_type: instances takes const, line and step)",
+                           perr.msg);
+    }
+    for (size_t i = 0; i < sp.nsteps; i++) {
+        if (sp.steps[i].a > peak)
+            peak = sp.steps[i].a;
+        if (sp.steps[i].b > peak)
+            peak = sp.steps[i].b;
+    }
+    snprintf(num, sizeof(num), "%.0f", ceil(peak));
+    snprintf(dur, sizeof(dur), "%lldms", (long long)(sp.total_ns / 1000000));
+    mt_sched_dispose(&sp);
+    if (peak < 1)
+        return cfg_fail(c, sc, "schedule: load_type: instances needs at least 1 instance");
+    rc = cfg_warn(c, sc,
+                  "phantom.load_profile: mortar keeps a fixed number of connections: the "
+                  "instances schedule runs as %s connections (its peak) for its whole %s, "
+                  "without Tank's ramp",
+                  num, dur);
+    if (rc == MT_OK)
+        rc = cfg_emit(c, "--connections", sck, num, strlen(num), sc);
+    return rc != MT_OK ? rc : cfg_emit(c, "--duration", sck, dur, strlen(dur), sc);
+}
+
 /* load_profile: {load_type: rps|instances, schedule: STEPS} -> the schedule options. */
 static int tank_load_profile(cfg_t *c, tank_t *t, bool *instances_mode)
 {
@@ -977,7 +1084,9 @@ static int tank_load_profile(cfg_t *c, tank_t *t, bool *instances_mode)
     int rc;
 
     if (lp == NULL)
-        return cfg_fail(c, t->section, "phantom: load_profile is required");
+        return cfg_fail(c, t->section,
+                        c->ini ? "[phantom]: rps_schedule (or instances_schedule) is required"
+                               : "phantom: load_profile is required");
     if (lp->type != YAML_MAPPING_NODE)
         return cfg_fail(c, lp, "load_profile: expected a mapping (load_type, schedule), got %s",
                         cfg_type_name(lp));
@@ -1020,10 +1129,7 @@ static int tank_load_profile(cfg_t *c, tank_t *t, bool *instances_mode)
         size_t nlen, dlen;
         *instances_mode = true;
         if (!tank_instances_const(sched, slen, &n, &nlen, &dur, &dlen))
-            return cfg_fail(c, sc,
-                            "schedule: load_type: instances supports only one const(N, duration) "
-                            "step, not yet '%s'",
-                            cfg_show(sched, slen, show, sizeof(show)));
+            return tank_instances_steps(c, sck, sc, sched, slen);
         rc = cfg_emit(c, "--connections", sck, n, nlen, sc);
         return rc != MT_OK ? rc : cfg_emit(c, "--duration", sck, dur, dlen, sc);
     }
@@ -1065,6 +1171,14 @@ static int tank_phantom(cfg_t *c, const yaml_node_t *section, const yaml_node_t 
                                 "unknown key '%s' in phantom (Tank's YAML configs use "
                                 "load_profile: {load_type, schedule})",
                                 cfg_sval(k));
+            static const char *const ini_names[] = {"rps_schedule", "instances_schedule"};
+            const char *near = c->ini ? mt__config_suggest(cfg_sval(k), ini_names, 2) : NULL;
+            if (near != NULL) {
+                char show[64];
+                return cfg_fail(c, k, "unknown key '%s' in [phantom] (did you mean '%s'?)",
+                                cfg_show(cfg_sval(k), k->data.scalar.length, show, sizeof(show)),
+                                near);
+            }
             for (size_t j = 0; j < TANK_NPHANTOM; j++)
                 names[j] = tank_phantom_keys[j].name;
             return cfg_unknown(c, k, " in phantom", names, TANK_NPHANTOM);
@@ -1108,12 +1222,9 @@ static int tank_phantom(cfg_t *c, const yaml_node_t *section, const yaml_node_t 
         rc = cfg_text(c, "header_http", "1.0 or 1.1", t.val[TP_HEADER_HTTP], &s, &len);
         if (rc != MT_OK)
             return rc;
-        if (strcmp(s, "1.0") == 0) {
-            rc = cfg_warn(c, t.key[TP_HEADER_HTTP],
-                          "phantom.header_http: 1.0 is ignored: mortar sends HTTP/1.1");
-            if (rc != MT_OK)
-                return rc;
-        } else if (strcmp(s, "1.1") != 0) {
+        /* 1.0 is Tank's default and says nothing about the user's intent: mortar sends
+         * HTTP/1.1 with keep-alive either way, silently (docs/config.md) */
+        if (strcmp(s, "1.0") != 0 && strcmp(s, "1.1") != 0) {
             return cfg_fail(c, t.val[TP_HEADER_HTTP], "header_http: expected 1.0 or 1.1");
         }
     }
@@ -1131,8 +1242,28 @@ static int tank_phantom(cfg_t *c, const yaml_node_t *section, const yaml_node_t 
     }
 
     rc = tank_url(c, &t);
+    if (rc == MT_EPARSE && t.val[TP_ADDRESS] != NULL &&
+        c->err->line == (int)t.val[TP_ADDRESS]->start_mark.line + 1 &&
+        c->err->col == (int)t.val[TP_ADDRESS]->start_mark.column + 1) {
+        /* a placeholder address (the command line's URL replaces it): an error only when the
+         * command line gives no URL */
+        c->need_url = *c->err;
+        memset(c->err, 0, sizeof(*c->err));
+        free(c->url);
+        c->url = NULL;
+        rc = MT_OK;
+    }
     if (rc != MT_OK)
         return rc;
+    if (t.val[TP_SSL] != NULL) {
+        bool ssl = false;
+        /* Phantom never verifies the server's certificate: neither does mortar for ssl: true
+         * (mortar's own https URLs verify; docs/config.md) */
+        if ((rc = tank_bool(c, "ssl", t.val[TP_SSL], &ssl)) != MT_OK)
+            return rc;
+        if (ssl && (rc = cfg_emit(c, "--insecure", t.key[TP_SSL], NULL, 0, NULL)) != MT_OK)
+            return rc;
+    }
 
     /* the load */
     rc = tank_load_profile(c, &t, &instances_mode);
@@ -1223,7 +1354,12 @@ static int tank_phantom(cfg_t *c, const yaml_node_t *section, const yaml_node_t 
         if (rc != MT_OK)
             return rc;
     } else {
-        return cfg_fail(c, section, "phantom: give ammofile or uris (the requests to send)");
+        /* `yandex-tank -c load.yaml ammo.txt`: the ammo may come from the command line */
+        c->need_ammo.line = (int)section->start_mark.line + 1;
+        c->need_ammo.col = (int)section->start_mark.column + 1;
+        snprintf(c->need_ammo.msg, sizeof(c->need_ammo.msg),
+                 "phantom: give ammofile or uris (the requests to send), or --ammo FILE on the "
+                 "command line");
     }
     if (t.val[TP_PHOUT_FILE] != NULL) {
         rc = cfg_text(c, "phout_file", "a file name", t.val[TP_PHOUT_FILE], &s, &len);
@@ -1268,7 +1404,7 @@ static int tank_autostop(cfg_t *c, const yaml_node_t *as)
 
 static int cfg_tank(cfg_t *c, const yaml_node_t *root)
 {
-    const yaml_node_t *ph = NULL, *phk = NULL, *as = NULL;
+    const yaml_node_t *ph = NULL, *phk = NULL, *as = NULL, *pandora = NULL;
     int rc;
 
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1292,6 +1428,8 @@ static int cfg_tank(cfg_t *c, const yaml_node_t *root)
             }
             continue;
         }
+        if (strcmp(cfg_sval(k), "pandora") == 0)
+            pandora = k;
         /* other Tank sections (console, telegraf, overload, uploader, ...) are skipped */
         if (v->type == YAML_MAPPING_NODE || cfg_is_null(v) || strcmp(cfg_sval(k), "version") == 0)
             continue;
@@ -1300,6 +1438,8 @@ static int cfg_tank(cfg_t *c, const yaml_node_t *root)
                         "with a Tank config)",
                         cfg_show(cfg_sval(k), k->data.scalar.length, show, sizeof(show)));
     }
+    if (ph == NULL && pandora != NULL)
+        return cfg_fail(c, pandora, "%s", CFG_PANDORA_MSG);
     if (ph == NULL)
         return cfg_fail(c, root,
                         "no phantom: section (mortar runs the phantom part of a Tank config)");
@@ -1394,6 +1534,27 @@ static int cfg_check_depth(cfg_t *c, const char *buf, size_t len)
     return rc;
 }
 
+/* A Tank INI file (load.ini): its YAML equivalent, mapped as a load.yaml (runspec/ini.h). */
+static int cfg_run_ini(cfg_t *c, const char *buf, size_t len)
+{
+    yaml_document_t doc;
+    int rc = mt__ini_to_yaml(buf, len, &doc, c->err);
+    if (rc != MT_OK)
+        return rc;
+    c->doc = &doc;
+    c->ini = true;
+    rc = cfg_tank(c, yaml_document_get_root_node(&doc));
+    yaml_document_delete(&doc);
+    c->doc = NULL;
+    return rc;
+}
+
+static bool cfg_is_ini_name(const char *name)
+{
+    size_t n = name != NULL ? strlen(name) : 0;
+    return n > 4 && (strcmp(name + n - 4, ".ini") == 0 || strcmp(name + n - 4, ".INI") == 0);
+}
+
 static int cfg_run(cfg_t *c, const char *buf, size_t len)
 {
     yaml_parser_t parser;
@@ -1409,6 +1570,8 @@ static int cfg_run(cfg_t *c, const char *buf, size_t len)
                  MT_CONFIG_MAX_BYTES / (1024 * 1024));
         return MT_EPARSE;
     }
+    if (mt__ini_detect(buf, len) || cfg_is_ini_name(c->name))
+        return cfg_run_ini(c, buf, len);
     rc = cfg_check_depth(c, buf, len);
     if (rc != MT_OK)
         return rc;
@@ -1490,6 +1653,8 @@ int mt__config_parse(const char *buf, size_t len, const char *name, int *argc, c
             info->src = c.src;
             info->warnings = c.warn;
             info->nwarnings = c.nwarn;
+            info->need_url = c.need_url;
+            info->need_ammo = c.need_ammo;
             return MT_OK;
         }
     } else {

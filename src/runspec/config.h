@@ -30,6 +30,11 @@ typedef struct mt__config_info {
     mt__config_src_t *src; /* n entries: src[i] is where argv[first + i] came from */
     char **warnings;       /* nwarnings lines for people, each "FILE:LINE:COL: text" */
     size_t nwarnings;      /* (Tank settings mortar ignores, and how it differs) */
+    /* Errors that stand only when the command line does not make up for them (line 0: none):
+     * need_url: the file's address is unusable (a placeholder), fine when a URL argument is
+     * given; need_ammo: a Tank file names no requests, fine with --ammo or --uri (as
+     * `yandex-tank -c load.yaml ammo.txt`). */
+    mt_parse_err_t need_url, need_ammo;
 } mt__config_info_t;
 
 /* Loads FILE and appends "--name" / "value" pairs (and lone "--flag"s for booleans) to *argv,

@@ -42,7 +42,7 @@
     X(METHOD, "method", "method", 'm', STR, "GET", 0, 0, 0, "request method")                      \
     X(BODY, "body", "body", 0, STR, NULL, 0, 0, MT_RSK_READS_AT,                                   \
       "request body text, or @FILE (@- stdin); sets Content-Length")                               \
-    X(TIMEOUT, "timeout", "timeout", 0, DUR, "2s", 0, 0, 0,                                        \
+    X(TIMEOUT, "timeout", "timeout", 'T', DUR, "2s", 0, 0, 0,                                      \
       "per-request timeout, connect included; 0 = none")                                           \
     X(MAX_QUEUE, "max-queue", "max-queue", 0, INT, NULL, 1, 1099511627776.0, 0,                    \
       "open model: bound on the due-but-unsent backlog")                                           \
@@ -72,6 +72,8 @@
       "Yandex.Tank autostop criteria, e.g. 'quantile(95,100ms,10s)'")                              \
     X(THRESHOLD, "threshold", "threshold", 0, LIST, NULL, 0, 0, 0,                                 \
       "k6-style pass/fail thresholds: 'p(99)<200ms', 'errors<1%'")                                 \
+    X(EXPECTED_STATUSES, "expected_statuses", "expected-status", 0, STR, "200-399", 0, 0, 0,       \
+      "statuses that are not failures for http_req_failed/failed: '200-299,404'")                  \
     X(INSECURE, "insecure", "insecure", 'k', BOOL, "false", 0, 0, 0,                               \
       "https: do not verify the server's certificate")                                             \
     X(CACERT, "cacert", "cacert", 0, STR, NULL, 0, 0, MT_RSK_READS,                                \

@@ -115,6 +115,22 @@ static int rs_fail(mt_rs_err_t *err, const mt_rs_key_t *k, const mt_rs_at_t *at,
     return MT_EINVAL;
 }
 
+/* An error at column col (1-based, 0 = none) of the value: in a config file the column is
+ * added to the value's own position (FILE:LINE:COL names the character), elsewhere it is
+ * given as "col N: ". */
+static int rs_fail_in(mt_rs_err_t *err, const mt_rs_key_t *k, const mt_rs_at_t *at, int col,
+                      const char *msg)
+{
+    if (at != NULL && at->src == MT_RS_SRC_FILE && at->line > 0 && at->col > 0 && col > 0) {
+        mt_rs_at_t a = *at;
+        a.col = at->col + col - 1;
+        return rs_fail(err, k, &a, "%s", msg);
+    }
+    if (col > 0)
+        return rs_fail(err, k, at, "col %d: %s", col, msg);
+    return rs_fail(err, k, at, "%s", msg);
+}
+
 static int rs_nomem(mt_rs_err_t *err)
 {
     memset(err, 0, sizeof(*err));
@@ -185,6 +201,7 @@ void mt_runspec_init(mt_runspec_t *s, unsigned mode)
     s->seed = 1;
     s->agents = 1;
     s->placement_timeout_ns = RS_DEFAULT_PLACEMENT;
+    mt_status_set_default(&s->expected);
 }
 
 static void rs_free_list(char **l, size_t n)
@@ -212,6 +229,7 @@ void mt_runspec_dispose(mt_runspec_t *s)
     rs_free_list(s->uris, s->nuris);
     rs_free_list(s->autostop_txt, s->nautostop);
     rs_free_list(s->threshold_txt, s->nthreshold);
+    free(s->expected_txt);
     free(s->json_path);
     free(s->phout_path);
     free(s->html_path);
@@ -257,6 +275,27 @@ static int rs_push(char ***list, size_t *n, const char *v, mt_rs_err_t *err)
     return MT_OK;
 }
 
+/* wrk's metric suffix (k, M, G, T; case-insensitive): its multiplier, or 0. */
+static long long rs_si(char c)
+{
+    switch (c) {
+    case 'k':
+    case 'K':
+        return 1000LL;
+    case 'm':
+    case 'M':
+        return 1000000LL;
+    case 'g':
+    case 'G':
+        return 1000000000LL;
+    case 't':
+    case 'T':
+        return 1000000000000LL;
+    default:
+        return 0;
+    }
+}
+
 static int rs_int(const mt_rs_key_t *k, const mt_rs_at_t *at, const char *arg, long long *out,
                   mt_rs_err_t *err)
 {
@@ -267,6 +306,15 @@ static int rs_int(const mt_rs_key_t *k, const mt_rs_at_t *at, const char *arg, l
 
     errno = 0;
     v = strtoll(arg, &end, 10);
+    if (end != arg && end[0] != '\0' && end[1] == '\0' && rs_si(end[0]) > 1) {
+        /* wrk's metric suffixes: 1k = 1000, 2M = 2000000 (any case, whole numbers only) */
+        long long m = rs_si(end[0]);
+        if (v > LLONG_MAX / m || v < LLONG_MIN / m)
+            errno = ERANGE;
+        else
+            v *= m;
+        end++;
+    }
     if (arg[0] == '\0' || *end != '\0' || errno == ERANGE ||
         !(arg[0] == '-' || arg[0] == '+' || (arg[0] >= '0' && arg[0] <= '9')))
         return rs_fail(err, k, at, "bad number '%s'", mt__show(arg, show, sizeof(show)));
@@ -404,6 +452,8 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
         double r;
         errno = 0;
         r = strtod(v, &end);
+        if (end != v && end[0] != '\0' && end[1] == '\0' && rs_si(end[0]) > 1)
+            r *= (double)rs_si(*end++); /* wrk2's -R 1M */
         if (v[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(r))
             rc = rs_fail(err, k, at, "bad rate '%s'", mt__show(v, show, sizeof(show)));
         else if (!(r > 0) || r > k->max)
@@ -545,6 +595,16 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
             return rs_fail(err, k, at, "%s", msg);
         rc = as ? rs_push(&s->autostop_txt, &s->nautostop, v, err)
                 : rs_push(&s->threshold_txt, &s->nthreshold, v, err);
+        break;
+    }
+    case MT_RSK_EXPECTED_STATUSES: {
+        mt_parse_err_t pe = {0};
+        mt_status_set_t set;
+        if (mt_status_set_parse(v, &set, &pe) != MT_OK)
+            return rs_fail_in(err, k, at, pe.col, pe.msg);
+        rc = rs_strdup(&s->expected_txt, v, err);
+        if (rc == MT_OK)
+            s->expected = set;
         break;
     }
     case MT_RSK_INSECURE:
@@ -1018,9 +1078,7 @@ int mt_runspec_check(mt_runspec_t *s, mt_rs_err_t *err)
             return rs_nomem(err);
         if (rc != MT_OK) {
             memset(&s->sched, 0, sizeof(s->sched));
-            if (perr.col > 0)
-                return rs_fail(err, k, &s->at[MT_RSK_SCHEDULE], "col %d: %s", perr.col, perr.msg);
-            return rs_fail(err, k, &s->at[MT_RSK_SCHEDULE], "%s", perr.msg);
+            return rs_fail_in(err, k, &s->at[MT_RSK_SCHEDULE], perr.col, perr.msg);
         }
     } else if (s->sched.steps == NULL && s->rate > 0) {
         rc = mt_sched_const(s->rate, s->duration_ns, &s->sched);
@@ -1348,6 +1406,7 @@ void mt_runspec_engine_config(const mt_runspec_t *s, mt_run_config_t *cfg)
     cfg->tls = s->tls_ctx;
     cfg->http2 = s->http2;
     cfg->streams = s->http2 ? s->streams : 1;
+    cfg->expected = &s->expected;
     if (s->has_ammo) {
         cfg->requests = s->ammo.reqs;
         cfg->nrequests = s->ammo.nreqs;
@@ -1514,6 +1573,9 @@ json_t *mt_runspec_to_json(const mt_runspec_t *s)
         case MT_RSK_THRESHOLD:
             skip = s->nthreshold == 0;
             v = skip ? NULL : rs_list(s->threshold_txt, s->nthreshold);
+            break;
+        case MT_RSK_EXPECTED_STATUSES:
+            v = json_string(s->expected_txt ? s->expected_txt : "200-399");
             break;
         case MT_RSK_INSECURE:
             v = json_boolean(s->insecure);

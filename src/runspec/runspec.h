@@ -101,6 +101,8 @@ typedef struct mt_runspec {
     size_t nautostop;
     char **threshold_txt;
     size_t nthreshold;
+    char *expected_txt;       /* NULL = the default, 200-399 */
+    mt_status_set_t expected; /* statuses that are not failures (k6's http_req_failed) */
     char *json_path;
     char *phout_path;
     char *html_path;

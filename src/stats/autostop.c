@@ -48,6 +48,7 @@ static const kind_info_t kinds[] = {
      MT_AUTOSTOP_RC_NEGATIVE_NET},
     {"http_trend", MT_AUTOSTOP_HTTP_TREND, 2, true, "mask, window[, tag]",
      MT_AUTOSTOP_RC_HTTP_TREND},
+    {"steady_cumulative", MT_AUTOSTOP_STEADY_CUMULATIVE, 1, false, "window", MT_AUTOSTOP_RC_STEADY},
 };
 enum { NKINDS = sizeof(kinds) / sizeof(kinds[0]) };
 
@@ -354,6 +355,9 @@ static int parse_args(const kind_info_t *ki, const span_t *args, int nargs, mt_a
             return rc;
         rc = parse_window(args[1], &c->window_s, err);
         break;
+    case MT_AUTOSTOP_STEADY_CUMULATIVE:
+        rc = parse_window(args[0], &c->window_s, err);
+        break;
     }
     if (rc == MT_OK && nargs > ki->nargs)
         rc = parse_tag(args[ki->nargs], c->tag, err);
@@ -516,7 +520,14 @@ typedef struct crit_state {
     bool zero; /* the mask matches code 0 */
     win_t win;
     int64_t last; /* http_trend: the previous second's matching count */
+    /* steady_cumulative: the run's latency so far and its quantiles at the previous second */
+    mt_hist_t *cum;
+    int64_t prevq[9];
+    bool have_prev;
 } crit_state_t;
+
+/* Tank's cumulative quantiles (the ones steady_cumulative compares) */
+static const double steady_q[9] = {25, 50, 75, 80, 90, 95, 98, 99, 100};
 
 struct mt_autostop {
     crit_state_t *st;
@@ -591,6 +602,9 @@ int mt_autostop_new(const mt_autostop_crit_t *c, size_t n, const char *const *ta
         for (int k = 0; k < MT_ERR__COUNT; k++)
             st->net_kind[k] = mt__lex_mask_match(st->c.mask, (unsigned)mt_autostop_net_code(k));
         st->win.max = st->c.window_s;
+        if (st->c.kind == MT_AUTOSTOP_STEADY_CUMULATIVE &&
+            (rc = mt_hist_new_latency(&st->cum)) != MT_OK)
+            goto out;
         if (st->c.kind == MT_AUTOSTOP_HTTP_TREND) {
             /* Tank starts the tangents with one 0: the first second's slope is its count */
             st->win.buf = malloc(sizeof *st->win.buf);
@@ -615,8 +629,10 @@ void mt_autostop_free(mt_autostop_t *a)
 {
     if (!a)
         return;
-    for (size_t i = 0; i < a->n; i++)
+    for (size_t i = 0; i < a->n; i++) {
         free(a->st[i].win.buf);
+        mt_hist_free(a->st[i].cum);
+    }
     free(a->st);
     free(a);
 }
@@ -891,6 +907,29 @@ static int eval_per_second(crit_state_t *st, eval_ctx_t *x, bool *tripped)
     return MT_OK;
 }
 
+/* Tank's steady_cumulative: the cumulative quantiles (25..100) of the run so far are the same
+ * as a second before, for window consecutive seconds: the results have settled. */
+static int eval_steady(crit_state_t *st, eval_ctx_t *x, bool *tripped)
+{
+    int64_t q[9];
+    bool same;
+    if (x->s->latency)
+        mt_hist_add(st->cum, x->s->latency);
+    if (mt_hist_count(st->cum) == 0) {
+        *tripped = hold(st, false);
+        return MT_OK;
+    }
+    for (int i = 0; i < 9; i++)
+        q[i] = mt_hist_value_at_percentile(st->cum, steady_q[i]);
+    same = st->have_prev && memcmp(q, st->prevq, sizeof q) == 0;
+    memcpy(st->prevq, q, sizeof q);
+    st->have_prev = true;
+    if ((*tripped = hold(st, same)))
+        MSG("%s: the run's cumulative quantiles did not change for %u s", st->c.text,
+            st->c.window_s);
+    return MT_OK;
+}
+
 static int eval_window(crit_state_t *st, eval_ctx_t *x, bool *tripped)
 {
     const mt_autostop_crit_t *c = &st->c;
@@ -1032,6 +1071,9 @@ int mt_autostop_feed(mt_autostop_t *a, const mt_second_t *s, uint32_t max_instan
             break;
         case MT_AUTOSTOP_HTTP_TREND:
             rc = eval_trend(st, &x, &t);
+            break;
+        case MT_AUTOSTOP_STEADY_CUMULATIVE:
+            rc = eval_steady(st, &x, &t);
             break;
         default:
             rc = eval_per_second(st, &x, &t);

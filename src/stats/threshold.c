@@ -29,7 +29,18 @@ static const metric_info_t metrics[] = {
     {"http_req_duration", MT_TM_LATENCY, -1},
     {"service", MT_TM_SERVICE, -1},
     {"errors", MT_TM_ERRORS, MT_TA_RATE},
-    {"http_req_failed", MT_TM_ERRORS, MT_TA_RATE},
+    {"http_req_failed", MT_TM_FAILED, MT_TA_RATE},
+    {"failed", MT_TM_FAILED, MT_TA_RATE},
+    {"http_req_connecting", MT_TM_CONNECTING, -1},
+    {"connect", MT_TM_CONNECTING, -1},
+    {"http_req_tls_handshaking", MT_TM_TLS, -1},
+    {"tls_handshake", MT_TM_TLS, -1},
+    {"http_req_sending", MT_TM_SENDING, -1},
+    {"send", MT_TM_SENDING, -1},
+    {"http_req_waiting", MT_TM_WAITING, -1},
+    {"wait", MT_TM_WAITING, -1},
+    {"http_req_receiving", MT_TM_RECEIVING, -1},
+    {"receive", MT_TM_RECEIVING, -1},
     {"requests", MT_TM_REQUESTS, MT_TA_COUNT},
     {"http_reqs", MT_TM_REQUESTS, MT_TA_COUNT},
     {"rps", MT_TM_RPS, MT_TA_VALUE},
@@ -38,18 +49,25 @@ static const metric_info_t metrics[] = {
 enum { NMETRICS = sizeof(metrics) / sizeof(metrics[0]) };
 
 static const char *const agg_names[] = {"avg", "min", "max", "med", "p", "rate", "count", "value"};
-static const char *const metric_names[] = {"latency",  "service", "errors",
-                                           "requests", "rps",     "status"};
+static const char *const metric_names[] = {"latency",       "service", "errors", "requests",
+                                           "rps",           "status",  "failed", "connect",
+                                           "tls_handshake", "send",    "wait",   "receive"};
 
 static bool agg_allowed(mt_threshold_metric_t m, mt_threshold_agg_t a)
 {
     switch (m) {
     case MT_TM_LATENCY:
     case MT_TM_SERVICE:
+    case MT_TM_CONNECTING:
+    case MT_TM_TLS:
+    case MT_TM_SENDING:
+    case MT_TM_WAITING:
+    case MT_TM_RECEIVING:
         return a == MT_TA_AVG || a == MT_TA_MIN || a == MT_TA_MAX || a == MT_TA_MED ||
                a == MT_TA_PCT;
     case MT_TM_ERRORS:
     case MT_TM_STATUS:
+    case MT_TM_FAILED:
         return a == MT_TA_RATE || a == MT_TA_COUNT;
     case MT_TM_REQUESTS:
         return a == MT_TA_COUNT || a == MT_TA_RATE;
@@ -64,9 +82,15 @@ static const char *agg_usage(mt_threshold_metric_t m)
     switch (m) {
     case MT_TM_LATENCY:
     case MT_TM_SERVICE:
+    case MT_TM_CONNECTING:
+    case MT_TM_TLS:
+    case MT_TM_SENDING:
+    case MT_TM_WAITING:
+    case MT_TM_RECEIVING:
         return "avg, min, max, med, p(N)";
     case MT_TM_ERRORS:
     case MT_TM_STATUS:
+    case MT_TM_FAILED:
         return "rate, count";
     case MT_TM_REQUESTS:
         return "count, rate";
@@ -76,15 +100,22 @@ static const char *agg_usage(mt_threshold_metric_t m)
     return "";
 }
 
+/* The run's breakdown (end of run, whole run only). */
+static bool is_breakdown(mt_threshold_metric_t m)
+{
+    return m >= MT_TM_CONNECTING && m <= MT_TM_RECEIVING;
+}
+
 static bool is_trend(mt_threshold_metric_t m)
 {
-    return m == MT_TM_LATENCY || m == MT_TM_SERVICE;
+    return m == MT_TM_LATENCY || m == MT_TM_SERVICE || is_breakdown(m);
 }
 
 /* A rate in k6's sense: a fraction of requests (0..1); "%" allowed. */
 static bool is_fraction(const mt_threshold_t *t)
 {
-    return (t->metric == MT_TM_ERRORS || t->metric == MT_TM_STATUS) && t->agg == MT_TA_RATE;
+    return (t->metric == MT_TM_ERRORS || t->metric == MT_TM_STATUS || t->metric == MT_TM_FAILED) &&
+           t->agg == MT_TA_RATE;
 }
 
 static bool is_per_second(const mt_threshold_t *t)
@@ -244,6 +275,11 @@ static int parse_filters(cur_t *c, mt_threshold_t *t, bool *has_code, const char
         } else {
             char q[48];
             quote_word(q, sizeof q, key, klen);
+            if (word_is(key, klen, "expected_response"))
+                return fail(c, key, MT_EPARSE,
+                            "expected_response is not supported: latency covers every response; "
+                            "use http_req_failed for the share of unexpected statuses, or "
+                            "status{code:MASK}");
             return fail(c, key, MT_EPARSE, "unknown filter '%s' (tag, code)", q);
         }
         if (*c->p == '}') {
@@ -252,6 +288,31 @@ static int parse_filters(cur_t *c, mt_threshold_t *t, bool *has_code, const char
         }
         c->p++; /* ',' */
     }
+}
+
+/* k6 metrics mortar does not have: what to use instead. */
+static const char *k6_hint(const char *w, size_t n)
+{
+    static const struct {
+        const char *name, *hint;
+    } h[] = {
+        {"checks", "k6's checks rate comes from check() in a script; mortar has no checks: use "
+                   "http_req_failed (with --expected-status) or status{code:MASK}"},
+        {"http_req_blocked", "mortar does not time DNS/pool waits separately: use "
+                             "http_req_connecting or http_req_duration"},
+        {"iterations", "mortar has no iterations: use http_reqs (count, rate)"},
+        {"iteration_duration", "mortar has no iterations: use http_req_duration"},
+        {"vus", "mortar has no VUs: connections are fixed by -c"},
+        {"vus_max", "mortar has no VUs: connections are fixed by -c"},
+        {"data_sent", "no data_sent threshold: bytes sent are in the result (bytes_out)"},
+        {"data_received", "no data_received threshold: bytes received are in the result "
+                          "(bytes_in)"},
+        {"group_duration", "mortar has no groups: use latency{tag:NAME}"},
+    };
+    for (size_t i = 0; i < sizeof h / sizeof h[0]; i++)
+        if (word_is(w, n, h[i].name))
+            return h[i].hint;
+    return NULL;
 }
 
 static const metric_info_t *find_metric(const char *p, size_t n)
@@ -409,10 +470,13 @@ int mt_threshold_parse(const char *text, mt_threshold_t *out, mt_parse_err_t *er
             int agg;
             if (!mi) {
                 char q[48];
+                const char *hint = k6_hint(w, wn);
                 quote_word(q, sizeof q, w, wn);
+                if (hint)
+                    return fail(&c, w, MT_EPARSE, "unsupported k6 metric '%s': %s", q, hint);
                 return fail(&c, w, MT_EPARSE,
-                            "unknown metric '%s' (latency, service, errors, requests, rps, "
-                            "status)",
+                            "unknown metric '%s' (latency, service, errors, failed, requests, "
+                            "rps, status, connect, tls_handshake, send, wait, receive)",
                             q);
             }
             t.metric = mi->metric;
@@ -461,7 +525,10 @@ int mt_threshold_parse(const char *text, mt_threshold_t *out, mt_parse_err_t *er
                             agg_names[agg]);
             } else {
                 char q[48];
+                const char *hint = k6_hint(w, wn);
                 quote_word(q, sizeof q, w, wn);
+                if (hint)
+                    return fail(&c, w, MT_EPARSE, "unsupported k6 metric '%s': %s", q, hint);
                 return fail(&c, w, MT_EPARSE, "unknown metric or aggregation '%s'", q);
             }
         }
@@ -551,6 +618,12 @@ int mt_threshold_parse(const char *text, mt_threshold_t *out, mt_parse_err_t *er
         end--;
     if (has_delay && !t.abort_on_fail)
         return fail(&c, delay_at, MT_EPARSE, "delayAbortEval needs abortOnFail");
+    if (is_breakdown(t.metric) && t.tag[0])
+        return fail(&c, start, MT_EPARSE, "%s is measured for the whole run only (no tag filter)",
+                    metric_names[t.metric]);
+    if (is_breakdown(t.metric) && t.abort_on_fail)
+        return fail(&c, start, MT_EPARSE, "%s is known at the end of the run only (no abortOnFail)",
+                    metric_names[t.metric]);
     if ((size_t)(end - start) >= MT_VERDICT_TEXT_MAX)
         return fail(&c, start, MT_EPARSE, "threshold too long (at most %d bytes)",
                     MT_VERDICT_TEXT_MAX - 1);
@@ -590,6 +663,7 @@ typedef struct scope {
     const mt_counters_t *c; /* NULL: the tag has no data */
     const mt_hist_t *latency, *service;
     int64_t elapsed_ns;
+    const mt_hist_t *breakdown[5]; /* connect, tls, send, wait, recv: whole run only */
 } scope_t;
 
 static void fmt_trim(char *buf, size_t cap, double v, int decimals)
@@ -665,10 +739,17 @@ static void eval_scope(const mt_threshold_t *t, const scope_t *s, mt_threshold_r
     if (!s->c) {
         why = "no data for the tag";
     } else if (is_trend(t->metric)) {
-        const mt_hist_t *h = t->metric == MT_TM_LATENCY ? s->latency : s->service;
+        const mt_hist_t *h = t->metric == MT_TM_LATENCY ? s->latency
+                             : t->metric == MT_TM_SERVICE
+                                 ? s->service
+                                 : s->breakdown[t->metric - MT_TM_CONNECTING];
         out->unit = "ms";
-        if (!h || mt_hist_count(h) == 0) {
-            why = "no responses";
+        if (!h && is_breakdown(t->metric)) {
+            why = "the breakdown is measured by mortar run only";
+        } else if (!h || mt_hist_count(h) == 0) {
+            why = t->metric == MT_TM_CONNECTING ? "no new connections"
+                  : t->metric == MT_TM_TLS      ? "no TLS handshakes"
+                                                : "no responses";
         } else {
             switch (t->agg) {
             case MT_TA_AVG:
@@ -693,6 +774,8 @@ static void eval_scope(const mt_threshold_t *t, const scope_t *s, mt_threshold_r
         uint64_t fin = s->c->completed + s->c->errors, num = 0;
         if (t->metric == MT_TM_ERRORS)
             num = s->c->errors;
+        else if (t->metric == MT_TM_FAILED)
+            num = s->c->failed;
         else if (t->metric == MT_TM_STATUS)
             num = status_matched(t->mask, s->c);
         else
@@ -766,6 +849,11 @@ int mt_threshold_eval_run(const mt_threshold_t *t, const mt_run_result_t *r,
         s.c = &r->c;
         s.latency = r->latency;
         s.service = r->service;
+        s.breakdown[0] = r->connect;
+        s.breakdown[1] = r->tls;
+        s.breakdown[2] = r->send;
+        s.breakdown[3] = r->wait;
+        s.breakdown[4] = r->recv;
     }
     eval_scope(t, &s, out);
     return MT_OK;
@@ -882,7 +970,10 @@ int mt_threshold_watch_feed(mt_threshold_watch_t *w, const mt_second_t *s, size_
         }
         if (hit || w->elapsed_ns < x->t.delay_abort_ns)
             continue;
-        sc = (scope_t){x->seen ? &x->c : NULL, x->h, x->h, w->elapsed_ns};
+        sc = (scope_t){.c = x->seen ? &x->c : NULL,
+                       .latency = x->h,
+                       .service = x->h,
+                       .elapsed_ns = w->elapsed_ns};
         eval_scope(&x->t, &sc, &r);
         /* no data yet (no responses so far) is not a reason to abort */
         if (r.has_value && !r.pass) {

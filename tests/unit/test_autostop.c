@@ -434,6 +434,44 @@ static void test_quantile(void **state)
     sec_free(&x);
 }
 
+/* Tank's steady_cumulative(window): the run's cumulative quantiles unchanged for window
+ * consecutive seconds -> exit 33 */
+static void test_steady_cumulative(void **state)
+{
+    sec_t x;
+    mt_autostop_trip_t t;
+    mt_parse_err_t err = {0};
+    mt_autostop_crit_t c;
+    (void)state;
+    mt_autostop_t *a = make1("steady_cumulative(2s)");
+    sec_init(&x);
+
+    mt_second_t *s = sec_next(&x); /* no responses yet: nothing to compare */
+    expect(a, s, 0, 0, NULL);
+    s = sec_next(&x);
+    resp(&x, 0, 200, 10 * MS, 50);
+    expect(a, s, 0, 0, NULL);
+    s = sec_next(&x); /* a slower second moves the upper quantiles */
+    resp(&x, 0, 200, 10 * MS, 40);
+    resp(&x, 0, 200, 80 * MS, 10);
+    expect(a, s, 0, 0, NULL);
+    /* the run's own mix again (90 fast, 10 slow so far): its quantiles stay put for 2 s */
+    for (int i = 0; i < 2; i++) {
+        s = sec_next(&x);
+        resp(&x, 0, 200, 10 * MS, 90 << i);
+        resp(&x, 0, 200, 80 * MS, 10 << i);
+        expect(a, s, 0, i == 1, &t);
+    }
+    assert_int_equal(t.exit_code, 33);
+    assert_string_equal(t.message,
+                        "steady_cumulative(2s): the run's cumulative quantiles did not change "
+                        "for 2 s");
+    mt_autostop_free(a);
+    sec_free(&x);
+    assert_int_equal(mt_autostop_parse("steady_cumulative(1s, tag)", &c, &err), MT_EPARSE);
+    assert_int_equal(mt_autostop_parse("steady_cumulative()", &c, &err), MT_EPARSE);
+}
+
 static void test_limit(void **state)
 {
     sec_t x;
@@ -1001,15 +1039,25 @@ static void test_long_window(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_good),  cmocka_unit_test(test_parse_bad),
-        cmocka_unit_test(test_parse_list),  cmocka_unit_test(test_new_errors),
-        cmocka_unit_test(test_net_codes),   cmocka_unit_test(test_time),
-        cmocka_unit_test(test_quantile),    cmocka_unit_test(test_limit),
-        cmocka_unit_test(test_http),        cmocka_unit_test(test_net),
-        cmocka_unit_test(test_instances),   cmocka_unit_test(test_total_time),
-        cmocka_unit_test(test_total_http),  cmocka_unit_test(test_total_net),
-        cmocka_unit_test(test_negative),    cmocka_unit_test(test_http_trend),
-        cmocka_unit_test(test_tags),        cmocka_unit_test(test_order_and_codes),
+        cmocka_unit_test(test_parse_good),
+        cmocka_unit_test(test_parse_bad),
+        cmocka_unit_test(test_parse_list),
+        cmocka_unit_test(test_new_errors),
+        cmocka_unit_test(test_net_codes),
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_quantile),
+        cmocka_unit_test(test_limit),
+        cmocka_unit_test(test_http),
+        cmocka_unit_test(test_net),
+        cmocka_unit_test(test_steady_cumulative),
+        cmocka_unit_test(test_instances),
+        cmocka_unit_test(test_total_time),
+        cmocka_unit_test(test_total_http),
+        cmocka_unit_test(test_total_net),
+        cmocka_unit_test(test_negative),
+        cmocka_unit_test(test_http_trend),
+        cmocka_unit_test(test_tags),
+        cmocka_unit_test(test_order_and_codes),
         cmocka_unit_test(test_long_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

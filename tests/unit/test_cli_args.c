@@ -206,7 +206,14 @@ static const bad_case_t bad[] = {
     {{"-c", "0", "http://h/"}, "mortar run: -c: must be between 1 and 1000000 (got 0)"},
     {{"-c", "-5", "http://h/"}, "mortar run: -c: must be between 1 and 1000000 (got -5)"},
     {{"-c", "abc", "http://h/"}, "mortar run: -c: bad number 'abc'"},
-    {{"-c", "10k", "http://h/"}, "mortar run: -c: bad number '10k'"},
+    {{"-c", "10x", "http://h/"}, "mortar run: -c: bad number '10x'"},
+    {{"-c", "2M", "http://h/"}, "mortar run: -c: must be between 1 and 1000000 (got 2M)"},
+    {{"-c", "k", "http://h/"}, "mortar run: -c: bad number 'k'"},
+    {{"-c", "1kk", "http://h/"}, "mortar run: -c: bad number '1kk'"},
+    {{"-D", "exp", "http://h/"}, "mortar run: -D exp: wrk2's exp/norm/zipf*"},
+    {{"--dist", "zipf", "http://h/"}, "mortar run: --dist zipf: wrk2's*"},
+    {{"--expected-status", "200-", "http://h/"},
+     "mortar run: --expected-status: col 5: a status is missing at the end (200-399)"},
     {{"--connections", "", "http://h/"}, "mortar run: --connections: bad number ''"},
     {{"-c"}, "mortar run: -c: missing value"},
     {{"http://h/", "--connections"}, "mortar run: --connections: missing value"},
@@ -263,6 +270,25 @@ static const bad_case_t bad[] = {
     {{"http://h/", "--", "a"}, "mortar run: script arguments (after --) need a script (-s FILE)"},
 };
 
+/* wrk's spellings: -T, SI suffixes, -D fixed; k6's expected statuses */
+static void test_wrk_k6_flags(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("-c", "1k", "-t", "2", "-R", "1M", "-d", "1h", "-T", "5s", "-D", "fixed",
+                           "http://h/", NULL),
+                     0);
+    assert_int_equal(opts.s.connections, 1000);
+    assert_true(opts.s.rate == 1e6);
+    assert_int_equal(opts.s.duration_ns, 3600LL * 1000000000LL);
+    assert_int_equal(opts.s.timeout_ns, 5000000000LL);
+    assert_int_equal(parse("-R", "2.5k", "--expected-status", "200-299,404", "http://h/", NULL), 0);
+    assert_true(opts.s.rate == 2500);
+    assert_true(mt_status_set_has(&opts.s.expected, 404));
+    assert_false(mt_status_set_has(&opts.s.expected, 302));
+    assert_int_equal(parse("http://h/", NULL), 0);
+    assert_true(mt_status_set_has(&opts.s.expected, 302));
+}
+
 static void test_bad(void **state)
 {
     (void)state;
@@ -306,6 +332,7 @@ int main(void)
         cmocka_unit_test_teardown(test_body, teardown),
         cmocka_unit_test_teardown(test_help_version, teardown),
         cmocka_unit_test_teardown(test_bad, teardown),
+        cmocka_unit_test_teardown(test_wrk_k6_flags, teardown),
         cmocka_unit_test_teardown(test_schedule_error_names_step, teardown),
         cmocka_unit_test_teardown(test_reparse, teardown),
     };

@@ -136,9 +136,9 @@ static void test_mortar_yaml(void **state)
     assert_int_equal(g_info.src[0].col, 1);
     assert_int_equal(g_info.src[1].line, 3);
     assert_int_equal(g_info.src[1].col, 14);
-    /* the second header's value */
+    /* the second header's value: a quoted one-line value's origin is its text, after the quote */
     assert_int_equal(g_info.src[11].line, 9);
-    assert_int_equal(g_info.src[11].col, 5);
+    assert_int_equal(g_info.src[11].col, 6);
 }
 
 static void test_mortar_json(void **state)
@@ -492,10 +492,9 @@ static void test_tank_ignored(void **state)
                      MT_OK);
     expect_argv("--schedule", "const(1,1s)", "--connections", "1000", "--timeout", "11s", "--uri",
                 "/");
-    assert_int_equal(g_info.nwarnings, 5);
+    assert_int_equal(g_info.nwarnings, 4); /* header_http: '1.0' is Tank's default: silent */
     expect_warning("test.yaml:5:3: phantom.loop is ignored");
     expect_warning("test.yaml:6:3: phantom.writelog is ignored");
-    expect_warning("test.yaml:7:3: phantom.header_http: 1.0 is ignored");
     expect_warning("test.yaml:8:3: phantom.threads is ignored");
     expect_warning("test.yaml:10:3: phantom.multi is ignored");
 }
@@ -597,7 +596,7 @@ static void test_err_types(void **state)
     assert_int_equal(parse("max-queue: 1\nmax_queue: 2\n"), MT_EPARSE);
     expect_err(2, 1, "duplicate key 'max-queue'");
 
-    assert_int_equal(parse("phantom:\n  address: h\n  ssl: 1\n"), MT_EPARSE);
+    assert_int_equal(parse("phantom:\n  address: h\n  ssl: maybe\n"), MT_EPARSE);
     expect_err(3, 8, "ssl: expected true or false");
     assert_int_equal(parse("phantom:\n  address: h\n  uris: {a: b}\n  load_profile: {load_type: "
                            "rps, schedule: 'const(1,1s)'}\n"),
@@ -650,21 +649,24 @@ static void test_err_documents(void **state)
 static void test_err_tank(void **state)
 {
     (void)state;
-    /* instances with anything but one const step: not yet */
+    /* instances with a ramp: the peak count for the whole length, with a warning */
     assert_int_equal(parse("phantom:\n"
                            "  address: h:80\n"
                            "  uris: [/]\n"
                            "  load_profile:\n"
                            "    load_type: instances\n"
-                           "    schedule: line(1, 10, 1m)\n"),
-                     MT_EPARSE);
-    expect_err(6, 15,
-               "schedule: load_type: instances supports only one const(N, duration) step, not "
-               "yet 'line(1, 10, 1m)'");
+                           "    schedule: line(1, 10, 1m) const(8, 30s)\n"),
+                     MT_OK);
+    expect_argv("--connections", "10", "--duration", "90000ms", "--timeout", "11s", "--uri", "/");
+    assert_int_equal(g_info.nwarnings, 1);
+    expect_warning("test.yaml:6:15: phantom.load_profile: mortar keeps a fixed number of "
+                   "connections: the instances schedule runs as 10 connections (its peak) for "
+                   "its whole 90000ms");
+    /* a bad step keeps its place in the file */
     assert_int_equal(parse("phantom:\n  address: h\n  uris: [/]\n  load_profile:\n"
-                           "    load_type: instances\n    schedule: const(1,1m) const(2,1m)\n"),
+                           "    load_type: instances\n    schedule: 'const(1,1m) ramp(2,1m)'\n"),
                      MT_EPARSE);
-    expect_err(6, 15, "not yet");
+    expect_err(6, 28, "unknown step 'ramp'");
     assert_int_equal(parse("phantom:\n  address: h\n  uris: [/]\n  load_profile:\n"
                            "    load_type: stpd_file\n    schedule: test.stpd\n"),
                      MT_EPARSE);
@@ -680,14 +682,32 @@ static void test_err_tank(void **state)
 
     assert_int_equal(parse("phantom:\n  uris: [/]\n"), MT_EPARSE);
     expect_err(1, 1, "address is required");
-    assert_int_equal(parse("phantom:\n  address: http://h/\n  uris: [/]\n"), MT_EPARSE);
-    expect_err(2, 12, "is not host:port");
-    assert_int_equal(parse("phantom:\n  address: h:8o\n  uris: [/]\n"), MT_EPARSE);
-    expect_err(2, 12, "the port is not a number");
+    /* an unusable address is an error only without a URL on the command line: deferred */
+    assert_int_equal(parse("phantom:\n  address: http://h/\n  uris: [/]\n"
+                           "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"),
+                     MT_OK);
+    assert_null(g_url);
+    assert_int_equal(g_info.need_url.line, 2);
+    assert_int_equal(g_info.need_url.col, 12);
+    assert_non_null(strstr(g_info.need_url.msg, "is not host:port"));
+    assert_int_equal(g_info.need_ammo.line, 0);
+    assert_int_equal(parse("phantom:\n  address: h:8o\n  uris: [/]\n"
+                           "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"),
+                     MT_OK);
+    assert_non_null(strstr(g_info.need_url.msg, "the port is not a number"));
+    assert_int_equal(parse("phantom:\n  address: '{{ target }}'\n  uris: [/]\n"
+                           "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"),
+                     MT_OK);
+    assert_int_equal(g_info.need_url.line, 2);
+    /* no requests: fine when the command line gives --ammo (yandex-tank -c load.yaml ammo) */
     assert_int_equal(parse("phantom:\n  address: h:80\n"
                            "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"),
-                     MT_EPARSE);
-    expect_err(1, 1, "give ammofile or uris");
+                     MT_OK);
+    assert_string_equal(g_url, "http://h:80/");
+    assert_int_equal(g_info.need_url.line, 0);
+    assert_int_equal(g_info.need_ammo.line, 1);
+    assert_int_equal(g_info.need_ammo.col, 1);
+    assert_non_null(strstr(g_info.need_ammo.msg, "give ammofile or uris"));
     assert_int_equal(parse("phantom:\n  address: h:80\n  ammofile: a.txt\n  uris: [/]\n"
                            "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"),
                      MT_EPARSE);
@@ -703,7 +723,10 @@ static void test_err_tank(void **state)
     assert_int_equal(parse("phantom:\n  address: h\nconnections: 10\n"), MT_EPARSE);
     expect_err(3, 1, "'connections' is not a Yandex.Tank section");
     assert_int_equal(parse("autostop:\n  autostop: []\npandora: {enabled: true}\n"), MT_EPARSE);
-    expect_err(1, 1, "no phantom: section");
+    expect_err(3, 1, "a Pandora config (pandora:/pools:)");
+    assert_int_equal(parse("pools:\n  - id: HTTP\n    gun: {type: http, target: 'h:80'}\n"),
+                     MT_EPARSE);
+    expect_err(1, 1, "a Pandora config (pandora:/pools:): mortar runs phantom: configs");
     assert_int_equal(parse("phantom: {address: a}\nphantom: {address: b}\n"), MT_EPARSE);
     expect_err(2, 1, "duplicate section 'phantom'");
 }
@@ -755,6 +778,111 @@ static void test_edit_distance(void **state)
     assert_null(mt__config_suggest("verylongunrelatedkey", names, 4));
 }
 
+/* ---- Tank INI (load.ini) ---- */
+
+static const char tank_ini[] = "; a classic Tank INI config\n"
+                               "[tank]\n"
+                               "artifacts_base_dir = logs\n"
+                               "\n"
+                               "[phantom]\n"
+                               "address=target.example.com:8080\n"
+                               "rps_schedule=line(1, 100, 1m) const(100, 5m)\n"
+                               "headers = [Host: example.org] [Connection: close]\n"
+                               "  [X-Trace: 1]\n"
+                               "uris=/\n"
+                               "  /buy tag1\n"
+                               "\n"
+                               "  /sell?x=1 tag2\n"
+                               "Instances = 200\n"
+                               "ssl=0\n"
+                               "writelog=0\n"
+                               "\n"
+                               "[autostop]\n"
+                               "autostop=time(1s,10s) http(5xx,10%,5s)\n"
+                               "  net(xx,1,30)\n"
+                               "[meta]\n"
+                               "job_name: smoke\n";
+
+static void test_tank_ini(void **state)
+{
+    (void)state;
+    assert_true(mt__ini_detect(tank_ini, strlen(tank_ini)));
+    assert_int_equal(parse_named("load.ini", tank_ini), MT_OK);
+    assert_string_equal(g_url, "http://target.example.com:8080/");
+    expect_argv("--schedule", "line(1, 100, 1m) const(100, 5m)", "--connections", "200",
+                "--timeout", "11s", "--header", "Host: example.org", "--header",
+                "Connection: close", "--header", "X-Trace: 1", "--uri", "/", "--uri", "/buy tag1",
+                "--uri", "/sell?x=1 tag2", "--autostop", "time(1s,10s)", "--autostop",
+                "http(5xx,10%,5s)", "--autostop", "net(xx,1,30)");
+    assert_int_equal(g_info.nwarnings, 0);
+    /* origins are places in the INI text: the schedule's value at 7:14 */
+    assert_int_equal(g_info.src[1].line, 7);
+    assert_int_equal(g_info.src[1].col, 14);
+    /* the same by content, whatever the name; instances_schedule; ssl=1 */
+    assert_int_equal(parse_named("cfg", "\n# c\n[phantom]\naddress = h:443\nssl = 1\n"
+                                        "instances_schedule = const(5, 10s)\nuris = /\n"),
+                     MT_OK);
+    assert_string_equal(g_url, "https://h:443/");
+    expect_argv("--insecure", "--connections", "5", "--duration", "10s", "--timeout", "11s",
+                "--uri", "/");
+}
+
+static void test_tank_ini_errors(void **state)
+{
+    (void)state;
+    assert_false(mt__ini_detect("phantom:\n  address: h\n", 22));
+    assert_false(mt__ini_detect("[a, b]\n", 7));
+    assert_int_equal(parse_named("x.ini", "address = h\n[phantom]\n"), MT_EPARSE);
+    expect_err(1, 1, "'address' is outside any section");
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress h\n"), MT_EPARSE);
+    expect_err(2, 1, "expected 'key = value' or a [section], got 'address h'");
+    assert_int_equal(parse_named("x.ini", "[phantom\n"), MT_EPARSE);
+    expect_err(1, 1, "closing ']'");
+    assert_int_equal(parse_named("x.ini", "[phantom]\n[phantom]\n"), MT_EPARSE);
+    expect_err(2, 2, "section [phantom] given twice (first at line 1)");
+    assert_int_equal(parse_named("x.ini", "[phantom]\nuris=/\nURIS=/a\n"), MT_EPARSE);
+    expect_err(3, 1, "key 'uris' given twice in [phantom]");
+    assert_int_equal(parse_named("x.ini", "; nothing\n"), MT_EPARSE);
+    expect_err(1, 1, "no [section]");
+    /* mapped errors keep the INI place */
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress=h\nuris=/\n"), MT_EPARSE);
+    expect_err(1, 2, "rps_schedule (or instances_schedule) is required");
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress=h\nrps_schedul=const(1,1s)\n"),
+                     MT_EPARSE);
+    expect_err(3, 1, "did you mean 'rps_schedule'?");
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress=h\nrps_schedule=const(1,1s)\n"
+                                          "instances_schedule=const(1,1s)\nuris=/\n"),
+                     MT_EPARSE);
+    expect_err(4, 1, "both rps_schedule and instances_schedule");
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress=h\nrps_schedule=const(1,1s)\n"
+                                          "headers=[Host: a] Connection: close\nuris=/\n"),
+                     MT_EPARSE);
+    expect_err(4, 9, "headers: expected '[Name: value]' items");
+    assert_int_equal(parse_named("x.ini", "[phantom]\naddress=h\nrps_schedule=const(1,1s)\n"
+                                          "ssl=maybe\nuris=/\n"),
+                     MT_EPARSE);
+    expect_err(4, 5, "ssl: expected true or false");
+    assert_int_equal(parse_named("x.ini", "[pandora]\nenabled=1\n"), MT_EPARSE);
+    expect_err(1, 2, "a Pandora config");
+}
+
+/* YAML's headers take Tank's one-line bracket form too */
+static void test_tank_bracket_headers(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("phantom:\n  address: h\n  uris: [/]\n"
+                           "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"
+                           "  headers: \"[Host: a] [Connection: close]\"\n"),
+                     MT_OK);
+    expect_argv("--schedule", "const(1,1s)", "--connections", "1000", "--timeout", "11s",
+                "--header", "Host: a", "--header", "Connection: close", "--uri", "/");
+    assert_int_equal(parse("phantom:\n  address: h\n  uris: [/]\n"
+                           "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"
+                           "  headers: ['[Host: a] [Connection: close', '[X: 1]']\n"),
+                     MT_EPARSE);
+    expect_err(5, 13, "'[' without a closing ']'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -776,6 +904,9 @@ int main(void)
         cmocka_unit_test_teardown(test_err_types, teardown),
         cmocka_unit_test_teardown(test_err_documents, teardown),
         cmocka_unit_test_teardown(test_err_tank, teardown),
+        cmocka_unit_test_teardown(test_tank_ini, teardown),
+        cmocka_unit_test_teardown(test_tank_ini_errors, teardown),
+        cmocka_unit_test_teardown(test_tank_bracket_headers, teardown),
         cmocka_unit_test_teardown(test_load_file, teardown),
         cmocka_unit_test_teardown(test_edit_distance, teardown),
     };

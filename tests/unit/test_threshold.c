@@ -60,7 +60,19 @@ static void test_parse_good(void **state)
         {"errors<1%", MT_TM_ERRORS, MT_TA_RATE, 0, MT_TOP_LT, 0.01, "", "", false, 0},
         {"rate<0.01", MT_TM_ERRORS, MT_TA_RATE, 0, MT_TOP_LT, 0.01, "", "", false, 0},
         {"errors: rate<=0.5%", MT_TM_ERRORS, MT_TA_RATE, 0, MT_TOP_LE, 0.005, "", "", false, 0},
-        {"http_req_failed<0.1", MT_TM_ERRORS, MT_TA_RATE, 0, MT_TOP_LT, 0.1, "", "", false, 0},
+        {"http_req_failed<0.1", MT_TM_FAILED, MT_TA_RATE, 0, MT_TOP_LT, 0.1, "", "", false, 0},
+        {"http_req_failed: rate<0.01", MT_TM_FAILED, MT_TA_RATE, 0, MT_TOP_LT, 0.01, "", "", false,
+         0},
+        {"failed{tag:api}: count==0", MT_TM_FAILED, MT_TA_COUNT, 0, MT_TOP_EQ, 0, "api", "", false,
+         0},
+        {"http_req_waiting: p(95)<100", MT_TM_WAITING, MT_TA_PCT, 95, MT_TOP_LT, 100000, "", "",
+         false, 0},
+        {"http_req_connecting: avg<1ms", MT_TM_CONNECTING, MT_TA_AVG, 0, MT_TOP_LT, 1000, "", "",
+         false, 0},
+        {"http_req_tls_handshaking: max<1s", MT_TM_TLS, MT_TA_MAX, 0, MT_TOP_LT, 1e6, "", "", false,
+         0},
+        {"http_req_sending: med<1", MT_TM_SENDING, MT_TA_MED, 0, MT_TOP_LT, 1000, "", "", false, 0},
+        {"receive: p(99)<5ms", MT_TM_RECEIVING, MT_TA_PCT, 99, MT_TOP_LT, 5000, "", "", false, 0},
         {"errors{tag:api}: count == 0", MT_TM_ERRORS, MT_TA_COUNT, 0, MT_TOP_EQ, 0, "api", "",
          false, 0},
         {"requests>1000", MT_TM_REQUESTS, MT_TA_COUNT, 0, MT_TOP_GT, 1000, "", "", false, 0},
@@ -128,6 +140,16 @@ static void test_parse_bad(void **state)
         {"value>1", MT_EPARSE, 1, "value needs a metric"},
         {"avg{tag:api}<1", MT_EPARSE, 1, "filters go on a metric"},
         {"latency{name:x}: avg<1", MT_EPARSE, 9, "unknown filter 'name' (tag, code)"},
+        {"checks: rate>0.99", MT_EPARSE, 1, "unsupported k6 metric 'checks': k6's checks rate"},
+        {"checks>0.99", MT_EPARSE, 1, "unsupported k6 metric 'checks'"},
+        {"iterations: count>1", MT_EPARSE, 1, "unsupported k6 metric 'iterations'"},
+        {"http_req_duration{expected_response:true}: p(95)<1", MT_EPARSE, 19,
+         "expected_response is not supported"},
+        {"http_req_waiting{tag:api}: avg<1", MT_EPARSE, 1,
+         "wait is measured for the whole run only"},
+        {"http_req_waiting: avg<1;abortOnFail", MT_EPARSE, 1,
+         "wait is known at the end of the run only"},
+        {"http_req_failed: avg<1", MT_EPARSE, 18, "failed has no avg (use rate, count)"},
         {"latency{tag x}: avg<1", MT_EPARSE, 13, "expected ':' after the filter name"},
         {"latency{tag:}: avg<1", MT_EPARSE, 13, "empty filter value"},
         {"latency{tag:api: avg<1", MT_EPARSE, 23, "missing '}'"},
@@ -333,6 +355,24 @@ static void test_eval_counts(void **state)
     check(&x, "status{code:0}: count==1", true); /* no response */
     check(&x, "status{code:5xx,tag:api}: count==0", true);
 
+    /* k6's http_req_failed: errors + statuses outside 200..399 (here 503 x 9 + 1 timeout) */
+    mt_counters_set_failed(&x.r.c, NULL);
+    for (int i = 0; i < NTAGS; i++)
+        mt_counters_set_failed(&x.tags[i].c, NULL);
+    check(&x, "http_req_failed<0.1", false);
+    check(&x, "http_req_failed<=0.1", true);
+    check(&x, "http_req_failed: rate<0.099", false);
+    check(&x, "http_req_failed: count==10", true);
+    check(&x, "failed{tag:static}: count==9", true);
+    check(&x, "errors: count==1", true); /* errors stays network-only */
+    {
+        mt_status_set_t set;
+        mt_parse_err_t perr = {0};
+        assert_int_equal(mt_status_set_parse("200-299, 503", &set, &perr), MT_OK);
+        mt_counters_set_failed(&x.r.c, &set);
+        check(&x, "http_req_failed: count==1", true);
+    }
+
     mt_threshold_t t = parse_ok("errors<1%");
     assert_int_equal(mt_threshold_eval_run(&t, &x.r, tag_names, NTAGS, &res), MT_OK);
     assert_true(res.observed == 0.01);
@@ -494,12 +534,78 @@ static void test_watch(void **state)
     sec_free(&x);
 }
 
+static void test_status_set(void **state)
+{
+    mt_status_set_t s;
+    mt_parse_err_t err = {0};
+    (void)state;
+    mt_status_set_default(&s);
+    assert_false(mt_status_set_has(&s, 199));
+    assert_true(mt_status_set_has(&s, 200));
+    assert_true(mt_status_set_has(&s, 399));
+    assert_false(mt_status_set_has(&s, 400));
+    assert_false(mt_status_set_has(&s, 0));
+    assert_int_equal(mt_status_set_parse("200-299,404", &s, &err), MT_OK);
+    assert_true(mt_status_set_has(&s, 250));
+    assert_true(mt_status_set_has(&s, 404));
+    assert_false(mt_status_set_has(&s, 301));
+    assert_int_equal(mt_status_set_parse(" 2xx 30x\t418 ", &s, &err), MT_OK);
+    assert_true(mt_status_set_has(&s, 299));
+    assert_true(mt_status_set_has(&s, 309));
+    assert_false(mt_status_set_has(&s, 310));
+    assert_true(mt_status_set_has(&s, 418));
+    assert_int_equal(mt_status_set_parse("200 - 2xx", &s, &err), MT_OK);
+    assert_true(mt_status_set_has(&s, 299));
+    static const struct {
+        const char *in;
+        int col;
+        const char *msg;
+    } bad[] = {
+        {"", 1, "no status given"},
+        {" , ", 1, "no status given"},
+        {"200-", 5, "a status is missing at the end"},
+        {"600", 1, "bad status '600'"},
+        {"20", 1, "bad status '20'"},
+        {"2000", 1, "bad status '2000'"},
+        {"x00", 1, "bad status 'x00'"},
+        {"2x0", 1, "bad mask '2x0'"},
+        {"300-200", 5, "a range goes up"},
+        {"200;404", 4, "unexpected ';'"},
+        {"ok", 1, "bad status 'ok'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&err, 0, sizeof err);
+        assert_int_equal(mt_status_set_parse(bad[i].in, &s, &err), MT_EPARSE);
+        if (err.col != bad[i].col || strncmp(err.msg, bad[i].msg, strlen(bad[i].msg)) != 0)
+            fail_msg("'%s': col %d '%s', want col %d '%s'", bad[i].in, err.col, err.msg, bad[i].col,
+                     bad[i].msg);
+    }
+}
+
+static void test_eval_breakdown(void **state)
+{
+    run_t x;
+    mt_hist_t *wait;
+    (void)state;
+    run_init(&x);
+    run_resp(&x, 0, 200, 1000, 1000, 10);
+    check(&x, "http_req_waiting: avg<1", false); /* no breakdown given: no value */
+    assert_int_equal(mt_hist_new_latency(&wait), MT_OK);
+    assert_true(mt_hist_record_n(wait, 3000, 10));
+    x.r.wait = wait;
+    check(&x, "http_req_waiting: avg<4ms", true);
+    check(&x, "wait: p(99)<2ms", false);
+    mt_hist_free(wait);
+    run_free(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_good),   cmocka_unit_test(test_parse_bad),
         cmocka_unit_test(test_eval_latency), cmocka_unit_test(test_eval_counts),
         cmocka_unit_test(test_eval_no_data), cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_status_set),   cmocka_unit_test(test_eval_breakdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

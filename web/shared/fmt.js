@@ -25,6 +25,7 @@
     ['h2_goaway', 'http2.goaways', 'http2.goaways', 'HTTP/2 GOAWAY received'],
     ['h2_retried', 'http2.retried', 'http2.retried', 'HTTP/2 requests retried'],
     ['retried', 'retried', 'retried', 'HTTP/1 requests retried (close race)'],
+    ['failed', 'failed', 'failed', 'failed as k6 counts them (errors + unexpected status)'],
   ];
   const BY_NAME = {};
   for (const c of COUNTERS) BY_NAME[c[0]] = c;
