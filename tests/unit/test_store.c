@@ -221,8 +221,8 @@ static void test_regressed_event(void **state)
     static const char *const verdicts[] = {
         "[{\"kind\":\"threshold\",\"passed\":false}]",
         "[{\"kind\":\"baseline\",\"regressed\":false,\"passed\":true}]",
-        "[{\"kind\":\"threshold\",\"passed\":true},{\"kind\":\"baseline\",\"regressed\":true,"
-        "\"passed\":false}]",
+        ("[{\"kind\":\"threshold\",\"passed\":true},{\"kind\":\"baseline\",\"regressed\":true,"
+         "\"passed\":false}]"),
     };
     for (size_t i = 0; i < 3; i++) {
         json_t *run = NULL;
