@@ -811,7 +811,10 @@ static mt__policy_t *sv_agent_policy(void *ud)
     return mt__serve_policy(ud);
 }
 
-static int sv_hook_url_ok(void *ud, const char *url, char *why, size_t n)
+/* A webhook URL against the policy: by name (sa NULL: before any lookup), or one address it
+ * resolved to (curl's socket callback). */
+static int sv_hook_check(void *ud, const char *url, const struct sockaddr *sa, unsigned len,
+                         char *why, size_t n)
 {
     mt__policy_t *p = mt__serve_policy(ud);
     mt_url_t u;
@@ -822,30 +825,24 @@ static int sv_hook_url_ok(void *ud, const char *url, char *why, size_t n)
     else if (mt_url_parse(url, &u, &perr) != MT_OK)
         snprintf(why, n, "not a URL: %s", perr.msg);
     else {
-        rc = mt__policy_check_name(p, u.tls ? "https" : "http", u.host, u.port_num, why, n);
+        rc = sa == NULL
+                 ? mt__policy_check_name(p, u.tls ? "https" : "http", u.host, u.port_num, why, n)
+                 : mt__policy_check_addr(p, u.host, sa, (socklen_t)len, why, n);
         mt_url_dispose(&u);
     }
     mt__policy_unref(p);
     return rc;
 }
 
+static int sv_hook_url_ok(void *ud, const char *url, char *why, size_t n)
+{
+    return sv_hook_check(ud, url, NULL, 0, why, n);
+}
+
 static int sv_hook_addr_ok(void *ud, const char *url, const struct sockaddr *sa, unsigned len,
                            char *why, size_t n)
 {
-    mt__policy_t *p = mt__serve_policy(ud);
-    mt_url_t u;
-    mt_parse_err_t perr = {0};
-    int rc = -1;
-    if (p == NULL)
-        snprintf(why, n, "out of memory");
-    else if (mt_url_parse(url, &u, &perr) != MT_OK)
-        snprintf(why, n, "not a URL: %s", perr.msg);
-    else {
-        rc = mt__policy_check_addr(p, u.host, sa, (socklen_t)len, why, n);
-        mt_url_dispose(&u);
-    }
-    mt__policy_unref(p);
-    return rc;
+    return sv_hook_check(ud, url, sa, len, why, n);
 }
 
 /* ---- metrics ---------------------------------------------------------------------------- */

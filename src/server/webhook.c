@@ -275,6 +275,31 @@ static int hook_run(hook_job_t *jobs, size_t n)
     return rc;
 }
 
+/* Records the end of one attempt: delivered, retried later (backoff), or failed for good. */
+static void hook_settle(const mt__relay_ops_t *ops, void *ud, const mt__delivery_t *d,
+                        const hook_job_t *j, int64_t now)
+{
+    int64_t next = 0;
+    int made = (d->attempt < 0 ? 0 : d->attempt) + 1, rc;
+
+    if (j->result == 0 && made < HOOK_MAX_ATTEMPTS)
+        next = now + mt__webhook_backoff(made);
+    if (j->result != 1) {
+        char a[16], st[16];
+        snprintf(a, sizeof a, "%d", made);
+        snprintf(st, sizeof st, "%ld", j->status);
+        mt__log(next ? MT_LOG_WARN : MT_LOG_ERROR,
+                next ? "webhook delivery failed, will retry" : "webhook delivery failed",
+                "delivery", d->id, "event", d->event_id ? d->event_id : "", "attempt", a, "status",
+                st, "error", j->err, NULL);
+    }
+    if ((rc = ops->record(ud, d->id, j->result == 1, (int)j->status, j->result == 1 ? NULL : j->err,
+                          next)) < 0)
+        mt__log_limited("webhook.record", 10, MT_LOG_ERROR,
+                        "webhook: recording a delivery attempt failed", "delivery", d->id, "error",
+                        mt_strerror(rc), NULL);
+}
+
 int mt__relay_pass(const mt__relay_ops_t *ops, void *ud, int64_t now)
 {
     mt__delivery_t *d = NULL;
@@ -306,25 +331,7 @@ int mt__relay_pass(const mt__relay_ops_t *ops, void *ud, int64_t now)
     if ((rc = hook_run(jobs, n_run)) < 0)
         mt__log(MT_LOG_ERROR, "webhook: the transfer loop failed", "error", mt_strerror(rc), NULL);
     for (size_t i = 0; i < n_run; i++) {
-        hook_job_t *j = &jobs[i];
-        int64_t next = 0;
-        int made = (d[i].attempt < 0 ? 0 : d[i].attempt) + 1;
-
-        if (j->result == 0 && made < HOOK_MAX_ATTEMPTS)
-            next = now + mt__webhook_backoff(made);
-        if (j->result != 1) {
-            char a[16], s[16];
-            snprintf(a, sizeof a, "%d", made);
-            snprintf(s, sizeof s, "%ld", j->status);
-            mt__log(next ? MT_LOG_WARN : MT_LOG_ERROR,
-                    next ? "webhook delivery failed, will retry" : "webhook delivery failed",
-                    "delivery", d[i].id, "event", d[i].event_id ? d[i].event_id : "", "attempt", a,
-                    "status", s, "error", j->err, NULL);
-        }
-        if ((rc = ops->record(ud, d[i].id, j->result == 1, (int)j->status,
-                              j->result == 1 ? NULL : j->err, next)) < 0)
-            mt__log(MT_LOG_ERROR, "webhook: recording a delivery attempt failed", "delivery",
-                    d[i].id, "error", mt_strerror(rc), NULL);
+        hook_settle(ops, ud, &d[i], &jobs[i], now);
         done++;
     }
     rc = MT_OK;
@@ -405,27 +412,7 @@ static char *relay_dup(const char *s)
 /* Records the end of an attempt (delivered, retry later, or failed for good). */
 static void relay_settle(mt__relay_t *r, relay_job_t *rj, int64_t now)
 {
-    hook_job_t *j = &rj->j;
-    const mt__delivery_t *d = &rj->d;
-    int64_t next = 0;
-    int made = (d->attempt < 0 ? 0 : d->attempt) + 1, rc;
-
-    if (j->result == 0 && made < HOOK_MAX_ATTEMPTS)
-        next = now + mt__webhook_backoff(made);
-    if (j->result != 1) {
-        char a[16], s[16];
-        snprintf(a, sizeof a, "%d", made);
-        snprintf(s, sizeof s, "%ld", j->status);
-        mt__log(next ? MT_LOG_WARN : MT_LOG_ERROR,
-                next ? "webhook delivery failed, will retry" : "webhook delivery failed",
-                "delivery", d->id, "event", d->event_id, "attempt", a, "status", s, "error", j->err,
-                NULL);
-    }
-    if ((rc = r->ops->record(r->ud, d->id, j->result == 1, (int)j->status,
-                             j->result == 1 ? NULL : j->err, next)) < 0)
-        mt__log_limited("webhook.record", 10, MT_LOG_ERROR,
-                        "webhook: recording a delivery attempt failed", "delivery", d->id, "error",
-                        mt_strerror(rc), NULL);
+    hook_settle(r->ops, r->ud, &rj->d, &rj->j, now);
 }
 
 /* Starts the due deliveries that are not in flight, within each receiver's share. */
