@@ -319,6 +319,26 @@ static void script_error(mt__worker_t *w)
     }
 }
 
+/* The first request of a request() result: MT_OK and its length (head and Content-Length
+ * body), MT_EEOF when only blank lines are left, else MT_EINVAL. */
+int mt__h2_script_next(const char *p, size_t len, size_t *reqlen)
+{
+    mt__h1_req_t q;
+    size_t used = 0;
+    mt__h1_req_init(&q, MT_H1_MAX_HEADER_BYTES);
+    int rc = mt__h1_req_feed(&q, p, len, &used);
+    if (rc == MT_EAGAIN) {
+        for (size_t i = 0; i < len; i++)
+            if (p[i] != '\r' && p[i] != '\n')
+                return MT_EINVAL;
+        return MT_EEOF;
+    }
+    if (rc != MT_OK || q.has_transfer_encoding || q.content_length > len - used)
+        return MT_EINVAL;
+    *reqlen = used + (size_t)q.content_length;
+    return MT_OK;
+}
+
 /* One request() call: each request of its result becomes a stream on c, pending until the
  * connection has a free stream (conn_refill sends them oldest first). MT_OK, or no request:
  * the script stopped its thread (MT_EEOF) or failed (the run stops). */
@@ -340,18 +360,11 @@ static int s_script(mt__worker_t *w, mt__conn_t *c, mt__job_t job)
     size_t off = 0;
     uint32_t k = 0;
     while (off < q.len) {
-        mt__h1_req_t p;
-        size_t used = 0;
-        mt__h1_req_init(&p, MT_H1_MAX_HEADER_BYTES);
-        int frc = mt__h1_req_feed(&p, q.data + off, q.len - off, &used);
+        size_t len;
+        int frc = mt__h2_script_next(q.data + off, q.len - off, &len);
+        if (frc == MT_EEOF && k > 0) /* trailing blank lines (request() checked) */
+            break;
         if (frc != MT_OK) {
-            if (k > 0 && frc == MT_EAGAIN) /* trailing blank lines (request() checked) */
-                break;
-            script_error(w);
-            return MT_EINVAL;
-        }
-        size_t len = used + (size_t)p.content_length;
-        if (len > q.len - off) {
             script_error(w);
             return MT_EINVAL;
         }
