@@ -118,7 +118,8 @@ typedef struct mt_script_hooks {
      * returns MT_EINVAL (the hooks' owner keeps the message). */
     int (*request)(void *ud, int worker, mt_script_req_t *out);
     /* NULL: responses are not handed over (and not kept). Else called once per complete
-     * response with its bytes as received (interim 1xx heads, head, body framing), at most
+     * response with its bytes as received (interim 1xx heads, head, body framing; over HTTP/2
+     * "HTTP/2.0 <status> " then the final head's fields and the body as received), at most
      * max_response of them (truncated: the rest was not kept). Return as request() does. */
     int (*response)(void *ud, int worker, const char *resp, size_t len, bool truncated);
     /* NULL: none. Closed model: ns to wait after a response before the next request. */
@@ -201,8 +202,9 @@ typedef struct mt_run_config {
      * the run: mt_run_exec then returns MT_EPOLICY without a single connect. */
     int (*addr_check)(const struct sockaddr *sa, unsigned len, void *ud);
     void *addr_check_ud;
-    /* NULL: the requests above. Else every request comes from these hooks (HTTP/1 only; not
-     * with http2 or ammo); request/request_len may be NULL. Not copied. */
+    /* NULL: the requests above. Else every request comes from these hooks (HTTP/1, or with
+     * http2 each request of a result is a stream; not with ammo); request/request_len may be
+     * NULL. Not copied. */
     const mt_script_hooks_t *script;
     /* statuses counted as success by the `failed` counter (k6's http_req_failed); NULL: 200..399.
      * Not copied: keep alive for the run. */

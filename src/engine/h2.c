@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 
 #include "engine/internal.h"
+#include "proto/http1_req.h"
 
 #define H2_WINDOW    (16 * 1024 * 1024) /* our receive window: never the bottleneck */
 #define H2_OUT_CHUNK 16384
@@ -35,13 +36,32 @@ typedef struct h2stream {
     uint32_t hbytes; /* response header bytes so far: limited as for HTTP/1 */
     int32_t id;      /* 0 until submitted */
     size_t body_off;
-    int64_t done_at; /* the server's END_STREAM arrived (the response is complete) */
+    int64_t done_at;  /* the server's END_STREAM arrived (the response is complete) */
+    const h2req_t *q; /* what is sent: hw->reqs[req], or own */
+    uint64_t qlen;    /* the request's HTTP/1 size (the sent counter) */
+    /* scripted requests only (cfg.script; docs/adr/0031-lua-scripts.md) */
+    struct h2sreq *own; /* this stream's request from request() (freed with the stream) */
+    char *rbuf;         /* the response as HTTP/1-style text for response() */
+    size_t rlen, rcap;
+    uint8_t collect;   /* keep the response for response() */
+    uint8_t rhead_end; /* the head's blank line was added (body or end) */
+    uint8_t rtrunc;    /* max_response reached */
+    uint8_t heap;      /* allocated beyond the pool (a request() result over the free streams) */
+    uint8_t delayed;   /* a finished stream's place, held for delay() (closed model) */
 } h2stream_t;
+
+/* A scripted request's bytes and its header fields (which point into data). */
+struct h2sreq {
+    h2req_t q;
+    size_t len;
+    char data[];
+};
 
 struct mt__h2conn {
     mt__worker_t *w;
     nghttp2_session *s;
-    h2stream_t *streams; /* attached to this connection: pending or submitted */
+    h2stream_t *streams; /* attached to this connection, oldest first: pending or submitted */
+    h2stream_t *tail;    /* the newest */
     uint32_t nstreams;
     uint32_t npending;   /* of those, not submitted yet (waiting for the session or SETTINGS) */
     uint8_t ready;       /* session up */
@@ -58,6 +78,7 @@ struct mt__h2worker {
     h2stream_t *pool;
     h2stream_t *free;
     mt__link_t inflight; /* submitted streams by deadline */
+    mt__link_t delayed;  /* scripts: finished streams' places waiting out delay(), by deadline */
     mt__conn_t **ready;  /* connections that take another stream */
     uint32_t nready;
     uint32_t limit; /* streams per connection */
@@ -179,22 +200,45 @@ static h2stream_t *s_new(mt__worker_t *w, mt__conn_t *c, mt__job_t job)
 {
     struct mt__h2worker *hw = w->h2;
     h2stream_t *s = hw->free;
-    if (!s)
+    uint8_t heap = 0;
+    if (s) {
+        hw->free = s->next_free;
+    } else if (w->script) { /* a request() result beyond the free streams waits on the conn */
+        s = malloc(sizeof *s);
+        if (!s)
+            return NULL;
+        heap = 1;
+    } else {
         return NULL;
-    hw->free = s->next_free;
+    }
     memset(s, 0, sizeof *s);
+    s->heap = heap;
     s->conn = c;
     s->req = job.req;
     s->t.due = job.due;
-    s->t.tag = w->run->cfg.requests[job.req].tag;
+    const mt_request_t *rq = &w->run->cfg.requests[job.req];
+    s->t.tag = rq->tag;
+    s->q = &hw->reqs[job.req];
+    s->qlen = rq->len;
     struct mt__h2conn *h = H(w, c);
-    s->next = h->streams;
-    if (h->streams)
-        h->streams->prev = s;
-    h->streams = s;
+    s->prev = h->tail; /* appended: pending streams are sent oldest first */
+    if (h->tail)
+        h->tail->next = s;
+    else
+        h->streams = s;
+    h->tail = s;
     h->nstreams++;
     h->npending++;
     return s;
+}
+
+static void sreq_free(struct h2sreq *o)
+{
+    if (!o)
+        return;
+    free(o->q.lower);
+    free(o->q.nv);
+    free(o);
 }
 
 static void s_free(mt__worker_t *w, h2stream_t *s)
@@ -207,10 +251,20 @@ static void s_free(mt__worker_t *w, h2stream_t *s)
         h->streams = s->next;
     if (s->next)
         s->next->prev = s->prev;
+    else
+        h->tail = s->prev;
     h->nstreams--;
     h->npending -= s->id == 0;
     if (h->s && s->id > 0)
         nghttp2_session_set_stream_user_data(h->s, s->id, NULL);
+    if (__builtin_expect(w->script != NULL, 0)) {
+        sreq_free(s->own);
+        free(s->rbuf);
+        if (s->heap) {
+            free(s);
+            return;
+        }
+    }
     s->next_free = w->h2->free;
     w->h2->free = s;
 }
@@ -255,14 +309,176 @@ static void ready_remove(mt__worker_t *w, mt__conn_t *c)
         }
 }
 
+/* ---- scripted requests (cfg.script; off the unscripted path) --------------------------- */
+
+static void script_error(mt__worker_t *w)
+{
+    if (!w->err) {
+        w->err = MT_EINVAL;
+        mt_run_stop(w->run);
+    }
+}
+
+/* The first request of a request() result: MT_OK and its length (head and Content-Length
+ * body), MT_EEOF when only blank lines are left, else MT_EINVAL. */
+int mt__h2_script_next(const char *p, size_t len, size_t *reqlen)
+{
+    mt__h1_req_t q;
+    size_t used = 0;
+    mt__h1_req_init(&q, MT_H1_MAX_HEADER_BYTES);
+    int rc = mt__h1_req_feed(&q, p, len, &used);
+    if (rc == MT_EAGAIN) {
+        for (size_t i = 0; i < len; i++)
+            if (p[i] != '\r' && p[i] != '\n')
+                return MT_EINVAL;
+        return MT_EEOF;
+    }
+    if (rc != MT_OK || q.has_transfer_encoding || q.content_length > len - used)
+        return MT_EINVAL;
+    *reqlen = used + (size_t)q.content_length;
+    return MT_OK;
+}
+
+/* One request() call: each request of its result becomes a stream on c, pending until the
+ * connection has a free stream (conn_refill sends them oldest first). MT_OK, or no request:
+ * the script stopped its thread (MT_EEOF) or failed (the run stops). */
+static int s_script(mt__worker_t *w, mt__conn_t *c, mt__job_t job)
+{
+    mt_script_req_t q;
+    int rc = w->script_stopped ? MT_EEOF : w->script->request(w->script->ud, w->id, &q);
+    if (rc != MT_OK) {
+        if (rc == MT_EEOF) {
+            w->script_stopped = 1;
+            if (mt__open_model(w))
+                w->slot->c.dropped++;
+        } else {
+            script_error(w);
+        }
+        return rc;
+    }
+    const mt_run_config_t *cfg = &w->run->cfg;
+    size_t off = 0;
+    uint32_t k = 0;
+    while (off < q.len) {
+        size_t len;
+        int frc = mt__h2_script_next(q.data + off, q.len - off, &len);
+        if (frc == MT_EEOF && k > 0) /* trailing blank lines (request() checked) */
+            break;
+        if (frc != MT_OK) {
+            script_error(w);
+            return MT_EINVAL;
+        }
+        struct h2sreq *o = malloc(sizeof *o + len);
+        if (!o) {
+            w->err = MT_ENOMEM;
+            mt_run_stop(w->run);
+            return MT_ENOMEM;
+        }
+        memset(&o->q, 0, sizeof o->q);
+        o->len = len;
+        memcpy(o->data, q.data + off, len);
+        mt_request_t one = {.data = o->data, .len = len};
+        if (mt__h2_req_build(&one, cfg->tls != NULL, &o->q) != MT_OK) {
+            sreq_free(o);
+            script_error(w);
+            return MT_EINVAL;
+        }
+        h2stream_t *s = s_new(w, c, job);
+        if (!s) {
+            sreq_free(o);
+            w->err = MT_ENOMEM;
+            mt_run_stop(w->run);
+            return MT_ENOMEM;
+        }
+        s->own = o;
+        s->q = &o->q;
+        s->qlen = len;
+        s->t.tag = q.tag;
+        s->collect = w->script->response != NULL;
+        off += len;
+        k++;
+    }
+    if (k > 1 && mt__open_model(w)) { /* one due slot, several requests: each is due */
+        w->slot->c.due += k - 1;
+        if (w->slot->tags)
+            w->slot->tags[q.tag].c.due += k - 1;
+    }
+    return MT_OK;
+}
+
+/* Response text for response(), as HTTP/1-style bytes ("HTTP/2.0 200", lower-case names as
+ * h2 gives them, the body as received), up to the hooks' limit. */
+static void r_add(mt__worker_t *w, h2stream_t *s, const void *data, size_t len)
+{
+    size_t max = w->script->max_response;
+    if (s->rlen + len > max) {
+        s->rtrunc = 1;
+        len = s->rlen < max ? max - s->rlen : 0;
+    }
+    if (!len)
+        return;
+    if (s->rlen + len > s->rcap) {
+        size_t cap = s->rcap ? s->rcap : 1024;
+        while (cap < s->rlen + len)
+            cap *= 2;
+        char *nb = realloc(s->rbuf, cap);
+        if (!nb) {
+            s->rtrunc = 1;
+            return;
+        }
+        s->rbuf = nb;
+        s->rcap = cap;
+    }
+    memcpy(s->rbuf + s->rlen, data, len);
+    s->rlen += len;
+}
+
+/* A scripted stream's response is complete (and counted): response(), then, closed model,
+ * delay(). Returns 1 when the stream's place now waits out the delay (not freed). */
+static int s_script_done(mt__worker_t *w, h2stream_t *s, int64_t now)
+{
+    if (s->collect) {
+        if (!s->rhead_end)
+            r_add(w, s, "\r\n", 2);
+        if (w->script->response(w->script->ud, w->id, s->rbuf ? s->rbuf : "", s->rlen,
+                                s->rtrunc != 0) != MT_OK) {
+            script_error(w);
+            return 0;
+        }
+    }
+    if (!w->script->delay || mt__open_model(w))
+        return 0;
+    int64_t ns = 0;
+    if (w->script->delay(w->script->ud, w->id, &ns) != MT_OK) {
+        script_error(w);
+        return 0;
+    }
+    if (ns <= 0)
+        return 0;
+    /* the place stays taken (counted in nstreams) until the delay is over */
+    struct mt__h2conn *h = H(w, s->conn);
+    if (h->s && s->id > 0)
+        nghttp2_session_set_stream_user_data(h->s, s->id, NULL);
+    s->id = -1;
+    s->delayed = 1;
+    s->deadline = now + ns;
+    /* by deadline: from the end, where a delay like the others' lands */
+    mt__link_t *at = w->h2->delayed.prev;
+    while (at != &w->h2->delayed && mt__list_entry(at, h2stream_t, link)->deadline > s->deadline)
+        at = at->prev;
+    mt__list_append(at->next, &s->link); /* after at */
+    s->linked = 1;
+    return 1;
+}
+
 /* ---- sending -------------------------------------------------------------------------- */
 
 static ssize_t h2_body_read(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t len,
                             uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
     h2stream_t *s = src->ptr;
-    mt__conn_t *c = ud;
-    const h2req_t *q = &c->h2->w->h2->reqs[s->req];
+    const h2req_t *q = s->q;
+    (void)sess, (void)id, (void)ud;
     size_t n = q->body_len - s->body_off;
     if (n > len)
         n = len;
@@ -278,7 +494,7 @@ static void s_submit(mt__worker_t *w, mt__conn_t *c, h2stream_t *s, int64_t now)
 {
     struct mt__h2worker *hw = w->h2;
     struct mt__h2conn *h = H(w, c);
-    const h2req_t *q = &hw->reqs[s->req];
+    const h2req_t *q = s->q;
     nghttp2_data_provider prd = {.source.ptr = s, .read_callback = h2_body_read};
     h->npending--;
     s->t.send_start = now;
@@ -289,7 +505,7 @@ static void s_submit(mt__worker_t *w, mt__conn_t *c, h2stream_t *s, int64_t now)
         return;
     }
     s->id = id;
-    s->t.sent = (uint64_t)w->run->cfg.requests[s->req].len; /* its HTTP/1 size: h2 frames vary */
+    s->t.sent = s->qlen; /* its HTTP/1 size: h2 frames vary */
     mt__stat_sent(w, s->t.tag, s->t.due, now);
     if (w->run->cfg.timeout_ns > 0)
         s_append(&hw->inflight, s, now + w->run->cfg.timeout_ns);
@@ -369,6 +585,13 @@ static int cb_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
     s->hbytes += (uint32_t)(nlen + vlen + 32);
     if (s->hbytes > MT_H1_MAX_HEADER_BYTES)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream: protocol */
+    if (__builtin_expect(s->collect, 0) && nlen && name[0] != ':' && !s->rhead_end) {
+        mt__worker_t *w = ((mt__conn_t *)ud)->h2->w;
+        r_add(w, s, name, nlen);
+        r_add(w, s, ": ", 2);
+        r_add(w, s, value, vlen);
+        r_add(w, s, "\r\n", 2);
+    }
     if (nlen != 7 || memcmp(name, ":status", 7) != 0 || vlen != 3)
         return 0;
     unsigned st = 0;
@@ -379,6 +602,13 @@ static int cb_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
     }
     if (st >= 200 || !s->t.status) /* 1xx interim responses are replaced by the final one */
         s->t.status = (uint16_t)st;
+    if (__builtin_expect(s->collect, 0) && !s->rhead_end) { /* a new head: 1xx ones go */
+        char line[24];
+        int n = snprintf(line, sizeof line, "HTTP/2.0 %03u \r\n", st);
+        s->rlen = 0;
+        s->rtrunc = 0;
+        r_add(((mt__conn_t *)ud)->h2->w, s, line, (size_t)n);
+    }
     /* time to first byte ends at the final response's HEADERS, not at a 1xx (103) */
     if (st >= 200 && !s->t.first_byte)
         s->t.first_byte = mt__now();
@@ -393,6 +623,13 @@ static int cb_data(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8
         s->t.rbytes += (uint64_t)len;
         if (!s->t.first_byte)
             s->t.first_byte = mt__now();
+        if (__builtin_expect(s->collect, 0)) {
+            mt__worker_t *w = ((mt__conn_t *)ud)->h2->w;
+            if (!s->rhead_end)
+                r_add(w, s, "\r\n", 2);
+            s->rhead_end = 1;
+            r_add(w, s, data, len);
+        }
     }
     return 0;
 }
@@ -447,6 +684,8 @@ static int cb_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, voi
     s_unlink(s);
     if (code == NGHTTP2_NO_ERROR && s->t.status) {
         mt__stat_done(w, &s->t, s->done_at ? s->done_at : now);
+        if (__builtin_expect(w->script != NULL, 0) && s_script_done(w, s, now))
+            return 0; /* its place waits out delay() */
         s_free(w, s);
     } else if (code == NGHTTP2_REFUSED_STREAM) {
         s_retry(w, s, now);
@@ -511,7 +750,7 @@ void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t
     int usable = h->settings;
     while (h->streams) {
         h2stream_t *s = h->streams;
-        if (kind < 0) {
+        if (kind < 0 || s->delayed) {
             s_free(w, s);
         } else if (!was_connecting && usable &&
                    (s->id <= 0 || (goaway && s->id > last && !s->t.first_byte))) {
@@ -575,6 +814,20 @@ static void conn_after(mt__worker_t *w, mt__conn_t *c, int64_t now)
 
 /* Gives the connection more streams: closed model, up to the limit; open model, from the
  * backlog. */
+/* Sends the streams that wait on the connection, oldest first, as far as its limit goes. */
+static void s_submit_pending(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    struct mt__h2conn *h = H(w, c);
+    if (!h->npending)
+        return;
+    uint32_t lim = conn_limit(w, h), active = h->nstreams - h->npending;
+    for (h2stream_t *s = h->streams; s && active < lim && h->npending; s = s->next)
+        if (s->id == 0) {
+            s_submit(w, c, s, now);
+            active++;
+        }
+}
+
 static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     struct mt__h2conn *h = H(w, c);
@@ -582,18 +835,17 @@ static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now)
         return;
     mt_run_t *r = w->run;
     /* streams that waited for the connection (and its stream limit) go first */
-    if (h->npending) {
-        uint32_t lim = conn_limit(w, h), active = h->nstreams - h->npending;
-        for (h2stream_t *s = h->streams; s && active < lim; s = s->next)
-            if (s->id == 0) {
-                s_submit(w, c, s, now);
-                active++;
-            }
-    }
+    s_submit_pending(w, c, now);
     if (!mt__open_model(w)) {
         while (conn_takes(w, c) && !r->stopping && now < r->t_end) {
             uint64_t n = mt__global_n(r, w->seq++ * (uint64_t)r->nworkers + (uint64_t)w->id);
             mt__job_t job = {.due = now, .req = mt__pick_req(w, n)};
+            if (__builtin_expect(w->script != NULL, 0)) {
+                if (s_script(w, c, job) != MT_OK)
+                    break;
+                s_submit_pending(w, c, now);
+                continue;
+            }
             h2stream_t *s = s_new(w, c, job);
             if (!s)
                 break;
@@ -603,6 +855,12 @@ static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now)
     }
     mt__job_t job;
     while (conn_takes(w, c) && mt__queue_pop(w, &job)) {
+        if (__builtin_expect(w->script != NULL, 0)) {
+            if (s_script(w, c, job) != MT_OK)
+                break;
+            s_submit_pending(w, c, now);
+            continue;
+        }
         h2stream_t *s = s_new(w, c, job);
         if (!s) {
             mt__queue_push(w, job);
@@ -645,7 +903,12 @@ void mt__h2_conn_open(mt__worker_t *w, mt__conn_t *c, int64_t now)
          * a connection that cannot be made (refused, TLS, no ALPN h2) fails a request */
         uint64_t n = mt__global_n(w->run, w->seq++ * (uint64_t)w->run->nworkers + (uint64_t)w->id);
         mt__job_t job = {.due = now, .req = mt__pick_req(w, n)};
-        s_new(w, c, job);
+        if (__builtin_expect(w->script != NULL, 0)) {
+            if (s_script(w, c, job) != MT_OK)
+                return; /* no request: the connection stays closed */
+        } else {
+            s_new(w, c, job);
+        }
     }
     mt__conn_connect(w, c, now);
 }
@@ -658,6 +921,15 @@ void mt__h2_dispatch(mt__worker_t *w, mt__job_t job, int64_t now)
         if (!conn_takes(w, c)) {
             ready_remove(w, c);
             continue;
+        }
+        if (__builtin_expect(w->script != NULL, 0)) {
+            if (s_script(w, c, job) == MT_OK && H(w, c)->ready && H(w, c)->settings) {
+                s_submit_pending(w, c, now);
+                h2_flush(w, c);
+            }
+            if (c->fd >= 0 && !conn_takes(w, c))
+                ready_remove(w, c);
+            return;
         }
         h2stream_t *s = s_new(w, c, job);
         if (!s)
@@ -673,6 +945,17 @@ void mt__h2_dispatch(mt__worker_t *w, mt__job_t job, int64_t now)
     if (w->unused) {
         mt__conn_t *c = w->unused;
         w->unused = c->next_idle;
+        if (__builtin_expect(w->script != NULL, 0)) {
+            if (s_script(w, c, job) == MT_OK) {
+                mt__h2_conn_open(w, c, now);
+                if (c->fd >= 0)
+                    ready_push(w, c);
+                return;
+            }
+            c->next_idle = w->unused;
+            w->unused = c;
+            return; /* the job is gone: counted as dropped (thread:stop()) or the run stops */
+        }
         h2stream_t *s = s_new(w, c, job);
         if (s) {
             mt__h2_conn_open(w, c, now);
@@ -748,12 +1031,19 @@ void mt__h2_timers(mt__worker_t *w, int64_t now)
         if (c->fd >= 0)
             conn_after(w, c, now);
     }
+    while ((s = s_head(&w->h2->delayed)) && s->deadline <= now) { /* delay() is over */
+        mt__conn_t *c = s->conn;
+        s_free(w, s);
+        if (c->fd >= 0)
+            conn_after(w, c, now);
+    }
 }
 
 int64_t mt__h2_next_deadline(mt__worker_t *w)
 {
-    h2stream_t *s = s_head(&w->h2->inflight);
-    return s ? s->deadline : INT64_MAX;
+    h2stream_t *s = s_head(&w->h2->inflight), *d = s_head(&w->h2->delayed);
+    int64_t t = s ? s->deadline : INT64_MAX;
+    return d && d->deadline < t ? d->deadline : t;
 }
 
 /* ---- setup ---------------------------------------------------------------------------- */
@@ -767,6 +1057,7 @@ int mt__h2_init(mt__worker_t *w)
     w->h2 = hw;
     hw->w = w;
     hw->inflight.prev = hw->inflight.next = &hw->inflight;
+    mt__list_init(&hw->delayed);
     hw->limit = cfg->streams > 0 ? (uint32_t)cfg->streams : 1;
     size_t nconns = w->nconns ? w->nconns : 1, nstreams = nconns * hw->limit;
     hw->conns = calloc(nconns, sizeof *hw->conns);
@@ -783,7 +1074,7 @@ int mt__h2_init(mt__worker_t *w)
         w->conns[i].h2 = &hw->conns[i];
         hw->conns[i].w = w;
     }
-    for (size_t i = 0; i < cfg->nrequests; i++) {
+    for (size_t i = 0; !cfg->script && i < cfg->nrequests; i++) { /* a script's come later */
         int rc = mt__h2_req_build(&cfg->requests[i], cfg->tls != NULL, &hw->reqs[i]);
         if (rc != MT_OK)
             return rc;
@@ -804,6 +1095,8 @@ void mt__h2_dispose(mt__worker_t *w)
     if (!hw)
         return;
     for (uint32_t i = 0; hw->conns && i < w->nconns; i++) {
+        while (w->script && hw->conns[i].streams) /* scripted requests own memory */
+            s_free(w, hw->conns[i].streams);
         if (hw->conns[i].s)
             nghttp2_session_del(hw->conns[i].s);
         free(hw->conns[i].out);

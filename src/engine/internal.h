@@ -194,6 +194,9 @@ typedef struct mt__h2req {
     size_t body_len;
 } mt__h2req_t;
 int mt__h2_req_build(const mt_request_t *q, int tls, mt__h2req_t *out);
+/* Scripts over h2: the length of the first request of a request() result (head and
+ * Content-Length body). MT_OK; MT_EEOF: only blank lines are left; else MT_EINVAL. */
+int mt__h2_script_next(const char *p, size_t len, size_t *reqlen);
 
 /* HTTP/2 (h2.c): the worker's streams and the hooks worker.c calls for h2 connections. */
 int mt__h2_init(mt__worker_t *w);

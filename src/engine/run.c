@@ -215,7 +215,7 @@ int mt_run_new(const mt_run_config_t *cfg, mt_run_t **out)
         return MT_EINVAL;
     if (cfg->nrequests == 0 && (!cfg->request || cfg->request_len == 0) && !cfg->script)
         return MT_EINVAL;
-    if (cfg->script && (cfg->http2 || cfg->nrequests || !cfg->script->request))
+    if (cfg->script && (cfg->nrequests || !cfg->script->request))
         return MT_EINVAL;
     if (cfg->nrequests > UINT32_MAX || (cfg->nrequests && !cfg->requests))
         return MT_EINVAL;

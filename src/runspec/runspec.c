@@ -1118,9 +1118,6 @@ int mt_runspec_check(mt_runspec_t *s, mt_rs_err_t *err)
                              "method and body do not combine with ammo/uri (the ammo says how "
                              "each request is sent)");
     }
-    if (s->script_txt != NULL && s->http2)
-        return rs_fail_cross(s, err, MT_RSK_SCRIPT,
-                             "a script does not work with HTTP/2 yet (HTTP/1.1, plain or TLS)");
     if (s->script_txt != NULL && (s->ammo_path != NULL || s->nuris > 0))
         return rs_fail_cross(s, err, MT_RSK_SCRIPT,
                              "a script makes the requests itself: it does not combine with "

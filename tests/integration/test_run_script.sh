@@ -174,7 +174,6 @@ printf 'function request()\n  return 42\nend\n' >"$S/not_string.lua"
 expect_fail not_string 1 "not_string.lua: in request\(\): returned a number" -s "$S/not_string.lua" "$TARGET_URL/"
 printf 'wrk.tags = {"a"}\nfunction request()\n  wrk.tag = "b"\n  return wrk.format()\nend\n' >"$S/bad_tag.lua"
 expect_fail bad_tag 1 "in request\(\): wrk.tag 'b' is not one of wrk.tags" -s "$S/bad_tag.lua" "$TARGET_URL/"
-expect_fail http2 2 "script does not work with HTTP/2" --http2 -s "$S/dyn.lua" "$TARGET_URL/"
 expect_fail args_without_script 2 "need a script" "$TARGET_URL/" -- a
 
 # ---- script arguments: odd input is passed through or refused, never a crash ----------------

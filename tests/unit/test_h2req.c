@@ -1,4 +1,5 @@
-/* HTTP/1 request bytes -> HTTP/2 fields (src/engine/h2.c, mt__h2_req_build). */
+/* HTTP/1 request bytes -> HTTP/2 fields (src/engine/h2.c, mt__h2_req_build), and a script's
+ * request() result split into its requests (mt__h2_script_next). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,13 +100,58 @@ static void test_malformed(void **state)
     }
 }
 
+/* A result of three requests (a POST body among them, trailing blank lines) splits into three
+ * streams' requests, each converted on its own. */
+static void test_script_split(void **state)
+{
+    (void)state;
+    const char *res = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+                      "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+                      "DELETE /c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n\r\n\r\n";
+    const char *want_method[] = {"GET", "POST", "DELETE"}, *want_path[] = {"/a", "/b", "/c"};
+    size_t off = 0, len = strlen(res), k = 0, n;
+    int rc;
+    while ((rc = mt__h2_script_next(res + off, len - off, &n)) == MT_OK) {
+        assert_true(k < 3);
+        mt_request_t q = {.data = res + off, .len = n};
+        mt__h2req_t r;
+        memset(&r, 0, sizeof r);
+        assert_int_equal(mt__h2_req_build(&q, 1, &r), MT_OK);
+        expect_field(&r, 0, ":method", want_method[k]);
+        expect_field(&r, 3, ":path", want_path[k]);
+        assert_int_equal(r.body_len, k == 1 ? 5 : 0);
+        if (k == 1)
+            assert_memory_equal(r.body, "hello", 5);
+        if (k == 2)
+            assert_int_equal(r.nnv, 4); /* Connection dropped */
+        dispose(&r);
+        off += n;
+        k++;
+    }
+    assert_int_equal(rc, MT_EEOF);
+    assert_int_equal(k, 3);
+}
+
+static void test_script_split_bad(void **state)
+{
+    (void)state;
+    const char *bad[] = {"hello", "GET / HTTP/1.1\r\nHost: h\r\n",
+                         "POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nshort",
+                         "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t n = 0;
+        assert_int_equal(mt__h2_script_next(bad[i], strlen(bad[i]), &n), MT_EINVAL);
+    }
+    size_t n = 0;
+    assert_int_equal(mt__h2_script_next("\r\n\r\n", 4, &n), MT_EEOF);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get),
-        cmocka_unit_test(test_post_body_and_dropped_fields),
-        cmocka_unit_test(test_no_host),
-        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_get),          cmocka_unit_test(test_post_body_and_dropped_fields),
+        cmocka_unit_test(test_no_host),      cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_script_split), cmocka_unit_test(test_script_split_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
