@@ -369,7 +369,7 @@ static void test_scheduler_and_relay_ops(void **state)
     assert_int_equal(so->has_active(s, sid), 0);
     assert_int_equal(so->enqueue(s, sid, tid, 2000), MT_OK);
     assert_int_equal(so->has_active(s, sid), 1);
-    assert_int_equal(so->skipped(s, sid, 2060), MT_OK);
+    assert_int_equal(so->skipped(s, sid, 2060, "previous run still active"), MT_OK);
     assert_int_equal(so->set_next(s, sid, 3000), MT_OK);
     json_t *got = NULL;
     assert_int_equal(s->ops->sched_get(s, sid, &got), MT_OK);
