@@ -290,6 +290,8 @@ static int cfg_push(cfg_t *c, const char *s, size_t len, const yaml_node_t *at)
             c->src[k].col++;
         if (at->type == YAML_SCALAR_NODE && at->start_mark.line == at->end_mark.line)
             c->src[k].col += c->val_off;
+        c->src[k].multiline =
+            at->type == YAML_SCALAR_NODE && at->start_mark.line != at->end_mark.line;
     }
     (*c->argv)[(*c->argc)++] = copy;
     (*c->argv)[*c->argc] = NULL;

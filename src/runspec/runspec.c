@@ -121,7 +121,8 @@ static int rs_fail(mt_rs_err_t *err, const mt_rs_key_t *k, const mt_rs_at_t *at,
 static int rs_fail_in(mt_rs_err_t *err, const mt_rs_key_t *k, const mt_rs_at_t *at, int col,
                       const char *msg)
 {
-    if (at != NULL && at->src == MT_RS_SRC_FILE && at->line > 0 && at->col > 0 && col > 0) {
+    if (at != NULL && at->src == MT_RS_SRC_FILE && at->line > 0 && at->col > 0 && col > 0 &&
+        !at->multiline) {
         mt_rs_at_t a = *at;
         a.col = at->col + col - 1;
         return rs_fail(err, k, &a, "%s", msg);
@@ -970,6 +971,7 @@ int mt_runspec_apply_entries(mt_runspec_t *s, int argc, char **argv, const mt__c
         if (json_at == NULL && info->src != NULL) {
             at.line = info->src[si - info->first].line;
             at.col = info->src[si - info->first].col;
+            at.multiline = info->src[si - info->first].multiline;
         }
         rc = mt_runspec_set(s, k, v, &at, err);
         if (rc != MT_OK)

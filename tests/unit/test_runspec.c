@@ -298,8 +298,21 @@ static void test_file(void **state)
                                   "  autostop:\n"
                                   "    - quantile(95,100ms,10s)\n"
                                   "    - http(5xx,10%,5q)\n";
+    static const char block_as[] = "url: http://127.0.0.1:1/\n"
+                                   "autostop: |\n"
+                                   "  time(1s,10s)\n"
+                                   "  http(5xx,10%,5q)\n";
     mt_runspec_t s;
     (void)state;
+
+    /* a value over several lines: its start, and the column inside the criterion */
+    mt_runspec_init(&s, MT_RS_CLI);
+    assert_int_equal(mt_runspec_apply_text(&s, block_as, strlen(block_as), "b.yaml", NULL, &err),
+                     MT_EINVAL);
+    assert_string_equal(mt_rs_err_format(&err, msg, sizeof(msg)),
+                        "b.yaml:2:11: autostop: col 15: bad window: unknown unit 'q' (use ms s "
+                        "m h d w)");
+    mt_runspec_dispose(&s);
 
     mt_runspec_init(&s, MT_RS_CLI);
     assert_int_equal(mt_runspec_apply_text(&s, yaml, strlen(yaml), "load.yaml", NULL, &err),
