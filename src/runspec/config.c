@@ -40,6 +40,7 @@ typedef struct cfg {
     mt__config_src_t *src; /* one per appended entry */
     size_t srccap;
     bool collect; /* info given: keep warnings and origins */
+    int val_off;  /* the next pushed value starts this many characters into its node */
     char **warn;
     size_t nwarn;
     char *url;
@@ -287,6 +288,10 @@ static int cfg_push(cfg_t *c, const char *s, size_t len, const yaml_node_t *at)
             (at->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
              at->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE))
             c->src[k].col++;
+        if (at->type == YAML_SCALAR_NODE && at->start_mark.line == at->end_mark.line)
+            c->src[k].col += c->val_off;
+        c->src[k].multiline =
+            at->type == YAML_SCALAR_NODE && at->start_mark.line != at->end_mark.line;
     }
     (*c->argv)[(*c->argc)++] = copy;
     (*c->argv)[*c->argc] = NULL;
@@ -524,7 +529,12 @@ static int cfg_emit_criteria(cfg_t *c, const char *flag, const yaml_node_t *key,
         tl = cfg_trim(s + start, i - start, &t);
         if (tl == 0)
             continue;
-        rc = cfg_emit(c, flag, key, t, tl, v);
+        /* the criterion's own place: "col N" of its error adds up from there */
+        rc = cfg_push(c, flag, strlen(flag), key);
+        c->val_off = (int)(t - s);
+        if (rc == MT_OK)
+            rc = cfg_push(c, t, tl, v);
+        c->val_off = 0;
         if (rc != MT_OK)
             return rc;
     }

@@ -20,6 +20,7 @@
 typedef struct mt__config_src {
     int line;
     int col;
+    int multiline; /* a value (or one item of it) from a scalar over several lines */
 } mt__config_src_t;
 
 /* What a load found besides the options. Zero it before the call; release with

@@ -121,7 +121,8 @@ static int rs_fail(mt_rs_err_t *err, const mt_rs_key_t *k, const mt_rs_at_t *at,
 static int rs_fail_in(mt_rs_err_t *err, const mt_rs_key_t *k, const mt_rs_at_t *at, int col,
                       const char *msg)
 {
-    if (at != NULL && at->src == MT_RS_SRC_FILE && at->line > 0 && at->col > 0 && col > 0) {
+    if (at != NULL && at->src == MT_RS_SRC_FILE && at->line > 0 && at->col > 0 && col > 0 &&
+        !at->multiline) {
         mt_rs_at_t a = *at;
         a.col = at->col + col - 1;
         return rs_fail(err, k, &a, "%s", msg);
@@ -588,11 +589,24 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
     case MT_RSK_AUTOSTOP:
     case MT_RSK_THRESHOLD: {
         char msg[300];
+        int col = 0;
         bool as = k->id == MT_RSK_AUTOSTOP;
-        int vr = as ? mt__verdicts_add_autostop(&s->verdicts, v, msg, sizeof(msg))
-                    : mt__verdicts_add_threshold(&s->verdicts, v, msg, sizeof(msg));
+        int vr = as ? mt__verdicts_add_autostop(&s->verdicts, v, &col, msg, sizeof(msg))
+                    : mt__verdicts_add_threshold(&s->verdicts, v, &col, msg, sizeof(msg));
         if (vr != MT_OK)
-            return rs_fail(err, k, at, "%s", msg);
+            return rs_fail_in(err, k, at, col, msg);
+        if (!as && s->mode == MT_RS_SERVER) {
+            mt_threshold_metric_t m = s->verdicts.ths[s->verdicts.nths - 1].metric;
+            /* agents ship latency, status and error counts per second, not the breakdown */
+            if (m >= MT_TM_CONNECTING && m <= MT_TM_RECEIVING)
+                return rs_fail(err, k, at,
+                               "'%.60s': the timing breakdown (http_req_connecting, "
+                               "http_req_tls_handshaking, http_req_sending, http_req_waiting, "
+                               "http_req_receiving) is measured by mortar run only: agents do not "
+                               "send it to the server, so this threshold could never pass; use "
+                               "http_req_duration or latency",
+                               v);
+        }
         rc = as ? rs_push(&s->autostop_txt, &s->nautostop, v, err)
                 : rs_push(&s->threshold_txt, &s->nthreshold, v, err);
         break;
@@ -957,6 +971,7 @@ int mt_runspec_apply_entries(mt_runspec_t *s, int argc, char **argv, const mt__c
         if (json_at == NULL && info->src != NULL) {
             at.line = info->src[si - info->first].line;
             at.col = info->src[si - info->first].col;
+            at.multiline = info->src[si - info->first].multiline;
         }
         rc = mt_runspec_set(s, k, v, &at, err);
         if (rc != MT_OK)

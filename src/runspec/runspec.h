@@ -47,6 +47,7 @@ typedef struct mt_rs_at {
     mt_rs_src_t src;
     char name[200];
     int line, col;
+    int multiline; /* FILE: the value spans lines: a column inside it stays "col N: " */
 } mt_rs_at_t;
 
 /* The one error of this layer. code: MT_EINVAL (bad input: msg for people), MT_ENOMEM. */

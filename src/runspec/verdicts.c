@@ -11,29 +11,28 @@ static int vd_err(char *err, size_t n, const char *flag, const mt_parse_err_t *p
     return MT_EPARSE;
 }
 
-/* The message without a prefix: the run spec says where. */
-static int vd_msg(char *err, size_t n, const mt_parse_err_t *pe)
+/* The message without a prefix or column: the run spec says where (in a config file the
+ * column is folded into FILE:LINE:COL, elsewhere it is given as "col N: "). */
+static int vd_msg(char *err, size_t n, int *col, const mt_parse_err_t *pe)
 {
-    if (pe->col > 0)
-        snprintf(err, n, "col %d: %s", pe->col, pe->msg);
-    else
-        snprintf(err, n, "%s", pe->msg);
+    *col = pe->col;
+    snprintf(err, n, "%s", pe->msg);
     return MT_EPARSE;
 }
 
-int mt__verdicts_add_autostop(mt__verdicts_t *v, const char *text, char *err, size_t n)
+int mt__verdicts_add_autostop(mt__verdicts_t *v, const char *text, int *col, char *err, size_t n)
 {
     mt_parse_err_t pe = {0};
     size_t got = 0;
     int rc =
         mt_autostop_parse_list(text, v->crits + v->ncrits, MT__MAX_VERDICTS - v->ncrits, &got, &pe);
     if (rc != MT_OK)
-        return vd_msg(err, n, &pe);
+        return vd_msg(err, n, col, &pe);
     v->ncrits += got;
     return MT_OK;
 }
 
-int mt__verdicts_add_threshold(mt__verdicts_t *v, const char *text, char *err, size_t n)
+int mt__verdicts_add_threshold(mt__verdicts_t *v, const char *text, int *col, char *err, size_t n)
 {
     mt_parse_err_t pe = {0};
     if (v->nths >= MT__MAX_VERDICTS) {
@@ -41,7 +40,7 @@ int mt__verdicts_add_threshold(mt__verdicts_t *v, const char *text, char *err, s
         return MT_ERANGE;
     }
     if (mt_threshold_parse(text, &v->ths[v->nths], &pe) != MT_OK)
-        return vd_msg(err, n, &pe);
+        return vd_msg(err, n, col, &pe);
     v->nths++;
     return MT_OK;
 }

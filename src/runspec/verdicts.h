@@ -30,10 +30,11 @@ typedef struct mt__verdicts {
 } mt__verdicts_t;
 
 /* Parse one --autostop value (one criterion, or several separated by spaces) / one
- * --threshold value; on error write "col N: ..." (no prefix: the caller says where) to err
- * and return MT_EPARSE (MT_ERANGE: too many). */
-int mt__verdicts_add_autostop(mt__verdicts_t *v, const char *text, char *err, size_t n);
-int mt__verdicts_add_threshold(mt__verdicts_t *v, const char *text, char *err, size_t n);
+ * --threshold value; on error write the message (no prefix, no column: the caller says where)
+ * to err, the 1-based column in text to *col (0 = none) and return MT_EPARSE (MT_ERANGE: too
+ * many; *col untouched). */
+int mt__verdicts_add_autostop(mt__verdicts_t *v, const char *text, int *col, char *err, size_t n);
+int mt__verdicts_add_threshold(mt__verdicts_t *v, const char *text, int *col, char *err, size_t n);
 bool mt__verdicts_any(const mt__verdicts_t *v);
 
 /* Before the run: check tag names against the run's tags; max_instances is -c. */

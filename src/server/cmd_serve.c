@@ -789,14 +789,48 @@ static int sv_relay_record(void *ud, const char *delivery_id, int ok, int status
     return sv->store->ops->relay_ops->record(ud, delivery_id, ok, status, error, next_attempt_at);
 }
 
+/* A firing rechecks its test against the target policy as it is now (an admin may have
+ * tightened it since the schedule was made). The store does not record who made a schedule,
+ * so the limits are the runner's (the least role that may make one); the destination's names
+ * are checked here, its resolved addresses when the run connects. */
+static int sv_sched_allowed(void *ud, const char *schedule_id, const char *test_id, char *why,
+                            size_t n)
+{
+    mt__serve_t *sv = ud;
+    json_t *t = NULL;
+    char pointer[256] = "", detail[512] = "";
+    (void)schedule_id;
+    int rc = sv->store->ops->test_get(sv->store, test_id, &t);
+    if (rc == MT_ENOTFOUND)
+        return 0; /* the enqueue says so */
+    if (rc != MT_OK)
+        return rc;
+    mt__policy_t *p = mt__serve_policy(sv);
+    if (p == NULL) {
+        json_decref(t);
+        return MT_ENOMEM;
+    }
+    rc = mt__policy_check_config(p, "runner", json_object_get(t, "config"), 0, "/config", pointer,
+                                 detail, sizeof pointer);
+    mt__policy_unref(p);
+    json_decref(t);
+    if (rc == 0)
+        return 0;
+    snprintf(why, n, "the target policy refuses test %s: %s: %s", test_id, pointer, detail);
+    return 1;
+}
+
 /* The scheduler's own thread: webhook deliveries run on the relay's (webhook.h), so a slow
  * receiver never delays a firing. */
 static void *sv_scheduler(void *arg)
 {
     mt__serve_t *sv = arg;
+    mt__scheduler_ops_t ops = *sv->store->ops->sched_ops;
+    ops.allowed = sv_sched_allowed;
+    ops.allowed_ud = sv;
     while (!sv->stopping) {
         int64_t now = mt__now_ms() / 1000;
-        int q = mt__scheduler_tick(sv->store->ops->sched_ops, sv->store, now);
+        int q = mt__scheduler_tick(&ops, sv->store, now);
         if (q > 0)
             mt__serve_wake(sv);
         sv_wait(sv, 1000);

@@ -90,7 +90,17 @@ int mt__scheduler_tick(const mt__scheduler_ops_t *ops, void *ud, int64_t now)
                     s->id, "fire_at", when, NULL);
 
         int skip = 0;
-        if (!s->policy || strcmp(s->policy, "queue") != 0) {
+        char why[512] = "previous run still active";
+        if (ops->allowed) {
+            if ((rc = ops->allowed(ops->allowed_ud, s->id, s->test_id, why, sizeof why)) < 0) {
+                sched_log_rc("schedule: checking the target policy failed", s->id, rc);
+                continue; /* next_fire_at unchanged: tried again next tick */
+            }
+            skip = rc > 0;
+            if (!skip)
+                snprintf(why, sizeof why, "previous run still active");
+        }
+        if (!skip && (!s->policy || strcmp(s->policy, "queue") != 0)) {
             if (s->policy && strcmp(s->policy, "skip") != 0)
                 mt__log(MT_LOG_WARN, "schedule has an unknown policy, using skip", "schedule",
                         s->id, "policy", s->policy, NULL);
@@ -101,12 +111,12 @@ int mt__scheduler_tick(const mt__scheduler_ops_t *ops, void *ud, int64_t now)
             skip = rc > 0;
         }
         if (skip) {
-            if ((rc = ops->skipped(ud, s->id, fire_at)) < 0) {
+            if ((rc = ops->skipped(ud, s->id, fire_at, why)) < 0) {
                 sched_log_rc("schedule: recording a skipped firing failed", s->id, rc);
                 continue;
             }
-            mt__log(MT_LOG_INFO, "schedule skipped: previous run still active", "schedule", s->id,
-                    "fire_at", when, NULL);
+            mt__log(MT_LOG_INFO, "schedule skipped", "schedule", s->id, "fire_at", when, "reason",
+                    why, NULL);
         } else {
             if ((rc = ops->enqueue(ud, s->id, s->test_id, fire_at)) < 0) {
                 sched_log_rc("schedule: queueing a run failed", s->id, rc);

@@ -6,6 +6,8 @@
  * Policy when the previous run of the schedule is still queued or running at fire time:
  *   "skip"  the firing is skipped (counted, logged, an event schedule.skipped)
  *   "queue" a run is queued anyway (runs of one test then execute one after another)
+ * Either way a firing whose test the target policy now refuses (ops->allowed) is skipped, with
+ * the reason in the event.
  * Missed firings while the server was down: only the most recent one fires (no catch-up
  * storm), and next_fire_at moves past now. */
 #ifndef MT_SERVER_SCHEDULER_H
@@ -30,9 +32,16 @@ typedef struct mt__scheduler_ops {
     int (*has_active)(void *ud, const char *schedule_id);
     /* Queue a run of test_id for the schedule (one transaction with its event). */
     int (*enqueue)(void *ud, const char *schedule_id, const char *test_id, int64_t fire_at);
-    /* Record a skipped firing (an event). */
-    int (*skipped)(void *ud, const char *schedule_id, int64_t fire_at);
+    /* Record a skipped firing (an event schedule.skipped with data.reason). */
+    int (*skipped)(void *ud, const char *schedule_id, int64_t fire_at, const char *reason);
     int (*set_next)(void *ud, const char *schedule_id, int64_t next_fire_at);
+    /* Optional, with its own ud: may the test's run start now? (the target policy and the
+     * limits, rechecked at fire time: an admin may have tightened them since the schedule was
+     * made). 0 yes; 1 no, the reason in why (the firing is skipped with it); < 0 error (the
+     * firing is tried again next tick). */
+    int (*allowed)(void *allowed_ud, const char *schedule_id, const char *test_id, char *why,
+                   size_t n);
+    void *allowed_ud;
 } mt__scheduler_ops_t;
 
 /* Fires every schedule due at now (Unix s). Returns the number of runs queued, or < 0. */

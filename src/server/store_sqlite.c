@@ -1783,7 +1783,8 @@ static int sq_sc_has_active(void *ud, const char *schedule_id)
 }
 
 static int sq_sc_fire_event(sqlite3 *db, const char *type, const char *schedule_id,
-                            const char *test_id, int64_t fire_at, const json_t *run)
+                            const char *test_id, int64_t fire_at, const json_t *run,
+                            const char *reason)
 {
     char ts[32];
     mt__rfc3339(fire_at * 1000, ts);
@@ -1791,6 +1792,8 @@ static int sq_sc_fire_event(sqlite3 *db, const char *type, const char *schedule_
         json_pack("{s:s,s:s,s:s}", "schedule_id", schedule_id, "test_id", test_id, "fire_at", ts);
     if (run)
         json_object_set(d, "run", (json_t *)run);
+    if (reason)
+        json_object_set_new(d, "reason", json_string(reason));
     int rc = sq_event(db, type, d);
     json_decref(d);
     if (rc == MT_OK)
@@ -1809,7 +1812,7 @@ static int sq_sc_enqueue(void *ud, const char *schedule_id, const char *test_id,
     if (rc == MT_OK)
         rc = sq_run_insert(db, test_id, NULL, labels, schedule_id, &run);
     if (rc == MT_OK)
-        rc = sq_sc_fire_event(db, "schedule.fired", schedule_id, test_id, fire_at, run);
+        rc = sq_sc_fire_event(db, "schedule.fired", schedule_id, test_id, fire_at, run, NULL);
     rc = sq_end(db, rc);
     sq_wunlock(s);
     json_decref(labels);
@@ -1817,7 +1820,7 @@ static int sq_sc_enqueue(void *ud, const char *schedule_id, const char *test_id,
     return rc;
 }
 
-static int sq_sc_skipped(void *ud, const char *schedule_id, int64_t fire_at)
+static int sq_sc_skipped(void *ud, const char *schedule_id, int64_t fire_at, const char *reason)
 {
     mt__store_t *s = ud;
     sqlite3 *db = sq_wlock(s);
@@ -1828,7 +1831,7 @@ static int sq_sc_skipped(void *ud, const char *schedule_id, int64_t fire_at)
         rc = sq_begin(db);
     if (rc == MT_OK) {
         rc = sq_sc_fire_event(db, "schedule.skipped", schedule_id, sq_str(row, "test_id", ""),
-                              fire_at, NULL);
+                              fire_at, NULL, reason);
         rc = sq_end(db, rc);
     }
     sq_wunlock(s);

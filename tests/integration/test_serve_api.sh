@@ -213,6 +213,10 @@ expect_jq "the threads are pointed at, API wording" "$OUT" \
 expect_problem "a bad threshold in a list" 422 validation POST /runs "$RUNNER" \
   "{\"config\":{\"url\":\"$TARGET_URL/\",\"threshold\":[\"p(99)<1s\",\"p(99)<<1s\"]}}"
 expect_jq "the list entry is pointed at" "$OUT" '.errors[0].pointer == "/config/threshold/1"'
+expect_problem "a breakdown threshold (agents do not send the breakdown)" 422 validation POST /runs "$RUNNER" \
+  "{\"config\":{\"url\":\"$TARGET_URL/\",\"threshold\":[\"p(99)<1s\",\"http_req_waiting: p(95)<100ms\"]}}"
+expect_jq "the breakdown threshold is pointed at, with why" "$OUT" \
+  '.errors[0].pointer == "/config/threshold/1" and (.detail | test("measured by mortar run only: agents do not send it"))'
 expect_problem "a body read from a server file" 422 validation POST /runs "$RUNNER" \
   "{\"config\":{\"url\":\"$TARGET_URL/\",\"body\":\"@/etc/passwd\"}}"
 expect_jq "the body is pointed at" "$OUT" '.errors[0].pointer == "/config/body" and (.detail | test("not allowed in a server run"))'

@@ -224,6 +224,25 @@ expect_jq "the file's policy is in force, defaults filled in" "$OUT" \
   '.destinations.ports == [80, "8000-65535"] and .limits.runner.duration == "2h" and (.destinations.deny_cidrs | index("169.254.0.0/16")) != null'
 expect_problem "a port outside the list" 422 policy POST /tests "$RUNNER" "$(test_cfg p1 "http://127.0.0.1:81/")"
 expect_jq "the port is named" "$OUT" '.detail | contains("port 81")'
+
+# ---- a schedule's firing rechecks the limits as they are now (runner's: the store does not
+# know who made the schedule); a refused firing is skipped with the reason, no run, no traffic
+expect_api "a test at 10 requests/s" 201 POST /tests "$RUNNER" "$(test_cfg f1 "http://127.0.0.1:$PORT/")"
+FTEST=$(jq -r .id "$OUT")
+expect_api "a schedule every minute" 201 POST /schedules "$RUNNER" "{\"test_id\":\"$FTEST\",\"cron\":\"* * * * *\",\"policy\":\"queue\"}"
+FSCHED=$(jq -r .id "$OUT")
+expect_api "the admin tightens the runner's rate" 200 PUT /policy "$ADMIN" '{"limits":{"runner":{"rate":1}}}'
+# the next minute boundary: bounded poll (the cron has minute resolution)
+for ((i = 0; i < 900 * SLOW; i++)); do
+  grep -q "schedule skipped.*$FSCHED" "$WORK/serve.log" && break
+  sleep 0.1
+done
+grep "schedule skipped.*$FSCHED" "$WORK/serve.log" | grep -q "the target policy refuses test $FTEST: /config/rate: a runner may send at most 1 requests/s" ||
+  fail "no skipped firing with the reason: $(grep -i schedule "$WORK/serve.log" | tail -5)"
+expect_api "the schedule fired (skipped)" 200 GET "/schedules/$FSCHED" "$VIEWER"
+expect_jq "last_fire_at is set" "$OUT" '.last_fire_at != null'
+expect_api "runs" 200 GET "/runs?limit=100" "$VIEWER"
+expect_jq "no run of the schedule" "$OUT" '[.items[] | select(.test_id == $t)] | length == 0' --arg t "$FTEST"
 stop_serve TERM
 expect_eq "serve exits 0" "$SERVE_RC" 0
 check_openapi

@@ -286,8 +286,33 @@ static void test_file(void **state)
                                "    load_type: rps\n"
                                "    schedule: const(10, 2s)\n"
                                "  uris: [/a, /b]\n";
+    static const char as_str[] = "url: http://127.0.0.1:1/\n"
+                                 "autostop: time(1s,10s) http(5xx,10%,5q)\n";
+    static const char th_str[] = "url: http://127.0.0.1:1/\n"
+                                 "threshold: 'p(95) << 1s'\n";
+    static const char tank_as[] = "phantom:\n"
+                                  "  address: 127.0.0.1:8080\n"
+                                  "  uris: [/]\n"
+                                  "  load_profile: {load_type: rps, schedule: 'const(1,1s)'}\n"
+                                  "autostop:\n"
+                                  "  autostop:\n"
+                                  "    - quantile(95,100ms,10s)\n"
+                                  "    - http(5xx,10%,5q)\n";
+    static const char block_as[] = "url: http://127.0.0.1:1/\n"
+                                   "autostop: |\n"
+                                   "  time(1s,10s)\n"
+                                   "  http(5xx,10%,5q)\n";
     mt_runspec_t s;
     (void)state;
+
+    /* a value over several lines: its start, and the column inside the criterion */
+    mt_runspec_init(&s, MT_RS_CLI);
+    assert_int_equal(mt_runspec_apply_text(&s, block_as, strlen(block_as), "b.yaml", NULL, &err),
+                     MT_EINVAL);
+    assert_string_equal(mt_rs_err_format(&err, msg, sizeof(msg)),
+                        "b.yaml:2:11: autostop: col 15: bad window: unknown unit 'q' (use ms s "
+                        "m h d w)");
+    mt_runspec_dispose(&s);
 
     mt_runspec_init(&s, MT_RS_CLI);
     assert_int_equal(mt_runspec_apply_text(&s, yaml, strlen(yaml), "load.yaml", NULL, &err),
@@ -311,6 +336,27 @@ static void test_file(void **state)
     mt_rs_err_format(&err, msg, sizeof(msg));
     assert_non_null(
         strstr(msg, "s.yaml:2:9: agents: applies to runs started through mortar serve"));
+    mt_runspec_dispose(&s);
+
+    /* an autostop or threshold error folds its column into the file position, as schedule's
+     * does: the second criterion of a one-string list, a quoted threshold, a Tank list item */
+    mt_runspec_init(&s, MT_RS_CLI);
+    assert_int_equal(mt_runspec_apply_text(&s, as_str, strlen(as_str), "a.yaml", NULL, &err),
+                     MT_EINVAL);
+    assert_string_equal(mt_rs_err_format(&err, msg, sizeof(msg)),
+                        "a.yaml:2:38: autostop: bad window: unknown unit 'q' (use ms s m h d w)");
+    mt_runspec_dispose(&s);
+    mt_runspec_init(&s, MT_RS_CLI);
+    assert_int_equal(mt_runspec_apply_text(&s, th_str, strlen(th_str), "t.yaml", NULL, &err),
+                     MT_EINVAL);
+    assert_string_equal(mt_rs_err_format(&err, msg, sizeof(msg)),
+                        "t.yaml:2:20: threshold: expected a number");
+    mt_runspec_dispose(&s);
+    mt_runspec_init(&s, MT_RS_CLI);
+    assert_int_equal(mt_runspec_apply_text(&s, tank_as, strlen(tank_as), "l.yaml", NULL, &err),
+                     MT_EINVAL);
+    assert_string_equal(mt_rs_err_format(&err, msg, sizeof(msg)),
+                        "l.yaml:8:21: autostop: bad window: unknown unit 'q' (use ms s m h d w)");
     mt_runspec_dispose(&s);
 
     mt_runspec_init(&s, MT_RS_CLI);
@@ -358,6 +404,21 @@ static void test_json_pointers(void **state)
                            "/config/placement_timeout", "bad duration"));
     assert_true(json_fails("{\"url\":\"http://h/\",\"agents\":0}", "/config/agents",
                            "must be between 1 and 1024"));
+    /* the breakdown never reaches the server: refused, not failed at the end */
+    assert_true(json_fails("{\"url\":\"http://h/\",\"threshold\":[\"p(99)<1s\","
+                           "\"http_req_waiting: p(95)<100ms\"]}",
+                           "/config/threshold/1", "is measured by mortar run only"));
+    assert_true(json_fails("{\"url\":\"http://h/\",\"threshold\":\"connect: avg<5ms\"}",
+                           "/config/threshold", "agents do not send it to the server"));
+    {
+        mt_runspec_t s;
+        assert_int_equal(from_json(&s, MT_RS_CLI,
+                                   "{\"url\":\"http://h/\",\"threshold\":\"http_req_waiting: "
+                                   "p(95)<100ms\"}",
+                                   ""),
+                         MT_OK);
+        mt_runspec_dispose(&s);
+    }
     assert_true(json_fails("[1]", "/config", "must be a JSON object"));
     /* no "mortar run:" and no flags in API wording */
     assert_true(json_fails("{\"url\":\"http://h/\",\"max_queue\":5}", "/config/max_queue",

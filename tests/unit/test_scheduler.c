@@ -44,7 +44,9 @@ typedef struct fake {
     fake_call_t calls[4096];
     size_t ncalls;
     int fail_list, fail_active, fail_enqueue;
-    int listed_out; /* entries handed out and not yet freed */
+    int refuse, fail_allowed; /* the policy check (ops.allowed) */
+    char reason[512];         /* of the last skipped firing */
+    int listed_out;           /* entries handed out and not yet freed */
 } fake_t;
 
 static void fake_record(fake_t *f, const char *op, const char *id, int64_t t)
@@ -115,10 +117,26 @@ static int fake_enqueue(void *ud, const char *id, const char *test_id, int64_t f
     return MT_OK;
 }
 
-static int fake_skipped(void *ud, const char *id, int64_t fire_at)
+static int fake_skipped(void *ud, const char *id, int64_t fire_at, const char *reason)
 {
-    fake_record(ud, "skipped", id, fire_at);
+    fake_t *f = ud;
+    assert_non_null(reason);
+    snprintf(f->reason, sizeof f->reason, "%s", reason);
+    fake_record(f, "skipped", id, fire_at);
     return MT_OK;
+}
+
+static int fake_allowed(void *ud, const char *id, const char *test_id, char *why, size_t n)
+{
+    fake_t *f = ud;
+    assert_string_equal(fake_find(f, id)->test_id, test_id);
+    fake_record(f, "allowed", id, 0);
+    if (f->fail_allowed)
+        return MT_ESYS;
+    if (!f->refuse)
+        return 0;
+    snprintf(why, n, "the target policy refuses test %s: /config/rate: too fast", test_id);
+    return 1;
 }
 
 static int fake_set_next(void *ud, const char *id, int64_t next)
@@ -221,6 +239,45 @@ static void test_fires_at_the_right_minutes(void **state)
     assert_int_equal(n, 6); /* the first computation + one per firing */
     assert_true(nexts[0] == utc(2026, 11, 27, 23, 0));
     assert_true(nexts[1] == utc(2026, 11, 27, 23, 15));
+    free(f);
+}
+
+/* The policy is rechecked when a schedule fires: a refused firing is skipped with the reason
+ * (whatever the schedule's policy), an error retries the same firing next tick. */
+static void test_policy_rechecked_at_fire_time(void **state)
+{
+    fake_t *f = calloc(1, sizeof *f);
+    mt__scheduler_ops_t ops = fake_ops;
+    int64_t t0 = utc(2026, 11, 27, 23, 0), t[8];
+    (void)state;
+    ops.allowed = fake_allowed;
+    ops.allowed_ud = f;
+    fake_add(f, "skip", "*/10 * * * *", "skip", t0 + 600);
+    fake_add(f, "queue", "*/10 * * * *", "queue", t0 + 600);
+    f->refuse = 1;
+    assert_int_equal(mt__scheduler_tick(&ops, f, t0 + 600), 0);
+    assert_int_equal(fake_calls(f, "enqueue", NULL, NULL, 0), 0);
+    assert_int_equal(fake_calls(f, "skipped", "skip", t, 8), 1);
+    assert_true(t[0] == t0 + 600);
+    assert_int_equal(fake_calls(f, "skipped", "queue", NULL, 0), 1);
+    assert_string_equal(f->reason, "the target policy refuses test test-1: /config/rate: too fast");
+    assert_true(f->s[0].next_fire_at == t0 + 1200 && f->s[1].next_fire_at == t0 + 1200);
+    /* the check fails: nothing recorded, the same firing next tick */
+    f->refuse = 0;
+    f->fail_allowed = 1;
+    assert_int_equal(mt__scheduler_tick(&ops, f, t0 + 1200), 0);
+    assert_int_equal(fake_calls(f, "skipped", NULL, NULL, 0), 2);
+    assert_true(f->s[0].next_fire_at == t0 + 1200);
+    /* allowed again (the policy relaxed): both fire; an active run still skips "skip", with
+     * its own reason */
+    f->fail_allowed = 0;
+    f->s[0].active = 1;
+    assert_int_equal(mt__scheduler_tick(&ops, f, t0 + 1201), 1);
+    assert_int_equal(fake_calls(f, "enqueue", "queue", t, 8), 1);
+    assert_true(t[0] == t0 + 1200);
+    assert_int_equal(fake_calls(f, "skipped", "skip", NULL, 0), 2);
+    assert_string_equal(f->reason, "previous run still active");
+    assert_int_equal(f->listed_out, 0);
     free(f);
 }
 
@@ -350,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_new_schedule_gets_next),
         cmocka_unit_test(test_fires_at_the_right_minutes),
         cmocka_unit_test(test_skip_vs_queue_while_active),
+        cmocka_unit_test(test_policy_rechecked_at_fire_time),
         cmocka_unit_test(test_missed_firings_after_downtime),
         cmocka_unit_test(test_disabled_not_listed),
         cmocka_unit_test(test_errors_retry_next_tick),

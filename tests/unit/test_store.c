@@ -369,7 +369,7 @@ static void test_scheduler_and_relay_ops(void **state)
     assert_int_equal(so->has_active(s, sid), 0);
     assert_int_equal(so->enqueue(s, sid, tid, 2000), MT_OK);
     assert_int_equal(so->has_active(s, sid), 1);
-    assert_int_equal(so->skipped(s, sid, 2060), MT_OK);
+    assert_int_equal(so->skipped(s, sid, 2060, "previous run still active"), MT_OK);
     assert_int_equal(so->set_next(s, sid, 3000), MT_OK);
     json_t *got = NULL;
     assert_int_equal(s->ops->sched_get(s, sid, &got), MT_OK);
@@ -385,6 +385,19 @@ static void test_scheduler_and_relay_ops(void **state)
     assert_int_equal(due_count(s, "schedule.fired"), 1);
     assert_int_equal(due_count(s, "schedule.skipped"), 1);
     assert_int_equal(due_count(s, "run.queued"), 1);
+    {
+        /* the skipped event says why */
+        mt__delivery_t *d = NULL;
+        size_t nd = 0, seen = 0;
+        assert_int_equal(s->ops->relay_ops->due(s, INT64_MAX / 2, 100, &d, &nd), MT_OK);
+        for (size_t i = 0; i < nd; i++)
+            if (strcmp(d[i].event_type, "schedule.skipped") == 0) {
+                assert_non_null(strstr(d[i].body, "\"reason\":\"previous run still active\""));
+                seen++;
+            }
+        s->ops->relay_ops->free_due(s, d, nd);
+        assert_int_equal(seen, 1);
+    }
 
     /* a failed attempt with a retry time stays pending until then; out of attempts: failed */
     mt__delivery_t *d = NULL;
