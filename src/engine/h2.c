@@ -410,27 +410,7 @@ static int s_script(mt__worker_t *w, mt__conn_t *c, mt__job_t job)
  * h2 gives them, the body as received), up to the hooks' limit. */
 static void r_add(mt__worker_t *w, h2stream_t *s, const void *data, size_t len)
 {
-    size_t max = w->script->max_response;
-    if (s->rlen + len > max) {
-        s->rtrunc = 1;
-        len = s->rlen < max ? max - s->rlen : 0;
-    }
-    if (!len)
-        return;
-    if (s->rlen + len > s->rcap) {
-        size_t cap = s->rcap ? s->rcap : 1024;
-        while (cap < s->rlen + len)
-            cap *= 2;
-        char *nb = realloc(s->rbuf, cap);
-        if (!nb) {
-            s->rtrunc = 1;
-            return;
-        }
-        s->rbuf = nb;
-        s->rcap = cap;
-    }
-    memcpy(s->rbuf + s->rlen, data, len);
-    s->rlen += len;
+    mt__keep(&s->rbuf, &s->rlen, &s->rcap, &s->rtrunc, w->script->max_response, data, len);
 }
 
 /* A scripted stream's response is complete (and counted): response(), then, closed model,

@@ -197,6 +197,10 @@ int mt__h2_req_build(const mt_request_t *q, int tls, mt__h2req_t *out);
 /* Scripts over h2: the length of the first request of a request() result (head and
  * Content-Length body). MT_OK; MT_EEOF: only blank lines are left; else MT_EINVAL. */
 int mt__h2_script_next(const char *p, size_t len, size_t *reqlen);
+/* Appends n bytes of data to a response kept for a script's response() (*buf of *len bytes in
+ * *cap, grown by doubling), at most max in all; past max, or out of memory, *trunc is set. */
+void mt__keep(char **buf, size_t *len, size_t *cap, uint8_t *trunc, size_t max, const void *data,
+              size_t n);
 
 /* HTTP/2 (h2.c): the worker's streams and the hooks worker.c calls for h2 connections. */
 int mt__h2_init(mt__worker_t *w);

@@ -392,30 +392,35 @@ static void script_sent_more(mt__worker_t *w, mt__conn_t *c, int64_t now)
         BOTH(w, c->req->tag, ct_->due += more);
 }
 
+void mt__keep(char **buf, size_t *len, size_t *cap, uint8_t *trunc, size_t max, const void *data,
+              size_t n)
+{
+    if (*len + n > max) {
+        *trunc = 1;
+        n = *len < max ? max - *len : 0;
+    }
+    if (!n)
+        return;
+    if (*len + n > *cap) {
+        size_t c = *cap ? *cap : 4096;
+        while (c < *len + n)
+            c *= 2;
+        char *nb = realloc(*buf, c);
+        if (!nb) {
+            *trunc = 1;
+            return;
+        }
+        *buf = nb;
+        *cap = c;
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+}
+
 /* Keep response bytes for response(), up to the hooks' limit. */
 static void script_keep(mt__worker_t *w, mt__conn_t *c, const char *data, size_t len)
 {
-    size_t max = w->script->max_response;
-    if (c->rlen + len > max) {
-        c->rtrunc = 1;
-        len = c->rlen < max ? max - c->rlen : 0;
-    }
-    if (!len)
-        return;
-    if (c->rlen + len > c->rcap) {
-        size_t cap = c->rcap ? c->rcap : 4096;
-        while (cap < c->rlen + len)
-            cap *= 2;
-        char *nb = realloc(c->rbuf, cap);
-        if (!nb) {
-            c->rtrunc = 1;
-            return;
-        }
-        c->rbuf = nb;
-        c->rcap = cap;
-    }
-    memcpy(c->rbuf + c->rlen, data, len);
-    c->rlen += len;
+    mt__keep(&c->rbuf, &c->rlen, &c->rcap, &c->rtrunc, w->script->max_response, data, len);
 }
 
 /* A response is complete: hand it to response(). MT_OK or the hook's error. */
