@@ -900,7 +900,9 @@
         h('tbody', null, verdicts.map((v) => {
           /* the verdict's own message when it has one; every other field on hover */
           const extra = Object.keys(v).filter((k) => ['kind', 'spec', 'passed', 'message'].indexOf(k) < 0).map((k) => k + '=' + (typeof v[k] === 'object' ? JSON.stringify(v[k]) : v[k])).join(', ');
-          return h('tr', null, h('td', null, h('span', { class: 'badge ' + (v.passed ? 'ok' : 'bad') }, v.passed ? 'pass' : 'fail')),
+          /* a baseline verdict fails the run only with fail_on_regression: say what it found */
+          const word = v.kind === 'baseline' && !v.failed_run ? (v.regressed ? 'regressed' : 'unchanged') : v.passed ? 'pass' : 'fail';
+          return h('tr', null, h('td', null, h('span', { class: 'badge ' + (v.passed || word === 'unchanged' ? 'ok' : 'bad') }, word)),
             h('td', null, String(v.kind || '')), h('td', { class: 'mono' }, String(v.spec || '')),
             h('td', { class: 'dim', title: extra }, v.message != null ? String(v.message) : extra));
         })))));
