@@ -22,13 +22,13 @@ test: deps test-release test-sanitize test-fuzz
 	@scripts/test-summary.sh $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
 
 test-release: build
-	cd $(BUILD) && ctest --output-on-failure -j 1 -L 'unit|integration'
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration'
 
 test-sanitize: deps
 	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DMT_SANITIZE=ON >/dev/null
 	@cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  MT_SANITIZED=1 ctest --output-on-failure -j 1 -L 'unit|integration'
+	  MT_SANITIZED=1 ctest --output-on-failure -j $(JOBS) -L 'unit|integration'
 
 test-fuzz: deps
 	@cmake -S . -B $(BUILD)-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DMT_FUZZ=ON -DMT_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null

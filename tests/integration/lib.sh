@@ -122,6 +122,7 @@ expect_jq() {
   local what=$1 file=$2 filter=$3
   shift 3
   jq -e "$@" "$filter" "$file" >/dev/null ||
-    fail "$what: $filter is $(jq -c "$@" "$filter" "$file" 2>&1 | head -c 400)"
+    fail "$what: $filter is $(jq -c "$@" "$filter" "$file" 2>&1 | head -c 400)
+  in $(basename "$file"): $(head -c 1500 "$file")"
   pass "$what"
 }
