@@ -9,18 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            __builtin_trap();                                                                      \
-    } while (0)
-
-static void check_printable(const char *s)
-{
-    for (const char *p = s; *p; p++)
-        CHECK(*p >= 0x20 && *p < 0x7f);
-}
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -66,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(rc == MT_EPARSE || rc == MT_ENOMEM);
         CHECK(argc == 1 && url == NULL);
         CHECK(err.msg[0] != '\0');
-        check_printable(err.msg);
+        fuzz_check_ascii(err.msg);
         CHECK(err.line >= 0 && err.col >= 0);
         if (want_info)
             CHECK(info.n == 0 && info.nwarnings == 0 && info.src == NULL);

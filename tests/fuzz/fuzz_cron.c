@@ -7,12 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "fuzz_text.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            __builtin_trap();                                                                      \
-    } while (0)
+#include "fuzz_check.h"
 
 /* t matches every field of c (gmtime_r as an independent calendar). */
 static int fuzz_matches(const mt__cron_t *c, int64_t t)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../src/proto/http1.c"
+#include "fuzz_check.h"
 
 typedef struct summary {
     uint64_t digest; /* of every completed response: status, body, keep-alive, end offset */
@@ -18,12 +19,6 @@ typedef struct summary {
     uint32_t err_offset;
     size_t err_at; /* stream offset where the failing response began */
 } summary_t;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            __builtin_trap();                                                                      \
-    } while (0)
 
 static uint64_t mix(uint64_t h, uint64_t v)
 {

@@ -10,18 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            __builtin_trap();                                                                      \
-    } while (0)
-
-static void check_printable(const char *s)
-{
-    for (const char *p = s; *p; p++)
-        CHECK(*p >= 0x20 && *p < 0x7f);
-}
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -47,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         CHECK(rc == MT_EPARSE || rc == MT_ENOMEM);
         CHECK(err.msg[0] != '\0');
-        check_printable(err.msg);
+        fuzz_check_ascii(err.msg);
         CHECK(err.line >= 0 && (size_t)err.line <= lines && err.col >= 0);
     }
 
@@ -58,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(info.src[i].line >= 1 && (size_t)info.src[i].line <= lines);
     } else {
         CHECK(argc == 0 && url == NULL);
-        check_printable(err.msg);
+        fuzz_check_ascii(err.msg);
     }
     mt__config_info_dispose(&info);
     free(url);

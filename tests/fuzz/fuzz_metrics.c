@@ -7,12 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz_text.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            __builtin_trap();                                                                      \
-    } while (0)
+#include "fuzz_check.h"
 
 /* One sample line: name, optional {labels} that re-canonicalise to themselves, a value. */
 static void fuzz_check_sample(const char *line, size_t len)

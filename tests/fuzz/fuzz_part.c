@@ -7,12 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            __builtin_trap();                                                                      \
-    } while (0)
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -34,8 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(js != NULL);
     CHECK(mt_part_from_json(js, strlen(js), &q, &err) == MT_OK);
     CHECK(q.index == p.index && q.of == p.of && q.period == p.period &&
-          q.nresidues == p.nresidues && q.connections == p.connections &&
-          q.threads == p.threads);
+          q.nresidues == p.nresidues && q.connections == p.connections && q.threads == p.threads);
     CHECK(memcmp(q.residues, p.residues, p.nresidues * sizeof *p.residues) == 0);
     /* the engine's mapping: increasing, and each global n is in the stripe */
     uint64_t prev = 0;

@@ -10,12 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz_text.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            __builtin_trap();                                                                      \
-    } while (0)
+#include "fuzz_check.h"
 
 /* Checks request n against its neighbour n-1 (prev, or -1) and returns its due time. */
 static int64_t check_one(const mt_sched_t *s, mt_sched_cursor_t *cur, uint64_t n, int64_t prev)

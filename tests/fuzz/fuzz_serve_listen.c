@@ -11,12 +11,7 @@
 #include "mortar/target.h"
 
 #include "fuzz_text.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            __builtin_trap();                                                                      \
-    } while (0)
+#include "fuzz_check.h"
 
 /* The address as text and its port. */
 static uint16_t show(const struct sockaddr_storage *a, char *host, size_t cap)

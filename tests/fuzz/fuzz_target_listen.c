@@ -11,12 +11,7 @@
 #include <string.h>
 
 #include "fuzz_text.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            __builtin_trap();                                                                      \
-    } while (0)
+#include "fuzz_check.h"
 
 static void check_err(const char *err, size_t cap)
 {

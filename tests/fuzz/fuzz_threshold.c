@@ -9,12 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz_text.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            __builtin_trap();                                                                      \
-    } while (0)
+#include "fuzz_check.h"
 
 static const char *const fz_tags[] = {"", "api", "static"};
 
