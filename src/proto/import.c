@@ -578,10 +578,15 @@ static int imp_csv(mt_imp_t *p, const char *s, const char *e)
         size_t lens[CSV_MAX];
         for (int i = 0; i < n; i++)
             lens[i] = (size_t)(fe[i] - f[i]);
-        if (n > 0 && lens[0] == 9 && memcmp(f[0], "timeStamp", 9) == 0) {
+        int header = 0;
+        for (int i = 0; i < n; i++)
+            header |= lens[i] == 9 && memcmp(f[i], "timeStamp", 9) == 0;
+        if (header) {
             csv_columns(p, f, lens, n);
-            if (p->col[C_EL] < 0)
-                return imp_bad(p, p->line, "the header has no 'elapsed' column");
+            if (p->col[C_EL] < 0 || p->col[C_TS] < 0) {
+                p->csv_ready = 0;
+                return imp_bad(p, p->line, "the header has no 'timeStamp' or 'elapsed' column");
+            }
             return MT_OK;
         }
         const char *dn[CSV_MAX];
@@ -865,8 +870,9 @@ static mt_imp_format_t imp_detect(const char *s, size_t n)
         tabs += s[k] == '\t', commas += s[k] == ',';
     if (tabs >= 11)
         return MT_IMP_PHOUT;
-    if (end - i >= 9 && memcmp(s + i, "timeStamp", 9) == 0)
-        return MT_IMP_JTL_CSV;
+    if (commas >= 1 && memmem(s + i, end - i, "timeStamp", 9) != NULL &&
+        memmem(s + i, end - i, "elapsed", 7) != NULL)
+        return MT_IMP_JTL_CSV; /* a header line */
     if (commas >= 2) {
         size_t d = i;
         while (d < end && s[d] >= '0' && s[d] <= '9')

@@ -97,7 +97,7 @@ static int im_create(mt__import_t *im)
     snprintf(im->run_id, sizeof im->run_id, "%s",
              json_string_value(json_object_get(run, "id")) ?: "");
     char err[256] = "";
-    rc = mt__agg_watch(im->sv->agg, im->run_id, im->config, 1, err, sizeof err);
+    rc = mt__agg_watch_import(im->sv->agg, im->run_id, im->config, err, sizeof err);
     if (rc != MT_OK) {
         snprintf(im->why, sizeof im->why, "the test's criteria: %s", err);
         mt__serve_finish(im->sv, im->run_id, "error", im->why, NULL);
