@@ -118,6 +118,9 @@ static int imp_bad(mt_imp_t *p, uint64_t line, const char *fmt, ...)
     int n = snprintf(msg, sizeof msg, "%s:%llu: ", p->name, (unsigned long long)line);
     vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     va_end(ap);
+    for (char *c = msg; *c; c++) /* for a terminal: the input's bytes may be anything */
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?';
     if (p->st.malformed < MT_IMP_EXAMPLES)
         snprintf(p->st.examples[p->st.malformed], sizeof p->st.examples[0], "%s", msg);
     p->st.malformed++;
@@ -337,8 +340,11 @@ static int imp_fixed(const char *s, const char *e, int scale, int64_t *out)
     if (ip < 0)
         return -1;
     int64_t v = ip;
-    for (int i = 0; i < scale; i++)
+    for (int i = 0; i < scale; i++) {
+        if (v > INT64_MAX / 10)
+            return -1;
         v *= 10;
+    }
     if (dot) {
         int64_t m = 1;
         for (int i = 0; i < scale; i++)
@@ -528,7 +534,10 @@ static int imp_jtl(mt_imp_t *p, const jtl_fields_t *j)
     if (j->v[C_TS] == NULL || imp_uint(j->v[C_TS], j->ve[C_TS]) < 0)
         return imp_bad(p, p->line, "timeStamp: not a number of milliseconds");
     ts = imp_uint(j->v[C_TS], j->ve[C_TS]);
-    if (j->v[C_EL] == NULL || imp_int(j->v[C_EL], j->ve[C_EL], &el) != 0)
+    if (ts > INT64_C(100000000000000)) /* the year 5138 */
+        return imp_bad(p, p->line, "timeStamp: %lld is not a time in milliseconds", (long long)ts);
+    if (j->v[C_EL] == NULL || imp_int(j->v[C_EL], j->ve[C_EL], &el) != 0 ||
+        el > INT64_C(1000000000000) || el < -INT64_C(1000000000000))
         return imp_bad(p, p->line, "elapsed: not a number of milliseconds");
     r.t_us = ts * 1000;
     r.lat_us = el * 1000;
@@ -552,9 +561,9 @@ static int imp_jtl(mt_imp_t *p, const jtl_fields_t *j)
     if (j->v[C_SBY] && imp_int(j->v[C_SBY], j->ve[C_SBY], &x) == 0 && x > 0)
         r.bytes_out = (uint64_t)x;
     int64_t lt = -1, ct = -1;
-    if (j->v[C_LT] && imp_int(j->v[C_LT], j->ve[C_LT], &x) == 0 && x >= 0)
+    if (j->v[C_LT] && imp_int(j->v[C_LT], j->ve[C_LT], &x) == 0 && x >= 0 && x < el + 1)
         lt = x;
-    if (j->v[C_CT] && imp_int(j->v[C_CT], j->ve[C_CT], &x) == 0 && x >= 0)
+    if (j->v[C_CT] && imp_int(j->v[C_CT], j->ve[C_CT], &x) == 0 && x >= 0 && x < el + 1)
         ct = x;
     if (ct >= 0)
         r.connect_us = ct * 1000;
@@ -1001,7 +1010,7 @@ int mt_imp_finish(mt_imp_t *p)
         if (rc != MT_OK)
             return rc;
     }
-    rc = imp_dispatch(p, NULL, 0, 1);
+    rc = imp_dispatch(p, "", 0, 1);
     if (rc != MT_OK)
         return rc;
     while (p->lo != INT64_MIN && p->lo <= p->hi) {
