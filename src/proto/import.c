@@ -63,7 +63,9 @@ struct mt_imp {
     int xml_dead;
     /* tags */
     char *tags[MT_MAX_TAGS];
+    size_t tag_len[MT_MAX_TAGS];
     size_t ntags;
+    int last_tag; /* the previous record's tag: records come in runs of one tag */
     /* window */
     uint32_t nslots;
     imp_slot_t *slots;
@@ -138,9 +140,12 @@ static int imp_tag_index(mt_imp_t *p, const char *tag, size_t len)
 {
     if (len == 0)
         return 0;
+    int k = p->last_tag;
+    if (k > 0 && p->tag_len[k] == len && memcmp(p->tags[k], tag, len) == 0)
+        return k;
     for (size_t i = 1; i < p->ntags; i++)
-        if (strlen(p->tags[i]) == len && memcmp(p->tags[i], tag, len) == 0)
-            return (int)i;
+        if (p->tag_len[i] == len && memcmp(p->tags[i], tag, len) == 0)
+            return p->last_tag = (int)i;
     if (p->ntags >= MT_MAX_TAGS)
         return 0;
     char *s = malloc(len + 1);
@@ -149,7 +154,8 @@ static int imp_tag_index(mt_imp_t *p, const char *tag, size_t len)
     memcpy(s, tag, len);
     s[len] = '\0';
     p->tags[p->ntags] = s;
-    return (int)p->ntags++;
+    p->tag_len[p->ntags] = len;
+    return p->last_tag = (int)p->ntags++;
 }
 
 static int imp_emit(mt_imp_t *p, imp_slot_t *sl, int64_t abs)
