@@ -35,6 +35,7 @@
 #include "server/cache.h"
 #include "server/changes.h"
 #include "server/dist.h"
+#include "server/import.h"
 #include "server/nats_flags.h"
 #include "server/log.h"
 #include "server/placement.h"
@@ -1166,7 +1167,8 @@ typedef struct sv_conn {
     char *body;
     size_t len, cap;
     int too_large;
-    int answered; /* answered from the headers: the body is never read */
+    int answered;      /* answered from the headers: the body is never read */
+    mt__import_t *imp; /* POST /api/v1/runs/import: the body streams into it (import.h) */
     int64_t t0_ms;
     struct timespec t0;
 } sv_conn_t;
@@ -1427,6 +1429,22 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
         clock_gettime(CLOCK_MONOTONIC, &c->t0);
         *con_cls = c;
         sv_gd_phase(conn, SG_BODY);
+        if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v1/runs/import") == 0) {
+            /* a streamed body of any length (docs/import.md): authorised before it is read,
+             * then free of the body deadline (a `collect --follow` lasts as long as its run) */
+            mt__req_t q = {.method = method,
+                           .path = url,
+                           .authorization = MHD_lookup_connection_value(
+                               conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                           .query = sv_query,
+                           .query_ctx = conn};
+            if (mt__import_begin(sv, &q, &r, &c->imp) != MT_OK) {
+                c->answered = 1;
+                goto respond;
+            }
+            sv_gd_phase(conn, SG_BUSY);
+            return MHD_YES;
+        }
         int g = sv_gate(sv, conn, url, method, &r);
         if (g == SV_GATE_READ)
             return MHD_YES;
@@ -1436,6 +1454,15 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
     } else if (c->answered) {
         *upload_data_size = 0; /* answered already: nothing of the body is kept */
         return MHD_YES;
+    } else if (c->imp != NULL) {
+        if (*upload_data_size > 0) {
+            mt__import_feed(c->imp, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        mt__import_end(c->imp, &r);
+        c->imp = NULL;
+        goto respond;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
@@ -1565,6 +1592,8 @@ static void sv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     sv_conn_t *c = *con_cls;
     if (c) {
+        if (c->imp != NULL) /* cut off mid-body: the run ends with what came */
+            mt__import_abort(c->imp);
         free(c->body);
         free(c);
         *con_cls = NULL;

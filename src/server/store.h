@@ -120,12 +120,24 @@ typedef struct mt__store_ops {
      * *fresh (may be NULL) = the new ones. */
     int (*test_changes_put)(mt__store_t *s, const char *id, const json_t *found, json_t **fresh);
 
+    /* A test by id or by name (deleted ones are not found). */
+    int (*test_find)(mt__store_t *s, const char *id_or_name, json_t **out);
+
     /* ---- runs ---- */
     /* Queues a run (event run.queued). test_id NULL: config is the run's own; else config is
      * the test's current one (taken here). schedule_id may be NULL. */
     int (*run_create)(mt__store_t *s, const char *test_id, const json_t *config,
                       const json_t *labels, const char *schedule_id, json_t **out);
     int (*run_get)(mt__store_t *s, const char *id, json_t **out);
+    /* An imported run (docs/import.md): inserted `running` on agent "import" with the test's
+     * current config and source_json (event run.started); it then ends as any run does.
+     * MT_ENOTFOUND when the test does not exist. */
+    int (*run_import_begin)(mt__store_t *s, const char *test_id, const char *source_json,
+                            json_t **out);
+    /* Sets an imported run's source; with start_ms > 0 also started_at = the data's start and,
+     * once it ended, ended_at = start + seconds. */
+    int (*run_import_source)(mt__store_t *s, const char *id, const char *source_json,
+                             int64_t start_ms, uint32_t seconds);
     /* state, test_id: filters or NULL. */
     int (*run_list)(mt__store_t *s, const char *state, const char *test_id,
                     const mt__store_page_t *pg, json_t **out);
