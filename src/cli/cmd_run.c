@@ -36,6 +36,7 @@ typedef struct run_opts {
     bool help;
     bool version;
     const char *baseline; /* --baseline FILE (borrowed from argv) */
+    const char *otlp;     /* --otlp URL: push the seconds to an OpenTelemetry collector */
     json_t *base_doc;     /* its result document, read before the run */
     json_t *tolerances;   /* --tolerance NAME=VALUE flags (result/baseline.h's keys) */
     /* the --config file's errors that the command line may make up for (config.h) */
@@ -75,6 +76,9 @@ enum {
     RUN_OPT_TOLERANCE,
     RUN_OPT_EXPECTED_STATUS,
     RUN_OPT_DIST,
+    RUN_OPT_TRACE,
+    RUN_OPT_TRACE_URL,
+    RUN_OPT_OTLP,
 };
 
 static const struct option run_longopts[] = {
@@ -116,6 +120,9 @@ static const struct option run_longopts[] = {
     {"script", required_argument, NULL, 's'},
     {"expected-status", required_argument, NULL, RUN_OPT_EXPECTED_STATUS},
     {"dist", required_argument, NULL, RUN_OPT_DIST},
+    {"trace", optional_argument, NULL, RUN_OPT_TRACE},
+    {"trace-url", required_argument, NULL, RUN_OPT_TRACE_URL},
+    {"otlp", required_argument, NULL, RUN_OPT_OTLP},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
@@ -183,6 +190,13 @@ static void run_usage(FILE *f)
             "      --phout-tls       phout: add a 13th column, the TLS handshake time\n"
             "  -s, --script FILE     a wrk Lua script (request(), response(), done(), ...);\n"
             "                        arguments after -- go to its init(args)\n"
+            "      --trace [RATIO]   send a W3C traceparent header on every request; RATIO of\n"
+            "                        them sampled (0..1) [1]; keeps the slowest and failed\n"
+            "                        requests' trace ids per second (docs/tracing.md)\n"
+            "      --trace-url TMPL  link of a trace id in the report:\n"
+            "                        'https://tempo.internal/trace/{trace_id}'\n"
+            "      --otlp URL        push per-second metrics to an OpenTelemetry collector over\n"
+            "                        OTLP/HTTP JSON, e.g. http://127.0.0.1:4318\n"
             "  -q, --quiet           no live progress line\n"
             "  -L, --latency         also print the full percentile distribution\n"
             "  -h, --help            this help\n"
@@ -220,6 +234,16 @@ static void run_opts_dispose(run_opts_t *o)
     json_decref(o->base_doc);
     json_decref(o->tolerances);
     memset(o, 0, sizeof(*o));
+}
+
+/* Whether a word after --trace is its ratio (a number) rather than the URL. */
+static bool run_is_ratio(const char *w)
+{
+    char *end;
+    if (w[0] == '\0' || w[0] == '-')
+        return false;
+    (void)strtod(w, &end);
+    return *end == '\0';
 }
 
 /* --config FILE: its settings go in first so that the command line overrides them. */
@@ -362,6 +386,21 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
         case RUN_OPT_BASELINE:
             o->baseline = optarg;
             continue;
+        case RUN_OPT_OTLP:
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
+                return run_err(err, n, "--otlp %s: expected an http:// or https:// URL",
+                               mt__show(optarg, show, sizeof(show)));
+            o->otlp = optarg;
+            continue;
+        case RUN_OPT_TRACE: {
+            /* --trace, --trace=RATIO or --trace RATIO (the next word when it is a number) */
+            const char *v = optarg;
+            if (v == NULL && optind < argc && run_is_ratio(argv[optind]))
+                v = argv[optind++];
+            if (mt_runspec_set(&o->s, &mt_rs_keys[MT_RSK_TRACE], v ? v : "1", &at, &rerr) != MT_OK)
+                return run_spec_err(&rerr, err, n);
+            continue;
+        }
         case RUN_OPT_TOLERANCE: {
             char why[200];
             if (o->tolerances == NULL && (o->tolerances = json_object()) == NULL)
