@@ -10,6 +10,7 @@
 #include "cli/phout.h"
 #include "report/report.h"
 #include "result/baseline.h"
+#include "result/otlp.h"
 #include "result/result.h"
 #include "cli/output.h"
 #include "mortar/engine.h"
@@ -512,6 +513,10 @@ typedef struct run_ctx {
     mt__json_t *json;
     mt__phout_t *phout;
     mt__bl_series_t *bl; /* --baseline: this run's seconds */
+    mt__otlp_t *otlp;    /* --otlp */
+    const char *const *tags;
+    size_t ntags;
+    char run_id[40]; /* --otlp: the mortar.run_id attribute (the run's start, a random suffix) */
 } run_ctx_t;
 
 static void run_on_second(const mt_second_t *s, void *ud)
@@ -522,6 +527,24 @@ static void run_on_second(const mt_second_t *s, void *ud)
     mt__live_second(&ctx->live, s);
     if (ctx->json != NULL)
         mt__json_second(ctx->json, s); /* an error is kept and reported by mt__json_finish */
+    if (ctx->otlp != NULL) {
+        const mt_run_result_t *res = mt_run_result(ctx->run);
+        json_t *o = mt__result_second_json(s, ctx->tags, ctx->ntags);
+        if (ctx->run_id[0] == '\0') {
+            unsigned rnd = 0;
+            FILE *f = fopen("/dev/urandom", "rb");
+            if (f != NULL) {
+                if (fread(&rnd, sizeof rnd, 1, f) != 1)
+                    rnd = 0;
+                fclose(f);
+            }
+            snprintf(ctx->run_id, sizeof ctx->run_id, "cli-%lld-%08x",
+                     (long long)(res->start_unix_ns / 1000000000LL), rnd);
+        }
+        if (o != NULL)
+            mt__otlp_push(ctx->otlp, ctx->run_id, NULL, res->start_unix_ns, o, s->latency);
+        json_decref(o);
+    }
     if (ctx->bl != NULL) {
         json_t *o = mt__result_second_json(s, NULL, 0);
         if (o == NULL || mt__bl_series_add(ctx->bl, o) != MT_OK) {
@@ -651,6 +674,12 @@ static int run_exec(run_opts_t *o)
     }
     ctx.run = run;
     ctx.verdicts = &sp->verdicts;
+    ctx.tags = cfg->tags;
+    ctx.ntags = cfg->ntags;
+    if (o->otlp != NULL && mt__otlp_new(o->otlp, &ctx.otlp, err, sizeof(err)) != MT_OK) {
+        fprintf(stderr, "mortar run: %s\n", err);
+        goto out;
+    }
 
     mt__out_header(sumf, &info);
     mt__live_init(&ctx.live, stderr, isatty(STDERR_FILENO) == 1, sp->quiet, &info);
@@ -719,6 +748,21 @@ static int run_exec(run_opts_t *o)
         }
         mt__json_set(ctx.json, "exit_code", json_integer(code));
     }
+    if (ctx.otlp != NULL) {
+        mt__otlp_stats_t st;
+        mt__otlp_free(ctx.otlp, 10000, &st); /* what is queued goes out, 10 s at most */
+        ctx.otlp = NULL;
+        if (st.failed > 0 || st.dropped > 0)
+            fprintf(stderr,
+                    "mortar run: --otlp: %llu seconds exported, %llu failed, %llu dropped\n",
+                    (unsigned long long)st.exported, (unsigned long long)st.failed,
+                    (unsigned long long)st.dropped);
+        if (ctx.json != NULL)
+            mt__json_set(ctx.json, "otlp",
+                         json_pack("{s:I, s:I, s:I, s:I}", "exported", (json_int_t)st.exported,
+                                   "failed", (json_int_t)st.failed, "dropped",
+                                   (json_int_t)st.dropped, "retries", (json_int_t)st.retries));
+    }
     if (ctx.json != NULL &&
         mt__json_finish(ctx.json, mt_run_result(run), interrupted, err, sizeof(err)) != MT_OK) {
         fprintf(stderr, "mortar run: %s\n", err);
@@ -751,6 +795,7 @@ static int run_exec(run_opts_t *o)
 out:
     if (ctx.phout != NULL)
         mt__phout_close(ctx.phout, err, sizeof(err));
+    mt__otlp_free(ctx.otlp, 0, NULL);
     mt__json_free(ctx.json);
     mt__runjob_free(job);
     mt__bl_series_free(ctx.bl);
