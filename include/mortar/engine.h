@@ -158,6 +158,40 @@ static inline bool mt_status_set_has(const mt_status_set_t *s, unsigned code)
 /* Parses "200-399", "200-299,404", "200 204 3xx" (codes 100..599, ranges A-B, masks like 2xx;
  * separated by commas and/or white space). MT_EPARSE with err->col (1-based) on bad text. */
 int mt_status_set_parse(const char *text, mt_status_set_t *out, mt_parse_err_t *err);
+/* ---- trace context (W3C traceparent, docs/tracing.md, ADR 0036) ---------------------------- */
+
+#define MT_TRACEPARENT_LEN 55 /* "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>" */
+#define MT_EXEMPLARS_SLOW  5  /* slowest sampled requests kept per second (after every merge) */
+#define MT_EXEMPLARS_ERR   5  /* failed sampled requests kept per second (after every merge) */
+
+/* One traced request kept as an example of a second: its trace and span ids (as sent in its
+ * traceparent header) and what happened to it. */
+typedef struct mt_exemplar {
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    uint32_t latency_us; /* as the latency histogram: from the due time (open), send (closed) */
+    uint16_t status;     /* the response's status; 0 when there was none */
+    int16_t err_kind;    /* -1, or MT_ERR_* when it failed without a response */
+    uint16_t tag;        /* index into mt_run_config_t.tags */
+} mt_exemplar_t;
+
+/* Writes the traceparent header value of ids (version 00, flags 01 when sampled, else 00) into
+ * out (MT_TRACEPARENT_LEN characters and a NUL: out holds at least MT_TRACEPARENT_LEN + 1). */
+void mt_traceparent_format(char *out, const uint8_t trace_id[16], const uint8_t span_id[8],
+                           bool sampled);
+/* Parses a traceparent value (exactly the 55 characters of version 00, lowercase hex, ids not
+ * all zero). MT_OK, or MT_EPARSE with err->col (1-based) at the first bad character. */
+int mt_traceparent_parse(const char *text, size_t len, uint8_t trace_id[16], uint8_t span_id[8],
+                         bool *sampled, mt_parse_err_t *err);
+/* Lowercase hex of n bytes into out (2n characters and a NUL). */
+void mt_hex_encode(char *out, const uint8_t *p, size_t n);
+/* Merges src[0..m) into the set dst[0..*n) (capacity cap), keeping the cap slowest by
+ * latency_us (ties: the smaller trace id first), sorted slowest first. The result does not
+ * depend on the order of merges: worker slots, agents' snapshots and any regrouping give the
+ * same set. An exemplar already in dst (same trace and span id) is not added twice. */
+void mt_exemplars_merge(mt_exemplar_t *dst, size_t *n, size_t cap, const mt_exemplar_t *src,
+                        size_t m);
+
 typedef struct mt_run_config {
     const char *host;    /* name or address to connect to */
     const char *port;    /* port number or service name */
@@ -209,6 +243,12 @@ typedef struct mt_run_config {
     /* statuses counted as success by the `failed` counter (k6's http_req_failed); NULL: 200..399.
      * Not copied: keep alive for the run. */
     const mt_status_set_t *expected;
+    /* Trace context: when set, every request carries a W3C traceparent header (a new random
+     * trace id and span id per request, version 00) and each second keeps its slowest and its
+     * failed sampled requests (mt_second_t.slow / errs). Not with script. */
+    bool trace;
+    double trace_ratio; /* 0..1: the share of requests whose sampled flag is set (exactly: each
+                         * worker sets it on floor(n x ratio) of its first n requests) */
 } mt_run_config_t;
 
 /* A run's counters: the scalar ones come from MT_COUNTER_MAP (mortar/counters.h, which says
@@ -248,6 +288,13 @@ typedef struct mt_second {
     const mt_hist_t *service;   /* from the actual send */
     const mt_tag_stats_t *tags; /* per tag (index as in the config); NULL when ntags == 0 */
     size_t ntags;
+    /* cfg.trace: the slowest sampled requests that ended in this second (at most
+     * MT_EXEMPLARS_SLOW, slowest first) and the sampled ones that failed (a network error or
+     * a status outside cfg.expected; at most MT_EXEMPLARS_ERR, slowest first). */
+    const mt_exemplar_t *slow;
+    size_t nslow;
+    const mt_exemplar_t *errs;
+    size_t nerrs;
 } mt_second_t;
 
 typedef struct mt_run_result {

@@ -36,6 +36,10 @@ int64_t mt_hist_min(const mt_hist_t *h); /* 0 when empty */
 int64_t mt_hist_max(const mt_hist_t *h); /* 0 when empty; highest equivalent value */
 double mt_hist_mean(const mt_hist_t *h);
 double mt_hist_stddev(const mt_hist_t *h);
+/* Counts per explicit bucket (OTLP/Prometheus style): counts[i] = values v with
+ * bounds[i-1] < v <= bounds[i] (each value at its bucket's highest equivalent value), counts
+ * holds nbounds + 1 entries, the last one above bounds[nbounds-1]. bounds ascending. */
+void mt_hist_bucketize(const mt_hist_t *h, const int64_t *bounds, size_t nbounds, uint64_t *counts);
 /* Value at percentile p in [0,100] (HdrHistogram semantics: highest equivalent value of the
  * bucket holding the p-th value). 0 when empty. */
 int64_t mt_hist_value_at_percentile(const mt_hist_t *h, double p);

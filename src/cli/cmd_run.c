@@ -10,6 +10,7 @@
 #include "cli/phout.h"
 #include "report/report.h"
 #include "result/baseline.h"
+#include "result/otlp.h"
 #include "result/result.h"
 #include "cli/output.h"
 #include "mortar/engine.h"
@@ -36,6 +37,7 @@ typedef struct run_opts {
     bool help;
     bool version;
     const char *baseline; /* --baseline FILE (borrowed from argv) */
+    const char *otlp;     /* --otlp URL: push the seconds to an OpenTelemetry collector */
     json_t *base_doc;     /* its result document, read before the run */
     json_t *tolerances;   /* --tolerance NAME=VALUE flags (result/baseline.h's keys) */
     /* the --config file's errors that the command line may make up for (config.h) */
@@ -75,6 +77,9 @@ enum {
     RUN_OPT_TOLERANCE,
     RUN_OPT_EXPECTED_STATUS,
     RUN_OPT_DIST,
+    RUN_OPT_TRACE,
+    RUN_OPT_TRACE_URL,
+    RUN_OPT_OTLP,
 };
 
 static const struct option run_longopts[] = {
@@ -116,6 +121,9 @@ static const struct option run_longopts[] = {
     {"script", required_argument, NULL, 's'},
     {"expected-status", required_argument, NULL, RUN_OPT_EXPECTED_STATUS},
     {"dist", required_argument, NULL, RUN_OPT_DIST},
+    {"trace", optional_argument, NULL, RUN_OPT_TRACE},
+    {"trace-url", required_argument, NULL, RUN_OPT_TRACE_URL},
+    {"otlp", required_argument, NULL, RUN_OPT_OTLP},
     {"quiet", no_argument, NULL, 'q'},
     {"latency", no_argument, NULL, 'L'},
     {"help", no_argument, NULL, 'h'},
@@ -183,6 +191,13 @@ static void run_usage(FILE *f)
             "      --phout-tls       phout: add a 13th column, the TLS handshake time\n"
             "  -s, --script FILE     a wrk Lua script (request(), response(), done(), ...);\n"
             "                        arguments after -- go to its init(args)\n"
+            "      --trace [RATIO]   send a W3C traceparent header on every request; RATIO of\n"
+            "                        them sampled (0..1) [1]; keeps the slowest and failed\n"
+            "                        requests' trace ids per second (docs/tracing.md)\n"
+            "      --trace-url TMPL  link of a trace id in the report:\n"
+            "                        'https://tempo.internal/trace/{trace_id}'\n"
+            "      --otlp URL        push per-second metrics to an OpenTelemetry collector over\n"
+            "                        OTLP/HTTP JSON, e.g. http://127.0.0.1:4318\n"
             "  -q, --quiet           no live progress line\n"
             "  -L, --latency         also print the full percentile distribution\n"
             "  -h, --help            this help\n"
@@ -220,6 +235,16 @@ static void run_opts_dispose(run_opts_t *o)
     json_decref(o->base_doc);
     json_decref(o->tolerances);
     memset(o, 0, sizeof(*o));
+}
+
+/* Whether a word after --trace is its ratio (a number) rather than the URL. */
+static bool run_is_ratio(const char *w)
+{
+    char *end;
+    if (w[0] == '\0' || w[0] == '-')
+        return false;
+    (void)strtod(w, &end);
+    return *end == '\0';
 }
 
 /* --config FILE: its settings go in first so that the command line overrides them. */
@@ -362,6 +387,21 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
         case RUN_OPT_BASELINE:
             o->baseline = optarg;
             continue;
+        case RUN_OPT_OTLP:
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
+                return run_err(err, n, "--otlp %s: expected an http:// or https:// URL",
+                               mt__show(optarg, show, sizeof(show)));
+            o->otlp = optarg;
+            continue;
+        case RUN_OPT_TRACE: {
+            /* --trace, --trace=RATIO or --trace RATIO (the next word when it is a number) */
+            const char *v = optarg;
+            if (v == NULL && optind < argc && run_is_ratio(argv[optind]))
+                v = argv[optind++];
+            if (mt_runspec_set(&o->s, &mt_rs_keys[MT_RSK_TRACE], v ? v : "1", &at, &rerr) != MT_OK)
+                return run_spec_err(&rerr, err, n);
+            continue;
+        }
         case RUN_OPT_TOLERANCE: {
             char why[200];
             if (o->tolerances == NULL && (o->tolerances = json_object()) == NULL)
@@ -473,6 +513,10 @@ typedef struct run_ctx {
     mt__json_t *json;
     mt__phout_t *phout;
     mt__bl_series_t *bl; /* --baseline: this run's seconds */
+    mt__otlp_t *otlp;    /* --otlp */
+    const char *const *tags;
+    size_t ntags;
+    char run_id[40]; /* --otlp: the mortar.run_id attribute (the run's start, a random suffix) */
 } run_ctx_t;
 
 static void run_on_second(const mt_second_t *s, void *ud)
@@ -483,6 +527,24 @@ static void run_on_second(const mt_second_t *s, void *ud)
     mt__live_second(&ctx->live, s);
     if (ctx->json != NULL)
         mt__json_second(ctx->json, s); /* an error is kept and reported by mt__json_finish */
+    if (ctx->otlp != NULL) {
+        const mt_run_result_t *res = mt_run_result(ctx->run);
+        json_t *o = mt__result_second_json(s, ctx->tags, ctx->ntags);
+        if (ctx->run_id[0] == '\0') {
+            unsigned rnd = 0;
+            FILE *f = fopen("/dev/urandom", "rb");
+            if (f != NULL) {
+                if (fread(&rnd, sizeof rnd, 1, f) != 1)
+                    rnd = 0;
+                fclose(f);
+            }
+            snprintf(ctx->run_id, sizeof ctx->run_id, "cli-%lld-%08x",
+                     (long long)(res->start_unix_ns / 1000000000LL), rnd);
+        }
+        if (o != NULL)
+            mt__otlp_push(ctx->otlp, ctx->run_id, NULL, res->start_unix_ns, o, s->latency);
+        json_decref(o);
+    }
     if (ctx->bl != NULL) {
         json_t *o = mt__result_second_json(s, NULL, 0);
         if (o == NULL || mt__bl_series_add(ctx->bl, o) != MT_OK) {
@@ -612,6 +674,12 @@ static int run_exec(run_opts_t *o)
     }
     ctx.run = run;
     ctx.verdicts = &sp->verdicts;
+    ctx.tags = cfg->tags;
+    ctx.ntags = cfg->ntags;
+    if (o->otlp != NULL && mt__otlp_new(o->otlp, &ctx.otlp, err, sizeof(err)) != MT_OK) {
+        fprintf(stderr, "mortar run: %s\n", err);
+        goto out;
+    }
 
     mt__out_header(sumf, &info);
     mt__live_init(&ctx.live, stderr, isatty(STDERR_FILENO) == 1, sp->quiet, &info);
@@ -680,6 +748,21 @@ static int run_exec(run_opts_t *o)
         }
         mt__json_set(ctx.json, "exit_code", json_integer(code));
     }
+    if (ctx.otlp != NULL) {
+        mt__otlp_stats_t st;
+        mt__otlp_free(ctx.otlp, 10000, &st); /* what is queued goes out, 10 s at most */
+        ctx.otlp = NULL;
+        if (st.failed > 0 || st.dropped > 0)
+            fprintf(stderr,
+                    "mortar run: --otlp: %llu seconds exported, %llu failed, %llu dropped\n",
+                    (unsigned long long)st.exported, (unsigned long long)st.failed,
+                    (unsigned long long)st.dropped);
+        if (ctx.json != NULL)
+            mt__json_set(ctx.json, "otlp",
+                         json_pack("{s:I, s:I, s:I, s:I}", "exported", (json_int_t)st.exported,
+                                   "failed", (json_int_t)st.failed, "dropped",
+                                   (json_int_t)st.dropped, "retries", (json_int_t)st.retries));
+    }
     if (ctx.json != NULL &&
         mt__json_finish(ctx.json, mt_run_result(run), interrupted, err, sizeof(err)) != MT_OK) {
         fprintf(stderr, "mortar run: %s\n", err);
@@ -712,6 +795,7 @@ static int run_exec(run_opts_t *o)
 out:
     if (ctx.phout != NULL)
         mt__phout_close(ctx.phout, err, sizeof(err));
+    mt__otlp_free(ctx.otlp, 0, NULL);
     mt__json_free(ctx.json);
     mt__runjob_free(job);
     mt__bl_series_free(ctx.bl);

@@ -469,6 +469,34 @@ static ssize_t h2_body_read(nghttp2_session *sess, int32_t id, uint8_t *buf, siz
     return (ssize_t)n;
 }
 
+/* cfg.trace: the request's fields plus a traceparent (nghttp2 copies them at submit). A stream
+ * sent again (refused by the server) keeps its ids. */
+static int32_t s_submit_traced(mt__worker_t *w, struct mt__h2conn *h, h2stream_t *s,
+                               const nghttp2_data_provider *prd)
+{
+    const h2req_t *q = s->q;
+    nghttp2_nv stack[64], *nv = stack;
+    if (q->nnv + 1 > sizeof stack / sizeof stack[0]) {
+        nv = malloc((q->nnv + 1) * sizeof *nv);
+        if (!nv) /* untraced rather than unsent */
+            return nghttp2_submit_request(h->s, NULL, q->nv, q->nnv, prd, s);
+    }
+    if (!s->t.tflags)
+        s->t.tflags = mt__trace_new(w, s->t.trace);
+    char tp[MT_TRACEPARENT_LEN + 1];
+    mt_traceparent_format(tp, s->t.trace, s->t.trace + 16, s->t.tflags & MT__SAMPLED);
+    memcpy(nv, q->nv, q->nnv * sizeof *nv);
+    nv[q->nnv] = (nghttp2_nv){.name = (uint8_t *)"traceparent",
+                              .namelen = 11,
+                              .value = (uint8_t *)tp,
+                              .valuelen = MT_TRACEPARENT_LEN,
+                              .flags = NGHTTP2_NV_FLAG_NONE};
+    int32_t id = nghttp2_submit_request(h->s, NULL, nv, q->nnv + 1, prd, s);
+    if (nv != stack)
+        free(nv);
+    return id;
+}
+
 /* Submits a stream's request on a live session. */
 static void s_submit(mt__worker_t *w, mt__conn_t *c, h2stream_t *s, int64_t now)
 {
@@ -478,7 +506,12 @@ static void s_submit(mt__worker_t *w, mt__conn_t *c, h2stream_t *s, int64_t now)
     nghttp2_data_provider prd = {.source.ptr = s, .read_callback = h2_body_read};
     h->npending--;
     s->t.send_start = now;
-    int32_t id = nghttp2_submit_request(h->s, NULL, q->nv, q->nnv, q->body_len ? &prd : NULL, s);
+    int32_t id;
+    if (__builtin_expect(w->run->cfg.trace, 0)) {
+        id = s_submit_traced(w, h, s, q->body_len ? &prd : NULL);
+    } else {
+        id = nghttp2_submit_request(h->s, NULL, q->nv, q->nnv, q->body_len ? &prd : NULL, s);
+    }
     if (id < 0) { /* out of stream ids: this connection is done */
         h->goaway = 1;
         s->id = -1;

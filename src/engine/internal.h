@@ -42,9 +42,15 @@ typedef struct mt__slot {
     mt_hist_t *latency;
     mt_hist_t *service;
     mt__tagslot_t *tags; /* ntags entries, or NULL */
+    /* cfg.trace: this second's slowest and failed sampled requests (mt_exemplars_merge) */
+    mt_exemplar_t slow[MT_EXEMPLARS_SLOW], errs[MT_EXEMPLARS_ERR];
+    size_t nslow, nerrs;
 } mt__slot_t;
 
 typedef struct mt__conn mt__conn_t;
+
+#define MT__TRACED  1 /* the request carries a traceparent header */
+#define MT__SAMPLED 2 /* ... with the sampled flag set */
 
 /* A request waiting for a connection: when it was due and which request it is. */
 typedef struct mt__job {
@@ -99,6 +105,13 @@ struct mt__conn {
     char *rbuf; /* the response's bytes for response(); at most hooks->max_response */
     size_t rlen, rcap;
     uint8_t rtrunc;
+    /* cfg.trace (HTTP/1): the attached request's trace context and its bytes with the
+     * traceparent header inserted after the request line (tbuf grows once to the longest) */
+    uint8_t trace[24]; /* trace id (16) and span id (8) */
+    uint8_t tflags;    /* MT__TRACED | MT__SAMPLED */
+    mt_request_t treq;
+    char *tbuf;
+    size_t tcap;
 };
 
 typedef struct mt__worker {
@@ -147,6 +160,8 @@ typedef struct mt__worker {
     struct sockaddr_storage addr;    /* the script's thread.addr (addrlen > 0), else the run's */
     socklen_t addrlen;
     uint8_t script_stopped; /* the script called thread:stop() */
+    uint64_t trace_rng[2];  /* cfg.trace: xoroshiro128+ state, seeded from getrandom */
+    double trace_acc;       /* sampling: the flag is set when this passes 1 (then minus 1) */
 
     char *buf; /* receive buffer, MT__RECV_BUF */
     int err;   /* fatal engine error (MT_ENOMEM, MT_ESYS) */
@@ -232,7 +247,12 @@ typedef struct mt__reqtimes {
     int64_t send_start, send_end, first_byte;
     uint64_t sent, rbytes;
     uint16_t tag, status;
+    uint8_t trace[24]; /* cfg.trace: trace id and span id */
+    uint8_t tflags;    /* MT__TRACED | MT__SAMPLED */
 } mt__reqtimes_t;
+/* cfg.trace: new ids for a request into trace[24]; returns MT__TRACED, | MT__SAMPLED when the
+ * ratio says so. */
+uint8_t mt__trace_new(mt__worker_t *w, uint8_t trace[24]);
 void mt__stat_sent(mt__worker_t *w, uint16_t tag, int64_t due, int64_t now);
 void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now);
 void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t, int kind, int eno, int64_t now);

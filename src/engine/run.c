@@ -235,6 +235,8 @@ int mt_run_new(const mt_run_config_t *cfg, mt_run_t **out)
         return MT_EINVAL;
     if (cfg->max_queue > MAX_QUEUE_LIMIT || cfg->start_unix_ns < 0)
         return MT_EINVAL;
+    if (cfg->trace && (cfg->script || !(cfg->trace_ratio >= 0 && cfg->trace_ratio <= 1)))
+        return MT_EINVAL;
     if (cfg->stripe) {
         const mt_stripe_t *st = cfg->stripe;
         if (st->period < 1 || st->nresidues < 1 || st->nresidues > st->period || !st->residues)
@@ -417,8 +419,11 @@ static int next_second(mt_run_t *r)
     m->span_ns = 0;
     m->open_conns = 0;
     m->backlog = 0;
+    m->nslow = m->nerrs = 0;
     for (int i = 0; i < ntaken; i++) {
         mt__slot_t *s = taken[i];
+        mt_exemplars_merge(m->slow, &m->nslow, MT_EXEMPLARS_SLOW, s->slow, s->nslow);
+        mt_exemplars_merge(m->errs, &m->nerrs, MT_EXEMPLARS_ERR, s->errs, s->nerrs);
         mt_counters_add(&m->c, &s->c);
         mt_hist_add(m->latency, s->latency);
         mt_hist_add(m->service, s->service);
@@ -530,6 +535,10 @@ int mt_run_exec(mt_run_t *r, mt_second_cb cb, void *ud)
             .service = m->service,
             .tags = r->pub_second,
             .ntags = r->cfg.ntags,
+            .slow = m->slow,
+            .nslow = m->nslow,
+            .errs = m->errs,
+            .nerrs = m->nerrs,
         };
         drain_records(r); /* records of this second reach the consumer before the second */
         if (cb)

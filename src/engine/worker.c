@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -195,7 +196,120 @@ static mt__reqtimes_t conn_times(const mt__conn_t *c)
                             .sent = c->sent,
                             .rbytes = c->rbytes,
                             .tag = c->req->tag,
-                            .status = (uint16_t)c->resp.status};
+                            .status = (uint16_t)c->resp.status,
+                            .trace = {0},
+                            .tflags = c->tflags};
+}
+
+static mt__reqtimes_t conn_times_traced(const mt__conn_t *c)
+{
+    mt__reqtimes_t t = conn_times(c);
+    if (c->tflags)
+        memcpy(t.trace, c->trace, sizeof t.trace);
+    return t;
+}
+
+/* ---- trace context (docs/tracing.md) ---------------------------------------------------- */
+
+static uint64_t rotl64(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+/* xoroshiro128+: fast, and ids need uniqueness, not secrecy */
+static uint64_t trace_rand(mt__worker_t *w)
+{
+    uint64_t s0 = w->trace_rng[0], s1 = w->trace_rng[1], r = s0 + s1;
+    s1 ^= s0;
+    w->trace_rng[0] = rotl64(s0, 24) ^ s1 ^ (s1 << 16);
+    w->trace_rng[1] = rotl64(s1, 37);
+    return r;
+}
+
+uint8_t mt__trace_new(mt__worker_t *w, uint8_t trace[24])
+{
+    uint64_t v[3];
+    do
+        v[0] = trace_rand(w), v[1] = trace_rand(w);
+    while (v[0] == 0 && v[1] == 0);
+    do
+        v[2] = trace_rand(w);
+    while (v[2] == 0);
+    memcpy(trace, v, sizeof v);
+    uint8_t f = MT__TRACED;
+    w->trace_acc += w->run->cfg.trace_ratio;
+    if (w->trace_acc >= 1.0) {
+        w->trace_acc -= 1.0;
+        f |= MT__SAMPLED;
+    }
+    return f;
+}
+
+/* The sampled request of t ended: keep it if it is among the slowest (or failed ones) of the
+ * second. failed: a network error or a status outside the expected set. */
+static void trace_keep(mt__worker_t *w, const mt__reqtimes_t *t, int64_t lat_us, int kind)
+{
+    if (!(t->tflags & MT__SAMPLED) || !w->slot)
+        return;
+    mt_exemplar_t e = {.latency_us = lat_us < 0            ? 0
+                                     : lat_us > UINT32_MAX ? UINT32_MAX
+                                                           : (uint32_t)lat_us,
+                       .status = kind < 0 ? t->status : 0,
+                       .err_kind = (int16_t)kind,
+                       .tag = t->tag};
+    memcpy(e.trace_id, t->trace, 16);
+    memcpy(e.span_id, t->trace + 16, 8);
+    mt__slot_t *s = w->slot;
+    mt_exemplars_merge(s->slow, &s->nslow, MT_EXEMPLARS_SLOW, &e, 1);
+    int failed = kind >= 0;
+    if (!failed) {
+        mt_status_set_t def;
+        const mt_status_set_t *ex = w->run->cfg.expected;
+        if (!ex) {
+            mt_status_set_default(&def);
+            ex = &def;
+        }
+        failed = !mt_status_set_has(ex, t->status);
+    }
+    if (failed)
+        mt_exemplars_merge(s->errs, &s->nerrs, MT_EXEMPLARS_ERR, &e, 1);
+}
+
+/* The attached request (c->req, HTTP/1) gets new trace ids and a copy of its bytes with
+ * "traceparent: <value>" after the request line. Out of memory: it goes untraced. */
+static void trace_attach(mt__worker_t *w, mt__conn_t *c)
+{
+    const mt_request_t *q = c->req;
+    const char *eol = memchr(q->data, '\n', q->len);
+    c->tflags = 0;
+    if (!eol)
+        return;
+    size_t line = (size_t)(eol - q->data) + 1;
+    size_t need = q->len + sizeof "traceparent: \r\n" - 1 + MT_TRACEPARENT_LEN;
+    if (need > c->tcap) {
+        char *nb = realloc(c->tbuf, need);
+        if (!nb)
+            return;
+        c->tbuf = nb;
+        c->tcap = need;
+    }
+    uint8_t f = mt__trace_new(w, c->trace);
+    char *p = c->tbuf;
+    memcpy(p, q->data, line);
+    p += line;
+    memcpy(p, "traceparent: ", 13);
+    p += 13;
+    char tp[MT_TRACEPARENT_LEN + 1];
+    mt_traceparent_format(tp, c->trace, c->trace + 16, f & MT__SAMPLED);
+    memcpy(p, tp, MT_TRACEPARENT_LEN);
+    p += MT_TRACEPARENT_LEN;
+    *p++ = '\r';
+    *p++ = '\n';
+    memcpy(p, q->data + line, q->len - line);
+    c->treq =
+        (mt_request_t){.data = c->tbuf, .len = need, .tag = q->tag, .parse_flags = q->parse_flags};
+    c->req = &c->treq;
+    c->tflags = f;
 }
 
 /* A request was sent (its first byte is on its way) at now. */
@@ -233,6 +347,8 @@ void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t0, int64_t now)
         mt_hist_record_clamped(ts->latency, lat);
     }
     record(w, t, now, -1, 0);
+    if (__builtin_expect(t->tflags != 0, 0))
+        trace_keep(w, t, lat, -1);
     mt_hist_record_clamped(w->send, us(t->send_end - t->send_start));
     mt_hist_record_clamped(w->wait, us(t->first_byte - t->send_end));
     mt_hist_record_clamped(w->recv, us(now - t->first_byte));
@@ -244,6 +360,8 @@ void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t0, int kind, int eno,
     mt__reqtimes_t t = norm_times(t0, now);
     BOTH(w, t.tag, (ct_->err[kind]++, ct_->errors++));
     record(w, &t, now, kind, eno ? eno : mt_err_kind_errno(kind));
+    if (__builtin_expect(t.tflags != 0, 0))
+        trace_keep(w, &t, us(now - t.due), kind);
 }
 
 static void publish(mt__worker_t *w, int64_t end)
@@ -450,7 +568,7 @@ static int script_feed(mt__worker_t *w, mt__conn_t *c, const char **data, size_t
             return rc;
         if (!c->first_byte)
             c->first_byte = now;
-        mt__reqtimes_t t = conn_times(c);
+        mt__reqtimes_t t = conn_times_traced(c);
         mt__stat_done(w, &t, now);
         if (w->script->response && script_response(w, c) != MT_OK)
             return MT_OK; /* the run stops; this response was counted */
@@ -576,7 +694,7 @@ static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int6
         kind = -1; /* the run is over: abandoned, as every request in flight at the end */
     }
     if (kind >= 0) {
-        mt__reqtimes_t t = conn_times(c);
+        mt__reqtimes_t t = conn_times_traced(c);
         mt__stat_fail(w, &t, kind, eno, now);
         for (uint32_t i = 1; i < c->pipe_left; i++) /* the rest of a pipelined bundle */
             mt__stat_fail(w, &t, kind, eno, now);
@@ -715,6 +833,8 @@ static void conn_start_request(mt__worker_t *w, mt__conn_t *c, mt__job_t job, in
             return;
     } else {
         c->req = req_at(w, job.req);
+        if (__builtin_expect(w->run->cfg.trace, 0))
+            trace_attach(w, c);
     }
     c->has_req = 1;
     c->retried = 0;
@@ -799,7 +919,7 @@ static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now)
 /* The attached request's response is complete at `now`. */
 static void request_done(mt__worker_t *w, mt__conn_t *c, int64_t now, int eof)
 {
-    mt__reqtimes_t t = conn_times(c);
+    mt__reqtimes_t t = conn_times_traced(c);
     mt__stat_done(w, &t, now);
     if (__builtin_expect(w->script != NULL, 0)) {
         c->pipe_left = 0;
@@ -1219,6 +1339,14 @@ int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
             goto out;
     }
     w->rng = r->cfg.seed ^ (0x9E3779B97F4A7C15ULL * (uint64_t)(id + 1));
+    if (r->cfg.trace) { /* trace ids: fresh randomness per worker, never the ammo seed */
+        if (getrandom(w->trace_rng, sizeof w->trace_rng, 0) != (ssize_t)sizeof w->trace_rng) {
+            w->trace_rng[0] = (uint64_t)mt__now() ^ 0x9E3779B97F4A7C15ULL * (uint64_t)(id + 1);
+            w->trace_rng[1] = (uint64_t)(uintptr_t)w ^ 0xD1B54A32D192ED03ULL;
+        }
+        if (!w->trace_rng[0] && !w->trace_rng[1])
+            w->trace_rng[1] = 1;
+    }
     w->script = r->cfg.script;
     if (w->script && w->script->address) {
         uint32_t len = 0;
@@ -1261,6 +1389,7 @@ void mt__worker_dispose(mt__worker_t *w)
             if (w->conns[i].fd >= 0)
                 close(w->conns[i].fd);
             free(w->conns[i].sbuf);
+            free(w->conns[i].tbuf);
             free(w->conns[i].rbuf);
         }
     }

@@ -409,7 +409,115 @@ static const char *const rp_col_names[RP_C__FIXED] = {"t", "span", "open", "back
 static const char *const rp_col_keys[RP_C__FIXED] = {"t", "span_s", "open_connections", "backlog"};
 #define RP_C__COUNT (RP_C__FIXED + RP_MAX_COUNTERS)
 
+/* ---- exemplars (docs/tracing.md) ----------------------------------------------------------- */
+
+#define RP_MAX_EXEMPLARS 25 /* of each kind (slow, errors) in the page: the run's slowest */
+
+static bool rp_hex_ok(const json_t *v, size_t n)
+{
+    const char *s = json_string_value(v);
+    if (s == NULL || strlen(s) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* A second's exemplars joined to ex[0] (slow) and ex[1] (errors), each entry with its "t". */
+static int rp_exemplars_add(const rp_ctx_t *c, const json_t *sec, const char *where, json_t **ex)
+{
+    const json_t *o = json_object_get(sec, "exemplars");
+    static const char *const keys[2] = {"slow", "errors"};
+    if (o == NULL)
+        return MT_OK;
+    if (!json_is_object(o))
+        return rp_fail(c, MT_EFORMAT, "%s.exemplars: %s, not an object", where, rp_type_name(o));
+    for (int k = 0; k < 2; k++) {
+        const json_t *a = json_object_get(o, keys[k]), *e;
+        size_t i;
+        if (a == NULL)
+            continue;
+        if (!json_is_array(a))
+            return rp_fail(c, MT_EFORMAT, "%s.exemplars.%s: %s, not an array", where, keys[k],
+                           rp_type_name(a));
+        json_array_foreach(a, i, e)
+        {
+            const json_t *lat = json_object_get(e, "latency_us");
+            if (!json_is_object(e) || !rp_hex_ok(json_object_get(e, "trace_id"), 32) ||
+                !rp_hex_ok(json_object_get(e, "span_id"), 16) || !json_is_integer(lat))
+                return rp_fail(c, MT_EFORMAT,
+                               "%s.exemplars.%s[%zu]: expected trace_id (32 hex), span_id (16 "
+                               "hex) and latency_us",
+                               where, keys[k], i);
+            json_t *x = json_deep_copy(e);
+            if (x == NULL || json_object_set(x, "t", json_object_get(sec, "t")) != 0 ||
+                json_array_append_new(ex[k], x) != 0)
+                return rp_nomem(c);
+        }
+    }
+    return MT_OK;
+}
+
+static int rp_ex_cmp(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "latency_us"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "latency_us"));
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* run.exemplars = {"slow": [...], "errors": [...]}: the run's RP_MAX_EXEMPLARS slowest of each;
+ * absent when the run kept none. Takes ex. */
+static int rp_exemplars_finish(const rp_ctx_t *c, json_t **ex, json_t *run)
+{
+    json_t *o = NULL;
+    int rc = MT_OK;
+    if (ex[0] == NULL || ex[1] == NULL) {
+        rc = rp_nomem(c);
+        goto out;
+    }
+    if (json_array_size(ex[0]) + json_array_size(ex[1]) == 0)
+        goto out;
+    o = json_object();
+    for (int k = 0; o != NULL && k < 2; k++) {
+        size_t n = json_array_size(ex[k]);
+        json_t **v = malloc((n ? n : 1) * sizeof *v), *keep = json_array();
+        for (size_t i = 0; v != NULL && i < n; i++)
+            v[i] = json_array_get(ex[k], i);
+        if (v != NULL)
+            qsort(v, n, sizeof *v, rp_ex_cmp);
+        for (size_t i = 0; v != NULL && keep != NULL && i < n && i < RP_MAX_EXEMPLARS; i++)
+            json_array_append(keep, v[i]);
+        free(v);
+        if (keep == NULL || json_object_set_new(o, k == 0 ? "slow" : "errors", keep) != 0) {
+            rc = rp_nomem(c);
+            goto out;
+        }
+    }
+    if (o == NULL || json_object_set(run, "exemplars", o) != 0)
+        rc = rp_nomem(c);
+out:
+    json_decref(o);
+    json_decref(ex[0]);
+    json_decref(ex[1]);
+    return rc;
+}
+
+static int rp_seconds1(const rp_ctx_t *c, const json_t *root, json_t *run, json_t **ex);
+
 static int rp_seconds(const rp_ctx_t *c, const json_t *root, json_t *run)
+{
+    json_t *ex[2] = {json_array(), json_array()}; /* slow, errors: kept by the run */
+    int rc = ex[0] != NULL && ex[1] != NULL ? rp_seconds1(c, root, run, ex) : rp_nomem(c);
+    if (rc != MT_OK) {
+        json_decref(ex[0]);
+        json_decref(ex[1]);
+        return rc;
+    }
+    return rp_exemplars_finish(c, ex, run);
+}
+
+static int rp_seconds1(const rp_ctx_t *c, const json_t *root, json_t *run, json_t **ex)
 {
     json_t *secs, *out, *cols[RP_C__COUNT], *lat, *svc, *status, *kinds, *sec, *v, *o;
     char where[RP_PATH_MAX];
@@ -494,6 +602,8 @@ static int rp_seconds(const rp_ctx_t *c, const json_t *root, json_t *run)
             return rc;
         if (!rp_map_pad(status, i + 1) || !rp_map_pad(kinds, i + 1))
             return rp_nomem(c);
+        if ((rc = rp_exemplars_add(c, sec, where, ex)) != MT_OK)
+            return rc;
     }
     rp_map_drop_zero(kinds);
     return MT_OK;

@@ -378,7 +378,126 @@ json_t *mt__result_second_json(const mt_second_t *s, const char *const *tags, si
     json_object_set_new(o, "service_us", rs_pcts(s->service, RS_P_SECOND));
     if (s->ntags > 0)
         json_object_set_new(o, "tags", rs_tags(tags, ntags, s->tags, s->ntags, RS_P_SECOND));
+    if (s->nslow > 0 || s->nerrs > 0)
+        json_object_set_new(
+            o, "exemplars",
+            mt__result_exemplars_json(s->slow, s->nslow, s->errs, s->nerrs, tags, ntags));
     return o;
+}
+
+static json_t *rs_exemplar_list(const mt_exemplar_t *e, size_t n, const char *const *tags,
+                                size_t ntags)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++) {
+        char hex[33];
+        json_t *x = json_object();
+        if (x == NULL)
+            break;
+        mt_hex_encode(hex, e[i].trace_id, 16);
+        json_object_set_new(x, "trace_id", json_string(hex));
+        mt_hex_encode(hex, e[i].span_id, 8);
+        json_object_set_new(x, "span_id", json_string(hex));
+        json_object_set_new(x, "latency_us", json_integer(e[i].latency_us));
+        if (e[i].status != 0)
+            json_object_set_new(x, "status", json_integer(e[i].status));
+        if (e[i].err_kind >= 0 && e[i].err_kind < MT_ERR__COUNT)
+            json_object_set_new(x, "error", json_string(mt_err_kind_name(e[i].err_kind)));
+        if (e[i].tag > 0 && tags != NULL && e[i].tag < ntags)
+            json_object_set_new(x, "tag", json_string(tags[e[i].tag]));
+        json_array_append_new(a, x);
+    }
+    return a;
+}
+
+json_t *mt__result_exemplars_json(const mt_exemplar_t *slow, size_t nslow,
+                                  const mt_exemplar_t *errs, size_t nerrs, const char *const *tags,
+                                  size_t ntags)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "slow", rs_exemplar_list(slow, nslow, tags, ntags));
+    json_object_set_new(o, "errors", rs_exemplar_list(errs, nerrs, tags, ntags));
+    return o;
+}
+
+static int rs_unhex(const char *t, uint8_t *out, size_t n)
+{
+    if (t == NULL || strlen(t) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < 2 * n; i++) {
+        char c = t[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (v < 0)
+            return -1;
+        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
+    }
+    return 0;
+}
+
+static int rs_exemplars_get1(const json_t *a, const char *what, mt_exemplar_t *out, size_t *n,
+                             size_t cap, const char *const *tags, size_t ntags, char *err,
+                             size_t errlen)
+{
+    *n = 0;
+    if (a == NULL)
+        return MT_OK;
+    if (!json_is_array(a) || json_array_size(a) > cap) {
+        snprintf(err, errlen, "exemplars.%s: expected an array of at most %zu", what, cap);
+        return MT_EFORMAT;
+    }
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *x = json_array_get(a, i);
+        mt_exemplar_t e = {.err_kind = -1};
+        const json_t *lat = json_object_get(x, "latency_us"), *st = json_object_get(x, "status");
+        const json_t *er = json_object_get(x, "error"), *tg = json_object_get(x, "tag");
+        if (!json_is_object(x) ||
+            rs_unhex(json_string_value(json_object_get(x, "trace_id")), e.trace_id, 16) ||
+            rs_unhex(json_string_value(json_object_get(x, "span_id")), e.span_id, 8) ||
+            !json_is_integer(lat) || json_integer_value(lat) < 0 ||
+            json_integer_value(lat) > UINT32_MAX ||
+            (st && (!json_is_integer(st) || json_integer_value(st) < 0 ||
+                    json_integer_value(st) >= MT_STATUS_MAX)) ||
+            (er && !json_is_string(er)) || (tg && !json_is_string(tg))) {
+            snprintf(err, errlen,
+                     "exemplars.%s[%zu]: expected {trace_id: 32 hex, span_id: 16 hex, "
+                     "latency_us, status?, error?, tag?}",
+                     what, i);
+            return MT_EFORMAT;
+        }
+        e.latency_us = (uint32_t)json_integer_value(lat);
+        e.status = st ? (uint16_t)json_integer_value(st) : 0;
+        for (int k = 0; er && k < MT_ERR__COUNT; k++)
+            if (strcmp(json_string_value(er), mt_err_kind_name(k)) == 0)
+                e.err_kind = (int16_t)k;
+        if (er && e.err_kind < 0)
+            e.err_kind = MT_ERR_OTHER;
+        for (size_t k = 1; tg && tags && k < ntags; k++)
+            if (strcmp(json_string_value(tg), tags[k]) == 0)
+                e.tag = (uint16_t)k;
+        mt_exemplars_merge(out, n, cap, &e, 1);
+    }
+    return MT_OK;
+}
+
+int mt__result_exemplars_get(const json_t *o, mt_exemplar_t *slow, size_t *nslow,
+                             mt_exemplar_t *errs, size_t *nerrs, const char *const *tags,
+                             size_t ntags, char *err, size_t n)
+{
+    *nslow = *nerrs = 0;
+    if (o == NULL)
+        return MT_OK;
+    if (!json_is_object(o)) {
+        snprintf(err, n, "exemplars: expected an object");
+        return MT_EFORMAT;
+    }
+    int rc = rs_exemplars_get1(json_object_get(o, "slow"), "slow", slow, nslow, MT_EXEMPLARS_SLOW,
+                               tags, ntags, err, n);
+    if (rc == MT_OK)
+        rc = rs_exemplars_get1(json_object_get(o, "errors"), "errors", errs, nerrs,
+                               MT_EXEMPLARS_ERR, tags, ntags, err, n);
+    return rc;
 }
 
 json_t *mt__result_summary_json(const mt_run_result_t *r, bool interrupted, const char *const *tags,

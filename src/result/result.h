@@ -74,6 +74,18 @@ json_t *mt__result_status_json(const mt_counters_t *c);
  * reference; NULL when out of memory. */
 json_t *mt__result_second_json(const mt_second_t *s, const char *const *tags, size_t ntags);
 
+/* The "exemplars" object of a second: {"slow": [...], "errors": [...]}, each entry {trace_id,
+ * span_id (lowercase hex), latency_us, status (when there was a response), error (the kind,
+ * when there was none), tag (when tagged)}. New reference; NULL when out of memory. */
+json_t *mt__result_exemplars_json(const mt_exemplar_t *slow, size_t nslow,
+                                  const mt_exemplar_t *errs, size_t nerrs, const char *const *tags,
+                                  size_t ntags);
+/* Reads an "exemplars" object back (NULL o: none), tag names looked up in tags (unknown: 0).
+ * MT_OK, or MT_EFORMAT with err naming the member. */
+int mt__result_exemplars_get(const json_t *o, mt_exemplar_t *slow, size_t *nslow,
+                             mt_exemplar_t *errs, size_t *nerrs, const char *const *tags,
+                             size_t ntags, char *err, size_t n);
+
 /* The "summary" object of r (with "tags" when r has per-tag totals and tags is given). r's
  * connect / tls / send / wait / recv histograms may be NULL (their breakdown percentiles are
  * then 0). New reference; NULL when out of memory. */

@@ -103,7 +103,11 @@
     X(SCRIPT, "script", NULL, 0, STR, NULL, 0, 0, MT_RSK_READS_AT,                                 \
       "a wrk Lua script: its text, or @FILE (mortar run -s FILE)")                                \
     X(SCRIPT_ARGS, "script_args", NULL, 0, LIST, NULL, 0, 0, 0,                                    \
-      "the script's init(args) (mortar run -s FILE URL -- ARGS)")
+      "the script's init(args) (mortar run -s FILE URL -- ARGS)")                                 \
+    X(TRACE, "trace", "trace", 0, NUM, NULL, 0, 1, 0,                                             \
+      "send a W3C traceparent on every request; the share sampled, 0..1 [off; --trace alone: 1]") \
+    X(TRACE_URL, "trace_url", "trace-url", 0, STR, NULL, 0, 0, 0,                                  \
+      "link template of a trace id: 'https://tempo.internal/trace/{trace_id}'")
 /* clang-format on */
 
 typedef enum mt_rs_type {

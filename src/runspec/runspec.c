@@ -238,6 +238,7 @@ void mt_runspec_dispose(mt_runspec_t *s)
     free(s->cert);
     free(s->key);
     free(s->agent_labels);
+    free(s->trace_url);
     free(s->on_agent_loss);
     free(s->request);
     free(s->script_txt);
@@ -685,6 +686,27 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
     case MT_RSK_PLACEMENT_TIMEOUT:
         rc = rs_dur(k, at, v, true, &s->placement_timeout_ns, err);
         break;
+    case MT_RSK_TRACE: {
+        char *end;
+        double r;
+        errno = 0;
+        r = strtod(v, &end);
+        if (v[0] == '\0' || *end != '\0' || errno == ERANGE || !isfinite(r))
+            rc = rs_fail(err, k, at, "bad sampling ratio '%s' (a number from 0 to 1)",
+                         mt__show(v, show, sizeof(show)));
+        else if (!(r >= 0 && r <= 1))
+            rc = rs_fail(err, k, at, "the sampling ratio must be from 0 to 1 (got %s)",
+                         mt__show(v, show, sizeof(show)));
+        else
+            s->trace = true, s->trace_ratio = r;
+        break;
+    }
+    case MT_RSK_TRACE_URL:
+        if (strstr(v, "{trace_id}") == NULL)
+            return rs_fail(err, k, at, "'%s' has no {trace_id} placeholder",
+                           mt__show(v, show, sizeof(show)));
+        rc = rs_strdup(&s->trace_url, v, err);
+        break;
     case MT_RSK__COUNT:
         break;
     }
@@ -1082,6 +1104,11 @@ int mt_runspec_check(mt_runspec_t *s, mt_rs_err_t *err)
         return rs_fail_cross(s, err, MT_RSK_PHOUT_TLS, "%s needs an https:// URL",
                              rs_word(s, MT_RSK_PHOUT_TLS, src, &w1));
     }
+    if (s->trace && s->script_txt != NULL)
+        return rs_fail_cross(s, err, MT_RSK_TRACE,
+                             "%s does not go with a script (a script sets its own headers: "
+                             "wrk.headers[\"traceparent\"])",
+                             rs_word(s, MT_RSK_TRACE, rs_src(s, MT_RSK_TRACE), &w1));
     if (s->http2 && !s->streams_set)
         s->streams = s->open_model ? 100 : 10;
 
@@ -1419,6 +1446,8 @@ void mt_runspec_engine_config(const mt_runspec_t *s, mt_run_config_t *cfg)
     cfg->http2 = s->http2;
     cfg->streams = s->http2 ? s->streams : 1;
     cfg->expected = &s->expected;
+    cfg->trace = s->trace;
+    cfg->trace_ratio = s->trace_ratio;
     if (s->has_ammo) {
         cfg->requests = s->ammo.reqs;
         cfg->nrequests = s->ammo.nreqs;
@@ -1646,6 +1675,14 @@ json_t *mt_runspec_to_json(const mt_runspec_t *s)
             rs_dur_text(s->placement_timeout_ns, b, sizeof(b));
             v = json_string(b);
             break;
+        case MT_RSK_TRACE:
+            skip = !s->trace;
+            v = skip ? NULL : json_real(s->trace_ratio);
+            break;
+        case MT_RSK_TRACE_URL:
+            skip = s->trace_url == NULL;
+            v = skip ? NULL : json_string(s->trace_url);
+            break;
         case MT_RSK__COUNT:
             skip = true;
             break;
@@ -1719,6 +1756,17 @@ json_t *mt_runspec_result_config(const mt_runspec_t *s, const uint64_t *planned)
         if (s->key != NULL)
             json_object_set_new(t, "key", json_string(s->key));
         json_object_set_new(o, "tls", t);
+    }
+    if (s->trace || s->trace_url != NULL) {
+        json_t *t = json_object();
+        if (t == NULL) {
+            json_decref(o);
+            return NULL;
+        }
+        json_object_set_new(t, "ratio", json_real(s->trace ? s->trace_ratio : 0));
+        if (s->trace_url != NULL)
+            json_object_set_new(t, "url", json_string(s->trace_url));
+        json_object_set_new(o, "trace", t);
     }
     return o;
 }

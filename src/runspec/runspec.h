@@ -127,6 +127,9 @@ typedef struct mt_runspec {
     char *script_name;  /* its name in messages: the file, or "script" */
     char **script_args; /* init(args) */
     size_t nscript_args;
+    bool trace; /* trace: send traceparent headers, keep exemplars */
+    double trace_ratio;
+    char *trace_url; /* NULL: no links */
 
     /* ---- built ---- */
     bool checked, built;

@@ -66,6 +66,9 @@ typedef struct agg_sec {
     agg_acc_t all;
     agg_acc_t *tags; /* ntags */
     bool *from;      /* per known agent (index in run->agents): its snapshot is in */
+    /* --trace: the agents' exemplars merged (tag: index into the run's tags) */
+    mt_exemplar_t slow[MT_EXEMPLARS_SLOW], errs[MT_EXEMPLARS_ERR];
+    size_t nslow, nerrs;
 } agg_sec_t;
 
 /* A merged second the sink has not stored yet: its rows and its data (for the totals). */
@@ -446,6 +449,10 @@ static bool agg_emit(mt__agg_t *g, agg_run_t *r, agg_sec_t *s)
     sec.service = s->all.svc;
     sec.tags = r->ntags > 0 ? ts : NULL;
     sec.ntags = r->ntags;
+    sec.slow = s->slow;
+    sec.nslow = s->nslow;
+    sec.errs = s->errs;
+    sec.nerrs = s->nerrs;
 
     /* verdicts on the merged data, before anything else sees the second */
     if (r->v != NULL && !r->stop_sent && mt__verdicts_second(r->v, &sec)) {
@@ -829,6 +836,18 @@ static void agg_on_second(mt__agg_t *g, agg_run_t *r, const void *msg, size_t le
     for (size_t i = 0; i < snap.ntags; i++) {
         int ti = tag_index(r, snap.tags[i].name);
         acc_add(&s->tags[ti], &snap.tags[i].c, snap.tags[i].latency, snap.tags[i].service);
+    }
+    for (int k = 0; k < 2; k++) { /* exemplars: tags renumbered into the run's */
+        mt_exemplar_t *src = k ? snap.errs : snap.slow;
+        size_t n = k ? snap.nerrs : snap.nslow;
+        for (size_t i = 0; i < n; i++) {
+            int ti = src[i].tag < snap.ntags ? tag_index(r, snap.tags[src[i].tag].name) : 0;
+            src[i].tag = (uint16_t)(ti > 0 ? ti : 0);
+        }
+        if (k)
+            mt_exemplars_merge(s->errs, &s->nerrs, MT_EXEMPLARS_ERR, src, n);
+        else
+            mt_exemplars_merge(s->slow, &s->nslow, MT_EXEMPLARS_SLOW, src, n);
     }
     if (!r->agents_p[ai].any || snap.second > r->agents_p[ai].max_second)
         r->agents_p[ai].max_second = snap.second;

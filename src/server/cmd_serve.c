@@ -28,6 +28,7 @@
 #include "server/commands.h"
 #include "proto/url.h"
 #include "report/report.h"
+#include "result/otlp.h"
 #include "mortar/error.h"
 #include "server/agent_host.h"
 #include "server/analysis.h"
@@ -58,7 +59,11 @@ typedef struct sv_opts {
     const char *policy;   /* --policy FILE: the target policy (policy.h) */
     const char *store;    /* --store URI: PostgreSQL (ADR 0033); NULL: SQLite in --data */
     const char *store_pw; /* --store-password-file FILE */
+    const char *otlp;     /* --otlp URL: push every run's seconds to an OTLP collector */
 } sv_opts_t;
+
+/* --otlp: the exporter (result/otlp.h), NULL without the flag */
+static mt__otlp_t *sv_otlp;
 
 /* --live-window: a live stream starts with at most this many of the stored seconds */
 static int sv_live_window = 300;
@@ -98,6 +103,7 @@ static void sv_run_labels(const char *run_id, const char *test_id, char *out, si
 typedef struct sv_live_run {
     char id[40];
     char labels[160];
+    int64_t start_ns; /* wall clock when this server started the run (OTLP's point times) */
 } sv_live_run_t;
 
 static pthread_mutex_t sv_lr_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -110,9 +116,71 @@ static void sv_lr_set(const char *id, const char *labels)
         if (sv_lr[i].id[0] == '\0') {
             snprintf(sv_lr[i].id, sizeof sv_lr[i].id, "%s", id);
             snprintf(sv_lr[i].labels, sizeof sv_lr[i].labels, "%s", labels);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            sv_lr[i].start_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
             break;
         }
     pthread_mutex_unlock(&sv_lr_mu);
+}
+
+static int sv_lr_get(const char *id, char *labels, size_t n, int take);
+
+static int64_t sv_lr_start(const char *id)
+{
+    int64_t t = 0;
+    pthread_mutex_lock(&sv_lr_mu);
+    for (size_t i = 0; i < 64; i++)
+        if (strcmp(sv_lr[i].id, id) == 0)
+            t = sv_lr[i].start_ns;
+    pthread_mutex_unlock(&sv_lr_mu);
+    return t;
+}
+
+/* --otlp: the exporter's counts in /metrics (after each second and at each scrape) */
+static void sv_otlp_metrics(mt__serve_t *sv)
+{
+    if (sv_otlp == NULL)
+        return;
+    mt__otlp_stats_t st;
+    mt__otlp_stats(sv_otlp, &st);
+    mt__metrics_set(sv->metrics, "mortar_otlp_seconds_total", "result=\"exported\"",
+                    (double)st.exported);
+    mt__metrics_set(sv->metrics, "mortar_otlp_seconds_total", "result=\"failed\"",
+                    (double)st.failed);
+    mt__metrics_set(sv->metrics, "mortar_otlp_seconds_total", "result=\"dropped\"",
+                    (double)st.dropped);
+    mt__metrics_set(sv->metrics, "mortar_otlp_retries_total", "", (double)st.retries);
+}
+
+/* --otlp: one stored second to the exporter (never blocks), and its counts in /metrics */
+static void sv_otlp_second(mt__serve_t *sv, const char *run_id, const mt__agg_row_t *row)
+{
+    char base[160], test[80] = "";
+    if (sv_otlp == NULL)
+        return;
+    if (sv_lr_get(run_id, base, sizeof base, 0)) {
+        const char *t = strstr(base, "test=\"");
+        if (t != NULL)
+            snprintf(test, sizeof test, "%.*s", (int)strcspn(t + 6, "\""), t + 6);
+    }
+    json_t *d = json_loads(row->data_json, 0, NULL);
+    mt_hist_t *h = NULL;
+    if (row->latency_b64 != NULL &&
+        mt_hist_decode(row->latency_b64, strlen(row->latency_b64), &h) != MT_OK)
+        h = NULL;
+    int64_t start = sv_lr_start(run_id);
+    if (d != NULL && start == 0) { /* a run this server did not start: its clock, less t */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        start = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec -
+                (json_integer_value(json_object_get(d, "t")) + 1) * 1000000000LL;
+    }
+    if (d != NULL)
+        mt__otlp_push(sv_otlp, run_id, test[0] ? test : NULL, start, d, h);
+    json_decref(d);
+    mt_hist_free(h);
+    sv_otlp_metrics(sv);
 }
 
 static int sv_lr_get(const char *id, char *labels, size_t n, int take)
@@ -195,6 +263,7 @@ static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_
     mt__bus_ack(sv->bus, run_id, second); /* NATS: the stream may forget its snapshots */
     if (n > 0) {
         mt__sse_second(sv->live, run_id, second, rows[0].data_json);
+        sv_otlp_second(sv, run_id, &rows[0]);
         sv_metrics_second(sv, run_id, rows[0].data_json);
     }
     return MT_OK;
@@ -898,6 +967,10 @@ static const struct {
     {"mortar_bus_pending", MT_GAUGE, "Bus messages published and not yet delivered."},
     {"mortar_outbox_pending", MT_GAUGE, "Webhook deliveries waiting in the outbox."},
     {"mortar_webhook_deliveries_total", MT_COUNTER, "Webhook delivery attempts, by result."},
+    {"mortar_otlp_seconds_total", MT_COUNTER,
+     "--otlp: run-seconds exported to the collector, failed after retries, or dropped (queue "
+     "full), by result."},
+    {"mortar_otlp_retries_total", MT_COUNTER, "--otlp: export requests sent again."},
     {"mortar_agents", MT_GAUGE,
      "Agents, by state (up, draining, stopped; down: no heartbeat for 10 s)."},
     {"mortar_run_rps", MT_GAUGE, "Completed requests per second of a running run (last second)."},
@@ -974,6 +1047,7 @@ static char *sv_metrics_text(mt__serve_t *sv, size_t *len)
     mt__metrics_set(sv->metrics, "mortar_agg_seconds_total", "", (double)secs);
     mt__metrics_set(sv->metrics, "mortar_agg_snapshots_total", "", (double)snaps);
     mt__metrics_set(sv->metrics, "mortar_bus_pending", "", (double)mt__bus_pending(sv->bus));
+    sv_otlp_metrics(sv);
     json_t *agents = NULL;
     if (sv->store->ops->agent_list(sv->store, mt__now_ms(), &agents) == MT_OK) {
         static const char *const ag_states[] = {"up", "down", "draining", "stopped"};
@@ -1628,6 +1702,8 @@ static void sv_usage(FILE *f)
             "                        runs and webhooks may send, limits per role; stored for\n"
             "                        every server of the store (default: the stored one, else\n"
             "                        the built-in default)\n"
+            "  --otlp URL            push every run's per-second metrics to an OpenTelemetry\n"
+            "                        collector over OTLP/HTTP JSON (docs/tracing.md)\n"
             "\n"
             "Connections (docs/serve.md#connections):\n"
             "  --max-connections N   connections at once (default 1000); a tenth is kept for\n"
@@ -1711,6 +1787,7 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         {"policy", required_argument, NULL, 'P'},
         {"store", required_argument, NULL, 'S'},
         {"store-password-file", required_argument, NULL, 'Q'},
+        {"otlp", required_argument, NULL, 'O'},
         MT__NATS_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1795,6 +1872,14 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
             break;
         case 'P':
             o->policy = optarg;
+            break;
+        case 'O':
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
+                fprintf(stderr, "mortar serve: --otlp: '%s' is not an http:// or https:// URL\n",
+                        optarg);
+                return 2;
+            }
+            o->otlp = optarg;
             break;
         case 'h':
             sv_usage(stdout);
@@ -2061,6 +2146,13 @@ int mt_cli_serve(int argc, char **argv)
         fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
         goto out;
     }
+    if (o.otlp != NULL) {
+        char oerr[200];
+        if (mt__otlp_new(o.otlp, &sv_otlp, oerr, sizeof oerr) != MT_OK) {
+            fprintf(stderr, "mortar serve: %s\n", oerr);
+            goto out;
+        }
+    }
     mt__agg_sink_t sink = {sv_on_second, sv_on_end, sv_sink_why};
     if ((rc = mt__agg_new(sv.bus, &sink, &sv, &sv.agg)) != MT_OK ||
         (rc = mt__bus_subscribe(sv.bus, "mortar.agents.*.heartbeat", sv_on_heartbeat, &sv)) !=
@@ -2206,6 +2298,8 @@ out:
     if (sv.bus)
         mt__bus_close(sv.bus); /* delivers the ends: the sink stores the final states */
     mt__agg_free(sv.agg);
+    mt__otlp_free(sv_otlp, 5000, NULL); /* the queued seconds go out, 5 s at most */
+    sv_otlp = NULL;
     if (sv.store && sv.live)
         sv_finish_leftovers(&sv);
     if (sv.live)

@@ -86,6 +86,12 @@ int mt__snapshot_from_second(mt__snapshot_t *s, const char *run_id, const char *
     s->open_conns = sec->open_conns;
     s->backlog = sec->backlog;
     s->c = sec->c;
+    s->nslow = sec->nslow < MT_EXEMPLARS_SLOW ? sec->nslow : MT_EXEMPLARS_SLOW;
+    s->nerrs = sec->nerrs < MT_EXEMPLARS_ERR ? sec->nerrs : MT_EXEMPLARS_ERR;
+    if (s->nslow)
+        memcpy(s->slow, sec->slow, s->nslow * sizeof *s->slow);
+    if (s->nerrs)
+        memcpy(s->errs, sec->errs, s->nerrs * sizeof *s->errs);
     if ((rc = snap_copy_hist(sec->latency, &s->latency)) != MT_OK ||
         (rc = snap_copy_hist(sec->service, &s->service)) != MT_OK)
         goto fail;
@@ -220,6 +226,15 @@ int mt__snapshot_encode(const mt__snapshot_t *s, char **out, size_t *len)
     }
     json_object_set_new(o, "tags", tags);
     tags = NULL;
+    if (s->nslow > 0 || s->nerrs > 0) {
+        const char *names[MT_MAX_TAGS];
+        size_t nn = s->ntags < MT_MAX_TAGS ? s->ntags : MT_MAX_TAGS;
+        for (size_t i = 0; i < nn; i++)
+            names[i] = s->tags[i].name;
+        json_t *ex = mt__result_exemplars_json(s->slow, s->nslow, s->errs, s->nerrs, names, nn);
+        if (ex == NULL || json_object_set_new(o, "exemplars", ex) != 0)
+            goto out;
+    }
     *out = json_dumps(o, JSON_COMPACT);
     if (*out == NULL)
         goto out;
@@ -462,7 +477,7 @@ int mt__snapshot_decode(const char *buf, size_t len, mt__snapshot_t *out, mt_par
 {
     static const char *const names[] = {"schema",  "run_id",           "agent",   "second",
                                         "span_ns", "open_connections", "backlog", "counters",
-                                        "latency", "service",          "tags"};
+                                        "latency", "service",          "tags",    "exemplars"};
     mt_parse_err_t dummy;
     json_error_t je;
     json_t *root = NULL;
@@ -550,6 +565,18 @@ int mt__snapshot_decode(const char *buf, size_t len, mt__snapshot_t *out, mt_par
                     rc = snap_fail(err, "tags[%zu].name: the same as tags[%zu]'s", i, j);
                     goto out;
                 }
+        }
+    }
+    if ((x = json_object_get(root, "exemplars")) != NULL) {
+        const char *tn[MT_MAX_TAGS];
+        char why[200];
+        size_t nn = out->ntags < MT_MAX_TAGS ? out->ntags : MT_MAX_TAGS;
+        for (size_t i = 0; i < nn; i++)
+            tn[i] = out->tags[i].name;
+        if (mt__result_exemplars_get(x, out->slow, &out->nslow, out->errs, &out->nerrs, tn, nn, why,
+                                     sizeof(why)) != MT_OK) {
+            rc = snap_fail(err, "%s", why);
+            goto out;
         }
     }
     rc = MT_OK;

@@ -30,6 +30,10 @@ typedef struct mt__snapshot {
     mt_hist_t *latency, *service;
     mt__snap_tag_t *tags;
     size_t ntags;
+    /* --trace: the second's exemplars (tag: index into tags[]); "exemplars" on the wire, as
+     * in the result JSON (docs/tracing.md) */
+    mt_exemplar_t slow[MT_EXEMPLARS_SLOW], errs[MT_EXEMPLARS_ERR];
+    size_t nslow, nerrs;
 } mt__snapshot_t;
 
 /* Fills s from an engine second (copies the histograms); tags[] names the config's tags. */

@@ -320,6 +320,20 @@ double mt_hist_mean(const mt_hist_t *h)
     return sum / (double)h->total;
 }
 
+void mt_hist_bucketize(const mt_hist_t *h, const int64_t *bounds, size_t nbounds, uint64_t *counts)
+{
+    memset(counts, 0, (nbounds + 1) * sizeof *counts);
+    for (int32_t i = 0; i < h->counts_len; i++) {
+        if (h->counts[i] == 0)
+            continue;
+        int64_t v = hist_highest_equiv(h, hist_value_at_index(h, i));
+        size_t b = 0;
+        while (b < nbounds && v > bounds[b])
+            b++;
+        counts[b] += h->counts[i];
+    }
+}
+
 double mt_hist_stddev(const mt_hist_t *h)
 {
     if (h->total == 0)

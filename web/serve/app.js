@@ -820,12 +820,37 @@
       const ser = await serP;
       mark('series');
       for (const s of (ser && ser.items) || []) pushSecond(cols, s);
+      renderExemplars(summaryBox, run, (ser && ser.items) || []);
       UI.seconds = cols.t.length;
       mark('columns');
       if (!cols.t.length) chartsBox.insertBefore(h('div', { class: 'note' }, 'This run stored no seconds.'), chartsBox.firstChild);
       grid.update();
       mark('charts');
     } catch (e) { showError(msg, e); }
+  }
+
+  /* ---- traced requests (--trace, docs/tracing.md): the slowest and failed ones, linked ---- */
+  function renderExemplars(box, run, items) {
+    const rows = { slow: [], errors: [] };
+    for (const s of items) {
+      const ex = s && s.exemplars;
+      if (!ex) continue;
+      for (const k of ['slow', 'errors']) for (const e of ex[k] || []) rows[k].push(Object.assign({ t: s.t }, e));
+    }
+    if (!rows.slow.length && !rows.errors.length) return;
+    const tmpl = run.config && typeof run.config.trace_url === 'string' && /^https?:\/\//.test(run.config.trace_url) ? run.config.trace_url : null;
+    const idCell = (id) => (tmpl ? h('a', { href: tmpl.split('{trace_id}').join(encodeURIComponent(id)), target: '_blank', rel: 'noopener', class: 'mono' }, id) : h('span', { class: 'mono' }, id));
+    const body = [];
+    for (const k of ['slow', 'errors']) {
+      rows[k].sort((a, b) => b.latency_us - a.latency_us);
+      for (const e of rows[k].slice(0, 25))
+        body.push(h('tr', { class: k === 'errors' ? 'bad-row' : null }, h('td', null, k === 'slow' ? 'slow' : 'error'), h('td', { class: 'num' }, fmtNum(e.t, 0)),
+          h('td', { class: 'num' }, fmtUs(e.latency_us)), h('td', null, e.error ? String(e.error) : e.status != null ? 'HTTP ' + e.status : '–'),
+          h('td', null, e.tag ? String(e.tag) : ''), h('td', null, idCell(String(e.trace_id)))));
+    }
+    box.appendChild(h('section', { class: 'card', id: 'exemplars' }, h('h3', null, 'Slow and failed requests'),
+      h('table', { class: 'list' }, h('thead', null, headRow(['', '#Second', '#Latency', 'Status', 'Tag', 'Trace'])), h('tbody', null, body)),
+      h('div', { class: 'dim small' }, 'the slowest and failed sampled requests of the run (at most 25 of each), linked to their traces' + (tmpl ? '' : ' (no trace_url in the run\'s config: ids only)'))));
   }
 
   /* ---- a run's agents (docs/placement.md) ---- */
