@@ -7,7 +7,7 @@ build_pkgs=(build-essential cmake pkg-config libjansson-dev zlib1g-dev libyaml-d
             libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libluajit-5.1-dev libexpat1-dev nodejs npm)
 test_pkgs=(nats-server postgresql postgresql-client libcmocka-dev clang libclang-rt-14-dev jq curl openssl nginx nghttp2-client prometheus nodejs npm chromium
            podman runc buildah mmdebstrap podman-compose yamllint uidmap)
-bench_pkgs=(nginx postgresql wrk nghttp2-client openssl time)
+bench_pkgs=(nginx postgresql wrk nghttp2-client openssl time bc)
 
 want=()
 groups=("$@")

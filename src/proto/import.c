@@ -165,9 +165,7 @@ static int imp_emit(mt_imp_t *p, imp_slot_t *sl, int64_t abs)
     s.index = (uint32_t)(abs - p->base);
     s.span_ns = 1000000000;
     if (sl->abs == abs) {
-        s.c = sl->c;
-        mt_counters_set_failed(&s.c, NULL);
-        s.c.failed = sl->c.failed;
+        s.c = sl->c; /* failed: counted per record (the tool's own verdict where it has one) */
     }
     s.latency = s.service = sl->abs == abs ? sl->lat : p->empty;
     size_t nt = p->ntags > 1 ? p->ntags : 0;

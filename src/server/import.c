@@ -99,7 +99,7 @@ static int im_create(mt__import_t *im)
     char err[256] = "";
     rc = mt__agg_watch_import(im->sv->agg, im->run_id, im->config, err, sizeof err);
     if (rc != MT_OK) {
-        snprintf(im->why, sizeof im->why, "the test's criteria: %s", err);
+        snprintf(im->why, sizeof im->why, "the test's criteria: %.200s", err);
         mt__serve_finish(im->sv, im->run_id, "error", im->why, NULL);
         json_decref(run);
         return rc;
@@ -186,8 +186,14 @@ int mt__import_begin(mt__serve_t *sv, const mt__req_t *q, mt__resp_t *r, mt__imp
         }
         o.window_s = (uint32_t)w;
     }
+    const mt__store_ops_t *ops = sv->store->ops;
+    if (ops->test_find == NULL || ops->run_import_begin == NULL || ops->run_import_source == NULL) {
+        im_problem(r, 503, "unavailable", "Service unavailable",
+                   "this server's store does not take imports", NULL);
+        return -1;
+    }
     json_t *t = NULL;
-    int rc = sv->store->ops->test_find(sv->store, test, &t);
+    int rc = ops->test_find(sv->store, test, &t);
     if (rc != MT_OK) {
         snprintf(detail, sizeof detail, "test '%.100s' %s", test,
                  rc == MT_ENOTFOUND ? "not found (create it first: POST /api/v1/tests)"

@@ -16,32 +16,36 @@ expect_api "a test" 201 POST /tests "$TOK" \
 
 LOG=$WORK/phout.log
 : >"$LOG"
-# the writer: 20 lines per 100 ms for 2.5 s, then rotation, 2 s, then truncation, 1.5 s; the
-# time.sleep paces the data like a load tool (it synchronises nothing)
+# the writer: 20 lines per 100 ms until the test has seen live seconds (the file $WORK/seen),
+# then rotation, 2 s, then (once the collector read it all) truncation, 0.5 s; the time.sleep paces the data like a load tool
+# (it synchronises nothing: the test waits on conditions)
 cat >"$WORK/writer.py" <<'EOF'
 import os, sys, time
-log, count = sys.argv[1], sys.argv[2]
+log, count, seen = sys.argv[1], sys.argv[2], sys.argv[3]
 n = 0
-def phase(secs, mode="a"):
+def phase(secs, mode="a", until=None):
     global n
     end = time.time() + secs
     with open(log, mode) as f:
-        while time.time() < end:
+        while (os.path.exists(until) is False) if until else time.time() < end:
             for _ in range(20):
                 t = time.time()
                 f.write("%.3f\tfollow\t1500\t10\t20\t1000\t470\t1500\t100\t200\t0\t200\n" % t)
                 n += 1
             f.flush()
             time.sleep(0.1)
-phase(2.5)
+phase(0, until=seen)
 os.rename(log, log + ".1")
 phase(2.0, "w")
+open(seen + ".b", "w").close()
+while not os.path.exists(seen + ".t"):  # the test: the collector has read it all
+    time.sleep(0.05)
 with open(log, "r+") as f:
     f.truncate(0)
-phase(1.5)
+phase(0.5)
 open(count, "w").write(str(n))
 EOF
-python3 "$WORK/writer.py" "$LOG" "$WORK/count" &
+python3 "$WORK/writer.py" "$LOG" "$WORK/count" "$WORK/seen" &
 WRITER=$!
 PIDS+=("$WRITER")
 MORTAR_TOKEN=$TOK timeout $((60 * SLOW)) "$MORTAR" collect --follow "$LOG" --server "$SERVER" \
@@ -51,7 +55,7 @@ PIDS+=("$COLLECT")
 
 # live: while the writer writes, the run is running and has stored seconds
 live=0
-for ((i = 0; i < 100 * SLOW; i++)); do
+for ((i = 0; i < 300 * SLOW; i++)); do
   kill -0 "$WRITER" 2>/dev/null || break
   api GET "/runs?state=running" "$TOK" >/dev/null
   run=$(jq -r '[.items[] | select(.source.live == true)][0].id // empty' "$OUT")
@@ -64,7 +68,27 @@ for ((i = 0; i < 100 * SLOW; i++)); do
   fi
   sleep 0.1
 done
+touch "$WORK/seen" # the writer goes on to the rotation
 expect_eq "seconds of the followed file are stored while it is written" "$live" 1
+
+# before the truncation the collector has read the whole file (its offset, in /proc), so the
+# test counts what truncation loses in any follower (lines not yet read) as nothing
+COLLECT_MORTAR=$(pgrep -P "$COLLECT" | head -n 1)
+read_all=0
+for ((i = 0; i < 300 * SLOW; i++)); do
+  if [[ -e $WORK/seen.b && -n $COLLECT_MORTAR ]]; then
+    size=$(stat -c %s "$LOG")
+    for fd in /proc/"$COLLECT_MORTAR"/fd/*; do
+      [[ $(readlink "$fd") == "$LOG" ]] || continue
+      pos=$(awk '/^pos:/ {print $2}' "/proc/$COLLECT_MORTAR/fdinfo/${fd##*/}")
+      ((pos == size)) && read_all=1
+    done
+    ((read_all)) && break
+  fi
+  sleep 0.05
+done
+touch "$WORK/seen.t"
+expect_eq "the collector read the rotated-to file to its end before the truncation" "$read_all" 1
 
 rc=0
 wait "$COLLECT" || rc=$?

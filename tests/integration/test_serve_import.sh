@@ -52,10 +52,23 @@ check_import() {
 }
 
 check_import tank.log tank phout
+TANK_RUN=$(jq -r .run.id "$WORK/imp.json")
+TEST_ID=$(jq -r .run.test_id "$WORK/imp.json")
+expect_jq "the run's times are the data's: started at second 0 of the file" "$WORK/imp.json" \
+  '.run.started_at == "2023-11-14T22:13:20.000Z" and .run.agent == "import"'
+expect_api "an imported run's HTML report" 200 GET "/runs/$TANK_RUN/report" "$VIEW"
+grep -q "$TANK_RUN" "$OUT" || fail "the report does not name the run"
+expect_api "the imported run as the test's baseline" 200 PUT "/tests/$TEST_ID/baseline" "$TOK" \
+  "{\"run_id\":\"$TANK_RUN\"}"
 check_import jmeter.jtl jmeter jtl-csv
 check_import jmeter_hdr.csv jmeter_hdr jtl-csv --format jtl-csv
 check_import jmeter.xml jmeter_xml jtl-xml
 check_import k6.json k6 k6
+expect_jq "a later import gets a baseline verdict against the imported baseline" "$WORK/imp.json" \
+  "[.run.verdicts[] | select(.kind == \"baseline\" and .base_run == \"$TANK_RUN\")] | length == 1"
+expect_api "compare with the baseline" 200 GET "/runs/$(jq -r .run.id "$WORK/imp.json")/compare" "$VIEW"
+expect_api "the trend" 200 GET "/tests/$TEST_ID/trend" "$VIEW"
+expect_jq "the trend holds the imported runs" "$OUT" '[.items[]] | length >= 5'
 
 # the test's thresholds judge the imported run: failed, exit 1
 rc=0

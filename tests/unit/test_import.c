@@ -43,6 +43,8 @@ static int on_second(const mt_second_t *s, const char *const *tags, size_t ntags
     return 0;
 }
 
+static uint64_t g_wait; /* the last run's count of breakdown "wait" values */
+
 static int run(const char *in, size_t len, size_t split, mt_imp_format_t fmt, got_t *g,
                mt_imp_stats_t *st, char *err)
 {
@@ -58,6 +60,8 @@ static int run(const char *in, size_t len, size_t split, mt_imp_format_t fmt, go
     if (rc == MT_OK)
         rc = mt_imp_finish(p);
     *st = *mt_imp_stats(p);
+    g_wait = st->wait ? mt_hist_count(st->wait) : 0;
+    st->connect = st->send = st->wait = st->recv = NULL; /* freed below */
     if (err)
         snprintf(err, 256, "%s", mt_imp_error(p));
     mt_imp_free(p);
@@ -107,8 +111,7 @@ static void test_phout(void **state)
     assert_int_equal(g.ntags, 3); /* "", home, cart */
     assert_string_equal(g.tag1, "home");
     assert_int_equal(g.tag_sent[0][2], 1);
-    assert_non_null(st.connect);
-    assert_int_equal(mt_hist_count(st.wait), 4);
+    assert_int_equal(g_wait, 4);
 }
 
 static void test_jtl_csv(void **state)

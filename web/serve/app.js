@@ -761,6 +761,9 @@
         ' · created ', fmtTime(run.created_at),
         run.started_at ? ' · started ' + fmtTime(run.started_at) : '',
         run.agent ? ' · agent ' + run.agent : '',
+        run.source ? [' · imported from ', h('span', { class: 'mono' }, run.source.tool + ' ' + run.source.file),
+          ' (' + run.source.records + ' records' + (run.source.malformed ? ', ' + run.source.malformed + ' malformed lines skipped' : '') +
+          (run.source.late ? ', ' + run.source.late + ' late' : '') + ')'] : '',
         reasonBox)));
     head.appendChild(h('span', { class: 'grow' }));
     head.appendChild(actions);
