@@ -247,28 +247,6 @@ test('a run from a pasted config, compared with the first', { skip }, async () =
   await shot(page, 'serve-compare.png');
 });
 
-test('a traced run: its slow and failed requests are listed and linked through trace_url', { skip }, async () => {
-  await go('#/runs/new');
-  await routeReady('new');
-  const cfg = { url: `${TARGET}/?delay=exp:1ms&status=200:80,500:20`, rate: 50, duration: '3s', trace: 1,
-    trace_url: 'https://tempo.internal/trace/{trace_id}' };
-  await page.fill('#run-config', JSON.stringify(cfg, null, 2));
-  await page.click('#start-run');
-  await routeReady('run');
-  ids.traced = await runIdOfPage();
-  await waitFinal(120000);
-  await go(`#/runs/${encodeURIComponent(ids.traced)}`);
-  await routeReady('run');
-  await page.waitForSelector('#exemplars tbody tr', { timeout: 30000 * SLOW });
-  const links = await page.$$eval('#exemplars tbody a', (as) => as.map((a) => a.getAttribute('href')));
-  assert.ok(links.length >= 2, `exemplar links: ${links}`);
-  for (const l of links) assert.match(l, /^https:\/\/tempo\.internal\/trace\/[0-9a-f]{32}$/);
-  const kinds = await page.$$eval('#exemplars tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
-  assert.ok(kinds.includes('slow') && kinds.includes('error'), `exemplar kinds: ${kinds}`);
-  assert.ok(kinds.filter((k) => k === 'slow').length <= 25, 'more than 25 slow requests listed');
-  await shot(page, 'serve-exemplars.png');
-});
-
 test('the stop button stops a running run', { skip }, async () => {
   await go('#/runs/new');
   await routeReady('new');
@@ -315,6 +293,28 @@ test('the run list filters, the test page shows the baseline and the trend', { s
   const base = await page.textContent('body');
   assert.ok(base.includes(ids.run1.slice(-8)), 'the baseline run is not shown');
   await shot(page, 'serve-test.png');
+});
+
+test('a traced run: its slow and failed requests are listed and linked through trace_url', { skip }, async () => {
+  await go('#/runs/new');
+  await routeReady('new');
+  const cfg = { url: `${TARGET}/?delay=exp:1ms&status=200:80,500:20`, rate: 50, duration: '3s', trace: 1,
+    trace_url: 'https://tempo.internal/trace/{trace_id}' };
+  await page.fill('#run-config', JSON.stringify(cfg, null, 2));
+  await page.click('#start-run');
+  await routeReady('run');
+  ids.traced = await runIdOfPage();
+  await waitFinal(120000);
+  await go(`#/runs/${encodeURIComponent(ids.traced)}`);
+  await routeReady('run');
+  await page.waitForSelector('#exemplars tbody tr', { timeout: 30000 * SLOW });
+  const links = await page.$$eval('#exemplars tbody a', (as) => as.map((a) => a.getAttribute('href')));
+  assert.ok(links.length >= 2, `exemplar links: ${links}`);
+  for (const l of links) assert.match(l, /^https:\/\/tempo\.internal\/trace\/[0-9a-f]{32}$/);
+  const kinds = await page.$$eval('#exemplars tbody tr td:first-child', (tds) => tds.map((td) => td.textContent));
+  assert.ok(kinds.includes('slow') && kinds.includes('error'), `exemplar kinds: ${kinds}`);
+  assert.ok(kinds.filter((k) => k === 'slow').length <= 25, 'more than 25 slow requests listed');
+  await shot(page, 'serve-exemplars.png');
 });
 
 test('schedules and agents pages', { skip }, async () => {
