@@ -22,7 +22,7 @@ test: deps test-release test-sanitize test-fuzz
 	@scripts/test-summary.sh $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
 
 test-release: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration'
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|integration|container'
 
 test-sanitize: deps
 	@cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DMT_SANITIZE=ON >/dev/null

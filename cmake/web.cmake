@@ -85,22 +85,23 @@ set(MT_NPM_STAMP ${MT_NODE_MODULES}/.mortar-npm-ci.stamp)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
   ${PROJECT_SOURCE_DIR}/package.json ${MT_NPM_LOCK})
 
-find_program(MT_NPM npm)
-find_program(MT_NODE node)
-if(NOT MT_NPM OR NOT MT_NODE)
-  message(FATAL_ERROR
-    "mortar needs Node.js and npm to build: `mortar report` embeds the chart library (uPlot) "
-    "from npm, and the browser tests run on Node. Install them with `scripts/deps.sh build` "
-    "(Debian: apt-get install nodejs npm), then configure again.")
-endif()
-
 file(SHA256 ${MT_NPM_LOCK} mt_lock_hash)
 set(mt_stamp_hash "")
 if(EXISTS ${MT_NPM_STAMP})
   file(STRINGS ${MT_NPM_STAMP} mt_stamp_hash LIMIT_COUNT 1)
 endif()
+# npm is needed only to install: an up-to-date node_modules/ (the container image's build stage
+# gets one from its context) builds without Node.js.
 if(NOT EXISTS ${MT_NODE_MODULES}/uplot/dist/uPlot.iife.min.js
    OR NOT mt_stamp_hash STREQUAL mt_lock_hash)
+  find_program(MT_NPM npm)
+  find_program(MT_NODE node)
+  if(NOT MT_NPM OR NOT MT_NODE)
+    message(FATAL_ERROR
+      "mortar needs Node.js and npm to build: `mortar report` embeds the chart library (uPlot) "
+      "from npm, and the browser tests run on Node. Install them with `scripts/deps.sh build` "
+      "(Debian: apt-get install nodejs npm), then configure again.")
+  endif()
   message(STATUS "web: npm ci --no-audit --no-fund (node_modules missing or package-lock.json changed)")
   execute_process(
     COMMAND ${MT_NPM} ci --no-audit --no-fund

@@ -53,6 +53,8 @@
        "HTTP/2 requests retried")                                                                  \
     XX(retried, SUM, NONZERO, "retried", "retried", RAW, "retried",                                \
        "HTTP/1 requests retried (close race)")                                                     \
+    XX(ts_user, SUM, NONZERO, "timing.user_clock", "timing.user_clock", RAW, "ts_user",            \
+       "responses timed by the user-space clock (no kernel timestamp)")                            \
     XX(failed, SUM, NONZERO, "failed", "failed", RAW, "failed",                                    \
        "failed as k6 counts them (errors + unexpected status)")
 

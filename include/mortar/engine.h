@@ -205,6 +205,10 @@ typedef struct mt_run_config {
     int64_t timeout_ns;         /* per request, including its connect; 0 = none */
     int64_t tick_ns;            /* open model: wake for due requests at most once per tick (due
                                  * times rounded up to a multiple of it); 0 = at each due time */
+    int64_t send_tolerance_ns;  /* batched waits (docs/adr/0037-kernel-timestamps.md): a send
+                                 * due at t leaves by t + this, responses are seen at most this
+                                 * late (and timed by the kernel); 0 = wake for every event */
+    bool no_kernel_ts;          /* time responses by the user-space clock (waits then exact) */
     uint64_t max_queue;         /* open: bound on due-but-unsent requests (beyond it they are
                                  * dropped and counted); 0 = max(10,000, 10 x connections,
                                  * 10 s at the schedule's peak rate), at most 10,000,000 */

@@ -6,4 +6,7 @@ int mt_cli_run(int argc, char **argv);    /* mortar run [flags] URL    (cmd_run.
 int mt_cli_target(int argc, char **argv); /* mortar target [flags]     (cmd_target.c) */
 int mt_cli_report(int argc, char **argv); /* mortar report FILE [flags] (cmd_report.c) */
 
+int mt_cli_import(int argc, char **argv);  /* mortar import FILE [flags] (cmd_import.c) */
+int mt_cli_collect(int argc, char **argv); /* mortar collect --follow FILE (cmd_import.c) */
+
 #endif

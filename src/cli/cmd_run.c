@@ -52,6 +52,8 @@ enum {
     RUN_OPT_MAX_QUEUE,
     RUN_OPT_JSON,
     RUN_OPT_TICK,
+    RUN_OPT_SEND_TOLERANCE,
+    RUN_OPT_NO_KERNEL_TIMESTAMPS,
     RUN_OPT_PHOUT,
     RUN_OPT_HTML,
     RUN_OPT_AMMO,
@@ -95,6 +97,8 @@ static const struct option run_longopts[] = {
     {"max-queue", required_argument, NULL, RUN_OPT_MAX_QUEUE},
     {"json", required_argument, NULL, RUN_OPT_JSON},
     {"tick", required_argument, NULL, RUN_OPT_TICK},
+    {"send-tolerance", required_argument, NULL, RUN_OPT_SEND_TOLERANCE},
+    {"no-kernel-timestamps", no_argument, NULL, RUN_OPT_NO_KERNEL_TIMESTAMPS},
     {"phout", required_argument, NULL, RUN_OPT_PHOUT},
     {"html", required_argument, NULL, RUN_OPT_HTML},
     {"ammo", required_argument, NULL, RUN_OPT_AMMO},
@@ -156,6 +160,9 @@ static void run_usage(FILE *f)
             "                        [max(10000, 10 x connections, 10 s at peak rate)]\n"
             "      --tick DUR        open model: wake for due requests at most once per DUR,\n"
             "                        trading send precision for CPU (e.g. 1ms) [0: exact]\n"
+            "      --send-tolerance DUR  batched waits: a send due at t leaves by t + DUR,\n"
+            "                        responses timed by the kernel; 0: every event [250us]\n"
+            "      --no-kernel-timestamps  responses timed by the user-space clock\n"
             "      --json FILE       write the result as JSON (- for stdout)\n"
             "      --phout FILE      write one Phantom/Yandex.Tank phout line per request\n"
             "      --html FILE       write a self-contained HTML report with charts\n"

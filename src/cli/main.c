@@ -7,19 +7,25 @@
 
 static void main_usage(FILE *f)
 {
-    fprintf(f, "Usage: mortar COMMAND [flags]\n"
-               "\n"
-               "Commands:\n"
-               "  run [flags] URL   load-test an HTTP server (mortar run --help)\n"
-               "  target [flags]    start the built-in target server (mortar target --help)\n"
-               "  report FILE       HTML report of a --json result (mortar report --help)\n"
-               "  serve [flags]     the control plane: API, web UI, runs (mortar serve --help)\n"
-               "  token create      an API token for serve (mortar token --help)\n"
-               "  agent --nats URL  a load generator for serve over NATS (mortar agent --help)\n"
-               "  version           print the version\n"
-               "  help [COMMAND]    this help, or a command's\n"
-               "\n"
-               "Docs: docs/cli.md\n");
+    fprintf(f,
+            "Usage: mortar COMMAND [flags]\n"
+            "\n"
+            "Commands:\n"
+            "  run [flags] URL   load-test an HTTP server (mortar run --help)\n"
+            "  target [flags]    start the built-in target server (mortar target --help)\n"
+            "  report FILE       HTML report of a --json result (mortar report --help)\n"
+            "  import FILE       a Tank/Pandora phout, JMeter JTL or k6 JSON file into a run\n"
+            "                    of mortar serve (mortar import --help)\n"
+            "  collect --follow FILE  a result file being written, live (mortar collect --help)\n"
+            "  serve [flags]     the control plane: API, web UI, runs (mortar serve --help)\n"
+            "  token create      an API token for serve (mortar token --help)\n"
+            "  agent --nats URL  a load generator for serve over NATS (mortar agent --help)\n"
+            "  db migrate|status|prune  serve's PostgreSQL store (mortar db --help)\n"
+            "  health [URL]      is a serve ready? exit 0 or 1 (mortar health --help)\n"
+            "  version           print the version\n"
+            "  help [COMMAND]    this help, or a command's\n"
+            "\n"
+            "Docs: docs/cli.md\n");
 }
 
 int main(int argc, char **argv)
@@ -38,10 +44,18 @@ int main(int argc, char **argv)
         return mt_cli_report(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return mt_cli_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "import") == 0)
+        return mt_cli_import(argc - 1, argv + 1);
+    if (strcmp(cmd, "collect") == 0)
+        return mt_cli_collect(argc - 1, argv + 1);
     if (strcmp(cmd, "token") == 0)
         return mt_cli_token(argc - 1, argv + 1);
     if (strcmp(cmd, "agent") == 0)
         return mt_cli_agent(argc - 1, argv + 1);
+    if (strcmp(cmd, "db") == 0)
+        return mt_cli_db(argc - 1, argv + 1);
+    if (strcmp(cmd, "health") == 0)
+        return mt_cli_health(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mortar %s\n", MT_VERSION);
         return 0;
@@ -56,10 +70,18 @@ int main(int argc, char **argv)
             return mt_cli_report(2, help);
         if (help[0] != NULL && strcmp(help[0], "serve") == 0)
             return mt_cli_serve(2, help);
+        if (help[0] != NULL && strcmp(help[0], "import") == 0)
+            return mt_cli_import(2, help);
+        if (help[0] != NULL && strcmp(help[0], "collect") == 0)
+            return mt_cli_collect(2, help);
         if (help[0] != NULL && strcmp(help[0], "token") == 0)
             return mt_cli_token(2, help);
         if (help[0] != NULL && strcmp(help[0], "agent") == 0)
             return mt_cli_agent(2, help);
+        if (help[0] != NULL && strcmp(help[0], "db") == 0)
+            return mt_cli_db(2, help);
+        if (help[0] != NULL && strcmp(help[0], "health") == 0)
+            return mt_cli_health(2, help);
         if (help[0] != NULL && strcmp(help[0], "version") != 0 && strcmp(help[0], "help") != 0) {
             fprintf(stderr, "mortar help: unknown command '%s'\n", help[0]);
             main_usage(stderr);

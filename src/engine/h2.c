@@ -588,6 +588,12 @@ static int h2_flush(mt__worker_t *w, mt__conn_t *c)
 
 /* ---- callbacks ------------------------------------------------------------------------ */
 
+/* The arrival of the bytes being parsed: the kernel's timestamp of the read, else now. */
+static int64_t rx_now(const mt__worker_t *w)
+{
+    return w->rx_at ? w->rx_at : mt__now();
+}
+
 static int cb_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_t *name,
                      size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
@@ -624,7 +630,7 @@ static int cb_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
     }
     /* time to first byte ends at the final response's HEADERS, not at a 1xx (103) */
     if (st >= 200 && !s->t.first_byte)
-        s->t.first_byte = mt__now();
+        s->t.first_byte = rx_now(((mt__conn_t *)ud)->h2->w);
     return 0;
 }
 
@@ -635,7 +641,7 @@ static int cb_data(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8
     if (s) {
         s->t.rbytes += (uint64_t)len;
         if (!s->t.first_byte)
-            s->t.first_byte = mt__now();
+            s->t.first_byte = rx_now(((mt__conn_t *)ud)->h2->w);
         if (__builtin_expect(s->collect, 0)) {
             mt__worker_t *w = ((mt__conn_t *)ud)->h2->w;
             if (!s->rhead_end)
@@ -674,8 +680,14 @@ static int cb_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ud
         /* the response is complete; the stream closes when our side is done too (an early
          * response: the request body is still being sent, RFC 9113 8.1) */
         h2stream_t *s = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
-        if (s && !s->done_at)
-            s->done_at = mt__now();
+        if (s && !s->done_at) {
+            s->done_at = rx_now(w);
+            if (!w->rx_at || w->rx_user) {
+                w->slot->c.ts_user++;
+                if (w->slot->tags)
+                    w->slot->tags[s->t.tag].c.ts_user++;
+            }
+        }
     } else if (f->hd.type == NGHTTP2_GOAWAY) {
         w->slot->c.h2_goaway++;
         c->h2->goaway = 1; /* no new streams; the ones above last_stream_id are refused */
@@ -999,7 +1011,9 @@ void mt__h2_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
         ssize_t n = mt__conn_io(w, c, 0, w->buf, MT__RECV_BUF);
         if (n > 0) {
             w->slot->c.bytes_in += (uint64_t)n;
+            w->rx_at = mt__rx_time(c, mt__now(), &w->rx_user);
             ssize_t used = nghttp2_session_mem_recv(h->s, (const uint8_t *)w->buf, (size_t)n);
+            w->rx_at = 0;
             if (used < 0) {
                 mt__h2_conn_fail(w, c, MT_ERR_PROTOCOL, EPROTO, mt__now());
                 return;

@@ -79,6 +79,8 @@ struct mt__conn {
     int64_t send_start;
     int64_t send_end;
     int64_t first_byte;
+    int64_t rx_ts;           /* kernel receive time (CLOCK_MONOTONIC) of the bytes of this
+                              * socket's last read; 0: the read carried no timestamp */
     const mt_request_t *req; /* the attached request */
     mt_h1_resp_t resp;
     SSL *ssl;              /* NULL: plain TCP */
@@ -134,6 +136,7 @@ typedef struct mt__worker {
     mt_sched_cursor_t due_cur;
     uint64_t next_n;
     int64_t next_due; /* INT64_MAX when the schedule is exhausted */
+    int64_t due_gap;  /* next_due - the previous due time: batched waits only below the tolerance */
     mt__job_t *queue; /* ring of due-but-unsent requests */
     uint64_t qcap, qhead, qlen;
     uint64_t seq; /* closed model: requests started (sequential ammo order) */
@@ -162,6 +165,13 @@ typedef struct mt__worker {
     uint8_t script_stopped; /* the script called thread:stop() */
     uint64_t trace_rng[2];  /* cfg.trace: xoroshiro128+ state, seeded from getrandom */
     double trace_acc;       /* sampling: the flag is set when this passes 1 (then minus 1) */
+
+    /* kernel timestamps and batched waits (docs/adr/0037-kernel-timestamps.md) */
+    int kts;        /* sockets get SO_TIMESTAMPING (RX software): responses timed by the kernel */
+    int batch;      /* batched waits: kts on and cfg.send_tolerance_ns > 0 */
+    uint32_t setup; /* sockets connecting or in their TLS handshake: waits stay exact */
+    int64_t rx_at;  /* HTTP/2: arrival of the bytes nghttp2 is parsing (0: none) */
+    int rx_user;    /* ... and it is the user-space clock's */
 
     char *buf; /* receive buffer, MT__RECV_BUF */
     int err;   /* fatal engine error (MT_ENOMEM, MT_ESYS) */
@@ -274,7 +284,18 @@ static inline int mt__open_model(const mt__worker_t *w)
     return w->run->cfg.schedule != NULL;
 }
 void mt__tls_reason(char *buf, size_t n);
-SSL *mt__tls_new(const mt_tls_ctx_t *t, mt__worker_t *w, int fd, bool resume);
+SSL *mt__tls_new(const mt_tls_ctx_t *t, mt__worker_t *w, mt__conn_t *c, bool resume);
+
+/* Kernel receive timestamps (worker.c): recv on a plain socket that also reads the
+ * SO_TIMESTAMPING control message into c->rx_ts (0 when the read carried none). */
+ssize_t mt__sock_recv(mt__conn_t *c, void *buf, size_t n);
+/* The instant the bytes just read from c arrived: the kernel's timestamp when the read had
+ * one (never after now), else now. *user is set when it is the user-space clock. */
+static inline int64_t mt__rx_time(const mt__conn_t *c, int64_t now, int *user)
+{
+    *user = c->rx_ts == 0;
+    return c->rx_ts && c->rx_ts < now ? c->rx_ts : now;
+}
 void *mt__worker_main(void *arg);
 int mt__worker_init(mt__worker_t *w, struct mt_run *r, int id);
 void mt__worker_dispose(mt__worker_t *w);

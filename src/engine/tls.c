@@ -2,6 +2,9 @@
  * certificate, version range, ALPN, and session resumption. Each worker keeps the newest
  * session it was given (worker.c); this file only builds the shared SSL_CTX. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
@@ -179,14 +182,88 @@ void mt_tls_ctx_free(mt_tls_ctx_t *t)
     free(t);
 }
 
-/* A client connection's SSL object on fd: SNI, the name check, the worker's last session. */
-SSL *mt__tls_new(const mt_tls_ctx_t *t, mt__worker_t *w, int fd, bool resume)
+/* A socket BIO whose reads are recvmsg with the kernel's receive timestamp (mt__sock_recv):
+ * the record that completes a response is timed by the read that brought it. */
+static BIO_METHOD *kts_method;
+static pthread_once_t kts_once = PTHREAD_ONCE_INIT;
+
+static int kts_read(BIO *b, char *buf, int len)
+{
+    mt__conn_t *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n;
+    do
+        n = mt__sock_recv(c, buf, (size_t)(len > 0 ? len : 0));
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        BIO_set_retry_read(b);
+    return (int)n;
+}
+
+static int kts_write(BIO *b, const char *buf, int len)
+{
+    mt__conn_t *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n;
+    do
+        n = send(c->fd, buf, (size_t)(len > 0 ? len : 0), MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        BIO_set_retry_write(b);
+    return (int)n;
+}
+
+static long kts_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    mt__conn_t *c = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_C_GET_FD:
+        if (ptr)
+            *(int *)ptr = c ? c->fd : -1;
+        return c ? c->fd : -1;
+    default:
+        return 0;
+    }
+}
+
+static int kts_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static void kts_method_new(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mortar socket");
+    if (m && (!BIO_meth_set_read(m, kts_read) || !BIO_meth_set_write(m, kts_write) ||
+              !BIO_meth_set_ctrl(m, kts_ctrl) || !BIO_meth_set_create(m, kts_create))) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    kts_method = m; /* lives as long as the process */
+}
+
+/* A client connection's SSL object on c's socket: SNI, the name check, the worker's last
+ * session. With kernel timestamps its reads go through the timestamping BIO. */
+SSL *mt__tls_new(const mt_tls_ctx_t *t, mt__worker_t *w, mt__conn_t *c, bool resume)
 {
     SSL *ssl = SSL_new(t->ctx);
     if (!ssl)
         return NULL;
-    if (!SSL_set_fd(ssl, fd))
+    if (w->kts)
+        pthread_once(&kts_once, kts_method_new);
+    if (w->kts && kts_method) {
+        BIO *b = BIO_new(kts_method);
+        if (!b)
+            goto fail;
+        BIO_set_data(b, c);
+        SSL_set_bio(ssl, b, b);
+    } else if (!SSL_set_fd(ssl, c->fd)) {
         goto fail;
+    }
     SSL_set_app_data(ssl, w);
     if (t->server_name) {
         if (!t->name_is_ip && !SSL_set_tlsext_host_name(ssl, t->server_name))

@@ -15,6 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/errqueue.h> /* struct scm_timestamping: needs <time.h> first */
+#include <linux/net_tstamp.h>
+
 #include "engine/internal.h"
 
 int64_t mt__now(void)
@@ -22,6 +25,62 @@ int64_t mt__now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * MT__NS_PER_S + ts.tv_nsec;
+}
+
+/* ---- kernel timestamps ---------------------------------------------------------------- */
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC, refreshed by the worker's loop at every wake-up: software
+ * timestamps are taken with the real-time clock (ktime_get_real), the engine runs on the
+ * monotonic one. One thread per worker, so a thread-local serves the TLS BIO too. */
+static _Thread_local int64_t rt_off;
+
+static void rt_off_update(void)
+{
+    struct timespec rt, mo;
+    clock_gettime(CLOCK_MONOTONIC, &mo);
+    clock_gettime(CLOCK_REALTIME, &rt);
+    rt_off = ((int64_t)rt.tv_sec - mo.tv_sec) * MT__NS_PER_S + (rt.tv_nsec - mo.tv_nsec);
+}
+
+ssize_t mt__sock_recv(mt__conn_t *c, void *buf, size_t n)
+{
+    union {
+        char b[CMSG_SPACE(sizeof(struct scm_timestamping))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = buf, .iov_len = n};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
+    ssize_t k = recvmsg(c->fd, &m, 0);
+    c->rx_ts = 0;
+    if (k <= 0)
+        return k;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_TIMESTAMPING)
+            continue;
+        struct scm_timestamping ts;
+        memcpy(&ts, CMSG_DATA(h), sizeof ts);
+        if (ts.ts[0].tv_sec || ts.ts[0].tv_nsec)
+            c->rx_ts = (int64_t)ts.ts[0].tv_sec * MT__NS_PER_S + ts.ts[0].tv_nsec - rt_off;
+    }
+    return k;
+}
+
+/* Asks the kernel to timestamp the socket's received data; off for the worker if it refuses
+ * (its loop then wakes for every event, and responses are timed and counted as user-clock). */
+static void kts_enable(mt__worker_t *w, int fd)
+{
+    int f = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+    if (w->kts && setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &f, sizeof f) < 0)
+        w->kts = w->batch = 0;
+}
+
+/* A connection leaves CONNECTING/HANDSHAKE for IDLE. */
+static void conn_ready(mt__worker_t *w, mt__conn_t *c)
+{
+    if (c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE)
+        w->setup--;
+    c->state = MT__CONN_IDLE;
 }
 
 /* ---- lists ---------------------------------------------------------------------------- */
@@ -416,6 +475,8 @@ void mt__conn_close(mt__worker_t *w, mt__conn_t *c)
         c->ssl = NULL;
     }
     if (c->fd >= 0) {
+        if (c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE)
+            w->setup--;
         close(c->fd); /* also removes it from epoll */
         c->fd = -1;
         c->gen++; /* events still queued for the old socket are ignored */
@@ -741,8 +802,11 @@ void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    kts_enable(w, fd);
     c->fd = fd;
+    c->rx_ts = 0;
     w->open++;
+    w->setup++;
     if (w->open > w->max_open)
         w->max_open = w->open;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -916,11 +980,14 @@ static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now)
     BOTH(w, req_at(w, job.req)->tag, ct_->dropped++);
 }
 
-/* The attached request's response is complete at `now`. */
-static void request_done(mt__worker_t *w, mt__conn_t *c, int64_t now, int eof)
+/* The attached request's response was complete at `at` (its last bytes' arrival: the kernel's
+ * timestamp, else the user-space clock, `user` set) and is seen at `now`. */
+static void request_done(mt__worker_t *w, mt__conn_t *c, int64_t at, int user, int64_t now, int eof)
 {
     mt__reqtimes_t t = conn_times_traced(c);
-    mt__stat_done(w, &t, now);
+    if (user)
+        BOTH(w, t.tag, ct_->ts_user++);
+    mt__stat_done(w, &t, at);
     if (__builtin_expect(w->script != NULL, 0)) {
         c->pipe_left = 0;
         if (w->script->response && script_response(w, c) != MT_OK) {
@@ -965,7 +1032,9 @@ ssize_t mt__conn_io(mt__worker_t *w, mt__conn_t *c, int write, void *buf, size_t
 {
     if (!c->ssl) {
         for (;;) {
-            ssize_t k = write ? send(c->fd, buf, n, MSG_NOSIGNAL) : recv(c->fd, buf, n, 0);
+            ssize_t k = write    ? send(c->fd, buf, n, MSG_NOSIGNAL)
+                        : w->kts ? mt__sock_recv(c, buf, n)
+                                 : recv(c->fd, buf, n, 0);
             if (k < 0 && errno == EINTR)
                 continue;
             return k;
@@ -1032,11 +1101,11 @@ static void tls_handshake(mt__worker_t *w, mt__conn_t *c, int64_t now)
                 tls_fail(w, c, now, "the server did not agree to HTTP/2 (ALPN h2)");
                 return;
             }
-            c->state = MT__CONN_IDLE;
+            conn_ready(w, c);
             mt__h2_conn_ready(w, c, now);
             return;
         }
-        c->state = MT__CONN_IDLE;
+        conn_ready(w, c);
         if (c->has_req)
             conn_send(w, c, now);
         else
@@ -1065,7 +1134,7 @@ static void tls_handshake(mt__worker_t *w, mt__conn_t *c, int64_t now)
 static void tls_start(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     const mt_run_config_t *cfg = &w->run->cfg;
-    c->ssl = mt__tls_new(cfg->tls, w, c->fd, true);
+    c->ssl = mt__tls_new(cfg->tls, w, c, true);
     if (!c->ssl) {
         char why[160];
         mt__tls_reason(why, sizeof why);
@@ -1120,8 +1189,10 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
             tls_fail(w, c, mt__now(), w->tls_err);
             return;
         }
-        int64_t now = mt__now();
+        int64_t now = mt__now(), at = now;
+        int user = 1;
         if (n > 0) {
+            at = mt__rx_time(c, now, &user);
             if ((c->state != MT__CONN_WAITING && c->state != MT__CONN_SENDING) || c->resp_early) {
                 /* bytes nobody asked for */
                 w->slot->c.bytes_in += (uint64_t)n;
@@ -1152,13 +1223,13 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
             size_t used = 0;
             int rc = mt_h1_resp_feed(&c->resp, data, len, &used);
             if (__builtin_expect(w->script != NULL, 0)) {
-                rc = script_feed(w, c, &data, &len, &used, rc, now);
+                rc = script_feed(w, c, &data, &len, &used, rc, at);
                 if (w->err)
                     return;
             }
             /* time to first byte ends at the final response, not at a 1xx (103 Early Hints) */
             if (!c->first_byte && mt_h1_resp_final_started(&c->resp))
-                c->first_byte = now;
+                c->first_byte = at;
             if (rc == MT_OK) {
                 /* bytes after a complete response: a stray CRLF is discarded, and so is
                  * anything after a response that ends the connection (RFC 9112 6.3); more
@@ -1170,7 +1241,7 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
                 }
                 if (used != len && !mt_h1_resp_keep_alive(&c->resp))
                     peer_closed = 1; /* do not reuse it */
-                request_done(w, c, now, peer_closed);
+                request_done(w, c, at, user, now, peer_closed);
                 return;
             }
             if (rc != MT_EAGAIN) {
@@ -1186,7 +1257,7 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
         if (n == 0) {
             if (c->has_req && (c->state == MT__CONN_WAITING || c->state == MT__CONN_SENDING)) {
                 if (!c->resp_early && c->rbytes && mt_h1_resp_eof(&c->resp) == MT_OK) {
-                    request_done(w, c, now, 1); /* close-delimited body */
+                    request_done(w, c, now, 1, now, 1); /* close-delimited body: EOF's time */
                     return;
                 }
                 if (c->werr)
@@ -1232,7 +1303,7 @@ static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
             tls_start(w, c, now);
             return; /* the handshake consumed this edge's readiness */
         }
-        c->state = MT__CONN_IDLE;
+        conn_ready(w, c);
         if (c->h2) {
             mt__h2_conn_ready(w, c, now);
             return;
@@ -1307,6 +1378,7 @@ static void release_due(mt__worker_t *w, int64_t until, int64_t now)
             w->next_due = r->t0 + d;
         else
             w->next_due = INT64_MAX;
+        w->due_gap = w->next_due - job.due;
     }
 }
 
@@ -1347,6 +1419,8 @@ int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
         if (!w->trace_rng[0] && !w->trace_rng[1])
             w->trace_rng[1] = 1;
     }
+    w->kts = !r->cfg.no_kernel_ts;
+    w->batch = w->kts && r->cfg.send_tolerance_ns > 0;
     w->script = r->cfg.script;
     if (w->script && w->script->address) {
         uint32_t len = 0;
@@ -1446,7 +1520,10 @@ void *mt__worker_main(void *arg)
         }
     }
 
+    int busy = 0; /* the last wait found events: more are likely, batch them */
     while (!r->stopping && !w->err) {
+        if (w->kts)
+            rt_off_update();
         now = mt__now();
         /* requests due in a closing second count in it even when this wake-up came late */
         while (now >= w->next_boundary && now < r->t_end && w->slot) {
@@ -1461,6 +1538,10 @@ void *mt__worker_main(void *arg)
             break;
         check_timers(w, now);
 
+        /* batched waits (docs/adr/0037-kernel-timestamps.md): a send due at t leaves by
+         * t + tol, and the responses that arrive meanwhile wait for that wake-up (timed by
+         * the kernel, they lose nothing but the connection's idle time) */
+        int64_t tol = w->batch ? r->cfg.send_tolerance_ns : 0;
         int64_t wake = w->next_boundary;
         if (r->t_end < wake)
             wake = r->t_end;
@@ -1468,6 +1549,8 @@ void *mt__worker_main(void *arg)
             int64_t tick = r->cfg.tick_ns, due = w->next_due;
             if (tick > 0) /* batch due requests: sleeping costs more than a send */
                 due = r->t0 + ((due - r->t0 + tick - 1) / tick) * tick;
+            if (w->due_gap < tol) /* several sends per tol: one wake-up for them */
+                due += tol;
             if (due < wake)
                 wake = due;
         }
@@ -1482,11 +1565,31 @@ void *mt__worker_main(void *arg)
             if (d < wake)
                 wake = d;
         }
-        int64_t wait = wake - mt__now();
-        if (wait < 0)
-            wait = 0;
-        struct timespec ts = {.tv_sec = wait / MT__NS_PER_S, .tv_nsec = wait % MT__NS_PER_S};
-        int n = epoll_pwait2(w->ep, events, MT__MAX_EVENTS, &ts, NULL);
+        int64_t t = mt__now();
+        int n;
+        if (busy && tol > 0 && w->setup == 0) {
+            /* events came in the last wait: sleep through the next ones (their bytes carry
+             * the kernel's time) and collect them in one batch, at most tol from now */
+            if (wake > t + tol)
+                wake = t + tol;
+            if (wake > t && busy == 1) {
+                struct timespec at = {.tv_sec = wake / MT__NS_PER_S,
+                                      .tv_nsec = wake % MT__NS_PER_S};
+                while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
+                    ;
+            }
+            n = epoll_wait(w->ep, events, MT__MAX_EVENTS, 0);
+        } else {
+            /* nothing pending (or a connection is being set up: its times are the user
+             * clock's): wake at the first event */
+            int64_t wait = wake - t;
+            if (wait < 0)
+                wait = 0;
+            struct timespec ts = {.tv_sec = wait / MT__NS_PER_S, .tv_nsec = wait % MT__NS_PER_S};
+            n = epoll_pwait2(w->ep, events, MT__MAX_EVENTS, &ts, NULL);
+        }
+        /* a lone event does not announce more; 2: a full batch, look again at once */
+        busy = n < 2 ? 0 : n == MT__MAX_EVENTS ? 2 : 1;
         if (n < 0) {
             if (errno == EINTR)
                 continue;

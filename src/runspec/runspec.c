@@ -17,10 +17,12 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define RS_DEFAULT_CONNECTIONS 10
-#define RS_DEFAULT_DURATION_NS (10 * 1000000000LL)
-#define RS_DEFAULT_TIMEOUT_NS  (2 * 1000000000LL) /* wrk's */
-#define RS_DEFAULT_PLACEMENT   (60 * 1000000000LL)
+#define RS_DEFAULT_CONNECTIONS       10
+#define RS_DEFAULT_DURATION_NS       (10 * 1000000000LL)
+#define RS_DEFAULT_TIMEOUT_NS        (2 * 1000000000LL) /* wrk's */
+#define RS_DEFAULT_SEND_TOLERANCE_NS (250 * 1000LL)     /* docs/adr/0037 */
+#define RS_MAX_SEND_TOLERANCE_NS     (100 * 1000000LL)
+#define RS_DEFAULT_PLACEMENT         (60 * 1000000000LL)
 
 const mt_rs_key_t mt_rs_keys[MT_RSK__COUNT] = {
 #define MT__RS_ROW(id, name, flag, sh, type, dflt, min, max, marks, doc)                           \
@@ -198,6 +200,7 @@ void mt_runspec_init(mt_runspec_t *s, unsigned mode)
     s->connections = RS_DEFAULT_CONNECTIONS;
     s->duration_ns = RS_DEFAULT_DURATION_NS;
     s->timeout_ns = RS_DEFAULT_TIMEOUT_NS;
+    s->send_tolerance_ns = RS_DEFAULT_SEND_TOLERANCE_NS;
     s->method = "GET";
     s->seed = 1;
     s->agents = 1;
@@ -511,6 +514,14 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
         break;
     case MT_RSK_TICK:
         rc = rs_dur(k, at, v, true, &s->tick_ns, err);
+        break;
+    case MT_RSK_SEND_TOLERANCE:
+        rc = rs_dur(k, at, v, true, &s->send_tolerance_ns, err);
+        if (rc == MT_OK && s->send_tolerance_ns > RS_MAX_SEND_TOLERANCE_NS)
+            return rs_fail(err, k, at, "at most 100ms (it bounds every send's delay)");
+        break;
+    case MT_RSK_NO_KERNEL_TIMESTAMPS:
+        rc = rs_bool(k, at, v, &s->no_kernel_ts, err);
         break;
     case MT_RSK_JSON:
     case MT_RSK_PHOUT:
@@ -1442,6 +1453,8 @@ void mt_runspec_engine_config(const mt_runspec_t *s, mt_run_config_t *cfg)
     cfg->timeout_ns = s->timeout_ns;
     cfg->max_queue = s->max_queue;
     cfg->tick_ns = s->tick_ns;
+    cfg->send_tolerance_ns = s->send_tolerance_ns;
+    cfg->no_kernel_ts = s->no_kernel_ts;
     cfg->tls = s->tls_ctx;
     cfg->http2 = s->http2;
     cfg->streams = s->http2 ? s->streams : 1;
@@ -1562,6 +1575,12 @@ json_t *mt_runspec_to_json(const mt_runspec_t *s)
         case MT_RSK_TICK:
             skip = s->tick_ns == 0;
             v = skip ? NULL : rs_dur_json(s->tick_ns);
+            break;
+        case MT_RSK_SEND_TOLERANCE:
+            v = rs_dur_json(s->send_tolerance_ns);
+            break;
+        case MT_RSK_NO_KERNEL_TIMESTAMPS:
+            v = json_boolean(s->no_kernel_ts);
             break;
         case MT_RSK_JSON:
             skip = s->json_path == NULL;

@@ -82,6 +82,8 @@ typedef struct mt_runspec {
     int64_t timeout_ns;
     uint64_t max_queue;
     int64_t tick_ns;
+    int64_t send_tolerance_ns;
+    bool no_kernel_ts;
     const char *method; /* "GET" or method_own */
     char *method_own;
     bool method_set;

@@ -109,6 +109,7 @@ typedef struct agg_run {
     uint32_t lost;     /* seconds never stored */
     char lost_why[64]; /* the store's reason for the last one lost */
     bool finishing;    /* every agent is done; the end waits for the retries */
+    bool open_tags;    /* an import (mt__agg_watch_import): tags are learnt from snapshots */
 } agg_run_t;
 
 struct mt__agg {
@@ -270,6 +271,46 @@ static int tag_index(const agg_run_t *r, const char *name)
         if (strcmp(r->tags[i], name) == 0)
             return (int)i;
     return -1;
+}
+
+/* One more accumulator at the end of *t (n entries now). */
+static int accs_grow(agg_acc_t **t, size_t n)
+{
+    agg_acc_t *nt = realloc(*t, (n + 1) * sizeof(*nt));
+    if (nt == NULL)
+        return MT_ENOMEM;
+    *t = nt;
+    memset(&nt[n], 0, sizeof nt[n]);
+    return acc_init(&nt[n]);
+}
+
+/* An import's new tag: every accumulator array of the run (totals, pending seconds, seconds
+ * waiting to be stored again) grows by one, so loops over r->ntags stay in bounds. */
+static int run_add_tag(agg_run_t *r, const char *name)
+{
+    if (r->ntags >= MT_MAX_TAGS)
+        return MT_ETOOBIG;
+    char **nt = realloc(r->tags, (r->ntags + 1) * sizeof(*nt));
+    if (nt == NULL)
+        return MT_ENOMEM;
+    r->tags = nt;
+    char *copy = strdup(name);
+    if (copy == NULL || accs_grow(&r->ttags, r->ntags) != MT_OK) {
+        free(copy);
+        return MT_ENOMEM;
+    }
+    for (agg_sec_t *s = r->pending; s != NULL; s = s->next)
+        if (accs_grow(&s->tags, r->ntags) != MT_OK)
+            goto nomem;
+    for (agg_retry_t *t = r->retry; t != NULL; t = t->next)
+        if (t->s != NULL && accs_grow(&t->s->tags, r->ntags) != MT_OK)
+            goto nomem;
+    r->tags[r->ntags++] = copy;
+    return MT_OK;
+nomem:
+    /* the arrays that grew keep an extra initialised entry: harmless, freed with the run */
+    free(copy);
+    return MT_ENOMEM;
 }
 
 /* ---- emitting a merged second ---- */
@@ -760,7 +801,8 @@ static void agg_on_second(mt__agg_t *g, agg_run_t *r, const void *msg, size_t le
         goto out;
     }
     for (size_t i = 0; i < snap.ntags; i++)
-        if (tag_index(r, snap.tags[i].name) < 0) {
+        if (tag_index(r, snap.tags[i].name) < 0 &&
+            !(r->open_tags && run_add_tag(r, snap.tags[i].name) == MT_OK)) {
             agg_reject(g, r->id, "a tag the run does not have");
             goto out;
         }
@@ -1102,6 +1144,20 @@ int mt__agg_watch(mt__agg_t *g, const char *run_id, const char *config_json, uns
                   char *err, size_t errlen)
 {
     return agg_watch(g, run_id, config_json, nagents, NULL, MT_AGG_LOSS_ERROR, 0, err, errlen);
+}
+
+int mt__agg_watch_import(mt__agg_t *g, const char *run_id, const char *config_json, char *err,
+                         size_t errlen)
+{
+    int rc = agg_watch(g, run_id, config_json, 1, NULL, MT_AGG_LOSS_ERROR, 0, err, errlen);
+    if (rc == MT_OK) {
+        pthread_mutex_lock(&g->mu);
+        agg_run_t *r = run_find(g, run_id, strlen(run_id));
+        if (r != NULL)
+            r->open_tags = true;
+        pthread_mutex_unlock(&g->mu);
+    }
+    return rc;
 }
 
 int mt__agg_watch_agents(mt__agg_t *g, const char *run_id, const char *spec_json,

@@ -73,6 +73,10 @@ int mt__agg_new(mt__bus_t *bus, const mt__agg_sink_t *sink, void *ud, mt__agg_t 
  * criterion. A failing verdict with abort publishes mortar.runs.<id>.control {"stop": ...}. */
 int mt__agg_watch(mt__agg_t *g, const char *run_id, const char *config_json, unsigned nagents,
                   char *err, size_t errlen);
+/* An imported run (import.h): as mt__agg_watch with one agent, except that its tags are
+ * learnt from its snapshots (up to MT_MAX_TAGS, "" first) instead of taken from config_json. */
+int mt__agg_watch_import(mt__agg_t *g, const char *run_id, const char *config_json, char *err,
+                         size_t errlen);
 /* What to do when an agent of a run is lost (mt__agg_agent_lost). */
 enum mt__agg_loss {
     MT_AGG_LOSS_ERROR = 0, /* the run ends "error": "agent gen-2 lost at second 17"; the other

@@ -1382,6 +1382,13 @@ int mt__api_viewer(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
     return api_auth(&c, ROLE_VIEWER);
 }
 
+int mt__api_runner(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
+{
+    api_ctx_t c = {.sv = sv, .st = sv->store, .req = req, .resp = resp};
+    memset(resp, 0, sizeof *resp);
+    return api_auth(&c, ROLE_RUNNER);
+}
+
 void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
 {
     api_ctx_t c = {.sv = sv, .st = sv->store, .req = req, .resp = resp};

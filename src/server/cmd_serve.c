@@ -36,6 +36,7 @@
 #include "server/cache.h"
 #include "server/changes.h"
 #include "server/dist.h"
+#include "server/import.h"
 #include "server/nats_flags.h"
 #include "server/log.h"
 #include "server/placement.h"
@@ -56,6 +57,8 @@ typedef struct sv_opts {
     int max_conns_ip;      /* per client address; 0: no limit */
     int header_s, body_s;  /* the header and body deadlines (connection guard) */
     const char *policy;    /* --policy FILE: the target policy (policy.h) */
+    const char *store;     /* --store URI: PostgreSQL (ADR 0033); NULL: SQLite in --data */
+    const char *store_pw;  /* --store-password-file FILE */
     const char *otlp;      /* --otlp URL: push every run's seconds to an OTLP collector */
     const char *trace_url; /* --trace-url TMPL: the UI's link template for runs without one */
 } sv_opts_t;
@@ -976,6 +979,12 @@ static const struct {
      "Latency percentiles of a running run's last second, seconds."},
     {"mortar_run_errors_total", MT_COUNTER, "Errors of a running run."},
     {"mortar_run_open_connections", MT_GAUGE, "Open connections of a running run."},
+    {"mortar_store_roundtrips_total", MT_COUNTER, "Statements sent to the store (PostgreSQL)."},
+    {"mortar_store_roundtrip_seconds_total", MT_COUNTER,
+     "Summed round-trip time of the statements sent to the store (PostgreSQL)."},
+    {"mortar_store_pool_connections", MT_GAUGE, "Connections of the store's pool (PostgreSQL)."},
+    {"mortar_store_pool_in_use", MT_GAUGE, "Connections of the store's pool held by an op now."},
+    {"mortar_store_pool_waits_total", MT_COUNTER, "Store ops that waited for a free connection."},
 };
 
 #define SV_CACHE_BYTES (64u << 20) /* finished runs' reads kept in memory */
@@ -1024,6 +1033,15 @@ static char *sv_metrics_text(mt__serve_t *sv, size_t *len)
         }
         mt__metrics_set(sv->metrics, "mortar_outbox_pending", "", (double)outbox);
         json_decref(counts);
+    }
+    mt__store_stats_t ss;
+    if (sv->store->ops->stats != NULL && sv->store->ops->stats(sv->store, &ss) == MT_OK) {
+        mt__metrics_set(sv->metrics, "mortar_store_roundtrips_total", "", (double)ss.roundtrips);
+        mt__metrics_set(sv->metrics, "mortar_store_roundtrip_seconds_total", "",
+                        ss.roundtrip_seconds);
+        mt__metrics_set(sv->metrics, "mortar_store_pool_connections", "", (double)ss.pool_size);
+        mt__metrics_set(sv->metrics, "mortar_store_pool_in_use", "", (double)ss.pool_in_use);
+        mt__metrics_set(sv->metrics, "mortar_store_pool_waits_total", "", (double)ss.pool_waits);
     }
     uint64_t secs = 0, snaps = 0, rej = 0;
     mt__agg_stats(sv->agg, &secs, &snaps, &rej);
@@ -1224,7 +1242,8 @@ typedef struct sv_conn {
     char *body;
     size_t len, cap;
     int too_large;
-    int answered; /* answered from the headers: the body is never read */
+    int answered;      /* answered from the headers: the body is never read */
+    mt__import_t *imp; /* POST /api/v1/runs/import: the body streams into it (import.h) */
     int64_t t0_ms;
     struct timespec t0;
 } sv_conn_t;
@@ -1318,6 +1337,11 @@ static void sv_simple(mt__resp_t *r, int status, const char *route, const char *
     r->body = strdup(body);
     r->len = strlen(body);
     snprintf(r->route, sizeof r->route, "%s", route);
+}
+
+static void sv_relay_wake(void *ud)
+{
+    mt__relay_wake(ud);
 }
 
 /* /readyz: 200 {"status":"ready"}, or 503 {"status":"not ready","reason":"store: disk full"}. */
@@ -1480,6 +1504,22 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
         clock_gettime(CLOCK_MONOTONIC, &c->t0);
         *con_cls = c;
         sv_gd_phase(conn, SG_BODY);
+        if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v1/runs/import") == 0) {
+            /* a streamed body of any length (docs/import.md): authorised before it is read,
+             * then free of the body deadline (a `collect --follow` lasts as long as its run) */
+            mt__req_t q = {.method = method,
+                           .path = url,
+                           .authorization = MHD_lookup_connection_value(
+                               conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                           .query = sv_query,
+                           .query_ctx = conn};
+            if (mt__import_begin(sv, &q, &r, &c->imp) != MT_OK) {
+                c->answered = 1;
+                goto respond;
+            }
+            sv_gd_phase(conn, SG_BUSY);
+            return MHD_YES;
+        }
         int g = sv_gate(sv, conn, url, method, &r);
         if (g == SV_GATE_READ)
             return MHD_YES;
@@ -1489,6 +1529,15 @@ static enum MHD_Result sv_handler(void *cls, struct MHD_Connection *conn, const 
     } else if (c->answered) {
         *upload_data_size = 0; /* answered already: nothing of the body is kept */
         return MHD_YES;
+    } else if (c->imp != NULL) {
+        if (*upload_data_size > 0) {
+            mt__import_feed(c->imp, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        mt__import_end(c->imp, &r);
+        c->imp = NULL;
+        goto respond;
     }
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
@@ -1618,6 +1667,8 @@ static void sv_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     sv_conn_t *c = *con_cls;
     if (c) {
+        if (c->imp != NULL) /* cut off mid-body: the run ends with what came */
+            mt__import_abort(c->imp);
         free(c->body);
         free(c);
         *con_cls = NULL;
@@ -1641,6 +1692,12 @@ static void sv_usage(FILE *f)
             "                        free port)\n"
             "  --allow-remote        allow a non-loopback --listen address (use TLS in front)\n"
             "  --data DIR            data directory, created if missing (default ./mortar-data)\n"
+            "  --store URI           keep the state in PostgreSQL instead of SQLite in --data:\n"
+            "                        a libpq URI postgresql://[user@]host[:port]/db[?...]; the\n"
+            "                        password from PGPASSWORD, ~/.pgpass or the next flag,\n"
+            "                        never in the URI (docs/serve.md#choosing-a-store)\n"
+            "  --store-password-file FILE\n"
+            "                        the PostgreSQL password: the first line of FILE\n"
             "  --agent-capacity N    runs the built-in agent runs at once (default 1)\n"
             "  --policy FILE         the target policy (YAML or JSON, docs/security.md): where\n"
             "                        runs and webhooks may send, limits per role; stored for\n"
@@ -1731,6 +1788,8 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         {"body-timeout", required_argument, NULL, 'B'},
         {"live-window", required_argument, NULL, 'W'},
         {"policy", required_argument, NULL, 'P'},
+        {"store", required_argument, NULL, 'S'},
+        {"store-password-file", required_argument, NULL, 'Q'},
         {"otlp", required_argument, NULL, 'O'},
         {"trace-url", required_argument, NULL, 'U'},
         MT__NATS_LONGOPTS,
@@ -1754,6 +1813,18 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
             break;
         case 'd':
             o->data = optarg;
+            break;
+        case 'S': {
+            char why[512];
+            if (mt__store_uri_check(optarg, why, sizeof why) != MT_OK) {
+                fprintf(stderr, "mortar serve: %s\n", why);
+                return 2;
+            }
+            o->store = optarg;
+            break;
+        }
+        case 'Q':
+            o->store_pw = optarg;
             break;
         case 'r':
             o->allow_remote = 1;
@@ -1988,47 +2059,56 @@ int mt_cli_serve(int argc, char **argv)
     char err[512] = "";
     /* one server per data directory: two would dispatch the same queued runs. The lock is
      * taken before the store is opened, so a second server never migrates the schema under
-     * the first one (the directory is created here for the lock file) */
-    char lock_path[4096];
-    snprintf(lock_path, sizeof lock_path, "%s/serve.lock", o.data);
-    {
-        char tmp[4096]; /* like mkdir -p: the parents too */
-        snprintf(tmp, sizeof tmp, "%s", o.data);
-        for (char *p = tmp + 1; *p; p++)
-            if (*p == '/') {
-                *p = '\0';
-                mkdir(tmp, 0700);
-                *p = '/';
-            }
+     * the first one (the directory is created here for the lock file). With --store, the data
+     * directory is not used: the database holds the state and its advisory lock guards the
+     * migrations (ADR 0033). */
+    int lock_fd = -1;
+    if (o.store == NULL) {
+        char lock_path[4096];
+        snprintf(lock_path, sizeof lock_path, "%s/serve.lock", o.data);
+        {
+            char tmp[4096]; /* like mkdir -p: the parents too */
+            snprintf(tmp, sizeof tmp, "%s", o.data);
+            for (char *p = tmp + 1; *p; p++)
+                if (*p == '/') {
+                    *p = '\0';
+                    mkdir(tmp, 0700);
+                    *p = '/';
+                }
+        }
+        if (mkdir(o.data, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "mortar serve: %s: cannot create the data directory: %s\n", o.data,
+                    strerror(errno));
+            mt__policy_unref(file_policy);
+            return 1;
+        }
+        lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            fprintf(stderr, "mortar serve: %s: %s\n", lock_path,
+                    lock_fd < 0 ? strerror(errno)
+                                : "another mortar serve uses this data directory (one per --data)");
+            if (lock_fd >= 0)
+                close(lock_fd);
+            mt__policy_unref(file_policy);
+            return 1;
+        }
     }
-    if (mkdir(o.data, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "mortar serve: %s: cannot create the data directory: %s\n", o.data,
-                strerror(errno));
-        mt__policy_unref(file_policy);
-        return 1;
-    }
-    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        fprintf(stderr, "mortar serve: %s: %s\n", lock_path,
-                lock_fd < 0 ? strerror(errno)
-                            : "another mortar serve uses this data directory (one per --data)");
-        if (lock_fd >= 0)
-            close(lock_fd);
-        mt__policy_unref(file_policy);
-        return 1;
-    }
-    int rc = mt__store_open_sqlite(o.data, &sv.store, err, sizeof err);
+    int rc = mt__store_open_any(o.data, o.store, o.store_pw, &sv.store, err, sizeof err);
     if (rc != MT_OK) {
         mt__policy_unref(file_policy);
         fprintf(stderr, "mortar serve: store: %s\n", err);
-        close(lock_fd);
+        if (lock_fd >= 0)
+            close(lock_fd);
+        if (rc == MT_EINVAL)
+            return 2;
         return rc == MT_EFORMAT ? 2 : 1;
     }
     /* --policy FILE wins at start: stored, so every server of the store applies it */
     if (file_policy != NULL && (rc = mt__serve_set_policy(&sv, file_policy)) != MT_OK) {
         fprintf(stderr, "mortar serve: --policy: cannot store it: %s\n", mt_strerror(rc));
         sv.store->ops->close(sv.store);
-        close(lock_fd);
+        if (lock_fd >= 0)
+            close(lock_fd);
         return 1;
     }
     static mt__webhook_guard_t hook_guard = {sv_hook_url_ok, sv_hook_addr_ok, NULL};
@@ -2170,6 +2250,8 @@ int mt_cli_serve(int argc, char **argv)
         fprintf(stderr, "mortar serve: cannot start the webhook relay: %s\n", mt_strerror(rc));
         goto out;
     }
+    if (sv.store->ops->set_outbox_wake != NULL) /* PostgreSQL: LISTEN mortar_outbox */
+        sv.store->ops->set_outbox_wake(sv.store, sv_relay_wake, relay);
     if (pthread_create(&disp, NULL, sv_dispatcher, &sv) != 0) {
         fprintf(stderr, "mortar serve: cannot start threads\n");
         goto out;
@@ -2194,7 +2276,8 @@ int mt_cli_serve(int argc, char **argv)
     char url[300], pstr[8];
     snprintf(url, sizeof url, "http://%s:%u", host, port);
     snprintf(pstr, sizeof pstr, "%u", port);
-    mt__log(MT_LOG_INFO, "serve started", "url", url, "data", o.data, NULL);
+    mt__log(MT_LOG_INFO, "serve started", "url", url, "store", sv.store->ops->name, "data",
+            o.store ? "-" : o.data, NULL);
     printf("mortar serve: listening on %s\n", url);
     fflush(stdout);
 
@@ -2213,6 +2296,8 @@ out:
         pthread_join(tick, NULL);
         pthread_join(guard, NULL);
     }
+    if (relay != NULL && sv.store->ops->set_outbox_wake != NULL)
+        sv.store->ops->set_outbox_wake(sv.store, NULL, NULL);
     mt__relay_stop(relay);
     if (sv.agent || sv.dist) {
         pthread_mutex_lock(&sv.run_mu);
@@ -2245,7 +2330,8 @@ out:
     json_decref(was_running);
     sv_finals_drop();
     sv.store->ops->close(sv.store);
-    close(lock_fd);
+    if (lock_fd >= 0)
+        close(lock_fd);
     mt__webhook_set_guard(NULL);
     mt__policy_unref(sv.policy);
     mt__log(MT_LOG_INFO, "serve stopped", NULL);

@@ -1102,7 +1102,7 @@ static int sq_test_changes_put(mt__store_t *s, const char *id, const json_t *fou
     "SELECT id, test_id, test_version, config_version, schedule_id, state, reason, config_json, "  \
     "labels_json, agent, created_at, started_at, ended_at, seconds, lost_seconds, loss_reason, "   \
     "summary_json, "                                                                               \
-    "verdicts_json, " SQ_RUN_AGENTS("run_id = runs.id") " AS agents_json FROM runs "
+    "verdicts_json, source_json, " SQ_RUN_AGENTS("run_id = runs.id") " AS agents_json FROM runs "
 
 static int sq_run_get_db(sqlite3 *db, const char *id, json_t **out)
 {
@@ -1167,6 +1167,63 @@ static int sq_run_create(mt__store_t *s, const char *test_id, const json_t *conf
         *out = run;
     else
         json_decref(run);
+    return rc;
+}
+
+static int sq_test_find(mt__store_t *s, const char *key, json_t **out)
+{
+    return sq_read_one(s, out, SQ_TEST_COLS "WHERE (id = ?1 OR name = ?1) AND deleted = 0", "s",
+                       key);
+}
+
+static int sq_run_import_begin(mt__store_t *s, const char *test_id, const char *source_json,
+                               json_t **out)
+{
+    char id[37], now[32];
+    mt__uuid7(id);
+    mt__rfc3339(mt__now_ms(), now);
+    sqlite3 *db = sq_wlock(s);
+    int rc = sq_begin(db);
+    if (rc == MT_OK)
+        rc = sq_run(db, sq_prep(db,
+                                "INSERT INTO runs(id,test_id,test_version,config_version,"
+                                "schedule_id,state,config_json,labels_json,created_at,agent,"
+                                "started_at,source_json) "
+                                "SELECT ?1, id, version, config_version, NULL, 'running', "
+                                "config_json, '{}', ?2, 'import', ?2, ?3 FROM tests "
+                                "WHERE id = ?4 AND deleted = 0",
+                                "ssss", id, now, source_json, test_id));
+    if (rc == MT_OK && sqlite3_changes(db) == 0)
+        rc = MT_ENOTFOUND;
+    json_t *run = NULL;
+    if (rc == MT_OK)
+        rc = sq_run_get_db(db, id, &run);
+    if (rc == MT_OK)
+        rc = sq_event(db, "run.started", run);
+    rc = sq_end(db, rc);
+    sq_wunlock(s);
+    if (rc == MT_OK && out)
+        *out = run;
+    else
+        json_decref(run);
+    return rc;
+}
+
+static int sq_run_import_source(mt__store_t *s, const char *id, const char *source_json,
+                                int64_t start_ms, uint32_t seconds)
+{
+    char start[32], end[32];
+    mt__rfc3339(start_ms, start);
+    mt__rfc3339(start_ms + (int64_t)seconds * 1000, end);
+    sqlite3 *db = sq_wlock(s);
+    int rc = sq_run(db, sq_prep(db,
+                                "UPDATE runs SET source_json = ?1, started_at = CASE WHEN ?5 "
+                                "THEN ?2 ELSE started_at END, ended_at = CASE WHEN ?5 AND "
+                                "ended_at IS NOT NULL THEN ?3 ELSE ended_at END WHERE id = ?4",
+                                "ssssi", source_json, start, end, id, (int64_t)(start_ms > 0)));
+    if (rc == MT_OK && sqlite3_changes(db) == 0)
+        rc = MT_ENOTFOUND;
+    sq_wunlock(s);
     return rc;
 }
 
@@ -2021,6 +2078,9 @@ static const mt__store_ops_t sq_ops = {
     .test_history = sq_test_history,
     .test_changes_put = sq_test_changes_put,
     .run_create = sq_run_create,
+    .test_find = sq_test_find,
+    .run_import_begin = sq_run_import_begin,
+    .run_import_source = sq_run_import_source,
     .run_get = sq_run_get,
     .run_list = sq_run_list,
     .run_next_queued = sq_run_next_queued,

@@ -25,6 +25,7 @@
     ['h2_goaway', 'http2.goaways', 'http2.goaways', 'HTTP/2 GOAWAY received'],
     ['h2_retried', 'http2.retried', 'http2.retried', 'HTTP/2 requests retried'],
     ['retried', 'retried', 'retried', 'HTTP/1 requests retried (close race)'],
+    ['ts_user', 'timing.user_clock', 'timing.user_clock', 'responses timed by the user-space clock (no kernel timestamp)'],
     ['failed', 'failed', 'failed', 'failed as k6 counts them (errors + unexpected status)'],
   ];
   const BY_NAME = {};
