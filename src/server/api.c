@@ -1349,10 +1349,13 @@ static void api_route(api_ctx_t *c, const mt__api_match_t *r)
         break;
     case MT__R_WHOAMI:
         /* who the token is: the UI shows only what the role may do */
-        if (api_auth(c, ROLE_VIEWER) == 0)
-            api_json(
-                c, 200,
-                json_pack("{s:s,s:s}", "token_id", c->token_id, "role", api_role_name(c->role)));
+        if (api_auth(c, ROLE_VIEWER) == 0) {
+            json_t *w =
+                json_pack("{s:s,s:s}", "token_id", c->token_id, "role", api_role_name(c->role));
+            if (w != NULL && c->sv->trace_url != NULL) /* serve --trace-url (docs/tracing.md) */
+                json_object_set_new(w, "trace_url", json_string(c->sv->trace_url));
+            api_json(c, 200, w);
+        }
         break;
     case MT__R_AGENTS:
     case MT__R_AGENT:

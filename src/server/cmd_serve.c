@@ -51,15 +51,16 @@ typedef struct sv_opts {
     enum mt__log_level level;
     int allow_remote;
     int capacity;
-    mt__nats_opts_t nats; /* nats.url == NULL: the in-process bus */
-    int local_agent;      /* with --nats: the built-in agent takes runs too */
-    int max_conns;        /* connections at once (libmicrohttpd's limit) */
-    int max_conns_ip;     /* per client address; 0: no limit */
-    int header_s, body_s; /* the header and body deadlines (connection guard) */
-    const char *policy;   /* --policy FILE: the target policy (policy.h) */
-    const char *store;    /* --store URI: PostgreSQL (ADR 0033); NULL: SQLite in --data */
-    const char *store_pw; /* --store-password-file FILE */
-    const char *otlp;     /* --otlp URL: push every run's seconds to an OTLP collector */
+    mt__nats_opts_t nats;  /* nats.url == NULL: the in-process bus */
+    int local_agent;       /* with --nats: the built-in agent takes runs too */
+    int max_conns;         /* connections at once (libmicrohttpd's limit) */
+    int max_conns_ip;      /* per client address; 0: no limit */
+    int header_s, body_s;  /* the header and body deadlines (connection guard) */
+    const char *policy;    /* --policy FILE: the target policy (policy.h) */
+    const char *store;     /* --store URI: PostgreSQL (ADR 0033); NULL: SQLite in --data */
+    const char *store_pw;  /* --store-password-file FILE */
+    const char *otlp;      /* --otlp URL: push every run's seconds to an OTLP collector */
+    const char *trace_url; /* --trace-url TMPL: the UI's link template for runs without one */
 } sv_opts_t;
 
 /* --otlp: the exporter (result/otlp.h), NULL without the flag */
@@ -1702,6 +1703,8 @@ static void sv_usage(FILE *f)
             "                        runs and webhooks may send, limits per role; stored for\n"
             "                        every server of the store (default: the stored one, else\n"
             "                        the built-in default)\n"
+            "  --trace-url TMPL      link template of a trace id for runs whose config has no\n"
+            "                        trace_url: 'https://tempo.internal/trace/{trace_id}'\n"
             "  --otlp URL            push every run's per-second metrics to an OpenTelemetry\n"
             "                        collector over OTLP/HTTP JSON (docs/tracing.md)\n"
             "\n"
@@ -1788,6 +1791,7 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         {"store", required_argument, NULL, 'S'},
         {"store-password-file", required_argument, NULL, 'Q'},
         {"otlp", required_argument, NULL, 'O'},
+        {"trace-url", required_argument, NULL, 'U'},
         MT__NATS_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1872,6 +1876,17 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
             break;
         case 'P':
             o->policy = optarg;
+            break;
+        case 'U':
+            if (strstr(optarg, "{trace_id}") == NULL ||
+                (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)) {
+                fprintf(stderr,
+                        "mortar serve: --trace-url: '%s' is not an http(s) URL with a {trace_id} "
+                        "placeholder\n",
+                        optarg);
+                return 2;
+            }
+            o->trace_url = optarg;
             break;
         case 'O':
             if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0) {
@@ -2146,6 +2161,7 @@ int mt_cli_serve(int argc, char **argv)
         fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
         goto out;
     }
+    sv.trace_url = o.trace_url;
     if (o.otlp != NULL) {
         char oerr[200];
         if (mt__otlp_new(o.otlp, &sv_otlp, oerr, sizeof oerr) != MT_OK) {

@@ -65,6 +65,7 @@ typedef struct mt__serve {
     pthread_mutex_t policy_mu; /* policy, policy_version */
     mt__policy_t *policy;      /* the target policy in force (NULL until first asked) */
     int64_t policy_version;    /* the store's version it was read from (0: not from the store) */
+    const char *trace_url;     /* --trace-url: the link template of runs that have none */
 } mt__serve_t;
 
 /* The target policy in force (a new reference; mt__policy_unref it): the store's when it has

@@ -7,6 +7,7 @@
 // Environment (all optional):
 //   MORTAR           the mortar binary (default: build/mortar in the repository)
 //   MT_RESULT_A/B    result JSON files to use (default: made here, 3 s runs against a target)
+//   MT_RESULT_TRACE  a result of a run with --trace and --trace-url (default: made here)
 //   MT_ARTIFACT_DIR  where screenshots go (default: test-artifacts/ beside the binary)
 //   MT_CHROMIUM      the browser (default: /usr/bin/chromium)
 import { test, before, after } from 'node:test';
@@ -25,7 +26,7 @@ const ARTIFACTS = path.resolve(process.env.MT_ARTIFACT_DIR || path.join(path.dir
 const CHROMIUM = process.env.MT_CHROMIUM || '/usr/bin/chromium';
 const SLOW = process.env.MT_SANITIZED ? 4 : 1;
 
-let work, browser, target;
+let work, browser, target, targetUrl;
 const files = {};
 
 // `mortar target` on a free port; resolves to its URL once it prints "listening on".
@@ -82,12 +83,22 @@ before(async () => {
   files.a = process.env.MT_RESULT_A;
   files.b = process.env.MT_RESULT_B;
   if (!files.a || !files.b) {
-    const url = await startTarget();
+    const url = (targetUrl = await startTarget());
     files.a = path.join(work, 'a.json');
     files.b = path.join(work, 'b.json');
     mortar(['run', '-q', '-R', '200', '-d', '3s', '--json', files.a, `${url}/?delay=exp:1ms`]);
     mortar(['run', '-q', '-c', '4', '-d', '3s', '--json', files.b, `${url}/?status=200:90,503:7,404:3&delay=exp:2ms&reset=1`]);
   }
+  /* a traced run (docs/tracing.md): its exemplar table links through the template */
+  files.tr = process.env.MT_RESULT_TRACE;
+  if (!files.tr) {
+    if (!targetUrl) targetUrl = await startTarget();
+    files.tr = path.join(work, 'tr.json');
+    mortar(['run', '-q', '-c', '4', '-d', '2s', '--trace', '--trace-url', 'https://tempo.internal/trace/{trace_id}',
+      '--json', files.tr, `${targetUrl}/?status=200:80,500:20&delay=exp:1ms`]);
+  }
+  files.trReport = path.join(work, 'report-trace.html');
+  mortar(['report', files.tr, '-o', files.trReport]);
   files.tv = path.join(work, 'tv.json');
   withVerdictsAndTags(files.b, files.tv);
 
@@ -125,6 +136,18 @@ async function open(file) {
   await page.waitForFunction(() => window.mortarReport && window.mortarReport.ready, null, { timeout: 30000 });
   return { page, problems };
 }
+
+test('a traced run: the slow and failed requests link to their traces', async () => {
+  const { page, problems } = await open(files.trReport);
+  const rows = await page.$$eval('#exemplars tbody tr', (trs) => trs.map((tr) => [tr.cells[0].textContent, tr.querySelector('a') && tr.querySelector('a').getAttribute('href')]));
+  assert.ok(rows.some((r) => r[0] === 'slow') && rows.some((r) => r[0] === 'error'), `rows: ${JSON.stringify(rows)}`);
+  for (const [, href] of rows) assert.match(href, /^https:\/\/tempo\.internal\/trace\/[0-9a-f]{32}$/);
+  const doc = JSON.parse(fs.readFileSync(files.tr, 'utf8'));
+  const slowest = doc.seconds.flatMap((x) => (x.exemplars && x.exemplars.slow) || []).sort((a, b) => b.latency_us - a.latency_us)[0];
+  assert.equal(rows[0][1], `https://tempo.internal/trace/${slowest.trace_id}`, 'the first row is not the run\'s slowest request');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
 
 // Every uPlot chart: its series with their non-null points, and how many pixels of the plot
 // area are coloured (series are saturated colours; grid, axes and text are grey).

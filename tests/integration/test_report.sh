@@ -11,6 +11,8 @@ ARTIFACTS="$(dirname "$MORTAR")/test-artifacts"
 start_target
 run_json "$WORK/a.json" 30 -R 200 -d 3s "$TARGET_URL/?delay=exp:1ms"
 run_json "$WORK/b.json" 30 -c 4 -d 3s "$TARGET_URL/?status=200:90,503:7,404:3&delay=exp:2ms&reset=1"
+run_json "$WORK/tr.json" 30 -c 4 -d 2s --trace --trace-url 'https://tempo.internal/trace/{trace_id}' \
+  "$TARGET_URL/?status=200:80,500:20&delay=exp:1ms"
 stop_target
 
 # report RC ARGS...: runs `mortar report ARGS`, expecting exit status RC; output in $WORK/out, $WORK/err
@@ -101,7 +103,7 @@ command -v node >/dev/null || fail "node is missing: scripts/deps.sh test"
 [[ -d $SRC/node_modules/playwright-core ]] || fail "$SRC/node_modules/playwright-core is missing: configure runs npm ci"
 mkdir -p "$ARTIFACTS"
 rc=0
-MORTAR="$MORTAR" MT_RESULT_A="$WORK/a.json" MT_RESULT_B="$WORK/b.json" MT_ARTIFACT_DIR="$ARTIFACTS" \
+MORTAR="$MORTAR" MT_RESULT_A="$WORK/a.json" MT_RESULT_B="$WORK/b.json" MT_RESULT_TRACE="$WORK/tr.json" MT_ARTIFACT_DIR="$ARTIFACTS" \
   timeout $((240 * SLOW)) node --test "$SRC"/tests/browser/*.test.mjs || rc=$?
 [[ $rc -eq 0 ]] || fail "browser test failed ($rc)"
 for png in report.png report-compare.png report-tags.png; do

@@ -19,7 +19,9 @@ R="http://127.0.0.1:${BASH_REMATCH[1]}"
 
 DATA=$WORK/data
 TOK=$("$MORTAR" token create --role runner --data "$DATA")
-start_serve "$DATA" --otlp "$R"
+start_serve "$DATA" --otlp "$R" --trace-url 'https://jaeger.internal/trace/{trace_id}'
+expect_api "whoami" 200 GET /whoami "$TOK"
+expect_jq "whoami names the server's trace template" "$OUT" '.trace_url == "https://jaeger.internal/trace/{trace_id}"'
 
 expect_api "queue a traced run" 201 POST /runs "$TOK" \
   "{\"config\":{\"url\":\"$R/\",\"rate\":40,\"duration\":\"3s\",\"uri\":[\"/ok\",\"/err\"],\"trace\":1,\"trace_url\":\"https://tempo.internal/trace/{trace_id}\"}}"
@@ -65,3 +67,7 @@ grep -q "^mortar_otlp_seconds_total{result=\"exported\"} $secs\$" "$WORK/m.txt" 
 pass "/metrics counts the exported seconds"
 stop_serve
 expect_eq "serve exit" "$SERVE_RC" 0
+rc=0; "$MORTAR" serve --data "$DATA" --trace-url 'https://x/trace' 2>"$WORK/err" || rc=$?
+expect_eq "serve --trace-url without {trace_id} exit" "$rc" 2
+grep -qF -- "--trace-url: 'https://x/trace' is not an http(s) URL with a {trace_id} placeholder" "$WORK/err" || fail "message: $(cat "$WORK/err")"
+check_openapi

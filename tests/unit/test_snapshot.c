@@ -94,6 +94,55 @@ static void test_round_trip(void **state)
     sec_free(&x);
 }
 
+/* --trace: a second's exemplars travel in the snapshot (tags by name) and come back equal; a
+ * bad one is an error naming it */
+static void test_exemplars(void **state)
+{
+    sec_t x;
+    mt__snapshot_t d;
+    mt_parse_err_t pe;
+    size_t len;
+    char *buf;
+    mt_exemplar_t slow[2], errs[1];
+    (void)state;
+
+    memset(slow, 0, sizeof slow);
+    memset(errs, 0, sizeof errs);
+    for (int i = 0; i < 2; i++) {
+        memset(slow[i].trace_id, 0x11 * (i + 1), 16);
+        memset(slow[i].span_id, 0x21 * (i + 1), 8);
+        slow[i].latency_us = 900 - 100 * (uint32_t)i;
+        slow[i].status = 200;
+        slow[i].err_kind = -1;
+        slow[i].tag = (uint16_t)(i + 1);
+    }
+    memset(errs[0].trace_id, 0x77, 16);
+    memset(errs[0].span_id, 0x78, 8);
+    errs[0].latency_us = 2000000;
+    errs[0].err_kind = MT_ERR_TIMEOUT;
+    sec_init(&x);
+    fill(&x);
+    x.s.slow = slow;
+    x.s.nslow = 2;
+    x.s.errs = errs;
+    x.s.nerrs = 1;
+    buf = encoded(&x, &len);
+    assert_non_null(strstr(buf, "\"exemplars\""));
+    assert_int_equal(mt__snapshot_decode(buf, len, &d, &pe), MT_OK);
+    assert_int_equal(d.nslow, 2);
+    assert_int_equal(d.nerrs, 1);
+    assert_memory_equal(d.slow, slow, sizeof slow);
+    assert_memory_equal(d.errs, errs, sizeof errs);
+    mt__snapshot_dispose(&d);
+    char *bad = strstr(buf, "11111111111111111111111111111111");
+    assert_non_null(bad);
+    bad[0] = 'X';
+    assert_int_equal(mt__snapshot_decode(buf, len, &d, &pe), MT_EPARSE);
+    assert_non_null(strstr(pe.msg, "exemplars.slow[0]"));
+    free(buf);
+    sec_free(&x);
+}
+
 static void test_bad_ids(void **state)
 {
     sec_t x;
@@ -227,9 +276,8 @@ static void test_not_json(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_bad_ids),
-        cmocka_unit_test(test_corrupt_fields),
+        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_exemplars),
+        cmocka_unit_test(test_bad_ids),    cmocka_unit_test(test_corrupt_fields),
         cmocka_unit_test(test_not_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -294,7 +294,7 @@
     clear(app);
     if (!token() && path !== '/login') { location.hash = '#/login'; return; }
     if (token() && !myRole && path !== '/login')
-      get('/whoami').then((w) => { if (w && w.role) applyRole(w.role); }).catch(() => { /* shown by the page's own calls */ });
+      get('/whoami').then((w) => { if (w && w.role) applyRole(w.role); UI.traceUrl = (w && w.trace_url) || null; }).catch(() => { /* shown by the page's own calls */ });
     let found = null, m = null;
     for (const r of routes) { m = r[0].exec(path); if (m) { found = r; break; } }
     if (!found) { location.hash = '#/runs'; return; }
@@ -841,7 +841,9 @@
       for (const k of ['slow', 'errors']) for (const e of ex[k] || []) rows[k].push(Object.assign({ t: s.t }, e));
     }
     if (!rows.slow.length && !rows.errors.length) return;
-    const tmpl = run.config && typeof run.config.trace_url === 'string' && /^https?:\/\//.test(run.config.trace_url) ? run.config.trace_url : null;
+    /* the run's own template, else the server's (serve --trace-url, from /whoami) */
+    const own = run.config && typeof run.config.trace_url === 'string' ? run.config.trace_url : UI.traceUrl;
+    const tmpl = typeof own === 'string' && /^https?:\/\//.test(own) ? own : null;
     const idCell = (id) => (tmpl ? h('a', { href: tmpl.split('{trace_id}').join(encodeURIComponent(id)), target: '_blank', rel: 'noopener', class: 'mono' }, id) : h('span', { class: 'mono' }, id));
     const body = [];
     for (const k of ['slow', 'errors']) {
@@ -853,7 +855,7 @@
     }
     box.appendChild(h('section', { class: 'card', id: 'exemplars' }, h('h3', null, 'Slow and failed requests'),
       h('table', { class: 'list' }, h('thead', null, headRow(['', '#Second', '#Latency', 'Status', 'Tag', 'Trace'])), h('tbody', null, body)),
-      h('div', { class: 'dim small' }, 'the slowest and failed sampled requests of the run (at most 25 of each), linked to their traces' + (tmpl ? '' : ' (no trace_url in the run\'s config: ids only)'))));
+      h('div', { class: 'dim small' }, 'the slowest and failed sampled requests of the run (at most 25 of each), linked to their traces' + (tmpl ? '' : ' (no trace_url in the run\'s config and no serve --trace-url: ids only)'))));
   }
 
   /* ---- a run's agents (docs/placement.md) ---- */
