@@ -45,16 +45,21 @@ mkdir -p "$CACHE" 2>/dev/null && [[ -w $CACHE ]] || cannot "the base image cache
 # apt in the image reaches the mirror the way this host's apt does: the host's sources and its
 # proxy and validity settings are given to mmdebstrap (and stay in the image's apt config)
 ROOTFS=$CACHE/bookworm-minbase.tar
-if [[ ! -s $ROOTFS ]]; then
+if [[ ! -f $ROOTFS || ! -s $ROOTFS ]]; then
+  rm -rf "$ROOTFS"
   step "making the base image with mmdebstrap (cached in $ROOTFS)"
   mirror=()
   [[ -f /etc/apt/sources.list.d/debian.sources ]] && mirror=(/etc/apt/sources.list.d/debian.sources)
   aptopts=()
   while IFS= read -r o; do aptopts+=("--aptopt=$o"); done < <(apt-config dump |
     grep -E '^Acquire::(https?::Proxy|Check-Valid-Until|Check-Date) ' || true)
-  timeout 900 mmdebstrap --quiet --variant=minbase "${aptopts[@]}" bookworm "$ROOTFS.tmp" "${mirror[@]}" \
-    >"$WORK/mmdebstrap.log" 2>&1 || cannot "mmdebstrap failed: $(tail -n 20 "$WORK/mmdebstrap.log")"
-  mv "$ROOTFS.tmp" "$ROOTFS"
+  rm -rf "$ROOTFS.part"
+  timeout 900 mmdebstrap --quiet --format=tar --variant=minbase "${aptopts[@]}" bookworm "$ROOTFS.part" \
+    "${mirror[@]}" >"$WORK/mmdebstrap.log" 2>&1 || {
+    rm -rf "$ROOTFS.part"
+    cannot "mmdebstrap failed: $(tail -n 20 "$WORK/mmdebstrap.log")"
+  }
+  mv "$ROOTFS.part" "$ROOTFS"
 fi
 stamp="$(stat -c '%s-%Y' "$ROOTFS")"
 if [[ $(podman image inspect --format '{{index .Labels "dev.mortar.rootfs"}}' "$BASE" 2>/dev/null) != "$stamp" ]]; then
