@@ -41,6 +41,6 @@ for r in 5000 10000 20000 40000; do
 done
 if [[ -n $IMAGE ]]; then
   export CONTAINERS_CONF=${CONTAINERS_CONF:-$(dirname "$0")/../tests/container/containers.conf}
-  podman run --rm --network host --cpuset-cpus 0 "$IMAGE" run -q -t1 -c 100 -d "${SECS}s" --json - "$URL" \
+  podman run --rm --network host --no-healthcheck --cpuset-cpus 0 "$IMAGE" run -q -t1 -c 100 -d "${SECS}s" --json - "$URL" \
     2>/dev/null | jq -r '.summary as $s | "| closed, 100 connections, **in the image** (podman, --cpuset-cpus 0) | \($s.rps | floor) | \($s.latency_us.p50) | \($s.latency_us.p99) | \($s.errors) | \($s.dropped) | \($s.max_open_connections) | |"'
 fi

@@ -45,16 +45,21 @@ mkdir -p "$CACHE" 2>/dev/null && [[ -w $CACHE ]] || cannot "the base image cache
 # apt in the image reaches the mirror the way this host's apt does: the host's sources and its
 # proxy and validity settings are given to mmdebstrap (and stay in the image's apt config)
 ROOTFS=$CACHE/bookworm-minbase.tar
-if [[ ! -s $ROOTFS ]]; then
+if [[ ! -f $ROOTFS || ! -s $ROOTFS ]]; then
+  rm -rf "$ROOTFS"
   step "making the base image with mmdebstrap (cached in $ROOTFS)"
   mirror=()
   [[ -f /etc/apt/sources.list.d/debian.sources ]] && mirror=(/etc/apt/sources.list.d/debian.sources)
   aptopts=()
   while IFS= read -r o; do aptopts+=("--aptopt=$o"); done < <(apt-config dump |
     grep -E '^Acquire::(https?::Proxy|Check-Valid-Until|Check-Date) ' || true)
-  timeout 900 mmdebstrap --quiet --variant=minbase "${aptopts[@]}" bookworm "$ROOTFS.tmp" "${mirror[@]}" \
-    >"$WORK/mmdebstrap.log" 2>&1 || cannot "mmdebstrap failed: $(tail -n 20 "$WORK/mmdebstrap.log")"
-  mv "$ROOTFS.tmp" "$ROOTFS"
+  rm -rf "$ROOTFS.part"
+  timeout 900 mmdebstrap --quiet --format=tar --variant=minbase "${aptopts[@]}" bookworm "$ROOTFS.part" \
+    "${mirror[@]}" >"$WORK/mmdebstrap.log" 2>&1 || {
+    rm -rf "$ROOTFS.part"
+    cannot "mmdebstrap failed: $(tail -n 20 "$WORK/mmdebstrap.log")"
+  }
+  mv "$ROOTFS.part" "$ROOTFS"
 fi
 stamp="$(stat -c '%s-%Y' "$ROOTFS")"
 if [[ $(podman image inspect --format '{{index .Labels "dev.mortar.rootfs"}}' "$BASE" 2>/dev/null) != "$stamp" ]]; then
@@ -62,7 +67,7 @@ if [[ $(podman image inspect --format '{{index .Labels "dev.mortar.rootfs"}}' "$
   podman import --change "LABEL dev.mortar.rootfs=$stamp" "$ROOTFS" "$BASE" >"$WORK/import.log" 2>&1 ||
     cannot "podman import failed: $(tail -n 5 "$WORK/import.log")"
 fi
-podman run --rm --network host "$BASE" true >"$WORK/run.log" 2>&1 ||
+podman run --rm --network host --no-healthcheck "$BASE" true >"$WORK/run.log" 2>&1 ||
   cannot "podman cannot run a container here: $(tail -n 5 "$WORK/run.log")"
 pass "podman runs containers; base image $BASE ($stamp)"
 
@@ -79,10 +84,10 @@ podman image inspect "$IMAGE" >"$WORK/image.json"
 expect_jq "the image runs as a non-root user" "$WORK/image.json" '.[0].Config.User == "10001:10001"'
 expect_jq "ENTRYPOINT [\"mortar\"]" "$WORK/image.json" '.[0].Config.Entrypoint == ["mortar"]'
 expect_jq "a HEALTHCHECK (mortar health)" "$WORK/image.json" '.[0].Healthcheck.Test == ["CMD", "mortar", "health"]'
-expect_eq "mortar version in the image" "$(podman run --rm --network host "$IMAGE" version)" "$("$MORTAR" version)"
-podman run --rm --network host --entrypoint sh "$IMAGE" -c 'ldd /usr/local/bin/mortar' >"$WORK/ldd.txt"
+expect_eq "mortar version in the image" "$(podman run --rm --network host --no-healthcheck "$IMAGE" version)" "$("$MORTAR" version)"
+podman run --rm --network host --no-healthcheck --entrypoint sh "$IMAGE" -c 'ldd /usr/local/bin/mortar' >"$WORK/ldd.txt"
 if grep -q 'not found' "$WORK/ldd.txt"; then fail "a library is missing: $(grep 'not found' "$WORK/ldd.txt")"; fi
-if podman run --rm --network host --entrypoint sh "$IMAGE" -c 'command -v gcc cc cmake' >"$WORK/tools.txt"; then
+if podman run --rm --network host --no-healthcheck --entrypoint sh "$IMAGE" -c 'command -v gcc cc cmake' >"$WORK/tools.txt"; then
   fail "build tools in the runtime image: $(cat "$WORK/tools.txt")"
 fi
 pass "the runtime image has every library and no build tools"
@@ -125,10 +130,10 @@ NATS_URL=$(jq -r '.nats[0]' "$f") || fail "no NATS ports file: $(podman logs "$P
 [[ $NATS_URL == nats://127.0.0.1:* ]] || fail "NATS not on loopback: $NATS_URL"
 pass "nats-server in a container: $NATS_URL"
 
-TOK=$(podman run --rm --network host -v "$WORK/data:/var/lib/mortar:Z" "$IMAGE" token create --role admin \
+TOK=$(podman run --rm --network host --no-healthcheck -v "$WORK/data:/var/lib/mortar:Z" "$IMAGE" token create --role admin \
   --data /var/lib/mortar) || fail "token create in the container"
 start_serve_container() {
-  run "$1" -v "$WORK/data:/var/lib/mortar:Z" --health-cmd none -- "$IMAGE" \
+  run "$1" -v "$WORK/data:/var/lib/mortar:Z" --no-healthcheck -- "$IMAGE" \
     serve --listen 127.0.0.1:0 --data /var/lib/mortar --nats "$NATS_URL"
   local line
   line=$(wait_log "$1" '^mortar serve: listening on ')
@@ -139,10 +144,10 @@ start_serve_container() {
 start_serve_container serve
 pass "serve in a container on 127.0.0.1:$SERVE_PORT"
 rc=0
-podman run --rm --network host "$IMAGE" health "http://127.0.0.1:$SERVE_PORT/readyz" || rc=$?
+podman run --rm --network host --no-healthcheck "$IMAGE" health "http://127.0.0.1:$SERVE_PORT/readyz" || rc=$?
 expect_eq "mortar health (the HEALTHCHECK's command) on a ready serve" "$rc" 0
 rc=0
-podman run --rm --network host "$IMAGE" health "http://127.0.0.1:$(refused_port)/readyz" 2>/dev/null || rc=$?
+podman run --rm --network host --no-healthcheck "$IMAGE" health "http://127.0.0.1:$(refused_port)/readyz" 2>/dev/null || rc=$?
 expect_eq "mortar health on nothing" "$rc" 1
 
 for a in gen-1 gen-2; do
