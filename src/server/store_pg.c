@@ -654,8 +654,13 @@ static int pg_migrate(PGconn *db, const mt__migration_t *m, size_t n, int dry, j
         }
         char now[32];
         mt__rfc3339(mt__now_ms(), now);
-        r = PQexec(db, "BEGIN");
-        PQclear(r);
+        /* a migration that must run outside a transaction (CREATE INDEX CONCURRENTLY, ADR
+         * 0033) says so on its first line; it must be idempotent (IF NOT EXISTS) */
+        int notx = strncmp(m[i].sql, "-- mortar: no-transaction", 25) == 0;
+        if (!notx) {
+            r = PQexec(db, "BEGIN");
+            PQclear(r);
+        }
         r = PQexec(db, m[i].sql);
         ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
         PQclear(r);
@@ -668,7 +673,7 @@ static int pg_migrate(PGconn *db, const mt__migration_t *m, size_t n, int dry, j
             ok = PQresultStatus(r) == PGRES_COMMAND_OK;
             PQclear(r);
         }
-        if (ok) {
+        if (ok && !notx) {
             r = PQexec(db, "COMMIT");
             ok = PQresultStatus(r) == PGRES_COMMAND_OK;
             PQclear(r);
@@ -1211,83 +1216,82 @@ static int pg_test_trend(mt__store_t *s, const char *id, size_t limit, json_t **
         json_t *rows = NULL;
         rc = pg_one(c, NULL, "SELECT id FROM tests WHERE id = $1", "s", id);
         if (rc == MT_OK)
-            rc =
-                pg_all(
-                    c, &rows,
-                    "SELECT * FROM (SELECT id AS run_id, created_at, state, "
-                    "config_version, " PG_SUM("rps") " AS rps_json, " PG_SUM(
-                        "latency_us,p50") " AS p50_us_json, " PG_SUM("latency_us,p99") " AS "
-                                                                                       "p99_us_"
-                                                                                       "json,"
-                                                                                       " " PG_ERR_RATE(
-                                                                                           "0") " A"
-                                                                                                "S "
-                                                                                                "er"
-                                                                                                "ro"
-                                                                                                "r_"
-                                                                                                "ra"
-                                                                                                "te"
-                                                                                                " F"
-                                                                                                "RO"
-                                                                                                "M "
-                                                                                                "ru"
-                                                                                                "ns"
-                                                                                                " W"
-                                                                                                "HE"
-                                                                                                "RE"
-                                                                                                " t"
-                                                                                                "es"
-                                                                                                "t_"
-                                                                                                "id"
-                                                                                                " ="
-                                                                                                " $"
-                                                                                                "1 "
-                                                                                                "AN"
-                                                                                                "D "
-                                                                                                "st"
-                                                                                                "at"
-                                                                                                "e "
-                                                                                                "IN"
-                                                                                                " "
-                                                                                                "('"
-                                                                                                "pa"
-                                                                                                "ss"
-                                                                                                "ed"
-                                                                                                "',"
-                                                                                                "'f"
-                                                                                                "ai"
-                                                                                                "le"
-                                                                                                "d'"
-                                                                                                ",'"
-                                                                                                "st"
-                                                                                                "op"
-                                                                                                "pe"
-                                                                                                "d'"
-                                                                                                ") "
-                                                                                                "OR"
-                                                                                                "DE"
-                                                                                                "R "
-                                                                                                "BY"
-                                                                                                " i"
-                                                                                                "d "
-                                                                                                "DE"
-                                                                                                "SC"
-                                                                                                " L"
-                                                                                                "IM"
-                                                                                                "IT"
-                                                                                                " $"
-                                                                                                "2)"
-                                                                                                " x"
-                                                                                                " "
-                                                                                                "OR"
-                                                                                                "DE"
-                                                                                                "R "
-                                                                                                "BY"
-                                                                                                " r"
-                                                                                                "un"
-                                                                                                "_i"
-                                                                                                "d",
-                    "si", id, (int64_t)limit);
+            rc = pg_all(
+                c, &rows,
+                "SELECT * FROM (SELECT id AS run_id, created_at, state, "
+                "config_version, " PG_SUM("rps") " AS rps_json, " PG_SUM(
+                    "latency_us,p50") " AS p50_us_json, " PG_SUM("latency_us,p99") " AS "
+                                                                                   "p99_us_"
+                                                                                   "json,"
+                                                                                   " " PG_ERR_RATE(
+                                                                                       "0") " A"
+                                                                                            "S "
+                                                                                            "er"
+                                                                                            "ro"
+                                                                                            "r_"
+                                                                                            "ra"
+                                                                                            "te"
+                                                                                            " F"
+                                                                                            "RO"
+                                                                                            "M "
+                                                                                            "ru"
+                                                                                            "ns"
+                                                                                            " W"
+                                                                                            "HE"
+                                                                                            "RE"
+                                                                                            " t"
+                                                                                            "es"
+                                                                                            "t_"
+                                                                                            "id"
+                                                                                            " ="
+                                                                                            " $"
+                                                                                            "1 "
+                                                                                            "AN"
+                                                                                            "D "
+                                                                                            "st"
+                                                                                            "at"
+                                                                                            "e "
+                                                                                            "IN"
+                                                                                            " "
+                                                                                            "('"
+                                                                                            "pa"
+                                                                                            "ss"
+                                                                                            "ed"
+                                                                                            "',"
+                                                                                            "'f"
+                                                                                            "ai"
+                                                                                            "le"
+                                                                                            "d'"
+                                                                                            ",'"
+                                                                                            "st"
+                                                                                            "op"
+                                                                                            "pe"
+                                                                                            "d'"
+                                                                                            ") "
+                                                                                            "OR"
+                                                                                            "DE"
+                                                                                            "R "
+                                                                                            "BY"
+                                                                                            " i"
+                                                                                            "d "
+                                                                                            "DE"
+                                                                                            "SC"
+                                                                                            " L"
+                                                                                            "IM"
+                                                                                            "IT"
+                                                                                            " $"
+                                                                                            "2)"
+                                                                                            " x"
+                                                                                            " "
+                                                                                            "OR"
+                                                                                            "DE"
+                                                                                            "R "
+                                                                                            "BY"
+                                                                                            " r"
+                                                                                            "un"
+                                                                                            "_i"
+                                                                                            "d",
+                "si", id, (int64_t)limit);
         if (rc == MT_OK) {
             /* as on SQLite: a rate of no requests is the integer 0 */
             size_t i;
@@ -1320,10 +1324,11 @@ static int pg_test_history(mt__store_t *s, const char *id, size_t limit, json_t 
                        "state, started_at, test_version, config_version, " PG_SUM("latency_us,p50") " AS p50_json, " PG_SUM("latency_us,p90") " AS p90_json, " PG_SUM(
                            "latency_us,p99") " AS p99_json, " PG_SUM("latency_us,p999") " AS "
                                                                                         "p999_json,"
-                                                                                        " " PG_SUM("rps") " AS rps_json, " PG_ERR_RATE("NULL") " AS error_rate, "
-                                                                                                                                               "coalesce(started_at, created_at) AS ord FROM runs WHERE test_id = $1 AND state IN "
-                                                                                                                                               "('passed','failed','stopped') AND summary_json IS NOT NULL ORDER BY ord DESC, "
-                                                                                                                                               "id DESC LIMIT $2) x ORDER BY ord, run_id",
+                                                                                        " " PG_SUM("rps") " AS rps_json, " PG_ERR_RATE(
+                                                                                            "NULL") " AS error_rate, "
+                                                                                                    "coalesce(started_at, created_at) AS ord FROM runs WHERE test_id = $1 AND state IN "
+                                                                                                    "('passed','failed','stopped') AND summary_json IS NOT NULL ORDER BY ord DESC, "
+                                                                                                    "id DESC LIMIT $2) x ORDER BY ord, run_id",
                        "si", id, (int64_t)limit);
         if (rc == MT_OK)
             *out = json_pack("{s:o}", "items", rows);
