@@ -30,10 +30,12 @@ psql -X -Atq "$ADMIN" -c "CREATE DATABASE agg" -c "CREATE DATABASE api" >/dev/nu
 URI_AGG="postgresql://postgres@/agg?host=$PGD"
 URI_API="postgresql://postgres@/api?host=$PGD"
 
-pg_cpu() { # seconds of CPU of the cluster's processes so far
+pg_cpu() { # seconds of CPU of the cluster's processes so far: the postmaster's own and its
+  # reaped children's (cutime, cstime: backends that exited), and the live children's
   local pm tck=$(getconf CLK_TCK) sum=0 p
   pm=$(head -n 1 "$PGD/data/postmaster.pid")
-  for p in $pm $(pgrep -P "$pm"); do
+  sum=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat")
+  for p in $(pgrep -P "$pm"); do
     [[ -r /proc/$p/stat ]] || continue
     sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
   done
