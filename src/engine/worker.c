@@ -1394,6 +1394,7 @@ void *mt__worker_main(void *arg)
         }
     }
 
+    int idle = 0; /* the last timed batch found no event: wait for one instead */
     while (!r->stopping && !w->err) {
         if (w->kts)
             rt_off_update();
@@ -1440,7 +1441,7 @@ void *mt__worker_main(void *arg)
         }
         int64_t t = mt__now();
         int n;
-        if (w->pending && tol > 0 && w->setup == 0) {
+        if (w->pending && tol > 0 && w->setup == 0 && !idle) {
             /* responses are awaited: take the events already there; if there are none, sleep
              * through the next ones (their bytes carry the kernel's time) and collect them in
              * one batch at most tol from now. A sleep only when idle, and then for a batch. */
@@ -1453,6 +1454,7 @@ void *mt__worker_main(void *arg)
                 while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
                     ;
                 n = epoll_wait(w->ep, events, MT__MAX_EVENTS, 0);
+                idle = n == 0; /* a batch that found nothing: the server is slow, block next */
             }
         } else {
             /* nothing pending (or a connection is being set up: its times are the user
@@ -1462,6 +1464,7 @@ void *mt__worker_main(void *arg)
                 wait = 0;
             struct timespec ts = {.tv_sec = wait / MT__NS_PER_S, .tv_nsec = wait % MT__NS_PER_S};
             n = epoll_pwait2(w->ep, events, MT__MAX_EVENTS, &ts, NULL);
+            idle = 0;
         }
         if (n < 0) {
             if (errno == EINTR)
