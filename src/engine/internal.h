@@ -167,11 +167,12 @@ typedef struct mt__worker {
     double trace_acc;       /* sampling: the flag is set when this passes 1 (then minus 1) */
 
     /* kernel timestamps and batched waits (docs/adr/0037-kernel-timestamps.md) */
-    int kts;        /* sockets get SO_TIMESTAMPING (RX software): responses timed by the kernel */
-    int batch;      /* batched waits: kts on and cfg.send_tolerance_ns > 0 */
-    uint32_t setup; /* sockets connecting or in their TLS handshake: waits stay exact */
-    int64_t rx_at;  /* HTTP/2: arrival of the bytes nghttp2 is parsing (0: none) */
-    int rx_user;    /* ... and it is the user-space clock's */
+    int kts;          /* sockets get SO_TIMESTAMPING (RX software): responses timed by the kernel */
+    int batch;        /* batched waits: kts on and cfg.send_tolerance_ns > 0 */
+    uint32_t setup;   /* sockets connecting or in their TLS handshake: waits stay exact */
+    uint64_t pending; /* requests sent and not yet completed or failed: batched waits */
+    int64_t rx_at;    /* HTTP/2: arrival of the bytes nghttp2 is parsing (0: none) */
+    int rx_user;      /* ... and it is the user-space clock's */
 
     char *buf; /* receive buffer, MT__RECV_BUF */
     int err;   /* fatal engine error (MT_ENOMEM, MT_ESYS) */

@@ -379,6 +379,7 @@ void mt__stat_sent(mt__worker_t *w, uint16_t tag, int64_t due, int64_t now)
         lag = 0;
     uint64_t lag_us = (uint64_t)us(lag);
     int closed_model = w->run->cfg.schedule == NULL;
+    w->pending++;
     BOTH(w, tag, {
         ct_->sent++;
         ct_->due += (uint64_t)closed_model; /* closed model: a request is due when sent */
@@ -395,6 +396,7 @@ void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t0, int64_t now)
 {
     mt__reqtimes_t tn = norm_times(t0, now);
     const mt__reqtimes_t *t = &tn;
+    w->pending -= w->pending > 0;
     unsigned st = t->status;
     int64_t svc = us(now - t->send_start), lat = us(now - t->due);
     BOTH(w, t->tag, (ct_->completed++, ct_->status[st < MT_STATUS_MAX ? st : 0]++));
@@ -417,6 +419,7 @@ void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t0, int64_t now)
 void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t0, int kind, int eno, int64_t now)
 {
     mt__reqtimes_t t = norm_times(t0, now);
+    w->pending -= w->pending > 0;
     BOTH(w, t.tag, (ct_->err[kind]++, ct_->errors++));
     record(w, &t, now, kind, eno ? eno : mt_err_kind_errno(kind));
     if (__builtin_expect(t.tflags != 0, 0))
@@ -1520,7 +1523,7 @@ void *mt__worker_main(void *arg)
         }
     }
 
-    int busy = 0; /* the last wait found events: more are likely, batch them */
+    int idle = 0; /* the last timed batch found no event: wait for one instead */
     while (!r->stopping && !w->err) {
         if (w->kts)
             rt_off_update();
@@ -1567,18 +1570,21 @@ void *mt__worker_main(void *arg)
         }
         int64_t t = mt__now();
         int n;
-        if (busy && tol > 0 && w->setup == 0) {
-            /* events came in the last wait: sleep through the next ones (their bytes carry
-             * the kernel's time) and collect them in one batch, at most tol from now */
+        if (w->pending && tol > 0 && w->setup == 0 && !idle) {
+            /* responses are awaited: take the events already there; if there are none, sleep
+             * through the next ones (their bytes carry the kernel's time) and collect them in
+             * one batch at most tol from now. A sleep only when idle, and then for a batch. */
+            n = epoll_wait(w->ep, events, MT__MAX_EVENTS, 0);
             if (wake > t + tol)
                 wake = t + tol;
-            if (wake > t && busy == 1) {
+            if (n == 0 && wake > t) {
                 struct timespec at = {.tv_sec = wake / MT__NS_PER_S,
                                       .tv_nsec = wake % MT__NS_PER_S};
                 while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
                     ;
+                n = epoll_wait(w->ep, events, MT__MAX_EVENTS, 0);
+                idle = n == 0; /* a batch that found nothing: the server is slow, block next */
             }
-            n = epoll_wait(w->ep, events, MT__MAX_EVENTS, 0);
         } else {
             /* nothing pending (or a connection is being set up: its times are the user
              * clock's): wake at the first event */
@@ -1587,9 +1593,8 @@ void *mt__worker_main(void *arg)
                 wait = 0;
             struct timespec ts = {.tv_sec = wait / MT__NS_PER_S, .tv_nsec = wait % MT__NS_PER_S};
             n = epoll_pwait2(w->ep, events, MT__MAX_EVENTS, &ts, NULL);
+            idle = 0;
         }
-        /* a lone event does not announce more; 2: a full batch, look again at once */
-        busy = n < 2 ? 0 : n == MT__MAX_EVENTS ? 2 : 1;
         if (n < 0) {
             if (errno == EINTR)
                 continue;

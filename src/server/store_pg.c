@@ -1473,7 +1473,8 @@ static int pg_test_changes_put(mt__store_t *s, const char *id, const json_t *fou
 #define PG_RUN_COLS                                                                                \
     "SELECT id, test_id, test_version, config_version, schedule_id, state, reason, config_json, "  \
     "labels_json, agent, created_at, started_at, ended_at, seconds, lost_seconds, loss_reason, "   \
-    "summary_json, verdicts_json, " PG_RUN_AGENTS("run_id = runs.id") " AS agents_json FROM runs "
+    "summary_json, verdicts_json, source_json, " PG_RUN_AGENTS(                                    \
+        "run_id = runs.id") " AS agents_json FROM runs "
 
 static int pg_run_get_db(pg_conn_t *c, const char *id, json_t **out)
 {
@@ -1540,6 +1541,72 @@ static int pg_run_create(mt__store_t *s, const char *test_id, const json_t *conf
             *out = run;
         else
             json_decref(run);
+    }
+    return rc;
+}
+
+static int pg_test_find(mt__store_t *s, const char *key, json_t **out)
+{
+    return pg_read_one(s, out, PG_TEST_COLS "WHERE (id = $1 OR name = $1) AND deleted = 0", key);
+}
+
+/* An imported run (docs/import.md): inserted running on agent "import" with the test's current
+ * config and its source (event run.started), in one transaction. */
+static int pg_run_import_begin(mt__store_t *s, const char *test_id, const char *source_json,
+                               json_t **out)
+{
+    char id[37], now[32];
+    mt__uuid7(id);
+    mt__rfc3339(mt__now_ms(), now);
+    int rc = pg_part_ensure(s, pg_uuid_ms(id));
+    if (rc != MT_OK)
+        return rc;
+    PG_OP(s, c, 0)
+    {
+        json_t *run = NULL;
+        int64_t n = 0;
+        rc = pg_begin(c);
+        if (rc == MT_OK)
+            rc = pg_cmd(c, &n,
+                        "INSERT INTO runs(id,test_id,test_version,config_version,schedule_id,"
+                        "state,config_json,labels_json,created_at,agent,started_at,source_json) "
+                        "SELECT $1, id, version, config_version, NULL, 'running', config_json, "
+                        "'{}', $2, 'import', $2, $3 FROM tests WHERE id = $4 AND deleted = 0",
+                        "ssss", id, now, source_json, test_id);
+        if (rc == MT_OK && n == 0)
+            rc = MT_ENOTFOUND;
+        if (rc == MT_OK)
+            rc = pg_run_get_db(c, id, &run);
+        if (rc == MT_OK)
+            rc = pg_event(c, "run.started", run);
+        rc = pg_end(c, rc);
+        if (rc == MT_OK && out)
+            *out = run;
+        else
+            json_decref(run);
+    }
+    return rc;
+}
+
+/* Sets an imported run's source; with start_ms > 0 also its start (and end, once ended) from
+ * the data's own times. */
+static int pg_run_import_source(mt__store_t *s, const char *id, const char *source_json,
+                                int64_t start_ms, uint32_t seconds)
+{
+    char start[32], end[32];
+    mt__rfc3339(start_ms, start);
+    mt__rfc3339(start_ms + (int64_t)seconds * 1000, end);
+    int rc = MT_OK;
+    PG_OP(s, c, 1)
+    {
+        int64_t n = 0;
+        rc = pg_cmd(c, &n,
+                    "UPDATE runs SET source_json = $1, started_at = CASE WHEN $5 THEN $2 ELSE "
+                    "started_at END, ended_at = CASE WHEN $5 AND ended_at IS NOT NULL THEN $3 "
+                    "ELSE ended_at END WHERE id = $4",
+                    "ssssb", source_json, start, end, id, (int)(start_ms > 0));
+        if (rc == MT_OK && n == 0)
+            rc = MT_ENOTFOUND;
     }
     return rc;
 }
@@ -2538,6 +2605,9 @@ static const mt__store_ops_t pg_ops = {
     .test_changes_put = pg_test_changes_put,
     .run_create = pg_run_create,
     .run_get = pg_run_get,
+    .test_find = pg_test_find,
+    .run_import_begin = pg_run_import_begin,
+    .run_import_source = pg_run_import_source,
     .run_list = pg_run_list,
     .run_next_queued = pg_run_next_queued,
     .run_queued_reason = pg_run_queued_reason,
