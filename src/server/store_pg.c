@@ -1601,10 +1601,10 @@ static int pg_run_import_source(mt__store_t *s, const char *id, const char *sour
     {
         int64_t n = 0;
         rc = pg_cmd(c, &n,
-                    "UPDATE runs SET source_json = $1, started_at = CASE WHEN $5 THEN $2 ELSE "
-                    "started_at END, ended_at = CASE WHEN $5 AND ended_at IS NOT NULL THEN $3 "
+                    "UPDATE runs SET source_json = $1, started_at = CASE WHEN $5 <> 0 THEN $2 ELSE "
+                    "started_at END, ended_at = CASE WHEN $5 <> 0 AND ended_at IS NOT NULL THEN $3 "
                     "ELSE ended_at END WHERE id = $4",
-                    "ssssb", source_json, start, end, id, (int)(start_ms > 0));
+                    "ssssn", source_json, start, end, id, (int)(start_ms > 0));
         if (rc == MT_OK && n == 0)
             rc = MT_ENOTFOUND;
     }
