@@ -37,6 +37,7 @@
 #include "server/dist.h"
 #include "server/nats_flags.h"
 #include "server/log.h"
+#include "server/cluster.h"
 #include "server/placement.h"
 #include "server/scheduler.h"
 #include "server/serve.h"
@@ -49,12 +50,13 @@ typedef struct sv_opts {
     enum mt__log_level level;
     int allow_remote;
     int capacity;
-    mt__nats_opts_t nats; /* nats.url == NULL: the in-process bus */
-    int local_agent;      /* with --nats: the built-in agent takes runs too */
-    int max_conns;        /* connections at once (libmicrohttpd's limit) */
-    int max_conns_ip;     /* per client address; 0: no limit */
-    int header_s, body_s; /* the header and body deadlines (connection guard) */
-    const char *policy;   /* --policy FILE: the target policy (policy.h) */
+    mt__nats_opts_t nats;  /* nats.url == NULL: the in-process bus */
+    int local_agent;       /* with --nats: the built-in agent takes runs too */
+    int max_conns;         /* connections at once (libmicrohttpd's limit) */
+    int max_conns_ip;      /* per client address; 0: no limit */
+    int header_s, body_s;  /* the header and body deadlines (connection guard) */
+    const char *policy;    /* --policy FILE: the target policy (policy.h) */
+    const char *server_id; /* --server-id: this server among several (cluster.h) */
 } sv_opts_t;
 
 /* --live-window: a live stream starts with at most this many of the stored seconds */
@@ -190,6 +192,7 @@ static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_
         return rc;
     }
     mt__bus_ack(sv->bus, run_id, second); /* NATS: the stream may forget its snapshots */
+    mt__cluster_second(sv->cluster, run_id, second);
     if (n > 0) {
         mt__sse_second(sv->live, run_id, second, rows[0].data_json);
         sv_metrics_second(sv, run_id, rows[0].data_json);
@@ -413,6 +416,7 @@ static void sv_on_end(void *ud, const mt__agg_end_t *e)
     }
     json_decref(run);
     mt__bus_ack(sv->bus, e->run_id, UINT32_MAX);
+    mt__cluster_disown(sv->cluster, e->run_id, 1); /* its lease and stream messages go */
     if (sv->dist != NULL && mt__dist_run_over(sv->dist, e->run_id)) {
         /* resumed after a restart: the aggregator saw only the seconds since then */
         json_t *page = json_pack("{s:[{s:s}]}", "items", "id", e->run_id);
@@ -733,6 +737,10 @@ static void *sv_dispatcher(void *arg)
             continue;
         }
         backoff_ms = 0;
+        if (!mt__cluster_leader(sv->cluster)) { /* another server dispatches */
+            sv_wait(sv, 500);
+            continue;
+        }
         if (!sv_dispatch_one(sv))
             sv_wait(sv, sv_finals_pending() ? 250 : 500);
     }
@@ -830,7 +838,8 @@ static void *sv_scheduler(void *arg)
     ops.allowed_ud = sv;
     while (!sv->stopping) {
         int64_t now = mt__now_ms() / 1000;
-        int q = mt__scheduler_tick(&ops, sv->store, now);
+        /* one scheduler among several servers: the leader's */
+        int q = mt__cluster_leader(sv->cluster) ? mt__scheduler_tick(&ops, sv->store, now) : 0;
         if (q > 0)
             mt__serve_wake(sv);
         sv_wait(sv, 1000);
@@ -902,6 +911,12 @@ static const struct {
      "Latency percentiles of a running run's last second, seconds."},
     {"mortar_run_errors_total", MT_COUNTER, "Errors of a running run."},
     {"mortar_run_open_connections", MT_GAUGE, "Open connections of a running run."},
+    {"mortar_server_leader", MT_GAUGE,
+     "1 when this server leads (runs the scheduler and the dispatcher), by server id."},
+    {"mortar_server_owned_runs", MT_GAUGE,
+     "Running runs whose aggregation this server owns (holds the lease of), by server id."},
+    {"mortar_server_takeovers_total", MT_COUNTER,
+     "Runs this server took over from a server whose lease lapsed, by server id."},
 };
 
 #define SV_CACHE_BYTES (64u << 20) /* finished runs' reads kept in memory */
@@ -956,6 +971,16 @@ static char *sv_metrics_text(mt__serve_t *sv, size_t *len)
     mt__metrics_set(sv->metrics, "mortar_agg_seconds_total", "", (double)secs);
     mt__metrics_set(sv->metrics, "mortar_agg_snapshots_total", "", (double)snaps);
     mt__metrics_set(sv->metrics, "mortar_bus_pending", "", (double)mt__bus_pending(sv->bus));
+    if (sv->cluster != NULL) {
+        char l[MT_CLUSTER_ID_MAX + 16];
+        snprintf(l, sizeof l, "server=\"%s\"", mt__cluster_id(sv->cluster));
+        mt__metrics_set(sv->metrics, "mortar_server_leader", l,
+                        mt__cluster_leader(sv->cluster) ? 1.0 : 0.0);
+        mt__metrics_set(sv->metrics, "mortar_server_owned_runs", l,
+                        (double)mt__cluster_owned(sv->cluster));
+        mt__metrics_set(sv->metrics, "mortar_server_takeovers_total", l,
+                        (double)mt__cluster_takeovers(sv->cluster));
+    }
     json_t *agents = NULL;
     if (sv->store->ops->agent_list(sv->store, mt__now_ms(), &agents) == MT_OK) {
         static const char *const ag_states[] = {"up", "down", "draining", "stopped"};
@@ -1588,6 +1613,10 @@ static void sv_usage(FILE *f)
             "processes\n" MT__NATS_USAGE
             "  --local-agent         with --nats: the built-in agent takes runs too\n"
             "\n"
+            "Several servers on one store (docs/serve.md#several-servers):\n"
+            "  --server-id ID        this server's name in run leases, logs and /metrics\n"
+            "                        (default HOSTNAME-PID)\n"
+            "\n"
             "  --log-level LEVEL     debug, info, warn or error (default info); JSON lines on\n"
             "                        stderr\n"
             "  -h, --help            this help\n"
@@ -1652,6 +1681,7 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         {"body-timeout", required_argument, NULL, 'B'},
         {"live-window", required_argument, NULL, 'W'},
         {"policy", required_argument, NULL, 'P'},
+        {"server-id", required_argument, NULL, 'S'},
         MT__NATS_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1724,6 +1754,15 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
             break;
         case 'P':
             o->policy = optarg;
+            break;
+        case 'S':
+            if (!mt__cluster_id_ok(optarg)) {
+                fprintf(stderr,
+                        "mortar serve: --server-id: '%s' is not 1 to %d of A-Z a-z 0-9 . _ -\n",
+                        optarg, MT_CLUSTER_ID_MAX);
+                return 2;
+            }
+            o->server_id = optarg;
             break;
         case 'h':
             sv_usage(stdout);
@@ -1995,12 +2034,18 @@ int mt_cli_serve(int argc, char **argv)
             fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
             goto out;
         }
-        size_t nres = mt__dist_resume(sv.dist, was_running);
-        if (nres) {
-            char n[24];
-            snprintf(n, sizeof n, "%zu", nres);
-            mt__log(MT_LOG_INFO, "runs resumed from the stream", "runs", n, NULL);
+        /* the runs the last process (or a dead server of the store) left running are taken
+         * over by the cluster thread's first turn (cluster.h), lease by lease */
+    }
+    {
+        char sid[MT_CLUSTER_ID_MAX + 1];
+        mt__cluster_default_id(sid);
+        if ((rc = mt__cluster_new(&sv, o.server_id ? o.server_id : sid, o.nats.url != NULL,
+                                  &sv.cluster)) != MT_OK) {
+            fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
+            goto out;
         }
+        mt__log(MT_LOG_INFO, "server id", "server", mt__cluster_id(sv.cluster), NULL);
     }
     if (o.nats.url == NULL || o.local_agent) {
         if ((rc = mt__agent_new(&info, sv.bus, &sv.agent)) != MT_OK ||
@@ -2105,6 +2150,7 @@ out:
         pthread_join(tick, NULL);
         pthread_join(guard, NULL);
     }
+    mt__cluster_stop(sv.cluster); /* no more takeovers; the ends below still disown runs */
     mt__relay_stop(relay);
     if (sv.agent || sv.dist) {
         pthread_mutex_lock(&sv.run_mu);
@@ -2128,6 +2174,7 @@ out:
     if (d)
         MHD_stop_daemon(d);
     mt__bus_free(sv.bus);
+    mt__cluster_free(sv.cluster);
     mt__sse_free(sv.live);
     if (sv.metrics)
         mt__metrics_free(sv.metrics);
