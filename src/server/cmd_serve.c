@@ -1681,7 +1681,7 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         {"body-timeout", required_argument, NULL, 'B'},
         {"live-window", required_argument, NULL, 'W'},
         {"policy", required_argument, NULL, 'P'},
-        {"server-id", required_argument, NULL, 'S'},
+        {"server-id", required_argument, NULL, 'i'},
         MT__NATS_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1755,7 +1755,7 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         case 'P':
             o->policy = optarg;
             break;
-        case 'S':
+        case 'i':
             if (!mt__cluster_id_ok(optarg)) {
                 fprintf(stderr,
                         "mortar serve: --server-id: '%s' is not 1 to %d of A-Z a-z 0-9 . _ -\n",
