@@ -27,6 +27,19 @@ if(CMAKE_SCRIPT_MODE_FILE)
   endforeach()
   string(APPEND c "\nconst mt__migration_t mt__migrations[] = {\n${table}};\n")
   string(APPEND c "const size_t mt__nmigrations = ${i};\n\n")
+  # the PostgreSQL twins (src/server/migrations/postgresql/, ADR 0033)
+  string(REPLACE "|" ";" pgmigs "${PG_MIGRATIONS}")
+  set(table "")
+  set(j 0)
+  foreach(m IN LISTS pgmigs)
+    get_filename_component(name "${m}" NAME)
+    mt_hex("${m}" hex)
+    string(APPEND c "static const char pgmig_${j}[] = {\n    ${hex}0x00};\n")
+    string(APPEND table "    {\"${name}\", pgmig_${j}},\n")
+    math(EXPR j "${j} + 1")
+  endforeach()
+  string(APPEND c "\nconst mt__migration_t mt__pg_migrations[] = {\n${table}};\n")
+  string(APPEND c "const size_t mt__npg_migrations = ${j};\n\n")
   mt_hex("${OPENAPI}" hex)
   file(SIZE "${OPENAPI}" n)
   string(APPEND c "const char mt__openapi_json[] = {\n    ${hex}0x00};\n")
@@ -38,15 +51,19 @@ endif()
 
 file(GLOB MT_MIGRATIONS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/server/migrations/V*__*.sql)
 list(SORT MT_MIGRATIONS COMPARE NATURAL)
+file(GLOB MT_PG_MIGRATIONS CONFIGURE_DEPENDS
+     ${PROJECT_SOURCE_DIR}/src/server/migrations/postgresql/V*__*.sql)
+list(SORT MT_PG_MIGRATIONS COMPARE NATURAL)
+string(REPLACE ";" "|" mt_pgmig_arg "${MT_PG_MIGRATIONS}")
 set(MT_OPENAPI ${PROJECT_SOURCE_DIR}/docs/openapi.json)
 string(REPLACE ";" "|" mt_mig_arg "${MT_MIGRATIONS}")
 set(MT_SERVE_EMBED_C ${CMAKE_CURRENT_BINARY_DIR}/generated/mt_serve_embed.c)
 add_custom_command(
   OUTPUT ${MT_SERVE_EMBED_C}
   COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/generated
-  COMMAND ${CMAKE_COMMAND} "-DOUT=${MT_SERVE_EMBED_C}" "-DMIGRATIONS=${mt_mig_arg}"
+  COMMAND ${CMAKE_COMMAND} "-DOUT=${MT_SERVE_EMBED_C}" "-DMIGRATIONS=${mt_mig_arg}" "-DPG_MIGRATIONS=${mt_pgmig_arg}"
           "-DOPENAPI=${MT_OPENAPI}" -P ${CMAKE_CURRENT_LIST_FILE}
-  DEPENDS ${MT_MIGRATIONS} ${MT_OPENAPI} ${CMAKE_CURRENT_LIST_FILE}
+  DEPENDS ${MT_MIGRATIONS} ${MT_PG_MIGRATIONS} ${MT_OPENAPI} ${CMAKE_CURRENT_LIST_FILE}
   COMMENT "Embedding the serve migrations and OpenAPI document"
   VERBATIM)
 target_sources(mortar_server PRIVATE ${MT_SERVE_EMBED_C})

@@ -3,10 +3,10 @@
 # nothing is missing. Usage: scripts/deps.sh [build|test|bench]...  (default: build test)
 set -euo pipefail
 
-build_pkgs=(build-essential cmake pkg-config libjansson-dev zlib1g-dev libyaml-dev libssl-dev libnghttp2-dev libnats-dev
+build_pkgs=(build-essential cmake pkg-config libjansson-dev zlib1g-dev libyaml-dev libssl-dev libnghttp2-dev libnats-dev libpq-dev
             libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libluajit-5.1-dev nodejs npm)
-test_pkgs=(nats-server libcmocka-dev clang libclang-rt-14-dev jq curl openssl nginx nghttp2-client prometheus nodejs npm chromium)
-bench_pkgs=(nginx wrk nghttp2-client openssl time)
+test_pkgs=(nats-server postgresql postgresql-client libcmocka-dev clang libclang-rt-14-dev jq curl openssl nginx nghttp2-client prometheus nodejs npm chromium)
+bench_pkgs=(nginx postgresql wrk nghttp2-client openssl time)
 
 want=()
 groups=("$@")

@@ -16,6 +16,7 @@ static void main_usage(FILE *f)
                "  serve [flags]     the control plane: API, web UI, runs (mortar serve --help)\n"
                "  token create      an API token for serve (mortar token --help)\n"
                "  agent --nats URL  a load generator for serve over NATS (mortar agent --help)\n"
+               "  db migrate|status|prune  serve's PostgreSQL store (mortar db --help)\n"
                "  version           print the version\n"
                "  help [COMMAND]    this help, or a command's\n"
                "\n"
@@ -42,6 +43,8 @@ int main(int argc, char **argv)
         return mt_cli_token(argc - 1, argv + 1);
     if (strcmp(cmd, "agent") == 0)
         return mt_cli_agent(argc - 1, argv + 1);
+    if (strcmp(cmd, "db") == 0)
+        return mt_cli_db(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("mortar %s\n", MT_VERSION);
         return 0;
@@ -60,6 +63,8 @@ int main(int argc, char **argv)
             return mt_cli_token(2, help);
         if (help[0] != NULL && strcmp(help[0], "agent") == 0)
             return mt_cli_agent(2, help);
+        if (help[0] != NULL && strcmp(help[0], "db") == 0)
+            return mt_cli_db(2, help);
         if (help[0] != NULL && strcmp(help[0], "version") != 0 && strcmp(help[0], "help") != 0) {
             fprintf(stderr, "mortar help: unknown command '%s'\n", help[0]);
             main_usage(stderr);

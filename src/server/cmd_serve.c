@@ -56,6 +56,8 @@ typedef struct sv_opts {
     int max_conns_ip;      /* per client address; 0: no limit */
     int header_s, body_s;  /* the header and body deadlines (connection guard) */
     const char *policy;    /* --policy FILE: the target policy (policy.h) */
+    const char *store;     /* --store URI: PostgreSQL (ADR 0033); NULL: SQLite in --data */
+    const char *store_pw;  /* --store-password-file FILE */
     const char *server_id; /* --server-id: this server among several (cluster.h) */
 } sv_opts_t;
 
@@ -911,6 +913,12 @@ static const struct {
      "Latency percentiles of a running run's last second, seconds."},
     {"mortar_run_errors_total", MT_COUNTER, "Errors of a running run."},
     {"mortar_run_open_connections", MT_GAUGE, "Open connections of a running run."},
+    {"mortar_store_roundtrips_total", MT_COUNTER, "Statements sent to the store (PostgreSQL)."},
+    {"mortar_store_roundtrip_seconds_total", MT_COUNTER,
+     "Summed round-trip time of the statements sent to the store (PostgreSQL)."},
+    {"mortar_store_pool_connections", MT_GAUGE, "Connections of the store's pool (PostgreSQL)."},
+    {"mortar_store_pool_in_use", MT_GAUGE, "Connections of the store's pool held by an op now."},
+    {"mortar_store_pool_waits_total", MT_COUNTER, "Store ops that waited for a free connection."},
     {"mortar_server_leader", MT_GAUGE,
      "1 when this server leads (runs the scheduler and the dispatcher), by server id."},
     {"mortar_server_owned_runs", MT_GAUGE,
@@ -965,6 +973,15 @@ static char *sv_metrics_text(mt__serve_t *sv, size_t *len)
         }
         mt__metrics_set(sv->metrics, "mortar_outbox_pending", "", (double)outbox);
         json_decref(counts);
+    }
+    mt__store_stats_t ss;
+    if (sv->store->ops->stats != NULL && sv->store->ops->stats(sv->store, &ss) == MT_OK) {
+        mt__metrics_set(sv->metrics, "mortar_store_roundtrips_total", "", (double)ss.roundtrips);
+        mt__metrics_set(sv->metrics, "mortar_store_roundtrip_seconds_total", "",
+                        ss.roundtrip_seconds);
+        mt__metrics_set(sv->metrics, "mortar_store_pool_connections", "", (double)ss.pool_size);
+        mt__metrics_set(sv->metrics, "mortar_store_pool_in_use", "", (double)ss.pool_in_use);
+        mt__metrics_set(sv->metrics, "mortar_store_pool_waits_total", "", (double)ss.pool_waits);
     }
     uint64_t secs = 0, snaps = 0, rej = 0;
     mt__agg_stats(sv->agg, &secs, &snaps, &rej);
@@ -1268,6 +1285,11 @@ static void sv_simple(mt__resp_t *r, int status, const char *route, const char *
     r->body = strdup(body);
     r->len = strlen(body);
     snprintf(r->route, sizeof r->route, "%s", route);
+}
+
+static void sv_relay_wake(void *ud)
+{
+    mt__relay_wake(ud);
 }
 
 /* /readyz: 200 {"status":"ready"}, or 503 {"status":"not ready","reason":"store: disk full"}. */
@@ -1591,6 +1613,12 @@ static void sv_usage(FILE *f)
             "                        free port)\n"
             "  --allow-remote        allow a non-loopback --listen address (use TLS in front)\n"
             "  --data DIR            data directory, created if missing (default ./mortar-data)\n"
+            "  --store URI           keep the state in PostgreSQL instead of SQLite in --data:\n"
+            "                        a libpq URI postgresql://[user@]host[:port]/db[?...]; the\n"
+            "                        password from PGPASSWORD, ~/.pgpass or the next flag,\n"
+            "                        never in the URI (docs/serve.md#choosing-a-store)\n"
+            "  --store-password-file FILE\n"
+            "                        the PostgreSQL password: the first line of FILE\n"
             "  --agent-capacity N    runs the built-in agent runs at once (default 1)\n"
             "  --policy FILE         the target policy (YAML or JSON, docs/security.md): where\n"
             "                        runs and webhooks may send, limits per role; stored for\n"
@@ -1681,6 +1709,8 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         {"body-timeout", required_argument, NULL, 'B'},
         {"live-window", required_argument, NULL, 'W'},
         {"policy", required_argument, NULL, 'P'},
+        {"store", required_argument, NULL, 'S'},
+        {"store-password-file", required_argument, NULL, 'Q'},
         {"server-id", required_argument, NULL, 'i'},
         MT__NATS_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
@@ -1703,6 +1733,18 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
             break;
         case 'd':
             o->data = optarg;
+            break;
+        case 'S': {
+            char why[512];
+            if (mt__store_uri_check(optarg, why, sizeof why) != MT_OK) {
+                fprintf(stderr, "mortar serve: %s\n", why);
+                return 2;
+            }
+            o->store = optarg;
+            break;
+        }
+        case 'Q':
+            o->store_pw = optarg;
             break;
         case 'r':
             o->allow_remote = 1;
@@ -1927,47 +1969,56 @@ int mt_cli_serve(int argc, char **argv)
     char err[512] = "";
     /* one server per data directory: two would dispatch the same queued runs. The lock is
      * taken before the store is opened, so a second server never migrates the schema under
-     * the first one (the directory is created here for the lock file) */
-    char lock_path[4096];
-    snprintf(lock_path, sizeof lock_path, "%s/serve.lock", o.data);
-    {
-        char tmp[4096]; /* like mkdir -p: the parents too */
-        snprintf(tmp, sizeof tmp, "%s", o.data);
-        for (char *p = tmp + 1; *p; p++)
-            if (*p == '/') {
-                *p = '\0';
-                mkdir(tmp, 0700);
-                *p = '/';
-            }
+     * the first one (the directory is created here for the lock file). With --store, the data
+     * directory is not used: the database holds the state and its advisory lock guards the
+     * migrations (ADR 0033). */
+    int lock_fd = -1;
+    if (o.store == NULL) {
+        char lock_path[4096];
+        snprintf(lock_path, sizeof lock_path, "%s/serve.lock", o.data);
+        {
+            char tmp[4096]; /* like mkdir -p: the parents too */
+            snprintf(tmp, sizeof tmp, "%s", o.data);
+            for (char *p = tmp + 1; *p; p++)
+                if (*p == '/') {
+                    *p = '\0';
+                    mkdir(tmp, 0700);
+                    *p = '/';
+                }
+        }
+        if (mkdir(o.data, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "mortar serve: %s: cannot create the data directory: %s\n", o.data,
+                    strerror(errno));
+            mt__policy_unref(file_policy);
+            return 1;
+        }
+        lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            fprintf(stderr, "mortar serve: %s: %s\n", lock_path,
+                    lock_fd < 0 ? strerror(errno)
+                                : "another mortar serve uses this data directory (one per --data)");
+            if (lock_fd >= 0)
+                close(lock_fd);
+            mt__policy_unref(file_policy);
+            return 1;
+        }
     }
-    if (mkdir(o.data, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "mortar serve: %s: cannot create the data directory: %s\n", o.data,
-                strerror(errno));
-        mt__policy_unref(file_policy);
-        return 1;
-    }
-    int lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        fprintf(stderr, "mortar serve: %s: %s\n", lock_path,
-                lock_fd < 0 ? strerror(errno)
-                            : "another mortar serve uses this data directory (one per --data)");
-        if (lock_fd >= 0)
-            close(lock_fd);
-        mt__policy_unref(file_policy);
-        return 1;
-    }
-    int rc = mt__store_open_sqlite(o.data, &sv.store, err, sizeof err);
+    int rc = mt__store_open_any(o.data, o.store, o.store_pw, &sv.store, err, sizeof err);
     if (rc != MT_OK) {
         mt__policy_unref(file_policy);
         fprintf(stderr, "mortar serve: store: %s\n", err);
-        close(lock_fd);
+        if (lock_fd >= 0)
+            close(lock_fd);
+        if (rc == MT_EINVAL)
+            return 2;
         return rc == MT_EFORMAT ? 2 : 1;
     }
     /* --policy FILE wins at start: stored, so every server of the store applies it */
     if (file_policy != NULL && (rc = mt__serve_set_policy(&sv, file_policy)) != MT_OK) {
         fprintf(stderr, "mortar serve: --policy: cannot store it: %s\n", mt_strerror(rc));
         sv.store->ops->close(sv.store);
-        close(lock_fd);
+        if (lock_fd >= 0)
+            close(lock_fd);
         return 1;
     }
     static mt__webhook_guard_t hook_guard = {sv_hook_url_ok, sv_hook_addr_ok, NULL};
@@ -2107,6 +2158,8 @@ int mt_cli_serve(int argc, char **argv)
         fprintf(stderr, "mortar serve: cannot start the webhook relay: %s\n", mt_strerror(rc));
         goto out;
     }
+    if (sv.store->ops->set_outbox_wake != NULL) /* PostgreSQL: LISTEN mortar_outbox */
+        sv.store->ops->set_outbox_wake(sv.store, sv_relay_wake, relay);
     if (pthread_create(&disp, NULL, sv_dispatcher, &sv) != 0) {
         fprintf(stderr, "mortar serve: cannot start threads\n");
         goto out;
@@ -2131,7 +2184,8 @@ int mt_cli_serve(int argc, char **argv)
     char url[300], pstr[8];
     snprintf(url, sizeof url, "http://%s:%u", host, port);
     snprintf(pstr, sizeof pstr, "%u", port);
-    mt__log(MT_LOG_INFO, "serve started", "url", url, "data", o.data, NULL);
+    mt__log(MT_LOG_INFO, "serve started", "url", url, "store", sv.store->ops->name, "data",
+            o.store ? "-" : o.data, NULL);
     printf("mortar serve: listening on %s\n", url);
     fflush(stdout);
 
@@ -2151,6 +2205,8 @@ out:
         pthread_join(guard, NULL);
     }
     mt__cluster_stop(sv.cluster); /* no more takeovers; the ends below still disown runs */
+    if (relay != NULL && sv.store->ops->set_outbox_wake != NULL)
+        sv.store->ops->set_outbox_wake(sv.store, NULL, NULL);
     mt__relay_stop(relay);
     if (sv.agent || sv.dist) {
         pthread_mutex_lock(&sv.run_mu);
@@ -2182,7 +2238,8 @@ out:
     json_decref(was_running);
     sv_finals_drop();
     sv.store->ops->close(sv.store);
-    close(lock_fd);
+    if (lock_fd >= 0)
+        close(lock_fd);
     mt__webhook_set_guard(NULL);
     mt__policy_unref(sv.policy);
     mt__log(MT_LOG_INFO, "serve stopped", NULL);

@@ -13,7 +13,8 @@
 
 static void tk_usage(FILE *f)
 {
-    fprintf(f, "Usage: mortar token create --role viewer|runner|admin [--name NAME] [--data DIR]\n"
+    fprintf(f, "Usage: mortar token create --role viewer|runner|admin [--name NAME]\n"
+               "                          [--data DIR | --store URI]\n"
                "\n"
                "Creates an API token for `mortar serve` and prints it alone on stdout. It is\n"
                "stored hashed (SHA-256): keep the printed secret, it is not shown again.\n"
@@ -22,6 +23,10 @@ static void tk_usage(FILE *f)
                "                        schedules) or admin (everything); required\n"
                "  --name NAME           a name to tell tokens apart (default: none)\n"
                "  --data DIR            serve's data directory (default ./mortar-data)\n"
+               "  --store URI           serve's PostgreSQL store instead (postgresql://...;\n"
+               "                        password from PGPASSWORD or ~/.pgpass)\n"
+               "  --store-password-file FILE\n"
+               "                        the PostgreSQL password: the first line of FILE\n"
                "  -h, --help            this help\n"
                "\n"
                "Docs: docs/serve.md\n");
@@ -33,6 +38,8 @@ int mt_cli_token(int argc, char **argv)
         {"role", required_argument, NULL, 'r'},
         {"name", required_argument, NULL, 'n'},
         {"data", required_argument, NULL, 'd'},
+        {"store", required_argument, NULL, 'S'},
+        {"store-password-file", required_argument, NULL, 'Q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -44,7 +51,7 @@ int mt_cli_token(int argc, char **argv)
         fprintf(stderr, "mortar token: unknown subcommand '%s' (only 'create')\n", argv[1]);
         return 2;
     }
-    const char *role = NULL, *name = "", *data = "./mortar-data";
+    const char *role = NULL, *name = "", *data = "./mortar-data", *store = NULL, *pwf = NULL;
     optind = 1;
     opterr = 0;
     int ch;
@@ -58,6 +65,12 @@ int mt_cli_token(int argc, char **argv)
             break;
         case 'd':
             data = optarg;
+            break;
+        case 'S':
+            store = optarg;
+            break;
+        case 'Q':
+            pwf = optarg;
             break;
         case 'h':
             tk_usage(stdout);
@@ -83,10 +96,10 @@ int mt_cli_token(int argc, char **argv)
     mt__log_init(2, MT_LOG_WARN);
     mt__store_t *s = NULL;
     char err[512] = "";
-    int rc = mt__store_open_sqlite(data, &s, err, sizeof err);
+    int rc = mt__store_open_any(data, store, pwf, &s, err, sizeof err);
     if (rc != MT_OK) {
         fprintf(stderr, "mortar token create: %s\n", err);
-        return rc == MT_EFORMAT ? 2 : 1;
+        return rc == MT_EFORMAT || rc == MT_EINVAL ? 2 : 1;
     }
     char secret[64], hash[65];
     rc = mt__token_secret(secret);

@@ -53,8 +53,17 @@ typedef struct mt__store_run_agent {
         (nm), MT_STORE_KEEP, NULL, NULL, NULL, MT_STORE_KEEP, MT_STORE_KEEP, MT_STORE_KEEP         \
     }
 
+/* Counters of a store with a connection pool (/metrics); see ops->stats. */
+typedef struct mt__store_stats {
+    uint64_t roundtrips;      /* statements sent */
+    double roundtrip_seconds; /* their summed round-trip time */
+    uint64_t pool_size;       /* connections */
+    uint64_t pool_in_use;     /* connections held by an op now */
+    uint64_t pool_waits;      /* ops that waited for a connection */
+} mt__store_stats_t;
+
 typedef struct mt__store_ops {
-    const char *name; /* "sqlite" */
+    const char *name; /* "sqlite", "postgresql" */
     void (*close)(mt__store_t *s);
     int (*ping)(mt__store_t *s); /* MT_OK when the store answers (readyz) */
     /* MT_OK when writes work; MT_ESYS while they fail, with why = "disk full", "database
@@ -64,6 +73,12 @@ typedef struct mt__store_ops {
     /* The kind of this thread's last failed store call ("disk full", ...; "" when none): an op
      * that returned MT_ESYS says why through it. Valid until the thread's next store call. */
     const char *(*last_error)(mt__store_t *s);
+    /* Optional (NULL on SQLite): the pool's counters, for /metrics. */
+    int (*stats)(mt__store_t *s, mt__store_stats_t *out);
+    /* Optional (NULL on SQLite): calls wake(ud) from a thread of the store whenever a
+     * delivery is committed, by this server or another sharing the database (PostgreSQL
+     * LISTEN/NOTIFY), so the relay starts it at once. */
+    void (*set_outbox_wake)(mt__store_t *s, void (*wake)(void *), void *ud);
 
     /* ---- tokens (hash = hex SHA-256 of the secret) ---- */
     int (*token_create)(mt__store_t *s, const char *name, const char *role, const char *hash,
@@ -249,6 +264,35 @@ int mt__store_open_sqlite_with(const char *dir, const mt__migration_t *m, size_t
                                mt__store_t **out, char *err, size_t errlen);
 
 void mt__store_rows_dispose(mt__store_rows_t *r);
+
+/* ---- PostgreSQL (store_pg.c, docs/adr/0033-postgresql-store.md) ---- */
+extern const mt__migration_t mt__pg_migrations[]; /* src/server/migrations/postgresql/ */
+extern const size_t mt__npg_migrations;
+/* Opens the store at uri (a libpq URI or conninfo; password NULL: PGPASSWORD / ~/.pgpass),
+ * applying the pending migrations under an advisory lock (a changed one: MT_EFORMAT, err says
+ * which; database unreachable: MT_ESYS). */
+int mt__store_open_pg(const char *uri, const char *password, mt__store_t **out, char *err,
+                      size_t errlen);
+int mt__store_open_pg_with(const char *uri, const char *password, const mt__migration_t *m,
+                           size_t n, mt__store_t **out, char *err, size_t errlen);
+/* mortar db migrate (apply = 1) / status (apply = 0: reads only): *status = [{"name","state":
+ * "applied"|"pending"|"changed","checksum","applied_at"}]. */
+int mt__store_pg_migrations(const char *uri, const char *password, int apply, json_t **status,
+                            char *err, size_t errlen);
+/* mortar db prune: detaches and drops the run_seconds partitions whose runs all began before
+ * before_ms (dry: lists them only); *dropped = their names. */
+int mt__store_pg_prune(mt__store_t *s, int64_t before_ms, int dry, json_t **dropped, char *err,
+                       size_t errlen);
+
+/* --store: the store a command uses (store_open.c). uri NULL: SQLite in data_dir. A uri
+ * that is not postgresql:// / postgres://, or holds a password, is MT_EINVAL with err
+ * naming the flag and the column. password_file (may be NULL): the password's file (first
+ * line). */
+int mt__store_uri_check(const char *uri, char *err, size_t errlen);
+int mt__store_open_any(const char *data_dir, const char *uri, const char *password_file,
+                       mt__store_t **out, char *err, size_t errlen);
+/* The password of a --store-password-file (its first line, malloc'd), or NULL with err. */
+char *mt__store_read_password(const char *path, char *err, size_t errlen);
 
 /* Helpers shared by the server files (util.c). */
 void mt__uuid7(char out[37]);

@@ -304,7 +304,7 @@ int mt__relay_pass(const mt__relay_ops_t *ops, void *ud, int64_t now)
 {
     mt__delivery_t *d = NULL;
     hook_job_t *jobs = NULL;
-    size_t n = 0, n_run = 0;
+    size_t n = 0, n_run = 0, n_claimed = 0;
     int rc, done = 0;
 
     if (!ops || !ops->due || !ops->record)
@@ -314,12 +314,24 @@ int mt__relay_pass(const mt__relay_ops_t *ops, void *ud, int64_t now)
         return MT_ESYS;
     if ((rc = ops->due(ud, now, HOOK_PASS_MAX, &d, &n)) < 0)
         return rc;
-    if (n == 0)
+    if (ops->claim != NULL) { /* the ones another relay has go to the end, untouched */
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (ops->claim(ud, d[i].id, now) == MT_OK) {
+                mt__delivery_t t = d[k];
+                d[k++] = d[i];
+                d[i] = t;
+            }
+        n_claimed = k;
+    } else {
+        n_claimed = n;
+    }
+    if (n_claimed == 0)
         goto out;
-    if (n > HOOK_PASS_MAX)
+    if (n_claimed > HOOK_PASS_MAX)
         n_run = HOOK_PASS_MAX; /* the rest stay due for the next pass */
     else
-        n_run = n;
+        n_run = n_claimed;
     if (!(jobs = calloc(n_run, sizeof *jobs))) {
         rc = MT_ENOMEM;
         goto out;
@@ -435,6 +447,8 @@ static void relay_fill(mt__relay_t *r, int64_t now)
         }
         if (busy || same >= RELAY_PER_RECEIVER)
             continue; /* stays due: taken when a slot of its receiver frees */
+        if (r->ops->claim != NULL && r->ops->claim(r->ud, d[i].id, now) != MT_OK)
+            continue; /* another server's relay has it (or the store failed: next poll) */
         relay_job_t *rj = calloc(1, sizeof *rj);
         if (rj == NULL)
             break;

@@ -31,6 +31,10 @@ typedef struct mt__relay_ops {
      * again (0 = never: delivered, or out of attempts). */
     int (*record)(void *ud, const char *delivery_id, int ok, int status, const char *error,
                   int64_t next_attempt_at);
+    /* Optional (NULL: every due delivery is this relay's): takes the delivery for this relay
+     * just before its attempt (a lease, so relays of other servers leave it alone); MT_OK, or
+     * another relay has it (skip it). */
+    int (*claim)(void *ud, const char *delivery_id, int64_t now);
 } mt__relay_ops_t;
 
 /* The target policy at delivery (policy.h, docs/security.md): url_ok checks a delivery's URL

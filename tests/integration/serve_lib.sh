@@ -1,5 +1,13 @@
 # Helpers for the `mortar serve` tests (test_serve_*.sh); sourced after lib.sh.
 
+# MT_TEST_STORE=pg: the same suite against PostgreSQL (issue 12): a throwaway cluster, and
+# `--data DIR` of serve/token turned into `--store` of a database of its own per DIR.
+if [[ ${MT_TEST_STORE:-sqlite} == pg ]]; then
+  source "$(dirname "${BASH_SOURCE[0]}")/pg_lib.sh"
+  pg_start
+  pg_mortar_wrap
+fi
+
 # start_serve DATA [flags...]: starts `mortar serve` on a free loopback port with data dir DATA;
 # sets SERVE_PID, SERVE_PORT, API. Synchronises on the "listening on" line. Logs go to
 # $WORK/serve.log.

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 cd "$MT_SOURCE_DIR"
-CHECK=(run=docs/cli.md target=docs/target.md serve=docs/serve.md report=docs/report.md token=docs/serve.md@2 agent=docs/distributed.md)
+CHECK=(run=docs/cli.md target=docs/target.md serve=docs/serve.md report=docs/report.md token=docs/serve.md@3 agent=docs/distributed.md db=docs/serve.md@2)
 node tests/docs/helpcheck.mjs "$MORTAR" "${CHECK[@]}" >"$WORK/help.txt" 2>&1 || fail "$(cat "$WORK/help.txt")"
 cat "$WORK/help.txt"
 pass "every command's --help agrees with its reference table"
@@ -22,7 +22,7 @@ expect_eq "a help default that differs from docs/cli.md fails the check" "$rc" 1
 grep -q -- '--streams' "$WORK/fake.txt" || fail "the failure does not name --streams: $(cat "$WORK/fake.txt")"
 
 # mortar help COMMAND
-for c in run target report serve token agent; do
+for c in run target report serve token agent db; do
   "$MORTAR" help "$c" >"$WORK/h.txt" || fail "mortar help $c exits $?"
   grep -qi "usage: mortar $c" "$WORK/h.txt" || fail "mortar help $c: $(head -n 3 "$WORK/h.txt")"
 done
