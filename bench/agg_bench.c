@@ -7,7 +7,11 @@
  * agent-seconds one core could take. The issue's target: 1,000 agent-seconds per second with
  * 10 tags in under half a core, i.e. at most 500 us of CPU per agent-second.
  *
- * Usage: mortar-agg-bench [--agents N] [--seconds S] [--tags T] [--sink none|sqlite] [--db FILE]
+ * --sink postgresql --store URI: the rows go through the PostgreSQL store's own
+ * run_append_second (store_pg.c: one statement per merged second) into a run it creates.
+ *
+ * Usage: mortar-agg-bench [--agents N] [--seconds S] [--tags T] [--sink none|sqlite|postgresql]
+ *                         [--db FILE] [--store URI]
  * bench/agg.sh runs it and prints a line for docs/benchmarks.md. */
 #include <jansson.h>
 #include <malloc.h>
@@ -24,6 +28,7 @@
 #include "server/aggregator.h"
 #include "server/bus.h"
 #include "server/snapshot.h"
+#include "server/store.h"
 
 typedef struct bench {
     pthread_mutex_t mu;
@@ -32,12 +37,17 @@ typedef struct bench {
     uint64_t rows, seconds;
     sqlite3 *db;
     sqlite3_stmt *ins;
+    mt__store_t *pg; /* --sink postgresql */
+    char pg_run[40]; /* the run it writes to */
 } bench_t;
 
 static int on_second(void *ud, const char *run_id, uint32_t second, const mt__agg_row_t *rows,
                      size_t n)
 {
     bench_t *b = ud;
+    (void)run_id;
+    if (b->pg != NULL && b->pg->ops->run_append_second(b->pg, b->pg_run, second, rows, n) != MT_OK)
+        return 1;
     if (b->db != NULL) {
         sqlite3_exec(b->db, "BEGIN", NULL, NULL, NULL);
         for (size_t i = 0; i < n; i++) {
@@ -135,7 +145,7 @@ int main(int argc, char **argv)
 {
     static const mt__agg_sink_t sink = {on_second, on_end, NULL};
     int agents = 100, seconds = 5, ntags = 10;
-    const char *sinkname = "none", *dbpath = ":memory:";
+    const char *sinkname = "none", *dbpath = ":memory:", *store_uri = NULL;
     char **snaps, err[512], subject[64], *config;
     size_t *lens, clen;
     const char **names;
@@ -155,15 +165,19 @@ int main(int argc, char **argv)
             sinkname = argv[i + 1];
         else if (strcmp(argv[i], "--db") == 0)
             dbpath = argv[i + 1];
+        else if (strcmp(argv[i], "--store") == 0)
+            store_uri = argv[i + 1];
         else {
             fprintf(stderr, "mortar-agg-bench: unknown option '%s'\n", argv[i]);
             return 2;
         }
     }
     if (agents < 1 || agents > 100000 || seconds < 1 || ntags < 1 || ntags > 60 ||
-        (strcmp(sinkname, "none") != 0 && strcmp(sinkname, "sqlite") != 0)) {
+        (strcmp(sinkname, "none") != 0 && strcmp(sinkname, "sqlite") != 0 &&
+         strcmp(sinkname, "postgresql") != 0) ||
+        (strcmp(sinkname, "postgresql") == 0) != (store_uri != NULL)) {
         fprintf(stderr, "usage: mortar-agg-bench [--agents N] [--seconds S] [--tags 1..60] "
-                        "[--sink none|sqlite] [--db FILE]\n");
+                        "[--sink none|sqlite|postgresql] [--db FILE] [--store URI]\n");
         return 2;
     }
     /* what mt__agg_new does for the process, done first so that building the snapshots (one
@@ -172,6 +186,17 @@ int main(int argc, char **argv)
     memset(&b, 0, sizeof(b));
     pthread_mutex_init(&b.mu, NULL);
     pthread_cond_init(&b.cv, NULL);
+    if (store_uri != NULL) {
+        json_t *cfg = json_pack("{s:s,s:i}", "url", "http://127.0.0.1:9/", "rate", 1), *run = NULL;
+        if (mt__store_open_pg(store_uri, NULL, &b.pg, err, sizeof err) != MT_OK ||
+            b.pg->ops->run_create(b.pg, NULL, cfg, NULL, NULL, &run) != MT_OK) {
+            fprintf(stderr, "mortar-agg-bench: postgresql: %s\n", err);
+            return 1;
+        }
+        snprintf(b.pg_run, sizeof b.pg_run, "%s", json_string_value(json_object_get(run, "id")));
+        json_decref(run);
+        json_decref(cfg);
+    }
     if (strcmp(sinkname, "sqlite") == 0) {
         if (sqlite3_open(dbpath, &b.db) != SQLITE_OK ||
             sqlite3_exec(b.db,
@@ -272,8 +297,12 @@ int main(int argc, char **argv)
                (unsigned long long)nrej, (unsigned long long)b.rows, cpu, wall, per,
                per > 0 ? 1e6 / per : 0, per <= 500.0 ? "PASS" : "MISS");
     }
+    if (b.pg != NULL)
+        printf("agg-bench: postgresql run %s\n", b.pg_run);
     mt__agg_free(agg);
     mt__bus_free(bus);
+    if (b.pg != NULL)
+        b.pg->ops->close(b.pg);
     if (b.db != NULL) {
         sqlite3_finalize(b.ins);
         sqlite3_close(b.db);

@@ -6,20 +6,26 @@
 # the store's own calls), then has `mortar run` itself (closed model, 100 connections,
 # DURATION, default 15s) read the run's series and its summary. Prints a Markdown row per
 # endpoint for docs/benchmarks.md.
-#   bench/serve_api.sh [BUILD_DIR] [SECONDS] [DURATION]
+#   bench/serve_api.sh [BUILD_DIR] [SECONDS] [DURATION] [STORE_URI]
+# STORE_URI: the same on a PostgreSQL store (serve/token/seed get --store URI instead of
+# --data; bench/pg_bench.sh starts a throwaway cluster for it).
 # Run it on an idle machine; it is not part of the tests.
 set -euo pipefail
 BUILD=${1:-build}
 SECS=${2:-300}
 DUR=${3:-15s}
+STORE=${4:-}
 MORTAR=$(readlink -f "$BUILD/mortar")
 SEED=$(readlink -f "$BUILD")/mortar-ui-seed
 [[ -x $SEED ]] || cmake --build "$BUILD" --target mortar-ui-seed -j2 >/dev/null
 work=$(mktemp -d)
 tpid='' spid=''
+where=(--data "$work/data")
+[[ -z $STORE ]] || where=(--store "$STORE")
 cleanup() {
   local p
   for p in $spid $tpid; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  [[ -z ${KEEP_DATA:-} || ! -d $work/data ]] || cp -a "$work/data/." "$KEEP_DATA/"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -31,10 +37,10 @@ wait_line() { # a readiness line, polled (bounded: 20 s)
 "$MORTAR" target --listen 127.0.0.1:0 >"$work/t.out" 2>/dev/null &
 tpid=$!
 turl="http://$(wait_line "$work/t.out" 'listening on' | sed 's/listening on //')/"
-tok=$("$MORTAR" token create --role admin --data "$work/data")
+tok=$("$MORTAR" token create --role admin "${where[@]}")
 serve_start() {
   : >"$work/s.out"
-  "$MORTAR" serve --listen 127.0.0.1:0 --data "$work/data" --log-level warn >"$work/s.out" 2>"$work/s.log" &
+  "$MORTAR" serve --listen 127.0.0.1:0 "${where[@]}" --log-level warn >"$work/s.out" 2>"$work/s.log" &
   spid=$!
   surl=$(wait_line "$work/s.out" '^mortar serve: listening' | sed 's/.* on //') ||
     { echo "bench/serve_api.sh: serve did not start: $(tail -3 "$work/s.log")" >&2; exit 1; }
@@ -52,7 +58,7 @@ for ((i = 0; i < 600; i++)); do
 done
 [[ $state == passed ]] || { echo "bench/serve_api.sh: the source run ended '$state'" >&2; exit 1; }
 serve_stop
-run=$("$SEED" --data "$work/data" --from "$src" --seconds "$SECS")
+run=$("$SEED" "${where[@]}" --from "$src" --seconds "$SECS")
 serve_start
 bytes=$(api -o /dev/null -w '%{size_download}' "$surl/api/v1/runs/$run/series")
 echo "bench/serve_api.sh: run $run, $SECS stored seconds, series $((bytes / 1024)) KiB; 100 clients for $DUR" >&2

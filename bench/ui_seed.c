@@ -5,7 +5,7 @@
  * (duration_s set to SECONDS) and verdicts. Prints the new run's id. Stop `mortar serve` on the
  * data directory first (one writer).
  *
- * Usage: mortar-ui-seed --data DIR --from RUN_ID [--seconds N]        (N default 3600) */
+ * Usage: mortar-ui-seed --data DIR|--store URI --from RUN_ID [--seconds N]  (N default 3600) */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,29 +22,33 @@ static int die(const char *what, int rc)
 
 int main(int argc, char **argv)
 {
-    const char *dir = NULL, *from = NULL;
+    const char *dir = NULL, *from = NULL, *uri = NULL;
     long seconds = 3600;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
             dir = argv[++i];
+        else if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
+            uri = argv[++i];
         else if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
             from = argv[++i];
         else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = strtol(argv[++i], NULL, 10);
         else {
-            fprintf(stderr, "usage: mortar-ui-seed --data DIR --from RUN_ID [--seconds N]\n");
+            fprintf(stderr,
+                    "usage: mortar-ui-seed --data DIR|--store URI --from RUN_ID [--seconds N]\n");
             return 2;
         }
     }
-    if (dir == NULL || from == NULL || seconds < 1 || seconds > 1000000) {
-        fprintf(stderr, "usage: mortar-ui-seed --data DIR --from RUN_ID [--seconds 1..1000000]\n");
+    if ((dir == NULL) == (uri == NULL) || from == NULL || seconds < 1 || seconds > 1000000) {
+        fprintf(stderr, "usage: mortar-ui-seed --data DIR|--store URI --from RUN_ID "
+                        "[--seconds 1..1000000]\n");
         return 2;
     }
     char err[512] = "";
     mt__store_t *st = NULL;
-    int rc = mt__store_open_sqlite(dir, &st, err, sizeof err);
+    int rc = mt__store_open_any(dir, uri, NULL, &st, err, sizeof err);
     if (rc != MT_OK) {
-        fprintf(stderr, "mortar-ui-seed: %s: %s\n", dir, err);
+        fprintf(stderr, "mortar-ui-seed: %s: %s\n", uri ? uri : dir, err);
         return 1;
     }
     const mt__store_ops_t *op = st->ops;

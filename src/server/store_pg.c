@@ -7,6 +7,9 @@
  * itself was lost is retried only when it is idempotent (the per-second writes: ON CONFLICT on
  * (run, second, tag)). Deadlocks and serialization failures are retried the same way.
  *
+ * The pool: PG_POOL connections, each taken by one op at a time (a mutex and a condition over
+ * the free ones).
+ *
  * The per-second rows go into run_seconds, partitioned by range of the UUIDv7 run id (one
  * partition a month, created on demand: run creation makes sure the month's exists). A merged
  * second is one statement (one round trip): the rows as one JSON parameter, the run's second
@@ -32,11 +35,13 @@
 #include "server/log.h"
 #include "server/store.h"
 
-#define PG_POOL     8
-#define PG_RETRY_MS 6000 /* how long an op keeps retrying a connection lost under it */
-#define PG_LEASE_S  60   /* a claimed delivery's lease (> the 10 s attempt timeout) */
-#define PG_MAXP     16   /* parameters of one statement */
-#define PG_PARTS    256  /* months whose partition is known to exist */
+#define PG_POOL         8
+#define PG_RETRY_MS     6000 /* how long an op keeps retrying a connection lost under it */
+#define PG_LEASE_S      60   /* a claimed delivery's lease (> the 10 s attempt timeout) */
+#define PG_MAXP         16   /* parameters of one statement */
+#define PG_PARTS        256  /* months whose partition is known to exist */
+#define PG_TOKENS       64   /* tokens remembered ... */
+#define PG_TOKEN_TTL_MS 1000 /* ... this long (a revocation on another server: within 1 s) */
 
 /* type oids (pg_type.h is server-side) */
 #define OID_BOOL    16
@@ -51,7 +56,6 @@
 typedef struct pg_store pg_store_t;
 
 typedef struct pg_conn {
-    pthread_mutex_t mu;
     PGconn *c;
     pg_store_t *st;
     int lost;        /* the last statement failed because the connection is gone */
@@ -66,7 +70,11 @@ struct pg_store {
     char *conninfo;
     char *password;
     pg_conn_t pool[PG_POOL];
-    unsigned next;
+    /* the pool: a connection is taken by one op at a time; an op that finds none free waits
+     * for the next one released (in the order they come: no connection is favoured) */
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    int busy[PG_POOL];
     /* metrics (atomics) */
     uint64_t rtt_us, rtt_n, in_use, waits;
     /* writes failing (like the SQLite store's: health) */
@@ -78,6 +86,14 @@ struct pg_store {
     pthread_mutex_t part_mu;
     int parts[PG_PARTS];
     size_t nparts;
+    /* tokens looked up in the last PG_TOKEN_TTL_MS (every API call authenticates: without
+     * this each one is a round trip first) */
+    pthread_mutex_t tok_mu;
+    struct pg_tok {
+        char hash[65], id[40], role[16];
+        int64_t until_ms;
+    } toks[PG_TOKENS];
+    unsigned tok_next;
     /* LISTEN mortar_outbox */
     pthread_t lthread;
     int lstarted, lquit;
@@ -165,14 +181,19 @@ static pg_conn_t *pg_acquire(mt__store_t *s)
     pg_store_t *q = PGS(s);
     pg_conn_t *c = NULL;
     pg_tl_why[0] = '\0';
-    for (int i = 0; i < PG_POOL && c == NULL; i++)
-        if (pthread_mutex_trylock(&q->pool[i].mu) == 0)
-            c = &q->pool[i];
-    if (c == NULL) {
-        __atomic_fetch_add(&q->waits, 1, __ATOMIC_RELAXED);
-        c = &q->pool[__atomic_fetch_add(&q->next, 1, __ATOMIC_RELAXED) % PG_POOL];
-        pthread_mutex_lock(&c->mu);
+    pthread_mutex_lock(&q->pool_mu);
+    for (int waited = 0;; waited = 1) {
+        for (int i = 0; i < PG_POOL && c == NULL; i++)
+            if (!q->busy[i])
+                c = &q->pool[i];
+        if (c != NULL)
+            break;
+        if (!waited)
+            __atomic_fetch_add(&q->waits, 1, __ATOMIC_RELAXED);
+        pthread_cond_wait(&q->pool_cv, &q->pool_mu);
     }
+    q->busy[c - q->pool] = 1;
+    pthread_mutex_unlock(&q->pool_mu);
     __atomic_fetch_add(&q->in_use, 1, __ATOMIC_RELAXED);
     c->lost = c->transient = c->commit_sent = c->idem = c->unreachable = 0;
     if (c->c == NULL || PQstatus(c->c) != CONNECTION_OK) {
@@ -196,7 +217,10 @@ static void pg_release(pg_conn_t *c)
         c->c = NULL;
     }
     __atomic_fetch_sub(&c->st->in_use, 1, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_lock(&c->st->pool_mu);
+    c->st->busy[c - c->st->pool] = 0;
+    pthread_cond_signal(&c->st->pool_cv);
+    pthread_mutex_unlock(&c->st->pool_mu);
 }
 
 /* After an op ended with rc on c: whether to run it again (then c was released and the
@@ -656,8 +680,13 @@ static int pg_migrate(PGconn *db, const mt__migration_t *m, size_t n, int dry, j
         }
         char now[32];
         mt__rfc3339(mt__now_ms(), now);
-        r = PQexec(db, "BEGIN");
-        PQclear(r);
+        /* a migration that must run outside a transaction (CREATE INDEX CONCURRENTLY, ADR
+         * 0033) says so on its first line; it must be idempotent (IF NOT EXISTS) */
+        int notx = strncmp(m[i].sql, "-- mortar: no-transaction", 25) == 0;
+        if (!notx) {
+            r = PQexec(db, "BEGIN");
+            PQclear(r);
+        }
         r = PQexec(db, m[i].sql);
         ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
         PQclear(r);
@@ -670,7 +699,7 @@ static int pg_migrate(PGconn *db, const mt__migration_t *m, size_t n, int dry, j
             ok = PQresultStatus(r) == PGRES_COMMAND_OK;
             PQclear(r);
         }
-        if (ok) {
+        if (ok && !notx) {
             r = PQexec(db, "COMMIT");
             ok = PQresultStatus(r) == PGRES_COMMAND_OK;
             PQclear(r);
@@ -712,8 +741,10 @@ static void pg_close(mt__store_t *s)
     for (int i = 0; i < PG_POOL; i++) {
         if (q->pool[i].c)
             PQfinish(q->pool[i].c);
-        pthread_mutex_destroy(&q->pool[i].mu);
     }
+    pthread_mutex_destroy(&q->pool_mu);
+    pthread_mutex_destroy(&q->tok_mu);
+    pthread_cond_destroy(&q->pool_cv);
     pthread_mutex_destroy(&q->fault_mu);
     pthread_mutex_destroy(&q->part_mu);
     pthread_mutex_destroy(&q->wake_mu);
@@ -737,10 +768,11 @@ static int pg_open(const char *uri, const char *password, const mt__migration_t 
     pthread_mutex_init(&q->fault_mu, NULL);
     pthread_mutex_init(&q->part_mu, NULL);
     pthread_mutex_init(&q->wake_mu, NULL);
-    for (int i = 0; i < PG_POOL; i++) {
-        pthread_mutex_init(&q->pool[i].mu, NULL);
+    pthread_mutex_init(&q->pool_mu, NULL);
+    pthread_mutex_init(&q->tok_mu, NULL);
+    pthread_cond_init(&q->pool_cv, NULL);
+    for (int i = 0; i < PG_POOL; i++)
         q->pool[i].st = q;
-    }
     if (q->conninfo == NULL || (password && q->password == NULL)) {
         pg_close(&q->base);
         return MT_ENOMEM;
@@ -905,12 +937,30 @@ static int pg_token_create(mt__store_t *s, const char *name, const char *role, c
 
 static int pg_token_lookup(mt__store_t *s, const char *hash, char *id, char *role)
 {
+    pg_store_t *q = PGS(s);
+    int64_t now = mt__now_ms();
+    pthread_mutex_lock(&q->tok_mu);
+    for (size_t i = 0; i < PG_TOKENS; i++)
+        if (q->toks[i].until_ms > now && strcmp(q->toks[i].hash, hash) == 0) {
+            snprintf(id, 40, "%s", q->toks[i].id);
+            snprintf(role, 16, "%s", q->toks[i].role);
+            pthread_mutex_unlock(&q->tok_mu);
+            return MT_OK;
+        }
+    pthread_mutex_unlock(&q->tok_mu);
     json_t *row = NULL;
     int rc = pg_read_one(s, &row, "SELECT id, role FROM tokens WHERE hash = $1", hash);
     if (rc == MT_OK) {
         snprintf(id, 40, "%s", pg_str(row, "id", ""));
         snprintf(role, 16, "%s", pg_str(row, "role", ""));
         json_decref(row);
+        pthread_mutex_lock(&q->tok_mu);
+        struct pg_tok *t = &q->toks[q->tok_next++ % PG_TOKENS];
+        snprintf(t->hash, sizeof t->hash, "%s", hash);
+        snprintf(t->id, sizeof t->id, "%s", id);
+        snprintf(t->role, sizeof t->role, "%s", role);
+        t->until_ms = now + PG_TOKEN_TTL_MS;
+        pthread_mutex_unlock(&q->tok_mu);
     }
     return rc;
 }
@@ -925,7 +975,13 @@ static int pg_token_list(mt__store_t *s, const mt__store_page_t *pg, json_t **ou
 
 static int pg_token_delete(mt__store_t *s, const char *id)
 {
-    return pg_delete_by_id(s, "DELETE FROM tokens WHERE id = $1", id);
+    int rc = pg_delete_by_id(s, "DELETE FROM tokens WHERE id = $1", id);
+    if (rc == MT_OK) { /* revoked here at once */
+        pthread_mutex_lock(&PGS(s)->tok_mu);
+        memset(PGS(s)->toks, 0, sizeof PGS(s)->toks);
+        pthread_mutex_unlock(&PGS(s)->tok_mu);
+    }
+    return rc;
 }
 
 /* ---- idempotency ------------------------------------------------------------------------- */
