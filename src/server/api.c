@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "report/report.h"
 #include "mortar/engine.h"
@@ -23,6 +24,10 @@
 #include "server/placement.h"
 #include "server/serve.h"
 #include "server/serve_embed.h"
+
+/* A keyed POST whose twin runs on another server waits this long for its response. */
+#define API_IDEM_WAIT_MS 10000
+#define API_IDEM_POLL_MS 50
 
 enum { ROLE_NONE, ROLE_VIEWER, ROLE_RUNNER, ROLE_ADMIN };
 
@@ -1290,13 +1295,41 @@ static int api_idem_before(api_ctx_t *c, char hash[65])
     mt__sha256_hex(buf, (size_t)h + c->req->body_len, hash);
     free(buf);
     char *rh = NULL, *ct = NULL, *body = NULL;
-    int status = 0;
-    int rc = c->st->ops->idem_get(c->st, c->token_id, k, &rh, &status, &ct, &body);
-    if (rc == MT_ENOTFOUND)
-        return 0;
-    if (rc != MT_OK) {
-        api_store_err(c, rc, "idempotency key");
-        return 1;
+    int status = 0, rc;
+    /* Several servers share the keys: the first to reserve one (a row with status 0) runs the
+     * request; a twin on another server waits for its response (polled: at most
+     * API_IDEM_WAIT_MS), then replays it. */
+    int64_t deadline = mt__now_ms() + API_IDEM_WAIT_MS;
+    for (;;) {
+        rc = c->st->ops->idem_get(c->st, c->token_id, k, &rh, &status, &ct, &body);
+        if (rc == MT_ENOTFOUND) {
+            int claimed = 1;
+            if (c->st->ops->idem_claim != NULL &&
+                (rc = c->st->ops->idem_claim(c->st, c->token_id, k, hash, &claimed)) != MT_OK) {
+                api_store_err(c, rc, "idempotency key");
+                return 1;
+            }
+            if (claimed)
+                return 0;
+            continue; /* a twin reserved it between the two calls */
+        }
+        if (rc != MT_OK) {
+            api_store_err(c, rc, "idempotency key");
+            return 1;
+        }
+        if (status != 0 || strcmp(rh, hash) != 0)
+            break;
+        free(rh);
+        free(ct);
+        free(body);
+        rh = ct = body = NULL;
+        if (mt__now_ms() >= deadline) {
+            api_problem(c, 409, "idempotency-in-progress", NULL,
+                        "a request with Idempotency-Key '%s' is still being processed; retry", k);
+            return 1;
+        }
+        struct timespec ts = {0, API_IDEM_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
     }
     if (strcmp(rh, hash) != 0) {
         api_problem(c, 422, "idempotency-mismatch", NULL,
@@ -1432,6 +1465,8 @@ void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
                                 c.idem_body  ? c.idem_body
                                 : resp->body ? resp->body
                                              : "");
+        else if (c.st->ops->idem_release != NULL && c.token_id[0] != '\0')
+            c.st->ops->idem_release(c.st, c.token_id, req->idempotency_key); /* may be retried */
     }
     pthread_mutex_unlock(&idem_mu);
     free(c.idem_body);

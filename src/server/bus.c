@@ -473,6 +473,17 @@ void mt__bus_ack(mt__bus_t *b, const char *run_id, uint32_t upto)
         b->ops->ack(b, run_id, upto);
 }
 
+int mt__bus_watch(mt__bus_t *b, const char *run_id)
+{
+    return b != NULL && run_id != NULL && b->ops->watch != NULL ? b->ops->watch(b, run_id) : MT_OK;
+}
+
+void mt__bus_unwatch(mt__bus_t *b, const char *run_id, int purge)
+{
+    if (b != NULL && run_id != NULL && b->ops->unwatch != NULL)
+        b->ops->unwatch(b, run_id, purge);
+}
+
 void mt__bus_close(mt__bus_t *b)
 {
     if (b != NULL)

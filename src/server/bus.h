@@ -41,6 +41,8 @@ typedef struct mt__bus_ops {
     int (*request)(mt__bus_t *b, const char *subject, const void *msg, size_t len, int timeout_ms,
                    char **reply, size_t *rlen);
     void (*ack)(mt__bus_t *b, const char *run_id, uint32_t upto);
+    int (*watch)(mt__bus_t *b, const char *run_id);               /* NULL: no-op */
+    void (*unwatch)(mt__bus_t *b, const char *run_id, int purge); /* NULL: no-op */
     void (*close)(mt__bus_t *b);
     void (*flush)(mt__bus_t *b);
     size_t (*pending)(mt__bus_t *b);
@@ -79,6 +81,16 @@ int mt__bus_request(mt__bus_t *b, const char *subject, const void *msg, size_t l
 /* The store has every second of run_id up to and including upto (UINT32_MAX: the run is over):
  * the NATS bus acknowledges the stream messages it delivered for them. No-op in process. */
 void mt__bus_ack(mt__bus_t *b, const char *run_id, uint32_t upto);
+/* This server owns run_id's aggregation from now on (docs/serve.md "Several servers"): the
+ * NATS bus (re)creates the run's durable consumer (mortar-run-<id>, filter
+ * mortar.runs.<id>.*.*) so that every message the stream still holds for the run (what a dead
+ * owner never acknowledged) comes first and in order, then reads it. MT_OK; no-op in
+ * process. */
+int mt__bus_watch(mt__bus_t *b, const char *run_id);
+/* Stops reading run_id (the run is over, or another server owns it now); purge: the run is
+ * over, so its consumer and what the stream still holds for it go too. Safe from a bus
+ * callback (the reading thread finishes it). */
+void mt__bus_unwatch(mt__bus_t *b, const char *run_id, int purge);
 /* Delivers what is queued, then refuses new messages. */
 void mt__bus_close(mt__bus_t *b);
 /* Waits until every message published so far (and any its callbacks published) has been
@@ -104,9 +116,11 @@ typedef struct mt__nats_opts {
     const char *ca_file;    /* TLS: trust these CAs */
     const char *cert_file;  /* TLS: client certificate (with key_file) */
     const char *key_file;
-    /* non-NULL: the server side. Creates the stream if missing and reads .second/.end through
-     * this durable pull consumer, delivering them to subscribers on one thread in stream
-     * order; each is acknowledged by mt__bus_ack. NULL: an agent (publishes only). */
+    /* non-NULL: the server side. Creates the stream if missing and reads .second/.end of the
+     * runs it watches (mt__bus_watch) through one durable pull consumer per run, delivering
+     * them to subscribers on one thread in stream order; each is acknowledged by mt__bus_ack.
+     * A consumer of this name (the single consumer of earlier versions) is deleted: a
+     * work-queue stream admits no overlapping consumers. NULL: an agent (publishes only). */
     const char *durable;
     int ack_wait_ms;   /* durable consumer's AckWait (default 10000) */
     size_t outbox_max; /* .second/.end messages kept while NATS is away (default 4096) */

@@ -5,10 +5,13 @@
  *     synchronous publishes; a message leaves the outbox only when the stream acknowledged it,
  *     so an agent keeps its seconds while NATS is away and re-sends them (the message id makes
  *     a re-send after a lost acknowledgement harmless).
- *   - The server side reads the stream through a durable pull consumer on one thread and hands
- *     each message to the subscribers in stream order; it keeps the message and acknowledges
- *     it when mt__bus_ack says the store has that second (or the run is over). Unacknowledged
- *     messages come back after AckWait, so a server killed mid-run gets them again.
+ *   - The server side reads the stream through one durable pull consumer per run it owns
+ *     (mt__bus_watch: mortar-run-<id>, filter mortar.runs.<id>.*.*; several servers share one
+ *     stream, each reading its own runs) on one thread and hands each message to the
+ *     subscribers in stream order; it keeps the message and acknowledges it when mt__bus_ack
+ *     says the store has that second (or the run is over). The server that takes a run over
+ *     re-creates its consumer, so what the last owner never acknowledged comes at once and in
+ *     order.
  *   - Core subscriptions never cover the stream's subjects (those come from the consumer or,
  *     for agents, not at all), so nobody gets a snapshot twice. */
 #include <pthread.h>
@@ -68,6 +71,13 @@ typedef struct nb_held {
     int64_t at_ms;
 } nb_held_t;
 
+typedef struct nb_run {
+    struct nb_run *next;
+    char run[64];
+    natsSubscription *sub;
+    bool dead, purge; /* unwatched: the reading thread drops it */
+} nb_run_t;
+
 typedef struct nbus {
     mt__bus_t base;
     natsConnection *nc;
@@ -83,8 +93,8 @@ typedef struct nbus {
     bool obusy;
     pthread_t pub;
     bool pub_on;
-    /* consumer */
-    natsSubscription *pull;
+    /* consumers: one per watched run (filter mortar.runs.<id>.*.*) */
+    nb_run_t *runs;
     pthread_t fetch;
     bool fetch_on;
     nb_held_t *held;
@@ -496,11 +506,55 @@ int mt__nats_msg_id_parse(const char *id, char run[64], uint32_t *second)
                                                                                  : MT_EINVAL;
 }
 
+static void nb_consumer_name(const char *run, char out[96])
+{
+    snprintf(out, 96, "mortar-run-%s", run);
+}
+
+/* Drops the unwatched runs' subscriptions (reading thread only: nobody else destroys them);
+ * a run that is over also loses its consumer and what the stream still holds for it. */
+static void nb_reap(nbus_t *b)
+{
+    nb_run_t *dead = NULL;
+    pthread_mutex_lock(&b->mu);
+    for (nb_run_t **pp = &b->runs; *pp != NULL;) {
+        nb_run_t *r = *pp;
+        if (r->dead) {
+            *pp = r->next;
+            r->next = dead;
+            dead = r;
+        } else {
+            pp = &r->next;
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+    while (dead != NULL) {
+        nb_run_t *r = dead;
+        dead = r->next;
+        natsSubscription_Destroy(r->sub);
+        if (r->purge) {
+            char name[96], filter[128];
+            jsErrCode jerr = 0;
+            nb_consumer_name(r->run, name);
+            js_DeleteConsumer(b->js, NB_STREAM, name, NULL, &jerr);
+            jsOptions jo;
+            jsOptions_Init(&jo);
+            snprintf(filter, sizeof filter, "mortar.runs.%s.*.*", r->run);
+            jo.Stream.Purge.Subject = filter;
+            js_PurgeStream(b->js, NB_STREAM, &jo, &jerr);
+        }
+        free(r);
+    }
+}
+
+static void nb_take(nbus_t *b, natsMsgList *list);
+
 static void *nb_fetch_main(void *arg)
 {
     nbus_t *b = arg;
     int64_t warned = 0;
     for (;;) {
+        nb_reap(b);
         pthread_mutex_lock(&b->mu);
         bool stop = b->closing;
         /* held messages nobody acknowledges (a run no longer watched) are dropped: the stream
@@ -516,60 +570,173 @@ static void *nb_fetch_main(void *arg)
                 pp = &h->next;
             }
         }
+        size_t n = 0;
+        for (nb_run_t *r = b->runs; r != NULL; r = r->next)
+            n += !r->dead;
+        natsSubscription **subs = n ? calloc(n, sizeof *subs) : NULL;
+        size_t k = 0;
+        for (nb_run_t *r = b->runs; r != NULL && subs != NULL; r = r->next)
+            if (!r->dead)
+                subs[k++] = r->sub;
+        if (k == 0 && !stop)
+            nb_timedwait(b, NB_FETCH_MS); /* nothing to read until a run is watched */
         pthread_mutex_unlock(&b->mu);
-        if (stop)
+        if (stop) {
+            free(subs);
             break;
-        natsMsgList list = {0};
-        jsErrCode jerr = 0;
-        natsStatus st = natsSubscription_Fetch(&list, b->pull, NB_FETCH_BATCH, NB_FETCH_MS, &jerr);
-        if (st != NATS_OK && st != NATS_TIMEOUT) {
-            if (nb_now_ms() - warned > 5000) {
-                mt__log(MT_LOG_WARN, "stream fetch failed, retrying", "error",
-                        natsStatus_GetText(st), NULL);
-                warned = nb_now_ms();
+        }
+        /* the subscriptions stay valid: only this thread destroys them (nb_reap) */
+        int64_t tmo = k ? NB_FETCH_MS / (int64_t)k : NB_FETCH_MS;
+        if (tmo < 20)
+            tmo = 20;
+        bool failed = false;
+        for (size_t i = 0; i < k; i++) {
+            natsMsgList list = {0};
+            jsErrCode jerr = 0;
+            natsStatus st = natsSubscription_Fetch(&list, subs[i], NB_FETCH_BATCH, tmo, &jerr);
+            if (st != NATS_OK && st != NATS_TIMEOUT) {
+                failed = true;
+                if (nb_now_ms() - warned > 5000) {
+                    mt__log(MT_LOG_WARN, "stream fetch failed, retrying", "error",
+                            natsStatus_GetText(st), NULL);
+                    warned = nb_now_ms();
+                }
             }
+            nb_take(b, &list);
+            natsMsgList_Destroy(&list);
+        }
+        free(subs);
+        if (failed) {
             pthread_mutex_lock(&b->mu);
             if (!b->closing)
                 nb_timedwait(b, NB_RETRY_MS);
             pthread_mutex_unlock(&b->mu);
         }
-        for (int i = 0; i < list.Count; i++) {
-            natsMsg *m = list.Msgs[i];
-            const char *nsubj = natsMsg_GetSubject(m), *id = NULL, *ag = NULL;
-            const char *last = strrchr(nsubj, '.');
-            size_t agl = 0;
-            char subject[256];
-            nb_held_t *h = calloc(1, sizeof(*h));
-            /* the subject's agent token (what NATS permissions checked) must be the message
-             * id's agent: otherwise an agent could pass snapshots off as another's */
-            bool ok = h != NULL && last != NULL &&
-                      natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK &&
-                      nb_parse_id(id, h->run, &h->second) && nb_id_agent(id, &ag, &agl) &&
-                      strlen(last + 1) == agl && memcmp(last + 1, ag, agl) == 0 &&
-                      (size_t)(last - nsubj) < sizeof subject;
-            if (!ok) {
-                mt__log(MT_LOG_WARN, "stream message dropped: its subject and id disagree",
-                        "subject", nsubj, "id", id ? id : "", NULL);
-                free(h);
-                natsMsg_Ack(m, NULL);
-                natsMsg_Destroy(m);
-                list.Msgs[i] = NULL;
-                continue;
-            }
-            memcpy(subject, nsubj, (size_t)(last - nsubj));
-            subject[last - nsubj] = '\0';
-            nb_deliver(b, NULL, subject, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
-            h->m = m;
-            h->at_ms = nb_now_ms();
-            pthread_mutex_lock(&b->mu);
-            h->next = b->held;
-            b->held = h;
-            pthread_mutex_unlock(&b->mu);
-            list.Msgs[i] = NULL;
-        }
-        natsMsgList_Destroy(&list);
     }
     return NULL;
+}
+
+/* Hands the fetched messages to the subscribers and holds them until acknowledged. */
+static void nb_take(nbus_t *b, natsMsgList *list)
+{
+    for (int i = 0; i < list->Count; i++) {
+        natsMsg *m = list->Msgs[i];
+        const char *nsubj = natsMsg_GetSubject(m), *id = NULL, *ag = NULL;
+        const char *last = strrchr(nsubj, '.');
+        size_t agl = 0;
+        char subject[256];
+        nb_held_t *h = calloc(1, sizeof(*h));
+        /* the subject's agent token (what NATS permissions checked) must be the message
+         * id's agent: otherwise an agent could pass snapshots off as another's */
+        bool ok = h != NULL && last != NULL &&
+                  natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK &&
+                  nb_parse_id(id, h->run, &h->second) && nb_id_agent(id, &ag, &agl) &&
+                  strlen(last + 1) == agl && memcmp(last + 1, ag, agl) == 0 &&
+                  (size_t)(last - nsubj) < sizeof subject;
+        if (!ok) {
+            mt__log(MT_LOG_WARN, "stream message dropped: its subject and id disagree", "subject",
+                    nsubj, "id", id ? id : "", NULL);
+            free(h);
+            natsMsg_Ack(m, NULL);
+            natsMsg_Destroy(m);
+            list->Msgs[i] = NULL;
+            continue;
+        }
+        memcpy(subject, nsubj, (size_t)(last - nsubj));
+        subject[last - nsubj] = '\0';
+        nb_deliver(b, NULL, subject, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+        h->m = m;
+        h->at_ms = nb_now_ms();
+        pthread_mutex_lock(&b->mu);
+        h->next = b->held;
+        b->held = h;
+        pthread_mutex_unlock(&b->mu);
+        list->Msgs[i] = NULL;
+    }
+}
+
+static bool nb_run_id_ok(const char *run)
+{
+    size_t n = strlen(run);
+    if (n == 0 || n >= 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = run[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static int nb_watch(mt__bus_t *bb, const char *run)
+{
+    nbus_t *b = NB(bb);
+    if (!b->consumer || !nb_run_id_ok(run))
+        return MT_EINVAL;
+    pthread_mutex_lock(&b->mu);
+    for (nb_run_t *r = b->runs; r != NULL; r = r->next)
+        if (strcmp(r->run, run) == 0 && !r->dead) {
+            pthread_mutex_unlock(&b->mu);
+            return MT_OK;
+        }
+    pthread_mutex_unlock(&b->mu);
+    nb_run_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return MT_ENOMEM;
+    snprintf(r->run, sizeof r->run, "%s", run);
+    char name[96], filter[128];
+    nb_consumer_name(run, name);
+    snprintf(filter, sizeof filter, "mortar.runs.%s.*.*", run);
+    /* made afresh: the messages an earlier owner had been given but never acknowledged (it
+     * was killed) come at once and in stream order rather than after AckWait, out of order.
+     * The stream keeps every message that was not acknowledged (work-queue retention). */
+    jsErrCode jerr = 0;
+    js_DeleteConsumer(b->js, NB_STREAM, name, NULL, &jerr);
+    jsConsumerConfig cc;
+    jsConsumerConfig_Init(&cc);
+    cc.Durable = name;
+    cc.FilterSubject = filter;
+    cc.AckPolicy = js_AckExplicit;
+    cc.DeliverPolicy = js_DeliverAll;
+    cc.AckWait = (int64_t)b->ack_wait_ms * 1000000LL;
+    cc.MaxDeliver = NB_MAX_DELIVER;
+    cc.MaxAckPending = 1 << 20;
+    jsConsumerInfo *ci = NULL;
+    natsStatus st = js_AddConsumer(&ci, b->js, NB_STREAM, &cc, NULL, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    if (st == NATS_OK || jerr == JSConsumerNameExistErr || jerr == JSConsumerExistingActiveErr) {
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = NB_STREAM;
+        so.Consumer = name;
+        st = js_PullSubscribe(&r->sub, b->js, filter, name, NULL, &so, &jerr);
+    }
+    if (st != NATS_OK) {
+        mt__log(MT_LOG_ERROR, "cannot read the run's stream messages", "run", run, "consumer", name,
+                "error", nats_GetLastError(NULL), NULL);
+        free(r);
+        return MT_EPROTO;
+    }
+    pthread_mutex_lock(&b->mu);
+    r->next = b->runs;
+    b->runs = r;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    return MT_OK;
+}
+
+static void nb_unwatch(mt__bus_t *bb, const char *run, int purge)
+{
+    nbus_t *b = NB(bb);
+    pthread_mutex_lock(&b->mu);
+    for (nb_run_t *r = b->runs; r != NULL; r = r->next)
+        if (strcmp(r->run, run) == 0 && !r->dead) {
+            r->dead = true;
+            r->purge = purge != 0;
+        }
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
 }
 
 static void nb_ack(mt__bus_t *bb, const char *run_id, uint32_t upto)
@@ -595,14 +762,27 @@ static int nb_setup_stream(nbus_t *b, const char *durable, char *err, size_t err
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
+    /* one subject pattern, so that a run's consumer may filter on mortar.runs.<id>.*.* (a
+     * filter must lie within one of the stream's subjects); the 5-token subjects under
+     * mortar.runs are exactly .second.<agent> and .end.<agent> (control and commit have 4) */
+    static const char *subjects[] = {"mortar.runs.*.*.*"};
     natsStatus st = js_GetStreamInfo(&si, b->js, NB_STREAM, NULL, &jerr);
-    if (st == NATS_NOT_FOUND || (st != NATS_OK && jerr == JSStreamNotFoundErr)) {
-        static const char *subjects[] = {"mortar.runs.*.second.*", "mortar.runs.*.end.*"};
+    if (st == NATS_OK && si != NULL &&
+        (si->Config->SubjectsLen != 1 || strcmp(si->Config->Subjects[0], subjects[0]) != 0)) {
+        /* made by an earlier version (two subject patterns): widened in place, no message
+         * lost */
+        jsStreamConfig sc = *si->Config;
+        sc.Subjects = subjects;
+        sc.SubjectsLen = 1;
+        jsStreamInfo *ui = NULL;
+        st = js_UpdateStream(&ui, b->js, &sc, NULL, &jerr);
+        jsStreamInfo_Destroy(ui);
+    } else if (st == NATS_NOT_FOUND || (st != NATS_OK && jerr == JSStreamNotFoundErr)) {
         jsStreamConfig sc;
         jsStreamConfig_Init(&sc);
         sc.Name = NB_STREAM;
         sc.Subjects = subjects;
-        sc.SubjectsLen = 2;
+        sc.SubjectsLen = 1;
         sc.Storage = js_FileStorage;
         sc.Retention = js_WorkQueuePolicy;
         sc.MaxAge = (int64_t)24 * 3600 * 1000000000LL;
@@ -617,37 +797,9 @@ static int nb_setup_stream(nbus_t *b, const char *durable, char *err, size_t err
                  NB_STREAM, nats_GetLastError(NULL));
         return MT_EPROTO;
     }
-    /* A new server takes over: the consumer is made afresh, so the messages the last server
-     * had been given but never acknowledged (it was killed) come at once and in stream order
-     * rather than after AckWait, out of order. The stream keeps every message that was not
-     * acknowledged (work-queue retention), so nothing is lost by it. */
+    /* the single consumer of earlier versions would overlap the per-run ones, which a
+     * work-queue stream refuses */
     js_DeleteConsumer(b->js, NB_STREAM, durable, NULL, &jerr);
-    jsConsumerConfig cc;
-    jsConsumerConfig_Init(&cc);
-    cc.Durable = durable;
-    cc.AckPolicy = js_AckExplicit;
-    cc.DeliverPolicy = js_DeliverAll;
-    cc.AckWait = (int64_t)b->ack_wait_ms * 1000000LL;
-    cc.MaxDeliver = NB_MAX_DELIVER;
-    cc.MaxAckPending = 1 << 20;
-    jsConsumerInfo *ci = NULL;
-    st = js_AddConsumer(&ci, b->js, NB_STREAM, &cc, NULL, &jerr);
-    jsConsumerInfo_Destroy(ci);
-    if (st != NATS_OK && jerr != JSConsumerNameExistErr && jerr != JSConsumerExistingActiveErr) {
-        snprintf(err, errlen, "cannot create the durable consumer %s: %s", durable,
-                 nats_GetLastError(NULL));
-        return MT_EPROTO;
-    }
-    jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = NB_STREAM;
-    so.Consumer = durable;
-    st = js_PullSubscribe(&b->pull, b->js, "mortar.runs.>", durable, NULL, &so, &jerr);
-    if (st != NATS_OK) {
-        snprintf(err, errlen, "cannot bind to the durable consumer %s: %s", durable,
-                 nats_GetLastError(NULL));
-        return MT_EPROTO;
-    }
     return MT_OK;
 }
 
@@ -807,10 +959,14 @@ static void nb_free(mt__bus_t *bb)
 {
     nbus_t *b = NB(bb);
     nb_close(bb);
-    if (b->pull != NULL) {
-        natsSubscription_Destroy(b->pull);
+    /* the consumers stay: the server that takes the runs over re-creates them, and what this
+     * one never acknowledged comes back to it */
+    while (b->runs != NULL) {
+        nb_run_t *r = b->runs;
+        b->runs = r->next;
+        natsSubscription_Destroy(r->sub);
+        free(r);
     }
-    /* unacknowledged messages come back to the next server after AckWait */
     while (b->held != NULL) {
         nb_held_t *h = b->held;
         b->held = h->next;
@@ -859,6 +1015,8 @@ static const mt__bus_ops_t nats_ops = {
     .unrespond = nb_unrespond,
     .request = nb_request,
     .ack = nb_ack,
+    .watch = nb_watch,
+    .unwatch = nb_unwatch,
     .close = nb_close,
     .flush = nb_flush,
     .pending = nb_pending,

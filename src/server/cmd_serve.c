@@ -39,6 +39,7 @@
 #include "server/import.h"
 #include "server/nats_flags.h"
 #include "server/log.h"
+#include "server/cluster.h"
 #include "server/placement.h"
 #include "server/scheduler.h"
 #include "server/serve.h"
@@ -61,6 +62,7 @@ typedef struct sv_opts {
     const char *store_pw;  /* --store-password-file FILE */
     const char *otlp;      /* --otlp URL: push every run's seconds to an OTLP collector */
     const char *trace_url; /* --trace-url TMPL: the UI's link template for runs without one */
+    const char *server_id; /* --server-id: this server among several (cluster.h) */
 } sv_opts_t;
 
 /* --otlp: the exporter (result/otlp.h), NULL without the flag */
@@ -262,6 +264,7 @@ static int sv_on_second(void *ud, const char *run_id, uint32_t second, const mt_
         return rc;
     }
     mt__bus_ack(sv->bus, run_id, second); /* NATS: the stream may forget its snapshots */
+    mt__cluster_second(sv->cluster, run_id, second);
     if (n > 0) {
         mt__sse_second(sv->live, run_id, second, rows[0].data_json);
         sv_otlp_second(sv, run_id, &rows[0]);
@@ -486,6 +489,7 @@ static void sv_on_end(void *ud, const mt__agg_end_t *e)
     }
     json_decref(run);
     mt__bus_ack(sv->bus, e->run_id, UINT32_MAX);
+    mt__cluster_disown(sv->cluster, e->run_id, 1); /* its lease and stream messages go */
     if (sv->dist != NULL && mt__dist_run_over(sv->dist, e->run_id)) {
         /* resumed after a restart: the aggregator saw only the seconds since then */
         json_t *page = json_pack("{s:[{s:s}]}", "items", "id", e->run_id);
@@ -806,6 +810,10 @@ static void *sv_dispatcher(void *arg)
             continue;
         }
         backoff_ms = 0;
+        if (!mt__cluster_leader(sv->cluster)) { /* another server dispatches */
+            sv_wait(sv, 500);
+            continue;
+        }
         if (!sv_dispatch_one(sv))
             sv_wait(sv, sv_finals_pending() ? 250 : 500);
     }
@@ -903,7 +911,8 @@ static void *sv_scheduler(void *arg)
     ops.allowed_ud = sv;
     while (!sv->stopping) {
         int64_t now = mt__now_ms() / 1000;
-        int q = mt__scheduler_tick(&ops, sv->store, now);
+        /* one scheduler among several servers: the leader's */
+        int q = mt__cluster_leader(sv->cluster) ? mt__scheduler_tick(&ops, sv->store, now) : 0;
         if (q > 0)
             mt__serve_wake(sv);
         sv_wait(sv, 1000);
@@ -985,6 +994,12 @@ static const struct {
     {"mortar_store_pool_connections", MT_GAUGE, "Connections of the store's pool (PostgreSQL)."},
     {"mortar_store_pool_in_use", MT_GAUGE, "Connections of the store's pool held by an op now."},
     {"mortar_store_pool_waits_total", MT_COUNTER, "Store ops that waited for a free connection."},
+    {"mortar_server_leader", MT_GAUGE,
+     "1 when this server leads (runs the scheduler and the dispatcher), by server id."},
+    {"mortar_server_owned_runs", MT_GAUGE,
+     "Running runs whose aggregation this server owns (holds the lease of), by server id."},
+    {"mortar_server_takeovers_total", MT_COUNTER,
+     "Runs this server took over from a server whose lease lapsed, by server id."},
 };
 
 #define SV_CACHE_BYTES (64u << 20) /* finished runs' reads kept in memory */
@@ -1049,6 +1064,16 @@ static char *sv_metrics_text(mt__serve_t *sv, size_t *len)
     mt__metrics_set(sv->metrics, "mortar_agg_snapshots_total", "", (double)snaps);
     mt__metrics_set(sv->metrics, "mortar_bus_pending", "", (double)mt__bus_pending(sv->bus));
     sv_otlp_metrics(sv);
+    if (sv->cluster != NULL) {
+        char l[MT_CLUSTER_ID_MAX + 16];
+        snprintf(l, sizeof l, "server=\"%s\"", mt__cluster_id(sv->cluster));
+        mt__metrics_set(sv->metrics, "mortar_server_leader", l,
+                        mt__cluster_leader(sv->cluster) ? 1.0 : 0.0);
+        mt__metrics_set(sv->metrics, "mortar_server_owned_runs", l,
+                        (double)mt__cluster_owned(sv->cluster));
+        mt__metrics_set(sv->metrics, "mortar_server_takeovers_total", l,
+                        (double)mt__cluster_takeovers(sv->cluster));
+    }
     json_t *agents = NULL;
     if (sv->store->ops->agent_list(sv->store, mt__now_ms(), &agents) == MT_OK) {
         static const char *const ag_states[] = {"up", "down", "draining", "stopped"};
@@ -1724,6 +1749,10 @@ static void sv_usage(FILE *f)
             "processes\n" MT__NATS_USAGE
             "  --local-agent         with --nats: the built-in agent takes runs too\n"
             "\n"
+            "Several servers on one store (docs/serve.md#several-servers):\n"
+            "  --server-id ID        this server's name in run leases, logs and /metrics\n"
+            "                        (default HOSTNAME-PID)\n"
+            "\n"
             "  --log-level LEVEL     debug, info, warn or error (default info); JSON lines on\n"
             "                        stderr\n"
             "  -h, --help            this help\n"
@@ -1792,6 +1821,7 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         {"store-password-file", required_argument, NULL, 'Q'},
         {"otlp", required_argument, NULL, 'O'},
         {"trace-url", required_argument, NULL, 'U'},
+        {"server-id", required_argument, NULL, 'i'},
         MT__NATS_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1895,6 +1925,15 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
                 return 2;
             }
             o->otlp = optarg;
+            break;
+        case 'i':
+            if (!mt__cluster_id_ok(optarg)) {
+                fprintf(stderr,
+                        "mortar serve: --server-id: '%s' is not 1 to %d of A-Z a-z 0-9 . _ -\n",
+                        optarg, MT_CLUSTER_ID_MAX);
+                return 2;
+            }
+            o->server_id = optarg;
             break;
         case 'h':
             sv_usage(stdout);
@@ -2183,12 +2222,18 @@ int mt_cli_serve(int argc, char **argv)
             fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
             goto out;
         }
-        size_t nres = mt__dist_resume(sv.dist, was_running);
-        if (nres) {
-            char n[24];
-            snprintf(n, sizeof n, "%zu", nres);
-            mt__log(MT_LOG_INFO, "runs resumed from the stream", "runs", n, NULL);
+        /* the runs the last process (or a dead server of the store) left running are taken
+         * over by the cluster thread's first turn (cluster.h), lease by lease */
+    }
+    {
+        char sid[MT_CLUSTER_ID_MAX + 1];
+        mt__cluster_default_id(sid);
+        if ((rc = mt__cluster_new(&sv, o.server_id ? o.server_id : sid, o.nats.url != NULL,
+                                  &sv.cluster)) != MT_OK) {
+            fprintf(stderr, "mortar serve: cannot start: %s\n", mt_strerror(rc));
+            goto out;
         }
+        mt__log(MT_LOG_INFO, "server id", "server", mt__cluster_id(sv.cluster), NULL);
     }
     if (o.nats.url == NULL || o.local_agent) {
         if ((rc = mt__agent_new(&info, sv.bus, &sv.agent)) != MT_OK ||
@@ -2296,6 +2341,7 @@ out:
         pthread_join(tick, NULL);
         pthread_join(guard, NULL);
     }
+    mt__cluster_stop(sv.cluster); /* no more takeovers; the ends below still disown runs */
     if (relay != NULL && sv.store->ops->set_outbox_wake != NULL)
         sv.store->ops->set_outbox_wake(sv.store, NULL, NULL);
     mt__relay_stop(relay);
@@ -2323,6 +2369,7 @@ out:
     if (d)
         MHD_stop_daemon(d);
     mt__bus_free(sv.bus);
+    mt__cluster_free(sv.cluster);
     mt__sse_free(sv.live);
     if (sv.metrics)
         mt__metrics_free(sv.metrics);

@@ -14,6 +14,7 @@
 #include "mortar/error.h"
 #include "mortar/schedule.h"
 #include "server/analysis.h"
+#include "server/cluster.h"
 #include "server/log.h"
 #include "mortar/split.h"
 #include "runspec/runspec.h"
@@ -589,12 +590,22 @@ release:
     char *cfg = json_dumps(config, JSON_COMPACT);
     json_t *started = NULL;
     pthread_mutex_lock(&sv->run_mu);
+    /* the lease first: a running run without one is an orphan to the other servers */
     int rc =
-        dr && mem && cfg ? sv->store->ops->run_start(sv->store, id, joined, &started) : MT_ENOMEM;
+        dr && mem && cfg ? (sv->cluster ? mt__cluster_own(sv->cluster, id) : MT_OK) : MT_ENOMEM;
+    bool owned = rc == MT_OK && sv->cluster != NULL;
+    if (rc == MT_OK)
+        rc = sv->store->ops->run_start(sv->store, id, joined, &started);
     if (rc == MT_OK) {
         mt__agg_opts_t ao = {.on_agent_loss = k.on_loss, .first_second = 0};
         rc = mt__agg_watch_agents(sv->agg, id, cfg, list, n, &ao, err, sizeof err);
+        if (rc == MT_OK && (rc = mt__bus_watch(sv->bus, id)) != MT_OK) {
+            mt__agg_unwatch(sv->agg, id);
+            snprintf(err, sizeof err, "cannot read the run's messages from the stream");
+        }
     }
+    if (rc != MT_OK && owned)
+        mt__cluster_disown(sv->cluster, id, 1);
     if (rc == MT_OK) {
         snprintf(dr->id, sizeof dr->id, "%s", id);
         dr->n = n;
@@ -676,6 +687,13 @@ size_t mt__dist_resume(mt__dist_t *d, const json_t *page)
         }
         if (dr == NULL || mem == NULL || cfg == NULL ||
             mt__agg_watch_agents(d->sv->agg, id, cfg, list, n, &ao, err, sizeof err) != MT_OK) {
+            free(dr);
+            free(mem);
+            free(cfg);
+            continue;
+        }
+        if (mt__bus_watch(d->sv->bus, id) != MT_OK) {
+            mt__agg_unwatch(d->sv->agg, id);
             free(dr);
             free(mem);
             free(cfg);

@@ -44,6 +44,10 @@ void mt__listener_prime(mt__listener_t *l, mt__store_t *s, const char *run_id, i
 long mt__listener_read(mt__listener_t *l, char *buf, size_t max, int timeout_ms);
 void mt__sse_second(mt__sse_t *h, const char *run_id, uint32_t second, const char *data_json);
 void mt__sse_state(mt__sse_t *h, const char *run_id, const json_t *run);
+/* Brings the listeners of runs aggregated by another server (several servers on one store)
+ * up to date from the store: the seconds stored since their last one, and the run's state
+ * when it changed. Harmless for runs aggregated here (each second is sent once). */
+void mt__sse_follow(mt__sse_t *h, mt__store_t *s);
 
 /* ---- the server ---------------------------------------------------------------------------- */
 typedef struct mt__serve {
@@ -53,8 +57,9 @@ typedef struct mt__serve {
     mt__agg_t *agg;
     mt__metrics_t *metrics;
     mt__sse_t *live;
-    struct mt__cache *cache; /* finished runs' series/summary/result (cache.h) */
-    struct mt__dist *dist;   /* --nats: placement, two-phase start, agent loss (dist.h) */
+    struct mt__cache *cache;     /* finished runs' series/summary/result (cache.h) */
+    struct mt__dist *dist;       /* --nats: placement, two-phase start, agent loss (dist.h) */
+    struct mt__cluster *cluster; /* server id, leadership, run leases (cluster.h) */
     const char *agent_name;
     int agent_capacity;
     int ready;

@@ -22,6 +22,7 @@ struct mt__listener {
     size_t len, off, cap;
     int64_t next_second; /* seconds below are already queued */
     int final;           /* the final state is queued: end once drained */
+    char state[16];      /* the state last queued */
     int dead;            /* ended (shutdown or overflow) */
 };
 
@@ -156,6 +157,8 @@ static void lv_state(mt__listener_t *l, const json_t *run)
     char *text = json_dumps(run, JSON_COMPACT);
     if (text)
         lv_append(l, NULL, "state", text);
+    const char *st = json_string_value(json_object_get(run, "state"));
+    snprintf(l->state, sizeof l->state, "%s", st ? st : "");
     free(text);
     if (lv_is_final(run)) {
         l->final = 1;
@@ -243,4 +246,76 @@ void mt__sse_state(mt__sse_t *h, const char *run_id, const json_t *run)
         pthread_mutex_unlock(&l->mu);
     }
     pthread_mutex_unlock(&h->mu);
+}
+
+/* One run followed: its listeners' first missing second and last state (mt__sse_follow). */
+typedef struct lv_follow {
+    char run_id[40];
+    int64_t from;
+    char state[16];
+} lv_follow_t;
+
+void mt__sse_follow(mt__sse_t *h, mt__store_t *s)
+{
+    lv_follow_t *f = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&h->mu);
+    for (mt__listener_t *l = h->head; l; l = l->next) {
+        pthread_mutex_lock(&l->mu);
+        int skip = l->final || l->dead || l->state[0] == '\0'; /* "": not primed yet */
+        int64_t from = l->next_second;
+        char state[16];
+        snprintf(state, sizeof state, "%s", l->state);
+        pthread_mutex_unlock(&l->mu);
+        if (skip)
+            continue;
+        size_t i = 0;
+        while (i < n && strcmp(f[i].run_id, l->run_id) != 0)
+            i++;
+        if (i < n) {
+            if (from < f[i].from)
+                f[i].from = from;
+            continue;
+        }
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            lv_follow_t *nf = realloc(f, nc * sizeof *nf);
+            if (nf == NULL)
+                break;
+            f = nf;
+            cap = nc;
+        }
+        snprintf(f[n].run_id, sizeof f[n].run_id, "%s", l->run_id);
+        f[n].from = from;
+        snprintf(f[n].state, sizeof f[n].state, "%s", state);
+        n++;
+    }
+    pthread_mutex_unlock(&h->mu);
+    for (size_t i = 0; i < n; i++) {
+        mt__store_rows_t rows;
+        if (s->ops->run_rows(s, f[i].run_id, "", f[i].from, (int64_t)UINT32_MAX, &rows) == MT_OK) {
+            for (size_t k = 0; k < rows.n; k++)
+                mt__sse_second(h, f[i].run_id, rows.second[k], rows.rows[k].data_json);
+            mt__store_rows_dispose(&rows);
+        }
+        json_t *run = NULL;
+        if (s->ops->run_get(s, f[i].run_id, &run) != MT_OK)
+            continue;
+        const char *st = json_string_value(json_object_get(run, "state"));
+        if (st != NULL && strcmp(st, f[i].state) != 0) {
+            /* only the listeners that have not seen this state yet */
+            pthread_mutex_lock(&h->mu);
+            for (mt__listener_t *l = h->head; l; l = l->next) {
+                if (strcmp(l->run_id, f[i].run_id) != 0)
+                    continue;
+                pthread_mutex_lock(&l->mu);
+                if (strcmp(l->state, st) != 0)
+                    lv_state(l, run);
+                pthread_mutex_unlock(&l->mu);
+            }
+            pthread_mutex_unlock(&h->mu);
+        }
+        json_decref(run);
+    }
+    free(f);
 }

@@ -92,7 +92,8 @@ typedef struct mt__store_ops {
     /* MT_ENOTFOUND, or the stored response: *req_hash, *ctype, *body malloc'd (caller frees). */
     int (*idem_get)(mt__store_t *s, const char *scope, const char *key, char **req_hash,
                     int *status, char **ctype, char **body);
-    /* Stores a response; a key already stored (a concurrent twin) is kept as it was. */
+    /* Stores a response (filling a reservation of idem_claim); a key already stored (a
+     * concurrent twin) is kept as it was. */
     int (*idem_put)(mt__store_t *s, const char *scope, const char *key, const char *req_hash,
                     int status, const char *ctype, const char *body);
 
@@ -224,6 +225,36 @@ typedef struct mt__store_ops {
      * transaction; a skipped one writes schedule.skipped. */
     const mt__scheduler_ops_t *sched_ops;
     const mt__relay_ops_t *relay_ops;
+
+    /* ---- several servers on one store (docs/serve.md "Several servers", ADR 0034) ----
+     * Owners are server ids (cmd_serve.c: --server-id, else hostname-pid). Expiry is on the
+     * store's clock, so the servers' clocks need not agree. A store that only one server can
+     * open at a time (SQLite: the data directory's lock) grants every lease and the
+     * leadership to whoever asks. */
+    /* Takes run_id's aggregation lease for owner for ttl_ms when it is free, expired or
+     * owner's already: *got = 1; else *got = 0 and holder (128 bytes, may be NULL) = its
+     * owner. */
+    int (*lease_take)(mt__store_t *s, const char *run_id, const char *owner, int64_t ttl_ms,
+                      int *got, char *holder);
+    /* Extends owner's lease by ttl_ms from now; MT_ECONFLICT when another server holds it. */
+    int (*lease_renew)(mt__store_t *s, const char *run_id, const char *owner, int64_t ttl_ms);
+    /* Drops owner's lease of run_id (the run is over); MT_OK also when it held none. */
+    int (*lease_release)(mt__store_t *s, const char *run_id, const char *owner);
+    /* The running runs nobody owns: no lease, an expired one, or (a single-server store) one
+     * of an earlier process than owner: {"items":["<run id>",...]}. */
+    int (*lease_orphans)(mt__store_t *s, const char *owner, json_t **out);
+    /* {"items":[{"run_id","owner","expires_in_ms"}]}: the leases of running runs. */
+    int (*lease_list)(mt__store_t *s, json_t **out);
+    /* Takes or keeps the scheduler's leadership for owner; *leader = 1 while held (PostgreSQL:
+     * a session advisory lock on a dedicated connection, lost with the session). */
+    int (*leader_try)(mt__store_t *s, const char *owner, int *leader);
+    /* Reserves an idempotency key before its request runs (a row with status 0): *claimed = 1
+     * when this call made it; 0 when it exists (done, or running on some server: idem_get
+     * then returns status 0 until idem_put stores the response). Expired keys go first. */
+    int (*idem_claim)(mt__store_t *s, const char *scope, const char *key, const char *req_hash,
+                      int *claimed);
+    /* Drops a reservation whose response is not kept (a 5xx, ...): the key may be retried. */
+    int (*idem_release)(mt__store_t *s, const char *scope, const char *key);
 } mt__store_ops_t;
 
 struct mt__store {

@@ -100,10 +100,12 @@ struct pg_store {
     void (*wake)(void *);
     void *wake_ud;
     pthread_mutex_t wake_mu;
+    void *multi; /* several servers: the leader's session (pg_multi_t, at the end) */
 };
 
 static const mt__store_ops_t pg_ops;
 #define PGS(s) ((pg_store_t *)(s))
+static void pg_multi_close(pg_store_t *q);
 
 static __thread char pg_tl_why[48];
 
@@ -735,6 +737,7 @@ static void pg_close(mt__store_t *s)
         __atomic_store_n(&q->lquit, 1, __ATOMIC_RELAXED);
         pthread_join(q->lthread, NULL);
     }
+    pg_multi_close(q);
     for (int i = 0; i < PG_POOL; i++) {
         if (q->pool[i].c)
             PQfinish(q->pool[i].c);
@@ -1018,9 +1021,11 @@ static int pg_idem_put(mt__store_t *s, const char *scope, const char *key, const
                         now - 86400);
         if (rc == MT_OK)
             rc = pg_cmd(c, NULL,
-                        "INSERT INTO idempotency_keys(scope,key,request_hash,status,"
+                        "INSERT INTO idempotency_keys AS k(scope,key,request_hash,status,"
                         "content_type,body,created_at) VALUES($1,$2,$3,$4,$5,$6,$7) "
-                        "ON CONFLICT DO NOTHING",
+                        "ON CONFLICT (scope, key) DO UPDATE SET status = EXCLUDED.status, "
+                        "content_type = EXCLUDED.content_type, body = EXCLUDED.body "
+                        "WHERE k.status = 0",
                         "sssnssi", scope, key, req_hash, status, ctype, body, now);
         rc = pg_end(c, rc);
     }
@@ -2578,6 +2583,226 @@ int mt__store_pg_prune(mt__store_t *s, int64_t before_ms, int dry, json_t **drop
     return MT_OK;
 }
 
+/* ---- several servers on one database (store.h, docs/adr/0034-several-servers.md) ----------
+ * Leases on the database's clock; the leadership is a session advisory lock held on a
+ * connection of its own (not the pool's): it goes with the session when the server dies. */
+
+#define PG_NOW_MS     "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+#define PG_LEADER_KEY "7303002" /* 7303000: migrations, 7303001: partitions */
+
+typedef struct pg_multi {
+    pthread_mutex_t mu;
+    PGconn *lead; /* the leader's session (holds the advisory lock while leading) */
+    int leading;
+} pg_multi_t;
+
+static void pg_multi_close(pg_store_t *q)
+{
+    pg_multi_t *m = q->multi;
+    if (m == NULL)
+        return;
+    if (m->lead != NULL)
+        PQfinish(m->lead); /* the session ends: the lock is released */
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+    q->multi = NULL;
+}
+
+static int pg_lease_take(mt__store_t *s, const char *run_id, const char *owner, int64_t ttl_ms,
+                         int *got, char *holder)
+{
+    int rc = MT_OK;
+    *got = 0;
+    if (holder != NULL)
+        holder[0] = '\0';
+    PG_OP(s, c, 1) /* run again after a lost commit: the owner finds its own row then */
+    {
+        json_t *row = NULL;
+        rc = pg_one(c, &row,
+                    "INSERT INTO run_leases AS l (run_id, owner, expires_at, taken_at) "
+                    "VALUES ($1, $2, " PG_NOW_MS " + $3, " PG_NOW_MS ") "
+                    "ON CONFLICT (run_id) DO UPDATE SET owner = EXCLUDED.owner, "
+                    "expires_at = EXCLUDED.expires_at, taken_at = CASE WHEN l.owner = "
+                    "EXCLUDED.owner THEN l.taken_at ELSE EXCLUDED.taken_at END, generation = "
+                    "l.generation + CASE WHEN l.owner = EXCLUDED.owner THEN 0 ELSE 1 END "
+                    "WHERE l.owner = EXCLUDED.owner OR l.expires_at < " PG_NOW_MS " "
+                    "RETURNING owner",
+                    "ssi", run_id, owner, ttl_ms);
+        if (rc == MT_OK) {
+            *got = 1;
+            if (holder != NULL)
+                snprintf(holder, 128, "%s", owner);
+            json_decref(row);
+        } else if (rc == MT_ENOTFOUND) { /* held by another server */
+            rc = pg_one(c, &row, "SELECT owner FROM run_leases WHERE run_id = $1", "s", run_id);
+            if (rc == MT_OK && holder != NULL)
+                snprintf(holder, 128, "%s", pg_str(row, "owner", ""));
+            json_decref(row);
+            rc = MT_OK;
+        }
+        pg_wrote(c, rc);
+    }
+    return rc;
+}
+
+static int pg_lease_renew(mt__store_t *s, const char *run_id, const char *owner, int64_t ttl_ms)
+{
+    int rc = MT_OK;
+    PG_OP(s, c, 1)
+    {
+        int64_t n = 0;
+        rc = pg_cmd(c, &n,
+                    "UPDATE run_leases SET expires_at = " PG_NOW_MS " + $3 WHERE run_id = $1 "
+                    "AND owner = $2",
+                    "ssi", run_id, owner, ttl_ms);
+        if (rc == MT_OK && n == 0)
+            rc = MT_ECONFLICT;
+        pg_wrote(c, rc == MT_ECONFLICT ? MT_OK : rc);
+    }
+    return rc;
+}
+
+static int pg_lease_release(mt__store_t *s, const char *run_id, const char *owner)
+{
+    int rc = MT_OK;
+    PG_OP(s, c, 1)
+    {
+        rc = pg_wrote(c, pg_cmd(c, NULL, "DELETE FROM run_leases WHERE run_id = $1 AND owner = $2",
+                                "ss", run_id, owner));
+    }
+    return rc;
+}
+
+static int pg_lease_orphans(mt__store_t *s, const char *owner, json_t **out)
+{
+    int rc = MT_OK;
+    (void)owner; /* several servers: a live owner's lease is never an orphan's, ours included */
+    json_t *rows = NULL;
+    PG_OP(s, c, 1)
+    {
+        json_decref(rows);
+        rows = NULL;
+        rc = pg_all(c, &rows,
+                    "SELECT r.id AS id FROM runs r LEFT JOIN run_leases l ON l.run_id = r.id "
+                    "WHERE r.state = 'running' AND (l.run_id IS NULL OR l.expires_at < " PG_NOW_MS
+                    ") ORDER BY r.id",
+                    NULL);
+    }
+    if (rc != MT_OK)
+        return rc;
+    json_t *ids = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r) json_array_append(ids, json_object_get(r, "id"));
+    json_decref(rows);
+    *out = json_pack("{s:o}", "items", ids);
+    return *out ? MT_OK : MT_ENOMEM;
+}
+
+static int pg_lease_list(mt__store_t *s, json_t **out)
+{
+    int rc = MT_OK;
+    json_t *rows = NULL;
+    PG_OP(s, c, 1)
+    {
+        json_decref(rows);
+        rows = NULL;
+        rc = pg_all(c, &rows,
+                    "SELECT l.run_id AS run_id, l.owner AS owner, l.expires_at - " PG_NOW_MS
+                    " AS expires_in_ms FROM run_leases l JOIN runs r ON r.id = l.run_id WHERE "
+                    "r.state = 'running' ORDER BY l.run_id",
+                    NULL);
+    }
+    if (rc == MT_OK)
+        *out = json_pack("{s:o}", "items", rows);
+    return rc;
+}
+
+static int pg_leader_try(mt__store_t *s, const char *owner, int *leader)
+{
+    pg_store_t *q = PGS(s);
+    (void)owner;
+    *leader = 0;
+    pthread_mutex_lock(&q->fault_mu); /* q->multi is made once, under a lock */
+    if (q->multi == NULL && (q->multi = calloc(1, sizeof(pg_multi_t))) != NULL)
+        pthread_mutex_init(&((pg_multi_t *)q->multi)->mu, NULL);
+    pg_multi_t *m = q->multi;
+    pthread_mutex_unlock(&q->fault_mu);
+    if (m == NULL)
+        return MT_ENOMEM;
+    pthread_mutex_lock(&m->mu);
+    if (m->lead != NULL && PQstatus(m->lead) != CONNECTION_OK) {
+        PQfinish(m->lead);
+        m->lead = NULL;
+        m->leading = 0;
+    }
+    if (m->lead == NULL) {
+        m->lead = pg_connect(q);
+        m->leading = 0;
+        if (m->lead == NULL || PQstatus(m->lead) != CONNECTION_OK) {
+            PQfinish(m->lead);
+            m->lead = NULL;
+            pthread_mutex_unlock(&m->mu);
+            return MT_ESYS;
+        }
+    }
+    /* leading: a round trip proves the session (and so the lock) is still there */
+    PGresult *r = PQexec(m->lead, m->leading ? "SELECT true"
+                                             : "SELECT pg_try_advisory_lock(" PG_LEADER_KEY ")");
+    int ok = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    int got = ok && PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!ok) { /* the session is gone or broken: so is the lock */
+        PQfinish(m->lead);
+        m->lead = NULL;
+        m->leading = 0;
+        pthread_mutex_unlock(&m->mu);
+        return MT_ESYS;
+    }
+    m->leading = got;
+    *leader = got;
+    pthread_mutex_unlock(&m->mu);
+    return MT_OK;
+}
+
+static int pg_idem_claim(mt__store_t *s, const char *scope, const char *key, const char *req_hash,
+                         int *claimed)
+{
+    int64_t now = mt__now_ms() / 1000;
+    int rc = MT_OK;
+    *claimed = 0;
+    PG_OP(s, c, 0) /* not again after a lost commit: the twin would be this request */
+    {
+        int64_t n = 0;
+        rc = pg_begin(c);
+        if (rc == MT_OK)
+            rc = pg_cmd(c, NULL, "DELETE FROM idempotency_keys WHERE created_at <= $1", "i",
+                        now - 86400);
+        if (rc == MT_OK)
+            rc = pg_cmd(c, &n,
+                        "INSERT INTO idempotency_keys(scope,key,request_hash,status,"
+                        "content_type,body,created_at) VALUES($1,$2,$3,0,'','',$4) "
+                        "ON CONFLICT DO NOTHING",
+                        "sssi", scope, key, req_hash, now);
+        rc = pg_end(c, rc);
+        *claimed = rc == MT_OK && n == 1;
+    }
+    return rc;
+}
+
+static int pg_idem_release(mt__store_t *s, const char *scope, const char *key)
+{
+    int rc = MT_OK;
+    PG_OP(s, c, 1)
+    {
+        rc = pg_wrote(c, pg_cmd(c, NULL,
+                                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND "
+                                "status = 0",
+                                "ss", scope, key));
+    }
+    return rc;
+}
+
 static const mt__store_ops_t pg_ops = {
     .name = "postgresql",
     .close = pg_close,
@@ -2636,4 +2861,12 @@ static const mt__store_ops_t pg_ops = {
     .webhook_deliveries = pg_webhook_deliveries,
     .sched_ops = &pg_sched_ops,
     .relay_ops = &pg_relay_ops,
+    .lease_take = pg_lease_take,
+    .lease_renew = pg_lease_renew,
+    .lease_release = pg_lease_release,
+    .lease_orphans = pg_lease_orphans,
+    .lease_list = pg_lease_list,
+    .leader_try = pg_leader_try,
+    .idem_claim = pg_idem_claim,
+    .idem_release = pg_idem_release,
 };

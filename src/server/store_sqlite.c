@@ -704,8 +704,11 @@ static int sq_idem_put(mt__store_t *s, const char *scope, const char *key, const
         db, sq_prep(db, "DELETE FROM idempotency_keys WHERE created_at <= ?", "i", now - 86400));
     if (rc == MT_OK)
         rc = sq_run(db, sq_prep(db,
-                                "INSERT OR IGNORE INTO idempotency_keys(scope,key,request_hash,"
-                                "status,content_type,body,created_at) VALUES(?,?,?,?,?,?,?)",
+                                "INSERT INTO idempotency_keys(scope,key,request_hash,"
+                                "status,content_type,body,created_at) VALUES(?,?,?,?,?,?,?) "
+                                "ON CONFLICT(scope,key) DO UPDATE SET status = excluded.status,"
+                                " content_type = excluded.content_type, body = excluded.body "
+                                "WHERE idempotency_keys.status = 0",
                                 "sssnssi", scope, key, req_hash, status, ctype, body, now));
     sq_wunlock(s);
     return rc;
@@ -2048,6 +2051,128 @@ static int sq_rl_record(void *ud, const char *delivery_id, int ok, int status, c
     return rc;
 }
 
+/* ---- several servers (store.h): one server per data directory, so every lease and the
+ * leadership are granted; the rows say who runs what (/metrics, docs/serve.md) ---- */
+
+static int sq_lease_take(mt__store_t *s, const char *run_id, const char *owner, int64_t ttl_ms,
+                         int *got, char *holder)
+{
+    int64_t now = mt__now_ms();
+    sqlite3 *db = sq_wlock(s);
+    int rc = sq_run(db, sq_prep(db,
+                                "INSERT INTO run_leases(run_id,owner,expires_at,taken_at) "
+                                "VALUES(?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
+                                "owner = excluded.owner, expires_at = excluded.expires_at, "
+                                "taken_at = CASE WHEN run_leases.owner = excluded.owner THEN "
+                                "run_leases.taken_at ELSE excluded.taken_at END, "
+                                "generation = run_leases.generation + "
+                                "(run_leases.owner <> excluded.owner)",
+                                "ssii", run_id, owner, now + ttl_ms, now));
+    sq_wunlock(s);
+    *got = rc == MT_OK;
+    if (holder != NULL)
+        snprintf(holder, 128, "%s", rc == MT_OK ? owner : "");
+    return rc;
+}
+
+static int sq_lease_renew(mt__store_t *s, const char *run_id, const char *owner, int64_t ttl_ms)
+{
+    sqlite3 *db = sq_wlock(s);
+    int rc = sq_run(db, sq_prep(db,
+                                "UPDATE run_leases SET expires_at = ? WHERE run_id = ? AND "
+                                "owner = ?",
+                                "iss", mt__now_ms() + ttl_ms, run_id, owner));
+    if (rc == MT_OK && sqlite3_changes(db) == 0)
+        rc = MT_ECONFLICT;
+    sq_wunlock(s);
+    return rc;
+}
+
+static int sq_lease_release(mt__store_t *s, const char *run_id, const char *owner)
+{
+    sqlite3 *db = sq_wlock(s);
+    int rc = sq_run(db, sq_prep(db, "DELETE FROM run_leases WHERE run_id = ? AND owner = ?", "ss",
+                                run_id, owner));
+    sq_wunlock(s);
+    return rc;
+}
+
+static int sq_lease_orphans(mt__store_t *s, const char *owner, json_t **out)
+{
+    sq_conn_t *c = sq_rlock(s);
+    json_t *rows = NULL;
+    int rc = sq_all(c->db,
+                    sq_prep(c->db,
+                            "SELECT r.id AS id FROM runs r LEFT JOIN run_leases l ON "
+                            "l.run_id = r.id WHERE r.state = 'running' AND (l.run_id IS NULL "
+                            "OR l.owner <> ? OR l.expires_at < ?) ORDER BY r.id",
+                            "si", owner, mt__now_ms()),
+                    &rows);
+    pthread_mutex_unlock(&c->mu);
+    if (rc != MT_OK)
+        return rc;
+    json_t *ids = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r) json_array_append(ids, json_object_get(r, "id"));
+    json_decref(rows);
+    *out = json_pack("{s:o}", "items", ids);
+    return *out ? MT_OK : MT_ENOMEM;
+}
+
+static int sq_lease_list(mt__store_t *s, json_t **out)
+{
+    sq_conn_t *c = sq_rlock(s);
+    json_t *rows = NULL;
+    int rc = sq_all(c->db,
+                    sq_prep(c->db,
+                            "SELECT l.run_id AS run_id, l.owner AS owner, l.expires_at - ? AS "
+                            "expires_in_ms FROM run_leases l JOIN runs r ON r.id = l.run_id "
+                            "WHERE r.state = 'running' ORDER BY l.run_id",
+                            "i", mt__now_ms()),
+                    &rows);
+    pthread_mutex_unlock(&c->mu);
+    if (rc == MT_OK)
+        *out = json_pack("{s:o}", "items", rows);
+    return rc;
+}
+
+static int sq_leader_try(mt__store_t *s, const char *owner, int *leader)
+{
+    (void)s;
+    (void)owner;
+    *leader = 1;
+    return MT_OK;
+}
+
+static int sq_idem_claim(mt__store_t *s, const char *scope, const char *key, const char *req_hash,
+                         int *claimed)
+{
+    int64_t now = mt__now_ms() / 1000;
+    sqlite3 *db = sq_wlock(s);
+    int rc = sq_run(
+        db, sq_prep(db, "DELETE FROM idempotency_keys WHERE created_at <= ?", "i", now - 86400));
+    if (rc == MT_OK)
+        rc = sq_run(db, sq_prep(db,
+                                "INSERT OR IGNORE INTO idempotency_keys(scope,key,request_hash,"
+                                "status,content_type,body,created_at) VALUES(?,?,?,0,'','',?)",
+                                "sssi", scope, key, req_hash, now));
+    *claimed = rc == MT_OK && sqlite3_changes(db) == 1;
+    sq_wunlock(s);
+    return rc;
+}
+
+static int sq_idem_release(mt__store_t *s, const char *scope, const char *key)
+{
+    sqlite3 *db = sq_wlock(s);
+    int rc = sq_run(db, sq_prep(db,
+                                "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND "
+                                "status = 0",
+                                "ss", scope, key));
+    sq_wunlock(s);
+    return rc;
+}
+
 static const mt__relay_ops_t sq_relay_ops = {
     .due = sq_rl_due,
     .free_due = sq_rl_free,
@@ -2110,4 +2235,12 @@ static const mt__store_ops_t sq_ops = {
     .webhook_deliveries = sq_webhook_deliveries,
     .sched_ops = &sq_sched_ops,
     .relay_ops = &sq_relay_ops,
+    .lease_take = sq_lease_take,
+    .lease_renew = sq_lease_renew,
+    .lease_release = sq_lease_release,
+    .lease_orphans = sq_lease_orphans,
+    .lease_list = sq_lease_list,
+    .leader_try = sq_leader_try,
+    .idem_claim = sq_idem_claim,
+    .idem_release = sq_idem_release,
 };

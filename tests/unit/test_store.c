@@ -59,7 +59,7 @@ static void test_migrations(void **state)
     assert_non_null(strstr(err, "changed"));
 
     /* a new one is applied after the embedded ones; a bad order is refused */
-    mt__migration_t more[8];
+    mt__migration_t more[32];
     size_t n = mt__nmigrations;
     memcpy(more, mt__migrations, n * sizeof more[0]);
     more[n] = (mt__migration_t){"V99__extra.sql", "CREATE TABLE extra (a INTEGER);"};
@@ -675,6 +675,91 @@ static void test_config_version_and_changes(void **state)
     s->ops->close(s);
 }
 
+/* Several servers (store.h, ADR 0034): on SQLite every lease and the leadership are granted
+ * (one server per data directory), the rows say who owns what, an orphan is a running run
+ * leased to no one or to an earlier process; an idempotency key is reserved before its
+ * request runs, filled by the put, released when not kept. */
+static void test_leases_and_claims(void **state)
+{
+    mt__store_t *s = open_store();
+    json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL, *o = NULL;
+    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
+    char id[40];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
+    json_decref(r);
+    json_decref(cfg);
+    int got = 0, leader = 0;
+    char holder[128];
+    assert_int_equal(s->ops->leader_try(s, "a-1", &leader), MT_OK);
+    assert_int_equal(leader, 1);
+    /* a queued run is nobody's orphan */
+    assert_int_equal(s->ops->lease_orphans(s, "a-1", &o), MT_OK);
+    assert_int_equal(json_array_size(json_object_get(o, "items")), 0);
+    json_decref(o);
+    assert_int_equal(s->ops->lease_take(s, id, "a-1", 3000, &got, holder), MT_OK);
+    assert_int_equal(got, 1);
+    assert_string_equal(holder, "a-1");
+    assert_int_equal(s->ops->run_start(s, id, "gen-1", &r), MT_OK);
+    json_decref(r);
+    assert_int_equal(s->ops->lease_orphans(s, "a-1", &o), MT_OK);
+    assert_int_equal(json_array_size(json_object_get(o, "items")), 0);
+    json_decref(o);
+    assert_int_equal(s->ops->lease_list(s, &o), MT_OK);
+    assert_int_equal(json_array_size(json_object_get(o, "items")), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(json_object_get(o, "items"), 0), "owner")),
+        "a-1");
+    json_decref(o);
+    assert_int_equal(s->ops->lease_renew(s, id, "a-1", 3000), MT_OK);
+    /* a later process of the same data directory: the run is its orphan, taken over */
+    assert_int_equal(s->ops->lease_orphans(s, "a-2", &o), MT_OK);
+    assert_int_equal(json_array_size(json_object_get(o, "items")), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(o, "items"), 0)), id);
+    json_decref(o);
+    assert_int_equal(s->ops->lease_take(s, id, "a-2", 3000, &got, holder), MT_OK);
+    assert_int_equal(got, 1);
+    /* the old owner's renewal finds the run taken */
+    assert_int_equal(s->ops->lease_renew(s, id, "a-1", 3000), MT_ECONFLICT);
+    assert_int_equal(s->ops->lease_release(s, id, "a-1"), MT_OK); /* not its: kept */
+    assert_int_equal(s->ops->lease_renew(s, id, "a-2", 3000), MT_OK);
+    assert_int_equal(s->ops->lease_release(s, id, "a-2"), MT_OK);
+    assert_int_equal(s->ops->lease_orphans(s, "a-2", &o), MT_OK); /* running, no lease */
+    assert_int_equal(json_array_size(json_object_get(o, "items")), 1);
+    json_decref(o);
+
+    /* idempotency: reserve, a twin sees the reservation (status 0), the put fills it */
+    char *h = NULL, *ct = NULL, *b = NULL;
+    int st = -1, claimed = 0;
+    assert_int_equal(s->ops->idem_claim(s, "tok1", "k1", "hash1", &claimed), MT_OK);
+    assert_int_equal(claimed, 1);
+    assert_int_equal(s->ops->idem_claim(s, "tok1", "k1", "hash1", &claimed), MT_OK);
+    assert_int_equal(claimed, 0);
+    assert_int_equal(s->ops->idem_get(s, "tok1", "k1", &h, &st, &ct, &b), MT_OK);
+    assert_int_equal(st, 0);
+    free(h);
+    free(ct);
+    free(b);
+    assert_int_equal(s->ops->idem_put(s, "tok1", "k1", "hash1", 201, "application/json", "{}"),
+                     MT_OK);
+    assert_int_equal(s->ops->idem_get(s, "tok1", "k1", &h, &st, &ct, &b), MT_OK);
+    assert_int_equal(st, 201);
+    assert_string_equal(b, "{}");
+    free(h);
+    free(ct);
+    free(b);
+    /* a stored response is never released; a reservation is */
+    assert_int_equal(s->ops->idem_release(s, "tok1", "k1"), MT_OK);
+    assert_int_equal(s->ops->idem_get(s, "tok1", "k1", &h, &st, &ct, &b), MT_OK);
+    free(h);
+    free(ct);
+    free(b);
+    assert_int_equal(s->ops->idem_claim(s, "tok1", "k2", "hash2", &claimed), MT_OK);
+    assert_int_equal(claimed, 1);
+    assert_int_equal(s->ops->idem_release(s, "tok1", "k2"), MT_OK);
+    assert_int_equal(s->ops->idem_get(s, "tok1", "k2", &h, &st, &ct, &b), MT_ENOTFOUND);
+    s->ops->close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +773,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_run_agents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queued_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_version_and_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leases_and_claims, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
