@@ -138,3 +138,11 @@ pass "yamllint: deploy/ is clean"
 printf 'a: 1\na: 2\n' >"$WORK/broken/dup.yaml"
 rc=0; yamllint -f parsable -c deploy/.yamllint.yaml "$WORK/broken/dup.yaml" >"$WORK/yl2.txt" 2>&1 || rc=$?
 expect_eq "yamllint fails on a duplicated key" "$rc" 1
+
+# the image's build stage installs every library scripts/deps.sh builds with (an import parser
+# once needed libexpat1-dev and only the image's build noticed, minutes into the container test)
+for p in $(sed -n '/^build_pkgs=(/,/)/p' "$MT_SOURCE_DIR/scripts/deps.sh" | tr ' ()' '\n\n\n' | grep -- '^lib.*-dev$'); do
+  grep -q -- "$p" "$MT_SOURCE_DIR/deploy/container/Containerfile" ||
+    fail "deploy/container/Containerfile does not install $p (scripts/deps.sh build_pkgs has it)"
+done
+pass "the Containerfile's build stage installs every library package of scripts/deps.sh"
