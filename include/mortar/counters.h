@@ -56,6 +56,8 @@
     XX(ts_user, SUM, NONZERO, "timing.user_clock", "timing.user_clock", RAW, "ts_user",            \
        "responses timed by the user-space clock (no kernel timestamp)")                            \
     XX(failed, SUM, NONZERO, "failed", "failed", RAW, "failed",                                    \
-       "failed as k6 counts them (errors + unexpected status)")
+       "failed as k6 counts them (errors + unexpected status)")                                    \
+    XX(abandoned, SUM, NONZERO, "abandoned", "abandoned", RAW, "abandoned",                        \
+       "in flight when the run ended (after --grace), never answered")
 
 #endif

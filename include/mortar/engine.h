@@ -209,6 +209,9 @@ typedef struct mt_run_config {
                                  * due at t leaves by t + this, responses are seen at most this
                                  * late (and timed by the kernel); 0 = wake for every event */
     bool no_kernel_ts;          /* time responses by the user-space clock (waits then exact) */
+    int64_t grace_ns;           /* after the duration (not after a stop): wait up to this for the
+                                 * requests in flight, which then count in the last second; the
+                                 * rest are abandoned (counted); 0 = abandon at once */
     uint64_t max_queue;         /* open: bound on due-but-unsent requests (beyond it they are
                                  * dropped and counted); 0 = max(10,000, 10 x connections,
                                  * 10 s at the schedule's peak rate), at most 10,000,000 */

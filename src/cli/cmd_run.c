@@ -49,6 +49,7 @@ enum {
     RUN_OPT_SCHEDULE = 256,
     RUN_OPT_BODY,
     RUN_OPT_TIMEOUT,
+    RUN_OPT_GRACE,
     RUN_OPT_MAX_QUEUE,
     RUN_OPT_JSON,
     RUN_OPT_TICK,
@@ -94,6 +95,7 @@ static const struct option run_longopts[] = {
     {"method", required_argument, NULL, 'm'},
     {"body", required_argument, NULL, RUN_OPT_BODY},
     {"timeout", required_argument, NULL, RUN_OPT_TIMEOUT},
+    {"grace", required_argument, NULL, RUN_OPT_GRACE},
     {"max-queue", required_argument, NULL, RUN_OPT_MAX_QUEUE},
     {"json", required_argument, NULL, RUN_OPT_JSON},
     {"tick", required_argument, NULL, RUN_OPT_TICK},
@@ -156,6 +158,8 @@ static void run_usage(FILE *f)
             "  -m, --method M        request method [GET]\n"
             "      --body @FILE|TEXT request body (@- reads stdin); sets Content-Length\n"
             "  -T, --timeout DUR     per-request timeout, connect included; 0 = none [2s]\n"
+            "      --grace DUR       after the duration, wait up to DUR for the requests in\n"
+            "                        flight (they count); 0: abandon them at once [10s]\n"
             "      --max-queue N     open model: due-but-unsent backlog bound\n"
             "                        [max(10000, 10 x connections, 10 s at peak rate)]\n"
             "      --tick DUR        open model: wake for due requests at most once per DUR,\n"

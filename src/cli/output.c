@@ -380,6 +380,11 @@ void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
         if (bad > 0)
             fprintf(f, "  Non-2xx or 3xx responses: %" PRIu64 "\n", bad);
     }
+    if (c->abandoned > 0)
+        fprintf(f,
+                "  Abandoned: %" PRIu64
+                " (in flight when the run ended, unanswered after --grace)\n",
+                c->abandoned);
     fprintf(f, "Requests/sec: %9.2f\n", el > 0 ? (double)c->completed / el : 0);
     wrk_binary(a, sizeof(a), el > 0 ? (double)c->bytes_in / el : 0);
     fprintf(f, "Transfer/sec: %10sB\n", a);

@@ -776,6 +776,8 @@ void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t
     while (h->streams) {
         h2stream_t *s = h->streams;
         if (kind < 0 || s->delayed) {
+            if (kind < 0 && !s->delayed && s->id > 0)
+                mt__stat_abandoned(w, s->t.tag); /* sent, and the run is over */
             s_free(w, s);
         } else if (!was_connecting && usable &&
                    (s->id <= 0 || (goaway && s->id > last && !s->t.first_byte))) {
@@ -1064,6 +1066,14 @@ void mt__h2_timers(mt__worker_t *w, int64_t now)
         if (c->fd >= 0)
             conn_after(w, c, now);
     }
+}
+
+void mt__h2_count_abandoned(mt__worker_t *w)
+{
+    for (uint32_t i = 0; i < w->nconns; i++)
+        for (h2stream_t *s = w->h2->conns[i].streams; s; s = s->next)
+            if (s->id > 0 && !s->delayed)
+                mt__stat_abandoned(w, s->t.tag);
 }
 
 int64_t mt__h2_next_deadline(mt__worker_t *w)

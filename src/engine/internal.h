@@ -239,6 +239,7 @@ void mt__h2_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev);
 void mt__h2_writable(mt__worker_t *w, mt__conn_t *c);
 void mt__h2_timers(mt__worker_t *w, int64_t now);
 int64_t mt__h2_next_deadline(mt__worker_t *w);
+void mt__h2_count_abandoned(mt__worker_t *w); /* at exit: streams sent and never answered */
 
 /* worker.c's pieces h2.c shares */
 void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now);
@@ -267,6 +268,7 @@ uint8_t mt__trace_new(mt__worker_t *w, uint8_t trace[24]);
 void mt__stat_sent(mt__worker_t *w, uint16_t tag, int64_t due, int64_t now);
 void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now);
 void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t, int kind, int eno, int64_t now);
+void mt__stat_abandoned(mt__worker_t *w, uint16_t tag);
 
 int64_t mt__now(void);
 

@@ -419,11 +419,19 @@ void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t0, int64_t now)
 void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t0, int kind, int eno, int64_t now)
 {
     mt__reqtimes_t t = norm_times(t0, now);
-    w->pending -= w->pending > 0;
+    if (t0->send_start) /* a connect that failed had sent nothing */
+        w->pending -= w->pending > 0;
     BOTH(w, t.tag, (ct_->err[kind]++, ct_->errors++));
     record(w, &t, now, kind, eno ? eno : mt_err_kind_errno(kind));
     if (__builtin_expect(t.tflags != 0, 0))
         trace_keep(w, &t, us(now - t.due), kind);
+}
+
+/* A request sent and never answered: in flight when the run ended (after the grace). */
+void mt__stat_abandoned(mt__worker_t *w, uint16_t tag)
+{
+    w->pending -= w->pending > 0;
+    BOTH(w, tag, ct_->abandoned++);
 }
 
 static void publish(mt__worker_t *w, int64_t end)
@@ -756,6 +764,7 @@ static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int6
             return;
         }
         kind = -1; /* the run is over: abandoned, as every request in flight at the end */
+        mt__stat_abandoned(w, c->req->tag);
     }
     if (kind >= 0) {
         mt__reqtimes_t t = conn_times_traced(c);
@@ -1387,6 +1396,27 @@ static void release_due(mt__worker_t *w, int64_t until, int64_t now)
 
 /* ---- loop ----------------------------------------------------------------------------- */
 
+/* Is a request of this worker sent (or connecting) and not finished? */
+static int in_flight(const mt__worker_t *w)
+{
+    return w->pending > 0 || w->setup > 0 || !list_empty(&w->inflight);
+}
+
+/* At exit: the requests sent and never answered are counted (abandoned). */
+static void count_abandoned(mt__worker_t *w)
+{
+    for (uint32_t i = 0; i < w->nconns; i++) {
+        mt__conn_t *c = &w->conns[i];
+        if (c->h2 || c->fd < 0 || !c->has_req || !c->send_start || !c->req)
+            continue;
+        uint32_t n = c->pipe_left > 1 ? c->pipe_left : 1;
+        while (n-- > 0)
+            mt__stat_abandoned(w, c->req->tag);
+    }
+    if (w->h2)
+        mt__h2_count_abandoned(w);
+}
+
 int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
 {
     int rc = MT_ENOMEM;
@@ -1524,6 +1554,9 @@ void *mt__worker_main(void *arg)
     }
 
     int idle = 0; /* the last timed batch found no event: wait for one instead */
+    /* after t_end no request starts; the loop goes on until the requests in flight are
+     * answered (or fail, or time out) or the grace is over: they count in the last second */
+    int64_t grace_end = r->t_end + (r->cfg.grace_ns > 0 ? r->cfg.grace_ns : 0);
     while (!r->stopping && !w->err) {
         if (w->kts)
             rt_off_update();
@@ -1537,9 +1570,11 @@ void *mt__worker_main(void *arg)
             break;
         /* every request due before the end is released, even if this wake-up came late */
         release_due(w, now, now);
-        if (now >= r->t_end)
+        if (now >= r->t_end && (now >= grace_end || !in_flight(w)))
             break;
         check_timers(w, now);
+        if (now >= r->t_end && !in_flight(w))
+            break; /* the last ones timed out */
 
         /* batched waits (docs/adr/0037-kernel-timestamps.md): a send due at t leaves by
          * t + tol, and the responses that arrive meanwhile wait for that wake-up (timed by
@@ -1548,6 +1583,8 @@ void *mt__worker_main(void *arg)
         int64_t wake = w->next_boundary;
         if (r->t_end < wake)
             wake = r->t_end;
+        if (now >= r->t_end) /* the grace: no second rolls, nothing falls due */
+            wake = grace_end;
         if (w->next_due < wake) {
             int64_t tick = r->cfg.tick_ns, due = w->next_due;
             if (tick > 0) /* batch due requests: sleeping costs more than a send */
@@ -1616,8 +1653,11 @@ void *mt__worker_main(void *arg)
     /* deadlines that passed inside the run are timeouts even if the loop saw them late;
      * requests still in flight at the end are abandoned, not failed (wrk does the same) */
     now = mt__now();
+    int64_t last = r->stopping ? r->t_end : grace_end; /* no grace after a stop */
     if (w->slot)
-        check_timers(w, now < r->t_end ? now : r->t_end);
+        check_timers(w, now < last ? now : last);
+    if (w->slot)
+        count_abandoned(w);
     if (w->slot)
         finish_seconds(w, now < r->t_end ? now : r->t_end);
 out:

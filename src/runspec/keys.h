@@ -44,6 +44,8 @@
       "request body text, or @FILE (@- stdin); sets Content-Length")                               \
     X(TIMEOUT, "timeout", "timeout", 'T', DUR, "2s", 0, 0, 0,                                      \
       "per-request timeout, connect included; 0 = none")                                           \
+    X(GRACE, "grace", "grace", 0, DUR, "10s", 0, 0, 0,                                             \
+      "after the duration, wait up to DUR for requests in flight; 0 = abandon them at once")      \
     X(MAX_QUEUE, "max-queue", "max-queue", 0, INT, NULL, 1, 1099511627776.0, 0,                    \
       "open model: bound on the due-but-unsent backlog")                                           \
     X(TICK, "tick", "tick", 0, DUR, NULL, 0, 0, 0,                                                 \

@@ -19,8 +19,9 @@
 
 #define RS_DEFAULT_CONNECTIONS       10
 #define RS_DEFAULT_DURATION_NS       (10 * 1000000000LL)
-#define RS_DEFAULT_TIMEOUT_NS        (2 * 1000000000LL) /* wrk's */
-#define RS_DEFAULT_SEND_TOLERANCE_NS (250 * 1000LL)     /* docs/adr/0037 */
+#define RS_DEFAULT_TIMEOUT_NS        (2 * 1000000000LL)  /* wrk's */
+#define RS_DEFAULT_SEND_TOLERANCE_NS (250 * 1000LL)      /* docs/adr/0037 */
+#define RS_DEFAULT_GRACE_NS          (10 * 1000000000LL) /* docs/measurement.md "The end" */
 #define RS_MAX_SEND_TOLERANCE_NS     (100 * 1000000LL)
 #define RS_DEFAULT_PLACEMENT         (60 * 1000000000LL)
 
@@ -201,6 +202,7 @@ void mt_runspec_init(mt_runspec_t *s, unsigned mode)
     s->duration_ns = RS_DEFAULT_DURATION_NS;
     s->timeout_ns = RS_DEFAULT_TIMEOUT_NS;
     s->send_tolerance_ns = RS_DEFAULT_SEND_TOLERANCE_NS;
+    s->grace_ns = RS_DEFAULT_GRACE_NS;
     s->method = "GET";
     s->seed = 1;
     s->agents = 1;
@@ -511,6 +513,9 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
     case MT_RSK_MAX_QUEUE:
         rc = rs_int(k, at, v, &n, err);
         s->max_queue = (uint64_t)n;
+        break;
+    case MT_RSK_GRACE:
+        rc = rs_dur(k, at, v, true, &s->grace_ns, err);
         break;
     case MT_RSK_TICK:
         rc = rs_dur(k, at, v, true, &s->tick_ns, err);
@@ -1454,6 +1459,7 @@ void mt_runspec_engine_config(const mt_runspec_t *s, mt_run_config_t *cfg)
     cfg->max_queue = s->max_queue;
     cfg->tick_ns = s->tick_ns;
     cfg->send_tolerance_ns = s->send_tolerance_ns;
+    cfg->grace_ns = s->grace_ns;
     cfg->no_kernel_ts = s->no_kernel_ts;
     cfg->tls = s->tls_ctx;
     cfg->http2 = s->http2;
@@ -1578,6 +1584,9 @@ json_t *mt_runspec_to_json(const mt_runspec_t *s)
             break;
         case MT_RSK_SEND_TOLERANCE:
             v = rs_dur_json(s->send_tolerance_ns);
+            break;
+        case MT_RSK_GRACE:
+            v = rs_dur_json(s->grace_ns);
             break;
         case MT_RSK_NO_KERNEL_TIMESTAMPS:
             v = json_boolean(s->no_kernel_ts);

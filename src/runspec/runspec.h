@@ -83,6 +83,7 @@ typedef struct mt_runspec {
     uint64_t max_queue;
     int64_t tick_ns;
     int64_t send_tolerance_ns;
+    int64_t grace_ns;
     bool no_kernel_ts;
     const char *method; /* "GET" or method_own */
     char *method_own;

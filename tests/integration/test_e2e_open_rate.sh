@@ -23,6 +23,7 @@ check() {
   expect_eq "$name: errors" "$errors" 0
   inflight=$((sent - completed - errors))
   expect_between "$name: in flight at the end (sent - completed - errors)" "$inflight" 0 $conns
+  expect_eq "$name: in flight at the end = abandoned" "$inflight" "$(jqr "$out" '.summary.abandoned // 0')"
   expect_eq "$name: completed + in flight = rate x duration" $((completed + inflight)) "$planned"
   expect_eq "$name: requests = completed" "$(jqr "$out" .summary.requests)" "$completed"
   # the target has every request mortar counts as answered; the ones in flight at the end may

@@ -30,12 +30,13 @@ expect_eq "refused errors" "$(jqr "$out" .summary.errors_by_kind.refused)" 100
 expect_eq "refused completed" "$(jqr "$out" .summary.requests)" 0
 
 # timeout: the target delays 2 s, the generator gives up after 200 ms. Requests due at
-# 0, 50, ..., 950 ms; the 16 due before 800 ms time out inside the run, the last 4 are still
-# in flight at the end (abandoned, not failed).
+# 0, 50, ..., 950 ms; the 16 due before 800 ms time out inside the run, the last 4 in the run's
+# grace after the end (docs/measurement.md "The end of the run"): all 20 are timeouts.
 start_target
 out="$WORK/timeout.json"
 timeout $((30 * SLOW)) "$MORTAR" run -q -R 20 -d 1s -c 50 -t 1 --timeout 200ms --json "$out" \
   "$TARGET_URL/?delay=2s" >/dev/null || fail "timeout run exited $?"
-expect_eq "timeouts" "$(jqr "$out" .summary.errors_by_kind.timeout)" 16
+expect_eq "timeouts" "$(jqr "$out" .summary.errors_by_kind.timeout)" 20
+expect_eq "none abandoned" "$(jqr "$out" '.summary.abandoned // 0')" 0
 expect_eq "sent" "$(jqr "$out" .summary.sent)" 20
 expect_eq "timeout completed" "$(jqr "$out" .summary.requests)" 0
