@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libjansson-dev zlib1g-dev libyaml-dev libssl-dev libnghttp2-dev libnats-dev libpq-dev
-            libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libluajit-5.1-dev libexpat1-dev nodejs npm)
+            libsqlite3-dev libmicrohttpd-dev libcurl4-openssl-dev libluajit-5.1-dev libexpat1-dev liburing-dev nodejs npm)
 test_pkgs=(nats-server postgresql postgresql-client libcmocka-dev clang libclang-rt-14-dev jq curl openssl nginx nghttp2-client prometheus nodejs npm chromium
            podman runc buildah mmdebstrap podman-compose yamllint uidmap)
 bench_pkgs=(nginx postgresql wrk nghttp2-client openssl time bc)

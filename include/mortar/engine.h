@@ -77,6 +77,9 @@ typedef struct mt_request {
 
 enum { MT_ORDER_SEQUENTIAL = 0, MT_ORDER_RANDOM = 1 };
 
+/* I/O loop of the workers (mt_run_config_t.io; docs/adr/0040-io-uring.md). */
+enum { MT_IO_AUTO = 0, MT_IO_EPOLL = 1, MT_IO_URING = 2 };
+
 /* Per-request record (phout). Times in microseconds. */
 typedef struct mt_req_record {
     int64_t start_unix_us;        /* when the request started (connect or send), wall clock */
@@ -215,6 +218,10 @@ typedef struct mt_run_config {
     uint64_t max_queue;         /* open: bound on due-but-unsent requests (beyond it they are
                                  * dropped and counted); 0 = max(10,000, 10 x connections,
                                  * 10 s at the schedule's peak rate), at most 10,000,000 */
+    /* MT_IO_AUTO: io_uring for the closed model over plain HTTP/1.1 without a script when the
+     * kernel has what it needs, else epoll; MT_IO_EPOLL; MT_IO_URING: io_uring where it applies
+     * (the caller rejects it elsewhere), and the run fails if the kernel lacks it */
+    int io;
     /* ammo: when nrequests > 0 these are sent (in `order`) instead of request/request_len */
     const mt_request_t *requests; /* not copied */
     size_t nrequests;

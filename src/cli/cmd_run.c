@@ -55,6 +55,7 @@ enum {
     RUN_OPT_TICK,
     RUN_OPT_SEND_TOLERANCE,
     RUN_OPT_NO_KERNEL_TIMESTAMPS,
+    RUN_OPT_IO,
     RUN_OPT_PHOUT,
     RUN_OPT_HTML,
     RUN_OPT_AMMO,
@@ -101,6 +102,7 @@ static const struct option run_longopts[] = {
     {"tick", required_argument, NULL, RUN_OPT_TICK},
     {"send-tolerance", required_argument, NULL, RUN_OPT_SEND_TOLERANCE},
     {"no-kernel-timestamps", no_argument, NULL, RUN_OPT_NO_KERNEL_TIMESTAMPS},
+    {"io", required_argument, NULL, RUN_OPT_IO},
     {"phout", required_argument, NULL, RUN_OPT_PHOUT},
     {"html", required_argument, NULL, RUN_OPT_HTML},
     {"ammo", required_argument, NULL, RUN_OPT_AMMO},
@@ -167,6 +169,8 @@ static void run_usage(FILE *f)
             "      --send-tolerance DUR  batched waits: a send due at t leaves by t + DUR,\n"
             "                        responses timed by the kernel; 0: every event [250us]\n"
             "      --no-kernel-timestamps  responses timed by the user-space clock\n"
+            "      --io LOOP         auto, epoll or io_uring (closed model, plain HTTP/1.1)\n"
+            "                        [auto: io_uring where it applies and the kernel has it]\n"
             "      --json FILE       write the result as JSON (- for stdout)\n"
             "      --phout FILE      write one Phantom/Yandex.Tank phout line per request\n"
             "      --html FILE       write a self-contained HTML report with charts\n"

@@ -174,6 +174,8 @@ typedef struct mt__worker {
     int64_t rx_at;    /* HTTP/2: arrival of the bytes nghttp2 is parsing (0: none) */
     int rx_user;      /* ... and it is the user-space clock's */
 
+    struct mt__uring *ur; /* the io_uring loop (uring.c, docs/adr/0040-io-uring.md); NULL: epoll */
+
     char *buf; /* receive buffer, MT__RECV_BUF */
     int err;   /* fatal engine error (MT_ENOMEM, MT_ESYS) */
 } mt__worker_t;
@@ -299,6 +301,37 @@ static inline int64_t mt__rx_time(const mt__conn_t *c, int64_t now, int *user)
     *user = c->rx_ts == 0;
     return c->rx_ts && c->rx_ts < now ? c->rx_ts : now;
 }
+/* The CLOCK_REALTIME - CLOCK_MONOTONIC offset of this thread, refreshed (the loop does it at
+ * every wake-up), and the kernel receive time (CLOCK_MONOTONIC) a control message carries
+ * (SCM_TIMESTAMPING), 0 if none. */
+void mt__rt_off_update(void);
+int64_t mt__rx_cmsg(const struct cmsghdr *h);
+
+/* HTTP/1 receive path shared by the epoll and io_uring loops (worker.c) */
+enum { MT__DATA_STOP, MT__DATA_MORE, MT__DATA_SHORT };
+int mt__conn_data(mt__worker_t *w, mt__conn_t *c, const char *buf, size_t n, int64_t at, int user,
+                  int64_t now, int peer_closed);
+void mt__conn_eof(mt__worker_t *w, mt__conn_t *c, int64_t now);
+void mt__conn_rerr(mt__worker_t *w, mt__conn_t *c, int eno, int64_t now);
+void mt__conn_up(mt__worker_t *w, mt__conn_t *c, int err, int64_t now);
+void mt__conn_sent(mt__worker_t *w, mt__conn_t *c, int res, int64_t at);
+
+/* The io_uring loop (uring.c): the closed model over plain HTTP/1.1 (no TLS, no HTTP/2, no
+ * script). Does the run use it (cfg.io and what it needs)? */
+int mt__ur_applies(const mt_run_config_t *cfg);
+/* Creates the worker's ring (in the worker's thread): MT_OK, or MT_ESYS when the kernel lacks
+ * something it needs (w->ur stays NULL). */
+int mt__ur_init(mt__worker_t *w);
+/* Submits what is queued, then flushes and frees the ring. */
+void mt__ur_free(mt__worker_t *w);
+void mt__ur_connect(mt__worker_t *w, mt__conn_t *c, const struct sockaddr_storage *sa,
+                    socklen_t len);
+void mt__ur_send(mt__worker_t *w, mt__conn_t *c, const char *data, size_t len);
+void mt__ur_close(mt__worker_t *w, int fd);
+/* One wait: submits the queued operations, waits for completions until wake (batched within
+ * tol while responses are awaited) and handles them. MT_OK or MT_ESYS. */
+int mt__ur_wait(mt__worker_t *w, int64_t wake, int64_t tol);
+
 void *mt__worker_main(void *arg);
 int mt__worker_init(mt__worker_t *w, struct mt_run *r, int id);
 void mt__worker_dispose(mt__worker_t *w);

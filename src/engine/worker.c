@@ -42,6 +42,22 @@ static void rt_off_update(void)
     rt_off = ((int64_t)rt.tv_sec - mo.tv_sec) * MT__NS_PER_S + (rt.tv_nsec - mo.tv_nsec);
 }
 
+void mt__rt_off_update(void)
+{
+    rt_off_update();
+}
+
+int64_t mt__rx_cmsg(const struct cmsghdr *h)
+{
+    if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_TIMESTAMPING)
+        return 0;
+    struct scm_timestamping ts;
+    memcpy(&ts, CMSG_DATA(h), sizeof ts);
+    if (!ts.ts[0].tv_sec && !ts.ts[0].tv_nsec)
+        return 0;
+    return (int64_t)ts.ts[0].tv_sec * MT__NS_PER_S + ts.ts[0].tv_nsec - rt_off;
+}
+
 ssize_t mt__sock_recv(mt__conn_t *c, void *buf, size_t n)
 {
     union {
@@ -56,12 +72,9 @@ ssize_t mt__sock_recv(mt__conn_t *c, void *buf, size_t n)
     if (k <= 0)
         return k;
     for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
-        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_TIMESTAMPING)
-            continue;
-        struct scm_timestamping ts;
-        memcpy(&ts, CMSG_DATA(h), sizeof ts);
-        if (ts.ts[0].tv_sec || ts.ts[0].tv_nsec)
-            c->rx_ts = (int64_t)ts.ts[0].tv_sec * MT__NS_PER_S + ts.ts[0].tv_nsec - rt_off;
+        int64_t at = mt__rx_cmsg(h);
+        if (at)
+            c->rx_ts = at;
     }
     return k;
 }
@@ -488,7 +501,10 @@ void mt__conn_close(mt__worker_t *w, mt__conn_t *c)
     if (c->fd >= 0) {
         if (c->state == MT__CONN_CONNECTING || c->state == MT__CONN_HANDSHAKE)
             w->setup--;
-        close(c->fd); /* also removes it from epoll */
+        if (w->ur)
+            mt__ur_close(w, c->fd); /* the ring's operations on it are cancelled first */
+        else
+            close(c->fd); /* also removes it from epoll */
         c->fd = -1;
         c->gen++; /* events still queued for the old socket are ignored */
         w->open--;
@@ -807,7 +823,9 @@ void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
         request_fail(w, c, MT_ERR_DNS, 0, now);
         return;
     }
-    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* io_uring: a blocking socket, so that the ring waits for readiness itself instead of
+     * completing with -EAGAIN */
+    int fd = socket(sa->ss_family, SOCK_STREAM | (w->ur ? 0 : SOCK_NONBLOCK) | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         request_fail(w, c, err_kind(errno), errno, now);
         return;
@@ -821,6 +839,12 @@ void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
     w->setup++;
     if (w->open > w->max_open)
         w->max_open = w->open;
+    if (w->ur) { /* completion (or failure): mt__conn_up */
+        mt__ur_connect(w, c, sa, salen);
+        if (r->cfg.timeout_ns > 0)
+            conn_append(&w->inflight, c, now + r->cfg.timeout_ns);
+        return;
+    }
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.u64 = (uint64_t)c->gen << 32 | (uint64_t)(c - w->conns)};
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
@@ -837,9 +861,15 @@ void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now)
 }
 
 /* Write what is left of the request. */
+static void conn_written(mt__worker_t *w, mt__conn_t *c, int64_t now);
+
 static void conn_write(mt__worker_t *w, mt__conn_t *c, int64_t now)
 {
     const mt_request_t *q = c->req;
+    if (w->ur) { /* one send for the rest; its completion: mt__conn_sent */
+        mt__ur_send(w, c, q->data + c->sent, q->len - c->sent);
+        return;
+    }
     while (c->sent < q->len) {
         ssize_t n = mt__conn_io(w, c, 1, (void *)(uintptr_t)(q->data + c->sent), q->len - c->sent);
         if (n == -2) {
@@ -867,7 +897,12 @@ static void conn_write(mt__worker_t *w, mt__conn_t *c, int64_t now)
         c->sent += (uint64_t)n;
         BOTH(w, q->tag, ct_->bytes_out += (uint64_t)n);
     }
-    now = mt__now();
+    conn_written(w, c, mt__now());
+}
+
+/* The request is written in full at now. */
+static void conn_written(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
     if (c->resp_early) {
         /* the early response was counted; the body is now complete: reuse the connection */
         c->resp_early = 0;
@@ -1189,6 +1224,95 @@ static int only_crlf(const char *b, size_t n)
     return 1;
 }
 
+/* n > 0 bytes of c's stream at buf, arrived at `at` (`user`: by the user-space clock), read at
+ * now; peer_closed: the peer has closed (do not reuse the connection). Returns MT__DATA_STOP
+ * (the connection was handled: failed, done or closed), MT__DATA_MORE (read on) or
+ * MT__DATA_SHORT (read on unless this read drained the socket). */
+int mt__conn_data(mt__worker_t *w, mt__conn_t *c, const char *buf, size_t n, int64_t at, int user,
+                  int64_t now, int peer_closed)
+{
+    if ((c->state != MT__CONN_WAITING && c->state != MT__CONN_SENDING) || c->resp_early) {
+        /* bytes nobody asked for */
+        w->slot->c.bytes_in += (uint64_t)n;
+        if (c->state == MT__CONN_IDLE && only_crlf(buf, n))
+            return MT__DATA_MORE; /* a stray CRLF after a response: ignored */
+        if (c->has_req)
+            request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
+        else
+            conn_lost(w, c, now);
+        return MT__DATA_STOP;
+    }
+    BOTH(w, c->req->tag, ct_->bytes_in += (uint64_t)n);
+    /* a stray CRLF left by the previous response, arriving after the next request
+     * went out: skipped, as a server skips empty lines before a request (RFC 9112
+     * 2.2); it is not part of this response */
+    size_t skip = 0;
+    if (c->rbytes == 0)
+        while (skip < n && (buf[skip] == '\r' || buf[skip] == '\n'))
+            skip++;
+    if (skip == n)
+        return MT__DATA_SHORT;
+    const char *data = buf + skip;
+    size_t len = n - skip;
+    c->rbytes += len;
+    size_t used = 0;
+    int rc = mt_h1_resp_feed(&c->resp, data, len, &used);
+    if (__builtin_expect(w->script != NULL, 0)) {
+        rc = script_feed(w, c, &data, &len, &used, rc, at);
+        if (w->err)
+            return MT__DATA_STOP;
+    }
+    /* time to first byte ends at the final response, not at a 1xx (103 Early Hints) */
+    if (!c->first_byte && mt_h1_resp_final_started(&c->resp))
+        c->first_byte = at;
+    if (rc == MT_OK) {
+        /* bytes after a complete response: a stray CRLF is discarded, and so is
+         * anything after a response that ends the connection (RFC 9112 6.3); more
+         * on a keep-alive connection is a server bug */
+        if (used != len && mt_h1_resp_keep_alive(&c->resp) && !only_crlf(data + used, len - used)) {
+            request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
+            return MT__DATA_STOP;
+        }
+        if (used != len && !mt_h1_resp_keep_alive(&c->resp))
+            peer_closed = 1; /* do not reuse it */
+        request_done(w, c, at, user, now, peer_closed);
+        return MT__DATA_STOP;
+    }
+    if (rc != MT_EAGAIN) {
+        request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
+        return MT__DATA_STOP;
+    }
+    return MT__DATA_SHORT;
+}
+
+/* The end of c's stream, seen at now. */
+void mt__conn_eof(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    if (c->has_req && (c->state == MT__CONN_WAITING || c->state == MT__CONN_SENDING)) {
+        if (!c->resp_early && c->rbytes && mt_h1_resp_eof(&c->resp) == MT_OK) {
+            request_done(w, c, now, 1, now, 1); /* close-delimited body: EOF's time */
+            return;
+        }
+        if (c->werr)
+            request_fail(w, c, err_kind(c->werr), c->werr, now);
+        else
+            request_fail(w, c, MT_ERR_CLOSED, 0, now);
+        return;
+    }
+    conn_lost(w, c, now); /* idle keep-alive socket closed: not an error */
+}
+
+/* A read on c failed with eno (EAGAIN: after a failed write, that write's error). */
+void mt__conn_rerr(mt__worker_t *w, mt__conn_t *c, int eno, int64_t now)
+{
+    if (eno == EAGAIN)
+        eno = c->werr;
+    if (c->has_req)
+        request_fail(w, c, err_kind(eno), eno, now);
+    else
+        conn_lost(w, c, now);
+}
+
 /* ev: the epoll events that woke us. With EPOLLRDHUP/EPOLLHUP the peer has closed: that edge
  * will not come again, so read on to the end of the stream even after a short read, and do
  * not reuse the connection for another request. */
@@ -1201,97 +1325,74 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
             tls_fail(w, c, mt__now(), w->tls_err);
             return;
         }
-        int64_t now = mt__now(), at = now;
-        int user = 1;
+        int64_t now = mt__now();
         if (n > 0) {
-            at = mt__rx_time(c, now, &user);
-            if ((c->state != MT__CONN_WAITING && c->state != MT__CONN_SENDING) || c->resp_early) {
-                /* bytes nobody asked for */
-                w->slot->c.bytes_in += (uint64_t)n;
-                if (c->state == MT__CONN_IDLE && only_crlf(w->buf, (size_t)n))
-                    continue; /* a stray CRLF after a response: ignored */
-                if (c->has_req)
-                    request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
-                else
-                    conn_lost(w, c, now);
+            int user = 1;
+            int64_t at = mt__rx_time(c, now, &user);
+            int d = mt__conn_data(w, c, w->buf, (size_t)n, at, user, now, peer_closed);
+            if (d == MT__DATA_STOP)
                 return;
-            }
-            BOTH(w, c->req->tag, ct_->bytes_in += (uint64_t)n);
-            /* a stray CRLF left by the previous response, arriving after the next request
-             * went out: skipped, as a server skips empty lines before a request (RFC 9112
-             * 2.2); it is not part of this response */
-            size_t skip = 0;
-            if (c->rbytes == 0)
-                while (skip < (size_t)n && (w->buf[skip] == '\r' || w->buf[skip] == '\n'))
-                    skip++;
-            if (skip == (size_t)n) {
-                if ((size_t)n < MT__RECV_BUF && !peer_closed && !c->ssl)
-                    return;
-                continue;
-            }
-            const char *data = w->buf + skip;
-            size_t len = (size_t)n - skip;
-            c->rbytes += len;
-            size_t used = 0;
-            int rc = mt_h1_resp_feed(&c->resp, data, len, &used);
-            if (__builtin_expect(w->script != NULL, 0)) {
-                rc = script_feed(w, c, &data, &len, &used, rc, at);
-                if (w->err)
-                    return;
-            }
-            /* time to first byte ends at the final response, not at a 1xx (103 Early Hints) */
-            if (!c->first_byte && mt_h1_resp_final_started(&c->resp))
-                c->first_byte = at;
-            if (rc == MT_OK) {
-                /* bytes after a complete response: a stray CRLF is discarded, and so is
-                 * anything after a response that ends the connection (RFC 9112 6.3); more
-                 * on a keep-alive connection is a server bug */
-                if (used != len && mt_h1_resp_keep_alive(&c->resp) &&
-                    !only_crlf(data + used, len - used)) {
-                    request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
-                    return;
-                }
-                if (used != len && !mt_h1_resp_keep_alive(&c->resp))
-                    peer_closed = 1; /* do not reuse it */
-                request_done(w, c, at, user, now, peer_closed);
-                return;
-            }
-            if (rc != MT_EAGAIN) {
-                request_fail(w, c, MT_ERR_PROTOCOL, EPROTO, now);
-                return;
-            }
             /* a short read drained the socket (the next arrival raises a new edge); not so
              * with TLS, where one read returns one record: read on until OpenSSL wants more */
-            if ((size_t)n < MT__RECV_BUF && !peer_closed && !c->ssl)
+            if (d == MT__DATA_SHORT && (size_t)n < MT__RECV_BUF && !peer_closed && !c->ssl)
                 return;
             continue;
         }
         if (n == 0) {
-            if (c->has_req && (c->state == MT__CONN_WAITING || c->state == MT__CONN_SENDING)) {
-                if (!c->resp_early && c->rbytes && mt_h1_resp_eof(&c->resp) == MT_OK) {
-                    request_done(w, c, now, 1, now, 1); /* close-delimited body: EOF's time */
-                    return;
-                }
-                if (c->werr)
-                    request_fail(w, c, err_kind(c->werr), c->werr, now);
-                else
-                    request_fail(w, c, MT_ERR_CLOSED, 0, now);
-                return;
-            }
-            conn_lost(w, c, now); /* idle keep-alive socket closed: not an error */
+            mt__conn_eof(w, c, now);
             return;
         }
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN && !c->werr)
             return;
-        int eno = errno == EAGAIN ? c->werr : errno;
-        if (c->has_req)
-            request_fail(w, c, err_kind(eno), eno, now);
-        else
-            conn_lost(w, c, now);
+        mt__conn_rerr(w, c, errno, now);
         return;
     }
+}
+
+/* io_uring: c's connect completed (err: its errno, 0 on success) at now. */
+void mt__conn_up(mt__worker_t *w, mt__conn_t *c, int err, int64_t now)
+{
+    if (err) {
+        request_fail(w, c, err_kind(err), err, now);
+        return;
+    }
+    c->connect_end = now;
+    BOTH(w, c->req ? c->req->tag : 0, ct_->connects++);
+    mt_hist_record_clamped(w->connect, us(now - c->connect_start));
+    conn_ready(w, c);
+    if (c->has_req)
+        conn_send(w, c, now);
+    else
+        conn_next(w, c, now);
+}
+
+/* io_uring: a send on c completed with res (bytes, or -errno); at: when it was submitted. */
+void mt__conn_sent(mt__worker_t *w, mt__conn_t *c, int res, int64_t at)
+{
+    if (c->state != MT__CONN_SENDING)
+        return;
+    if (res == 0)
+        res = -ECONNRESET;
+    if (res < 0) {
+        int eno = -res;
+        if ((eno == EPIPE || eno == ECONNRESET) && !c->resp_early && !c->werr) {
+            /* the server stopped reading: a response it sent first may still be read (the
+             * connection's receive completions tell); the failure counts only if none is */
+            c->werr = eno;
+            c->state = MT__CONN_WAITING;
+            return;
+        }
+        request_fail(w, c, err_kind(eno), eno, mt__now());
+        return;
+    }
+    c->sent += (uint64_t)res;
+    BOTH(w, c->req->tag, ct_->bytes_out += (uint64_t)res);
+    if (c->sent < c->req->len)
+        conn_write(w, c, at);
+    else
+        conn_written(w, c, at);
 }
 
 static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
@@ -1532,6 +1633,13 @@ void *mt__worker_main(void *arg)
         w->err = MT_ENOMEM;
         goto out;
     }
+    if (mt__ur_applies(&r->cfg)) {
+        int urc = mt__ur_init(w);
+        if (urc != MT_OK && r->cfg.io == MT_IO_URING) { /* asked for: no quiet fallback */
+            w->err = urc;
+            goto out;
+        }
+    }
     int64_t now = mt__now();
     if (r->cfg.schedule) {
         int64_t d;
@@ -1605,6 +1713,13 @@ void *mt__worker_main(void *arg)
             if (d < wake)
                 wake = d;
         }
+        if (w->ur) { /* io_uring (uring.c): the same waits, submissions and completions batched */
+            if (mt__ur_wait(w, wake, tol) != MT_OK) {
+                w->err = MT_ESYS;
+                break;
+            }
+            continue;
+        }
         int64_t t = mt__now();
         int n;
         if (w->pending && tol > 0 && w->setup == 0 && !idle) {
@@ -1661,6 +1776,7 @@ void *mt__worker_main(void *arg)
     if (w->slot)
         finish_seconds(w, now < r->t_end ? now : r->t_end);
 out:
+    mt__ur_free(w); /* in this thread: the ring is bound to it */
     pthread_mutex_lock(&r->mu);
     r->done[w->id] = 1;
     pthread_cond_broadcast(&r->cv);

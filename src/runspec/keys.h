@@ -54,6 +54,8 @@
       "batched waits: a send due at t leaves by t + DUR; 0 = wake for every event")               \
     X(NO_KERNEL_TIMESTAMPS, "no-kernel-timestamps", "no-kernel-timestamps", 0, BOOL, "false", 0,   \
       0, 0, "time responses by the user-space clock (no SO_TIMESTAMPING); waits are then exact")  \
+    X(IO, "io", "io", 0, STR, "auto", 0, 0, 0,                                                    \
+      "I/O loop: auto (io_uring for closed-model plain HTTP/1.1 when the kernel has it), epoll, io_uring") \
     X(JSON, "json", "json", 0, STR, NULL, 0, 0, MT_RSK_WRITES,                                     \
       "write the result as JSON to FILE (- for stdout)")                                           \
     X(PHOUT, "phout", "phout", 0, STR, NULL, 0, 0, MT_RSK_WRITES,                                  \

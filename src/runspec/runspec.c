@@ -528,6 +528,17 @@ int mt_runspec_set(mt_runspec_t *s, const mt_rs_key_t *k, const char *v, const m
     case MT_RSK_NO_KERNEL_TIMESTAMPS:
         rc = rs_bool(k, at, v, &s->no_kernel_ts, err);
         break;
+    case MT_RSK_IO:
+        if (strcmp(v, "auto") == 0)
+            s->io = MT_IO_AUTO;
+        else if (strcmp(v, "epoll") == 0)
+            s->io = MT_IO_EPOLL;
+        else if (strcmp(v, "io_uring") == 0)
+            s->io = MT_IO_URING;
+        else
+            rc = rs_fail(err, k, at, "'%s' is not auto, epoll or io_uring",
+                         mt__show(v, show, sizeof(show)));
+        break;
     case MT_RSK_JSON:
     case MT_RSK_PHOUT:
     case MT_RSK_HTML:
@@ -1089,6 +1100,19 @@ int mt_runspec_check(mt_runspec_t *s, mt_rs_err_t *err)
         }
     }
 
+    if (s->io == MT_IO_URING && (s->open_model || s->url.tls || s->http2 || s->script_txt)) {
+        /* docs/adr/0040-io-uring.md: io_uring drives the closed model over plain HTTP/1.1 */
+        mt_rs_src_t src = rs_src(s, MT_RSK_IO);
+        mt_rs_key_id_t why = s->open_model   ? (s->rate > 0 ? MT_RSK_RATE : MT_RSK_SCHEDULE)
+                             : s->http2      ? MT_RSK_HTTP2
+                             : s->script_txt ? MT_RSK_SCRIPT
+                                             : MT_RSK_URL;
+        return rs_fail_cross(s, err, MT_RSK_IO,
+                             "%s io_uring drives only the closed model over plain http:// "
+                             "HTTP/1.1 without a script (not with %s%s); use auto or epoll",
+                             rs_word(s, MT_RSK_IO, src, &w1), rs_word(s, why, src, &w2),
+                             why == MT_RSK_URL ? " https://" : "");
+    }
     if (s->streams_set && !s->http2) {
         mt_rs_src_t src = rs_src(s, MT_RSK_STREAMS);
         return rs_fail_cross(s, err, MT_RSK_STREAMS, "%s needs %s",
@@ -1461,6 +1485,7 @@ void mt_runspec_engine_config(const mt_runspec_t *s, mt_run_config_t *cfg)
     cfg->send_tolerance_ns = s->send_tolerance_ns;
     cfg->grace_ns = s->grace_ns;
     cfg->no_kernel_ts = s->no_kernel_ts;
+    cfg->io = s->io;
     cfg->tls = s->tls_ctx;
     cfg->http2 = s->http2;
     cfg->streams = s->http2 ? s->streams : 1;
@@ -1590,6 +1615,11 @@ json_t *mt_runspec_to_json(const mt_runspec_t *s)
             break;
         case MT_RSK_NO_KERNEL_TIMESTAMPS:
             v = json_boolean(s->no_kernel_ts);
+            break;
+        case MT_RSK_IO:
+            v = json_string(s->io == MT_IO_URING   ? "io_uring"
+                            : s->io == MT_IO_EPOLL ? "epoll"
+                                                   : "auto");
             break;
         case MT_RSK_JSON:
             skip = s->json_path == NULL;

@@ -85,6 +85,7 @@ typedef struct mt_runspec {
     int64_t send_tolerance_ns;
     int64_t grace_ns;
     bool no_kernel_ts;
+    int io;             /* MT_IO_AUTO, MT_IO_EPOLL, MT_IO_URING */
     const char *method; /* "GET" or method_own */
     char *method_own;
     bool method_set;
