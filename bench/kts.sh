@@ -5,9 +5,8 @@
 # user+sys of the finished process (GNU time) over its completed requests.
 #
 # Usage: bench/kts.sh path/to/mortar [ROUNDS] [SECONDS]       (defaults: 3 rounds of 10 s)
-#   KTS_URING=path/to/mortar-uring adds two rows for a build of bench/experiments/
-#   io_uring-backend.patch (on the commit it was made for): MT_URING=1 with MT_URING_WAIT=16 in
-#   the closed model (batched completions), and MT_URING=1 in the open model.
+#   The closed model runs on both I/O loops: closed_kts with --io epoll, closed_uring with
+#   --io io_uring (docs/adr/0040-io-uring.md). KTS_ONLY=closed runs only wrk and the closed rows.
 # Prints one line per run and, at the end, a markdown table of the medians (docs/benchmarks.md
 # section 16). Environment: BENCH_KEEP=1 keeps the temp dir.
 set -euo pipefail
@@ -78,14 +77,14 @@ m=("$mortar" run -q -t1 -d "${dur}s" --json "$tmp/json")
 for ((r = 1; r <= rounds; r++)); do
   echo "--- round $r"
   run wrk wrk -t1 -c100 -d "${dur}s" --latency "$url"
-  run open_exact_old "${m[@]}" -c100 -R 20000 --send-tolerance 0 --no-kernel-timestamps "$url"
-  run open_kts "${m[@]}" -c100 -R 20000 "$url"
-  run closed_old "${m[@]}" -c100 --send-tolerance 0 --no-kernel-timestamps "$url"
-  run closed_kts "${m[@]}" -c100 "$url"
-  if [[ -n ${KTS_URING:-} ]]; then
-    MT_URING=1 MT_URING_WAIT=16 run uring_closed "$KTS_URING" run -q -t1 -d "${dur}s" --json "$tmp/json" -c100 "$url"
-    MT_URING=1 run uring_open "$KTS_URING" run -q -t1 -d "${dur}s" --json "$tmp/json" -c100 -R 20000 "$url"
+  if [[ ${KTS_ONLY:-} != closed ]]; then
+    run open_exact_old "${m[@]}" -c100 -R 20000 --send-tolerance 0 --no-kernel-timestamps "$url"
+    run open_kts "${m[@]}" -c100 -R 20000 "$url"
   fi
+  run closed_old "${m[@]}" -c100 --io epoll --send-tolerance 0 --no-kernel-timestamps "$url"
+  run closed_kts "${m[@]}" -c100 --io epoll "$url"
+  run closed_uring "${m[@]}" -c100 --io io_uring "$url"
+  [[ ${KTS_ONLY:-} != closed ]] || continue
   run h2load h2load -c10 -m10 -t1 -D "$dur" "$surl"
   run h2_old "${m[@]}" -k --http2 -c10 --streams 10 --send-tolerance 0 --no-kernel-timestamps "$surl"
   run h2_kts "${m[@]}" -k --http2 -c10 --streams 10 "$surl"
@@ -98,7 +97,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 echo
 echo "| client | CPU µs / request (median of $rounds) | ratio | completed/s | p99 ms |"
 echo "|---|---:|---:|---:|---:|"
-for k in wrk open_exact_old open_kts closed_old closed_kts uring_closed uring_open h2load h2_old h2_kts; do
+for k in wrk open_exact_old open_kts closed_old closed_kts closed_uring h2load h2_old h2_kts; do
   [[ -s $tmp/$k.rows ]] || continue
   base=$wrk
   [[ $k == h2* ]] && base=$h2l
