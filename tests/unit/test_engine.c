@@ -6,7 +6,8 @@
  * see (connections, requests, bodies with a request head inside); the runs are open-model
  * schedules of a fixed number of requests, stopped as soon as every request has its record:
  * no sleeps for synchronisation and no timing thresholds (the one delay, 103's, is the
- * server's work being measured, and only its lower bound is asserted). */
+ * server's work being measured, and only its lower bound is asserted). The closed-model cases
+ * run on both I/O loops, epoll and io_uring (src/engine/uring.c, docs/adr/0040-io-uring.md). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -72,6 +73,7 @@ enum mode {
     M_BIG,        /* a 5,000 MiB body streamed from a generator */
     M_TLS_NO_H2,  /* TLS without ALPN: an HTTP/2-only client cannot use it */
     M_H2_EARLY,   /* h2c: the response (END_STREAM) as soon as a request's HEADERS arrive */
+    M_SILENT,     /* reads requests, never answers (until the client closes) */
 };
 
 #define HINT_DELAY_MS 100
@@ -269,6 +271,10 @@ static void serve_conn(server_t *s, rd_t *r)
             puts_(r, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
             s->answered++;
         }
+        return;
+    case M_SILENT:
+        while (read_request(s, r, head, sizeof head) > 0)
+            s->unanswered++;
         return;
     case M_HINTS:
         while (read_request(s, r, head, sizeof head) > 0) {
@@ -506,6 +512,9 @@ typedef struct job {
     mt_tls_ctx_t *tls;
     bool http2;
     int64_t timeout_ns;
+    int io;              /* MT_IO_AUTO (0), MT_IO_EPOLL, MT_IO_URING */
+    int64_t duration_ns; /* 0: the safety bound, and the records stop the run; else it ends then */
+    int64_t grace_ns;
 } job_t;
 
 static const char GET[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -527,8 +536,12 @@ static mt_counters_t run_job(const server_t *s, const job_t *j, rec_sink_t *sink
         .request_len = j->request ? j->request_len : strlen(GET),
         .threads = 1,
         .connections = 1,
-        .duration_ns = (getenv("MT_TEST_BOUND_S") ? atoi(getenv("MT_TEST_BOUND_S")) : 60) *
-                       1000000000LL, /* a safety bound: the records stop the run */
+        .duration_ns = j->duration_ns
+                           ? j->duration_ns
+                           : (getenv("MT_TEST_BOUND_S") ? atoi(getenv("MT_TEST_BOUND_S")) : 60) *
+                                 1000000000LL, /* a safety bound: the records stop it */
+        .grace_ns = j->grace_ns,
+        .io = j->io,
         .schedule = j->closed ? NULL : &sched,
         .timeout_ns = j->timeout_ns ? j->timeout_ns : 30 * 1000000000LL,
         .on_records = on_records,
@@ -542,7 +555,8 @@ static mt_counters_t run_job(const server_t *s, const job_t *j, rec_sink_t *sink
     assert_int_equal(mt_run_exec(r, NULL, NULL), MT_OK);
     const mt_run_result_t *res = mt_run_result(r);
     mt_counters_t c = res->c;
-    if (!res->stopped) /* ended by the safety bound, not by the records: say where it stood */
+    if (!res->stopped &&
+        !j->duration_ns) /* ended by the safety bound, not by the records: say where it stood */
         fail_msg("run not stopped by its records: %zu of %zu; due %llu sent %llu completed %llu "
                  "errors %llu connects %llu",
                  sink->n, sink->want, (unsigned long long)c.due, (unsigned long long)c.sent,
@@ -719,11 +733,10 @@ static void test_close_race_retry(void **state)
 /* The same in the closed model: the connection slot reconnects for the retried request. */
 static void test_close_race_retry_closed_model(void **state)
 {
-    (void)state;
     server_t s;
     rec_sink_t k;
     server_start(&s, M_CLOSE3);
-    job_t j = {.nreq = 10, .closed = true};
+    job_t j = {.nreq = 10, .closed = true, .io = *(int *)*state};
     mt_counters_t c = run_job(&s, &j, &k);
     server_stop(&s);
     assert_no_errors(&c);
@@ -951,6 +964,181 @@ static void test_h2c_against_http1(void **state)
     assert_int_equal(s.answered, 0);
 }
 
+/* ---- the closed model on both I/O loops (state: MT_IO_EPOLL or MT_IO_URING) ------------- */
+
+static int io_epoll = MT_IO_EPOLL, io_uring = MT_IO_URING;
+
+/* Closed model, one connection: the response before the body (keep-alive), then the body is
+ * finished and the connection reused, never a head written into a body. */
+static void test_closed_early_response_keepalive(void **state)
+{
+    server_t s;
+    rec_sink_t k;
+    size_t len;
+    char *q = upload_request(&len);
+    server_start(&s, M_EARLY_KA);
+    job_t j = {.request = q, .request_len = len, .nreq = 3, .closed = true, .io = *(int *)*state};
+    mt_counters_t c = run_job(&s, &j, &k);
+    server_stop(&s);
+    assert_no_errors(&c);
+    assert_true(c.completed >= 3);
+    assert_int_equal(c.status[200], c.completed);
+    assert_int_equal(s.conns, 1);
+    assert_int_equal(s.bad, 0);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(k.recs[i].wait_us, 0);
+        assert_true(k.recs[i].bytes_out < len);
+    }
+    free(q);
+}
+
+/* Closed model: a 413 + close before the body; each request on its own connection. */
+static void test_closed_early_response_413(void **state)
+{
+    server_t s;
+    rec_sink_t k;
+    size_t len;
+    char *q = upload_request(&len);
+    server_start(&s, M_EARLY_413);
+    job_t j = {.request = q, .request_len = len, .nreq = 3, .closed = true, .io = *(int *)*state};
+    mt_counters_t c = run_job(&s, &j, &k);
+    server_stop(&s);
+    assert_no_errors(&c);
+    assert_true(c.completed >= 3);
+    assert_int_equal(c.status[413], c.completed);
+    assert_true(s.conns >= 3);
+    assert_int_equal(s.bad, 0);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(k.recs[i].status, 413);
+        assert_int_equal(k.recs[i].wait_us, 0);
+    }
+    free(q);
+}
+
+/* Closed model: responses that must not be reused (HTTP/1.0 + chunked, CL + TE) close the
+ * connection, and the slot reconnects; a folded keep-alive header keeps it. */
+static void test_closed_reuse_rules(void **state)
+{
+    int io = *(int *)*state;
+    server_t s;
+    rec_sink_t k;
+    enum mode modes[] = {M_H10_CHUNK, M_CL_TE};
+    for (size_t m = 0; m < 2; m++) {
+        server_start(&s, modes[m]);
+        job_t j = {.nreq = 3, .closed = true, .io = io};
+        mt_counters_t c = run_job(&s, &j, &k);
+        server_stop(&s);
+        assert_no_errors(&c);
+        assert_true(c.completed >= 3);
+        assert_int_equal(s.reused, 0);
+        assert_true(c.connects >= c.completed);
+    }
+    server_start(&s, M_FOLD);
+    job_t j = {.nreq = 3, .closed = true, .io = io};
+    mt_counters_t c = run_job(&s, &j, &k);
+    server_stop(&s);
+    assert_no_errors(&c);
+    assert_true(c.completed >= 3);
+    assert_int_equal(s.conns, 1);
+}
+
+/* Closed model: stray CRLFs around responses are skipped, never taken for a response. */
+static void test_closed_stray_crlf(void **state)
+{
+    int io = *(int *)*state;
+    server_t s;
+    rec_sink_t k;
+    job_t j = {.nreq = 3, .closed = true, .io = io};
+    enum mode modes[] = {M_STRAY, M_STRAY_KA, M_CRLF_FIRST};
+    for (size_t m = 0; m < 3; m++) {
+        server_start(&s, modes[m]);
+        mt_counters_t c = run_job(&s, &j, &k);
+        server_stop(&s);
+        assert_no_errors(&c);
+        assert_true(c.completed >= 3);
+        if (modes[m] == M_CRLF_FIRST) {
+            assert_int_equal(s.conns, 1);
+            for (size_t i = 0; i < 3; i++)
+                assert_int_equal(k.recs[i].bytes_in, 40);
+        }
+    }
+}
+
+/* Closed model: 103 Early Hints, then the final response: the server's work is wait. */
+static void test_closed_early_hints(void **state)
+{
+    server_t s;
+    rec_sink_t k;
+    server_start(&s, M_HINTS);
+    job_t j = {.nreq = 2, .closed = true, .io = *(int *)*state};
+    mt_counters_t c = run_job(&s, &j, &k);
+    server_stop(&s);
+    assert_no_errors(&c);
+    assert_true(c.completed >= 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(k.recs[i].status, 200);
+        assert_true(k.recs[i].wait_us >= HINT_DELAY_MS * 1000);
+    }
+}
+
+/* Closed model: a 5,000 MiB response read in many pieces (io_uring: many provided buffers). */
+static void test_closed_big_response(void **state)
+{
+    server_t s;
+    rec_sink_t k;
+    server_start(&s, M_BIG);
+    job_t j = {.nreq = 1, .closed = true, .io = *(int *)*state};
+    mt_counters_t c = run_job(&s, &j, &k);
+    server_stop(&s);
+    assert_no_errors(&c);
+    assert_true(c.completed >= 1);
+    char head[128];
+    int hl = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %llu\r\n\r\n",
+                      (unsigned long long)BIG_BODY);
+    assert_true(k.recs[0].bytes_in == BIG_BODY + (uint64_t)hl);
+    assert_true(c.bytes_in >= BIG_BODY + (uint64_t)hl);
+}
+
+/* Closed model: a server that never answers: each request times out (--timeout), is counted
+ * as a timeout, and the slot reconnects for the next. */
+static void test_closed_timeout(void **state)
+{
+    server_t s;
+    rec_sink_t k;
+    server_start(&s, M_SILENT);
+    job_t j = {.nreq = 3, .closed = true, .io = *(int *)*state, .timeout_ns = 50 * 1000000LL};
+    mt_counters_t c = run_job(&s, &j, &k);
+    server_stop(&s);
+    assert_int_equal(c.completed, 0);
+    assert_true(c.err[MT_ERR_TIMEOUT] >= 3);
+    assert_int_equal(c.errors, c.err[MT_ERR_TIMEOUT]);
+    assert_true(s.conns >= 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(k.recs[i].err_kind, MT_ERR_TIMEOUT);
+}
+
+/* Closed model: at the end of the run the request in flight is waited for through the grace,
+ * then counted abandoned (ADR 0039), not failed. */
+static void test_closed_abandoned(void **state)
+{
+    server_t s;
+    rec_sink_t k;
+    server_start(&s, M_SILENT);
+    job_t j = {.nreq = 1000,
+               .closed = true,
+               .io = *(int *)*state,
+               .duration_ns = 100 * 1000000LL,
+               .grace_ns = 50 * 1000000LL};
+    mt_counters_t c = run_job(&s, &j, &k);
+    server_stop(&s);
+    assert_int_equal(c.sent, 1);
+    assert_int_equal(c.completed, 0);
+    assert_int_equal(c.errors, 0);
+    assert_int_equal(c.abandoned, 1);
+}
+
+#define BOTH_IO(f) cmocka_unit_test_prestate(f, &io_epoll), cmocka_unit_test_prestate(f, &io_uring)
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* the test servers' TLS writes to closed peers (as mortar does) */
@@ -959,7 +1147,15 @@ int main(void)
         cmocka_unit_test(test_early_response_keepalive),
         cmocka_unit_test(test_early_response_413),
         cmocka_unit_test(test_close_race_retry),
-        cmocka_unit_test(test_close_race_retry_closed_model),
+        BOTH_IO(test_close_race_retry_closed_model),
+        BOTH_IO(test_closed_early_response_keepalive),
+        BOTH_IO(test_closed_early_response_413),
+        BOTH_IO(test_closed_reuse_rules),
+        BOTH_IO(test_closed_stray_crlf),
+        BOTH_IO(test_closed_early_hints),
+        BOTH_IO(test_closed_big_response),
+        BOTH_IO(test_closed_timeout),
+        BOTH_IO(test_closed_abandoned),
         cmocka_unit_test(test_close_race_post_not_retried),
         cmocka_unit_test(test_early_hints_ttfb),
         cmocka_unit_test(test_obs_fold),
