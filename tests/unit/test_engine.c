@@ -47,6 +47,8 @@
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static size_t g_recorded;
+static bool g_run_over; /* the run has ended: no more records will come (closed model: the
+                         * server may have answered one more request than the run waited for) */
 
 static void wait_recorded(size_t n)
 {
@@ -54,7 +56,7 @@ static void wait_recorded(size_t n)
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 30; /* a bound for a broken engine: the test then fails, never hangs */
     pthread_mutex_lock(&g_mu);
-    while (g_recorded < n && pthread_cond_timedwait(&g_cv, &g_mu, &until) == 0)
+    while (g_recorded < n && !g_run_over && pthread_cond_timedwait(&g_cv, &g_mu, &until) == 0)
         ;
     pthread_mutex_unlock(&g_mu);
 }
@@ -527,6 +529,7 @@ static mt_counters_t run_job(const server_t *s, const job_t *j, rec_sink_t *sink
     sink->want = j->nreq;
     pthread_mutex_lock(&g_mu);
     g_recorded = 0;
+    g_run_over = false;
     pthread_mutex_unlock(&g_mu);
     assert_int_equal(mt_sched_const(200, (int64_t)j->nreq * 5000000, &sched), MT_OK);
     mt_run_config_t cfg = {
@@ -553,6 +556,10 @@ static mt_counters_t run_job(const server_t *s, const job_t *j, rec_sink_t *sink
     assert_int_equal(mt_run_new(&cfg, &r), MT_OK);
     sink->run = r;
     assert_int_equal(mt_run_exec(r, NULL, NULL), MT_OK);
+    pthread_mutex_lock(&g_mu);
+    g_run_over = true;
+    pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
     const mt_run_result_t *res = mt_run_result(r);
     mt_counters_t c = res->c;
     if (!res->stopped &&
