@@ -59,8 +59,11 @@ check "https/1.1" "$WORK/tls.json" "$WORK/tls.phout"
 run_json "$WORK/h2.json" 60 -R 300 -d 2s -c 2 -t 1 --http2 --cacert "$WORK/ca.pem" --phout "$WORK/h2.phout" "${uris[@]}" "$SURL"
 check "http/2 over tls" "$WORK/h2.json" "$WORK/h2.phout"
 
-run_json "$WORK/closed.json" 60 -d 2s -c 4 -t 1 --phout "$WORK/closed.phout" "${uris[@]}" "$URL"
-check "closed model" "$WORK/closed.json" "$WORK/closed.phout"
+# the closed model on both I/O loops (docs/adr/0040-io-uring.md)
+run_json "$WORK/closed.json" 60 --io io_uring -d 2s -c 4 -t 1 --phout "$WORK/closed.phout" "${uris[@]}" "$URL"
+check "closed model, io_uring" "$WORK/closed.json" "$WORK/closed.phout"
+run_json "$WORK/closed-epoll.json" 60 --io epoll -d 2s -c 4 -t 1 --phout "$WORK/closed-epoll.phout" "${uris[@]}" "$URL"
+check "closed model, epoll" "$WORK/closed-epoll.json" "$WORK/closed-epoll.phout"
 
 # Waits batched to 20 ms: the loop sees a response up to 20 ms after it came, its time does not
 # move. The send lag grows instead (it is the generator's, and measured: schedule lag).
