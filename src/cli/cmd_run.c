@@ -165,7 +165,7 @@ static void run_usage(FILE *f)
             "      --tick DUR        open model: wake for due requests at most once per DUR,\n"
             "                        trading send precision for CPU (e.g. 1ms) [0: exact]\n"
             "      --send-tolerance DUR  batched waits: a send due at t leaves by t + DUR,\n"
-            "                        responses timed by the kernel; 0: every event [250us]\n"
+            "                        responses timed by the kernel; 0: every event [100us]\n"
             "      --no-kernel-timestamps  responses timed by the user-space clock\n"
             "      --json FILE       write the result as JSON (- for stdout)\n"
             "      --phout FILE      write one Phantom/Yandex.Tank phout line per request\n"
