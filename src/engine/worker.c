@@ -399,6 +399,7 @@ void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t0, int64_t now)
     w->pending -= w->pending > 0;
     unsigned st = t->status;
     int64_t svc = us(now - t->send_start), lat = us(now - t->due);
+    w->svc_avg += (now - t->send_start - w->svc_avg) / 16;
     BOTH(w, t->tag, (ct_->completed++, ct_->status[st < MT_STATUS_MAX ? st : 0]++));
     mt_hist_record_clamped(w->slot->service, svc);
     mt_hist_record_clamped(w->slot->latency, lat);
@@ -1580,6 +1581,15 @@ void *mt__worker_main(void *arg)
          * t + tol, and the responses that arrive meanwhile wait for that wake-up (timed by
          * the kernel, they lose nothing but the connection's idle time) */
         int64_t tol = w->batch ? r->cfg.send_tolerance_ns : 0;
+        /* a batch must not slow the load down: in the closed model each connection's next
+         * request waits for the batch, so a batch is at most 1/8 of the service time (none
+         * below MT__MIN_BATCH_NS: a sleep would cost more than it saves); in the open model a
+         * request waiting in the backlog for a connection makes waits exact */
+        int64_t wait_tol = tol;
+        if (!mt__open_model(w) && wait_tol > w->svc_avg / 8)
+            wait_tol = w->svc_avg / 8;
+        if (wait_tol < MT__MIN_BATCH_NS || w->qlen > 0)
+            wait_tol = 0;
         int64_t wake = w->next_boundary;
         if (r->t_end < wake)
             wake = r->t_end;
@@ -1607,13 +1617,13 @@ void *mt__worker_main(void *arg)
         }
         int64_t t = mt__now();
         int n;
-        if (w->pending && tol > 0 && w->setup == 0 && !idle) {
+        if (w->pending && wait_tol > 0 && w->setup == 0 && !idle) {
             /* responses are awaited: sleep through them (their bytes carry the kernel's time)
              * and collect them in one batch at most tol from now; no look before the sleep
              * (one system call less per wake-up: an answer already there loses nothing but
              * its connection's idle time) */
-            if (wake > t + tol)
-                wake = t + tol;
+            if (wake > t + wait_tol)
+                wake = t + wait_tol;
             if (wake > t) {
                 struct timespec at = {.tv_sec = wake / MT__NS_PER_S,
                                       .tv_nsec = wake % MT__NS_PER_S};
