@@ -1660,8 +1660,8 @@ void *mt__worker_main(void *arg)
                 break;
         }
     }
-    /* deadlines that passed inside the run are timeouts even if the loop saw them late;
-     * requests still in flight at the end are abandoned, not failed (wrk does the same) */
+    /* deadlines that passed inside the run (or its grace) are timeouts even if the loop saw
+     * them late; requests still in flight now are abandoned (counted), not failed */
     now = mt__now();
     int64_t last = r->stopping ? r->t_end : grace_end; /* no grace after a stop */
     if (w->slot)
