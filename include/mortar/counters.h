@@ -58,6 +58,6 @@
     XX(failed, SUM, NONZERO, "failed", "failed", RAW, "failed",                                    \
        "failed as k6 counts them (errors + unexpected status)")                                    \
     XX(abandoned, SUM, NONZERO, "abandoned", "abandoned", RAW, "abandoned",                        \
-       "in flight when the run ended (after --grace), never answered")
+       "abandoned (unanswered at the end)")
 
 #endif

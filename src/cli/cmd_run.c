@@ -167,7 +167,7 @@ static void run_usage(FILE *f)
             "      --tick DUR        open model: wake for due requests at most once per DUR,\n"
             "                        trading send precision for CPU (e.g. 1ms) [0: exact]\n"
             "      --send-tolerance DUR  batched waits: a send due at t leaves by t + DUR,\n"
-            "                        responses timed by the kernel; 0: every event [250us]\n"
+            "                        responses timed by the kernel; 0: every event [100us]\n"
             "      --no-kernel-timestamps  responses timed by the user-space clock\n"
             "      --io LOOP         auto, epoll or io_uring (closed model, plain HTTP/1.1)\n"
             "                        [auto: io_uring where it applies and the kernel has it]\n"

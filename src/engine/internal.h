@@ -16,12 +16,13 @@
 #include "mortar/http1.h"
 #include "util/list.h" /* mt__link_t: timeouts, retries (FIFO: their delays are constant) */
 
-#define MT__NS_PER_S   1000000000LL
-#define MT__RECV_BUF   (64 * 1024)
-#define MT__MAX_EVENTS 512
-#define MT__RETRY_NS   (10 * 1000 * 1000LL) /* closed model: wait after a failed connect */
-#define MT__RING       65536                /* per-worker request records awaiting the aggregator */
-#define MT__DRAIN_NS   (20 * 1000 * 1000LL) /* how often the aggregator drains records */
+#define MT__NS_PER_S     1000000000LL
+#define MT__RECV_BUF     (64 * 1024)
+#define MT__MAX_EVENTS   512
+#define MT__MIN_BATCH_NS (20 * 1000LL)        /* a shorter batched wait costs more than it saves */
+#define MT__RETRY_NS     (10 * 1000 * 1000LL) /* closed model: wait after a failed connect */
+#define MT__RING         65536 /* per-worker request records awaiting the aggregator */
+#define MT__DRAIN_NS     (20 * 1000 * 1000LL) /* how often the aggregator drains records */
 
 /* Statistics of one tag inside a slot. */
 typedef struct mt__tagslot {
@@ -171,6 +172,8 @@ typedef struct mt__worker {
     int batch;        /* batched waits: kts on and cfg.send_tolerance_ns > 0 */
     uint32_t setup;   /* sockets connecting or in their TLS handshake: waits stay exact */
     uint64_t pending; /* requests sent and not yet completed or failed: batched waits */
+    int64_t svc_avg;  /* closed model: moving average of the service time (ns); a batch is at
+                       * most an eighth of it, so the connections idle at most that long */
     int64_t rx_at;    /* HTTP/2: arrival of the bytes nghttp2 is parsing (0: none) */
     int rx_user;      /* ... and it is the user-space clock's */
 

@@ -412,6 +412,7 @@ void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t0, int64_t now)
     w->pending -= w->pending > 0;
     unsigned st = t->status;
     int64_t svc = us(now - t->send_start), lat = us(now - t->due);
+    w->svc_avg += (now - t->send_start - w->svc_avg) / 16;
     BOTH(w, t->tag, (ct_->completed++, ct_->status[st < MT_STATUS_MAX ? st : 0]++));
     mt_hist_record_clamped(w->slot->service, svc);
     mt_hist_record_clamped(w->slot->latency, lat);
@@ -1688,6 +1689,15 @@ void *mt__worker_main(void *arg)
          * t + tol, and the responses that arrive meanwhile wait for that wake-up (timed by
          * the kernel, they lose nothing but the connection's idle time) */
         int64_t tol = w->batch ? r->cfg.send_tolerance_ns : 0;
+        /* a batch must not slow the load down: in the closed model each connection's next
+         * request waits for the batch, so a batch is at most 1/8 of the service time (none
+         * below MT__MIN_BATCH_NS: a sleep would cost more than it saves); in the open model a
+         * request waiting in the backlog for a connection makes waits exact */
+        int64_t wait_tol = tol;
+        if (!mt__open_model(w) && wait_tol > w->svc_avg / 8)
+            wait_tol = w->svc_avg / 8;
+        if (wait_tol < MT__MIN_BATCH_NS || w->qlen > 0)
+            wait_tol = 0;
         int64_t wake = w->next_boundary;
         if (r->t_end < wake)
             wake = r->t_end;
@@ -1722,21 +1732,21 @@ void *mt__worker_main(void *arg)
         }
         int64_t t = mt__now();
         int n;
-        if (w->pending && tol > 0 && w->setup == 0 && !idle) {
-            /* responses are awaited: take the events already there; if there are none, sleep
-             * through the next ones (their bytes carry the kernel's time) and collect them in
-             * one batch at most tol from now. A sleep only when idle, and then for a batch. */
-            n = epoll_wait(w->ep, events, MT__MAX_EVENTS, 0);
-            if (wake > t + tol)
-                wake = t + tol;
-            if (n == 0 && wake > t) {
+        if (w->pending && wait_tol > 0 && w->setup == 0 && !idle) {
+            /* responses are awaited: sleep through them (their bytes carry the kernel's time)
+             * and collect them in one batch at most tol from now; no look before the sleep
+             * (one system call less per wake-up: an answer already there loses nothing but
+             * its connection's idle time) */
+            if (wake > t + wait_tol)
+                wake = t + wait_tol;
+            if (wake > t) {
                 struct timespec at = {.tv_sec = wake / MT__NS_PER_S,
                                       .tv_nsec = wake % MT__NS_PER_S};
                 while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
                     ;
-                n = epoll_wait(w->ep, events, MT__MAX_EVENTS, 0);
-                idle = n == 0; /* a batch that found nothing: the server is slow, block next */
             }
+            n = epoll_wait(w->ep, events, MT__MAX_EVENTS, 0);
+            idle = n == 0; /* a batch that found nothing: the server is slow, block next */
         } else {
             /* nothing pending (or a connection is being set up: its times are the user
              * clock's): wake at the first event */
@@ -1765,8 +1775,8 @@ void *mt__worker_main(void *arg)
                 break;
         }
     }
-    /* deadlines that passed inside the run are timeouts even if the loop saw them late;
-     * requests still in flight at the end are abandoned, not failed (wrk does the same) */
+    /* deadlines that passed inside the run (or its grace) are timeouts even if the loop saw
+     * them late; requests still in flight now are abandoned (counted), not failed */
     now = mt__now();
     int64_t last = r->stopping ? r->t_end : grace_end; /* no grace after a stop */
     if (w->slot)

@@ -894,6 +894,9 @@ static bool rp_rows(rp_rows_t *r, const json_t *da, const json_t *db)
         ROW("Errors", "dropped (queue full)", "count", "dropped", RP_LOWER);
         ROW("Errors", "late (>1ms after due)", "count", "late", RP_LOWER);
     }
+    if (json_number_value(json_object_get(sa, "abandoned")) > 0 ||
+        json_number_value(json_object_get(sb, "abandoned")) > 0)
+        ROW("Errors", "abandoned (unanswered at the end)", "count", "abandoned", RP_LOWER);
 
     for (size_t i = 0; i < sizeof(lat) / sizeof(lat[0]); i++) {
         snprintf(key, sizeof(key), "latency_us.%s", lat[i].key);
@@ -925,8 +928,8 @@ static bool rp_rows(rp_rows_t *r, const json_t *da, const json_t *db)
     for (size_t i = 0; i < mt__ncounters; i++) {
         const mt__counter_desc_t *d = &mt__counters[i];
         const json_t *va, *vb;
-        if (d->presence != MT__CP_NONZERO)
-            continue;
+        if (d->presence != MT__CP_NONZERO || strcmp(d->summary, "abandoned") == 0)
+            continue; /* abandoned: with the errors */
         va = mt__result_path(sa, d->summary);
         vb = sb != NULL ? mt__result_path(sb, d->summary) : NULL;
         if (json_number_value(va) == 0 && json_number_value(vb) == 0)

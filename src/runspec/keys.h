@@ -50,7 +50,7 @@
       "open model: bound on the due-but-unsent backlog")                                           \
     X(TICK, "tick", "tick", 0, DUR, NULL, 0, 0, 0,                                                 \
       "open model: wake for due requests at most once per DUR [0: exact]")                        \
-    X(SEND_TOLERANCE, "send-tolerance", "send-tolerance", 0, DUR, "250us", 0, 0, 0,                \
+    X(SEND_TOLERANCE, "send-tolerance", "send-tolerance", 0, DUR, "100us", 0, 0, 0,                \
       "batched waits: a send due at t leaves by t + DUR; 0 = wake for every event")               \
     X(NO_KERNEL_TIMESTAMPS, "no-kernel-timestamps", "no-kernel-timestamps", 0, BOOL, "false", 0,   \
       0, 0, "time responses by the user-space clock (no SO_TIMESTAMPING); waits are then exact")  \

@@ -20,7 +20,7 @@
 #define RS_DEFAULT_CONNECTIONS       10
 #define RS_DEFAULT_DURATION_NS       (10 * 1000000000LL)
 #define RS_DEFAULT_TIMEOUT_NS        (2 * 1000000000LL)  /* wrk's */
-#define RS_DEFAULT_SEND_TOLERANCE_NS (250 * 1000LL)      /* docs/adr/0037 */
+#define RS_DEFAULT_SEND_TOLERANCE_NS (100 * 1000LL)      /* docs/adr/0037 */
 #define RS_DEFAULT_GRACE_NS          (10 * 1000000000LL) /* docs/measurement.md "The end" */
 #define RS_MAX_SEND_TOLERANCE_NS     (100 * 1000000LL)
 #define RS_DEFAULT_PLACEMENT         (60 * 1000000000LL)

@@ -134,6 +134,10 @@ static void *agent_run_main(void *arg)
     o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "run_id", r->id, "agent", a->name, "outcome",
                   outcome, "reason", reason, "seconds", (json_int_t)r->seconds, "start_skew_us",
                   (json_int_t)(r->skew_ns / 1000));
+    const mt_run_result_t *res = mt__runjob_result(r->job);
+    json_t *bd = res != NULL && o != NULL ? mt__breakdown_json(res) : NULL;
+    if (bd != NULL)
+        json_object_set_new(o, "breakdown", bd); /* the run's timing breakdown, merged there */
     /* done before the end is published: whoever sees the end can reuse the capacity and the
      * run id at once; the thread is joined later (agent_reap, mt__agent_free) */
     r->done = true;

@@ -99,6 +99,7 @@ typedef struct agg_run {
     int64_t elapsed_ns;
     uint32_t max_open;
     uint32_t stored;
+    mt_hist_t *bd[MT__BD_N]; /* the agents' timing breakdowns (end messages), merged */
     bool stop_sent;
     char *stop_reason;
     bool named;         /* agents named at watch time (mt__agg_watch_agents) */
@@ -232,6 +233,8 @@ static void run_free(agg_run_t *r)
     free(r->v);
     acc_dispose(&r->total);
     accs_free(r->ttags, r->ntags);
+    for (int i = 0; i < MT__BD_N; i++)
+        mt_hist_free(r->bd[i]);
     free(r->stop_reason);
     free(r);
 }
@@ -602,6 +605,11 @@ static void agg_finish(mt__agg_t *g, agg_run_t *r)
     res.max_open_conns = r->max_open;
     res.latency = r->total.lat;
     res.service = r->total.svc;
+    res.connect = r->bd[0];
+    res.tls = r->bd[1];
+    res.send = r->bd[2];
+    res.wait = r->bd[3];
+    res.recv = r->bd[4];
     res.tags = r->ntags > 0 ? ts : NULL;
     res.ntags = r->ntags;
 
@@ -860,7 +868,7 @@ out:
     mt__snapshot_dispose(&snap);
 }
 
-/* {"run_id","agent","outcome":"completed"|"stopped"|"error","reason","seconds"} */
+/* {"run_id","agent","outcome":"completed"|"stopped"|"error","reason","seconds","breakdown"} */
 static void agg_on_end(mt__agg_t *g, agg_run_t *r, const void *msg, size_t len)
 {
     json_t *o = json_loadb(msg, len, JSON_REJECT_DUPLICATES, NULL);
@@ -893,6 +901,10 @@ static void agg_on_end(mt__agg_t *g, agg_run_t *r, const void *msg, size_t len)
         r->agents_p[ai].count = (uint32_t)json_integer_value(secs);
     }
     snprintf(r->agents_p[ai].outcome, sizeof(r->agents_p[ai].outcome), "%s", json_string_value(oc));
+    const json_t *bd = json_object_get(o, "breakdown");
+    if (bd != NULL && mt__breakdown_add(bd, r->bd) != MT_OK) /* the end counts without it */
+        mt__log(MT_LOG_WARN, "malformed timing breakdown in an end message", "run", r->id, "agent",
+                r->agents_p[ai].name, NULL);
     if (json_is_string(why))
         r->agents_p[ai].reason = strdup(json_string_value(why));
     if (agg_maybe_finish(g, r)) /* frees r */

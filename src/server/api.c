@@ -741,6 +741,16 @@ static void api_mark_interrupted(json_t *sum, const json_t *run)
         json_object_set_new(sum, "interrupted", json_true());
 }
 
+/* The timing breakdown is not kept per second: the agents ship their whole run's at its end
+ * (docs/aggregation.md) and the run's own summary has it merged. A summary of the whole run
+ * takes it from there. */
+static void api_whole_breakdown(json_t *sum, const json_t *run)
+{
+    json_t *bd = json_object_get(json_object_get(run, "summary"), "breakdown_us");
+    if (json_is_object(bd))
+        json_object_set(sum, "breakdown_us", bd);
+}
+
 static void api_summary(api_ctx_t *c, const char *id, const json_t *run)
 {
     int64_t from, to;
@@ -749,6 +759,8 @@ static void api_summary(api_ctx_t *c, const char *id, const json_t *run)
     json_t *sum = api_summary_of(c, id, api_q(c, "tag"), from, to);
     if (sum == NULL)
         return;
+    if (api_q(c, "tag") == NULL && api_q(c, "from") == NULL && api_q(c, "to") == NULL)
+        api_whole_breakdown(sum, run);
     api_mark_interrupted(sum, run);
     json_object_set(sum, "verdicts", json_object_get(run, "verdicts"));
     api_json(c, 200, sum);
@@ -861,6 +873,7 @@ static json_t *api_result_doc(api_ctx_t *c, const char *id, const json_t *run)
         return NULL;
     }
     api_mark_interrupted(json_object_get(doc, "summary"), run);
+    api_whole_breakdown(json_object_get(doc, "summary"), run);
     started = json_object_get(run, "started_at");
     if (!json_is_string(started))
         started = json_object_get(run, "created_at");

@@ -132,6 +132,16 @@ int mt__cluster_own(mt__cluster_t *c, const char *run_id)
     return MT_OK;
 }
 
+int mt__cluster_owns(mt__cluster_t *c, const char *run_id)
+{
+    if (c == NULL)
+        return 0;
+    pthread_mutex_lock(&c->mu);
+    int own = cl_find(c, run_id) != NULL;
+    pthread_mutex_unlock(&c->mu);
+    return own;
+}
+
 void mt__cluster_disown(mt__cluster_t *c, const char *run_id, int over)
 {
     if (c == NULL)

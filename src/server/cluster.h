@@ -34,6 +34,8 @@ int mt__cluster_leader(mt__cluster_t *c);
 /* Takes run_id's lease (a run about to start here). MT_OK, MT_ECONFLICT when another server
  * holds it, or the store's error. */
 int mt__cluster_own(mt__cluster_t *c, const char *run_id);
+/* 1 when this server aggregates run_id (holds its lease). */
+int mt__cluster_owns(mt__cluster_t *c, const char *run_id);
 /* This server no longer aggregates run_id: over = the run ended (its stream messages and
  * lease go); else only this server's part (another owns it now). */
 void mt__cluster_disown(mt__cluster_t *c, const char *run_id, int over);

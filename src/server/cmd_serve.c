@@ -63,7 +63,10 @@ typedef struct sv_opts {
     const char *otlp;      /* --otlp URL: push every run's seconds to an OTLP collector */
     const char *trace_url; /* --trace-url TMPL: the UI's link template for runs without one */
     const char *server_id; /* --server-id: this server among several (cluster.h) */
+    int on_shutdown;       /* --on-shutdown: SV_SHUT_AUTO, SV_SHUT_STOP or SV_SHUT_HANDOVER */
 } sv_opts_t;
+
+enum { SV_SHUT_AUTO, SV_SHUT_STOP, SV_SHUT_HANDOVER };
 
 /* --otlp: the exporter (result/otlp.h), NULL without the flag */
 static mt__otlp_t *sv_otlp;
@@ -1752,6 +1755,10 @@ static void sv_usage(FILE *f)
             "Several servers on one store (docs/serve.md#several-servers):\n"
             "  --server-id ID        this server's name in run leases, logs and /metrics\n"
             "                        (default HOSTNAME-PID)\n"
+            "  --on-shutdown MODE    what SIGTERM does to the runs this server aggregates:\n"
+            "                        handover (release them to another server; the agents go\n"
+            "                        on), stop, or auto (default: handover with --store\n"
+            "                        postgresql:// and --nats without --local-agent, else stop)\n"
             "\n"
             "  --log-level LEVEL     debug, info, warn or error (default info); JSON lines on\n"
             "                        stderr\n"
@@ -1822,6 +1829,7 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
         {"otlp", required_argument, NULL, 'O'},
         {"trace-url", required_argument, NULL, 'U'},
         {"server-id", required_argument, NULL, 'i'},
+        {"on-shutdown", required_argument, NULL, 'X'},
         MT__NATS_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1935,6 +1943,19 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
             }
             o->server_id = optarg;
             break;
+        case 'X':
+            if (strcmp(optarg, "stop") == 0)
+                o->on_shutdown = SV_SHUT_STOP;
+            else if (strcmp(optarg, "handover") == 0)
+                o->on_shutdown = SV_SHUT_HANDOVER;
+            else if (strcmp(optarg, "auto") == 0)
+                o->on_shutdown = SV_SHUT_AUTO;
+            else {
+                fprintf(stderr, "mortar serve: --on-shutdown: '%s' is not auto, stop or handover\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case 'h':
             sv_usage(stdout);
             return 0;
@@ -1961,15 +1982,43 @@ static int sv_parse(int argc, char **argv, sv_opts_t *o)
                         "agent runs everything)\n");
         return 2;
     }
+    if (o->on_shutdown == SV_SHUT_HANDOVER &&
+        (o->nats.url == NULL || o->store == NULL || o->local_agent)) {
+        fprintf(stderr, "mortar serve: --on-shutdown handover needs several servers' setup: "
+                        "--store postgresql://..., --nats, and no --local-agent (its part of a "
+                        "run ends with the process)\n");
+        return 2;
+    }
     if (mt__nats_flags_finish("serve", &o->nats) != 0)
         return 2;
     return -1;
 }
 
-static void sv_shutdown_runs(mt__serve_t *sv)
+/* Several servers on one store: the runs this server does not aggregate are another's, and a
+ * shutdown here leaves them alone. */
+static bool sv_shared(const mt__serve_t *sv)
+{
+    return sv->dist != NULL && sv->cluster != NULL &&
+           strcmp(sv->store->ops->name, "postgresql") == 0;
+}
+
+/* Gives run id up without ending it (--on-shutdown handover): its lease is released, so
+ * another server takes it over at its next turn (cluster.c) and resumes it from the stored
+ * seconds and the stream, as after a crash; the agents go on meanwhile. */
+static void sv_handover(mt__serve_t *sv, const char *id)
+{
+    mt__agg_unwatch(sv->agg, id);
+    mt__dist_run_over(sv->dist, id);
+    mt__cluster_disown(sv->cluster, id, 0);
+    sv->store->ops->lease_release(sv->store, id, mt__cluster_id(sv->cluster));
+    mt__log(MT_LOG_INFO, "run handed over", "run", id, "server", mt__cluster_id(sv->cluster), NULL);
+}
+
+static void sv_shutdown_runs(mt__serve_t *sv, bool handover)
 {
     mt__store_page_t pg = {500, NULL};
     json_t *page = NULL;
+    bool shared = sv_shared(sv);
     if (sv->store->ops->run_list(sv->store, "running", NULL, &pg, &page) != MT_OK)
         return;
     size_t i;
@@ -1979,6 +2028,12 @@ static void sv_shutdown_runs(mt__serve_t *sv)
         const char *id = json_string_value(json_object_get(r, "id"));
         if (sv->agent != NULL)
             mt__agent_stop(sv->agent, id, "server shutdown");
+        if (id == NULL || (shared && !mt__cluster_owns(sv->cluster, id)))
+            continue; /* another server's run */
+        if (handover) {
+            sv_handover(sv, id);
+            continue;
+        }
         if (sv->dist != NULL) {
             char subj[96];
             snprintf(subj, sizeof subj, "mortar.runs.%s.control", id);
@@ -1989,7 +2044,7 @@ static void sv_shutdown_runs(mt__serve_t *sv)
     json_decref(page);
 }
 
-static void sv_finish_leftovers(mt__serve_t *sv)
+static void sv_finish_leftovers(mt__serve_t *sv, bool shared)
 {
     mt__store_page_t pg = {500, NULL};
     json_t *page = NULL;
@@ -2000,6 +2055,8 @@ static void sv_finish_leftovers(mt__serve_t *sv)
     json_array_foreach(json_object_get(page, "items"), i, r)
     {
         const char *id = json_string_value(json_object_get(r, "id"));
+        if (id == NULL || (shared && !mt__cluster_owns(sv->cluster, id)))
+            continue; /* another server's run, or one handed over */
         json_t *run = NULL;
         if (sv->store->ops->run_finish(sv->store, id, "stopped", "server shutdown", NULL, NULL,
                                        &run) == MT_OK)
@@ -2345,9 +2402,12 @@ out:
     if (relay != NULL && sv.store->ops->set_outbox_wake != NULL)
         sv.store->ops->set_outbox_wake(sv.store, NULL, NULL);
     mt__relay_stop(relay);
+    bool shared = sv.store != NULL && sv_shared(&sv);
+    bool handover = shared && (o.on_shutdown == SV_SHUT_HANDOVER ||
+                               (o.on_shutdown == SV_SHUT_AUTO && sv.agent == NULL));
     if (sv.agent || sv.dist) {
         pthread_mutex_lock(&sv.run_mu);
-        sv_shutdown_runs(&sv);
+        sv_shutdown_runs(&sv, handover);
         pthread_mutex_unlock(&sv.run_mu);
     }
     mt__agent_host_free(local_host);
@@ -2363,7 +2423,7 @@ out:
     mt__otlp_free(sv_otlp, 5000, NULL); /* the queued seconds go out, 5 s at most */
     sv_otlp = NULL;
     if (sv.store && sv.live)
-        sv_finish_leftovers(&sv);
+        sv_finish_leftovers(&sv, shared);
     if (sv.live)
         mt__sse_shutdown(sv.live);
     if (d)

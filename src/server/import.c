@@ -252,6 +252,15 @@ static json_t *im_end_run(mt__import_t *im, const char *outcome, const char *rea
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I}", "run_id", im->run_id, "agent", IM_AGENT,
                           "outcome", outcome, "reason", reason, "seconds", (json_int_t)st->seconds,
                           "start_skew_us", (json_int_t)0);
+    /* the file's timing breakdown, where the format has one: the run's summary.breakdown_us
+     * (docs/aggregation.md), as an agent ships its own */
+    mt_run_result_t res = {
+        .connect = st->connect, .send = st->send, .wait = st->wait, .recv = st->recv};
+    json_t *bd = o != NULL && (st->connect || st->send || st->wait || st->recv)
+                     ? mt__breakdown_json(&res)
+                     : NULL;
+    if (bd != NULL)
+        json_object_set_new(o, "breakdown", bd);
     char *body = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     char subject[96], id[160];

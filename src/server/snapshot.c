@@ -586,3 +586,58 @@ out:
         mt__snapshot_dispose(out);
     return rc;
 }
+
+/* ---- the run's timing breakdown (end message) ---- */
+
+const char *const mt__bd_names[MT__BD_N] = {"connect", "tls", "send", "wait", "receive"};
+
+json_t *mt__breakdown_json(const mt_run_result_t *r)
+{
+    const mt_hist_t *h[MT__BD_N] = {r->connect, r->tls, r->send, r->wait, r->recv};
+    json_t *o = json_object();
+    for (int i = 0; o != NULL && i < MT__BD_N; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        if (h[i] == NULL || (i == 1 && mt_hist_count(h[i]) == 0))
+            continue;
+        if (mt_hist_encode(h[i], &text, &len) != MT_OK ||
+            json_object_set_new(o, mt__bd_names[i], json_stringn(text, len)) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+        free(text);
+    }
+    if (o != NULL && json_object_size(o) == 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+int mt__breakdown_add(const json_t *bd, mt_hist_t *h[MT__BD_N])
+{
+    mt_hist_t *x[MT__BD_N] = {0};
+    const char *k;
+    const json_t *v;
+    int rc = json_is_object(bd) ? MT_OK : MT_EPARSE;
+    json_object_foreach((json_t *)bd, k, v)
+    {
+        int i = 0;
+        while (i < MT__BD_N && strcmp(k, mt__bd_names[i]) != 0)
+            i++;
+        if (i == MT__BD_N || x[i] != NULL || !json_is_string(v) ||
+            mt_hist_decode(json_string_value(v), json_string_length(v), &x[i]) != MT_OK) {
+            rc = MT_EPARSE;
+            break;
+        }
+    }
+    for (int i = 0; rc == MT_OK && i < MT__BD_N; i++) /* all or nothing */
+        if (x[i] != NULL && h[i] == NULL)
+            rc = mt_hist_new_latency(&h[i]);
+    for (int i = 0; i < MT__BD_N; i++) {
+        if (rc == MT_OK && x[i] != NULL)
+            mt_hist_add(h[i], x[i]); /* values beyond an hour are clamped out, as everywhere */
+        mt_hist_free(x[i]);
+    }
+    return rc;
+}

@@ -5,6 +5,7 @@
 #ifndef MT_SERVER_SNAPSHOT_H
 #define MT_SERVER_SNAPSHOT_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,5 +46,17 @@ int mt__snapshot_encode(const mt__snapshot_t *s, char **out, size_t *len);
  * the input (it is fuzzed: tests/fuzz/fuzz_snapshot.c). */
 int mt__snapshot_decode(const char *buf, size_t len, mt__snapshot_t *out, mt_parse_err_t *err);
 void mt__snapshot_dispose(mt__snapshot_t *s);
+
+/* The timing breakdown of a whole run, shipped once in the agent's end message (docs/
+ * aggregation.md): {"connect": HIST, "tls": HIST, "send", "wait", "receive"} (encoded like a
+ * snapshot's histograms; "tls" only when a handshake was timed). */
+#define MT__BD_N 5
+extern const char *const mt__bd_names[MT__BD_N];
+/* The object for r's breakdown histograms; NULL when r has none or on failure. */
+json_t *mt__breakdown_json(const mt_run_result_t *r);
+/* Adds the histograms of such an object into h[] (each created on first use), all or none.
+ * MT_OK, MT_ENOMEM, or MT_EPARSE (not an object of known names and valid histograms). Never
+ * trusts the input. */
+int mt__breakdown_add(const json_t *bd, mt_hist_t *h[MT__BD_N]);
 
 #endif

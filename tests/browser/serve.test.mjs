@@ -193,6 +193,9 @@ test('finished run page: summary, breakdown, charts from the stored seconds', { 
   const requests = await page.textContent('[data-key="requests"] .v');
   assert.ok(Number(requests.replace(/,/g, '')) > 0, `no requests in the summary: ${requests}`);
   assert.ok(await page.$('#breakdown'), 'no latency breakdown');
+  /* the phases of a request, from the agent's end message (not zeros) */
+  const phases = await page.$$eval('#breakdown tr.phase td:first-child', (tds) => tds.map((t) => t.textContent));
+  for (const p of ['connect', 'send', 'wait']) assert.ok(phases.includes(p), `no ${p} row in the breakdown: ${phases}`);
   const verdicts = await page.textContent('#verdicts');
   assert.match(verdicts, /p\(99\)<10s/, `the threshold verdict is not shown: ${verdicts}`);
   assert.match(verdicts, /pass/);

@@ -119,6 +119,9 @@ expect_jq "one item per stored second, in order" "$WORK/series.json" '[.items[].
 expect_api "summary" 200 GET "/runs/$RUN/summary" "$VIEWER"
 cp "$OUT" "$WORK/summary.json"
 expect_eq "summary requests = target requests" "$(jq .requests "$WORK/summary.json")" "$(jq .requests "$WORK/since.json")"
+# the timing breakdown comes from the agent's end message (docs/aggregation.md), not zeros
+expect_jq "the summary's timing breakdown is measured (connect, send, wait)" "$WORK/summary.json" \
+  '.breakdown_us.connect.max > 0 and .breakdown_us.wait.p50 > 0 and .breakdown_us.wait.max >= .breakdown_us.wait.p50 and .breakdown_us.send.max > 0 and (.breakdown_us | has("tls") | not)'
 expect_eq "summary 200s = target 200s" "$(jq '.status."200"' "$WORK/summary.json")" "$(jq '.responses."200"' "$WORK/since.json")"
 expect_eq "series completed = summary requests" "$(jq '[.items[].completed] | add' "$WORK/series.json")" "$(jq .requests "$WORK/summary.json")"
 expect_api "summary of a window" 200 GET "/runs/$RUN/summary?from=0&to=0" "$VIEWER"

@@ -53,6 +53,9 @@ check_import() {
 
 check_import tank.log tank phout
 TANK_RUN=$(jq -r .run.id "$WORK/imp.json")
+expect_api "the Tank run's summary" 200 GET "/runs/$TANK_RUN/summary" "$VIEW"
+expect_jq "its timing breakdown is the file's (connect, send, wait, receive: not zeros)" "$OUT" \
+  '.breakdown_us as $b | $b.connect.max > 0 and $b.send.max > 0 and $b.wait.max > 0 and $b.wait.max >= $b.wait.p50'
 TEST_ID=$(jq -r .run.test_id "$WORK/imp.json")
 expect_jq "the run's times are the data's: started at second 0 of the file" "$WORK/imp.json" \
   '.run.started_at == "2023-11-14T22:13:20.000Z" and .run.agent == "import"'

@@ -2,7 +2,9 @@
 # Several `mortar serve` on one PostgreSQL and one NATS (docs/serve.md "Several servers",
 # docs/adr/0034-several-servers.md): exactly one leads; a run created on one is visible,
 # followed live (SSE) and stoppable on the other; one Idempotency-Key sent to both at once makes
-# one run; kill -9 of the server that owns a running run -> the other takes it over and it
+# one run; SIGTERM of a server leaves the runs it does not own alone and hands its own over
+# (another server takes them over, nothing lost); kill -9 of the server that owns a running
+# run -> the other takes it over and it
 # completes with every second stored once and Σ sent equal to what the target received; the
 # survivor leads and fires the next schedule.
 source "$(dirname "$0")/lib.sh"
@@ -125,32 +127,68 @@ expect_eq "one run with its labels in the store" \
   "$(jq '[.items[] | select(.labels.idem == "k1")] | length' "$OUT")" 1
 wait_run "$(jq -r .id "$WORK/idem-a.json")" "$TOK" 60 passed
 
+# owned_run SECONDS: a 2-agent run of SECONDS queued on $OTHER, 3 seconds of it stored; sets
+# RUN and OWNER (the leader, which dispatched it) and keeps the target's counters before it
+owned_run() {
+  on "$OTHER"
+  target_stats "$WORK/before-$1.json"
+  expect_api "queue a 2-agent run" 201 POST /runs "$TOK" \
+    "{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":20,\"duration\":\"$1s\",\"agents\":2,\"agent_labels\":\"pool=main\"}}"
+  RUN=$(jq -r .id "$OUT")
+  wait_seconds "$RUN" "$TOK" 3 60
+  OWNER=$(pg_psql mortar "SELECT owner FROM run_leases WHERE run_id = '$RUN'")
+  expect_eq "the leader owns the run it started" "$OWNER" "$LEADER"
+}
+
+# taken_over SECONDS HOW: $RUN passed on $OTHER, which took it over; every second stored once
+# and Σ sent = what the target counted since owned_run
+taken_over() {
+  on "$OTHER"
+  wait_run "$RUN" "$TOK" 90 'passed|failed|stopped|error|interrupted'
+  expect_jq "the run passed (not stopped)" "$OUT" '.state == "passed"'
+  grep -q "\"msg\":\"run taken over\",\"run\":\"$RUN\"" "$WORK/serve-$OTHER.log" ||
+    fail "no 'run taken over' in $OTHER's log"
+  pass "$OTHER took the run over"
+  target_stats_since "$WORK/before-$1.json" "$WORK/d-$1.json"
+  expect_api "the run" 200 GET "/runs/$RUN" "$TOK"
+  cp "$OUT" "$WORK/run-$1.json"
+  expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
+  contiguous "$OUT" "$1"
+  expect_eq "Σ sent = the target's count across the $2" \
+    "$(jq '[.items[].sent] | add' "$OUT")" "$(jq .requests "$WORK/d-$1.json")"
+  expect_eq "the summary covers every second" "$(jq .summary.requests "$WORK/run-$1.json")" \
+    "$(jq '[.items[].completed] | add' "$OUT")"
+}
+
+# ---- SIGTERM mid-run (a rolling update): a server that does not own the run leaves it alone;
+# the owner hands it over (--on-shutdown auto = handover here), it is not stopped ----
+replica c
+owned_run 10
+kill -TERM "$PID_c"
+rc=0
+wait "$PID_c" || rc=$?
+expect_eq "server c (owns nothing) exits 0 on SIGTERM" "$rc" 0
+v="PID_$OWNER"
+kill -TERM "${!v}"
+rc=0
+wait "${!v}" || rc=$?
+expect_eq "the owner $OWNER exits 0 on SIGTERM" "$rc" 0
+grep -q "\"msg\":\"run handed over\",\"run\":\"$RUN\"" "$WORK/serve-$OWNER.log" ||
+  fail "no 'run handed over' in $OWNER's log: $(tail -n 5 "$WORK/serve-$OWNER.log")"
+pass "$OWNER handed the run over"
+taken_over 10 handover
+# two servers again for what follows: the survivor leads, a new one joins
+replica d
+LEADER=$(wait_leader "$OTHER" d)
+expect_eq "the survivor leads" "$LEADER" "$OTHER"
+OTHER=d
+
 # ---- kill -9 of the owner mid-run: the other takes over, every second once ----
-on "$OTHER"
-target_stats "$WORK/before.json"
-expect_api "queue a 2-agent run" 201 POST /runs "$TOK" \
-  "{\"config\":{\"url\":\"$TARGET_URL/\",\"rate\":20,\"duration\":\"12s\",\"agents\":2,\"agent_labels\":\"pool=main\"}}"
-RUN=$(jq -r .id "$OUT")
-wait_seconds "$RUN" "$TOK" 3 60
-OWNER=$(pg_psql mortar "SELECT owner FROM run_leases WHERE run_id = '$RUN'")
-expect_eq "the leader owns the run it started" "$OWNER" "$LEADER"
+owned_run 12
 v="PID_$OWNER"
 kill -KILL "${!v}"
 pass "owner $OWNER killed with SIGKILL mid-run"
-on "$OTHER"
-wait_run "$RUN" "$TOK" 90 passed
-grep -q "\"msg\":\"run taken over\",\"run\":\"$RUN\"" "$WORK/serve-$OTHER.log" ||
-  fail "no 'run taken over' in $OTHER's log"
-pass "$OTHER took the run over"
-target_stats_since "$WORK/before.json" "$WORK/d.json"
-expect_api "the run" 200 GET "/runs/$RUN" "$TOK"
-cp "$OUT" "$WORK/run.json"
-expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
-contiguous "$OUT" 12
-expect_eq "Σ sent = the target's count across the takeover" \
-  "$(jq '[.items[].sent] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
-expect_eq "the summary covers every second" "$(jq .summary.requests "$WORK/run.json")" \
-  "$(jq '[.items[].completed] | add' "$OUT")"
+taken_over 12 takeover
 
 # ---- the survivor leads and fires the next schedule ----
 expect_eq "the survivor leads" "$(wait_leader "$OTHER")" "$OTHER"

@@ -538,6 +538,83 @@ static void end_n(fx_t *f, const char *run, const char *agent, const char *outco
 
 static const char *const gens[3] = {"gen-1", "gen-2", "gen-3"};
 
+/* An end message of agent with the breakdown histograms given as JSON text (NULL: none). */
+static void end_bd(fx_t *f, const char *run, const char *agent, const char *bd)
+{
+    char subject[96], body[4000];
+    snprintf(subject, sizeof(subject), "mortar.runs.%s.end", run);
+    snprintf(body, sizeof(body),
+             "{\"run_id\":\"%s\",\"agent\":\"%s\",\"outcome\":\"completed\","
+             "\"reason\":\"completed\",\"seconds\":1%s%s}",
+             run, agent, bd ? ",\"breakdown\":" : "", bd ? bd : "");
+    assert_int_equal(mt__bus_publish(f->bus, subject, body, strlen(body)), MT_OK);
+}
+
+/* {"connect": H(values), "wait": H(values)} as an end message's breakdown */
+static char *bd_text(const int64_t *v, size_t n)
+{
+    mt_run_result_t r = {0};
+    mt_hist_t *c, *w;
+    assert_int_equal(mt_hist_new_latency(&c), MT_OK);
+    assert_int_equal(mt_hist_new_latency(&w), MT_OK);
+    for (size_t i = 0; i < n; i++) {
+        mt_hist_record(c, v[i]);
+        mt_hist_record(w, 10 * v[i]);
+    }
+    r.connect = c;
+    r.wait = w;
+    json_t *o = mt__breakdown_json(&r);
+    assert_non_null(o);
+    assert_null(json_object_get(o, "tls")); /* none timed: absent */
+    char *t = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    mt_hist_free(c);
+    mt_hist_free(w);
+    return t;
+}
+
+/* The agents' whole-run timing breakdowns (end messages) are merged exactly into the run's
+ * summary; a malformed one is ignored (the end still counts), an end without one adds nothing. */
+static void test_breakdown_merged_from_ends(void **state)
+{
+    fx_t f;
+    sec_t x;
+    char err[256];
+    (void)state;
+
+    fx_init(&f);
+    sec_init(&x);
+    assert_int_equal(
+        mt__agg_watch_agents(f.agg, "b1", CONFIG_TAGS "}", gens, 3, NULL, err, sizeof(err)), MT_OK);
+    for (int a = 0; a < 3; a++)
+        pub_n(&f, &x, "b1", gens[a], 0, 10);
+    static const int64_t v1[] = {100, 200, 300}, v2[] = {400, 5000};
+    char *b1 = bd_text(v1, 3), *b2 = bd_text(v2, 2);
+    end_bd(&f, "b1", "gen-1", b1);
+    end_bd(&f, "b1", "gen-2", "{\"connect\":\"not a histogram\"}");
+    end_bd(&f, "b1", "gen-3", b2);
+    mt__bus_flush(f.bus);
+    assert_true(f.k.ended);
+    assert_string_equal(f.k.state, "passed");
+    const json_t *bd = json_object_get(f.k.summary, "breakdown_us");
+    mt_hist_t *all;
+    assert_int_equal(mt_hist_new_latency(&all), MT_OK);
+    for (size_t i = 0; i < 3; i++)
+        mt_hist_record(all, v1[i]);
+    for (size_t i = 0; i < 2; i++)
+        mt_hist_record(all, v2[i]);
+    assert_int_equal(jint(json_object_get(bd, "connect"), "max"), mt_hist_max(all));
+    assert_int_equal(jint(json_object_get(bd, "connect"), "p50"),
+                     mt_hist_value_at_percentile(all, 50));
+    assert_true(jint(json_object_get(bd, "wait"), "max") >= 50000 - 50000 / 128);
+    assert_int_equal(jint(json_object_get(bd, "send"), "max"), 0); /* no agent timed it */
+    mt_hist_free(all);
+    free(b1);
+    free(b2);
+    sec_free(&x);
+    fx_free(&f);
+}
+
 /* Seconds 0..2 of 10 requests each, second 1 refused `times` times by the store; the test
  * clock steps 0.25 s at a time (retries at 0.25, 0.5, 1, 2, 4 s) until the run ends. */
 static void run_with_refusals(fx_t *f, const char *run, int times)
@@ -803,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_agent_loss_error),
         cmocka_unit_test(test_agent_loss_continue_and_resume),
         cmocka_unit_test(test_store_refuses_a_second),
+        cmocka_unit_test(test_breakdown_merged_from_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -905,7 +905,7 @@
   function renderSummary(box, run) {
     const s = run.summary;
     if (!s) { box.appendChild(h('div', { class: 'note' }, 'No summary: the run stored no results' + (run.reason ? ' (' + run.reason + ')' : '') + '.')); return; }
-    const lat = s.latency_us || {}, svc = s.service_us || {};
+    const lat = s.latency_us || {}, svc = s.service_us || {}, bd = s.breakdown_us || {};
     const req = s.requests != null ? s.requests : cnt(s, 'completed');
     const errRate = req ? cnt(s, 'errors') / req : null;
     box.appendChild(h('div', { class: 'cards' },
@@ -942,8 +942,12 @@
       h('thead', null, h('tr', null, h('th', null, ''), qs.map((q) => h('th', { class: 'num' }, q === 'p999' ? 'p99.9' : q)))),
       h('tbody', null,
         h('tr', null, h('td', { title: 'from the due time (open model) or the send (closed model)' }, 'latency'), qs.map((q) => h('td', { class: 'num' }, fmtUs(lat[q])))),
-        h('tr', null, h('td', { title: 'from the actual send' }, 'service'), qs.map((q) => h('td', { class: 'num' }, fmtUs(svc[q])))))),
-      h('div', { class: 'dim small' }, 'latency from the due time, service from the actual send')));
+        h('tr', null, h('td', { title: 'from the actual send' }, 'service'), qs.map((q) => h('td', { class: 'num' }, fmtUs(svc[q])))),
+        /* the phases of a request (the agents' whole-run histograms, merged): connect and tls
+         * per new connection, wait = time to the first response byte */
+        ['connect', 'tls', 'send', 'wait', 'receive'].filter((k) => bd[k] && Object.keys(bd[k]).some((q) => bd[k][q] > 0)).map((k) =>
+          h('tr', { class: 'phase' }, h('td', { title: 'timing breakdown: ' + k + (k === 'wait' ? ' (time to first byte)' : '') }, k), qs.map((q) => h('td', { class: 'num' }, fmtUs(bd[k][q]))))))),
+      h('div', { class: 'dim small' }, 'latency from the due time, service from the actual send; then the phases of a request')));
     const st = s.status || {}, ek = s.errors_by_kind || {};
     const total = req || 1;
     row.appendChild(h('section', { class: 'card', id: 'codes' }, h('h3', null, 'Status codes and errors'), h('table', { class: 'list' },

@@ -27,7 +27,7 @@
     ['retried', 'retried', 'retried', 'HTTP/1 requests retried (close race)'],
     ['ts_user', 'timing.user_clock', 'timing.user_clock', 'responses timed by the user-space clock (no kernel timestamp)'],
     ['failed', 'failed', 'failed', 'failed as k6 counts them (errors + unexpected status)'],
-    ['abandoned', 'abandoned', 'abandoned', 'in flight when the run ended (after --grace), never answered'],
+    ['abandoned', 'abandoned', 'abandoned', 'abandoned (unanswered at the end)'],
   ];
   const BY_NAME = {};
   for (const c of COUNTERS) BY_NAME[c[0]] = c;
