@@ -1724,7 +1724,7 @@ void *mt__worker_main(void *arg)
                 wake = d;
         }
         if (w->ur) { /* io_uring (uring.c): the same waits, submissions and completions batched */
-            if (mt__ur_wait(w, wake, tol) != MT_OK) {
+            if (mt__ur_wait(w, wake, wait_tol) != MT_OK) {
                 w->err = MT_ESYS;
                 break;
             }
