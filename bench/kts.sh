@@ -7,6 +7,7 @@
 # Usage: bench/kts.sh path/to/mortar [ROUNDS] [SECONDS]       (defaults: 3 rounds of 10 s)
 #   The closed model runs on both I/O loops: closed_kts with --io epoll, closed_uring with
 #   --io io_uring (docs/adr/0040-io-uring.md). KTS_ONLY=closed runs only wrk and the closed rows.
+#   open_kts250 is the open model with the first version's 250-us tolerance (the default is 100 us).
 # Prints one line per run and, at the end, a markdown table of the medians (docs/benchmarks.md
 # section 16). Environment: BENCH_KEEP=1 keeps the temp dir.
 set -euo pipefail
@@ -80,6 +81,7 @@ for ((r = 1; r <= rounds; r++)); do
   if [[ ${KTS_ONLY:-} != closed ]]; then
     run open_exact_old "${m[@]}" -c100 -R 20000 --send-tolerance 0 --no-kernel-timestamps "$url"
     run open_kts "${m[@]}" -c100 -R 20000 "$url"
+    run open_kts250 "${m[@]}" -c100 -R 20000 --send-tolerance 250us "$url"
   fi
   run closed_old "${m[@]}" -c100 --io epoll --send-tolerance 0 --no-kernel-timestamps "$url"
   run closed_kts "${m[@]}" -c100 --io epoll "$url"
@@ -97,7 +99,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 echo
 echo "| client | CPU µs / request (median of $rounds) | ratio | completed/s | p99 ms |"
 echo "|---|---:|---:|---:|---:|"
-for k in wrk open_exact_old open_kts closed_old closed_kts closed_uring h2load h2_old h2_kts; do
+for k in wrk open_exact_old open_kts open_kts250 closed_old closed_kts closed_uring h2load h2_old h2_kts; do
   [[ -s $tmp/$k.rows ]] || continue
   base=$wrk
   [[ $k == h2* ]] && base=$h2l
