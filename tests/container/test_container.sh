@@ -188,8 +188,11 @@ step "podman stop serve"
 podman stop -t 60 "$P-serve" >/dev/null || fail "podman stop serve"
 expect_eq "serve exits 0 on SIGTERM as PID 1 (not killed)" \
   "$(podman inspect --format '{{.State.ExitCode}}' "$P-serve")" 0
-podman logs "$P-serve" 2>&1 | grep -q '"msg":"shutting down","signal":"SIGTERM"' ||
-  fail "serve did not log its SIGTERM: $(podman logs "$P-serve" 2>&1 | tail -n 5)"
+# (into a file first: `podman logs | grep -q` under pipefail fails when grep's early exit
+# breaks podman's pipe)
+podman logs "$P-serve" >"$WORK/serve-logs.txt" 2>&1 || true
+grep -q '"msg":"shutting down","signal":"SIGTERM"' "$WORK/serve-logs.txt" ||
+  fail "serve did not log its SIGTERM: $(tail -n 5 "$WORK/serve-logs.txt")"
 start_serve_container serve2
 expect_api "the run after the restart" 200 GET "/runs/$RUN" "$TOK"
 expect_jq "the run ended stopped by the shutdown" "$OUT" '.state == "stopped" and (.reason | test("server shutdown"))'
