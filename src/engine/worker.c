@@ -1352,6 +1352,14 @@ static void conn_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
     }
 }
 
+/* c's TCP connect completed at now: its time and count (both loops). */
+static void conn_connected(mt__worker_t *w, mt__conn_t *c, int64_t now)
+{
+    c->connect_end = now;
+    BOTH(w, c->req ? c->req->tag : 0, ct_->connects++);
+    mt_hist_record_clamped(w->connect, us(now - c->connect_start));
+}
+
 /* io_uring: c's connect completed (err: its errno, 0 on success) at now. */
 void mt__conn_up(mt__worker_t *w, mt__conn_t *c, int err, int64_t now)
 {
@@ -1359,9 +1367,7 @@ void mt__conn_up(mt__worker_t *w, mt__conn_t *c, int err, int64_t now)
         request_fail(w, c, err_kind(err), err, now);
         return;
     }
-    c->connect_end = now;
-    BOTH(w, c->req ? c->req->tag : 0, ct_->connects++);
-    mt_hist_record_clamped(w->connect, us(now - c->connect_start));
+    conn_connected(w, c, now);
     conn_ready(w, c);
     if (c->has_req)
         conn_send(w, c, now);
@@ -1410,9 +1416,7 @@ static void conn_event(mt__worker_t *w, mt__conn_t *c, uint32_t ev)
             request_fail(w, c, err_kind(err), err, now);
             return;
         }
-        c->connect_end = now;
-        BOTH(w, c->req ? c->req->tag : 0, ct_->connects++);
-        mt_hist_record_clamped(w->connect, us(now - c->connect_start));
+        conn_connected(w, c, now);
         if (w->run->cfg.tls) {
             tls_start(w, c, now);
             return; /* the handshake consumed this edge's readiness */
