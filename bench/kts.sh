@@ -6,8 +6,12 @@
 #
 # Usage: bench/kts.sh path/to/mortar [ROUNDS] [SECONDS]       (defaults: 3 rounds of 10 s)
 #   The closed model runs on both I/O loops: closed_kts with --io epoll, closed_uring with
-#   --io io_uring (docs/adr/0040-io-uring.md). KTS_ONLY=closed runs only wrk and the closed rows.
-#   open_kts250 is the open model with the first version's 250-us tolerance (the default is 100 us).
+#   --io io_uring (docs/adr/0040-io-uring.md). KTS_ONLY=closed runs only wrk and the closed rows,
+#   KTS_ONLY=open only wrk and the open rows (more rounds for the open model's p99 medians).
+#   open_exact waits exactly (--send-tolerance 0) with kernel timestamps; open_kts250 is the open
+#   model with the first version's 250-us tolerance (the default is 100 us).
+#   First, bench/wakecost.c measures what one sleep and wake-up costs here (the floor under any
+#   loop that sends each request at its due time: one wake-up per request at -R 20000).
 # Prints one line per run and, at the end, a markdown table of the medians (docs/benchmarks.md
 # section 16). Environment: BENCH_KEEP=1 keeps the temp dir.
 set -euo pipefail
@@ -18,7 +22,7 @@ die() { printf 'kts: error: %s\n' "$*" >&2; exit 1; }
 mortar=$1 rounds=${2:-3} dur=${3:-10}
 [[ -x $mortar && -f $mortar ]] || die "'$mortar' is not an executable file"
 [[ $rounds =~ ^[1-9][0-9]*$ && $dur =~ ^[1-9][0-9]*$ ]] || die "ROUNDS and SECONDS are positive integers"
-for t in nginx wrk h2load openssl jq awk taskset /usr/bin/time; do
+for t in nginx wrk h2load openssl jq awk taskset /usr/bin/time cc; do
   command -v "$t" >/dev/null || die "'$t' not found (scripts/deps.sh bench)"
 done
 
@@ -74,15 +78,21 @@ run() {
   echo "$cpu $rate $p99" >>"$tmp/$key.rows"
 }
 
+cc -std=c11 -O2 -o "$tmp/wakecost" "$here/wakecost.c" -luring || die "cannot build bench/wakecost.c (liburing-dev)"
+taskset -c 0 "$tmp/wakecost" 50 100000 | tee "$tmp/wakecost.out"
+wake=$(awk '$1 == "clock_nanosleep" { print $3 }' "$tmp/wakecost.out")
+
 m=("$mortar" run -q -t1 -d "${dur}s" --json "$tmp/json")
 for ((r = 1; r <= rounds; r++)); do
   echo "--- round $r"
   run wrk wrk -t1 -c100 -d "${dur}s" --latency "$url"
   if [[ ${KTS_ONLY:-} != closed ]]; then
     run open_exact_old "${m[@]}" -c100 -R 20000 --send-tolerance 0 --no-kernel-timestamps "$url"
+    run open_exact "${m[@]}" -c100 -R 20000 --send-tolerance 0 "$url"
     run open_kts "${m[@]}" -c100 -R 20000 "$url"
     run open_kts250 "${m[@]}" -c100 -R 20000 --send-tolerance 250us "$url"
   fi
+  [[ ${KTS_ONLY:-} != open ]] || continue
   run closed_old "${m[@]}" -c100 --io epoll --send-tolerance 0 --no-kernel-timestamps "$url"
   run closed_kts "${m[@]}" -c100 --io epoll "$url"
   run closed_uring "${m[@]}" -c100 --io io_uring "$url"
@@ -99,9 +109,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 echo
 echo "| client | CPU µs / request (median of $rounds) | ratio | completed/s | p99 ms |"
 echo "|---|---:|---:|---:|---:|"
-for k in wrk open_exact_old open_kts open_kts250 closed_old closed_kts closed_uring h2load h2_old h2_kts; do
+for k in wrk open_exact_old open_exact open_kts open_kts250 closed_old closed_kts closed_uring h2load h2_old h2_kts; do
   [[ -s $tmp/$k.rows ]] || continue
   base=$wrk
   [[ $k == h2* ]] && base=$h2l
   echo "| $k | $(col $k 1) | $(ratio "$(col $k 1)" "$base") | $(col $k 2) | $(col $k 3) |"
 done
+echo
+echo "One sleep and wake-up (clock_nanosleep, 50 us apart): $wake us of CPU = $(ratio "$wake" "$wrk") x wrk's whole request."

@@ -137,6 +137,7 @@ typedef struct mt__worker {
     mt_sched_cursor_t due_cur;
     uint64_t next_n;
     int64_t next_due; /* INT64_MAX when the schedule is exhausted */
+    int64_t late;     /* moving average of how late a timed sleep wakes up (ns) */
     int64_t due_gap;  /* next_due - the previous due time: batched waits only below the tolerance */
     mt__job_t *queue; /* ring of due-but-unsent requests */
     uint64_t qcap, qhead, qlen;
@@ -290,6 +291,21 @@ static inline uint64_t mt__global_n(const struct mt_run *r, uint64_t m)
 static inline int mt__open_model(const mt__worker_t *w)
 {
     return w->run->cfg.schedule != NULL;
+}
+
+/* When to wake up for the send due at `due` (ns) in the open model's batched waits
+ * (docs/adr/0037-kernel-timestamps.md): requests falling due `gap` apart (the last gap seen),
+ * `tol` the send tolerance, `late` how late this worker's sleeps wake up on average. Below the
+ * tolerance one wake-up sends several: it is the due time of the last one that fits in tol,
+ * aimed earlier by `late` (at most half the span), so that the first leaves by due + tol and
+ * the last on time. Otherwise (or with tol 0) the due time itself. */
+static inline int64_t mt__send_wake(int64_t due, int64_t gap, int64_t tol, int64_t late)
+{
+    if (tol <= 0 || gap >= tol)
+        return due;
+    int64_t span = gap > 0 ? tol / gap * gap : tol;
+    int64_t early = late < span / 2 ? late : span / 2;
+    return due + span - (early > 0 ? early : 0);
 }
 void mt__tls_reason(char *buf, size_t n);
 SSL *mt__tls_new(const mt_tls_ctx_t *t, mt__worker_t *w, mt__conn_t *c, bool resume);

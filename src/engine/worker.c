@@ -1711,8 +1711,7 @@ void *mt__worker_main(void *arg)
             int64_t tick = r->cfg.tick_ns, due = w->next_due;
             if (tick > 0) /* batch due requests: sleeping costs more than a send */
                 due = r->t0 + ((due - r->t0 + tick - 1) / tick) * tick;
-            if (w->due_gap < tol) /* several sends per tol: one wake-up for them */
-                due += tol;
+            due = mt__send_wake(due, w->due_gap, tol, w->late); /* several sends per tol */
             if (due < wake)
                 wake = due;
         }
@@ -1748,6 +1747,7 @@ void *mt__worker_main(void *arg)
                                       .tv_nsec = wake % MT__NS_PER_S};
                 while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
                     ;
+                w->late += (mt__now() - wake - w->late) / 16; /* how late sleeps wake */
             }
             n = epoll_wait(w->ep, events, MT__MAX_EVENTS, 0);
             idle = n == 0; /* a batch that found nothing: the server is slow, block next */
