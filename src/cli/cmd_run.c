@@ -512,13 +512,39 @@ static int run_parse_args(int argc, char **argv, run_opts_t *o, char *err, size_
 /* Set while the engine runs so that the handler can stop it; read only by the handler. */
 static mt_run_t *volatile run_active;
 static volatile sig_atomic_t run_signal;
+/* Set once run_exec may have created an output file: a signal then stops the run (at once if
+ * it has not started) so that the outputs are written; before, it exits as the default action
+ * would. Caught from the start, not only around the run: a background job inherits SIGINT
+ * ignored, and a signal sent while the ammo or a script was read was lost. */
+static volatile sig_atomic_t run_outputs;
+static struct sigaction run_old_int, run_old_term;
 
 static void run_on_signal(int sig)
 {
     mt_run_t *r = run_active;
+    if (!run_outputs)
+        _exit(128 + sig); /* nothing written yet, nothing to lose */
     run_signal = sig;
     if (r != NULL)
         mt_run_stop(r);
+}
+
+/* The first SIGINT/SIGTERM is run_on_signal's; a second one kills (SA_RESETHAND). */
+static void run_signals_catch(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = run_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigaction(SIGINT, &sa, &run_old_int);
+    sigaction(SIGTERM, &sa, &run_old_term);
+}
+
+static void run_signals_restore(void)
+{
+    sigaction(SIGINT, &run_old_int, NULL);
+    sigaction(SIGTERM, &run_old_term, NULL);
 }
 
 typedef struct run_ctx {
@@ -603,7 +629,7 @@ static int run_exec(run_opts_t *o)
     mt_run_t *run;
     mt_rs_err_t rerr;
     run_ctx_t ctx;
-    struct sigaction sa, old_int, old_term, old_pipe;
+    struct sigaction sa, old_pipe;
     FILE *sumf = stdout;
     char err[512];
     int code = RUN_EXIT_INTERNAL, rc;
@@ -612,6 +638,7 @@ static int run_exec(run_opts_t *o)
 
     memset(&ctx, 0, sizeof(ctx));
     memset(&info, 0, sizeof(info));
+    run_outputs = 1; /* from here a signal stops the run, which writes what it has */
     rc = mt__runjob_new_spec(&o->s, &job, &rerr);
     if (rc != MT_OK) {
         code = run_spec_err(&rerr, err, sizeof(err));
@@ -703,23 +730,19 @@ static int run_exec(run_opts_t *o)
         goto out;
     }
 
-    /* the first SIGINT stops the run and still reports; a second one kills (SA_RESETHAND) */
-    run_signal = 0;
+    /* the first SIGINT stops the run and still reports; one that came while it was being
+     * prepared stops it before its first request (an empty, interrupted run is reported) */
     run_active = run;
+    if (run_signal != 0)
+        mt_run_stop(run);
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = run_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND | SA_RESTART;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
     sa.sa_handler = SIG_IGN;
-    sa.sa_flags = 0;
+    sigemptyset(&sa.sa_mask);
     sigaction(SIGPIPE, &sa, &old_pipe);
 
     rc = mt__runjob_exec(job, run_on_second, &ctx, &rerr);
 
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    run_signals_restore(); /* from here a signal acts as before mortar run started */
     run_active = NULL;
     mt__live_end(&ctx.live);
     if (rc != MT_OK) {
@@ -822,6 +845,9 @@ int mt_cli_run(int argc, char **argv)
 {
     run_opts_t o;
     char err[1024];
+    run_signal = 0;
+    run_outputs = 0;
+    run_signals_catch(); /* before the ammo or a script is read */
     int code = run_parse_args(argc, argv, &o, err, sizeof(err));
 
     for (size_t i = 0; i < o.s.nwarnings; i++)
@@ -838,5 +864,6 @@ int mt_cli_run(int argc, char **argv)
         code = run_exec(&o);
     }
     run_opts_dispose(&o);
+    run_signals_restore();
     return code;
 }

@@ -1,4 +1,6 @@
-# Ctrl-C (SIGINT) stops the run cleanly: summary printed, JSON written, exit 130.
+# Ctrl-C (SIGINT) stops the run cleanly: summary printed, JSON written, exit 130. A SIGINT or
+# SIGTERM while the ammo is still being read (before anything is written) exits at once, also
+# from a background job (which inherits SIGINT ignored): 130 / 143, no JSON left behind.
 source "$(dirname "$0")/lib.sh"
 start_target
 out="$WORK/int.json"
@@ -22,3 +24,30 @@ req=$(jqr "$out" .summary.requests)
 [[ $req -gt 0 ]] || fail "no requests recorded before the interrupt"
 grep -q 'Requests/sec' "$WORK/stdout" || fail "no summary after interrupt"
 pass "interrupted after $req requests"
+
+# A signal while the ammo is read: the ammo is a FIFO, so opening its other end returns only once
+# mortar opened it to read (its handlers are installed by then); the signal is sent before the
+# ammo's end, so it is pending when the read returns whatever happens first.
+for sig in INT TERM; do
+  afifo="$WORK/ammo-$sig.fifo"
+  mkfifo "$afifo"
+  rm -f "$WORK/early.json"
+  "$MORTAR" run -q -d 60s -c 2 --ammo "$afifo" --json "$WORK/early.json" "$TARGET_URL/" \
+    >"$WORK/early.out" 2>"$WORK/early.err" &
+  early_pid=$!
+  PIDS+=("$early_pid")
+  exec {afd}>"$afifo"
+  kill -"$sig" "$early_pid"
+  printf '/a\n' >&"$afd"
+  exec {afd}>&-
+  set +e
+  wait "$early_pid"
+  rc=$?
+  set -e
+  want=130
+  [[ $sig == TERM ]] && want=143
+  expect_eq "SIG$sig while the ammo is read: exit code" "$rc" "$want"
+  [[ ! -e $WORK/early.json ]] || fail "SIG$sig before the run: a JSON file was written"
+  compgen -G "$WORK/early.json.tmp.*" >/dev/null && fail "SIG$sig before the run: a temporary JSON file was left"
+  pass "SIG$sig while the ammo is read: no run, nothing written"
+done
