@@ -231,6 +231,11 @@ typedef struct mt_run_config {
     size_t ntags;             /* <= MT_MAX_TAGS */
     mt_records_cb on_records; /* per-request records (phout); NULL: none are kept */
     void *records_ud;
+    /* While the run waits after its duration for the requests in flight (the grace): called
+     * about every 250 ms in mt_run_exec's thread (as the second callback is) with how many
+     * are still awaited and how long the grace has left, while any are. NULL: never. */
+    void (*on_finishing)(uint64_t in_flight, int64_t grace_left_ns, void *ud);
+    void *finishing_ud;
     const mt_tls_ctx_t *tls; /* NULL: plain TCP; else TLS on every connection (not copied) */
     bool http2;              /* HTTP/2: over TLS with ALPN h2, else prior knowledge (h2c) */
     int streams;             /* HTTP/2: concurrent streams per connection (closed model: kept

@@ -560,6 +560,12 @@ typedef struct run_ctx {
     char run_id[40]; /* --otlp: the mortar.run_id attribute (the run's start, a random suffix) */
 } run_ctx_t;
 
+static void run_on_finishing(uint64_t in_flight, int64_t left_ns, void *ud)
+{
+    run_ctx_t *ctx = ud;
+    mt__live_finishing(&ctx->live, in_flight, left_ns);
+}
+
 static void run_on_second(const mt_second_t *s, void *ud)
 {
     run_ctx_t *ctx = ud;
@@ -698,6 +704,8 @@ static int run_exec(run_opts_t *o)
         mt__runjob_set_records(job, mt__phout_records, ctx.phout);
     }
 
+    if (!sp->quiet) /* the grace's progress line (ctx.live is ready before the run starts) */
+        mt__runjob_set_finishing(job, run_on_finishing, &ctx);
     rc = mt__runjob_prepare(job, &rerr);
     if (rc != MT_OK) {
         fprintf(stderr, "mortar run: %s\n", rerr.msg);

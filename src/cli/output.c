@@ -177,6 +177,28 @@ void mt__live_second(mt__live_t *l, const mt_second_t *s)
     fflush(l->f);
 }
 
+void mt__live_finishing(mt__live_t *l, uint64_t in_flight, int64_t left_ns)
+{
+    double planned_s = (double)l->info->duration_ns / 1e9, left = (double)left_ns / 1e9;
+    if (l->quiet)
+        return;
+    if (l->tty) {
+        char bar[OUT_BAR_WIDTH + 1];
+        memset(bar, '#', OUT_BAR_WIDTH);
+        bar[OUT_BAR_WIDTH] = '\0';
+        fprintf(l->f,
+                "\r\033[K[%.0fs/%.0fs] [%s] finishing: %" PRIu64
+                " in flight, waiting up to %.1fs more",
+                planned_s, planned_s, bar, in_flight, left);
+        l->line_open = true;
+    } else if (l->fin_left_ns == 0 || l->fin_left_ns - left_ns >= 1000000000LL) {
+        fprintf(l->f, "finishing: %" PRIu64 " in flight, waiting up to %.1fs more (--grace)\n",
+                in_flight, left);
+        l->fin_left_ns = left_ns > 0 ? left_ns : 1;
+    }
+    fflush(l->f);
+}
+
 void mt__live_end(mt__live_t *l)
 {
     if (l->line_open) {

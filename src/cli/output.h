@@ -46,12 +46,16 @@ typedef struct mt__live {
     double rps_sum, rps_sumsq, rps_max;
     /* the first MT__LIVE_RPS_KEEP of those rates, for wrk's "+/- Stdev" column */
     float rps_keep[MT__LIVE_RPS_KEEP];
+    int64_t fin_left_ns; /* the grace left at the last plain "finishing" line; 0: none yet */
 } mt__live_t;
 
 /* f is where the live line goes (stderr); tty decides the style (isatty(fileno(f))). */
 void mt__live_init(mt__live_t *l, FILE *f, bool tty, bool quiet, const mt__run_info_t *info);
 /* One second of the run: update statistics, print or redraw the line. */
 void mt__live_second(mt__live_t *l, const mt_second_t *s);
+/* After the duration, requests still in flight are awaited (the grace): in_flight of them,
+ * for at most left_ns more. Redraws the line (TTY) or prints a plain line about once a second. */
+void mt__live_finishing(mt__live_t *l, uint64_t in_flight, int64_t left_ns);
 /* Ends a redrawn line so that what follows starts on a fresh line. */
 void mt__live_end(mt__live_t *l);
 

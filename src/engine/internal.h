@@ -22,7 +22,8 @@
 #define MT__MIN_BATCH_NS (20 * 1000LL)        /* a shorter batched wait costs more than it saves */
 #define MT__RETRY_NS     (10 * 1000 * 1000LL) /* closed model: wait after a failed connect */
 #define MT__RING         65536 /* per-worker request records awaiting the aggregator */
-#define MT__DRAIN_NS     (20 * 1000 * 1000LL) /* how often the aggregator drains records */
+#define MT__DRAIN_NS     (20 * 1000 * 1000LL)  /* how often the aggregator drains records */
+#define MT__FINISH_NS    (250 * 1000 * 1000LL) /* how often on_finishing is called */
 
 /* Statistics of one tag inside a slot. */
 typedef struct mt__tagslot {
@@ -173,10 +174,11 @@ typedef struct mt__worker {
     int batch;        /* batched waits: kts on and cfg.send_tolerance_ns > 0 */
     uint32_t setup;   /* sockets connecting or in their TLS handshake: waits stay exact */
     uint64_t pending; /* requests sent and not yet completed or failed: batched waits */
-    int64_t svc_avg;  /* closed model: moving average of the service time (ns); a batch is at
-                       * most an eighth of it, so the connections idle at most that long */
-    int64_t rx_at;    /* HTTP/2: arrival of the bytes nghttp2 is parsing (0: none) */
-    int rx_user;      /* ... and it is the user-space clock's */
+    _Atomic uint64_t pub_pending; /* pending, published during the grace (on_finishing) */
+    int64_t svc_avg; /* closed model: moving average of the service time (ns); a batch is at
+                      * most an eighth of it, so the connections idle at most that long */
+    int64_t rx_at;   /* HTTP/2: arrival of the bytes nghttp2 is parsing (0: none) */
+    int rx_user;     /* ... and it is the user-space clock's */
 
     struct mt__uring *ur; /* the io_uring loop (uring.c, docs/adr/0040-io-uring.md); NULL: epoll */
 
@@ -189,7 +191,8 @@ struct mt_run {
     mt_request_t one; /* cfg.request as a one-entry list when no ammo is given */
     int64_t t0;       /* CLOCK_MONOTONIC ns at start */
     int64_t t0_unix_us;
-    int64_t t_end; /* t0 + duration */
+    int64_t t_end;     /* t0 + duration */
+    int64_t finish_at; /* the next on_finishing call (monotonic ns); 0: t_end */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     int have_addr;

@@ -358,6 +358,16 @@ static void drain_records(mt_run_t *r)
 
 /* Merge the heads of the workers' queues that belong to the smallest pending second.
  * Returns 1 with r->merged filled, 0 when every worker is done and drained. */
+/* The grace after the duration: tells on_finishing how many requests are still awaited. */
+static void finishing(mt_run_t *r, int64_t now)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < r->nworkers; i++)
+        n += atomic_load_explicit(&r->workers[i].pub_pending, memory_order_relaxed);
+    if (n > 0)
+        r->cfg.on_finishing(n, r->t_end + r->cfg.grace_ns - now, r->cfg.finishing_ud);
+}
+
 static int next_second(mt_run_t *r)
 {
     mt__slot_t *taken[r->nworkers];
@@ -378,17 +388,35 @@ static int next_second(mt_run_t *r)
             }
             break;
         }
-        if (!r->cfg.on_records) {
+        int64_t wait_ns = r->cfg.on_records ? MT__DRAIN_NS : -1; /* -1: until signalled */
+        if (r->cfg.on_finishing && r->cfg.grace_ns > 0 && !atomic_load(&r->stopping)) {
+            /* the first call a little after the end: every worker has published its count */
+            int64_t now = mt__now(),
+                    at = r->finish_at ? r->finish_at : r->t_end + MT__FINISH_NS / 2;
+            if (now >= at && now < r->t_end + r->cfg.grace_ns) {
+                pthread_mutex_unlock(&r->mu);
+                finishing(r, now);
+                pthread_mutex_lock(&r->mu);
+                r->finish_at = now + MT__FINISH_NS;
+                continue;
+            }
+            if (now < at && (wait_ns < 0 || at - now < wait_ns))
+                wait_ns = at - now;
+        }
+        if (wait_ns < 0) {
             pthread_cond_wait(&r->cv, &r->mu);
             continue;
         }
-        /* records are drained every MT__DRAIN_NS so the workers' rings never fill */
-        pthread_mutex_unlock(&r->mu);
-        drain_records(r);
-        pthread_mutex_lock(&r->mu);
+        if (r->cfg.on_records) {
+            /* records are drained every MT__DRAIN_NS so the workers' rings never fill */
+            pthread_mutex_unlock(&r->mu);
+            drain_records(r);
+            pthread_mutex_lock(&r->mu);
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += MT__DRAIN_NS;
+        until.tv_sec += wait_ns / MT__NS_PER_S;
+        until.tv_nsec += wait_ns % MT__NS_PER_S;
         if (until.tv_nsec >= MT__NS_PER_S) {
             until.tv_sec++;
             until.tv_nsec -= MT__NS_PER_S;

@@ -1687,7 +1687,9 @@ void *mt__worker_main(void *arg)
             break;
         check_timers(w, now);
         if (now >= r->t_end && !in_flight(w))
-            break; /* the last ones timed out */
+            break;           /* the last ones timed out */
+        if (now >= r->t_end) /* the grace: what is awaited, for on_finishing */
+            atomic_store_explicit(&w->pub_pending, w->pending, memory_order_relaxed);
 
         /* batched waits (docs/adr/0037-kernel-timestamps.md): a send due at t leaves by
          * t + tol, and the responses that arrive meanwhile wait for that wake-up (timed by
@@ -1787,6 +1789,7 @@ void *mt__worker_main(void *arg)
         check_timers(w, now < last ? now : last);
     if (w->slot)
         count_abandoned(w);
+    atomic_store_explicit(&w->pub_pending, 0, memory_order_relaxed);
     if (w->slot)
         finish_seconds(w, now < r->t_end ? now : r->t_end);
 out:

@@ -74,6 +74,12 @@ void mt__runjob_set_records(mt__runjob_t *j, mt_records_cb cb, void *ud)
     j->cfg.records_ud = ud;
 }
 
+void mt__runjob_set_finishing(mt__runjob_t *j, void (*cb)(uint64_t, int64_t, void *), void *ud)
+{
+    j->cfg.on_finishing = cb;
+    j->cfg.finishing_ud = ud;
+}
+
 void mt__runjob_set_addr_check(mt__runjob_t *j,
                                int (*cb)(const struct sockaddr *, unsigned, void *), void *ud)
 {

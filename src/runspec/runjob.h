@@ -30,6 +30,8 @@ int mt__runjob_new_spec(mt_runspec_t *spec, mt__runjob_t **out, mt_rs_err_t *err
 
 /* Engine callbacks besides on_second (phout's records); before exec. */
 void mt__runjob_set_records(mt__runjob_t *j, mt_records_cb cb, void *ud);
+/* The engine's on_finishing (mortar/engine.h): the grace's progress, for a live line. */
+void mt__runjob_set_finishing(mt__runjob_t *j, void (*cb)(uint64_t, int64_t, void *), void *ud);
 
 /* Before exec: the engine's address check (mortar/engine.h addr_check): a refusal ends exec
  * with MT_EPOLICY before any connect. ud is the caller's; keep it alive for the job. */

@@ -50,6 +50,21 @@ run_json "$out" 60 -R 10 -d 1s -c 20 -T 0 --grace 200ms "$TARGET_URL/?delay=3s"
 expect_jq "--grace 200ms against 3-s answers: all 10 sent and abandoned" "$out" \
   '.summary.sent == 10 and .summary.completed == 0 and .summary.abandoned == 10 and .summary.errors == 0'
 
+! grep -q finishing "$out.stderr" || fail "-q printed the grace's progress: $(cat "$out.stderr")"
+pass "-q: no progress during the grace"
+
+# the progress during the grace (stderr not a terminal: plain lines, about one a second): the
+# same 10 requests of >= 3 s, all in flight for the whole 1.5-s grace
+out="$WORK/fin.json"
+timeout $((60 * SLOW)) "$MORTAR" run --json "$out" -R 10 -d 1s -c 20 -T 0 --grace 1500ms \
+  "$TARGET_URL/?delay=3s" >"$out.stdout" 2>"$out.stderr" || fail "mortar run exited $?: $(tail -5 "$out.stderr")"
+grep -E '^finishing: [0-9]+ in flight, waiting up to [0-9.]+s more \(--grace\)$' "$out.stderr" >"$WORK/fin.lines" ||
+  fail "no progress line during the grace: $(cat "$out.stderr")"
+while read -r _ n _; do
+  expect_between "requests in flight during the grace" "$n" 1 10
+done <"$WORK/fin.lines"
+expect_jq "and all 10 abandoned at its end" "$out" '.summary.abandoned == 10'
+
 # a timeout ends the wait for its request: counted as a timeout, not abandoned
 out="$WORK/timeout.json"
 run_json "$out" 60 -R 10 -d 1s -c 20 -T 300ms "$TARGET_URL/?delay=3s"

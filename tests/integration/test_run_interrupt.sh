@@ -27,7 +27,9 @@ pass "interrupted after $req requests"
 
 # A signal while the ammo is read: the ammo is a FIFO, so opening its other end returns only once
 # mortar opened it to read (its handlers are installed by then); the signal is sent before the
-# ammo's end, so it is pending when the read returns whatever happens first.
+# ammo's end (the FIFO closed without a line: nothing is written to a reader that may be gone),
+# so it is pending when the read returns. Without the handler (SIGINT ignored in a background
+# job) the read would see an empty ammo: exit 2.
 for sig in INT TERM; do
   afifo="$WORK/ammo-$sig.fifo"
   mkfifo "$afifo"
@@ -38,7 +40,6 @@ for sig in INT TERM; do
   PIDS+=("$early_pid")
   exec {afd}>"$afifo"
   kill -"$sig" "$early_pid"
-  printf '/a\n' >&"$afd"
   exec {afd}>&-
   set +e
   wait "$early_pid"
