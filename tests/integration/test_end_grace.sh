@@ -12,12 +12,16 @@ target_stats "$WORK/before.json"
 out="$WORK/grace.json"
 run_json "$out" 60 -R 50 -d 2s -c 20 "$TARGET_URL/?delay=100ms"
 target_stats_since "$WORK/before.json" "$WORK/since.json"
-expect_eq "default grace: sent" "$(jqr "$out" .summary.sent)" 100
-expect_eq "default grace: every request completed" "$(jqr "$out" .summary.completed)" 100
-expect_eq "default grace: the target's count = completed" "$(jqr "$WORK/since.json" .requests)" 100
+# (sent is 100 unless the machine is so loaded that the answers kept all 20 connections busy:
+# then the last ones due wait for a connection at the end and are never sent; below, 1..100)
+sent=$(jqr "$out" .summary.sent)
+expect_eq "default grace: due" "$(jqr "$out" .summary.due)" 100
+expect_between "default grace: sent" "$sent" 1 100
+expect_eq "default grace: every request sent completed" "$(jqr "$out" .summary.completed)" "$sent"
+expect_eq "default grace: the target's count = completed" "$(jqr "$WORK/since.json" .requests)" "$sent"
 expect_jq "default grace: none abandoned, no error" "$out" '.summary.abandoned == null and .summary.errors == 0'
 expect_jq "the answers after the end count in the last second" "$out" \
-  '(.seconds | length) == 2 and ([.seconds[].completed] | add) == 100'
+  '(.seconds | length) == 2 and ([.seconds[].completed] | add) == .summary.sent'
 expect_jq "the slowest request is in the latency (>= 100 ms from its due time)" "$out" \
   '.summary.latency_us.min >= 99000 and (.seconds[-1].latency_us.max // .summary.latency_us.max) >= 99000'
 expect_jq "the run's length is its duration, not the wait" "$out" '.summary.duration_s == 2'
@@ -26,9 +30,13 @@ expect_jq "the run's length is its duration, not the wait" "$out" '.summary.dura
 out="$WORK/nograce.json"
 run_json "$out" 60 -R 50 -d 2s -c 20 --grace 0 "$TARGET_URL/?delay=100ms"
 sent=$(jqr "$out" .summary.sent) done=$(jqr "$out" .summary.completed) ab=$(jqr "$out" '.summary.abandoned // 0')
-expect_eq "--grace 0: sent" "$sent" 100
-# the requests due after 1.9 s (1.92 .. 1.98 s) cannot have been answered by 2.0 s
-expect_between "--grace 0: abandoned" "$ab" 4 100
+expect_eq "--grace 0: due" "$(jqr "$out" .summary.due)" 100
+# all 100 are sent unless the machine is so loaded that the target's answers (each >= 100 ms)
+# kept all 20 connections busy (seen in CI: 72 sent): those due then wait for a connection
+expect_between "--grace 0: sent" "$sent" 1 100
+# the requests sent in the last 100 ms (those due at 1.92 .. 1.98 s, on a machine that keeps
+# up) cannot have been answered by 2.0 s
+expect_between "--grace 0: abandoned" "$ab" 1 100
 expect_eq "--grace 0: sent = completed + abandoned" $((done + ab)) "$sent"
 grep -q "Abandoned: $ab (in flight when the run ended" "$out.stdout" "$out.stderr" ||
   fail "the text summary does not show the abandoned requests: $(cat "$out.stdout")"
@@ -37,7 +45,8 @@ pass "the text summary shows them"
 # the same over HTTP/2 (streams): open model waited for, closed model abandoned and counted
 out="$WORK/h2.json"
 run_json "$out" 60 --http2 -R 50 -d 2s -c 4 "$TARGET_URL/?delay=100ms"
-expect_jq "h2, default grace: all 100 completed" "$out" '.summary.sent == 100 and .summary.completed == 100 and .summary.abandoned == null'
+expect_jq "h2, default grace: every request sent (of 100 due) completed" "$out" \
+  '.summary.due == 100 and .summary.sent >= 1 and .summary.completed == .summary.sent and .summary.abandoned == null'
 out="$WORK/h2c.json"
 run_json "$out" 60 --http2 -c 4 --streams 5 -d 1s --grace 0 "$TARGET_URL/?delay=100ms"
 expect_jq "h2 closed, --grace 0: sent = completed + abandoned, abandoned 1..20" "$out" \
