@@ -1523,6 +1523,17 @@ static void count_abandoned(mt__worker_t *w)
         mt__h2_count_abandoned(w);
 }
 
+/* At exit: due requests still waiting in the backlog for a connection were never sent. They
+ * count as dropped (the plan was not carried out), so that due = sent + dropped + the connects
+ * that failed or were in progress: a server that holds every connection at the end does not
+ * make its last due requests vanish from the result. */
+static void count_unsent(mt__worker_t *w)
+{
+    mt__job_t job;
+    while (queue_pop(w, &job))
+        BOTH(w, req_at(w, job.req)->tag, ct_->dropped++);
+}
+
 int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
 {
     int rc = MT_ENOMEM;
@@ -1789,6 +1800,8 @@ void *mt__worker_main(void *arg)
         check_timers(w, now < last ? now : last);
     if (w->slot)
         count_abandoned(w);
+    if (w->slot)
+        count_unsent(w);
     atomic_store_explicit(&w->pub_pending, 0, memory_order_relaxed);
     if (w->slot)
         finish_seconds(w, now < r->t_end ? now : r->t_end);

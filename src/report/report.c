@@ -891,7 +891,7 @@ static bool rp_rows(rp_rows_t *r, const json_t *da, const json_t *db)
     ROWV("Errors", "non-2xx/3xx responses", "count", rp_non_2xx3xx(sa),
          sb ? rp_non_2xx3xx(sb) : NAN, RP_LOWER);
     if (open) {
-        ROW("Errors", "dropped (queue full)", "count", "dropped", RP_LOWER);
+        ROW("Errors", "dropped (never sent)", "count", "dropped", RP_LOWER);
         ROW("Errors", "late (>1ms after due)", "count", "late", RP_LOWER);
     }
     if (json_number_value(json_object_get(sa, "abandoned")) > 0 ||

@@ -74,6 +74,14 @@ while read -r _ n _; do
 done <"$WORK/fin.lines"
 expect_jq "and all 10 abandoned at its end" "$out" '.summary.abandoned == 10'
 
+# due requests still waiting for a connection at the end were never sent: dropped, not lost.
+# 2 connections, each held 3 s by its first request: the other 98 of the 100 due in 1 s wait in
+# the backlog until the end
+out="$WORK/backlog.json"
+run_json "$out" 60 -R 100 -d 1s -c 2 -T 0 --grace 0 "$TARGET_URL/?delay=3s"
+expect_jq "the backlog at the end: due 100 = sent 2 + dropped 98, the 2 sent abandoned" "$out" \
+  '.summary.due == 100 and .summary.sent == 2 and .summary.dropped == 98 and .summary.abandoned == 2 and ([.seconds[].dropped] | add) == 98'
+
 # a timeout ends the wait for its request: counted as a timeout, not abandoned
 out="$WORK/timeout.json"
 run_json "$out" 60 -R 10 -d 1s -c 20 -T 300ms "$TARGET_URL/?delay=3s"

@@ -12,7 +12,7 @@
     ['sent', 'sent', 'sent', 'requests sent'],
     ['completed', 'completed', 'completed', 'responses received'],
     ['errors', 'errors', 'errors', 'requests failed'],
-    ['dropped', 'dropped', 'dropped', 'dropped (queue full)'],
+    ['dropped', 'dropped', 'dropped', 'dropped (never sent)'],
     ['late', 'late', 'late', 'late (>1ms after due)'],
     ['lag_mean', 'mean_schedule_lag_us', 'schedule_lag_us.mean', 'schedule lag mean (us)'],
     ['lag_max', 'max_schedule_lag_us', 'schedule_lag_us.max', 'schedule lag max (us)'],
