@@ -192,7 +192,7 @@ struct mt_run {
     int64_t t0;       /* CLOCK_MONOTONIC ns at start */
     int64_t t0_unix_us;
     int64_t t_end;     /* t0 + duration */
-    int64_t finish_at; /* the next on_finishing call (monotonic ns); 0: t_end */
+    int64_t finish_at; /* the next on_finishing call (monotonic ns); 0: none made yet */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     int have_addr;

@@ -356,8 +356,6 @@ static void drain_records(mt_run_t *r)
     }
 }
 
-/* Merge the heads of the workers' queues that belong to the smallest pending second.
- * Returns 1 with r->merged filled, 0 when every worker is done and drained. */
 /* The grace after the duration: tells on_finishing how many requests are still awaited. */
 static void finishing(mt_run_t *r, int64_t now)
 {
@@ -368,6 +366,9 @@ static void finishing(mt_run_t *r, int64_t now)
         r->cfg.on_finishing(n, r->t_end + r->cfg.grace_ns - now, r->cfg.finishing_ud);
 }
 
+/* Merge the heads of the workers' queues that belong to the smallest pending second.
+ * Returns 1 with r->merged filled, 0 when every worker is done and drained. While waiting,
+ * drains the records (on_records) and reports the grace (on_finishing). */
 static int next_second(mt_run_t *r)
 {
     mt__slot_t *taken[r->nworkers];

@@ -1698,8 +1698,9 @@ void *mt__worker_main(void *arg)
             break;
         check_timers(w, now);
         if (now >= r->t_end && !in_flight(w))
-            break;           /* the last ones timed out */
-        if (now >= r->t_end) /* the grace: what is awaited, for on_finishing */
+            break; /* the last ones timed out */
+        /* the grace: how many are awaited, for on_finishing (mt_run_exec's thread) */
+        if (now >= r->t_end)
             atomic_store_explicit(&w->pub_pending, w->pending, memory_order_relaxed);
 
         /* batched waits (docs/adr/0037-kernel-timestamps.md): a send due at t leaves by
