@@ -32,7 +32,7 @@
     XX(sent, SUM, ALWAYS, "sent", "sent", RAW, "sent", "requests sent")                            \
     XX(completed, SUM, ALWAYS, "completed", "completed", RAW, "completed", "responses received")   \
     XX(errors, SUM, ALWAYS, "errors", "errors", RAW, "errors", "requests failed")                  \
-    XX(dropped, SUM, ALWAYS, "dropped", "dropped", RAW, "dropped", "dropped (queue full)")         \
+    XX(dropped, SUM, ALWAYS, "dropped", "dropped", RAW, "dropped", "dropped (never sent)")         \
     XX(late, SUM, ALWAYS, "late", "late", RAW, "late", "late (>1ms after due)")                    \
     XX(lag_sum_us, SUM, ALWAYS, "mean_schedule_lag_us", "schedule_lag_us.mean", PER_SENT,          \
        "lag_mean", "schedule lag mean (us)")                                                       \

@@ -1523,15 +1523,25 @@ static void count_abandoned(mt__worker_t *w)
         mt__h2_count_abandoned(w);
 }
 
-/* At exit: due requests still waiting in the backlog for a connection were never sent. They
- * count as dropped (the plan was not carried out), so that due = sent + dropped + the connects
- * that failed or were in progress: a server that holds every connection at the end does not
- * make its last due requests vanish from the result. */
+/* At exit: due requests still waiting in the backlog for a connection, or on a connection
+ * still being opened, were never sent. They count as dropped (the plan was not carried out),
+ * so that due = sent + dropped + the connects that failed: a server that holds every
+ * connection (or is slow to accept) at the end does not make its last due requests vanish
+ * from the result. A request being retried on a new connection was sent once: abandoned. */
 static void count_unsent(mt__worker_t *w)
 {
     mt__job_t job;
     while (queue_pop(w, &job))
         BOTH(w, req_at(w, job.req)->tag, ct_->dropped++);
+    for (uint32_t i = 0; i < w->nconns; i++) {
+        mt__conn_t *c = &w->conns[i];
+        if (c->h2 || c->fd < 0 || !c->has_req || c->send_start || !c->req)
+            continue;
+        if (c->retried)
+            mt__stat_abandoned(w, c->req->tag);
+        else if (mt__open_model(w)) /* the closed model counts a request due when it is sent */
+            BOTH(w, c->req->tag, ct_->dropped++);
+    }
 }
 
 int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
