@@ -189,7 +189,7 @@ int main(int argc, char **argv)
     if (store_uri != NULL) {
         json_t *cfg = json_pack("{s:s,s:i}", "url", "http://127.0.0.1:9/", "rate", 1), *run = NULL;
         if (mt__store_open_pg(store_uri, NULL, &b.pg, err, sizeof err) != MT_OK ||
-            b.pg->ops->run_create(b.pg, NULL, cfg, NULL, NULL, &run) != MT_OK) {
+            b.pg->ops->run_create(b.pg, NULL, cfg, NULL, NULL, NULL, &run) != MT_OK) {
             fprintf(stderr, "mortar-agg-bench: postgresql: %s\n", err);
             return 1;
         }

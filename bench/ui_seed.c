@@ -79,7 +79,7 @@ int main(int argc, char **argv)
         nsec--; /* the last second may be partial: leave it out of the repetition */
 
     json_t *labels = json_pack("{s:s}", "seeded", "bench/ui.sh");
-    if ((rc = op->run_create(st, NULL, json_object_get(src, "config"), labels, NULL, &run)) !=
+    if ((rc = op->run_create(st, NULL, json_object_get(src, "config"), labels, NULL, NULL, &run)) !=
         MT_OK)
         return die("run_create", rc);
     char id[64];

@@ -37,6 +37,7 @@ typedef struct api_ctx {
     const mt__req_t *req;
     mt__resp_t *resp;
     char token_id[40];
+    char token_name[MT_STORE_TOKEN_NAME];
     int role;
     char *idem_body; /* what an Idempotency-Key keeps instead of the body (NULL: the body) */
 } api_ctx_t;
@@ -160,7 +161,7 @@ static int api_auth(api_ctx_t *c, int need)
         }
         char hash[65], role[16];
         mt__sha256_hex(a + 7, strlen(a + 7), hash);
-        int rc = c->st->ops->token_lookup(c->st, hash, c->token_id, role);
+        int rc = c->st->ops->token_lookup(c->st, hash, c->token_id, role, c->token_name);
         if (rc == MT_ENOTFOUND) {
             api_problem(c, 401, "unauthorized", NULL, "unknown token");
             return -1;
@@ -177,6 +178,13 @@ static int api_auth(api_ctx_t *c, int need)
         return -1;
     }
     return 0;
+}
+
+/* Who is calling (after api_auth): a run's "created_by". */
+static json_t *api_creator(const api_ctx_t *c)
+{
+    return json_pack("{s:s,s:s,s:s}", "token_id", c->token_id, "token_name", c->token_name, "role",
+                     api_role_name(c->role));
 }
 
 /* ---- request helpers -------------------------------------------------------------------- */
@@ -646,8 +654,10 @@ static void api_runs(api_ctx_t *c, const char *m)
         json_decref(b);
         return;
     }
+    json_t *by = api_creator(c);
     rc = s->ops->run_create(s, test, json_object_get(b, "config"), json_object_get(b, "labels"),
-                            NULL, &out);
+                            NULL, by, &out);
+    json_decref(by);
     if (rc == MT_ENOTFOUND)
         api_problem(c, 422, "validation", "/test_id", "test %s does not exist", test);
     else if (rc == MT_OK) {
@@ -1428,11 +1438,14 @@ int mt__api_viewer(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
     return api_auth(&c, ROLE_VIEWER);
 }
 
-int mt__api_runner(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)
+int mt__api_runner(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp, json_t **creator)
 {
     api_ctx_t c = {.sv = sv, .st = sv->store, .req = req, .resp = resp};
     memset(resp, 0, sizeof *resp);
-    return api_auth(&c, ROLE_RUNNER);
+    int rc = api_auth(&c, ROLE_RUNNER);
+    if (rc == 0 && creator != NULL)
+        *creator = api_creator(&c);
+    return rc;
 }
 
 void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp)

@@ -25,6 +25,7 @@ struct mt__import {
     int failed; /* the run could not be made or a snapshot not published */
     char why[256];
     int64_t last_tick_ns;
+    json_t *creator; /* the caller's token: the run's "created_by" */
 };
 
 static int64_t im_wall_ns(void)
@@ -88,7 +89,7 @@ static int im_create(mt__import_t *im)
     char *sj = json_dumps(src, JSON_COMPACT);
     json_decref(src);
     mt__store_t *st = im->sv->store;
-    int rc = sj ? st->ops->run_import_begin(st, im->test_id, sj, &run) : MT_ENOMEM;
+    int rc = sj ? st->ops->run_import_begin(st, im->test_id, sj, im->creator, &run) : MT_ENOMEM;
     free(sj);
     if (rc != MT_OK) {
         snprintf(im->why, sizeof im->why, "the run could not be stored: %s", mt_strerror(rc));
@@ -149,15 +150,11 @@ static const char *im_q(const mt__req_t *q, const char *k)
     return q->query ? q->query(q->query_ctx, k) : NULL;
 }
 
-int mt__import_begin(mt__serve_t *sv, const mt__req_t *q, mt__resp_t *r, mt__import_t **out)
+/* mt__import_begin once the caller is known: the import takes `creator` when it begins. */
+static int im_begin(mt__serve_t *sv, const mt__req_t *q, mt__resp_t *r, json_t *creator,
+                    mt__import_t **out)
 {
     char detail[300];
-    snprintf(r->route, sizeof r->route, "/api/v1/runs/import");
-    if (mt__api_runner(sv, q, r) != 0) {
-        snprintf(r->route, sizeof r->route, "/api/v1/runs/import");
-        return -1;
-    }
-    snprintf(r->route, sizeof r->route, "/api/v1/runs/import");
     const char *test = im_q(q, "test"), *format = im_q(q, "format"), *strict = im_q(q, "strict"),
                *window = im_q(q, "window"), *file = im_q(q, "file"), *live = im_q(q, "live");
     mt_imp_opts_t o = {0};
@@ -222,8 +219,24 @@ int mt__import_begin(mt__serve_t *sv, const mt__req_t *q, mt__resp_t *r, mt__imp
         im_problem(r, 500, "internal", "Internal error", "out of memory", NULL);
         return -1;
     }
+    im->creator = creator;
     *out = im;
     return MT_OK;
+}
+
+int mt__import_begin(mt__serve_t *sv, const mt__req_t *q, mt__resp_t *r, mt__import_t **out)
+{
+    json_t *creator = NULL;
+    snprintf(r->route, sizeof r->route, "/api/v1/runs/import");
+    if (mt__api_runner(sv, q, r, &creator) != 0) {
+        snprintf(r->route, sizeof r->route, "/api/v1/runs/import");
+        return -1;
+    }
+    snprintf(r->route, sizeof r->route, "/api/v1/runs/import");
+    int rc = im_begin(sv, q, r, creator, out);
+    if (rc != MT_OK)
+        json_decref(creator);
+    return rc;
 }
 
 void mt__import_feed(mt__import_t *im, const char *buf, size_t len)
@@ -296,6 +309,7 @@ static void im_free(mt__import_t *im)
 {
     mt_imp_free(im->p);
     free(im->config);
+    json_decref(im->creator);
     free(im);
 }
 

@@ -125,8 +125,9 @@ typedef struct mt__resp {
 void mt__api_handle(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp);
 /* 0 when req carries a token of at least the viewer role; else resp is the problem (/metrics). */
 int mt__api_viewer(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp);
-/* The same for the runner role (POST /runs/import, checked before its body is read). */
-int mt__api_runner(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp);
+/* The same for the runner role (POST /runs/import, checked before its body is read); when 0
+ * and creator is not NULL, *creator = the caller as a run's "created_by" (a new reference). */
+int mt__api_runner(mt__serve_t *sv, const mt__req_t *req, mt__resp_t *resp, json_t **creator);
 
 /* body as a gzip stream (level 6), malloc'd; MT_ENOMEM or MT_EFORMAT on failure (util.c). */
 int mt__gzip(const char *body, size_t len, char **out, size_t *out_len);

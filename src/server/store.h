@@ -22,6 +22,8 @@
 
 typedef struct mt__store mt__store_t;
 
+#define MT_STORE_TOKEN_NAME 256 /* a token's name, with its NUL (the API takes up to 200) */
+
 /* A page of a list: newest first; cursor = the last id of the previous page (NULL: first). */
 typedef struct mt__store_page {
     size_t limit; /* 1..500 */
@@ -83,8 +85,9 @@ typedef struct mt__store_ops {
     /* ---- tokens (hash = hex SHA-256 of the secret) ---- */
     int (*token_create)(mt__store_t *s, const char *name, const char *role, const char *hash,
                         json_t **out); /* {"id","name","role","created_at"} */
-    /* The token's id and role ("viewer"/"runner"/"admin") into id[40], role[16]. */
-    int (*token_lookup)(mt__store_t *s, const char *hash, char *id, char *role);
+    /* The token's id, role ("viewer"/"runner"/"admin") and name into id[40], role[16] and
+     * name[MT_STORE_TOKEN_NAME]. */
+    int (*token_lookup)(mt__store_t *s, const char *hash, char *id, char *role, char *name);
     int (*token_list)(mt__store_t *s, const mt__store_page_t *pg, json_t **out);
     int (*token_delete)(mt__store_t *s, const char *id);
 
@@ -126,15 +129,18 @@ typedef struct mt__store_ops {
 
     /* ---- runs ---- */
     /* Queues a run (event run.queued). test_id NULL: config is the run's own; else config is
-     * the test's current one (taken here). schedule_id may be NULL. */
+     * the test's current one (taken here). schedule_id may be NULL. created_by (NULL: none) is
+     * kept as the run's "created_by": {"token_id","token_name","role"} of the API caller (the
+     * scheduler's runs have {"schedule_id"}). */
     int (*run_create)(mt__store_t *s, const char *test_id, const json_t *config,
-                      const json_t *labels, const char *schedule_id, json_t **out);
+                      const json_t *labels, const char *schedule_id, const json_t *created_by,
+                      json_t **out);
     int (*run_get)(mt__store_t *s, const char *id, json_t **out);
     /* An imported run (docs/import.md): inserted `running` on agent "import" with the test's
      * current config and source_json (event run.started); it then ends as any run does.
-     * MT_ENOTFOUND when the test does not exist. */
+     * MT_ENOTFOUND when the test does not exist. created_by as for run_create. */
     int (*run_import_begin)(mt__store_t *s, const char *test_id, const char *source_json,
-                            json_t **out);
+                            const json_t *created_by, json_t **out);
     /* Sets an imported run's source; with start_ms > 0 also started_at = the data's start and,
      * once it ended, ended_at = start + seconds. */
     int (*run_import_source)(mt__store_t *s, const char *id, const char *source_json,

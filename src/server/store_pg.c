@@ -90,7 +90,7 @@ struct pg_store {
      * this each one is a round trip first) */
     pthread_mutex_t tok_mu;
     struct pg_tok {
-        char hash[65], id[40], role[16];
+        char hash[65], id[40], role[16], name[MT_STORE_TOKEN_NAME];
         int64_t until_ms;
     } toks[PG_TOKENS];
     unsigned tok_next;
@@ -935,7 +935,7 @@ static int pg_token_create(mt__store_t *s, const char *name, const char *role, c
     return rc;
 }
 
-static int pg_token_lookup(mt__store_t *s, const char *hash, char *id, char *role)
+static int pg_token_lookup(mt__store_t *s, const char *hash, char *id, char *role, char *name)
 {
     pg_store_t *q = PGS(s);
     int64_t now = mt__now_ms();
@@ -944,21 +944,24 @@ static int pg_token_lookup(mt__store_t *s, const char *hash, char *id, char *rol
         if (q->toks[i].until_ms > now && strcmp(q->toks[i].hash, hash) == 0) {
             snprintf(id, 40, "%s", q->toks[i].id);
             snprintf(role, 16, "%s", q->toks[i].role);
+            snprintf(name, MT_STORE_TOKEN_NAME, "%s", q->toks[i].name);
             pthread_mutex_unlock(&q->tok_mu);
             return MT_OK;
         }
     pthread_mutex_unlock(&q->tok_mu);
     json_t *row = NULL;
-    int rc = pg_read_one(s, &row, "SELECT id, role FROM tokens WHERE hash = $1", hash);
+    int rc = pg_read_one(s, &row, "SELECT id, role, name FROM tokens WHERE hash = $1", hash);
     if (rc == MT_OK) {
         snprintf(id, 40, "%s", pg_str(row, "id", ""));
         snprintf(role, 16, "%s", pg_str(row, "role", ""));
+        snprintf(name, MT_STORE_TOKEN_NAME, "%s", pg_str(row, "name", ""));
         json_decref(row);
         pthread_mutex_lock(&q->tok_mu);
         struct pg_tok *t = &q->toks[q->tok_next++ % PG_TOKENS];
         snprintf(t->hash, sizeof t->hash, "%s", hash);
         snprintf(t->id, sizeof t->id, "%s", id);
         snprintf(t->role, sizeof t->role, "%s", role);
+        snprintf(t->name, sizeof t->name, "%s", name);
         t->until_ms = now + PG_TOKEN_TTL_MS;
         pthread_mutex_unlock(&q->tok_mu);
     }
@@ -1478,7 +1481,7 @@ static int pg_test_changes_put(mt__store_t *s, const char *id, const json_t *fou
 #define PG_RUN_COLS                                                                                \
     "SELECT id, test_id, test_version, config_version, schedule_id, state, reason, config_json, "  \
     "labels_json, agent, created_at, started_at, ended_at, seconds, lost_seconds, loss_reason, "   \
-    "summary_json, verdicts_json, source_json, " PG_RUN_AGENTS(                                    \
+    "summary_json, verdicts_json, source_json, created_by_json, " PG_RUN_AGENTS(                   \
         "run_id = runs.id") " AS agents_json FROM runs "
 
 static int pg_run_get_db(pg_conn_t *c, const char *id, json_t **out)
@@ -1487,7 +1490,8 @@ static int pg_run_get_db(pg_conn_t *c, const char *id, json_t **out)
 }
 
 static int pg_run_insert(pg_conn_t *c, const char *id, const char *test_id, const json_t *config,
-                         const json_t *labels, const char *schedule_id, json_t **out)
+                         const json_t *labels, const char *schedule_id, const json_t *created_by,
+                         json_t **out)
 {
     char now[32];
     mt__rfc3339(mt__now_ms(), now);
@@ -1505,15 +1509,17 @@ static int pg_run_insert(pg_conn_t *c, const char *id, const char *test_id, cons
         cfg = pg_dump(config);
     }
     char *lab = labels ? pg_dump(labels) : strdup("{}");
+    char *by = created_by ? pg_dump(created_by) : NULL;
     char vers[24];
     snprintf(vers, sizeof vers, "%lld", (long long)ver);
     rc = pg_cmd(c, NULL,
                 "INSERT INTO runs(id,test_id,test_version,config_version,schedule_id,state,"
-                "config_json,labels_json,created_at) VALUES($1,$2,$3::int8,(SELECT "
-                "config_version FROM tests WHERE id = $2),$4,'queued',$5,$6,$7)",
-                "sssssss", id, test_id, test_id ? vers : NULL, schedule_id, cfg, lab, now);
+                "config_json,labels_json,created_at,created_by_json) VALUES($1,$2,$3::int8,"
+                "(SELECT config_version FROM tests WHERE id = $2),$4,'queued',$5,$6,$7,$8)",
+                "ssssssss", id, test_id, test_id ? vers : NULL, schedule_id, cfg, lab, now, by);
     free(cfg);
     free(lab);
+    free(by);
     json_decref(t);
     json_t *run = NULL;
     if (rc == MT_OK)
@@ -1528,7 +1534,8 @@ static int pg_run_insert(pg_conn_t *c, const char *id, const char *test_id, cons
 }
 
 static int pg_run_create(mt__store_t *s, const char *test_id, const json_t *config,
-                         const json_t *labels, const char *schedule_id, json_t **out)
+                         const json_t *labels, const char *schedule_id, const json_t *created_by,
+                         json_t **out)
 {
     char id[37];
     mt__uuid7(id);
@@ -1540,7 +1547,7 @@ static int pg_run_create(mt__store_t *s, const char *test_id, const json_t *conf
         json_t *run = NULL;
         rc = pg_begin(c);
         if (rc == MT_OK)
-            rc = pg_run_insert(c, id, test_id, config, labels, schedule_id, &run);
+            rc = pg_run_insert(c, id, test_id, config, labels, schedule_id, created_by, &run);
         rc = pg_end(c, rc);
         if (rc == MT_OK)
             *out = run;
@@ -1558,7 +1565,7 @@ static int pg_test_find(mt__store_t *s, const char *key, json_t **out)
 /* An imported run (docs/import.md): inserted running on agent "import" with the test's current
  * config and its source (event run.started), in one transaction. */
 static int pg_run_import_begin(mt__store_t *s, const char *test_id, const char *source_json,
-                               json_t **out)
+                               const json_t *created_by, json_t **out)
 {
     char id[37], now[32];
     mt__uuid7(id);
@@ -1566,6 +1573,7 @@ static int pg_run_import_begin(mt__store_t *s, const char *test_id, const char *
     int rc = pg_part_ensure(s, pg_uuid_ms(id));
     if (rc != MT_OK)
         return rc;
+    char *by = created_by ? pg_dump(created_by) : NULL;
     PG_OP(s, c, 0)
     {
         json_t *run = NULL;
@@ -1574,10 +1582,11 @@ static int pg_run_import_begin(mt__store_t *s, const char *test_id, const char *
         if (rc == MT_OK)
             rc = pg_cmd(c, &n,
                         "INSERT INTO runs(id,test_id,test_version,config_version,schedule_id,"
-                        "state,config_json,labels_json,created_at,agent,started_at,source_json) "
+                        "state,config_json,labels_json,created_at,agent,started_at,source_json,"
+                        "created_by_json) "
                         "SELECT $1, id, version, config_version, NULL, 'running', config_json, "
-                        "'{}', $2, 'import', $2, $3 FROM tests WHERE id = $4 AND deleted = 0",
-                        "ssss", id, now, source_json, test_id);
+                        "'{}', $2, 'import', $2, $3, $5 FROM tests WHERE id = $4 AND deleted = 0",
+                        "sssss", id, now, source_json, test_id, by);
         if (rc == MT_OK && n == 0)
             rc = MT_ENOTFOUND;
         if (rc == MT_OK)
@@ -1590,6 +1599,7 @@ static int pg_run_import_begin(mt__store_t *s, const char *test_id, const char *
         else
             json_decref(run);
     }
+    free(by);
     return rc;
 }
 
@@ -2243,18 +2253,20 @@ static int pg_sc_enqueue(void *ud, const char *schedule_id, const char *test_id,
     if (rc != MT_OK)
         return rc;
     json_t *labels = json_pack("{s:s}", "schedule", schedule_id);
+    json_t *by = json_pack("{s:s}", "schedule_id", schedule_id);
     PG_OP(s, c, 0)
     {
         json_t *run = NULL;
         rc = pg_begin(c);
         if (rc == MT_OK)
-            rc = pg_run_insert(c, id, test_id, NULL, labels, schedule_id, &run);
+            rc = pg_run_insert(c, id, test_id, NULL, labels, schedule_id, by, &run);
         if (rc == MT_OK)
             rc = pg_sc_fire_event(c, "schedule.fired", schedule_id, test_id, fire_at, run, NULL);
         rc = pg_end(c, rc);
         json_decref(run);
     }
     json_decref(labels);
+    json_decref(by);
     return rc;
 }
 

@@ -616,13 +616,15 @@ static int sq_token_create(mt__store_t *s, const char *name, const char *role, c
     return rc;
 }
 
-static int sq_token_lookup(mt__store_t *s, const char *hash, char *id, char *role)
+static int sq_token_lookup(mt__store_t *s, const char *hash, char *id, char *role, char *name)
 {
     json_t *row = NULL;
-    int rc = sq_read_one(s, &row, "SELECT id, role FROM tokens WHERE hash = ?", "s", hash);
+    int rc = sq_read_one(s, &row, "SELECT id, role, name FROM tokens WHERE hash = ?", "s", hash);
     if (rc == MT_OK) {
         snprintf(id, 40, "%s", json_string_value(json_object_get(row, "id")));
         snprintf(role, 16, "%s", json_string_value(json_object_get(row, "role")));
+        snprintf(name, MT_STORE_TOKEN_NAME, "%s",
+                 json_string_value(json_object_get(row, "name")) ?: "");
         json_decref(row);
     }
     return rc;
@@ -1105,7 +1107,8 @@ static int sq_test_changes_put(mt__store_t *s, const char *id, const json_t *fou
     "SELECT id, test_id, test_version, config_version, schedule_id, state, reason, config_json, "  \
     "labels_json, agent, created_at, started_at, ended_at, seconds, lost_seconds, loss_reason, "   \
     "summary_json, "                                                                               \
-    "verdicts_json, source_json, " SQ_RUN_AGENTS("run_id = runs.id") " AS agents_json FROM runs "
+    "verdicts_json, source_json, created_by_json, " SQ_RUN_AGENTS(                                 \
+        "run_id = runs.id") " AS agents_json FROM runs "
 
 static int sq_run_get_db(sqlite3 *db, const char *id, json_t **out)
 {
@@ -1113,7 +1116,8 @@ static int sq_run_get_db(sqlite3 *db, const char *id, json_t **out)
 }
 
 static int sq_run_insert(sqlite3 *db, const char *test_id, const json_t *config,
-                         const json_t *labels, const char *schedule_id, json_t **out)
+                         const json_t *labels, const char *schedule_id, const json_t *created_by,
+                         json_t **out)
 {
     char id[37], now[32];
     mt__uuid7(id);
@@ -1132,17 +1136,20 @@ static int sq_run_insert(sqlite3 *db, const char *test_id, const json_t *config,
         cfg = sq_dump(config);
     }
     char *lab = labels ? sq_dump(labels) : strdup("{}");
+    char *by = created_by ? sq_dump(created_by) : NULL;
     sqlite3_stmt *st = sq_prep(db,
                                "INSERT INTO runs(id,test_id,test_version,config_version,"
-                               "schedule_id,state,config_json,labels_json,created_at) "
+                               "schedule_id,state,config_json,labels_json,created_at,"
+                               "created_by_json) "
                                "VALUES(?1,?2,?3,(SELECT config_version FROM tests WHERE id = ?2),"
-                               "?4,'queued',?5,?6,?7)",
-                               "ssissss", id, test_id, ver, schedule_id, cfg, lab, now);
+                               "?4,'queued',?5,?6,?7,?8)",
+                               "ssisssss", id, test_id, ver, schedule_id, cfg, lab, now, by);
     if (st && !test_id)
         sqlite3_bind_null(st, 3);
     rc = sq_run(db, st);
     free(cfg);
     free(lab);
+    free(by);
     json_decref(t);
     json_t *run = NULL;
     if (rc == MT_OK)
@@ -1157,13 +1164,14 @@ static int sq_run_insert(sqlite3 *db, const char *test_id, const json_t *config,
 }
 
 static int sq_run_create(mt__store_t *s, const char *test_id, const json_t *config,
-                         const json_t *labels, const char *schedule_id, json_t **out)
+                         const json_t *labels, const char *schedule_id, const json_t *created_by,
+                         json_t **out)
 {
     sqlite3 *db = sq_wlock(s);
     int rc = sq_begin(db);
     json_t *run = NULL;
     if (rc == MT_OK)
-        rc = sq_run_insert(db, test_id, config, labels, schedule_id, &run);
+        rc = sq_run_insert(db, test_id, config, labels, schedule_id, created_by, &run);
     rc = sq_end(db, rc);
     sq_wunlock(s);
     if (rc == MT_OK)
@@ -1180,22 +1188,24 @@ static int sq_test_find(mt__store_t *s, const char *key, json_t **out)
 }
 
 static int sq_run_import_begin(mt__store_t *s, const char *test_id, const char *source_json,
-                               json_t **out)
+                               const json_t *created_by, json_t **out)
 {
     char id[37], now[32];
     mt__uuid7(id);
     mt__rfc3339(mt__now_ms(), now);
+    char *by = created_by ? sq_dump(created_by) : NULL;
     sqlite3 *db = sq_wlock(s);
     int rc = sq_begin(db);
     if (rc == MT_OK)
         rc = sq_run(db, sq_prep(db,
                                 "INSERT INTO runs(id,test_id,test_version,config_version,"
                                 "schedule_id,state,config_json,labels_json,created_at,agent,"
-                                "started_at,source_json) "
+                                "started_at,source_json,created_by_json) "
                                 "SELECT ?1, id, version, config_version, NULL, 'running', "
-                                "config_json, '{}', ?2, 'import', ?2, ?3 FROM tests "
+                                "config_json, '{}', ?2, 'import', ?2, ?3, ?5 FROM tests "
                                 "WHERE id = ?4 AND deleted = 0",
-                                "ssss", id, now, source_json, test_id));
+                                "sssss", id, now, source_json, test_id, by));
+    free(by);
     if (rc == MT_OK && sqlite3_changes(db) == 0)
         rc = MT_ENOTFOUND;
     json_t *run = NULL;
@@ -1869,8 +1879,10 @@ static int sq_sc_enqueue(void *ud, const char *schedule_id, const char *test_id,
     int rc = sq_begin(db);
     json_t *run = NULL;
     json_t *labels = json_pack("{s:s}", "schedule", schedule_id);
+    json_t *by = json_pack("{s:s}", "schedule_id", schedule_id);
     if (rc == MT_OK)
-        rc = sq_run_insert(db, test_id, NULL, labels, schedule_id, &run);
+        rc = sq_run_insert(db, test_id, NULL, labels, schedule_id, by, &run);
+    json_decref(by);
     if (rc == MT_OK)
         rc = sq_sc_fire_event(db, "schedule.fired", schedule_id, test_id, fire_at, run, NULL);
     rc = sq_end(db, rc);

@@ -237,6 +237,9 @@ test('a run from a pasted config, compared with the first', { skip }, async () =
   await routeReady('run');
   ids.run2 = await runIdOfPage();
   assert.notEqual(ids.run2, ids.run1);
+  /* the run says who made it: the UI's token (test_serve_ui.sh names it ui-test) */
+  await page.waitForSelector('#run-created-by', { timeout: 30000 * SLOW });
+  assert.equal(await page.textContent('#run-created-by'), 'ui-test');
   await waitFinal(120000);
   await go(`#/runs/${encodeURIComponent(ids.run2)}/compare?with=${encodeURIComponent(ids.run1)}`);
   await routeReady('compare');

@@ -48,7 +48,7 @@ static double gauss(void)
 static void run(mt__store_t *s, const char *id, double p99, json_t *ids)
 {
     json_t *r = NULL, *done = NULL;
-    CHECK(s->ops->run_create(s, id, NULL, NULL, NULL, &r));
+    CHECK(s->ops->run_create(s, id, NULL, NULL, NULL, NULL, &r));
     const char *rid = json_string_value(json_object_get(r, "id"));
     CHECK(s->ops->run_start(s, rid, "changes-driver", NULL));
     double v = p99 * (1 + 0.03 * gauss());

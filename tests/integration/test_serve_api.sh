@@ -20,7 +20,7 @@ expect_eq "token create with a bad role exits" "$rc" 2
 
 DATA=$WORK/data
 ADMIN=$("$MORTAR" token create --role admin --name ci --data "$DATA")
-RUNNER=$("$MORTAR" token create --role runner --data "$DATA")
+RUNNER=$("$MORTAR" token create --role runner --name ci-runner --data "$DATA")
 VIEWER=$("$MORTAR" token create --role viewer --data "$DATA")
 [[ $ADMIN =~ ^mt_[A-Za-z0-9_-]{43}$ ]] || fail "token create printed '$ADMIN'"
 pass "token create prints the token alone"
@@ -108,6 +108,11 @@ target_stats "$WORK/before.json"
 expect_api "queue a run (by the deprecated name 'test')" 201 POST /runs "$RUNNER" "{\"test\":\"$TEST\",\"labels\":{\"ci\":\"yes\"}}"
 RUN=$(jq -r .id "$OUT")
 expect_jq "queued, of the test's version 5" "$OUT" '.state == "queued" and .test_version == 5 and .labels.ci == "yes"'
+expect_jq "created by the runner's token (its name and role)" "$OUT" \
+  '.created_by.token_name == "ci-runner" and .created_by.role == "runner" and (.created_by.token_id | length) > 0'
+cp "$OUT" "$WORK/queued.json"
+expect_api "whoami (runner)" 200 GET /whoami "$RUNNER"
+expect_eq "created_by.token_id is the runner's" "$(jq -r .created_by.token_id "$WORK/queued.json")" "$(jq -r .token_id "$OUT")"
 [[ $RUN =~ ^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]] || fail "run id $RUN is not a UUIDv7"
 wait_run "$RUN" "$VIEWER" 30 'passed|failed|stopped|error|interrupted'
 expect_jq "the run passed" "$OUT" '.state == "passed" and .agent == "local" and .seconds >= 2 and (.ended_at | type) == "string"'
@@ -121,7 +126,7 @@ cp "$OUT" "$WORK/summary.json"
 expect_eq "summary requests = target requests" "$(jq .requests "$WORK/summary.json")" "$(jq .requests "$WORK/since.json")"
 # the timing breakdown comes from the agent's end message (docs/aggregation.md), not zeros
 expect_jq "the summary's timing breakdown is measured (connect, send, wait)" "$WORK/summary.json" \
-  '.breakdown_us.connect.max > 0 and .breakdown_us.wait.p50 > 0 and .breakdown_us.wait.max >= .breakdown_us.wait.p50 and .breakdown_us.send.max > 0 and (.breakdown_us | has("tls") | not)'
+  '.breakdown_us.connect.max > 0 and .breakdown_us.wait.max > 0 and .breakdown_us.wait.max >= .breakdown_us.wait.p50 and .breakdown_us.send.max > 0 and (.breakdown_us | has("tls") | not)'
 expect_eq "summary 200s = target 200s" "$(jq '.status."200"' "$WORK/summary.json")" "$(jq '.responses."200"' "$WORK/since.json")"
 expect_eq "series completed = summary requests" "$(jq '[.items[].completed] | add' "$WORK/series.json")" "$(jq .requests "$WORK/summary.json")"
 expect_api "summary of a window" 200 GET "/runs/$RUN/summary?from=0&to=0" "$VIEWER"

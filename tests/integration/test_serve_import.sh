@@ -13,7 +13,7 @@ DATA=$WORK/data
 FX=$WORK/fx
 mkdir -p "$FX"
 python3 "$MT_SOURCE_DIR/tests/integration/import_fixtures.py" "$FX" || fail "fixtures"
-TOK=$("$MORTAR" token create --role runner --data "$DATA")
+TOK=$("$MORTAR" token create --role runner --name tank-importer --data "$DATA")
 VIEW=$("$MORTAR" token create --role viewer --data "$DATA")
 start_serve "$DATA"
 SERVER=http://127.0.0.1:$SERVE_PORT
@@ -35,6 +35,8 @@ check_import() {
   expect_jq "$file: the run passed, its source says $fmt and the file" "$WORK/imp.json" \
     '.run.state == "passed" and .run.source.tool == $f and .run.source.file == $n and .run.source.malformed == 0 and .run.source.late == 0 and .import.records == .run.source.records' \
     --arg f "$fmt" --arg n "$file"
+  expect_jq "$file: made by the importing token" "$WORK/imp.json" \
+    '.run.created_by.token_name == "tank-importer" and .run.created_by.role == "runner"'
   expect_api "$file: its result" 200 GET "/runs/$run/result" "$VIEW"
   cp "$OUT" "$WORK/result.json"
   expect_jq "$file: counts, status codes, error kinds as computed from the fixture" "$WORK/result.json" \

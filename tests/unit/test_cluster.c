@@ -61,7 +61,7 @@ static void test_sqlite_cluster(void **state)
     assert_true(mt__cluster_leader(c)); /* SQLite: the single server leads */
 
     json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL, *l = NULL;
-    assert_int_equal(sv.store->ops->run_create(sv.store, NULL, cfg, NULL, NULL, &r), MT_OK);
+    assert_int_equal(sv.store->ops->run_create(sv.store, NULL, cfg, NULL, NULL, NULL, &r), MT_OK);
     char id[40];
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
     json_decref(r);

@@ -139,7 +139,7 @@ static void test_outbox_and_tests(void **state)
 
     /* a run through its life; run.finished gets a delivery */
     json_t *run = NULL;
-    assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, &run), MT_OK);
+    assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, NULL, &run), MT_OK);
     const char *rid = json_string_value(json_object_get(run, "id"));
     assert_string_equal(json_string_value(json_object_get(run, "state")), "queued");
     assert_int_equal(json_integer_value(json_object_get(run, "test_version")), 2);
@@ -198,6 +198,30 @@ static void test_outbox_and_tests(void **state)
 
 /* fail_on_regression is stored with the test; run.regressed is written with run.finished
  * when the run's verdicts hold a baseline verdict that regressed (docs/analysis.md). */
+/* A run's creator is kept as given (the API passes its caller's token); none is null. */
+static void test_run_creator(void **state)
+{
+    (void)state;
+    mt__store_t *s = open_store();
+    json_t *cfg =
+        json_pack("{s:s,s:i,s:s}", "url", "http://127.0.0.1:1/", "rate", 1, "duration", "1s");
+    json_t *by =
+        json_pack("{s:s,s:s,s:s}", "token_id", "t-1", "token_name", "ci", "role", "runner");
+    json_t *r = NULL, *got = NULL;
+    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, by, &r), MT_OK);
+    assert_true(json_equal(json_object_get(r, "created_by"), by));
+    assert_int_equal(s->ops->run_get(s, json_string_value(json_object_get(r, "id")), &got), MT_OK);
+    assert_true(json_equal(json_object_get(got, "created_by"), by));
+    json_decref(r);
+    json_decref(got);
+    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, NULL, &r), MT_OK);
+    assert_true(json_is_null(json_object_get(r, "created_by")));
+    json_decref(r);
+    json_decref(by);
+    json_decref(cfg);
+    s->ops->close(s);
+}
+
 static void test_regressed_event(void **state)
 {
     mt__store_t *s = open_store();
@@ -226,7 +250,7 @@ static void test_regressed_event(void **state)
     };
     for (size_t i = 0; i < 3; i++) {
         json_t *run = NULL;
-        assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, &run), MT_OK);
+        assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, NULL, &run), MT_OK);
         const char *rid = json_string_value(json_object_get(run, "id"));
         assert_int_equal(s->ops->run_start(s, rid, "local", NULL), MT_OK);
         assert_int_equal(s->ops->run_finish(s, rid, "passed", "completed", "{}", verdicts[i], NULL),
@@ -246,7 +270,7 @@ static void test_recover_and_pages(void **state)
     json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL;
     char ids[5][40];
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
+        assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, NULL, &r), MT_OK);
         snprintf(ids[i], sizeof ids[i], "%s", json_string_value(json_object_get(r, "id")));
         json_decref(r);
     }
@@ -319,7 +343,7 @@ static void test_backlog_losses_health(void **state)
     json_t *cfg = json_pack("{s:s,s:i,s:s}", "url", "http://127.0.0.1:1/", "rate", 1, "duration",
                             "1s"),
            *r = NULL;
-    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
+    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, NULL, &r), MT_OK);
     const char *rid = json_string_value(json_object_get(r, "id"));
     json_t *got = NULL;
     assert_int_equal(s->ops->run_get(s, rid, &got), MT_OK);
@@ -381,6 +405,9 @@ static void test_scheduler_and_relay_ops(void **state)
     assert_int_equal(s->ops->run_list(s, "queued", tid, &pg, &runs), MT_OK);
     json_t *r0 = json_array_get(json_object_get(runs, "items"), 0);
     assert_string_equal(json_string_value(json_object_get(r0, "schedule_id")), sid);
+    /* ... and made by it */
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r0, "created_by"), "schedule_id")), sid);
     json_decref(runs);
     assert_int_equal(due_count(s, "schedule.fired"), 1);
     assert_int_equal(due_count(s, "schedule.skipped"), 1);
@@ -438,7 +465,7 @@ static void test_run_agents(void **state)
 {
     mt__store_t *s = open_store();
     json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL;
-    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
+    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, NULL, &r), MT_OK);
     char id[40];
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
     assert_int_equal(json_array_size(json_object_get(r, "agents")), 0);
@@ -543,7 +570,7 @@ static void test_queued_reason(void **state)
 {
     mt__store_t *s = open_store();
     json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL;
-    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
+    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, NULL, &r), MT_OK);
     char id[40];
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
     json_decref(r);
@@ -570,7 +597,7 @@ static void test_queued_reason(void **state)
 static void finished_run(mt__store_t *s, const char *id, double p99, char *rid_out)
 {
     json_t *r = NULL;
-    assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, &r), MT_OK);
+    assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, NULL, &r), MT_OK);
     const char *rid = json_string_value(json_object_get(r, "id"));
     assert_int_equal(s->ops->run_start(s, rid, "local", NULL), MT_OK);
     char sum[160];
@@ -611,7 +638,7 @@ static void test_config_version_and_changes(void **state)
     finished_run(s, id, 1200, r3);
     /* a run that never finished is not history */
     json_t *q = NULL;
-    assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, &q), MT_OK);
+    assert_int_equal(s->ops->run_create(s, id, NULL, NULL, NULL, NULL, &q), MT_OK);
 
     json_t *h = NULL;
     assert_int_equal(s->ops->test_history(s, id, 100, &h), MT_OK);
@@ -683,7 +710,7 @@ static void test_leases_and_claims(void **state)
 {
     mt__store_t *s = open_store();
     json_t *cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/"), *r = NULL, *o = NULL;
-    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, &r), MT_OK);
+    assert_int_equal(s->ops->run_create(s, NULL, cfg, NULL, NULL, NULL, &r), MT_OK);
     char id[40];
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r, "id")));
     json_decref(r);
@@ -766,6 +793,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_and_tests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_creator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_regressed_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_and_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scheduler_and_relay_ops, setup, teardown),

@@ -104,6 +104,14 @@
       p(d.getMinutes()) + ':' + p(d.getSeconds());
   }
   function shortId(id) { return id ? String(id).slice(-8) : '–'; }
+  /* " by NAME" (the API token that created the run) or " by schedule ID"; nothing when unknown */
+  function createdBy(run) {
+    const b = run.created_by;
+    if (!b || typeof b !== 'object') return '';
+    if (b.schedule_id) return [' by schedule ', link('#/schedules', shortId(b.schedule_id))];
+    if (b.token_id) return [' by ', h('span', { class: 'mono', id: 'run-created-by', title: 'token ' + b.token_id + ' (' + (b.role || '') + ')' }, b.token_name ? String(b.token_name) : 'token ' + shortId(b.token_id))];
+    return '';
+  }
   function runDuration(r) {
     if (r.summary && r.summary.duration_s != null) return r.summary.duration_s;
     if (r.started_at) {
@@ -758,7 +766,7 @@
       h('div', { class: 'meta' },
         test ? ['test ', link('#/tests/' + encodeURIComponent(test.id), test.name), ' v' + (run.test_version || test.version), ' · '] : 'ad hoc config · ',
         cfg.url ? h('span', { class: 'mono' }, String(cfg.url)) : null,
-        ' · created ', fmtTime(run.created_at),
+        ' · created ', fmtTime(run.created_at), createdBy(run),
         run.started_at ? ' · started ' + fmtTime(run.started_at) : '',
         run.agent ? ' · agent ' + run.agent : '',
         run.source ? [' · imported from ', h('span', { class: 'mono' }, run.source.tool + ' ' + run.source.file),

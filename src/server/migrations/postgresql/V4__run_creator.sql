@@ -1,0 +1,4 @@
+-- mortar serve: who created a run (docs/api.md, Run.created_by): the API caller's token
+-- ({"token_id","token_name","role"}, the name as it was then) or the schedule that fired it
+-- ({"schedule_id"}); NULL for runs stored before this migration. The SQLite twin is V9.
+ALTER TABLE runs ADD COLUMN created_by_json TEXT;
