@@ -24,6 +24,7 @@
 #define MT__RING         65536 /* per-worker request records awaiting the aggregator */
 #define MT__DRAIN_NS     (20 * 1000 * 1000LL)  /* how often the aggregator drains records */
 #define MT__FINISH_NS    (250 * 1000 * 1000LL) /* how often on_finishing is called */
+#define MT__RT_STEP_NS   (200 * 1000LL) /* a real-time clock step: stamps of that batch unused */
 
 /* Statistics of one tag inside a slot. */
 typedef struct mt__tagslot {

@@ -33,13 +33,20 @@ int64_t mt__now(void)
  * timestamps are taken with the real-time clock (ktime_get_real), the engine runs on the
  * monotonic one. One thread per worker, so a thread-local serves the TLS BIO too. */
 static _Thread_local int64_t rt_off;
+/* The offset moved by more than MT__RT_STEP_NS since the last wake-up: the real-time clock was
+ * stepped (settimeofday, an NTP step, a virtual machine's resume) while this batch's data came
+ * in, so its stamps may be off by the step, either way. They are not used: the batch is timed
+ * by the user clock (counted in timing.user_clock). */
+static _Thread_local int rt_stepped;
 
 static void rt_off_update(void)
 {
     struct timespec rt, mo;
     clock_gettime(CLOCK_MONOTONIC, &mo);
     clock_gettime(CLOCK_REALTIME, &rt);
-    rt_off = ((int64_t)rt.tv_sec - mo.tv_sec) * MT__NS_PER_S + (rt.tv_nsec - mo.tv_nsec);
+    int64_t off = ((int64_t)rt.tv_sec - mo.tv_sec) * MT__NS_PER_S + (rt.tv_nsec - mo.tv_nsec);
+    rt_stepped = rt_off != 0 && (off - rt_off > MT__RT_STEP_NS || rt_off - off > MT__RT_STEP_NS);
+    rt_off = off;
 }
 
 void mt__rt_off_update(void)
@@ -49,7 +56,7 @@ void mt__rt_off_update(void)
 
 int64_t mt__rx_cmsg(const struct cmsghdr *h)
 {
-    if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_TIMESTAMPING)
+    if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_TIMESTAMPING || rt_stepped)
         return 0;
     struct scm_timestamping ts;
     memcpy(&ts, CMSG_DATA(h), sizeof ts);
