@@ -25,6 +25,7 @@
 #define MT__DRAIN_NS     (20 * 1000 * 1000LL)  /* how often the aggregator drains records */
 #define MT__FINISH_NS    (250 * 1000 * 1000LL) /* how often on_finishing is called */
 #define MT__RT_STEP_NS   (200 * 1000LL) /* a real-time clock step: stamps of that batch unused */
+#define MT__RT_PAIR_NS   (20 * 1000LL)  /* the offset's two clock reads at most this far apart */
 
 /* Statistics of one tag inside a slot. */
 typedef struct mt__tagslot {

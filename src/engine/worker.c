@@ -41,12 +41,28 @@ static _Thread_local int rt_stepped;
 
 static void rt_off_update(void)
 {
-    struct timespec rt, mo;
-    clock_gettime(CLOCK_MONOTONIC, &mo);
-    clock_gettime(CLOCK_REALTIME, &rt);
-    int64_t off = ((int64_t)rt.tv_sec - mo.tv_sec) * MT__NS_PER_S + (rt.tv_nsec - mo.tv_nsec);
-    rt_stepped = rt_off != 0 && (off - rt_off > MT__RT_STEP_NS || rt_off - off > MT__RT_STEP_NS);
-    rt_off = off;
+    /* the real-time read between two monotonic ones, taken again when the thread was
+     * preempted in between (the pair more than MT__RT_PAIR_NS apart): such an offset would
+     * shift this batch's stamps by the preemption; after a few tries the last offset stays */
+    int64_t off = 0;
+    for (int i = 0; i < 4; i++) {
+        struct timespec m0, rt, m1;
+        clock_gettime(CLOCK_MONOTONIC, &m0);
+        clock_gettime(CLOCK_REALTIME, &rt);
+        clock_gettime(CLOCK_MONOTONIC, &m1);
+        int64_t a = (int64_t)m0.tv_sec * MT__NS_PER_S + m0.tv_nsec;
+        int64_t b = (int64_t)m1.tv_sec * MT__NS_PER_S + m1.tv_nsec;
+        off = (int64_t)rt.tv_sec * MT__NS_PER_S + rt.tv_nsec - (a + (b - a) / 2);
+        if (b - a > MT__RT_PAIR_NS)
+            continue;
+        rt_stepped =
+            rt_off != 0 && (off - rt_off > MT__RT_STEP_NS || rt_off - off > MT__RT_STEP_NS);
+        rt_off = off;
+        return;
+    }
+    rt_stepped = rt_off == 0; /* none yet: the loose one, and this batch on the user clock */
+    if (rt_off == 0)
+        rt_off = off;
 }
 
 void mt__rt_off_update(void)
