@@ -372,6 +372,8 @@ static inline int64_t mt__tgt_rate_next(int64_t now, uint64_t bps)
 
 /* The worker thread's body (pthread_create's start routine; arg is its worker_t). */
 void *mt__tgt_worker_main(void *arg);
+/* CLOCK_MONOTONIC in ns. The loop caches it in w->now once per batch of events. */
+int64_t mt__tgt_now(void);
 /* (Re)arms a connection's or stream's one timer; removes it from the heap. */
 void mt__tgt_timer_set(worker_t *w, tmr_t *m, int64_t due);
 void mt__tgt_timer_cancel(worker_t *w, tmr_t *m);
@@ -403,7 +405,9 @@ void mt__tgt_plan_reset(mt__tgt_plan_t *p);
 bool mt__tgt_plan_request(worker_t *w, conn_t *c, bool first, mt__tgt_plan_t *p, const char *target,
                           size_t len);
 /* When the planned response is due: now plus its delay, pushed past any --stall that holds
- * it (/__mortar/ responses are neither stalled nor start the stall clock). */
+ * it (/__mortar/ responses are neither stalled nor start the stall clock). A delay counts
+ * from a clock read for this request, not the batch's cached w->now: a batch of TLS
+ * handshakes (or a preemption) before the request was read would shorten it. */
 int64_t mt__tgt_plan_due(worker_t *w, const mt__tgt_plan_t *p);
 /* The connection's first request went to /__mortar/: it is not counted anywhere. */
 void mt__tgt_uncount_conn(worker_t *w, conn_t *c);

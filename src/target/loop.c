@@ -16,7 +16,7 @@
 
 #include "target/internal.h"
 
-static int64_t now_ns(void)
+int64_t mt__tgt_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -457,7 +457,7 @@ static const struct timespec *wait_time(worker_t *w, struct timespec *ts)
         if (next == INT64_MAX)
             return NULL;
     }
-    d = next == 0 ? 0 : next - now_ns();
+    d = next == 0 ? 0 : next - mt__tgt_now();
     if (d < 0)
         d = 0;
     ts->tv_sec = d / NS_PER_S;
@@ -481,7 +481,7 @@ void *mt__tgt_worker_main(void *arg)
             w->err = MT_ESYS;
             break;
         }
-        w->now = now_ns();
+        w->now = mt__tgt_now();
         for (int i = 0; i < n; i++) {
             tag_t *tg = evs[i].data.ptr;
             switch (tg->kind) {
@@ -496,7 +496,7 @@ void *mt__tgt_worker_main(void *arg)
                 break;
             }
         }
-        w->now = now_ns();
+        w->now = mt__tgt_now();
         run_timers(w);
         run_ready(w);
         reap(w);

@@ -101,7 +101,7 @@ bool mt__tgt_plan_request(worker_t *w, conn_t *c, bool first, mt__tgt_plan_t *p,
 
 int64_t mt__tgt_plan_due(worker_t *w, const mt__tgt_plan_t *p)
 {
-    int64_t due = w->now + p->delay_ns;
+    int64_t due = p->delay_ns > 0 ? mt__tgt_now() + p->delay_ns : w->now;
     if (w->t->nstalls > 0 && p->action < A_STATS) {
         if (!w->epoch)
             epoch_init(w);
