@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     w = &g_t->workers[0];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
         return 0;
-    w->now = now_ns();
+    w->now = mt__tgt_now();
     c = conn_get(w);
     if (!c)
         abort();
