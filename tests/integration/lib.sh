@@ -55,11 +55,17 @@ expect_between() {
   pass "$1 = $2 (in [$3, $4])"
 }
 
-# refused_port: a loopback port with nothing listening (a target's port after it stopped).
+# refused_port: a loopback port with nothing listening, for a test's own server or a refused
+# connection. It is drawn below the kernel's ephemeral range (32768..60999): a port from that
+# range (a stopped target's) can be taken in between by any other test's outgoing connection
+# (CI: nginx then waited for its port and the test's first connections were refused).
 refused_port() {
-  start_target
-  stop_target
-  echo "$TARGET_PORT"
+  local p i
+  for ((i = 0; i < 100; i++)); do
+    p=$((20000 + RANDOM % 12000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  fail "no free loopback port in 20000..31999"
 }
 
 # Slower under sanitizers: scale time bounds.
