@@ -273,8 +273,8 @@ typedef struct mt_run_config {
 /* A run's counters: the scalar ones come from MT_COUNTER_MAP (mortar/counters.h, which says
  * what each one counts and how it is merged and written). due counts requests due by the plan
  * (closed model: = sent); errors is the sum of err[]; lag_* are over sent requests (send time -
- * due time, us); h2_retried counts requests on streams the server refused unprocessed (GOAWAY /
- * REFUSED_STREAM), sent again on another connection. */
+ * due time, us); h2_retried counts refusals of streams by the server (GOAWAY / REFUSED_STREAM):
+ * each such request goes again, counted once in sent and due. */
 typedef struct mt_counters {
 #define XX(field, merge, presence, summary, second, value, web, label) uint64_t field;
     MT_COUNTER_MAP(XX)

@@ -48,6 +48,7 @@ typedef struct h2stream {
     uint8_t rtrunc;    /* max_response reached */
     uint8_t heap;      /* allocated beyond the pool (a request() result over the free streams) */
     uint8_t delayed;   /* a finished stream's place, held for delay() (closed model) */
+    uint8_t retried;   /* refused by the server and waiting to go again: its send was counted */
 } h2stream_t;
 
 /* A scripted request's bytes and its header fields (which point into data). */
@@ -216,6 +217,7 @@ static h2stream_t *s_new(mt__worker_t *w, mt__conn_t *c, mt__job_t job)
     s->conn = c;
     s->req = job.req;
     s->t.due = job.due;
+    s->retried = job.retried;
     const mt_request_t *rq = &w->run->cfg.requests[job.req];
     s->t.tag = rq->tag;
     s->q = &hw->reqs[job.req];
@@ -350,7 +352,7 @@ static int s_script(mt__worker_t *w, mt__conn_t *c, mt__job_t job)
         if (rc == MT_EEOF) {
             w->script_stopped = 1;
             if (mt__open_model(w))
-                w->slot->c.dropped++;
+                mt__stat_dropped(w, 0);
         } else {
             script_error(w);
         }
@@ -519,7 +521,9 @@ static void s_submit(mt__worker_t *w, mt__conn_t *c, h2stream_t *s, int64_t now)
     }
     s->id = id;
     s->t.sent = s->qlen; /* its HTTP/1 size: h2 frames vary */
-    mt__stat_sent(w, s->t.tag, s->t.due, now);
+    /* a request the server refused goes again, counted (sent, due) once */
+    if (!s->retried)
+        mt__stat_sent(w, s->t.tag, s->t.due, now);
     if (w->run->cfg.timeout_ns > 0)
         s_append(&hw->inflight, s, now + w->run->cfg.timeout_ns);
 }
@@ -728,22 +732,47 @@ static int cb_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, voi
 
 static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now);
 
-/* The stream goes back to be sent again (open model: the backlog's head; closed: the same
- * connection slot starts over). */
+/* The stream goes back to be sent again, counted once: open model, to the backlog's head (any
+ * connection may take it); closed model, it waits on its own connection, which sends it
+ * first when it is up again (conn_refill). Its request and due time are kept. */
 static void s_retry(mt__worker_t *w, h2stream_t *s, int64_t now)
 {
-    mt__job_t job = {.due = s->t.due, .req = s->req};
+    (void)now;
     w->slot->c.h2_retried++;
+    uint8_t sent = s->id > 0 || s->retried;
+    if (!mt__open_model(w)) {
+        struct mt__h2conn *h = H(w, s->conn);
+        s_unlink(s);
+        if (s->id > 0 && h->s)
+            nghttp2_session_set_stream_user_data(h->s, s->id, NULL);
+        if (s->id != 0)
+            h->npending++;
+        s->id = 0;
+        s->retried = sent;
+        s->body_off = 0;
+        s->done_at = 0;
+        s->hbytes = 0;
+        s->peer_rst = 0;
+        s->rlen = 0;
+        s->rhead_end = 0;
+        s->rtrunc = 0;
+        s->t.send_end = s->t.first_byte = 0; /* send_start: it is in flight since then */
+        s->t.rbytes = 0;
+        s->t.status = 0;
+        return;
+    }
+    mt__job_t job = {.due = s->t.due, .req = s->req, .retried = sent};
+    uint16_t tag = s->t.tag;
     s_free(w, s);
-    if (mt__open_model(w)) {
-        /* put it first: it was due before everything in the backlog */
-        if (w->qlen < w->qcap) {
-            w->qhead = (w->qhead + w->qcap - 1) % w->qcap;
-            w->queue[w->qhead] = job;
-            w->qlen++;
-        } else {
-            w->slot->c.dropped++;
-        }
+    /* put it first: it was due before everything in the backlog */
+    if (w->qlen < w->qcap) {
+        w->qhead = (w->qhead + w->qcap - 1) % w->qcap;
+        w->queue[w->qhead] = job;
+        w->qlen++;
+    } else if (sent) {
+        mt__stat_abandoned(w, tag);
+    } else {
+        mt__stat_dropped(w, tag);
     }
 }
 
@@ -773,11 +802,13 @@ void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t
      * SETTINGS arrived); one that never did (not HTTP/2, closed at once) fails them, else
      * they would wait for connections that fail the same way, uncounted, to the end */
     int usable = h->settings;
-    while (h->streams) {
-        h2stream_t *s = h->streams;
+    for (h2stream_t *s = h->streams, *next; s; s = next) {
+        next = s->next; /* s_retry may keep s on the connection (closed model) */
         if (kind < 0 || s->delayed) {
-            if (kind < 0 && !s->delayed && s->id > 0)
+            if (kind < 0 && !s->delayed && (s->id > 0 || s->retried))
                 mt__stat_abandoned(w, s->t.tag); /* sent, and the run is over */
+            else if (kind < 0 && !s->delayed && mt__open_model(w))
+                mt__stat_dropped(w, s->t.tag); /* due, never sent */
             s_free(w, s);
         } else if (!was_connecting && usable &&
                    (s->id <= 0 || (goaway && s->id > last && !s->t.first_byte))) {
@@ -789,6 +820,8 @@ void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t
                 s->t.tls_start = c->tls_start;
                 s->t.tls_end = c->tls_end;
             }
+            if (s->retried && !s->t.send_start) /* sent on an earlier connection */
+                w->pending -= w->pending > 0;
             mt__stat_fail(w, &s->t, kind, eno, now);
             s_free(w, s);
         }
@@ -994,7 +1027,7 @@ void mt__h2_dispatch(mt__worker_t *w, mt__job_t job, int64_t now)
         w->unused = c;
     }
     if (!mt__queue_push(w, job))
-        w->slot->c.dropped++;
+        mt__stat_unsent(w, job);
 }
 
 void mt__h2_writable(mt__worker_t *w, mt__conn_t *c)
@@ -1068,12 +1101,17 @@ void mt__h2_timers(mt__worker_t *w, int64_t now)
     }
 }
 
-void mt__h2_count_abandoned(mt__worker_t *w)
+void mt__h2_count_unfinished(mt__worker_t *w)
 {
     for (uint32_t i = 0; i < w->nconns; i++)
-        for (h2stream_t *s = w->h2->conns[i].streams; s; s = s->next)
-            if (s->id > 0 && !s->delayed)
-                mt__stat_abandoned(w, s->t.tag);
+        for (h2stream_t *s = w->h2->conns[i].streams; s; s = s->next) {
+            if (s->delayed)
+                continue;
+            if (s->id > 0 || s->retried)
+                mt__stat_abandoned(w, s->t.tag); /* sent, and never answered */
+            else if (mt__open_model(w)) /* the closed model counts a request due when sent */
+                mt__stat_dropped(w, s->t.tag);
+        }
 }
 
 int64_t mt__h2_next_deadline(mt__worker_t *w)

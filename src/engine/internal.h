@@ -60,6 +60,8 @@ typedef struct mt__conn mt__conn_t;
 typedef struct mt__job {
     int64_t due;
     uint32_t req;
+    uint8_t retried; /* sent once already (an HTTP/2 stream the server refused): its send was
+                        counted, so it is not counted again, and abandoned if it never goes */
 } mt__job_t;
 
 enum mt__conn_state {
@@ -250,7 +252,9 @@ void mt__h2_readable(mt__worker_t *w, mt__conn_t *c, uint32_t ev);
 void mt__h2_writable(mt__worker_t *w, mt__conn_t *c);
 void mt__h2_timers(mt__worker_t *w, int64_t now);
 int64_t mt__h2_next_deadline(mt__worker_t *w);
-void mt__h2_count_abandoned(mt__worker_t *w); /* at exit: streams sent and never answered */
+/* At exit: streams sent and never answered (or refused and not sent again) are abandoned;
+ * open model, streams waiting for their connection or its stream limit are dropped. */
+void mt__h2_count_unfinished(mt__worker_t *w);
 
 /* worker.c's pieces h2.c shares */
 void mt__conn_connect(mt__worker_t *w, mt__conn_t *c, int64_t now);
@@ -280,6 +284,9 @@ void mt__stat_sent(mt__worker_t *w, uint16_t tag, int64_t due, int64_t now);
 void mt__stat_done(mt__worker_t *w, const mt__reqtimes_t *t, int64_t now);
 void mt__stat_fail(mt__worker_t *w, const mt__reqtimes_t *t, int kind, int eno, int64_t now);
 void mt__stat_abandoned(mt__worker_t *w, uint16_t tag);
+void mt__stat_dropped(mt__worker_t *w, uint16_t tag);
+/* A due job that will not be sent: dropped, or abandoned if it was sent once (retried). */
+void mt__stat_unsent(mt__worker_t *w, mt__job_t job);
 
 int64_t mt__now(void);
 

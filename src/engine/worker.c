@@ -471,6 +471,21 @@ void mt__stat_abandoned(mt__worker_t *w, uint16_t tag)
     BOTH(w, tag, ct_->abandoned++);
 }
 
+/* A due request that was never sent: the plan was not carried out. */
+void mt__stat_dropped(mt__worker_t *w, uint16_t tag)
+{
+    BOTH(w, tag, ct_->dropped++);
+}
+
+void mt__stat_unsent(mt__worker_t *w, mt__job_t job)
+{
+    uint16_t tag = w->run->cfg.nrequests ? req_at(w, job.req)->tag : 0;
+    if (job.retried)
+        mt__stat_abandoned(w, tag);
+    else
+        mt__stat_dropped(w, tag);
+}
+
 static void publish(mt__worker_t *w, int64_t end)
 {
     mt_run_t *r = w->run;
@@ -1048,7 +1063,7 @@ static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now)
         w->qlen++;
         return;
     }
-    BOTH(w, req_at(w, job.req)->tag, ct_->dropped++);
+    mt__stat_unsent(w, job);
 }
 
 /* The attached request's response was complete at `at` (its last bytes' arrival: the kernel's
@@ -1531,40 +1546,33 @@ static int in_flight(const mt__worker_t *w)
     return w->pending > 0 || w->setup > 0 || !list_empty(&w->inflight);
 }
 
-/* At exit: the requests sent and never answered are counted (abandoned). */
-static void count_abandoned(mt__worker_t *w)
-{
-    for (uint32_t i = 0; i < w->nconns; i++) {
-        mt__conn_t *c = &w->conns[i];
-        if (c->h2 || c->fd < 0 || !c->has_req || !c->send_start || !c->req)
-            continue;
-        uint32_t n = c->pipe_left > 1 ? c->pipe_left : 1;
-        while (n-- > 0)
-            mt__stat_abandoned(w, c->req->tag);
-    }
-    if (w->h2)
-        mt__h2_count_abandoned(w);
-}
-
-/* At exit: due requests still waiting in the backlog for a connection, or on a connection
- * still being opened, were never sent. They count as dropped (the plan was not carried out),
- * so that due = sent + dropped + the connects that failed: a server that holds every
- * connection (or is slow to accept) at the end does not make its last due requests vanish
- * from the result. A request being retried on a new connection was sent once: abandoned. */
-static void count_unsent(mt__worker_t *w)
+/* At exit, what was due and did not finish is counted once, by where it stands. Sent and
+ * never answered: abandoned (a request being retried on a new connection was sent once, so
+ * it is abandoned too). Never sent - waiting in the backlog for a connection, or on a
+ * connection still being opened: dropped (the plan was not carried out), so that due = sent +
+ * dropped + the connects that failed, and a server that holds every connection (or is slow
+ * to accept) at the end does not make the last due requests vanish from the result. */
+static void count_unfinished(mt__worker_t *w)
 {
     mt__job_t job;
     while (queue_pop(w, &job))
-        BOTH(w, req_at(w, job.req)->tag, ct_->dropped++);
+        mt__stat_unsent(w, job);
     for (uint32_t i = 0; i < w->nconns; i++) {
         mt__conn_t *c = &w->conns[i];
-        if (c->h2 || c->fd < 0 || !c->has_req || c->send_start || !c->req)
+        if (c->h2 || c->fd < 0 || !c->has_req || !c->req)
             continue;
-        if (c->retried)
+        if (c->send_start) {
+            uint32_t n = c->pipe_left > 1 ? c->pipe_left : 1;
+            while (n-- > 0)
+                mt__stat_abandoned(w, c->req->tag);
+        } else if (c->retried) {
             mt__stat_abandoned(w, c->req->tag);
-        else if (mt__open_model(w)) /* the closed model counts a request due when it is sent */
+        } else if (mt__open_model(w)) { /* the closed model counts a request due when sent */
             BOTH(w, c->req->tag, ct_->dropped++);
+        }
     }
+    if (w->h2)
+        mt__h2_count_unfinished(w);
 }
 
 int mt__worker_init(mt__worker_t *w, mt_run_t *r, int id)
@@ -1833,9 +1841,7 @@ void *mt__worker_main(void *arg)
     if (w->slot)
         check_timers(w, now < last ? now : last);
     if (w->slot)
-        count_abandoned(w);
-    if (w->slot)
-        count_unsent(w);
+        count_unfinished(w);
     atomic_store_explicit(&w->pub_pending, 0, memory_order_relaxed);
     if (w->slot)
         finish_seconds(w, now < r->t_end ? now : r->t_end);
