@@ -737,9 +737,16 @@ static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now);
  * first when it is up again (conn_refill). Its request and due time are kept. */
 static void s_retry(mt__worker_t *w, h2stream_t *s, int64_t now)
 {
-    (void)now;
     w->slot->c.h2_retried++;
     uint8_t sent = s->id > 0 || s->retried;
+    if (!mt__open_model(w) && (w->run->stopping || now >= w->run->t_end)) {
+        /* the closed model opens no connection after the end: it will not go again (and
+         * the grace need not wait for it) */
+        if (sent)
+            mt__stat_abandoned(w, s->t.tag);
+        s_free(w, s);
+        return;
+    }
     if (!mt__open_model(w)) {
         struct mt__h2conn *h = H(w, s->conn);
         s_unlink(s);
