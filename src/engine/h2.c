@@ -739,11 +739,13 @@ static void s_retry(mt__worker_t *w, h2stream_t *s, int64_t now)
 {
     w->slot->c.h2_retried++;
     uint8_t sent = s->id > 0 || s->retried;
-    if (!mt__open_model(w) && (w->run->stopping || now >= w->run->t_end)) {
-        /* the closed model opens no connection after the end: it will not go again (and
-         * the grace need not wait for it) */
+    if (!mt__may_send(w, now)) {
+        /* after the end nothing starts: it will not go again (and the grace need not wait
+         * for it); the closed model counts a request due only when sent */
         if (sent)
             mt__stat_abandoned(w, s->t.tag);
+        else if (mt__open_model(w))
+            mt__stat_dropped(w, s->t.tag);
         s_free(w, s);
         return;
     }
@@ -776,6 +778,7 @@ static void s_retry(mt__worker_t *w, h2stream_t *s, int64_t now)
         w->qhead = (w->qhead + w->qcap - 1) % w->qcap;
         w->queue[w->qhead] = job;
         w->qlen++;
+        w->qretried += job.retried;
     } else if (sent) {
         mt__stat_abandoned(w, tag);
     } else {
@@ -847,7 +850,8 @@ void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t
     /* open model: the slot is free again; the backlog may use it */
     mt__conn_unused(w, c);
     mt__job_t job;
-    while (w->qlen && (w->h2->nready || w->unused) && mt__queue_pop(w, &job))
+    while (w->qlen && (w->h2->nready || w->unused) && mt__may_send(w, now) &&
+           mt__queue_pop(w, &job))
         mt__h2_dispatch(w, job, now);
 }
 
@@ -921,7 +925,7 @@ static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now)
         return;
     }
     mt__job_t job;
-    while (conn_takes(w, c) && mt__queue_pop(w, &job)) {
+    while (conn_takes(w, c) && mt__may_send(w, now) && mt__queue_pop(w, &job)) {
         if (__builtin_expect(w->script != NULL, 0)) {
             if (s_script(w, c, job) != MT_OK)
                 break;

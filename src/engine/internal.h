@@ -146,8 +146,9 @@ typedef struct mt__worker {
     int64_t due_gap;  /* next_due - the previous due time: batched waits only below the tolerance */
     mt__job_t *queue; /* ring of due-but-unsent requests */
     uint64_t qcap, qhead, qlen;
-    uint64_t seq; /* closed model: requests started (sequential ammo order) */
-    uint64_t rng; /* random ammo order */
+    uint64_t qretried; /* of qlen, jobs sent once already (counted in pending) */
+    uint64_t seq;      /* closed model: requests started (sequential ammo order) */
+    uint64_t rng;      /* random ammo order */
 
     /* per-second stats */
     mt__slot_t *slot;
@@ -303,6 +304,13 @@ static inline uint64_t mt__global_n(const struct mt_run *r, uint64_t m)
 static inline int mt__open_model(const mt__worker_t *w)
 {
     return w->run->cfg.schedule != NULL;
+}
+
+/* May a request start now? Not after the run's end or a stop: during the grace only what was
+ * sent (or is on a connection being opened) finishes; the backlog is counted as dropped. */
+static inline int mt__may_send(const mt__worker_t *w, int64_t now)
+{
+    return !w->run->stopping && now < w->run->t_end;
 }
 
 /* When to wake up for the send due at `due` (ns) in the open model's batched waits

@@ -748,6 +748,7 @@ int mt__queue_push(mt__worker_t *w, mt__job_t job)
         return 0;
     w->queue[(w->qhead + w->qlen) % w->qcap] = job;
     w->qlen++;
+    w->qretried += job.retried;
     return 1;
 }
 
@@ -763,6 +764,7 @@ static int queue_pop(mt__worker_t *w, mt__job_t *job)
     *job = w->queue[w->qhead];
     w->qhead = (w->qhead + 1) % w->qcap;
     w->qlen--;
+    w->qretried -= job->retried;
     return 1;
 }
 
@@ -834,7 +836,7 @@ static void request_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int6
         conn_release(w, c);
         /* a backlog request may now get a fresh connection */
         mt__job_t job;
-        if (queue_pop(w, &job))
+        if (mt__may_send(w, now) && queue_pop(w, &job))
             dispatch(w, job, now);
         return;
     }
@@ -1058,11 +1060,8 @@ static void dispatch(mt__worker_t *w, mt__job_t job, int64_t now)
         conn_start_request(w, c, job, now);
         return;
     }
-    if (w->qlen < w->qcap) {
-        w->queue[(w->qhead + w->qlen) % w->qcap] = job;
-        w->qlen++;
+    if (mt__queue_push(w, job))
         return;
-    }
     mt__stat_unsent(w, job);
 }
 
@@ -1540,10 +1539,11 @@ static void release_due(mt__worker_t *w, int64_t until, int64_t now)
 
 /* ---- loop ----------------------------------------------------------------------------- */
 
-/* Is a request of this worker sent (or connecting) and not finished? */
+/* Is a request of this worker sent (or connecting) and not finished? A refused one waiting in
+ * the backlog does not count: nothing leaves the backlog after the end. */
 static int in_flight(const mt__worker_t *w)
 {
-    return w->pending > 0 || w->setup > 0 || !list_empty(&w->inflight);
+    return w->pending > w->qretried || w->setup > 0 || !list_empty(&w->inflight);
 }
 
 /* At exit, what was due and did not finish is counted once, by where it stands. Sent and
@@ -1742,7 +1742,9 @@ void *mt__worker_main(void *arg)
             break; /* the last ones timed out */
         /* the grace: how many are awaited, for on_finishing (mt_run_exec's thread) */
         if (now >= r->t_end)
-            atomic_store_explicit(&w->pub_pending, w->pending, memory_order_relaxed);
+            atomic_store_explicit(&w->pub_pending,
+                                  w->pending > w->qretried ? w->pending - w->qretried : 0,
+                                  memory_order_relaxed);
 
         /* batched waits (docs/adr/0037-kernel-timestamps.md): a send due at t leaves by
          * t + tol, and the responses that arrive meanwhile wait for that wake-up (timed by

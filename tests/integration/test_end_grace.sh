@@ -97,6 +97,13 @@ out="$WORK/backlog.json"
 run_json "$out" 60 -R 100 -d 1s -c 2 -T 0 --grace 0 "$TARGET_URL/?delay=3s"
 expect_jq "the backlog at the end: due 100 = sent 2 + dropped 98, the 2 sent abandoned" "$out" \
   '.summary.due == 100 and .summary.sent == 2 and .summary.dropped == 98 and .summary.abandoned == 2 and ([.seconds[].dropped] | add) == 98'
+# the same over HTTP/2 (1 connection, 2 streams), with a grace that outlasts the 2 answers:
+# the grace waits for what was sent and sends nothing from the backlog (until 2026-12 the
+# freed streams took the backlog after the end: a 1-s run went on sending for seconds)
+out="$WORK/backlog-h2.json"
+run_json "$out" 60 --http2 --streams 2 -R 100 -d 1s -c 1 -T 0 --grace 5s "$TARGET_URL/?delay=3s"
+expect_jq "h2, the backlog at the end: due 100 = sent 2 + dropped 98, the 2 sent answered in the grace" "$out" \
+  '.summary.due == 100 and .summary.sent == 2 and .summary.dropped == 98 and .summary.completed == 2 and .summary.abandoned == null'
 
 # a timeout ends the wait for its request: counted as a timeout, not abandoned
 out="$WORK/timeout.json"
