@@ -732,23 +732,31 @@ static int cb_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, voi
 
 static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now);
 
+/* A stream that will not finish is counted by where it stands: sent (or refused after a
+ * send) and never answered, abandoned; never sent, dropped (open model; the closed model
+ * counts a request due only when it is sent). */
+static void s_count_unfinished(mt__worker_t *w, const h2stream_t *s)
+{
+    if (s->id > 0 || s->retried)
+        mt__stat_abandoned(w, s->t.tag);
+    else if (mt__open_model(w))
+        mt__stat_dropped(w, s->t.tag);
+}
+
 /* The stream goes back to be sent again, counted once: open model, to the backlog's head (any
  * connection may take it); closed model, it waits on its own connection, which sends it
  * first when it is up again (conn_refill). Its request and due time are kept. */
 static void s_retry(mt__worker_t *w, h2stream_t *s, int64_t now)
 {
     w->slot->c.h2_retried++;
-    uint8_t sent = s->id > 0 || s->retried;
     if (!mt__may_send(w, now)) {
         /* after the end nothing starts: it will not go again (and the grace need not wait
-         * for it); the closed model counts a request due only when sent */
-        if (sent)
-            mt__stat_abandoned(w, s->t.tag);
-        else if (mt__open_model(w))
-            mt__stat_dropped(w, s->t.tag);
+         * for it) */
+        s_count_unfinished(w, s);
         s_free(w, s);
         return;
     }
+    uint8_t sent = s->id > 0 || s->retried;
     if (!mt__open_model(w)) {
         struct mt__h2conn *h = H(w, s->conn);
         s_unlink(s);
@@ -770,20 +778,11 @@ static void s_retry(mt__worker_t *w, h2stream_t *s, int64_t now)
         s->t.status = 0;
         return;
     }
-    mt__job_t job = {.due = s->t.due, .req = s->req, .retried = sent};
-    uint16_t tag = s->t.tag;
-    s_free(w, s);
     /* put it first: it was due before everything in the backlog */
-    if (w->qlen < w->qcap) {
-        w->qhead = (w->qhead + w->qcap - 1) % w->qcap;
-        w->queue[w->qhead] = job;
-        w->qlen++;
-        w->qretried += job.retried;
-    } else if (sent) {
-        mt__stat_abandoned(w, tag);
-    } else {
-        mt__stat_dropped(w, tag);
-    }
+    mt__job_t job = {.due = s->t.due, .req = s->req, .retried = sent};
+    if (!mt__queue_push_front(w, job))
+        s_count_unfinished(w, s);
+    s_free(w, s);
 }
 
 static void conn_release(mt__worker_t *w, mt__conn_t *c)
@@ -815,10 +814,8 @@ void mt__h2_conn_fail(mt__worker_t *w, mt__conn_t *c, int kind, int eno, int64_t
     for (h2stream_t *s = h->streams, *next; s; s = next) {
         next = s->next; /* s_retry may keep s on the connection (closed model) */
         if (kind < 0 || s->delayed) {
-            if (kind < 0 && !s->delayed && (s->id > 0 || s->retried))
-                mt__stat_abandoned(w, s->t.tag); /* sent, and the run is over */
-            else if (kind < 0 && !s->delayed && mt__open_model(w))
-                mt__stat_dropped(w, s->t.tag); /* due, never sent */
+            if (kind < 0 && !s->delayed)
+                s_count_unfinished(w, s); /* the run is over */
             s_free(w, s);
         } else if (!was_connecting && usable &&
                    (s->id <= 0 || (goaway && s->id > last && !s->t.first_byte))) {
@@ -1115,14 +1112,9 @@ void mt__h2_timers(mt__worker_t *w, int64_t now)
 void mt__h2_count_unfinished(mt__worker_t *w)
 {
     for (uint32_t i = 0; i < w->nconns; i++)
-        for (h2stream_t *s = w->h2->conns[i].streams; s; s = s->next) {
-            if (s->delayed)
-                continue;
-            if (s->id > 0 || s->retried)
-                mt__stat_abandoned(w, s->t.tag); /* sent, and never answered */
-            else if (mt__open_model(w)) /* the closed model counts a request due when sent */
-                mt__stat_dropped(w, s->t.tag);
-        }
+        for (h2stream_t *s = w->h2->conns[i].streams; s; s = s->next)
+            if (!s->delayed)
+                s_count_unfinished(w, s);
 }
 
 int64_t mt__h2_next_deadline(mt__worker_t *w)

@@ -266,6 +266,7 @@ void mt__conn_unused(mt__worker_t *w, mt__conn_t *c);            /* open model: 
 ssize_t mt__conn_io(mt__worker_t *w, mt__conn_t *c, int write, void *buf, size_t n);
 int mt__queue_pop(mt__worker_t *w, mt__job_t *job);
 int mt__queue_push(mt__worker_t *w, mt__job_t job);
+int mt__queue_push_front(mt__worker_t *w, mt__job_t job); /* first out (due before the rest) */
 uint32_t mt__pick_req(mt__worker_t *w, uint64_t n);
 void mt__tls_note(mt__worker_t *w, const char *why);
 

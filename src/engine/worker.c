@@ -595,7 +595,7 @@ static int script_next(mt__worker_t *w, mt__conn_t *c)
     int rc = w->script_stopped ? MT_EEOF : w->script->request(w->script->ud, w->id, &q);
     if (rc != MT_OK) {
         if (rc == MT_EEOF && mt__open_model(w))
-            BOTH(w, 0, ct_->dropped++);
+            mt__stat_dropped(w, 0);
         script_halt(w, c, rc);
         return rc;
     }
@@ -747,6 +747,17 @@ int mt__queue_push(mt__worker_t *w, mt__job_t job)
     if (w->qlen >= w->qcap)
         return 0;
     w->queue[(w->qhead + w->qlen) % w->qcap] = job;
+    w->qlen++;
+    w->qretried += job.retried;
+    return 1;
+}
+
+int mt__queue_push_front(mt__worker_t *w, mt__job_t job)
+{
+    if (w->qlen >= w->qcap)
+        return 0;
+    w->qhead = (w->qhead + w->qcap - 1) % w->qcap;
+    w->queue[w->qhead] = job;
     w->qlen++;
     w->qretried += job.retried;
     return 1;
@@ -1539,11 +1550,17 @@ static void release_due(mt__worker_t *w, int64_t until, int64_t now)
 
 /* ---- loop ----------------------------------------------------------------------------- */
 
-/* Is a request of this worker sent (or connecting) and not finished? A refused one waiting in
- * the backlog does not count: nothing leaves the backlog after the end. */
+/* The requests sent and not finished that may still finish: a refused one waiting in the
+ * backlog does not count (nothing leaves the backlog after the end). */
+static uint64_t awaited(const mt__worker_t *w)
+{
+    return w->pending > w->qretried ? w->pending - w->qretried : 0;
+}
+
+/* Is a request of this worker sent (or connecting) and not finished? */
 static int in_flight(const mt__worker_t *w)
 {
-    return w->pending > w->qretried || w->setup > 0 || !list_empty(&w->inflight);
+    return awaited(w) > 0 || w->setup > 0 || !list_empty(&w->inflight);
 }
 
 /* At exit, what was due and did not finish is counted once, by where it stands. Sent and
@@ -1568,7 +1585,7 @@ static void count_unfinished(mt__worker_t *w)
         } else if (c->retried) {
             mt__stat_abandoned(w, c->req->tag);
         } else if (mt__open_model(w)) { /* the closed model counts a request due when sent */
-            BOTH(w, c->req->tag, ct_->dropped++);
+            mt__stat_dropped(w, c->req->tag);
         }
     }
     if (w->h2)
@@ -1742,9 +1759,7 @@ void *mt__worker_main(void *arg)
             break; /* the last ones timed out */
         /* the grace: how many are awaited, for on_finishing (mt_run_exec's thread) */
         if (now >= r->t_end)
-            atomic_store_explicit(&w->pub_pending,
-                                  w->pending > w->qretried ? w->pending - w->qretried : 0,
-                                  memory_order_relaxed);
+            atomic_store_explicit(&w->pub_pending, awaited(w), memory_order_relaxed);
 
         /* batched waits (docs/adr/0037-kernel-timestamps.md): a send due at t leaves by
          * t + tol, and the responses that arrive meanwhile wait for that wake-up (timed by
