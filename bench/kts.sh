@@ -11,7 +11,9 @@
 #   open_exact waits exactly (--send-tolerance 0) with kernel timestamps; open_kts250 is the open
 #   model with the first version's 250-us tolerance (the default is 100 us).
 #   First, bench/wakecost.c measures what one sleep and wake-up costs here (the floor under any
-#   loop that sends each request at its due time: one wake-up per request at -R 20000).
+#   loop that sends each request at its due time: one wake-up per request at -R 20000). The
+#   closed rows include `floor` (bench/floor.c): a client that makes only the system calls a
+#   request needs, the floor under any closed-model client on this machine.
 # Prints one line per run and, at the end, a markdown table of the medians (docs/benchmarks.md
 # section 16). Environment: BENCH_KEEP=1 keeps the temp dir.
 set -euo pipefail
@@ -65,6 +67,9 @@ run() {
   h2load*)
     n=$(awk '/^requests:/ { print $8 }' "$tmp/out")
     p99=- lag=- ;;
+  floor*)
+    n=$(awk '$1 == "floor:" { print $2 }' "$tmp/out")
+    p99=- lag=- ;;
   *)
     n=$(jq -r .summary.completed "$tmp/json")
     p99=$(jq -r '.summary.latency_us.p99 / 1000' "$tmp/json")
@@ -81,6 +86,7 @@ run() {
 cc -std=c11 -O2 -o "$tmp/wakecost" "$here/wakecost.c" -luring || die "cannot build bench/wakecost.c (liburing-dev)"
 taskset -c 0 "$tmp/wakecost" 50 100000 | tee "$tmp/wakecost.out"
 wake=$(awk '$1 == "clock_nanosleep" { print $3 }' "$tmp/wakecost.out")
+cc -std=c11 -O2 -o "$tmp/floor" "$here/floor.c" || die "cannot build bench/floor.c"
 
 m=("$mortar" run -q -t1 -d "${dur}s" --json "$tmp/json")
 for ((r = 1; r <= rounds; r++)); do
@@ -93,6 +99,7 @@ for ((r = 1; r <= rounds; r++)); do
     run open_kts250 "${m[@]}" -c100 -R 20000 --send-tolerance 250us "$url"
   fi
   [[ ${KTS_ONLY:-} != open ]] || continue
+  run floor "$tmp/floor" 127.0.0.1 "$port" 100 "$dur"
   run closed_old "${m[@]}" -c100 --io epoll --send-tolerance 0 --no-kernel-timestamps "$url"
   run closed_kts "${m[@]}" -c100 --io epoll "$url"
   run closed_uring "${m[@]}" -c100 --io io_uring "$url"
@@ -109,7 +116,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 echo
 echo "| client | CPU µs / request (median of $rounds) | ratio | completed/s | p99 ms |"
 echo "|---|---:|---:|---:|---:|"
-for k in wrk open_exact_old open_exact open_kts open_kts250 closed_old closed_kts closed_uring h2load h2_old h2_kts; do
+for k in wrk open_exact_old open_exact open_kts open_kts250 floor closed_old closed_kts closed_uring h2load h2_old h2_kts; do
   [[ -s $tmp/$k.rows ]] || continue
   base=$wrk
   [[ $k == h2* ]] && base=$h2l
@@ -117,3 +124,8 @@ for k in wrk open_exact_old open_exact open_kts open_kts250 closed_old closed_kt
 done
 echo
 echo "One sleep and wake-up (clock_nanosleep, 50 us apart): $wake us of CPU = $(ratio "$wake" "$wrk") x wrk's whole request."
+if [[ -s $tmp/floor.rows ]]; then
+  fl=$(col floor 1)
+  echo "The closed-model floor (bench/floor.c) is $(ratio "$fl" "$wrk") x wrk here. An open-model loop that wakes once"
+  echo "every K requests spends about floor + wake-up / K: $(awk -v f="$fl" -v w="$wake" -v b="$wrk" 'BEGIN { if (b > 0) printf "K = 1: %.2f x, K = 2: %.2f x, K = 10: %.2f x wrk", (f + w) / b, (f + w / 2) / b, (f + w / 10) / b }')."
+fi
