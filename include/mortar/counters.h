@@ -58,6 +58,11 @@
     XX(failed, SUM, NONZERO, "failed", "failed", RAW, "failed",                                    \
        "failed as k6 counts them (errors + unexpected status)")                                    \
     XX(abandoned, SUM, NONZERO, "abandoned", "abandoned", RAW, "abandoned",                        \
-       "abandoned (unanswered at the end)")
+       "abandoned (unanswered at the end)")                                                        \
+    XX(cpu_us, SUM, NONZERO, "generator.cpu_us", "generator.cpu_us", RAW, "gen_cpu",               \
+       "generator CPU, worker threads (us)")                                                       \
+    XX(cpu_max_us, MAX, NONZERO, "generator.busiest_thread_cpu_us",                                \
+       "generator.busiest_thread_cpu_us", RAW, "gen_cpu_max",                                      \
+       "busiest worker thread CPU in one second (us)")
 
 #endif

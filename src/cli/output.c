@@ -208,6 +208,25 @@ void mt__live_end(mt__live_t *l)
     }
 }
 
+/* The generator's own CPU (its worker threads): per request, and whether one thread was busy
+ * (nearly) a whole second, when mortar rather than the server may have set the pace. */
+static void out_generator(FILE *f, const mt__run_info_t *info, const mt_counters_t *c)
+{
+    double busiest = (double)c->cpu_max_us / 1e4; /* % of one core in its busiest second */
+    if (busiest > 100)
+        busiest = 100; /* a second published late holds a little more than one second */
+    fprintf(f, "  Generator: %.2f s of CPU in %d worker thread%s", (double)c->cpu_us / 1e6,
+            info->threads, info->threads == 1 ? "" : "s");
+    if (c->sent > 0)
+        fprintf(f, ", %.1f us per request", (double)c->cpu_us / (double)c->sent);
+    fprintf(f, "; busiest thread %.0f%% of a core\n", busiest);
+    if (busiest >= 90)
+        fprintf(f,
+                "  note: a worker thread was busy %.0f%% of a second: mortar itself may have "
+                "limited the load or delayed sends; more threads (-t) or agents would tell\n",
+                busiest);
+}
+
 void mt__out_header(FILE *f, const mt__run_info_t *info)
 {
     char dur[32];
@@ -457,6 +476,8 @@ void mt__out_summary(FILE *f, const mt__run_info_t *info, const mt__live_t *l,
                 "  HTTP/2: %" PRIu64 " RST_STREAM, %" PRIu64 " GOAWAY received, %" PRIu64
                 " requests retried on another connection\n",
                 c->h2_rst, c->h2_goaway, c->h2_retried);
+    if (c->cpu_us > 0)
+        out_generator(f, info, c);
     if (r->ntags > 0 && info->tags != NULL) {
         fprintf(f, "\n%-20s %10s %8s %9s %9s %9s %9s\n", "Per tag", "requests", "errors", "p50",
                 "p90", "p99", "max");

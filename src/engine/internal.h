@@ -154,6 +154,7 @@ typedef struct mt__worker {
     mt__slot_t *slot;
     int64_t next_boundary;
     uint32_t second;
+    int64_t cpu_ns; /* this thread's CPU clock when its last second was published */
 
     /* whole-run breakdown histograms (merged by the aggregator after the run) */
     mt_hist_t *connect, *tls, *send, *wait, *recv;

@@ -192,7 +192,7 @@ function checkBreakdown(info, rowsPerPhase) {
 test('a report of one run draws every chart', { timeout: 120000 }, async () => {
   const { page, problems } = await open(files.report);
   const info = await chartInfo(page);
-  checkCharts(info, ['rps', 'latency', 'service', 'status', 'distribution', 'connections', 'breakdown']);
+  checkCharts(info, ['rps', 'latency', 'service', 'status', 'distribution', 'connections', 'generator', 'breakdown']);
   checkBreakdown(info, 1);
   // the rate chart: planned and achieved over all 3 seconds
   const rps = info.find((c) => c.id === 'rps');
@@ -210,7 +210,7 @@ test('a report of one run draws every chart', { timeout: 120000 }, async () => {
   // the log toggle redraws the distribution
   await page.click('#chart-distribution button.toggle');
   const again = await chartInfo(page);
-  checkCharts(again, ['rps', 'latency', 'service', 'status', 'distribution', 'connections', 'breakdown']);
+  checkCharts(again, ['rps', 'latency', 'service', 'status', 'distribution', 'connections', 'generator', 'breakdown']);
   await page.click('#chart-distribution button.toggle');
   await page.screenshot({ path: path.join(ARTIFACTS, 'report.png'), fullPage: true });
   assert.deepEqual(problems, []);
@@ -240,7 +240,7 @@ test('a comparison overlays both runs', { timeout: 120000 }, async () => {
 test('verdicts and tags are shown when present (closed model)', { timeout: 120000 }, async () => {
   const { page, problems } = await open(files.tvReport);
   const info = await chartInfo(page);
-  checkCharts(info, ['rps', 'latency', 'status', 'distribution', 'connections', 'breakdown']);
+  checkCharts(info, ['rps', 'latency', 'status', 'distribution', 'connections', 'generator', 'breakdown']);
   const verdicts = await page.locator('#verdicts li').allTextContents();
   assert.equal(verdicts.length, 3);
   assert.match(verdicts[0], /PASS.*threshold.*p99 < 500ms/);

@@ -31,6 +31,8 @@ has '^  [0-9]+ requests in [0-9]+\.[0-9]{2}(ms|s), [0-9]+\.[0-9]{2}[KMG]?B read$
 has '^Requests/sec: +[0-9]+\.[0-9]{2}$'
 has '^Transfer/sec: +[0-9]+\.[0-9]{2}[KMG]?B$'
 has 'Detailed Percentile spectrum'
+# mortar's extra: the generator's own CPU (docs/measurement.md)
+has '^  Generator: [0-9]+\.[0-9]{2} s of CPU in 2 worker threads, [0-9]+\.[0-9] us per request; busiest thread [0-9]+% of a core$'
 
 # errors: wrk's Socket errors line (refused = connect)
 port=$(refused_port)

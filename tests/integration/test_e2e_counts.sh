@@ -33,6 +33,18 @@ check() {
   expect_eq "$name: sum of seconds' completed" "$(jqr "$out" '[.seconds[].completed] | add')" "$planned"
   expect_eq "$name: sum of seconds' bytes_in" "$(jqr "$out" '[.seconds[].bytes_in] | add')" \
     "$(jqr "$out" .summary.bytes_in)"
+  # the generator's own CPU: summed over seconds, the busiest thread-second the largest of the
+  # seconds' (each at most its second's total), and no more than 2 threads can use in the run
+  expect_jq "$name: generator CPU measured" "$out" '.summary.generator.cpu_us > 0'
+  expect_eq "$name: sum of seconds' generator CPU" \
+    "$(jqr "$out" '[.seconds[].generator.cpu_us // 0] | add')" "$(jqr "$out" .summary.generator.cpu_us)"
+  expect_eq "$name: busiest thread = the largest second's" \
+    "$(jqr "$out" '[.seconds[].generator.busiest_thread_cpu_us // 0] | max')" \
+    "$(jqr "$out" .summary.generator.busiest_thread_cpu_us)"
+  expect_jq "$name: a second's busiest thread within its total" "$out" \
+    '[.seconds[] | select(.generator) | .generator.busiest_thread_cpu_us <= .generator.cpu_us] | all'
+  expect_jq "$name: generator CPU within 2 threads x (run + setup)" "$out" \
+    '.summary.generator.cpu_us <= 2 * (.summary.duration_s + 1) * 1000000'
 }
 
 # A 90/10 mix of 200 and 503 with a 1000-byte body (Content-Length).

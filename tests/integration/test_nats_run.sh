@@ -94,6 +94,11 @@ expect_api "its series" 200 GET "/runs/$RUN/series" "$TOK"
 expect_eq "Σ sent over the stored seconds = the target's count (3 agents)" \
   "$(jq '[.items[].sent] | add' "$OUT")" "$(jq .requests "$WORK/d.json")"
 expect_eq "the summary = Σ completed (3 agents)" "$(jq .summary.requests "$WORK/run.json")" "$(jq '[.items[].completed] | add' "$OUT")"
+# the generators' own CPU: summed over agents and seconds, the busiest thread the largest one's
+expect_eq "the summary's generator CPU = Σ over the stored seconds (3 agents)" \
+  "$(jq .summary.generator.cpu_us "$WORK/run.json")" "$(jq '[.items[].generator.cpu_us // 0] | add' "$OUT")"
+expect_jq "each second's busiest thread within its 3 agents' total" "$OUT" \
+  '([.items[] | select(.generator) | .generator.busiest_thread_cpu_us <= .generator.cpu_us] | all) and ([.items[] | select(.generator)] | length > 0)'
 # an idle last second (docs/measurement.md): nothing is in flight at the end, so the merged
 # seconds of three generators count exactly what the target answered
 expect_eq "Σ completed over the stored seconds = the target's count (3 agents)" \

@@ -129,6 +129,9 @@ expect_jq "the summary's timing breakdown is measured (connect, send, wait)" "$W
   '.breakdown_us.connect.max > 0 and .breakdown_us.wait.max > 0 and .breakdown_us.wait.max >= .breakdown_us.wait.p50 and .breakdown_us.send.max > 0 and (.breakdown_us | has("tls") | not)'
 expect_eq "summary 200s = target 200s" "$(jq '.status."200"' "$WORK/summary.json")" "$(jq '.responses."200"' "$WORK/since.json")"
 expect_eq "series completed = summary requests" "$(jq '[.items[].completed] | add' "$WORK/series.json")" "$(jq .requests "$WORK/summary.json")"
+# the agent's own CPU travels with its snapshots: stored per second, summed in the summary
+expect_jq "the summary has the generator's CPU" "$WORK/summary.json" '.generator.cpu_us > 0 and .generator.busiest_thread_cpu_us > 0'
+expect_eq "series generator CPU = summary's" "$(jq '[.items[].generator.cpu_us // 0] | add' "$WORK/series.json")" "$(jq .generator.cpu_us "$WORK/summary.json")"
 expect_api "summary of a window" 200 GET "/runs/$RUN/summary?from=0&to=0" "$VIEWER"
 expect_eq "window = its second" "$(jq .requests "$OUT")" "$(jq '.items[0].completed' "$WORK/series.json")"
 

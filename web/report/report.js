@@ -446,6 +446,16 @@
       note: 'Open connections at the end of each second (left); schedule lag, send time − due time (right).',
       x: s.t, y: { kind: 'count', label: 'connections' }, y2: { kind: 'us', label: 'lag' }, lines: conn });
 
+    /* the generator's own CPU (docs/measurement.md): absent in imports and older documents */
+    if (s.gen_cpu && s.gen_cpu.some((v) => v > 0)) {
+      const pctOfCore = (col) => col.map((v, i) => (s.span[i] >= 0.5 ? v / 1e4 / s.span[i] : null));
+      chart(grid, { id: 'generator', title: 'Generator CPU',
+        note: 'mortar\'s own worker threads, % of one core per second: all of them, and the busiest one (near 100%, mortar itself may have set the pace: add threads or agents).',
+        x: s.t, y: { kind: 'count', label: '% of a core' }, lines: [
+          line('all worker threads', C.a, pctOfCore(s.gen_cpu), { width: 2 }),
+          line('busiest thread', C.warn, pctOfCore(s.gen_cpu_max), { width: 1.4 })] });
+    }
+
     breakdown(grid);
   }
 

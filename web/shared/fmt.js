@@ -28,6 +28,8 @@
     ['ts_user', 'timing.user_clock', 'timing.user_clock', 'responses timed by the user-space clock (no kernel timestamp)'],
     ['failed', 'failed', 'failed', 'failed as k6 counts them (errors + unexpected status)'],
     ['abandoned', 'abandoned', 'abandoned', 'abandoned (unanswered at the end)'],
+    ['gen_cpu', 'generator.cpu_us', 'generator.cpu_us', 'generator CPU, worker threads (us)'],
+    ['gen_cpu_max', 'generator.busiest_thread_cpu_us', 'generator.busiest_thread_cpu_us', 'busiest worker thread CPU in one second (us)'],
   ];
   const BY_NAME = {};
   for (const c of COUNTERS) BY_NAME[c[0]] = c;
