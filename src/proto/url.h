@@ -1,10 +1,12 @@
 /* Target URL parser for `mortar run`: http[s]://host[:port][/path][?query][#fragment].
  * Pure: text in, struct or positioned error out, no I/O and no name resolution.
  *
- * Accepted: scheme "http" or "https" (any case); host as a DNS name / IPv4 address ([A-Za-z0-9.-_~]) or an
- * IPv6 literal in brackets ("[::1]"); optional port 1..65535 (an empty port, "host:", means the
- * default: 80, 443 for https); path and query made of printable ASCII without spaces. The fragment is dropped
- * (it is never sent). Rejected with a message: other schemes, user info ("user@host"), IPv6 zone ids, control characters, spaces and non-ASCII bytes. */
+ * Accepted: scheme "http" or "https" (any case); host as a DNS name / IPv4 address
+ * ([A-Za-z0-9.-_~]) or an IPv6 literal in brackets ("[::1]"); optional port 1..65535 (an empty
+ * port, "host:", means the default: 80, 443 for https); path and query made of printable ASCII
+ * without spaces. The fragment is dropped (it is never sent). Rejected with a message: other
+ * schemes, user info ("user@host"), IPv6 zone ids, control characters, spaces and non-ASCII bytes.
+ */
 #ifndef MT_PROTO_URL_H
 #define MT_PROTO_URL_H
 
