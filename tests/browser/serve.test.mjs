@@ -174,7 +174,7 @@ test('start a run from the form and watch the live charts move', { skip }, async
   const first = await page.evaluate(() => ({ events: window.mortarUI.sseEvents, n: window.mortarUI.charts.rps.data[0].length }));
   await ui((f) => window.mortarUI.sseEvents > f.events && window.mortarUI.charts.rps && window.mortarUI.charts.rps.data[0].length > f.n, first, 60000);
   const lens = await chartLengths();
-  for (const name of ['rps', 'latency', 'status', 'errors', 'connections']) {
+  for (const name of ['rps', 'latency', 'status', 'errors', 'connections', 'generator']) {
     assert.ok(lens[name] > first.n, `live chart ${name} did not grow: ${JSON.stringify(lens)} after ${first.n}`);
   }
   assert.ok(await page.$('#live-status'), 'no live status');
@@ -189,7 +189,7 @@ test('start a run from the form and watch the live charts move', { skip }, async
 
 test('finished run page: summary, breakdown, charts from the stored seconds', { skip }, async () => {
   const lens = await chartLengths();
-  for (const name of ['rps', 'latency', 'status', 'errors', 'connections']) assert.ok(lens[name] >= 5, `chart ${name}: ${lens[name]} points`);
+  for (const name of ['rps', 'latency', 'status', 'errors', 'connections', 'generator']) assert.ok(lens[name] >= 5, `chart ${name}: ${lens[name]} points`);
   const requests = await page.textContent('[data-key="requests"] .v');
   assert.ok(Number(requests.replace(/,/g, '')) > 0, `no requests in the summary: ${requests}`);
   assert.ok(await page.$('#breakdown'), 'no latency breakdown');

@@ -462,7 +462,7 @@
   /* Columns of the per-second series items (the result JSON's "seconds" entries), as uPlot
    * takes them. Rates are per second of span (the last second may be partial). */
   function newCols() {
-    return { t: [], due: [], done: [], err: [], p50: [], p90: [], p99: [], max: [], open: [], backlog: [], status: {}, kinds: {}, lastT: -1 };
+    return { t: [], due: [], done: [], err: [], p50: [], p90: [], p99: [], max: [], open: [], backlog: [], gen: [], genMax: [], status: {}, kinds: {}, lastT: -1 };
   }
   const pos = (v) => (v > 0 ? v : null); /* a log scale has no 0: no data that second is a gap */
   function pushSecond(cols, s) {
@@ -478,6 +478,9 @@
     cols.p50.push(pos(lat.p50)); cols.p90.push(pos(lat.p90)); cols.p99.push(pos(lat.p99)); cols.max.push(pos(lat.max));
     cols.open.push(s.open_connections || 0);
     cols.backlog.push(s.backlog || 0);
+    /* the generator's own CPU, % of one core (absent in imports and older runs: 0) */
+    cols.gen.push(cnt(s, 'gen_cpu', true) / 1e4 / span);
+    cols.genMax.push(cnt(s, 'gen_cpu_max', true) / 1e4 / span);
     /* a column per status code and error kind seen so far, zero-filled before it appeared */
     const st = s.status || {};
     for (const code in st) if (!cols.status[code]) cols.status[code] = new Array(n).fill(0);
@@ -522,6 +525,8 @@
       } },
     { name: 'connections', title: 'Open connections and backlog', fmt: fmtShort, int: true,
       series: (c) => [['open connections', COL.open, c.open], ['backlog (due, unsent)', COL.backlog, c.backlog]] },
+    { name: 'generator', title: 'Generator CPU (% of one core): all worker threads, the busiest one', fmt: fmtShort,
+      series: (c) => [['all worker threads', COL.ok, c.gen], ['busiest thread', COL.backlog, c.genMax]] },
   ];
 
   /* whole seconds on the time axis: 1s, 2s, 5s ... 1h */
