@@ -267,7 +267,11 @@ static int imp_record(mt_imp_t *p, const imp_rec_t *r)
         sl->abs = s;
     }
     imp_count(&sl->c, r);
-    mt_hist_record_clamped(sl->lat, r->lat_us);
+    /* as in a native run, latency and its breakdown are of responses: a record without one
+     * (a network error) counts in errors, its duration in no histogram */
+    bool answered = r->err_kind < 0;
+    if (answered)
+        mt_hist_record_clamped(sl->lat, r->lat_us);
     int ti = imp_tag_index(p, r->tag, r->tag_len);
     if (ti > 0) {
         if (sl->tc == NULL) {
@@ -280,10 +284,11 @@ static int imp_record(mt_imp_t *p, const imp_rec_t *r)
             return MT_ENOMEM;
         sl->tag_mask |= UINT64_C(1) << ti;
         imp_count(&sl->tc[ti], r);
-        mt_hist_record_clamped(sl->thist[ti], r->lat_us);
+        if (answered)
+            mt_hist_record_clamped(sl->thist[ti], r->lat_us);
     }
     const int64_t bd[4] = {r->connect_us, r->send_us, r->wait_us, r->recv_us};
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 4 && answered; i++)
         if (bd[i] >= 0) {
             if (p->bd[i] == NULL && mt_hist_new_latency(&p->bd[i]) != MT_OK)
                 return MT_ENOMEM;
