@@ -156,6 +156,12 @@ static json_t *otlp_metrics(const char *run_id, const char *test, int64_t start_
                                           "sum", otlp_sum1(attrs, t0, t1, completed)));
     json_array_append_new(ms, otlp_metric("mortar.requests.sent", "requests sent", "{request}",
                                           "sum", otlp_sum1(attrs, t0, t1, otlp_u64(sec, "sent"))));
+    /* the generator's own CPU in the second (docs/measurement.md); none in older documents */
+    uint64_t cpu = otlp_u64(json_object_get(sec, "generator"), "cpu_us");
+    if (cpu > 0)
+        json_array_append_new(ms, otlp_metric("mortar.generator.cpu.time",
+                                              "CPU time of mortar's worker threads", "us", "sum",
+                                              otlp_sum1(attrs, t0, t1, cpu)));
     pts = json_array();
     p = otlp_point(attrs, NULL, t0, t1);
     json_object_set_new(p, "asDouble", json_real(span > 0 ? (double)completed / span : 0));

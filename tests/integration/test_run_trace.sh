@@ -92,6 +92,7 @@ metric() { jq -s "[.[].resourceMetrics[].scopeMetrics[].metrics[] | select(.name
 expect_eq "OTLP mortar.requests = completed" "$(metric mortar.requests '.sum.dataPoints[].asInt | tonumber')" "$(jqr "$WORK/o.json" '.summary.completed')"
 expect_eq "OTLP mortar.requests.sent = sent" "$(metric mortar.requests.sent '.sum.dataPoints[].asInt | tonumber')" "$(jqr "$WORK/o.json" '.summary.sent')"
 expect_eq "OTLP 500 responses" "$(metric mortar.responses '.sum.dataPoints[] | select(.attributes[] | .key == "http.response.status_code" and .value.intValue == "500") | .asInt | tonumber')" "$(jqr "$WORK/o.json" '.summary.status["500"]')"
+expect_eq "OTLP mortar.generator.cpu.time = the generator's CPU" "$(metric mortar.generator.cpu.time '.sum.dataPoints[].asInt | tonumber')" "$(jqr "$WORK/o.json" '.summary.generator.cpu_us')"
 expect_eq "OTLP errors = errors" "$(metric mortar.errors '.sum.dataPoints[].asInt | tonumber')" "$(jqr "$WORK/o.json" '.summary.errors')"
 expect_eq "OTLP latency count = completed" "$(metric mortar.latency '.histogram.dataPoints[].count | tonumber')" "$(jqr "$WORK/o.json" '.summary.completed')"
 expect_eq "OTLP latency points" "$(metric mortar.latency '1')" "$secs"
