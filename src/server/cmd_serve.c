@@ -224,6 +224,10 @@ static void sv_metrics_second(mt__serve_t *sv, const char *run_id, const char *d
                     json_number_value(json_object_get(d, "errors")));
     mt__metrics_set(sv->metrics, "mortar_run_open_connections", base,
                     json_number_value(json_object_get(d, "open_connections")));
+    /* the generators' own CPU (docs/measurement.md): 0 added for a second without it */
+    mt__metrics_add(sv->metrics, "mortar_run_generator_cpu_seconds_total", base,
+                    json_number_value(json_object_get(json_object_get(d, "generator"), "cpu_us")) /
+                        1e6);
     json_t *lat = json_object_get(d, "latency_us");
     for (const char *const *q = sv_quantiles; *q; q++) {
         char l[200];
@@ -242,6 +246,7 @@ static void sv_metrics_end(mt__serve_t *sv, const char *run_id)
     mt__metrics_remove(sv->metrics, "mortar_run_rps", base);
     mt__metrics_remove(sv->metrics, "mortar_run_errors_total", base);
     mt__metrics_remove(sv->metrics, "mortar_run_open_connections", base);
+    mt__metrics_remove(sv->metrics, "mortar_run_generator_cpu_seconds_total", base);
     for (const char *const *q = sv_quantiles; *q; q++) {
         char l[200];
         snprintf(l, sizeof l, "%s,percentile=\"%s\"", base, sv_pct_labels[q - sv_quantiles]);
@@ -991,6 +996,8 @@ static const struct {
      "Latency percentiles of a running run's last second, seconds."},
     {"mortar_run_errors_total", MT_COUNTER, "Errors of a running run."},
     {"mortar_run_open_connections", MT_GAUGE, "Open connections of a running run."},
+    {"mortar_run_generator_cpu_seconds_total", MT_COUNTER,
+     "CPU time of a running run's generators (their worker threads, all agents), seconds."},
     {"mortar_store_roundtrips_total", MT_COUNTER, "Statements sent to the store (PostgreSQL)."},
     {"mortar_store_roundtrip_seconds_total", MT_COUNTER,
      "Summed round-trip time of the statements sent to the store (PostgreSQL)."},

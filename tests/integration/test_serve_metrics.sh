@@ -32,7 +32,7 @@ pass "promtool accepts /metrics"
 for m in mortar_http_requests_total mortar_http_request_duration_seconds_total mortar_runs \
   mortar_agg_snapshots_total mortar_agg_seconds_total mortar_bus_pending mortar_outbox_pending \
   mortar_agents mortar_run_rps mortar_run_latency_seconds mortar_run_errors_total \
-  mortar_run_open_connections; do
+  mortar_run_open_connections mortar_run_generator_cpu_seconds_total; do
   grep -q "^$m[{ ]" "$WORK/m.txt" || fail "/metrics has no $m"
 done
 pass "platform and live-run metrics are present"
