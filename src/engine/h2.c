@@ -732,12 +732,18 @@ static int cb_stream_close(nghttp2_session *sess, int32_t id, uint32_t code, voi
 
 static void conn_refill(mt__worker_t *w, mt__conn_t *c, int64_t now);
 
+/* Has the stream's request been sent: on a stream now, or before a refusal? */
+static uint8_t s_sent(const h2stream_t *s)
+{
+    return s->id > 0 || s->retried;
+}
+
 /* A stream that will not finish is counted by where it stands: sent (or refused after a
  * send) and never answered, abandoned; never sent, dropped (open model; the closed model
  * counts a request due only when it is sent). */
 static void s_count_unfinished(mt__worker_t *w, const h2stream_t *s)
 {
-    if (s->id > 0 || s->retried)
+    if (s_sent(s))
         mt__stat_abandoned(w, s->t.tag);
     else if (mt__open_model(w))
         mt__stat_dropped(w, s->t.tag);
@@ -756,7 +762,7 @@ static void s_retry(mt__worker_t *w, h2stream_t *s, int64_t now)
         s_free(w, s);
         return;
     }
-    uint8_t sent = s->id > 0 || s->retried;
+    uint8_t sent = s_sent(s);
     if (!mt__open_model(w)) {
         struct mt__h2conn *h = H(w, s->conn);
         s_unlink(s);
